@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything the tests and the local stack need that a fresh machine lacks,
+# installed once and cached under ${DM_SWITCH_CACHE:-~/.cache/dm-switch} so
+# the next run (and CI's clean clone on the same machine) skips it.
+# Runs before `npm test` and `npm start`; safe to run any number of times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DM_SWITCH_CACHE="${DM_SWITCH_CACHE:-$HOME/.cache/dm-switch}"
+mkdir -p "$DM_SWITCH_CACHE"
+log() { echo "setup: $*" >&2; }
+t0=$(date +%s)
+
+# Node dependencies, if this clone has none yet.
+if [[ ! -d node_modules/.bin ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund >&2
+fi
+
+# Debian tools the sandboxes use.
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v ip >/dev/null || missing+=(iproute2)
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then log "need ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"; exit 1; fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# MySQL 9.7 (Debian sid) and MariaDB 10.11 (Debian bookworm) roots, in parallel.
+scripts/rootfs.sh mysql >/dev/null &
+mysql_pid=$!
+scripts/rootfs.sh mariadb >/dev/null &
+mariadb_pid=$!
+wait $mysql_pid
+wait $mariadb_pid
+
+log "ready in $(( $(date +%s) - t0 ))s (cache: $DM_SWITCH_CACHE)"

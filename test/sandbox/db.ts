@@ -1,0 +1,247 @@
+/**
+ * Real MySQL 9.7 and MariaDB 10.11 servers for tests: any number of instances
+ * on free loopback ports, binary logging and GTIDs on, each in its own data
+ * directory, torn down even when a test fails.
+ *
+ * The servers come from Debian root file systems that scripts/rootfs.sh builds
+ * once into ~/.cache/dm-switch (debootstrap; about a minute each) and run
+ * without chroot through the root's own dynamic loader.
+ *
+ *   const db = await startDb({ flavor: 'mysql', serverId: 1 });
+ *   await db.query('SELECT @@GLOBAL.gtid_executed');
+ *   await db.stop();            // or db.kill() for a crash
+ */
+import { execa, type ResultPromise } from 'execa';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+
+export type DbFlavor = 'mysql' | 'mariadb';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const rootCache = new Map<DbFlavor, Promise<string>>();
+
+/** Path of the cached root file system for `flavor`, building it on first use (needs root). */
+export function dbRoot(flavor: DbFlavor): Promise<string> {
+  let root = rootCache.get(flavor);
+  if (root === undefined) {
+    root = execa('bash', [join(repoRoot, 'scripts/rootfs.sh'), flavor], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+    rootCache.set(flavor, root);
+  }
+  return root;
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before use). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      srv.close(() => resolvePort(addr.port));
+    });
+  });
+}
+
+export interface DbOptions {
+  flavor?: DbFlavor;
+  /** server_id; distinct per instance of a topology. Default: derived from the port. */
+  serverId?: number;
+  /** Extra server options, e.g. ['--gtid-mode=OFF']. */
+  args?: string[];
+  /** Label used in logs and the data directory name. */
+  name?: string;
+  /** Listen address; 127.0.0.1 unless a test's network namespace gives another. */
+  host?: string;
+  port?: number;
+  /** Run the server inside this network namespace (`ip netns exec`). */
+  netns?: string;
+}
+
+const live = new Set<DbInstance>();
+let exitHookInstalled = false;
+
+/** Starts one server and waits until it accepts connections. */
+export async function startDb(options: DbOptions = {}): Promise<DbInstance> {
+  const flavor = options.flavor ?? 'mysql';
+  const root = await dbRoot(flavor);
+  const port = options.port ?? (await freePort());
+  const name = options.name ?? `${flavor}-${port}`;
+  const base = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), `dm-switch-${name}-`));
+  const dataDir = join(base, 'data');
+  await cp(join(root, 'var/lib/dm-switch-template'), dataDir, { recursive: true });
+  await mkdir(join(base, 'files'));
+  const instance = new DbInstance(flavor, root, base, options.host ?? '127.0.0.1', port, options.serverId ?? (port % 100000) + 1, options.args ?? [], options.netns);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const db of live) db.kill();
+    });
+  }
+  await instance.start();
+  return instance;
+}
+
+export class DbInstance {
+  private proc: ResultPromise | undefined;
+  private pool: mysql.Pool | undefined;
+  private exited: Promise<unknown> | undefined;
+
+  constructor(
+    readonly flavor: DbFlavor,
+    readonly root: string,
+    readonly baseDir: string,
+    readonly host: string,
+    readonly port: number,
+    readonly serverId: number,
+    private readonly extraArgs: string[],
+    readonly netns?: string,
+  ) {}
+
+  get dataDir(): string {
+    return join(this.baseDir, 'data');
+  }
+  get errorLog(): string {
+    return join(this.baseDir, 'error.log');
+  }
+  /** mysql2 connection options for the root user (no password in the sandbox). */
+  get connectionOptions(): mysql.ConnectionOptions {
+    return { host: this.host, port: this.port, user: 'root', password: '', multipleStatements: true, supportBigNumbers: true, bigNumberStrings: true };
+  }
+
+  /** Runs a program of the root file system (e.g. `mysqlbinlog`) through its loader. */
+  command(program: string, args: string[]): [string, string[]] {
+    const loader = join(this.root, 'lib64/ld-linux-x86-64.so.2');
+    const libs = `${join(this.root, 'usr/lib/x86_64-linux-gnu')}:${join(this.root, 'lib/x86_64-linux-gnu')}`;
+    const argv = [loader, '--library-path', libs, program, ...args];
+    return this.netns ? ['ip', ['netns', 'exec', this.netns, ...argv]] : [argv[0]!, argv.slice(1)];
+  }
+
+  private serverArgs(): string[] {
+    const r = (p: string) => join(this.root, p);
+    const common = [
+      '--no-defaults',
+      `--basedir=${r('usr')}`,
+      `--lc-messages-dir=${r('usr/share/mysql')}`,
+      `--datadir=${this.dataDir}`,
+      '--user=root',
+      `--bind-address=${this.host}`,
+      `--port=${this.port}`,
+      `--socket=${join(this.baseDir, 'mysqld.sock')}`,
+      `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
+      `--log-error=${this.errorLog}`,
+      `--server-id=${this.serverId}`,
+      '--log-bin=binlog',
+      '--binlog-format=ROW',
+      '--binlog-row-image=FULL',
+      '--innodb-buffer-pool-size=32M',
+      '--performance-schema=OFF',
+      '--max-connections=200',
+    ];
+    if (this.flavor === 'mysql') {
+      return [
+        ...common,
+        '--mysqlx=OFF',
+        `--secure-file-priv=${join(this.baseDir, 'files')}`,
+        '--gtid-mode=ON',
+        '--enforce-gtid-consistency=ON',
+        '--innodb-redo-log-capacity=8M',
+        ...this.extraArgs,
+      ];
+    }
+    return [...common, `--plugin-dir=${r('usr/lib/mysql/plugin')}`, '--log-slave-updates=ON', ...this.extraArgs];
+  }
+
+  /** Starts the server (again, after stop or kill) on the same data directory and port. */
+  async start(): Promise<void> {
+    if (this.proc) throw new Error(`${this.describe()} is already running`);
+    const program = join(this.root, this.flavor === 'mysql' ? 'usr/sbin/mysqld' : 'usr/sbin/mariadbd');
+    const [file, args] = this.command(program, this.serverArgs());
+    const proc = execa(file, args, { stdio: 'ignore', reject: false, cleanup: true });
+    this.proc = proc;
+    this.exited = proc.then(() => {
+      if (this.proc === proc) this.proc = undefined;
+    });
+    live.add(this);
+    const deadline = Date.now() + 60_000;
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    for (;;) {
+      if (exited) throw new Error(`${this.describe()} exited while starting: ${await this.errorLogTail()}`);
+      try {
+        const c = await mysql.createConnection({ ...this.connectionOptions, connectTimeout: 1000 });
+        await c.end();
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`${this.describe()} did not accept connections within 60 s (${String(e)}): ${await this.errorLogTail()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Runs SQL as root and returns the rows. */
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    this.pool ??= mysql.createPool({ ...this.connectionOptions, connectionLimit: 4 });
+    const [rows] = await this.pool.query(sql, params);
+    return rows as T[];
+  }
+
+  /** The value of one global variable as text. */
+  async variable(name: string): Promise<string> {
+    const rows = await this.query<{ v: unknown }>(`SELECT @@GLOBAL.${name} AS v`);
+    return rows[0]?.v == null ? '' : String(rows[0].v);
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  /** Clean shutdown. */
+  async stop(): Promise<void> {
+    await this.closePool();
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill('SIGTERM');
+    await this.exited;
+  }
+
+  /** A crash: SIGKILL, no shutdown. Returns at once; `await db.waitExit()` if needed. */
+  kill(): void {
+    this.proc?.kill('SIGKILL');
+    void this.closePool();
+  }
+
+  async waitExit(): Promise<void> {
+    await this.exited;
+  }
+
+  /** Stops the server and deletes its files. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    live.delete(this);
+    await rm(this.baseDir, { recursive: true, force: true });
+  }
+
+  describe(): string {
+    return `${this.flavor} server ${this.host}:${this.port} (server_id ${this.serverId}, ${this.baseDir})`;
+  }
+
+  private async closePool(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.end().catch(() => undefined);
+  }
+
+  private async errorLogTail(): Promise<string> {
+    try {
+      return (await readFile(this.errorLog, 'utf8')).trim().split('\n').slice(-8).join('\n');
+    } catch {
+      return '(no error log)';
+    }
+  }
+}
