@@ -27,12 +27,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-# MySQL 9.7 (Debian sid) and MariaDB 10.11 (Debian bookworm) roots, in parallel.
-scripts/rootfs.sh mysql >/dev/null &
-mysql_pid=$!
-scripts/rootfs.sh mariadb >/dev/null &
-mariadb_pid=$!
-wait $mysql_pid
-wait $mariadb_pid
+# In parallel: MySQL 9.7 (Debian sid) and MariaDB 10.11 (Debian bookworm)
+# roots, and the Go builds (the temporal CLI, then DM's binaries).
+pids=()
+scripts/rootfs.sh mysql >/dev/null & pids+=($!)
+scripts/rootfs.sh mariadb >/dev/null & pids+=($!)
+scripts/build-temporal.sh >/dev/null & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid"; done
 
 log "ready in $(( $(date +%s) - t0 ))s (cache: $DM_SWITCH_CACHE)"

@@ -1,0 +1,148 @@
+/**
+ * A real Temporal dev server (`temporal server start-dev`, built by
+ * scripts/build-temporal.sh) on free loopback ports, persisting to a SQLite
+ * file so that a restart keeps every workflow's history.
+ *
+ *   const temporal = await startTemporal();
+ *   const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+ *   await temporal.restart();   // same SQLite file, same ports
+ *   await temporal.destroy();
+ */
+import { Connection } from '@temporalio/client';
+import { execa, type ResultPromise } from 'execa';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './db.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+let binary: Promise<string> | undefined;
+
+/** Path of the cached `temporal` CLI, building it on first use. */
+export function temporalBinary(): Promise<string> {
+  binary ??= execa('bash', [join(repoRoot, 'scripts/build-temporal.sh')], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+  return binary;
+}
+
+export interface TemporalOptions {
+  /** SQLite file; default: a new one in a temporary directory. */
+  dbFile?: string;
+  /** Serve the Web UI too (on `uiPort`). Tests usually don't need it. */
+  ui?: boolean;
+  port?: number;
+  uiPort?: number;
+  namespace?: string;
+  /** Search attributes to register, name → type (Keyword, Text, Int, Double, Bool, Datetime, KeywordList). */
+  searchAttributes?: Record<string, string>;
+  /** Where the server's own log goes; default: a file beside the SQLite file. */
+  logFile?: string;
+}
+
+export class TemporalDevServer {
+  private proc: ResultPromise | undefined;
+
+  constructor(
+    readonly binary: string,
+    readonly dir: string,
+    readonly dbFile: string,
+    readonly port: number,
+    readonly uiPort: number | undefined,
+    readonly namespace: string,
+    private readonly searchAttributes: Record<string, string>,
+    readonly logFile: string,
+  ) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+  get uiUrl(): string | undefined {
+    return this.uiPort === undefined ? undefined : `http://127.0.0.1:${this.uiPort}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.proc) throw new Error('temporal dev server is already running');
+    const args = [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(this.port),
+      '--db-filename', this.dbFile,
+      '--namespace', this.namespace,
+      '--log-level', 'warn',
+      ...(this.uiPort === undefined ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)]),
+      ...Object.entries(this.searchAttributes).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+    ];
+    const proc = execa(this.binary, args, { stdin: 'ignore', stdout: { file: this.logFile, append: true }, stderr: { file: this.logFile, append: true }, reject: false, cleanup: true });
+    this.proc = proc;
+    let exited = false;
+    void proc.then(() => {
+      exited = true;
+      if (this.proc === proc) this.proc = undefined;
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited) throw new Error(`temporal dev server exited while starting; see ${this.logFile}`);
+      try {
+        const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
+        try {
+          await connection.workflowService.describeNamespace({ namespace: this.namespace });
+          return;
+        } finally {
+          await connection.close();
+        }
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`temporal dev server not ready within 60 s (${String(e)}); see ${this.logFile}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await proc;
+    clearTimeout(timer);
+  }
+
+  /** A crash of the server: SIGKILL. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill('SIGKILL');
+    await proc;
+  }
+
+  /** Stops and starts again on the same SQLite file and ports. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startTemporal(options: TemporalOptions = {}): Promise<TemporalDevServer> {
+  const bin = await temporalBinary();
+  const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-temporal-'));
+  const server = new TemporalDevServer(
+    bin,
+    dir,
+    options.dbFile ?? join(dir, 'temporal.sqlite'),
+    options.port ?? (await freePort()),
+    options.ui ? (options.uiPort ?? (await freePort())) : undefined,
+    options.namespace ?? 'default',
+    options.searchAttributes ?? {},
+    options.logFile ?? join(dir, 'temporal.log'),
+  );
+  await server.start();
+  return server;
+}
