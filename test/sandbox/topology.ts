@@ -108,7 +108,7 @@ export async function purgeBinaryLogs(db: DbInstance): Promise<void> {
 }
 
 /** Takes a consistent `mysqldump` snapshot of the app schema; returns the SQL and its gtid_executed. */
-export async function snapshot(source: DbInstance): Promise<{ sql: string; gtidExecuted: string }> {
+export async function snapshot(source: DbInstance): Promise<{ sql: string; gtidExecuted: string; binlogFile: string; binlogPos: number }> {
   const [file, args] = source.command(`${source.root}/usr/bin/mysqldump`, [
     '--no-defaults',
     `--host=${source.host}`,
@@ -116,16 +116,19 @@ export async function snapshot(source: DbInstance): Promise<{ sql: string; gtidE
     '--user=root',
     '--single-transaction',
     '--set-gtid-purged=ON',
+    '--source-data=2',
     '--databases',
     APP_SCHEMA,
   ]);
   const { stdout } = await execa(file, args, { maxBuffer: 512 * 1024 * 1024 });
   const m = /SET @@GLOBAL\.GTID_PURGED=\/\*!80000 '\+'\*\/ '([^']*)';/.exec(stdout);
   if (!m) throw new Error('mysqldump output carries no GTID_PURGED statement');
-  return { sql: stdout, gtidExecuted: m[1]!.replace(/\s+/g, '') };
+  const pos = /SOURCE_LOG_FILE='([^']+)', SOURCE_LOG_POS=(\d+)/.exec(stdout);
+  if (!pos) throw new Error('mysqldump output carries no binary log position');
+  return { sql: stdout, gtidExecuted: m[1]!.replace(/\s+/g, ''), binlogFile: pos[1]!, binlogPos: Number(pos[2]) };
 }
 
-async function load(target: DbInstance, sql: string, withoutBinlog: boolean): Promise<void> {
+export async function load(target: DbInstance, sql: string, withoutBinlog: boolean): Promise<void> {
   const [file, args] = target.command(`${target.root}/usr/bin/mysql`, [
     '--no-defaults',
     `--host=${target.host}`,

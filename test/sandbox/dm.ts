@@ -1,0 +1,164 @@
+/**
+ * A real DM cluster for tests: one dm-master and any number of dm-workers on
+ * free loopback ports, from the binaries scripts/build-dm.sh builds (cached),
+ * and a `dmctl` runner that returns its parsed JSON.
+ *
+ *   const dm = await startDm({ workers: 1 });
+ *   await dm.ctl(['operate-source', 'create', file]);
+ *   await dm.destroy();
+ */
+import { execa, type ResultPromise } from 'execa';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './db.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+let binDir: Promise<string> | undefined;
+
+/** Directory holding dm-master, dm-worker and dmctl, building them on first use (long, once). */
+export function dmBinDir(): Promise<string> {
+  binDir ??= execa('bash', [join(repoRoot, 'scripts/build-dm.sh')], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+  return binDir;
+}
+
+class Daemon {
+  proc: ResultPromise | undefined;
+  constructor(
+    readonly name: string,
+    readonly file: string,
+    readonly args: string[],
+    readonly logFile: string,
+  ) {}
+  start(): void {
+    if (this.proc) throw new Error(`${this.name} is already running`);
+    const proc = execa(this.file, this.args, { stdin: 'ignore', stdout: { file: `${this.logFile}.out`, append: true }, stderr: { file: `${this.logFile}.out`, append: true }, reject: false, cleanup: true });
+    this.proc = proc;
+    void proc.then(() => {
+      if (this.proc === proc) this.proc = undefined;
+    });
+  }
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    await proc;
+    clearTimeout(timer);
+  }
+  async tail(lines = 20): Promise<string> {
+    const read = async (f: string) => (await readFile(f, 'utf8').catch(() => '')).trim().split('\n').slice(-lines).join('\n');
+    return `${await read(this.logFile)}\n${await read(`${this.logFile}.out`)}`;
+  }
+}
+
+export interface DmOptions {
+  workers?: number;
+}
+
+export class DmCluster {
+  readonly workers: Daemon[] = [];
+  master!: Daemon;
+
+  constructor(
+    readonly bin: string,
+    readonly dir: string,
+    readonly masterPort: number,
+  ) {}
+
+  get masterAddr(): string {
+    return `127.0.0.1:${this.masterPort}`;
+  }
+  get dmctlPath(): string {
+    return join(this.bin, 'dmctl');
+  }
+
+  /** Runs dmctl against this cluster; returns the parsed JSON it prints (dmctl exits 0 even when an operation fails). */
+  async ctl(args: string[], options: { timeoutMs?: number } = {}): Promise<DmctlJson> {
+    const r = await execa(this.dmctlPath, [`--master-addr=${this.masterAddr}`, ...args], { reject: false, timeout: options.timeoutMs ?? 60_000 });
+    return parseDmctl(r.stdout, r.stderr, r.exitCode);
+  }
+
+  /** Writes a file into the cluster's directory (source and task configs). */
+  async file(name: string, content: string): Promise<string> {
+    const path = join(this.dir, 'configs', name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, content, { mode: 0o600 });
+    return path;
+  }
+
+  async waitReady(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const r = await this.ctl(['list-member', '--worker'], { timeoutMs: 10_000 }).catch((e: unknown) => ({ result: false, msg: String(e) }) as DmctlJson);
+      last = JSON.stringify(r);
+      const workers = (r.members as Array<{ worker?: { workers?: Array<{ stage: string }> } }> | undefined)?.flatMap((m) => m.worker?.workers ?? []) ?? [];
+      if (r.result === true && workers.length === this.workers.length && workers.every((w) => w.stage !== 'offline')) return;
+      if (Date.now() > deadline) {
+        throw new Error(`DM cluster not ready in ${timeoutMs} ms; last list-member: ${last}\nmaster log:\n${await this.master.tail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.stop()));
+    await this.master.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export type DmctlJson = { result?: boolean; msg?: string } & Record<string, unknown>;
+
+/** dmctl prints JSON, sometimes after a line of other text; failures of dmctl itself come as plain text. */
+export function parseDmctl(stdout: string, stderr: string, exitCode: number | undefined): DmctlJson {
+  const start = stdout.indexOf('{');
+  if (start >= 0) {
+    try {
+      return JSON.parse(stdout.slice(start)) as DmctlJson;
+    } catch {
+      /* fall through */
+    }
+  }
+  return { result: false, msg: `dmctl exited ${exitCode}: ${(stdout + stderr).trim()}` };
+}
+
+export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
+  const bin = await dmBinDir();
+  const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-dm-'));
+  const [masterPort, peerPort] = [await freePort(), await freePort()];
+  const cluster = new DmCluster(bin, dir, masterPort);
+  cluster.master = new Daemon('dm-master', join(bin, 'dm-master'), [
+    '--name=master1',
+    `--master-addr=127.0.0.1:${masterPort}`,
+    `--advertise-addr=127.0.0.1:${masterPort}`,
+    `--peer-urls=http://127.0.0.1:${peerPort}`,
+    `--advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=master1=http://127.0.0.1:${peerPort}`,
+    `--data-dir=${join(dir, 'master')}`,
+    `--log-file=${join(dir, 'master.log')}`,
+  ], join(dir, 'master.log'));
+  cluster.master.start();
+  for (let i = 1; i <= (options.workers ?? 1); i++) {
+    const port = await freePort();
+    const w = new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), [
+      `--name=worker${i}`,
+      `--worker-addr=127.0.0.1:${port}`,
+      `--advertise-addr=127.0.0.1:${port}`,
+      `--join=127.0.0.1:${masterPort}`,
+      `--log-file=${join(dir, `worker${i}.log`)}`,
+      `--relay-dir=${join(dir, `worker${i}-relay`)}`,
+    ], join(dir, `worker${i}.log`));
+    cluster.workers.push(w);
+    w.start();
+  }
+  try {
+    await cluster.waitReady();
+  } catch (e) {
+    await cluster.destroy();
+    throw e;
+  }
+  return cluster;
+}

@@ -1,0 +1,91 @@
+/**
+ * The whole local stack in one call, for `npm start` and for test suites:
+ * a Temporal dev server, a MySQL 9.7 topology (primary + replicas), a
+ * downstream MySQL and a DM cluster with a GTID source on a replica and an
+ * incremental task replicating the `app` schema downstream.
+ *
+ * Everything listens on free loopback ports and is torn down by `stop()`,
+ * also when starting fails halfway.
+ */
+import type { DbInstance } from './db.js';
+import { startDb } from './db.js';
+import { startDm, type DmCluster } from './dm.js';
+import { createSource, startIncrementalTask } from './dm-setup.js';
+import { startTemporal, type TemporalDevServer, type TemporalOptions } from './temporal.js';
+import { startTopology, waitCaughtUp, writeRows, type Topology } from './topology.js';
+
+export interface StackOptions {
+  temporal?: boolean | TemporalOptions;
+  /** Replicas besides the primary (default 2); 0 or false for no MySQL at all. */
+  mysql?: false | { replicas?: number };
+  /** A DM cluster with a source on replica 1 and a task to the downstream (needs mysql). */
+  dm?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Stack {
+  temporal?: TemporalDevServer;
+  topology?: Topology;
+  downstream?: DbInstance;
+  dm?: DmCluster;
+  sourceId?: string;
+  taskName?: string;
+  stop(): Promise<void>;
+}
+
+export const DEMO_SOURCE_ID = 'mysql-replica-01';
+export const DEMO_TASK = 'app-to-downstream';
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const log = options.log ?? (() => undefined);
+  const stops: Array<() => Promise<void>> = [];
+  const stack: Stack = {
+    stop: async () => {
+      for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`stopping: ${String(e)}`));
+      stops.length = 0;
+    },
+  };
+  try {
+    const temporalP = options.temporal
+      ? startTemporal(typeof options.temporal === 'object' ? options.temporal : {}).then((t) => {
+          stops.push(() => t.destroy());
+          stack.temporal = t;
+          log(`temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`);
+        })
+      : Promise.resolve();
+    const mysqlP = options.mysql !== false && options.mysql !== undefined
+      ? (async () => {
+          const topo = await startTopology({ replicas: options.mysql ? options.mysql.replicas ?? 2 : 2 });
+          stops.push(() => topo.destroy());
+          stack.topology = topo;
+          const down = await startDb({ flavor: 'mysql', serverId: 100, name: 'downstream' });
+          stops.push(() => down.destroy());
+          stack.downstream = down;
+          log(`mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}, downstream ${down.host}:${down.port}`);
+        })()
+      : Promise.resolve();
+    const dmP = options.dm
+      ? startDm({ workers: 1 }).then((dm) => {
+          stops.push(() => dm.destroy());
+          stack.dm = dm;
+          log(`dm: dm-master ${dm.masterAddr} (dmctl: ${dm.dmctlPath} --master-addr=${dm.masterAddr})`);
+        })
+      : Promise.resolve();
+    await Promise.all([temporalP, mysqlP, dmP]);
+
+    if (stack.dm && stack.topology && stack.downstream) {
+      const upstream = stack.topology.replicas[0] ?? stack.topology.primary;
+      await writeRows(stack.topology.primary, 3);
+      await waitCaughtUp(upstream, stack.topology.primary);
+      await createSource(stack.dm, DEMO_SOURCE_ID, upstream);
+      await startIncrementalTask(stack.dm, DEMO_TASK, [DEMO_SOURCE_ID], stack.downstream, upstream);
+      stack.sourceId = DEMO_SOURCE_ID;
+      stack.taskName = DEMO_TASK;
+      log(`dm: source ${DEMO_SOURCE_ID} on ${upstream.host}:${upstream.port}, task ${DEMO_TASK} replicating schema app downstream`);
+    }
+    return stack;
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
+}
