@@ -33,6 +33,7 @@ pids=()
 scripts/rootfs.sh mysql >/dev/null & pids+=($!)
 scripts/rootfs.sh mariadb >/dev/null & pids+=($!)
 scripts/build-temporal.sh >/dev/null & pids+=($!)
+scripts/build-dm.sh --with-tidb >/dev/null & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 log "ready in $(( $(date +%s) - t0 ))s (cache: $DM_SWITCH_CACHE)"

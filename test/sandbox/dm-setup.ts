@@ -6,16 +6,17 @@
  */
 import { stringify } from 'yaml';
 import type { DbInstance } from './db.js';
+import { dmctlFailures } from '../../activities/dmctl-output.js';
 import type { DmCluster, DmctlJson } from './dm.js';
-import { APP_SCHEMA, load, snapshot } from './topology.js';
+import { APP_SCHEMA, load, snapshot, withoutReplicationStatements, type SqlTarget } from './topology.js';
+
+/** Where a task writes: TiDB (what DM is for) or a MySQL. */
+export type Downstream = SqlTarget & { host: string; port: number };
 
 /** Throws with dmctl's own words unless the top-level and every per-source result is true. */
 export function expectOk(what: string, r: DmctlJson): DmctlJson {
-  const sources = (r.sources as Array<{ result: boolean; msg: string; source?: string }> | undefined) ?? [];
-  const failed = sources.filter((s) => !s.result);
-  if (r.result !== true || failed.length > 0) {
-    throw new Error(`dmctl ${what} failed: ${r.msg || failed.map((s) => `${s.source ?? ''}: ${s.msg}`).join('; ') || JSON.stringify(r)}`);
-  }
+  const failures = dmctlFailures(r);
+  if (failures.length > 0) throw new Error(`dmctl ${what} failed: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`);
   return r;
 }
 
@@ -35,20 +36,28 @@ export async function createSource(dm: DmCluster, sourceId: string, upstream: Db
   expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
 }
 
-export function taskConfig(name: string, sourceIds: string[], downstream: DbInstance, meta?: Record<string, unknown>): Record<string, unknown> {
+const DOWNSTREAM_SQL_MODE = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
+
+export function taskConfig(name: string, sourceIds: string[], downstream: Downstream, meta?: Record<string, unknown>): Record<string, unknown> {
   return {
     name,
     'task-mode': 'incremental',
-    'target-database': { host: downstream.host, port: downstream.port, user: 'root', password: '' },
+    'target-database': {
+      host: downstream.host,
+      port: downstream.port,
+      user: 'root',
+      password: '',
+    },
     'mysql-instances': sourceIds.map((id) => ({ 'source-id': id, 'block-allow-list': 'app-only', ...(meta ? { meta } : {}) })),
     'block-allow-list': { 'app-only': { 'do-dbs': [APP_SCHEMA] } },
   };
 }
 
 /** Seeds `downstream` from `upstream` and starts an incremental task from the snapshot's position. */
-export async function startIncrementalTask(dm: DmCluster, name: string, sourceIds: string[], downstream: DbInstance, upstream: DbInstance): Promise<string> {
+export async function startIncrementalTask(dm: DmCluster, name: string, sourceIds: string[], downstream: Downstream, upstream: DbInstance): Promise<string> {
   const snap = await snapshot(upstream);
-  await load(downstream, snap.sql.replace(/SET @@GLOBAL\.GTID_PURGED=[^;]*;/, ''), true);
+  // a downstream's own binary log is irrelevant here (TiDB has none)
+  await load(downstream, withoutReplicationStatements(snap.sql), false);
   const meta = { 'binlog-name': snap.binlogFile, 'binlog-pos': snap.binlogPos, 'binlog-gtid': snap.gtidExecuted };
   const file = await dm.file(`task-${name}.yaml`, stringify(taskConfig(name, sourceIds, downstream, meta)));
   expectOk('start-task', await dm.ctl(['start-task', file]));

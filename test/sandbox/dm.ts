@@ -12,15 +12,27 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDmctlOutput, type DmctlJson } from '../../activities/dmctl-output.js';
 import { freePort } from './db.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-let binDir: Promise<string> | undefined;
+const binDirs = new Map<boolean, Promise<string>>();
 
-/** Directory holding dm-master, dm-worker and dmctl, building them on first use (long, once). */
-export function dmBinDir(): Promise<string> {
-  binDir ??= execa('bash', [join(repoRoot, 'scripts/build-dm.sh')], { stderr: 'inherit' }).then((r) => r.stdout.trim());
-  return binDir;
+/**
+ * Directory holding dm-master, dm-worker and dmctl (and tidb-server with
+ * `withTidb`), building them on first use: long, once, then cached.
+ */
+export function dmBinDir(options: { withTidb?: boolean } = {}): Promise<string> {
+  const withTidb = options.withTidb ?? false;
+  const override = process.env.DM_SWITCH_DM_BIN;
+  let dir = binDirs.get(withTidb);
+  if (dir === undefined) {
+    dir = override
+      ? Promise.resolve(override)
+      : execa('bash', [join(repoRoot, 'scripts/build-dm.sh'), ...(withTidb ? ['--with-tidb'] : [])], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+    binDirs.set(withTidb, dir);
+  }
+  return dir;
 }
 
 class Daemon {
@@ -30,10 +42,12 @@ class Daemon {
     readonly file: string,
     readonly args: string[],
     readonly logFile: string,
+    /** Working directory: where a dm-worker keeps relay logs (relay-dir is relative to it). */
+    readonly cwd?: string,
   ) {}
   start(): void {
     if (this.proc) throw new Error(`${this.name} is already running`);
-    const proc = execa(this.file, this.args, { stdin: 'ignore', stdout: { file: `${this.logFile}.out`, append: true }, stderr: { file: `${this.logFile}.out`, append: true }, reject: false, cleanup: true });
+    const proc = execa(this.file, this.args, { cwd: this.cwd, stdin: 'ignore', stdout: { file: `${this.logFile}.out`, append: true }, stderr: { file: `${this.logFile}.out`, append: true }, reject: false, cleanup: true });
     this.proc = proc;
     void proc.then(() => {
       if (this.proc === proc) this.proc = undefined;
@@ -77,7 +91,7 @@ export class DmCluster {
   /** Runs dmctl against this cluster; returns the parsed JSON it prints (dmctl exits 0 even when an operation fails). */
   async ctl(args: string[], options: { timeoutMs?: number } = {}): Promise<DmctlJson> {
     const r = await execa(this.dmctlPath, [`--master-addr=${this.masterAddr}`, ...args], { reject: false, timeout: options.timeoutMs ?? 60_000 });
-    return parseDmctl(r.stdout, r.stderr, r.exitCode);
+    return parseDmctlOutput(r.stdout, r.stderr, r.exitCode);
   }
 
   /** Writes a file into the cluster's directory (source and task configs). */
@@ -110,20 +124,7 @@ export class DmCluster {
   }
 }
 
-export type DmctlJson = { result?: boolean; msg?: string } & Record<string, unknown>;
-
-/** dmctl prints JSON, sometimes after a line of other text; failures of dmctl itself come as plain text. */
-export function parseDmctl(stdout: string, stderr: string, exitCode: number | undefined): DmctlJson {
-  const start = stdout.indexOf('{');
-  if (start >= 0) {
-    try {
-      return JSON.parse(stdout.slice(start)) as DmctlJson;
-    } catch {
-      /* fall through */
-    }
-  }
-  return { result: false, msg: `dmctl exited ${exitCode}: ${(stdout + stderr).trim()}` };
-}
+export type { DmctlJson };
 
 export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
   const bin = await dmBinDir();
@@ -143,14 +144,14 @@ export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
   cluster.master.start();
   for (let i = 1; i <= (options.workers ?? 1); i++) {
     const port = await freePort();
+    await mkdir(join(dir, `worker${i}`), { recursive: true });
     const w = new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), [
       `--name=worker${i}`,
       `--worker-addr=127.0.0.1:${port}`,
       `--advertise-addr=127.0.0.1:${port}`,
       `--join=127.0.0.1:${masterPort}`,
       `--log-file=${join(dir, `worker${i}.log`)}`,
-      `--relay-dir=${join(dir, `worker${i}-relay`)}`,
-    ], join(dir, `worker${i}.log`));
+    ], join(dir, `worker${i}.log`), join(dir, `worker${i}`));
     cluster.workers.push(w);
     w.start();
   }

@@ -1,15 +1,14 @@
 /**
  * The whole local stack in one call, for `npm start` and for test suites:
  * a Temporal dev server, a MySQL 9.7 topology (primary + replicas), a
- * downstream MySQL and a DM cluster with a GTID source on a replica and an
+ * downstream TiDB and a DM cluster with a GTID source on a replica and an
  * incremental task replicating the `app` schema downstream.
  *
  * Everything listens on free loopback ports and is torn down by `stop()`,
  * also when starting fails halfway.
  */
-import type { DbInstance } from './db.js';
-import { startDb } from './db.js';
 import { startDm, type DmCluster } from './dm.js';
+import { startTidb, type TidbInstance } from './tidb.js';
 import { createSource, startIncrementalTask } from './dm-setup.js';
 import { startTemporal, type TemporalDevServer, type TemporalOptions } from './temporal.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from './topology.js';
@@ -20,13 +19,16 @@ export interface StackOptions {
   mysql?: false | { replicas?: number };
   /** A DM cluster with a source on replica 1 and a task to the downstream (needs mysql). */
   dm?: boolean;
+  /** dm-workers to start (default 1). */
+  dmWorkers?: number;
   log?: (line: string) => void;
 }
 
 export interface Stack {
   temporal?: TemporalDevServer;
   topology?: Topology;
-  downstream?: DbInstance;
+  /** TiDB, the downstream of the demo task. */
+  downstream?: TidbInstance;
   dm?: DmCluster;
   sourceId?: string;
   taskName?: string;
@@ -58,20 +60,24 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           const topo = await startTopology({ replicas: options.mysql ? options.mysql.replicas ?? 2 : 2 });
           stops.push(() => topo.destroy());
           stack.topology = topo;
-          const down = await startDb({ flavor: 'mysql', serverId: 100, name: 'downstream' });
-          stops.push(() => down.destroy());
-          stack.downstream = down;
-          log(`mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}, downstream ${down.host}:${down.port}`);
+          log(`mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}`);
         })()
       : Promise.resolve();
     const dmP = options.dm
-      ? startDm({ workers: 1 }).then((dm) => {
+      ? startDm({ workers: options.dmWorkers ?? 1 }).then((dm) => {
           stops.push(() => dm.destroy());
           stack.dm = dm;
           log(`dm: dm-master ${dm.masterAddr} (dmctl: ${dm.dmctlPath} --master-addr=${dm.masterAddr})`);
         })
       : Promise.resolve();
-    await Promise.all([temporalP, mysqlP, dmP]);
+    const downstreamP = options.dm
+      ? startTidb().then((tidb) => {
+          stops.push(() => tidb.destroy());
+          stack.downstream = tidb;
+          log(`downstream: TiDB ${tidb.host}:${tidb.port} (mysql -h ${tidb.host} -P ${tidb.port} -u root)`);
+        })
+      : Promise.resolve();
+    await Promise.all([temporalP, mysqlP, dmP, downstreamP]);
 
     if (stack.dm && stack.topology && stack.downstream) {
       const upstream = stack.topology.replicas[0] ?? stack.topology.primary;

@@ -93,7 +93,7 @@ export async function writeRows(db: DbInstance, count: number, table = 'rows'): 
 }
 
 /** Order-independent checksum and row count of a table, comparable across servers. */
-export async function tableChecksum(db: DbInstance, table = 'rows', schema = APP_SCHEMA): Promise<{ rows: number; checksum: string }> {
+export async function tableChecksum(db: SqlTarget, table = 'rows', schema = APP_SCHEMA): Promise<{ rows: number; checksum: string }> {
   const [row] = await db.query<{ n: string | number; c: string | null }>(
     `SELECT COUNT(*) AS n, COALESCE(SUM(CRC32(CONCAT_WS('|', id, payload, written_by))), 0) AS c FROM ${schema}.${table}`,
   );
@@ -128,15 +128,22 @@ export async function snapshot(source: DbInstance): Promise<{ sql: string; gtidE
   return { sql: stdout, gtidExecuted: m[1]!.replace(/\s+/g, ''), binlogFile: pos[1]!, binlogPos: Number(pos[2]) };
 }
 
-export async function load(target: DbInstance, sql: string, withoutBinlog: boolean): Promise<void> {
-  const [file, args] = target.command(`${target.root}/usr/bin/mysql`, [
-    '--no-defaults',
-    `--host=${target.host}`,
-    `--port=${target.port}`,
-    '--user=root',
-    ...(withoutBinlog ? ['--init-command=SET SESSION sql_log_bin = 0'] : []),
-  ]);
-  await execa(file, args, { input: sql });
+/** A dump's SQL without the statements about this server's binary log and GTIDs (for a downstream such as TiDB). */
+export function withoutReplicationStatements(sql: string): string {
+  return sql
+    .split('\n')
+    .filter((line) => !/SQL_LOG_BIN|GTID_PURGED|@MYSQLDUMP_TEMP_LOG_BIN/i.test(line))
+    .join('\n');
+}
+
+/** A server that takes SQL: a sandbox MySQL or MariaDB, or TiDB. */
+export interface SqlTarget {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** Runs a dump's SQL on `target` in one session, optionally without writing it to the binary log. */
+export async function load(target: SqlTarget, sql: string, withoutBinlog: boolean): Promise<void> {
+  await target.query(`${withoutBinlog ? 'SET SESSION sql_log_bin = 0;\n' : ''}${sql}`);
 }
 
 export interface ProvisionOptions extends DbOptions {
