@@ -10,10 +10,14 @@ mkdir -p "$DM_SWITCH_CACHE"
 log() { echo "setup: $*" >&2; }
 t0=$(date +%s)
 
-# Node dependencies, if this clone has none yet.
+# Node dependencies, if this clone has none yet, at the versions of
+# package-lock.json. `npm install` rather than `npm ci`: lock files written
+# with omit-lockfile-registry-resolved (no download addresses) lack other
+# platforms' optional packages (@swc/core-darwin-*, …), which `npm ci`
+# reports as "not in sync" although every package this platform needs is pinned.
 if [[ ! -d node_modules/.bin ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund >&2
+  log "npm install (from package-lock.json)"
+  npm install --no-audit --no-fund >&2
 fi
 
 # Debian tools the sandboxes use.
