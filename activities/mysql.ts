@@ -1,0 +1,203 @@
+/**
+ * The upstream MySQL/MariaDB instances, through mysql2. Credentials come
+ * from references resolved here, on the worker (worker/credentials.ts); the
+ * workflow only ever sees the reference's name.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import mysql from 'mysql2/promise';
+import { parseGtidSet } from '../common/gtid/index.js';
+import type { InstanceRef } from '../common/switch/input.js';
+import { SwitchErrorType } from '../common/switch/errors.js';
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+export type CredentialResolver = (reference: string) => Promise<Credentials>;
+
+export interface ReplicaState {
+  ioRunning: boolean;
+  sqlRunning: boolean;
+  sourceHost: string;
+  sourcePort: number;
+  lastError: string;
+}
+
+export type InstanceFacts =
+  | {
+      reachable: true;
+      address: string;
+      flavor: 'mysql' | 'mariadb';
+      version: string;
+      serverUuid: string;
+      serverId: number;
+      gtidMode: string;
+      binlogFormat: string;
+      binlogRowImage: string;
+      binlogRowEventMaxSize: number | null;
+      logBin: boolean;
+      /** MySQL gtid_executed; MariaDB gtid_current_pos. */
+      gtidExecuted: string;
+      /** MySQL gtid_purged; null on MariaDB, which keeps none. */
+      gtidPurged: string | null;
+      replica: ReplicaState | null;
+    }
+  | { reachable: false; address: string; error: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
+  async function connect(ref: InstanceRef): Promise<mysql.Connection> {
+    const creds = await resolve(ref.credentials);
+    return mysql.createConnection({
+      host: ref.host,
+      port: ref.port,
+      user: creds.user,
+      password: creds.password,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
+  }
+
+  async function one<T>(c: mysql.Connection, sql: string, params: unknown[] = []): Promise<T | undefined> {
+    const [rows] = await c.query(sql, params);
+    return (rows as T[])[0];
+  }
+
+  async function inspect(ref: InstanceRef): Promise<InstanceFacts> {
+    const address = `${ref.host}:${ref.port}`;
+    let c: mysql.Connection;
+    try {
+      c = await connect(ref);
+    } catch (e) {
+      return { reachable: false, address, error: (e as Error).message };
+    }
+    try {
+      const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
+      const flavor = /mariadb/i.test(v?.version ?? '') ? 'mariadb' : 'mysql';
+      if (flavor === 'mysql') {
+        const r = (await one<Record<string, string | number | null>>(
+          c,
+          `SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_format AS fmt,
+                  @@GLOBAL.binlog_row_image AS img, @@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.log_bin AS log_bin,
+                  @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`,
+        ))!;
+        const [replicaRows] = await c.query('SHOW REPLICA STATUS');
+        const rs = (replicaRows as Array<Record<string, unknown>>)[0];
+        return {
+          reachable: true,
+          address,
+          flavor,
+          version: v!.version,
+          serverUuid: String(r.uuid),
+          serverId: Number(r.id),
+          gtidMode: String(r.gtid_mode),
+          binlogFormat: String(r.fmt),
+          binlogRowImage: String(r.img),
+          binlogRowEventMaxSize: r.maxsize === null ? null : Number(r.maxsize),
+          logBin: Number(r.log_bin) === 1,
+          gtidExecuted: parseGtidSet('mysql', String(r.executed ?? '')).toString(),
+          gtidPurged: parseGtidSet('mysql', String(r.purged ?? '')).toString(),
+          replica: rs
+            ? {
+                ioRunning: rs.Replica_IO_Running === 'Yes',
+                sqlRunning: rs.Replica_SQL_Running === 'Yes',
+                sourceHost: String(rs.Source_Host ?? ''),
+                sourcePort: Number(rs.Source_Port ?? 0),
+                lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
+              }
+            : null,
+        };
+      }
+      const r = (await one<Record<string, string | number | null>>(
+        c,
+        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin,
+                @@GLOBAL.gtid_current_pos AS executed`,
+      ))!;
+      const [replicaRows] = await c.query('SHOW SLAVE STATUS');
+      const rs = (replicaRows as Array<Record<string, unknown>>)[0];
+      return {
+        reachable: true,
+        address,
+        flavor,
+        version: v!.version,
+        // MariaDB has no server_uuid: GTIDs carry domain and server_id instead
+        serverUuid: `server_id:${r.id}`,
+        serverId: Number(r.id),
+        gtidMode: 'ON',
+        binlogFormat: String(r.fmt),
+        binlogRowImage: String(r.img),
+        binlogRowEventMaxSize: null,
+        logBin: Number(r.log_bin) === 1,
+        gtidExecuted: parseGtidSet('mariadb', String(r.executed ?? '')).toString(),
+        gtidPurged: null,
+        replica: rs
+          ? {
+              ioRunning: rs.Slave_IO_Running === 'Yes',
+              sqlRunning: rs.Slave_SQL_Running === 'Yes',
+              sourceHost: String(rs.Master_Host ?? ''),
+              sourcePort: Number(rs.Master_Port ?? 0),
+              lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
+            }
+          : null,
+      };
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  return {
+    /** Everything preflight and the GTID check need to know about an instance; `reachable: false` when it is down. */
+    async mysqlInspect(ref: InstanceRef): Promise<InstanceFacts> {
+      return inspect(ref);
+    },
+
+    /**
+     * Waits (bounded, heartbeating what is still missing) until the instance
+     * has executed every GTID of `gtidSet`. Returns what is still missing on
+     * timeout rather than failing, so the workflow decides what to do.
+     */
+    async mysqlWaitForGtids(req: { instance: InstanceRef; flavor: 'mysql' | 'mariadb'; gtidSet: string; timeoutSeconds: number }): Promise<{ caughtUp: boolean; missing: string; waitedSeconds: number }> {
+      const started = Date.now();
+      const want = parseGtidSet(req.flavor, req.gtidSet);
+      for (;;) {
+        const facts = await inspect(req.instance);
+        let missing = '(instance unreachable)';
+        if (facts.reachable) {
+          const gap = want.subtract(parseGtidSet(req.flavor, facts.gtidExecuted));
+          if (gap.isEmpty()) return { caughtUp: true, missing: '', waitedSeconds: Math.round((Date.now() - started) / 1000) };
+          missing = gap.toCompactString();
+          if (facts.replica && !(facts.replica.ioRunning && facts.replica.sqlRunning)) {
+            missing += ` (replication stopped: ${facts.replica.lastError || 'threads not running'})`;
+          }
+        }
+        Context.current().heartbeat({ missing });
+        if (Date.now() - started >= req.timeoutSeconds * 1000) {
+          return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000) };
+        }
+        await sleep(Math.min(1000, Math.max(100, req.timeoutSeconds * 100)));
+        Context.current().cancellationSignal.throwIfAborted();
+      }
+    },
+
+    /**
+     * The binlog dump connections the instance is serving (DM reads through
+     * one), so verification can see that DM now reads from this instance.
+     */
+    async mysqlBinlogDumpClients(ref: InstanceRef): Promise<Array<{ user: string; host: string; command: string }>> {
+      const c = await connect(ref).catch((e: Error) => {
+        throw ApplicationFailure.create({ message: `cannot connect to ${ref.host}:${ref.port}: ${e.message}`, type: SwitchErrorType.VerificationFailed });
+      });
+      try {
+        const [rows] = await c.query(`SELECT USER AS user, HOST AS host, COMMAND AS command FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+        return rows as Array<{ user: string; host: string; command: string }>;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+export type MysqlActivities = ReturnType<typeof createMysqlActivities>;

@@ -1,0 +1,57 @@
+/**
+ * VIP providers: where a virtual IP points now, and moving it. The switch
+ * workflow only ever asks through these two operations, so the mechanism is
+ * pluggable (a command, keepalived, a proxy, a cloud API).
+ *
+ * Contract every provider keeps:
+ * - `locate` reads the real state: the address of the instance holding the
+ *   VIP now, or null when nobody holds it.
+ * - `move` is idempotent: if the VIP already points at `to`, it changes
+ *   nothing and reports `alreadyThere: true`. Otherwise it moves the VIP
+ *   (taking it off `from` if `from` still holds it) and returns once the move
+ *   took effect.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+/** A MySQL instance as the VIP layer knows it: the address it owns besides the VIP. */
+export interface VipTarget {
+  host: string;
+  port: number;
+}
+
+export interface VipMoveResult {
+  alreadyThere: boolean;
+  /** Where the VIP points after the call (read back from the provider). */
+  holder: string | null;
+}
+
+export interface VipProvider {
+  readonly name: string;
+  locate(vip: string, candidates: VipTarget[]): Promise<string | null>;
+  move(vip: string, from: VipTarget | null, to: VipTarget): Promise<VipMoveResult>;
+}
+
+/** The VIP activities: providers are named in the worker's configuration, chosen by the input. */
+export function createVipActivities(providers: Record<string, VipProvider>) {
+  const provider = async (name: string): Promise<VipProvider> => {
+    const p = providers[name];
+    if (p) return p;
+    throw ApplicationFailure.create({
+      message: `unknown VIP provider "${name}": the worker knows ${Object.keys(providers).map((k) => `"${k}"`).join(', ') || 'none'} (vip.providers in its configuration)`,
+      type: 'InvalidInput',
+      nonRetryable: true,
+    });
+  };
+  return {
+    /** Where the VIP points now: the holder's host, or null. */
+    async vipLocate(req: { provider: string; address: string; candidates: VipTarget[] }): Promise<string | null> {
+      return (await provider(req.provider)).locate(req.address, req.candidates);
+    },
+    /** Moves the VIP to `to`; a no-op (alreadyThere) when it is there already, so retries and re-runs are safe. */
+    async vipMove(req: { provider: string; address: string; from: VipTarget | null; to: VipTarget }): Promise<VipMoveResult> {
+      return (await provider(req.provider)).move(req.address, req.from, req.to);
+    },
+  };
+}
+
+export type VipActivities = ReturnType<typeof createVipActivities>;

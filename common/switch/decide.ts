@@ -1,0 +1,73 @@
+/**
+ * The runbook's GTID rule as a pure decision, with the reason in words.
+ *
+ * DM resumes with GTID auto-positioning from gtid-S (what it has replicated
+ * downstream). The new instance must still be able to send everything after
+ * gtid-S, so it may not have purged any of it (gtid-P ⊆ gtid-S), and it must
+ * already hold everything DM applied (gtid-S ⊆ gtid-E); otherwise the two
+ * histories differ. When only the second fails and the new instance is
+ * replicating, it may just be behind: wait for it (bounded).
+ */
+import { abbreviate, GtidParseError, parseGtidSet, type Flavor } from '../gtid/index.js';
+
+export interface GtidInputs {
+  flavor: Flavor;
+  /** DM's syncerBinlogGtid for one task. */
+  gtidS: string;
+  /** The new instance's gtid_purged; null where the flavor keeps none (MariaDB). */
+  gtidP: string | null;
+  /** The new instance's gtid_executed (MariaDB: gtid_current_pos). */
+  gtidE: string;
+  /** Its replication threads are running, so missing transactions may still arrive. */
+  newInstanceReplicating: boolean;
+}
+
+export type GtidDecision =
+  | { verdict: 'go'; reason: string }
+  | { verdict: 'wait'; reason: string; missing: string }
+  | { verdict: 'refuse'; reason: string; missing?: string };
+
+export function decideGtids(i: GtidInputs): GtidDecision {
+  let S, E, P;
+  try {
+    S = parseGtidSet(i.flavor, i.gtidS);
+    E = parseGtidSet(i.flavor, i.gtidE);
+    P = i.gtidP === null ? null : parseGtidSet(i.flavor, i.gtidP);
+  } catch (e) {
+    if (e instanceof GtidParseError) return { verdict: 'refuse', reason: `a GTID set could not be read: ${e.message}` };
+    throw e;
+  }
+  if (S.isEmpty()) {
+    return { verdict: 'refuse', reason: 'DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not in GTID mode or has not synced yet, so no safe position exists' };
+  }
+  if (P !== null && !P.isSubsetOf(S)) {
+    const lost = P.subtract(S);
+    return {
+      verdict: 'refuse',
+      reason: `gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated yet (${abbreviate(lost)}); it can never send those transactions, so DM would lose them`,
+      missing: lost.toCompactString(),
+    };
+  }
+  if (!S.isSubsetOf(E)) {
+    const missing = S.subtract(E);
+    if (i.newInstanceReplicating) {
+      return {
+        verdict: 'wait',
+        reason: `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has already replicated; it is replicating, so wait for it to catch up`,
+        missing: missing.toCompactString(),
+      };
+    }
+    return {
+      verdict: 'refuse',
+      reason: `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has already replicated, and it is not replicating, so it cannot catch up (its history differs from the old instance's)`,
+      missing: missing.toCompactString(),
+    };
+  }
+  return {
+    verdict: 'go',
+    reason:
+      P === null
+        ? 'gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated (MariaDB keeps no gtid_purged; the new instance refuses at connect time a position whose binlog it no longer has)'
+        : 'gtid-P ⊆ gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated and still has the binlog of everything after',
+  };
+}

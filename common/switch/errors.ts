@@ -1,0 +1,23 @@
+/**
+ * Business failure types of a switch: the `type` of every ApplicationFailure
+ * the workflows raise, so operators and scripts can tell them apart.
+ */
+export const SwitchErrorType = {
+  /** The input is wrong; nothing was changed. */
+  InvalidInput: 'InvalidInput',
+  /** A precondition of the runbook does not hold; nothing was changed. */
+  PreflightFailed: 'PreflightFailed',
+  /** gtid-P ⊆ gtid-S ⊆ gtid-E does not hold and cannot come to hold; nothing was changed. */
+  GtidRefused: 'GtidRefused',
+  /** The new instance did not catch up with DM's position in time (compensated). */
+  CatchUpTimeout: 'CatchUpTimeout',
+  /** A DM operation failed (dmctl's own message is in the failure). */
+  DmOperationFailed: 'DmOperationFailed',
+  /** The VIP could not be moved. */
+  VipMoveFailed: 'VipMoveFailed',
+  /** After resuming, DM did not replicate from the new instance as it should. */
+  VerificationFailed: 'VerificationFailed',
+  /** An undo step failed: the source needs an operator; the status says what was and was not done. */
+  CompensationFailed: 'CompensationFailed',
+} as const;
+export type SwitchErrorType = (typeof SwitchErrorType)[keyof typeof SwitchErrorType];

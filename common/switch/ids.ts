@@ -1,0 +1,10 @@
+/**
+ * One switch per DM source at a time: the workflow ID is the business key
+ * (DM cluster + source id), started with a conflict policy that refuses a
+ * second concurrent switch of the same source.
+ */
+export function switchWorkflowId(dmCluster: string, sourceId: string): string {
+  return `dm-switch/${dmCluster}/${sourceId}`;
+}
+
+export const DEFAULT_TASK_QUEUE = 'dm-switch';

@@ -1,0 +1,98 @@
+/**
+ * Inputs of the switch workflows: JSON a person can type into the Temporal
+ * UI's "start workflow" form. Validated first, in the workflow, with every
+ * problem named; nothing is changed before validation passes.
+ *
+ * Credentials are never part of an input: `credentials` names a reference
+ * that the worker resolves (environment variable or file), so no password
+ * reaches workflow history.
+ */
+import { z } from 'zod';
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
+
+export const InstanceRefSchema = z
+  .object({
+    host: z.string().min(1, 'give the host name or address'),
+    port: z.number().int().min(1).max(65535).default(3306),
+    credentials: name.describe('name of a credential reference that the worker resolves'),
+  })
+  .strict();
+export type InstanceRef = z.infer<typeof InstanceRefSchema>;
+
+export const VipSwitchInputSchema = z
+  .object({
+    /** The DM cluster, as named in the worker's configuration. */
+    dmCluster: name.default('default'),
+    /** The DM source to move (`source-id` of its source config). */
+    sourceId: name,
+    /** The instance DM should read from after the switch. */
+    newInstance: InstanceRefSchema,
+    /** The instance the VIP points at now, if known; may be down (the switch then skips what needs it, with a warning). */
+    oldInstance: InstanceRefSchema.optional(),
+    vip: z
+      .object({
+        /** The address DM's source config connects to. */
+        address: z.string().min(1),
+        /** Which VIP provider of the worker's configuration moves it. */
+        provider: name.default('default'),
+      })
+      .strict(),
+    options: z
+      .object({
+        /** Perform every check and report the plan; change nothing. */
+        dryRun: z.boolean().default(false),
+        /** How long to wait for a lagging new instance to catch up with DM (0: do not wait). */
+        catchUpTimeoutSeconds: z.number().int().min(0).max(86_400).default(300),
+        /** How long the tasks may take to be Running on the new instance after resume. */
+        verifyTimeoutSeconds: z.number().int().min(5).max(3_600).default(120),
+      })
+      .strict()
+      .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120 }),
+    /** Who asked, and why: recorded in the status and search attributes. */
+    requestedBy: z.string().max(200).optional(),
+    reason: z.string().max(2000).optional(),
+  })
+  .strict();
+export type VipSwitchInput = z.infer<typeof VipSwitchInputSchema>;
+export type VipSwitchRequest = z.input<typeof VipSwitchInputSchema>;
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** Validates and fills defaults; problems are phrased for the person who typed the input. */
+export function validateVipSwitchInput(raw: unknown): Validation<VipSwitchInput> {
+  return validate(VipSwitchInputSchema, raw);
+}
+
+export function validate<T>(schema: z.ZodType<T>, raw: unknown): Validation<T> {
+  const secrets = findSecretKeys(raw);
+  if (secrets.length > 0) {
+    return {
+      ok: false,
+      problems: secrets.map(
+        (path) => `${path}: passwords never go into a switch's input (it is kept in workflow history); name a credential reference in "credentials" that the worker resolves`,
+      ),
+    };
+  }
+  const r = schema.safeParse(raw);
+  if (r.success) return { ok: true, value: r.data };
+  return {
+    ok: false,
+    problems: r.error.issues.map((i) => {
+      const path = i.path.length ? i.path.join('.') : '(input)';
+      if (i.code === 'unrecognized_keys') return `${path}: unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      return `${path}: ${i.message}`;
+    }),
+  };
+}
+
+function findSecretKeys(raw: unknown, path = ''): string[] {
+  if (raw === null || typeof raw !== 'object') return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    const p = path ? `${path}.${k}` : k;
+    if (/^(password|passwd|pwd|secret|api[-_]?key|token)$/i.test(k)) out.push(p);
+    else out.push(...findSecretKeys(v, p));
+  }
+  return out;
+}

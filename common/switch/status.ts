@@ -1,0 +1,73 @@
+/**
+ * What a switch tells the people watching it: the `status` query's answer.
+ * Plain JSON (timestamps as ISO strings, GTID sets as canonical text).
+ */
+export type Phase =
+  | 'validating'
+  | 'preflight'
+  | 'gtid-check'
+  | 'pausing'
+  | 'recheck'
+  | 'catching-up'
+  | 'moving-vip'
+  | 'resuming'
+  | 'verifying'
+  | 'compensating'
+  | 'done';
+
+export type Outcome =
+  /** The source now reads from the new instance. */
+  | 'switched'
+  /** Dry run: every check passed or failed as recorded; nothing changed. */
+  | 'dry-run'
+  /** Refused before any change: the reason is in `decisions`. */
+  | 'refused'
+  /** Failed after a change and every change was undone. */
+  | 'rolled-back'
+  /** Failed, and an undo step failed too: an operator must finish by hand. */
+  | 'needs-operator';
+
+export interface Decision {
+  at: string;
+  phase: Phase;
+  verdict: 'go' | 'wait' | 'refuse' | 'warn' | 'info';
+  reason: string;
+}
+
+export interface GtidReading {
+  at: string;
+  /** e.g. `gtid-S task app`, `gtid-P new`, `gtid-E new`, `gtid-S task app (frozen)`. */
+  label: string;
+  set: string;
+}
+
+export interface StepRecord {
+  at: string;
+  step: string;
+  result: 'done' | 'skipped' | 'failed';
+  detail?: string;
+}
+
+export interface SwitchStatus {
+  kind: 'vip-switch' | 'address-switch';
+  dmCluster: string;
+  sourceId: string;
+  phase: Phase;
+  outcome?: Outcome;
+  dryRun: boolean;
+  startedAt: string;
+  updatedAt: string;
+  requestedBy?: string;
+  reason?: string;
+  /** The tasks of the source found through query-status, with their last known stage. */
+  tasks: Array<{ name: string; stage: string }>;
+  gtids: GtidReading[];
+  decisions: Decision[];
+  /** What the switch will do (dry run) or did, step by step. */
+  plan: string[];
+  steps: StepRecord[];
+  compensation: StepRecord[];
+  warnings: string[];
+  /** When outcome is needs-operator: what to run by hand. */
+  operatorActions: string[];
+}

@@ -1,0 +1,107 @@
+/**
+ * The worker's application configuration: DM clusters, credential
+ * references and VIP providers, read once from a YAML file and validated at
+ * start-up with messages that name the bad key. (The Temporal connection is
+ * not here: it comes from @temporalio/envconfig — temporal.toml profiles and
+ * TEMPORAL_* variables.)
+ *
+ *   taskQueue: dm-switch
+ *   dm:
+ *     clusters:
+ *       default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }
+ *   credentials:
+ *     dm-upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD }   # or passwordFile: /run/secrets/…
+ *   vip:
+ *     providers:
+ *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
+import { validate } from '../common/switch/input.js';
+
+const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [program, arg, …]');
+
+export const WorkerConfigSchema = z
+  .object({
+    taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+    dm: z
+      .object({
+        clusters: z.record(
+          z.string(),
+          z
+            .object({
+              masterAddr: z.string().regex(/^[^\s,]+(,[^\s,]+)*$/, 'host:port of dm-master, comma-separated for several'),
+              dmctl: z.string().min(1),
+              commandTimeoutMs: z.number().int().positive().optional(),
+            })
+            .strict(),
+        ),
+      })
+      .strict(),
+    credentials: z
+      .record(
+        z.string(),
+        z
+          .object({
+            user: z.string().min(1),
+            /** Name of an environment variable of the worker holding the password. */
+            passwordEnv: z.string().min(1).optional(),
+            /** File holding the password (trailing newline ignored). */
+            passwordFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .refine((c) => !(c.passwordEnv && c.passwordFile), 'set passwordEnv or passwordFile, not both'),
+      )
+      .default({}),
+    vip: z
+      .object({
+        providers: z.record(
+          z.string(),
+          z.discriminatedUnion('type', [
+            z
+              .object({
+                type: z.literal('command'),
+                locate: argv,
+                move: argv,
+                env: z.record(z.string(), z.string()).optional(),
+                timeoutMs: z.number().int().positive().optional(),
+              })
+              .strict(),
+          ]),
+        ),
+      })
+      .strict()
+      .default({ providers: {} }),
+  })
+  .strict();
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses and validates YAML text; throws ConfigError listing every problem by key. */
+export function parseWorkerConfig(text: string, origin = 'configuration'): WorkerConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${origin} is not valid YAML: ${(e as Error).message}`);
+  }
+  // The worker's own file may hold no password either: they come from the environment or files.
+  const v = validate(WorkerConfigSchema, raw ?? {});
+  if (!v.ok) throw new ConfigError(`${origin} is invalid:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`);
+  return v.value;
+}
+
+export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read the worker configuration ${path}: ${(e as Error).message} (set DM_SWITCH_CONFIG to its path)`);
+  }
+  return parseWorkerConfig(text, path);
+}

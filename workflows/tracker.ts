@@ -1,0 +1,100 @@
+/**
+ * The switch's record of itself: phase, GTID readings, decisions, steps and
+ * compensation, kept in one status object that the `status` query returns and
+ * that is mirrored into the Temporal UI's current details. Deterministic:
+ * time is workflow time.
+ */
+import { setCurrentDetails } from '@temporalio/workflow';
+import type { Decision, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
+
+const PHASE_WORDS: Record<Phase, string> = {
+  validating: 'Validating the input',
+  preflight: 'Preflight: checking DM, the new instance and the VIP',
+  'gtid-check': 'Checking gtid-P ⊆ gtid-S ⊆ gtid-E',
+  pausing: 'Pausing every task of the source',
+  recheck: 'Re-checking GTIDs with DM frozen',
+  'catching-up': 'Waiting for the new instance to catch up',
+  'moving-vip': 'Moving the VIP',
+  resuming: 'Resuming the tasks',
+  verifying: 'Verifying DM replicates from the new instance',
+  compensating: 'Undoing the switch',
+  done: 'Done',
+};
+
+export class Tracker {
+  readonly status: SwitchStatus;
+
+  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
+    const now = new Date().toISOString();
+    this.status = {
+      ...init,
+      phase: 'validating',
+      startedAt: now,
+      updatedAt: now,
+      tasks: [],
+      gtids: [],
+      decisions: [],
+      plan: [],
+      steps: [],
+      compensation: [],
+      warnings: [],
+      operatorActions: [],
+    };
+    this.publish();
+  }
+
+  phase(phase: Phase): void {
+    this.status.phase = phase;
+    this.touch();
+  }
+
+  decide(verdict: Decision['verdict'], reason: string): void {
+    this.status.decisions.push({ at: new Date().toISOString(), phase: this.status.phase, verdict, reason });
+    if (verdict === 'warn') this.status.warnings.push(reason);
+    this.touch();
+  }
+
+  gtid(label: string, set: string): void {
+    this.status.gtids.push({ at: new Date().toISOString(), label, set });
+    this.touch();
+  }
+
+  step(step: string, result: StepRecord['result'], detail?: string): void {
+    this.status.steps.push({ at: new Date().toISOString(), step, result, ...(detail ? { detail } : {}) });
+    this.touch();
+  }
+
+  compensated(step: string, result: StepRecord['result'], detail?: string): void {
+    this.status.compensation.push({ at: new Date().toISOString(), step, result, ...(detail ? { detail } : {}) });
+    this.touch();
+  }
+
+  tasks(tasks: Array<{ name: string; stage: string }>): void {
+    this.status.tasks = tasks.map((t) => ({ name: t.name, stage: t.stage }));
+    this.touch();
+  }
+
+  finish(outcome: Outcome): void {
+    this.status.outcome = outcome;
+    this.status.phase = 'done';
+    this.touch();
+  }
+
+  private touch(): void {
+    this.status.updatedAt = new Date().toISOString();
+    this.publish();
+  }
+
+  /** What the Temporal UI shows as the workflow's current details (markdown). */
+  private publish(): void {
+    const s = this.status;
+    const last = s.decisions[s.decisions.length - 1];
+    const lines = [
+      `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source \`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,
+      ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
+      ...(s.tasks.length ? [`Tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`] : []),
+      ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${a}`)] : []),
+    ];
+    setCurrentDetails(lines.join('\n\n'));
+  }
+}
