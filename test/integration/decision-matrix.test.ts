@@ -1,0 +1,111 @@
+/**
+ * Seed 004's decision matrix on real MySQL 9.7: new instances provisioned by
+ * each method (plain replication, snapshot + gtid_purged, empty transactions
+ * + purge), read by the real mysqlInspect activity, against DM positions
+ * (gtid-S) before, inside and after the new instance's purged range, and
+ * beyond what it has executed. Each case asserts go / wait / refuse and the
+ * exact GTIDs named in the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMysqlActivities } from '../../activities/mysql.js';
+import { MysqlGtidSet } from '../../common/gtid/index.js';
+import { decideGtids } from '../../common/switch/decide.js';
+import type { DbInstance } from '../sandbox/db.js';
+import { provisionReplica, purgeBinaryLogs, startTopology, waitCaughtUp, writeRows, type ProvisionMethod, type Topology } from '../sandbox/topology.js';
+
+const activities = createMysqlActivities(async () => ({ user: 'root', password: '' }));
+let topo: Topology;
+let uuid: string;
+const replicas = new Map<ProvisionMethod, DbInstance>();
+/** The snapshot point: the primary's last GTID number when the snapshot replicas were provisioned. */
+let snapAt: number;
+let last: number;
+
+beforeAll(async () => {
+  topo = await startTopology({ replicas: 0 });
+  uuid = await topo.primary.variable('server_uuid');
+  await writeRows(topo.primary, 20);
+  // plain replication first, while the primary still has its whole binlog
+  replicas.set('replication', await provisionReplica(topo.primary, 'replication', { serverId: 11 }));
+  await waitCaughtUp(replicas.get('replication')!, topo.primary);
+  snapAt = Number(/:1-(\d+)$/.exec(await topo.primary.variable('gtid_executed'))![1]);
+  replicas.set('snapshot', await provisionReplica(topo.primary, 'snapshot', { serverId: 12 }));
+  replicas.set('empty-transactions', await provisionReplica(topo.primary, 'empty-transactions', { serverId: 13 }));
+  await writeRows(topo.primary, 10);
+  for (const r of replicas.values()) await waitCaughtUp(r, topo.primary);
+  // the plain replica purges too, after the snapshot point, so its purged range is known
+  await purgeBinaryLogs(replicas.get('replication')!);
+  last = Number(/:1-(\d+)$/.exec(await topo.primary.variable('gtid_executed'))![1]);
+}, 180_000);
+afterAll(async () => {
+  await Promise.all([...replicas.values()].map((r) => r.destroy()));
+  await topo?.destroy();
+});
+
+const upTo = (n: number) => `${uuid}:1-${n}`;
+
+describe('the GTID decision on real provisioned instances', () => {
+  it('given each method, the new instance reports the purged range that method leaves', async () => {
+    for (const [method, r] of replicas) {
+      const facts = await activities.mysqlInspect({ host: r.host, port: r.port, credentials: 'root' });
+      if (!facts.reachable) throw new Error(facts.error);
+      const purged = MysqlGtidSet.parse(facts.gtidPurged ?? '');
+      // plain replication purged its whole binlog after catching up; the snapshot methods purged up to the snapshot
+      expect(purged.toString()).toBe(method === 'replication' ? upTo(last) : upTo(snapAt));
+      expect(facts.gtidExecuted).toBe(upTo(last));
+      expect(facts.replica?.ioRunning && facts.replica.sqlRunning).toBe(true);
+    }
+  });
+
+  const positions = [
+    ['before the purged range', () => 3],
+    ['inside the purged range', () => snapAt - 2],
+    ['at the end of the purged range', () => snapAt],
+    ['after the purged range', () => snapAt + 5],
+  ] as const;
+
+  for (const method of ['snapshot', 'empty-transactions'] as const) {
+    for (const [where, at] of positions) {
+      it(`given a ${method} instance and DM ${where}, should ${at() < snapAt ? 'refuse naming the purged GTIDs' : 'go'}`, async () => {
+        const r = replicas.get(method)!;
+        const facts = await activities.mysqlInspect({ host: r.host, port: r.port, credentials: 'root' });
+        if (!facts.reachable) throw new Error(facts.error);
+        const S = upTo(at());
+        const d = decideGtids({ flavor: 'mysql', gtidS: S, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: true });
+        if (at() < snapAt) {
+          expect(d.verdict).toBe('refuse');
+          const lost = at() + 1 === snapAt ? `${uuid}:${snapAt}` : `${uuid}:${at() + 1}-${snapAt}`;
+          expect(d.reason).toContain(`purged binlog that DM has not replicated yet (${lost})`);
+        } else {
+          expect(d).toMatchObject({ verdict: 'go', reason: expect.stringMatching(/gtid-P ⊆ gtid-S ⊆ gtid-E/) });
+        }
+      });
+    }
+  }
+
+  it('given a plain-replication instance that purged after catching up, should refuse DM positions inside its purged range and go after it', async () => {
+    const r = replicas.get('replication')!;
+    const facts = await activities.mysqlInspect({ host: r.host, port: r.port, credentials: 'root' });
+    if (!facts.reachable) throw new Error(facts.error);
+    const purgedTo = Number(/:1-(\d+)$/.exec(facts.gtidPurged!)![1]);
+    expect(decideGtids({ flavor: 'mysql', gtidS: upTo(purgedTo - 1), gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: true }).verdict).toBe('refuse');
+    expect(decideGtids({ flavor: 'mysql', gtidS: upTo(purgedTo), gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: true }).verdict).toBe('go');
+  });
+
+  it('given DM beyond what the new instance executed, should wait while it replicates and refuse once replication stops', async () => {
+    const r = replicas.get('snapshot')!;
+    const ahead = `${uuid}:1-${last + 5}`;
+    let facts = await activities.mysqlInspect({ host: r.host, port: r.port, credentials: 'root' });
+    if (!facts.reachable) throw new Error(facts.error);
+    const replicating = !!(facts.replica?.ioRunning && facts.replica.sqlRunning);
+    expect(decideGtids({ flavor: 'mysql', gtidS: ahead, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating })).toMatchObject({
+      verdict: 'wait',
+      missing: `${uuid}:${last + 1}-${last + 5}`,
+    });
+    await r.query('STOP REPLICA');
+    facts = await activities.mysqlInspect({ host: r.host, port: r.port, credentials: 'root' });
+    if (!facts.reachable) throw new Error(facts.error);
+    expect(decideGtids({ flavor: 'mysql', gtidS: ahead, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: !!(facts.replica?.ioRunning && facts.replica.sqlRunning) }).verdict).toBe('refuse');
+    await r.query('START REPLICA');
+  });
+});
