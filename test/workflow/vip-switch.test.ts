@@ -8,6 +8,9 @@
  */
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceState, SourceTask } from '../../activities/dm.js';
@@ -87,7 +90,12 @@ const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
 });
 
 let queueN = 0;
-async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>) {
+/**
+ * Runs one switch. With DM_SWITCH_SAVE_HISTORIES=1, its history is saved as
+ * test/fixtures/histories/<save>.json for the replay test (which catches
+ * non-deterministic changes to the workflow code before users do).
+ */
+async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string) {
   const taskQueue = `vip-switch-test-${++queueN}`;
   const connection = await NativeConnection.connect({ address: temporal.address });
   const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: world.activities });
@@ -103,6 +111,9 @@ async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, duri
       error = e;
     }
     const status = await handle.query(statusQuery);
+    if (save && process.env.DM_SWITCH_SAVE_HISTORIES) {
+      await writeFile(join(import.meta.dirname, '../fixtures/histories', `${save}.json`), historyToJSON(await handle.fetchHistory()));
+    }
     return { result, error, status };
     });
   } finally {
@@ -114,7 +125,7 @@ const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause
 describe('VIP switch workflow (scripted activities)', () => {
   it('given a healthy world, should pause, move the VIP, resume, verify — in that order', async () => {
     const w = fakeWorld();
-    const { result, status } = await runSwitch(w, input());
+    const { result, status } = await runSwitch(w, input(), undefined, 'vip-switch-switched');
     expect(result?.outcome).toBe('switched');
     const effects = w.calls.filter((c) => ['pause', 'vipMove new.example', 'resume'].includes(c));
     expect(effects).toEqual(['pause', 'vipMove new.example', 'resume']);
@@ -124,7 +135,7 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given a dry run, should check everything and change nothing', async () => {
     const w = fakeWorld();
-    const { result } = await runSwitch(w, input({ options: { dryRun: true } }));
+    const { result } = await runSwitch(w, input({ options: { dryRun: true } }), undefined, 'vip-switch-dry-run');
     expect(result?.outcome).toBe('dry-run');
     expect(result?.plan.length).toBeGreaterThan(3);
     expect(w.calls.filter((c) => c === 'pause' || c.startsWith('vipMove') || c === 'resume')).toEqual([]);
@@ -162,7 +173,7 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given a new instance that never catches up, should time out and resume on the old instance', async () => {
     const w = fakeWorld({ newLagsForever: true });
-    const { error, status } = await runSwitch(w, input());
+    const { error, status } = await runSwitch(w, input(), undefined, 'vip-switch-catch-up-timeout');
     expect(failureType(error)).toBe('CatchUpTimeout');
     expect(status.outcome).toBe('rolled-back');
     expect(w.holder()).toBe('old.example');
@@ -171,7 +182,7 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given tasks in error after resume (scripted fault), should pause, move the VIP back and resume on the old instance', async () => {
     const w = fakeWorld({ resumeLeavesError: true });
-    const { error, status } = await runSwitch(w, input());
+    const { error, status } = await runSwitch(w, input(), undefined, 'vip-switch-rolled-back');
     expect(failureType(error)).toBe('VerificationFailed');
     expect(status.outcome).toBe('rolled-back');
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
@@ -185,7 +196,7 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given the VIP cannot move back (scripted fault), should stop in needs-operator with the commands to run, not swallow it', async () => {
     const w = fakeWorld({ resumeLeavesError: true, moveBackFails: true });
-    const { error, status } = await runSwitch(w, input());
+    const { error, status } = await runSwitch(w, input(), undefined, 'vip-switch-needs-operator');
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
     expect(status.compensation.map((c) => c.result)).toEqual(['done', 'failed', 'skipped']);

@@ -1,0 +1,28 @@
+/**
+ * Replays saved histories of real workflow runs against the current workflow
+ * code: a change that would make running switches non-deterministic fails
+ * here, before it reaches a worker with switches in flight.
+ *
+ * Histories are refreshed with: DM_SWITCH_SAVE_HISTORIES=1 npx vitest run test/workflow/vip-switch.test.ts
+ * (only when a change is meant to be incompatible, with a versioning plan).
+ */
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { workflowsPath } from '../../worker/workflows-path.js';
+
+const dir = join(import.meta.dirname, '../fixtures/histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('replay of saved histories', () => {
+  it('has histories to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(files)('given %s, should replay without non-determinism', async (file) => {
+    const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+    await expect(Worker.runReplayHistory({ workflowsPath, replayName: file }, history)).resolves.toBeUndefined();
+  });
+});
