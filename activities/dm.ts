@@ -63,6 +63,11 @@ export interface TasksRequest {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** DM's words for a broken or refused upstream connection: worth another resume, not a failed switch. */
+export function isUpstreamConnectionError(text: string): boolean {
+  return /invalid connection|bad connection|connection refused|broken pipe|connection reset|i\/o timeout|ErrScope:\\?"upstream\\?"/i.test(text);
+}
+
 function failure(message: string, type: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? undefined : [details] });
 }
@@ -182,13 +187,28 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
       return waitFor(req, 'Paused', (t) => t.stage === 'Paused', SwitchErrorType.DmOperationFailed);
     },
 
-    /** `resume-task` each task not already running. Idempotent; does not wait (see dmAwaitSyncing). */
+    /**
+     * `resume-task` each task not already running. Idempotent; does not wait
+     * for Running (see dmAwaitSyncing). Right after a VIP move DM may still
+     * hold pooled connections the move broke ("invalid connection"): such
+     * upstream connection errors are retried within `timeoutSeconds`.
+     */
     async dmResumeTasks(req: TasksRequest): Promise<SourceTask[]> {
-      const before = await sourceState(req.dmCluster, req.sourceId);
+      const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
       for (const name of req.tasks) {
-        const t = before.tasks.find((x) => x.name === name);
-        if (t?.stage === 'Running' && t.errors.length === 0) continue;
-        checked(`resume-task ${name}`, await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]));
+        for (let attempt = 1; ; attempt++) {
+          const now = await sourceState(req.dmCluster, req.sourceId);
+          const t = now.tasks.find((x) => x.name === name);
+          if (t?.stage === 'Running' && t.errors.length === 0) break;
+          const answer = await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
+          const failures = dmctlFailures(answer);
+          if (failures.length === 0) break;
+          const text = failures.map((f) => f.msg).join('; ');
+          Context.current().heartbeat({ resuming: name, attempt, lastError: text });
+          if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
+          await sleep(Math.min(5000, 500 * attempt));
+          Context.current().cancellationSignal.throwIfAborted();
+        }
       }
       return (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
     },

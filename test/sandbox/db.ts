@@ -12,7 +12,7 @@
  *   await db.stop();            // or db.kill() for a crash
  */
 import { execa, type ResultPromise } from 'execa';
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -56,12 +56,36 @@ export interface DbOptions {
   args?: string[];
   /** Label used in logs and the data directory name. */
   name?: string;
-  /** Listen address; 127.0.0.1 unless a test's network namespace gives another. */
+  /** Address clients connect to; 127.0.0.1 unless a test's network namespace gives another. */
   host?: string;
+  /**
+   * The server's --bind-address. Default: `host`. A server in a network
+   * namespace that must also answer on a VIP when it arrives binds 0.0.0.0
+   * while clients still connect to `host`.
+   */
+  bindAddress?: string;
   port?: number;
-  /** Run the server inside this network namespace (`ip netns exec`). */
+  /**
+   * Run the server inside this network namespace (`ip netns exec`). The test
+   * process stays in its own namespace and reaches the server at `host`, which
+   * must therefore be routable from there (e.g. a host of test/sandbox/vip-lab.ts,
+   * reached through the lab's bridge).
+   */
   netns?: string;
 }
+
+/**
+ * A server in a network namespace is reached from outside it, from an address
+ * that is not loopback, so it gets a root@'%' account (no password, like
+ * root@localhost; only this machine reaches the namespace). It is created at
+ * every start, out of the binary log so that no GTID is spent on it, and
+ * client names are not resolved (the namespace has no resolver).
+ */
+const NETNS_INIT_FILE = 'netns-init.sql';
+const NETNS_INIT_SQL = `SET SESSION sql_log_bin = 0;
+CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+`;
 
 const live = new Set<DbInstance>();
 let exitHookInstalled = false;
@@ -76,7 +100,8 @@ export async function startDb(options: DbOptions = {}): Promise<DbInstance> {
   const dataDir = join(base, 'data');
   await cp(join(root, 'var/lib/dm-switch-template'), dataDir, { recursive: true });
   await mkdir(join(base, 'files'));
-  const instance = new DbInstance(flavor, root, base, options.host ?? '127.0.0.1', port, options.serverId ?? (port % 100000) + 1, options.args ?? [], options.netns);
+  if (options.netns) await writeFile(join(base, NETNS_INIT_FILE), NETNS_INIT_SQL);
+  const instance = new DbInstance(flavor, root, base, options.host ?? '127.0.0.1', port, options.serverId ?? (port % 100000) + 1, options.args ?? [], options.netns, options.bindAddress);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -91,6 +116,8 @@ export class DbInstance {
   private proc: ResultPromise | undefined;
   private pool: mysql.Pool | undefined;
   private exited: Promise<unknown> | undefined;
+  /** The server's --bind-address (`host` unless DbOptions.bindAddress said otherwise). */
+  readonly bindAddress: string;
 
   constructor(
     readonly flavor: DbFlavor,
@@ -101,7 +128,10 @@ export class DbInstance {
     readonly serverId: number,
     private readonly extraArgs: string[],
     readonly netns?: string,
-  ) {}
+    bindAddress?: string,
+  ) {
+    this.bindAddress = bindAddress ?? host;
+  }
 
   get dataDir(): string {
     return join(this.baseDir, 'data');
@@ -130,7 +160,7 @@ export class DbInstance {
       `--lc-messages-dir=${r('usr/share/mysql')}`,
       `--datadir=${this.dataDir}`,
       '--user=root',
-      `--bind-address=${this.host}`,
+      `--bind-address=${this.bindAddress}`,
       `--port=${this.port}`,
       `--socket=${join(this.baseDir, 'mysqld.sock')}`,
       `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
@@ -142,6 +172,7 @@ export class DbInstance {
       '--innodb-buffer-pool-size=32M',
       '--performance-schema=OFF',
       '--max-connections=200',
+      ...(this.netns ? [`--init-file=${join(this.baseDir, NETNS_INIT_FILE)}`, '--skip-name-resolve'] : []),
     ];
     if (this.flavor === 'mysql') {
       return [

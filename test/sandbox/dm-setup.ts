@@ -20,7 +20,10 @@ export function expectOk(what: string, r: DmctlJson): DmctlJson {
   return r;
 }
 
-export function sourceConfig(sourceId: string, upstream: DbInstance, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/** Where a source reads from: an instance, or a VIP in front of one. */
+export type Upstream = Pick<DbInstance, 'host' | 'port' | 'flavor'>;
+
+export function sourceConfig(sourceId: string, upstream: Upstream, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     'source-id': sourceId,
     'enable-gtid': true,
@@ -31,7 +34,7 @@ export function sourceConfig(sourceId: string, upstream: DbInstance, extra: Reco
   };
 }
 
-export async function createSource(dm: DmCluster, sourceId: string, upstream: DbInstance, extra: Record<string, unknown> = {}): Promise<void> {
+export async function createSource(dm: DmCluster, sourceId: string, upstream: Upstream, extra: Record<string, unknown> = {}): Promise<void> {
   const file = await dm.file(`source-${sourceId}.yaml`, stringify(sourceConfig(sourceId, upstream, extra)));
   expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
 }

@@ -1,0 +1,139 @@
+/**
+ * CommandVipProvider over tiny bash scripts: the VIP's holder lives in a temp
+ * file, and a counter file tells whether the move script ran at all.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CommandVipProvider } from '../../activities/vip-command.js';
+
+let dir: string;
+const file = (name: string) => join(dir, name);
+
+const h1 = { host: '10.0.0.1', port: 3306 };
+const h2 = { host: '10.0.0.2', port: 3306 };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dm-switch-vip-command-'));
+  // locate: the holder from the state file; what it was called with, for the assertions
+  await writeFile(
+    file('locate.sh'),
+    `set -eu
+printf '%s|%s|%s\\n' "$1" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_CANDIDATES" > "$STATE_DIR/locate-args"
+[ -f "$STATE_DIR/fail-locate" ] && { echo "cannot reach the VIP API" >&2; exit 3; }
+cat "$STATE_DIR/holder" 2>/dev/null || true
+echo
+`,
+  );
+  // move: counts its runs; MOVE_MODE=ok|fail|noop
+  await writeFile(
+    file('move.sh'),
+    `set -eu
+n=$(cat "$STATE_DIR/move-count" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$STATE_DIR/move-count"
+printf '%s|%s|%s|%s|%s|%s\\n' "$1" "$2" "$3" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_FROM" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/move-args"
+case "$MOVE_MODE" in
+  ok) printf '%s' "$3" > "$STATE_DIR/holder" ;;
+  fail) echo "RTNETLINK answers: Operation not permitted" >&2; exit 1 ;;
+  noop) ;;
+esac
+`,
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate']) await rm(file(f), { force: true });
+});
+
+const provider = (moveMode: 'ok' | 'fail' | 'noop', timeoutMs?: number) =>
+  new CommandVipProvider({
+    name: 'test-vip',
+    locate: ['bash', file('locate.sh')],
+    move: ['bash', file('move.sh')],
+    env: { STATE_DIR: dir, MOVE_MODE: moveMode },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
+/** The error a promise rejects with (fails the test if it resolves). */
+const failure = async (p: Promise<unknown>): Promise<Error> => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof Error) return e;
+    throw new Error(`rejected with a non-Error: ${String(e)}`);
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+};
+const moveCount = async () => Number((await readFile(file('move-count'), 'utf8').catch(() => '0')).trim());
+
+describe('CommandVipProvider', () => {
+  it('given the locate command prints a host (with whitespace around it), should return that host and pass the VIP and the candidates', async () => {
+    await writeFile(file('holder'), '  10.0.0.1 \n');
+    expect(await provider('ok').locate('10.0.0.100', [h1, h2])).toBe('10.0.0.1');
+    expect((await readFile(file('locate-args'), 'utf8')).trim()).toBe('10.0.0.100|10.0.0.100|10.0.0.1:3306 10.0.0.2:3306');
+  });
+
+  it('given the locate command prints nothing, should say nobody holds the VIP', async () => {
+    expect(await provider('ok').locate('10.0.0.100', [h1])).toBeNull();
+  });
+
+  it('given the locate command prints more than one word, should refuse to guess', async () => {
+    await writeFile(file('holder'), '10.0.0.1\n10.0.0.2\n');
+    await expect(provider('ok').locate('10.0.0.100', [h1, h2])).rejects.toThrow(/more than one word/);
+  });
+
+  it('given the locate command fails, should name the command, the exit code and stderr', async () => {
+    await writeFile(file('fail-locate'), '');
+    const err = await failure(provider('ok').locate('10.0.0.100', [h1]));
+    expect(err.message).toContain('locate.sh');
+    expect(err.message).toContain('exited with code 3');
+    expect(err.message).toContain('cannot reach the VIP API');
+  });
+
+  it('given the VIP is on the old host, should run move with the contract arguments and return the new holder', async () => {
+    await writeFile(file('holder'), '10.0.0.1');
+    expect(await provider('ok').move('10.0.0.100', h1, h2)).toEqual({ alreadyThere: false, holder: '10.0.0.2' });
+    expect(await moveCount()).toBe(1);
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('10.0.0.100|10.0.0.1|10.0.0.2|10.0.0.100|10.0.0.1:3306|10.0.0.2:3306');
+  });
+
+  it('given no old host, should pass an empty from argument and an empty DM_SWITCH_VIP_FROM', async () => {
+    expect(await provider('ok').move('10.0.0.100', null, h1)).toEqual({ alreadyThere: false, holder: '10.0.0.1' });
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('10.0.0.100||10.0.0.1|10.0.0.100||10.0.0.1:3306');
+  });
+
+  it('given the VIP is already on the new host, should report alreadyThere without running the move command', async () => {
+    await writeFile(file('holder'), '10.0.0.2');
+    expect(await provider('ok').move('10.0.0.100', h1, h2)).toEqual({ alreadyThere: true, holder: '10.0.0.2' });
+    expect(await moveCount()).toBe(0);
+  });
+
+  it('given the move command exits 1, should surface its stderr and exit code', async () => {
+    await writeFile(file('holder'), '10.0.0.1');
+    const err = await failure(provider('fail').move('10.0.0.100', h1, h2));
+    expect(err.message).toContain('move.sh');
+    expect(err.message).toContain('exited with code 1');
+    expect(err.message).toContain('RTNETLINK answers: Operation not permitted');
+    expect(await moveCount()).toBe(1);
+  });
+
+  it('given the move command exits 0 but the VIP stays elsewhere, should be an error saying where it points', async () => {
+    await writeFile(file('holder'), '10.0.0.1');
+    await expect(provider('noop').move('10.0.0.100', h1, h2)).rejects.toThrow(/exited 0, but VIP 10\.0\.0\.100 now points at 10\.0\.0\.1, not at 10\.0\.0\.2/);
+    expect(await moveCount()).toBe(1);
+  });
+
+  it('given a command that hangs, should stop it at the timeout and say so', async () => {
+    const p = new CommandVipProvider({ name: 'slow', locate: ['bash', '-c', 'sleep 20', 'locate'], move: ['true'], timeoutMs: 300 });
+    const t0 = Date.now();
+    await expect(p.locate('10.0.0.100', [])).rejects.toThrow(/timed out after 300 ms/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('given a program that does not exist, should say it could not run', async () => {
+    const p = new CommandVipProvider({ name: 'missing', locate: [join(dir, 'no-such-program')], move: ['true'] });
+    await expect(p.locate('10.0.0.100', [])).rejects.toThrow(/could not run/);
+  });
+});

@@ -1,0 +1,19 @@
+/** Builds every activity once, with its dependencies injected from the configuration. */
+import { createDmActivities } from '../activities/dm.js';
+import { createMysqlActivities } from '../activities/mysql.js';
+import { CommandVipProvider } from '../activities/vip-command.js';
+import { createVipActivities, type VipProvider } from '../activities/vip.js';
+import type { WorkerConfig } from './config.js';
+import { credentialResolver } from './credentials.js';
+
+export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env) {
+  const providers: Record<string, VipProvider> = {};
+  for (const [name, p] of Object.entries(config.vip.providers)) {
+    providers[name] = new CommandVipProvider({ name, locate: p.locate, move: p.move, env: p.env, timeoutMs: p.timeoutMs });
+  }
+  return {
+    ...createDmActivities(config.dm.clusters),
+    ...createMysqlActivities(credentialResolver(config.credentials, env)),
+    ...createVipActivities(providers),
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * The worker process:
+ *
+ *   DM_SWITCH_CONFIG=/etc/dm-switch/worker.yaml node --import tsx worker/main.ts
+ *
+ * Temporal connection: @temporalio/envconfig (TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, or a profile in temporal.toml
+ * chosen by TEMPORAL_PROFILE). A bad configuration stops it at start with a
+ * message naming the bad key.
+ */
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { ConfigError, loadWorkerConfig } from './config.js';
+import { createWorker } from './worker.js';
+
+const path = process.env.DM_SWITCH_CONFIG ?? 'dm-switch.yaml';
+try {
+  const config = await loadWorkerConfig(path);
+  const connect = loadClientConnectConfig();
+  const namespace = connect.namespace ?? 'default';
+  const { worker, connection } = await createWorker(config, connect.connectionOptions, namespace);
+  console.log(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}`);
+  await worker.run();
+  await connection.close();
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(`dm-switch worker: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}

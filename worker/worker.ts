@@ -1,0 +1,22 @@
+/**
+ * Creates the worker: the switch workflows and the activities built from
+ * the configuration, on a connection from @temporalio/envconfig.
+ */
+import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
+import { buildActivities } from './activities.js';
+import type { WorkerConfig } from './config.js';
+import { workflowsPath } from './workflows-path.js';
+
+export { workflowsPath };
+
+export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect(connectionOptions);
+  const worker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: config.taskQueue,
+    workflowsPath,
+    activities: buildActivities(config, env),
+  });
+  return { worker, connection };
+}
