@@ -3,17 +3,28 @@
  *
  *   - Temporal dev server on 127.0.0.1:7233, Web UI on http://127.0.0.1:8233,
  *     history kept in ~/.local/state/dm-switch/temporal.sqlite across restarts;
+ *   - the worker (task queue dm-switch), running the switch workflows;
  *   - the demo sandbox (unless --no-sandbox): a MySQL 9.7 primary and two
- *     replicas, a downstream MySQL, and a DM cluster whose GTID source
- *     `mysql-replica-01` replicates schema `app` downstream through a task.
+ *     replicas in network namespaces behind a real VIP, TiDB downstream, and a
+ *     DM cluster whose GTID source `mysql-replica-01` reads through the VIP;
+ *     a ready-to-run switch input is written to the state directory.
+ *
+ * With --no-sandbox the worker uses DM_SWITCH_CONFIG (if that file exists).
  *
  * Ctrl-C (or SIGTERM) stops everything it started; nothing is left running.
  */
-import { mkdir } from 'node:fs/promises';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { switchWorkflowId } from '../common/switch/ids.js';
+import type { VipSwitchRequest } from '../common/switch/input.js';
+import { temporalBinary } from '../test/sandbox/temporal.js';
 import { startStack, type Stack } from '../test/sandbox/stack.js';
+import { loadWorkerConfig, parseWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { createWorker } from '../worker/worker.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,11 +49,17 @@ await mkdir(values.state, { recursive: true });
 const log = (line: string) => console.log(`[dm-switch] ${line}`);
 
 let stack: Stack | undefined;
+let worker: { worker: Worker; connection: NativeConnection; running: Promise<void> } | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     log('stopping everything…');
+    if (worker) {
+      worker.worker.shutdown();
+      await worker.running.catch(() => undefined);
+      await worker.connection.close();
+    }
     await stack?.stop();
     log('stopped');
   }
@@ -57,8 +74,47 @@ try {
     temporal: { ui: true, port: Number(values.port), uiPort: Number(values['ui-port']), dbFile: join(values.state, 'temporal.sqlite'), logFile: join(values.state, 'temporal.log') },
     mysql: withSandbox ? { replicas: 2 } : false,
     dm: withSandbox,
+    vip: withSandbox,
     log,
   });
+
+  // The worker: the sandbox's own configuration, or DM_SWITCH_CONFIG without it.
+  let config: WorkerConfig | undefined;
+  if (withSandbox) {
+    const path = join(values.state, 'worker.yaml');
+    await writeFile(path, stack.workerConfigYaml());
+    config = parseWorkerConfig(stack.workerConfigYaml(), path);
+    log(`worker configuration: ${path}`);
+  } else if (process.env.DM_SWITCH_CONFIG && existsSync(process.env.DM_SWITCH_CONFIG)) {
+    config = await loadWorkerConfig(process.env.DM_SWITCH_CONFIG);
+  } else {
+    log('no worker: set DM_SWITCH_CONFIG to a worker configuration file (see README) to run one here');
+  }
+  if (config) {
+    const created = await createWorker(config, { address: stack.temporal!.address }, 'default');
+    worker = { ...created, running: created.worker.run() };
+    log(`worker: task queue "${config.taskQueue}", DM clusters ${Object.keys(config.dm.clusters).join(', ')}`);
+  }
+
+  if (withSandbox && stack.vipLab && stack.topology) {
+    const [, a, b] = stack.topology.all();
+    const demo: VipSwitchRequest = {
+      sourceId: stack.sourceId!,
+      newInstance: { host: b!.host, port: 3306, credentials: 'sandbox-root' },
+      oldInstance: { host: a!.host, port: 3306, credentials: 'sandbox-root' },
+      vip: { address: stack.vipLab.vip },
+      requestedBy: 'npm start demo',
+      reason: 'try a switch',
+    };
+    const file = join(values.state, 'demo-switch.json');
+    await writeFile(file, `${JSON.stringify(demo, null, 2)}\n`);
+    const id = switchWorkflowId('default', stack.sourceId!);
+    const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
+    log(`try a switch (replica1 → replica2 behind VIP ${stack.vipLab.vip}):`);
+    log(`  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`);
+    log(`  ${temporal} workflow query --workflow-id ${id} --type status`);
+    log(`  or start workflow type vipSwitch in the Web UI with the JSON of ${file}`);
+  }
   log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — Temporal Web UI: ${stack.temporal?.uiUrl}`);
   log('press Ctrl-C to stop');
 } catch (e) {

@@ -12,6 +12,19 @@ import { startTidb, type TidbInstance } from './tidb.js';
 import { createSource, startIncrementalTask } from './dm-setup.js';
 import { startTemporal, type TemporalDevServer, type TemporalOptions } from './temporal.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from './topology.js';
+import { startVipLab, type VipLab } from './vip-lab.js';
+
+/** The worker configuration that drives this stack (credentials: the sandbox's passwordless root). */
+function workerConfigYaml(stack: Stack, taskQueue: string): string {
+  const lines = [`taskQueue: ${taskQueue}`];
+  if (stack.dm) lines.push('dm:', '  clusters:', `    default: { masterAddr: "${stack.dm.masterAddr}", dmctl: ${JSON.stringify(stack.dm.dmctlPath)} }`);
+  lines.push('credentials:', '  sandbox-root: { user: root }');
+  if (stack.vipLab) {
+    const lab = stack.vipLab;
+    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, env: ${JSON.stringify(lab.env)} }`);
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 export interface StackOptions {
   temporal?: boolean | TemporalOptions;
@@ -21,6 +34,11 @@ export interface StackOptions {
   dm?: boolean;
   /** dm-workers to start (default 1). */
   dmWorkers?: number;
+  /**
+   * Put the MySQL hosts in a VIP lab (network namespaces, needs root) and let
+   * the DM source read through the VIP, which starts on replica 1.
+   */
+  vip?: boolean;
   log?: (line: string) => void;
 }
 
@@ -30,8 +48,11 @@ export interface Stack {
   /** TiDB, the downstream of the demo task. */
   downstream?: TidbInstance;
   dm?: DmCluster;
+  vipLab?: VipLab;
   sourceId?: string;
   taskName?: string;
+  /** A worker configuration (YAML) for this stack: its DM cluster, the sandbox's credentials and the lab's VIP provider. */
+  workerConfigYaml(taskQueue?: string): string;
   stop(): Promise<void>;
 }
 
@@ -42,6 +63,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? (() => undefined);
   const stops: Array<() => Promise<void>> = [];
   const stack: Stack = {
+    workerConfigYaml: (taskQueue = 'dm-switch') => workerConfigYaml(stack, taskQueue),
     stop: async () => {
       for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`stopping: ${String(e)}`));
       stops.length = 0;
@@ -57,7 +79,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       : Promise.resolve();
     const mysqlP = options.mysql !== false && options.mysql !== undefined
       ? (async () => {
-          const topo = await startTopology({ replicas: options.mysql ? options.mysql.replicas ?? 2 : 2 });
+          const replicas = options.mysql ? options.mysql.replicas ?? 2 : 2;
+          let placement: Array<{ netns: string; address: string }> | undefined;
+          if (options.vip) {
+            const lab = await startVipLab({ hosts: replicas + 1 });
+            stops.push(() => lab.destroy());
+            stack.vipLab = lab;
+            placement = lab.hosts;
+            log(`vip: lab ${lab.subnet} (namespaces ${lab.hosts.map((h) => h.netns).join(', ')}), VIP ${lab.vip}`);
+          }
+          const topo = await startTopology({ replicas, placement });
           stops.push(() => topo.destroy());
           stack.topology = topo;
           log(`mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}`);
@@ -83,11 +114,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const upstream = stack.topology.replicas[0] ?? stack.topology.primary;
       await writeRows(stack.topology.primary, 3);
       await waitCaughtUp(upstream, stack.topology.primary);
-      await createSource(stack.dm, DEMO_SOURCE_ID, upstream);
+      if (stack.vipLab) await stack.vipLab.assign(1);
+      const through = stack.vipLab ? { host: stack.vipLab.vip, port: 3306, flavor: 'mysql' as const } : upstream;
+      await createSource(stack.dm, DEMO_SOURCE_ID, through);
       await startIncrementalTask(stack.dm, DEMO_TASK, [DEMO_SOURCE_ID], stack.downstream, upstream);
       stack.sourceId = DEMO_SOURCE_ID;
       stack.taskName = DEMO_TASK;
-      log(`dm: source ${DEMO_SOURCE_ID} on ${upstream.host}:${upstream.port}, task ${DEMO_TASK} replicating schema app downstream`);
+      log(`dm: source ${DEMO_SOURCE_ID} reads ${through.host}:${through.port}${stack.vipLab ? ` (the VIP, now on replica1 ${upstream.host})` : ''}; task ${DEMO_TASK} replicates schema app to TiDB`);
     }
     return stack;
   } catch (e) {

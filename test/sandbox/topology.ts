@@ -30,11 +30,24 @@ export interface Topology {
   destroy(): Promise<void>;
 }
 
-/** A primary and `replicas` replicas replicating from it with GTID auto-positioning. */
-export async function startTopology(options: { replicas?: number; args?: string[] } = {}): Promise<Topology> {
+/**
+ * A primary and `replicas` replicas replicating from it with GTID
+ * auto-positioning. With `placement`, instance i runs in network namespace
+ * placement[i] on its address, port 3306 (e.g. the hosts of a VIP lab).
+ */
+export async function startTopology(options: { replicas?: number; args?: string[]; placement?: Array<{ netns: string; address: string }> } = {}): Promise<Topology> {
   const count = options.replicas ?? 2;
   const servers = await Promise.all(
-    Array.from({ length: count + 1 }, (_, i) => startDb({ flavor: 'mysql', serverId: i + 1, name: i === 0 ? 'primary' : `replica${i}`, args: options.args })),
+    Array.from({ length: count + 1 }, (_, i) => {
+      const at = options.placement?.[i];
+      return startDb({
+        flavor: 'mysql',
+        serverId: i + 1,
+        name: i === 0 ? 'primary' : `replica${i}`,
+        args: options.args,
+        ...(at ? { netns: at.netns, host: at.address, bindAddress: '0.0.0.0', port: 3306 } : {}),
+      });
+    }),
   );
   const [primary, ...replicas] = servers as [DbInstance, ...DbInstance[]];
   await Promise.all(replicas.map((r) => replicateFrom(r, primary)));
