@@ -1,0 +1,135 @@
+/**
+ * The replication pause window of a VIP switch with no approvals: from
+ * pause-task issued to every task Running again. It is measured for:
+ *
+ *   workflow: the vipSwitch workflow on the real stack (Temporal dev server,
+ *             worker, DM, MySQL in a VIP lab, TiDB); the window is read from
+ *             the workflow history: dmPauseTasks scheduled → dmAwaitSyncing
+ *             completed.
+ *   script:   the same dmctl commands and the same VIP move run back to back
+ *             by a plain script, with no checks: pause-task, poll until
+ *             Paused, move the VIP, resume-task, poll until Running.
+ *
+ * Both run in the same process against the same stack, alternating the
+ * direction (replica1 ⇄ replica2), while a writer keeps rows flowing.
+ *
+ *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
+ */
+import { Client, Connection } from '@temporalio/client';
+import { execa } from 'execa';
+import { switchWorkflowId } from '../common/switch/ids.js';
+import type { VipSwitchRequest } from '../common/switch/input.js';
+import { startStack } from '../test/sandbox/stack.js';
+import type { DbInstance } from '../test/sandbox/db.js';
+import { writeRows } from '../test/sandbox/topology.js';
+import { parseWorkerConfig } from '../worker/config.js';
+import { createWorker } from '../worker/worker.js';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true, log: (l) => console.error(l) });
+const { worker, connection } = await createWorker(parseWorkerConfig(stack.workerConfigYaml('bench')), { address: stack.temporal!.address });
+const running = worker.run();
+const client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+const [primary, r1, r2] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
+const lab = stack.vipLab!;
+const dm = stack.dm!;
+const task = stack.taskName!;
+const source = stack.sourceId!;
+
+let writing = true;
+const writer = (async () => {
+  while (writing) {
+    await writeRows(primary, 1);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+})();
+
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+
+async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Promise<number> {
+  const req: VipSwitchRequest = {
+    sourceId: source,
+    newInstance: { host: to.host, port: 3306, credentials: 'sandbox-root' },
+    oldInstance: { host: from.host, port: 3306, credentials: 'sandbox-root' },
+    vip: { address: lab.vip },
+    options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
+  };
+  const handle = await client.workflow.start('vipSwitch', { taskQueue: 'bench', workflowId: `${switchWorkflowId('default', source)}/bench-${n}`, args: [req] });
+  await handle.result();
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  let pauseIssued = 0;
+  let runningAgain = 0;
+  for (const e of events) {
+    const sa = e.activityTaskScheduledEventAttributes;
+    if (sa) {
+      scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: ms(e.eventTime) });
+      if (sa.activityType?.name === 'dmPauseTasks' && !pauseIssued) pauseIssued = ms(e.eventTime);
+    }
+    const ca = e.activityTaskCompletedEventAttributes;
+    if (ca && scheduled.get(String(ca.scheduledEventId))?.type === 'dmAwaitSyncing') runningAgain = ms(e.eventTime);
+  }
+  if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the await-syncing activity');
+  return runningAgain - pauseIssued;
+}
+
+async function ctl(args: string[]): Promise<Record<string, unknown>> {
+  const r = await dm.ctl(args);
+  if (r.result !== true) throw new Error(`dmctl ${args.join(' ')}: ${r.msg}`);
+  return r;
+}
+async function stage(): Promise<{ stage: string; unit: string }> {
+  const r = await ctl(['query-status', '-s', source]);
+  const sub = (r.sources as Array<{ subTaskStatus: Array<{ stage: string; unit: string }> }>)[0]!.subTaskStatus[0]!;
+  return sub;
+}
+async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
+  const t0 = performance.now();
+  await ctl(['pause-task', '-s', source, task]);
+  while ((await stage()).stage !== 'Paused') await new Promise((r) => setTimeout(r, 50));
+  const [cmd, ...args] = lab.moveCommand;
+  await execa(cmd!, [...args, lab.vip, from.host, to.host], { env: lab.env });
+  for (;;) {
+    const r = await dm.ctl(['resume-task', '-s', source, task]);
+    if (r.result === true) break; // a broken pooled connection right after the move: resume again
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  for (;;) {
+    const s = await stage();
+    if (s.stage === 'Running' && s.unit === 'Sync') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return performance.now() - t0;
+}
+
+const wf: number[] = [];
+const plain: number[] = [];
+let at = r1;
+let other = r2;
+for (let i = 0; i < rounds; i++) {
+  wf.push(await workflowWindow(at, other, i));
+  [at, other] = [other, at];
+  plain.push(await scriptWindow(at, other));
+  [at, other] = [other, at];
+  console.error(`round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`);
+}
+
+writing = false;
+await writer;
+worker.shutdown();
+await running;
+await connection.close();
+await client.connection.close();
+await stack.stop();
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
+};
+const w = stats(wf);
+const p = stats(plain);
+console.table([
+  { run: 'vipSwitch workflow (pause issued → Running)', 'min ms': Math.round(w.min), 'median ms': Math.round(w.median), 'max ms': Math.round(w.max) },
+  { run: 'plain dmctl script, same commands', 'min ms': Math.round(p.min), 'median ms': Math.round(p.median), 'max ms': Math.round(p.max) },
+]);
+console.log(`pause window ratio workflow/script (medians, ${rounds} rounds each): ${(w.median / p.median).toFixed(2)}`);
