@@ -151,14 +151,18 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
     };
   }
 
-  /** Polls until every named task satisfies `ok`, heartbeating the stages seen; throws `type` on timeout. */
-  async function waitFor(req: TasksRequest, what: string, ok: (t: SourceTask) => boolean, type: string): Promise<SourceTask[]> {
+  /**
+   * Polls until every named task satisfies `ok`, heartbeating the stages seen;
+   * throws `type` on timeout. `heal` may act on the tasks still pending.
+   */
+  async function waitFor(req: TasksRequest, what: string, ok: (t: SourceTask) => boolean, type: string, heal?: (pending: SourceTask[]) => Promise<void>): Promise<SourceTask[]> {
     const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
     for (;;) {
       const state = await sourceState(req.dmCluster, req.sourceId);
       const tasks = state.tasks.filter((t) => req.tasks.includes(t.name));
       const missing = req.tasks.filter((n) => !tasks.some((t) => t.name === n));
       const pending = tasks.filter((t) => !ok(t));
+      if (heal && pending.length > 0 && Date.now() < deadline) await heal(pending);
       Context.current().heartbeat({ waitingFor: what, tasks: tasks.map((t) => ({ name: t.name, stage: t.stage, unit: t.unit })) });
       if (missing.length === 0 && pending.length === 0) return tasks;
       if (Date.now() > deadline) {
@@ -213,9 +217,31 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
       return (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
     },
 
-    /** Waits until every task is Running in the Sync unit with no error. */
+    /**
+     * Waits until every task is Running in the Sync unit with no error. A task
+     * that paused on an upstream connection error (a connection the VIP move
+     * broke, used after resume) is resumed again, as DM's own workaround for
+     * that error says; at most every 3 s. Other errors are left for the
+     * timeout to report.
+     */
     async dmAwaitSyncing(req: TasksRequest): Promise<SourceTask[]> {
-      return waitFor(req, 'Running/Sync without errors', (t) => t.stage === 'Running' && t.unit === 'Sync' && t.errors.length === 0, SwitchErrorType.VerificationFailed);
+      let lastHeal = 0;
+      return waitFor(
+        req,
+        'Running/Sync without errors',
+        (t) => t.stage === 'Running' && t.unit === 'Sync' && t.errors.length === 0,
+        SwitchErrorType.VerificationFailed,
+        async (pending) => {
+          if (Date.now() - lastHeal < 3000) return;
+          for (const t of pending) {
+            if (t.stage === 'Paused' && t.errors.some(isUpstreamConnectionError)) {
+              lastHeal = Date.now();
+              Context.current().heartbeat({ resumingAgain: t.name, after: t.errors.join('; ') });
+              await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, t.name]);
+            }
+          }
+        },
+      );
     },
   };
 }

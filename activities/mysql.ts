@@ -45,6 +45,18 @@ export type InstanceFacts =
     }
   | { reachable: false; address: string; error: string };
 
+/** SHOW REPLICA STATUS (MySQL: Replica_/Source_ columns) or SHOW SLAVE STATUS (MariaDB: Slave_/Master_). */
+function replicaState(rs: Record<string, unknown> | undefined, thread: 'Replica' | 'Slave', source: 'Source' | 'Master'): ReplicaState | null {
+  if (!rs) return null;
+  return {
+    ioRunning: rs[`${thread}_IO_Running`] === 'Yes',
+    sqlRunning: rs[`${thread}_SQL_Running`] === 'Yes',
+    sourceHost: String(rs[`${source}_Host`] ?? ''),
+    sourcePort: Number(rs[`${source}_Port`] ?? 0),
+    lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
@@ -100,15 +112,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           logBin: Number(r.log_bin) === 1,
           gtidExecuted: parseGtidSet('mysql', String(r.executed ?? '')).toString(),
           gtidPurged: parseGtidSet('mysql', String(r.purged ?? '')).toString(),
-          replica: rs
-            ? {
-                ioRunning: rs.Replica_IO_Running === 'Yes',
-                sqlRunning: rs.Replica_SQL_Running === 'Yes',
-                sourceHost: String(rs.Source_Host ?? ''),
-                sourcePort: Number(rs.Source_Port ?? 0),
-                lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
-              }
-            : null,
+          replica: replicaState(rs, 'Replica', 'Source'),
         };
       }
       const r = (await one<Record<string, string | number | null>>(
@@ -133,15 +137,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         logBin: Number(r.log_bin) === 1,
         gtidExecuted: parseGtidSet('mariadb', String(r.executed ?? '')).toString(),
         gtidPurged: null,
-        replica: rs
-          ? {
-              ioRunning: rs.Slave_IO_Running === 'Yes',
-              sqlRunning: rs.Slave_SQL_Running === 'Yes',
-              sourceHost: String(rs.Master_Host ?? ''),
-              sourcePort: Number(rs.Master_Port ?? 0),
-              lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
-            }
-          : null,
+        replica: replicaState(rs, 'Slave', 'Master'),
       };
     } finally {
       await c.end().catch(() => undefined);

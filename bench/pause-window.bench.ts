@@ -55,7 +55,12 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   };
   const handle = await client.workflow.start('vipSwitch', { taskQueue: 'bench', workflowId: `${switchWorkflowId('default', source)}/bench-${n}`, args: [req] });
-  await handle.result();
+  try {
+    await handle.result();
+  } catch (e) {
+    failures.push(`round ${n + 1}: ${(e as { cause?: Error }).cause?.message ?? String(e)}`);
+    throw e;
+  }
   const events = (await handle.fetchHistory()).events ?? [];
   const scheduled = new Map<string, { type: string; at: number }>();
   let pauseIssued = 0;
@@ -102,16 +107,22 @@ async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
   return performance.now() - t0;
 }
 
+const failures: string[] = [];
 const wf: number[] = [];
 const plain: number[] = [];
 let at = r1;
 let other = r2;
-for (let i = 0; i < rounds; i++) {
-  wf.push(await workflowWindow(at, other, i));
-  [at, other] = [other, at];
-  plain.push(await scriptWindow(at, other));
-  [at, other] = [other, at];
-  console.error(`round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`);
+try {
+  for (let i = 0; i < rounds; i++) {
+    wf.push(await workflowWindow(at, other, i));
+    [at, other] = [other, at];
+    plain.push(await scriptWindow(at, other));
+    [at, other] = [other, at];
+    console.error(`round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`);
+  }
+} catch (e) {
+  console.error(`stopped early: ${failures.join('; ') || String(e)}`);
+  process.exitCode = 1;
 }
 
 writing = false;
@@ -126,6 +137,7 @@ const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
 };
+if (wf.length === 0 || plain.length === 0) process.exit(1);
 const w = stats(wf);
 const p = stats(plain);
 console.table([

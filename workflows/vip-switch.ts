@@ -98,69 +98,67 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
   }
 
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
-  {
-    // --- pause every task and confirm ---------------------------------------
-    t.phase('pausing');
-    if (taskNames.length) {
-      const paused = await longDm(120).dmPauseTasks(tasksReq(120));
-      t.tasks(paused);
-      t.step(`pause-task ${taskNames.join(', ')}`, 'done', 'every task Paused');
-      undo.push({
-        name: `resume-task ${taskNames.join(', ')}`,
-        byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
-        run: () => dm.dmResumeTasks(tasksReq(60)),
-      });
-    }
-
-    // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
-    t.phase('recheck');
-    const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance)]);
-    t.tasks(frozen.tasks);
-    if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
-    const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
-    let check = gtidCheck(t, flavor, frozenTasks, facts, 'frozen');
-    if (check.verdict === 'wait') {
-      t.phase('catching-up');
-      const r = await longMysql(options.catchUpTimeoutSeconds).mysqlWaitForGtids({ instance: newInstance, flavor, gtidSet: check.gtidS, timeoutSeconds: options.catchUpTimeoutSeconds });
-      if (!r.caughtUp) {
-        throw failure(`the new instance did not catch up within ${options.catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
-      }
-      t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
-      const again = await mysql.mysqlInspect(newInstance);
-      if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
-      check = gtidCheck(t, flavor, frozenTasks, again, 'after catch-up');
-    }
-    if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
-
-    // --- move the VIP ---------------------------------------------------------
-    t.phase('moving-vip');
-    const moved = await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: oldTarget, to: newTarget });
-    t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
-    if (!moved.alreadyThere && oldTarget) {
-      undo.push({
-        name: `move VIP ${input.vip.address} back to ${oldTarget.host}`,
-        byHand: `move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"`,
-        run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
-      });
-    }
-
-    // --- resume and verify ------------------------------------------------------
-    t.phase('resuming');
-    if (taskNames.length) {
-      t.tasks(await dm.dmResumeTasks(tasksReq(60)));
-      t.step(`resume-task ${taskNames.join(', ')}`, 'done');
-      undo.push({
-        name: `pause-task ${taskNames.join(', ')} (before moving back)`,
-        byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
-        run: () => longDm(120).dmPauseTasks(tasksReq(120)),
-      });
-    }
-    t.phase('verifying');
-    await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, pf.source.enableRelay);
-    t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
-    t.finish('switched');
-    return t.status;
+  // --- pause every task and confirm ---------------------------------------
+  t.phase('pausing');
+  if (taskNames.length) {
+    const paused = await longDm(120).dmPauseTasks(tasksReq(120));
+    t.tasks(paused);
+    t.step(`pause-task ${taskNames.join(', ')}`, 'done', 'every task Paused');
+    undo.push({
+      name: `resume-task ${taskNames.join(', ')}`,
+      byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
+      run: () => dm.dmResumeTasks(tasksReq(60)),
+    });
   }
+
+  // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
+  t.phase('recheck');
+  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance)]);
+  t.tasks(frozen.tasks);
+  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
+  let check = gtidCheck(t, flavor, frozenTasks, facts, 'frozen');
+  if (check.verdict === 'wait') {
+    t.phase('catching-up');
+    const r = await longMysql(options.catchUpTimeoutSeconds).mysqlWaitForGtids({ instance: newInstance, flavor, gtidSet: check.gtidS, timeoutSeconds: options.catchUpTimeoutSeconds });
+    if (!r.caughtUp) {
+      throw failure(`the new instance did not catch up within ${options.catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
+    }
+    t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
+    const again = await mysql.mysqlInspect(newInstance);
+    if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
+    check = gtidCheck(t, flavor, frozenTasks, again, 'after catch-up');
+  }
+  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
+
+  // --- move the VIP ---------------------------------------------------------
+  t.phase('moving-vip');
+  const moved = await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: oldTarget, to: newTarget });
+  t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
+  if (!moved.alreadyThere && oldTarget) {
+    undo.push({
+      name: `move VIP ${input.vip.address} back to ${oldTarget.host}`,
+      byHand: `move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"`,
+      run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
+    });
+  }
+
+  // --- resume and verify ------------------------------------------------------
+  t.phase('resuming');
+  if (taskNames.length) {
+    t.tasks(await dm.dmResumeTasks(tasksReq(60)));
+    t.step(`resume-task ${taskNames.join(', ')}`, 'done');
+    undo.push({
+      name: `pause-task ${taskNames.join(', ')} (before moving back)`,
+      byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
+      run: () => longDm(120).dmPauseTasks(tasksReq(120)),
+    });
+  }
+  t.phase('verifying');
+  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, pf.source.enableRelay);
+  t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
+  t.finish('switched');
+  return t.status;
 }
 
 /** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */

@@ -324,6 +324,16 @@ class Parser {
 // ---------------------------------------------------------------------------
 // Interval list algebra (linear merges over sorted lists)
 
+/** Appends [start, end] to a sorted list, merging it into the last interval when they overlap or touch. */
+function appendMerged(out: bigint[], start: bigint, end: bigint): void {
+  const last = out.length - 1;
+  if (last > 0 && start <= out[last]! + 1n) {
+    if (end > out[last]!) out[last] = end;
+  } else {
+    out.push(start, end);
+  }
+}
+
 function normalize(pairs: bigint[]): Intervals {
   const n = pairs.length / 2;
   let sorted = true;
@@ -339,12 +349,7 @@ function normalize(pairs: bigint[]): Intervals {
   for (let k = 0; k < src.length; k += 2) {
     const start = src[k]!;
     const end = src[k + 1]!;
-    const last = out.length - 1;
-    if (last > 0 && start <= out[last]! + 1n) {
-      if (end > out[last]!) out[last] = end;
-    } else {
-      out.push(start, end);
-    }
+    appendMerged(out, start, end);
   }
   return out;
 }
@@ -365,12 +370,7 @@ function listUnion(a: Intervals, b: Intervals): Intervals {
       end = b[j + 1]!;
       j += 2;
     }
-    const last = out.length - 1;
-    if (last > 0 && start <= out[last]! + 1n) {
-      if (end > out[last]!) out[last] = end;
-    } else {
-      out.push(start, end);
-    }
+    appendMerged(out, start, end);
   }
   return out;
 }
