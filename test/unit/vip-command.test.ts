@@ -11,8 +11,8 @@ import { CommandVipProvider } from '../../activities/vip-command.js';
 let dir: string;
 const file = (name: string) => join(dir, name);
 
-const h1 = { host: '10.0.0.1', port: 3306 };
-const h2 = { host: '10.0.0.2', port: 3306 };
+const h1 = { host: '198.51.100.1', port: 3306 };
+const h2 = { host: '198.51.100.2', port: 3306 };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dm-switch-vip-command-'));
@@ -70,49 +70,49 @@ const moveCount = async () => Number((await readFile(file('move-count'), 'utf8')
 
 describe('CommandVipProvider', () => {
   it('given the locate command prints a host (with whitespace around it), should return that host and pass the VIP and the candidates', async () => {
-    await writeFile(file('holder'), '  10.0.0.1 \n');
-    expect(await provider('ok').locate('10.0.0.100', [h1, h2])).toBe('10.0.0.1');
-    expect((await readFile(file('locate-args'), 'utf8')).trim()).toBe('10.0.0.100|10.0.0.100|10.0.0.1:3306 10.0.0.2:3306');
+    await writeFile(file('holder'), '  198.51.100.1 \n');
+    expect(await provider('ok').locate('198.51.100.100', [h1, h2])).toBe('198.51.100.1');
+    expect((await readFile(file('locate-args'), 'utf8')).trim()).toBe('198.51.100.100|198.51.100.100|198.51.100.1:3306 198.51.100.2:3306');
   });
 
   it('given the locate command prints nothing, should say nobody holds the VIP', async () => {
-    expect(await provider('ok').locate('10.0.0.100', [h1])).toBeNull();
+    expect(await provider('ok').locate('198.51.100.100', [h1])).toBeNull();
   });
 
   it('given the locate command prints more than one word, should refuse to guess', async () => {
-    await writeFile(file('holder'), '10.0.0.1\n10.0.0.2\n');
-    await expect(provider('ok').locate('10.0.0.100', [h1, h2])).rejects.toThrow(/more than one word/);
+    await writeFile(file('holder'), '198.51.100.1\n198.51.100.2\n');
+    await expect(provider('ok').locate('198.51.100.100', [h1, h2])).rejects.toThrow(/more than one word/);
   });
 
   it('given the locate command fails, should name the command, the exit code and stderr', async () => {
     await writeFile(file('fail-locate'), '');
-    const err = await failure(provider('ok').locate('10.0.0.100', [h1]));
+    const err = await failure(provider('ok').locate('198.51.100.100', [h1]));
     expect(err.message).toContain('locate.sh');
     expect(err.message).toContain('exited with code 3');
     expect(err.message).toContain('cannot reach the VIP API');
   });
 
   it('given the VIP is on the old host, should run move with the contract arguments and return the new holder', async () => {
-    await writeFile(file('holder'), '10.0.0.1');
-    expect(await provider('ok').move('10.0.0.100', h1, h2)).toEqual({ alreadyThere: false, holder: '10.0.0.2' });
+    await writeFile(file('holder'), '198.51.100.1');
+    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({ alreadyThere: false, holder: '198.51.100.2' });
     expect(await moveCount()).toBe(1);
-    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('10.0.0.100|10.0.0.1|10.0.0.2|10.0.0.100|10.0.0.1:3306|10.0.0.2:3306');
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('198.51.100.100|198.51.100.1|198.51.100.2|198.51.100.100|198.51.100.1:3306|198.51.100.2:3306');
   });
 
   it('given no old host, should pass an empty from argument and an empty DM_SWITCH_VIP_FROM', async () => {
-    expect(await provider('ok').move('10.0.0.100', null, h1)).toEqual({ alreadyThere: false, holder: '10.0.0.1' });
-    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('10.0.0.100||10.0.0.1|10.0.0.100||10.0.0.1:3306');
+    expect(await provider('ok').move('198.51.100.100', null, h1)).toEqual({ alreadyThere: false, holder: '198.51.100.1' });
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('198.51.100.100||198.51.100.1|198.51.100.100||198.51.100.1:3306');
   });
 
   it('given the VIP is already on the new host, should report alreadyThere without running the move command', async () => {
-    await writeFile(file('holder'), '10.0.0.2');
-    expect(await provider('ok').move('10.0.0.100', h1, h2)).toEqual({ alreadyThere: true, holder: '10.0.0.2' });
+    await writeFile(file('holder'), '198.51.100.2');
+    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({ alreadyThere: true, holder: '198.51.100.2' });
     expect(await moveCount()).toBe(0);
   });
 
   it('given the move command exits 1, should surface its stderr and exit code', async () => {
-    await writeFile(file('holder'), '10.0.0.1');
-    const err = await failure(provider('fail').move('10.0.0.100', h1, h2));
+    await writeFile(file('holder'), '198.51.100.1');
+    const err = await failure(provider('fail').move('198.51.100.100', h1, h2));
     expect(err.message).toContain('move.sh');
     expect(err.message).toContain('exited with code 1');
     expect(err.message).toContain('RTNETLINK answers: Operation not permitted');
@@ -120,20 +120,20 @@ describe('CommandVipProvider', () => {
   });
 
   it('given the move command exits 0 but the VIP stays elsewhere, should be an error saying where it points', async () => {
-    await writeFile(file('holder'), '10.0.0.1');
-    await expect(provider('noop').move('10.0.0.100', h1, h2)).rejects.toThrow(/exited 0, but VIP 10\.0\.0\.100 now points at 10\.0\.0\.1, not at 10\.0\.0\.2/);
+    await writeFile(file('holder'), '198.51.100.1');
+    await expect(provider('noop').move('198.51.100.100', h1, h2)).rejects.toThrow(/exited 0, but VIP 198\.51\.100\.100 now points at 198\.51\.100\.1, not at 198\.51\.100\.2/);
     expect(await moveCount()).toBe(1);
   });
 
   it('given a command that hangs, should stop it at the timeout and say so', async () => {
     const p = new CommandVipProvider({ name: 'slow', locate: ['bash', '-c', 'sleep 20', 'locate'], move: ['true'], timeoutMs: 300 });
     const t0 = Date.now();
-    await expect(p.locate('10.0.0.100', [])).rejects.toThrow(/timed out after 300 ms/);
+    await expect(p.locate('198.51.100.100', [])).rejects.toThrow(/timed out after 300 ms/);
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it('given a program that does not exist, should say it could not run', async () => {
     const p = new CommandVipProvider({ name: 'missing', locate: [join(dir, 'no-such-program')], move: ['true'] });
-    await expect(p.locate('10.0.0.100', [])).rejects.toThrow(/could not run/);
+    await expect(p.locate('198.51.100.100', [])).rejects.toThrow(/could not run/);
   });
 });
