@@ -218,6 +218,26 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
     },
 
     /**
+     * `stop-relay` for the source, so its relay unit does not read through the
+     * VIP while it moves. Idempotent: a source with no running relay is left
+     * as it is. Returns whether relay was running.
+     */
+    async dmStopRelay(req: { dmCluster: string; sourceId: string }): Promise<boolean> {
+      const state = await sourceState(req.dmCluster, req.sourceId);
+      if (state.relay === null) return false;
+      checked('stop-relay', await dmctl(req.dmCluster, ['stop-relay', '-s', req.sourceId]));
+      return true;
+    },
+
+    /** `start-relay` for the source. Idempotent: a running relay is left as it is. */
+    async dmStartRelay(req: { dmCluster: string; sourceId: string }): Promise<RelayState | null> {
+      const state = await sourceState(req.dmCluster, req.sourceId);
+      if (state.relay !== null && state.relay.stage === 'Running') return state.relay;
+      checked('start-relay', await dmctl(req.dmCluster, ['start-relay', '-s', req.sourceId]));
+      return (await sourceState(req.dmCluster, req.sourceId)).relay;
+    },
+
+    /**
      * Waits until every task is Running in the Sync unit with no error. A task
      * that paused on an upstream connection error (a connection the VIP move
      * broke, used after resume) is resumed again, as DM's own workaround for

@@ -85,11 +85,11 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
   if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds')).join('; ')}`);
 
   t.status.plan = [
-    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused`,
+    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; stop-relay (relay reads the upstream through the VIP too)` : ''),
     're-take gtid-S with DM frozen and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     vipAlreadyMoved ? `leave the VIP ${input.vip.address} on ${newInstance.host} (already there)` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    `resume-task ${taskNames.join(', ') || '(no tasks)'}`,
-    'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.enableRelay ? ', relay on a new sub-directory and caught up' : ''),
+    (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${taskNames.join(', ') || '(no tasks)'}`,
+    'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
   if (options.dryRun) {
     t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
@@ -108,6 +108,18 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
       name: `resume-task ${taskNames.join(', ')}`,
       byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
       run: () => dm.dmResumeTasks(tasksReq(60)),
+    });
+  }
+
+  // --- relay reads the upstream too: stop it while the VIP moves -------------
+  const relayWasRunning = pf.source.relay !== null;
+  if (relayWasRunning) {
+    await dm.dmStopRelay({ dmCluster, sourceId });
+    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}`);
+    undo.push({
+      name: `start-relay -s ${sourceId}`,
+      byHand: `dmctl --master-addr=<dm-master> start-relay -s ${sourceId}`,
+      run: () => dm.dmStartRelay({ dmCluster, sourceId }),
     });
   }
 
@@ -145,6 +157,15 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
 
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');
+  if (relayWasRunning) {
+    const relay = await dm.dmStartRelay({ dmCluster, sourceId });
+    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
+    undo.push({
+      name: `stop-relay -s ${sourceId} (before moving back)`,
+      byHand: `dmctl --master-addr=<dm-master> stop-relay -s ${sourceId}`,
+      run: () => dm.dmStopRelay({ dmCluster, sourceId }),
+    });
+  }
   if (taskNames.length) {
     t.tasks(await dm.dmResumeTasks(tasksReq(60)));
     t.step(`resume-task ${taskNames.join(', ')}`, 'done');
@@ -155,7 +176,7 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
     });
   }
   t.phase('verifying');
-  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, pf.source.enableRelay);
+  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;

@@ -188,4 +188,34 @@ describe('VIP switch on the real stack', () => {
     await downstreamMatchesPrimary(90_000);
     expect(await taskState()).toEqual({ stage: 'Running', unit: 'Sync' });
   });
+
+  it('given relay on, should stop it for the move, start it after, and verify it moved to a new sub-directory', async () => {
+    await a.start(); // back from the crash of the previous case, replicating again
+    await waitCaughtUp(a, primary, 60_000);
+    expectOk('start-relay', await dm.ctl(['start-relay', '-s', SOURCE]));
+    const relayOf = async () => {
+      const r = expectOk('query-status', await dm.ctl(['query-status', '-s', SOURCE]));
+      return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
+    };
+    for (let i = 0; i < 60 && (await relayOf())?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
+    const before = await relayOf();
+    expect(before?.stage).toBe('Running');
+    try {
+      await writeRows(primary, 10);
+      await downstreamMatchesPrimary();
+      const { status, error } = await runSwitch({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } });
+      expect(error).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
+      const after = await relayOf();
+      expect(after?.relaySubDir).not.toBe(before?.relaySubDir);
+      expect(after?.relaySubDir.startsWith(await a.variable('server_uuid'))).toBe(true);
+      expect(status.decisions.at(-2)?.reason).toMatch(/relay switched to sub-directory/);
+      await writeRows(primary, 10);
+      await downstreamMatchesPrimary();
+      expect(await taskState()).toEqual({ stage: 'Running', unit: 'Sync' });
+    } finally {
+      await dm.ctl(['stop-relay', '-s', SOURCE]);
+    }
+  });
 });
