@@ -13,7 +13,7 @@
  * that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, setHandler, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched, setHandler, sleep } from '@temporalio/workflow';
 import type { SourceTask } from '../activities/dm.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
@@ -198,6 +198,10 @@ async function verify(t: Tracker, input: VipSwitchInput, frozen: SourceTask[], o
       if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
     }
     t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
+
+    // Replication must move forward from the new instance. Patched in, so that
+    // switches started before this check existed replay without it.
+    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
   }
   // DM must now read from the new instance: its binlog dump connection shows up there.
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
@@ -220,6 +224,31 @@ async function verify(t: Tracker, input: VipSwitchInput, frozen: SourceTask[], o
           : `relay did not switch to a new sub-directory and catch up within ${options.verifyTimeoutSeconds} s (now ${JSON.stringify(state?.relay)})`,
         SwitchErrorType.VerificationFailed,
       );
+    }
+    await sleep('1s');
+  }
+}
+
+/** Every task's position comes to include what the new instance had executed when DM resumed. */
+async function movesForward(t: Tracker, input: VipSwitchInput, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
+  const { dmCluster, sourceId, newInstance, options } = input;
+  const target = await mysql.mysqlInspect(newInstance);
+  if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
+  t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
+  const want = parseGtidSet(flavor, target.gtidExecuted);
+  const until = Date.now() + options.verifyTimeoutSeconds * 1000;
+  for (;;) {
+    const now = await dm.dmSourceState({ dmCluster, sourceId });
+    const behind = frozen
+      .map((task) => ({ task: task.name, lacks: want.subtract(parseGtidSet(now.flavor, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '')) }))
+      .filter((x) => !x.lacks.isEmpty());
+    if (behind.length === 0) {
+      for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
+      t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
+      break;
+    }
+    if (Date.now() > until) {
+      throw failure(`replication did not move forward from the new instance within ${options.verifyTimeoutSeconds} s: ${behind.map((b) => `task ${b.task} still lacks ${b.lacks.toCompactString()}`).join('; ')}`, SwitchErrorType.VerificationFailed);
     }
     await sleep('1s');
   }
