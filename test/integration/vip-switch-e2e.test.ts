@@ -107,7 +107,8 @@ async function taskState(): Promise<{ stage: string; unit: string }> {
 
 const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
 
-describe('VIP switch on the real stack', () => {
+// a switch's verification can wait on DM's checkpoint flushes (about a minute): generous per-test time
+describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
   it('given rows before, during and after, should move DM from replica A to B with every row downstream exactly once', async () => {
     await writeRows(primary, 20);
     await downstreamMatchesPrimary();
