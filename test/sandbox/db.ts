@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { waitUntilReady } from './ready.js';
 
 export type DbFlavor = 'mysql' | 'mariadb';
 
@@ -199,20 +200,16 @@ export class DbInstance {
       if (this.proc === proc) this.proc = undefined;
     });
     live.add(this);
-    const deadline = Date.now() + 60_000;
-    let exited = false;
-    void this.exited.then(() => (exited = true));
-    for (;;) {
-      if (exited) throw new Error(`${this.describe()} exited while starting: ${await this.errorLogTail()}`);
-      try {
+    await waitUntilReady({
+      what: this.describe(),
+      process: this.exited,
+      probe: async () => {
         const c = await mysql.createConnection({ ...this.connectionOptions, connectTimeout: 1000 });
         await c.end();
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`${this.describe()} did not accept connections within 60 s (${String(e)}): ${await this.errorLogTail()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+      },
+      diagnostics: () => this.errorLogTail(),
+      intervalMs: 100,
+    });
   }
 
   /** Runs SQL as root and returns the rows. */

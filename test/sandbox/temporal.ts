@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './db.js';
+import { waitUntilReady } from './ready.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 let binary: Promise<string> | undefined;
@@ -74,27 +75,22 @@ export class TemporalDevServer {
     ];
     const proc = execa(this.binary, args, { stdin: 'ignore', stdout: { file: this.logFile, append: true }, stderr: { file: this.logFile, append: true }, reject: false, cleanup: true });
     this.proc = proc;
-    let exited = false;
     void proc.then(() => {
-      exited = true;
       if (this.proc === proc) this.proc = undefined;
     });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (exited) throw new Error(`temporal dev server exited while starting; see ${this.logFile}`);
-      try {
+    await waitUntilReady({
+      what: 'temporal dev server',
+      process: proc,
+      probe: async () => {
         const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
         try {
           await connection.workflowService.describeNamespace({ namespace: this.namespace });
-          return;
         } finally {
           await connection.close();
         }
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`temporal dev server not ready within 60 s (${String(e)}); see ${this.logFile}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+      },
+      diagnostics: async () => `see ${this.logFile}`,
+    });
   }
 
   get running(): boolean {

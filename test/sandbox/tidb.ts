@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './db.js';
 import { dmBinDir } from './dm.js';
+import { waitUntilReady } from './ready.js';
 
 export class TidbInstance {
   readonly flavor = 'tidb' as const;
@@ -39,23 +40,18 @@ export class TidbInstance {
     ];
     const proc = execa(this.binary, args, { cwd: this.baseDir, stdio: 'ignore', reject: false, cleanup: true });
     this.proc = proc;
-    let exited = false;
     void proc.then(() => {
-      exited = true;
       if (this.proc === proc) this.proc = undefined;
     });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (exited) throw new Error(`tidb-server exited while starting: ${await this.logTail()}`);
-      try {
+    await waitUntilReady({
+      what: 'tidb-server',
+      process: proc,
+      probe: async () => {
         const c = await mysql.createConnection({ ...this.connectionOptions, connectTimeout: 1000 });
         await c.end();
-        return;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`tidb-server not ready in 60 s (${String(e)}): ${await this.logTail()}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+      },
+      diagnostics: () => this.logTail(),
+    });
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
