@@ -89,55 +89,33 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     try {
       const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
       const flavor = /mariadb/i.test(v?.version ?? '') ? 'mariadb' : 'mysql';
-      if (flavor === 'mysql') {
-        const r = (await one<Record<string, string | number | null>>(
-          c,
-          `SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_format AS fmt,
-                  @@GLOBAL.binlog_row_image AS img, @@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.log_bin AS log_bin,
-                  @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`,
-        ))!;
-        const [replicaRows] = await c.query('SHOW REPLICA STATUS');
-        const rs = (replicaRows as Array<Record<string, unknown>>)[0];
-        return {
-          reachable: true,
-          address,
-          flavor,
-          version: v!.version,
-          serverUuid: String(r.uuid),
-          serverId: Number(r.id),
-          gtidMode: String(r.gtid_mode),
-          binlogFormat: String(r.fmt),
-          binlogRowImage: String(r.img),
-          binlogRowEventMaxSize: r.maxsize === null ? null : Number(r.maxsize),
-          logBin: Number(r.log_bin) === 1,
-          gtidExecuted: parseGtidSet('mysql', String(r.executed ?? '')).toString(),
-          gtidPurged: parseGtidSet('mysql', String(r.purged ?? '')).toString(),
-          replica: replicaState(rs, 'Replica', 'Source'),
-        };
-      }
+      const mysqlFlavor = flavor === 'mysql';
+      // One query per flavor: the shared settings, and the flavor's own GTID variables.
       const r = (await one<Record<string, string | number | null>>(
         c,
-        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin,
-                @@GLOBAL.gtid_current_pos AS executed`,
+        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, ` +
+          (mysqlFlavor
+            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_row_event_max_size AS maxsize,
+               @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
+            : '@@GLOBAL.gtid_current_pos AS executed'),
       ))!;
-      const [replicaRows] = await c.query('SHOW SLAVE STATUS');
-      const rs = (replicaRows as Array<Record<string, unknown>>)[0];
+      const replica = await one<Record<string, unknown>>(c, mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS');
       return {
         reachable: true,
         address,
         flavor,
         version: v!.version,
-        // MariaDB has no server_uuid: GTIDs carry domain and server_id instead
-        serverUuid: `server_id:${r.id}`,
+        // MariaDB has no server_uuid: its GTIDs carry domain and server_id instead
+        serverUuid: mysqlFlavor ? String(r.uuid) : `server_id:${r.id}`,
         serverId: Number(r.id),
-        gtidMode: 'ON',
+        gtidMode: mysqlFlavor ? String(r.gtid_mode) : 'ON',
         binlogFormat: String(r.fmt),
         binlogRowImage: String(r.img),
-        binlogRowEventMaxSize: null,
+        binlogRowEventMaxSize: !mysqlFlavor || r.maxsize === null ? null : Number(r.maxsize),
         logBin: Number(r.log_bin) === 1,
-        gtidExecuted: parseGtidSet('mariadb', String(r.executed ?? '')).toString(),
-        gtidPurged: null,
-        replica: replicaState(rs, 'Slave', 'Master'),
+        gtidExecuted: parseGtidSet(flavor, String(r.executed ?? '')).toString(),
+        gtidPurged: mysqlFlavor ? parseGtidSet('mysql', String(r.purged ?? '')).toString() : null,
+        replica: mysqlFlavor ? replicaState(replica, 'Replica', 'Source') : replicaState(replica, 'Slave', 'Master'),
       };
     } finally {
       await c.end().catch(() => undefined);
