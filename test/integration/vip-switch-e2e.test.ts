@@ -9,60 +9,49 @@
  */
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
-import { buildActivities } from '../../worker/activities.js';
 import { parseWorkerConfig } from '../../worker/config.js';
-import { workflowsPath } from '../../worker/workflows-path.js';
-import { startDb, type DbInstance } from '../sandbox/db.js';
-import { startDm, type DmCluster } from '../sandbox/dm.js';
-import { createSource, expectOk, startIncrementalTask } from '../sandbox/dm-setup.js';
-import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
-import { startTidb, type TidbInstance } from '../sandbox/tidb.js';
-import { replicateFrom, tableChecksum, waitCaughtUp, writeRows } from '../sandbox/topology.js';
-import { startVipLab, type VipLab } from '../sandbox/vip-lab.js';
+import { createWorker } from '../../worker/worker.js';
+import type { DbInstance } from '../sandbox/db.js';
+import type { DmCluster } from '../sandbox/dm.js';
+import { expectOk } from '../sandbox/dm-setup.js';
+import { startStack, type Stack } from '../sandbox/stack.js';
+import type { TidbInstance } from '../sandbox/tidb.js';
+import { tableChecksum, waitCaughtUp, writeRows } from '../sandbox/topology.js';
+import type { VipLab } from '../sandbox/vip-lab.js';
 
-const SOURCE = 'mysql-via-vip';
-const TASK = 'app-via-vip';
+let stack: Stack;
+let SOURCE: string;
+let TASK: string;
 let lab: VipLab;
 let primary: DbInstance;
 let a: DbInstance;
 let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
-let temporal: TemporalDevServer;
 let client: Client;
 let worker: Worker;
 let workerRun: Promise<void>;
 let nativeConnection: NativeConnection;
 
 beforeAll(async () => {
-  lab = await startVipLab({ hosts: 3 });
-  const host = (i: number, serverId: number, name: string) =>
-    startDb({ flavor: 'mysql', netns: lab.hosts[i]!.netns, host: lab.hosts[i]!.address, bindAddress: '0.0.0.0', port: 3306, serverId, name });
-  [primary, a, b, dm, tidb, temporal] = await Promise.all([host(0, 1, 'vip-primary'), host(1, 2, 'vip-replica-a'), host(2, 3, 'vip-replica-b'), startDm({ workers: 1 }), startTidb(), startTemporal()]);
-  await Promise.all([replicateFrom(a, primary), replicateFrom(b, primary)]);
+  // hosts in a VIP lab, DM's source reading through the VIP (on replica A), TiDB downstream
+  stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true });
+  [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
+  ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
+  SOURCE = stack.sourceId!;
+  TASK = stack.taskName!;
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-  await lab.assign(1); // the VIP starts on replica A
-  // DM reads through the VIP: its source config names the VIP, not replica A
-  await createSource(dm, SOURCE, { host: lab.vip, port: 3306, flavor: 'mysql' });
-  await startIncrementalTask(dm, TASK, [SOURCE], tidb, a);
 
-  const config = parseWorkerConfig(`
-dm: { clusters: { default: { masterAddr: "${dm.masterAddr}", dmctl: "${dm.dmctlPath}" } } }
-credentials: { sandbox-root: { user: root } }
-vip: { providers: { default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, env: ${JSON.stringify(lab.env)} } } }
-taskQueue: e2e-vip
-`);
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-  worker = await Worker.create({ connection: nativeConnection, taskQueue: 'e2e-vip', workflowsPath, activities: buildActivities(config) });
+  ({ worker, connection: nativeConnection } = await createWorker(parseWorkerConfig(stack.workerConfigYaml('e2e-vip')), { address: stack.temporal!.address }));
   workerRun = worker.run();
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
 }, 300_000);
 
 afterAll(async () => {
@@ -70,8 +59,7 @@ afterAll(async () => {
   await workerRun?.catch(() => undefined);
   await nativeConnection?.close();
   await client?.connection.close();
-  await Promise.all([temporal?.destroy(), dm?.destroy(), tidb?.destroy(), primary?.destroy(), a?.destroy(), b?.destroy()].map((p) => p?.catch(() => undefined)));
-  await lab?.destroy();
+  await stack?.stop();
 });
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
