@@ -13,23 +13,16 @@
  * that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched, setHandler, sleep } from '@temporalio/workflow';
-import type { SourceTask } from '../activities/dm.js';
-import { parseGtidSet } from '../common/gtid/index.js';
+import { setHandler } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
 import { statusQuery } from '../common/switch/messages.js';
 import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, longMysql, mysql, vip } from './activities.js';
+import { compensate, failure, type Undo } from './compensation.js';
 import { gtidCheck, preflight, refuse } from './phases.js';
 import { Tracker } from './tracker.js';
-
-interface Undo {
-  name: string;
-  /** The command an operator runs if this undo fails. */
-  byHand: string;
-  run: () => Promise<unknown>;
-}
+import { verify } from './verify.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   const raw = request as Partial<VipSwitchRequest> | undefined;
@@ -180,150 +173,4 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;
-}
-
-/** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
-async function verify(t: Tracker, input: VipSwitchInput, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean): Promise<void> {
-  const { dmCluster, sourceId, newInstance, options } = input;
-  const names = frozen.map((x) => x.name);
-  if (names.length) {
-    const running = await longDm(options.verifyTimeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds: options.verifyTimeoutSeconds });
-    t.tasks(running);
-    const state = await dm.dmSourceState({ dmCluster, sourceId });
-    for (const task of frozen) {
-      const now = state.tasks.find((x) => x.name === task.name);
-      const before = parseGtidSet(state.flavor, task.syncerBinlogGtid);
-      const after = parseGtidSet(state.flavor, now?.syncerBinlogGtid ?? '');
-      t.gtid(`gtid-S task ${task.name} (after resume)`, now?.syncerBinlogGtid ?? '');
-      if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
-    }
-    t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
-
-    // Replication must move forward from the new instance. Patched in, so that
-    // switches started before this check existed replay without it.
-    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
-  }
-  // DM must now read from the new instance: its binlog dump connection shows up there.
-  const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
-  for (;;) {
-    const clients = await mysql.mysqlBinlogDumpClients(newInstance);
-    const state = relayOn ? await dm.dmSourceState({ dmCluster, sourceId }) : null;
-    const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
-    if (clients.length > 0 && relayOk) {
-      t.decide('go', `the new instance serves ${clients.length} binlog dump connection(s) (${clients.map((c) => `${c.user}@${c.host}`).join(', ')})${relayOn ? `; relay switched to sub-directory ${state?.relay?.relaySubDir} and caught up` : ''}`);
-      return;
-    }
-    if (names.length === 0 && !relayOn) {
-      t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw failure(
-        clients.length === 0
-          ? `DM does not read from the new instance: no binlog dump connection on ${newInstance.host}:${newInstance.port} after ${options.verifyTimeoutSeconds} s`
-          : `relay did not switch to a new sub-directory and catch up within ${options.verifyTimeoutSeconds} s (now ${JSON.stringify(state?.relay)})`,
-        SwitchErrorType.VerificationFailed,
-      );
-    }
-    await sleep('1s');
-  }
-}
-
-/** Every task's position comes to include what the new instance had executed when DM resumed. */
-async function movesForward(t: Tracker, input: VipSwitchInput, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
-  const { dmCluster, sourceId, newInstance, options } = input;
-  const target = await mysql.mysqlInspect(newInstance);
-  if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
-  t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
-  const want = parseGtidSet(flavor, target.gtidExecuted);
-  const until = Date.now() + options.verifyTimeoutSeconds * 1000;
-  for (;;) {
-    const now = await dm.dmSourceState({ dmCluster, sourceId });
-    const behind = frozen
-      .map((task) => ({ task: task.name, lacks: want.subtract(parseGtidSet(now.flavor, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '')) }))
-      .filter((x) => !x.lacks.isEmpty());
-    if (behind.length === 0) {
-      for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
-      t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
-      break;
-    }
-    if (Date.now() > until) {
-      throw failure(`replication did not move forward from the new instance within ${options.verifyTimeoutSeconds} s: ${behind.map((b) => `task ${b.task} still lacks ${b.lacks.toCompactString()}`).join('; ')}`, SwitchErrorType.VerificationFailed);
-    }
-    await sleep('1s');
-  }
-}
-
-/** The business failure inside `err` (activities' failures arrive wrapped in ActivityFailure). */
-function businessFailure(err: unknown): ApplicationFailure | null {
-  if (err instanceof ApplicationFailure) return err;
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause;
-  return null;
-}
-function describe(err: unknown): string {
-  const app = businessFailure(err);
-  if (app) return app.message;
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Runs the undo steps in reverse, in a scope cancellation cannot interrupt,
- * and always throws: the original failure (typed) when everything was undone,
- * CompensationFailed when an undo failed.
- */
-async function compensate(t: Tracker, undo: Undo[], err: unknown): Promise<never> {
-  const cause = describe(err);
-  const cancelled = isCancellation(err);
-  const type = businessFailure(err)?.type ?? SwitchErrorType.DmOperationFailed;
-  const rethrow = (): never => {
-    if (cancelled) throw err;
-    throw ApplicationFailure.create({ message: cause, type, nonRetryable: true });
-  };
-  if (undo.length === 0) {
-    if (t.status.outcome === undefined) {
-      t.decide('refuse', `${cancelled ? 'cancelled' : 'failed'} before any change, nothing to undo: ${cause}`);
-      t.finish('refused');
-    }
-    return rethrow();
-  }
-  t.phase('compensating');
-  t.decide('info', `${cancelled ? 'cancelled' : 'failed'} after a change (${cause}); undoing ${undo.length} step(s)`);
-  const failedUndos: string[] = [];
-  await CancellationScope.nonCancellable(async () => {
-    for (const step of [...undo].reverse()) {
-      if (failedUndos.length > 0) {
-        // later undos depend on earlier ones (resume only once the VIP is back): stop here
-        t.compensated(step.name, 'skipped', 'an earlier undo step failed');
-        t.status.operatorActions.push(step.byHand);
-        continue;
-      }
-      try {
-        await step.run();
-        t.compensated(step.name, 'done');
-      } catch (e) {
-        const msg = describe(e);
-        t.compensated(step.name, 'failed', msg);
-        failedUndos.push(`${step.name}: ${msg}`);
-        t.status.operatorActions.push(step.byHand);
-      }
-    }
-  });
-  if (failedUndos.length > 0) {
-    t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}`);
-    t.finish('needs-operator');
-    throw ApplicationFailure.create({
-      message: `switch failed (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`,
-      type: SwitchErrorType.CompensationFailed,
-      nonRetryable: true,
-      details: [t.status.operatorActions],
-    });
-  }
-  t.decide('info', 'every change was undone: DM reads from the old instance again');
-  t.finish('rolled-back');
-  return rethrow();
-}
-
-function failure(message: string, type: SwitchErrorType): ApplicationFailure {
-  return ApplicationFailure.create({ message, type, nonRetryable: true });
 }

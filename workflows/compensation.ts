@@ -1,0 +1,91 @@
+/**
+ * Compensation both switch workflows share: the undo list and the way it is
+ * run. Every change a switch makes pushes its undo; on failure or
+ * cancellation after the first change, the undos run in reverse in a scope
+ * that cancellation cannot interrupt. A failed undo is surfaced, never
+ * swallowed: the switch ends `needs-operator` with the commands to run.
+ */
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Tracker } from './tracker.js';
+
+export interface Undo {
+  name: string;
+  /** The command an operator runs if this undo fails. */
+  byHand: string;
+  run: () => Promise<unknown>;
+}
+
+/** The business failure inside `err` (activities' failures arrive wrapped in ActivityFailure). */
+export function businessFailure(err: unknown): ApplicationFailure | null {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause;
+  return null;
+}
+export function describe(err: unknown): string {
+  const app = businessFailure(err);
+  if (app) return app.message;
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs the undo steps in reverse, in a scope cancellation cannot interrupt,
+ * and always throws: the original failure (typed) when everything was undone,
+ * CompensationFailed when an undo failed.
+ */
+export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promise<never> {
+  const cause = describe(err);
+  const cancelled = isCancellation(err);
+  const type = businessFailure(err)?.type ?? SwitchErrorType.DmOperationFailed;
+  const rethrow = (): never => {
+    if (cancelled) throw err;
+    throw ApplicationFailure.create({ message: cause, type, nonRetryable: true });
+  };
+  if (undo.length === 0) {
+    if (t.status.outcome === undefined) {
+      t.decide('refuse', `${cancelled ? 'cancelled' : 'failed'} before any change, nothing to undo: ${cause}`);
+      t.finish('refused');
+    }
+    return rethrow();
+  }
+  t.phase('compensating');
+  t.decide('info', `${cancelled ? 'cancelled' : 'failed'} after a change (${cause}); undoing ${undo.length} step(s)`);
+  const failedUndos: string[] = [];
+  await CancellationScope.nonCancellable(async () => {
+    for (const step of [...undo].reverse()) {
+      if (failedUndos.length > 0) {
+        // later undos depend on earlier ones (resume only once the VIP is back): stop here
+        t.compensated(step.name, 'skipped', 'an earlier undo step failed');
+        t.status.operatorActions.push(step.byHand);
+        continue;
+      }
+      try {
+        await step.run();
+        t.compensated(step.name, 'done');
+      } catch (e) {
+        const msg = describe(e);
+        t.compensated(step.name, 'failed', msg);
+        failedUndos.push(`${step.name}: ${msg}`);
+        t.status.operatorActions.push(step.byHand);
+      }
+    }
+  });
+  if (failedUndos.length > 0) {
+    t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}`);
+    t.finish('needs-operator');
+    throw ApplicationFailure.create({
+      message: `switch failed (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`,
+      type: SwitchErrorType.CompensationFailed,
+      nonRetryable: true,
+      details: [t.status.operatorActions],
+    });
+  }
+  t.decide('info', 'every change was undone: DM reads from the old instance again');
+  t.finish('rolled-back');
+  return rethrow();
+}
+
+export function failure(message: string, type: SwitchErrorType): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true });
+}

@@ -1,0 +1,94 @@
+/**
+ * Verification both switch workflows share, after the tasks run again: every
+ * task Running in Sync without errors and never behind the frozen position,
+ * replication moving forward from the new instance, and DM's binlog dump
+ * connection (and relay, if on) on the new instance.
+ */
+import { patched, sleep } from '@temporalio/workflow';
+import type { SourceTask } from '../activities/dm.js';
+import { parseGtidSet } from '../common/gtid/index.js';
+import { SwitchErrorType } from '../common/switch/errors.js';
+import type { InstanceRef } from '../common/switch/input.js';
+import { dm, longDm, mysql } from './activities.js';
+import { failure } from './compensation.js';
+import type { Tracker } from './tracker.js';
+
+export interface VerifyTarget {
+  dmCluster: string;
+  sourceId: string;
+  newInstance: InstanceRef;
+  options: { verifyTimeoutSeconds: number };
+}
+
+/** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
+export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean): Promise<void> {
+  const { dmCluster, sourceId, newInstance, options } = input;
+  const names = frozen.map((x) => x.name);
+  if (names.length) {
+    const running = await longDm(options.verifyTimeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds: options.verifyTimeoutSeconds });
+    t.tasks(running);
+    const state = await dm.dmSourceState({ dmCluster, sourceId });
+    for (const task of frozen) {
+      const now = state.tasks.find((x) => x.name === task.name);
+      const before = parseGtidSet(state.flavor, task.syncerBinlogGtid);
+      const after = parseGtidSet(state.flavor, now?.syncerBinlogGtid ?? '');
+      t.gtid(`gtid-S task ${task.name} (after resume)`, now?.syncerBinlogGtid ?? '');
+      if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
+    }
+    t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
+
+    // Replication must move forward from the new instance. Patched in, so that
+    // switches started before this check existed replay without it.
+    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
+  }
+  // DM must now read from the new instance: its binlog dump connection shows up there.
+  const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
+  for (;;) {
+    const clients = await mysql.mysqlBinlogDumpClients(newInstance);
+    const state = relayOn ? await dm.dmSourceState({ dmCluster, sourceId }) : null;
+    const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
+    if (clients.length > 0 && relayOk) {
+      t.decide('go', `the new instance serves ${clients.length} binlog dump connection(s) (${clients.map((c) => `${c.user}@${c.host}`).join(', ')})${relayOn ? `; relay switched to sub-directory ${state?.relay?.relaySubDir} and caught up` : ''}`);
+      return;
+    }
+    if (names.length === 0 && !relayOn) {
+      t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw failure(
+        clients.length === 0
+          ? `DM does not read from the new instance: no binlog dump connection on ${newInstance.host}:${newInstance.port} after ${options.verifyTimeoutSeconds} s`
+          : `relay did not switch to a new sub-directory and catch up within ${options.verifyTimeoutSeconds} s (now ${JSON.stringify(state?.relay)})`,
+        SwitchErrorType.VerificationFailed,
+      );
+    }
+    await sleep('1s');
+  }
+}
+
+/** Every task's position comes to include what the new instance had executed when DM resumed. */
+async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
+  const { dmCluster, sourceId, newInstance, options } = input;
+  const target = await mysql.mysqlInspect(newInstance);
+  if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
+  t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
+  const want = parseGtidSet(flavor, target.gtidExecuted);
+  const until = Date.now() + options.verifyTimeoutSeconds * 1000;
+  for (;;) {
+    const now = await dm.dmSourceState({ dmCluster, sourceId });
+    const behind = frozen
+      .map((task) => ({ task: task.name, lacks: want.subtract(parseGtidSet(now.flavor, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '')) }))
+      .filter((x) => !x.lacks.isEmpty());
+    if (behind.length === 0) {
+      for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
+      t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
+      break;
+    }
+    if (Date.now() > until) {
+      throw failure(`replication did not move forward from the new instance within ${options.verifyTimeoutSeconds} s: ${behind.map((b) => `task ${b.task} still lacks ${b.lacks.toCompactString()}`).join('; ')}`, SwitchErrorType.VerificationFailed);
+    }
+    await sleep('1s');
+  }
+}
+
