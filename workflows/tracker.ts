@@ -15,6 +15,11 @@ const PHASE_WORDS: Record<Phase, string> = {
   recheck: 'Re-checking GTIDs with DM frozen',
   'catching-up': 'Waiting for the new instance to catch up',
   'moving-vip': 'Moving the VIP',
+  saving: 'Saving the task and source configurations',
+  stopping: 'Stopping every task of the source',
+  'swapping-source': 'Replacing the source config with the new address',
+  starting: 'Starting the tasks on the new source',
+  'awaiting-approval': 'Waiting for approval',
   resuming: 'Resuming the tasks',
   verifying: 'Verifying DM replicates from the new instance',
   compensating: 'Undoing the switch',
@@ -39,6 +44,7 @@ export class Tracker {
       compensation: [],
       warnings: [],
       operatorActions: [],
+      approvals: [],
     };
     this.publish();
   }

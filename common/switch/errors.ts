@@ -17,6 +17,10 @@ export const SwitchErrorType = {
   VipMoveFailed: 'VipMoveFailed',
   /** After resuming, DM did not replicate from the new instance as it should. */
   VerificationFailed: 'VerificationFailed',
+  /** A person rejected the switch at an approval gate (compensated if anything had changed). */
+  Rejected: 'Rejected',
+  /** Nobody approved a gate in time: treated as a rejection. */
+  ApprovalTimedOut: 'ApprovalTimedOut',
   /** An undo step failed: the source needs an operator; the status says what was and was not done. */
   CompensationFailed: 'CompensationFailed',
 } as const;

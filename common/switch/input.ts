@@ -8,6 +8,7 @@
  * reaches workflow history.
  */
 import { z } from 'zod';
+import { GATES } from './status.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
@@ -19,6 +20,30 @@ export const InstanceRefSchema = z
   })
   .strict();
 export type InstanceRef = z.infer<typeof InstanceRefSchema>;
+
+/** Gates at which a person must approve before the switch goes on. None by default. */
+export const ApprovalsSchema = z
+  .object({
+    /** before-freeze: before pausing/stopping the tasks; before-switch: before the VIP move or source swap; before-resume: before the tasks run again. */
+    gates: z.array(z.enum(GATES)).max(GATES.length).default([]),
+    /** A gate nobody decides within this time rejects the switch. */
+    timeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(3_600),
+  })
+  .strict()
+  .default({ gates: [], timeoutSeconds: 3_600 });
+export type Approvals = z.infer<typeof ApprovalsSchema>;
+
+const OptionsSchema = z
+  .object({
+    /** Perform every check and report the plan; change nothing. */
+    dryRun: z.boolean().default(false),
+    /** How long to wait for a lagging new instance to catch up with DM (0: do not wait). */
+    catchUpTimeoutSeconds: z.number().int().min(0).max(86_400).default(300),
+    /** How long the tasks may take to be Running on the new instance after resume. */
+    verifyTimeoutSeconds: z.number().int().min(5).max(3_600).default(120),
+  })
+  .strict()
+  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120 });
 
 export const VipSwitchInputSchema = z
   .object({
@@ -38,17 +63,8 @@ export const VipSwitchInputSchema = z
         provider: name.default('default'),
       })
       .strict(),
-    options: z
-      .object({
-        /** Perform every check and report the plan; change nothing. */
-        dryRun: z.boolean().default(false),
-        /** How long to wait for a lagging new instance to catch up with DM (0: do not wait). */
-        catchUpTimeoutSeconds: z.number().int().min(0).max(86_400).default(300),
-        /** How long the tasks may take to be Running on the new instance after resume. */
-        verifyTimeoutSeconds: z.number().int().min(5).max(3_600).default(120),
-      })
-      .strict()
-      .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120 }),
+    options: OptionsSchema,
+    approvals: ApprovalsSchema,
     /** Who asked, and why: recorded in the status and search attributes. */
     requestedBy: z.string().max(200).optional(),
     reason: z.string().max(2000).optional(),
@@ -58,6 +74,46 @@ export type VipSwitchInput = z.infer<typeof VipSwitchInputSchema>;
 export type VipSwitchRequest = z.input<typeof VipSwitchInputSchema>;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** A task configuration given by hand (YAML, as for `dmctl start-task`), for adopting a switch whose tasks were already stopped. */
+const TaskConfigSchema = z.string().min(1).max(1_000_000);
+
+export const AddressSwitchInputSchema = z
+  .object({
+    dmCluster: name.default('default'),
+    /** The DM source to re-point; its `source-id` stays the same. */
+    sourceId: name,
+    /** The instance the source should read from after the switch (its own address, no VIP). */
+    newInstance: InstanceRefSchema,
+    /** The instance the source reads from now, if known; may be down. */
+    oldInstance: InstanceRefSchema.optional(),
+    /**
+     * Credential reference for the source config's `from` user (DM's replication
+     * user), used for the new source and to restore the old one. Default: newInstance.credentials.
+     */
+    sourceCredentials: name.optional(),
+    /**
+     * Credential reference for the tasks' `target-database` user: DM masks the
+     * downstream password in `config task`, so restarting a task needs it from the worker.
+     */
+    taskCredentials: name,
+    /**
+     * Adoption of a switch done partly by hand: configurations of tasks that are
+     * no longer known to DM (already stopped), by task name. Without passwords.
+     */
+    taskConfigs: z.record(name, TaskConfigSchema).optional(),
+    options: OptionsSchema,
+    approvals: ApprovalsSchema,
+    requestedBy: z.string().max(200).optional(),
+    reason: z.string().max(2000).optional(),
+  })
+  .strict();
+export type AddressSwitchInput = z.infer<typeof AddressSwitchInputSchema>;
+export type AddressSwitchRequest = z.input<typeof AddressSwitchInputSchema>;
+
+export function validateAddressSwitchInput(raw: unknown): Validation<AddressSwitchInput> {
+  return validate(AddressSwitchInputSchema, raw);
+}
 
 /** Validates and fills defaults; problems are phrased for the person who typed the input. */
 export function validateVipSwitchInput(raw: unknown): Validation<VipSwitchInput> {

@@ -10,7 +10,12 @@ export type Phase =
   | 'recheck'
   | 'catching-up'
   | 'moving-vip'
+  | 'saving'
+  | 'stopping'
+  | 'swapping-source'
+  | 'starting'
   | 'resuming'
+  | 'awaiting-approval'
   | 'verifying'
   | 'compensating'
   | 'done';
@@ -48,6 +53,23 @@ export interface StepRecord {
   detail?: string;
 }
 
+/** The gates a switch can wait at for a person's approval. */
+export const GATES = ['before-freeze', 'before-switch', 'before-resume'] as const;
+export type Gate = (typeof GATES)[number];
+
+export interface ApprovalRecord {
+  gate: Gate;
+  state: 'pending' | 'approved' | 'rejected' | 'timed-out';
+  requestedAt: string;
+  /** What the approver is approving: the plan's next step, the GTID sets it rests on. */
+  approving: { summary: string; plan: string[]; gtids: GtidReading[] };
+  decidedAt?: string;
+  /** Who approved or rejected, as they gave it. */
+  by?: string;
+  comment?: string;
+  via?: 'signal' | 'update' | 'timeout';
+}
+
 export interface SwitchStatus {
   kind: 'vip-switch' | 'address-switch';
   dmCluster: string;
@@ -70,4 +92,6 @@ export interface SwitchStatus {
   warnings: string[];
   /** When outcome is needs-operator: what to run by hand. */
   operatorActions: string[];
+  /** Every approval gate reached, in order; the last one may be pending. */
+  approvals: ApprovalRecord[];
 }
