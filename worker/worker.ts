@@ -5,6 +5,7 @@
 import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
 import { buildActivities } from './activities.js';
 import type { WorkerConfig } from './config.js';
+import { keepAliveInterceptor } from './heartbeat.js';
 import { workflowsPath } from './workflows-path.js';
 
 export { workflowsPath };
@@ -17,6 +18,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     taskQueue: config.taskQueue,
     workflowsPath,
     activities: buildActivities(config, env),
+    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) })] },
   });
   return { worker, connection };
 }
