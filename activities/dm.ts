@@ -10,9 +10,13 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { parse as parseYaml } from 'yaml';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
+import type { CredentialResolver } from './mysql.js';
 
 export interface DmClusterConfig {
   /** dm-master address(es), comma-separated, as dmctl's --master-addr takes them. */
@@ -54,6 +58,33 @@ export interface SourceState {
   tasks: SourceTask[];
 }
 
+/**
+ * A configuration as DM shows it (`config task`, `config source`): YAML with
+ * every password masked, so it may be kept in workflow history. Passwords
+ * are put back from credential references on the worker when it is used.
+ */
+export interface SavedTaskConfig {
+  name: string;
+  yaml: string;
+  /** The task's downstream, read from the config. */
+  target: { host: string; port: number; user: string };
+  /** The schema holding DM's checkpoints in the downstream (`meta-schema`). */
+  metaSchema: string;
+}
+
+export interface SavedConfigs {
+  /** The source config, masked; null when DM no longer knows the source. */
+  source: string | null;
+  tasks: SavedTaskConfig[];
+}
+
+/** Where a source should read from, with the credential reference for its `from` user. */
+export interface SourceEndpoint {
+  host: string;
+  port: number;
+  credentials: string;
+}
+
 export interface TasksRequest {
   dmCluster: string;
   sourceId: string;
@@ -72,7 +103,46 @@ function failure(message: string, type: string, details?: unknown): ApplicationF
   return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? undefined : [details] });
 }
 
-export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
+/** Reads a task config's downstream and meta schema; throws a readable error for YAML that is not a task. */
+export function describeTaskConfig(name: string, yaml: string): SavedTaskConfig {
+  let doc: { name?: unknown; 'target-database'?: { host?: unknown; port?: unknown; user?: unknown }; 'meta-schema'?: unknown };
+  try {
+    doc = parseYaml(yaml) as typeof doc;
+  } catch (e) {
+    throw failure(`the configuration of task ${name} is not valid YAML: ${(e as Error).message}`, SwitchErrorType.InvalidInput);
+  }
+  const target = doc?.['target-database'];
+  if (!doc || typeof doc !== 'object' || typeof target?.host !== 'string') {
+    throw failure(`the configuration of task ${name} has no target-database.host: give the task's YAML as for \`dmctl start-task\``, SwitchErrorType.InvalidInput);
+  }
+  if (doc.name !== undefined && doc.name !== name) {
+    throw failure(`the configuration given for task ${name} names task ${String(doc.name)}`, SwitchErrorType.InvalidInput);
+  }
+  return {
+    name,
+    yaml,
+    target: { host: target.host, port: Number(target.port ?? 4000), user: String(target.user ?? 'root') },
+    metaSchema: typeof doc['meta-schema'] === 'string' && doc['meta-schema'] ? doc['meta-schema'] : 'dm_meta',
+  };
+}
+
+/** Writes `content` to an owner-only file in a fresh private directory, runs `use`, and removes both. */
+async function withPrivateFile<T>(name: string, content: string, use: (path: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'dm-switch-cfg-'));
+  try {
+    const path = join(dir, name);
+    await writeFile(path, content, { mode: 0o600 });
+    return await use(path);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver) {
+  const credentials = async (reference: string) => {
+    if (!resolveCredentials) throw failure('this worker resolves no credentials for DM configurations', SwitchErrorType.InvalidInput);
+    return resolveCredentials(reference);
+  };
   const cluster = (name: string): DmClusterConfig => {
     const c = clusters[name];
     if (!c) {
@@ -105,9 +175,12 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
     return answer;
   }
 
-  async function sourceState(dmCluster: string, sourceId: string): Promise<SourceState> {
+  async function sourceState(dmCluster: string, sourceId: string): Promise<SourceState>;
+  async function sourceState(dmCluster: string, sourceId: string, allowMissing: true): Promise<SourceState | null>;
+  async function sourceState(dmCluster: string, sourceId: string, allowMissing = false): Promise<SourceState | null> {
     const config = await dmctl(dmCluster, ['config', 'source', sourceId]);
     if (config.result !== true || typeof config.cfg !== 'string') {
+      if (allowMissing && /not (exist|found)/i.test(config.msg ?? '')) return null;
       throw failure(
         `DM source "${sourceId}" not found in cluster "${dmCluster}": ${config.msg || 'config source returned nothing'}. Check the source id with \`dmctl operate-source show\`.`,
         SwitchErrorType.PreflightFailed,
@@ -178,6 +251,11 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
     /** The source's configuration and status: GTID mode, relay, every task with its stage and syncerBinlogGtid. */
     async dmSourceState(req: { dmCluster: string; sourceId: string }): Promise<SourceState> {
       return sourceState(req.dmCluster, req.sourceId);
+    },
+
+    /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */
+    async dmFindSource(req: { dmCluster: string; sourceId: string }): Promise<SourceState | null> {
+      return sourceState(req.dmCluster, req.sourceId, true);
     },
 
     /** `pause-task` each task not already paused, then waits until every one is Paused. Idempotent. */
@@ -262,6 +340,114 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>) {
           }
         },
       );
+    },
+
+    /**
+     * What the address switch needs to go back: the source config and each
+     * task's config, as DM shows them (passwords masked), plus the task
+     * configs given by hand (`given`, for tasks already stopped), checked. A
+     * source DM no longer knows gives `source: null`; tasks DM no longer
+     * knows are left out.
+     */
+    async dmSaveConfigs(req: { dmCluster: string; sourceId: string; tasks: string[]; given?: Record<string, string> }): Promise<SavedConfigs> {
+      const src = await dmctl(req.dmCluster, ['config', 'source', req.sourceId]);
+      const tasks: SavedTaskConfig[] = Object.entries(req.given ?? {}).map(([name, yaml]) => describeTaskConfig(name, yaml));
+      for (const name of req.tasks) {
+        const answer = await dmctl(req.dmCluster, ['config', 'task', name]);
+        if (answer.result === true && typeof answer.cfg === 'string') tasks.push(describeTaskConfig(name, answer.cfg));
+        else if (!/task not found/i.test(answer.msg ?? '')) checked(`config task ${name}`, answer);
+      }
+      return { source: src.result === true && typeof src.cfg === 'string' ? src.cfg : null, tasks };
+    },
+
+    /**
+     * `stop-task -s <source>` each task still on the source, keeping its
+     * checkpoint (never --remove-meta), and waits until DM no longer lists it.
+     * Idempotent: a task already gone is success.
+     */
+    async dmStopTasks(req: TasksRequest): Promise<string[]> {
+      const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
+      const before = await sourceState(req.dmCluster, req.sourceId);
+      const stopped: string[] = [];
+      for (const name of req.tasks) {
+        if (!before.tasks.some((t) => t.name === name)) continue;
+        const answer = await dmctl(req.dmCluster, ['stop-task', '-s', req.sourceId, name]);
+        if (!dmctlFailures(answer).every((f) => /task not found|not exist/i.test(f.msg))) checked(`stop-task ${name}`, answer);
+        stopped.push(name);
+      }
+      for (;;) {
+        const left = (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
+        Context.current().heartbeat({ waitingFor: 'tasks stopped', left: left.map((t) => t.name) });
+        if (left.length === 0) return stopped;
+        if (Date.now() > deadline) throw failure(`tasks still listed on source ${req.sourceId} ${req.timeoutSeconds ?? 60} s after stop-task: ${left.map((t) => `${t.name} ${t.stage}`).join(', ')}`, SwitchErrorType.DmOperationFailed);
+        await sleep(500);
+      }
+    },
+
+    /** `operate-source stop`. Idempotent: a source DM does not know is success (returns false). */
+    async dmStopSource(req: { dmCluster: string; sourceId: string }): Promise<boolean> {
+      const answer = await dmctl(req.dmCluster, ['operate-source', 'stop', req.sourceId]);
+      const failures = dmctlFailures(answer);
+      if (failures.length > 0 && failures.every((f) => /not exist/i.test(f.msg))) return false;
+      checked(`operate-source stop ${req.sourceId}`, answer);
+      return true;
+    },
+
+    /**
+     * `operate-source create` the source reading from `from`: the saved
+     * config (or a minimal one) with the new host and port, `enable-gtid:
+     * true` and the `from` user and password resolved here from a credential
+     * reference. The file is owner-only and removed after use. Idempotent: a
+     * source that already reads from `from` is success; one that reads from
+     * elsewhere is an error.
+     */
+    async dmCreateSource(req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: SourceEndpoint }): Promise<'created' | 'already'> {
+      const existing = await dmctl(req.dmCluster, ['config', 'source', req.sourceId]);
+      if (existing.result === true && typeof existing.cfg === 'string') {
+        const from = (parseYaml(existing.cfg) as { from?: { host?: string; port?: number } }).from;
+        if (from?.host === req.from.host && Number(from?.port) === req.from.port) return 'already';
+        throw failure(
+          `source ${req.sourceId} already exists and reads ${from?.host}:${from?.port}, not ${req.from.host}:${req.from.port}: remove it first (dmctl operate-source stop ${req.sourceId}) if it should be replaced`,
+          SwitchErrorType.DmOperationFailed,
+        );
+      }
+      const creds = await credentials(req.from.credentials);
+      const base = (req.baseConfig ? parseYaml(req.baseConfig) : {}) as Record<string, unknown> & { from?: Record<string, unknown> };
+      const config = {
+        ...base,
+        'source-id': req.sourceId,
+        'enable-gtid': true,
+        flavor: req.flavor,
+        from: { ...(base.from ?? {}), host: req.from.host, port: req.from.port, user: creds.user, password: creds.password },
+      };
+      return withPrivateFile(`source-${req.sourceId}.yaml`, stringifyYaml(config), async (path) => {
+        checked(`operate-source create ${req.sourceId}`, await dmctl(req.dmCluster, ['operate-source', 'create', path]));
+        return 'created' as const;
+      });
+    },
+
+    /**
+     * `start-task -s <source>` each saved task not already on the source, with
+     * the downstream password (masked by DM) resolved from `credentials`; the
+     * task resumes from its checkpoint. Idempotent. Does not wait for Running
+     * (see dmAwaitSyncing).
+     */
+    async dmStartTasks(req: { dmCluster: string; sourceId: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<SourceTask[]> {
+      const creds = await credentials(req.credentials);
+      const now = await sourceState(req.dmCluster, req.sourceId);
+      for (const task of req.tasks) {
+        if (now.tasks.some((t) => t.name === task.name)) continue;
+        const doc = parseYaml(task.yaml) as Record<string, unknown> & { 'target-database': Record<string, unknown> };
+        doc.name = task.name;
+        doc['target-database'] = { ...doc['target-database'], user: creds.user, password: creds.password };
+        await withPrivateFile(`task-${task.name}.yaml`, stringifyYaml(doc), async (path) => {
+          const answer = await dmctl(req.dmCluster, ['start-task', '-s', req.sourceId, path]);
+          const failures = dmctlFailures(answer);
+          // started by an earlier attempt whose answer was lost: fine
+          if (failures.length > 0 && !failures.every((f) => /already exist/i.test(f.msg))) checked(`start-task ${task.name}`, answer);
+        });
+      }
+      return (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.some((x) => x.name === t.name));
     },
   };
 }

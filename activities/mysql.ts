@@ -171,6 +171,47 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         await c.end().catch(() => undefined);
       }
     },
+
+    /**
+     * Checks that a credential reference logs in to an address (a downstream,
+     * or a source's replication user), so a wrong password is found before
+     * anything changes. Returns the server version, or the error in words.
+     */
+    async mysqlCheckLogin(ref: InstanceRef): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
+      try {
+        const c = await connect(ref);
+        try {
+          return { ok: true, version: String((await one<{ v: string }>(c, 'SELECT VERSION() AS v'))?.v) };
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      } catch (e) {
+        if (e instanceof ApplicationFailure) throw e;
+        return { ok: false, error: (e as Error).message };
+      }
+    },
+
+    /**
+     * DM's own checkpoint of a task on a source, read from the downstream
+     * (`<meta-schema>.<task>_syncer_checkpoint`, the global row): the
+     * position a stopped task resumes from. Null when the task has none.
+     */
+    async mysqlReadCheckpoint(req: { downstream: InstanceRef; metaSchema: string; task: string; sourceId: string }): Promise<{ binlogGtid: string; binlogName: string; binlogPos: number } | null> {
+      const c = await connect(req.downstream).catch((e: Error) => {
+        throw new Error(`cannot connect to the downstream ${req.downstream.host}:${req.downstream.port}: ${e.message}`);
+      });
+      try {
+        const table = `${req.task}_syncer_checkpoint`;
+        const [rows] = await c.query('SELECT binlog_gtid, binlog_name, binlog_pos FROM ??.?? WHERE id = ? AND is_global = 1', [req.metaSchema, table, req.sourceId]);
+        const row = (rows as Array<{ binlog_gtid: string | null; binlog_name: string; binlog_pos: number | string }>)[0];
+        return row ? { binlogGtid: row.binlog_gtid ?? '', binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE' || (e as { code?: string }).code === 'ER_BAD_DB_ERROR') return null;
+        throw e;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
   };
 }
 

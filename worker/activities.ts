@@ -11,9 +11,10 @@ export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = p
   for (const [name, p] of Object.entries(config.vip.providers)) {
     providers[name] = new CommandVipProvider({ name, locate: p.locate, move: p.move, env: p.env, timeoutMs: p.timeoutMs });
   }
+  const credentials = credentialResolver(config.credentials, env);
   return {
-    ...createDmActivities(config.dm.clusters),
-    ...createMysqlActivities(credentialResolver(config.credentials, env)),
+    ...createDmActivities(config.dm.clusters, credentials),
+    ...createMysqlActivities(credentials),
     ...createVipActivities(providers),
   };
 }
