@@ -38,19 +38,20 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   const cause = describe(err);
   const cancelled = isCancellation(err);
   const type = businessFailure(err)?.type ?? SwitchErrorType.DmOperationFailed;
+  const how = cancelled ? 'cancelled' : type === SwitchErrorType.Rejected || type === SwitchErrorType.ApprovalTimedOut ? 'rejected' : 'failed';
   const rethrow = (): never => {
     if (cancelled) throw err;
     throw ApplicationFailure.create({ message: cause, type, nonRetryable: true });
   };
   if (undo.length === 0) {
     if (t.status.outcome === undefined) {
-      t.decide('refuse', `${cancelled ? 'cancelled' : 'failed'} before any change, nothing to undo: ${cause}`);
+      t.decide('refuse', `${how} before any change, nothing to undo: ${cause}`);
       t.finish('refused');
     }
     return rethrow();
   }
   t.phase('compensating');
-  t.decide('info', `${cancelled ? 'cancelled' : 'failed'} after a change (${cause}); undoing ${undo.length} step(s)`);
+  t.decide('info', `${how} after a change (${cause}); undoing ${undo.length} step(s)`);
   const failedUndos: string[] = [];
   await CancellationScope.nonCancellable(async () => {
     for (const step of [...undo].reverse()) {

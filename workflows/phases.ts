@@ -10,11 +10,12 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, type GtidDecision } from '../common/switch/decide.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { dm, mysql } from './activities.js';
+import { dm, longMysql, mysql } from './activities.js';
+import { failure } from './compensation.js';
 import type { Tracker } from './tracker.js';
 
-export interface PreflightResult {
-  source: SourceState;
+export interface PreflightResult<S extends SourceState | null = SourceState> {
+  source: S;
   newFacts: Extract<InstanceFacts, { reachable: true }>;
   oldFacts: Extract<InstanceFacts, { reachable: true }> | null;
 }
@@ -30,27 +31,37 @@ export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never
  * runs in GTID mode, its tasks, relay, and the new (and, if up, old) instance's
  * settings. The old instance may be down: what needs it is skipped with a warning.
  */
-export async function preflight(t: Tracker, req: { dmCluster: string; sourceId: string; newInstance: InstanceRef; oldInstance?: InstanceRef }): Promise<PreflightResult> {
+type PreflightRequest = { dmCluster: string; sourceId: string; newInstance: InstanceRef; oldInstance?: InstanceRef };
+
+export async function preflight(t: Tracker, req: PreflightRequest): Promise<PreflightResult>;
+/** For adopting a half-done address switch: DM may no longer know the source (removed by hand). */
+export async function preflight(t: Tracker, req: PreflightRequest, opts: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>>;
+export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>> {
   t.phase('preflight');
+  const where = { dmCluster: req.dmCluster, sourceId: req.sourceId };
   const [source, newFacts, oldFacts] = await Promise.all([
-    dm.dmSourceState({ dmCluster: req.dmCluster, sourceId: req.sourceId }),
+    opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
     mysql.mysqlInspect(req.newInstance),
     req.oldInstance ? mysql.mysqlInspect(req.oldInstance) : Promise.resolve(null),
   ]);
-  t.tasks(source.tasks);
-  if (!source.enableGtid) {
-    refuse(t, SwitchErrorType.PreflightFailed, `source ${req.sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`);
-  }
-  t.decide('go', `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`);
-  if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
-  else t.decide('info', `tasks of the source (query-status): ${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`);
-  if (source.enableRelay) {
-    t.decide('info', `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): it will be checked to switch to a new sub-directory and catch up`);
+  if (source) {
+    t.tasks(source.tasks);
+    if (!source.enableGtid) {
+      refuse(t, SwitchErrorType.PreflightFailed, `source ${req.sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`);
+    }
+    t.decide('go', `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`);
+    if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
+    else t.decide('info', `tasks of the source (query-status): ${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`);
+    if (source.enableRelay) {
+      t.decide('info', `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): it will be checked to switch to a new sub-directory and catch up`);
+    }
+  } else {
+    t.decide('warn', `DM does not know source ${req.sourceId}: it was removed (operate-source stop), perhaps halfway through an earlier switch; it will be created reading the new instance`);
   }
 
   if (!newFacts.reachable) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`);
   const problems: string[] = [];
-  if (newFacts.flavor !== source.flavor) problems.push(`it is ${newFacts.flavor} but the source's flavor is ${source.flavor}`);
+  if (source && newFacts.flavor !== source.flavor) problems.push(`it is ${newFacts.flavor} but the source's flavor is ${source.flavor}`);
   if (newFacts.flavor === 'mysql' && newFacts.gtidMode !== 'ON') problems.push(`gtid_mode is ${newFacts.gtidMode}, not ON`);
   if (!newFacts.logBin) problems.push('binary logging is off (log_bin=0)');
   if (newFacts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${newFacts.binlogFormat}, not ROW`);
@@ -99,4 +110,35 @@ export function gtidCheck(t: Tracker, flavor: 'mysql' | 'mariadb', tasks: Source
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
   return { verdict, gtidS: union.toString(), reasons };
+}
+
+/**
+ * With DM frozen (tasks paused or stopped), gtid-S no longer moves: check it
+ * again and, if the new instance only lags, wait for it (bounded) and check
+ * once more. Throws (after a change, so the caller compensates) unless the
+ * verdict is go.
+ */
+export async function recheckFrozen(
+  t: Tracker,
+  flavor: 'mysql' | 'mariadb',
+  frozenTasks: SourceTask[],
+  facts: InstanceFacts,
+  newInstance: InstanceRef,
+  catchUpTimeoutSeconds: number,
+): Promise<GtidCheckResult> {
+  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  let check = gtidCheck(t, flavor, frozenTasks, facts, 'frozen');
+  if (check.verdict === 'wait') {
+    t.phase('catching-up');
+    const r = await longMysql(catchUpTimeoutSeconds).mysqlWaitForGtids({ instance: newInstance, flavor, gtidSet: check.gtidS, timeoutSeconds: catchUpTimeoutSeconds });
+    if (!r.caughtUp) {
+      throw failure(`the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
+    }
+    t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
+    const again = await mysql.mysqlInspect(newInstance);
+    if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
+    check = gtidCheck(t, flavor, frozenTasks, again, 'after catch-up');
+  }
+  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
+  return check;
 }

@@ -4,7 +4,7 @@
  * that is mirrored into the Temporal UI's current details. Deterministic:
  * time is workflow time.
  */
-import { setCurrentDetails } from '@temporalio/workflow';
+import { setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Decision, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
 
 const PHASE_WORDS: Record<Phase, string> = {
@@ -86,9 +86,20 @@ export class Tracker {
     this.touch();
   }
 
-  private touch(): void {
+  /** Records a change made in place (e.g. an approval decided) and republishes. */
+  touch(): void {
     this.status.updatedAt = new Date().toISOString();
     this.publish();
+  }
+
+  private pendingApproval(): string[] {
+    const p = this.status.approvals.find((a) => a.state === 'pending');
+    if (!p) return [];
+    const id = workflowInfo().workflowId;
+    return [
+      `**Approval needed at gate \`${p.gate}\`**: ${p.approving.summary}`,
+      `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\`.`,
+    ];
   }
 
   /** What the Temporal UI shows as the workflow's current details (markdown). */
@@ -98,6 +109,7 @@ export class Tracker {
     const lines = [
       `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source \`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,
       ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
+      ...this.pendingApproval(),
       ...(s.tasks.length ? [`Tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`] : []),
       ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${a}`)] : []),
     ];

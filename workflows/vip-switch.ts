@@ -18,9 +18,10 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
 import { statusQuery } from '../common/switch/messages.js';
 import type { SwitchStatus } from '../common/switch/status.js';
-import { dm, longDm, longMysql, mysql, vip } from './activities.js';
-import { compensate, failure, type Undo } from './compensation.js';
-import { gtidCheck, preflight, refuse } from './phases.js';
+import { dm, longDm, mysql, vip } from './activities.js';
+import { Gates } from './approvals.js';
+import { compensate, type Undo } from './compensation.js';
+import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
 import { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
@@ -37,21 +38,22 @@ export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus
   setHandler(statusQuery, () => t.status);
 
   const v = validateVipSwitchInput(request);
+  const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
   const input = v.value;
-  return run(t, input);
+  return run(t, gates, input);
 }
 
-async function run(t: Tracker, input: VipSwitchInput): Promise<SwitchStatus> {
+async function run(t: Tracker, gates: Gates, input: VipSwitchInput): Promise<SwitchStatus> {
   const undo: Undo[] = [];
   try {
-    return await steps(t, input, undo);
+    return await steps(t, gates, input, undo);
   } catch (err) {
     return compensate(t, undo, err);
   }
 }
 
-async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<SwitchStatus> {
+async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo[]): Promise<SwitchStatus> {
   const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   const newTarget = { host: newInstance.host, port: newInstance.port };
   const oldTarget = oldInstance ? { host: oldInstance.host, port: oldInstance.port } : null;
@@ -85,10 +87,13 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
     'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
   if (options.dryRun) {
+    await gates.pass('before-freeze', { summary: 'dry run', plan: t.status.plan, gtids: t.status.gtids });
     t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
     t.finish('dry-run');
     return t.status;
   }
+
+  await gates.pass('before-freeze', { summary: `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`, plan: t.status.plan, gtids: t.status.gtids });
 
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
   // --- pause every task and confirm ---------------------------------------
@@ -120,21 +125,13 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
   t.phase('recheck');
   const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance)]);
   t.tasks(frozen.tasks);
-  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
-  let check = gtidCheck(t, flavor, frozenTasks, facts, 'frozen');
-  if (check.verdict === 'wait') {
-    t.phase('catching-up');
-    const r = await longMysql(options.catchUpTimeoutSeconds).mysqlWaitForGtids({ instance: newInstance, flavor, gtidSet: check.gtidS, timeoutSeconds: options.catchUpTimeoutSeconds });
-    if (!r.caughtUp) {
-      throw failure(`the new instance did not catch up within ${options.catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
-    }
-    t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
-    const again = await mysql.mysqlInspect(newInstance);
-    if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
-    check = gtidCheck(t, flavor, frozenTasks, again, 'after catch-up');
-  }
-  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
+  await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
+  await gates.pass('before-switch', {
+    summary: vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
+    plan: t.status.plan,
+    gtids: t.status.gtids,
+  });
 
   // --- move the VIP ---------------------------------------------------------
   t.phase('moving-vip');
@@ -147,6 +144,8 @@ async function steps(t: Tracker, input: VipSwitchInput, undo: Undo[]): Promise<S
       run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
     });
   }
+
+  await gates.pass('before-resume', { summary: `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`, plan: t.status.plan, gtids: t.status.gtids });
 
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');

@@ -1,0 +1,126 @@
+/**
+ * A scripted (fake) world for the switch workflows on a real Temporal dev
+ * server: DM tasks, two instances and a VIP, with every call recorded and
+ * faults on demand. For the branches whose faults real components cannot
+ * produce cheaply; the real-stack tests (test/integration) cover the rest.
+ */
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { afterAll, beforeAll } from 'vitest';
+import type { SourceState, SourceTask } from '../../activities/dm.js';
+import type { InstanceFacts } from '../../activities/mysql.js';
+import { statusQuery } from '../../common/switch/messages.js';
+import type { SwitchStatus } from '../../common/switch/status.js';
+import type { VipSwitchRequest } from '../../common/switch/input.js';
+import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
+import { workflowsPath } from '../../worker/workflows-path.js';
+
+export const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+
+/** A scripted world: DM tasks, two instances and a VIP, with the calls recorded and faults on demand. */
+export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?: boolean; newLagsForever?: boolean; oldDown?: boolean; vipOnNew?: boolean; purgedBeyond?: boolean } = {}) {
+  const calls: string[] = [];
+  const tasks: SourceTask[] = [{ name: 'app', stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] }];
+  let holder = faults.vipOnNew ? 'new.example' : 'old.example';
+  const facts = (host: string, uuid: string, executed: string, purged: string): InstanceFacts => ({
+    reachable: true, address: `${host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: uuid, serverId: 1, gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL',
+    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: executed, gtidPurged: purged, replica: { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, lastError: '' },
+  });
+  const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
+  const activities = {
+    async dmSourceState() { calls.push('dmSourceState'); return state(); },
+    async dmPauseTasks() { calls.push('pause'); for (const t of tasks) t.stage = 'Paused'; return state().tasks; },
+    async dmResumeTasks() {
+      calls.push('resume');
+      for (const t of tasks) {
+        t.stage = faults.resumeLeavesError && holder === 'new.example' ? 'Paused' : 'Running';
+        t.errors = faults.resumeLeavesError && holder === 'new.example' ? ['binlog checksum mismatch (scripted)'] : [];
+      }
+      return state().tasks;
+    },
+    async dmAwaitSyncing() {
+      calls.push('awaitSyncing');
+      if (tasks.some((t) => t.errors.length)) throw ApplicationFailure.create({ message: `tasks did not become Running: ${tasks.map((t) => t.errors.join()).join()}`, type: 'VerificationFailed', nonRetryable: true });
+      return state().tasks;
+    },
+    async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
+      calls.push(`inspect ${ref.host}`);
+      if (ref.host === 'old.example') return faults.oldDown ? { reachable: false, address: 'old.example:3306', error: 'connect ECONNREFUSED (scripted)' } : facts('old.example', 'aaaaaaaa-0000-0000-0000-000000000001', `${U}:1-100`, '');
+      return facts('new.example', 'aaaaaaaa-0000-0000-0000-000000000002', faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`, faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`);
+    },
+    async mysqlWaitForGtids(req: { timeoutSeconds: number }) { calls.push('waitForGtids'); return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds }; },
+    async mysqlBinlogDumpClients() { calls.push('dumpClients'); return [{ user: 'dm', host: 'worker:1234', command: 'Binlog Dump GTID' }]; },
+    async vipLocate() { calls.push('vipLocate'); return holder; },
+    async vipMove(req: { to: { host: string } }) {
+      calls.push(`vipMove ${req.to.host}`);
+      if (holder === req.to.host) return { alreadyThere: true, holder };
+      if (faults.moveBackFails && req.to.host === 'old.example') throw ApplicationFailure.create({ message: 'VIP provider: old host unreachable (scripted)', type: 'VipMoveFailed', nonRetryable: true });
+      holder = req.to.host;
+      return { alreadyThere: false, holder };
+    },
+  };
+  return { calls, activities, holder: () => holder, tasks };
+}
+
+export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
+  sourceId: 'src',
+  newInstance: { host: 'new.example', credentials: 'upstream' },
+  oldInstance: { host: 'old.example', credentials: 'upstream' },
+  vip: { address: 'vip.example' },
+  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+  ...over,
+});
+
+let temporal: TemporalDevServer;
+let client: Client;
+let bundle: WorkflowBundleWithSourceMap;
+
+/** Starts a dev server and bundles the workflows for the calling test file; returns the client once ready. */
+export function useScriptedTemporal(): { client: () => Client } {
+  beforeAll(async () => {
+    [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
+    client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  }, 120_000);
+  afterAll(async () => {
+    await client?.connection.close();
+    await temporal?.destroy();
+  });
+  return { client: () => client };
+}
+
+let queueN = 0;
+/**
+ * Runs one switch. With DM_SWITCH_SAVE_HISTORIES=1, its history is saved as
+ * test/fixtures/histories/<save>.json for the replay test (which catches
+ * non-deterministic changes to the workflow code before users do).
+ */
+export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string) {
+  const taskQueue = `vip-switch-test-${++queueN}`;
+  const connection = await NativeConnection.connect({ address: temporal.address });
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: world.activities });
+  try {
+    return await worker.runUntil(async () => {
+    const handle = await client.workflow.start('vipSwitch', { taskQueue, workflowId: `test-${taskQueue}`, args: [req] });
+    if (during) await during(handle);
+    let error: unknown;
+    let result: SwitchStatus | undefined;
+    try {
+      result = (await handle.result()) as SwitchStatus;
+    } catch (e) {
+      error = e;
+    }
+    const status = await handle.query(statusQuery);
+    if (save && process.env.DM_SWITCH_SAVE_HISTORIES) {
+      await writeFile(join(import.meta.dirname, '../fixtures/histories', `${save}.json`), historyToJSON(await handle.fetchHistory()));
+    }
+    return { result, error, status };
+    });
+  } finally {
+    await connection.close();
+  }
+}
+export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
