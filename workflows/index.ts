@@ -1,2 +1,3 @@
 /** Every workflow the worker registers. */
 export { vipSwitch } from './vip-switch.js';
+export { addressSwitch } from './address-switch.js';

@@ -76,7 +76,13 @@ export type VipSwitchRequest = z.input<typeof VipSwitchInputSchema>;
 export type Validation<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 /** A task configuration given by hand (YAML, as for `dmctl start-task`), for adopting a switch whose tasks were already stopped. */
-const TaskConfigSchema = z.string().min(1).max(1_000_000);
+const TaskConfigSchema = z
+  .string()
+  .min(1)
+  .max(1_000_000)
+  .refine((yaml) => !/^\s*password\s*:\s*(?!(''|""|'\*+'|"\*+")?\s*(#.*)?$)\S/m.test(yaml), {
+    message: 'contains a password; remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials',
+  });
 
 export const AddressSwitchInputSchema = z
   .object({

@@ -92,6 +92,11 @@ export interface SwitchStatus {
   warnings: string[];
   /** When outcome is needs-operator: what to run by hand. */
   operatorActions: string[];
+  /**
+   * Address switch: the configurations saved before any change, as DM shows
+   * them (passwords masked), so an operator finishing by hand has them.
+   */
+  savedConfigs?: { source: string | null; tasks: Record<string, string> };
   /** Every approval gate reached, in order; the last one may be pending. */
   approvals: ApprovalRecord[];
 }

@@ -7,22 +7,19 @@
  * Each case asserts the end state of DM, MySQL, the VIP and the downstream
  * data, not only the workflow's result.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { switchWorkflowId } from '../../common/switch/ids.js';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
-import { statusQuery } from '../../common/switch/messages.js';
-import type { SwitchStatus } from '../../common/switch/status.js';
 import { parseWorkerConfig } from '../../worker/config.js';
 import { createWorker } from '../../worker/worker.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
+import { downstreamMatches, failureType, runSwitch, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
-import { tableChecksum, waitCaughtUp, writeRows } from '../sandbox/topology.js';
+import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
 
 let stack: Stack;
@@ -64,52 +61,19 @@ afterAll(async () => {
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 
-async function runSwitch(req: VipSwitchRequest, during?: () => Promise<void>): Promise<{ status: SwitchStatus; error?: unknown }> {
-  const handle = await client.workflow.start('vipSwitch', { taskQueue: 'e2e-vip', workflowId: `${switchWorkflowId('default', SOURCE)}-${Date.now()}`, args: [req] });
-  const duringDone = during?.();
-  let error: unknown;
-  try {
-    await handle.result();
-  } catch (e) {
-    error = e;
-  }
-  await duringDone;
-  return { status: await handle.query(statusQuery), error };
-}
+const run = (req: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'vipSwitch', 'e2e-vip', req, during);
+/** The application keeps writing through the switch (and its verification). */
+const writing = (ended: Promise<unknown>) => writeUntil(ended, () => writeRows(primary, 1));
+const downstreamMatchesPrimary = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
+const taskState = () => taskStateOf(dm, SOURCE, TASK);
 
-async function downstreamMatchesPrimary(timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [want, got] = await Promise.all([tableChecksum(primary), tableChecksum(tidb)]);
-    if (want.rows === got.rows && want.checksum === got.checksum) return;
-    if (Date.now() > deadline) throw new Error(`downstream ${JSON.stringify(got)} != primary ${JSON.stringify(want)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
-async function taskState(): Promise<{ stage: string; unit: string }> {
-  const r = expectOk('query-status', await dm.ctl(['query-status', TASK]));
-  const sub = (r.sources as Array<{ subTaskStatus: Array<{ stage: string; unit: string }> }>)[0]!.subTaskStatus[0]!;
-  return { stage: sub.stage, unit: sub.unit };
-}
-
-const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
-
-// a switch's verification can wait on DM's checkpoint flushes (about a minute): generous per-test time
+// on an idle upstream, verification waits for DM's next position report (the 30 s heartbeat): generous per-test time
 describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
   it('given rows before, during and after, should move DM from replica A to B with every row downstream exactly once', async () => {
     await writeRows(primary, 20);
     await downstreamMatchesPrimary();
-    const { status, error } = await runSwitch(
-      { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } },
-      async () => {
-        // writes while the switch runs: some land while DM is paused
-        for (let i = 0; i < 10; i++) {
-          await writeRows(primary, 3);
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      },
-    );
+    // writes while the switch runs: some land while DM is paused
+    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.steps.map((s) => s.step)).toEqual([`pause-task ${TASK}`, `move VIP ${lab.vip} to ${b.host}`, `resume-task ${TASK}`]);
@@ -125,11 +89,11 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
   it('given a new instance that lags (SOURCE_DELAY), should wait for it and then switch', async () => {
     // replica A is the target now: make it apply 8 s behind the primary, threads running
     await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 8; START REPLICA SQL_THREAD');
-    let outcome: Awaited<ReturnType<typeof runSwitch>>;
+    let outcome: Awaited<ReturnType<typeof run>>;
     try {
       await writeRows(primary, 5);
       await downstreamMatchesPrimary(); // DM (through B) is now ahead of A
-      outcome = await runSwitch({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } });
+      outcome = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
     } finally {
       await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
     }
@@ -145,11 +109,11 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
 
   it('given a new instance that never catches up in time, should time out and leave DM on the old instance', async () => {
     await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
-    let outcome: Awaited<ReturnType<typeof runSwitch>>;
+    let outcome: Awaited<ReturnType<typeof run>>;
     try {
       await writeRows(primary, 5);
       await downstreamMatchesPrimary();
-      outcome = await runSwitch({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 5, verifyTimeoutSeconds: 60 } });
+      outcome = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 5, verifyTimeoutSeconds: 60 } });
     } finally {
       await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
     }
@@ -168,7 +132,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     a.kill();
     await a.waitExit();
     await writeRows(primary, 10); // DM cannot read these until it moves
-    const { status, error } = await runSwitch({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } });
+    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);
@@ -192,7 +156,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     try {
       await writeRows(primary, 10);
       await downstreamMatchesPrimary();
-      const { status, error } = await runSwitch({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } });
+      const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
@@ -206,5 +170,21 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     } finally {
       await dm.ctl(['stop-relay', '-s', SOURCE]);
     }
+  });
+  it('given a switch half done by hand (task paused, VIP already moved), should recognise the state and finish', async () => {
+    await waitCaughtUp(b, primary, 60_000);
+    expectOk('pause-task', await dm.ctl(['pause-task', '-s', SOURCE, TASK]));
+    await lab.provider().move(lab.vip, { host: a.host, port: 3306 }, { host: b.host, port: 3306 });
+    await writeRows(primary, 5); // DM cannot see these until it resumes
+    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    expect(status.decisions.some((d) => d.reason.includes('already points at the new instance') && d.reason.includes('carrying on'))).toBe(true);
+    expect(status.tasks).toEqual([{ name: TASK, stage: 'Running' }]);
+    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`pause-task ${TASK}:done`, `move VIP ${lab.vip} to ${b.host}:skipped`, `resume-task ${TASK}:done`]);
+    expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
+    await writeRows(primary, 5);
+    await downstreamMatchesPrimary(90_000);
+    expect(await taskState()).toEqual({ stage: 'Running', unit: 'Sync' });
   });
 });

@@ -1,0 +1,232 @@
+/**
+ * The address switch (procedure B) end to end on real components: MySQL 9.7
+ * (primary, replica A, replica B) on loopback, a DM cluster whose source
+ * reads replica A at its own address, TiDB downstream, the Temporal dev
+ * server and the real worker activities. No VIP: the source config itself
+ * is re-pointed.
+ *
+ * Each case asserts the end state of DM (which address the source reads,
+ * how many sources, the task's stage), MySQL (binlog dump connections) and
+ * the downstream rows, not only the workflow's result. The cases run in
+ * order, each starting from where the previous one left the source.
+ */
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AddressSwitchRequest } from '../../common/switch/input.js';
+import { parseWorkerConfig } from '../../worker/config.js';
+import { createWorker } from '../../worker/worker.js';
+import type { DbInstance } from '../sandbox/db.js';
+import type { DmCluster } from '../sandbox/dm.js';
+import { expectOk } from '../sandbox/dm-setup.js';
+import { startStack, type Stack } from '../sandbox/stack.js';
+import { binlogDumps, downstreamMatches, failureType, runSwitch, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import type { TidbInstance } from '../sandbox/tidb.js';
+import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
+
+const QUEUE = 'e2e-address';
+let stack: Stack;
+let SOURCE: string;
+let TASK: string;
+let primary: DbInstance;
+let a: DbInstance;
+let b: DbInstance;
+let dm: DmCluster;
+let tidb: TidbInstance;
+let client: Client;
+let worker: Worker;
+let workerRun: Promise<void>;
+let nativeConnection: NativeConnection;
+
+beforeAll(async () => {
+  stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true });
+  [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
+  ({ dm, downstream: tidb } = stack as Required<Stack>);
+  SOURCE = stack.sourceId!;
+  TASK = stack.taskName!;
+  await writeRows(primary, 10);
+  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
+  // a reference that exists but cannot log in anywhere
+  const config = `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n');
+  ({ worker, connection: nativeConnection } = await createWorker(parseWorkerConfig(config), { address: stack.temporal!.address }));
+  workerRun = worker.run();
+  client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+}, 300_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await workerRun?.catch(() => undefined);
+  await nativeConnection?.close();
+  await client?.connection.close();
+  await stack?.stop();
+});
+
+const ref = (db: DbInstance) => ({ host: db.host, port: db.port, credentials: 'sandbox-root' });
+const req = (to: DbInstance, from: DbInstance, extra: Partial<AddressSwitchRequest> = {}): AddressSwitchRequest => ({
+  sourceId: SOURCE,
+  newInstance: ref(to),
+  oldInstance: ref(from),
+  taskCredentials: 'sandbox-root',
+  options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+  ...extra,
+});
+const run = (r: AddressSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'addressSwitch', QUEUE, r, during);
+const matches = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
+const reads = async () => (await sourceReads(dm, SOURCE))?.port;
+const privateFilesLeft = async () => (await readdir(tmpdir())).filter((f) => f.startsWith('dm-switch-cfg-'));
+
+describe('address switch on the real stack', { timeout: 300_000 }, () => {
+  it('given a wrong credential reference, should refuse before changing anything', async () => {
+    const { status, error } = await run(req(b, a, { taskCredentials: 'nobody' }));
+    expect(failureType(error)).toBe('PreflightFailed');
+    expect(status.outcome).toBe('refused');
+    expect(status.decisions.at(-1)?.reason).toMatch(/cannot log in, nothing was changed: downstream .* \(reference "nobody"\): .*no_such_user/);
+    expect(status.steps).toEqual([]);
+    expect(await reads()).toBe(a.port);
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given a dry run, should report the plan and change nothing', async () => {
+    const { status, error } = await run(req(b, a, { options: { dryRun: true } }));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('dry-run');
+    expect(status.plan.join('\n')).toContain(`operate-source create ${SOURCE} reading ${b.host}:${b.port}`);
+    expect(status.savedConfigs?.tasks[TASK]).toMatch(/target-database:/);
+    expect(await reads()).toBe(a.port);
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given rows before, during and after, should re-point the source from A to B with every row downstream exactly once', async () => {
+    await writeRows(primary, 20);
+    await matches();
+    // the application keeps writing through the switch: some rows land while the tasks are stopped
+    const { status, error } = await run(req(b, a), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    expect(status.steps.map((s) => s.step)).toEqual([
+      `stop-task -s ${SOURCE} ${TASK}`,
+      `operate-source stop ${SOURCE}`,
+      `operate-source create ${SOURCE} reading ${b.host}:${b.port}`,
+      `start-task -s ${SOURCE} ${TASK}`,
+    ]);
+    // DM masks passwords in what the switch saved; the private files are gone
+    expect(status.savedConfigs?.source).toMatch(/password: '\*+'/);
+    expect(await privateFilesLeft()).toEqual([]);
+    expect(status.gtids.some((g) => g.label === `gtid-S task ${TASK} (frozen)`)).toBe(true);
+
+    expect(await reads()).toBe(b.port);
+    expect(await sourceIds(dm)).toEqual([SOURCE]);
+    await writeRows(primary, 20);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+    expect(await binlogDumps(b)).toBeGreaterThan(0);
+  });
+
+  it('given a new instance that never catches up in time, should time out and restart the tasks on the old instance', async () => {
+    await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    let outcome: Awaited<ReturnType<typeof run>>;
+    try {
+      await writeRows(primary, 5);
+      await matches();
+      outcome = await run(req(a, b, { options: { catchUpTimeoutSeconds: 5, verifyTimeoutSeconds: 60 } }));
+    } finally {
+      await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
+    }
+    const { status, error } = outcome;
+    expect(failureType(error)).toBe('CatchUpTimeout');
+    expect(status.outcome).toBe('rolled-back');
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([`start-task -s ${SOURCE} ${TASK} (on the old instance):done`]);
+    expect(await reads()).toBe(b.port);
+    await writeRows(primary, 5);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given the switch cancelled while it waits for a lagging instance, should undo in full and leave the tasks on the old instance', async () => {
+    await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    let end: Awaited<ReturnType<typeof run>>;
+    try {
+      await writeRows(primary, 5);
+      await matches();
+      const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(a, b, { options: { catchUpTimeoutSeconds: 600, verifyTimeoutSeconds: 60 } }));
+      await waitForStatus(sw.handle, (s) => s.phase === 'catching-up');
+      expect(await taskState(dm, SOURCE, TASK)).toBeNull(); // stopped by the switch
+      await sw.handle.cancel();
+      end = await sw.end();
+    } finally {
+      await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
+    }
+    const { status, error } = end;
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(status.outcome).toBe('rolled-back');
+    expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([`start-task -s ${SOURCE} ${TASK} (on the old instance):done`]);
+    expect(await reads()).toBe(b.port);
+    await writeRows(primary, 5);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given a rejection after the source was swapped, should put the old source back and restart the tasks on it', async () => {
+    await waitCaughtUp(a, primary, 60_000);
+    const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(a, b, { approvals: { gates: ['before-resume'] } }));
+    const pending = await waitForStatus(sw.handle, (s) => s.approvals.some((x) => x.state === 'pending'));
+    expect(pending.approvals[0]?.gate).toBe('before-resume');
+    expect(await reads()).toBe(a.port); // swapped, tasks not started yet
+    expect(await taskState(dm, SOURCE, TASK)).toBeNull();
+    await sw.handle.signal('reject', { gate: 'before-resume', by: 'dba-on-call', comment: 'wrong maintenance window' });
+    const { status, error } = await sw.end();
+    expect(failureType(error)).toBe('Rejected');
+    expect(status.outcome).toBe('rolled-back');
+    expect(status.approvals[0]).toMatchObject({ gate: 'before-resume', state: 'rejected', by: 'dba-on-call', comment: 'wrong maintenance window' });
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
+      `operate-source stop ${SOURCE} (the new one):done`,
+      `operate-source create ${SOURCE} reading ${b.host}:${b.port} again:done`,
+      `start-task -s ${SOURCE} ${TASK} (on the old instance):done`,
+    ]);
+    expect(await reads()).toBe(b.port);
+    expect(await sourceIds(dm)).toEqual([SOURCE]);
+    await writeRows(primary, 5);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given a switch half done by hand (tasks stopped, old source removed), should adopt it from the given task config and finish', async () => {
+    const cfg = expectOk('config task', await dm.ctl(['config', 'task', TASK])).cfg as string;
+    expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
+    expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
+    await writeRows(primary, 10); // not replicated until the switch ends
+    const { status, error } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    expect(status.warnings.join('\n')).toMatch(/DM does not know source .*: it was removed/);
+    expect(status.decisions.some((d) => d.reason.includes(`task ${TASK} is not running: gtid-S (before stop) from its checkpoint`))).toBe(true);
+    expect(status.steps.map((s) => s.step)).toEqual([`operate-source create ${SOURCE} reading ${a.host}:${a.port}`, `start-task -s ${SOURCE} ${TASK}`]);
+    expect(await reads()).toBe(a.port);
+    await matches(90_000);
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given the new source already created by hand, should recognise it and only start the tasks', async () => {
+    const task = expectOk('config task', await dm.ctl(['config', 'task', TASK])).cfg as string;
+    const source = expectOk('config source', await dm.ctl(['config', 'source', SOURCE])).cfg as string;
+    expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
+    expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
+    const file = await dm.file('by-hand-source.yaml', source.replace(`port: ${a.port}`, `port: ${b.port}`).replace(`password: '******'`, `password: ''`));
+    expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
+    const { status, error } = await run(req(b, a, { taskConfigs: { [TASK]: task } }));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    expect(status.decisions.some((d) => d.reason.includes('already reads the new instance'))).toBe(true);
+    expect(status.steps.map((s) => s.step)).toEqual([`start-task -s ${SOURCE} ${TASK}`]);
+    expect(await reads()).toBe(b.port);
+    expect(await sourceIds(dm)).toEqual([SOURCE]);
+    await writeRows(primary, 5);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+});

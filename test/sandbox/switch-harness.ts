@@ -1,0 +1,119 @@
+/**
+ * What the end-to-end switch tests share: starting a switch workflow and
+ * collecting its end, and reading the end state of DM and the downstream
+ * (the things a switch test asserts beyond the workflow's own result).
+ */
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { parse as parseYaml } from 'yaml';
+import { switchWorkflowId } from '../../common/switch/ids.js';
+import { statusQuery } from '../../common/switch/messages.js';
+import type { SwitchStatus } from '../../common/switch/status.js';
+import type { DbInstance } from './db.js';
+import type { DmCluster } from './dm.js';
+import { expectOk } from './dm-setup.js';
+import { tableChecksum, type SqlTarget } from './topology.js';
+
+export interface SwitchRun {
+  handle: WorkflowHandle;
+  /** The switch's end: its status, and the failure if it failed. */
+  end(): Promise<{ status: SwitchStatus; error?: unknown }>;
+}
+
+let seq = 0;
+/** Starts `workflow` for a source, with a unique workflow ID (tests run many switches of one source). */
+export async function startSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string; dmCluster?: string }): Promise<SwitchRun> {
+  const handle = await client.workflow.start(workflow, { taskQueue, workflowId: `${switchWorkflowId(req.dmCluster ?? 'default', req.sourceId)}-${Date.now()}-${++seq}`, args: [req] });
+  return {
+    handle,
+    async end() {
+      let error: unknown;
+      try {
+        await handle.result();
+      } catch (e) {
+        error = e;
+      }
+      return { status: await handle.query(statusQuery), error };
+    },
+  };
+}
+
+/**
+ * An application writing to `primary` until `stop` resolves, one row every
+ * `everyMs`. Besides being realistic, it keeps verification short: on an idle
+ * upstream DM reports a new syncerBinlogGtid only at the upstream's next
+ * heartbeat event (every 30 s).
+ */
+export async function writeUntil(stop: Promise<unknown>, write: () => Promise<unknown>, everyMs = 300): Promise<number> {
+  let done = false;
+  void stop.finally(() => (done = true));
+  let n = 0;
+  while (!done) {
+    await write();
+    n++;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return n;
+}
+
+/** Runs a switch to its end, with `during` running beside it. */
+export async function runSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string }, during?: (ended: Promise<unknown>) => Promise<unknown>): Promise<{ status: SwitchStatus; error?: unknown }> {
+  const run = await startSwitch(client, workflow, taskQueue, req);
+  const ended = run.handle.result().catch(() => undefined);
+  const duringDone = during?.(ended);
+  const end = await run.end();
+  await duringDone;
+  return end;
+}
+
+/** Polls the status query until `ok` holds (e.g. a gate is pending). */
+export async function waitForStatus(handle: WorkflowHandle, ok: (s: SwitchStatus) => boolean, timeoutMs = 120_000): Promise<SwitchStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await handle.query(statusQuery).catch(() => null);
+    if (s && ok(s)) return s;
+    if (Date.now() > deadline) throw new Error(`status did not reach the expected state within ${timeoutMs / 1000} s: ${JSON.stringify(s?.phase)} ${JSON.stringify(s?.decisions.at(-1))}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
+
+/** Waits until the downstream's app table equals the primary's (rows and checksum): every row exactly once. */
+export async function downstreamMatches(primary: SqlTarget, downstream: SqlTarget, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [want, got] = await Promise.all([tableChecksum(primary), tableChecksum(downstream)]);
+    if (want.rows === got.rows && want.checksum === got.checksum) return;
+    if (Date.now() > deadline) throw new Error(`downstream ${JSON.stringify(got)} != primary ${JSON.stringify(want)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** The stage and unit of a task's subtask on a source, or null when DM does not list it. */
+export async function taskState(dm: DmCluster, sourceId: string, task: string): Promise<{ stage: string; unit: string } | null> {
+  const r = expectOk('query-status', await dm.ctl(['query-status', '-s', sourceId]));
+  const subs = (r.sources as Array<{ subTaskStatus?: Array<{ name: string; stage: string; unit: string }> }>)[0]?.subTaskStatus ?? [];
+  const sub = subs.find((x) => x.name === task);
+  return sub ? { stage: sub.stage, unit: sub.unit } : null;
+}
+
+/** Where DM's source config says the source reads from; null when DM does not know the source. */
+export async function sourceReads(dm: DmCluster, sourceId: string): Promise<{ host: string; port: number } | null> {
+  const r = await dm.ctl(['config', 'source', sourceId]);
+  if (r.result !== true) return null;
+  const from = (parseYaml(String(r.cfg)) as { from: { host: string; port: number } }).from;
+  return { host: from.host, port: Number(from.port) };
+}
+
+/** Every source DM knows (operate-source show). */
+export async function sourceIds(dm: DmCluster): Promise<string[]> {
+  const r = expectOk('operate-source show', await dm.ctl(['operate-source', 'show']));
+  return (r.sources as Array<{ source: string }>).map((x) => x.source).filter(Boolean);
+}
+
+/** How many binlog dump connections an instance serves (DM reading from it). */
+export async function binlogDumps(db: DbInstance): Promise<number> {
+  const rows = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+  return Number(rows[0]!.n);
+}

@@ -1,0 +1,204 @@
+/**
+ * Procedure B of the runbook, as a durable workflow: DM reads the source at
+ * the instance's own address; re-point the source to the new instance.
+ *
+ *   preflight → save the task and source configs → GTID check → stop every
+ *   task (checkpoints kept) and relay → re-take gtid-S from the checkpoints
+ *   and re-check (wait for a lagging new instance, bounded) → operate-source
+ *   stop → operate-source create with the new address → start-task each task
+ *   from its saved config → verify.
+ *
+ * Shares its phases, verification and compensation with the VIP switch.
+ * Every effect is an idempotent activity, and preflight reads the real state,
+ * so a switch done partly by hand (tasks stopped, old source removed, new
+ * source created) is adopted and finished. Passwords never enter history:
+ * DM masks them in the saved configs, and the worker puts them back from
+ * credential references.
+ */
+import { setHandler } from '@temporalio/workflow';
+import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
+import { SwitchErrorType } from '../common/switch/errors.js';
+import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
+import { statusQuery } from '../common/switch/messages.js';
+import type { SwitchStatus } from '../common/switch/status.js';
+import { dm, longDm, mysql } from './activities.js';
+import { Gates } from './approvals.js';
+import { compensate, type Undo } from './compensation.js';
+import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
+import { Tracker } from './tracker.js';
+import { verify } from './verify.js';
+
+const DMCTL = 'dmctl --master-addr=<dm-master>';
+
+export async function addressSwitch(request: AddressSwitchRequest): Promise<SwitchStatus> {
+  const raw = request as Partial<AddressSwitchRequest> | undefined;
+  const t = new Tracker({
+    kind: 'address-switch',
+    dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
+    sourceId: typeof raw?.sourceId === 'string' ? raw.sourceId : '(invalid input)',
+    dryRun: raw?.options?.dryRun === true,
+    requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
+    reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
+  });
+  setHandler(statusQuery, () => t.status);
+  const v = validateAddressSwitchInput(request);
+  const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
+  if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
+  const undo: Undo[] = [];
+  try {
+    return await steps(t, gates, v.value, undo);
+  } catch (err) {
+    return compensate(t, undo, err);
+  }
+}
+
+async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: Undo[]): Promise<SwitchStatus> {
+  const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
+  const sourceCredentials = input.sourceCredentials ?? newInstance.credentials;
+  const newEndpoint = { host: newInstance.host, port: newInstance.port, credentials: sourceCredentials };
+
+  // --- preflight: read the real state; nothing changes here ---------------
+  const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance }, { sourceMayBeMissing: true });
+  const source = pf.source;
+  const flavor = source?.flavor ?? pf.newFacts.flavor;
+  const alreadySwapped = source !== null && source.from.host === newInstance.host && source.from.port === newInstance.port;
+  const oldEndpoint = source && !alreadySwapped ? { host: source.from.host, port: source.from.port, credentials: sourceCredentials } : null;
+  if (alreadySwapped) t.decide('info', `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: a switch was half done; carrying on from there`);
+
+  // --- save what is needed to go back, and check every credential, before any change
+  t.phase('saving');
+  const inDm = source?.tasks.map((x) => x.name) ?? [];
+  const given = Object.keys(input.taskConfigs ?? {});
+  for (const name of given.filter((n) => inDm.includes(n))) t.decide('warn', `task ${name} is still known to DM: its configuration from DM is used, not the one given in taskConfigs`);
+  const saved: SavedConfigs = await dm.dmSaveConfigs({ dmCluster, sourceId, tasks: inDm, given: Object.fromEntries(Object.entries(input.taskConfigs ?? {}).filter(([n]) => !inDm.includes(n))) });
+  const lost = inDm.filter((n) => !saved.tasks.some((x) => x.name === n));
+  if (lost.length) refuse(t, SwitchErrorType.PreflightFailed, `DM lists task(s) ${lost.join(', ')} on source ${sourceId} but has no configuration for them (config task): nothing was changed; check the tasks with \`${DMCTL} query-status\``);
+  t.status.savedConfigs = { source: saved.source, tasks: Object.fromEntries(saved.tasks.map((x) => [x.name, x.yaml])) };
+  const taskNames = saved.tasks.map((x) => x.name);
+  if (taskNames.length === 0) {
+    t.decide('warn', `no task to restart: source ${sourceId} has none in DM and none was given in taskConfigs; if tasks were stopped by hand, give their configurations in taskConfigs or they will not be started again`);
+  } else {
+    t.decide('info', `saved the configuration of task(s) ${taskNames.join(', ')}${saved.source ? ' and of the source' : ''} (DM masks their passwords; the worker supplies them from credential references)`);
+  }
+  await checkLogins(t, input, saved.tasks, sourceCredentials);
+
+  // gtid-S of each task: from query-status while it runs, from its checkpoint in the downstream once stopped
+  const current = async (when: string): Promise<SourceTask[]> => {
+    const state = source ? await dm.dmFindSource({ dmCluster, sourceId }) : null;
+    return Promise.all(
+      saved.tasks.map(async (task) => {
+        const running = state?.tasks.find((x) => x.name === task.name);
+        if (running) return running;
+        const cp = await mysql.mysqlReadCheckpoint({ downstream: { ...task.target, credentials: input.taskCredentials }, metaSchema: task.metaSchema, task: task.name, sourceId });
+        t.decide('info', `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ${task.metaSchema} on the downstream`);
+        return { name: task.name, stage: 'Stopped', unit: '', syncerBinlogGtid: cp?.binlogGtid ?? '', masterBinlogGtid: '', errors: [] };
+      }),
+    );
+  };
+
+  t.phase('gtid-check');
+  const first = gtidCheck(t, flavor, source && inDm.length === saved.tasks.length ? source.tasks : await current('before stop'), pf.newFacts, 'before stop');
+  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds')).join('; ')}`);
+
+  const relayOn = source?.relay != null;
+  t.status.plan = [
+    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? '; stop-relay' : ''),
+    're-take gtid-S from the checkpoints and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
+    alreadySwapped
+      ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
+      : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
+    `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
+    'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance',
+  ];
+  if (options.dryRun) {
+    await gates.pass('before-freeze', { summary: 'dry run', plan: t.status.plan, gtids: t.status.gtids });
+    t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
+    t.finish('dry-run');
+    return t.status;
+  }
+  await gates.pass('before-freeze', { summary: `stop the tasks of source ${sourceId} (${inDm.join(', ') || 'none running'}) to re-point it to ${newInstance.host}:${newInstance.port}`, plan: t.status.plan, gtids: t.status.gtids });
+
+  const startOld = (): Undo => ({
+    name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)`,
+    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${taskNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in`,
+    run: () => dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }),
+  });
+  // --- stop every task (checkpoints kept) and relay -------------------------
+  t.phase('stopping');
+  if (inDm.length) {
+    await longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 });
+    t.step(`stop-task -s ${sourceId} ${inDm.join(', ')}`, 'done', 'checkpoints kept');
+    undo.push(startOld());
+  }
+  if (relayOn) {
+    await dm.dmStopRelay({ dmCluster, sourceId });
+    t.step(`stop-relay -s ${sourceId}`, 'done');
+    undo.push({ name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => dm.dmStartRelay({ dmCluster, sourceId }) });
+  }
+
+  // --- frozen: gtid-S from the checkpoints; re-check, wait for a lagging instance
+  t.phase('recheck');
+  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance)]);
+  await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
+  await gates.pass('before-switch', {
+    summary: alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
+    plan: t.status.plan,
+    gtids: t.status.gtids,
+  });
+
+  // --- swap the source config -------------------------------------------------
+  t.phase('swapping-source');
+  if (!alreadySwapped) {
+    if (source) {
+      await dm.dmStopSource({ dmCluster, sourceId });
+      t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
+      undo.push({
+        name: `operate-source create ${sourceId} reading ${source.from.host}:${source.from.port} again`,
+        byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
+        run: () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint! }),
+      });
+    }
+    const created = await dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint });
+    t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
+    if (source) {
+      undo.push({ name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) });
+    } else {
+      // no old source to go back to: once the tasks are stopped, an operator decides
+      undo.push({
+        name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
+        byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
+        run: () => Promise.reject(new Error('no old source config to restore')),
+      });
+    }
+  }
+  await gates.pass('before-resume', { summary: `start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`, plan: t.status.plan, gtids: t.status.gtids });
+
+  // --- start the tasks and verify ---------------------------------------------
+  t.phase('starting');
+  if (taskNames.length) {
+    undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
+    t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
+    t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
+  }
+  t.phase('verifying');
+  await verify(t, input, frozenTasks, null, false);
+  t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
+  t.finish('switched');
+  return t.status;
+}
+
+/** Every credential the switch will use logs in, so a wrong reference fails before any change. */
+async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTaskConfig[], sourceCredentials: string): Promise<void> {
+  const targets = new Map<string, { host: string; port: number }>();
+  for (const task of tasks) targets.set(`${task.target.host}:${task.target.port}`, task.target);
+  const checks = [
+    { what: `source user (reference "${sourceCredentials}") on the new instance`, ref: { host: input.newInstance.host, port: input.newInstance.port, credentials: sourceCredentials } },
+    ...[...targets.values()].map((x) => ({ what: `downstream ${x.host}:${x.port} (reference "${input.taskCredentials}")`, ref: { ...x, credentials: input.taskCredentials } })),
+  ];
+  const results = await Promise.all(checks.map((c) => mysql.mysqlCheckLogin(c.ref)));
+  const bad = checks.map((c, i) => ({ ...c, r: results[i]! })).filter((x) => !x.r.ok);
+  if (bad.length) {
+    refuse(t, SwitchErrorType.PreflightFailed, `cannot log in, nothing was changed: ${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}; fix the credential reference in the worker's configuration`);
+  }
+  t.decide('go', `credentials log in: ${checks.map((c) => c.what).join('; ')}`);
+}
