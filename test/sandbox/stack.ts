@@ -15,15 +15,21 @@ import { startTopology, waitCaughtUp, writeRows, type Topology } from './topolog
 import { startVipLab, type VipLab } from './vip-lab.js';
 
 /** The worker configuration that drives this stack (credentials: the sandbox's passwordless root). */
-function workerConfigYaml(stack: Stack, taskQueue: string): string {
+function workerConfigYaml(stack: Stack, taskQueue: string, extra: WorkerConfigExtras = {}): string {
   const lines = [`taskQueue: ${taskQueue}`];
   if (stack.dm) lines.push('dm:', '  clusters:', `    default: { masterAddr: "${stack.dm.masterAddr}", dmctl: ${JSON.stringify(stack.dm.dmctlPath)} }`);
   lines.push('credentials:', '  sandbox-root: { user: root }');
   if (stack.vipLab) {
     const lab = stack.vipLab;
-    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, env: ${JSON.stringify(lab.env)} }`);
+    const env = { ...lab.env, ...(extra.vipMoveLog ? { DSW_LAB_MOVE_LOG: extra.vipMoveLog } : {}) };
+    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, env: ${JSON.stringify(env)} }`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+export interface WorkerConfigExtras {
+  /** A file the lab's VIP move command appends one line to per real move. */
+  vipMoveLog?: string;
 }
 
 export interface StackOptions {
@@ -52,7 +58,7 @@ export interface Stack {
   sourceId?: string;
   taskName?: string;
   /** A worker configuration (YAML) for this stack: its DM cluster, the sandbox's credentials and the lab's VIP provider. */
-  workerConfigYaml(taskQueue?: string): string;
+  workerConfigYaml(taskQueue?: string, extra?: WorkerConfigExtras): string;
   stop(): Promise<void>;
 }
 
@@ -63,7 +69,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? (() => undefined);
   const stops: Array<() => Promise<void>> = [];
   const stack: Stack = {
-    workerConfigYaml: (taskQueue = 'dm-switch') => workerConfigYaml(stack, taskQueue),
+    workerConfigYaml: (taskQueue = 'dm-switch', extra = {}) => workerConfigYaml(stack, taskQueue, extra),
     stop: async () => {
       for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`stopping: ${String(e)}`));
       stops.length = 0;

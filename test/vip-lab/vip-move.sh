@@ -12,6 +12,7 @@
 # The lab describes itself in the environment:
 #   DSW_LAB_VIP     the lab's VIP; any other address is refused
 #   DSW_LAB_HOSTS   "netns=address netns=address …" (namespaces named dsw*)
+#   DSW_LAB_MOVE_LOG optional: a file that gets one line per real move
 set -euo pipefail
 
 die() { echo "vip-move: $*" >&2; exit 1; }
@@ -43,8 +44,11 @@ for addr in "${!ns_of[@]}"; do
   fi
 done
 
-# 2. onto the new holder
-holds "$target" || ip -n "$target" addr add "$vip/32" dev eth0
+# 2. onto the new holder (DSW_LAB_MOVE_LOG, if set, records each real move)
+if ! holds "$target"; then
+  ip -n "$target" addr add "$vip/32" dev eth0
+  [[ -z ${DSW_LAB_MOVE_LOG:-} ]] || echo "$(date -u +%FT%T.%3NZ) $from -> $to" >>"$DSW_LAB_MOVE_LOG"
+fi
 
 # 3. gratuitous ARP from the new holder (iputils arping, unsolicited mode)
 ip netns exec "$target" arping -U -c 2 -w 3 -I eth0 -s "$vip" "$vip" >/dev/null
