@@ -4,7 +4,8 @@
  * that is mirrored into the Temporal UI's current details. Deterministic:
  * time is workflow time.
  */
-import { setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { SA } from '../common/switch/search-attributes.js';
 import type { Decision, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
 
 const PHASE_WORDS: Record<Phase, string> = {
@@ -28,6 +29,9 @@ const PHASE_WORDS: Record<Phase, string> = {
 
 export class Tracker {
   readonly status: SwitchStatus;
+  /** Switches started before the search attributes existed replay without them. */
+  private readonly indexed: boolean;
+  private lastIndexed = '';
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
     const now = new Date().toISOString();
@@ -46,6 +50,7 @@ export class Tracker {
       operatorActions: [],
       approvals: [],
     };
+    this.indexed = patched('dm-switch-search-attributes');
     this.publish();
   }
 
@@ -92,6 +97,23 @@ export class Tracker {
     this.publish();
   }
 
+  /** Upserts the search attributes when one of them changed (each upsert is a history event). */
+  private index(): void {
+    if (!this.indexed) return;
+    const s = this.status;
+    const values = [s.sourceId, s.dmCluster, s.kind, s.phase, s.outcome ?? ''];
+    const key = values.join('\u0000');
+    if (key === this.lastIndexed) return;
+    this.lastIndexed = key;
+    upsertSearchAttributes([
+      { key: SA.source, value: s.sourceId },
+      { key: SA.cluster, value: s.dmCluster },
+      { key: SA.kind, value: s.kind },
+      { key: SA.phase, value: s.phase },
+      { key: SA.outcome, value: s.outcome ?? null },
+    ]);
+  }
+
   private pendingApproval(): string[] {
     const p = this.status.approvals.find((a) => a.state === 'pending');
     if (!p) return [];
@@ -102,9 +124,10 @@ export class Tracker {
     ];
   }
 
-  /** What the Temporal UI shows as the workflow's current details (markdown). */
+  /** What the Temporal UI shows as the workflow's current details (markdown), and the search attributes. */
   private publish(): void {
     const s = this.status;
+    this.index();
     const last = s.decisions[s.decisions.length - 1];
     const lines = [
       `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source \`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,

@@ -5,6 +5,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
+import { checkSearchAttributes } from '../../worker/search-attributes.js';
+import Long from 'long';
 
 let temporal: TemporalDevServer;
 beforeAll(async () => {
@@ -32,6 +34,20 @@ describe('Temporal dev server', () => {
     expect(description.type).toBe('anyWorkflowType');
     await client.workflow.getHandle(workflowId).terminate('test done');
     await client.connection.close();
+  });
+
+  it("given the dev server, should have the switches' search attributes registered, and the worker's check should see a namespace without them", async () => {
+    expect(await checkSearchAttributes({ address: temporal.address }, 'default')).toEqual({ ok: true });
+    const connection = await Connection.connect({ address: temporal.address });
+    try {
+      await connection.workflowService.registerNamespace({ namespace: 'bare', workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) } });
+    } finally {
+      await connection.close();
+    }
+    const bare = await checkSearchAttributes({ address: temporal.address }, 'bare');
+    expect(bare.ok).toBe(false);
+    expect(bare).toMatchObject({ missing: ['DmSwitchSource', 'DmSwitchCluster', 'DmSwitchKind', 'DmSwitchPhase', 'DmSwitchOutcome'] });
+    expect((bare as { fix: string }).fix).toMatch(/^temporal operator search-attribute create --namespace bare --name DmSwitchSource --type Keyword/);
   });
 
   it('serves the Web UI', async () => {

@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './db.js';
 import { waitUntilReady } from './ready.js';
+import { SEARCH_ATTRIBUTES } from '../../common/switch/search-attributes.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 let binary: Promise<string> | undefined;
@@ -136,7 +137,8 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
     options.port ?? (await freePort()),
     options.ui ? (options.uiPort ?? (await freePort())) : undefined,
     options.namespace ?? 'default',
-    options.searchAttributes ?? {},
+    // the switches' own search attributes, registered as a cluster operator would
+    { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
     options.logFile ?? join(dir, 'temporal.log'),
   );
   await server.start();

@@ -117,7 +117,7 @@ export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknow
     if (save && process.env.DM_SWITCH_SAVE_HISTORIES) {
       await writeFile(join(import.meta.dirname, '../fixtures/histories', `${save}.json`), historyToJSON(await handle.fetchHistory()));
     }
-    return { result, error, status };
+    return { result, error, status, workflowId: handle.workflowId };
     });
   } finally {
     await connection.close();

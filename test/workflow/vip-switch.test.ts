@@ -8,9 +8,10 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { SA } from '../../common/switch/search-attributes.js';
 import { failureType, fakeWorld, input, runSwitch, U, useScriptedTemporal } from './scripted-world.js';
 
-useScriptedTemporal();
+const temporal = useScriptedTemporal();
 
 describe('VIP switch workflow (scripted activities)', () => {
   it('given a healthy world, should pause, move the VIP, resume, verify — in that order', async () => {
@@ -21,6 +22,25 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(effects).toEqual(['pause', 'vipMove new.example', 'resume']);
     expect(status.gtids.map((g) => g.label)).toContain('gtid-S task app (frozen)');
     expect(status.decisions.some((d) => d.verdict === 'go' && /gtid-P ⊆ gtid-S ⊆ gtid-E/.test(d.reason))).toBe(true);
+  });
+
+  it('given a switch, should keep its search attributes so it can be found and filtered', async () => {
+    const w = fakeWorld();
+    const { workflowId } = await runSwitch(w, input());
+    const d = await temporal.client().workflow.getHandle(workflowId).describe();
+    expect(d.typedSearchAttributes.get(SA.source)).toBe('src');
+    expect(d.typedSearchAttributes.get(SA.cluster)).toBe('default');
+    expect(d.typedSearchAttributes.get(SA.kind)).toBe('vip-switch');
+    expect(d.typedSearchAttributes.get(SA.phase)).toBe('done');
+    expect(d.typedSearchAttributes.get(SA.outcome)).toBe('switched');
+    // and the UI's filter finds it (visibility is eventually consistent)
+    let found: string[] = [];
+    for (let i = 0; i < 50 && !found.includes(workflowId); i++) {
+      found = [];
+      for await (const x of temporal.client().workflow.list({ query: `DmSwitchSource = "src" AND DmSwitchOutcome = "switched"` })) found.push(x.workflowId);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(found).toContain(workflowId);
   });
 
   it('given a dry run, should check everything and change nothing', async () => {
