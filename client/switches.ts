@@ -9,7 +9,11 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
-import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
+import { validateAddressSwitchInput, validateVipSwitchInput, type AddressSwitchInput, type Validation, type VipSwitchInput } from '../common/switch/input.js';
+
+export type SwitchKind = 'vip' | 'address';
+const WORKFLOW: Record<SwitchKind, 'vipSwitch' | 'addressSwitch'> = { vip: 'vipSwitch', address: 'addressSwitch' };
+const VALIDATE: Record<SwitchKind, (raw: unknown) => Validation<VipSwitchInput | AddressSwitchInput>> = { vip: validateVipSwitchInput, address: validateAddressSwitchInput };
 
 export class SwitchRequestError extends Error {
   override readonly name = 'SwitchRequestError';
@@ -24,21 +28,33 @@ export class SwitchRequestError extends Error {
 export interface StartedSwitch {
   workflowId: string;
   runId: string;
-  input: VipSwitchInput;
+  input: VipSwitchInput | AddressSwitchInput;
   handle: WorkflowHandle;
 }
 
-export async function startVipSwitch(client: Client, request: unknown, options: { taskQueue?: string } = {}): Promise<StartedSwitch> {
-  const v = validateVipSwitchInput(request);
+export interface StartOptions {
+  taskQueue?: string;
+  /** Memo kept with the workflow (e.g. the alert that started it). */
+  memo?: Record<string, unknown>;
+}
+
+export function startVipSwitch(client: Client, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
+  return startSwitch(client, 'vip', request, options);
+}
+
+/** Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy source. */
+export async function startSwitch(client: Client, kind: SwitchKind, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
+  const v = VALIDATE[kind](request);
   if (!v.ok) throw new SwitchRequestError(`invalid switch request, nothing was started:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`, 'invalid-input');
   const input = v.value;
   const workflowId = switchWorkflowId(input.dmCluster, input.sourceId);
-  const summary = `${input.options.dryRun ? 'Dry run: ' : ''}VIP switch of DM source ${input.sourceId} to ${input.newInstance.host}:${input.newInstance.port}`;
+  const summary = `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} switch of DM source ${input.sourceId} to ${input.newInstance.host}:${input.newInstance.port}`;
   try {
-    const handle = await client.workflow.start('vipSwitch', {
+    const handle = await client.workflow.start(WORKFLOW[kind], {
       taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
       workflowId,
-      args: [input satisfies VipSwitchRequest],
+      args: [input],
+      ...(options.memo ? { memo: options.memo } : {}),
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       staticSummary: summary,
@@ -51,7 +67,7 @@ export async function startVipSwitch(client: Client, request: unknown, options: 
       throw new SwitchRequestError(
         `a switch of DM source ${input.sourceId} (cluster ${input.dmCluster}) is already running` +
           `${running ? ` (run ${running.runId}, started ${running.startTime.toISOString()})` : ''}: only one switch per source at a time. ` +
-          `Watch it with \`temporal workflow query --workflow-id ${workflowId} --type status\`, or cancel it first.`,
+          `Watch it with \`dm-switch watch ${workflowId}\`, or cancel it first (\`dm-switch cancel ${workflowId}\`).`,
         'already-running',
       );
     }

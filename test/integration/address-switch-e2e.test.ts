@@ -13,9 +13,11 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { NativeConnection, Worker } from '@temporalio/worker';
+import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { AddressSwitchRequest } from '../../common/switch/input.js';
 import { parseWorkerConfig } from '../../worker/config.js';
 import { createWorker } from '../../worker/worker.js';
@@ -76,6 +78,13 @@ const req = (to: DbInstance, from: DbInstance, extra: Partial<AddressSwitchReque
 const run = (r: AddressSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'addressSwitch', QUEUE, r, during);
 const matches = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
 const reads = async () => (await sourceReads(dm, SOURCE))?.port;
+/** The dm-switch command as an operator runs it (bin/dm-switch.js), against this stack's Temporal. */
+const cli = (args: string[]) =>
+  execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), '--task-queue', QUEUE, ...args], {
+    reject: false,
+    env: { TEMPORAL_ADDRESS: stack.temporal!.address, TEMPORAL_NAMESPACE: 'default' },
+    stdin: 'ignore',
+  });
 const privateFilesLeft = async () => (await readdir(tmpdir())).filter((f) => f.startsWith('dm-switch-cfg-'));
 
 describe('address switch on the real stack', { timeout: 300_000 }, () => {
@@ -226,6 +235,53 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(await reads()).toBe(b.port);
     expect(await sourceIds(dm)).toEqual([SOURCE]);
     await writeRows(primary, 5);
+    await matches();
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+  it('given the dm-switch CLI, should start, refuse what does not fit, approve, watch, list and show a switch, with meaningful exit codes', async () => {
+    // the task runs on B since the previous case; switch it back to A through the CLI
+    await waitCaughtUp(a, primary, 60_000);
+    const bad = await cli(['start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/^dm-switch: invalid switch request, nothing was started:[\s\S]*newInstance.credentials[\s\S]*taskCredentials/);
+
+    const start = await cli(['-o', 'json', 'start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`, '--old', `${b.host}:${b.port}`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root', '--gates', 'before-switch', '--reason', 'cli test', '--by', 'alice']);
+    expect(start.exitCode).toBe(0);
+    const { workflowId } = JSON.parse(start.stdout) as { workflowId: string };
+    expect(workflowId).toBe(`dm-switch/default/${SOURCE}`);
+    let stopWriting = () => {};
+    const writer = writeUntil(Promise.race([client.workflow.getHandle(workflowId).result().catch(() => undefined), new Promise((r) => (stopWriting = () => r(undefined)))]), () => writeRows(primary, 1));
+    onTestFinished(() => stopWriting());
+
+    const again = await cli(['start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root']);
+    expect(again.exitCode).toBe(3);
+    expect(again.stderr).toMatch(/already running .* only one switch per source at a time. Watch it with `dm-switch watch dm-switch\/default\//);
+
+    await waitForStatus(client.workflow.getHandle(workflowId), (s) => s.approvals.some((x) => x.state === 'pending'));
+    const shown = await cli(['status', SOURCE]);
+    expect(shown.exitCode).toBe(0);
+    expect(shown.stdout).toMatch(/APPROVAL NEEDED at gate before-switch: re-point source/);
+    expect(shown.stdout).toMatch(/GTID sets:\n {4}gtid-P new instance/);
+    const wrongGate = await cli(['approve', SOURCE, '--gate', 'before-resume']);
+    expect(wrongGate.exitCode).toBe(3);
+    expect(wrongGate.stderr).toMatch(/^dm-switch: approve refused: .*gate before-resume is not configured for this switch \(its gates: before-switch\)$/);
+    const approved = await cli(['approve', SOURCE, '--by', 'bob', '--comment', 'checked the sets']);
+    expect(approved.exitCode).toBe(0);
+    expect(approved.stdout).toBe(`${workflowId}: gate before-switch approved by bob (checked the sets)`);
+
+    const watched = await cli(['watch', workflowId]);
+    expect(watched.exitCode).toBe(0);
+    expect(watched.stdout).toMatch(/== verifying[\s\S]*switched: DM reads source/);
+    expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`${workflowId}: switched`);
+    await writer;
+
+    const listed = await cli(['-o', 'json', 'list', '--source', SOURCE]);
+    expect(listed.exitCode).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ workflowId, kind: 'address-switch', outcome: 'switched', status: 'COMPLETED' })]));
+    const final = JSON.parse((await cli(['-o', 'json', 'status', workflowId])).stdout) as { approvals: Array<{ by: string; via: string }>; requestedBy: string };
+    expect(final.approvals[0]).toMatchObject({ by: 'bob', via: 'update' });
+    expect(final.requestedBy).toBe('alice');
+    expect(await reads()).toBe(a.port);
     await matches();
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
   });

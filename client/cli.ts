@@ -1,0 +1,347 @@
+/**
+ * dm-switch: the operator's command line.
+ *
+ *   dm-switch start vip|address [--file switch.yaml] [flags] [--dry-run] [--wait]
+ *   dm-switch approve|reject <switch> [--gate G] [--comment C] [--by NAME]
+ *   dm-switch status|watch|cancel <switch>
+ *   dm-switch list [--source S] [--all]
+ *
+ * <switch> is a workflow ID (dm-switch/<cluster>/<source>), "<cluster>/<source>"
+ * or just a source id (cluster "default"). Temporal is reached through
+ * @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TLS, profiles in temporal.toml). `--output json` prints
+ * machine-readable results everywhere. Exit codes: see EXIT.
+ */
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Command, CommanderError, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
+import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messages.js';
+import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
+import { renderDecision, renderStatus } from './render.js';
+import { startSwitch, SwitchRequestError, type SwitchKind } from './switches.js';
+
+/** What the exit code says, for scripts. */
+export const EXIT = {
+  ok: 0,
+  /** The switch failed, was refused, rejected or rolled back. */
+  switchFailed: 1,
+  /** Bad usage or invalid input: nothing was changed. */
+  usage: 2,
+  /** The request did not fit: no such switch, already running, approval refused. */
+  refused: 3,
+  /** Temporal could not be reached. */
+  unreachable: 4,
+  /** The switch needs an operator (an undo failed). */
+  needsOperator: 5,
+} as const;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+interface Globals {
+  output: 'text' | 'json';
+  taskQueue: string;
+}
+
+function switchId(ref: string): string {
+  if (ref.startsWith('dm-switch/')) return ref;
+  const parts = ref.split('/');
+  if (parts.length === 2) return switchWorkflowId(parts[0]!, parts[1]!);
+  if (parts.length === 1 && parts[0]) return switchWorkflowId('default', parts[0]);
+  throw new CliError(`"${ref}" is not a switch: give its workflow ID (dm-switch/<cluster>/<source>), <cluster>/<source>, or a source id`, EXIT.usage);
+}
+
+async function connect(): Promise<Client> {
+  const config = loadClientConnectConfig();
+  try {
+    const connection = await Connection.connect({ ...config.connectionOptions, connectTimeout: 5_000 });
+    return new Client({ connection, namespace: config.namespace ?? 'default' });
+  } catch (e) {
+    throw new CliError(
+      `cannot reach Temporal at ${String(config.connectionOptions.address ?? 'localhost:7233')}: ${(e as Error).message}; set TEMPORAL_ADDRESS (or a profile in temporal.toml) and check the server runs`,
+      EXIT.unreachable,
+    );
+  }
+}
+
+const exitFor = (outcome: Outcome | undefined): number =>
+  outcome === 'switched' || outcome === 'dry-run' ? EXIT.ok : outcome === 'needs-operator' ? EXIT.needsOperator : EXIT.switchFailed;
+
+function print(g: Globals, json: unknown, text: string): void {
+  process.stdout.write(`${g.output === 'json' ? JSON.stringify(json, null, 2) : text}\n`);
+}
+
+async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connect();
+  try {
+    return await fn(client);
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) throw new CliError(`no such switch: ${e.workflowId ?? e.message}; list them with \`dm-switch list\``, EXIT.refused);
+    throw e;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Reads a request from a JSON or YAML file, then lets flags override its fields. */
+async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean | undefined>): Promise<Record<string, unknown>> {
+  let req: Record<string, unknown> = {};
+  if (typeof o.file === 'string') {
+    const text = await readFile(o.file, 'utf8').catch((e: Error) => {
+      throw new CliError(`cannot read ${o.file}: ${e.message}`, EXIT.usage);
+    });
+    try {
+      req = (parseYaml(text) ?? {}) as Record<string, unknown>;
+    } catch (e) {
+      throw new CliError(`${o.file} is neither JSON nor YAML: ${(e as Error).message}`, EXIT.usage);
+    }
+  }
+  const instance = (spec: string, what: string) => {
+    const m = /^(.+?)(?::(\d+))?$/.exec(spec);
+    if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
+    return { host: m[1], port: m[2] ? Number(m[2]) : 3306, credentials: o.credentials ?? (req[what === '--new' ? 'newInstance' : 'oldInstance'] as { credentials?: string } | undefined)?.credentials };
+  };
+  if (typeof o.source === 'string') req.sourceId = o.source;
+  if (typeof o.cluster === 'string') req.dmCluster = o.cluster;
+  if (typeof o.new === 'string') req.newInstance = instance(o.new, '--new');
+  if (typeof o.old === 'string') req.oldInstance = instance(o.old, '--old');
+  if (kind === 'vip' && (typeof o.vip === 'string' || typeof o.vipProvider === 'string')) {
+    const cur = (req.vip ?? {}) as Record<string, unknown>;
+    req.vip = { ...cur, ...(typeof o.vip === 'string' ? { address: o.vip } : {}), ...(typeof o.vipProvider === 'string' ? { provider: o.vipProvider } : {}) };
+  }
+  if (typeof o.taskCredentials === 'string') req.taskCredentials = o.taskCredentials;
+  if (typeof o.sourceCredentials === 'string') req.sourceCredentials = o.sourceCredentials;
+  if (typeof o.gates === 'string' || typeof o.approvalTimeout === 'string') {
+    const cur = (req.approvals ?? {}) as Record<string, unknown>;
+    req.approvals = {
+      ...cur,
+      ...(typeof o.gates === 'string' ? { gates: o.gates.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+      ...(typeof o.approvalTimeout === 'string' ? { timeoutSeconds: Number(o.approvalTimeout) } : {}),
+    };
+  }
+  if (o.dryRun === true) req.options = { ...((req.options ?? {}) as object), dryRun: true };
+  if (typeof o.reason === 'string') req.reason = o.reason;
+  req.requestedBy ??= typeof o.by === 'string' ? o.by : userInfo().username;
+  return req;
+}
+
+/** Follows a switch until it ends, printing each new decision; returns its final status. */
+async function follow(client: Client, workflowId: string, g: Globals, quiet = false): Promise<SwitchStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  let seen = 0;
+  let phase = '';
+  let ended = false;
+  const result = handle.result().then(
+    () => undefined,
+    () => undefined,
+  ).finally(() => (ended = true));
+  for (;;) {
+    const s = await handle.query(statusQuery).catch(() => null);
+    if (s && !quiet && g.output === 'text') {
+      if (s.phase !== phase) {
+        phase = s.phase;
+        const pending = s.approvals.find((a) => a.state === 'pending');
+        process.stdout.write(`${s.updatedAt.slice(11, 19)} == ${s.outcome ? `finished: ${s.outcome}` : s.phase}${pending ? ` (gate ${pending.gate}: dm-switch approve ${workflowId} --gate ${pending.gate})` : ''}\n`);
+      }
+      for (const d of s.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
+      seen = s.decisions.length;
+    }
+    if (ended) {
+      const last = await handle.query(statusQuery);
+      if (!quiet && g.output === 'text') for (const d of last.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
+      return last;
+    }
+    await Promise.race([result, new Promise((r) => setTimeout(r, 1000))]);
+  }
+}
+
+async function decide(decision: 'approve' | 'reject', ref: string, o: { gate?: string; comment?: string; by?: string }, g: Globals): Promise<number> {
+  if (o.gate !== undefined && !(GATES as readonly string[]).includes(o.gate)) throw new CliError(`unknown gate "${o.gate}": the gates are ${GATES.join(', ')}`, EXIT.usage);
+  const workflowId = switchId(ref);
+  return withClient(async (client) => {
+    const req = { by: o.by ?? userInfo().username, ...(o.gate ? { gate: o.gate as Gate } : {}), ...(o.comment ? { comment: o.comment } : {}) };
+    try {
+      const record = await client.workflow.getHandle(workflowId).executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [req] });
+      print(g, record, `${workflowId}: gate ${record.gate} ${record.state} by ${record.by}${record.comment ? ` (${record.comment})` : ''}`);
+      return EXIT.ok;
+    } catch (e) {
+      if (e instanceof WorkflowUpdateFailedError) throw new CliError(`${decision} refused: ${e.cause?.message ?? e.message}`, EXIT.refused);
+      throw e;
+    }
+  });
+}
+
+export function program(): Command {
+  const g: Globals = { output: 'text', taskQueue: DEFAULT_TASK_QUEUE };
+  const cmd = new Command('dm-switch')
+    .description('Switch a TiDB DM source to another upstream MySQL instance, durably, on Temporal')
+    .addOption(new Option('-o, --output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .option('--task-queue <name>', 'task queue of the dm-switch workers', DEFAULT_TASK_QUEUE)
+    .exitOverride()
+    .hook('preAction', (root) => {
+      const opts = root.opts<{ output: 'text' | 'json'; taskQueue: string }>();
+      g.output = opts.output;
+      g.taskQueue = opts.taskQueue;
+    });
+  let code: number = EXIT.ok;
+  const done = (c: number) => {
+    code = c;
+  };
+
+  cmd
+    .command('start')
+    .description('start a switch: vip (move the VIP DM reads through) or address (re-point the source config)')
+    .addArgument(new Command().createArgument('<kind>', 'vip or address').choices(['vip', 'address']))
+    .option('-f, --file <path>', 'the switch request, JSON or YAML (the workflow input); flags override its fields')
+    .option('--source <id>', 'DM source id')
+    .option('--cluster <name>', 'DM cluster of the worker configuration (default: default)')
+    .option('--new <host[:port]>', 'the instance DM should read from afterwards')
+    .option('--old <host[:port]>', 'the instance DM reads from now (may be down)')
+    .option('--credentials <ref>', 'credential reference (on the worker) for --new and --old')
+    .option('--vip <address>', 'vip: the VIP address')
+    .option('--vip-provider <name>', 'vip: the VIP provider of the worker configuration')
+    .option('--task-credentials <ref>', "address: credential reference for the tasks' downstream")
+    .option('--source-credentials <ref>', "address: credential reference for DM's replication user")
+    .option('--gates <list>', `approval gates, comma-separated (${GATES.join(', ')})`)
+    .option('--approval-timeout <seconds>', 'a gate nobody decides within this time rejects')
+    .option('--dry-run', 'do every check and report the plan; change nothing')
+    .option('--reason <text>', 'why (recorded)')
+    .option('--by <name>', 'who asks (default: your user name)')
+    .option('--wait', 'follow the switch until it ends; the exit code says how it ended')
+    .action(async (kind: SwitchKind, o: Record<string, string | boolean | undefined>) => {
+      const request = await buildRequest(kind, o);
+      await withClient(async (client) => {
+        let started;
+        try {
+          started = await startSwitch(client, kind, request, { taskQueue: g.taskQueue });
+        } catch (e) {
+          if (e instanceof SwitchRequestError) throw new CliError(e.message, e.code === 'invalid-input' ? EXIT.usage : EXIT.refused);
+          throw e;
+        }
+        print(g, { workflowId: started.workflowId, runId: started.runId }, `started ${started.workflowId} (run ${started.runId})\n  watch: dm-switch watch ${started.workflowId}`);
+        if (o.wait) {
+          const s = await follow(client, started.workflowId, g);
+          if (g.output === 'json') print(g, s, '');
+          done(exitFor(s.outcome));
+        }
+      });
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    cmd
+      .command(decision)
+      .description(`${decision} the gate a switch waits at (answers at once; refused with the reason if it does not fit)`)
+      .argument('<switch>', 'workflow ID, <cluster>/<source> or source id')
+      .option('--gate <gate>', `the gate (${GATES.join(', ')}); default: the one pending`)
+      .option('--comment <text>', 'recorded with the decision')
+      .option('--by <name>', 'who decides (default: your user name)')
+      .action(async (ref: string, o: { gate?: string; comment?: string; by?: string }) => done(await decide(decision, ref, o, g)));
+  }
+
+  cmd
+    .command('status')
+    .description('phase, GTID sets, decisions, steps and what an operator must do')
+    .argument('<switch>')
+    .action(async (ref: string) => {
+      const workflowId = switchId(ref);
+      await withClient(async (client) => {
+        const s = await client.workflow.getHandle(workflowId).query(statusQuery);
+        print(g, s, renderStatus(workflowId, s));
+        done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
+      });
+    });
+
+  cmd
+    .command('watch')
+    .description('follow a switch phase by phase until it ends; the exit code says how it ended')
+    .argument('<switch>')
+    .action(async (ref: string) => {
+      const workflowId = switchId(ref);
+      await withClient(async (client) => {
+        const s = await follow(client, workflowId, g);
+        print(g, s, `${workflowId}: ${s.outcome ?? s.phase}${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`);
+        done(exitFor(s.outcome));
+      });
+    });
+
+  cmd
+    .command('list')
+    .description('switches running now and those of the last 7 days (search attributes)')
+    .option('--source <id>', 'only this DM source')
+    .option('--all', 'every switch the namespace still keeps')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (o: { source?: string; all?: boolean; limit: string }) => {
+      const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
+      const clauses = ['DmSwitchSource IS NOT NULL'];
+      if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
+      if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
+      await withClient(async (client) => {
+        const rows: Array<{ workflowId: string; status: string; kind: string; source: string; phase: string; outcome: string; started: string }> = [];
+        for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
+          const sa = w.searchAttributes as Record<string, unknown[] | undefined>;
+          rows.push({
+            workflowId: w.workflowId,
+            status: w.status.name,
+            kind: String(sa.DmSwitchKind?.[0] ?? w.type),
+            source: String(sa.DmSwitchSource?.[0] ?? ''),
+            phase: String(sa.DmSwitchPhase?.[0] ?? ''),
+            outcome: String(sa.DmSwitchOutcome?.[0] ?? ''),
+            started: w.startTime.toISOString(),
+          });
+          if (rows.length >= Number(o.limit)) break;
+        }
+        const text = rows.length
+          ? rows.map((r) => `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${(r.outcome || r.phase).padEnd(18)} ${r.workflowId}`).join('\n')
+          : 'no switches';
+        print(g, rows, text);
+      });
+    });
+
+  cmd
+    .command('cancel')
+    .description('cancel a switch: what it changed is undone (in a step cancellation cannot interrupt)')
+    .argument('<switch>')
+    .action(async (ref: string) => {
+      const workflowId = switchId(ref);
+      await withClient(async (client) => {
+        await client.workflow.getHandle(workflowId).cancel();
+        print(g, { workflowId, cancelRequested: true }, `cancellation requested for ${workflowId}; follow the undo with: dm-switch watch ${workflowId}`);
+      });
+    });
+
+  cmd.hook('postAction', () => {
+    process.exitCode = code;
+  });
+  return cmd;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof CliError) {
+      process.stderr.write(`dm-switch: ${e.message}\n`);
+      return e.code;
+    }
+    if (e instanceof WorkflowFailedError) {
+      const cause = e.cause instanceof ApplicationFailure ? `${e.cause.type}: ${e.cause.message}` : e.cause instanceof CancelledFailure ? 'cancelled' : e.message;
+      process.stderr.write(`dm-switch: the switch failed: ${cause}\n`);
+      return EXIT.switchFailed;
+    }
+    process.stderr.write(`dm-switch: ${(e as Error).message ?? String(e)}\n`);
+    return EXIT.usage;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * A switch's status as a person reads it in a terminal: where it is, the
+ * GTID sets it rests on, what it decided and why, what it did and undid,
+ * and what an operator must do.
+ */
+import type { SwitchStatus } from '../common/switch/status.js';
+
+const time = (iso: string) => iso.slice(11, 19);
+
+export function renderStatus(workflowId: string, s: SwitchStatus): string {
+  const out: string[] = [];
+  out.push(`${workflowId}: ${s.kind} of source ${s.sourceId} (DM cluster ${s.dmCluster})${s.dryRun ? ', dry run' : ''}`);
+  out.push(`  ${s.outcome ? `finished: ${s.outcome}` : `phase: ${s.phase}`}   started ${s.startedAt}, updated ${s.updatedAt}`);
+  if (s.requestedBy || s.reason) out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
+  if (s.tasks.length) out.push(`  tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`);
+  const pending = s.approvals.find((a) => a.state === 'pending');
+  if (pending) {
+    out.push('', `  APPROVAL NEEDED at gate ${pending.gate}: ${pending.approving.summary}`);
+    out.push(`    dm-switch approve ${workflowId} --gate ${pending.gate}   (or reject)`);
+  }
+  const latest = new Map<string, string>();
+  for (const g of s.gtids) latest.set(g.label, g.set);
+  if (latest.size) {
+    out.push('', '  GTID sets:');
+    for (const [label, set] of latest) out.push(`    ${label}: ${set || '(empty)'}`);
+  }
+  if (s.plan.length) out.push('', '  plan:', ...s.plan.map((p, i) => `    ${i + 1}. ${p}`));
+  if (s.decisions.length) out.push('', '  decisions:', ...s.decisions.map(renderDecision));
+  if (s.steps.length) out.push('', '  steps:', ...s.steps.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
+  if (s.compensation.length) out.push('', '  undone:', ...s.compensation.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
+  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
+  if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
+  return out.join('\n');
+}
+
+export function renderDecision(d: SwitchStatus['decisions'][number]): string {
+  return `    ${time(d.at)} [${d.phase}] ${d.verdict}: ${d.reason}`;
+}
