@@ -149,13 +149,13 @@ async function follow(client: Client, workflowId: string, g: Globals, quiet = fa
   for (;;) {
     const s = await handle.query(statusQuery).catch(() => null);
     if (s && !quiet && g.output === 'text') {
+      for (const d of s.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
+      seen = s.decisions.length;
       if (s.phase !== phase) {
         phase = s.phase;
         const pending = s.approvals.find((a) => a.state === 'pending');
         process.stdout.write(`${s.updatedAt.slice(11, 19)} == ${s.outcome ? `finished: ${s.outcome}` : s.phase}${pending ? ` (gate ${pending.gate}: dm-switch approve ${workflowId} --gate ${pending.gate})` : ''}\n`);
       }
-      for (const d of s.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
-      seen = s.decisions.length;
     }
     if (ended) {
       const last = await handle.query(statusQuery);

@@ -28,6 +28,8 @@ import { startStack, type Stack } from '../sandbox/stack.js';
 import { binlogDumps, downstreamMatches, failureType, runSwitch, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
+import { startWorkerProcess } from '../sandbox/worker-process.js';
+import { parse as parseYaml } from 'yaml';
 
 const QUEUE = 'e2e-address';
 let stack: Stack;
@@ -271,7 +273,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
 
     const watched = await cli(['watch', workflowId]);
     expect(watched.exitCode).toBe(0);
-    expect(watched.stdout).toMatch(/== verifying[\s\S]*switched: DM reads source/);
+    expect(watched.stdout).toMatch(/\[verifying\] go: switched: DM reads source/);
     expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`${workflowId}: switched`);
     await writer;
 
@@ -284,5 +286,43 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(await reads()).toBe(a.port);
     await matches();
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+  it('given real passwords, should keep them out of every workflow history and the worker log', async () => {
+    // DM's replication user on the upstream (replicated from the primary) and a downstream user, each with a password
+    const REPL_PW = 'Repl-Pw-7f3a91c2-secret';
+    const DOWN_PW = 'Down-Pw-5e0b44d8-secret';
+    await primary.query(`CREATE USER IF NOT EXISTS 'dm_repl'@'%' IDENTIFIED BY '${REPL_PW}'`);
+    await primary.query(`GRANT SELECT, RELOAD, PROCESS, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'dm_repl'@'%'`);
+    await tidb.query(`CREATE USER IF NOT EXISTS 'dm_down'@'%' IDENTIFIED BY '${DOWN_PW}'`);
+    await tidb.query(`GRANT ALL PRIVILEGES ON *.* TO 'dm_down'@'%'`);
+    await Promise.all([waitCaughtUp(a, primary, 60_000), waitCaughtUp(b, primary, 60_000)]);
+    const config = stack
+      .workerConfigYaml('e2e-secrets')
+      .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW }\n');
+    const proc = await startWorkerProcess({ configYaml: config, temporalAddress: stack.temporal!.address, env: { DSW_REPL_PW: REPL_PW, DSW_DOWN_PW: DOWN_PW } });
+    try {
+      const to = (await reads()) === a.port ? b : a;
+      const from = to === a ? b : a;
+      const { status, error } = await runSwitch(client, 'addressSwitch', 'e2e-secrets', req(to, from, { sourceCredentials: 'repl', taskCredentials: 'down' }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      expect(error).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      // DM really uses the users with passwords now
+      const cfg = parseYaml(expectOk('config source', await dm.ctl(['config', 'source', SOURCE])).cfg as string) as { from: { user: string; port: number } };
+      expect(cfg.from).toMatchObject({ user: 'dm_repl', port: to.port });
+      await matches();
+
+      // every payload of every workflow in the namespace, decoded, and the worker's whole log
+      const texts: string[] = [await proc.log()];
+      for await (const w of client.workflow.list()) {
+        const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+        // payloads' data come base64-encoded in the JSON form: decode each one
+        texts.push(JSON.stringify(JSON.parse(JSON.stringify(history)), (k, v: unknown) => (k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v)));
+      }
+      expect(texts.length).toBeGreaterThan(5);
+      expect(texts.join('\n')).toContain('dm_repl'); // the search sees the payloads
+      for (const secret of [REPL_PW, DOWN_PW]) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+    } finally {
+      await proc.stop();
+    }
   });
 });
