@@ -22,6 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
+import { dataConverterFromEnv } from './codec.js';
 import { renderDecision, renderStatus } from './render.js';
 import { startSwitch, SwitchRequestError, type SwitchKind } from './switches.js';
 
@@ -66,7 +67,7 @@ async function connect(): Promise<Client> {
   const config = loadClientConnectConfig();
   try {
     const connection = await Connection.connect({ ...config.connectionOptions, connectTimeout: 5_000 });
-    return new Client({ connection, namespace: config.namespace ?? 'default' });
+    return new Client({ connection, namespace: config.namespace ?? 'default', dataConverter: dataConverterFromEnv() });
   } catch (e) {
     throw new CliError(
       `cannot reach Temporal at ${String(config.connectionOptions.address ?? 'localhost:7233')}: ${(e as Error).message}; set TEMPORAL_ADDRESS (or a profile in temporal.toml) and check the server runs`,

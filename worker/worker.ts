@@ -3,6 +3,7 @@
  * the configuration, on a connection from @temporalio/envconfig.
  */
 import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
+import { dataConverterFromEnv } from '../client/codec.js';
 import { buildActivities } from './activities.js';
 import type { WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
@@ -18,6 +19,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     taskQueue: config.taskQueue,
     workflowsPath,
     activities: buildActivities(config, env),
+    dataConverter: dataConverterFromEnv(env),
     interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) })] },
   });
   return { worker, connection };

@@ -1,0 +1,13 @@
+/** The codec endpoint process (client/codec-server.ts): `npm run codec-server`. */
+import { codecFromEnv } from './codec.js';
+import { createCodecServer } from './codec-server.js';
+
+const codec = codecFromEnv();
+if (!codec) {
+  console.error('dm-switch codec server: set DM_SWITCH_CODEC_KEY (or DM_SWITCH_CODEC_KEY_FILE): there is nothing to decode without a key');
+  process.exit(2);
+}
+const [host, port] = (process.env.DM_SWITCH_CODEC_LISTEN ?? '127.0.0.1:8888').split(/:(?=\d+$)/);
+const app = createCodecServer({ codec, token: process.env.DM_SWITCH_CODEC_TOKEN, corsOrigins: (process.env.DM_SWITCH_CODEC_CORS ?? '').split(',').filter(Boolean) });
+await app.listen({ host, port: Number(port) });
+console.log(`dm-switch codec server on http://${host}:${port}`);

@@ -1,0 +1,58 @@
+/**
+ * The codec endpoint for the Temporal UI (and `temporal --codec-endpoint`):
+ * POST /encode and /decode with {"payloads": [...]} in Temporal's JSON form.
+ * Only for those allowed: a bearer token when DM_SWITCH_CODEC_TOKEN is set,
+ * and CORS only for the origins listed (the UI's address).
+ *
+ *   DM_SWITCH_CODEC_KEY=… DM_SWITCH_CODEC_CORS=http://localhost:8233 DM_SWITCH_CODEC_LISTEN=127.0.0.1:8888 \
+ *     npm run codec-server
+ * Then in the UI: Settings → Codec Server → http://127.0.0.1:8888
+ */
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
+
+const fromJson = (p: JsonPayload): Payload => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+  data: Buffer.from(p.data ?? '', 'base64'),
+});
+const toJson = (p: Payload): JsonPayload => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
+});
+
+export function createCodecServer(opts: { codec: PayloadCodec; token?: string; corsOrigins?: string[] }): FastifyInstance {
+  const app = Fastify({ bodyLimit: 8 << 20 });
+  const origins = new Set(opts.corsOrigins ?? []);
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin && origins.has(origin)) {
+      reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'origin');
+      reply.header('access-control-allow-methods', 'POST, OPTIONS').header('access-control-allow-headers', 'content-type, x-namespace, authorization');
+    }
+    if (req.method === 'OPTIONS') return reply.code(204).send();
+    if (opts.token) {
+      const auth = req.headers.authorization ?? '';
+      const want = Buffer.from(`Bearer ${opts.token}`);
+      const got = Buffer.from(auth);
+      if (got.length !== want.length || !timingSafeEqual(got, want)) return reply.code(401).send({ error: 'unauthenticated: send Authorization: Bearer <token>' });
+    }
+  });
+  for (const op of ['encode', 'decode'] as const) {
+    app.post(`/${op}`, async (req, reply) => {
+      const body = req.body as { payloads?: JsonPayload[] } | undefined;
+      if (!body || !Array.isArray(body.payloads)) return reply.code(400).send({ error: 'send {"payloads": [...]}' });
+      try {
+        return { payloads: (await opts.codec[op](body.payloads.map(fromJson))).map(toJson) };
+      } catch (e) {
+        return reply.code(400).send({ error: `cannot ${op}: ${(e as Error).message}` });
+      }
+    });
+  }
+  return app;
+}

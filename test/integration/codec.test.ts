@@ -1,0 +1,109 @@
+/**
+ * Payload encryption end to end on a real Temporal dev server: a switch run
+ * by an encrypting worker and client leaves only ciphertext on the server,
+ * still completes, and the codec endpoint decodes it for those allowed.
+ * The switch's activities are the scripted world (test/workflow): what is
+ * under test is what reaches the server, not DM.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codecFromEnv, CodecConfigError } from '../../client/codec.js';
+import { createCodecServer } from '../../client/codec-server.js';
+import type { SwitchStatus } from '../../common/switch/status.js';
+import { workflowsPath } from '../../worker/workflows-path.js';
+import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
+import { fakeWorld, input } from '../workflow/scripted-world.js';
+
+const KEY = randomBytes(32).toString('base64');
+const codec = codecFromEnv({ DM_SWITCH_CODEC_KEY: KEY, DM_SWITCH_CODEC_KEY_ID: 'k1' })!;
+let temporal: TemporalDevServer;
+let bundle: WorkflowBundleWithSourceMap;
+let sealed: Client;
+let plain: Client;
+let server: FastifyInstance;
+let codecUrl: string;
+
+beforeAll(async () => {
+  [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
+  const connection = await Connection.connect({ address: temporal.address });
+  sealed = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
+  plain = new Client({ connection });
+  server = createCodecServer({ codec, token: 'ui-token', corsOrigins: ['http://127.0.0.1:8233'] });
+  codecUrl = await server.listen({ host: '127.0.0.1', port: 0 });
+}, 120_000);
+afterAll(async () => {
+  await server?.close();
+  await sealed?.connection.close();
+  await temporal?.destroy();
+});
+
+describe('payload encryption', () => {
+  let workflowId: string;
+
+  it('given an encrypting worker and client, should switch while the server holds only ciphertext', async () => {
+    const world = fakeWorld();
+    const connection = await NativeConnection.connect({ address: temporal.address });
+    const worker = await Worker.create({ connection, taskQueue: 'codec-test', workflowBundle: bundle, activities: world.activities, dataConverter: { payloadCodecs: [codec] } });
+    try {
+      const status = await worker.runUntil(async () => {
+        const h = await sealed.workflow.start('vipSwitch', { taskQueue: 'codec-test', workflowId: `codec-${Date.now()}`, args: [input()] });
+        workflowId = h.workflowId;
+        return (await h.result()) as SwitchStatus;
+      });
+      expect(status.outcome).toBe('switched');
+    } finally {
+      await connection.close();
+    }
+    const { events } = await plain.workflow.getHandle(workflowId).fetchHistory();
+    const payloads = (events ?? []).flatMap((e) => [
+      ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
+      ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+      ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
+      ...(e.workflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
+    ]);
+    expect(payloads.length).toBeGreaterThan(10);
+    for (const p of payloads) {
+      expect(Buffer.from(p.metadata!.encoding!).toString()).toBe('binary/encrypted');
+      expect(Buffer.from(p.metadata!['encryption-key-id']!).toString()).toBe('k1');
+      expect(Buffer.from(p.data!).toString('latin1')).not.toMatch(/new\.example|sourceId|gtid/);
+    }
+  });
+
+  it('given the codec endpoint, should decode for an allowed caller only', async () => {
+    const { events } = await plain.workflow.getHandle(workflowId).fetchHistory();
+    const raw = events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+    const body = JSON.stringify({ payloads: [{ metadata: Object.fromEntries(Object.entries(raw.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])), data: Buffer.from(raw.data!).toString('base64') }] });
+    const denied = await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(denied.status).toBe(401);
+    const ok = await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: 'Bearer ui-token', 'x-namespace': 'default' } });
+    expect(ok.status).toBe(200);
+    const [decoded] = ((await ok.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> }).payloads;
+    expect(Buffer.from(decoded!.metadata.encoding!, 'base64').toString()).toBe('json/plain');
+    expect(JSON.parse(Buffer.from(decoded!.data, 'base64').toString())).toMatchObject({ sourceId: 'src', vip: { address: 'vip.example' } });
+
+    const preflight = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8233', 'access-control-request-method': 'POST' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
+    const stranger = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: 'http://elsewhere.invalid' } });
+    expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('given another key, should refuse to decode rather than show garbage', async () => {
+    const other = codecFromEnv({ DM_SWITCH_CODEC_KEY: randomBytes(32).toString('base64'), DM_SWITCH_CODEC_KEY_ID: 'k2' })!;
+    const { events } = await plain.workflow.getHandle(workflowId).fetchHistory();
+    await expect(other.decode([events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!])).rejects.toThrow(/sealed with key "k1", which this process does not have/);
+    // a rotated-out key is still accepted for decoding
+    const rotated = codecFromEnv({ DM_SWITCH_CODEC_KEY: randomBytes(32).toString('base64'), DM_SWITCH_CODEC_KEY_ID: 'k2', DM_SWITCH_CODEC_OLD_KEYS: `k1=${KEY}` })!;
+    const [p] = await rotated.decode([events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!]);
+    expect(JSON.parse(Buffer.from(p!.data!).toString())).toMatchObject({ sourceId: 'src' });
+  });
+
+  it('given a bad key, should say how to make a good one', () => {
+    expect(() => codecFromEnv({ DM_SWITCH_CODEC_KEY: 'c2hvcnQ=' })).toThrow(CodecConfigError);
+    expect(() => codecFromEnv({ DM_SWITCH_CODEC_KEY: 'c2hvcnQ=' })).toThrow(/exactly 32 bytes \(got 5\); make one with: openssl rand -base64 32/);
+    expect(codecFromEnv({})).toBeUndefined();
+  });
+});
