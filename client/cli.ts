@@ -24,7 +24,7 @@ import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messa
 import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
 import { dataConverterFromEnv } from './codec.js';
 import { renderDecision, renderStatus } from './render.js';
-import { startSwitch, SwitchRequestError, type SwitchKind } from './switches.js';
+import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } from './switches.js';
 
 /** What the exit code says, for scripts. */
 export const EXIT = {
@@ -222,6 +222,12 @@ export function program(): Command {
     .option('--wait', 'follow the switch until it ends; the exit code says how it ended')
     .action(async (kind: SwitchKind, o: Record<string, string | boolean | undefined>) => {
       const request = await buildRequest(kind, o);
+      try {
+        validateRequest(kind, request); // before connecting: bad input is named first
+      } catch (e) {
+        if (e instanceof SwitchRequestError) throw new CliError(e.message, EXIT.usage);
+        throw e;
+      }
       await withClient(async (client) => {
         let started;
         try {

@@ -13,7 +13,7 @@
  * Not for workflows (node:crypto): codecs run outside the workflow sandbox.
  */
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
@@ -44,7 +44,7 @@ export class AesGcmCodec implements PayloadCodec {
     return payloads.map((p) => {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', k, iv);
-      const sealed = Buffer.concat([iv, cipher.update(temporal.api.common.v1.Payload.encode(p).finish()), cipher.final(), cipher.getAuthTag()]);
+      const sealed = Buffer.concat([iv, cipher.update(proto.temporal.api.common.v1.Payload.encode(p).finish()), cipher.final(), cipher.getAuthTag()]);
       return { metadata: { encoding: text.encode(ENCODING), 'encryption-key-id': text.encode(this.keyId) }, data: sealed };
     });
   }
@@ -59,7 +59,7 @@ export class AesGcmCodec implements PayloadCodec {
       const decipher = createDecipheriv('aes-256-gcm', k, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(data.length - 16));
       const plain = Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()]);
-      return temporal.api.common.v1.Payload.decode(plain) as Payload;
+      return proto.temporal.api.common.v1.Payload.decode(plain) as Payload;
     });
   }
 }

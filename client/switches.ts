@@ -42,11 +42,16 @@ export function startVipSwitch(client: Client, request: unknown, options: StartO
   return startSwitch(client, 'vip', request, options);
 }
 
-/** Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy source. */
-export async function startSwitch(client: Client, kind: SwitchKind, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
+/** The request validated for `kind`, defaults filled in; throws SwitchRequestError naming every problem. */
+export function validateRequest(kind: SwitchKind, request: unknown): VipSwitchInput | AddressSwitchInput {
   const v = VALIDATE[kind](request);
   if (!v.ok) throw new SwitchRequestError(`invalid switch request, nothing was started:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`, 'invalid-input');
-  const input = v.value;
+  return v.value;
+}
+
+/** Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy source. */
+export async function startSwitch(client: Client, kind: SwitchKind, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
+  const input = validateRequest(kind, request);
   const workflowId = switchWorkflowId(input.dmCluster, input.sourceId);
   const summary = `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} switch of DM source ${input.sourceId} to ${input.newInstance.host}:${input.newInstance.port}`;
   try {

@@ -7,7 +7,8 @@ import { dataConverterFromEnv } from '../client/codec.js';
 import { buildActivities } from './activities.js';
 import type { WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
-import { workflowsPath } from './workflows-path.js';
+import { activityLogInterceptors } from './observability.js';
+import { workflowInterceptorsPath, workflowsPath } from './workflows-path.js';
 
 export { workflowsPath };
 
@@ -20,7 +21,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     workflowsPath,
     activities: buildActivities(config, env),
     dataConverter: dataConverterFromEnv(env),
-    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) })] },
+    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors], workflowModules: [workflowInterceptorsPath] },
   });
   return { worker, connection };
 }

@@ -4,7 +4,7 @@
  * that is mirrored into the Temporal UI's current details. Deterministic:
  * time is workflow time.
  */
-import { patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SA } from '../common/switch/search-attributes.js';
 import type { Decision, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
 
@@ -56,11 +56,13 @@ export class Tracker {
 
   phase(phase: Phase): void {
     this.status.phase = phase;
+    log.info(`phase: ${PHASE_WORDS[phase]}`, this.about());
     this.touch();
   }
 
   decide(verdict: Decision['verdict'], reason: string): void {
     this.status.decisions.push({ at: new Date().toISOString(), phase: this.status.phase, verdict, reason });
+    log[verdict === 'refuse' || verdict === 'warn' ? 'warn' : 'info'](`${verdict}: ${reason}`, this.about());
     if (verdict === 'warn') this.status.warnings.push(reason);
     this.touch();
   }
@@ -87,8 +89,14 @@ export class Tracker {
 
   finish(outcome: Outcome): void {
     this.status.outcome = outcome;
+    log[outcome === 'needs-operator' ? 'error' : 'info'](`finished: ${outcome}`, this.about());
     this.status.phase = 'done';
     this.touch();
+  }
+
+  /** What every log line of the switch carries besides the workflow (added by the SDK). */
+  private about(): Record<string, unknown> {
+    return { sourceId: this.status.sourceId, dmCluster: this.status.dmCluster, kind: this.status.kind, phase: this.status.phase };
   }
 
   /** Records a change made in place (e.g. an approval decided) and republishes. */

@@ -8,3 +8,6 @@ export function switchWorkflowId(dmCluster: string, sourceId: string): string {
 }
 
 export const DEFAULT_TASK_QUEUE = 'dm-switch';
+
+/** Activity header naming the DM source a switch's activity works for (for log lines). */
+export const SOURCE_HEADER = 'dm-switch-source';

@@ -143,6 +143,7 @@ export function validate<T>(schema: z.ZodType<T>, raw: unknown): Validation<T> {
     problems: r.error.issues.map((i) => {
       const path = i.path.length ? i.path.join('.') : '(input)';
       if (i.code === 'unrecognized_keys') return `${path}: unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      if (i.code === 'invalid_type' && i.input === undefined) return `${path}: required (${i.expected})`;
       return `${path}: ${i.message}`;
     }),
   };

@@ -29,6 +29,7 @@ import { binlogDumps, downstreamMatches, failureType, runSwitch, sourceIds, sour
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
+import { freePort } from '../sandbox/db.js';
 import { parse as parseYaml } from 'yaml';
 
 const QUEUE = 'e2e-address';
@@ -299,7 +300,12 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     const config = stack
       .workerConfigYaml('e2e-secrets')
       .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW }\n');
-    const proc = await startWorkerProcess({ configYaml: config, temporalAddress: stack.temporal!.address, env: { DSW_REPL_PW: REPL_PW, DSW_DOWN_PW: DOWN_PW } });
+    const metricsPort = await freePort();
+    const proc = await startWorkerProcess({
+      configYaml: config,
+      temporalAddress: stack.temporal!.address,
+      env: { DSW_REPL_PW: REPL_PW, DSW_DOWN_PW: DOWN_PW, DM_SWITCH_METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+    });
     try {
       const to = (await reads()) === a.port ? b : a;
       const from = to === a ? b : a;
@@ -321,6 +327,18 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       expect(texts.length).toBeGreaterThan(5);
       expect(texts.join('\n')).toContain('dm_repl'); // the search sees the payloads
       for (const secret of [REPL_PW, DOWN_PW]) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+
+      // observability: one JSON object per log line, each naming the workflow and the source; Prometheus metrics
+      const lines = (await proc.log()).split('\n').filter((l) => l.startsWith('{'));
+      const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const ofSwitch = entries.filter((e) => typeof e.workflowId === 'string' && String(e.workflowId).startsWith('dm-switch/'));
+      expect(ofSwitch.length).toBeGreaterThan(20);
+      expect(ofSwitch.filter((e) => e.sourceId !== SOURCE).map((e) => e.msg)).toEqual([]);
+      expect(ofSwitch.some((e) => e.component === 'activity' && e.activityType === 'dmStopTasks' && e.msg === 'activity done')).toBe(true);
+      expect(ofSwitch.some((e) => e.component === 'workflow' && e.msg === 'finished: switched')).toBe(true);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toMatch(/^temporal_activity_execution_latency/m);
+      expect(metrics).toMatch(/temporal_workflow_completed\{[^}]*workflow_type="addressSwitch"/);
     } finally {
       await proc.stop();
     }

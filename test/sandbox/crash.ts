@@ -6,7 +6,7 @@
  * runs. Returns where it killed, so a test can assert it did.
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { WorkerProcess } from './worker-process.js';
 
 export interface CrashPlan {
@@ -42,7 +42,7 @@ export async function crashAtEveryStep(handle: WorkflowHandle, worker: WorkerPro
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
       for (const a of pending) {
         const type = a.activityType?.name ?? '?';
-        if (plan.inside.includes(type) && !insideDone.has(type) && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) {
+        if (plan.inside.includes(type) && !insideDone.has(type) && a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) {
           insideDone.add(type);
           killFor = `inside ${type}`;
           break;
