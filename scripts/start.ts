@@ -7,16 +7,24 @@
  *   - the demo sandbox (unless --no-sandbox): a MySQL 9.7 primary and two
  *     replicas in network namespaces behind a real VIP, TiDB downstream, and a
  *     DM cluster whose GTID source `mysql-replica-01` reads through the VIP;
- *     a ready-to-run switch input is written to the state directory.
+ *     a ready-to-run switch input is written to the state directory;
+ *   - the alert webhook on 127.0.0.1:9095 with a policy for the demo source
+ *     (token in the state directory) and a demo alert to post.
  *
  * With --no-sandbox the worker uses DM_SWITCH_CONFIG (if that file exists).
  *
  * Ctrl-C (or SIGTERM) stops everything it started; nothing is left running.
  */
+import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { stringify } from 'yaml';
+import { parsePolicy } from '../client/policy.js';
+import { createWebhook, loadSecrets } from '../client/webhook.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { switchWorkflowId } from '../common/switch/ids.js';
@@ -32,12 +40,13 @@ const { values } = parseArgs({
     'no-sandbox': { type: 'boolean', default: false },
     port: { type: 'string', default: '7233' },
     'ui-port': { type: 'string', default: '8233' },
+    'webhook-port': { type: 'string', default: '9095' },
     state: { type: 'string', default: process.env.DM_SWITCH_STATE ?? join(homedir(), '.local/state/dm-switch') },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log(`usage: npm start [-- --no-sandbox] [--port 7233] [--ui-port 8233] [--state DIR]
+  console.log(`usage: npm start [-- --no-sandbox] [--port 7233] [--ui-port 8233] [--webhook-port 9095] [--state DIR]
 
 Starts a Temporal dev server (history kept in DIR/temporal.sqlite) and, unless
 --no-sandbox, the demo sandbox: MySQL primary + 2 replicas, a downstream and a
@@ -50,11 +59,16 @@ const log = (line: string) => console.log(`[dm-switch] ${line}`);
 
 let stack: Stack | undefined;
 let worker: { worker: Worker; connection: NativeConnection; running: Promise<void> } | undefined;
+let webhook: { app: FastifyInstance; client: Client } | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     log('stopping everything…');
+    if (webhook) {
+      await webhook.app.close();
+      await webhook.client.connection.close();
+    }
     if (worker) {
       worker.worker.shutdown();
       await worker.running.catch(() => undefined);
@@ -114,6 +128,30 @@ try {
     log(`  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`);
     log(`  ${temporal} workflow query --workflow-id ${id} --type status`);
     log(`  or start workflow type vipSwitch in the Web UI with the JSON of ${file}`);
+    log(`  or with our CLI: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file ${file} --wait`);
+
+    // the alert webhook, with a policy for the demo source (approval needed before the VIP moves)
+    const token = randomBytes(18).toString('base64url');
+    await writeFile(join(values.state, 'webhook-token'), `${token}\n`, { mode: 0o600 });
+    const policyText = stringify({
+      taskQueue: config?.taskQueue ?? 'dm-switch',
+      auth: { bearerTokenFile: join(values.state, 'webhook-token') },
+      rules: [{ name: 'demo-replica-down', match: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, kind: 'vip', gates: ['before-switch'], switch: demo }],
+    });
+    await writeFile(join(values.state, 'webhook.yaml'), policyText);
+    const policy = parsePolicy(policyText, join(values.state, 'webhook.yaml'));
+    const client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+    const app = createWebhook({ client, policy, secrets: await loadSecrets(policy) });
+    webhook = { app, client };
+    const url = await app.listen({ host: '127.0.0.1', port: Number(values['webhook-port']) });
+    const alert = join(values.state, 'demo-alert.json');
+    await writeFile(
+      alert,
+      `${JSON.stringify({ version: '4', status: 'firing', receiver: 'dm-switch', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', groupKey: 'demo', alerts: [{ status: 'firing', labels: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, annotations: { summary: 'demo: replica1 is down' }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', fingerprint: 'demo0001' }] }, null, 2)}\n`,
+    );
+    log(`alert webhook: ${url}/alerts (policy ${join(values.state, 'webhook.yaml')}); fire the demo alert with:`);
+    log(`  curl -H "Authorization: Bearer $(cat ${join(values.state, 'webhook-token')})" -H 'content-type: application/json' --data @${alert} ${url}/alerts`);
+    log(`  then approve the VIP move: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch approve ${stack.sourceId!} --comment "looks right"`);
   }
   log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — Temporal Web UI: ${stack.temporal?.uiUrl}`);
   log('press Ctrl-C to stop');
