@@ -70,7 +70,8 @@ async function shutdown(code: number): Promise<never> {
       await webhook.client.connection.close();
     }
     if (worker) {
-      worker.worker.shutdown();
+      // the SDK's own SIGINT handler may have begun the shutdown already
+      if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
       await worker.running.catch(() => undefined);
       await worker.connection.close();
     }
