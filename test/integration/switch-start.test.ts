@@ -3,6 +3,10 @@
  * for the same source is refused with a clear message while the first runs.
  */
 import { Client, Connection } from '@temporalio/client';
+import { execa } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVipSwitch, SwitchRequestError } from '../../client/switches.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
@@ -39,5 +43,22 @@ describe('starting a switch', () => {
 
   it('given an invalid request, should refuse before starting anything', async () => {
     await expect(startVipSwitch(client, { sourceId: 'x' })).rejects.toThrow(/invalid switch request, nothing was started:[\s\S]*newInstance/);
+  });
+  it('given a temporal.toml profile, should connect the CLI through it, and name the address it cannot reach', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsw-envconfig-'));
+    try {
+      const toml = join(dir, 'temporal.toml');
+      await writeFile(toml, `[profile.sandbox]\naddress = "${temporal.address}"\nnamespace = "default"\n\n[profile.nowhere]\naddress = "127.0.0.1:9"\n`);
+      const cli = (profile: string) =>
+        execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), '-o', 'json', 'list'], { reject: false, env: { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: profile }, stdin: 'ignore' });
+      const ok = await cli('sandbox');
+      expect(ok.exitCode).toBe(0);
+      expect(Array.isArray(JSON.parse(ok.stdout))).toBe(true);
+      const down = await cli('nowhere');
+      expect(down.exitCode).toBe(4);
+      expect(down.stderr).toMatch(/^dm-switch: cannot reach Temporal at 127\.0\.0\.1:9: .*set TEMPORAL_ADDRESS \(or a profile in temporal\.toml\)/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
