@@ -15,41 +15,22 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import { setHandler } from '@temporalio/workflow';
 import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
-import { statusQuery } from '../common/switch/messages.js';
 import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql } from './activities.js';
-import { Gates } from './approvals.js';
-import { compensate, type Undo } from './compensation.js';
+import type { Gates } from './approvals.js';
+import type { Undo } from './compensation.js';
+import { runSwitch } from './lifecycle.js';
 import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
-import { Tracker } from './tracker.js';
+import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
 
 export async function addressSwitch(request: AddressSwitchRequest): Promise<SwitchStatus> {
-  const raw = request as Partial<AddressSwitchRequest> | undefined;
-  const t = new Tracker({
-    kind: 'address-switch',
-    dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
-    sourceId: typeof raw?.sourceId === 'string' ? raw.sourceId : '(invalid input)',
-    dryRun: raw?.options?.dryRun === true,
-    requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
-    reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
-  });
-  setHandler(statusQuery, () => t.status);
-  const v = validateAddressSwitchInput(request);
-  const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
-  if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
-  const undo: Undo[] = [];
-  try {
-    return await steps(t, gates, v.value, undo);
-  } catch (err) {
-    return compensate(t, undo, err);
-  }
+  return runSwitch('address-switch', request, validateAddressSwitchInput, steps);
 }
 
 async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: Undo[]): Promise<SwitchStatus> {

@@ -13,44 +13,19 @@
  * that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
-import { setHandler } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
-import { statusQuery } from '../common/switch/messages.js';
 import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, vip } from './activities.js';
-import { Gates } from './approvals.js';
-import { compensate, type Undo } from './compensation.js';
+import type { Gates } from './approvals.js';
+import type { Undo } from './compensation.js';
+import { runSwitch } from './lifecycle.js';
 import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
-import { Tracker } from './tracker.js';
+import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
-  const raw = request as Partial<VipSwitchRequest> | undefined;
-  const t = new Tracker({
-    kind: 'vip-switch',
-    dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
-    sourceId: typeof raw?.sourceId === 'string' ? raw.sourceId : '(invalid input)',
-    dryRun: raw?.options?.dryRun === true,
-    requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
-    reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
-  });
-  setHandler(statusQuery, () => t.status);
-
-  const v = validateVipSwitchInput(request);
-  const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
-  if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
-  const input = v.value;
-  return run(t, gates, input);
-}
-
-async function run(t: Tracker, gates: Gates, input: VipSwitchInput): Promise<SwitchStatus> {
-  const undo: Undo[] = [];
-  try {
-    return await steps(t, gates, input, undo);
-  } catch (err) {
-    return compensate(t, undo, err);
-  }
+  return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
 }
 
 async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo[]): Promise<SwitchStatus> {

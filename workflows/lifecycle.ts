@@ -1,0 +1,39 @@
+/**
+ * How every switch begins and ends: its record exists (and answers the
+ * status query) before anything else, even for input it will refuse; the
+ * input is validated and refused before any change; the approval gates are
+ * set up; then its steps run, and whatever fails after a change is undone.
+ */
+import { setHandler } from '@temporalio/workflow';
+import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Approvals, Validation } from '../common/switch/input.js';
+import { statusQuery } from '../common/switch/messages.js';
+import type { SwitchStatus } from '../common/switch/status.js';
+import { Gates } from './approvals.js';
+import { compensate, type Undo } from './compensation.js';
+import { refuse } from './phases.js';
+import { Tracker } from './tracker.js';
+
+export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Promise<SwitchStatus>;
+
+export async function runSwitch<I extends { approvals: Approvals }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
+  const raw = request as { dmCluster?: unknown; sourceId?: unknown; options?: { dryRun?: unknown }; requestedBy?: unknown; reason?: unknown } | undefined;
+  const t = new Tracker({
+    kind,
+    dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
+    sourceId: typeof raw?.sourceId === 'string' ? raw.sourceId : '(invalid input)',
+    dryRun: raw?.options?.dryRun === true,
+    requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
+    reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
+  });
+  setHandler(statusQuery, () => t.status);
+  const v = validate(request);
+  const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
+  if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
+  const undo: Undo[] = [];
+  try {
+    return await steps(t, gates, v.value, undo);
+  } catch (err) {
+    return compensate(t, undo, err);
+  }
+}
