@@ -343,4 +343,31 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       await proc.stop();
     }
   });
+  it('given a step that fails where nothing can be undone safely, should stop in needs-operator with what was done and what to run', async () => {
+    // half done by hand: task stopped, source removed; the task config given back is one DM refuses
+    const to = (await reads()) === a.port ? b : a;
+    const from = to === a ? b : a;
+    const cfg = expectOk('config task', await dm.ctl(['config', 'task', TASK])).cfg as string;
+    expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
+    expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
+    const broken = cfg.replace('task-mode: incremental', 'task-mode: sometimes');
+    const { status, error } = await run(req(to, from, { taskConfigs: { [TASK]: broken } }));
+    expect(failureType(error)).toBe('CompensationFailed');
+    expect(status.outcome).toBe('needs-operator');
+    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`operate-source create ${SOURCE} reading ${to.host}:${to.port}:done`]);
+    expect(status.decisions.some((d) => /failed after a change \(dmctl start-task app-to-downstream failed: .*task-mode/.test(d.reason))).toBe(true);
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
+      `stop-task -s ${SOURCE} ${TASK} (before going back):done`,
+      `keep source ${SOURCE} on the new instance (there was no old source to restore):failed`,
+    ]);
+    expect(status.operatorActions).toEqual([expect.stringMatching(new RegExp(`^decide where source ${SOURCE} should read from: it now reads ${to.host}:${to.port}`))]);
+    // the real state matches what the status says: the source reads the new instance, no task runs
+    expect(await reads()).toBe(to.port);
+    expect(await taskState(dm, SOURCE, TASK)).toBeNull();
+    // an operator finishes by hand with the saved configuration
+    const file = await dm.file('operator-task.yaml', cfg.replace(/user: \S+\n(\s+)password: '\*+'/, "user: root\n$1password: ''"));
+    expectOk('start-task', await dm.ctl(['start-task', '-s', SOURCE, file]));
+    await writeRows(primary, 3);
+    await matches(90_000);
+  });
 });
