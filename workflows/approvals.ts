@@ -16,26 +16,43 @@ import type { Tracker } from './tracker.js';
 
 type Decision = 'approve' | 'reject';
 
+/** What the Temporal UI shows beside each handler. */
+const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate" may be left out (the gate pending now); "by" is required`;
+
+/**
+ * The approval gates of one switch. Construct it once, at the start of the
+ * workflow (it registers the approve/reject signal and update handlers), then
+ * `await pass(gate, …)` before each step a person may have to approve.
+ */
 export class Gates {
   constructor(
     private readonly t: Tracker,
     private readonly config: Approvals,
   ) {
-    setHandler(approveSignal, (r) => this.onSignal('approve', r));
-    setHandler(rejectSignal, (r) => this.onSignal('reject', r));
-    setHandler(approveUpdate, (r) => this.apply('approve', r, 'update'), { validator: (r) => this.validate(r) });
-    setHandler(rejectUpdate, (r) => this.apply('reject', r, 'update'), { validator: (r) => this.validate(r) });
+    setHandler(approveSignal, (r) => this.onSignal('approve', r), { description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}` });
+    setHandler(rejectSignal, (r) => this.onSignal('reject', r), { description: `Reject the pending gate (the switch ends, or undoes what it changed); an invalid request is recorded and ignored. ${HOW}` });
+    setHandler(approveUpdate, (r) => this.apply('approve', r, 'update'), {
+      validator: (r) => this.validate(r),
+      description: `Approve the pending gate; refused at once, with the reason, when it does not fit. Returns the gate's record. ${HOW}`,
+    });
+    setHandler(rejectUpdate, (r) => this.apply('reject', r, 'update'), {
+      validator: (r) => this.validate(r),
+      description: `Reject the pending gate (the switch ends, or undoes what it changed); refused at once when it does not fit. Returns the gate's record. ${HOW}`,
+    });
   }
 
   /**
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
-   * In a dry run it records that it would wait, and returns.
+   * In a dry run it records that it would wait, and returns. Cancelled while
+   * waiting, it closes the gate (rejected, with a comment saying so) and lets
+   * the cancellation through, so nobody approves a switch being undone.
    */
   async pass(gate: Gate, approving: ApprovalRecord['approving']): Promise<void> {
+    // Not configured: no command, no record, so histories saved without gates still replay.
     if (!this.config.gates.includes(gate)) return;
     if (this.t.status.dryRun) {
-      this.t.decide('info', `dry run: would wait for approval at gate ${gate} (${approving.summary})`);
+      this.t.decide('info', `dry run: would wait for approval at gate ${gate}, before: ${approving.summary}`);
       return;
     }
     const record: ApprovalRecord = {
@@ -47,9 +64,16 @@ export class Gates {
     this.t.status.approvals.push(record);
     const resumeAt = this.t.status.phase;
     this.t.phase('awaiting-approval');
-    const decided = await condition(() => record.state !== 'pending', `${this.config.timeoutSeconds}s`);
-    if (!decided) {
-      Object.assign(record, { state: 'timed-out', via: 'timeout', decidedAt: new Date().toISOString() });
+    let decided: boolean;
+    try {
+      decided = await condition(() => record.state !== 'pending', `${this.config.timeoutSeconds}s`);
+    } catch (err) {
+      // Cancelled while waiting: the gate is closed, so nobody can approve a switch that is being undone.
+      this.close(record, { state: 'rejected', decidedAt: new Date().toISOString(), comment: 'the switch was cancelled while waiting at this gate' });
+      throw err;
+    }
+    if (!decided && record.state === 'pending') {
+      this.close(record, { state: 'timed-out', via: 'timeout', decidedAt: new Date().toISOString() });
     }
     this.t.phase(resumeAt);
     const note = record.comment ? `: ${record.comment}` : '';
@@ -84,14 +108,19 @@ export class Gates {
 
   private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord {
     const record = this.t.status.approvals.find((a) => a.state === 'pending')!;
-    Object.assign(record, {
+    this.close(record, {
       state: decision === 'approve' ? 'approved' : 'rejected',
       by: r.by.trim(),
       via,
       decidedAt: new Date().toISOString(),
       ...(r.comment ? { comment: r.comment } : {}),
     });
-    this.t.touch();
     return record;
+  }
+
+  /** Decides a pending record in place and republishes the status. */
+  private close(record: ApprovalRecord, decision: Partial<ApprovalRecord>): void {
+    Object.assign(record, decision);
+    this.t.touch();
   }
 }

@@ -6,7 +6,7 @@
  */
 import { log, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SA } from '../common/switch/search-attributes.js';
-import type { Decision, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
+import type { Decision, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
 
 const PHASE_WORDS: Record<Phase, string> = {
   validating: 'Validating the input',
@@ -122,13 +122,16 @@ export class Tracker {
     ]);
   }
 
+  /** The pending gate, what it approves (the last GTID check's sets) and how to decide it. */
   private pendingApproval(): string[] {
     const p = this.status.approvals.find((a) => a.state === 'pending');
-    if (!p) return [];
+    if (!p || this.status.phase !== 'awaiting-approval') return [];
     const id = workflowInfo().workflowId;
+    const sets = lastCheck(p.approving.gtids);
     return [
       `**Approval needed at gate \`${p.gate}\`**: ${p.approving.summary}`,
-      `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\`.`,
+      ...(sets.length ? [`GTID sets it rests on:\n${sets.map((g) => `- ${g.label}: \`${g.set || '(empty)'}\``).join('\n')}`] : []),
+      `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,
     ];
   }
 
@@ -146,4 +149,14 @@ export class Tracker {
     ];
     setCurrentDetails(lines.join('\n\n'));
   }
+}
+
+/**
+ * The readings of the most recent GTID check: labels end with when they were
+ * taken, e.g. `gtid-S task app (frozen)`; the earlier checks stay in the status.
+ */
+function lastCheck(gtids: GtidReading[]): GtidReading[] {
+  const when = (label: string) => /\(([^()]*)\)$/.exec(label)?.[1] ?? '';
+  const last = gtids[gtids.length - 1];
+  return last ? gtids.filter((g) => when(g.label) === when(last.label)) : [];
 }

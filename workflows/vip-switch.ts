@@ -2,9 +2,13 @@
  * Procedure A of the runbook, as a durable workflow: DM reads the source
  * through a VIP; move the VIP to the new instance with DM paused.
  *
- *   preflight → GTID check → pause every task (confirm Paused) → re-take
- *   gtid-S frozen and re-check (wait for a lagging new instance, bounded) →
- *   move the VIP → resume → verify.
+ *   preflight → GTID check → [before-freeze] → pause every task (confirm
+ *   Paused) → re-take gtid-S frozen and re-check (wait for a lagging new
+ *   instance, bounded) → [before-switch] → move the VIP → [before-resume] →
+ *   resume → verify.
+ *
+ * The [gates] wait for a person only when the input names them
+ * (approvals.gates); one not named adds nothing to the history.
  *
  * Deterministic orchestration only: every effect is an idempotent activity,
  * so a crash anywhere replays to the same point and repeats nothing that
@@ -15,7 +19,7 @@
  */
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
-import type { SwitchStatus } from '../common/switch/status.js';
+import { GATES, type Gate, type SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
@@ -61,14 +65,21 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${taskNames.join(', ') || '(no tasks)'}`,
     'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
+  // what each approval gate waits before, as the approver reads it
+  const next: Record<Gate, string> = {
+    'before-freeze': `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
+    'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
+    'before-resume': `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
+  };
+  const approving = (gate: Gate) => ({ summary: next[gate], plan: t.status.plan, gtids: t.status.gtids });
   if (options.dryRun) {
-    await gates.pass('before-freeze', { summary: 'dry run', plan: t.status.plan, gtids: t.status.gtids });
+    for (const gate of GATES) await gates.pass(gate, approving(gate));
     t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
     t.finish('dry-run');
     return t.status;
   }
 
-  await gates.pass('before-freeze', { summary: `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`, plan: t.status.plan, gtids: t.status.gtids });
+  await gates.pass('before-freeze', approving('before-freeze'));
 
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
   // --- pause every task and confirm ---------------------------------------
@@ -102,11 +113,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   t.tasks(frozen.tasks);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
   await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
-  await gates.pass('before-switch', {
-    summary: vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    plan: t.status.plan,
-    gtids: t.status.gtids,
-  });
+  await gates.pass('before-switch', approving('before-switch'));
 
   // --- move the VIP ---------------------------------------------------------
   t.phase('moving-vip');
@@ -120,7 +127,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
 
-  await gates.pass('before-resume', { summary: `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`, plan: t.status.plan, gtids: t.status.gtids });
+  await gates.pass('before-resume', approving('before-resume'));
 
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');

@@ -1,20 +1,22 @@
 /**
  * Whether an approve/reject request fits the switch's state: the one rule
  * behind the update validator (which refuses with the reason) and the
- * signal handler (which records the reason and ignores the signal).
+ * signal handler (which records the reason and ignores the signal). Pure, so
+ * it is unit-tested without Temporal, and every reason says what to do.
  */
-import { GATES, type Gate, type SwitchStatus } from './status.js';
+import { GATES, type ApprovalRecord, type Gate, type SwitchStatus } from './status.js';
 
 export const MAX_COMMENT = 2000;
+export const MAX_APPROVER = 200;
 
 /** The problem with `req`, phrased for the person who sent it, or null when it may be applied. */
 export function approvalProblem(status: SwitchStatus, configured: readonly Gate[], req: unknown): string | null {
   if (req === null || typeof req !== 'object') return `send a JSON object such as {"by":"alice","comment":"…"}`;
   const r = req as { gate?: unknown; by?: unknown; comment?: unknown };
   if (typeof r.by !== 'string' || r.by.trim() === '') return `say who decides: "by" is required, e.g. {"by":"alice"}`;
-  if (r.by.length > 200) return '"by" is longer than 200 characters';
+  if (r.by.length > MAX_APPROVER) return `"by" is longer than ${MAX_APPROVER} characters`;
   if (r.comment !== undefined && typeof r.comment !== 'string') return '"comment" must be text';
-  if (typeof r.comment === 'string' && r.comment.length > MAX_COMMENT) return `"comment" is longer than ${MAX_COMMENT} characters`;
+  if (typeof r.comment === 'string' && r.comment.length > MAX_COMMENT) return `"comment" is longer than ${MAX_COMMENT} characters; put the details elsewhere and link them`;
   if (r.gate !== undefined && !(GATES as readonly unknown[]).includes(r.gate)) {
     return `unknown gate ${JSON.stringify(r.gate)}: the gates are ${GATES.join(', ')}`;
   }
@@ -22,18 +24,22 @@ export function approvalProblem(status: SwitchStatus, configured: readonly Gate[
   if (gate !== undefined && !configured.includes(gate)) {
     return `gate ${gate} is not configured for this switch (its gates: ${configured.join(', ') || 'none'})`;
   }
-  const pending = status.approvals.find((a) => a.state === 'pending');
-  if (gate !== undefined && !pending) {
-    const done = status.approvals.find((a) => a.gate === gate);
-    if (done) return `gate ${gate} was already ${done.state}${done.by ? ` by ${done.by}` : ''}${done.decidedAt ? ` at ${done.decidedAt}` : ''}`;
-  }
+  // A record stays pending only while the switch waits at it (phase awaiting-approval).
+  const pending = status.phase === 'awaiting-approval' ? status.approvals.find((a) => a.state === 'pending') : undefined;
+  const decided = gate === undefined ? undefined : status.approvals.find((a) => a.gate === gate && a.state !== 'pending');
+  if (decided) return `gate ${gate} was already ${decidedWords(decided)}${pending ? `; the switch now waits at ${pending.gate}` : ''}`;
   if (!pending) {
-    const where = status.outcome ? `the switch has finished (${status.outcome})` : `the switch is in phase ${status.phase}`;
-    return `no approval is pending: ${where}; gates configured: ${configured.join(', ') || 'none'}`;
+    if (status.outcome) return `no approval is pending: the switch has finished (${status.outcome})`;
+    if (configured.length === 0) return `no approval is pending: this switch has no approval gates (its input's approvals.gates is empty)`;
+    const notYet = gate === undefined ? '' : `gate ${gate} is not reached yet; `;
+    return `${notYet}no approval is pending: the switch is in phase ${status.phase}; gates configured: ${configured.join(', ')}; send it again once the status shows phase awaiting-approval`;
   }
-  if (gate !== undefined && gate !== pending.gate) {
-    const done = status.approvals.find((a) => a.gate === gate);
-    return done ? `gate ${gate} was already ${done.state}${done.by ? ` by ${done.by}` : ''}; the switch now waits at ${pending.gate}` : `gate ${gate} is not reached yet: the switch waits at ${pending.gate}`;
-  }
+  if (gate !== undefined && gate !== pending.gate) return `gate ${gate} is not reached yet: the switch waits at ${pending.gate}; decide that gate first (or leave "gate" out)`;
   return null;
+}
+
+/** "approved by alice at 2026-…", "timed out (nobody decided) at …". */
+function decidedWords(a: ApprovalRecord): string {
+  const what = a.state === 'timed-out' ? 'timed out (nobody decided in time)' : a.state;
+  return `${what}${a.by ? ` by ${a.by}` : ''}${a.decidedAt ? ` at ${a.decidedAt}` : ''}${a.comment && !a.by ? ` (${a.comment})` : ''}`;
 }

@@ -2,13 +2,14 @@
  * Approval gates of the switch workflows on a real Temporal dev server, with
  * scripted (fake) activities (scripted-world.ts): approving and rejecting by
  * signal and by update, the update validator's refusals, a gate that times
- * out, and what a rejection before or after a change leads to.
+ * out, cancellation at a gate, a dry run, and what a rejection before or
+ * after a change leads to.
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, type ApprovalRequest } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
-import { failureType, fakeWorld, input, runSwitch, useScriptedTemporal } from './scripted-world.js';
+import { failureType, fakeWorld, input, runSwitch, U, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
 
@@ -19,6 +20,14 @@ async function pendingGate(h: WorkflowHandle, gate: Gate): Promise<SwitchStatus>
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`gate ${gate} never became pending`);
+}
+
+async function inPhase(h: WorkflowHandle, phase: SwitchStatus['phase']): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await h.query(statusQuery)).phase === phase) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the switch never reached phase ${phase}`);
 }
 
 /** The validator's reason for refusing an update, or null when it was accepted. */
@@ -57,33 +66,66 @@ describe('approval gates (scripted activities)', () => {
     expect(status.decisions.filter((d) => d.verdict === 'go' && d.reason.startsWith('approved by')).length).toBe(3);
   });
 
-  it('given updates, should refuse what does not fit with the reason, and return the record when approved', async () => {
+  it('given updates, should refuse what does not fit with the reason while the switch keeps waiting, and return the record when approved', async () => {
     const w = fakeWorld();
-    const seen: { pending?: SwitchStatus; refusals: Array<string | null>; record?: unknown; again?: string | null } = { refusals: [] };
-    const { result } = await runSwitch(w, input({ approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }), async (h) => {
+    // hold pause-task until the test has asked for approvals while no gate is pending
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const pause = w.activities.dmPauseTasks;
+    w.activities.dmPauseTasks = async () => {
+      await released;
+      return pause();
+    };
+    type Seen = { early: Array<string | null>; pending?: SwitchStatus; details?: string; refusals: Array<string | null>; still?: SwitchStatus; record?: unknown; again?: string | null; second?: unknown };
+    const seen: Seen = { early: [], refusals: [] };
+    const { result, status } = await runSwitch(w, input({ approvals: { gates: ['before-switch', 'before-resume'], timeoutSeconds: 600 } }), async (h) => {
+      await inPhase(h, 'pausing');
+      seen.early = [await refusal(h, { by: 'alice' }), await refusal(h, { gate: 'before-switch', by: 'alice' })];
+      release();
       seen.pending = await pendingGate(h, 'before-switch');
+      seen.details = ((await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata')) ?? {}).currentDetails;
       seen.refusals = [
         await refusal(h, { gate: 'before-switch' }),
         await refusal(h, { gate: 'after-lunch', by: 'alice' }),
         await refusal(h, { gate: 'before-freeze', by: 'alice' }),
         await refusal(h, { gate: 'before-resume', by: 'alice' }),
       ];
+      seen.still = await h.query(statusQuery);
       seen.record = await h.executeUpdate(approveUpdate, { args: [{ gate: 'before-switch', by: 'alice', comment: 'GTID sets look right' }] });
       seen.again = await refusal(h, { gate: 'before-switch', by: 'bob' });
+      await pendingGate(h, 'before-resume');
+      seen.second = await h.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     });
     expect(result?.outcome).toBe('switched');
+    expect(seen.early[0]).toBe('no approval is pending: the switch is in phase pausing; gates configured: before-switch, before-resume; send it again once the status shows phase awaiting-approval');
+    expect(seen.early[1]).toMatch(/^gate before-switch is not reached yet; no approval is pending: the switch is in phase pausing/);
     expect(seen.refusals[0]).toMatch(/"by" is required/);
     expect(seen.refusals[1]).toMatch(/unknown gate "after-lunch": the gates are before-freeze, before-switch, before-resume/);
-    expect(seen.refusals[2]).toMatch(/gate before-freeze is not configured for this switch \(its gates: before-switch\)/);
-    expect(seen.refusals[3]).toMatch(/gate before-resume is not configured/);
+    expect(seen.refusals[2]).toMatch(/gate before-freeze is not configured for this switch \(its gates: before-switch, before-resume\)/);
+    expect(seen.refusals[3]).toMatch(/^gate before-resume is not reached yet: the switch waits at before-switch/);
+    // refused updates leave the gate pending
+    expect(seen.still?.phase).toBe('awaiting-approval');
+    expect(seen.still?.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'pending' })]);
     expect(seen.record).toMatchObject({ gate: 'before-switch', state: 'approved', by: 'alice', comment: 'GTID sets look right', via: 'update' });
-    expect(seen.again).toMatch(/gate before-switch was already approved by alice/);
+    expect(seen.again).toMatch(/^gate before-switch was already approved by alice at \d{4}-/);
+    expect(seen.second).toMatchObject({ gate: 'before-resume', state: 'approved', by: 'bob', via: 'update' });
+    expect(status.approvals.map((a) => `${a.gate}:${a.state}:${a.by}`)).toEqual(['before-switch:approved:alice', 'before-resume:approved:bob']);
     // the approver saw what they approved: the frozen GTID sets and the plan
+    expect(seen.pending!.phase).toBe('awaiting-approval');
     const approving = seen.pending!.approvals[0]!.approving;
-    expect(approving.gtids.map((g) => g.label)).toContain('gtid-S task app (frozen)');
+    expect(approving.gtids.filter((g) => g.label.endsWith('(frozen)')).map((g) => [g.label, g.set])).toEqual([
+      ['gtid-P new instance (frozen)', `${U}:1-10`],
+      ['gtid-E new instance (frozen)', `${U}:1-100`],
+      ['gtid-S task app (frozen)', `${U}:1-100`],
+    ]);
     expect(approving.summary).toMatch(/move the VIP vip.example from old.example to new.example/);
     expect(approving.plan.length).toBeGreaterThan(3);
-    expect(seen.pending!.phase).toBe('awaiting-approval');
+    // and the Temporal UI's current details say which gate waits, on what, and how to approve
+    expect(seen.details).toMatch(/Approval needed at gate `before-switch`/);
+    expect(seen.details).toContain(`gtid-S task app (frozen): \`${U}:1-100\``);
+    expect(seen.details).not.toContain('(before pause)');
+    expect(seen.details).toMatch(/temporal workflow signal --workflow-id \S+ --name approve --input '\{"gate":"before-switch","by":"<you>"\}'/);
+    expect(seen.details).toMatch(/dm-switch approve \S+ --gate before-switch/);
   });
 
   it('given a rejection at before-freeze, should end refused without pausing anything', async () => {
@@ -103,12 +145,26 @@ describe('approval gates (scripted activities)', () => {
     const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
       await pendingGate(h, 'before-resume');
       await h.executeUpdate(rejectUpdate, { args: [{ by: 'dave' }] });
-    });
+    }, 'vip-switch-rejected-by-update');
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual(['move VIP vip.example back to old.example:done', 'resume-task app:done']);
     expect(w.holder()).toBe('old.example');
     expect(w.tasks[0]!.stage).toBe('Running');
+    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'vipMove new.example', 'vipMove old.example', 'resume']);
+    expect(status.decisions.some((d) => d.reason.startsWith('rejected after a change (rejected by dave at gate before-resume); undoing 2 step(s)'))).toBe(true);
+  });
+
+  it('given cancellation while a gate waits, should close the gate and undo what was changed', async () => {
+    const w = fakeWorld();
+    const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }), async (h) => {
+      await pendingGate(h, 'before-switch');
+      await h.cancel();
+    });
+    expect(error).toBeDefined();
+    expect(status.outcome).toBe('rolled-back');
+    expect(status.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'rejected', comment: 'the switch was cancelled while waiting at this gate' })]);
+    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'resume']);
   });
 
   it('given nobody decides in time, should reject with ApprovalTimedOut', async () => {
@@ -137,11 +193,16 @@ describe('approval gates (scripted activities)', () => {
     expect(status.approvals[0]).toMatchObject({ state: 'approved', by: 'frank' });
   });
 
-  it('given a dry run with gates, should not wait and say it would', async () => {
+  it('given a dry run with gates, should not wait and say at which gates it would', async () => {
     const w = fakeWorld();
-    const { result } = await runSwitch(w, input({ options: { dryRun: true }, approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } }));
+    const { result } = await runSwitch(w, input({ options: { dryRun: true }, approvals: { gates: ['before-freeze', 'before-switch', 'before-resume'], timeoutSeconds: 600 } }));
     expect(result?.outcome).toBe('dry-run');
     expect(result?.approvals).toEqual([]);
-    expect(result?.decisions.some((d) => d.reason.startsWith('dry run: would wait for approval at gate before-freeze'))).toBe(true);
+    expect(result?.decisions.filter((d) => d.reason.startsWith('dry run: would wait')).map((d) => d.reason)).toEqual([
+      'dry run: would wait for approval at gate before-freeze, before: pause the tasks of source src (app) to move the VIP vip.example to new.example',
+      'dry run: would wait for approval at gate before-switch, before: move the VIP vip.example from old.example to new.example',
+      'dry run: would wait for approval at gate before-resume, before: resume the tasks of source src (app), now reading new.example through vip.example',
+    ]);
+    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual([]);
   });
 });

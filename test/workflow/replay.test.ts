@@ -3,7 +3,7 @@
  * code: a change that would make running switches non-deterministic fails
  * here, before it reaches a worker with switches in flight.
  *
- * Histories are refreshed with: DM_SWITCH_SAVE_HISTORIES=1 npx vitest run test/workflow/vip-switch.test.ts
+ * Histories are refreshed with: DM_SWITCH_SAVE_HISTORIES=1 npx vitest run test/workflow/vip-switch.test.ts test/workflow/approvals.test.ts
  * (only when a change is meant to be incompatible, with a versioning plan).
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
