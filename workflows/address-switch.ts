@@ -18,7 +18,7 @@
 import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
-import { GATES, type Gate, type SwitchStatus } from '../common/switch/status.js';
+import { GATES, type SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
@@ -92,19 +92,18 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance',
   ];
   // what each approval gate waits before, as the approver reads it
-  const next: Record<Gate, string> = {
+  gates.describe({
     'before-freeze': `stop the tasks of source ${sourceId} (${inDm.join(', ') || 'none running'}) to re-point it to ${newInstance.host}:${newInstance.port}`,
     'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
     'before-resume': `start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
-  };
-  const approving = (gate: Gate) => ({ summary: next[gate], plan: t.status.plan, gtids: t.status.gtids });
+  });
   if (options.dryRun) {
-    for (const gate of GATES) await gates.pass(gate, approving(gate));
+    for (const gate of GATES) await gates.pass(gate);
     t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
     t.finish('dry-run');
     return t.status;
   }
-  await gates.pass('before-freeze', approving('before-freeze'));
+  await gates.pass('before-freeze');
 
   const startOld = (): Undo => ({
     name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)`,
@@ -128,7 +127,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   t.phase('recheck');
   const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance)]);
   await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
-  await gates.pass('before-switch', approving('before-switch'));
+  await gates.pass('before-switch');
 
   // --- swap the source config -------------------------------------------------
   t.phase('swapping-source');
@@ -155,7 +154,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       });
     }
   }
-  await gates.pass('before-resume', approving('before-resume'));
+  await gates.pass('before-resume');
 
   // --- start the tasks and verify ---------------------------------------------
   t.phase('starting');

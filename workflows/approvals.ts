@@ -21,10 +21,13 @@ const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate"
 
 /**
  * The approval gates of one switch. Construct it once, at the start of the
- * workflow (it registers the approve/reject signal and update handlers), then
- * `await pass(gate, …)` before each step a person may have to approve.
+ * workflow (it registers the approve/reject signal and update handlers),
+ * `describe` what each gate waits before, then `await pass(gate)` before each
+ * step a person may have to approve.
  */
 export class Gates {
+  private summaries: Record<Gate, string> | undefined;
+
   constructor(
     private readonly t: Tracker,
     private readonly config: Approvals,
@@ -41,6 +44,11 @@ export class Gates {
     });
   }
 
+  /** What each gate waits before, in the approver's words; given once the switch's plan is known. */
+  describe(summaries: Record<Gate, string>): void {
+    this.summaries = summaries;
+  }
+
   /**
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
@@ -48,9 +56,11 @@ export class Gates {
    * waiting, it closes the gate (rejected, with a comment saying so) and lets
    * the cancellation through, so nobody approves a switch being undone.
    */
-  async pass(gate: Gate, approving: ApprovalRecord['approving']): Promise<void> {
+  async pass(gate: Gate): Promise<void> {
     // Not configured: no command, no record, so histories saved without gates still replay.
     if (!this.config.gates.includes(gate)) return;
+    // the plan and the GTID sets as they stand now: what the approver approves
+    const approving = { summary: this.summaries?.[gate] ?? gate, plan: this.t.status.plan, gtids: this.t.status.gtids };
     if (this.t.status.dryRun) {
       this.t.decide('info', `dry run: would wait for approval at gate ${gate}, before: ${approving.summary}`);
       return;

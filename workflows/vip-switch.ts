@@ -19,7 +19,7 @@
  */
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
-import { GATES, type Gate, type SwitchStatus } from '../common/switch/status.js';
+import { GATES, type SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
@@ -66,20 +66,19 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
-  const next: Record<Gate, string> = {
+  gates.describe({
     'before-freeze': `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
     'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
     'before-resume': `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
-  };
-  const approving = (gate: Gate) => ({ summary: next[gate], plan: t.status.plan, gtids: t.status.gtids });
+  });
   if (options.dryRun) {
-    for (const gate of GATES) await gates.pass(gate, approving(gate));
+    for (const gate of GATES) await gates.pass(gate);
     t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
     t.finish('dry-run');
     return t.status;
   }
 
-  await gates.pass('before-freeze', approving('before-freeze'));
+  await gates.pass('before-freeze');
 
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
   // --- pause every task and confirm ---------------------------------------
@@ -113,7 +112,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   t.tasks(frozen.tasks);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
   await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
-  await gates.pass('before-switch', approving('before-switch'));
+  await gates.pass('before-switch');
 
   // --- move the VIP ---------------------------------------------------------
   t.phase('moving-vip');
@@ -127,7 +126,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
 
-  await gates.pass('before-resume', approving('before-resume'));
+  await gates.pass('before-resume');
 
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');
