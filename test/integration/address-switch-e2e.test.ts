@@ -29,7 +29,7 @@ import { binlogDumps, downstreamMatches, failureType, runSwitch, sourceIds, sour
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
-import { freePort } from '../sandbox/db.js';
+import { freePort } from '../sandbox/ports.js';
 import { parse as parseYaml } from 'yaml';
 
 const QUEUE = 'e2e-address';

@@ -13,11 +13,11 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { freePort } from './ports.js';
 import { waitUntilReady } from './ready.js';
 
 export type DbFlavor = 'mysql' | 'mariadb';
@@ -33,20 +33,6 @@ export function dbRoot(flavor: DbFlavor): Promise<string> {
     rootCache.set(flavor, root);
   }
   return root;
-}
-
-/** A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before use). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolvePort(addr.port));
-    });
-  });
 }
 
 export interface DbOptions {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDmctlOutput, type DmctlJson } from '../../activities/dmctl-output.js';
-import { freePort } from './db.js';
+import { freePort } from './ports.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binDirs = new Map<boolean, Promise<string>>();

@@ -10,11 +10,11 @@
  */
 import { Connection } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './db.js';
+import { freePort } from './ports.js';
 import { waitUntilReady } from './ready.js';
 import { SEARCH_ATTRIBUTES } from '../../common/switch/search-attributes.js';
 
@@ -129,18 +129,30 @@ export class TemporalDevServer {
 
 export async function startTemporal(options: TemporalOptions = {}): Promise<TemporalDevServer> {
   const bin = await temporalBinary();
-  const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-temporal-'));
-  const server = new TemporalDevServer(
-    bin,
-    dir,
-    options.dbFile ?? join(dir, 'temporal.sqlite'),
-    options.port ?? (await freePort()),
-    options.ui ? (options.uiPort ?? (await freePort())) : undefined,
-    options.namespace ?? 'default',
-    // the switches' own search attributes, registered as a cluster operator would
-    { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
-    options.logFile ?? join(dir, 'temporal.log'),
-  );
-  await server.start();
-  return server;
+  // A port we picked can still be taken before the server binds it; then the
+  // server exits at once, and we try again on new ports. Ports the caller
+  // fixed are not changed.
+  for (let attempt = 1; ; attempt++) {
+    const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-temporal-'));
+    const server = new TemporalDevServer(
+      bin,
+      dir,
+      options.dbFile ?? join(dir, 'temporal.sqlite'),
+      options.port ?? (await freePort()),
+      options.ui ? (options.uiPort ?? (await freePort())) : undefined,
+      options.namespace ?? 'default',
+      // the switches' own search attributes, registered as a cluster operator would
+      { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
+      options.logFile ?? join(dir, 'temporal.log'),
+    );
+    try {
+      await server.start();
+      return server;
+    } catch (e) {
+      const portsOurs = options.port === undefined && (!options.ui || options.uiPort === undefined);
+      const log = await readFile(server.logFile, 'utf8').catch(() => '');
+      if (attempt >= 3 || !portsOurs || !/address already in use/.test(log)) throw e;
+      await server.destroy();
+    }
+  }
 }

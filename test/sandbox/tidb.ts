@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { freePort } from './db.js';
+import { freePort } from './ports.js';
 import { dmBinDir } from './dm.js';
 import { waitUntilReady } from './ready.js';
 
