@@ -10,7 +10,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,8 @@ export class TemporalDevServer {
     readonly dbFile: string,
     readonly port: number,
     readonly uiPort: number | undefined,
+    readonly httpPort: number,
+    readonly metricsPort: number,
     readonly namespace: string,
     private readonly searchAttributes: Record<string, string>,
     readonly logFile: string,
@@ -64,10 +66,28 @@ export class TemporalDevServer {
 
   async start(): Promise<void> {
     if (this.proc) throw new Error('temporal dev server is already running');
+    // The dev server picks its internal services' ports itself (bind to 0,
+    // close, bind again); another process can take one in between, and the
+    // server then exits at once. Starting again picks new ones.
+    for (let attempt = 1; ; attempt++) {
+      const logSize = await stat(this.logFile).then((s) => s.size, () => 0);
+      try {
+        await this.startOnce();
+        return;
+      } catch (e) {
+        const log = await readFile(this.logFile).then((b) => b.subarray(logSize).toString('utf8'), () => '');
+        if (attempt >= 3 || this.proc || !/address already in use/.test(log)) throw e;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const args = [
       'server', 'start-dev',
       '--ip', '127.0.0.1',
       '--port', String(this.port),
+      '--http-port', String(this.httpPort),
+      '--metrics-port', String(this.metricsPort),
       '--db-filename', this.dbFile,
       '--namespace', this.namespace,
       '--log-level', 'warn',
@@ -140,6 +160,8 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
       options.dbFile ?? join(dir, 'temporal.sqlite'),
       options.port ?? (await freePort()),
       options.ui ? (options.uiPort ?? (await freePort())) : undefined,
+      await freePort(),
+      await freePort(),
       options.namespace ?? 'default',
       // the switches' own search attributes, registered as a cluster operator would
       { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
