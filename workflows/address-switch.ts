@@ -16,6 +16,7 @@
  * credential references.
  */
 import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
+import { patched } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
 import { GATES, type SwitchStatus } from '../common/switch/status.js';
@@ -88,14 +89,14 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     alreadySwapped
       ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
       : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
-    `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
-    'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance',
+    (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
+    'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance' + (relayOn ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
   gates.describe({
     'before-freeze': `stop the tasks of source ${sourceId} (${inDm.join(', ') || 'none running'}) to re-point it to ${newInstance.host}:${newInstance.port}`,
     'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
-    'before-resume': `start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
+    'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
   });
   if (options.dryRun) {
     for (const gate of GATES) await gates.pass(gate);
@@ -156,15 +157,24 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   }
   await gates.pass('before-resume');
 
-  // --- start the tasks and verify ---------------------------------------------
+  // --- start relay and the tasks, and verify -------------------------------
   t.phase('starting');
+  // relay was on: the new source must read the new instance through relay too
+  // (a source created from a config without enable-relay would leave it off)
+  const relayBack = relayOn && patched('dm-switch-address-relay');
+  if (relayBack) {
+    const relay = await dm.dmStartRelay({ dmCluster, sourceId });
+    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
+    undo.push({ name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => dm.dmStopRelay({ dmCluster, sourceId }) });
+  }
   if (taskNames.length) {
     undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
     t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
   t.phase('verifying');
-  await verify(t, input, frozenTasks, null, false);
+  // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
+  await verify(t, input, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;

@@ -241,6 +241,45 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await matches();
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
   });
+  it('given relay on, should stop it with the tasks, start it on the new source and verify it reads a new sub-directory, there and back', async () => {
+    const relayOf = async () => {
+      const r = expectOk('query-status', await dm.ctl(['query-status', '-s', SOURCE]));
+      return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
+    };
+    const here = (await reads()) === a.port ? a : b;
+    const there = here === a ? b : a;
+    expectOk('start-relay', await dm.ctl(['start-relay', '-s', SOURCE]));
+    try {
+      for (let i = 0; i < 60 && (await relayOf())?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
+      expect((await relayOf())?.relaySubDir.startsWith(await here.variable('server_uuid'))).toBe(true);
+      for (const [to, from] of [[there, here], [here, there]] as const) {
+        await waitCaughtUp(to, primary, 60_000);
+        const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+        expect(error).toBeUndefined();
+        expect(status.outcome).toBe('switched');
+        expect(status.steps.map((x) => x.step)).toEqual([
+          `stop-task -s ${SOURCE} ${TASK}`,
+          `stop-relay -s ${SOURCE}`,
+          `operate-source stop ${SOURCE}`,
+          `operate-source create ${SOURCE} reading ${to.host}:${to.port}`,
+          `start-relay -s ${SOURCE}`,
+          `start-task -s ${SOURCE} ${TASK}`,
+        ]);
+        expect(status.decisions.some((d) => /relay switched to sub-directory/.test(d.reason))).toBe(true);
+        const relay = await relayOf();
+        expect(relay?.stage).toBe('Running');
+        expect(relay?.relaySubDir.startsWith(await to.variable('server_uuid'))).toBe(true);
+        expect(await reads()).toBe(to.port);
+        expect(await sourceIds(dm)).toEqual([SOURCE]);
+        await writeRows(primary, 5);
+        await matches();
+        expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+      }
+    } finally {
+      await dm.ctl(['stop-relay', '-s', SOURCE]);
+    }
+  });
+
   it('given the dm-switch CLI, should start, refuse what does not fit, approve, watch, list and show a switch, with meaningful exit codes', async () => {
     // the task runs on B since the previous case; switch it back to A through the CLI
     await waitCaughtUp(a, primary, 60_000);
