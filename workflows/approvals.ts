@@ -53,7 +53,7 @@ export class Gates {
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
    * In a dry run it records that it would wait, and returns. Cancelled while
-   * waiting, it closes the gate (rejected, with a comment saying so) and lets
+   * waiting, it closes the gate (cancelled, with a comment saying so) and lets
    * the cancellation through, so nobody approves a switch being undone.
    */
   async pass(gate: Gate): Promise<void> {
@@ -79,7 +79,7 @@ export class Gates {
       decided = await condition(() => record.state !== 'pending', `${this.config.timeoutSeconds}s`);
     } catch (err) {
       // Cancelled while waiting: the gate is closed, so nobody can approve a switch that is being undone.
-      this.close(record, { state: 'rejected', decidedAt: new Date().toISOString(), comment: 'the switch was cancelled while waiting at this gate' });
+      this.close(record, { state: 'cancelled', via: 'cancellation', decidedAt: new Date().toISOString(), comment: 'the switch was cancelled while waiting at this gate' });
       throw err;
     }
     if (!decided && record.state === 'pending') {

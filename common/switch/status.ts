@@ -59,7 +59,8 @@ export type Gate = (typeof GATES)[number];
 
 export interface ApprovalRecord {
   gate: Gate;
-  state: 'pending' | 'approved' | 'rejected' | 'timed-out';
+  /** `cancelled`: the switch was cancelled while it waited here; nobody decided. */
+  state: 'pending' | 'approved' | 'rejected' | 'timed-out' | 'cancelled';
   requestedAt: string;
   /** What the approver is approving: the plan's next step, the GTID sets it rests on. */
   approving: { summary: string; plan: string[]; gtids: GtidReading[] };
@@ -67,7 +68,7 @@ export interface ApprovalRecord {
   /** Who approved or rejected, as they gave it. */
   by?: string;
   comment?: string;
-  via?: 'signal' | 'update' | 'timeout';
+  via?: 'signal' | 'update' | 'timeout' | 'cancellation';
 }
 
 export interface SwitchStatus {

@@ -46,8 +46,8 @@ describe('approvalProblem', () => {
     expect(approvalProblem(moving, gates, { gate: 'before-switch', by: 'alice' })).toBe('gate before-switch was already approved by alice at T3');
     const late = status([{ gate: 'before-freeze', state: 'timed-out', via: 'timeout', decidedAt: 'T4' }], { phase: 'done', outcome: 'refused' });
     expect(approvalProblem(late, gates, { gate: 'before-freeze', by: 'bob' })).toBe('gate before-freeze was already timed out (nobody decided in time) at T4');
-    const cancelled = status([{ gate: 'before-freeze', state: 'rejected', decidedAt: 'T5', comment: 'the switch was cancelled while waiting at this gate' }], { phase: 'compensating' });
-    expect(approvalProblem(cancelled, gates, { gate: 'before-freeze', by: 'bob' })).toBe('gate before-freeze was already rejected at T5 (the switch was cancelled while waiting at this gate)');
+    const cancelled = status([{ gate: 'before-freeze', state: 'cancelled', via: 'cancellation', decidedAt: 'T5', comment: 'the switch was cancelled while waiting at this gate' }], { phase: 'compensating' });
+    expect(approvalProblem(cancelled, gates, { gate: 'before-freeze', by: 'bob' })).toBe('gate before-freeze was already cancelled at T5 (the switch was cancelled while waiting at this gate)');
   });
 
   it('given nothing pending, should say where the switch is and when to send it', () => {

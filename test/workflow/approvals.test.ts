@@ -163,7 +163,7 @@ describe('approval gates (scripted activities)', () => {
     });
     expect(error).toBeDefined();
     expect(status.outcome).toBe('rolled-back');
-    expect(status.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'rejected', comment: 'the switch was cancelled while waiting at this gate' })]);
+    expect(status.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'cancelled', via: 'cancellation', comment: 'the switch was cancelled while waiting at this gate' })]);
     expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'resume']);
   });
 
