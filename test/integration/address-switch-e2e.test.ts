@@ -409,4 +409,32 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await writeRows(primary, 3);
     await matches(90_000);
   });
+  it('given the old instance crashed (killed first), should re-point the source to the other and lose no row', async () => {
+    const from = (await reads()) === a.port ? a : b;
+    const to = from === a ? b : a;
+    await waitCaughtUp(to, primary, 60_000);
+    from.kill();
+    await from.waitExit();
+    try {
+      await writeRows(primary, 10); // DM cannot read these until it reads the other instance
+      const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      expect(error).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);
+      expect(status.steps.map((x) => x.step)).toEqual([
+        `stop-task -s ${SOURCE} ${TASK}`,
+        `operate-source stop ${SOURCE}`,
+        `operate-source create ${SOURCE} reading ${to.host}:${to.port}`,
+        `start-task -s ${SOURCE} ${TASK}`,
+      ]);
+      expect(await reads()).toBe(to.port);
+      expect(await sourceIds(dm)).toEqual([SOURCE]);
+      expect(await binlogDumps(to)).toBeGreaterThan(0);
+      await writeRows(primary, 5);
+      await matches(90_000);
+      expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+    } finally {
+      await from.start();
+    }
+  });
 });
