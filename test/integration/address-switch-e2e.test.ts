@@ -25,7 +25,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { binlogDumps, downstreamMatches, failureType, runSwitch, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import { binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -115,7 +115,8 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await writeRows(primary, 20);
     await matches();
     // the application keeps writing through the switch: some rows land while the tasks are stopped
-    const { status, error } = await run(req(b, a), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    const { status, error, handle } = await run(req(b, a), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    await saveHistory(handle, 'address-switch-switched');
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.steps.map((s) => s.step)).toEqual([
@@ -148,6 +149,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
     }
     const { status, error } = outcome;
+    await saveHistory(outcome.handle, 'address-switch-catch-up-timeout');
     expect(failureType(error)).toBe('CatchUpTimeout');
     expect(status.outcome).toBe('rolled-back');
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([`start-task -s ${SOURCE} ${TASK} (on the old instance):done`]);
@@ -159,7 +161,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
 
   it('given the switch cancelled while it waits for a lagging instance, should undo in full and leave the tasks on the old instance', async () => {
     await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
-    let end: Awaited<ReturnType<typeof run>>;
+    let end: Awaited<ReturnType<SwitchRun['end']>>;
     try {
       await writeRows(primary, 5);
       await matches();
@@ -192,6 +194,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(await taskState(dm, SOURCE, TASK)).toBeNull();
     await sw.handle.signal('reject', { gate: 'before-resume', by: 'dba-on-call', comment: 'wrong maintenance window' });
     const { status, error } = await sw.end();
+    await saveHistory(sw.handle, 'address-switch-rolled-back-after-swap');
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
     expect(status.approvals[0]).toMatchObject({ gate: 'before-resume', state: 'rejected', by: 'dba-on-call', comment: 'wrong maintenance window' });
@@ -212,7 +215,8 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
     expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
     await writeRows(primary, 10); // not replicated until the switch ends
-    const { status, error } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    const { status, error, handle } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    await saveHistory(handle, 'address-switch-adopted');
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.warnings.join('\n')).toMatch(/DM does not know source .*: it was removed/);
@@ -254,7 +258,8 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       expect((await relayOf())?.relaySubDir.startsWith(await here.variable('server_uuid'))).toBe(true);
       for (const [to, from] of [[there, here], [here, there]] as const) {
         await waitCaughtUp(to, primary, 60_000);
-        const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+        const { status, error, handle } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+        if (to === there) await saveHistory(handle, 'address-switch-relay');
         expect(error).toBeUndefined();
         expect(status.outcome).toBe('switched');
         expect(status.steps.map((x) => x.step)).toEqual([
@@ -390,7 +395,8 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
     expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
     const broken = cfg.replace('task-mode: incremental', 'task-mode: sometimes');
-    const { status, error } = await run(req(to, from, { taskConfigs: { [TASK]: broken } }));
+    const { status, error, handle } = await run(req(to, from, { taskConfigs: { [TASK]: broken } }));
+    await saveHistory(handle, 'address-switch-needs-operator');
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
     expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`operate-source create ${SOURCE} reading ${to.host}:${to.port}:done`]);
@@ -417,7 +423,8 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await from.waitExit();
     try {
       await writeRows(primary, 10); // DM cannot read these until it reads the other instance
-      const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      const { status, error, handle } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      await saveHistory(handle, 'address-switch-old-instance-down');
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);

@@ -5,6 +5,9 @@
  */
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
@@ -57,13 +60,23 @@ export async function writeUntil(stop: Promise<unknown>, write: () => Promise<un
 }
 
 /** Runs a switch to its end, with `during` running beside it. */
-export async function runSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string }, during?: (ended: Promise<unknown>) => Promise<unknown>): Promise<{ status: SwitchStatus; error?: unknown }> {
+export async function runSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string }, during?: (ended: Promise<unknown>) => Promise<unknown>): Promise<{ status: SwitchStatus; error?: unknown; handle: WorkflowHandle }> {
   const run = await startSwitch(client, workflow, taskQueue, req);
   const ended = run.handle.result().catch(() => undefined);
   const duringDone = during?.(ended);
   const end = await run.end();
   await duringDone;
-  return end;
+  return { ...end, handle: run.handle };
+}
+
+/**
+ * With DM_SWITCH_SAVE_HISTORIES=1, saves the history of a real switch as
+ * test/fixtures/histories/<name>.json for the replay test, which then keeps
+ * later workflow changes from breaking switches of that shape in flight.
+ */
+export async function saveHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (!process.env.DM_SWITCH_SAVE_HISTORIES) return;
+  await writeFile(join(import.meta.dirname, '../fixtures/histories', `${name}.json`), historyToJSON(await handle.fetchHistory()));
 }
 
 /** Polls the status query until `ok` holds (e.g. a gate is pending). */

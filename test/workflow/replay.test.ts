@@ -4,6 +4,8 @@
  * here, before it reaches a worker with switches in flight.
  *
  * Histories are refreshed with: DM_SWITCH_SAVE_HISTORIES=1 npx vitest run test/workflow/vip-switch.test.ts test/workflow/approvals.test.ts
+ * (the VIP switch, scripted activities) and test/integration/address-switch-e2e.test.ts
+ * (the address switch on the real stack)
  * (only when a change is meant to be incompatible, with a versioning plan).
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
