@@ -17,11 +17,11 @@
  *         vip: { address: 198.51.100.14 }
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { AddressSwitchInputSchema, validate, VipSwitchInputSchema } from '../common/switch/input.js';
 import { GATES } from '../common/switch/status.js';
+import { invalid, parseYamlDocument } from '../common/yaml-document.js';
 
 const RuleSchema = z
   .object({
@@ -57,21 +57,14 @@ export class PolicyError extends Error {
 
 /** Parses and validates a policy, including each rule's switch request against its workflow's input schema. */
 export function parsePolicy(text: string, origin = 'policy'): Policy {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    throw new PolicyError(`${origin} is not valid YAML: ${(e as Error).message}`);
-  }
-  const v = validate(PolicySchema, raw ?? {});
-  if (!v.ok) throw new PolicyError(`${origin} is invalid:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`);
+  const policy = parseYamlDocument(PolicySchema, text, origin, (m) => new PolicyError(m));
   const problems: string[] = [];
-  v.value.rules.forEach((rule, i) => {
+  policy.rules.forEach((rule, i) => {
     const r = rule.kind === 'vip' ? validate(VipSwitchInputSchema, rule.switch) : validate(AddressSwitchInputSchema, rule.switch);
     if (!r.ok) problems.push(...r.problems.map((p) => `rules.${i}.switch.${p}`));
   });
-  if (problems.length) throw new PolicyError(`${origin} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  return v.value;
+  if (problems.length) throw new PolicyError(invalid(origin, problems));
+  return policy;
 }
 
 export async function loadPolicy(path: string): Promise<Policy> {

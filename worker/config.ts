@@ -16,10 +16,9 @@
  *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
-import { validate } from '../common/switch/input.js';
+import { parseYamlDocument } from '../common/yaml-document.js';
 
 const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [program, arg, …]');
 
@@ -84,16 +83,7 @@ export class ConfigError extends Error {
 
 /** Parses and validates YAML text; throws ConfigError listing every problem by key. */
 export function parseWorkerConfig(text: string, origin = 'configuration'): WorkerConfig {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    throw new ConfigError(`${origin} is not valid YAML: ${(e as Error).message}`);
-  }
-  // The worker's own file may hold no password either: they come from the environment or files.
-  const v = validate(WorkerConfigSchema, raw ?? {});
-  if (!v.ok) throw new ConfigError(`${origin} is invalid:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`);
-  return v.value;
+  return parseYamlDocument(WorkerConfigSchema, text, origin, (m) => new ConfigError(m));
 }
 
 export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
