@@ -19,12 +19,12 @@ import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm
 import { patched } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
-import { GATES, type SwitchStatus } from '../common/switch/status.js';
+import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
-import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
+import { endDryRun, gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
@@ -98,12 +98,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
     'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
   });
-  if (options.dryRun) {
-    for (const gate of GATES) await gates.pass(gate);
-    t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
-    t.finish('dry-run');
-    return t.status;
-  }
+  if (options.dryRun) return endDryRun(t, gates, first.verdict);
   await gates.pass('before-freeze');
 
   const startOld = (): Undo => ({

@@ -10,8 +10,10 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, type GtidDecision } from '../common/switch/decide.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
+import { GATES, type SwitchStatus } from '../common/switch/status.js';
 import { dm, longMysql, mysql } from './activities.js';
 import { failure } from './compensation.js';
+import type { Gates } from './approvals.js';
 import type { Tracker } from './tracker.js';
 
 export interface PreflightResult<S extends SourceState | null = SourceState> {
@@ -141,4 +143,12 @@ export async function recheckFrozen(
   }
   if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
   return check;
+}
+
+/** A dry run ends after every check: it says at which gates it would wait, changes nothing. */
+export async function endDryRun(t: Tracker, gates: Gates, verdict: GtidCheckResult['verdict']): Promise<SwitchStatus> {
+  for (const gate of GATES) await gates.pass(gate);
+  t.decide('info', `dry run: every check done, nothing changed; verdict ${verdict}`);
+  t.finish('dry-run');
+  return t.status;
 }

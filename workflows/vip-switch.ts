@@ -19,12 +19,12 @@
  */
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
-import { GATES, type SwitchStatus } from '../common/switch/status.js';
+import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
-import { gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
+import { endDryRun, gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
@@ -71,12 +71,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
     'before-resume': `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
   });
-  if (options.dryRun) {
-    for (const gate of GATES) await gates.pass(gate);
-    t.decide('info', `dry run: every check done, nothing changed; verdict ${first.verdict}`);
-    t.finish('dry-run');
-    return t.status;
-  }
+  if (options.dryRun) return endDryRun(t, gates, first.verdict);
 
   await gates.pass('before-freeze');
 
