@@ -10,22 +10,19 @@
  * the downstream rows, not only the workflow's result. The cases run in
  * order, each starting from where the previous one left the source.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import type { NativeConnection, Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { AddressSwitchRequest } from '../../common/switch/input.js';
-import { parseWorkerConfig } from '../../worker/config.js';
-import { createWorker } from '../../worker/worker.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun } from '../sandbox/switch-harness.js';
+import { binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -42,9 +39,7 @@ let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
-let nativeConnection: NativeConnection;
+let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true });
@@ -56,16 +51,11 @@ beforeAll(async () => {
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   // a reference that exists but cannot log in anywhere
   const config = `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n');
-  ({ worker, connection: nativeConnection } = await createWorker(parseWorkerConfig(config), { address: stack.temporal!.address }));
-  workerRun = worker.run();
-  client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+  ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
 }, 300_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun?.catch(() => undefined);
-  await nativeConnection?.close();
-  await client?.connection.close();
+  await stopWorker?.();
   await stack?.stop();
 });
 

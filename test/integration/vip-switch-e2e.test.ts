@@ -7,17 +7,14 @@
  * Each case asserts the end state of DM, MySQL, the VIP and the downstream
  * data, not only the workflow's result.
  */
-import { Client, Connection } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
-import { parseWorkerConfig } from '../../worker/config.js';
-import { createWorker } from '../../worker/worker.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, runSwitch, taskState as taskStateOf, writeUntil, startInProcessWorker } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -32,9 +29,7 @@ let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
-let nativeConnection: NativeConnection;
+let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   // hosts in a VIP lab, DM's source reading through the VIP (on replica A), TiDB downstream
@@ -46,16 +41,11 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
 
-  ({ worker, connection: nativeConnection } = await createWorker(parseWorkerConfig(stack.workerConfigYaml('e2e-vip')), { address: stack.temporal!.address }));
-  workerRun = worker.run();
-  client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+  ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml('e2e-vip')));
 }, 300_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun?.catch(() => undefined);
-  await nativeConnection?.close();
-  await client?.connection.close();
+  await stopWorker?.();
   await stack?.stop();
 });
 

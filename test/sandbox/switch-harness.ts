@@ -3,7 +3,7 @@
  * collecting its end, and reading the end state of DM and the downstream
  * (the things a switch test asserts beyond the workflow's own result).
  */
-import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { writeFile } from 'node:fs/promises';
@@ -12,6 +12,8 @@ import { parse as parseYaml } from 'yaml';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
+import { parseWorkerConfig } from '../../worker/config.js';
+import { createWorker } from '../../worker/worker.js';
 import type { DbInstance } from './db.js';
 import type { DmCluster } from './dm.js';
 import { expectOk } from './dm-setup.js';
@@ -21,6 +23,25 @@ export interface SwitchRun {
   handle: WorkflowHandle;
   /** The switch's end: its status, and the failure if it failed. */
   end(): Promise<{ status: SwitchStatus; error?: unknown }>;
+}
+
+/**
+ * The real worker (worker/worker.ts, every activity) in this process on the
+ * given configuration, and a client of the same Temporal; `stop()` ends both.
+ */
+export async function startInProcessWorker(temporalAddress: string, configYaml: string): Promise<{ client: Client; stop(): Promise<void> }> {
+  const { worker, connection } = await createWorker(parseWorkerConfig(configYaml), { address: temporalAddress });
+  const running = worker.run();
+  const client = new Client({ connection: await Connection.connect({ address: temporalAddress }) });
+  return {
+    client,
+    async stop() {
+      worker.shutdown();
+      await running.catch(() => undefined);
+      await connection.close();
+      await client.connection.close();
+    },
+  };
 }
 
 let seq = 0;
@@ -92,13 +113,13 @@ export async function waitForStatus(handle: WorkflowHandle, ok: (s: SwitchStatus
 
 export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
 
-/** Waits until the downstream's app table equals the primary's (rows and checksum): every row exactly once. */
-export async function downstreamMatches(primary: SqlTarget, downstream: SqlTarget, timeoutMs = 60_000): Promise<void> {
+/** Waits until the downstream's app table (`rows` unless named) equals the primary's (rows and checksum): every row exactly once. */
+export async function downstreamMatches(primary: SqlTarget, downstream: SqlTarget, timeoutMs = 60_000, table = 'rows'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [want, got] = await Promise.all([tableChecksum(primary), tableChecksum(downstream)]);
+    const [want, got] = await Promise.all([tableChecksum(primary, table), tableChecksum(downstream, table)]);
     if (want.rows === got.rows && want.checksum === got.checksum) return;
-    if (Date.now() > deadline) throw new Error(`downstream ${JSON.stringify(got)} != primary ${JSON.stringify(want)}`);
+    if (Date.now() > deadline) throw new Error(`downstream app.${table} ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
