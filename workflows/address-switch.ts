@@ -5,8 +5,8 @@
  *   preflight → save the task and source configs → GTID check → stop every
  *   task (checkpoints kept) and relay → re-take gtid-S from the checkpoints
  *   and re-check (wait for a lagging new instance, bounded) → operate-source
- *   stop → operate-source create with the new address → start-task each task
- *   from its saved config → verify.
+ *   stop → operate-source create with the new address → start-relay if it
+ *   was on → start-task each task from its saved config → verify.
  *
  * Shares its phases, verification and compensation with the VIP switch.
  * Every effect is an idempotent activity, and preflight reads the real state,
@@ -15,8 +15,8 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
 import { patched } from '@temporalio/workflow';
+import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
 import type { SwitchStatus } from '../common/switch/status.js';
