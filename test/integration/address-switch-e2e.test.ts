@@ -13,7 +13,7 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -22,7 +22,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
+import { addressSwitchSteps, binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -39,6 +39,8 @@ let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
+const systemTmp = process.env.TMPDIR;
+let privateTmp: string | undefined;
 let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
@@ -49,6 +51,10 @@ beforeAll(async () => {
   TASK = stack.taskName!;
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
+  // this suite's own temp directory, where the worker's private config files go and must not stay
+  // (other suites' switches write theirs into the system one at the same time)
+  privateTmp = await mkdtemp(join(tmpdir(), 'dm-switch-e2e-address-'));
+  process.env.TMPDIR = privateTmp;
   // a reference that exists but cannot log in anywhere
   const config = `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n');
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
@@ -57,6 +63,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopWorker?.();
   await stack?.stop();
+  if (privateTmp) {
+    if (systemTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = systemTmp;
+    await rm(privateTmp, { recursive: true, force: true });
+  }
 });
 
 const ref = (db: DbInstance) => ({ host: db.host, port: db.port, credentials: 'sandbox-root' });
@@ -78,7 +89,7 @@ const cli = (args: string[]) =>
     env: { TEMPORAL_ADDRESS: stack.temporal!.address, TEMPORAL_NAMESPACE: 'default' },
     stdin: 'ignore',
   });
-const privateFilesLeft = async () => (await readdir(tmpdir())).filter((f) => f.startsWith('dm-switch-cfg-'));
+const privateFilesLeft = async () => (await readdir(privateTmp!)).filter((f) => f.startsWith('dm-switch-cfg-'));
 
 describe('address switch on the real stack', { timeout: 300_000 }, () => {
   it('given a wrong credential reference, should refuse before changing anything', async () => {
@@ -109,12 +120,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await saveHistory(handle, 'address-switch-switched');
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(status.steps.map((s) => s.step)).toEqual([
-      `stop-task -s ${SOURCE} ${TASK}`,
-      `operate-source stop ${SOURCE}`,
-      `operate-source create ${SOURCE} reading ${b.host}:${b.port}`,
-      `start-task -s ${SOURCE} ${TASK}`,
-    ]);
+    expect(status.steps.map((s) => s.step)).toEqual(addressSwitchSteps(SOURCE, TASK, b));
     // DM masks passwords in what the switch saved; the private files are gone
     expect(status.savedConfigs?.source).toMatch(/password: '\*+'/);
     expect(await privateFilesLeft()).toEqual([]);
@@ -418,12 +424,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);
-      expect(status.steps.map((x) => x.step)).toEqual([
-        `stop-task -s ${SOURCE} ${TASK}`,
-        `operate-source stop ${SOURCE}`,
-        `operate-source create ${SOURCE} reading ${to.host}:${to.port}`,
-        `start-task -s ${SOURCE} ${TASK}`,
-      ]);
+      expect(status.steps.map((x) => x.step)).toEqual(addressSwitchSteps(SOURCE, TASK, to));
       expect(await reads()).toBe(to.port);
       expect(await sourceIds(dm)).toEqual([SOURCE]);
       expect(await binlogDumps(to)).toBeGreaterThan(0);

@@ -113,12 +113,16 @@ export async function waitForStatus(handle: WorkflowHandle, ok: (s: SwitchStatus
 
 export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
 
-/** Waits until the downstream's app table (`rows` unless named) equals the primary's (rows and checksum): every row exactly once. */
+/**
+ * Waits until the downstream's app table (`rows` unless named) equals the
+ * primary's (rows and checksum): every row exactly once. A table DM has not
+ * created downstream yet counts as not yet matching.
+ */
 export async function downstreamMatches(primary: SqlTarget, downstream: SqlTarget, timeoutMs = 60_000, table = 'rows'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [want, got] = await Promise.all([tableChecksum(primary, table), tableChecksum(downstream, table)]);
-    if (want.rows === got.rows && want.checksum === got.checksum) return;
+    const [want, got] = await Promise.all([tableChecksum(primary, table), tableChecksum(downstream, table).catch((e: Error) => e.message)]);
+    if (typeof got !== 'string' && want.rows === got.rows && want.checksum === got.checksum) return;
     if (Date.now() > deadline) throw new Error(`downstream app.${table} ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -144,6 +148,11 @@ export async function sourceReads(dm: DmCluster, sourceId: string): Promise<{ ho
 export async function sourceIds(dm: DmCluster): Promise<string[]> {
   const r = expectOk('operate-source show', await dm.ctl(['operate-source', 'show']));
   return (r.sources as Array<{ source: string }>).map((x) => x.source).filter(Boolean);
+}
+
+/** The steps an address switch records, in order, when it stops and starts `task` with relay off. */
+export function addressSwitchSteps(sourceId: string, task: string, to: { host: string; port: number }): string[] {
+  return [`stop-task -s ${sourceId} ${task}`, `operate-source stop ${sourceId}`, `operate-source create ${sourceId} reading ${to.host}:${to.port}`, `start-task -s ${sourceId} ${task}`];
 }
 
 /** How many binlog dump connections an instance serves (DM reading from it). */

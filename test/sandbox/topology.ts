@@ -32,16 +32,19 @@ export interface Topology {
 
 /**
  * A primary and `replicas` replicas replicating from it with GTID
- * auto-positioning. With `placement`, instance i runs in network namespace
- * placement[i] on its address, port 3306 (e.g. the hosts of a VIP lab).
+ * auto-positioning (MariaDB: `MASTER_USE_GTID = slave_pos`). With
+ * `placement`, instance i runs in network namespace placement[i] on its
+ * address, port 3306 (e.g. the hosts of a VIP lab).
  */
-export async function startTopology(options: { replicas?: number; args?: string[]; placement?: Array<{ netns: string; address: string }> } = {}): Promise<Topology> {
+export async function startTopology(
+  options: { replicas?: number; args?: string[]; placement?: Array<{ netns: string; address: string }>; flavor?: DbInstance['flavor'] } = {},
+): Promise<Topology> {
   const count = options.replicas ?? 2;
   const servers = await Promise.all(
     Array.from({ length: count + 1 }, (_, i) => {
       const at = options.placement?.[i];
       return startDb({
-        flavor: 'mysql',
+        flavor: options.flavor ?? 'mysql',
         serverId: i + 1,
         name: i === 0 ? 'primary' : `replica${i}`,
         args: options.args,
@@ -63,6 +66,15 @@ export async function startTopology(options: { replicas?: number; args?: string[
 
 /** Points `replica` at `source` with GTID auto-positioning and starts replicating. */
 export async function replicateFrom(replica: DbInstance, source: DbInstance): Promise<void> {
+  if (replica.flavor === 'mariadb') {
+    await replica.query('STOP SLAVE');
+    await replica.query(
+      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = 'root', MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
+      [source.host, source.port],
+    );
+    await replica.query('START SLAVE');
+    return;
+  }
   await replica.query('STOP REPLICA');
   await replica.query(
     `CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = 'root', SOURCE_PASSWORD = '',
@@ -74,6 +86,18 @@ export async function replicateFrom(replica: DbInstance, source: DbInstance): Pr
 
 /** Waits until `replica` has executed everything `source` has, or throws naming what is missing. */
 export async function waitCaughtUp(replica: DbInstance, source: DbInstance, timeoutMs = 30_000): Promise<void> {
+  if (replica.flavor === 'mariadb') {
+    const pos = await source.variable('gtid_binlog_pos');
+    const [row] = await replica.query<{ r: number | string }>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [pos, timeoutMs / 1000]);
+    if (Number(row?.r) !== 0) {
+      const status = await replica.query<Record<string, unknown>>('SHOW SLAVE STATUS');
+      throw new Error(
+        `${replica.describe()} did not catch up with ${source.describe()} in ${timeoutMs} ms: wants ${pos}, at ${await replica.variable('gtid_current_pos')}; ` +
+          `IO error: ${String(status[0]?.Last_IO_Error ?? '')} SQL error: ${String(status[0]?.Last_SQL_Error ?? '')}`,
+      );
+    }
+    return;
+  }
   const target = await source.variable('gtid_executed');
   const [row] = await replica.query<{ r: number | string }>('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', [target, timeoutMs / 1000]);
   if (Number(row?.r) !== 0) {
