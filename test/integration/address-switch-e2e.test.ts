@@ -22,7 +22,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, binlogDumps, downstreamMatches, failureType, runSwitch, saveHistory, sourceIds, sourceReads, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
+import { addressSwitchSteps, binlogDumps, downstreamMatches, failureType, relayStatus, runSwitch, saveHistory, sourceIds, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -242,16 +242,11 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
   });
   it('given relay on, should stop it with the tasks, start it on the new source and verify it reads a new sub-directory, there and back', async () => {
-    const relayOf = async () => {
-      const r = expectOk('query-status', await dm.ctl(['query-status', '-s', SOURCE]));
-      return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
-    };
     const here = (await reads()) === a.port ? a : b;
     const there = here === a ? b : a;
-    expectOk('start-relay', await dm.ctl(['start-relay', '-s', SOURCE]));
+    const started = startRelay(dm, SOURCE);
     try {
-      for (let i = 0; i < 60 && (await relayOf())?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
-      expect((await relayOf())?.relaySubDir.startsWith(await here.variable('server_uuid'))).toBe(true);
+      expect((await started)?.relaySubDir.startsWith(await here.variable('server_uuid'))).toBe(true);
       for (const [to, from] of [[there, here], [here, there]] as const) {
         await waitCaughtUp(to, primary, 60_000);
         const { status, error, handle } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
@@ -267,7 +262,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
           `start-task -s ${SOURCE} ${TASK}`,
         ]);
         expect(status.decisions.some((d) => /relay switched to sub-directory/.test(d.reason))).toBe(true);
-        const relay = await relayOf();
+        const relay = await relayStatus(dm, SOURCE);
         expect(relay?.stage).toBe('Running');
         expect(relay?.relaySubDir.startsWith(await to.variable('server_uuid'))).toBe(true);
         expect(await reads()).toBe(to.port);

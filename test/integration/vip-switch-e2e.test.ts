@@ -14,7 +14,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, taskState as taskStateOf, writeUntil, startInProcessWorker } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, relayStatus, runSwitch, startInProcessWorker, startRelay, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -135,13 +135,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
   it('given relay on, should stop it for the move, start it after, and verify it moved to a new sub-directory', async () => {
     await a.start(); // back from the crash of the previous case, replicating again
     await waitCaughtUp(a, primary, 60_000);
-    expectOk('start-relay', await dm.ctl(['start-relay', '-s', SOURCE]));
-    const relayOf = async () => {
-      const r = expectOk('query-status', await dm.ctl(['query-status', '-s', SOURCE]));
-      return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
-    };
-    for (let i = 0; i < 60 && (await relayOf())?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
-    const before = await relayOf();
+    const before = await startRelay(dm, SOURCE);
     expect(before?.stage).toBe('Running');
     try {
       await writeRows(primary, 10);
@@ -150,7 +144,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
-      const after = await relayOf();
+      const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).not.toBe(before?.relaySubDir);
       expect(after?.relaySubDir.startsWith(await a.variable('server_uuid'))).toBe(true);
       expect(status.decisions.at(-2)?.reason).toMatch(/relay switched to sub-directory/);

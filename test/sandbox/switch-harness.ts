@@ -155,6 +155,19 @@ export function addressSwitchSteps(sourceId: string, task: string, to: { host: s
   return [`stop-task -s ${sourceId} ${task}`, `operate-source stop ${sourceId}`, `operate-source create ${sourceId} reading ${to.host}:${to.port}`, `start-task -s ${sourceId} ${task}`];
 }
 
+/** The relay unit of a source as query-status shows it; null when relay is off. */
+export async function relayStatus(dm: DmCluster, sourceId: string): Promise<{ relaySubDir: string; stage: string; relayCatchUpMaster: boolean } | null> {
+  const r = expectOk('query-status', await dm.ctl(['query-status', '-s', sourceId]));
+  return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
+}
+
+/** `start-relay` for a source, then waits (up to 30 s) until its relay unit is Running; returns its status. */
+export async function startRelay(dm: DmCluster, sourceId: string): Promise<Awaited<ReturnType<typeof relayStatus>>> {
+  expectOk('start-relay', await dm.ctl(['start-relay', '-s', sourceId]));
+  for (let i = 0; i < 60 && (await relayStatus(dm, sourceId))?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
+  return relayStatus(dm, sourceId);
+}
+
 /** How many binlog dump connections an instance serves (DM reading from it). */
 export async function binlogDumps(db: DbInstance): Promise<number> {
   const rows = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
