@@ -15,21 +15,17 @@
  *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  */
-import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import type { VipSwitchRequest } from '../common/switch/input.js';
 import { startStack } from '../test/sandbox/stack.js';
 import type { DbInstance } from '../test/sandbox/db.js';
+import { startInProcessWorker } from '../test/sandbox/switch-harness.js';
 import { writeRows } from '../test/sandbox/topology.js';
-import { parseWorkerConfig } from '../worker/config.js';
-import { createWorker } from '../worker/worker.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true, log: (l) => console.error(l) });
-const { worker, connection } = await createWorker(parseWorkerConfig(stack.workerConfigYaml('bench')), { address: stack.temporal!.address });
-const running = worker.run();
-const client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
+const { client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml('bench'));
 const [primary, r1, r2] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
 const lab = stack.vipLab!;
 const dm = stack.dm!;
@@ -127,10 +123,7 @@ try {
 
 writing = false;
 await writer;
-worker.shutdown();
-await running;
-await connection.close();
-await client.connection.close();
+await stopWorker();
 await stack.stop();
 
 const stats = (xs: number[]) => {
