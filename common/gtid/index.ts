@@ -13,6 +13,7 @@ import type { Flavor, GtidSet } from './types.js';
 export { GtidError, GtidParseError, MariadbGtidSet, MysqlGtidSet };
 export { MYSQL_GNO_MAX } from './mysql.js';
 export type { MariadbGtid } from './mariadb.js';
+export { parseMariadbBinlogState } from './mariadb.js';
 
 export type { Flavor, GtidSet };
 export const FLAVORS: readonly Flavor[] = ['mysql', 'mariadb'];

@@ -160,6 +160,22 @@ export class MariadbGtidSet implements GtidSet {
   }
 }
 
+/**
+ * `gtid_binlog_state`: the last GTID each server id logged in each domain
+ * (`0-1-100,0-2-7`: several per domain, unlike a position). Sorted by domain,
+ * then server id. Text as MariaDB prints it; a malformed member throws.
+ */
+export function parseMariadbBinlogState(text: string): MariadbGtid[] {
+  const out = new Map<string, MariadbGtid>();
+  for (const member of text.split(',').map((m) => m.trim()).filter(Boolean)) {
+    const [g] = MariadbGtidSet.parse(member).gtids();
+    const key = `${g!.domain}-${g!.server}`;
+    const seen = out.get(key);
+    if (seen === undefined || g!.seq > seen.seq) out.set(key, g!);
+  }
+  return [...out.values()].sort((a, b) => a.domain - b.domain || a.server - b.server);
+}
+
 function seqOf(set: MariadbGtidSet, domain: number): bigint {
   return set.seqIn(domain);
 }

@@ -129,6 +129,28 @@ export class MysqlGtidSet implements GtidSet {
     return this.format(',');
   }
 
+  /** The part of the set written by the server with this UUID (every tag of it). */
+  ofUuid(uuid: string): MysqlGtidSet {
+    const u = uuid.toLowerCase();
+    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => key.slice(0, 36) === u)));
+  }
+
+  /** The part of the set the given UUIDs did not write. */
+  withoutUuids(uuids: Iterable<string>): MysqlGtidSet {
+    const drop = new Set([...uuids].map((u) => u.toLowerCase()));
+    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => !drop.has(key.slice(0, 36)))));
+  }
+
+  /** The tagged GTIDs of the set (MySQL 8.3+ `uuid:tag:n`), as a set. */
+  tagged(): MysqlGtidSet {
+    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => key.length > 36)));
+  }
+
+  /** The tags the set carries, sorted. */
+  tags(): string[] {
+    return [...new Set([...this.members.keys()].filter((k) => k.length > 36).map((k) => k.slice(37)))].sort();
+  }
+
   /** The UUIDs of the set's members, sorted. */
   uuids(): string[] {
     return [...new Set([...this.members.keys()].map((k) => k.slice(0, 36)))].sort();

@@ -71,3 +71,21 @@ export function decideGtids(i: GtidInputs): GtidDecision {
         : 'gtid-P ⊆ gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated and still has the binlog of everything after',
   };
 }
+
+/**
+ * The relay's position R (relayBinlogGtid) held to the runbook's rule: with
+ * relay on, the relay unit may reconnect to the new instance from R, which is
+ * usually ahead of gtid-S (pausing a task does not stop relay), so the new
+ * instance must not have purged what R lacks (gtid-P ⊆ R) and must already
+ * hold R (R ⊆ gtid-E; wait for it while it replicates).
+ */
+export function decideRelayPosition(i: Omit<GtidInputs, 'gtidS'> & { relayGtid: string }): GtidDecision {
+  const d = decideGtids({ ...i, gtidS: i.relayGtid });
+  const reason = d.reason
+    .replace(/gtid-S/g, 'R')
+    .replace(/which DM has already replicated/g, 'which the relay log already holds')
+    .replace(/DM has not replicated yet/g, 'the relay log does not hold yet')
+    .replace('DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not in GTID mode or has not synced yet, so no safe position exists', 'the relay reports no position (relayBinlogGtid is empty)')
+    .replace('the new instance holds every transaction DM has replicated', 'the new instance holds every transaction of the relay log');
+  return { ...d, reason } as GtidDecision;
+}

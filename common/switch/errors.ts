@@ -13,6 +13,10 @@ export const SwitchErrorType = {
   CatchUpTimeout: 'CatchUpTimeout',
   /** A DM operation failed (dmctl's own message is in the failure). */
   DmOperationFailed: 'DmOperationFailed',
+  /** DM stayed frozen longer than options.maxFreezeSeconds (at a gate or catching up): undone so replication resumes. */
+  FreezeTimeout: 'FreezeTimeout',
+  /** While DM was frozen, a task was resumed or restarted, or its position moved, by someone else: undone. */
+  FreezeBroken: 'FreezeBroken',
   /** The VIP could not be moved. */
   VipMoveFailed: 'VipMoveFailed',
   /** After resuming, DM did not replicate from the new instance as it should. */

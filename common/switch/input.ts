@@ -10,6 +10,9 @@
 import { z } from 'zod';
 import { GATES } from './status.js';
 
+/** Default bound of the freeze: long enough for a catch-up and a person at a gate, short of binlog expiry. */
+export const DEFAULT_MAX_FREEZE_SECONDS = 1_800;
+
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
 export const InstanceRefSchema = z
@@ -41,9 +44,22 @@ const OptionsSchema = z
     catchUpTimeoutSeconds: z.number().int().min(0).max(86_400).default(300),
     /** How long the tasks may take to be Running on the new instance after resume. */
     verifyTimeoutSeconds: z.number().int().min(5).max(3_600).default(120),
+    /**
+     * How long DM may stay frozen (tasks paused or stopped), catch-up waits and
+     * approval gates included; past it, the switch undoes what it did so
+     * replication resumes on the old instance.
+     */
+    maxFreezeSeconds: z.number().int().min(30).max(86_400).default(DEFAULT_MAX_FREEZE_SECONDS),
+    /**
+     * Accept errant transactions on the new instance (ones the rest of the
+     * topology never had, which DM would replicate downstream). Only through
+     * the before-freeze gate, which the switch then always waits at, with the
+     * errant GTIDs in what the approver reads.
+     */
+    acceptErrantTransactions: z.boolean().default(false),
   })
   .strict()
-  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120 });
+  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120, maxFreezeSeconds: DEFAULT_MAX_FREEZE_SECONDS, acceptErrantTransactions: false });
 
 export const VipSwitchInputSchema = z
   .object({

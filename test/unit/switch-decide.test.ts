@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideGtids } from '../../common/switch/decide.js';
+import { decideGtids, decideRelayPosition } from '../../common/switch/decide.js';
 import { validateVipSwitchInput } from '../../common/switch/input.js';
 
 const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
@@ -32,7 +32,7 @@ describe('VIP switch input', () => {
 
   it('given the minimal JSON, should fill the defaults', () => {
     const v = validateVipSwitchInput(good);
-    expect(v).toMatchObject({ ok: true, value: { dmCluster: 'default', newInstance: { port: 3306 }, vip: { provider: 'default' }, options: { dryRun: false, catchUpTimeoutSeconds: 300 } } });
+    expect(v).toMatchObject({ ok: true, value: { dmCluster: 'default', newInstance: { port: 3306 }, vip: { provider: 'default' }, options: { dryRun: false, catchUpTimeoutSeconds: 300, maxFreezeSeconds: 1800, acceptErrantTransactions: false } } });
   });
 
   it.each([
@@ -41,9 +41,23 @@ describe('VIP switch input', () => {
     ['a port out of range', { ...good, newInstance: { ...good.newInstance, port: 70000 } }, /newInstance.port:/],
     ['an unknown field', { ...good, vip: { ...good.vip, adress: 'x' } }, /vip: unknown field\(s\) "adress"/],
     ['not an object', 'switch it', /\(input\):/],
+    ['a freeze bound too short to do anything', { ...good, options: { maxFreezeSeconds: 5 } }, /options.maxFreezeSeconds:/],
+    ['errant transactions accepted with a word', { ...good, options: { acceptErrantTransactions: 'yes' } }, /options.acceptErrantTransactions:/],
   ])('given %s, should refuse naming the field', (_, raw, problem) => {
     const v = validateVipSwitchInput(raw);
     expect(v.ok).toBe(false);
     expect(v.ok ? '' : v.problems.join('\n')).toMatch(problem);
+  });
+});
+
+describe('the relay position R', () => {
+  it.each([
+    ['ahead of gtid-S, held by the new instance', '', `${U}:1-120`, `${U}:1-150`, 'go', /gtid-P ⊆ R ⊆ gtid-E: the new instance holds every transaction of the relay log/],
+    ['ahead of what the new instance executed', '', `${U}:1-120`, `${U}:1-110`, 'wait', new RegExp(`R ⊄ gtid-E: the new instance lacks ${U}:111-120, which the relay log already holds`)],
+    ['behind what the new instance purged', `${U}:1-130`, `${U}:1-120`, `${U}:1-150`, 'refuse', /gtid-P ⊄ R: the new instance has purged binlog that the relay log does not hold yet/],
+  ] as const)('given R %s, should %s', (_, P, R, E, verdict, reason) => {
+    const d = decideRelayPosition({ flavor: 'mysql', gtidP: P, relayGtid: R, gtidE: E, newInstanceReplicating: true });
+    expect(d.verdict).toBe(verdict);
+    expect(d.reason).toMatch(reason);
   });
 });

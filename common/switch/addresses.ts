@@ -1,0 +1,19 @@
+/**
+ * Comparing network addresses as MySQL and the resolver print them. Pure:
+ * the workflows use it to match DM's binlog dump connections to its worker.
+ */
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`, so IPv4 clients seen over an IPv6 socket compare equal; lower case. */
+export function normalizeAddress(address: string): string {
+  const bare = address.replace(/^\[(.*)\]$/, '$1');
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  return (m ? m[1]! : bare).toLowerCase();
+}
+
+/** PROCESSLIST.HOST `10.0.0.5:53211` → `10.0.0.5`; `[::1]:5` → `::1`; a bare name or address stays as it is. */
+export function clientAddress(host: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (v6) return normalizeAddress(v6[1]!);
+  const m = /^(.*):(\d+)$/.exec(host);
+  return normalizeAddress(m && !m[1]!.includes(':') ? m[1]! : host);
+}

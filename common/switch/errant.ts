@@ -1,0 +1,203 @@
+/**
+ * Errant transactions: what the new instance has executed that the rest of
+ * the topology has not. gtid-P ⊆ gtid-S ⊆ gtid-E holds for such an instance,
+ * yet DM, resuming from gtid-S, would be sent those transactions and apply
+ * them downstream: data the upstream topology never had. Pure; workflows and
+ * activities both import it.
+ *
+ * The rule (MySQL):
+ *
+ *   N  = the new instance's gtid_executed, read first;
+ *   R  = gtid-S ∪ the old instance's gtid_executed (when it answers)
+ *          ∪ the gtid_executed of each replication source of the new
+ *            instance (its channels' Source_Host), read after N;
+ *   X  = N ∖ R, split by server_uuid.
+ *
+ *   - X under the new instance's own server_uuid was written on it. It is
+ *     errant unless the instance acts as a primary: writable (read_only and
+ *     super_read_only OFF) and replicating from nobody (no channel with a
+ *     running thread). A primary's own writes, e.g. after a failover promoted
+ *     it, are the topology's new history: reported as information.
+ *   - X under any other server_uuid came from elsewhere. When every source of
+ *     the new instance was read, R holds everything those sources could have
+ *     sent it, so these are errant (they came from a server that is not part
+ *     of the topology any more, or were injected with gtid_next). When a
+ *     source could not be read (or the instance has none), a GTID of a
+ *     server_uuid that R or a channel's Source_UUID knows is taken as the new
+ *     instance simply being ahead of DM in that server's stream (information,
+ *     "not confirmed"); one of a server_uuid nobody knows is errant.
+ *
+ *   Because N is read before its sources, everything a source sent by then
+ *   is in R; the old instance and gtid-S only ever add to R, so they can hide
+ *   nothing DM would not have received from the old instance anyway.
+ *
+ * MariaDB: the same rule on `gtid_binlog_state`, per domain *and* server id
+ * (MariaDB numbers transactions per domain, so a position alone cannot tell
+ * a replica's local write from the primary's next transaction). An entry
+ * d-s-n of the new instance is covered when the old instance or a source has
+ * logged d-s-n' with n' ≥ n, or DM's position in domain d is d-s-n'' with
+ * n'' ≥ n. Without gtid_strict_mode the per-domain numbering is not enforced,
+ * so out-of-order transactions may pass unnoticed: the caller reports it.
+ */
+import { abbreviate, MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type MariadbGtid } from '../gtid/index.js';
+
+export interface TopologyReading {
+  /** In words, for messages: `DM's position (gtid-S)`, `the old instance 10.0.0.1:3306`. */
+  label: string;
+  /** MySQL: a gtid_executed or gtid-S. MariaDB: a gtid_binlog_state, or a position (gtid-S). */
+  gtids: string;
+}
+
+export interface ErrantTarget {
+  /** `the new instance 10.0.0.2:3306`. */
+  label: string;
+  /** MySQL server_uuid. */
+  serverUuid: string;
+  /** server_id (MariaDB's GTIDs carry it). */
+  serverId: number;
+  /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
+  gtids: string;
+  /** read_only or super_read_only is ON. */
+  readOnly: boolean;
+  /** A replication channel of it has a running thread. */
+  replicating: boolean;
+  /** Its replication channels' sources (label: `host:port`): whether each was read (and is among the references). */
+  sources: Array<{ label: string; serverUuid: string | null; serverId: number | null; read: boolean; error?: string }>;
+}
+
+export interface ErrantFinding {
+  /** The errant GTIDs (MySQL set text; MariaDB `d-s-n` entries). */
+  gtids: string;
+  /** Where they came from, in words. */
+  origin: string;
+}
+
+export interface ErrantResult {
+  /** Every errant GTID ('' when none), canonical. */
+  errant: string;
+  findings: ErrantFinding[];
+  /** Transactions the others lack that are not errant, and why. */
+  notes: string[];
+}
+
+export function findErrant(flavor: Flavor, target: ErrantTarget, references: TopologyReading[]): ErrantResult {
+  return flavor === 'mysql' ? mysqlErrant(target, references) : mariadbErrant(target, references);
+}
+
+/** The new instance acts as a primary: writable and replicating from nobody. */
+function actsAsPrimary(t: ErrantTarget): boolean {
+  return !t.readOnly && !t.replicating;
+}
+
+function sourcesNote(t: ErrantTarget): string {
+  if (t.sources.length === 0) return 'it replicates from no source';
+  const unread = t.sources.filter((s) => !s.read);
+  return `its replication source ${unread.map((s) => `${s.label}${s.error ? ` (${s.error})` : ''}`).join(', ')} could not be read`;
+}
+
+function ownOrigin(t: ErrantTarget, id: string): string {
+  const role = t.readOnly ? 'read-only' : 'a replica that is replicating';
+  return `written on ${t.label} itself (${id}) while it is ${role}: no other server of the topology has them (a local write on a replica)`;
+}
+
+function ownNote(t: ErrantTarget, gtids: string, id: string): string {
+  return `${gtids}: written on ${t.label} itself (${id}), which is writable and replicates from nobody, so it acts as the primary (e.g. promoted by a failover): DM will replicate these as the topology's new history`;
+}
+
+function mysqlErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResult {
+  const N = MysqlGtidSet.parse(t.gtids);
+  let R = MysqlGtidSet.EMPTY;
+  for (const r of references) R = R.union(MysqlGtidSet.parse(r.gtids));
+  const X = N.subtract(R);
+  const findings: ErrantFinding[] = [];
+  const notes: string[] = [];
+  if (X.isEmpty()) return { errant: '', findings, notes };
+  const labels = references.map((r) => r.label).join(', ') || 'nothing else';
+  const own = X.ofUuid(t.serverUuid);
+  if (!own.isEmpty()) {
+    if (actsAsPrimary(t)) notes.push(ownNote(t, abbreviate(own), `server_uuid ${t.serverUuid}`));
+    else findings.push({ gtids: own.toCompactString(), origin: ownOrigin(t, `server_uuid ${t.serverUuid}`) });
+  }
+  const other = X.withoutUuids([t.serverUuid]);
+  const allSourcesRead = t.sources.length > 0 && t.sources.every((s) => s.read);
+  const known = new Set([...R.uuids(), ...t.sources.map((s) => s.serverUuid?.toLowerCase() ?? '')]);
+  for (const uuid of other.uuids()) {
+    const part = other.ofUuid(uuid);
+    if (allSourcesRead) {
+      findings.push({ gtids: part.toCompactString(), origin: `from server_uuid ${uuid}, which none of ${labels} has executed: they did not come through the new instance's replication source` });
+    } else if (known.has(uuid)) {
+      notes.push(`${abbreviate(part)}: the new instance is ahead of ${labels} in the stream of server_uuid ${uuid}; not confirmed, as ${sourcesNote(t)}`);
+    } else {
+      findings.push({ gtids: part.toCompactString(), origin: `from server_uuid ${uuid}, of which none of ${labels} has executed anything (and ${sourcesNote(t)})` });
+    }
+  }
+  const errant = findings.reduce((acc, f) => acc.union(MysqlGtidSet.parse(f.gtids)), MysqlGtidSet.EMPTY);
+  return { errant: errant.toCompactString(), findings, notes };
+}
+
+function mariadbErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResult {
+  const mine = parseMariadbBinlogState(t.gtids);
+  const refs = references.map((r) => parseMariadbBinlogState(r.gtids));
+  const covered = (g: MariadbGtid) => refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
+  const knownServer = (g: MariadbGtid) =>
+    refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server)) || t.sources.some((s) => s.serverId === g.server);
+  const labels = references.map((r) => r.label).join(', ') || 'nothing else';
+  const allSourcesRead = t.sources.length > 0 && t.sources.every((s) => s.read);
+  const findings: ErrantFinding[] = [];
+  const notes: string[] = [];
+  const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
+  for (const g of mine.filter((x) => !covered(x))) {
+    if (g.server === t.serverId) {
+      if (actsAsPrimary(t)) notes.push(ownNote(t, fmt(g), `server_id ${t.serverId}`));
+      else findings.push({ gtids: fmt(g), origin: ownOrigin(t, `server_id ${t.serverId}`) });
+    } else if (allSourcesRead) {
+      findings.push({ gtids: fmt(g), origin: `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} has logged that far` });
+    } else if (knownServer(g)) {
+      notes.push(`${fmt(g)}: the new instance is ahead of ${labels} in server_id ${g.server}'s stream of domain ${g.domain}; not confirmed, as ${sourcesNote(t)}`);
+    } else {
+      findings.push({ gtids: fmt(g), origin: `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} knows (and ${sourcesNote(t)})` });
+    }
+  }
+  return { errant: findings.map((f) => f.gtids).join(','), findings, notes };
+}
+
+/** The errant findings in one sentence, for a refusal or a gate's description. */
+export function describeErrant(r: ErrantResult, target: string): string {
+  return `${target} carries errant transactions that DM would replicate downstream although the rest of the topology never had them: ${r.findings.map((f) => `${f.gtids} (${f.origin})`).join('; ')}`;
+}
+
+/**
+ * Tagged GTIDs (MySQL 8.3+, `uuid:tag:n`). The pinned DM drops those
+ * transactions without an error, so a switch must not move a source onto an
+ * instance carrying them. Returns the sentence naming the tags found, or null.
+ */
+export function describeTaggedGtids(flavor: Flavor, readings: TopologyReading[]): string | null {
+  if (flavor !== 'mysql') return null;
+  const found: string[] = [];
+  const tags = new Set<string>();
+  for (const r of readings) {
+    const tagged = MysqlGtidSet.parse(r.gtids).tagged();
+    if (tagged.isEmpty()) continue;
+    for (const tag of tagged.tags()) tags.add(tag);
+    found.push(`${r.label}: ${abbreviate(tagged, 200)}`);
+  }
+  if (found.length === 0) return null;
+  return (
+    `tagged GTIDs found (tag${tags.size > 1 ? 's' : ''} ${[...tags].join(', ')}; ${found.join('; ')}): ` +
+    'DM drops transactions written with a tagged GTID (SET gtid_next = \'AUTOMATIC:<tag>\') without an error, so their rows never reach downstream; ' +
+    'stop writing tagged transactions and re-sync the affected tables before switching'
+  );
+}
+
+/** Parses every reading in the flavor, so a malformed set is reported before any decision. */
+export function readable(flavor: Flavor, readings: TopologyReading[]): string | null {
+  for (const r of readings) {
+    try {
+      if (flavor === 'mysql') parseGtidSet('mysql', r.gtids);
+      else parseMariadbBinlogState(r.gtids);
+    } catch (e) {
+      return `${r.label}: ${(e as Error).message}`;
+    }
+  }
+  return null;
+}
