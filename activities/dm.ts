@@ -25,6 +25,12 @@ export interface DmClusterConfig {
   dmctl: string;
   /** Timeout of one dmctl call (default 60 s). */
   commandTimeoutMs?: number;
+  /**
+   * Per dm-worker name, the addresses MySQL sees its connections come from,
+   * when that is not the host of its advertised address (NAT, several
+   * interfaces). Verification matches DM's binlog dump connections by them.
+   */
+  workerHosts?: Record<string, string[]>;
 }
 
 export interface SourceTask {
@@ -99,6 +105,15 @@ export function isUpstreamConnectionError(text: string): boolean {
   return /invalid connection|bad connection|connection refused|broken pipe|connection reset|i\/o timeout|ErrScope:\\?"upstream\\?"/i.test(text);
 }
 
+/**
+ * DM's words for a request that did not get through in time (dm-master to
+ * dm-worker over gRPC, an etcd leader change): the operation may succeed if
+ * asked again, so it is retried rather than failing the switch.
+ */
+export function isTransientDmError(text: string): boolean {
+  return /grpc request error|DeadlineExceeded|context deadline exceeded|code = Unavailable|etcdserver: (leader changed|request timed out)|not leader|fail to get leader|master is not leader/i.test(text);
+}
+
 function failure(message: string, type: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? undefined : [details] });
 }
@@ -169,6 +184,10 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
 
   function checked(op: string, answer: DmctlJson): DmctlJson {
     const failures = dmctlFailures(answer);
+    if (failures.length > 0 && failures.every((f) => isTransientDmError(f.msg))) {
+      // dm-master could not reach a dm-worker in time (it is busy, restarting, or being re-elected): worth another attempt
+      throw new Error(`dmctl ${op}: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`);
+    }
     if (failures.length > 0) {
       throw failure(`dmctl ${op} failed: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`, SwitchErrorType.DmOperationFailed, answer);
     }
@@ -258,15 +277,34 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       return sourceState(req.dmCluster, req.sourceId, true);
     },
 
-    /** `pause-task` each task not already paused, then waits until every one is Paused. Idempotent. */
+    /**
+     * `pause-task -s <source>` every task, then waits until every one is
+     * Paused. Also the tasks that already look Paused: one that DM paused
+     * because of an error is not paused by a person, and DM's task checker
+     * may resume it on its own during the freeze; pause-task makes the pause
+     * ours (DM answers success for a paused task). Idempotent.
+     */
     async dmPauseTasks(req: TasksRequest): Promise<SourceTask[]> {
-      const before = await sourceState(req.dmCluster, req.sourceId);
       for (const name of req.tasks) {
-        const t = before.tasks.find((x) => x.name === name);
-        if (t?.stage === 'Paused') continue;
         checked(`pause-task ${name}`, await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, name]));
+        Context.current().heartbeat({ paused: name });
       }
       return waitFor(req, 'Paused', (t) => t.stage === 'Paused', SwitchErrorType.DmOperationFailed);
+    },
+
+    /**
+     * The dm-worker the source is bound to and the address it advertises
+     * (`list-member --worker`): the host whose binlog dump connections are
+     * DM's. Null when no worker is bound.
+     */
+    async dmSourceWorker(req: { dmCluster: string; sourceId: string }): Promise<{ name: string; addr: string; hosts: string[] } | null> {
+      const members = checked('list-member --worker', await dmctl(req.dmCluster, ['list-member', '--worker']));
+      type RawWorker = { name: string; addr: string; stage: string; source: string };
+      const workers = ((members.members as Array<{ worker?: { workers?: RawWorker[] } }> | undefined) ?? []).flatMap((m) => m.worker?.workers ?? []);
+      const w = workers.find((x) => x.source === req.sourceId);
+      if (!w) return null;
+      const configured = cluster(req.dmCluster).workerHosts?.[w.name];
+      return { name: w.name, addr: w.addr, hosts: configured ?? [w.addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')] };
     },
 
     /**
@@ -297,14 +335,31 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
 
     /**
      * `stop-relay` for the source, so its relay unit does not read through the
-     * VIP while it moves. Idempotent: a source with no running relay is left
-     * as it is. Returns whether relay was running.
+     * VIP while it moves (or the old source while it is replaced). The relay
+     * is paused first (`pause-relay`) so that its position, relayBinlogGtid,
+     * stops moving and can be read: that is what it would ask the new
+     * instance for if it kept its relay log, so the switch holds it to the
+     * GTID rules. Idempotent; the frozen status is kept in the heartbeat, so a
+     * retry after a crash between the stop and the answer still returns it.
+     * `frozen` is null when relay was not running (or its status was lost).
      */
-    async dmStopRelay(req: { dmCluster: string; sourceId: string }): Promise<boolean> {
+    async dmStopRelay(req: { dmCluster: string; sourceId: string }): Promise<{ wasRunning: boolean; frozen: RelayState | null }> {
+      const ctx = Context.current();
+      const earlier = (ctx.info.heartbeatDetails as { frozen?: RelayState } | undefined)?.frozen ?? null;
       const state = await sourceState(req.dmCluster, req.sourceId);
-      if (state.relay === null) return false;
+      if (state.relay === null) return { wasRunning: earlier !== null, frozen: earlier };
+      if (state.relay.stage !== 'Paused') checked('pause-relay', await dmctl(req.dmCluster, ['pause-relay', '-s', req.sourceId]));
+      let frozen: RelayState | null = null;
+      for (let i = 0; i < 60; i++) {
+        frozen = (await sourceState(req.dmCluster, req.sourceId)).relay;
+        if (frozen === null || frozen.stage === 'Paused') break;
+        ctx.heartbeat({ waitingFor: 'relay Paused', stage: frozen.stage });
+        await sleep(250);
+      }
+      if (frozen !== null && frozen.stage !== 'Paused') throw new Error(`relay of source ${req.sourceId} did not become Paused after pause-relay (stage ${frozen.stage})`);
+      ctx.heartbeat({ frozen });
       checked('stop-relay', await dmctl(req.dmCluster, ['stop-relay', '-s', req.sourceId]));
-      return true;
+      return { wasRunning: true, frozen: frozen ?? earlier };
     },
 
     /** `start-relay` for the source. Idempotent: a running relay is left as it is. */
@@ -399,9 +454,12 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * true` and the `from` user and password resolved here from a credential
      * reference. The file is owner-only and removed after use. Idempotent: a
      * source that already reads from `from` is success; one that reads from
-     * elsewhere is an error.
+     * elsewhere is an error. `enableRelay` overrides the saved config's
+     * `enable-relay`: a source created with relay on starts its relay at once,
+     * with no task to take a position from, so at the new instance's current
+     * binlog file, past what the stopped tasks still need.
      */
-    async dmCreateSource(req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: SourceEndpoint }): Promise<'created' | 'already'> {
+    async dmCreateSource(req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: SourceEndpoint; enableRelay?: boolean }): Promise<'created' | 'already'> {
       const existing = await dmctl(req.dmCluster, ['config', 'source', req.sourceId]);
       if (existing.result === true && typeof existing.cfg === 'string') {
         const from = (parseYaml(existing.cfg) as { from?: { host?: string; port?: number } }).from;
@@ -417,6 +475,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         ...base,
         'source-id': req.sourceId,
         'enable-gtid': true,
+        // relay is started later, once the tasks exist, so that DM starts it from their checkpoints
+        ...(req.enableRelay === undefined ? {} : { 'enable-relay': req.enableRelay }),
         flavor: req.flavor,
         from: { ...(base.from ?? {}), host: req.from.host, port: req.from.port, user: creds.user, password: creds.password },
       };

@@ -9,6 +9,9 @@ import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import { clientAddress, normalizeAddress } from '../common/switch/addresses.js';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 
 export interface Credentials {
   user: string;
@@ -21,8 +24,17 @@ export interface ReplicaState {
   sqlRunning: boolean;
   sourceHost: string;
   sourcePort: number;
+  /** MySQL Source_UUID (the source last connected to); null when unknown (MariaDB, never connected). */
+  sourceUuid: string | null;
+  /** Source_Server_Id / Master_Server_Id; null when unknown. */
+  sourceServerId: number | null;
   lastError: string;
 }
+
+/** A replication source of an instance, read (after the instance itself) for the errant-transaction check. */
+export type SourceReading =
+  | { reachable: true; address: string; serverUuid: string; serverId: number; /** MySQL gtid_executed; MariaDB gtid_binlog_state. */ gtids: string }
+  | { reachable: false; address: string; error: string };
 
 export type InstanceFacts =
   | {
@@ -41,36 +53,107 @@ export type InstanceFacts =
       gtidExecuted: string;
       /** MySQL gtid_purged; null on MariaDB, which keeps none. */
       gtidPurged: string | null;
+      /** The first replication channel; null when the instance replicates from nobody. */
       replica: ReplicaState | null;
+      /** Every replication channel (MySQL multi-source replication has several). */
+      channels?: ReplicaState[];
+      /** read_only or super_read_only is ON. */
+      readOnly?: boolean;
+      /** log_replica_updates (MariaDB log_slave_updates): replicated transactions are written to its own binary log. */
+      logReplicaUpdates?: boolean;
+      /** MariaDB gtid_binlog_state (every server id's last GTID per domain); null on MySQL. */
+      gtidBinlogState?: string | null;
+      /** MariaDB gtid_strict_mode; null on MySQL. */
+      gtidStrictMode?: boolean | null;
+      /** With `withSources`: each channel's source, read after this instance. */
+      sources?: SourceReading[];
     }
   | { reachable: false; address: string; error: string };
 
 /** SHOW REPLICA STATUS (MySQL: Replica_/Source_ columns) or SHOW SLAVE STATUS (MariaDB: Slave_/Master_). */
-function replicaState(rs: Record<string, unknown> | undefined, thread: 'Replica' | 'Slave', source: 'Source' | 'Master'): ReplicaState | null {
-  if (!rs) return null;
+function replicaState(rs: Record<string, unknown>, thread: 'Replica' | 'Slave', source: 'Source' | 'Master'): ReplicaState {
+  const uuid = String(rs[`${source}_UUID`] ?? '');
+  const sid = Number(rs[`${source}_Server_Id`] ?? 0);
   return {
     ioRunning: rs[`${thread}_IO_Running`] === 'Yes',
     sqlRunning: rs[`${thread}_SQL_Running`] === 'Yes',
     sourceHost: String(rs[`${source}_Host`] ?? ''),
     sourcePort: Number(rs[`${source}_Port`] ?? 0),
+    sourceUuid: uuid === '' ? null : uuid.toLowerCase(),
+    sourceServerId: sid > 0 ? sid : null,
     lastError: [rs.Last_IO_Error, rs.Last_SQL_Error].filter(Boolean).join('; '),
   };
 }
 
+/** Server errors that mean the credentials (or the grants) are wrong, not that the server is down. */
+const ACCESS_ERRORS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_HOST_NOT_PRIVILEGED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_SPECIFIC_ACCESS_DENIED_ERROR']);
+
+const LOGIN_REFUSED = 'login-refused';
+const loginRefused = (e: unknown): e is ApplicationFailure => e instanceof ApplicationFailure && e.details?.[0] === LOGIN_REFUSED;
+
+/** A login the server refused: the credential reference (or the grants) is wrong. */
+export function isAccessError(e: unknown): boolean {
+  return ACCESS_ERRORS.has(String((e as { code?: unknown })?.code ?? ''));
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export interface BinlogDumpClient {
+  id: number;
+  user: string;
+  /** PROCESSLIST.HOST: `address:port` of the client (or a name, with name resolution on). */
+  host: string;
+  /** The client's address (or name) without its port. */
+  clientAddress: string;
+  /** The addresses it stands for (a name resolved; an address as it is). */
+  clientAddresses: string[];
+  command: string;
+  seconds: number;
+}
+
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
+  /**
+   * Connects with the reference's credentials. An unknown reference, and a
+   * login the server refuses, are the operator's mistakes, not an outage: they
+   * throw InvalidInput naming the reference and the server's words. Anything
+   * else (refused, timed out, no route) is left to the caller.
+   */
   async function connect(ref: InstanceRef): Promise<mysql.Connection> {
     const creds = await resolve(ref.credentials);
-    return mysql.createConnection({
-      host: ref.host,
-      port: ref.port,
-      user: creds.user,
-      password: creds.password,
-      connectTimeout: options.connectTimeoutMs ?? 5_000,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
+    try {
+      return await mysql.createConnection({
+        host: ref.host,
+        port: ref.port,
+        user: creds.user,
+        password: creds.password,
+        connectTimeout: options.connectTimeoutMs ?? 5_000,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+      });
+    } catch (e) {
+      if (isAccessError(e)) {
+        throw ApplicationFailure.create({
+          message: `${ref.host}:${ref.port} refused the login of credential reference "${ref.credentials}" (user ${creds.user}): ${(e as Error).message}; fix the reference on the worker or the server's grants`,
+          type: SwitchErrorType.InvalidInput,
+          nonRetryable: true,
+          details: [LOGIN_REFUSED],
+        });
+      }
+      throw e;
+    }
+  }
+
+  async function dumpClients(c: mysql.Connection): Promise<BinlogDumpClient[]> {
+    const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+    const names = new Map<string, Promise<string[]>>();
+    return Promise.all(
+      (rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>).map(async (r) => {
+        const client = clientAddress(r.host);
+        // with name resolution on, MySQL shows the client's name (127.0.0.1 as `localhost`): resolve it back
+        if (!names.has(client)) names.set(client, isIP(client) ? Promise.resolve([client]) : lookup(client, { all: true }).then((a) => a.map((x) => normalizeAddress(x.address)), () => []));
+        return { id: Number(r.id), user: r.user, host: r.host, clientAddress: client, clientAddresses: await names.get(client)!, command: r.command, seconds: Number(r.seconds) };
+      }),
+    );
   }
 
   async function one<T>(c: mysql.Connection, sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -78,14 +161,16 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     return (rows as T[])[0];
   }
 
-  async function inspect(ref: InstanceRef): Promise<InstanceFacts> {
+  async function inspect(ref: InstanceRef, opts: { withSources?: boolean } = {}): Promise<InstanceFacts> {
     const address = `${ref.host}:${ref.port}`;
     let c: mysql.Connection;
     try {
       c = await connect(ref);
     } catch (e) {
+      if (e instanceof ApplicationFailure) throw e;
       return { reachable: false, address, error: (e as Error).message };
     }
+    let facts: Extract<InstanceFacts, { reachable: true }>;
     try {
       const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
       const flavor = /mariadb/i.test(v?.version ?? '') ? 'mariadb' : 'mysql';
@@ -93,14 +178,15 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       // One query per flavor: the shared settings, and the flavor's own GTID variables.
       const r = (await one<Record<string, string | number | null>>(
         c,
-        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, ` +
+        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, @@GLOBAL.read_only AS ro, ` +
           (mysqlFlavor
-            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_row_event_max_size AS maxsize,
-               @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
-            : '@@GLOBAL.gtid_current_pos AS executed'),
+            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.super_read_only AS sro,
+               @@GLOBAL.log_replica_updates AS lru, @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
+            : `@@GLOBAL.log_slave_updates AS lru, @@GLOBAL.gtid_strict_mode AS strict, @@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_current_pos AS executed`),
       ))!;
-      const replica = await one<Record<string, unknown>>(c, mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS');
-      return {
+      const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
+      const channels = (rows as Array<Record<string, unknown>>).map((row) => (mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master')));
+      facts = {
         reachable: true,
         address,
         flavor,
@@ -115,8 +201,45 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         logBin: Number(r.log_bin) === 1,
         gtidExecuted: parseGtidSet(flavor, String(r.executed ?? '')).toString(),
         gtidPurged: mysqlFlavor ? parseGtidSet('mysql', String(r.purged ?? '')).toString() : null,
-        replica: mysqlFlavor ? replicaState(replica, 'Replica', 'Source') : replicaState(replica, 'Slave', 'Master'),
+        replica: channels[0] ?? null,
+        channels,
+        readOnly: Number(r.ro) === 1 || Number(r.sro ?? 0) === 1,
+        logReplicaUpdates: Number(r.lru) === 1,
+        gtidBinlogState: mysqlFlavor ? null : String(r.state ?? ''),
+        gtidStrictMode: mysqlFlavor ? null : Number(r.strict) === 1,
       };
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    // the sources are read after the instance itself, so they hold everything they had sent it by then
+    if (opts.withSources) facts.sources = await Promise.all(facts.channels!.map((ch) => readSource({ host: ch.sourceHost, port: ch.sourcePort, credentials: ref.credentials }, facts.flavor)));
+    return facts;
+  }
+
+  /** What a replication source has executed (MySQL gtid_executed, MariaDB gtid_binlog_state), or why it could not be read. */
+  async function readSource(ref: InstanceRef, flavor: 'mysql' | 'mariadb'): Promise<SourceReading> {
+    const address = `${ref.host}:${ref.port}`;
+    let c: mysql.Connection;
+    try {
+      c = await connect(ref);
+    } catch (e) {
+      if (e instanceof ApplicationFailure && !loginRefused(e)) throw e;
+      return { reachable: false, address, error: (e as Error).message };
+    }
+    try {
+      const r = (await one<Record<string, string | number>>(
+        c,
+        flavor === 'mysql' ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids' : 'SELECT @@server_id AS id, @@GLOBAL.gtid_binlog_state AS gtids',
+      ))!;
+      return {
+        reachable: true,
+        address,
+        serverUuid: flavor === 'mysql' ? String(r.uuid) : `server_id:${r.id}`,
+        serverId: Number(r.id),
+        gtids: flavor === 'mysql' ? parseGtidSet('mysql', String(r.gtids ?? '')).toString() : String(r.gtids ?? ''),
+      };
+    } catch (e) {
+      return { reachable: false, address, error: (e as Error).message };
     } finally {
       await c.end().catch(() => undefined);
     }
@@ -124,8 +247,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
   return {
     /** Everything preflight and the GTID check need to know about an instance; `reachable: false` when it is down. */
-    async mysqlInspect(ref: InstanceRef): Promise<InstanceFacts> {
-      return inspect(ref);
+    async mysqlInspect(ref: InstanceRef, opts: { withSources?: boolean } = {}): Promise<InstanceFacts> {
+      return inspect(ref, opts);
     },
 
     /**
@@ -158,15 +281,32 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
     /**
      * The binlog dump connections the instance is serving (DM reads through
-     * one), so verification can see that DM now reads from this instance.
+     * one), with the client's address, so verification can see that this
+     * source's dm-worker, and nobody else's, now reads from this instance.
      */
-    async mysqlBinlogDumpClients(ref: InstanceRef): Promise<Array<{ user: string; host: string; command: string }>> {
+    async mysqlBinlogDumpClients(ref: InstanceRef): Promise<BinlogDumpClient[]> {
       const c = await connect(ref).catch((e: Error) => {
+        if (e instanceof ApplicationFailure) throw e;
         throw ApplicationFailure.create({ message: `cannot connect to ${ref.host}:${ref.port}: ${e.message}`, type: SwitchErrorType.VerificationFailed });
       });
       try {
-        const [rows] = await c.query(`SELECT USER AS user, HOST AS host, COMMAND AS command FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
-        return rows as Array<{ user: string; host: string; command: string }>;
+        return await dumpClients(c);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+
+    /** As mysqlBinlogDumpClients, but null when the instance does not answer (a dead old instance serves nobody). */
+    async mysqlBinlogDumpClientsIfUp(ref: InstanceRef): Promise<BinlogDumpClient[] | null> {
+      let c: mysql.Connection;
+      try {
+        c = await connect(ref);
+      } catch (e) {
+        if (e instanceof ApplicationFailure) throw e;
+        return null;
+      }
+      try {
+        return await dumpClients(c);
       } finally {
         await c.end().catch(() => undefined);
       }
@@ -186,7 +326,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           await c.end().catch(() => undefined);
         }
       } catch (e) {
-        if (e instanceof ApplicationFailure) throw e;
+        if (e instanceof ApplicationFailure && !loginRefused(e)) throw e;
         return { ok: false, error: (e as Error).message };
       }
     },

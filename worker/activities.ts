@@ -1,6 +1,7 @@
 /** Builds every activity once, with its dependencies injected from the configuration. */
 import { createDmActivities } from '../activities/dm.js';
 import { createMysqlActivities } from '../activities/mysql.js';
+import { createNetActivities } from '../activities/net.js';
 import { CommandVipProvider } from '../activities/vip-command.js';
 import { createVipActivities, type VipProvider } from '../activities/vip.js';
 import type { WorkerConfig } from './config.js';
@@ -16,5 +17,6 @@ export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = p
     ...createDmActivities(config.dm.clusters, credentials),
     ...createMysqlActivities(credentials),
     ...createVipActivities(providers),
+    ...createNetActivities(),
   };
 }

@@ -34,6 +34,8 @@ export const WorkerConfigSchema = z
               masterAddr: z.string().regex(/^[^\s,]+(,[^\s,]+)*$/, 'host:port of dm-master, comma-separated for several'),
               dmctl: z.string().min(1),
               commandTimeoutMs: z.number().int().positive().optional(),
+              /** Per dm-worker name: the addresses MySQL sees its connections come from, when not its advertised host. */
+              workerHosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
             })
             .strict(),
         ),

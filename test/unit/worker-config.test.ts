@@ -31,6 +31,12 @@ describe('worker configuration', () => {
     expect(() => parseWorkerConfig(text, 'worker.yaml')).toThrow(message);
   });
 
+  it('given workerHosts for a DM cluster, should keep them per dm-worker and refuse an empty list', () => {
+    const c = parseWorkerConfig(good.replace('dmctl: /usr/local/bin/dmctl }', 'dmctl: /usr/local/bin/dmctl, workerHosts: { worker1: [10.0.3.17] } }'));
+    expect(c.dm.clusters.default?.workerHosts).toEqual({ worker1: ['10.0.3.17'] });
+    expect(() => parseWorkerConfig(good.replace('dmctl: /usr/local/bin/dmctl }', 'dmctl: /usr/local/bin/dmctl, workerHosts: { worker1: [] } }'))).toThrow(/dm\.clusters\.default\.workerHosts\.worker1:/);
+  });
+
   it('resolves credential references on the worker, from the environment', async () => {
     const resolve = credentialResolver(parseWorkerConfig(good).credentials, { DM_UPSTREAM_PASSWORD: 's3cret' });
     await expect(resolve('upstream')).resolves.toEqual({ user: 'dm', password: 's3cret' });

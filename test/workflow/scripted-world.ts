@@ -26,9 +26,12 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
   const calls: string[] = [];
   const tasks: SourceTask[] = [{ name: 'app', stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] }];
   let holder = faults.vipOnNew ? 'new.example' : 'old.example';
+  const primaryChannel = { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, sourceUuid: U, sourceServerId: 9, lastError: '' };
   const facts = (host: string, uuid: string, executed: string, purged: string): InstanceFacts => ({
     reachable: true, address: `${host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: uuid, serverId: 1, gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL',
-    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: executed, gtidPurged: purged, replica: { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, lastError: '' },
+    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: executed, gtidPurged: purged, replica: primaryChannel, channels: [primaryChannel],
+    readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
+    sources: [{ reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: executed }],
   });
   const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
   const activities = {
@@ -53,7 +56,10 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
       return facts('new.example', 'aaaaaaaa-0000-0000-0000-000000000002', faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`, faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`);
     },
     async mysqlWaitForGtids(req: { timeoutSeconds: number }) { calls.push('waitForGtids'); return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds }; },
-    async mysqlBinlogDumpClients() { calls.push('dumpClients'); return [{ user: 'dm', host: 'worker:1234', command: 'Binlog Dump GTID' }]; },
+    async mysqlBinlogDumpClients() { calls.push('dumpClients'); return [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }]; },
+    async mysqlBinlogDumpClientsIfUp() { calls.push('dumpClientsOld'); return []; },
+    async dmSourceWorker() { calls.push('sourceWorker'); return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] }; },
+    async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, h === 'vip.example' ? ['192.0.2.14'] : [h]])); },
     async vipLocate() { calls.push('vipLocate'); return holder; },
     async vipMove(req: { to: { host: string } }) {
       calls.push(`vipMove ${req.to.host}`);

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { clientAddress, normalizeAddress } from '../../common/switch/addresses.js';
+import { isTransientDmError } from '../../activities/dm.js';
+import { isAccessError } from '../../activities/mysql.js';
+
+describe('addresses as MySQL and the resolver print them', () => {
+  it.each([
+    ['10.0.0.5:53211', '10.0.0.5'],
+    ['localhost:40000', 'localhost'],
+    ['[::1]:5', '::1'],
+    ['[::ffff:10.0.0.1]:5', '10.0.0.1'],
+    ['db-host.example', 'db-host.example'],
+    ['::1', '::1'],
+  ])('given PROCESSLIST.HOST %s, should read the client %s', (host, client) => {
+    expect(clientAddress(host)).toBe(client);
+  });
+  it('should compare IPv4-mapped IPv6 addresses as IPv4, case-insensitively', () => {
+    expect(normalizeAddress('::FFFF:192.0.2.7')).toBe('192.0.2.7');
+    expect(normalizeAddress('FE80::1')).toBe('fe80::1');
+  });
+});
+
+describe('what is worth another attempt', () => {
+  it.each([
+    ['[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = DeadlineExceeded desc = context deadline exceeded', true],
+    ['etcdserver: leader changed', true],
+    ['task app-to-downstream not found', false],
+    ['source mysql-replica-01 not exist', false],
+  ])('given dmctl saying %s, transient: %s', (text, transient) => {
+    expect(isTransientDmError(text)).toBe(transient);
+  });
+  it('should tell a refused login from an outage', () => {
+    expect(isAccessError({ code: 'ER_ACCESS_DENIED_ERROR' })).toBe(true);
+    expect(isAccessError({ code: 'ECONNREFUSED' })).toBe(false);
+  });
+});
