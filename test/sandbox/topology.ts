@@ -180,7 +180,8 @@ export interface SqlTarget {
 
 /** Runs a dump's SQL on `target` in one session, optionally without writing it to the binary log. */
 export async function load(target: SqlTarget, sql: string, withoutBinlog: boolean): Promise<void> {
-  await target.query(`${withoutBinlog ? 'SET SESSION sql_log_bin = 0;\n' : ''}${sql}`);
+  // the session goes back to the pool: binary logging must be on again for whoever uses it next
+  await target.query(withoutBinlog ? `SET SESSION sql_log_bin = 0;\n${sql}\nSET SESSION sql_log_bin = 1;` : sql);
 }
 
 export interface ProvisionOptions extends DbOptions {
