@@ -69,6 +69,12 @@ class Daemon {
 
 export interface DmOptions {
   workers?: number;
+  /**
+   * The address the dm-workers listen on and advertise (default 127.0.0.1):
+   * in a VIP lab, the lab's gateway, the address the upstream MySQL servers
+   * see DM connect from, as a real dm-worker advertises its own host.
+   */
+  workerHost?: string;
 }
 
 export class DmCluster {
@@ -147,8 +153,8 @@ export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
     await mkdir(join(dir, `worker${i}`), { recursive: true });
     const w = new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), [
       `--name=worker${i}`,
-      `--worker-addr=127.0.0.1:${port}`,
-      `--advertise-addr=127.0.0.1:${port}`,
+      `--worker-addr=${options.workerHost ?? '127.0.0.1'}:${port}`,
+      `--advertise-addr=${options.workerHost ?? '127.0.0.1'}:${port}`,
       `--join=127.0.0.1:${masterPort}`,
       `--log-file=${join(dir, `worker${i}.log`)}`,
     ], join(dir, `worker${i}.log`), join(dir, `worker${i}`));

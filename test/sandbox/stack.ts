@@ -83,17 +83,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           log(`temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`);
         })
       : Promise.resolve();
+    const replicas = options.mysql ? options.mysql.replicas ?? 2 : 2;
+    // the lab first (a second or two): DM's workers advertise its gateway, the address MySQL sees them connect from
+    if (options.vip && options.mysql) {
+      const lab = await startVipLab({ hosts: replicas + 1 });
+      stops.push(() => lab.destroy());
+      stack.vipLab = lab;
+      log(`vip: lab ${lab.subnet} (namespaces ${lab.hosts.map((h) => h.netns).join(', ')}), VIP ${lab.vip}`);
+    }
     const mysqlP = options.mysql !== false && options.mysql !== undefined
       ? (async () => {
-          const replicas = options.mysql ? options.mysql.replicas ?? 2 : 2;
-          let placement: Array<{ netns: string; address: string }> | undefined;
-          if (options.vip) {
-            const lab = await startVipLab({ hosts: replicas + 1 });
-            stops.push(() => lab.destroy());
-            stack.vipLab = lab;
-            placement = lab.hosts;
-            log(`vip: lab ${lab.subnet} (namespaces ${lab.hosts.map((h) => h.netns).join(', ')}), VIP ${lab.vip}`);
-          }
+          const placement = stack.vipLab?.hosts;
           const topo = await startTopology({ replicas, placement });
           stops.push(() => topo.destroy());
           stack.topology = topo;
@@ -101,7 +101,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         })()
       : Promise.resolve();
     const dmP = options.dm
-      ? startDm({ workers: options.dmWorkers ?? 1 }).then((dm) => {
+      ? startDm({ workers: options.dmWorkers ?? 1, ...(stack.vipLab ? { workerHost: stack.vipLab.gateway } : {}) }).then((dm) => {
           stops.push(() => dm.destroy());
           stack.dm = dm;
           log(`dm: dm-master ${dm.masterAddr} (dmctl: ${dm.dmctlPath} --master-addr=${dm.masterAddr})`);

@@ -6,7 +6,7 @@
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { switchWorkflowId } from '../../common/switch/ids.js';
@@ -156,9 +156,9 @@ export function addressSwitchSteps(sourceId: string, task: string, to: { host: s
 }
 
 /** The relay unit of a source as query-status shows it; null when relay is off. */
-export async function relayStatus(dm: DmCluster, sourceId: string): Promise<{ relaySubDir: string; stage: string; relayCatchUpMaster: boolean } | null> {
+export async function relayStatus(dm: DmCluster, sourceId: string): Promise<{ relaySubDir: string; stage: string; relayCatchUpMaster: boolean; relayBinlogGtid: string } | null> {
   const r = expectOk('query-status', await dm.ctl(['query-status', '-s', sourceId]));
-  return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean } } }>)[0]!.sourceStatus.relayStatus;
+  return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean; relayBinlogGtid: string } } }>)[0]!.sourceStatus.relayStatus;
 }
 
 /** `start-relay` for a source, then waits (up to 30 s) until its relay unit is Running; returns its status. */
@@ -172,4 +172,25 @@ export async function startRelay(dm: DmCluster, sourceId: string): Promise<Await
 export async function binlogDumps(db: DbInstance): Promise<number> {
   const rows = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
   return Number(rows[0]!.n);
+}
+
+/**
+ * The GTID sets a dm-worker's relay unit said it starts from (`adjusted meta
+ * to start pos` in its log: what it asks the upstream for), oldest first.
+ */
+export async function relayStartGtids(dm: DmCluster, worker = 0): Promise<string[]> {
+  const log = await readFile(dm.workers[worker]!.logFile, 'utf8').catch(() => '');
+  const out: string[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.includes('adjusted meta to start pos')) continue;
+    const m = /\["start pos's binlog gtid"=("(?:[^"\\]|\\.)*"|[^\]]*)\]/.exec(line);
+    if (m) out.push(m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!);
+  }
+  return out;
+}
+
+/** How many times a dm-worker's log says it purged the whole relay directory. */
+export async function relayPurges(dm: DmCluster, worker = 0): Promise<number> {
+  const log = await readFile(dm.workers[worker]!.logFile, 'utf8').catch(() => '');
+  return log.split('\n').filter((l) => l.includes('relay dir is purged to be ready for new relay log')).length;
 }
