@@ -10,6 +10,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { DmActivities } from '../activities/dm.js';
 import type { MysqlActivities } from '../activities/mysql.js';
+import type { NetActivities } from '../activities/net.js';
 import type { VipActivities } from '../activities/vip.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
@@ -18,6 +19,7 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 const heartbeatTimeout = '10s';
 export const dm = proxyActivities<DmActivities>({ startToCloseTimeout: '3m', heartbeatTimeout, retry });
 export const mysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m', heartbeatTimeout, retry });
+export const net = proxyActivities<NetActivities>({ startToCloseTimeout: '30s', heartbeatTimeout, retry });
 export const vip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', heartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } });
 
 /** Long waits (catch-up) get a timeout from the input and must heartbeat. */

@@ -16,15 +16,15 @@
  * credential references.
  */
 import { patched } from '@temporalio/workflow';
-import type { SavedConfigs, SavedTaskConfig, SourceTask } from '../activities/dm.js';
+import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest } from '../common/switch/input.js';
-import type { SwitchStatus } from '../common/switch/status.js';
+import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
+import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
-import { endDryRun, gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
+import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
@@ -46,6 +46,8 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   const alreadySwapped = source !== null && source.from.host === newInstance.host && source.from.port === newInstance.port;
   const oldEndpoint = source && !alreadySwapped ? { host: source.from.host, port: source.from.port, credentials: sourceCredentials } : null;
   if (alreadySwapped) t.decide('info', `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: a switch was half done; carrying on from there`);
+  // the switch re-points what DM reads: the source must read the old instance named in the input
+  if (t.safety && oldInstance && source && !alreadySwapped) await readsOldInstance(t, source, oldInstance, pf.oldFacts);
 
   // --- save what is needed to go back, and check every credential, before any change
   t.phase('saving');
@@ -79,17 +81,22 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   };
 
   t.phase('gtid-check');
-  const first = gtidCheck(t, flavor, source && inDm.length === saved.tasks.length ? source.tasks : await current('before stop'), pf.newFacts, 'before stop');
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds')).join('; ')}`);
+  const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
+  const first = gtidCheck(t, { flavor, tasks: source && inDm.length === saved.tasks.length ? source.tasks : await current('before stop'), facts: pf.newFacts, old: pf.oldFacts, when: 'before stop' }, policy);
+  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${(t.safety ? first.refusals : first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds'))).join('; ')}`);
 
   const relayOn = source?.relay != null;
+  // relay on: a source (re-)created with relay off, its tasks started, then relay, so DM starts relay from their checkpoints
+  const relayAfterTasks = relayOn && t.safety;
   t.status.plan = [
-    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? '; stop-relay' : ''),
+    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? (t.safety ? '; pause-relay (to read its position frozen), then stop-relay' : '; stop-relay') : ''),
     're-take gtid-S from the checkpoints and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     alreadySwapped
       ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
       : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
-    (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
+    relayAfterTasks
+      ? `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)`
+      : (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
     'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance' + (relayOn ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
@@ -98,32 +105,51 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
     'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
   });
+  if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
   if (options.dryRun) return endDryRun(t, gates, first.verdict);
   await gates.pass('before-freeze');
+  if (first.errant) policy.approved = first.errant;
 
   const startOld = (): Undo => ({
-    name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)`,
-    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${taskNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in`,
-    run: () => dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }),
+    name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)${relayAfterTasks ? `, then start-relay -s ${sourceId}` : ''}`,
+    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${taskNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayAfterTasks ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
+    run: async () => {
+      await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
+      if (relayAfterTasks) await dm.dmStartRelay({ dmCluster, sourceId });
+    },
   });
   // --- stop every task (checkpoints kept) and relay -------------------------
   t.phase('stopping');
+  const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
   if (inDm.length) {
     await longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 });
     t.step(`stop-task -s ${sourceId} ${inDm.join(', ')}`, 'done', 'checkpoints kept');
     undo.push(startOld());
   }
+  let relayGtid: string | null = null;
   if (relayOn) {
-    await dm.dmStopRelay({ dmCluster, sourceId });
-    t.step(`stop-relay -s ${sourceId}`, 'done');
-    undo.push({ name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => dm.dmStartRelay({ dmCluster, sourceId }) });
+    const stopped = await dm.dmStopRelay({ dmCluster, sourceId });
+    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
+    t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
+    if (!relayAfterTasks || !inDm.length) undo.push({ name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => dm.dmStartRelay({ dmCluster, sourceId }) });
   }
 
   // --- frozen: gtid-S from the checkpoints; re-check, wait for a lagging instance
   t.phase('recheck');
-  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance)]);
-  await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
-  await gates.pass('before-switch');
+  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
+  const readings = { flavor, old: pf.oldFacts, relayGtid };
+  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  // after a gate inside the freeze: nothing may have moved while a person decided
+  const stillStopped = async (gate: Gate) => {
+    if (!t.safety || !gates.has(gate)) return;
+    const now = await current(`after gate ${gate}`);
+    await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now, (f, x) => {
+      if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
+      return sameGtids(flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid) ? null : `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
+    }, policy);
+  };
+  await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
+  await stillStopped('before-switch');
 
   // --- swap the source config -------------------------------------------------
   t.phase('swapping-source');
@@ -134,10 +160,10 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       undo.push({
         name: `operate-source create ${sourceId} reading ${source.from.host}:${source.from.port} again`,
         byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
-        run: () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint! }),
+        run: () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) }),
       });
     }
-    const created = await dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint });
+    const created = await dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) });
     t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
     if (source) {
       undo.push({ name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) });
@@ -150,26 +176,31 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       });
     }
   }
-  await gates.pass('before-resume');
+  await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
+  await stillStopped('before-resume');
 
   // --- start relay and the tasks, and verify -------------------------------
   t.phase('starting');
   // relay was on: the new source must read the new instance through relay too
   // (a source created from a config without enable-relay would leave it off)
   const relayBack = relayOn && patched('dm-switch-address-relay');
-  if (relayBack) {
+  const startRelay = async () => {
     const relay = await dm.dmStartRelay({ dmCluster, sourceId });
     t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
     undo.push({ name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => dm.dmStopRelay({ dmCluster, sourceId }) });
-  }
+  };
+  // before the safety rules, relay was started first, from the new instance's current position
+  if (relayBack && !relayAfterTasks) await startRelay();
   if (taskNames.length) {
     undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
     t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
+  // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked
+  if (relayBack && relayAfterTasks) await startRelay();
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, input, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack);
+  await verify(t, input, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;
@@ -186,7 +217,36 @@ async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTa
   const results = await Promise.all(checks.map((c) => mysql.mysqlCheckLogin(c.ref)));
   const bad = checks.map((c, i) => ({ ...c, r: results[i]! })).filter((x) => !x.r.ok);
   if (bad.length) {
-    refuse(t, SwitchErrorType.PreflightFailed, `cannot log in, nothing was changed: ${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}; fix the credential reference in the worker's configuration`);
+    // a credential mistake is the operator's input error, not a failed precondition
+    const why = `cannot log in, nothing was changed: ${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}`;
+    refuse(t, t.safety ? SwitchErrorType.InvalidInput : SwitchErrorType.PreflightFailed, /fix the reference on the worker/.test(why) ? why : `${why}; fix the credential reference in the worker's configuration`);
   }
   t.decide('go', `credentials log in: ${checks.map((c) => c.what).join('; ')}`);
+}
+
+/**
+ * The switch re-points what DM reads: the source's `from` is the old instance
+ * given, by address (or a name resolving to it), or, through a VIP or a
+ * proxy, the same server (the same server_uuid answers there). Otherwise the
+ * checks that compare with the old instance would compare with the wrong
+ * server: refused, naming both.
+ */
+async function readsOldInstance(t: Tracker, source: SourceState, oldInstance: InstanceRef, oldFacts: PreflightResult<SourceState | null>['oldFacts']): Promise<void> {
+  const from = `${source.from.host}:${source.from.port}`;
+  if (source.from.port === oldInstance.port && (await sameHost(source.from.host, oldInstance.host))) {
+    t.decide('go', `source ${source.sourceId} reads ${from}, the old instance given`);
+    return;
+  }
+  if (oldFacts) {
+    const there = await mysql.mysqlInspect({ host: source.from.host, port: source.from.port, credentials: oldInstance.credentials });
+    if (there.reachable && there.serverUuid === oldFacts.serverUuid) {
+      t.decide('go', `source ${source.sourceId} reads ${from}, where the old instance ${oldInstance.host}:${oldInstance.port} answers (server_uuid ${oldFacts.serverUuid}; a VIP or a proxy in front of it)`);
+      return;
+    }
+  }
+  refuse(
+    t,
+    SwitchErrorType.PreflightFailed,
+    `source ${source.sourceId} reads ${from}, not the old instance ${oldInstance.host}:${oldInstance.port} given in the input (nor an address where that server answers): nothing was changed. Give as oldInstance the instance DM reads (dmctl config source ${source.sourceId}), or leave it out`,
+  );
 }

@@ -16,6 +16,15 @@ import type { Tracker } from './tracker.js';
 
 type Decision = 'approve' | 'reject';
 
+/** A deadline a gate may not wait past (the freeze's), and what to fail with when it does. */
+export interface GateLimit {
+  /** Workflow time (ms) by which the gate must be decided. */
+  until: number;
+  /** Recorded as the timed-out gate's comment. */
+  why: string;
+  failure: () => Error;
+}
+
 /** What the Temporal UI shows beside each handler. */
 const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate" may be left out (the gate pending now); "by" is required`;
 
@@ -27,10 +36,11 @@ const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate"
  */
 export class Gates {
   private summaries: Record<Gate, string> | undefined;
+  private readonly extra: Partial<Record<Gate, string[]>> = {};
 
   constructor(
     private readonly t: Tracker,
-    private readonly config: Approvals,
+    private config: Approvals,
   ) {
     setHandler(approveSignal, (r) => this.onSignal('approve', r), { description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}` });
     setHandler(rejectSignal, (r) => this.onSignal('reject', r), { description: `Reject the pending gate (the switch ends, or undoes what it changed); an invalid request is recorded and ignored. ${HOW}` });
@@ -49,6 +59,21 @@ export class Gates {
     this.summaries = summaries;
   }
 
+  /** Whether the switch waits at `gate` (configured in the input, or required since). */
+  has(gate: Gate): boolean {
+    return this.config.gates.includes(gate);
+  }
+
+  /**
+   * Makes the switch wait at `gate` although the input did not name it, and
+   * adds `why` to what the approver reads there: for what only a person may
+   * accept (errant transactions).
+   */
+  require(gate: Gate, why: string): void {
+    if (!this.config.gates.includes(gate)) this.config = { ...this.config, gates: [...this.config.gates, gate] };
+    this.extra[gate] = [...(this.extra[gate] ?? []), why];
+  }
+
   /**
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
@@ -56,15 +81,17 @@ export class Gates {
    * waiting, it closes the gate (cancelled, with a comment saying so) and lets
    * the cancellation through, so nobody approves a switch being undone.
    */
-  async pass(gate: Gate): Promise<void> {
+  async pass(gate: Gate, limit?: GateLimit): Promise<void> {
     // Not configured: no command, no record, so histories saved without gates still replay.
     if (!this.config.gates.includes(gate)) return;
     // the plan and the GTID sets as they stand now: what the approver approves
-    const approving = { summary: this.summaries?.[gate] ?? gate, plan: this.t.status.plan, gtids: this.t.status.gtids };
+    const summary = [this.summaries?.[gate] ?? gate, ...(this.extra[gate] ?? [])].join('. ');
+    const approving = { summary, plan: this.t.status.plan, gtids: this.t.status.gtids };
     if (this.t.status.dryRun) {
       this.t.decide('info', `dry run: would wait for approval at gate ${gate}, before: ${approving.summary}`);
       return;
     }
+    if (limit && limit.until <= Date.now()) throw limit.failure();
     const record: ApprovalRecord = {
       gate,
       state: 'pending',
@@ -74,16 +101,23 @@ export class Gates {
     this.t.status.approvals.push(record);
     const resumeAt = this.t.status.phase;
     this.t.phase('awaiting-approval');
+    // a gate inside the freeze waits no longer than the freeze may last
+    const waitMs = Math.max(0, Math.min(this.config.timeoutSeconds * 1000, limit ? limit.until - Date.now() : Infinity));
+    const cutByLimit = limit !== undefined && waitMs < this.config.timeoutSeconds * 1000;
     let decided: boolean;
     try {
-      decided = await condition(() => record.state !== 'pending', `${this.config.timeoutSeconds}s`);
+      decided = await condition(() => record.state !== 'pending', waitMs);
     } catch (err) {
       // Cancelled while waiting: the gate is closed, so nobody can approve a switch that is being undone.
       this.close(record, { state: 'cancelled', via: 'cancellation', decidedAt: new Date().toISOString(), comment: 'the switch was cancelled while waiting at this gate' });
       throw err;
     }
     if (!decided && record.state === 'pending') {
-      this.close(record, { state: 'timed-out', via: 'timeout', decidedAt: new Date().toISOString() });
+      this.close(record, { state: 'timed-out', via: 'timeout', decidedAt: new Date().toISOString(), ...(cutByLimit ? { comment: limit.why } : {}) });
+      if (cutByLimit) {
+        this.t.phase(resumeAt);
+        throw limit.failure();
+      }
     }
     this.t.phase(resumeAt);
     const note = record.comment ? `: ${record.comment}` : '';

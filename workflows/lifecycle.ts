@@ -4,7 +4,7 @@
  * input is validated and refused before any change; the approval gates are
  * set up; then its steps run, and whatever fails after a change is undone.
  */
-import { setHandler } from '@temporalio/workflow';
+import { patched, setHandler } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals, Validation } from '../common/switch/input.js';
 import { statusQuery } from '../common/switch/messages.js';
@@ -30,6 +30,7 @@ export async function runSwitch<I extends { approvals: Approvals }>(kind: Switch
   const v = validate(request);
   const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
+  t.safety = patched('dm-switch-gtid-safety');
   const undo: Undo[] = [];
   try {
     return await steps(t, gates, v.value, undo);

@@ -3,17 +3,20 @@
  * records what it saw and decided in the tracker and refuses (before any
  * change) with a typed, non-retryable failure that says why.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import type { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure as Failure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
-import { decideGtids, type GtidDecision } from '../common/switch/decide.js';
+import { decideGtids, decideRelayPosition, type GtidDecision } from '../common/switch/decide.js';
+import { describeErrant, describeTaggedGtids, findErrant, type ErrantTarget } from '../common/switch/errant.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { GATES, type SwitchStatus } from '../common/switch/status.js';
-import { dm, longMysql, mysql } from './activities.js';
+import { dm, longMysql, mysql, net } from './activities.js';
+import { normalizeAddress } from '../common/switch/addresses.js';
 import { failure } from './compensation.js';
-import type { Gates } from './approvals.js';
+import type { GateLimit, Gates } from './approvals.js';
 import type { Tracker } from './tracker.js';
 
 export interface PreflightResult<S extends SourceState | null = SourceState> {
@@ -25,7 +28,7 @@ export interface PreflightResult<S extends SourceState | null = SourceState> {
 export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never {
   t.decide('refuse', reason);
   t.finish('refused');
-  throw ApplicationFailure.create({ message: reason, type, nonRetryable: true });
+  throw Failure.create({ message: reason, type, nonRetryable: true });
 }
 
 /**
@@ -43,7 +46,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const where = { dmCluster: req.dmCluster, sourceId: req.sourceId };
   const [source, newFacts, oldFacts] = await Promise.all([
     opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
-    mysql.mysqlInspect(req.newInstance),
+    mysql.mysqlInspect(req.newInstance, t.safety ? { withSources: true } : undefined),
     req.oldInstance ? mysql.mysqlInspect(req.oldInstance) : Promise.resolve(null),
   ]);
   if (source) {
@@ -68,8 +71,14 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   if (!newFacts.logBin) problems.push('binary logging is off (log_bin=0)');
   if (newFacts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${newFacts.binlogFormat}, not ROW`);
   if (newFacts.binlogRowImage !== 'FULL') problems.push(`binlog_row_image is ${newFacts.binlogRowImage}, not FULL`);
+  if (t.safety && newFacts.replica !== null && newFacts.logReplicaUpdates === false) {
+    problems.push(`it is a replica with ${newFacts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
+  }
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
+  if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
+    t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
+  }
 
   let old: PreflightResult['oldFacts'] = null;
   if (oldFacts === null) {
@@ -91,58 +100,265 @@ export interface GtidCheckResult {
   verdict: GtidDecision['verdict'];
   /** Union of every task's gtid-S: what the new instance must hold. */
   gtidS: string;
+  /** What the new instance must have executed before DM reads it: every gtid-S and, with relay on, the relay's position. */
+  waitFor: string;
   reasons: string[];
+  /** The reasons that refuse (a subset of `reasons`). */
+  refusals: string[];
+  /** The errant GTIDs found ('' when none), and the sentence describing them. */
+  errant: string;
+  errantText: string;
 }
 
-/** Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records every set and decision. */
-export function gtidCheck(t: Tracker, flavor: 'mysql' | 'mariadb', tasks: SourceTask[], facts: PreflightResult['newFacts'], when: string): GtidCheckResult {
+/** What one GTID check reads: DM's positions, the new instance and the rest of the topology. */
+export interface GtidReadings {
+  flavor: 'mysql' | 'mariadb';
+  tasks: SourceTask[];
+  facts: PreflightResult['newFacts'];
+  /** The old instance, when it answered. */
+  old: PreflightResult['oldFacts'];
+  /** With relay on and frozen: the relay's position (relayBinlogGtid). */
+  relayGtid?: string | null;
+  /** `before pause`, `frozen`, … : labels the readings. */
+  when: string;
+}
+
+/** How errant transactions are treated: refused, unless accepted through the before-freeze gate. */
+export interface ErrantPolicy {
+  accept: boolean;
+  /** What the approver accepted at the gate; a later check may find no more than this. */
+  approved: string | null;
+}
+
+const NO_ERRANT: ErrantPolicy = { accept: false, approved: null };
+
+/**
+ * Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records
+ * every set and decision. With the safety rules on (t.safety), also: the
+ * relay's position R held to the same rule (gtid-P ⊆ R ⊆ gtid-E), tagged
+ * GTIDs (which DM drops) refused, and errant transactions on the new
+ * instance (common/switch/errant.ts) refused unless accepted.
+ */
+export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO_ERRANT): GtidCheckResult {
+  const { flavor, tasks, facts, when } = r;
   t.gtid(`gtid-P new instance (${when})`, facts.gtidPurged ?? '(MariaDB keeps no gtid_purged)');
   t.gtid(`gtid-E new instance (${when})`, facts.gtidExecuted);
   const replicating = facts.replica !== null && facts.replica.ioRunning && facts.replica.sqlRunning;
   let verdict: GtidDecision['verdict'] = 'go';
   let union = parseGtidSet(flavor, '');
   const reasons: string[] = [];
-  for (const task of tasks) {
-    t.gtid(`gtid-S task ${task.name} (${when})`, task.syncerBinlogGtid);
-    const d = decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating });
-    t.decide(d.verdict, `task ${task.name}: ${d.reason}`);
-    reasons.push(`task ${task.name}: ${d.reason}`);
+  const refusals: string[] = [];
+  const refusing = (why: string) => {
+    verdict = 'refuse';
+    t.decide('refuse', why);
+    reasons.push(why);
+    refusals.push(why);
+  };
+  const note = (d: GtidDecision, what: string) => {
+    t.decide(d.verdict, `${what}: ${d.reason}`);
+    reasons.push(`${what}: ${d.reason}`);
+    if (d.verdict === 'refuse') refusals.push(`${what}: ${d.reason}`);
     if (d.verdict === 'refuse') verdict = 'refuse';
     else if (d.verdict === 'wait' && verdict === 'go') verdict = 'wait';
+  };
+  for (const task of tasks) {
+    t.gtid(`gtid-S task ${task.name} (${when})`, task.syncerBinlogGtid);
+    note(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
-  return { verdict, gtidS: union.toString(), reasons };
+  let waitFor = union;
+  const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), reasons, refusals, errant, errantText });
+  if (!t.safety) return result();
+
+  // the relay reconnects to the new instance from its own position, usually ahead of gtid-S
+  if (r.relayGtid) {
+    t.gtid(`relay R (relayBinlogGtid) (${when})`, r.relayGtid);
+    note(decideRelayPosition({ flavor, relayGtid: r.relayGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), 'relay position R (relayBinlogGtid, where the relay resumes)');
+    waitFor = waitFor.union(parseGtidSet(flavor, r.relayGtid));
+  }
+
+  // DM drops tagged-GTID transactions without an error
+  const readings = [
+    { label: `gtid-E of the new instance ${facts.address}`, gtids: facts.gtidExecuted },
+    ...tasks.map((x) => ({ label: `gtid-S of task ${x.name}`, gtids: x.syncerBinlogGtid })),
+    ...(r.old ? [{ label: `gtid-E of the old instance ${r.old.address}`, gtids: r.old.gtidExecuted }] : []),
+    ...(r.relayGtid ? [{ label: 'the relay position', gtids: r.relayGtid }] : []),
+  ];
+  const tagged = describeTaggedGtids(flavor, readings);
+  if (tagged) refusing(tagged);
+
+  // errant transactions: what the new instance has that the rest of the topology has not
+  const references = [
+    { label: "DM's position (gtid-S)", gtids: union.toString() },
+    ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
+    ...(r.old ? [{ label: `the old instance ${r.old.address}`, gtids: executedState(r.old) }] : []),
+    ...(facts.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [])),
+  ];
+  const found = findErrant(flavor, errantTarget(facts), references);
+  for (const n of found.notes) t.decide('info', n);
+  if (found.errant === '') {
+    const compared = references.map((x) => x.label);
+    t.decide('go', `no errant transactions: every transaction ${facts.address} has executed is in ${compared.slice(0, -1).join(', ')}${compared.length > 1 ? ' or ' : ''}${compared.at(-1)}${found.notes.length ? ', besides those noted above' : ''}`);
+    return result();
+  }
+  const text = describeErrant(found, `the new instance ${facts.address}`);
+  t.gtid(`errant transactions on the new instance (${when})`, found.errant);
+  if (policy.approved !== null) {
+    const beyond = errantBeyond(flavor, found.errant, policy.approved);
+    if (beyond === '') {
+      t.decide('warn', `${text}; accepted at the before-freeze gate`);
+      return result(found.errant, text);
+    }
+    refusing(`errant transactions appeared that the approver did not accept (${beyond}): ${text}`);
+    return result(found.errant, text);
+  }
+  if (policy.accept) {
+    t.decide('warn', `${text}; options.acceptErrantTransactions is set, so a person must accept them at the before-freeze gate`);
+    return result(found.errant, text);
+  }
+  refusing(
+    `${text}. Make the topology whole first: commit an empty transaction with each of these GTIDs on the primary (SET GTID_NEXT = '<gtid>'; BEGIN; COMMIT;) so every server has them, and undo their changes by hand if they must not reach downstream; or accept them with options.acceptErrantTransactions, which makes the switch wait for a person at the before-freeze gate`,
+  );
+  return result(found.errant, text);
+}
+
+/** The new instance as the errant check sees it. */
+function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
+  const channels = facts.channels ?? (facts.replica ? [facts.replica] : []);
+  const read = new Map((facts.sources ?? []).map((x) => [x.address, x]));
+  return {
+    label: `the new instance ${facts.address}`,
+    serverUuid: facts.serverUuid,
+    serverId: facts.serverId,
+    gtids: executedState(facts),
+    readOnly: facts.readOnly ?? true,
+    replicating: channels.some((c) => c.ioRunning || c.sqlRunning),
+    sources: channels.map((c) => {
+      const address = `${c.sourceHost}:${c.sourcePort}`;
+      const s = read.get(address);
+      return {
+        label: address,
+        serverUuid: s?.reachable ? s.serverUuid : c.sourceUuid,
+        serverId: s?.reachable ? s.serverId : c.sourceServerId,
+        read: s?.reachable === true,
+        ...(s && !s.reachable ? { error: s.error } : s ? {} : { error: 'not read' }),
+      };
+    }),
+  };
+}
+
+/** MySQL gtid_executed; MariaDB gtid_binlog_state (per domain and server id), falling back to the position. */
+function executedState(facts: PreflightResult['newFacts']): string {
+  return facts.flavor === 'mysql' ? facts.gtidExecuted : (facts.gtidBinlogState ?? facts.gtidExecuted);
+}
+
+/** The errant GTIDs not among those accepted ('' when all were). */
+function errantBeyond(flavor: 'mysql' | 'mariadb', errant: string, approved: string): string {
+  if (flavor === 'mysql') return parseGtidSet('mysql', errant).subtract(parseGtidSet('mysql', approved)).toCompactString();
+  const ok = new Set(approved.split(','));
+  return errant.split(',').filter((g) => g && !ok.has(g)).join(',');
+}
+
+/** How long DM may still stay frozen, and what a switch that passes it fails with. */
+export interface Freeze {
+  /** Workflow time (ms) when DM was frozen. */
+  since: number;
+  /** Workflow time (ms) by which the tasks must run again. */
+  until: number;
+  maxSeconds: number;
+}
+
+export function startFreeze(maxSeconds: number): Freeze {
+  const since = Date.now();
+  return { since, until: since + maxSeconds * 1000, maxSeconds };
+}
+
+export function freezeTimeout(f: Freeze, where: string): ApplicationFailure {
+  return failure(
+    `DM has been frozen ${Math.round((Date.now() - f.since) / 1000)} s, ${where}: options.maxFreezeSeconds (${f.maxSeconds} s) is over, so the switch is undone and replication resumes on the old instance; start it again when the cause is fixed`,
+    SwitchErrorType.FreezeTimeout,
+  );
+}
+
+/** The freeze as a gate's limit: a gate inside it waits no longer than the freeze may last. */
+export function freezeLimit(f: Freeze | null, gate: string): GateLimit | undefined {
+  if (!f) return undefined;
+  return { until: f.until, why: `options.maxFreezeSeconds (${f.maxSeconds} s) ran out while DM was frozen`, failure: () => freezeTimeout(f, `waiting at gate ${gate}`) };
 }
 
 /**
  * With DM frozen (tasks paused or stopped), gtid-S no longer moves: check it
- * again and, if the new instance only lags, wait for it (bounded) and check
- * once more. Throws (after a change, so the caller compensates) unless the
- * verdict is go.
+ * again and, if the new instance only lags, wait for it (bounded by the
+ * catch-up timeout and by what is left of the freeze) and check once more.
+ * Throws (after a change, so the caller compensates) unless the verdict is go.
  */
 export async function recheckFrozen(
   t: Tracker,
-  flavor: 'mysql' | 'mariadb',
-  frozenTasks: SourceTask[],
-  facts: InstanceFacts,
+  readings: Omit<GtidReadings, 'facts'> & { facts: InstanceFacts },
   newInstance: InstanceRef,
   catchUpTimeoutSeconds: number,
+  policy: ErrantPolicy = NO_ERRANT,
+  freeze: Freeze | null = null,
 ): Promise<GtidCheckResult> {
+  const facts = readings.facts;
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
-  let check = gtidCheck(t, flavor, frozenTasks, facts, 'frozen');
+  let check = gtidCheck(t, { ...readings, facts }, policy);
   if (check.verdict === 'wait') {
     t.phase('catching-up');
-    const r = await longMysql(catchUpTimeoutSeconds).mysqlWaitForGtids({ instance: newInstance, flavor, gtidSet: check.gtidS, timeoutSeconds: catchUpTimeoutSeconds });
+    const left = freeze ? Math.floor((freeze.until - Date.now()) / 1000) : Infinity;
+    const timeout = Math.max(0, Math.min(catchUpTimeoutSeconds, left));
+    const r = await longMysql(timeout).mysqlWaitForGtids({ instance: newInstance, flavor: readings.flavor, gtidSet: t.safety ? check.waitFor : check.gtidS, timeoutSeconds: timeout });
     if (!r.caughtUp) {
+      if (freeze && timeout < catchUpTimeoutSeconds) throw freezeTimeout(freeze, `waiting for the new instance to catch up (still missing ${r.missing})`);
       throw failure(`the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
     }
     t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
-    const again = await mysql.mysqlInspect(newInstance);
+    const again = await mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined);
     if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
-    check = gtidCheck(t, flavor, frozenTasks, again, 'after catch-up');
+    check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }
-  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${check.reasons.join('; ')}`, SwitchErrorType.GtidRefused);
+  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
   return check;
+}
+
+/**
+ * After a gate that follows the freeze, immediately before the next change:
+ * nothing may have moved while a person decided. Every task is still frozen
+ * with the gtid-S it had (`still` checks that, per workflow), and the new
+ * instance still passes every rule (binlog expiry may have purged what DM
+ * needs; errant transactions may have appeared).
+ */
+export async function recheckAfterGate(
+  t: Tracker,
+  gate: string,
+  readings: Omit<GtidReadings, 'facts' | 'when' | 'tasks'>,
+  newInstance: InstanceRef,
+  frozen: SourceTask[],
+  now: SourceTask[],
+  still: (frozen: SourceTask, now: SourceTask | undefined) => string | null,
+  policy: ErrantPolicy,
+): Promise<void> {
+  const moved = frozen.map((f) => still(f, now.find((x) => x.name === f.name))).filter((x): x is string => x !== null);
+  if (moved.length) throw failure(`while DM was frozen (at gate ${gate}), ${moved.join('; ')}: someone else changed DM, so the switch is undone`, SwitchErrorType.FreezeBroken);
+  const facts = await mysql.mysqlInspect(newInstance, { withSources: true });
+  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  const check = gtidCheck(t, { ...readings, tasks: frozen, facts, when: `after gate ${gate}` }, policy);
+  if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
+  t.decide('go', `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`);
+}
+
+/** Two GTID texts of one flavor name the same set. */
+export function sameGtids(flavor: 'mysql' | 'mariadb', a: string, b: string): boolean {
+  return parseGtidSet(flavor, a).equals(parseGtidSet(flavor, b));
+}
+
+/** The same host: the same text, or names that resolve to a common address. */
+export async function sameHost(a: string, b: string): Promise<boolean> {
+  if (normalizeAddress(a) === normalizeAddress(b)) return true;
+  const resolved = await net.netResolveHosts({ hosts: [a, b] });
+  const of = (h: string) => new Set((resolved[h] ?? []).map(normalizeAddress));
+  const bs = of(b);
+  return [...of(a)].some((x) => bs.has(x));
 }
 
 /** A dry run ends after every check: it says at which gates it would wait, changes nothing. */

@@ -31,6 +31,13 @@ export class Tracker {
   readonly status: SwitchStatus;
   /** Switches started before the search attributes existed replay without them. */
   private readonly indexed: boolean;
+  /**
+   * The GTID safety rules of issue 12 (errant transactions, the relay's
+   * position, tagged GTIDs, re-checks after gates, the freeze bound, what DM
+   * reads): on for every switch started since; switches already running
+   * replay without them (patched, set by runSwitch before any step).
+   */
+  safety = false;
   private lastIndexed = '';
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {

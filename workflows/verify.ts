@@ -6,10 +6,12 @@
  */
 import { patched, sleep } from '@temporalio/workflow';
 import type { SourceTask } from '../activities/dm.js';
+import type { BinlogDumpClient } from '../activities/mysql.js';
+import { normalizeAddress } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { dm, longDm, mysql } from './activities.js';
+import { dm, longDm, mysql, net } from './activities.js';
 import { failure } from './compensation.js';
 import type { Tracker } from './tracker.js';
 
@@ -21,7 +23,7 @@ export interface VerifyTarget {
 }
 
 /** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
-export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean): Promise<void> {
+export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null = null): Promise<void> {
   const { dmCluster, sourceId, newInstance, options } = input;
   const names = frozen.map((x) => x.name);
   if (names.length) {
@@ -41,6 +43,7 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
     // switches started before this check existed replay without it.
     if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
   }
+  if (t.safety) return readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
   // DM must now read from the new instance: its binlog dump connection shows up there.
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
   for (;;) {
@@ -62,6 +65,57 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
           : `relay did not switch to a new sub-directory and catch up within ${options.verifyTimeoutSeconds} s (now ${JSON.stringify(state?.relay)})`,
         SwitchErrorType.VerificationFailed,
       );
+    }
+    await sleep('1s');
+  }
+}
+
+/**
+ * What DM reads, proven on both ends: a binlog dump connection on the new
+ * instance comes from the host of the source's dm-worker (its advertised
+ * address, or the worker config's workerHosts), with the source's user; and,
+ * when the old instance answers, no dump connection from that worker is left
+ * on it. With relay on, the relay also moved to a new sub-directory and
+ * caught up. Polled until verifyTimeoutSeconds.
+ */
+async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null): Promise<void> {
+  const { dmCluster, sourceId, newInstance, options } = input;
+  if (!tasks && !relayOn) {
+    t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
+    return;
+  }
+  const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
+  if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
+  const resolved = await net.netResolveHosts({ hosts: worker.hosts });
+  const addresses = new Set(Object.values(resolved).flat().map(normalizeAddress));
+  const fromWorker = (c: BinlogDumpClient) => [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => addresses.has(normalizeAddress(x)));
+  const where = `dm-worker ${worker.name} (${[...addresses].join(', ') || worker.hosts.join(', ')})`;
+  const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
+  for (;;) {
+    const [onNew, onOld, state] = await Promise.all([
+      mysql.mysqlBinlogDumpClients(newInstance),
+      oldInstance ? mysql.mysqlBinlogDumpClientsIfUp(oldInstance) : Promise.resolve(null),
+      relayOn ? dm.dmSourceState({ dmCluster, sourceId }) : Promise.resolve(null),
+    ]);
+    const ours = onNew.filter(fromWorker);
+    const left = (onOld ?? []).filter(fromWorker);
+    const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
+    if (ours.length > 0 && left.length === 0 && relayOk) {
+      t.decide(
+        'go',
+        `DM reads the new instance: it serves ${ours.length} binlog dump connection(s) from ${where} (${ours.map((c) => `${c.user}@${c.host}`).join(', ')})` +
+          (oldInstance ? (onOld === null ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer` : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`) : '') +
+          (relayOn ? `; relay switched to sub-directory ${state?.relay?.relaySubDir} and caught up` : ''),
+      );
+      return;
+    }
+    if (Date.now() > deadline) {
+      const problems = [
+        ...(ours.length === 0 ? [`no binlog dump connection from ${where} on the new instance ${newInstance.host}:${newInstance.port} (it serves ${onNew.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'})`] : []),
+        ...(left.length > 0 ? [`${where} still reads the old instance ${oldInstance!.host}:${oldInstance!.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`] : []),
+        ...(relayOk ? [] : [`relay did not switch to a new sub-directory and catch up (now ${JSON.stringify(state?.relay)})`]),
+      ];
+      throw failure(`DM does not read only the new instance after ${options.verifyTimeoutSeconds} s: ${problems.join('; ')}`, SwitchErrorType.VerificationFailed);
     }
     await sleep('1s');
   }

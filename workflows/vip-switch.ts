@@ -19,12 +19,13 @@
  */
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
-import type { SwitchStatus } from '../common/switch/status.js';
+import type { Gate, SwitchStatus } from '../common/switch/status.js';
+import type { SourceState } from '../activities/dm.js';
 import { dm, longDm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
-import { endDryRun, gtidCheck, preflight, recheckFrozen, refuse } from './phases.js';
+import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 
@@ -41,6 +42,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
   const flavor = pf.source.flavor;
   const taskNames = pf.source.tasks.map((x) => x.name);
+  if (t.safety) await readsThroughVip(t, input, pf.source);
   const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] });
   const vipAlreadyMoved = holder === newInstance.host;
   if (vipAlreadyMoved) {
@@ -55,11 +57,12 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
 
   // --- GTID check before pausing (DM still moves; re-checked once frozen) --
   t.phase('gtid-check');
-  const first = gtidCheck(t, flavor, pf.source.tasks, pf.newFacts, 'before pause');
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds')).join('; ')}`);
+  const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
+  const first = gtidCheck(t, { flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts, when: 'before pause' }, policy);
+  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${(t.safety ? first.refusals : first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds'))).join('; ')}`);
 
   t.status.plan = [
-    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; stop-relay (relay reads the upstream through the VIP too)` : ''),
+    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; ${t.safety ? 'pause-relay (to read its position frozen), then ' : ''}stop-relay (relay reads the upstream through the VIP too)` : ''),
     're-take gtid-S with DM frozen and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     vipAlreadyMoved ? `leave the VIP ${input.vip.address} on ${newInstance.host} (already there)` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
     (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${taskNames.join(', ') || '(no tasks)'}`,
@@ -71,13 +74,16 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
     'before-resume': `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
   });
+  if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
   if (options.dryRun) return endDryRun(t, gates, first.verdict);
 
   await gates.pass('before-freeze');
+  if (first.errant) policy.approved = first.errant;
 
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
   // --- pause every task and confirm ---------------------------------------
   t.phase('pausing');
+  const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
   if (taskNames.length) {
     const paused = await longDm(120).dmPauseTasks(tasksReq(120));
     t.tasks(paused);
@@ -91,9 +97,11 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
 
   // --- relay reads the upstream too: stop it while the VIP moves -------------
   const relayWasRunning = pf.source.relay !== null;
+  let relayGtid: string | null = null;
   if (relayWasRunning) {
-    await dm.dmStopRelay({ dmCluster, sourceId });
-    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}`);
+    const stopped = await dm.dmStopRelay({ dmCluster, sourceId });
+    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
+    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
     undo.push({
       name: `start-relay -s ${sourceId}`,
       byHand: `dmctl --master-addr=<dm-master> start-relay -s ${sourceId}`,
@@ -103,11 +111,23 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
 
   // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
   t.phase('recheck');
-  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance)]);
+  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
   t.tasks(frozen.tasks);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
-  await recheckFrozen(t, flavor, frozenTasks, facts, newInstance, options.catchUpTimeoutSeconds);
-  await gates.pass('before-switch');
+  const readings = { flavor, old: pf.oldFacts, relayGtid };
+  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  // after a gate inside the freeze: nothing may have moved while a person decided
+  const stillPaused = async (gate: Gate) => {
+    if (!t.safety || !gates.has(gate)) return;
+    const now = await dm.dmSourceState({ dmCluster, sourceId });
+    await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now.tasks, (f, x) => {
+      if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
+      if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
+      return sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid) ? null : `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
+    }, policy);
+  };
+  await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
+  await stillPaused('before-switch');
 
   // --- move the VIP ---------------------------------------------------------
   t.phase('moving-vip');
@@ -121,7 +141,8 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
 
-  await gates.pass('before-resume');
+  await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
+  await stillPaused('before-resume');
 
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');
@@ -144,8 +165,26 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
   t.phase('verifying');
-  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning);
+  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;
+}
+
+/**
+ * The switch moves what DM reads: the source's `from.host` is the VIP, or a
+ * name that resolves to it. Otherwise moving the VIP would change nothing
+ * DM reads (or something else that reads through it): refused, naming both.
+ */
+async function readsThroughVip(t: Tracker, input: VipSwitchInput, source: SourceState): Promise<void> {
+  const vipAddress = input.vip.address;
+  if (await sameHost(source.from.host, vipAddress)) {
+    t.decide('go', `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, which is the VIP ${vipAddress}: moving it moves what DM reads`);
+    return;
+  }
+  refuse(
+    t,
+    SwitchErrorType.PreflightFailed,
+    `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, not the VIP ${vipAddress} (nor a name that resolves to it): moving the VIP would not move what DM reads; nothing was changed. Give the VIP that DM's source config connects to, or re-point the source with an address switch (addressSwitch)`,
+  );
 }

@@ -22,7 +22,8 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, binlogDumps, downstreamMatches, failureType, relayStatus, runSwitch, saveHistory, sourceIds, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
+import { MysqlGtidSet } from '../../common/gtid/index.js';
+import { addressSwitchSteps, binlogDumps, relayStartGtids, downstreamMatches, failureType, relayStatus, runSwitch, saveHistory, sourceIds, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -94,12 +95,21 @@ const privateFilesLeft = async () => (await readdir(privateTmp!)).filter((f) => 
 describe('address switch on the real stack', { timeout: 300_000 }, () => {
   it('given a wrong credential reference, should refuse before changing anything', async () => {
     const { status, error } = await run(req(b, a, { taskCredentials: 'nobody' }));
-    expect(failureType(error)).toBe('PreflightFailed');
+    expect(failureType(error)).toBe('InvalidInput');
     expect(status.outcome).toBe('refused');
     expect(status.decisions.at(-1)?.reason).toMatch(/cannot log in, nothing was changed: downstream .* \(reference "nobody"\): .*no_such_user/);
     expect(status.steps).toEqual([]);
     expect(await reads()).toBe(a.port);
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given an old instance that is not what DM reads, should refuse naming both before anything changes', async () => {
+    // DM reads A; the input says B is the old instance and the primary the new one
+    const { status, error } = await run(req(primary, b));
+    expect(failureType(error)).toBe('PreflightFailed');
+    expect(status.decisions.at(-1)?.reason).toMatch(new RegExp(`source ${SOURCE} reads ${a.host}:${a.port}, not the old instance ${b.host}:${b.port} given in the input`));
+    expect(status.steps).toEqual([]);
+    expect(await reads()).toBe(a.port);
   });
 
   it('given a dry run, should report the plan and change nothing', async () => {
@@ -253,13 +263,14 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
         if (to === there) await saveHistory(handle, 'address-switch-relay');
         expect(error).toBeUndefined();
         expect(status.outcome).toBe('switched');
+        // relay after the tasks: DM then starts it from their checkpoints, not from the new instance's current binlog file
         expect(status.steps.map((x) => x.step)).toEqual([
           `stop-task -s ${SOURCE} ${TASK}`,
           `stop-relay -s ${SOURCE}`,
           `operate-source stop ${SOURCE}`,
           `operate-source create ${SOURCE} reading ${to.host}:${to.port}`,
-          `start-relay -s ${SOURCE}`,
           `start-task -s ${SOURCE} ${TASK}`,
+          `start-relay -s ${SOURCE}`,
         ]);
         expect(status.decisions.some((d) => /relay switched to sub-directory/.test(d.reason))).toBe(true);
         const relay = await relayStatus(dm, SOURCE);
@@ -429,5 +440,61 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     } finally {
       await from.start();
     }
+  });
+
+  it('given relay on and the new instance rotating its binlog past what the stopped tasks need, should start relay from their checkpoints and lose nothing', async () => {
+    const here = (await reads()) === a.port ? a : b;
+    const there = here === a ? b : a;
+    await startRelay(dm, SOURCE);
+    try {
+      await waitCaughtUp(there, primary, 60_000);
+      const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(there, here, { approvals: { gates: ['before-switch'] } }));
+      const atGate = await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval');
+      const frozenS = atGate.gtids.filter((g) => g.label === `gtid-S task ${TASK} (frozen)`).at(-1)!.set;
+      // DM is frozen; the application goes on, and the new instance starts a new binlog file after DM's position
+      await writeRows(primary, 10);
+      await waitCaughtUp(there, primary);
+      await there.query('FLUSH BINARY LOGS');
+      await writeRows(primary, 3);
+      await sw.handle.signal('approve', { by: 'dba' });
+      const { status, error } = await sw.end();
+      await saveHistory(sw.handle, 'address-switch-relay-after-tasks');
+      expect(error).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      expect(status.steps.map((x) => x.step).slice(-2)).toEqual([`start-task -s ${SOURCE} ${TASK}`, `start-relay -s ${SOURCE}`]);
+      // what the relay asked the new instance for: no further than where the tasks resumed (their checkpoints),
+      // not from the new instance's current binlog file, which begins after what DM has replicated
+      const asked = (await relayStartGtids(dm)).at(-1)!;
+      const resumed = status.gtids.find((g) => g.label === `gtid-S task ${TASK} (after resume)`)!.set;
+      expect({ asked, beyondTasks: MysqlGtidSet.parse(asked).subtract(MysqlGtidSet.parse(resumed)).toString() }).toEqual({ asked, beyondTasks: '' });
+      expect(MysqlGtidSet.parse(frozenS).isSubsetOf(MysqlGtidSet.parse(resumed))).toBe(true);
+      await writeRows(primary, 5);
+      await matches(90_000);
+      expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+      expect((await relayStatus(dm, SOURCE))?.relaySubDir.startsWith(await there.variable('server_uuid'))).toBe(true);
+    } finally {
+      await dm.ctl(['stop-relay', '-s', SOURCE]);
+    }
+  });
+
+  it('given a failover (primary dead, a replica promoted and taking writes), should switch DM to the new primary and report its own writes as information (last: the old primary stays dead)', async () => {
+    const from = (await reads()) === a.port ? a : b;
+    const to = from === a ? b : a;
+    await writeRows(primary, 3);
+    await Promise.all([waitCaughtUp(a, primary, 60_000), waitCaughtUp(b, primary, 60_000)]);
+    await matches(90_000);
+    primary.kill();
+    await primary.waitExit();
+    // promote: replicate from nobody, writable, take the application's writes
+    await to.query('STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF');
+    await writeRows(to, 5);
+    const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(to, 1)));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    const own = new RegExp(`written on the new instance ${to.host}:${to.port} itself \\(server_uuid ${await to.variable('server_uuid')}\\), which is writable and replicates from nobody, so it acts as the primary`);
+    expect(status.decisions.some((d) => d.verdict === 'info' && own.test(d.reason))).toBe(true);
+    expect(await reads()).toBe(to.port);
+    await writeRows(to, 5);
+    await downstreamMatches(to, tidb, 90_000);
   });
 });

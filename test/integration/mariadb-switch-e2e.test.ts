@@ -17,7 +17,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, binlogDumps, downstreamMatches, runSwitch, saveHistory, sourceReads, startInProcessWorker, taskState, writeUntil } from '../sandbox/switch-harness.js';
+import { addressSwitchSteps, binlogDumps, failureType, downstreamMatches, runSwitch, saveHistory, sourceReads, startInProcessWorker, taskState, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
 
@@ -83,5 +83,25 @@ describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
     await writeRows(primary, 5);
     await matches();
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given a local write on the new replica, should refuse naming its domain-server-seq, compared per domain and server id (last: the write stays)', async () => {
+    // DM reads B since the previous case; a DBA writes on A directly, binary logging on
+    await a.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (700000001, 'local write on A', @@server_id)`);
+    await writeRows(primary, 3); // the primary's next transaction takes the same sequence number in domain 0
+    await waitCaughtUp(a, primary);
+    const sid = Number(await a.variable('server_id'));
+    const req: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const { status, error } = await runSwitch(client, 'addressSwitch', QUEUE, req);
+    expect(failureType(error)).toBe('GtidRefused');
+    expect(status.outcome).toBe('refused');
+    const refusal = status.decisions.filter((d) => d.verdict === 'refuse').map((d) => d.reason).join('\n');
+    expect(refusal).toMatch(new RegExp(`errant transactions .*: 0-${sid}-\\d+ \\(written on the new instance ${a.host}:${a.port} itself \\(server_id ${sid}\\)`));
+    // the primary's transactions A is ahead with are not errant: the per-(domain, server id) comparison tells them apart
+    expect(refusal).not.toMatch(/0-1-\d+ \(/);
+    expect(status.warnings.join()).toMatch(/gtid_strict_mode is OFF on the new instance/);
+    expect(status.steps).toEqual([]);
+    expect(await sourceReads(dm, SOURCE)).toEqual({ host: b.host, port: b.port });
+    await matches();
   });
 });
