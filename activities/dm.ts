@@ -91,6 +91,28 @@ export interface SourceEndpoint {
   credentials: string;
 }
 
+/** A shard DDL lock as dm-master keeps it: the DDL, and which sources have reached it. */
+export interface ShardDdlLock {
+  id: string;
+  task: string;
+  mode: string;
+  owner: string;
+  ddls: string[];
+  synced: string[];
+  unsynced: string[];
+}
+
+/** One subtask of a task (the part on one source). */
+export interface TaskSubtask {
+  source: string;
+  stage: string;
+  unit: string;
+  syncerBinlogGtid: string;
+  errors: string[];
+  /** Pessimistic shard groups it has not resolved: a DDL it reached while other tables of the group have not. */
+  unresolvedGroups: Array<{ target: string; ddls: string[]; synced: string[]; unsynced: string[] }>;
+}
+
 export interface TasksRequest {
   dmCluster: string;
   sourceId: string;
@@ -141,6 +163,30 @@ export function describeTaskConfig(name: string, yaml: string): SavedTaskConfig 
   };
 }
 
+/**
+ * A task configuration as DM exports it (`config task`) turned into one DM
+ * accepts again: DM writes the deprecated `is-sharding` beside `shard-mode`
+ * (`is-sharding: false` for a shard-merge task), and start-task then refuses
+ * with "The behaviour of `is-sharding` and `shard-mode` is conflicting".
+ * `shard-mode` wins; a lone `is-sharding: true` means pessimistic, as in DM.
+ */
+export function normalizeTaskConfig(doc: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...doc };
+  if ('is-sharding' in out) {
+    const legacy = out['is-sharding'] === true;
+    delete out['is-sharding'];
+    if (!out['shard-mode'] && legacy) out['shard-mode'] = 'pessimistic';
+  }
+  return out;
+}
+
+/** The shard-merge mode of a task configuration: '' for a task that merges nothing. */
+export function shardModeOf(doc: Record<string, unknown>): '' | 'pessimistic' | 'optimistic' {
+  const mode = doc['shard-mode'];
+  if (mode === 'pessimistic' || mode === 'optimistic') return mode;
+  return doc['is-sharding'] === true ? 'pessimistic' : '';
+}
+
 /** Writes `content` to an owner-only file in a fresh private directory, runs `use`, and removes both. */
 async function withPrivateFile<T>(name: string, content: string, use: (path: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'dm-switch-cfg-'));
@@ -151,6 +197,14 @@ async function withPrivateFile<T>(name: string, content: string, use: (path: str
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The file start-task (or check-task) gets: the saved configuration, normalised, with the downstream login filled in. */
+function taskFile(task: SavedTaskConfig, creds: { user: string; password: string }): string {
+  const doc = normalizeTaskConfig(parseYaml(task.yaml) as Record<string, unknown>) as Record<string, unknown> & { 'target-database': Record<string, unknown> };
+  doc.name = task.name;
+  doc['target-database'] = { ...doc['target-database'], user: creds.user, password: creds.password };
+  return stringifyYaml(doc);
 }
 
 export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver) {
@@ -487,6 +541,81 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     },
 
     /**
+     * `check-task` each saved configuration, normalised as start-task will
+     * get it (normalizeTaskConfig) and with the downstream password from
+     * `credentials`, while nothing is stopped yet: what DM would refuse at
+     * start-task is found before the tasks are stopped. Returns each task's
+     * precheck summary; a configuration DM refuses throws DmOperationFailed
+     * with DM's words.
+     */
+    async dmCheckTasks(req: { dmCluster: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<Record<string, string>> {
+      const creds = await credentials(req.credentials);
+      const out: Record<string, string> = {};
+      for (const task of req.tasks) {
+        await withPrivateFile(`task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
+          const answer = await dmctl(req.dmCluster, ['check-task', path]);
+          const text = `${answer.msg ?? ''} ${typeof answer.checkResult === 'string' ? answer.checkResult : ''}`;
+          if (answer.result !== true && !/no errors but some warnings/i.test(text)) {
+            throw failure(`DM refuses the configuration of task ${task.name} as it would be started again (check-task): ${text.trim().slice(0, 2000)}`, SwitchErrorType.DmOperationFailed);
+          }
+          out[task.name] = /warnings/i.test(text) ? 'passed with warnings' : 'passed';
+        });
+        Context.current().heartbeat({ checked: task.name });
+      }
+      return out;
+    },
+
+    /**
+     * Per task: its shard-merge mode ('' when it merges nothing) and the
+     * sources it reads, from `config task`. A task DM no longer knows is left out.
+     */
+    async dmTaskShardModes(req: { dmCluster: string; tasks: string[] }): Promise<Record<string, { shardMode: '' | 'pessimistic' | 'optimistic'; sources: string[] }>> {
+      const out: Record<string, { shardMode: '' | 'pessimistic' | 'optimistic'; sources: string[] }> = {};
+      for (const name of req.tasks) {
+        const answer = await dmctl(req.dmCluster, ['config', 'task', name]);
+        if (answer.result !== true || typeof answer.cfg !== 'string') {
+          if (/task not found/i.test(answer.msg ?? '')) continue;
+          checked(`config task ${name}`, answer);
+        }
+        const doc = parseYaml(String(answer.cfg)) as Record<string, unknown> & { 'mysql-instances'?: Array<{ 'source-id'?: string }> };
+        out[name] = { shardMode: shardModeOf(doc), sources: (doc['mysql-instances'] ?? []).map((x) => String(x['source-id'] ?? '')).filter(Boolean) };
+      }
+      return out;
+    },
+
+    /** The shard DDL locks of the tasks (`shard-ddl-lock <task>`): which sources reached the DDL and which have not. */
+    async dmShardDdlLocks(req: { dmCluster: string; tasks: string[] }): Promise<ShardDdlLock[]> {
+      const out: ShardDdlLock[] = [];
+      for (const name of req.tasks) {
+        const answer = checked(`shard-ddl-lock ${name}`, await dmctl(req.dmCluster, ['shard-ddl-lock', name]));
+        type Raw = { ID?: string; task?: string; mode?: string; owner?: string; DDLs?: string[]; synced?: string[]; unsynced?: string[] };
+        for (const l of (answer.locks as Raw[] | undefined) ?? []) {
+          out.push({ id: l.ID ?? '', task: l.task ?? name, mode: l.mode ?? '', owner: l.owner ?? '', ddls: l.DDLs ?? [], synced: l.synced ?? [], unsynced: l.unsynced ?? [] });
+        }
+      }
+      return out;
+    },
+
+    /** Every subtask of a task, on every source it reads (`query-status <task>`), with its stage, errors and unresolved shard groups. */
+    async dmTaskSubtasks(req: { dmCluster: string; task: string }): Promise<TaskSubtask[]> {
+      const answer = checked(`query-status ${req.task}`, await dmctl(req.dmCluster, ['query-status', req.task]));
+      type RawSub = { name: string; stage: string; unit: string; result: null | { errors?: Array<{ Message?: string; RawCause?: string; message?: string }> }; sync?: { syncerBinlogGtid?: string; unresolvedGroups?: Array<{ target?: string; DDLs?: string[]; synced?: string[]; unsynced?: string[] }>; blockingDDLs?: string[] } };
+      type RawSource = { sourceStatus?: { source?: string; worker?: string }; subTaskStatus?: RawSub[] };
+      return ((answer.sources as RawSource[] | undefined) ?? []).flatMap((src) =>
+        (src.subTaskStatus ?? [])
+          .filter((t) => t.name === req.task)
+          .map((t) => ({
+            source: src.sourceStatus?.source ?? '',
+            stage: t.stage,
+            unit: t.unit,
+            syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
+            errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
+            unresolvedGroups: (t.sync?.unresolvedGroups ?? []).map((g) => ({ target: g.target ?? '', ddls: g.DDLs ?? [], synced: g.synced ?? [], unsynced: g.unsynced ?? [] })),
+          })),
+      );
+    },
+
+    /**
      * `start-task -s <source>` each saved task not already on the source, with
      * the downstream password (masked by DM) resolved from `credentials`; the
      * task resumes from its checkpoint. Idempotent. Does not wait for Running
@@ -497,10 +626,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       const now = await sourceState(req.dmCluster, req.sourceId);
       for (const task of req.tasks) {
         if (now.tasks.some((t) => t.name === task.name)) continue;
-        const doc = parseYaml(task.yaml) as Record<string, unknown> & { 'target-database': Record<string, unknown> };
-        doc.name = task.name;
-        doc['target-database'] = { ...doc['target-database'], user: creds.user, password: creds.password };
-        await withPrivateFile(`task-${task.name}.yaml`, stringifyYaml(doc), async (path) => {
+        await withPrivateFile(`task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['start-task', '-s', req.sourceId, path]);
           const failures = dmctlFailures(answer);
           // started by an earlier attempt whose answer was lost: fine

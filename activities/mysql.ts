@@ -313,6 +313,49 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     },
 
     /**
+     * Closes the idle connections (COMMAND Sleep) that `user` holds from
+     * `hosts` (the source's dm-worker) on this instance, while DM is paused and
+     * before the VIP moves away from it. A connection the server closes is
+     * noticed by the client's pool when it next takes it (and replaced,
+     * through the VIP, by one to the new instance); a connection the VIP move
+     * cuts is not, and DM's first use of it after resume fails with "invalid
+     * connection" — which, on resume of a pessimistic shard-merge task,
+     * leaves DM's sharding groups empty (DM's Syncer.Update re-creates them
+     * and then fails to fetch the tables), so that the next shard DDL of the
+     * source is skipped. Binlog dumps and other users are left alone.
+     * Returns the connections closed; a KILL the server refuses is reported.
+     */
+    async mysqlCloseIdleConnections(req: { instance: InstanceRef; user: string; hosts: string[] }): Promise<{ closed: BinlogDumpClient[]; refused: string[] }> {
+      let c: mysql.Connection;
+      try {
+        c = await connect(req.instance);
+      } catch (e) {
+        if (e instanceof ApplicationFailure) throw e;
+        return { closed: [], refused: [`${req.instance.host}:${req.instance.port} does not answer: ${(e as Error).message}`] };
+      }
+      try {
+        const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Sleep' AND ID <> CONNECTION_ID()`, [req.user]);
+        const wanted = new Set(req.hosts.map(normalizeAddress));
+        const closed: BinlogDumpClient[] = [];
+        const refused: string[] = [];
+        for (const r of rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>) {
+          const client = clientAddress(r.host);
+          const addresses = isIP(client) ? [client] : await lookup(client, { all: true }).then((a) => a.map((x) => normalizeAddress(x.address)), () => []);
+          if (![client, ...addresses].some((x) => wanted.has(normalizeAddress(x)))) continue;
+          try {
+            await c.query(`KILL CONNECTION ${Number(r.id)}`);
+            closed.push({ id: Number(r.id), user: r.user, host: r.host, clientAddress: client, clientAddresses: addresses, command: r.command, seconds: Number(r.seconds) });
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'ER_NO_SUCH_THREAD') refused.push(`KILL ${r.id} (${r.user}@${r.host}): ${(e as Error).message}`);
+          }
+        }
+        return { closed, refused };
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+
+    /**
      * Checks that a credential reference logs in to an address (a downstream,
      * or a source's replication user), so a wrong password is found before
      * anything changes. Returns the server version, or the error in words.

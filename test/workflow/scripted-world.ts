@@ -58,6 +58,8 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
     async mysqlWaitForGtids(req: { timeoutSeconds: number }) { calls.push('waitForGtids'); return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds }; },
     async mysqlBinlogDumpClients() { calls.push('dumpClients'); return [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }]; },
     async mysqlBinlogDumpClientsIfUp() { calls.push('dumpClientsOld'); return []; },
+    async mysqlCloseIdleConnections() { calls.push('closeIdle'); return { closed: [], refused: [] }; },
+    async dmTaskShardModes() { calls.push('shardModes'); return {}; },
     async dmSourceWorker() { calls.push('sourceWorker'); return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] }; },
     async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, h === 'vip.example' ? ['192.0.2.14'] : [h]])); },
     async vipLocate() { calls.push('vipLocate'); return holder; },
