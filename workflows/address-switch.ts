@@ -26,6 +26,7 @@ import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
 import type { Tracker } from './tracker.js';
+import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import { verify } from './verify.js';
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
@@ -65,6 +66,12 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     t.decide('info', `saved the configuration of task(s) ${taskNames.join(', ')}${saved.source ? ' and of the source' : ''} (DM masks their passwords; the worker supplies them from credential references)`);
   }
   await checkLogins(t, input, saved.tasks, sourceCredentials);
+  const shards = t.shards ? await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock }) : NO_SHARDS;
+  // what DM exports must be what DM accepts again: checked while the old source still runs
+  if (t.shards && saved.tasks.length) {
+    const checkedTasks = await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials });
+    t.decide('go', `DM accepts the saved configuration of ${Object.entries(checkedTasks).map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
+  }
 
   // gtid-S of each task: from query-status while it runs, from its checkpoint in the downstream once stopped
   const current = async (when: string): Promise<SourceTask[]> => {
@@ -88,7 +95,9 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   const relayOn = source?.relay != null;
   // relay on: a source (re-)created with relay off, its tasks started, then relay, so DM starts relay from their checkpoints
   const relayAfterTasks = relayOn && t.safety;
+  const holding = t.shards ? otherShards(shards, sourceId) : [];
   t.status.plan = [
+    ...(holding.length ? [`pause-task ${holding.map((h) => `-s ${h.source} ${h.task}`).join(', ')}: the shard-merge task's other sources wait while this source is stopped (resumed once it runs again)`] : []),
     `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? (t.safety ? '; pause-relay (to read its position frozen), then stop-relay' : '; stop-relay') : ''),
     're-take gtid-S from the checkpoints and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     alreadySwapped
@@ -120,6 +129,18 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   });
   // --- stop every task (checkpoints kept) and relay -------------------------
   t.phase('stopping');
+  // a shard-merge task's other sources are paused while this one's subtask is stopped: a stopped subtask is out of
+  // DM's shard DDL coordination, and a DDL another shard ran meanwhile would reach downstream without this source
+  const held = t.shards ? otherShards(shards, sourceId) : [];
+  if (held.length) {
+    undo.push({
+      name: `resume the other sources of the shard-merge task(s): ${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
+      byHand: held.map((h) => `${DMCTL} resume-task -s ${h.source} ${h.task}`).join('; '),
+      run: () => resumeOthers(dmCluster, held),
+    });
+    for (const h of held) await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
+    t.step(`pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards, while this source is stopped)`, 'done');
+  }
   const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
   if (inDm.length) {
     await longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 });
@@ -198,9 +219,13 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   }
   // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked
   if (relayBack && relayAfterTasks) await startRelay();
+  if (held.length) {
+    await resumeOthers(dmCluster, held);
+    t.step(`resume-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards)`, 'done', 'this source takes part in their shard DDL coordination again');
+  }
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, input, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards }, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;
@@ -249,4 +274,13 @@ async function readsOldInstance(t: Tracker, source: SourceState, oldInstance: In
     SwitchErrorType.PreflightFailed,
     `source ${source.sourceId} reads ${from}, not the old instance ${oldInstance.host}:${oldInstance.port} given in the input (nor an address where that server answers): nothing was changed. Give as oldInstance the instance DM reads (dmctl config source ${source.sourceId}), or leave it out`,
   );
+}
+
+/** The subtasks of the source's shard-merge tasks on the other sources. */
+function otherShards(shards: ShardTasks, sourceId: string): Array<{ task: string; source: string }> {
+  return Object.entries(shards.tasks).flatMap(([task, m]) => m.sources.filter((x) => x !== sourceId).map((source) => ({ task, source })));
+}
+
+async function resumeOthers(dmCluster: string, held: Array<{ task: string; source: string }>): Promise<void> {
+  for (const h of held) await dm.dmResumeTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 60 });
 }

@@ -31,6 +31,7 @@ export async function runSwitch<I extends { approvals: Approvals }>(kind: Switch
   const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
   t.safety = patched('dm-switch-gtid-safety');
+  t.shards = patched('dm-switch-shard-merge');
   const undo: Undo[] = [];
   try {
     return await steps(t, gates, v.value, undo);

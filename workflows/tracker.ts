@@ -38,6 +38,12 @@ export class Tracker {
    * replay without them (patched, set by runSwitch before any step).
    */
   safety = false;
+  /**
+   * The shard-merge rules of issue 13 (DM's idle connections closed before
+   * the VIP moves, shard DDL locks, every subtask of a task verified, task
+   * configs normalised and checked): patched like `safety`.
+   */
+  shards = false;
   private lastIndexed = '';
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {

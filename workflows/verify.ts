@@ -13,6 +13,7 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, longDm, mysql, net } from './activities.js';
 import { failure } from './compensation.js';
+import { verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
 import type { Tracker } from './tracker.js';
 
 export interface VerifyTarget {
@@ -20,6 +21,8 @@ export interface VerifyTarget {
   sourceId: string;
   newInstance: InstanceRef;
   options: { verifyTimeoutSeconds: number };
+  /** The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source back. */
+  shards?: ShardTasks;
 }
 
 /** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
@@ -43,7 +46,11 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
     // switches started before this check existed replay without it.
     if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
   }
-  if (t.safety) return readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
+  if (t.safety) {
+    await readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
+    if (t.shards && input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds: options.verifyTimeoutSeconds }, input.shards);
+    return;
+  }
   // DM must now read from the new instance: its binlog dump connection shows up there.
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
   for (;;) {
@@ -84,12 +91,11 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
     t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
     return;
   }
-  const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
-  if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const resolved = await net.netResolveHosts({ hosts: worker.hosts });
-  const addresses = new Set(Object.values(resolved).flat().map(normalizeAddress));
+  const w = await sourceWorker(dmCluster, sourceId);
+  if (!w) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
+  const addresses = new Set(w.addresses);
   const fromWorker = (c: BinlogDumpClient) => [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => addresses.has(normalizeAddress(x)));
-  const where = `dm-worker ${worker.name} (${[...addresses].join(', ') || worker.hosts.join(', ')})`;
+  const where = w.describe;
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
   for (;;) {
     const [onNew, onOld, state] = await Promise.all([
@@ -121,6 +127,15 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
   }
 }
 
+/** The source's dm-worker and the addresses MySQL sees its connections come from; null when no worker is bound. */
+export async function sourceWorker(dmCluster: string, sourceId: string): Promise<{ name: string; addresses: string[]; describe: string } | null> {
+  const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
+  if (!worker) return null;
+  const resolved = await net.netResolveHosts({ hosts: worker.hosts });
+  const addresses = [...new Set(Object.values(resolved).flat().map(normalizeAddress))];
+  return { name: worker.name, addresses, describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')})` };
+}
+
 /** Every task's position comes to include what the new instance had executed when DM resumed. */
 async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
   const { dmCluster, sourceId, newInstance, options } = input;
@@ -129,12 +144,25 @@ async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[
   t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
   const want = parseGtidSet(flavor, target.gtidExecuted);
   const until = Date.now() + options.verifyTimeoutSeconds * 1000;
+  const waiting = new Set<string>();
   for (;;) {
     const now = await dm.dmSourceState({ dmCluster, sourceId });
-    const behind = frozen
+    let behind = frozen
       .map((task) => ({ task: task.name, lacks: want.subtract(parseGtidSet(now.flavor, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '')) }))
       .filter((x) => !x.lacks.isEmpty());
+    // a task held at an accepted shard DDL lock does not move past the DDL until the other sources reach it
+    if (t.shards && input.shards?.acceptedLocks.length && behind.length) {
+      const held: string[] = [];
+      for (const b of behind) {
+        const why = await waitingAtAcceptedLock({ dmCluster, sourceId, task: b.task }, input.shards);
+        if (!why) continue;
+        held.push(b.task);
+        waiting.add(why);
+      }
+      behind = behind.filter((b) => !held.includes(b.task));
+    }
     if (behind.length === 0) {
+      for (const why of waiting) t.decide('info', `${why}: counted as healthy (options.acceptShardDdlLock)`);
       for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
       t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
       break;

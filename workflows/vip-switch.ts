@@ -17,6 +17,7 @@
  * that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
+import { sleep } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
@@ -27,7 +28,8 @@ import type { Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
-import { verify } from './verify.js';
+import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
+import { sourceWorker, verify } from './verify.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
@@ -54,6 +56,8 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   } else {
     t.decide('info', `the VIP ${input.vip.address} points at ${holder}`);
   }
+
+  const shards = t.shards ? await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock }) : NO_SHARDS;
 
   // --- GTID check before pausing (DM still moves; re-checked once frozen) --
   t.phase('gtid-check');
@@ -131,6 +135,9 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
 
   // --- move the VIP ---------------------------------------------------------
   t.phase('moving-vip');
+  // DM's pooled connections to the old instance: closed by the server now, they are replaced through the VIP after the
+  // move; cut by the move, DM's first use of one on resume fails, and a pessimistic shard task then loses its sharding groups
+  const closedIdle = t.shards && pf.oldFacts && oldInstance && !vipAlreadyMoved ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
   const moved = await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: oldTarget, to: newTarget });
   t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
   if (!moved.alreadyThere && oldTarget) {
@@ -141,6 +148,12 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
 
+  if (t.shards && hasPessimistic(shards) && !closedIdle && !vipAlreadyMoved) {
+    // DM's idle connections to the old instance could not be closed: wait until TCP keep-alive (15 s in DM's MySQL
+    // driver) has sent a probe on each through the VIP, which the new holder answers with a reset, so DM's pool drops them
+    t.decide('info', `waiting ${KEEPALIVE_SECONDS} s before resuming: DM's idle connections to the old instance could not be closed, and a pessimistic shard-merge task loses its sharding groups if DM's first use of one on resume fails; by then TCP keep-alive has had the new holder of the VIP reset them`);
+    await sleep(`${KEEPALIVE_SECONDS}s`);
+  }
   await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
   await stillPaused('before-resume');
 
@@ -165,7 +178,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     });
   }
   t.phase('verifying');
-  await verify(t, input, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;
@@ -187,4 +200,17 @@ async function readsThroughVip(t: Tracker, input: VipSwitchInput, source: Source
     SwitchErrorType.PreflightFailed,
     `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, not the VIP ${vipAddress} (nor a name that resolves to it): moving the VIP would not move what DM reads; nothing was changed. Give the VIP that DM's source config connects to, or re-point the source with an address switch (addressSwitch)`,
   );
+}
+
+/** A probe of DM's MySQL driver's TCP keep-alive (Go's default: after 15 s idle, then every 15 s) with margin. */
+const KEEPALIVE_SECONDS = 35;
+
+/** Closes the idle connections of the source's dm-worker on the old instance (activities/mysql.ts says why); true when all could be. */
+async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: string): Promise<boolean> {
+  const w = await sourceWorker(input.dmCluster, input.sourceId);
+  if (!w || !input.oldInstance) return false;
+  const r = await mysql.mysqlCloseIdleConnections({ instance: input.oldInstance, user, hosts: w.addresses });
+  t.step(`close the idle connections of ${w.describe} on the old instance`, r.refused.length ? 'failed' : 'done', `${r.closed.length} closed (DM opens new ones through the VIP after the move)${r.refused.length ? `; not closed: ${r.refused.join('; ')}` : ''}`);
+  if (r.refused.length) t.decide('warn', `could not close some of DM's idle connections on the old instance (${r.refused.join('; ')}); DM's first use of one after resume may fail with "invalid connection"`);
+  return r.refused.length === 0;
 }

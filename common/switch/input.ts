@@ -57,9 +57,16 @@ const OptionsSchema = z
      * errant GTIDs in what the approver reads.
      */
     acceptErrantTransactions: z.boolean().default(false),
+    /**
+     * Switch although a shard-merge task of the source has an unresolved
+     * shard DDL lock that involves the source (it waits at the DDL, or the
+     * others do); verification then counts "waiting at the lock's DDL" as
+     * healthy and says so. Off: such a switch is refused before any change.
+     */
+    acceptShardDdlLock: z.boolean().default(false),
   })
   .strict()
-  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120, maxFreezeSeconds: DEFAULT_MAX_FREEZE_SECONDS, acceptErrantTransactions: false });
+  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120, maxFreezeSeconds: DEFAULT_MAX_FREEZE_SECONDS, acceptErrantTransactions: false, acceptShardDdlLock: false });
 
 export const VipSwitchInputSchema = z
   .object({
