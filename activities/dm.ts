@@ -136,6 +136,15 @@ export function isTransientDmError(text: string): boolean {
   return /grpc request error|DeadlineExceeded|context deadline exceeded|code = Unavailable|etcdserver: (leader changed|request timed out)|not leader|fail to get leader|master is not leader/i.test(text);
 }
 
+/**
+ * dmctl could not get an answer from DM (dm-master unreachable or being
+ * re-elected, a dm-worker busy or restarting, a timeout): the answers DM
+ * documents as transient. Retried by the activity's policy; every other
+ * dmctl failure is DmOperationFailed and not retried.
+ */
+export const DM_UNAVAILABLE = 'DmUnavailable';
+const unavailable = (message: string) => ApplicationFailure.retryable(message, DM_UNAVAILABLE);
+
 function failure(message: string, type: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? undefined : [details] });
 }
@@ -228,10 +237,10 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     const c = cluster(dmCluster);
     const r = await execa(c.dmctl, [`--master-addr=${c.masterAddr}`, ...args], { reject: false, timeout: c.commandTimeoutMs ?? 60_000, stdin: 'ignore' });
     const answer = parseDmctlOutput(r.stdout, r.stderr, r.exitCode);
-    if (r.timedOut) throw new Error(`dmctl ${args.join(' ')} timed out after ${c.commandTimeoutMs ?? 60_000} ms`);
+    if (r.timedOut) throw unavailable(`dmctl ${args.join(' ')} timed out after ${c.commandTimeoutMs ?? 60_000} ms`);
     if (r.exitCode !== 0 && answer.result !== true) {
       // dmctl itself failed (e.g. cannot reach dm-master): worth retrying
-      throw new Error(`dmctl ${args[0]} against ${c.masterAddr} failed: ${answer.msg}`);
+      throw unavailable(`dmctl ${args[0]} against ${c.masterAddr} failed: ${answer.msg}`);
     }
     return answer;
   }
@@ -240,7 +249,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     const failures = dmctlFailures(answer);
     if (failures.length > 0 && failures.every((f) => isTransientDmError(f.msg))) {
       // dm-master could not reach a dm-worker in time (it is busy, restarting, or being re-elected): worth another attempt
-      throw new Error(`dmctl ${op}: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`);
+      throw unavailable(`dmctl ${op}: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`);
     }
     if (failures.length > 0) {
       throw failure(`dmctl ${op} failed: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`, SwitchErrorType.DmOperationFailed, answer);
@@ -410,7 +419,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         ctx.heartbeat({ waitingFor: 'relay Paused', stage: frozen.stage });
         await sleep(250);
       }
-      if (frozen !== null && frozen.stage !== 'Paused') throw new Error(`relay of source ${req.sourceId} did not become Paused after pause-relay (stage ${frozen.stage})`);
+      if (frozen !== null && frozen.stage !== 'Paused') throw unavailable(`relay of source ${req.sourceId} did not become Paused after pause-relay (stage ${frozen.stage})`);
       ctx.heartbeat({ frozen });
       checked('stop-relay', await dmctl(req.dmCluster, ['stop-relay', '-s', req.sourceId]));
       return { wasRunning: true, frozen: frozen ?? earlier };

@@ -256,26 +256,34 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * has executed every GTID of `gtidSet`. Returns what is still missing on
      * timeout rather than failing, so the workflow decides what to do.
      */
-    async mysqlWaitForGtids(req: { instance: InstanceRef; flavor: 'mysql' | 'mariadb'; gtidSet: string; timeoutSeconds: number }): Promise<{ caughtUp: boolean; missing: string; waitedSeconds: number }> {
-      const started = Date.now();
+    async mysqlWaitForGtids(req: { instance: InstanceRef; flavor: 'mysql' | 'mariadb'; gtidSet: string; timeoutSeconds: number }): Promise<{ caughtUp: boolean; missing: string; waitedSeconds: number; stopped?: string }> {
+      // a retry (the worker died mid-wait) keeps the first attempt's start, so the bound is the input's, not reset
+      const ctx = Context.current();
+      const started = (ctx.info.heartbeatDetails as { started?: number } | undefined)?.started ?? Date.now();
       const want = parseGtidSet(req.flavor, req.gtidSet);
+      let stoppedSince: number | null = null;
       for (;;) {
         const facts = await inspect(req.instance);
         let missing = '(instance unreachable)';
+        let stopped: string | null = null;
         if (facts.reachable) {
           const gap = want.subtract(parseGtidSet(req.flavor, facts.gtidExecuted));
           if (gap.isEmpty()) return { caughtUp: true, missing: '', waitedSeconds: Math.round((Date.now() - started) / 1000) };
           missing = gap.toCompactString();
           if (facts.replica && !(facts.replica.ioRunning && facts.replica.sqlRunning)) {
-            missing += ` (replication stopped: ${facts.replica.lastError || 'threads not running'})`;
+            stopped = `replication of ${req.instance.host}:${req.instance.port} has stopped: ${facts.replica.lastError || 'its replication threads are not running'}`;
+            missing += ` (${stopped})`;
           }
         }
-        Context.current().heartbeat({ missing });
+        ctx.heartbeat({ started, missing });
+        // stopped replication does not catch up by waiting: after 3 s of it (not a restart in progress), say so now
+        stoppedSince = stopped ? (stoppedSince ?? Date.now()) : null;
+        if (stopped && stoppedSince !== null && Date.now() - stoppedSince >= 3000) return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000), stopped };
         if (Date.now() - started >= req.timeoutSeconds * 1000) {
           return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000) };
         }
         await sleep(Math.min(1000, Math.max(100, req.timeoutSeconds * 100)));
-        Context.current().cancellationSignal.throwIfAborted();
+        ctx.cancellationSignal.throwIfAborted();
       }
     },
 

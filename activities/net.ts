@@ -22,10 +22,27 @@ export function createNetActivities(resolver: (host: string) => Promise<string[]
   };
 }
 
-async function resolveAll(host: string): Promise<string[]> {
+/** Every address a host resolves to (an address resolves to itself); empty when it does not resolve. */
+export async function resolveAll(host: string): Promise<string[]> {
   const bare = host.replace(/^\[(.*)\]$/, '$1');
   if (isIP(bare)) return [normalizeAddress(bare)];
   return [...new Set((await lookup(bare, { all: true })).map((a) => normalizeAddress(a.address)))];
+}
+
+/**
+ * Which of `candidates` `holder` names: the same text, or a name and an
+ * address (or two names) that resolve to a common address. Null when none.
+ */
+export async function matchHost(holder: string, candidates: string[], resolver: (host: string) => Promise<string[]> = resolveAll): Promise<string | null> {
+  const exact = candidates.find((c) => normalizeAddress(c) === normalizeAddress(holder));
+  if (exact !== undefined) return exact;
+  const mine = new Set(await resolver(holder).catch(() => [] as string[]));
+  if (mine.size === 0) return null;
+  for (const c of candidates) {
+    const theirs = await resolver(c).catch(() => [] as string[]);
+    if (theirs.some((x) => mine.has(x))) return c;
+  }
+  return null;
 }
 
 export type NetActivities = ReturnType<typeof createNetActivities>;

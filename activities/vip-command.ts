@@ -17,8 +17,18 @@
  * nothing when the VIP is already on `to`, and it locates again afterwards,
  * so a move command that exits 0 without moving the VIP is an error.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
+import { matchHost } from './net.js';
 import type { VipMoveResult, VipProvider, VipTarget } from './vip.js';
+
+/**
+ * A provider command that failed (exit code, timeout, output it must not
+ * print): retried by the activity's policy; after the last attempt the
+ * workflow reports VipMoveFailed (or, during an undo, needs-operator).
+ */
+export const VIP_PROVIDER_ERROR = 'VipProviderError';
+const providerError = (message: string) => ApplicationFailure.retryable(message, VIP_PROVIDER_ERROR);
 
 export interface CommandVipProviderConfig {
   /** The provider's name in the worker's configuration (and in error messages). */
@@ -56,28 +66,30 @@ export class CommandVipProvider implements VipProvider {
     const holder = stdout.trim();
     if (holder === '') return null;
     if (/\s/.test(holder)) {
-      throw new Error(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, vip])} printed more than one word (${JSON.stringify(holder)}); it must print the holder's host or nothing`);
+      throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, vip])} printed more than one word (${JSON.stringify(holder)}); it must print the holder's host or nothing`);
     }
     return holder;
   }
 
   async move(vip: string, from: VipTarget | null, to: VipTarget): Promise<VipMoveResult> {
     const candidates = from ? [from, to] : [to];
+    // a holder printed as an address, a target given by name (or the reverse) is the same host: never a second move
+    const isTo = async (holder: string | null) => holder !== null && (await matchHost(holder, [to.host])) !== null;
     const before = await this.locate(vip, candidates);
-    if (before === to.host) return { alreadyThere: true, holder: before };
+    if (await isTo(before)) return { alreadyThere: true, holder: to.host };
     await this.run('move', [...this.config.move, vip, from?.host ?? '', to.host], {
       DM_SWITCH_VIP: vip,
       DM_SWITCH_VIP_FROM: from ? hostPort(from) : '',
       DM_SWITCH_VIP_TO: hostPort(to),
     });
     const after = await this.locate(vip, candidates);
-    if (after !== to.host) {
-      throw new Error(
+    if (!(await isTo(after))) {
+      throw providerError(
         `VIP provider "${this.name}": the move command ${describe([...this.config.move, vip, from?.host ?? '', to.host])} exited 0, ` +
           `but VIP ${vip} now points at ${after ?? 'nobody'}, not at ${to.host} (it pointed at ${before ?? 'nobody'} before)`,
       );
     }
-    return { alreadyThere: false, holder: after };
+    return { alreadyThere: false, holder: to.host };
   }
 
   /** Runs one command; its stdout, or an Error naming the command, the exit code and stderr. */
@@ -94,14 +106,14 @@ export class CommandVipProvider implements VipProvider {
     });
     const cmd = describe(argv);
     const stderr = r.stderr.trim();
-    if (r.timedOut) throw new Error(`VIP provider "${this.name}": ${what} command ${cmd} timed out after ${timeout} ms${stderr ? `; stderr: ${stderr}` : ''}`);
+    if (r.timedOut) throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} timed out after ${timeout} ms${stderr ? `; stderr: ${stderr}` : ''}`);
     if (r.exitCode === undefined) {
       // never ran, or killed by a signal
       const why = r.signal ? `was killed by ${r.signal}` : `could not run (${r.cause instanceof Error ? r.cause.message : r.shortMessage})`;
-      throw new Error(`VIP provider "${this.name}": ${what} command ${cmd} ${why}${stderr ? `; stderr: ${stderr}` : ''}`);
+      throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} ${why}${stderr ? `; stderr: ${stderr}` : ''}`);
     }
     if (r.exitCode !== 0) {
-      throw new Error(`VIP provider "${this.name}": ${what} command ${cmd} exited with code ${r.exitCode}: ${stderr || '(no stderr)'}`);
+      throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} exited with code ${r.exitCode}: ${stderr || '(no stderr)'}`);
     }
     return r.stdout;
   }

@@ -12,6 +12,7 @@
  *   took effect.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { matchHost } from './net.js';
 
 /** A MySQL instance as the VIP layer knows it: the address it owns besides the VIP. */
 export interface VipTarget {
@@ -43,9 +44,16 @@ export function createVipActivities(providers: Record<string, VipProvider>) {
     });
   };
   return {
-    /** Where the VIP points now: the holder's host, or null. */
+    /**
+     * Where the VIP points now: the holder's host, or null. A holder that is
+     * one of the candidates under another spelling (its address for a
+     * candidate given by name, or the reverse) is reported as the candidate's
+     * host, so the workflow compares like with like.
+     */
     async vipLocate(req: { provider: string; address: string; candidates: VipTarget[] }): Promise<string | null> {
-      return (await provider(req.provider)).locate(req.address, req.candidates);
+      const holder = await (await provider(req.provider)).locate(req.address, req.candidates);
+      if (holder === null) return null;
+      return (await matchHost(holder, req.candidates.map((c) => c.host))) ?? holder;
     },
     /** Moves the VIP to `to`; a no-op (alreadyThere) when it is there already, so retries and re-runs are safe. */
     async vipMove(req: { provider: string; address: string; from: VipTarget | null; to: VipTarget }): Promise<VipMoveResult> {

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/common';
 import { CommandVipProvider } from '../../activities/vip-command.js';
 
 let dir: string;
@@ -37,6 +38,7 @@ case "$MOVE_MODE" in
   ok) printf '%s' "$3" > "$STATE_DIR/holder" ;;
   fail) echo "RTNETLINK answers: Operation not permitted" >&2; exit 1 ;;
   noop) ;;
+  ip) getent ahostsv4 "$3" | awk 'NR == 1 { printf "%s", $1 }' > "$STATE_DIR/holder" ;;
 esac
 `,
   );
@@ -48,7 +50,7 @@ beforeEach(async () => {
   for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate']) await rm(file(f), { force: true });
 });
 
-const provider = (moveMode: 'ok' | 'fail' | 'noop', timeoutMs?: number) =>
+const provider = (moveMode: 'ok' | 'fail' | 'noop' | 'ip', timeoutMs?: number) =>
   new CommandVipProvider({
     name: 'test-vip',
     locate: ['bash', file('locate.sh')],
@@ -123,6 +125,23 @@ describe('CommandVipProvider', () => {
     await writeFile(file('holder'), '198.51.100.1');
     await expect(provider('noop').move('198.51.100.100', h1, h2)).rejects.toThrow(/exited 0, but VIP 198\.51\.100\.100 now points at 198\.51\.100\.1, not at 198\.51\.100\.2/);
     expect(await moveCount()).toBe(1);
+  });
+
+  it('given a locate command that prints the address of a target given by name, should move once and then know the VIP is there', async () => {
+    await writeFile(file('holder'), '198.51.100.1');
+    const to = { host: 'localhost', port: 3306 };
+    expect(await provider('ip').move('198.51.100.100', h1, to)).toEqual({ alreadyThere: false, holder: 'localhost' });
+    expect((await readFile(file('holder'), 'utf8')).trim()).toBe('127.0.0.1');
+    // the retried move (its answer lost) finds it there: no second move
+    expect(await provider('ip').move('198.51.100.100', h1, to)).toEqual({ alreadyThere: true, holder: 'localhost' });
+    expect(await moveCount()).toBe(1);
+  });
+
+  it('given a failing command, should raise a retryable VipProviderError for the activity to retry', async () => {
+    await writeFile(file('holder'), '198.51.100.1');
+    const err = await failure(provider('fail').move('198.51.100.100', h1, h2));
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect({ type: (err as ApplicationFailure).type, nonRetryable: (err as ApplicationFailure).nonRetryable }).toEqual({ type: 'VipProviderError', nonRetryable: false });
   });
 
   it('given a command that hangs, should stop it at the timeout and say so', async () => {
