@@ -50,7 +50,7 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     vip: { address: lab.vip },
     options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   };
-  const handle = await client.workflow.start('vipSwitch', { taskQueue: 'bench', workflowId: `${switchWorkflowId('default', source)}/bench-${n}`, args: [req] });
+  const handle = await client.workflow.start('vipSwitch', { taskQueue: 'bench', workflowId: switchWorkflowId('default', source), args: [req] });
   try {
     await handle.result();
   } catch (e) {

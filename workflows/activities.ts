@@ -22,6 +22,17 @@ export const mysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m
 export const net = proxyActivities<NetActivities>({ startToCloseTimeout: '30s', heartbeatTimeout, retry });
 export const vip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', heartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } });
 
+/**
+ * Undo steps: retried as long as it takes within minutes, not 15 s of
+ * backoff, so that a dm-master failover or a network blip during
+ * compensation does not end in needs-operator. Business failures (a DM
+ * operation refused, a forbidden order) are not retried.
+ */
+const undoRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' };
+export const undoDm = proxyActivities<DmActivities>({ startToCloseTimeout: '4m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
+export const undoMysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m', scheduleToCloseTimeout: '5m', heartbeatTimeout, retry: undoRetry });
+export const undoVip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
+
 /** Long waits (catch-up) get a timeout from the input and must heartbeat. */
 export function longMysql(timeoutSeconds: number) {
   return proxyActivities<MysqlActivities>({

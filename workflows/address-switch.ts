@@ -15,19 +15,19 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import { patched } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
-import { dm, longDm, mysql } from './activities.js';
+import { dm, longDm, mysql, undoDm } from './activities.js';
 import type { Gates } from './approvals.js';
-import type { Undo } from './compensation.js';
+import { guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
-import { verify } from './verify.js';
+import { checkRolledBack, verify } from './verify.js';
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
 
@@ -123,10 +123,26 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)${relayAfterTasks ? `, then start-relay -s ${sourceId}` : ''}`,
     byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${taskNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayAfterTasks ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
     run: async () => {
-      await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
-      if (relayAfterTasks) await dm.dmStartRelay({ dmCluster, sourceId });
+      // start-task only on the source as it was: reading the old instance again (honest switches check it)
+      if (t.honest && source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
+      await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
+      if (relayAfterTasks) await (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId });
     },
   });
+  // compensation checks that it left what preflight found: the source config, every task and relay running, DM reading it
+  if (source) {
+    t.rollbackCheck = () =>
+      checkRolledBack({
+        dmCluster,
+        sourceId,
+        tasks: source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
+        relay: relayOn,
+        reads: alreadySwapped ? newInstance : (pf.oldFacts && oldInstance ? oldInstance : null),
+        notReads: alreadySwapped ? null : newInstance,
+        from: source.from,
+        timeoutSeconds: options.verifyTimeoutSeconds,
+      });
+  }
   // --- stop every task (checkpoints kept) and relay -------------------------
   t.phase('stopping');
   // a shard-merge task's other sources are paused while this one's subtask is stopped: a stopped subtask is out of
@@ -136,23 +152,22 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     undo.push({
       name: `resume the other sources of the shard-merge task(s): ${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
       byHand: held.map((h) => `${DMCTL} resume-task -s ${h.source} ${h.task}`).join('; '),
-      run: () => resumeOthers(dmCluster, held),
+      run: () => resumeOthers(dmCluster, held, t.honest),
     });
     for (const h of held) await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
     t.step(`pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards, while this source is stopped)`, 'done');
   }
   const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
   if (inDm.length) {
-    await longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 });
+    await guarded(t, undo, startOld(), () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 }), () => startOld());
     t.step(`stop-task -s ${sourceId} ${inDm.join(', ')}`, 'done', 'checkpoints kept');
-    undo.push(startOld());
   }
   let relayGtid: string | null = null;
   if (relayOn) {
-    const stopped = await dm.dmStopRelay({ dmCluster, sourceId });
+    const startRelayUndo: Undo | null = !relayAfterTasks || !inDm.length ? { name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId }) } : null;
+    const stopped = await guarded(t, undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }), () => startRelayUndo);
     if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
     t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
-    if (!relayAfterTasks || !inDm.length) undo.push({ name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => dm.dmStartRelay({ dmCluster, sourceId }) });
   }
 
   // --- frozen: gtid-S from the checkpoints; re-check, wait for a lagging instance
@@ -175,27 +190,28 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   // --- swap the source config -------------------------------------------------
   t.phase('swapping-source');
   if (!alreadySwapped) {
+    const restoreOld = (): Undo => ({
+      name: `operate-source create ${sourceId} reading ${source!.from.host}:${source!.from.port} again`,
+      byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
+      run: () =>
+        t.honest
+          ? restoreSource(t, { dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) })
+          : dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) }),
+    });
+    const noOldSource: Undo = {
+      name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
+      byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
+      run: () => Promise.reject(new Error('no old source config to restore')),
+    };
     if (source) {
-      await dm.dmStopSource({ dmCluster, sourceId });
+      await guarded(t, undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }), () => restoreOld());
       t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
-      undo.push({
-        name: `operate-source create ${sourceId} reading ${source.from.host}:${source.from.port} again`,
-        byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
-        run: () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) }),
-      });
     }
-    const created = await dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) });
+    // honest: restoreOld already replaces whatever source exists (the new one included), once no task is on it
+    const created = await guarded(t, undo, source ? null : noOldSource, () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) }), () =>
+      source ? { name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) } : noOldSource,
+    );
     t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
-    if (source) {
-      undo.push({ name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) });
-    } else {
-      // no old source to go back to: once the tasks are stopped, an operator decides
-      undo.push({
-        name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
-        byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
-        run: () => Promise.reject(new Error('no old source config to restore')),
-      });
-    }
   }
   await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
   await stillStopped('before-resume');
@@ -206,14 +222,14 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   // (a source created from a config without enable-relay would leave it off)
   const relayBack = relayOn && patched('dm-switch-address-relay');
   const startRelay = async () => {
-    const relay = await dm.dmStartRelay({ dmCluster, sourceId });
+    const stopRelayUndo: Undo = { name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => (t.honest ? undoDm : dm).dmStopRelay({ dmCluster, sourceId }) };
+    const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
     t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
-    undo.push({ name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => dm.dmStopRelay({ dmCluster, sourceId }) });
   };
   // before the safety rules, relay was started first, from the new instance's current position
   if (relayBack && !relayAfterTasks) await startRelay();
   if (taskNames.length) {
-    undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
+    undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => (t.honest ? undoDm : longDm(120)).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
     t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
@@ -281,6 +297,46 @@ function otherShards(shards: ShardTasks, sourceId: string): Array<{ task: string
   return Object.entries(shards.tasks).flatMap(([task, m]) => m.sources.filter((x) => x !== sourceId).map((source) => ({ task, source })));
 }
 
-async function resumeOthers(dmCluster: string, held: Array<{ task: string; source: string }>): Promise<void> {
-  for (const h of held) await dm.dmResumeTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 60 });
+async function resumeOthers(dmCluster: string, held: Array<{ task: string; source: string }>, undoing = false): Promise<void> {
+  for (const h of held) await (undoing ? undoDm : dm).dmResumeTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 60 });
+}
+
+/** The source config reads `from` now, or a non-retryable failure saying what it reads (compensation stops there). */
+async function expectSourceReads(dmCluster: string, sourceId: string, from: { host: string; port: number }): Promise<void> {
+  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
+  if (now && now.from.host === from.host && now.from.port === from.port) return;
+  throw ApplicationFailure.create({
+    message: `source ${sourceId} ${now ? `reads ${now.from.host}:${now.from.port}` : 'does not exist'}, not the old instance ${from.host}:${from.port}: its tasks are not started on it`,
+    type: SwitchErrorType.CompensationFailed,
+    nonRetryable: true,
+  });
+}
+
+/**
+ * The undo of replacing the source, from the real state: if the source reads
+ * the old instance, nothing; otherwise every task is stopped on whatever
+ * source exists (confirmed: DM lists none), that source is removed, and the
+ * old one created from the saved config. A task that will not stop ends
+ * compensation here (never a source swapped under a running task).
+ */
+async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: { host: string; port: number; credentials: string }; enableRelay?: boolean }): Promise<void> {
+  const { dmCluster, sourceId } = req;
+  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
+  if (now && now.from.host === req.from.host && now.from.port === req.from.port) {
+    t.decide('info', `source ${sourceId} already reads the old instance ${req.from.host}:${req.from.port}: nothing to restore`);
+    return;
+  }
+  if (now) {
+    if (now.tasks.length) await undoDm.dmStopTasks({ dmCluster, sourceId, tasks: now.tasks.map((x) => x.name), timeoutSeconds: 120 });
+    const after = await undoDm.dmFindSource({ dmCluster, sourceId });
+    if (after && after.tasks.length) {
+      throw ApplicationFailure.create({
+        message: `task(s) ${after.tasks.map((x) => `${x.name} ${x.stage}`).join(', ')} still run on source ${sourceId} (reading ${after.from.host}:${after.from.port}): the old source is not re-created under them`,
+        type: SwitchErrorType.CompensationFailed,
+        nonRetryable: true,
+      });
+    }
+    if (after) await undoDm.dmStopSource({ dmCluster, sourceId });
+  }
+  await undoDm.dmCreateSource(req);
 }

@@ -1,9 +1,13 @@
 /**
  * Compensation both switch workflows share: the undo list and the way it is
- * run. Every change a switch makes pushes its undo; on failure or
- * cancellation after the first change, the undos run in reverse in a scope
- * that cancellation cannot interrupt. A failed undo is surfaced, never
- * swallowed: the switch ends `needs-operator` with the commands to run.
+ * run. Every change a switch makes pushes its undo before the change (a
+ * crash can land after the effect and before the step returns), and every
+ * undo reads the real state and does only what is still needed; on failure
+ * or cancellation after the first change, the undos run in reverse in a
+ * scope that cancellation cannot interrupt. A failed undo is surfaced, never
+ * swallowed: the switch ends `needs-operator` with the commands to run. Once
+ * every undo ran, the state before the switch is checked (Tracker's
+ * rollbackCheck); a difference ends `needs-operator` too.
  */
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
@@ -35,8 +39,8 @@ export function describe(err: unknown): string {
  * CompensationFailed when an undo failed.
  */
 export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promise<never> {
-  const cause = describe(err);
   const cancelled = isCancellation(err);
+  const cause = describe(err) || (cancelled ? 'the switch was cancelled' : 'unknown failure');
   const type = businessFailure(err)?.type ?? SwitchErrorType.DmOperationFailed;
   const how = cancelled ? 'cancelled' : type === SwitchErrorType.Rejected || type === SwitchErrorType.ApprovalTimedOut ? 'rejected' : 'failed';
   const rethrow = (): never => {
@@ -74,19 +78,52 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   });
   if (failedUndos.length > 0) {
     t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}`);
-    t.finish('needs-operator');
-    throw ApplicationFailure.create({
-      message: `switch failed (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`,
-      type: SwitchErrorType.CompensationFailed,
-      nonRetryable: true,
-      details: [t.status.operatorActions],
-    });
+    return needsOperator(t, `switch ${t.honest ? how : 'failed'} (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`);
+  }
+  // the outcome is what is there, not what the undo steps meant to do
+  if (t.honest && t.rollbackCheck) {
+    let check;
+    try {
+      check = await CancellationScope.nonCancellable(() => t.rollbackCheck!());
+    } catch (e) {
+      check = { observed: `the state could not be read: ${describe(e)}`, problems: [`the state after the undo could not be read (${describe(e)})`], fix: [] };
+    }
+    if (check.problems.length > 0) {
+      t.decide('refuse', `every undo step ran, but the state is not the one before the switch: ${check.problems.join('; ')}. Observed: ${check.observed}`);
+      t.status.operatorActions.push(...check.fix);
+      return needsOperator(t, `switch ${how} (${cause}); after undoing it, ${check.problems.join('; ')} (observed: ${check.observed}); the status query's operatorActions say what to run`);
+    }
+    t.decide('info', `every change was undone, and checked: ${check.observed}`);
+    t.finish('rolled-back');
+    return rethrow();
   }
   t.decide('info', 'every change was undone: DM reads from the old instance again');
   t.finish('rolled-back');
   return rethrow();
 }
 
+function needsOperator(t: Tracker, message: string): never {
+  t.finish('needs-operator');
+  throw ApplicationFailure.create({ message, type: SwitchErrorType.CompensationFailed, nonRetryable: true, details: [t.status.operatorActions] });
+}
+
 export function failure(message: string, type: SwitchErrorType): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true });
+}
+
+/**
+ * Runs one change with its undo: registered before the change (a crash can
+ * land after the effect and before the change returns, and the retried
+ * step then reports "nothing to do"), reading the real state when it runs.
+ * Switches started before that rule (not `t.honest`) register `legacy(result)`
+ * after the change, as they did, so that their histories replay.
+ */
+export async function guarded<T>(t: Tracker, undo: Undo[], early: Undo | null, change: () => Promise<T>, legacy: (r: T) => Undo | null): Promise<T> {
+  if (t.honest && early) undo.push(early);
+  const r = await change();
+  if (!t.honest) {
+    const u = legacy(r);
+    if (u) undo.push(u);
+  }
+  return r;
 }

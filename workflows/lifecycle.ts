@@ -4,7 +4,8 @@
  * input is validated and refused before any change; the approval gates are
  * set up; then its steps run, and whatever fails after a change is undone.
  */
-import { patched, setHandler } from '@temporalio/workflow';
+import { patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { switchWorkflowId } from '../common/switch/ids.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals, Validation } from '../common/switch/input.js';
 import { statusQuery } from '../common/switch/messages.js';
@@ -16,7 +17,7 @@ import { Tracker } from './tracker.js';
 
 export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Promise<SwitchStatus>;
 
-export async function runSwitch<I extends { approvals: Approvals }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
+export async function runSwitch<I extends { approvals: Approvals; dmCluster: string; sourceId: string }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
   const raw = request as { dmCluster?: unknown; sourceId?: unknown; options?: { dryRun?: unknown }; requestedBy?: unknown; reason?: unknown } | undefined;
   const t = new Tracker({
     kind,
@@ -32,6 +33,20 @@ export async function runSwitch<I extends { approvals: Approvals }>(kind: Switch
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
   t.safety = patched('dm-switch-gtid-safety');
   t.shards = patched('dm-switch-shard-merge');
+  t.honest = patched('dm-switch-honest-undo');
+  // one switch per source: the workflow ID is the business key, so Temporal refuses a second concurrent start
+  if (t.honest) {
+    const want = switchWorkflowId(v.value.dmCluster, v.value.sourceId);
+    const id = workflowInfo().workflowId;
+    if (id !== want) {
+      refuse(
+        t,
+        SwitchErrorType.InvalidInput,
+        `this switch runs under workflow ID "${id}", but a switch of source ${v.value.sourceId} (DM cluster ${v.value.dmCluster}) must run under "${want}", so that no two switches of one source run at once; nothing was changed. ` +
+          `Start it again with that workflow ID (temporal workflow start --workflow-id '${want}' …, or the Web UI's Workflow ID field); dm-switch and the webhook do so`,
+      );
+    }
+  }
   const undo: Undo[] = [];
   try {
     return await steps(t, gates, v.value, undo);

@@ -309,6 +309,7 @@ export async function recheckFrozen(
     const timeout = Math.max(0, Math.min(catchUpTimeoutSeconds, left));
     const r = await longMysql(timeout).mysqlWaitForGtids({ instance: newInstance, flavor: readings.flavor, gtidSet: t.safety ? check.waitFor : check.gtidS, timeoutSeconds: timeout });
     if (!r.caughtUp) {
+      if (r.stopped) throw failure(`the new instance stopped catching up after ${r.waitedSeconds} s (${r.stopped}); still missing ${r.missing}. Fix its replication, then start the switch again`, SwitchErrorType.CatchUpTimeout);
       if (freeze && timeout < catchUpTimeoutSeconds) throw freezeTimeout(freeze, `waiting for the new instance to catch up (still missing ${r.missing})`);
       throw failure(`the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
     }

@@ -27,6 +27,15 @@ const PHASE_WORDS: Record<Phase, string> = {
   done: 'Done',
 };
 
+export interface RollbackCheck {
+  /** What was found, as a person would read it. */
+  observed: string;
+  /** What differs from the state before the switch; empty when it is that state again. */
+  problems: string[];
+  /** Commands that bring it back, for the operator. */
+  fix: string[];
+}
+
 export class Tracker {
   readonly status: SwitchStatus;
   /** Switches started before the search attributes existed replay without them. */
@@ -44,6 +53,19 @@ export class Tracker {
    * configs normalised and checked): patched like `safety`.
    */
   shards = false;
+  /**
+   * Compensation that cannot lie (issue 14): every undo registered before its
+   * change and reading the real state, compensation that never runs a
+   * forbidden order, the rolled-back state verified, one switch per source
+   * enforced by the workflow ID. Patched like `safety`.
+   */
+  honest = false;
+  /**
+   * After every undo ran: reads the real state and says what differs from
+   * the state before the switch (empty: rolled back). Set by the workflow
+   * once it knows what that state was.
+   */
+  rollbackCheck: (() => Promise<RollbackCheck>) | null = null;
   private lastIndexed = '';
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {

@@ -11,10 +11,10 @@ import { normalizeAddress } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { dm, longDm, mysql, net } from './activities.js';
+import { dm, longDm, mysql, net, vip } from './activities.js';
 import { failure } from './compensation.js';
 import { verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
-import type { Tracker } from './tracker.js';
+import type { RollbackCheck, Tracker } from './tracker.js';
 
 export interface VerifyTarget {
   dmCluster: string;
@@ -174,3 +174,98 @@ async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[
   }
 }
 
+
+/** The state before the switch, as compensation must leave it (Tracker's rollbackCheck). */
+export interface RollbackExpectation {
+  dmCluster: string;
+  sourceId: string;
+  /** Tasks that must run again: Running without errors. */
+  tasks: string[];
+  /** Relay must run again. */
+  relay: boolean;
+  /** The instance DM must read again (a binlog dump connection from its worker); null when it cannot be checked (it was down). */
+  reads: InstanceRef | null;
+  /** The instance DM must no longer read. */
+  notReads: InstanceRef | null;
+  /** The address switch: the source config must read this again. */
+  from?: { host: string; port: number } | null;
+  /** The VIP switch: the VIP must be back on `holder`. */
+  vip?: { provider: string; address: string; holder: string | null; candidates: Array<{ host: string; port: number }> };
+  timeoutSeconds: number;
+}
+
+const DMCTL = 'dmctl --master-addr=<dm-master>';
+
+/**
+ * Reads the real state after compensation, as verification does after a
+ * switch, and says what differs from the state before it: the VIP's holder,
+ * the source config, every task Running without errors, the relay, a binlog
+ * dump connection from the source's dm-worker on the instance DM read before
+ * and none on the other. Polled for `timeoutSeconds` (a resumed task takes a
+ * moment to reconnect).
+ */
+export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackCheck> {
+  const deadline = Date.now() + e.timeoutSeconds * 1000;
+  const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
+  const fromWorker = (c: BinlogDumpClient) => w !== null && [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => w.addresses.includes(normalizeAddress(x)));
+  for (;;) {
+    const [source, holder, onOld, onNew] = await Promise.all([
+      dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),
+      e.vip ? vip.vipLocate({ provider: e.vip.provider, address: e.vip.address, candidates: e.vip.candidates }) : Promise.resolve(undefined),
+      e.reads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.reads) : Promise.resolve(null),
+      e.notReads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.notReads) : Promise.resolve(null),
+    ]);
+    const problems: string[] = [];
+    const fix: string[] = [];
+    const seen: string[] = [];
+    if (e.vip) {
+      seen.push(`VIP ${e.vip.address} on ${holder ?? 'nobody'}`);
+      if (holder !== e.vip.holder) {
+        problems.push(`the VIP ${e.vip.address} is on ${holder ?? 'nobody'}, not on ${e.vip.holder ?? 'nobody'} as before the switch`);
+        fix.push(`pause every task of source ${e.sourceId} (${DMCTL} pause-task -s ${e.sourceId} <task>), then move the VIP ${e.vip.address} to ${e.vip.holder ?? '(where it belongs)'} with provider "${e.vip.provider}", then resume them`);
+      }
+    }
+    if (!source) {
+      problems.push(`DM has no source ${e.sourceId}`);
+      fix.push(`${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source)`);
+    } else {
+      seen.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}`);
+      if (e.from && (source.from.host !== e.from.host || source.from.port !== e.from.port)) {
+        problems.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ${e.from.host}:${e.from.port} as before the switch`);
+      }
+      for (const name of e.tasks) {
+        const x = source.tasks.find((y) => y.name === name);
+        seen.push(`task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`);
+        if (!x || x.stage !== 'Running' || x.errors.length > 0) {
+          problems.push(`task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, not Running`);
+          fix.push(x ? `${DMCTL} resume-task -s ${e.sourceId} ${name}` : `${DMCTL} start-task -s ${e.sourceId} <task file>   # savedConfigs.tasks.${name} in the status`);
+        }
+      }
+      if (e.relay) {
+        seen.push(`relay ${source.relay?.stage ?? 'off'}`);
+        if (source.relay?.stage !== 'Running') {
+          problems.push(`relay is ${source.relay?.stage ?? 'off'}, not Running`);
+          fix.push(`${DMCTL} start-relay -s ${e.sourceId}`);
+        }
+      }
+    }
+    if (e.tasks.length || e.relay) {
+      if (!w) problems.push(`no dm-worker is bound to source ${e.sourceId}`);
+      else if (e.reads) {
+        const ours = (onOld ?? []).filter(fromWorker);
+        seen.push(`${ours.length} binlog dump connection(s) from ${w.describe} on ${e.reads.host}:${e.reads.port}`);
+        if (onOld === null) problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
+        else if (ours.length === 0) problems.push(`no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`);
+      }
+      if (w && e.notReads) {
+        const left = (onNew ?? []).filter(fromWorker);
+        if (left.length) {
+          seen.push(`${left.length} from it on ${e.notReads.host}:${e.notReads.port}`);
+          problems.push(`${w.describe} still reads ${e.notReads.host}:${e.notReads.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`);
+        }
+      }
+    }
+    if (problems.length === 0 || Date.now() > deadline) return { observed: seen.join('; '), problems, fix: [...new Set(fix)] };
+    await sleep('1s');
+  }
+}

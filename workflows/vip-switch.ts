@@ -17,19 +17,19 @@
  * that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
-import { sleep } from '@temporalio/workflow';
+import { ApplicationFailure, sleep } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import type { SourceState } from '../activities/dm.js';
-import { dm, longDm, mysql, vip } from './activities.js';
+import { dm, longDm, mysql, undoDm, undoVip, vip } from './activities.js';
 import type { Gates } from './approvals.js';
-import type { Undo } from './compensation.js';
+import { businessFailure, describe, failure, guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
-import { sourceWorker, verify } from './verify.js';
+import { checkRolledBack, sourceWorker, verify } from './verify.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
@@ -88,29 +88,42 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   // --- pause every task and confirm ---------------------------------------
   t.phase('pausing');
   const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
+  const relayWasRunning = pf.source.relay !== null;
+  // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM reading it
+  const before = holder === newInstance.host ? newInstance : holder !== null && oldTarget && holder === oldTarget.host && pf.oldFacts ? oldInstance! : null;
+  t.rollbackCheck = () =>
+    checkRolledBack({
+      dmCluster,
+      sourceId,
+      tasks: pf.source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
+      relay: relayWasRunning,
+      reads: before,
+      notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
+      vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
+      timeoutSeconds: options.verifyTimeoutSeconds,
+    });
+  const resumeUndo: Undo = {
+    name: `resume-task ${taskNames.join(', ')}`,
+    byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
+    run: () => (t.honest ? undoDm : dm).dmResumeTasks(tasksReq(60)),
+  };
   if (taskNames.length) {
-    const paused = await longDm(120).dmPauseTasks(tasksReq(120));
+    const paused = await guarded(t, undo, resumeUndo, () => longDm(120).dmPauseTasks(tasksReq(120)), () => resumeUndo);
     t.tasks(paused);
     t.step(`pause-task ${taskNames.join(', ')}`, 'done', 'every task Paused');
-    undo.push({
-      name: `resume-task ${taskNames.join(', ')}`,
-      byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
-      run: () => dm.dmResumeTasks(tasksReq(60)),
-    });
   }
 
   // --- relay reads the upstream too: stop it while the VIP moves -------------
-  const relayWasRunning = pf.source.relay !== null;
   let relayGtid: string | null = null;
   if (relayWasRunning) {
-    const stopped = await dm.dmStopRelay({ dmCluster, sourceId });
-    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
-    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
-    undo.push({
+    const startRelayUndo: Undo = {
       name: `start-relay -s ${sourceId}`,
       byHand: `dmctl --master-addr=<dm-master> start-relay -s ${sourceId}`,
-      run: () => dm.dmStartRelay({ dmCluster, sourceId }),
-    });
+      run: () => (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId }),
+    };
+    const stopped = await guarded(t, undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }), () => startRelayUndo);
+    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
+    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
   }
 
   // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
@@ -138,15 +151,26 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   // DM's pooled connections to the old instance: closed by the server now, they are replaced through the VIP after the
   // move; cut by the move, DM's first use of one on resume fails, and a pessimistic shard task then loses its sharding groups
   const closedIdle = t.shards && pf.oldFacts && oldInstance && !vipAlreadyMoved ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
-  const moved = await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: oldTarget, to: newTarget });
+  const moveBack: Undo = {
+    name: `move VIP ${input.vip.address} back to ${oldTarget?.host ?? holder ?? 'its holder before the switch'}`,
+    byHand: moveBackByHand(input, holder, oldTarget, pf.oldFacts !== null, taskNames),
+    run: () => moveVipBack(t, input, { holder, oldTarget, newTarget, oldAlive: pf.oldFacts !== null, tasks: taskNames, relay: relayWasRunning }),
+  };
+  const moved = await guarded(
+    t,
+    undo,
+    vipAlreadyMoved ? null : moveBack,
+    () => vipMoveOrFail(input, oldTarget, newTarget),
+    (m) =>
+      !m.alreadyThere && oldTarget
+        ? {
+            name: `move VIP ${input.vip.address} back to ${oldTarget.host}`,
+            byHand: `move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"`,
+            run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
+          }
+        : null,
+  );
   t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
-  if (!moved.alreadyThere && oldTarget) {
-    undo.push({
-      name: `move VIP ${input.vip.address} back to ${oldTarget.host}`,
-      byHand: `move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"`,
-      run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
-    });
-  }
 
   if (t.shards && hasPessimistic(shards) && !closedIdle && !vipAlreadyMoved) {
     // DM's idle connections to the old instance could not be closed: wait until TCP keep-alive (15 s in DM's MySQL
@@ -160,22 +184,22 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   // --- resume and verify ------------------------------------------------------
   t.phase('resuming');
   if (relayWasRunning) {
-    const relay = await dm.dmStartRelay({ dmCluster, sourceId });
-    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
-    undo.push({
+    const stopRelayUndo: Undo = {
       name: `stop-relay -s ${sourceId} (before moving back)`,
       byHand: `dmctl --master-addr=<dm-master> stop-relay -s ${sourceId}`,
-      run: () => dm.dmStopRelay({ dmCluster, sourceId }),
-    });
+      run: () => (t.honest ? undoDm : dm).dmStopRelay({ dmCluster, sourceId }),
+    };
+    const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
+    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
   }
   if (taskNames.length) {
-    t.tasks(await dm.dmResumeTasks(tasksReq(60)));
-    t.step(`resume-task ${taskNames.join(', ')}`, 'done');
-    undo.push({
+    const pauseUndo: Undo = {
       name: `pause-task ${taskNames.join(', ')} (before moving back)`,
       byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
-      run: () => longDm(120).dmPauseTasks(tasksReq(120)),
-    });
+      run: () => (t.honest ? undoDm : longDm(120)).dmPauseTasks(tasksReq(120)),
+    };
+    t.tasks(await guarded(t, undo, pauseUndo, () => dm.dmResumeTasks(tasksReq(60)), () => pauseUndo));
+    t.step(`resume-task ${taskNames.join(', ')}`, 'done');
   }
   t.phase('verifying');
   await verify(t, { ...input, shards }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
@@ -213,4 +237,65 @@ async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: s
   t.step(`close the idle connections of ${w.describe} on the old instance`, r.refused.length ? 'failed' : 'done', `${r.closed.length} closed (DM opens new ones through the VIP after the move)${r.refused.length ? `; not closed: ${r.refused.join('; ')}` : ''}`);
   if (r.refused.length) t.decide('warn', `could not close some of DM's idle connections on the old instance (${r.refused.join('; ')}); DM's first use of one after resume may fail with "invalid connection"`);
   return r.refused.length === 0;
+}
+
+/** The VIP moved, or VipMoveFailed naming the provider's words once its retries are spent. */
+async function vipMoveOrFail(input: VipSwitchInput, from: { host: string; port: number } | null, to: { host: string; port: number }) {
+  try {
+    return await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from, to });
+  } catch (e) {
+    const app = businessFailure(e);
+    if (app?.type === SwitchErrorType.InvalidInput) throw e;
+    throw failure(`moving the VIP ${input.vip.address} to ${to.host} failed (provider "${input.vip.provider}"): ${describe(e)}`, SwitchErrorType.VipMoveFailed);
+  }
+}
+
+function moveBackByHand(input: VipSwitchInput, holder: string | null, oldTarget: { host: string } | null, oldAlive: boolean, tasks: string[]): string {
+  const pause = `with every task of source ${input.sourceId} paused (dmctl --master-addr=<dm-master> pause-task -s ${input.sourceId} <task>   # for ${tasks.join(', ') || 'none'}) and relay stopped`;
+  if (oldTarget && holder === oldTarget.host && oldAlive) return `${pause}, move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"; then start relay and resume the tasks`;
+  return `decide where the VIP ${input.vip.address} belongs: before the switch it was on ${holder ?? 'nobody'}${oldTarget && holder === oldTarget.host && !oldAlive ? ` (the old instance, which did not answer)` : ''}; the tasks are paused. To carry on with the new instance, resume them (dmctl --master-addr=<dm-master> resume-task -s ${input.sourceId} <task>); to go back, ${pause}, move the VIP, then resume`;
+}
+
+/**
+ * The undo of the VIP move, from the real state: where the VIP is now, and
+ * where it was before the switch (preflight's answer, not the move's). It
+ * moves the VIP back only to the old instance that held it and answered at
+ * preflight, and only once every task of the source is confirmed Paused and
+ * relay stopped (never two instances' streams into one task). A VIP that
+ * never reached the new instance is left where it is. A VIP that cannot go
+ * back (the old instance was down, or never held it) stops compensation
+ * here: the tasks stay paused and an operator decides.
+ */
+async function moveVipBack(
+  t: Tracker,
+  input: VipSwitchInput,
+  s: { holder: string | null; oldTarget: { host: string; port: number } | null; newTarget: { host: string; port: number }; oldAlive: boolean; tasks: string[]; relay: boolean },
+): Promise<string> {
+  const { provider, address } = input.vip;
+  const candidates = [s.newTarget, ...(s.oldTarget ? [s.oldTarget] : [])];
+  const now = await undoVip.vipLocate({ provider, address, candidates });
+  if (now !== s.newTarget.host) {
+    t.decide('info', `the VIP ${address} is on ${now ?? 'nobody'}, not on the new instance: it was not moved, nothing to move back`);
+    return 'not moved';
+  }
+  if (!s.oldTarget || s.holder !== s.oldTarget.host) {
+    throw ApplicationFailure.create({
+      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; before the switch ${s.holder ? `it was on ${s.holder}, which is not the old instance given` : 'nobody held it'}, so it is not moved back; the tasks stay paused`,
+      type: SwitchErrorType.CompensationFailed,
+      nonRetryable: true,
+    });
+  }
+  if (!s.oldAlive) {
+    throw ApplicationFailure.create({
+      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; the old instance ${s.oldTarget.host} did not answer at preflight, so the VIP is not moved back to it; the tasks stay paused`,
+      type: SwitchErrorType.CompensationFailed,
+      nonRetryable: true,
+    });
+  }
+  // never move the VIP under a running task or relay: confirm them paused (idempotent) first
+  if (s.tasks.length) await undoDm.dmPauseTasks({ dmCluster: input.dmCluster, sourceId: input.sourceId, tasks: s.tasks, timeoutSeconds: 120 });
+  if (s.relay) await undoDm.dmStopRelay({ dmCluster: input.dmCluster, sourceId: input.sourceId });
+  const r = await undoVip.vipMove({ provider, address, from: s.newTarget, to: s.oldTarget });
+  t.decide('info', `moved the VIP ${address} back to ${s.oldTarget.host}${r.alreadyThere ? ' (it was already there)' : ''}, with every task Paused${s.relay ? ' and relay stopped' : ''}`);
+  return r.holder ?? '';
 }

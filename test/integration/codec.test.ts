@@ -5,6 +5,7 @@
  * The switch's activities are the scripted world (test/workflow): what is
  * under test is what reaches the server, not DM.
  */
+import { switchWorkflowId } from '../../common/switch/ids.js';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
@@ -49,7 +50,7 @@ describe('payload encryption', () => {
     const worker = await Worker.create({ connection, taskQueue: 'codec-test', workflowBundle: bundle, activities: world.activities, dataConverter: { payloadCodecs: [codec] } });
     try {
       const status = await worker.runUntil(async () => {
-        const h = await sealed.workflow.start('vipSwitch', { taskQueue: 'codec-test', workflowId: `codec-${Date.now()}`, args: [input()] });
+        const h = await sealed.workflow.start('vipSwitch', { taskQueue: 'codec-test', workflowId: switchWorkflowId('default', 'src'), args: [input()] });
         workflowId = h.workflowId;
         return (await h.result()) as SwitchStatus;
       });

@@ -44,10 +44,15 @@ export async function startInProcessWorker(temporalAddress: string, configYaml: 
   };
 }
 
-let seq = 0;
-/** Starts `workflow` for a source, with a unique workflow ID (tests run many switches of one source). */
+/**
+ * Starts `workflow` for a source under its business-key workflow ID (the
+ * workflow refuses any other), as a handle bound to this run: tests run many
+ * switches of one source, one after the other.
+ */
 export async function startSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string; dmCluster?: string }): Promise<SwitchRun> {
-  const handle = await client.workflow.start(workflow, { taskQueue, workflowId: `${switchWorkflowId(req.dmCluster ?? 'default', req.sourceId)}-${Date.now()}-${++seq}`, args: [req] });
+  const id = switchWorkflowId(req.dmCluster ?? 'default', req.sourceId);
+  const started = await client.workflow.start(workflow, { taskQueue, workflowId: id, args: [req], workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
+  const handle = client.workflow.getHandle(id, started.firstExecutionRunId);
   return {
     handle,
     async end() {

@@ -151,7 +151,9 @@ describe('approval gates (scripted activities)', () => {
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual(['move VIP vip.example back to old.example:done', 'resume-task app:done']);
     expect(w.holder()).toBe('old.example');
     expect(w.tasks[0]!.stage).toBe('Running');
-    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'vipMove new.example', 'vipMove old.example', 'resume']);
+    // the VIP goes back only with every task confirmed Paused (the undo pauses again, idempotently), and the end state is read
+    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'vipMove new.example', 'pause', 'vipMove old.example', 'resume']);
+    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: VIP vip.example on old.example; source src reads vip.example:3306; task app Running\/Sync; 1 binlog dump connection\(s\) from dm-worker w1 \(192.0.2.7\) on old.example:3306/);
     expect(status.decisions.some((d) => d.reason.startsWith('rejected after a change (rejected by dave at gate before-resume); undoing 2 step(s)'))).toBe(true);
   });
 

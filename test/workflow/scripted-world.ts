@@ -13,6 +13,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { afterAll, beforeAll } from 'vitest';
 import type { SourceState, SourceTask } from '../../activities/dm.js';
 import type { InstanceFacts } from '../../activities/mysql.js';
+import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
@@ -22,9 +23,28 @@ import { workflowsPath } from '../../worker/workflows-path.js';
 export const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 
 /** A scripted world: DM tasks, two instances and a VIP, with the calls recorded and faults on demand. */
-export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?: boolean; newLagsForever?: boolean; oldDown?: boolean; vipOnNew?: boolean; purgedBeyond?: boolean } = {}) {
+export interface ScriptedFaults {
+  moveBackFails?: boolean;
+  resumeLeavesError?: boolean;
+  newLagsForever?: boolean;
+  oldDown?: boolean;
+  vipOnNew?: boolean;
+  purgedBeyond?: boolean;
+  /** A second task, `app2`, on the source. */
+  twoTasks?: boolean;
+  /** pause-task of this task fails (DM refuses it) after the tasks before it were paused. */
+  pauseFailsOn?: string;
+  /** resume-task of this task fails while the VIP is on the new instance, after the tasks before it were resumed. */
+  resumeFailsOn?: string;
+  /** The first VIP move takes effect, but its answer is lost (the worker died before completing it). */
+  moveAnswerLost?: boolean;
+}
+
+export function fakeWorld(faults: ScriptedFaults = {}) {
   const calls: string[] = [];
-  const tasks: SourceTask[] = [{ name: 'app', stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] }];
+  const task = (name: string): SourceTask => ({ name, stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] });
+  const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
+  let answerLost = false;
   let holder = faults.vipOnNew ? 'new.example' : 'old.example';
   const primaryChannel = { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, sourceUuid: U, sourceServerId: 9, lastError: '' };
   const facts = (host: string, uuid: string, executed: string, purged: string): InstanceFacts => ({
@@ -33,13 +53,24 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
     readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
     sources: [{ reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: executed }],
   });
+  // DM's worker reads the VIP's holder while a task runs
+  const dumps = (host: string) => (holder === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
   const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
   const activities = {
     async dmSourceState() { calls.push('dmSourceState'); return state(); },
-    async dmPauseTasks() { calls.push('pause'); for (const t of tasks) t.stage = 'Paused'; return state().tasks; },
+    async dmFindSource() { calls.push('dmFindSource'); return state(); },
+    async dmPauseTasks() {
+      calls.push('pause');
+      for (const t of tasks) {
+        if (t.name === faults.pauseFailsOn) throw ApplicationFailure.create({ message: `dmctl pause-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        t.stage = 'Paused';
+      }
+      return state().tasks;
+    },
     async dmResumeTasks() {
       calls.push('resume');
       for (const t of tasks) {
+        if (t.name === faults.resumeFailsOn && holder === 'new.example') throw ApplicationFailure.create({ message: `dmctl resume-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
         t.stage = faults.resumeLeavesError && holder === 'new.example' ? 'Paused' : 'Running';
         t.errors = faults.resumeLeavesError && holder === 'new.example' ? ['binlog checksum mismatch (scripted)'] : [];
       }
@@ -56,8 +87,8 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
       return facts('new.example', 'aaaaaaaa-0000-0000-0000-000000000002', faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`, faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`);
     },
     async mysqlWaitForGtids(req: { timeoutSeconds: number }) { calls.push('waitForGtids'); return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds }; },
-    async mysqlBinlogDumpClients() { calls.push('dumpClients'); return [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }]; },
-    async mysqlBinlogDumpClientsIfUp() { calls.push('dumpClientsOld'); return []; },
+    async mysqlBinlogDumpClients(ref: { host: string }) { calls.push('dumpClients'); return dumps(ref.host); },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { calls.push('dumpClientsOld'); return faults.oldDown && ref.host === 'old.example' ? null : dumps(ref.host); },
     async mysqlCloseIdleConnections() { calls.push('closeIdle'); return { closed: [], refused: [] }; },
     async dmTaskShardModes() { calls.push('shardModes'); return {}; },
     async dmSourceWorker() { calls.push('sourceWorker'); return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] }; },
@@ -68,6 +99,10 @@ export function fakeWorld(faults: { moveBackFails?: boolean; resumeLeavesError?:
       if (holder === req.to.host) return { alreadyThere: true, holder };
       if (faults.moveBackFails && req.to.host === 'old.example') throw ApplicationFailure.create({ message: 'VIP provider: old host unreachable (scripted)', type: 'VipMoveFailed', nonRetryable: true });
       holder = req.to.host;
+      if (faults.moveAnswerLost && !answerLost) {
+        answerLost = true;
+        throw ApplicationFailure.create({ message: 'worker lost before the move completed (scripted)', nonRetryable: false });
+      }
       return { alreadyThere: false, holder };
     },
   };
@@ -106,13 +141,15 @@ let queueN = 0;
  * test/fixtures/histories/<save>.json for the replay test (which catches
  * non-deterministic changes to the workflow code before users do).
  */
-export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string) {
+export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string) {
   const taskQueue = `vip-switch-test-${++queueN}`;
   const connection = await NativeConnection.connect({ address: temporal.address });
   const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: world.activities });
   try {
     return await worker.runUntil(async () => {
-    const handle = await client.workflow.start('vipSwitch', { taskQueue, workflowId: `test-${taskQueue}`, args: [req] });
+    const r = req as { dmCluster?: string; sourceId?: string };
+    const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', typeof r.sourceId === 'string' ? r.sourceId : `invalid-${taskQueue}`);
+    const handle = await client.workflow.start('vipSwitch', { taskQueue, workflowId: id, args: [req] });
     if (during) await during(handle);
     let error: unknown;
     let result: SwitchStatus | undefined;
