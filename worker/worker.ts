@@ -2,7 +2,7 @@
  * Creates the worker: the switch workflows and the activities built from
  * the configuration, on a connection from @temporalio/envconfig.
  */
-import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type NativeConnectionOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.js';
 import { buildActivities } from './activities.js';
 import type { WorkerConfig } from './config.js';
@@ -12,7 +12,12 @@ import { workflowInterceptorsPath, workflowsPath } from './workflows-path.js';
 
 export { workflowsPath };
 
-export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env): Promise<{ worker: Worker; connection: NativeConnection }> {
+/** Extra activity interceptors, innermost (next to the activity): the tests' fault injection (test/sandbox/crash-after.ts). */
+export interface WorkerExtras {
+  activityInterceptors?: ActivityInterceptorsFactory[];
+}
+
+export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env, extras: WorkerExtras = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
@@ -21,7 +26,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     workflowsPath,
     activities: buildActivities(config, env),
     dataConverter: dataConverterFromEnv(env),
-    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors], workflowModules: [workflowInterceptorsPath] },
+    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors, ...(extras.activityInterceptors ?? [])], workflowModules: [workflowInterceptorsPath] },
   });
   return { worker, connection };
 }

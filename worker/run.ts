@@ -1,0 +1,37 @@
+/**
+ * The worker process's life: configuration, runtime, the search-attribute
+ * check, then run until a signal. worker/main.ts runs it as operators do;
+ * the crash tests run it with an extra activity interceptor.
+ */
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Runtime } from '@temporalio/worker';
+import { ConfigError, loadWorkerConfig } from './config.js';
+import { installRuntime } from './observability.js';
+import { checkSearchAttributes } from './search-attributes.js';
+import { createWorker, type WorkerExtras } from './worker.js';
+
+export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void> {
+  const path = process.env.DM_SWITCH_CONFIG ?? 'dm-switch.yaml';
+  try {
+    const config = await loadWorkerConfig(path);
+    const { metrics } = installRuntime();
+    const connect = loadClientConnectConfig();
+    const namespace = connect.namespace ?? 'default';
+    const sa = await checkSearchAttributes(connect.connectionOptions, namespace);
+    if (sa.ok === false) {
+      console.error(`dm-switch worker: the namespace ${namespace} lacks the search attributes ${sa.missing.join(', ')} that switches keep; register them first:\n  ${sa.fix}`);
+      process.exit(2);
+    }
+    if (sa.ok === 'unknown') Runtime.instance().logger.warn(`dm-switch worker: could not check the search attributes of namespace ${namespace} (${sa.reason}); switches fail their workflow tasks if DmSwitchSource, DmSwitchCluster, DmSwitchKind, DmSwitchPhase and DmSwitchOutcome are not registered`);
+    const { worker, connection } = await createWorker(config, connect.connectionOptions, namespace, process.env, extras);
+    Runtime.instance().logger.info(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`);
+    await worker.run();
+    await connection.close();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`dm-switch worker: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
