@@ -68,9 +68,11 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   await checkLogins(t, input, saved.tasks, sourceCredentials);
   const shards = t.shards ? await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock }) : NO_SHARDS;
   // what DM exports must be what DM accepts again: checked while the old source still runs
-  if (t.shards && saved.tasks.length) {
+  if (t.shards && saved.tasks.length && source) {
     const checkedTasks = await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials });
     t.decide('go', `DM accepts the saved configuration of ${Object.entries(checkedTasks).map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
+  } else if (t.shards && saved.tasks.length) {
+    t.decide('info', `the saved task configurations are not checked before the switch (check-task needs source ${sourceId}, which DM does not know now): start-task checks them`);
   }
 
   // gtid-S of each task: from query-status while it runs, from its checkpoint in the downstream once stopped
@@ -131,7 +133,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   });
   // compensation checks that it left what preflight found: the source config, every task and relay running, DM reading it
   if (source) {
-    t.rollbackCheck = () =>
+    t.rollbackCheck = (o) =>
       checkRolledBack({
         dmCluster,
         sourceId,
@@ -140,7 +142,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
         reads: alreadySwapped ? newInstance : (pf.oldFacts && oldInstance ? oldInstance : null),
         notReads: alreadySwapped ? null : newInstance,
         from: source.from,
-        timeoutSeconds: options.verifyTimeoutSeconds,
+        timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
       });
   }
   // --- stop every task (checkpoints kept) and relay -------------------------
@@ -207,8 +209,12 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       await guarded(t, undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }), () => restoreOld());
       t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
     }
-    // honest: restoreOld already replaces whatever source exists (the new one included), once no task is on it
-    const created = await guarded(t, undo, source ? null : noOldSource, () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) }), () =>
+    const stopNew: Undo = {
+      name: `operate-source stop ${sourceId} (the new one)`,
+      byHand: `${DMCTL} operate-source stop ${sourceId}`,
+      run: () => stopNewSource(t, { dmCluster, sourceId, from: newEndpoint }),
+    };
+    const created = await guarded(t, undo, source ? stopNew : noOldSource, () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) }), () =>
       source ? { name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) } : noOldSource,
     );
     t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
@@ -310,6 +316,22 @@ async function expectSourceReads(dmCluster: string, sourceId: string, from: { ho
     type: SwitchErrorType.CompensationFailed,
     nonRetryable: true,
   });
+}
+
+/**
+ * The undo of creating the new source, from the real state: if the source
+ * reads the new instance, every task on it is stopped (confirmed) and then
+ * the source; a source reading anything else is left to the next undo.
+ */
+async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: { host: string; port: number } }): Promise<void> {
+  const { dmCluster, sourceId } = req;
+  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
+  if (!now || now.from.host !== req.from.host || now.from.port !== req.from.port) {
+    t.decide('info', `source ${sourceId} ${now ? `reads ${now.from.host}:${now.from.port}` : 'does not exist'}: no new source to stop`);
+    return;
+  }
+  if (now.tasks.length) await undoDm.dmStopTasks({ dmCluster, sourceId, tasks: now.tasks.map((x) => x.name), timeoutSeconds: 120 });
+  await undoDm.dmStopSource({ dmCluster, sourceId });
 }
 
 /**

@@ -77,7 +77,9 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
     }
   });
   if (failedUndos.length > 0) {
-    t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}`);
+    // say what is there now, so the operator starts from the real state, not from the steps
+    const seen = t.honest && t.rollbackCheck ? await observe(() => t.rollbackCheck!({ once: true })) : null;
+    t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}${seen ? `. Observed: ${seen}` : ''}`);
     return needsOperator(t, `switch ${t.honest ? how : 'failed'} (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`);
   }
   // the outcome is what is there, not what the undo steps meant to do
@@ -100,6 +102,14 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   t.decide('info', 'every change was undone: DM reads from the old instance again');
   t.finish('rolled-back');
   return rethrow();
+}
+
+async function observe(check: () => Promise<{ observed: string }>): Promise<string> {
+  try {
+    return (await CancellationScope.nonCancellable(check)).observed;
+  } catch (e) {
+    return `the state could not be read: ${describe(e)}`;
+  }
 }
 
 function needsOperator(t: Tracker, message: string): never {

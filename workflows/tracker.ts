@@ -62,10 +62,11 @@ export class Tracker {
   honest = false;
   /**
    * After every undo ran: reads the real state and says what differs from
-   * the state before the switch (empty: rolled back). Set by the workflow
-   * once it knows what that state was.
+   * the state before the switch (empty: rolled back), polling until it is
+   * or verification's timeout passes (`once`: one reading). Set by the
+   * workflow once it knows what that state was.
    */
-  rollbackCheck: (() => Promise<RollbackCheck>) | null = null;
+  rollbackCheck: ((opts?: { once: boolean }) => Promise<RollbackCheck>) | null = null;
   private lastIndexed = '';
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {

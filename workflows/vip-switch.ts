@@ -91,7 +91,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
   const relayWasRunning = pf.source.relay !== null;
   // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM reading it
   const before = holder === newInstance.host ? newInstance : holder !== null && oldTarget && holder === oldTarget.host && pf.oldFacts ? oldInstance! : null;
-  t.rollbackCheck = () =>
+  t.rollbackCheck = (o) =>
     checkRolledBack({
       dmCluster,
       sourceId,
@@ -100,7 +100,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
       reads: before,
       notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
       vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
-      timeoutSeconds: options.verifyTimeoutSeconds,
+      timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
     });
   const resumeUndo: Undo = {
     name: `resume-task ${taskNames.join(', ')}`,

@@ -67,9 +67,10 @@ const matches = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeout
 
 describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
   it('given the worker killed at every phase boundary and inside the catch-up wait, should VIP-switch exactly once', async () => {
-    // B lags 20 s so that the switch waits for it, and the crash can land inside that wait (even when a
-    // killed worker had already paused the tasks and the retry comes a heartbeat timeout, 10 s, later)
-    await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 20; START REPLICA SQL_THREAD');
+    // B lags 60 s so that the switch waits for it, and the crash can land inside that wait (even when a
+    // killed worker had already paused the tasks and the retry comes a heartbeat timeout, 10 s, later, and
+    // DM's paused position is its last flushed checkpoint, up to 30 s old)
+    await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 60; START REPLICA SQL_THREAD');
     try {
       await writeRows(primary, 10);
       await matches();

@@ -49,6 +49,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** The step that closes DM's idle connections on the old instance before the VIP moves (issue 13). */
+const closeIdle = () => `close the idle connections of dm-worker worker1 (${lab.gateway}) on the old instance`;
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 
 const run = (req: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'vipSwitch', 'e2e-vip', req, during);
@@ -66,7 +68,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(status.steps.map((s) => s.step)).toEqual([`pause-task ${TASK}`, `move VIP ${lab.vip} to ${b.host}`, `resume-task ${TASK}`]);
+    expect(status.steps.map((s) => s.step)).toEqual([`pause-task ${TASK}`, closeIdle(), `move VIP ${lab.vip} to ${b.host}`, `resume-task ${TASK}`]);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
 
     await writeRows(primary, 20);
@@ -143,7 +145,7 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
       const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
-      expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
+      expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, closeIdle(), `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
       const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).not.toBe(before?.relaySubDir);
       expect(after?.relaySubDir.startsWith(await a.variable('server_uuid'))).toBe(true);

@@ -9,7 +9,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { rejectUpdate } from '../../common/switch/messages.js';
-import { failureType, fakeWorld, input, runSwitch, useScriptedTemporal } from './scripted-world.js';
+import { failureType, fakeAddressWorld, fakeWorld, input, runSwitch, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
 
@@ -31,7 +31,7 @@ describe('compensation that cannot lie (scripted faults)', () => {
     const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
       await pendingGate(h, 'before-resume');
       await h.executeUpdate(rejectUpdate, { args: [{ by: 'dave' }] });
-    });
+    }, 'vip-switch-undo-after-lost-move');
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
     expect(w.holder()).toBe('old.example');
@@ -53,7 +53,7 @@ describe('compensation that cannot lie (scripted faults)', () => {
 
   it('given the resume of the second of two tasks refused on the new instance, should pause both before the VIP moves back, and resume both on the old one', async () => {
     const w = fakeWorld({ twoTasks: true, resumeFailsOn: 'app2' });
-    const { error, status } = await runSwitch(w, input());
+    const { error, status } = await runSwitch(w, input(), undefined, 'vip-switch-undo-partial-resume');
     expect(failureType(error)).toBe('DmOperationFailed');
     expect(status.outcome).toBe('rolled-back');
     expect(w.holder()).toBe('old.example');
@@ -103,5 +103,17 @@ describe('compensation that cannot lie (scripted faults)', () => {
     expect(status.outcome).toBe('refused');
     expect(status.decisions.at(-1)?.reason).toMatch(/must run under "dm-switch\/default\/src"/);
     expect(w.calls).toEqual([]);
+  });
+
+  it('given the stop of the second of two tasks refused (address switch), should start the first again on the old source and end rolled-back, checked', async () => {
+    const w = fakeAddressWorld({ stopFailsOn: 'app2' });
+    const req = { sourceId: 'src', newInstance: { host: 'new.example', credentials: 'upstream' }, oldInstance: { host: 'old.example', credentials: 'upstream' }, taskCredentials: 'downstream', options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 } };
+    const { error, status } = await runSwitch(w, req, undefined, 'address-switch-undo-partial-stop', undefined, 'addressSwitch');
+    expect(failureType(error)).toBe('DmOperationFailed');
+    expect(status.outcome).toBe('rolled-back');
+    expect(w.source()).toEqual({ host: 'old.example' });
+    expect(w.tasks().map((t) => `${t.name} ${t.stage}`).sort()).toEqual(['app Running', 'app2 Running']);
+    expect(w.calls.filter((c) => /^(stopTasks|startTasks|stopSource|createSource)/.test(c))).toEqual(['stopTasks', 'startTasks old.example']);
+    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: source src reads old.example:3306/);
   });
 });

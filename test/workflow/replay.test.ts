@@ -24,7 +24,9 @@ describe('replay of saved histories', () => {
   });
 
   it.each(files)('given %s, should replay without non-determinism', async (file) => {
-    const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowsPath, replayName: file }, history)).resolves.toBeUndefined();
+    const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
+    // replay under the workflow ID the switch ran under: the workflow checks it (one switch per source)
+    const workflowId = json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId;
+    await expect(Worker.runReplayHistory({ workflowsPath, replayName: file }, historyFromJSON(json), workflowId)).resolves.toBeUndefined();
   });
 });

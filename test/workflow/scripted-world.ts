@@ -141,7 +141,7 @@ let queueN = 0;
  * test/fixtures/histories/<save>.json for the replay test (which catches
  * non-deterministic changes to the workflow code before users do).
  */
-export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string) {
+export async function runSwitch(world: { activities: object }, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string, workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch') {
   const taskQueue = `vip-switch-test-${++queueN}`;
   const connection = await NativeConnection.connect({ address: temporal.address });
   const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: world.activities });
@@ -149,7 +149,7 @@ export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknow
     return await worker.runUntil(async () => {
     const r = req as { dmCluster?: string; sourceId?: string };
     const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', typeof r.sourceId === 'string' ? r.sourceId : `invalid-${taskQueue}`);
-    const handle = await client.workflow.start('vipSwitch', { taskQueue, workflowId: id, args: [req] });
+    const handle = await client.workflow.start(workflowType, { taskQueue, workflowId: id, args: [req] });
     if (during) await during(handle);
     let error: unknown;
     let result: SwitchStatus | undefined;
@@ -169,3 +169,51 @@ export async function runSwitch(world: ReturnType<typeof fakeWorld>, req: unknow
   }
 }
 export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
+
+/**
+ * A scripted world for the address switch: a source reading old.example with
+ * two tasks (app, app2), re-pointed to new.example. Faults: stop-task of one
+ * task refused after the tasks before it were stopped.
+ */
+export function fakeAddressWorld(faults: { stopFailsOn?: string } = {}) {
+  const base = fakeWorld({ twoTasks: true });
+  const calls = base.calls;
+  let source: { host: string } | null = { host: 'old.example' };
+  let tasks: SourceTask[] = base.tasks.map((t) => ({ ...t }));
+  const state = (): SourceState | null =>
+    source ? { sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: source.host, port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) } : null;
+  const saved = ['app', 'app2'].map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
+  const dumps = (host: string) => (source?.host === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
+  const activities = {
+    ...base.activities,
+    async dmFindSource() { calls.push('dmFindSource'); return state(); },
+    async dmSourceState() { calls.push('dmSourceState'); const s = state(); if (!s) throw ApplicationFailure.create({ message: 'source not found (scripted)', type: 'PreflightFailed', nonRetryable: true }); return s; },
+    async dmSaveConfigs() { calls.push('saveConfigs'); return { source: 'source-id: src\n', tasks: saved }; },
+    async mysqlCheckLogin() { return { ok: true as const, version: '9.7.4' }; },
+    async dmCheckTasks() { return Object.fromEntries(saved.map((t) => [t.name, 'pass'])); },
+    async mysqlReadCheckpoint() { return { binlogGtid: `${U}:1-100`, binlogName: 'binlog.000001', binlogPos: 4 }; },
+    async dmStopTasks(req: { tasks: string[] }) {
+      calls.push('stopTasks');
+      for (const name of req.tasks) {
+        if (name === faults.stopFailsOn && source?.host === 'old.example') throw ApplicationFailure.create({ message: `dmctl stop-task ${name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        tasks = tasks.filter((t) => t.name !== name);
+      }
+      return req.tasks;
+    },
+    async dmStopSource() { calls.push(`stopSource ${source?.host}`); const had = source !== null; source = null; return had; },
+    async dmCreateSource(req: { from: { host: string } }) {
+      calls.push(`createSource ${req.from.host}`);
+      if (source) return source.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
+      source = { host: req.from.host };
+      return 'created';
+    },
+    async dmStartTasks(req: { tasks: Array<{ name: string }> }) {
+      calls.push(`startTasks ${source?.host}`);
+      for (const t of req.tasks) if (!tasks.some((x) => x.name === t.name)) tasks.push({ name: t.name, stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] });
+      return tasks;
+    },
+    async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
+  };
+  return { calls, activities, source: () => source, tasks: () => tasks };
+}
