@@ -10,11 +10,12 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import { childEnv } from './child-env.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
 import type { CredentialResolver } from './mysql.js';
 
@@ -197,8 +198,14 @@ export function shardModeOf(doc: Record<string, unknown>): '' | 'pessimistic' | 
 }
 
 /** Writes `content` to an owner-only file in a fresh private directory, runs `use`, and removes both. */
-async function withPrivateFile<T>(name: string, content: string, use: (path: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'dm-switch-cfg-'));
+/**
+ * Writes `content` (it may carry a password) to an owner-only file in a
+ * fresh directory under `root` (the worker's private directory,
+ * worker/private-dir.ts), hands its path to `use`, and removes it after.
+ */
+async function withPrivateFile<T>(root: string, name: string, content: string, use: (path: string) => Promise<T>): Promise<T> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(root, 'cfg-'));
   try {
     const path = join(dir, name);
     await writeFile(path, content, { mode: 0o600 });
@@ -216,7 +223,8 @@ function taskFile(task: SavedTaskConfig, creds: { user: string; password: string
   return stringifyYaml(doc);
 }
 
-export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver) {
+export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver, options: { privateDir?: string } = {}) {
+  const privateDir = options.privateDir ?? join(tmpdir(), `dm-switch-private-${process.getuid?.() ?? 'user'}`);
   const credentials = async (reference: string) => {
     if (!resolveCredentials) throw failure('this worker resolves no credentials for DM configurations', SwitchErrorType.InvalidInput);
     return resolveCredentials(reference);
@@ -235,7 +243,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
   /** Runs dmctl; returns its parsed answer. Transport problems (dm-master unreachable) throw a retryable error. */
   async function dmctl(dmCluster: string, args: string[]): Promise<DmctlJson> {
     const c = cluster(dmCluster);
-    const r = await execa(c.dmctl, [`--master-addr=${c.masterAddr}`, ...args], { reject: false, timeout: c.commandTimeoutMs ?? 60_000, stdin: 'ignore' });
+    // dmctl gets PATH and the locale, none of the worker's secrets
+    const r = await execa(c.dmctl, [`--master-addr=${c.masterAddr}`, ...args], { reject: false, timeout: c.commandTimeoutMs ?? 60_000, stdin: 'ignore', extendEnv: false, env: childEnv() });
     const answer = parseDmctlOutput(r.stdout, r.stderr, r.exitCode);
     if (r.timedOut) throw unavailable(`dmctl ${args.join(' ')} timed out after ${c.commandTimeoutMs ?? 60_000} ms`);
     if (r.exitCode !== 0 && answer.result !== true) {
@@ -543,7 +552,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         flavor: req.flavor,
         from: { ...(base.from ?? {}), host: req.from.host, port: req.from.port, user: creds.user, password: creds.password },
       };
-      return withPrivateFile(`source-${req.sourceId}.yaml`, stringifyYaml(config), async (path) => {
+      return withPrivateFile(privateDir, `source-${req.sourceId}.yaml`, stringifyYaml(config), async (path) => {
         checked(`operate-source create ${req.sourceId}`, await dmctl(req.dmCluster, ['operate-source', 'create', path]));
         return 'created' as const;
       });
@@ -561,7 +570,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       const creds = await credentials(req.credentials);
       const out: Record<string, string> = {};
       for (const task of req.tasks) {
-        await withPrivateFile(`task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
+        await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['check-task', path]);
           const text = `${answer.msg ?? ''} ${typeof answer.checkResult === 'string' ? answer.checkResult : ''}`;
           if (answer.result !== true && !/no errors but some warnings/i.test(text)) {
@@ -635,7 +644,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       const now = await sourceState(req.dmCluster, req.sourceId);
       for (const task of req.tasks) {
         if (now.tasks.some((t) => t.name === task.name)) continue;
-        await withPrivateFile(`task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
+        await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['start-task', '-s', req.sourceId, path]);
           const failures = dmctlFailures(answer);
           // started by an earlier attempt whose answer was lost: fine

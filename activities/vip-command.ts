@@ -19,6 +19,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
+import { childEnv } from './child-env.js';
 import { matchHost } from './net.js';
 import type { VipMoveResult, VipProvider, VipTarget } from './vip.js';
 
@@ -39,8 +40,10 @@ export interface CommandVipProviderConfig {
   move: string[];
   /** Per command; default 30 s. */
   timeoutMs?: number;
-  /** Extra environment for both commands (on top of the worker's own). */
+  /** Environment for both commands, on top of PATH, the locale, HOME and the user (nothing else of the worker's: activities/child-env.ts). */
   env?: Record<string, string>;
+  /** Names of the worker's environment variables to pass on as they are (e.g. a cloud CLI's profile). */
+  passEnv?: string[];
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -55,7 +58,7 @@ export class CommandVipProvider implements VipProvider {
     if (config.locate.length === 0) throw new Error(`VIP provider "${config.name}": the locate command is empty`);
     if (config.move.length === 0) throw new Error(`VIP provider "${config.name}": the move command is empty`);
     this.name = config.name;
-    this.config = { ...config, locate: [...config.locate], move: [...config.move], env: { ...config.env } };
+    this.config = { ...config, locate: [...config.locate], move: [...config.move], env: { ...config.env }, passEnv: [...(config.passEnv ?? [])] };
   }
 
   async locate(vip: string, candidates: VipTarget[]): Promise<string | null> {
@@ -101,7 +104,8 @@ export class CommandVipProvider implements VipProvider {
       reject: false,
       timeout,
       stdin: 'ignore',
-      env: { ...this.config.env, ...env },
+      extendEnv: false,
+      env: childEnv({ ...this.config.env, ...env }, this.config.passEnv),
       stripFinalNewline: true,
     });
     const cmd = describe(argv);

@@ -1,12 +1,15 @@
 /**
  * The codec endpoint for the Temporal UI (and `temporal --codec-endpoint`):
  * POST /encode and /decode with {"payloads": [...]} in Temporal's JSON form.
- * Only for those allowed: a bearer token when DM_SWITCH_CODEC_TOKEN is set,
- * and CORS only for the origins listed (the UI's address).
+ * It decodes for nobody unauthenticated: it listens on loopback by default,
+ * and refuses to listen on any other address without a bearer token
+ * (DM_SWITCH_CODEC_TOKEN); CORS answers only the origins listed (the UI's
+ * address).
  *
  *   DM_SWITCH_CODEC_KEY=… DM_SWITCH_CODEC_CORS=http://localhost:8233 DM_SWITCH_CODEC_LISTEN=127.0.0.1:8888 \
  *     npm run codec-server
- * Then in the UI: Settings → Codec Server → http://127.0.0.1:8888
+ * Then the UI: `temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8888`
+ * (or the UI's TEMPORAL_CODEC_ENDPOINT), or per browser in the UI's settings.
  */
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -25,6 +28,32 @@ const toJson = (p: Payload): JsonPayload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
+
+/** True for an address only this host reaches (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+export class CodecListenError extends Error {
+  override readonly name = 'CodecListenError';
+}
+
+/**
+ * Where the codec endpoint may listen: any address with a token; without
+ * one, loopback only (whoever reaches it could read every switch's payloads).
+ */
+export function checkCodecListen(host: string, token: string | undefined): void {
+  if (token) {
+    if (token.length < 16) throw new CodecListenError('DM_SWITCH_CODEC_TOKEN is shorter than 16 characters; make one with: openssl rand -hex 24');
+    return;
+  }
+  if (!isLoopback(host)) {
+    throw new CodecListenError(
+      `refusing to listen on ${host} without a token: anyone who reaches it could decrypt every switch's payloads. Set DM_SWITCH_CODEC_TOKEN (the UI then sends it as a bearer token), or listen on 127.0.0.1 (DM_SWITCH_CODEC_LISTEN) behind a proxy that authenticates`,
+    );
+  }
+}
 
 export function createCodecServer(opts: { codec: PayloadCodec; token?: string; corsOrigins?: string[] }): FastifyInstance {
   const app = Fastify({ bodyLimit: 8 << 20 });

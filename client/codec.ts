@@ -16,6 +16,10 @@ import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** common/sealed-failures.ts: failures' messages and stack traces encoded as payloads. */
+export const sealedFailuresPath = fileURLToPath(new URL('../common/sealed-failures.ts', import.meta.url));
 
 const ENCODING = 'binary/encrypted';
 const text = new TextEncoder();
@@ -85,8 +89,18 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec 
   return new AesGcmCodec(keyId, keys);
 }
 
-/** The data converter for workers and clients: with the codec when one is configured. */
+/**
+ * The data converter of an encrypting process: the codec for every payload,
+ * and failures' messages and stack traces (which can carry dmctl's or a VIP
+ * provider's stderr) moved into an encoded payload too
+ * (`encodeCommonAttributes`), so the server keeps "Encoded failure" only.
+ */
+export function sealedDataConverter(codec: PayloadCodec): DataConverter {
+  return { payloadCodecs: [codec], failureConverterPath: sealedFailuresPath };
+}
+
+/** The data converter for workers and clients: sealed when a codec is configured. */
 export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
   const codec = codecFromEnv(env);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+  return codec ? sealedDataConverter(codec) : undefined;
 }

@@ -5,7 +5,9 @@
  *   taskQueue: dm-switch
  *   auth:
  *     bearerTokenEnv: DM_SWITCH_WEBHOOK_TOKEN   # Authorization: Bearer <token>
- *     hmacSecretEnv: DM_SWITCH_WEBHOOK_SECRET   # X-Dm-Switch-Signature: sha256=<hex of the body>
+ *     hmacSecretEnv: DM_SWITCH_WEBHOOK_SECRET   # X-Dm-Switch-Signature: sha256=<hex of HMAC(timestamp.nonce.body)>
+ *   tls: { certFile: /etc/dm-switch/tls.crt, keyFile: /etc/dm-switch/tls.key }   # optional: serve HTTPS
+ *   limits: { maxConcurrent: 4, repeatWindowSeconds: 60 }                       # optional
  *   rules:
  *     - name: replica-01-down
  *       match: { alertname: MySQLReplicaDown, dm_source: mysql-replica-01 }   # every label must equal
@@ -28,6 +30,7 @@ const RuleSchema = z
     name: z.string().min(1),
     match: z.record(z.string(), z.string()).refine((m) => Object.keys(m).length > 0, 'match at least one label'),
     kind: z.enum(['vip', 'address']),
+    /** Gates that still need a human; merged with `switch.approvals.gates` (a gate named in either is kept). */
     gates: z.array(z.enum(GATES)).default([]),
     switch: z.record(z.string(), z.unknown()),
   })
@@ -46,6 +49,19 @@ export const PolicySchema = z
       .strict()
       .refine((a) => a.bearerTokenEnv || a.bearerTokenFile || a.hmacSecretEnv || a.hmacSecretFile, 'set a bearer token or an HMAC secret (…Env or …File): the webhook never runs unauthenticated'),
     rules: z.array(RuleSchema).min(1, 'give at least one rule'),
+    /** Serve HTTPS with this certificate (PEM files), for a webhook not behind a TLS proxy. */
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+    limits: z
+      .object({
+        /** Requests handled at once; more get 503 with Retry-After (Alertmanager retries). */
+        maxConcurrent: z.number().int().positive().default(4),
+        /** An alert (fingerprint and startsAt) seen again within this many seconds starts no Temporal call. */
+        repeatWindowSeconds: z.number().int().nonnegative().default(60),
+        /** Signed requests: how far the timestamp may be from now, and how long a nonce is remembered. */
+        signatureWindowSeconds: z.number().int().positive().max(3600).default(300),
+      })
+      .strict()
+      .default({ maxConcurrent: 4, repeatWindowSeconds: 60, signatureWindowSeconds: 300 }),
   })
   .strict();
 export type Policy = z.infer<typeof PolicySchema>;
@@ -72,6 +88,12 @@ export async function loadPolicy(path: string): Promise<Policy> {
     throw new PolicyError(`cannot read the webhook policy ${path}: ${e.message} (set DM_SWITCH_WEBHOOK_POLICY to its path)`);
   });
   return parsePolicy(text, path);
+}
+
+/** The gates a rule's switches wait at: those of `gates` and those of `switch.approvals.gates`, in the gates' order. */
+export function ruleGates(rule: PolicyRule): Array<(typeof GATES)[number]> {
+  const inSwitch = ((rule.switch.approvals as { gates?: unknown } | undefined)?.gates ?? []) as string[];
+  return GATES.filter((g) => rule.gates.includes(g) || inSwitch.includes(g));
 }
 
 /** The first rule whose every label matches, or undefined. */

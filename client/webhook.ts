@@ -2,8 +2,17 @@
  * The alert webhook: Alertmanager's webhook (payload version 4) posts here,
  * and a firing alert that a policy rule matches starts that rule's switch.
  *
- * - Authentication first: a bearer token or an HMAC-SHA256 signature of the
- *   body; anything else gets 401 and starts nothing.
+ * - Authentication first: a bearer token, or an HMAC-SHA256 signature over
+ *   a timestamp, a nonce and the body (X-Dm-Switch-Timestamp, -Nonce,
+ *   -Signature). A signature outside the policy's window, or a nonce seen
+ *   within it, is refused: a captured request cannot be replayed. Anything
+ *   else gets 401 and starts nothing.
+ * - Bounded: at most `limits.maxConcurrent` requests at once (more get 503
+ *   and Retry-After, which Alertmanager retries), and an alert repeated
+ *   within `limits.repeatWindowSeconds` makes no Temporal call.
+ * - An alert that starts nothing because of our side (the rule's switch is
+ *   refused) makes the answer 422, never 200: Alertmanager records the
+ *   notification as failed, where someone sees it.
  * - A malformed payload gets 400 with the reason.
  * - Resolved alerts are ignored.
  * - De-duplication: the switch's workflow ID is the source's
@@ -14,11 +23,12 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Server } from 'node:https';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { switchWorkflowId } from '../common/switch/ids.js';
-import { matchRule, type Policy } from './policy.js';
+import { matchRule, ruleGates, type Policy } from './policy.js';
 import { startSwitch, SwitchRequestError } from './switches.js';
 
 const AlertSchema = z.object({
@@ -42,6 +52,8 @@ export type AlertResult =
 export interface WebhookSecrets {
   bearerToken?: string;
   hmacSecret?: string;
+  /** PEM certificate and key, when the policy asks for TLS. */
+  tls?: { cert: string; key: string };
 }
 
 /** Reads the secrets the policy names, from the environment or files. */
@@ -55,7 +67,8 @@ export async function loadSecrets(policy: Policy, env: NodeJS.ProcessEnv = proce
     if (file) return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     return undefined;
   };
-  return { bearerToken: await read(policy.auth.bearerTokenEnv, policy.auth.bearerTokenFile), hmacSecret: await read(policy.auth.hmacSecretEnv, policy.auth.hmacSecretFile) };
+  const tls = policy.tls ? { cert: await readFile(policy.tls.certFile, 'utf8'), key: await readFile(policy.tls.keyFile, 'utf8') } : undefined;
+  return { bearerToken: await read(policy.auth.bearerTokenEnv, policy.auth.bearerTokenFile), hmacSecret: await read(policy.auth.hmacSecretEnv, policy.auth.hmacSecretFile), ...(tls ? { tls } : {}) };
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -64,64 +77,134 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function authenticated(secrets: WebhookSecrets, headers: Record<string, string | string[] | undefined>, body: Buffer): boolean {
+/** The HMAC a signed request carries: over `<timestamp>.<nonce>.<body>`. */
+export function signRequest(secret: string, timestamp: string, nonce: string, body: Buffer | string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${nonce}.`).update(body).digest('hex')}`;
+}
+
+/** Nonces of signed requests seen within the window (bounded: the oldest go first). */
+class NonceMemory {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly windowMs: number, private readonly max = 100_000) {}
+  /** True the first time within the window; false for a replay. */
+  claim(nonce: string, now: number): boolean {
+    for (const [n, until] of this.seen) {
+      if (until > now && this.seen.size <= this.max) break;
+      this.seen.delete(n);
+    }
+    if (this.seen.has(nonce)) return false;
+    this.seen.set(nonce, now + 2 * this.windowMs);
+    return true;
+  }
+}
+
+function authenticated(secrets: WebhookSecrets, headers: Record<string, string | string[] | undefined>, body: Buffer, nonces: NonceMemory, windowMs: number): boolean {
   const auth = headers.authorization;
   if (secrets.bearerToken && typeof auth === 'string' && auth.startsWith('Bearer ') && sameSecret(auth.slice(7), secrets.bearerToken)) return true;
   const sig = headers['x-dm-switch-signature'];
-  if (secrets.hmacSecret && typeof sig === 'string') {
-    const want = `sha256=${createHmac('sha256', secrets.hmacSecret).update(body).digest('hex')}`;
-    if (sameSecret(sig, want)) return true;
-  }
-  return false;
+  const ts = headers['x-dm-switch-timestamp'];
+  const nonce = headers['x-dm-switch-nonce'];
+  if (!secrets.hmacSecret || typeof sig !== 'string' || typeof ts !== 'string' || typeof nonce !== 'string') return false;
+  if (!/^\d{1,12}$/.test(ts) || nonce.length < 16 || nonce.length > 128) return false;
+  const now = Date.now();
+  if (Math.abs(now - Number(ts) * 1000) > windowMs) return false;
+  if (!sameSecret(sig, signRequest(secrets.hmacSecret, ts, nonce, body))) return false;
+  // only a correctly signed request uses up its nonce
+  return nonces.claim(nonce, now);
 }
 
+const truncate = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+
 export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean }): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
+  const app = (opts.secrets.tls ? Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20, https: opts.secrets.tls }) : Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
   // the raw body is needed for the HMAC; JSON is parsed after authentication
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const limits = opts.policy.limits;
+  const nonces = new NonceMemory(limits.signatureWindowSeconds * 1000);
+  const recent = new Map<string, number>();
+  let inFlight = 0;
 
   app.get('/healthz', async () => ({ ok: true }));
 
   app.post('/alerts', async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!authenticated(opts.secrets, req.headers, body)) {
+    if (!authenticated(opts.secrets, req.headers, body, nonces, limits.signatureWindowSeconds * 1000)) {
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="dm-switch"')
-        .send({ error: 'unauthenticated: send Authorization: Bearer <token> or X-Dm-Switch-Signature: sha256=<HMAC of the body>; nothing was started' });
+        .send({
+          error: `unauthenticated: send Authorization: Bearer <token>, or X-Dm-Switch-Timestamp (unix seconds, within ${limits.signatureWindowSeconds} s), X-Dm-Switch-Nonce (16–128 characters, never reused) and X-Dm-Switch-Signature: sha256=<HMAC of "<timestamp>.<nonce>.<body>">; nothing was started`,
+        });
     }
-    let json: unknown;
+    if (inFlight >= limits.maxConcurrent) {
+      return reply.code(503).header('retry-after', '5').send({ error: `busy: ${inFlight} requests are being handled (limits.maxConcurrent); nothing was started, retry later` });
+    }
+    inFlight++;
     try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch (e) {
-      return reply.code(400).send({ error: `the body is not JSON: ${(e as Error).message}` });
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch (e) {
+        return reply.code(400).send({ error: `the body is not JSON: ${(e as Error).message}` });
+      }
+      const p = PayloadSchema.safeParse(json);
+      if (!p.success) {
+        return reply.code(400).send({ error: `not an Alertmanager webhook payload: ${p.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}` });
+      }
+      const results: AlertResult[] = [];
+      for (const alert of p.data.alerts) results.push(await handle(opts, alert, recent, limits.repeatWindowSeconds * 1000));
+      // an alert that started nothing because of us is not a success for Alertmanager
+      return reply.code(results.some((r) => r.action === 'refused') ? 422 : 200).send({ results });
+    } finally {
+      inFlight--;
     }
-    const p = PayloadSchema.safeParse(json);
-    if (!p.success) {
-      return reply.code(400).send({ error: `not an Alertmanager webhook payload: ${p.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}` });
-    }
-    const results: AlertResult[] = [];
-    for (const alert of p.data.alerts) results.push(await handle(opts, alert));
-    return reply.code(200).send({ results });
   });
   return app;
 }
 
-async function handle(opts: { client: Client; policy: Policy }, alert: z.infer<typeof AlertSchema>): Promise<AlertResult> {
+async function handle(opts: { client: Client; policy: Policy }, alert: z.infer<typeof AlertSchema>, recent: Map<string, number>, repeatMs: number): Promise<AlertResult> {
   const { fingerprint } = alert;
   if (alert.status === 'resolved') return { fingerprint, action: 'ignored', reason: 'resolved alerts start nothing' };
   const rule = matchRule(opts.policy, alert.labels);
   if (!rule) return { fingerprint, action: 'ignored', reason: 'no policy rule matches its labels' };
   const request = {
     ...rule.switch,
-    approvals: { ...((rule.switch.approvals as object | undefined) ?? {}), gates: rule.gates },
-    requestedBy: `alertmanager: ${alert.labels.alertname ?? 'alert'} (${fingerprint})`,
-    reason: alert.annotations.summary ?? alert.annotations.description ?? `alert ${alert.labels.alertname ?? fingerprint} fired at ${alert.startsAt}`,
+    // a gate named in the rule or in its switch request is kept: a rule never runs with fewer gates than it names
+    approvals: { ...((rule.switch.approvals as object | undefined) ?? {}), gates: ruleGates(rule) },
+    requestedBy: truncate(`alertmanager: ${alert.labels.alertname ?? 'alert'} (${fingerprint})`, 200),
+    reason: truncate(alert.annotations.summary ?? alert.annotations.description ?? `alert ${alert.labels.alertname ?? fingerprint} fired at ${alert.startsAt}`, 2000),
   } as Record<string, unknown>;
   const workflowId = switchWorkflowId(String(request.dmCluster ?? 'default'), String(request.sourceId));
   const identity = `${fingerprint}@${alert.startsAt}`;
+  // a flood of repeats of one alert: one Temporal round trip per window, not one per delivery
+  const now = Date.now();
+  for (const [k, until] of recent) if (until <= now || recent.size > 10_000) recent.delete(k);
+  if (recent.has(identity)) return { fingerprint, action: 'duplicate', workflowId, rule: rule.name };
+  if (repeatMs > 0) recent.set(identity, now + repeatMs);
   const handle = opts.client.workflow.getHandle(workflowId);
+  try {
+    const r = await startFor(opts, alert, rule, request, workflowId, identity, handle);
+    // refused by our side: a repeat is refused (422) again, not taken for a duplicate
+    if (r.action === 'refused') recent.delete(identity);
+    return r;
+  } catch (e) {
+    // nothing was decided (Temporal unreachable): the next delivery tries again
+    recent.delete(identity);
+    throw e;
+  }
+}
+
+async function startFor(
+  opts: { client: Client; policy: Policy },
+  alert: z.infer<typeof AlertSchema>,
+  rule: NonNullable<ReturnType<typeof matchRule>>,
+  request: Record<string, unknown>,
+  workflowId: string,
+  identity: string,
+  handle: ReturnType<Client['workflow']['getHandle']>,
+): Promise<AlertResult> {
+  const { fingerprint } = alert;
   try {
     const d = await handle.describe();
     if (d.status.name === 'RUNNING') return { fingerprint, action: 'already-running', workflowId, rule: rule.name };

@@ -26,6 +26,8 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v ip >/dev/null || missing+=(iproute2)
 # gratuitous ARP in the VIP lab (test/sandbox/vip-lab.ts); iputils' arping, not Habets' (other options)
 { command -v arping >/dev/null && arping -V 2>&1 | grep -q iputils; } || missing+=(iputils-arping)
+# the Web UI browser test (test/integration/web-ui-codec.test.ts): Debian's chromium, driven by playwright-core
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then log "need ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"; exit 1; fi
   log "apt-get install ${missing[*]}"

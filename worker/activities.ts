@@ -7,14 +7,14 @@ import { createVipActivities, type VipProvider } from '../activities/vip.js';
 import type { WorkerConfig } from './config.js';
 import { credentialResolver } from './credentials.js';
 
-export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env) {
+export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env, privateDir?: string) {
   const providers: Record<string, VipProvider> = {};
   for (const [name, p] of Object.entries(config.vip.providers)) {
-    providers[name] = new CommandVipProvider({ name, locate: p.locate, move: p.move, env: p.env, timeoutMs: p.timeoutMs });
+    providers[name] = new CommandVipProvider({ name, locate: p.locate, move: p.move, env: p.env, passEnv: p.passEnv, timeoutMs: p.timeoutMs });
   }
   const credentials = credentialResolver(config.credentials, env);
   return {
-    ...createDmActivities(config.dm.clusters, credentials),
+    ...createDmActivities(config.dm.clusters, credentials, privateDir ? { privateDir } : {}),
     ...createMysqlActivities(credentials),
     ...createVipActivities(providers),
     ...createNetActivities(),

@@ -25,6 +25,8 @@ const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [pro
 export const WorkerConfigSchema = z
   .object({
     taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+    /** Directory for the short-lived files that carry a password (worker/private-dir.ts); default $XDG_RUNTIME_DIR/dm-switch or ~/.local/state/dm-switch/private. */
+    privateDir: z.string().min(1).optional(),
     dm: z
       .object({
         clusters: z.record(
@@ -66,7 +68,10 @@ export const WorkerConfigSchema = z
                 type: z.literal('command'),
                 locate: argv,
                 move: argv,
+                /** Environment for the commands, besides PATH, the locale, HOME and the user; the worker's other variables are not passed. */
                 env: z.record(z.string(), z.string()).optional(),
+                /** Names of the worker's environment variables the commands get as they are. */
+                passEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).optional(),
                 timeoutMs: z.number().int().positive().optional(),
               })
               .strict(),

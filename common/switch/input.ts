@@ -7,6 +7,7 @@
  * that the worker resolves (environment variable or file), so no password
  * reaches workflow history.
  */
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GATES } from './status.js';
 
@@ -98,13 +99,41 @@ export type VipSwitchRequest = z.input<typeof VipSwitchInputSchema>;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
+/**
+ * Where a YAML document holds a password: every `password`/`passwd`/`pwd`
+ * key (any case, quoted or not, block or flow style, at any depth) whose
+ * value is not empty or DM's mask (`******`). Parsed, not matched as text.
+ * Throws the parser's error for text that is not YAML.
+ */
+export function yamlPasswordPaths(text: string): string[] {
+  const walk = (v: unknown, path: string): string[] => {
+    if (Array.isArray(v)) return v.flatMap((x, i) => walk(x, `${path}[${i}]`));
+    if (v === null || typeof v !== 'object') return [];
+    return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => {
+      const p = path ? `${path}.${k}` : k;
+      if (/^(password|passwd|pwd)$/i.test(k.trim())) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      return walk(x, p);
+    });
+  };
+  return walk(parseYaml(text), '');
+}
+
 /** A task configuration given by hand (YAML, as for `dmctl start-task`), for adopting a switch whose tasks were already stopped. */
 const TaskConfigSchema = z
   .string()
   .min(1)
   .max(1_000_000)
-  .refine((yaml) => !/^\s*password\s*:\s*(?!(''|""|'\*+'|"\*+")?\s*(#.*)?$)\S/m.test(yaml), {
-    message: 'contains a password; remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials',
+  .superRefine((yaml, ctx) => {
+    let found: string[];
+    try {
+      found = yamlPasswordPaths(yaml);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `is not valid YAML (${(e as Error).message.split('\n')[0]}); give the task's YAML as for \`dmctl start-task\`` });
+      return;
+    }
+    if (found.length) {
+      ctx.addIssue({ code: 'custom', message: `contains a password (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
+    }
   });
 
 export const AddressSwitchInputSchema = z

@@ -11,8 +11,11 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codecFromEnv, CodecConfigError } from '../../client/codec.js';
-import { createCodecServer } from '../../client/codec-server.js';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { codecFromEnv, CodecConfigError, sealedDataConverter, sealedFailuresPath } from '../../client/codec.js';
+import { checkCodecListen, createCodecServer } from '../../client/codec-server.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import { workflowsPath } from '../../worker/workflows-path.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
@@ -28,9 +31,9 @@ let server: FastifyInstance;
 let codecUrl: string;
 
 beforeAll(async () => {
-  [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
+  [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath, failureConverterPath: sealedFailuresPath })]);
   const connection = await Connection.connect({ address: temporal.address });
-  sealed = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
+  sealed = new Client({ connection, dataConverter: sealedDataConverter(codec) });
   plain = new Client({ connection });
   server = createCodecServer({ codec, token: 'ui-token', corsOrigins: ['http://127.0.0.1:8233'] });
   codecUrl = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -47,7 +50,7 @@ describe('payload encryption', () => {
   it('given an encrypting worker and client, should switch while the server holds only ciphertext', async () => {
     const world = fakeWorld();
     const connection = await NativeConnection.connect({ address: temporal.address });
-    const worker = await Worker.create({ connection, taskQueue: 'codec-test', workflowBundle: bundle, activities: world.activities, dataConverter: { payloadCodecs: [codec] } });
+    const worker = await Worker.create({ connection, taskQueue: 'codec-test', workflowBundle: bundle, activities: world.activities, dataConverter: sealedDataConverter(codec) });
     try {
       const status = await worker.runUntil(async () => {
         const h = await sealed.workflow.start('vipSwitch', { taskQueue: 'codec-test', workflowId: switchWorkflowId('default', 'src'), args: [input()] });
@@ -100,6 +103,50 @@ describe('payload encryption', () => {
     const rotated = codecFromEnv({ DM_SWITCH_CODEC_KEY: randomBytes(32).toString('base64'), DM_SWITCH_CODEC_KEY_ID: 'k2', DM_SWITCH_CODEC_OLD_KEYS: `k1=${KEY}` })!;
     const [p] = await rotated.decode([events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!]);
     expect(JSON.parse(Buffer.from(p!.data!).toString())).toMatchObject({ sourceId: 'src' });
+  });
+
+  it('given a failed switch whose failures carry a provider error, should keep no plaintext failure message or stack trace on the server', async () => {
+    const world = fakeWorld({ resumeLeavesError: true, moveBackFails: true });
+    const connection = await NativeConnection.connect({ address: temporal.address });
+    const worker = await Worker.create({ connection, taskQueue: 'codec-fail', workflowBundle: bundle, activities: world.activities, dataConverter: sealedDataConverter(codec) });
+    let id = '';
+    try {
+      const failure = await worker.runUntil(async () => {
+        const h = await sealed.workflow.start('vipSwitch', { taskQueue: 'codec-fail', workflowId: switchWorkflowId('default', 'src'), args: [input()] });
+        id = h.workflowId;
+        return h.result().then(() => null, (e: Error & { cause?: Error }) => e.cause);
+      });
+      // the client that holds the key reads the real message
+      expect(failure?.message).toMatch(/could not be undone/);
+    } finally {
+      await connection.close();
+    }
+    const history = await plain.workflow.getHandle(id).fetchHistory();
+    const text = historyToJSON(history);
+    const decodedBodies = (history.events ?? []).flatMap((e) => [e.activityTaskFailedEventAttributes?.failure, e.workflowExecutionFailedEventAttributes?.failure]).filter(Boolean);
+    expect(decodedBodies.length).toBeGreaterThan(0);
+    for (const f of decodedBodies) {
+      expect(f!.message).toBe('Encoded failure');
+      expect(f!.stackTrace ?? '').toBe('');
+    }
+    for (const plaintext of ['old host unreachable', 'scripted', 'binlog checksum mismatch', 'could not be undone', 'at async', '.ts:']) expect(text).not.toContain(plaintext);
+  });
+
+  it('given no token, should listen on loopback only', () => {
+    for (const host of ['127.0.0.1', 'localhost', '::1', '[::1]']) expect(() => checkCodecListen(host, undefined)).not.toThrow();
+    for (const host of ['0.0.0.0', '::', '198.51.100.7']) expect(() => checkCodecListen(host, undefined)).toThrow(/refusing to listen on .* without a token: anyone who reaches it could decrypt every switch's payloads/);
+    expect(() => checkCodecListen('0.0.0.0', 'a'.repeat(24))).not.toThrow();
+    expect(() => checkCodecListen('0.0.0.0', 'short')).toThrow(/shorter than 16 characters/);
+  });
+
+  it('given the codec endpoint process asked to listen on all addresses without a token, should refuse to start', async () => {
+    const r = await execa(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../client/codec-server-main.ts')], {
+      reject: false,
+      timeout: 60_000,
+      env: { ...process.env, DM_SWITCH_CODEC_KEY: KEY, DM_SWITCH_CODEC_LISTEN: '0.0.0.0:0', DM_SWITCH_CODEC_TOKEN: '' },
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without a token/);
   });
 
   it('given a bad key, should say how to make a good one', () => {

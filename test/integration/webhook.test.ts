@@ -8,7 +8,14 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePolicy, PolicyError } from '../../client/policy.js';
-import { createWebhook } from '../../client/webhook.js';
+import { randomBytes } from 'node:crypto';
+import { vi } from 'vitest';
+import { createWebhook, loadSecrets, signRequest } from '../../client/webhook.js';
+import { execa } from 'execa';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
 
@@ -59,6 +66,12 @@ const alert = (over: Record<string, unknown> = {}) => ({
 const payload = (alerts: unknown[]) => ({ version: '4', groupKey: '{}:{alertname="MySQLReplicaDown"}', truncatedAlerts: 0, status: 'firing', receiver: 'dm-switch', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://alertmanager.invalid', alerts });
 const post = (body: string, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 const bearer = { authorization: `Bearer ${TOKEN}` };
+/** Headers of a request signed now with a fresh nonce (or the given ones). */
+const signed = (body: string, at = Math.floor(Date.now() / 1000), nonce = randomBytes(16).toString('hex')) => ({
+  'x-dm-switch-timestamp': String(at),
+  'x-dm-switch-nonce': nonce,
+  'x-dm-switch-signature': signRequest(SECRET, String(at), nonce, body),
+});
 const results = async (r: Response) => ((await r.json()) as { results: Array<{ action: string; workflowId?: string; reason?: string }> }).results;
 const WID = 'dm-switch/default/wh-source';
 const exists = async () => client.workflow.getHandle(WID).describe().then(() => true, () => false);
@@ -98,12 +111,11 @@ describe('alert webhook', () => {
   it("given a firing alert, should start the policy's switch once, however often it is delivered", async () => {
     const body = JSON.stringify(payload([alert()]));
     // concurrent deliveries, bearer and HMAC-signed: exactly one starts the switch
-    const signed = { 'x-dm-switch-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` };
-    const all = await Promise.all([post(body, bearer), post(body, signed), post(body, bearer), post(body, signed)]);
+    const all = await Promise.all([post(body, bearer), post(body, signed(body)), post(body, bearer), post(body, signed(body))]);
     expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     const actions = (await Promise.all(all.map(results))).flat().map((x) => x.action);
     expect(actions.filter((a) => a === 'started')).toHaveLength(1);
-    expect(actions.filter((a) => a === 'already-running')).toHaveLength(3);
+    expect(actions.filter((a) => a === 'already-running' || a === 'duplicate')).toHaveLength(3);
 
     const handle = client.workflow.getHandle(WID);
     const d = await handle.describe();
@@ -123,6 +135,123 @@ describe('alert webhook', () => {
     const again = await results(await post(JSON.stringify(payload([alert({ startsAt: '2026-11-22T12:00:00Z' })])), bearer));
     expect(again).toEqual([expect.objectContaining({ action: 'started', workflowId: WID })]);
     await handle.terminate('test done');
+  });
+});
+
+describe('webhook hardening', () => {
+  it('given a signed request replayed, signed long ago, or signed over the body only, should refuse it', async () => {
+    const body = JSON.stringify(payload([alert({ status: 'resolved' })]));
+    const once = signed(body);
+    expect((await post(body, once)).status).toBe(200);
+    // the very same request again (a captured one): its nonce is used up
+    expect((await post(body, once)).status).toBe(401);
+    // a correct signature, 10 minutes old
+    expect((await post(body, signed(body, Math.floor(Date.now() / 1000) - 600))).status).toBe(401);
+    // the scheme without timestamp and nonce
+    expect((await post(body, { 'x-dm-switch-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` })).status).toBe(401);
+    // another body under a captured, still fresh signature
+    expect((await post(JSON.stringify(payload([alert()])), signed(body))).status).toBe(401);
+  });
+
+  it("given a rule whose switch request names gates (as copied from a CLI switch file) and rule gates, should wait at both, and start a switch whose alert summary is longer than the input allows", async () => {
+    const policy = parsePolicy(POLICY.replace('gates: [before-switch, before-resume]', 'gates: [before-resume]').replace('vip: { address: 198.51.100.14 }', 'vip: { address: 198.51.100.14 }\n      approvals: { gates: [before-freeze] }'));
+    const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    try {
+      const summary = `replica 01 is down: ${'x'.repeat(3000)}`;
+      const r = await fetch(u, { method: 'POST', body: JSON.stringify(payload([alert({ fingerprint: 'gates01', annotations: { summary } })])), headers: { 'content-type': 'application/json', ...bearer } });
+      expect(r.status).toBe(200);
+      expect(await results(r)).toEqual([expect.objectContaining({ action: 'started' })]);
+      const { events } = await client.workflow.getHandle(WID).fetchHistory();
+      const input = client.options.loadedDataConverter.payloadConverter.fromPayload(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as VipSwitchRequest;
+      expect(input.approvals?.gates).toEqual(['before-freeze', 'before-resume']);
+      expect(input.reason).toHaveLength(2000);
+      expect(input.reason!.startsWith('replica 01 is down: xxx')).toBe(true);
+    } finally {
+      await hook.close();
+      await client.workflow.getHandle(WID).terminate('test done').catch(() => undefined);
+    }
+  });
+
+  it('given an alert our side refuses to start, should answer 422, not 200', async () => {
+    // a policy object that parsePolicy would refuse: its rule's switch lacks newInstance
+    const policy = parsePolicy(POLICY);
+    const broken = { ...policy, rules: [{ ...policy.rules[0]!, switch: { sourceId: 'wh-source', vip: { address: '198.51.100.14' } } }] };
+    const hook = createWebhook({ client, policy: broken, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    const starts = vi.spyOn(client.workflow, 'start');
+    try {
+      const r = await fetch(u, { method: 'POST', body: JSON.stringify(payload([alert({ fingerprint: 'refused01' })])), headers: { 'content-type': 'application/json', ...bearer } });
+      expect(r.status).toBe(422);
+      expect(await results(r)).toEqual([expect.objectContaining({ action: 'refused', reason: expect.stringMatching(/newInstance: required/) })]);
+      expect(starts).not.toHaveBeenCalled();
+    } finally {
+      starts.mockRestore();
+      await hook.close();
+    }
+  });
+
+  it('given a flood of requests and of repeats of one alert, should bound what reaches Temporal', async () => {
+    const policy = parsePolicy(`${POLICY}
+limits: { maxConcurrent: 1, repeatWindowSeconds: 60 }
+`);
+    const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    const send = (alerts: unknown[]) => fetch(u, { method: 'POST', body: JSON.stringify(payload(alerts)), headers: { 'content-type': 'application/json', ...bearer } });
+    const starts = vi.spyOn(client.workflow, 'start');
+    const handles = vi.spyOn(client.workflow, 'getHandle');
+    try {
+      // 10 requests at once, 5 alerts each: one is handled at a time, the others are told to come back
+      const flood = await Promise.all(Array.from({ length: 10 }, (_, i) => send(Array.from({ length: 5 }, (_, j) => alert({ fingerprint: `flood${i}${j}`, startsAt: `2026-11-22T1${j}:00:00Z` })))));
+      const codes = flood.map((r) => r.status);
+      expect(codes.filter((c) => c === 503).length).toBeGreaterThan(0);
+      expect(codes.every((c) => c === 200 || c === 503)).toBe(true);
+      expect(flood.find((r) => r.status === 503)!.headers.get('retry-after')).toBe('5');
+      expect(starts.mock.calls.length).toBe(1);
+      // one alert delivered 30 times in a row: one Temporal look-up, the rest answered from memory
+      handles.mockClear();
+      for (let i = 0; i < 30; i++) expect((await send([alert({ fingerprint: 'repeat01' })])).status).toBe(200);
+      expect(handles.mock.calls.length).toBe(1);
+    } finally {
+      starts.mockRestore();
+      handles.mockRestore();
+      await hook.close();
+      await client.workflow.getHandle(WID).terminate('test done').catch(() => undefined);
+    }
+  });
+});
+
+describe('webhook over TLS', () => {
+  it('given tls files in the policy, should serve HTTPS only, with that certificate', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsw-tls-'));
+    try {
+      await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+      const policy = parsePolicy(`${POLICY}\ntls: { certFile: ${join(dir, 'cert.pem')}, keyFile: ${join(dir, 'key.pem')} }\n`);
+      process.env.WH_TOKEN = TOKEN;
+      process.env.WH_SECRET = SECRET;
+      const hook = createWebhook({ client, policy, secrets: await loadSecrets(policy) });
+      const base = await hook.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        expect(base.startsWith('https://')).toBe(true);
+        const ca = await readFile(join(dir, 'cert.pem'));
+        const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = httpsRequest(`${base}/healthz`, { ca }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        expect(answer).toEqual({ status: 200, body: '{"ok":true}' });
+        // plain HTTP to the TLS port gets no answer from the webhook
+        await expect(fetch(`${base.replace('https://', 'http://')}/healthz`)).rejects.toThrow();
+      } finally {
+        await hook.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -39,6 +39,8 @@ export interface TemporalOptions {
   searchAttributes?: Record<string, string>;
   /** Where the server's own log goes; default: a file beside the SQLite file. */
   logFile?: string;
+  /** The Web UI decodes payloads through this codec endpoint (`--ui-codec-endpoint`). */
+  uiCodecEndpoint?: string;
 }
 
 export class TemporalDevServer {
@@ -55,6 +57,7 @@ export class TemporalDevServer {
     readonly namespace: string,
     private readonly searchAttributes: Record<string, string>,
     readonly logFile: string,
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get address(): string {
@@ -93,6 +96,7 @@ export class TemporalDevServer {
       '--log-level', 'warn',
       ...(this.uiPort === undefined ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)]),
       ...Object.entries(this.searchAttributes).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+      ...this.extraArgs,
     ];
     const proc = execa(this.binary, args, { stdin: 'ignore', stdout: { file: this.logFile, append: true }, stderr: { file: this.logFile, append: true }, reject: false, cleanup: true });
     this.proc = proc;
@@ -166,6 +170,7 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
       // the switches' own search attributes, registered as a cluster operator would
       { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
       options.logFile ?? join(dir, 'temporal.log'),
+      options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : [],
     );
     try {
       await server.start();

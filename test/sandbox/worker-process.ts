@@ -19,6 +19,8 @@ export interface WorkerProcess {
   readonly starts: number;
   /** How many times it died on its own (and, with autoRestart, was started again). */
   readonly crashes: number;
+  /** The running process's pid (undefined while it is not running). */
+  readonly pid: number | undefined;
   /** Environment for the next starts (on top of `env`). */
   setEnv(env: Record<string, string>): void;
   /** Resolves once the worker has died on its own `n` times in all and runs again. */
@@ -90,6 +92,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     },
     get crashes() {
       return crashes;
+    },
+    get pid() {
+      return child?.pid;
     },
     setEnv(env) {
       extraEnv = { ...env };
