@@ -70,7 +70,10 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   // what DM exports must be what DM accepts again: checked while the old source still runs
   if (t.shards && saved.tasks.length && source) {
     const checkedTasks = await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials });
-    t.decide('go', `DM accepts the saved configuration of ${Object.entries(checkedTasks).map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
+    const unchecked = Object.entries(checkedTasks).filter(([, r]) => r.startsWith('not checked'));
+    if (unchecked.length) t.decide('warn', `check-task could not check ${unchecked.map(([n, r]) => `task ${n} (${r})`).join(', ')}: start-task checks them on the new source`);
+    const passed = Object.entries(checkedTasks).filter(([, r]) => !r.startsWith('not checked'));
+    if (passed.length) t.decide('go', `DM accepts the saved configuration of ${passed.map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
   } else if (t.shards && saved.tasks.length) {
     t.decide('info', `the saved task configurations are not checked before the switch (check-task needs source ${sourceId}, which DM does not know now): start-task checks them`);
   }
