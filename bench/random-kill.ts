@@ -13,9 +13,9 @@
  * throughout. Each run is a VIP switch to the replica that does not hold the
  * VIP, or an address switch (VIP → that replica, or back to the VIP); with
  * probability 0.4 it waits at `before-resume` and is rejected there, forcing
- * compensation after the change. The worker is killed at a uniform moment in
- * the first 25 s of the switch, and with probability 0.3 again after it came
- * back.
+ * compensation after the change. The worker is killed at a uniform moment
+ * within the mean length of the switches so far (15 s before the first), and
+ * with probability 0.3 again after it came back.
  *
  * Outcomes are checked as a DBA would: `switched` — DM's dump connections on
  * the new instance only, every task Running, the VIP (or the source config)
@@ -93,6 +93,9 @@ async function settled(): Promise<Observed> {
 }
 
 const rows: string[] = [];
+// kill moments are uniform over how long a switch has taken so far (a kill after the end hits nothing)
+const durations: number[] = [];
+const horizon = () => (durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length : 15_000);
 let mismatches = 0;
 let kills = 0;
 const outcomes: Record<string, number> = {};
@@ -121,7 +124,7 @@ for (let run = 1; run <= RUNS; run++) {
   const writer = writeUntil(ended, () => writeRows(primary, 1), 400);
   let done = false;
   void ended.then(() => (done = true));
-  const killAt = [random() * 25_000, ...(random() < 0.3 ? [random() * 15_000] : [])];
+  const killAt = [random() * horizon(), ...(random() < 0.3 ? [random() * horizon() * 0.5] : [])];
   const killed: number[] = [];
   const chaos = (async () => {
     for (const wait of killAt) {
@@ -143,6 +146,8 @@ for (let run = 1; run <= RUNS; run++) {
   const { status } = await sw.end();
   await Promise.all([chaos, rejecter, writer]);
   const seconds = Math.round((Date.now() - t0) / 1000);
+  // the switch's own length, without the time the kills added, sets the next horizon
+  if (killed.length === 0) durations.push(Date.now() - t0);
   const after = await settled();
   const moved = (await moves()) - movesBefore;
   const outcome = status.outcome ?? '(none)';
