@@ -141,7 +141,15 @@ export async function tableChecksum(db: SqlTarget, table = 'rows', schema = APP_
 export async function purgeBinaryLogs(db: DbInstance): Promise<void> {
   await db.query('FLUSH BINARY LOGS');
   const [current] = await db.query<{ File: string }>('SHOW BINARY LOG STATUS');
-  await db.query('PURGE BINARY LOGS TO ?', [current!.File]);
+  // a file a replica's dump thread still reads is skipped (with a warning): on a busy machine the replicas may
+  // not have moved to the new file yet, so purge again until only the current file is left
+  for (const deadline = Date.now() + 30_000; ; ) {
+    await db.query('PURGE BINARY LOGS TO ?', [current!.File]);
+    const files = await db.query<{ Log_name: string }>('SHOW BINARY LOGS');
+    if (files.every((f) => f.Log_name >= current!.File)) return;
+    if (Date.now() > deadline) throw new Error(`binary logs before ${current!.File} are still there after 30 s: ${files.map((f) => f.Log_name).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Takes a consistent `mysqldump` snapshot of the app schema; returns the SQL and its gtid_executed. */
