@@ -206,7 +206,11 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     const noOldSource: Undo = {
       name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
       byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
-      run: () => Promise.reject(new Error('no old source config to restore')),
+      run: async () => {
+        // honest: only a source that was created is an operator's decision; none there is the state before the switch
+        if (t.honest && !(await undoDm.dmFindSource({ dmCluster, sourceId }))) return;
+        throw new Error('no old source config to restore');
+      },
     };
     if (source) {
       await guarded(t, undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }), () => restoreOld());
