@@ -92,9 +92,15 @@ const write = async (n: number) => {
   await writeRows(primary, n);
   for (let i = 0; i < n; i++) await primary.query(`INSERT INTO app2.rows (payload, written_by) VALUES (?, @@server_id)`, [`row-${i}`]);
 };
-/** Every row of both schemas downstream exactly once. */
-async function inSync(timeoutMs = 90_000): Promise<void> {
-  await downstreamMatches(primary, tidb, timeoutMs);
+/** Every row of both schemas downstream exactly once; on a miss, what DM says of the source, for the reader. */
+async function inSync(timeoutMs = 180_000): Promise<void> {
+  try {
+    await downstreamMatches(primary, tidb, timeoutMs);
+  } catch (e) {
+    const status = await dm.ctl(['query-status', '-s', SOURCE]).catch((x: Error) => x.message);
+    const gtids = await Promise.all([primary, a, b].map((d) => d.variable('gtid_executed').catch(() => '?')));
+    throw new Error(`${(e as Error).message}\nDM: ${JSON.stringify(status).slice(0, 4000)}\ngtid_executed primary/A/B: ${gtids.join(' / ')}`);
+  }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [want, got] = await Promise.all([tableChecksum(primary, 'rows', 'app2'), tableChecksum(tidb, 'rows', 'app2')]);
