@@ -93,8 +93,7 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
   }
   const w = await sourceWorker(dmCluster, sourceId);
   if (!w) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const addresses = new Set(w.addresses);
-  const fromWorker = (c: BinlogDumpClient) => [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => addresses.has(normalizeAddress(x)));
+  const fromWorker = w.owns;
   const where = w.describe;
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
   for (;;) {
@@ -128,12 +127,19 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
 }
 
 /** The source's dm-worker and the addresses MySQL sees its connections come from; null when no worker is bound. */
-export async function sourceWorker(dmCluster: string, sourceId: string): Promise<{ name: string; addresses: string[]; describe: string } | null> {
+export async function sourceWorker(dmCluster: string, sourceId: string): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) return null;
   const resolved = await net.netResolveHosts({ hosts: worker.hosts });
   const addresses = [...new Set(Object.values(resolved).flat().map(normalizeAddress))];
-  return { name: worker.name, addresses, describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')})` };
+  const mine = new Set(addresses);
+  return {
+    name: worker.name,
+    addresses,
+    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')})`,
+    // a connection is the worker's when MySQL saw it come from one of the worker's addresses
+    owns: (c) => [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => mine.has(normalizeAddress(x))),
+  };
 }
 
 /** Every task's position comes to include what the new instance had executed when DM resumed. */
@@ -207,7 +213,7 @@ const DMCTL = 'dmctl --master-addr=<dm-master>';
 export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackCheck> {
   const deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
-  const fromWorker = (c: BinlogDumpClient) => w !== null && [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => w.addresses.includes(normalizeAddress(x)));
+  const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
   for (;;) {
     const [source, holder, onOld, onNew] = await Promise.all([
       dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),
