@@ -44,6 +44,13 @@ export interface SourceTask {
   masterBinlogGtid: string;
   /** The subtask's errors, in DM's words. */
   errors: string[];
+  /**
+   * The subtask's last result was a requested pause or stop (DM's
+   * `result.isCanceled`), not an error: a task Paused with this false was
+   * paused by DM because of an error, and DM's task checker may resume it.
+   * Absent when the task has no result yet.
+   */
+  canceled?: boolean;
 }
 
 export interface RelayState {
@@ -284,7 +291,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       from?: { host?: string; port?: number; user?: string };
     };
     const status = checked('query-status', await dmctl(dmCluster, ['query-status', '-s', sourceId]));
-    type RawSub = { name: string; stage: string; unit: string; result: null | { errors?: Array<{ Message?: string; RawCause?: string; message?: string }> }; sync?: { syncerBinlogGtid?: string; masterBinlogGtid?: string } };
+    type RawSub = { name: string; stage: string; unit: string; result: null | { isCanceled?: boolean; errors?: Array<{ Message?: string; RawCause?: string; message?: string }> }; sync?: { syncerBinlogGtid?: string; masterBinlogGtid?: string } };
     type RawSource = { sourceStatus?: { worker?: string; relayStatus?: null | RelayState & { stage: string } }; subTaskStatus?: RawSub[] };
     const src = ((status.sources as RawSource[] | undefined) ?? [])[0];
     const relay = src?.sourceStatus?.relayStatus ?? null;
@@ -311,6 +318,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
         masterBinlogGtid: t.sync?.masterBinlogGtid ?? '',
         errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
+        ...(typeof t.result?.isCanceled === 'boolean' ? { canceled: t.result.isCanceled } : {}),
       })),
     };
   }
@@ -351,17 +359,40 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
 
     /**
      * `pause-task -s <source>` every task, then waits until every one is
-     * Paused. Also the tasks that already look Paused: one that DM paused
-     * because of an error is not paused by a person, and DM's task checker
-     * may resume it on its own during the freeze; pause-task makes the pause
-     * ours (DM answers success for a paused task). Idempotent.
+     * Paused by that request. Also the tasks that already look Paused: one
+     * that DM paused because of an error is not paused by a person, and DM's
+     * task checker may resume it on its own during the freeze; pause-task
+     * makes the pause ours (DM answers success for a paused task).
+     *
+     * DM's answer only means the master recorded the wish: the dm-worker
+     * applies it later, and can lose it. Its task checker reads a task
+     * Paused by an error, decides to auto-resume it, and resumes it after
+     * our pause marked it as requested; DM then expects Paused and runs the
+     * task. So a task that is not Paused by request (`canceled`) 3 s after
+     * the last pause-task gets pause-task again (the master puts the stage
+     * again, the worker applies it again), until the timeout. Idempotent.
      */
     async dmPauseTasks(req: TasksRequest): Promise<SourceTask[]> {
-      for (const name of req.tasks) {
+      const pause = async (name: string) => {
         checked(`pause-task ${name}`, await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, name]));
         Context.current().heartbeat({ paused: name });
-      }
-      return waitFor(req, 'Paused', (t) => t.stage === 'Paused', SwitchErrorType.DmOperationFailed);
+      };
+      for (const name of req.tasks) await pause(name);
+      let lastPause = Date.now();
+      return waitFor(
+        req,
+        'Paused',
+        (t) => t.stage === 'Paused' && t.canceled !== false,
+        SwitchErrorType.DmOperationFailed,
+        async (pending) => {
+          if (Date.now() - lastPause < 3000) return;
+          lastPause = Date.now();
+          for (const t of pending) {
+            Context.current().heartbeat({ pausingAgain: t.name, seen: `${t.stage}/${t.unit}` });
+            await pause(t.name);
+          }
+        },
+      );
     },
 
     /**

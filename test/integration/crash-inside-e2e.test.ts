@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejectUpdate } from '../../common/switch/messages.js';
+import { rejectUpdate, statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { expectOk, taskConfig } from '../sandbox/dm-setup.js';
@@ -175,8 +175,17 @@ async function crashCase(workflow: 'vipSwitch' | 'addressSwitch', req: object, t
   const sw = await startSwitch(client, workflow, QUEUE, req as { sourceId: string });
   const writer = writeUntil(sw.handle.result().catch(() => undefined), () => write(1), 500);
   // force compensation as soon as the last planned crash happened (before the retried step can finish)
+  let ended = false;
+  void sw.handle.result().then(
+    () => (ended = true),
+    () => (ended = true),
+  );
   for (const deadline = Date.now() + 240_000; worker.crashes < crashes + types.length; ) {
-    if (Date.now() > deadline) throw new Error(`the worker did not crash after ${types.join(', ')} (crashes: ${worker.crashes - crashes})`);
+    if (ended || Date.now() > deadline) {
+      const status = (await sw.handle.query(statusQuery)) as SwitchStatus;
+      const why = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
+      throw new Error(`the worker did not crash after ${types.join(', ')} (crashes: ${worker.crashes - crashes}); the switch ${ended ? `ended ${status.outcome}` : `is at ${status.phase}`}:\n${why}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   await force(sw.handle);

@@ -1,9 +1,16 @@
 /**
  * The real stack end to end: Temporal, a MySQL 9.7 topology and a DM cluster
  * built from source. Rows written on the primary reach the DM source's
- * upstream (a replica) and arrive downstream through a real DM task.
+ * upstream (a replica) and arrive downstream through a real DM task. Then
+ * the DM activity that freezes a source, `dmPauseTasks`, against that DM: a
+ * task DM paused because of an error, and a pause the worker never applied.
  */
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDmActivities, type SourceTask } from '../../activities/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import { tableChecksum, writeRows } from '../sandbox/topology.js';
@@ -44,5 +51,66 @@ describe('DM replication on the sandbox', () => {
 
   it('runs the Temporal dev server beside it', async () => {
     expect(stack.temporal?.running).toBe(true);
+  });
+});
+
+type SubTask = { name: string; stage: string; result: null | { isCanceled: boolean; errors: unknown[] } };
+async function subTask(): Promise<SubTask> {
+  const status = expectOk('query-status', await stack.dm!.ctl(['query-status', '-s', stack.sourceId!]));
+  const subs = (status.sources as Array<{ subTaskStatus: SubTask[] }>)[0]!.subTaskStatus;
+  return subs.find((t) => t.name === stack.taskName)!;
+}
+/** The task Running again, and every row downstream. */
+async function resumeAndCatchUp(): Promise<void> {
+  expectOk('resume-task', await stack.dm!.ctl(['resume-task', stack.taskName!]));
+  await eventually('the task Running', subTask, (t) => t.stage === 'Running');
+  await writeRows(stack.topology!.primary, 1);
+  const want = await tableChecksum(stack.topology!.primary);
+  await eventually('downstream after resume', () => tableChecksum(stack.downstream!), (c) => c.rows === want.rows && c.checksum === want.checksum, 90_000);
+}
+
+describe('dmPauseTasks on the real DM', () => {
+  const pauseReq = (timeoutSeconds: number) => ({ dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds });
+
+  it('given a task DM paused because of an error, should answer only when the pause is a requested one that DM will not auto-resume', async () => {
+    const { topology, downstream, dm } = stack;
+    const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: dm!.dmctlPath } });
+    // downstream turns read-only, so the next row upstream pauses the task with an error
+    await downstream!.query('SET GLOBAL tidb_super_read_only = ON');
+    try {
+      await writeRows(topology!.primary, 1);
+      const errored = await eventually('an error pause', subTask, (t) => t.stage === 'Paused' && (t.result?.errors.length ?? 0) > 0);
+      expect(errored.result?.isCanceled).toBe(false);
+      const tasks = (await new MockActivityEnvironment().run(activities.dmPauseTasks, pauseReq(60))) as SourceTask[];
+      expect(tasks.map((t) => [t.name, t.stage, t.canceled])).toEqual([[stack.taskName, 'Paused', true]]);
+      expect((await subTask()).result?.isCanceled).toBe(true);
+    } finally {
+      await downstream!.query('SET GLOBAL tidb_super_read_only = OFF');
+      await resumeAndCatchUp();
+    }
+  });
+
+  it('given a pause-task that DM answered but never applied (FAKE: a dmctl wrapper swallows the first pause-task, standing in for the worker losing it to its task checker), should pause the task again until it is Paused', async () => {
+    const { dm } = stack;
+    const dir = await mkdtemp(join(tmpdir(), 'dsw-lost-pause-'));
+    try {
+      const calls = join(dir, 'pause-calls');
+      const wrapper = join(dir, 'dmctl');
+      // the first pause-task gets DM's success answer without reaching DM; every other call goes through
+      await writeFile(
+        wrapper,
+        `#!/bin/sh\ncase " $* " in *" pause-task "*) echo x >> '${calls}'; if [ "$(wc -l < '${calls}')" -eq 1 ]; then echo '{"op":"Pause","result":true,"msg":"","sources":[]}'; exit 0; fi;; esac\nexec '${dm!.dmctlPath}' "$@"\n`,
+      );
+      await chmod(wrapper, 0o755);
+      const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: wrapper } });
+      expect((await subTask()).stage).toBe('Running');
+      const tasks = (await new MockActivityEnvironment().run(activities.dmPauseTasks, pauseReq(30))) as SourceTask[];
+      expect(tasks.map((t) => [t.name, t.stage])).toEqual([[stack.taskName, 'Paused']]);
+      expect((await readFile(calls, 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(2);
+      expect((await subTask()).stage).toBe('Paused');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await resumeAndCatchUp();
+    }
   });
 });

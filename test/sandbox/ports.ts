@@ -42,10 +42,9 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = FLOOR + Math.floor(Math.random() * (CEILING - FLOOR));
     if (handedOut.has(port)) continue;
-    if (await bindable(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    // reserved before the check, so that concurrent calls never pick one port twice (a port found taken stays out)
+    handedOut.add(port);
+    if (await bindable(port)) return port;
   }
   throw new Error(`no free port on 127.0.0.1 between ${FLOOR} and ${CEILING} after 200 tries`);
 }
