@@ -14,10 +14,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { childEnv } from './child-env.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
 import type { CredentialResolver } from './mysql.js';
+import { pollUntil } from './poll.js';
 
 export interface DmClusterConfig {
   /** dm-master address(es), comma-separated, as dmctl's --master-addr takes them. */
@@ -150,6 +152,30 @@ export function isTransientDmError(text: string): boolean {
  * documents as transient. Retried by the activity's policy; every other
  * dmctl failure is DmOperationFailed and not retried.
  */
+/** The tasks whose syncerBinlogGtid lacks some of `want`, and what they lack (the verification's "moves forward"). */
+export function tasksBehind(state: SourceState, tasks: string[], want: string): Array<{ task: string; lacks: string }> {
+  const w = parseGtidSet(state.flavor, want);
+  return tasks
+    .map((task) => ({ task, lacks: w.subtract(parseGtidSet(state.flavor, state.tasks.find((x) => x.name === task)?.syncerBinlogGtid ?? '')) }))
+    .filter((x) => !x.lacks.isEmpty())
+    .map((x) => ({ task: x.task, lacks: x.lacks.toCompactString() }));
+}
+
+/** Relay reads a sub-directory other than `oldRelayDir` and has caught up with its upstream. */
+export function relaySwitched(relay: RelayState | null, oldRelayDir: string | null): boolean {
+  return relay !== null && relay.relaySubDir !== oldRelayDir && relay.relayCatchUpMaster;
+}
+
+/** DM shows the source as before a switch: it exists, reads `from` (when given), every task Running without errors, relay Running when `relay`. */
+export function sourceRestored(s: SourceState | null, want: { tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }): boolean {
+  return (
+    s !== null &&
+    (!want.from || (s.from.host === want.from.host && s.from.port === want.from.port)) &&
+    want.tasks.every((name) => s.tasks.some((x) => x.name === name && x.stage === 'Running' && x.errors.length === 0)) &&
+    (!want.relay || s.relay?.stage === 'Running')
+  );
+}
+
 export const DM_UNAVAILABLE = 'DmUnavailable';
 const unavailable = (message: string) => ApplicationFailure.retryable(message, DM_UNAVAILABLE);
 
@@ -344,6 +370,25 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       await sleep(500);
       Context.current().cancellationSignal.throwIfAborted();
     }
+  }
+
+  /** Every subtask of a task, on every source it reads (`query-status <task>`). */
+  async function taskSubtasks(dmCluster: string, task: string): Promise<TaskSubtask[]> {
+    const answer = checked(`query-status ${task}`, await dmctl(dmCluster, ['query-status', task]));
+    type RawSub = { name: string; stage: string; unit: string; result: null | { errors?: Array<{ Message?: string; RawCause?: string; message?: string }> }; sync?: { syncerBinlogGtid?: string; unresolvedGroups?: Array<{ target?: string; DDLs?: string[]; synced?: string[]; unsynced?: string[] }>; blockingDDLs?: string[] } };
+    type RawSource = { sourceStatus?: { source?: string; worker?: string }; subTaskStatus?: RawSub[] };
+    return ((answer.sources as RawSource[] | undefined) ?? []).flatMap((src) =>
+      (src.subTaskStatus ?? [])
+        .filter((t) => t.name === task)
+        .map((t) => ({
+          source: src.sourceStatus?.source ?? '',
+          stage: t.stage,
+          unit: t.unit,
+          syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
+          errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
+          unresolvedGroups: (t.sync?.unresolvedGroups ?? []).map((g) => ({ target: g.target ?? '', ddls: g.DDLs ?? [], synced: g.synced ?? [], unsynced: g.unsynced ?? [] })),
+        })),
+    );
   }
 
   return {
@@ -652,21 +697,94 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
 
     /** Every subtask of a task, on every source it reads (`query-status <task>`), with its stage, errors and unresolved shard groups. */
     async dmTaskSubtasks(req: { dmCluster: string; task: string }): Promise<TaskSubtask[]> {
-      const answer = checked(`query-status ${req.task}`, await dmctl(req.dmCluster, ['query-status', req.task]));
-      type RawSub = { name: string; stage: string; unit: string; result: null | { errors?: Array<{ Message?: string; RawCause?: string; message?: string }> }; sync?: { syncerBinlogGtid?: string; unresolvedGroups?: Array<{ target?: string; DDLs?: string[]; synced?: string[]; unsynced?: string[] }>; blockingDDLs?: string[] } };
-      type RawSource = { sourceStatus?: { source?: string; worker?: string }; subTaskStatus?: RawSub[] };
-      return ((answer.sources as RawSource[] | undefined) ?? []).flatMap((src) =>
-        (src.subTaskStatus ?? [])
-          .filter((t) => t.name === req.task)
-          .map((t) => ({
-            source: src.sourceStatus?.source ?? '',
-            stage: t.stage,
-            unit: t.unit,
-            syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
-            errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
-            unresolvedGroups: (t.sync?.unresolvedGroups ?? []).map((g) => ({ target: g.target ?? '', ddls: g.DDLs ?? [], synced: g.synced ?? [], unsynced: g.unsynced ?? [] })),
-          })),
+      return taskSubtasks(req.dmCluster, req.task);
+    },
+
+    /**
+     * Waits, inside this one activity, until every task's syncerBinlogGtid
+     * includes `want` (what the new instance had executed at resume): DM
+     * replicates from it. A task of `held` (a shard-merge task whose accepted
+     * DDL lock holds this source) also counts when its subtask here is
+     * Running without errors and waits at the lock (an unresolved group, or
+     * the source had reached the DDL). With `relaySwitchedFrom`, relay must
+     * also read a new sub-directory and have caught up. At most
+     * `timeoutSeconds` from the first attempt; returns what it saw last
+     * either way.
+     */
+    async dmAwaitPositions(req: {
+      dmCluster: string;
+      sourceId: string;
+      tasks: string[];
+      want: string;
+      timeoutSeconds: number;
+      held?: Array<{ task: string; sourceSynced: boolean }>;
+      /** Given: relay must also have switched from this sub-directory (null: any) and caught up. */
+      relaySwitchedFrom?: string | null;
+    }): Promise<{ ok: boolean; tasks: SourceTask[]; behind: Array<{ task: string; lacks: string }>; held: string[]; relay: RelayState | null; relayOk: boolean; flavor: 'mysql' | 'mariadb'; waitedSeconds: number }> {
+      const relayWanted = req.relaySwitchedFrom !== undefined;
+      const r = await pollUntil(
+        req.timeoutSeconds,
+        async () => {
+          const state = await sourceState(req.dmCluster, req.sourceId);
+          const behind = tasksBehind(state, req.tasks, req.want);
+          const held: string[] = [];
+          for (const b of behind) {
+            const h = req.held?.find((x) => x.task === b.task);
+            if (!h) continue;
+            const sub = (await taskSubtasks(req.dmCluster, b.task)).find((x) => x.source === req.sourceId);
+            if (sub && sub.stage === 'Running' && sub.errors.length === 0 && (sub.unresolvedGroups.length > 0 || h.sourceSynced)) held.push(b.task);
+          }
+          return { state, behind: behind.filter((b) => !held.includes(b.task)), held };
+        },
+        (v) => v.behind.length === 0 && (!relayWanted || relaySwitched(v.state.relay, req.relaySwitchedFrom ?? null)),
+        (v) => ({ behind: v.behind, relay: v.state.relay?.relaySubDir ?? null }),
       );
+      const { state, behind, held } = r.last;
+      const relayOk = relayWanted && relaySwitched(state.relay, req.relaySwitchedFrom ?? null);
+      return { ok: r.ok, tasks: state.tasks.filter((t) => req.tasks.includes(t.name)), behind, held, relay: state.relay, relayOk, flavor: state.flavor, waitedSeconds: r.waitedSeconds };
+    },
+
+    /** Waits, inside this one activity, until relay reads a sub-directory other than `oldRelayDir` and has caught up with the upstream. */
+    async dmAwaitRelaySwitched(req: { dmCluster: string; sourceId: string; oldRelayDir: string | null; timeoutSeconds: number }): Promise<{ ok: boolean; relay: RelayState | null; waitedSeconds: number }> {
+      const r = await pollUntil(
+        req.timeoutSeconds,
+        async () => (await sourceState(req.dmCluster, req.sourceId)).relay,
+        (relay) => relaySwitched(relay, req.oldRelayDir),
+        (relay) => relay,
+      );
+      return { ok: r.ok, relay: r.last, waitedSeconds: r.waitedSeconds };
+    },
+
+    /** Waits, inside this one activity, until every subtask of `tasks` (task → the sources it must read) is listed and Running without errors. */
+    async dmAwaitSubtasksHealthy(req: { dmCluster: string; tasks: Record<string, string[]>; timeoutSeconds: number }): Promise<{ ok: boolean; subtasks: Array<TaskSubtask & { task: string }>; missing: string[]; waitedSeconds: number }> {
+      const r = await pollUntil(
+        req.timeoutSeconds,
+        async () => {
+          const subtasks: Array<TaskSubtask & { task: string }> = [];
+          for (const task of Object.keys(req.tasks)) for (const s of await taskSubtasks(req.dmCluster, task)) subtasks.push({ ...s, task });
+          const missing = Object.entries(req.tasks).flatMap(([task, sources]) => sources.filter((src) => !subtasks.some((s) => s.task === task && s.source === src)).map((src) => `${task} on ${src}: not listed`));
+          return { subtasks, missing };
+        },
+        (v) => v.missing.length === 0 && v.subtasks.every((s) => s.stage === 'Running' && s.errors.length === 0),
+        (v) => v.subtasks.map((s) => `${s.task}@${s.source} ${s.stage}`),
+      );
+      return { ok: r.ok, ...r.last, waitedSeconds: r.waitedSeconds };
+    },
+
+    /**
+     * Waits, inside this one activity, until DM shows the source as it was
+     * before a switch: it exists, reads `from` (when given), every task of
+     * `tasks` Running without errors, relay Running when `relay`. The
+     * rollback check's DM part; it then reads everything once to report.
+     */
+    async dmAwaitSourceRestored(req: { dmCluster: string; sourceId: string; tasks: string[]; relay: boolean; from?: { host: string; port: number } | null; timeoutSeconds: number }): Promise<{ ok: boolean; waitedSeconds: number }> {
+      const r = await pollUntil(
+        req.timeoutSeconds,
+        () => sourceState(req.dmCluster, req.sourceId, true),
+        (s) => sourceRestored(s, req),
+        (s) => s && { tasks: s.tasks.map((x) => `${x.name} ${x.stage}`), relay: s.relay?.stage ?? null },
+      );
+      return { ok: r.ok, waitedSeconds: r.waitedSeconds };
     },
 
     /**

@@ -9,7 +9,9 @@ import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { clientAddress, normalizeAddress } from '../common/switch/addresses.js';
+import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
+import { resolveAll } from './net.js';
+import { pollUntil } from './poll.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
@@ -97,6 +99,12 @@ export function isAccessError(e: unknown): boolean {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not answer: null). */
+export function dumpsMoved(want: { reads: unknown; owners: string[] }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
+  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c));
+  return (!want.reads || mine(onReads).length > 0) && mine(onNotReads).length === 0;
+}
 
 export interface BinlogDumpClient {
   id: number;
@@ -302,6 +310,51 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       } finally {
         await c.end().catch(() => undefined);
       }
+    },
+
+    /**
+     * Waits, inside this one activity, until `reads` (when given) serves a
+     * binlog dump connection from `owners` (the source's dm-worker: its
+     * normalized addresses) and `notReads`, when given and answering, serves
+     * none from them; at most `timeoutSeconds` from the first attempt. Returns what it
+     * saw last either way (null: the instance did not answer), for the
+     * workflow to decide and to say.
+     */
+    async mysqlAwaitDumpClients(req: {
+      reads: InstanceRef | null;
+      notReads: InstanceRef | null;
+      owners: string[];
+      /** Host names of the owner (the dm-worker's), resolved here and added to `owners`. */
+      ownerHosts?: string[];
+      timeoutSeconds: number;
+    }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {
+      const resolved = await Promise.all((req.ownerHosts ?? []).map((h) => resolveAll(h).catch(() => [] as string[])));
+      const owners = [...new Set([...req.owners.map(normalizeAddress), ...resolved.flat()])];
+      const up = async (ref: InstanceRef) => {
+        let c: mysql.Connection;
+        try {
+          c = await connect(ref);
+        } catch (e) {
+          if (e instanceof ApplicationFailure) throw e;
+          return null;
+        }
+        try {
+          return await dumpClients(c);
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      };
+      const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c));
+      const r = await pollUntil(
+        req.timeoutSeconds,
+        async () => {
+          const [onReads, onNotReads] = await Promise.all([req.reads ? up(req.reads) : Promise.resolve(null), req.notReads ? up(req.notReads) : Promise.resolve(null)]);
+          return { onReads, onNotReads };
+        },
+        (v) => dumpsMoved({ reads: req.reads, owners }, v.onReads, v.onNotReads),
+        (v) => ({ on: mine(v.onReads).length, left: mine(v.onNotReads).length }),
+      );
+      return { ok: r.ok, ...r.last, owners, waitedSeconds: r.waitedSeconds };
     },
 
     /** As mysqlBinlogDumpClients, but null when the instance does not answer (a dead old instance serves nobody). */

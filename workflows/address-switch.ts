@@ -131,6 +131,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       // start-task only on the source as it was: reading the old instance again (honest switches check it)
       if (t.honest && source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
       await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
+      if (relayAfterTasks && t.polls) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 });
       if (relayAfterTasks) await (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId });
     },
   });
@@ -146,6 +147,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
         notReads: alreadySwapped ? null : newInstance,
         from: source.from,
         timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
+        inActivities: t.polls,
       });
   }
   // --- stop every task (checkpoints kept) and relay -------------------------
@@ -233,7 +235,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   t.phase('starting');
   // relay was on: the new source must read the new instance through relay too
   // (a source created from a config without enable-relay would leave it off)
-  const relayBack = relayOn && patched('dm-switch-address-relay');
+  const relayBack = relayOn && (t.polls || patched('dm-switch-address-relay'));
   const startRelay = async () => {
     const stopRelayUndo: Undo = { name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => (t.honest ? undoDm : dm).dmStopRelay({ dmCluster, sourceId }) };
     const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
@@ -246,7 +248,10 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
     t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
-  // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked
+  // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked. Starting relay
+  // restarts every subtask of the source; a subtask still starting then may come back Running but never read again
+  // (seen once after a rollback: Running, no error, its position still the checkpoint's). So relay waits for them.
+  if (relayBack && relayAfterTasks && t.polls && taskNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 });
   if (relayBack && relayAfterTasks) await startRelay();
   if (held.length) {
     await resumeOthers(dmCluster, held);
@@ -254,7 +259,7 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
   }
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, { ...input, shards }, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards, flavor }, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;

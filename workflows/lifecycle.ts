@@ -19,6 +19,8 @@ export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Pro
 
 export async function runSwitch<I extends { approvals: Approvals; dmCluster: string; sourceId: string }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
   const raw = request as { dmCluster?: unknown; sourceId?: unknown; options?: { dryRun?: unknown }; requestedBy?: unknown; reason?: unknown } | undefined;
+  // the newest patch first: a switch started with it has every earlier one (see Tracker.polls)
+  const polls = patched('dm-switch-polls-in-activities');
   const t = new Tracker({
     kind,
     dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
@@ -26,14 +28,14 @@ export async function runSwitch<I extends { approvals: Approvals; dmCluster: str
     dryRun: raw?.options?.dryRun === true,
     requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
     reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
-  });
+  }, polls);
   setHandler(statusQuery, () => t.status);
   const v = validate(request);
   const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
-  t.safety = patched('dm-switch-gtid-safety');
-  t.shards = patched('dm-switch-shard-merge');
-  t.honest = patched('dm-switch-honest-undo');
+  t.safety = polls || patched('dm-switch-gtid-safety');
+  t.shards = polls || patched('dm-switch-shard-merge');
+  t.honest = polls || patched('dm-switch-honest-undo');
   // one switch per source: the workflow ID is the business key, so Temporal refuses a second concurrent start
   if (t.honest) {
     const want = switchWorkflowId(v.value.dmCluster, v.value.sourceId);

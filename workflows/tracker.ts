@@ -61,6 +61,15 @@ export class Tracker {
    */
   honest = false;
   /**
+   * Waits that poll (verification, the rollback check) run inside one
+   * heartbeating activity per outside system instead of a workflow timer and
+   * activities per second, so a switch's history does not grow with its
+   * waits (issue 16). Its patch is the first a switch checks: a switch
+   * started with it has every earlier rule, so their patches (a marker and
+   * a search-attribute upsert each) are not checked again.
+   */
+  polls = false;
+  /**
    * After every undo ran: reads the real state and says what differs from
    * the state before the switch (empty: rolled back), polling until it is
    * or verification's timeout passes (`once`: one reading). Set by the
@@ -69,7 +78,8 @@ export class Tracker {
   rollbackCheck: ((opts?: { once: boolean }) => Promise<RollbackCheck>) | null = null;
   private lastIndexed = '';
 
-  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
+  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>, polls = false) {
+    this.polls = polls;
     const now = new Date().toISOString();
     this.status = {
       ...init,
@@ -86,7 +96,8 @@ export class Tracker {
       operatorActions: [],
       approvals: [],
     };
-    this.indexed = patched('dm-switch-search-attributes');
+    // a switch with `polls` has every earlier patch too: their markers (and the change-version upserts) are not written again
+    this.indexed = polls || patched('dm-switch-search-attributes');
     this.publish();
   }
 
@@ -145,7 +156,7 @@ export class Tracker {
   private index(): void {
     if (!this.indexed) return;
     const s = this.status;
-    const values = [s.sourceId, s.dmCluster, s.kind, s.phase, s.outcome ?? ''];
+    const values = [s.sourceId, s.dmCluster, s.kind, this.polls ? indexedPhase(s.phase) : s.phase, s.outcome ?? ''];
     const key = values.join('\u0000');
     if (key === this.lastIndexed) return;
     this.lastIndexed = key;
@@ -153,7 +164,7 @@ export class Tracker {
       { key: SA.source, value: s.sourceId },
       { key: SA.cluster, value: s.dmCluster },
       { key: SA.kind, value: s.kind },
-      { key: SA.phase, value: s.phase },
+      { key: SA.phase, value: values[3]! },
       { key: SA.outcome, value: s.outcome ?? null },
     ]);
   }
@@ -195,4 +206,27 @@ function lastCheck(gtids: GtidReading[]): GtidReading[] {
   const when = (label: string) => /\(([^()]*)\)$/.exec(label)?.[1] ?? '';
   const last = gtids[gtids.length - 1];
   return last ? gtids.filter((g) => when(g.label) === when(last.label)) : [];
+}
+
+/**
+ * The phase as the DmSwitchPhase search attribute shows it (Tracker.polls):
+ * only where a person looks for switches — checking, changing, waiting at a
+ * gate, compensating, done. Each upsert is a command; the steps inside
+ * "switching" (pausing, moving the VIP, verifying, …) are in the status and
+ * the current details, so adding or reordering one changes no command and
+ * cannot break the replay of switches in flight.
+ */
+export function indexedPhase(phase: Phase): string {
+  switch (phase) {
+    case 'validating':
+    case 'preflight':
+    case 'gtid-check':
+      return 'preflight';
+    case 'awaiting-approval':
+    case 'compensating':
+    case 'done':
+      return phase;
+    default:
+      return 'switching';
+  }
 }

@@ -5,15 +5,15 @@
  * connection (and relay, if on) on the new instance.
  */
 import { patched, sleep } from '@temporalio/workflow';
-import type { SourceTask } from '../activities/dm.js';
+import type { RelayState, SourceTask } from '../activities/dm.js';
 import type { BinlogDumpClient } from '../activities/mysql.js';
-import { normalizeAddress } from '../common/switch/addresses.js';
+import { normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { dm, longDm, mysql, net, vip } from './activities.js';
+import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
 import { failure } from './compensation.js';
-import { verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
+import { acceptedLockWait, verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
 import type { RollbackCheck, Tracker } from './tracker.js';
 
 export interface VerifyTarget {
@@ -23,10 +23,13 @@ export interface VerifyTarget {
   options: { verifyTimeoutSeconds: number };
   /** The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source back. */
   shards?: ShardTasks;
+  /** The source's flavor (from preflight), for the GTID sets DM reports. */
+  flavor?: 'mysql' | 'mariadb';
 }
 
 /** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
 export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null = null): Promise<void> {
+  if (t.polls) return verifyPolled(t, input, frozen, oldRelayDir, relayOn, oldInstance);
   const { dmCluster, sourceId, newInstance, options } = input;
   const names = frozen.map((x) => x.name);
   if (names.length) {
@@ -44,7 +47,7 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
 
     // Replication must move forward from the new instance. Patched in, so that
     // switches started before this check existed replay without it.
-    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
+    if (t.polls || patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
   }
   if (t.safety) {
     await readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
@@ -75,6 +78,91 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
     }
     await sleep('1s');
   }
+}
+
+/**
+ * verify, with every wait inside one activity of the system it waits on
+ * (Tracker.polls), so the history grows with the steps, not the seconds:
+ * every task Running in Sync without errors (DM) and not behind the frozen
+ * gtid-S; the new instance's gtid_executed as of then (MySQL); every task's
+ * position coming to include it, and relay on a new sub-directory caught up
+ * (DM, one wait); a binlog dump connection of the source's dm-worker on the
+ * new instance and none left on the old one (MySQL, one wait); the
+ * shard-merge subtasks (DM). Each wait has verifyTimeoutSeconds.
+ */
+async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null): Promise<void> {
+  const { dmCluster, sourceId, newInstance, options } = input;
+  const timeoutSeconds = options.verifyTimeoutSeconds;
+  const names = frozen.map((x) => x.name);
+  const flavor = input.flavor ?? 'mysql';
+  let relay: RelayState | null = null;
+  if (names.length) {
+    const running = await longDm(timeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds });
+    t.tasks(running);
+    for (const task of frozen) {
+      const now = running.find((x) => x.name === task.name);
+      const before = parseGtidSet(flavor, task.syncerBinlogGtid);
+      const after = parseGtidSet(flavor, now?.syncerBinlogGtid ?? '');
+      t.gtid(`gtid-S task ${task.name} (after resume)`, now?.syncerBinlogGtid ?? '');
+      if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
+    }
+    t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
+
+    // replication moves forward from the new instance (and relay, when on, moved to it): one DM wait
+    const target = await mysql.mysqlInspect(newInstance);
+    if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
+    t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
+    const locks = t.shards ? (input.shards?.acceptedLocks ?? []) : [];
+    const r = await longDm(timeoutSeconds).dmAwaitPositions({
+      dmCluster,
+      sourceId,
+      tasks: names,
+      want: target.gtidExecuted,
+      timeoutSeconds,
+      held: locks.map((l) => ({ task: l.task, sourceSynced: l.synced.includes(sourceId) })),
+      ...(relayOn ? { relaySwitchedFrom: oldRelayDir } : {}),
+    });
+    if (r.behind.length) {
+      throw failure(`replication did not move forward from the new instance within ${timeoutSeconds} s: ${r.behind.map((b) => `task ${b.task} still lacks ${b.lacks}`).join('; ')}`, SwitchErrorType.VerificationFailed);
+    }
+    if (relayOn && !r.relayOk) throw failure(`relay did not switch to a new sub-directory and catch up within ${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`, SwitchErrorType.VerificationFailed);
+    for (const task of r.held) t.decide('info', `${acceptedLockWait(task, input.shards!)}: counted as healthy (options.acceptShardDdlLock)`);
+    for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, r.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
+    t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
+    relay = r.relay;
+  } else if (relayOn) {
+    const r = await longDm(timeoutSeconds).dmAwaitRelaySwitched({ dmCluster, sourceId, oldRelayDir, timeoutSeconds });
+    if (!r.ok) throw failure(`relay did not switch to a new sub-directory and catch up within ${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`, SwitchErrorType.VerificationFailed);
+    relay = r.relay;
+  } else {
+    t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
+    return;
+  }
+
+  // what DM reads, on both ends: one MySQL wait (it resolves the worker's hosts itself)
+  const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
+  if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
+  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, timeoutSeconds });
+  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')})`;
+  const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c);
+  const ours = (dumps.onReads ?? []).filter(mine);
+  const stay = (dumps.onNotReads ?? []).filter(mine);
+  if (!dumps.ok) {
+    const problems = [
+      ...(ours.length === 0
+        ? [`no binlog dump connection from ${where} on the new instance ${newInstance.host}:${newInstance.port} (${dumps.onReads === null ? 'it does not answer' : `it serves ${dumps.onReads.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'}`})`]
+        : []),
+      ...(stay.length > 0 ? [`${where} still reads the old instance ${oldInstance!.host}:${oldInstance!.port} (${stay.map((c) => `${c.user}@${c.host}`).join(', ')})`] : []),
+    ];
+    throw failure(`DM does not read only the new instance after ${timeoutSeconds} s: ${problems.join('; ')}`, SwitchErrorType.VerificationFailed);
+  }
+  t.decide(
+    'go',
+    `DM reads the new instance: it serves ${ours.length} binlog dump connection(s) from ${where} (${ours.map((c) => `${c.user}@${c.host}`).join(', ')})` +
+      (oldInstance ? (dumps.onNotReads === null ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer` : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`) : '') +
+      (relayOn ? `; relay switched to sub-directory ${relay?.relaySubDir} and caught up` : ''),
+  );
+  if (t.shards && input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds }, input.shards);
 }
 
 /**
@@ -198,6 +286,8 @@ export interface RollbackExpectation {
   /** The VIP switch: the VIP must be back on `holder`. */
   vip?: { provider: string; address: string; holder: string | null; candidates: Array<{ host: string; port: number }> };
   timeoutSeconds: number;
+  /** Wait inside one activity per outside system, then read once (Tracker.polls). */
+  inActivities?: boolean;
 }
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
@@ -211,9 +301,18 @@ const DMCTL = 'dmctl --master-addr=<dm-master>';
  * moment to reconnect).
  */
 export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackCheck> {
-  const deadline = Date.now() + e.timeoutSeconds * 1000;
+  let deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
   const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
+  if (e.inActivities && e.timeoutSeconds > 0) {
+    // wait for DM's side, then for MySQL's, each inside one activity; then read everything once (below) to report
+    const restored = await longDm(e.timeoutSeconds).dmAwaitSourceRestored({ dmCluster: e.dmCluster, sourceId: e.sourceId, tasks: e.tasks, relay: e.relay, from: e.from ?? null, timeoutSeconds: e.timeoutSeconds });
+    const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    if (restored.ok && w && (e.reads || e.notReads)) {
+      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, timeoutSeconds: left });
+    }
+    deadline = 0;
+  }
   for (;;) {
     const [source, holder, onOld, onNew] = await Promise.all([
       dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),

@@ -101,6 +101,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
       notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
       vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
       timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
+      inActivities: t.polls,
     });
   const resumeUndo: Undo = {
     name: `resume-task ${taskNames.join(', ')}`,
@@ -202,7 +203,7 @@ async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo
     t.step(`resume-task ${taskNames.join(', ')}`, 'done');
   }
   t.phase('verifying');
-  await verify(t, { ...input, shards }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards, flavor: pf.source.flavor }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;

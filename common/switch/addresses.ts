@@ -10,6 +10,11 @@ export function normalizeAddress(address: string): string {
   return (m ? m[1]! : bare).toLowerCase();
 }
 
+/** Whether a connection MySQL saw come from `c` is one of `owners`' (normalized addresses): the dm-worker's, for a binlog dump. */
+export function ownsConnection(owners: readonly string[], c: { clientAddress: string; clientAddresses?: string[] }): boolean {
+  return [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => owners.includes(normalizeAddress(x)));
+}
+
 /** PROCESSLIST.HOST `10.0.0.5:53211` → `10.0.0.5`; `[::1]:5` → `::1`; a bare name or address stays as it is. */
 export function clientAddress(host: string): string {
   const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(host);

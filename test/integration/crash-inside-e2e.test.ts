@@ -27,7 +27,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import { expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { binlogDumps, downstreamMatches, failureType, relayStatus, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import { binlogDumps, downstreamMatches, failureType, historyEvents, relayStatus, saveHistory, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { tableChecksum, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -193,7 +193,11 @@ async function crashCase(workflow: 'vipSwitch' | 'addressSwitch', req: object, t
   await writer;
   // the crashes happened where planned, after the effect: one mark per type
   expect((await readdir(marks)).sort()).toEqual([...types].sort());
-  return { status, error, movesBefore };
+  // the history counts steps, not seconds waited: a forward switch stays within 150 events (vip-switch-e2e), and one
+  // that crashed twice and undid everything, with retried activities and the rollback check, within 250 (issue 16)
+  const history = await historyEvents(sw.handle);
+  expect(history.count, history.what).toBeLessThanOrEqual(250);
+  return { status, error, movesBefore, handle: sw.handle };
 }
 
 describe('a worker killed inside a changing step, then compensation', { timeout: 600_000 }, () => {
@@ -218,7 +222,7 @@ describe('a worker killed inside a changing step, then compensation', { timeout:
   });
 
   it('given kills right after start-relay and right after resume-task on the new instance, then a cancellation, should pause, move the VIP back with every task Paused, and end rolled-back', async () => {
-    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq([]), ['dmStartRelay', 'dmResumeTasks'], (h) => h.cancel());
+    const { status, error, movesBefore, handle } = await crashCase('vipSwitch', vipReq([]), ['dmStartRelay', 'dmResumeTasks'], (h) => h.cancel());
     expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
     expect(error).toBeDefined();
     await expectRolledBack(status, error, movesBefore, 2);
@@ -229,6 +233,7 @@ describe('a worker killed inside a changing step, then compensation', { timeout:
       `start-relay -s ${SOURCE}:done`,
       `resume-task ${TASK}, ${TASK2}:done`,
     ]);
+    await saveHistory(handle, 'vip-switch-undo-after-start-relay');
   });
 
   it('given kills right after stop-task and operate-source stop, and a rejection at before-resume, should re-create the old source and start both tasks on it', async () => {

@@ -14,7 +14,7 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, relayStatus, runSwitch, startInProcessWorker, startRelay, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, historyEvents, relayStatus, runSwitch, saveHistory, startInProcessWorker, startRelay, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -65,9 +65,12 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     await writeRows(primary, 20);
     await downstreamMatchesPrimary();
     // writes while the switch runs: some land while DM is paused
-    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
+    const { status, error, handle } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
+    // every wait polls inside an activity: the history does not grow with verification's wait for DM's position report
+    const history = await historyEvents(handle);
+    expect(history.count, history.what).toBeLessThanOrEqual(150);
     expect(status.steps.map((s) => s.step)).toEqual([`pause-task ${TASK}`, closeIdle(), `move VIP ${lab.vip} to ${b.host}`, `resume-task ${TASK}`]);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
 
@@ -142,9 +145,12 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     try {
       await writeRows(primary, 10);
       await downstreamMatchesPrimary();
-      const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
+      const { status, error, handle } = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
+      const history = await historyEvents(handle);
+    expect(history.count, history.what).toBeLessThanOrEqual(150);
+      await saveHistory(handle, 'vip-switch-relay-polls-in-activities');
       expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, closeIdle(), `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
       const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).not.toBe(before?.relaySubDir);

@@ -105,6 +105,18 @@ export async function saveHistory(handle: WorkflowHandle, name: string): Promise
   await writeFile(join(import.meta.dirname, '../fixtures/histories', `${name}.json`), historyToJSON(await handle.fetchHistory()));
 }
 
+/** How many events the switch's history holds (issue 16: at most 150, whatever its waits), and what they are, for the reader. */
+export async function historyEvents(handle: WorkflowHandle): Promise<{ count: number; what: string }> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const kinds = new Map<string, number>();
+  for (const e of events) {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    const kind = name ? `activity ${name}` : String(e.eventType);
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return { count: events.length, what: [...kinds].map(([k, n]) => `${k} ×${n}`).join(', ') };
+}
+
 /** Polls the status query until `ok` holds (e.g. a gate is pending). */
 export async function waitForStatus(handle: WorkflowHandle, ok: (s: SwitchStatus) => boolean, timeoutMs = 120_000): Promise<SwitchStatus> {
   const deadline = Date.now() + timeoutMs;

@@ -11,8 +11,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
-import type { SourceState, SourceTask } from '../../activities/dm.js';
-import type { InstanceFacts } from '../../activities/mysql.js';
+import { relaySwitched, sourceRestored, tasksBehind, type SourceState, type SourceTask } from '../../activities/dm.js';
+import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
@@ -38,6 +38,40 @@ export interface ScriptedFaults {
   resumeFailsOn?: string;
   /** The first VIP move takes effect, but its answer is lost (the worker died before completing it). */
   moveAnswerLost?: boolean;
+}
+
+type Reads = {
+  dmFindSource(): Promise<SourceState | null>;
+  mysqlBinlogDumpClientsIfUp(ref: { host: string }): Promise<BinlogDumpClient[] | null>;
+};
+/**
+ * The waiting activities (dmAwait…, mysqlAwaitDumpClients), judged by the
+ * real activities' own rules on one reading of the scripted world: nothing
+ * in it changes with time, so waiting longer would see the same.
+ */
+function awaitsOf(a: Reads) {
+  return {
+    async dmAwaitPositions(req: { tasks: string[]; want: string; relaySwitchedFrom?: string | null }) {
+      const s = (await a.dmFindSource())!;
+      const behind = tasksBehind(s, req.tasks, req.want);
+      const relayOk = req.relaySwitchedFrom !== undefined && relaySwitched(s.relay, req.relaySwitchedFrom);
+      const ok = behind.length === 0 && (req.relaySwitchedFrom === undefined || relayOk);
+      return { ok, tasks: s.tasks.filter((t) => req.tasks.includes(t.name)), behind, held: [], relay: s.relay, relayOk, flavor: s.flavor, waitedSeconds: 0 };
+    },
+    async dmAwaitRelaySwitched(req: { oldRelayDir: string | null }) {
+      const relay = (await a.dmFindSource())?.relay ?? null;
+      return { ok: relaySwitched(relay, req.oldRelayDir), relay, waitedSeconds: 0 };
+    },
+    async dmAwaitSourceRestored(req: { tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
+      return { ok: sourceRestored(await a.dmFindSource(), req), waitedSeconds: 0 };
+    },
+    async mysqlAwaitDumpClients(req: { reads: { host: string } | null; notReads: { host: string } | null; owners: string[]; ownerHosts?: string[] }) {
+      const owners = [...req.owners, ...(req.ownerHosts ?? [])];
+      const onReads = req.reads ? await a.mysqlBinlogDumpClientsIfUp(req.reads) : null;
+      const onNotReads = req.notReads ? await a.mysqlBinlogDumpClientsIfUp(req.notReads) : null;
+      return { ok: dumpsMoved({ reads: req.reads, owners }, onReads, onNotReads), onReads, onNotReads, owners, waitedSeconds: 0 };
+    },
+  };
 }
 
 export function fakeWorld(faults: ScriptedFaults = {}) {
@@ -106,7 +140,8 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       return { alreadyThere: false, holder };
     },
   };
-  return { calls, activities, holder: () => holder, tasks };
+  Object.assign(activities, awaitsOf(activities));
+  return { calls, activities: activities as typeof activities & ReturnType<typeof awaitsOf>, holder: () => holder, tasks };
 }
 
 export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
@@ -215,5 +250,6 @@ export function fakeAddressWorld(faults: { stopFailsOn?: string } = {}) {
     async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
     async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
   };
+  Object.assign(activities, awaitsOf(activities));
   return { calls, activities, source: () => source, tasks: () => tasks };
 }
