@@ -13,6 +13,11 @@
  * Both run in the same process against the same stack, alternating the
  * direction (replica1 ⇄ replica2), while a writer keeps rows flowing.
  *
+ * For the workflow it also prints, per round, the whole switch (start →
+ * closed) split into preflight (start → pause issued), the pause window and
+ * verification (Running again → closed), and the number of events in its
+ * history (issue 16: at most 150, whatever the waits).
+ *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  */
 import { execa } from 'execa';
@@ -41,6 +46,8 @@ const writer = (async () => {
 })();
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+
+const breakdown: Array<{ total: number; preflight: number; verify: number; events: number }> = [];
 
 async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Promise<number> {
   const req: VipSwitchRequest = {
@@ -71,6 +78,9 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     if (ca && scheduled.get(String(ca.scheduledEventId))?.type === 'dmAwaitSyncing') runningAgain = ms(e.eventTime);
   }
   if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the await-syncing activity');
+  const started = ms(events[0]?.eventTime);
+  const closed = ms(events.at(-1)?.eventTime);
+  breakdown.push({ total: closed - started, preflight: pauseIssued - started, verify: closed - runningAgain, events: events.length });
   return runningAgain - pauseIssued;
 }
 
@@ -138,3 +148,14 @@ console.table([
   { run: 'plain dmctl script, same commands', 'min ms': Math.round(p.min), 'median ms': Math.round(p.median), 'max ms': Math.round(p.max) },
 ]);
 console.log(`pause window ratio workflow/script (medians, ${rounds} rounds each): ${(w.median / p.median).toFixed(2)}`);
+const row = (label: string, xs: number[], unit = 'ms') => {
+  const x = stats(xs);
+  return { 'vipSwitch workflow': label, [`min ${unit}`]: Math.round(x.min), [`median ${unit}`]: Math.round(x.median), [`max ${unit}`]: Math.round(x.max) };
+};
+console.table([
+  row('whole switch: start → switched', breakdown.map((b) => b.total)),
+  row('  preflight: start → pause issued', breakdown.map((b) => b.preflight)),
+  row('  pause window: pause → Running', wf),
+  row('  verification: Running → switched', breakdown.map((b) => b.verify)),
+]);
+console.table([row('history events per switch', breakdown.map((b) => b.events), 'events')]);

@@ -2,7 +2,9 @@
  * Durability on the real stack: the worker is a real process (worker/main.ts)
  * and is killed with SIGKILL at every phase boundary of a switch, and inside
  * its long activities (the catch-up wait), then started again; the Temporal
- * dev server is killed and restarted on its SQLite file mid-switch. Each
+ * dev server is killed and restarted on its SQLite file mid-switch; and of
+ * two workers on one task queue, the one running a switch's wait is killed
+ * and the other carries the switch on. Each
  * switch must complete exactly once: the VIP moved once (the lab's move log
  * counts real moves), one source in DM, the task Running, every row
  * downstream exactly once.
@@ -53,6 +55,9 @@ beforeAll(async () => {
   worker = await startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }), temporalAddress: stack.temporal!.address });
   client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
 }, 300_000);
+
+/** Writers a failed case may leave running, their rejection (the stack stopped under them) handled. */
+const writers: Array<Promise<unknown>> = [];
 
 afterAll(async () => {
   await worker?.stop();
@@ -159,6 +164,70 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
     expect(status.outcome).toBe('switched');
     expect(await sourceIds(dm)).toEqual([SOURCE]);
     expect(await sourceReads(dm, SOURCE)).toEqual({ host: b.host, port: 3306 });
+    await writeRows(primary, 5);
+    await matches(90_000);
+    expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  });
+
+  it('given two workers on one task queue and the one running the catch-up wait killed, should carry on on the other within 15 s and switch exactly once', async () => {
+    const second = await startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }), temporalAddress: stack.temporal!.address });
+    // A lags, so the switch waits inside mysqlWaitForGtids long enough to kill the worker running it
+    await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 40; START REPLICA SQL_THREAD');
+    try {
+      await writeRows(primary, 5);
+      const sw = await startSwitch(client, 'addressSwitch', QUEUE, {
+        sourceId: SOURCE,
+        newInstance: ref(a),
+        oldInstance: ref(b),
+        taskCredentials: 'sandbox-root',
+        options: { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 },
+      } as never);
+      const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500);
+      writers.push(writer.catch(() => 0));
+      type Pending = { activityType?: { name?: string | null } | null; attempt?: number | null; lastWorkerIdentity?: string | null; lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null };
+      const waiting = async (): Promise<Pending | undefined> =>
+        ((await sw.handle.describe()).raw.pendingActivities as Pending[] | undefined)?.find((p) => p.activityType?.name === 'mysqlWaitForGtids' && p.lastWorkerIdentity);
+      let first: Pending | undefined;
+      for (const deadline = Date.now() + 120_000; !(first = await waiting()); ) {
+        if (Date.now() > deadline) throw new Error('the switch never waited in mysqlWaitForGtids');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // the worker running it (the SDK's identity is pid@host), killed with SIGKILL
+      const pid = Number(first.lastWorkerIdentity!.split('@')[0]);
+      const [victim, survivor] = worker.pid === pid ? [worker, second] : [second, worker];
+      expect(victim.pid).toBe(pid);
+      const killedAt = Date.now();
+      await victim.kill9();
+      let retry: Pending | undefined;
+      for (const deadline = Date.now() + 60_000; ; ) {
+        retry = await waiting();
+        if (retry && (retry.attempt ?? 1) > (first.attempt ?? 1)) break;
+        if (Date.now() > deadline) throw new Error(`no other worker took the wait over: ${JSON.stringify(retry)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const startedAt = Number(retry.lastStartedTime?.seconds ?? 0) * 1000 + (retry.lastStartedTime?.nanos ?? 0) / 1e6;
+      expect(retry.lastWorkerIdentity).not.toBe(first.lastWorkerIdentity);
+      expect(survivor.pid).toBeDefined();
+      expect(startedAt - killedAt).toBeLessThanOrEqual(15_000);
+      await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
+      const { status, error } = await sw.end();
+      await writer;
+      expect(error).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      // exactly once: one stop and one start of the task, one source
+      expect(status.steps.map((x) => x.step)).toEqual([
+        `stop-task -s ${SOURCE} ${TASK}`,
+        `operate-source stop ${SOURCE}`,
+        `operate-source create ${SOURCE} reading ${a.host}:3306`,
+        `start-task -s ${SOURCE} ${TASK}`,
+      ]);
+      expect(await sourceIds(dm)).toEqual([SOURCE]);
+      expect(await sourceReads(dm, SOURCE)).toEqual({ host: a.host, port: 3306 });
+    } finally {
+      await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
+      if (!worker.pid) await worker.start();
+      await second.stop();
+    }
     await writeRows(primary, 5);
     await matches(90_000);
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
