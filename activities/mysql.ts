@@ -120,6 +120,22 @@ export interface BinlogDumpClient {
 }
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
+  /** The binlog dump connections an instance serves; null when it does not answer (a login it refuses still throws). */
+  async function dumpClientsIfUp(ref: InstanceRef): Promise<BinlogDumpClient[] | null> {
+    let c: mysql.Connection;
+    try {
+      c = await connect(ref);
+    } catch (e) {
+      if (e instanceof ApplicationFailure) throw e;
+      return null;
+    }
+    try {
+      return await dumpClients(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
   /**
    * Connects with the reference's credentials. An unknown reference, and a
    * login the server refuses, are the operator's mistakes, not an outage: they
@@ -330,25 +346,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {
       const resolved = await Promise.all((req.ownerHosts ?? []).map((h) => resolveAll(h).catch(() => [] as string[])));
       const owners = [...new Set([...req.owners.map(normalizeAddress), ...resolved.flat()])];
-      const up = async (ref: InstanceRef) => {
-        let c: mysql.Connection;
-        try {
-          c = await connect(ref);
-        } catch (e) {
-          if (e instanceof ApplicationFailure) throw e;
-          return null;
-        }
-        try {
-          return await dumpClients(c);
-        } finally {
-          await c.end().catch(() => undefined);
-        }
-      };
       const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c));
       const r = await pollUntil(
         req.timeoutSeconds,
         async () => {
-          const [onReads, onNotReads] = await Promise.all([req.reads ? up(req.reads) : Promise.resolve(null), req.notReads ? up(req.notReads) : Promise.resolve(null)]);
+          const [onReads, onNotReads] = await Promise.all([req.reads ? dumpClientsIfUp(req.reads) : Promise.resolve(null), req.notReads ? dumpClientsIfUp(req.notReads) : Promise.resolve(null)]);
           return { onReads, onNotReads };
         },
         (v) => dumpsMoved({ reads: req.reads, owners }, v.onReads, v.onNotReads),
@@ -359,18 +361,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
     /** As mysqlBinlogDumpClients, but null when the instance does not answer (a dead old instance serves nobody). */
     async mysqlBinlogDumpClientsIfUp(ref: InstanceRef): Promise<BinlogDumpClient[] | null> {
-      let c: mysql.Connection;
-      try {
-        c = await connect(ref);
-      } catch (e) {
-        if (e instanceof ApplicationFailure) throw e;
-        return null;
-      }
-      try {
-        return await dumpClients(c);
-      } finally {
-        await c.end().catch(() => undefined);
-      }
+      return dumpClientsIfUp(ref);
     },
 
     /**
