@@ -47,7 +47,7 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
 
     // Replication must move forward from the new instance. Patched in, so that
     // switches started before this check existed replay without it.
-    if (t.polls || patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
+    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
   }
   if (t.safety) {
     await readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
