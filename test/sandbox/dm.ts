@@ -8,9 +8,9 @@
  *   await dm.destroy();
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDmctlOutput, type DmctlJson } from '../../activities/dmctl-output.js';
 import { freePort } from './ports.js';
@@ -126,6 +126,9 @@ export class DmCluster {
   async destroy(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop()));
     await this.master.stop();
+    // DM_SWITCH_KEEP_DM=<dir>: keep the cluster's logs and relay directories there, to read after a failing run
+    const keep = process.env.DM_SWITCH_KEEP_DM;
+    if (keep) await cp(this.dir, join(keep, basename(this.dir)), { recursive: true }).catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
