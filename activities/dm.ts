@@ -176,6 +176,18 @@ export function sourceRestored(s: SourceState | null, want: { tasks: string[]; r
   );
 }
 
+/**
+ * What the upstream of `tasks` has executed, as DM last read it: the union of
+ * their masterBinlogGtid and relay's. A task that runs reaches it in seconds.
+ */
+export function upstreamGtids(state: SourceState, tasks: string[]): string {
+  const seen = [...state.tasks.filter((x) => tasks.includes(x.name)).map((x) => x.masterBinlogGtid), state.relay?.masterBinlogGtid ?? ''].filter(Boolean);
+  return seen.reduce((acc, g) => acc.union(parseGtidSet(state.flavor, g)), parseGtidSet(state.flavor, '')).toCompactString();
+}
+
+/** How long a running task may take to show a new position: DM shows flushed checkpoints (30 s, or a heartbeat when idle). */
+export const CATCH_UP_SECONDS = 90;
+
 export const DM_UNAVAILABLE = 'DmUnavailable';
 const unavailable = (message: string) => ApplicationFailure.retryable(message, DM_UNAVAILABLE);
 
@@ -774,17 +786,98 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     /**
      * Waits, inside this one activity, until DM shows the source as it was
      * before a switch: it exists, reads `from` (when given), every task of
-     * `tasks` Running without errors, relay Running when `relay`. The
-     * rollback check's DM part; it then reads everything once to report.
+     * `tasks` Running without errors, relay Running when `relay`; and then
+     * until every task has caught up with what its upstream had when that was
+     * first seen (`upstreamGtids`) or at least moved (DM shows flushed
+     * checkpoints), within CATCH_UP_SECONDS at least, so that a task DM shows
+     * Running whose binlog reader delivers nothing is not taken for restored.
+     * The rollback check's DM part; it then reads everything once to report.
      */
-    async dmAwaitSourceRestored(req: { dmCluster: string; sourceId: string; tasks: string[]; relay: boolean; from?: { host: string; port: number } | null; timeoutSeconds: number }): Promise<{ ok: boolean; waitedSeconds: number }> {
+    async dmAwaitSourceRestored(req: { dmCluster: string; sourceId: string; tasks: string[]; relay: boolean; from?: { host: string; port: number } | null; timeoutSeconds: number }): Promise<{
+      ok: boolean;
+      /** DM shows the source as before (ok may still be false: a task did not catch up). */
+      restored: boolean;
+      /** What the upstream had when the source was first seen restored: what every task had to reach. */
+      want: string;
+      behind: Array<{ task: string; lacks: string }>;
+      waitedSeconds: number;
+    }> {
+      // the positions DM shows are its last flushed checkpoint: every 30 s while events come, on a heartbeat when idle.
+      // A task that runs shows a new one within a minute; a task that shows none reads nothing.
+      const began = Date.now();
+      let want: string | null = null;
+      const first = new Map<string, string>();
+      const r = await pollUntil(
+        Math.max(req.timeoutSeconds, CATCH_UP_SECONDS),
+        async () => {
+          const state = await sourceState(req.dmCluster, req.sourceId, true);
+          const restored = sourceRestored(state, req);
+          if (restored && want === null) {
+            want = upstreamGtids(state!, req.tasks);
+            for (const x of state!.tasks) first.set(x.name, x.syncerBinlogGtid);
+          }
+          const moved = (task: string) => state!.tasks.find((x) => x.name === task)?.syncerBinlogGtid !== first.get(task);
+          return { state, restored, behind: restored && want !== null ? tasksBehind(state!, req.tasks, want).filter((b) => !moved(b.task)) : [] };
+        },
+        (v) => (v.restored && v.behind.length === 0) || (!v.restored && Date.now() - began >= req.timeoutSeconds * 1000),
+        (v) => v.state && { tasks: v.state.tasks.map((x) => `${x.name} ${x.stage}`), relay: v.state.relay?.stage ?? null, behind: v.behind },
+      );
+      return { ok: r.last.restored && r.last.behind.length === 0, restored: r.last.restored, want: want ?? '', behind: r.last.behind, waitedSeconds: r.waitedSeconds };
+    },
+
+    /**
+     * After relay started on a source whose tasks run: waits until every task
+     * has caught up with what the upstream had when all ran (`want`), and
+     * re-opens the binlog reader of a task that DM shows Running while it
+     * reads nothing: behind, its position unchanged for `stallSeconds` (75 by
+     * default: DM shows flushed checkpoints, up to a minute old), it is
+     * paused and resumed (at most twice), so that DM reads its relay log
+     * again from the checkpoint. Seen on the real stack: after start-relay
+     * re-created the relay sub-directory a task stayed Running/Sync with its
+     * position frozen while the upstream moved on. Pausing and resuming
+     * moves nothing a checkpoint does not already hold, so a retry after a
+     * crash does no harm. `ok` false: a task is not Running or did not catch
+     * up in `timeoutSeconds`; the caller's check reports it.
+     */
+    async dmAwaitTasksCaughtUp(req: { dmCluster: string; sourceId: string; tasks: string[]; timeoutSeconds: number; stallSeconds?: number }): Promise<{ ok: boolean; want: string; behind: Array<{ task: string; lacks: string }>; reopened: Array<{ task: string; lacked: string }>; waitedSeconds: number }> {
+      const stallMs = (req.stallSeconds ?? CATCH_UP_SECONDS - 15) * 1000;
+      let want: string | null = null;
+      const moved = new Map<string, { gtid: string; at: number }>();
+      const reopened: Array<{ task: string; lacked: string }> = [];
+      const reopen = async (task: string) => {
+        for (let attempt = 0; attempt < 10; attempt++) {
+          await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, task]);
+          await sleep(1000);
+          const t = (await sourceState(req.dmCluster, req.sourceId)).tasks.find((x) => x.name === task);
+          if (!t || (t.stage === 'Paused' && t.canceled !== false)) break;
+          Context.current().heartbeat({ reopening: task, seen: `${t.stage}/${t.unit}` });
+        }
+        checked(`resume-task ${task}`, await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, task]));
+      };
       const r = await pollUntil(
         req.timeoutSeconds,
-        () => sourceState(req.dmCluster, req.sourceId, true),
-        (s) => sourceRestored(s, req),
-        (s) => s && { tasks: s.tasks.map((x) => `${x.name} ${x.stage}`), relay: s.relay?.stage ?? null },
+        async () => {
+          const state = await sourceState(req.dmCluster, req.sourceId);
+          const running = req.tasks.every((name) => state.tasks.some((x) => x.name === name && x.stage === 'Running' && x.errors.length === 0));
+          if (!running) return { running, behind: [] as Array<{ task: string; lacks: string }> };
+          if (want === null) want = upstreamGtids(state, req.tasks);
+          const behind = tasksBehind(state, req.tasks, want);
+          for (const b of behind) {
+            const gtid = state.tasks.find((x) => x.name === b.task)?.syncerBinlogGtid ?? '';
+            const last = moved.get(b.task);
+            if (!last || last.gtid !== gtid) moved.set(b.task, { gtid, at: Date.now() });
+            else if (Date.now() - last.at >= stallMs && reopened.filter((x) => x.task === b.task).length < 2) {
+              reopened.push({ task: b.task, lacked: b.lacks });
+              await reopen(b.task);
+              moved.delete(b.task);
+            }
+          }
+          return { running, behind };
+        },
+        (v) => v.running && v.behind.length === 0,
+        (v) => ({ behind: v.behind, reopened }),
       );
-      return { ok: r.ok, waitedSeconds: r.waitedSeconds };
+      return { ok: r.ok, want: want ?? '', behind: r.last.behind, reopened, waitedSeconds: r.waitedSeconds };
     },
 
     /**

@@ -133,6 +133,13 @@ async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: 
       await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
       if (relayAfterTasks && t.polls) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 });
       if (relayAfterTasks) await (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId });
+      // start-relay re-creates the relay sub-directory under running tasks: a task DM then shows Running may read nothing
+      if (relayAfterTasks && t.polls && taskNames.length && patched('dm-switch-undo-reopens-stalled-tasks')) {
+        const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 150 });
+        for (const x of caught.reopened) {
+          t.decide('warn', `task ${x.task} showed Running after start-relay but read nothing (it lacked ${x.lacked} of what the old instance had): paused and resumed it, so that DM reads its relay log again from the checkpoint`);
+        }
+      }
     },
   });
   // compensation checks that it left what preflight found: the source config, every task and relay running, DM reading it

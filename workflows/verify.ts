@@ -304,9 +304,16 @@ export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackC
   let deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
   const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
+  // tasks DM shows Running that did not catch up with their upstream (histories from before this field have none)
+  let stalled: Array<{ task: string; lacks: string }> = [];
+  let upstream = '';
+  let waited = 0;
   if (e.inActivities && e.timeoutSeconds > 0) {
     // wait for DM's side, then for MySQL's, each inside one activity; then read everything once (below) to report
     const restored = await longDm(e.timeoutSeconds).dmAwaitSourceRestored({ dmCluster: e.dmCluster, sourceId: e.sourceId, tasks: e.tasks, relay: e.relay, from: e.from ?? null, timeoutSeconds: e.timeoutSeconds });
+    stalled = restored.behind ?? [];
+    upstream = restored.want ?? '';
+    waited = restored.waitedSeconds;
     const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
     if (restored.ok && w && (e.reads || e.notReads)) {
       await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, timeoutSeconds: left });
@@ -337,6 +344,10 @@ export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackC
       seen.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}`);
       if (e.from && (source.from.host !== e.from.host || source.from.port !== e.from.port)) {
         problems.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ${e.from.host}:${e.from.port} as before the switch`);
+      }
+      for (const { task, lacks } of stalled) {
+        problems.push(`task ${task} shows Running but its position did not move in ${waited} s while it lacks ${lacks} of what its upstream has (${upstream}): DM does not read what the old instance writes`);
+        fix.push(`${DMCTL} pause-task -s ${e.sourceId} ${task}, then ${DMCTL} resume-task -s ${e.sourceId} ${task} (DM opens its binlog reader again from the checkpoint); check that its syncerBinlogGtid moves in query-status`);
       }
       for (const name of e.tasks) {
         const x = source.tasks.find((y) => y.name === name);

@@ -6,11 +6,12 @@
  * task DM paused because of an error, and a pause the worker never applied.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDmActivities, type SourceTask } from '../../activities/dm.js';
+import { createDmActivities, type DmActivities, type SourceTask } from '../../activities/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import { tableChecksum, writeRows } from '../sandbox/topology.js';
@@ -112,5 +113,66 @@ describe('dmPauseTasks on the real DM', () => {
       await rm(dir, { recursive: true, force: true });
       await resumeAndCatchUp();
     }
+  });
+});
+
+type CaughtUp = Awaited<ReturnType<DmActivities['dmAwaitTasksCaughtUp']>>;
+
+describe('dmAwaitTasksCaughtUp on the real DM', () => {
+  it('given a task DM shows Running whose position does not move (FAKE: a dmctl wrapper freezes its syncerBinlogGtid until a resume-task, standing in for the binlog reader that stalled after start-relay), should pause and resume it, and answer once it caught up', async () => {
+    const { topology, dm } = stack;
+    const dir = await mkdtemp(join(tmpdir(), 'dsw-stalled-'));
+    try {
+      const resumed = join(dir, 'resumed');
+      const frozen = join(dir, 'frozen');
+      const wrapper = join(dir, 'dmctl');
+      // query-status answers with the task's first seen position until a resume-task went through; everything else is DM's own
+      await writeFile(
+        join(dir, 'freeze.mjs'),
+        `import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+const args = process.argv.slice(2);
+let out;
+try { out = execFileSync(${JSON.stringify(dm!.dmctlPath)}, args, { encoding: 'utf8' }); } catch (e) { out = e.stdout ?? ''; }
+if (args.includes('resume-task')) writeFileSync(${JSON.stringify(resumed)}, 'x');
+if (args.includes('query-status') && !existsSync(${JSON.stringify(resumed)})) {
+  const status = JSON.parse(out);
+  for (const src of status.sources ?? []) for (const t of src.subTaskStatus ?? []) if (t.sync) {
+    if (!existsSync(${JSON.stringify(frozen)})) writeFileSync(${JSON.stringify(frozen)}, t.sync.syncerBinlogGtid);
+    t.sync.syncerBinlogGtid = readFileSync(${JSON.stringify(frozen)}, 'utf8');
+  }
+  out = JSON.stringify(status);
+}
+process.stdout.write(out);
+`,
+      );
+      await writeFile(wrapper, `#!/bin/sh\nexec '${process.execPath}' '${join(dir, 'freeze.mjs')}' "$@"\n`);
+      await chmod(wrapper, 0o755);
+      const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: wrapper } });
+      expect((await subTask()).stage).toBe('Running');
+      // the wrapper's first query-status freezes the task where it is now; then the upstream moves on
+      await execa(wrapper, [`--master-addr=${dm!.masterAddr}`, 'query-status', stack.taskName!]);
+      const froze = (await readFile(frozen, 'utf8')).trim();
+      expect(froze).not.toBe('');
+      await writeRows(topology!.primary, 3);
+      const req = { dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds: 60, stallSeconds: 2 };
+      const r = (await new MockActivityEnvironment().run(activities.dmAwaitTasksCaughtUp, req)) as CaughtUp;
+      expect(r.ok).toBe(true);
+      expect(r.reopened.map((x) => x.task)).toEqual([stack.taskName]);
+      expect(r.reopened[0]!.lacked).not.toBe('');
+      expect(r.behind).toEqual([]);
+      expect((await subTask()).stage).toBe('Running');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await resumeAndCatchUp();
+    }
+  });
+
+  it('given a task that reads on, should answer once DM shows it caught up (its next checkpoint), without touching it', async () => {
+    const { dm } = stack;
+    const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: dm!.dmctlPath } });
+    const r = (await new MockActivityEnvironment().run(activities.dmAwaitTasksCaughtUp, { dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds: 120 })) as CaughtUp;
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(r.reopened, JSON.stringify(r)).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
-import { relaySwitched, sourceRestored, tasksBehind, type SourceState, type SourceTask } from '../../activities/dm.js';
+import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceState, type SourceTask } from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
@@ -62,8 +62,18 @@ function awaitsOf(a: Reads) {
       const relay = (await a.dmFindSource())?.relay ?? null;
       return { ok: relaySwitched(relay, req.oldRelayDir), relay, waitedSeconds: 0 };
     },
+    async dmAwaitTasksCaughtUp(req: { tasks: string[] }) {
+      const s = (await a.dmFindSource())!;
+      const want = upstreamGtids(s, req.tasks);
+      const behind = tasksBehind(s, req.tasks, want);
+      return { ok: behind.length === 0, want, behind, reopened: [], waitedSeconds: 0 };
+    },
     async dmAwaitSourceRestored(req: { tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
-      return { ok: sourceRestored(await a.dmFindSource(), req), waitedSeconds: 0 };
+      const s = await a.dmFindSource();
+      const restored = sourceRestored(s, req);
+      const want = restored ? upstreamGtids(s!, req.tasks) : '';
+      const behind = restored ? tasksBehind(s!, req.tasks, want) : [];
+      return { ok: restored && behind.length === 0, restored, want, behind, waitedSeconds: 0 };
     },
     async mysqlAwaitDumpClients(req: { reads: { host: string } | null; notReads: { host: string } | null; owners: string[]; ownerHosts?: string[] }) {
       const owners = [...req.owners, ...(req.ownerHosts ?? [])];
