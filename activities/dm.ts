@@ -384,6 +384,51 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     }
   }
 
+  /** pause-task each task, and again every 3 s for one not yet Paused by request (DM may lose a pause to its task checker). */
+  async function pauseTasks(req: TasksRequest): Promise<SourceTask[]> {
+    const pause = async (name: string) => {
+      checked(`pause-task ${name}`, await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, name]));
+      Context.current().heartbeat({ paused: name });
+    };
+    for (const name of req.tasks) await pause(name);
+    let lastPause = Date.now();
+    return waitFor(
+      req,
+      'Paused',
+      (t) => t.stage === 'Paused' && t.canceled !== false,
+      SwitchErrorType.DmOperationFailed,
+      async (pending) => {
+        if (Date.now() - lastPause < 3000) return;
+        lastPause = Date.now();
+        for (const t of pending) {
+          Context.current().heartbeat({ pausingAgain: t.name, seen: `${t.stage}/${t.unit}` });
+          await pause(t.name);
+        }
+      },
+    );
+  }
+
+  /** resume-task each task not Running, again while DM answers with a broken upstream connection. */
+  async function resumeTasks(req: TasksRequest): Promise<SourceTask[]> {
+    const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
+    for (const name of req.tasks) {
+      for (let attempt = 1; ; attempt++) {
+        const now = await sourceState(req.dmCluster, req.sourceId);
+        const t = now.tasks.find((x) => x.name === name);
+        if (t?.stage === 'Running' && t.errors.length === 0) break;
+        const answer = await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
+        const failures = dmctlFailures(answer);
+        if (failures.length === 0) break;
+        const text = failures.map((f) => f.msg).join('; ');
+        Context.current().heartbeat({ resuming: name, attempt, lastError: text });
+        if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
+        await sleep(Math.min(5000, 500 * attempt));
+        Context.current().cancellationSignal.throwIfAborted();
+      }
+    }
+    return (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
+  }
+
   /** Every subtask of a task, on every source it reads (`query-status <task>`). */
   async function taskSubtasks(dmCluster: string, task: string): Promise<TaskSubtask[]> {
     const answer = checked(`query-status ${task}`, await dmctl(dmCluster, ['query-status', task]));
@@ -430,26 +475,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * again, the worker applies it again), until the timeout. Idempotent.
      */
     async dmPauseTasks(req: TasksRequest): Promise<SourceTask[]> {
-      const pause = async (name: string) => {
-        checked(`pause-task ${name}`, await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, name]));
-        Context.current().heartbeat({ paused: name });
-      };
-      for (const name of req.tasks) await pause(name);
-      let lastPause = Date.now();
-      return waitFor(
-        req,
-        'Paused',
-        (t) => t.stage === 'Paused' && t.canceled !== false,
-        SwitchErrorType.DmOperationFailed,
-        async (pending) => {
-          if (Date.now() - lastPause < 3000) return;
-          lastPause = Date.now();
-          for (const t of pending) {
-            Context.current().heartbeat({ pausingAgain: t.name, seen: `${t.stage}/${t.unit}` });
-            await pause(t.name);
-          }
-        },
-      );
+      return pauseTasks(req);
     },
 
     /**
@@ -474,23 +500,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * upstream connection errors are retried within `timeoutSeconds`.
      */
     async dmResumeTasks(req: TasksRequest): Promise<SourceTask[]> {
-      const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
-      for (const name of req.tasks) {
-        for (let attempt = 1; ; attempt++) {
-          const now = await sourceState(req.dmCluster, req.sourceId);
-          const t = now.tasks.find((x) => x.name === name);
-          if (t?.stage === 'Running' && t.errors.length === 0) break;
-          const answer = await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
-          const failures = dmctlFailures(answer);
-          if (failures.length === 0) break;
-          const text = failures.map((f) => f.msg).join('; ');
-          Context.current().heartbeat({ resuming: name, attempt, lastError: text });
-          if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
-          await sleep(Math.min(5000, 500 * attempt));
-          Context.current().cancellationSignal.throwIfAborted();
-        }
-      }
-      return (await sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
+      return resumeTasks(req);
     },
 
     /**
@@ -845,14 +855,9 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       const moved = new Map<string, { gtid: string; at: number }>();
       const reopened: Array<{ task: string; lacked: string }> = [];
       const reopen = async (task: string) => {
-        for (let attempt = 0; attempt < 10; attempt++) {
-          await dmctl(req.dmCluster, ['pause-task', '-s', req.sourceId, task]);
-          await sleep(1000);
-          const t = (await sourceState(req.dmCluster, req.sourceId)).tasks.find((x) => x.name === task);
-          if (!t || (t.stage === 'Paused' && t.canceled !== false)) break;
-          Context.current().heartbeat({ reopening: task, seen: `${t.stage}/${t.unit}` });
-        }
-        checked(`resume-task ${task}`, await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, task]));
+        const one = { dmCluster: req.dmCluster, sourceId: req.sourceId, tasks: [task], timeoutSeconds: 30 };
+        await pauseTasks(one);
+        await resumeTasks(one);
       };
       const r = await pollUntil(
         req.timeoutSeconds,
