@@ -21,10 +21,12 @@
  * the new instance only, every task Running, the VIP (or the source config)
  * on the new instance; `rolled-back` / `refused` — the same on the old one;
  * `needs-operator` — reported with what was observed (it claims nothing).
- * Exit code 1 when any outcome differs from the state.
+ * Exit code 1 when any outcome differs from the state, or cannot be read
+ * (then the switch's history is saved beside the system's temp files).
  */
 import { Client, Connection } from '@temporalio/client';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rejectUpdate } from '../common/switch/messages.js';
@@ -143,7 +145,19 @@ for (let run = 1; run <= RUNS; run++) {
         .then((s) => (s.outcome ? undefined : sw.handle.executeUpdate(rejectUpdate, { args: [{ by: 'chaos' }] })))
         .catch(() => undefined)
     : Promise.resolve();
-  const { status } = await sw.end();
+  let status: Awaited<ReturnType<typeof sw.end>>['status'];
+  try {
+    ({ status } = await sw.end());
+  } catch (e) {
+    // the outcome cannot even be read (e.g. the status query fails on replay): a mismatch, and the history to study
+    await Promise.allSettled([chaos, rejecter, writer]);
+    mismatches++;
+    const saved = join(tmpdir(), `dsw-chaos-${SEED}-run-${run}.json`);
+    await writeFile(saved, historyToJSON(await sw.handle.fetchHistory()));
+    rows.push(`${String(run).padStart(2)}  ${kind.padEnd(7)} ${reject ? 'reject ' : 'approve'} MISMATCH: the status cannot be read: ${(e as Error).message}; history saved as ${saved}`);
+    console.log(rows.at(-1));
+    break;
+  }
   await Promise.all([chaos, rejecter, writer]);
   const seconds = Math.round((Date.now() - t0) / 1000);
   // the switch's own length, without the time the kills added, sets the next horizon

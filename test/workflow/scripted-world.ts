@@ -180,6 +180,11 @@ export function useScriptedTemporal(): { client: () => Client } {
   return { client: () => client };
 }
 
+/** The dev server's address and the bundled workflows, for a test that runs its own workers. */
+export function scriptedServer(): { address: string; bundle: WorkflowBundleWithSourceMap } {
+  return { address: temporal.address, bundle };
+}
+
 let queueN = 0;
 /**
  * Runs one switch. With DM_SWITCH_SAVE_HISTORIES=1, its history is saved as
