@@ -6,6 +6,7 @@
  * TEMPORAL_* variables.)
  *
  *   taskQueue: dm-switch
+ *   deployment: { name: dm-switch, buildId: "2026.12.1" }   # optional: Worker Deployment Versioning (README "Upgrading")
  *   dm:
  *     clusters:
  *       default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }
@@ -25,6 +26,18 @@ const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [pro
 export const WorkerConfigSchema = z
   .object({
     taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+    /**
+     * Worker Deployment Versioning: this worker is version `buildId` of
+     * deployment `name`, and a switch stays on the version it started on
+     * (pinned) until it ends. DM_SWITCH_BUILD_ID overrides `buildId`.
+     */
+    deployment: z
+      .object({
+        name: z.string().min(1).regex(/^[^.]+$/, 'a deployment name without "." (Temporal joins name and build ID with one)'),
+        buildId: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     /** Directory for the short-lived files that carry a password (worker/private-dir.ts); default $XDG_RUNTIME_DIR/dm-switch or ~/.local/state/dm-switch/private. */
     privateDir: z.string().min(1).optional(),
     dm: z

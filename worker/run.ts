@@ -24,7 +24,7 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
     }
     if (sa.ok === 'unknown') Runtime.instance().logger.warn(`dm-switch worker: could not check the search attributes of namespace ${namespace} (${sa.reason}); switches fail their workflow tasks if DmSwitchSource, DmSwitchCluster, DmSwitchKind, DmSwitchPhase and DmSwitchOutcome are not registered`);
     const { worker, connection } = await createWorker(config, connect.connectionOptions, namespace, process.env, extras);
-    Runtime.instance().logger.info(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`);
+    Runtime.instance().logger.info(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}${config.deployment ? `; deployment ${worker.options.workerDeploymentOptions?.version.deploymentName} version ${worker.options.workerDeploymentOptions?.version.buildId} (switches pinned)` : ''}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`);
     await worker.run();
     await connection.close();
   } catch (e) {

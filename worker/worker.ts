@@ -2,10 +2,10 @@
  * Creates the worker: the switch workflows and the activities built from
  * the configuration, on a connection from @temporalio/envconfig.
  */
-import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type NativeConnectionOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type NativeConnectionOptions, type WorkerDeploymentOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.js';
 import { buildActivities } from './activities.js';
-import type { WorkerConfig } from './config.js';
+import { ConfigError, type WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
 import { activityLogInterceptors } from './observability.js';
 import { defaultPrivateDir, preparePrivateDir } from './private-dir.js';
@@ -18,8 +18,22 @@ export interface WorkerExtras {
   activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
+/**
+ * The worker's deployment version (config `deployment`, DM_SWITCH_BUILD_ID
+ * over its `buildId`), or undefined for an unversioned worker. Switches are
+ * pinned: one finishes on the code it started with, however many versions
+ * are deployed meanwhile (README "Upgrading the worker mid-switch").
+ */
+export function deploymentOptions(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env): WorkerDeploymentOptions | undefined {
+  if (!config.deployment) return undefined;
+  const buildId = env.DM_SWITCH_BUILD_ID?.trim() || config.deployment.buildId;
+  if (!buildId) throw new ConfigError(`deployment.buildId: give this worker's build ID (deployment ${config.deployment.name}), in the configuration or as DM_SWITCH_BUILD_ID, e.g. the release or commit it runs`);
+  return { version: { deploymentName: config.deployment.name, buildId }, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' };
+}
+
 export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env, extras: WorkerExtras = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
   // files that carry a password for a moment: an owner-only directory, cleaned of what killed workers left
+  const workerDeploymentOptions = deploymentOptions(config, env);
   const priv = await preparePrivateDir(config.privateDir ?? defaultPrivateDir(env));
   if (priv.removed.length) Runtime.instance().logger.info(`dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`);
   const connection = await NativeConnection.connect(connectionOptions);
@@ -27,6 +41,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     connection,
     namespace,
     taskQueue: config.taskQueue,
+    ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
     workflowsPath,
     activities: buildActivities(config, env, priv.dir),
     dataConverter: dataConverterFromEnv(env),

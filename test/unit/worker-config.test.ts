@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseWorkerConfig } from '../../worker/config.js';
 import { credentialResolver } from '../../worker/credentials.js';
+import { deploymentOptions } from '../../worker/worker.js';
 
 const good = `
 dm:
@@ -42,5 +43,14 @@ describe('worker configuration', () => {
     await expect(resolve('upstream')).resolves.toEqual({ user: 'dm', password: 's3cret' });
     await expect(resolve('nope')).rejects.toThrow(/unknown credential reference "nope"/);
     await expect(credentialResolver(parseWorkerConfig(good).credentials, {})('upstream')).rejects.toThrow(/DM_UPSTREAM_PASSWORD is not set/);
+  });
+
+  it('given a deployment, should run the worker as that version with switches pinned, the build ID from DM_SWITCH_BUILD_ID first', () => {
+    expect(deploymentOptions(parseWorkerConfig(good), {})).toBeUndefined();
+    const c = parseWorkerConfig(`${good}deployment: { name: dm-switch, buildId: "2026.12.1" }\n`);
+    expect(deploymentOptions(c, {})).toEqual({ version: { deploymentName: 'dm-switch', buildId: '2026.12.1' }, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' });
+    expect(deploymentOptions(c, { DM_SWITCH_BUILD_ID: 'abc123' })?.version.buildId).toBe('abc123');
+    expect(() => deploymentOptions(parseWorkerConfig(`${good}deployment: { name: dm-switch }\n`), {})).toThrow(/deployment\.buildId: give this worker's build ID .*DM_SWITCH_BUILD_ID/);
+    expect(() => parseWorkerConfig(`${good}deployment: { name: dm.switch, buildId: x }\n`)).toThrow(/deployment\.name: a deployment name without "\."/);
   });
 });
