@@ -29,7 +29,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rejectUpdate } from '../common/switch/messages.js';
+import { rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import type { DbInstance } from '../test/sandbox/db.js';
 import { startStack } from '../test/sandbox/stack.js';
 import { binlogDumps, downstreamMatches, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil } from '../test/sandbox/switch-harness.js';
@@ -142,7 +142,19 @@ for (let run = 1; run <= RUNS; run++) {
   })();
   const rejecter = reject
     ? waitForStatus(sw.handle, (s) => s.approvals.some((x) => x.gate === 'before-resume' && x.state === 'pending') || s.outcome !== undefined, 300_000)
-        .then((s) => (s.outcome ? undefined : sw.handle.executeUpdate(rejectUpdate, { args: [{ by: 'chaos' }] })))
+        .then(async (s) => {
+          // as a person would: a refusal that says "send it again" is sent again
+          for (let i = 0; !s.outcome && i < 20; i++) {
+            try {
+              return await sw.handle.executeUpdate(rejectUpdate, { args: [{ by: 'chaos' }] });
+            } catch (e) {
+              if (!/send it again/.test(String((e as { cause?: Error }).cause?.message ?? e))) throw e;
+              await sleep(500);
+              s = await sw.handle.query(statusQuery);
+            }
+          }
+          return undefined;
+        })
         .catch(() => undefined)
     : Promise.resolve();
   let status: Awaited<ReturnType<typeof sw.end>>['status'];

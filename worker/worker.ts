@@ -43,6 +43,13 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     taskQueue: config.taskQueue,
     ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
     workflowsPath,
+    // No workflow cache: every workflow task replays the switch from its history. A cached switch can
+    // hold effects of events whose commands are not written yet (a status query on a new worker applies
+    // a step's result before the task that carries it), and an approval validated against that state
+    // is accepted in a later activation of the task than the step's result, while a replay delivers
+    // it first: the history then no longer replays (test/workflow/gate-same-task.test.ts). Replaying a
+    // switch (≤ 150 events) costs milliseconds per task.
+    maxCachedWorkflows: 0,
     activities: buildActivities(config, env, priv.dir),
     dataConverter: dataConverterFromEnv(env),
     interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors, ...(extras.activityInterceptors ?? [])], workflowModules: [workflowInterceptorsPath] },

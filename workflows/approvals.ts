@@ -37,17 +37,6 @@ const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate"
 export class Gates {
   private summaries: Record<Gate, string> | undefined;
   private readonly extra: Partial<Record<Gate, string[]>> = {};
-  /**
-   * The history length (Core: the last event processed) of the workflow task
-   * that opened the pending gate. An update decided in that same task would
-   * replay out of order: Core delivers an accepted update at the start of its
-   * task's activation on replay, before the step result that opened the gate
-   * and with its acceptance ahead of the gate's upsert, although the live run
-   * took it in a later activation of that task (a worker lost mid-task, then
-   * the step's result and the waiting update reach the next worker together).
-   * So the validator takes decisions from the next task on only.
-   */
-  private openedAt = -1;
 
   constructor(
     private readonly t: Tracker,
@@ -110,7 +99,6 @@ export class Gates {
       approving: { summary: approving.summary, plan: [...approving.plan], gtids: [...approving.gtids] },
     };
     this.t.status.approvals.push(record);
-    this.openedAt = workflowInfo().historyLength;
     const resumeAt = this.t.status.phase;
     this.t.phase('awaiting-approval');
     // a gate inside the freeze waits no longer than the freeze may last
@@ -150,11 +138,6 @@ export class Gates {
   private validate(r: ApprovalRequest): void {
     const problem = approvalProblem(this.t.status, this.config.gates, r);
     if (problem) throw new Error(problem);
-    // live only (validators do not run on replay), so reading the task's history length is safe here
-    if (workflowInfo().historyLength <= this.openedAt) {
-      const gate = this.t.status.approvals.find((a) => a.state === 'pending')?.gate;
-      throw new Error(`gate ${gate} opened in the workflow task that is being completed now (the switch just came back from a lost worker); nothing was decided: send it again`);
-    }
   }
 
   private onSignal(decision: Decision, r: ApprovalRequest): void {
@@ -170,7 +153,8 @@ export class Gates {
   private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord {
     const record = this.t.status.approvals.find((a) => a.state === 'pending');
     // Only a replay can get here without a pending gate (the validator and onSignal check it live): a
-    // history that took a decision in the task that opened its gate, written before `openedAt` existed.
+    // history that took a decision in the workflow task that opened its gate, written by a worker that
+    // cached switches (worker/worker.ts, maxCachedWorkflows).
     if (!record) {
       throw new Error(
         `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; this history decided a gate in the workflow task that opened it, which this SDK cannot replay; end the switch with: temporal workflow terminate --workflow-id ${workflowInfo().workflowId}, then check DM, the VIP and the source as README "When something goes wrong" says`,

@@ -1,23 +1,22 @@
 /**
- * An approval that reaches the workflow together with the result of the
- * step before its gate, after the worker holding that task was lost: it
- * must be refused with a reason (never applied to a gate that is not open,
- * never lost silently), the next decision must be taken, and the history
- * must replay on a new worker.
+ * Approvals that reach a switch while it comes back from a lost worker: an
+ * update that arrives with the result of the step before its gate, and one
+ * sent as soon as a status query on the new worker shows the gate. Each must
+ * be refused with a reason or taken, never applied to a gate that is not
+ * open, and the history must replay.
  *
  * Core delivers an update in the activation of the task that carries it,
- * ahead of activity results; the gate's validator refuses it as "not
- * reached yet" there. A random-kill run once saw the live run take such an
- * update in a later activation of the same task, after the gate had opened:
- * on replay Core delivered it first, before the gate was open, and the
- * history no longer replayed. The gate therefore takes no decision in the
- * task that opened it (workflows/approvals.ts, `openedAt`). That later
- * activation could not be produced on demand here; this case covers the
- * path that can.
+ * ahead of activity results; on replay it delivers an accepted update in the
+ * activation of the task that accepted it. A random-kill run once had a
+ * worker that cached the switch take the update in a later activation of the
+ * task than the step that opened the gate (a status query had applied that
+ * step ahead of its task), and the history did not replay
+ * (test/fixtures/unreplayable, replay.test.ts). The worker now caches no
+ * switch (worker/worker.ts), as the new workers here; the exact timing of
+ * that run could not be produced on demand, so `npm run chaos` is its check.
  *
  * Real dev server, scripted activities; the lost worker is a workflow-only
- * process frozen (SIGSTOP) with its polls open, so the server hands it the
- * task, which times out, then killed.
+ * process, frozen (SIGSTOP) with its polls open or killed.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -81,7 +80,7 @@ describe('a gate decided in the workflow task that opens it', () => {
       );
       await sleep(3000);
       lost.kill('SIGKILL');
-      const second = await Worker.create({ connection, taskQueue, workflowsPath });
+      const second = await Worker.create({ connection, taskQueue, workflowsPath, maxCachedWorkflows: 0 });
       const result = await second.runUntil(async () => {
         const refusedWith = await early;
         let status: SwitchStatus = await handle.query(statusQuery);
@@ -100,6 +99,74 @@ describe('a gate decided in the workflow task that opens it', () => {
       expect(result.refusedWith).toMatch(/send it again/);
       expect(result.record).toMatchObject({ gate: 'before-freeze', state: 'rejected', by: 'dba', via: 'update' });
       expect(result.final.approvals.map((a) => [a.gate, a.state, a.by])).toEqual([['before-freeze', 'rejected', 'dba']]);
+      expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
+    } finally {
+      lost.kill('SIGKILL');
+      activityWorker.shutdown();
+      await acts;
+      await connection.close();
+    }
+  });
+
+  it('given a status query that opens the gate on a new worker before the task does, and an approval right then, should leave a history that replays', async () => {
+    const { address } = scriptedServer();
+    const w = fakeWorld();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held = false;
+    const shardModes = w.activities.dmTaskShardModes;
+    w.activities.dmTaskShardModes = async () => {
+      held = true;
+      await released;
+      return shardModes();
+    };
+    const taskQueue = 'gate-after-query';
+    const connection = await NativeConnection.connect({ address });
+    const activityWorker = await Worker.create({ connection, taskQueue, activities: w.activities });
+    const acts = activityWorker.run();
+    const lost = execa(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'workflow-only-worker.ts')], {
+      env: { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue },
+      buffer: false,
+      reject: false,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        lost.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        void lost.then((r) => reject(new Error(`the workflow worker exited: ${r.exitCode}`)));
+      });
+      const handle = await client().workflow.start('vipSwitch', {
+        taskQueue,
+        workflowId: switchWorkflowId('default', 'src-q'),
+        args: [input({ sourceId: 'src-q', approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } })],
+      });
+      for (let i = 0; i < 400 && !held; i++) await sleep(50);
+      expect(held).toBe(true);
+      // the worker running the switch dies; its sticky queue keeps the next task for 10 s
+      lost.kill('SIGKILL');
+      await lost;
+      const second = await Worker.create({ connection, taskQueue, workflowsPath, maxCachedWorkflows: 0 });
+      const result = await second.runUntil(async () => {
+        // the new worker answers a status query (it caches the switch), then the step completes
+        expect((await handle.query(statusQuery)).approvals).toEqual([]);
+        release();
+        // a person watching the status: the new worker answers from the whole history, gate open
+        let status: SwitchStatus | null = null;
+        for (let i = 0; i < 200 && !status?.approvals.some((a) => a.state === 'pending'); i++) status = await handle.query(statusQuery).catch(() => null);
+        const first = await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] }).then(
+          (r) => r as unknown,
+          (e: unknown) => (e instanceof WorkflowUpdateFailedError ? (e.cause?.message ?? e.message) : Promise.reject(e)),
+        );
+        // refused (the gate's task was not done yet): send it again, as the reason says
+        const record = typeof first === 'string' ? await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] }) : first;
+        const end = await handle.result().then(
+          () => 'completed',
+          (e: Error & { cause?: { message?: string } }) => e.cause?.message ?? e.message,
+        );
+        return { first, record, end };
+      });
+      const history = await handle.fetchHistory();
+      await expect(Worker.runReplayHistory({ workflowsPath, replayName: 'gate-after-query' }, history, handle.workflowId)).resolves.toBeUndefined();
+      expect(result.record).toMatchObject({ gate: 'before-freeze', state: 'rejected', by: 'dba', via: 'update' });
       expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
     } finally {
       lost.kill('SIGKILL');
