@@ -32,42 +32,61 @@ import { fakeWorld, input, scriptedServer, useScriptedTemporal } from './scripte
 const { client } = useScriptedTemporal();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A switch that waits at before-freeze, run by a workflow-only worker process
+ * (`lost`) while the step before the gate (the last activity) is held on an
+ * in-process activity worker until `release()`. Resolves once that step runs.
+ */
+async function switchHeldBeforeGate(taskQueue: string, sourceId: string, workflowTaskTimeout?: string) {
+  const { address } = scriptedServer();
+  const w = fakeWorld();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let held = false;
+  const shardModes = w.activities.dmTaskShardModes;
+  w.activities.dmTaskShardModes = async () => {
+    held = true;
+    await released;
+    return shardModes();
+  };
+  const connection = await NativeConnection.connect({ address });
+  const activityWorker = await Worker.create({ connection, taskQueue, activities: w.activities });
+  const acts = activityWorker.run();
+  const lost = execa(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'workflow-only-worker.ts')], {
+    env: { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue },
+    buffer: false,
+    reject: false,
+  });
+  const stop = async () => {
+    lost.kill('SIGKILL');
+    activityWorker.shutdown();
+    await acts;
+    await connection.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      lost.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      void lost.then((r) => reject(new Error(`the workflow worker exited: ${r.exitCode}`)));
+    });
+    const handle = await client().workflow.start('vipSwitch', {
+      taskQueue,
+      workflowId: switchWorkflowId('default', sourceId),
+      ...(workflowTaskTimeout ? { workflowTaskTimeout } : {}),
+      args: [input({ sourceId, approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } })],
+    });
+    for (let i = 0; i < 400 && !held; i++) await sleep(50);
+    expect(held).toBe(true);
+    return { handle, release, lost, connection, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 describe('a gate decided in the workflow task that opens it', () => {
   it('given the update arrives with the result of the step before the gate, should refuse it, take the next one, and leave a history that replays', async () => {
-    const { address } = scriptedServer();
-    const w = fakeWorld();
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let held = false;
-    const shardModes = w.activities.dmTaskShardModes;
-    // the last activity before the before-freeze gate: held until the workflow worker is stranded
-    w.activities.dmTaskShardModes = async () => {
-      held = true;
-      await released;
-      return shardModes();
-    };
-    const taskQueue = 'gate-same-task';
-    const connection = await NativeConnection.connect({ address });
-    const activityWorker = await Worker.create({ connection, taskQueue, activities: w.activities });
-    const acts = activityWorker.run();
-    const lost = execa(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'workflow-only-worker.ts')], {
-      env: { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue },
-      buffer: false,
-      reject: false,
-    });
+    const { handle, release, lost, connection, stop } = await switchHeldBeforeGate('gate-same-task', 'src', '2s');
     try {
-      await new Promise<void>((resolve, reject) => {
-        lost.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-        void lost.then((r) => reject(new Error(`the workflow worker exited: ${r.exitCode}`)));
-      });
-      const handle = await client().workflow.start('vipSwitch', {
-        taskQueue,
-        workflowId: switchWorkflowId('default', 'src'),
-        workflowTaskTimeout: '2s',
-        args: [input({ approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } })],
-      });
-      for (let i = 0; i < 400 && !held; i++) await sleep(50);
-      expect(held).toBe(true);
       // the worker freezes with its polls open: the server hands it the next task (started), which it never completes
       await sleep(300);
       lost.kill('SIGSTOP');
@@ -80,7 +99,7 @@ describe('a gate decided in the workflow task that opens it', () => {
       );
       await sleep(3000);
       lost.kill('SIGKILL');
-      const second = await Worker.create({ connection, taskQueue, workflowsPath, maxCachedWorkflows: 0 });
+      const second = await Worker.create({ connection, taskQueue: 'gate-same-task', workflowsPath, maxCachedWorkflows: 0 });
       const result = await second.runUntil(async () => {
         const refusedWith = await early;
         let status: SwitchStatus = await handle.query(statusQuery);
@@ -101,50 +120,17 @@ describe('a gate decided in the workflow task that opens it', () => {
       expect(result.final.approvals.map((a) => [a.gate, a.state, a.by])).toEqual([['before-freeze', 'rejected', 'dba']]);
       expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
     } finally {
-      lost.kill('SIGKILL');
-      activityWorker.shutdown();
-      await acts;
-      await connection.close();
+      await stop();
     }
   });
 
   it('given a status query that opens the gate on a new worker before the task does, and an approval right then, should leave a history that replays', async () => {
-    const { address } = scriptedServer();
-    const w = fakeWorld();
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let held = false;
-    const shardModes = w.activities.dmTaskShardModes;
-    w.activities.dmTaskShardModes = async () => {
-      held = true;
-      await released;
-      return shardModes();
-    };
-    const taskQueue = 'gate-after-query';
-    const connection = await NativeConnection.connect({ address });
-    const activityWorker = await Worker.create({ connection, taskQueue, activities: w.activities });
-    const acts = activityWorker.run();
-    const lost = execa(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'workflow-only-worker.ts')], {
-      env: { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue },
-      buffer: false,
-      reject: false,
-    });
+    const { handle, release, lost, connection, stop } = await switchHeldBeforeGate('gate-after-query', 'src-q');
     try {
-      await new Promise<void>((resolve, reject) => {
-        lost.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-        void lost.then((r) => reject(new Error(`the workflow worker exited: ${r.exitCode}`)));
-      });
-      const handle = await client().workflow.start('vipSwitch', {
-        taskQueue,
-        workflowId: switchWorkflowId('default', 'src-q'),
-        args: [input({ sourceId: 'src-q', approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } })],
-      });
-      for (let i = 0; i < 400 && !held; i++) await sleep(50);
-      expect(held).toBe(true);
       // the worker running the switch dies; its sticky queue keeps the next task for 10 s
       lost.kill('SIGKILL');
       await lost;
-      const second = await Worker.create({ connection, taskQueue, workflowsPath, maxCachedWorkflows: 0 });
+      const second = await Worker.create({ connection, taskQueue: 'gate-after-query', workflowsPath, maxCachedWorkflows: 0 });
       const result = await second.runUntil(async () => {
         // the new worker answers a status query (it caches the switch), then the step completes
         expect((await handle.query(statusQuery)).approvals).toEqual([]);
@@ -169,10 +155,7 @@ describe('a gate decided in the workflow task that opens it', () => {
       expect(result.record).toMatchObject({ gate: 'before-freeze', state: 'rejected', by: 'dba', via: 'update' });
       expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
     } finally {
-      lost.kill('SIGKILL');
-      activityWorker.shutdown();
-      await acts;
-      await connection.close();
+      await stop();
     }
   });
 });
