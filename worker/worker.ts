@@ -32,8 +32,8 @@ export function deploymentOptions(config: WorkerConfig, env: NodeJS.ProcessEnv =
 }
 
 export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env, extras: WorkerExtras = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
-  // files that carry a password for a moment: an owner-only directory, cleaned of what killed workers left
   const workerDeploymentOptions = deploymentOptions(config, env);
+  // files that carry a password for a moment: an owner-only directory, cleaned of what killed workers left
   const priv = await preparePrivateDir(config.privateDir ?? defaultPrivateDir(env));
   if (priv.removed.length) Runtime.instance().logger.info(`dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`);
   const connection = await NativeConnection.connect(connectionOptions);
