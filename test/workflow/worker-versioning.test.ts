@@ -90,6 +90,11 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
       await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src2'), args: [input({ sourceId: 'src2' })] });
       const fresh = c.workflow.getHandle(switchWorkflowId('default', 'src2'));
 
+      // what an operator counts to see what still runs on v1: the waiting switch
+      const onV1Query = `TemporalWorkerDeploymentVersion = "${DEPLOYMENT}:v1" AND ExecutionStatus = "Running"`;
+      let waiting = 0;
+      for (let i = 0; i < 50 && waiting === 0; i++, await sleep(200)) waiting = (await c.workflow.count(onV1Query)).count;
+      expect(waiting).toBe(1);
       await old.signal(approveSignal, { gate: 'before-freeze', by: 'dba' });
       const [oldEnd, freshEnd] = await Promise.all([old.result(), fresh.result()]);
       expect(oldEnd.outcome).toBe('switched');
@@ -104,8 +109,7 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
       await expect(Worker.runReplayHistory({ workflowsPath, interceptors: { workflowModules: [v2Interceptors] } }, await old.fetchHistory(), old.workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
 
       // v1 drains: nothing runs pinned to it any more, so it can be stopped
-      const onV1 = await c.workflow.count(`TemporalWorkerDeploymentVersion = "${DEPLOYMENT}:v1" AND ExecutionStatus = "Running"`);
-      expect(onV1.count).toBe(0);
+      expect((await c.workflow.count(onV1Query)).count).toBe(0);
       v1.shutdown();
       await v1Run;
       const after = await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src3'), args: [input({ sourceId: 'src3' })] });
