@@ -9,18 +9,9 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { describe, expect, it } from 'vitest';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, type ApprovalRequest } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
-import { failureType, fakeWorld, input, runSwitch, U, useScriptedTemporal } from './scripted-world.js';
+import { failureType, fakeWorld, input, pendingGate, runSwitch, U, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
-
-async function pendingGate(h: WorkflowHandle, gate: Gate): Promise<SwitchStatus> {
-  for (let i = 0; i < 200; i++) {
-    const s = await h.query(statusQuery);
-    if (s.approvals.some((a) => a.gate === gate && a.state === 'pending')) return s;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gate ${gate} never became pending`);
-}
 
 async function inPhase(h: WorkflowHandle, phase: SwitchStatus['phase']): Promise<void> {
   for (let i = 0; i < 200; i++) {

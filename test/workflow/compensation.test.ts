@@ -9,27 +9,18 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { rejectUpdate } from '../../common/switch/messages.js';
-import { failureType, fakeAddressWorld, fakeWorld, input, runSwitch, useScriptedTemporal } from './scripted-world.js';
+import { failureType, fakeAddressWorld, fakeWorld, input, pendingGate, runSwitch, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
 
 const changes = (calls: string[]) => calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'));
 const stages = (w: ReturnType<typeof fakeWorld>) => w.tasks.map((t) => `${t.name} ${t.stage}`);
 
-async function pendingGate(h: { query: (q: string) => Promise<unknown> }, gate: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const s = (await h.query('status')) as { approvals: Array<{ gate: string; state: string }> };
-    if (s.approvals.some((a) => a.gate === gate && a.state === 'pending')) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gate ${gate} never became pending`);
-}
-
 describe('compensation that cannot lie (scripted faults)', () => {
   it('given a VIP move whose answer was lost and a rejection at before-resume, should still move the VIP back (the undo follows preflight, not the move)', async () => {
     const w = fakeWorld({ moveAnswerLost: true });
     const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
-      await pendingGate(h, 'before-resume');
+      await pendingGate(h, 'before-resume', 100);
       await h.executeUpdate(rejectUpdate, { args: [{ by: 'dave' }] });
     }, 'vip-switch-undo-after-lost-move');
     expect(failureType(error)).toBe('Rejected');

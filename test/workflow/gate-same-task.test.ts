@@ -132,7 +132,7 @@ describe('a gate decided in the workflow task that opens it', () => {
       await lost;
       const second = await Worker.create({ connection, taskQueue: 'gate-after-query', workflowsPath, maxCachedWorkflows: 0 });
       const result = await second.runUntil(async () => {
-        // the new worker answers a status query (it caches the switch), then the step completes
+        // the new worker answers a status query, then the step completes
         expect((await handle.query(statusQuery)).approvals).toEqual([]);
         release();
         // a person watching the status: the new worker answers from the whole history, gate open

@@ -4,7 +4,7 @@
  * faults on demand. For the branches whose faults real components cannot
  * produce cheaply; the real-stack tests (test/integration) cover the rest.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceS
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
-import type { SwitchStatus } from '../../common/switch/status.js';
+import type { Gate, SwitchStatus } from '../../common/switch/status.js';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
 import { workflowsPath } from '../../worker/workflows-path.js';
@@ -178,6 +178,16 @@ export function useScriptedTemporal(): { client: () => Client } {
     await temporal?.destroy();
   });
   return { client: () => client };
+}
+
+/** Polls the status until `gate` (any gate when left out) is pending, up to `attempts` × 100 ms; that status. */
+export async function pendingGate(h: WorkflowHandle, gate?: Gate, attempts = 200): Promise<SwitchStatus> {
+  for (let i = 0; i < attempts; i++) {
+    const s = await h.query(statusQuery);
+    if (s.approvals.some((a) => (gate === undefined || a.gate === gate) && a.state === 'pending')) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gate ${gate ?? '(any)'} never became pending`);
 }
 
 /** The dev server's address and the bundled workflows, for a test that runs its own workers. */

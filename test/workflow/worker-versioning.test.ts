@@ -13,9 +13,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseWorkerConfig } from '../../worker/config.js';
 import { deploymentOptions } from '../../worker/worker.js';
 import { workflowsPath } from '../../worker/workflows-path.js';
-import { approveSignal, statusQuery } from '../../common/switch/messages.js';
+import { approveSignal } from '../../common/switch/messages.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
-import { fakeWorld, input, scriptedServer, useScriptedTemporal } from './scripted-world.js';
+import { fakeWorld, input, pendingGate, scriptedServer, useScriptedTemporal } from './scripted-world.js';
 
 const { client } = useScriptedTemporal();
 const v2Interceptors = join(import.meta.dirname, 'fixtures/v2-interceptors.ts');
@@ -55,14 +55,6 @@ async function buildIdsOf(h: WorkflowHandle): Promise<string[]> {
   return [...new Set(events.flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.deploymentVersion?.buildId ?? '(none)'] : [])))];
 }
 
-async function pendingGate(h: WorkflowHandle): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if ((await h.query(statusQuery)).approvals.some((a) => a.state === 'pending')) return;
-    await sleep(100);
-  }
-  throw new Error('the gate never became pending');
-}
-
 describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () => {
   it('given a switch waiting at a gate on v1 and v2 made current, should finish it on v1, run a new switch on v2, and let v1 drain and stop', async () => {
     const { address, bundle } = scriptedServer();
@@ -81,14 +73,13 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
         workflowId: switchWorkflowId('default', 'src'),
         args: [input({ approvals: { gates: ['before-freeze'], timeoutSeconds: 600 } })],
       });
-      await pendingGate(old);
+      await pendingGate(old, 'before-freeze', 300);
 
       // deploy v2 beside v1 and make it current while the old switch waits
       v2 = await Worker.create({ connection, taskQueue, workflowBundle: v2Bundle, activities: w2.activities, workerDeploymentOptions: versionOf('v2') });
       v2Run = v2.run();
       await setCurrent(c, 'v2');
-      await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src2'), args: [input({ sourceId: 'src2' })] });
-      const fresh = c.workflow.getHandle(switchWorkflowId('default', 'src2'));
+      const fresh = await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src2'), args: [input({ sourceId: 'src2' })] });
 
       // what an operator counts to see what still runs on v1: the waiting switch
       const onV1Query = `TemporalWorkerDeploymentVersion = "${DEPLOYMENT}:v1" AND ExecutionStatus = "Running"`;
