@@ -3,7 +3,8 @@
  * 9.x does them (proven against a real server by test/differential).
  *
  * Pure and deterministic: no Node APIs, no clocks, no randomness, so workflow
- * code may import it. Sequence numbers are bigint: MySQL allows 1 … 2^63 − 2.
+ * code may import it. MySQL allows sequence numbers 1 … 2^63 − 2; every one is
+ * kept exactly (see "Interval lists" below), and count() is a bigint.
  *
  * Grammar accepted (what MySQL's own parser accepts, including its leniencies):
  *   set      := ws ( ','* ws member ws )*            -- empty members are skipped
@@ -17,15 +18,56 @@ import type { GtidSet } from './types.js';
 
 /** Largest sequence number MySQL accepts in a GTID (GNO_END − 1 = 2^63 − 2). */
 export const MYSQL_GNO_MAX = 9223372036854775806n;
-/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds. */
-const UINT64_MAX = 18446744073709551615n;
 const TAG_MAX_LENGTH = 32;
 
-/**
- * Interval lists are flat arrays [start0, end0, start1, end1, …] of inclusive
- * bounds, sorted, disjoint and never adjacent (1-5 and 6-9 are stored as 1-9).
- */
-type Intervals = readonly bigint[];
+// ---------------------------------------------------------------------------
+// Interval lists
+//
+// An interval list holds inclusive bounds, sorted, disjoint and never adjacent
+// (1-5 and 6-9 are stored as 1-9). It has one of two exact encodings:
+//
+// - Narrow, the normal case: a Float64Array [start0, end0, start1, end1, …],
+//   used when every bound is at most 2^53 − 1, so that each bound, and each
+//   bound ± 1, is an exact double.
+// - Wide, when some bound is past 2^53 − 1: a Float64Array [−1, startHi0,
+//   startLo0, endHi0, endLo0, …], a marker then four numbers per interval,
+//   each bound being hi × 10^9 + lo with 0 ≤ lo < 10^9 (hi ≤ 9223372036 for
+//   MySQL's maximum, an exact double), so bounds compare as (hi, lo) pairs
+//   and print as digits. Its length is odd, a narrow list's even. (A marker
+//   rather than a wrapper object: V8 drops the optimized code that made such
+//   objects each time a garbage collection frees the last of them.)
+//
+// A list is wide exactly when its last (largest) bound is past 2^53 − 1, so
+// each list has one encoding and equal lists are equal element by element.
+// Combining a narrow list with a wide one widens the narrow one first; a
+// result whose bounds all fit is narrowed again.
+//
+// The lists of one set are mostly views into a few shared buffers (one per
+// parse or operation), which keeps them off the garbage-collected heap.
+
+/** A narrow or wide list (see above); wide lists are named `q` ("quads") below. */
+type Intervals = Float64Array;
+
+function isWide(list: Intervals): boolean {
+  return (list.length & 1) === 1;
+}
+
+/** The wide marker: the first number of a wide list, never a bound. */
+const WIDE = -1;
+
+/** Base of the wide encoding: a bound is hi × LO_BASE + lo. */
+const LO_BASE = 1e9;
+/** The largest bound a narrow list holds, 2^53 − 1 (Number.MAX_SAFE_INTEGER), as (hi, lo). */
+const SAFE_HI = 9007199;
+const SAFE_LO = 254740991;
+/** MYSQL_GNO_MAX as (hi, lo). */
+const GNO_MAX_HI = 9223372036;
+const GNO_MAX_LO = 854775806;
+/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds: 2^64 − 1 as (hi, lo). */
+const UINT64_MAX_HI = 18446744073;
+const UINT64_MAX_LO = 709551615;
+
+const NO_BOUNDS: Float64Array = new Float64Array(0);
 
 /** The key of one transaction source: the UUID, and the tag after ':' if any (MySQL's "TSID"). */
 function tsidKey(uuid: string, tag: string): string {
@@ -42,7 +84,7 @@ export class MysqlGtidSet implements GtidSet {
 
   /** Parses GTID text as MySQL does; throws GtidParseError where MySQL raises ER_MALFORMED_GTID_SET_SPECIFICATION. */
   static parse(text: string): MysqlGtidSet {
-    return new MysqlGtidSet(new Parser(text).parse());
+    return new MysqlGtidSet(parseText(text));
   }
 
   /** Narrows a GtidSet of this flavor; mixing flavors is an error, never a silent wrong answer. */
@@ -59,7 +101,17 @@ export class MysqlGtidSet implements GtidSet {
   count(): bigint {
     let total = 0n;
     for (const list of this.members.values()) {
-      for (let i = 0; i < list.length; i += 2) total += list[i + 1]! - list[i]! + 1n;
+      if (isWide(list)) {
+        const q = list;
+        for (let i = 1; i < q.length; i += 4) {
+          total += (BigInt(q[i + 2]!) - BigInt(q[i]!)) * 1000000000n + BigInt(q[i + 3]! - q[i + 1]! + 1);
+        }
+      } else {
+        // exact: the list's transactions number at most its last bound, < 2^53
+        let sum = 0;
+        for (let i = 0; i < list.length; i += 2) sum += list[i + 1]! - list[i]! + 1;
+        total += BigInt(sum);
+      }
     }
     return total;
   }
@@ -67,6 +119,7 @@ export class MysqlGtidSet implements GtidSet {
   /** MySQL's GTID_SUBSET(this, other). */
   isSubsetOf(set: GtidSet): boolean {
     const other = MysqlGtidSet.from(set);
+    if (this.members.size > other.members.size) return false;
     for (const [key, mine] of this.members) {
       const theirs = other.members.get(key);
       if (theirs === undefined || !listIsSubset(mine, theirs)) return false;
@@ -79,8 +132,7 @@ export class MysqlGtidSet implements GtidSet {
     if (this.members.size !== other.members.size) return false;
     for (const [key, mine] of this.members) {
       const theirs = other.members.get(key);
-      if (theirs === undefined || mine.length !== theirs.length) return false;
-      for (let i = 0; i < mine.length; i++) if (mine[i] !== theirs[i]) return false;
+      if (theirs === undefined || !listEquals(mine, theirs)) return false;
     }
     return true;
   }
@@ -88,33 +140,67 @@ export class MysqlGtidSet implements GtidSet {
   union(set: GtidSet): MysqlGtidSet {
     const other = MysqlGtidSet.from(set);
     const out = new Map(this.members);
+    const keys: string[] = [];
+    const as: Intervals[] = [];
+    const bs: Intervals[] = [];
     for (const [key, theirs] of other.members) {
       const mine = out.get(key);
-      out.set(key, mine === undefined ? theirs : listUnion(mine, theirs));
+      if (mine === undefined) {
+        out.set(key, theirs);
+      } else {
+        keys.push(key);
+        as.push(mine);
+        bs.push(theirs);
+      }
     }
+    const both = combine(Op.Union, as, bs);
+    for (let k = 0; k < keys.length; k++) out.set(keys[k]!, both[k]!);
     return new MysqlGtidSet(out);
   }
 
   intersect(set: GtidSet): MysqlGtidSet {
     const other = MysqlGtidSet.from(set);
-    const out = new Map<string, Intervals>();
+    const keys: string[] = [];
+    const as: Intervals[] = [];
+    const bs: Intervals[] = [];
     for (const [key, mine] of this.members) {
       const theirs = other.members.get(key);
       if (theirs === undefined) continue;
-      const both = listIntersect(mine, theirs);
-      if (both.length > 0) out.set(key, both);
+      keys.push(key);
+      as.push(mine);
+      bs.push(theirs);
     }
+    const both = combine(Op.Intersect, as, bs);
+    const out = new Map<string, Intervals>();
+    for (let k = 0; k < keys.length; k++) if (both[k] !== undefined) out.set(keys[k]!, both[k]!);
     return new MysqlGtidSet(out);
   }
 
   /** MySQL's GTID_SUBTRACT(this, other): what this set has that `other` lacks. */
   subtract(set: GtidSet): MysqlGtidSet {
     const other = MysqlGtidSet.from(set);
-    const out = new Map<string, Intervals>();
+    const keys: string[] = [];
+    const as: Intervals[] = [];
+    const bs: Intervals[] = [];
+    // a key `other` lacks keeps its list, in place in the map's order
+    const slots: Array<Intervals | number> = [];
     for (const [key, mine] of this.members) {
       const theirs = other.members.get(key);
-      const rest = theirs === undefined ? mine : listSubtract(mine, theirs);
-      if (rest.length > 0) out.set(key, rest);
+      if (theirs === undefined) {
+        slots.push(mine);
+      } else {
+        slots.push(as.length);
+        as.push(mine);
+        bs.push(theirs);
+      }
+      keys.push(key);
+    }
+    const rest = combine(Op.Subtract, as, bs);
+    const out = new Map<string, Intervals>();
+    for (let k = 0; k < keys.length; k++) {
+      const slot = slots[k]!;
+      const list = typeof slot === 'number' ? rest[slot] : slot;
+      if (list !== undefined) out.set(keys[k]!, list);
     }
     return new MysqlGtidSet(out);
   }
@@ -170,20 +256,69 @@ export class MysqlGtidSet implements GtidSet {
         current = uuid;
       }
       if (tag !== '') current += `:${tag}`;
-      const list = this.members.get(key)!;
-      for (let i = 0; i < list.length; i += 2) {
-        const start = list[i]!;
-        const end = list[i + 1]!;
-        current += start === end ? `:${start}` : `:${start}-${end}`;
-      }
+      current += formatList(this.members.get(key)!);
     }
     if (current !== '') parts.push(current);
     return parts.join(memberSeparator);
   }
 }
 
+/** `:start-end` (or `:n`) for each interval of a list. */
+function formatList(list: Intervals): string {
+  let out = '';
+  if (isWide(list)) {
+    const q = list;
+    for (let i = 1; i < q.length; i += 4) {
+      const start = wideText(q[i]!, q[i + 1]!);
+      out += q[i] === q[i + 2] && q[i + 1] === q[i + 3] ? `:${start}` : `:${start}-${wideText(q[i + 2]!, q[i + 3]!)}`;
+    }
+  } else {
+    for (let i = 0; i < list.length; i += 2) {
+      const start = list[i]!;
+      const end = list[i + 1]!;
+      out += start === end ? `:${start}` : `:${start}-${end}`;
+    }
+  }
+  return out;
+}
+
+function wideText(hi: number, lo: number): string {
+  return hi === 0 ? `${lo}` : `${hi}${`${lo}`.padStart(9, '0')}`;
+}
+
+// ---------------------------------------------------------------------------
+// Shared buffers
+
+/**
+ * A copy of buf with room for at least `need` numbers, and for `estimate` if
+ * larger: callers extrapolate the final size from their progress, so that a
+ * buffer grows about once. (Fresh memory is costly where page faults are, as
+ * in virtual machines: it is better touched once, in its final place.)
+ */
+function grow(buf: Float64Array, need: number, estimate: number): Float64Array {
+  const out = new Float64Array(Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64)));
+  out.set(buf);
+  return out;
+}
+
+/** buf itself when it is mostly used, else a copy of its used part, so views cut from it waste little memory. */
+function trim(buf: Float64Array, used: number): Float64Array {
+  return used >= buf.length * 0.75 ? buf : buf.slice(0, used);
+}
+
+function view(buf: Float64Array, from: number, to: number): Float64Array {
+  return new Float64Array(buf.buffer, buf.byteOffset + from * 8, to - from);
+}
+
 // ---------------------------------------------------------------------------
 // Parser
+//
+// The parser reads the text as bytes (one per UTF-16 unit, so positions are
+// the text's), with a 0 byte past the end that matches no character class:
+// scanning loops stop there without a bounds check. It is written as plain
+// functions with its state in locals: V8 drops optimized code that relied on
+// a short-lived parser object whenever a garbage collection frees that object,
+// which made every parse after a collection start in slow code.
 
 const enum Reason {
   ExpectedNumber = 'Expected number',
@@ -197,15 +332,14 @@ const enum Reason {
   NumberOutOfRange = 'Number out of range',
 }
 
-function isSpace(c: number): boolean {
-  // MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+function isLowerHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
 }
 function isTagStart(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
@@ -214,175 +348,598 @@ function isTagChar(c: number): boolean {
   return isTagStart(c) || isDigit(c);
 }
 
-class Parser {
-  private i = 0;
-  private readonly raw = new Map<string, bigint[]>();
-
-  constructor(private readonly text: string) {}
-
-  parse(): Map<string, Intervals> {
-    this.skipSpace();
-    for (;;) {
-      while (this.peek() === 0x2c /* , */) {
-        this.i++;
-        this.skipSpace();
-      }
-      if (this.atEnd()) break;
-      this.member();
-      if (this.atEnd()) break;
-      if (this.peek() !== 0x2c) this.fail(Reason.ExpectedComma);
-    }
-    const out = new Map<string, Intervals>();
-    for (const [key, pairs] of this.raw) {
-      const list = normalize(pairs);
-      if (list.length > 0) out.set(key, list);
-    }
-    return out;
-  }
-
-  private member(): void {
-    const uuid = this.uuid();
-    this.skipSpace();
-    let tag = '';
-    while (this.peek() === 0x3a /* : */) {
-      this.i++;
-      this.skipSpace();
-      const c = this.peek();
-      if (isDigit(c)) {
-        this.interval(uuid, tag);
-      } else if (isTagStart(c)) {
-        const begin = this.i;
-        while (isTagChar(this.peek())) this.i++;
-        if (this.i - begin > TAG_MAX_LENGTH) this.fail(Reason.ExpectedNumber, begin);
-        tag = this.text.slice(begin, this.i).toLowerCase();
-      } else {
-        this.fail(Reason.ExpectedNumber);
-      }
-      this.skipSpace();
-    }
-  }
-
-  private interval(uuid: string, tag: string): void {
-    const startAt = this.i;
-    const start = this.number();
-    if (start === 0n || start > MYSQL_GNO_MAX) this.fail(Reason.StartOutOfRange, startAt);
-    this.skipSpace();
-    let end = start;
-    if (this.peek() === 0x2d /* - */) {
-      this.i++;
-      this.skipSpace();
-      if (!isDigit(this.peek())) this.fail(Reason.ExpectedNumber);
-      end = this.number();
-      // MySQL checks the end only after the whitespace that follows it.
-      this.skipSpace();
-      if (end > MYSQL_GNO_MAX) this.fail(Reason.EndOutOfRange);
-    }
-    // MySQL accepts a reversed interval such as 5-3 and adds nothing for it.
-    if (start <= end) {
-      const key = tsidKey(uuid, tag);
-      let pairs = this.raw.get(key);
-      if (pairs === undefined) this.raw.set(key, (pairs = []));
-      pairs.push(start, end);
-    }
-  }
-
-  private number(): bigint {
-    const begin = this.i;
-    while (isDigit(this.peek())) this.i++;
-    const digits = this.text.slice(begin, this.i);
-    const value = BigInt(digits);
-    if (value > UINT64_MAX) this.fail(Reason.NumberOutOfRange, begin);
-    return value;
-  }
-
-  private uuid(): string {
-    const braced = this.peek() === 0x7b; /* { */
-    if (braced) this.i++;
-    let hex = this.hex(8);
-    if (braced || this.peek() === 0x2d) {
-      for (const width of [4, 4, 4, 12]) {
-        if (this.peek() !== 0x2d) this.fail(Reason.ExpectedDash);
-        this.i++;
-        hex += this.hex(width);
-      }
-      if (braced) {
-        if (this.peek() !== 0x7d) this.fail(Reason.ExpectedBrace);
-        this.i++;
-      }
-    } else {
-      hex += this.hex(24);
-    }
-    hex = hex.toLowerCase();
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  }
-
-  /** `width` hex digits, read two at a time as MySQL does (so its error positions are ours too). */
-  private hex(width: number): string {
-    const begin = this.i;
-    for (let k = 0; k < width; k += 2) {
-      if (this.text.length - this.i < 2) this.fail(Reason.ExpectedTwoHex);
-      if (!isHex(this.peek())) this.fail(Reason.ExpectedHex);
-      this.i++;
-      if (!isHex(this.peek())) this.fail(Reason.ExpectedHex);
-      this.i++;
-    }
-    return this.text.slice(begin, this.i);
-  }
-
-  private skipSpace(): void {
-    while (isSpace(this.peek())) this.i++;
-  }
-  private peek(): number {
-    return this.i < this.text.length ? this.text.charCodeAt(this.i) : -1;
-  }
-  private atEnd(): boolean {
-    return this.i >= this.text.length;
-  }
-  private fail(reason: Reason, at: number = this.i): never {
-    throw new GtidParseError(this.text, at, reason, 'mysql');
-  }
+function fail(text: string, at: number, reason: Reason): never {
+  throw new GtidParseError(text, at, reason, 'mysql');
 }
 
-// ---------------------------------------------------------------------------
-// Interval list algebra (linear merges over sorted lists)
+const encoder = typeof TextEncoder === 'function' ? new TextEncoder() : undefined;
 
-/** Appends [start, end] to a sorted list, merging it into the last interval when they overlap or touch. */
-function appendMerged(out: bigint[], start: bigint, end: bigint): void {
-  const last = out.length - 1;
-  if (last > 0 && start <= out[last]! + 1n) {
-    if (end > out[last]!) out[last] = end;
+/**
+ * The parser reads a long text a chunk at a time, each chunk ending where a
+ * ',' begins (never inside a member: ',' only separates members), so a chunk
+ * is a run of whole members and the scratch bytes are reused, not allocated.
+ */
+const CHUNK = 1 << 16;
+const scratch = new Uint8Array(2 * CHUNK);
+/** Where in the text the chunk that chunkBytes() returned ends. */
+let chunkEnd = 0;
+
+/**
+ * text[from, chunkEnd) as bytes, one per UTF-16 unit, any non-ASCII one as
+ * 0xff (which, like 0, matches no character class), then a 0.
+ */
+function chunkBytes(text: string, from: number): Uint8Array {
+  const len = text.length;
+  let cut = from + CHUNK >= len ? len : text.indexOf(',', from + CHUNK);
+  if (cut < 0) cut = len;
+  const n = cut - from;
+  const bytes = n < scratch.length ? scratch : new Uint8Array(n + 1); // a member longer than a chunk
+  chunkEnd = cut;
+  bytes[n] = 0;
+  if (encoder !== undefined) {
+    const { read, written } = encoder.encodeInto(from === 0 && cut === len ? text : text.slice(from, cut), bytes.subarray(0, n));
+    if (read === n && written === n) return bytes; // all ASCII
+  }
+  for (let k = 0; k < n; k++) {
+    const c = text.charCodeAt(from + k);
+    bytes[k] = c < 0x80 ? c : 0xff;
+  }
+  bytes[n] = 0;
+  return bytes;
+}
+
+/** Where the whitespace at i ends. MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r. */
+function skipSpace(b: Uint8Array, i: number): number {
+  let c = b[i]!;
+  while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+  return i;
+}
+
+/** Value of the decimal digits b[from, to) (at most 15 digits, so exact). */
+function digitsValue(b: Uint8Array, from: number, to: number): number {
+  let v = 0;
+  for (let k = from; k < to; k++) v = v * 10 + (b[k]! - 0x30);
+  return v;
+}
+
+// Results of the helpers below beyond their return value, read right after the call.
+let bigHi = 0;
+let bigLo = 0;
+let numberEnd = 0;
+let uuidEnd = 0;
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+const INV_POW10 = POW10.map((p) => 1 / p);
+
+/**
+ * The number at b[begin…] of more than 13 digits, whose first 13, b[begin, i),
+ * have the value `head`: its value when it is at most 2^53 − 1, else −1 with
+ * the value in (bigHi, bigLo); sets numberEnd. Throws as MySQL does past
+ * 2^64 − 1. The digits after the head are read as a second number, and
+ * (hi, lo) made from the two by exact arithmetic.
+ */
+function longNumber(text: string, base: number, b: Uint8Array, begin: number, i: number, head: number): number {
+  if (b[begin] === 0x30) {
+    // leading zeros: the digits that count start later
+    while (isDigit(b[i]!)) i++;
+    numberEnd = i;
+    return bigNumber(text, base, b, begin, i);
+  }
+  const h = i - begin; // 13 digits
+  const tailAt = i;
+  let tail = 0;
+  // a digit at a time, up to 20 in all; a digit after those is one too many
+  for (let d = b[i]! - 0x30; d >>> 0 <= 9 && h + i - tailAt < 20; d = b[++i]! - 0x30) tail = tail * 10 + d;
+  const m = i - tailAt;
+  if (h + m > 20 || isDigit(b[i]!)) fail(text, base + begin, Reason.NumberOutOfRange); // more than 20 digits: past 2^64 − 1
+  numberEnd = i;
+  // value = head × 10^m + tail, of h + m ≤ 20 digits, so m ≤ 7
+  if (h + m <= 15) return head * POW10[m]! + tail; // exact
+  // hi = the first h + m − 9 digits, all in head; lo = head's others, then tail's
+  const p = POW10[9 - m]!;
+  let hi = Math.floor(head * INV_POW10[9 - m]!); // the product may round across an integer: corrected below, exactly
+  if (hi * p > head) hi--;
+  else if (head - hi * p >= p) hi++;
+  return fromHiLo(text, base + begin, hi, (head - hi * p) * POW10[m]! + tail);
+}
+
+/**
+ * The number at b[begin, end) (text[base + begin, …)) that starts with zeros
+ * and has more than 13 digits: its value when it is at most 2^53 − 1, else −1
+ * with the value in (bigHi, bigLo). Throws as MySQL does past 2^64 − 1.
+ */
+function bigNumber(text: string, base: number, b: Uint8Array, begin: number, end: number): number {
+  let from = begin;
+  while (from < end && b[from] === 0x30) from++;
+  const digits = end - from;
+  if (digits <= 15) return digitsValue(b, from, end);
+  if (digits > 20) fail(text, base + begin, Reason.NumberOutOfRange);
+  return fromHiLo(text, base + begin, digitsValue(b, from, end - 9), digitsValue(b, end - 9, end));
+}
+
+/**
+ * The number hi × 10^9 + lo (lo < 10^9) of the text at `at`: its value when it
+ * is at most 2^53 − 1, else −1 with the value in (bigHi, bigLo). Throws as
+ * MySQL does past 2^64 − 1.
+ */
+function fromHiLo(text: string, at: number, hi: number, lo: number): number {
+  if (hi > UINT64_MAX_HI || (hi === UINT64_MAX_HI && lo > UINT64_MAX_LO)) fail(text, at, Reason.NumberOutOfRange);
+  if (hi < SAFE_HI || (hi === SAFE_HI && lo <= SAFE_LO)) return hi * LO_BASE + lo;
+  bigHi = hi;
+  bigLo = lo;
+  return -1;
+}
+
+/** The UUID at b[i] (text[base + i]), lower-case and dashed; sets uuidEnd. */
+function uuid(text: string, base: number, b: Uint8Array, bLength: number, i: number): string {
+  // Fast path: the canonical form (lower-case, dashed), which is what servers print.
+  if (bLength - i >= 36 && isCanonicalUuidAt(b, i)) {
+    uuidEnd = i + 36;
+    const t = base + i;
+    // Pieces shorter than 13 characters are copies, so the key does not keep the whole text alive.
+    return text.slice(t, t + 12) + text.slice(t + 12, t + 24) + text.slice(t + 24, t + 36);
+  }
+  const braced = b[i] === 0x7b; /* { */
+  if (braced) i++;
+  let hex = text.slice(base + i, base + (i = hexDigits(text, base, b, i, 8)));
+  if (braced || b[i] === 0x2d) {
+    for (const width of [4, 4, 4, 12]) {
+      if (b[i] !== 0x2d) fail(text, base + i, Reason.ExpectedDash);
+      i++;
+      hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, width)));
+    }
+    if (braced) {
+      if (b[i] !== 0x7d) fail(text, base + i, Reason.ExpectedBrace);
+      i++;
+    }
   } else {
-    out.push(start, end);
+    hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, 24)));
   }
+  uuidEnd = i;
+  hex = hex.toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function normalize(pairs: bigint[]): Intervals {
-  const n = pairs.length / 2;
-  let sorted = true;
-  for (let k = 1; k < n && sorted; k++) if (pairs[2 * k]! < pairs[2 * k - 2]!) sorted = false;
-  let src = pairs;
-  if (!sorted) {
-    const order = Array.from({ length: n }, (_, k) => k);
-    order.sort((x, y) => (pairs[2 * x]! < pairs[2 * y]! ? -1 : pairs[2 * x]! > pairs[2 * y]! ? 1 : 0));
-    src = [];
-    for (const k of order) src.push(pairs[2 * k]!, pairs[2 * k + 1]!);
+/** Reads `width` hex digits at i, two at a time as MySQL does (so its error positions are ours too); returns where they end. */
+function hexDigits(text: string, base: number, b: Uint8Array, i: number, width: number): number {
+  for (let k = 0; k < width; k += 2) {
+    if (text.length - (base + i) < 2) fail(text, base + i, Reason.ExpectedTwoHex); // the whole text's length, as MySQL's
+    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
+    i++;
+    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
+    i++;
   }
-  const out: bigint[] = [];
-  for (let k = 0; k < src.length; k += 2) {
-    const start = src[k]!;
-    const end = src[k + 1]!;
-    appendMerged(out, start, end);
+  return i;
+}
+
+/** Whether b[i, i + 36) is a lower-case dashed UUID (the caller checked the length). */
+function isCanonicalUuidAt(b: Uint8Array, i: number): boolean {
+  for (let k = 0; k < 36; k++) {
+    const c = b[i + k]!;
+    if (k === 8 || k === 13 || k === 18 || k === 23) {
+      if (c !== 0x2d) return false;
+    } else if (!isLowerHex(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const enum Run {
+  None = 0,
+  Narrow = 1,
+  Wide = 2,
+}
+
+/** Records that the intervals [from, to) of one pool belong to `key`, after those recorded before. */
+function addRun(runs: Map<string, number[]>, key: string, kind: Run, from: number, to: number): void {
+  const list = runs.get(key);
+  if (list === undefined) runs.set(key, [kind, from, to]);
+  else list.push(kind, from, to);
+}
+
+/**
+ * Parses the whole text. Intervals go, in input order, to one of two pools:
+ * narrow pairs, or wide quads for those with a bound past 2^53 − 1. Each run
+ * of intervals of one key in one pool is recorded in `runs`; a key with a
+ * single run that is already normalized (the usual case: canonical text) gets
+ * a view of the pool as its list.
+ */
+function parseText(text: string): Map<string, Intervals> {
+  const len = text.length;
+  // the chunk in b: text[base, base + bLength), then a 0
+  let base = 0;
+  let b = chunkBytes(text, 0);
+  let bLength = chunkEnd;
+  let np: Float64Array = NO_BOUNDS; // narrow pool
+  let nn = 0;
+  let wp: Float64Array = NO_BOUNDS; // wide pool
+  let wn = 0;
+  const runs = new Map<string, number[]>();
+  let i = skipSpace(b, 0);
+  for (;;) {
+    while (b[i] === 0x2c /* , */) i = skipSpace(b, i + 1);
+    if (i >= bLength) {
+      if (base + i >= len) break;
+      // the next chunk, which starts with ','
+      base += i;
+      b = chunkBytes(text, base);
+      bLength = chunkEnd - base;
+      i = 0;
+      continue;
+    }
+    // member := uuid ws ( ':' ws ( interval | tag ) ws )*
+    const uuidKey = uuid(text, base, b, bLength, i);
+    i = uuidEnd;
+    let key = uuidKey;
+    let run = Run.None;
+    let runFrom = 0;
+    let c = b[i]!;
+    while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+    while (c === 0x3a /* : */) {
+      c = b[++i]!;
+      while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+      if (c >= 0x30 && c <= 0x39) {
+        // interval := number ws ( '-' ws number )?
+        // One loop reads both numbers, written out once and inline: as a function it costs ~20% of the parse (measured).
+        let start = 0;
+        let startHi = 0;
+        let startLo = 0;
+        let end = 0;
+        for (let second = false; ; second = true) {
+          const at = i;
+          let value = c - 0x30;
+          i++;
+          for (;;) {
+            // four digits at a time: it halves the chain of dependent multiplications that bounds the speed of long numbers
+            const d1 = b[i]! - 0x30;
+            if (d1 >>> 0 > 9) break;
+            const d2 = b[i + 1]! - 0x30;
+            if (d2 >>> 0 > 9) {
+              value = value * 10 + d1;
+              i += 1;
+              break;
+            }
+            const d3 = b[i + 2]! - 0x30;
+            if (d3 >>> 0 > 9) {
+              value = value * 100 + (d1 * 10 + d2);
+              i += 2;
+              break;
+            }
+            const d4 = b[i + 3]! - 0x30;
+            if (d4 >>> 0 > 9) {
+              value = value * 1000 + (d1 * 100 + d2 * 10 + d3);
+              i += 3;
+              break;
+            }
+            value = value * 10000 + (d1 * 1000 + d2 * 100 + d3 * 10 + d4);
+            i += 4;
+            if (i - at > 11) break; // 13 digits so far, so exact; any more are longNumber's
+          }
+          c = b[i]!;
+          if (c >= 0x30 && c <= 0x39) {
+            value = longNumber(text, base, b, at, i, value); // −1 when wide, its value then in bigHi/bigLo
+            c = b[(i = numberEnd)]!;
+          }
+          if (!second) {
+            start = value;
+            startHi = bigHi;
+            startLo = bigLo;
+            if (start === 0 || (start < 0 && (startHi > GNO_MAX_HI || (startHi === GNO_MAX_HI && startLo > GNO_MAX_LO)))) {
+              fail(text, base + at, Reason.StartOutOfRange);
+            }
+          }
+          while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+          if (second) {
+            // MySQL checks the end only after the whitespace that follows it.
+            end = value;
+            if (end < 0 && (bigHi > GNO_MAX_HI || (bigHi === GNO_MAX_HI && bigLo > GNO_MAX_LO))) fail(text, base + i, Reason.EndOutOfRange);
+            break;
+          }
+          if (c !== 0x2d /* - */) {
+            end = start; // and (bigHi, bigLo) still hold a wide start
+            break;
+          }
+          c = b[++i]!;
+          while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+          if (!(c >= 0x30 && c <= 0x39)) fail(text, base + i, Reason.ExpectedNumber);
+        }
+        // MySQL accepts a reversed interval such as 5-3 and adds nothing for it.
+        if (start >= 0 && end >= 0) {
+          if (start <= end) {
+            if (run !== Run.Narrow) {
+              if (run !== Run.None) addRun(runs, key, run, runFrom, wn);
+              run = Run.Narrow;
+              runFrom = nn;
+            }
+            if (nn + 2 > np.length) np = grow(np, nn + 2, (nn * len) / (base + i));
+            np[nn] = start;
+            np[nn + 1] = end;
+            nn += 2;
+          }
+        } else if (start >= 0 || (end < 0 && !(bigHi < startHi || (bigHi === startHi && bigLo < startLo)))) {
+          // a narrow start and a wide end, or both wide and start <= end (a wide start and a narrow end is reversed)
+          if (run !== Run.Wide) {
+            if (run !== Run.None) addRun(runs, key, run, runFrom, nn);
+            run = Run.Wide;
+            runFrom = wn;
+            if (wn + 1 > wp.length) wp = grow(wp, wn + 1, (wn * len) / (base + i));
+            wp[wn++] = WIDE; // each wide run starts with the marker, so a run can become a list as it is
+          }
+          if (wn + 4 > wp.length) wp = grow(wp, wn + 4, (wn * len) / (base + i));
+          if (start >= 0) {
+            const hi = Math.floor(start / LO_BASE);
+            wp[wn] = hi;
+            wp[wn + 1] = start - hi * LO_BASE; // exact: start < 2^53; and ≥ 0, as start/LO_BASE has no integer to round up to
+          } else {
+            wp[wn] = startHi;
+            wp[wn + 1] = startLo;
+          }
+          wp[wn + 2] = bigHi;
+          wp[wn + 3] = bigLo;
+          wn += 4;
+        }
+      } else if (isTagStart(c)) {
+        const begin = i;
+        while (isTagChar(b[i]!)) i++;
+        if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, Reason.ExpectedNumber);
+        if (run !== Run.None) addRun(runs, key, run, runFrom, run === Run.Narrow ? nn : wn);
+        run = Run.None;
+        key = tsidKey(uuidKey, text.slice(base + begin, base + i).toLowerCase());
+        c = b[i]!;
+      } else {
+        fail(text, base + i, Reason.ExpectedNumber);
+      }
+      while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+    }
+    if (run !== Run.None) addRun(runs, key, run, runFrom, run === Run.Narrow ? nn : wn);
+    if (i >= bLength) {
+      if (base + i >= len) break;
+      base += i;
+      b = chunkBytes(text, base);
+      bLength = chunkEnd - base;
+      i = 0;
+      continue;
+    }
+    if (c !== 0x2c) fail(text, base + i, Reason.ExpectedComma);
+  }
+  np = trim(np, nn);
+  wp = trim(wp, wn);
+  const out = new Map<string, Intervals>();
+  for (const [key, r] of runs) {
+    if (r.length === 3) {
+      const from = r[1]!;
+      const to = r[2]!;
+      if (r[0] === Run.Narrow) out.set(key, isNormalNarrow(np, from, to) ? view(np, from, to) : normalizeNarrow(np.slice(from, to)));
+      else out.set(key, isNormalWide(wp, from + 1, to) ? view(wp, from, to) : normalizeWide(wp.slice(from + 1, to)));
+      continue;
+    }
+    // several runs (the key came back later in the text): gather them in input order
+    let wide = false;
+    let size = 0;
+    for (let k = 0; k < r.length; k += 3) {
+      wide ||= r[k] === Run.Wide;
+      size += r[k + 2]! - r[k + 1]!;
+    }
+    if (!wide) {
+      const pairs = new Float64Array(size);
+      let at = 0;
+      for (let k = 0; k < r.length; k += 3) {
+        pairs.set(np.subarray(r[k + 1]!, r[k + 2]!), at);
+        at += r[k + 2]! - r[k + 1]!;
+      }
+      out.set(key, normalizeNarrow(pairs));
+    } else {
+      const parts: Float64Array[] = [];
+      let total = 0;
+      for (let k = 0; k < r.length; k += 3) {
+        const part = r[k] === Run.Wide ? wp.subarray(r[k + 1]! + 1, r[k + 2]!) : widen(np.subarray(r[k + 1]!, r[k + 2]!)).subarray(1);
+        parts.push(part);
+        total += part.length;
+      }
+      const quads = new Float64Array(total);
+      let at = 0;
+      for (const part of parts) {
+        quads.set(part, at);
+        at += part.length;
+      }
+      out.set(key, normalizeWide(quads));
+    }
   }
   return out;
 }
 
-function listUnion(a: Intervals, b: Intervals): Intervals {
-  const out: bigint[] = [];
+function isNormalNarrow(p: Float64Array, from: number, to: number): boolean {
+  for (let k = from + 2; k < to; k += 2) if (p[k]! <= p[k - 1]! + 1) return false;
+  return true;
+}
+
+function isNormalWide(q: Float64Array, from: number, to: number): boolean {
+  for (let k = from + 4; k < to; k += 4) {
+    // start > previous end + 1
+    let nh = q[k - 2]!;
+    let nl = q[k - 1]! + 1;
+    if (nl === LO_BASE) {
+      nh++;
+      nl = 0;
+    }
+    if (q[k]! < nh || (q[k] === nh && q[k + 1]! <= nl)) return false;
+  }
+  return true;
+}
+
+/** Sorts and merges pairs given in input order (each start ≤ end). */
+function normalizeNarrow(pairs: Float64Array): Intervals {
+  const n = pairs.length / 2;
+  let sorted = true;
+  for (let m = 1; m < n && sorted; m++) if (pairs[2 * m]! < pairs[2 * m - 2]!) sorted = false;
+  let src = pairs;
+  if (!sorted) {
+    const order = Array.from({ length: n }, (_, m) => m);
+    order.sort((x, y) => pairs[2 * x]! - pairs[2 * y]!); // stable, like MySQL's result: ties merge anyway
+    src = new Float64Array(pairs.length);
+    for (let m = 0; m < n; m++) {
+      src[2 * m] = pairs[2 * order[m]!]!;
+      src[2 * m + 1] = pairs[2 * order[m]! + 1]!;
+    }
+  }
+  const out = new Float64Array(src.length);
+  let at = 0;
+  for (let m = 0; m < src.length; m += 2) {
+    const start = src[m]!;
+    const end = src[m + 1]!;
+    if (at > 0 && start <= out[at - 1]! + 1) {
+      if (end > out[at - 1]!) out[at - 1] = end;
+    } else {
+      out[at] = start;
+      out[at + 1] = end;
+      at += 2;
+    }
+  }
+  return at === out.length ? out : out.slice(0, at);
+}
+
+/** Sorts and merges quads given in input order (each start ≤ end, no marker); returns a wide list. */
+function normalizeWide(q: Float64Array): Intervals {
+  const n = q.length / 4;
+  let sorted = true;
+  for (let m = 1; m < n && sorted; m++) {
+    const h = q[4 * m]!;
+    const ph = q[4 * m - 4]!;
+    if (h < ph || (h === ph && q[4 * m + 1]! < q[4 * m - 3]!)) sorted = false;
+  }
+  let src = q;
+  if (!sorted) {
+    const order = Array.from({ length: n }, (_, m) => m);
+    order.sort((x, y) => q[4 * x]! - q[4 * y]! || q[4 * x + 1]! - q[4 * y + 1]!);
+    src = new Float64Array(q.length);
+    for (let m = 0; m < n; m++) src.set(q.subarray(4 * order[m]!, 4 * order[m]! + 4), 4 * m);
+  }
+  const out = new Float64Array(src.length + 1);
+  out[0] = WIDE;
+  let at = 1;
+  for (let m = 0; m < src.length; m += 4) at = appendWide(out, at, 1, src[m]!, src[m + 1]!, src[m + 2]!, src[m + 3]!);
+  return at === out.length ? out : out.slice(0, at);
+}
+
+// ---------------------------------------------------------------------------
+// Set operations on lists: each pair of lists is combined into shared output
+// buffers (one for narrow results, one for wide ones). Before each pair, the
+// buffer is made to have room for the worst case: a union, intersection or
+// difference of lists of n and m intervals has at most n + m intervals.
+
+const enum Op {
+  Union,
+  Intersect,
+  Subtract,
+}
+
+/** `op` on each pair (as[k], bs[k]); undefined where the result is empty. */
+function combine(op: Op, as: readonly Intervals[], bs: readonly Intervals[]): Array<Intervals | undefined> {
+  const n = as.length;
+  // room for a typical result (the longer list's size); grown, rarely, for more
+  let narrowSize = 0;
+  let narrowSlack = 0;
+  let wideSize = 0;
+  let wideSlack = 0;
+  for (let k = 0; k < n; k++) {
+    const a = as[k]!;
+    const b = bs[k]!;
+    if (!isWide(a) && !isWide(b)) {
+      narrowSize += Math.max(a.length, b.length);
+      narrowSlack = Math.max(narrowSlack, Math.min(a.length, b.length));
+    } else {
+      wideSize += Math.max(quadLength(a), quadLength(b)) + 1;
+      wideSlack = Math.max(wideSlack, Math.min(quadLength(a), quadLength(b)));
+    }
+  }
+  // plus the room each pair is checked for beyond its typical result
+  let np: Float64Array = narrowSize > 0 ? new Float64Array(narrowSize + narrowSlack) : NO_BOUNDS;
+  let wp: Float64Array = wideSize > 0 ? new Float64Array(wideSize + wideSlack) : NO_BOUNDS;
+  let nn = 0;
+  let wn = 0;
+  const ends = new Array<number>(n); // where result k ends in its buffer; narrow ≥ 0, wide as −1 − end
+  for (let k = 0; k < n; k++) {
+    const a = as[k]!;
+    const b = bs[k]!;
+    if (!isWide(a) && !isWide(b)) {
+      const need = nn + a.length + b.length;
+      if (need > np.length) np = grow(np, need, (nn * n) / Math.max(k, 1));
+      nn = op === Op.Union ? narrowUnion(a, b, np, nn) : op === Op.Intersect ? narrowIntersect(a, b, np, nn) : narrowSubtract(a, b, np, nn);
+      ends[k] = nn;
+    } else {
+      const qa = quads(a);
+      const qb = quads(b);
+      const need = wn + qa.length + qb.length - 1;
+      if (need > wp.length) wp = grow(wp, need, (wn * n) / Math.max(k, 1));
+      const from = wn;
+      wp[from] = WIDE;
+      wn = op === Op.Union ? wideUnion(qa, qb, wp, from + 1) : op === Op.Intersect ? wideIntersect(qa, qb, wp, from + 1) : wideSubtract(qa, qb, wp, from + 1);
+      if (wn === from + 1) wn = from; // empty
+      ends[k] = -1 - wn;
+    }
+  }
+  np = trim(np, nn);
+  wp = trim(wp, wn);
+  const out = new Array<Intervals | undefined>(n);
+  let nFrom = 0;
+  let wFrom = 0;
+  for (let k = 0; k < n; k++) {
+    const end = ends[k]!;
+    if (end >= 0) {
+      out[k] = end > nFrom ? view(np, nFrom, end) : undefined;
+      nFrom = end;
+    } else {
+      const wEnd = -1 - end;
+      out[k] = wEnd > wFrom ? encodeWide(view(wp, wFrom, wEnd)) : undefined;
+      wFrom = wEnd;
+    }
+  }
+  return out;
+}
+
+/** Numbers in the list's quads (without the marker). */
+function quadLength(list: Intervals): number {
+  return isWide(list) ? list.length - 1 : 2 * list.length;
+}
+
+/** The list as a wide one. */
+function quads(list: Intervals): Float64Array {
+  return isWide(list) ? list : widen(list);
+}
+
+/** The narrow list as a wide one (which, with bounds that fit, is not its encoding: a step of a computation). */
+function widen(a: Float64Array): Float64Array {
+  const out = new Float64Array(a.length * 2 + 1);
+  out[0] = WIDE;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    const hi = Math.floor(v / LO_BASE); // exact: v < 2^53, and v / LO_BASE has no integer above it to round up to
+    out[2 * i + 1] = hi;
+    out[2 * i + 2] = v - hi * LO_BASE;
+  }
+  return out;
+}
+
+/** A wide list in its encoding: one whose bounds all fit is narrowed again. */
+function encodeWide(q: Float64Array): Intervals {
+  const n = q.length;
+  const hi = q[n - 2]!;
+  if (hi > SAFE_HI || (hi === SAFE_HI && q[n - 1]! > SAFE_LO)) return q;
+  const out = new Float64Array((n - 1) / 2);
+  for (let i = 1; i < n; i += 2) out[(i - 1) / 2] = q[i]! * LO_BASE + q[i + 1]!;
+  return out;
+}
+
+// Narrow lists. Each function writes its result at out[at…] and returns where it ends.
+
+function narrowUnion(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
+  const begin = at;
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    let start: bigint;
-    let end: bigint;
+    let start: number;
+    let end: number;
     if (j >= b.length || (i < a.length && a[i]! <= b[j]!)) {
       start = a[i]!;
       end = a[i + 1]!;
@@ -392,27 +949,36 @@ function listUnion(a: Intervals, b: Intervals): Intervals {
       end = b[j + 1]!;
       j += 2;
     }
-    appendMerged(out, start, end);
+    // merge into the last interval when they overlap or touch
+    if (at > begin && start <= out[at - 1]! + 1) {
+      if (end > out[at - 1]!) out[at - 1] = end;
+    } else {
+      out[at] = start;
+      out[at + 1] = end;
+      at += 2;
+    }
   }
-  return out;
+  return at;
 }
 
-function listIntersect(a: Intervals, b: Intervals): Intervals {
-  const out: bigint[] = [];
+function narrowIntersect(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
     const lo = a[i]! > b[j]! ? a[i]! : b[j]!;
     const hi = a[i + 1]! < b[j + 1]! ? a[i + 1]! : b[j + 1]!;
-    if (lo <= hi) out.push(lo, hi);
+    if (lo <= hi) {
+      out[at] = lo;
+      out[at + 1] = hi;
+      at += 2;
+    }
     if (a[i + 1]! < b[j + 1]!) i += 2;
     else j += 2;
   }
-  return out;
+  return at;
 }
 
-function listSubtract(a: Intervals, b: Intervals): Intervals {
-  const out: bigint[] = [];
+function narrowSubtract(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
   let j = 0;
   for (let i = 0; i < a.length; i += 2) {
     let start = a[i]!;
@@ -420,24 +986,183 @@ function listSubtract(a: Intervals, b: Intervals): Intervals {
     while (j < b.length && b[j + 1]! < start) j += 2;
     let k = j;
     while (k < b.length && b[k]! <= end) {
-      if (b[k]! > start) out.push(start, b[k]! - 1n);
+      if (b[k]! > start) {
+        out[at] = start;
+        out[at + 1] = b[k]! - 1;
+        at += 2;
+      }
       if (b[k + 1]! >= end) {
-        start = end + 1n;
+        start = end + 1;
         break;
       }
-      start = b[k + 1]! + 1n;
+      start = b[k + 1]! + 1;
       k += 2;
     }
-    if (start <= end) out.push(start, end);
+    if (start <= end) {
+      out[at] = start;
+      out[at + 1] = end;
+      at += 2;
+    }
   }
-  return out;
+  return at;
+}
+
+function narrowIsSubset(a: Intervals, b: Intervals): boolean {
+  let j = 0;
+  for (let i = 0; i < a.length; i += 2) {
+    const start = a[i]!;
+    while (j < b.length && b[j + 1]! < start) j += 2;
+    if (j >= b.length || b[j]! > start || b[j + 1]! < a[i + 1]!) return false;
+  }
+  return true;
+}
+
+// Wide lists: the same, on (hi, lo) bounds, four numbers per interval after the
+// marker. Each function writes its result's quads at out[at…] and returns where they end.
+
+/** Appends [sh:sl, eh:el] to the quads out[begin, at), merging it into the last interval when they overlap or touch; returns the new end. */
+function appendWide(out: Float64Array, at: number, begin: number, sh: number, sl: number, eh: number, el: number): number {
+  if (at > begin) {
+    // start <= lastEnd + 1
+    let nh = out[at - 2]!;
+    let nl = out[at - 1]! + 1;
+    if (nl === LO_BASE) {
+      nh++;
+      nl = 0;
+    }
+    if (sh < nh || (sh === nh && sl <= nl)) {
+      if (eh > out[at - 2]! || (eh === out[at - 2]! && el > out[at - 1]!)) {
+        out[at - 2] = eh;
+        out[at - 1] = el;
+      }
+      return at;
+    }
+  }
+  out[at] = sh;
+  out[at + 1] = sl;
+  out[at + 2] = eh;
+  out[at + 3] = el;
+  return at + 4;
+}
+
+function wideUnion(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
+  const begin = at;
+  let i = 1;
+  let j = 1;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && (a[i]! < b[j]! || (a[i] === b[j] && a[i + 1]! <= b[j + 1]!)))) {
+      at = appendWide(out, at, begin, a[i]!, a[i + 1]!, a[i + 2]!, a[i + 3]!);
+      i += 4;
+    } else {
+      at = appendWide(out, at, begin, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!);
+      j += 4;
+    }
+  }
+  return at;
+}
+
+function wideIntersect(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
+  let i = 1;
+  let j = 1;
+  while (i < a.length && j < b.length) {
+    // lo = the later start, hi = the earlier end
+    const aStartsLater = a[i]! > b[j]! || (a[i] === b[j] && a[i + 1]! >= b[j + 1]!);
+    const loH = aStartsLater ? a[i]! : b[j]!;
+    const loL = aStartsLater ? a[i + 1]! : b[j + 1]!;
+    const aEndsFirst = a[i + 2]! < b[j + 2]! || (a[i + 2] === b[j + 2] && a[i + 3]! < b[j + 3]!);
+    const hiH = aEndsFirst ? a[i + 2]! : b[j + 2]!;
+    const hiL = aEndsFirst ? a[i + 3]! : b[j + 3]!;
+    if (loH < hiH || (loH === hiH && loL <= hiL)) {
+      out[at] = loH;
+      out[at + 1] = loL;
+      out[at + 2] = hiH;
+      out[at + 3] = hiL;
+      at += 4;
+    }
+    if (aEndsFirst) i += 4;
+    else j += 4;
+  }
+  return at;
+}
+
+function wideSubtract(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
+  let j = 1;
+  for (let i = 1; i < a.length; i += 4) {
+    let sh = a[i]!;
+    let sl = a[i + 1]!;
+    const eh = a[i + 2]!;
+    const el = a[i + 3]!;
+    // skip b's intervals that end before start
+    while (j < b.length && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
+    let k = j;
+    let covered = false;
+    // b's intervals that start at or before end
+    while (k < b.length && (b[k]! < eh || (b[k] === eh && b[k + 1]! <= el))) {
+      const bh = b[k]!;
+      const bl = b[k + 1]!;
+      if (bh > sh || (bh === sh && bl > sl)) {
+        // start … b's start − 1
+        out[at] = sh;
+        out[at + 1] = sl;
+        if (bl === 0) {
+          out[at + 2] = bh - 1;
+          out[at + 3] = LO_BASE - 1;
+        } else {
+          out[at + 2] = bh;
+          out[at + 3] = bl - 1;
+        }
+        at += 4;
+      }
+      const ch = b[k + 2]!;
+      const cl = b[k + 3]!;
+      if (ch > eh || (ch === eh && cl >= el)) {
+        covered = true;
+        break;
+      }
+      // start = b's end + 1
+      if (cl + 1 === LO_BASE) {
+        sh = ch + 1;
+        sl = 0;
+      } else {
+        sh = ch;
+        sl = cl + 1;
+      }
+      k += 4;
+    }
+    if (!covered && (sh < eh || (sh === eh && sl <= el))) {
+      out[at] = sh;
+      out[at + 1] = sl;
+      out[at + 2] = eh;
+      out[at + 3] = el;
+      at += 4;
+    }
+  }
+  return at;
+}
+
+function wideIsSubset(a: Float64Array, b: Float64Array): boolean {
+  let j = 1;
+  for (let i = 1; i < a.length; i += 4) {
+    const sh = a[i]!;
+    const sl = a[i + 1]!;
+    while (j < b.length && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
+    if (j >= b.length) return false;
+    if (b[j]! > sh || (b[j] === sh && b[j + 1]! > sl)) return false;
+    const eh = a[i + 2]!;
+    if (b[j + 2]! < eh || (b[j + 2] === eh && b[j + 3]! < a[i + 3]!)) return false;
+  }
+  return true;
 }
 
 function listIsSubset(a: Intervals, b: Intervals): boolean {
-  let j = 0;
-  for (let i = 0; i < a.length; i += 2) {
-    while (j < b.length && b[j + 1]! < a[i]!) j += 2;
-    if (j >= b.length || b[j]! > a[i]! || b[j + 1]! < a[i + 1]!) return false;
-  }
+  if (isWide(a)) return isWide(b) && wideIsSubset(a, b); // a has a bound past every bound of a narrow b
+  if (!isWide(b)) return narrowIsSubset(a, b);
+  return wideIsSubset(widen(a), b);
+}
+
+function listEquals(a: Intervals, b: Intervals): boolean {
+  // each list has exactly one encoding (and wide ones have odd lengths, narrow ones even)
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

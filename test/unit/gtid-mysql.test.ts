@@ -118,3 +118,102 @@ describe('MySQL GTID algebra', () => {
     fc.assert(fc.property(set, set, set, (a, b, c) => a.subtract(b.union(c)).equals(a.subtract(b).subtract(c))), laws);
   });
 });
+
+describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
+  const SAFE = 2n ** 53n - 1n; // the largest exact double: lists past it take another encoding
+  const at = (t: string) => {
+    try {
+      p(t);
+    } catch (e) {
+      return e instanceof GtidParseError ? `${e.reason} at ${e.position}` : e;
+    }
+    return 'ok';
+  };
+
+  it.each([
+    [`${U}:${SAFE}`, `${U}:${SAFE}`],
+    [`${U}:${SAFE + 1n}`, `${U}:${SAFE + 1n}`],
+    [`${U}:${SAFE - 1n}-${SAFE + 2n}`, `${U}:${SAFE - 1n}-${SAFE + 2n}`],
+    [`${U}:1-${SAFE}:${SAFE + 1n}-${SAFE + 5n}`, `${U}:1-${SAFE + 5n}`], // adjacent across 2^53: merged
+    [`${U}:${SAFE + 1n}-${SAFE + 5n}:1-${SAFE}`, `${U}:1-${SAFE + 5n}`], // the same, unsorted
+    [`${U}:${SAFE + 1n}-${SAFE}`, ''], // reversed across 2^53
+    [`${U}:${MYSQL_GNO_MAX}:1`, `${U}:1:${MYSQL_GNO_MAX}`],
+    [`${U}:9223372036000000001-9223372036000000003`, `${U}:9223372036000000001-9223372036000000003`], // low part printed with its zeros
+    [`${U}:1152921504999999999-1152921505000000001:1152921505000000002`, `${U}:1152921504999999999-1152921505000000002`], // carry between the parts
+    [`${U}:999999999-1000000001:1000000002-1000000005`, `${U}:999999999-1000000005`],
+    [`${U}:000000000000000000000${SAFE + 2n}`, `${U}:${SAFE + 2n}`], // leading zeros
+    [`${U}:0000000000000000000000000001-00000000000000000000009`, `${U}:1-9`],
+    [`${U}:1000000000000000-1000000000000000`, `${U}:1000000000000000`], // 16 digits, below 2^53
+    [`${U}:${SAFE + 1n}:a:1:${SAFE + 9n},${U}:a:${SAFE + 3n}`, `${U}:${SAFE + 1n}:a:1:${SAFE + 3n}:${SAFE + 9n}`],
+  ])('given %j, format() gives %j', (input, canonical) => {
+    expect(p(input).toString()).toBe(canonical);
+    expect(p(canonical).equals(p(input))).toBe(true);
+  });
+
+  it.each([
+    [`${U}:18446744073709551615`, 'Interval start out of range at 37'], // 2^64 − 1: a number, but past the range
+    [`${U}:18446744073709551616`, 'Number out of range at 37'],
+    [`${U}:0018446744073709551616`, 'Number out of range at 37'],
+    [`${U}:123456789012345678901`, 'Number out of range at 37'],
+    [`${U}:1-18446744073709551615 :2`, 'Interval end out of range at 60'], // checked after the whitespace
+    [`${U}:1-18446744073709551616`, 'Number out of range at 39'],
+    [`${U}:1-${MYSQL_GNO_MAX + 1n}`, 'Interval end out of range at 58'],
+    [`${U}:${MYSQL_GNO_MAX}-${MYSQL_GNO_MAX}`, 'ok'],
+    [`${U}:00000000000000000000000000000000000`, 'Interval start out of range at 37'],
+  ])('given %j, should answer %j', (input, verdict) => {
+    expect(at(input)).toBe(verdict);
+  });
+
+  it('counts exactly across encodings', () => {
+    expect(p(`${U}:1-${MYSQL_GNO_MAX}`).count()).toBe(MYSQL_GNO_MAX);
+    expect(p(`${U}:1-5:${SAFE + 2n}-${SAFE + 8n},${V}:${SAFE}`).count()).toBe(13n);
+    expect(p(`${U}:1152921504999999998-1152921505000000001`).count()).toBe(4n);
+  });
+
+  it('combines small-number lists with large-number ones', () => {
+    const small = p(`${U}:1-100,${V}:7`);
+    const large = p(`${U}:50-${SAFE + 2n},${V}:${MYSQL_GNO_MAX}`);
+    expect(small.union(large).toString()).toBe(`${U}:1-${SAFE + 2n},\n${V}:7:${MYSQL_GNO_MAX}`);
+    expect(large.union(small).toString()).toBe(small.union(large).toString());
+    // a result without large numbers is a small-number list again, equal to the same set parsed
+    expect(small.intersect(large).toString()).toBe(`${U}:50-100`);
+    expect(small.intersect(large).equals(p(`${U}:50-100`))).toBe(true);
+    expect(large.intersect(small).equals(p(`${U}:50-100`))).toBe(true);
+    expect(small.subtract(large).toString()).toBe(`${U}:1-49,\n${V}:7`);
+    expect(small.subtract(large).equals(p(`${U}:1-49,${V}:7`))).toBe(true);
+    expect(large.subtract(small).toString()).toBe(`${U}:101-${SAFE + 2n},\n${V}:${MYSQL_GNO_MAX}`);
+    expect(p(`${U}:1-${SAFE + 2n}`).subtract(p(`${U}:${SAFE + 1n}-${SAFE + 2n}`)).equals(p(`${U}:1-${SAFE}`))).toBe(true);
+    expect(p(`${U}:60-70`).isSubsetOf(large)).toBe(true);
+    expect(small.isSubsetOf(large)).toBe(false);
+    expect(large.isSubsetOf(small)).toBe(false);
+    expect(large.isSubsetOf(p(`${U}:1-${MYSQL_GNO_MAX},${V}:1-${MYSQL_GNO_MAX}`))).toBe(true);
+    expect(p(`${U}:${SAFE + 1n}`).equals(p(`${U}:${SAFE}`))).toBe(false);
+    expect(p(`${U}:${SAFE}`).isSubsetOf(p(`${U}:${SAFE + 1n}`))).toBe(false);
+    expect(p(`${U}:${SAFE + 1n}`).isSubsetOf(p(`${U}:${SAFE}`))).toBe(false);
+    expect(p(`${U}:${SAFE}-${SAFE + 1n}`).subtract(p(`${U}:${SAFE}`)).toString()).toBe(`${U}:${SAFE + 1n}`);
+    expect(p(`${U}:${SAFE}-${SAFE + 1n}`).subtract(p(`${U}:${SAFE + 1n}`)).equals(p(`${U}:${SAFE}`))).toBe(true);
+  });
+
+  it('reads texts longer than its chunks: members, errors and positions anywhere', () => {
+    const uuid = (n: number) => `3e11fa47-71ca-11e1-9e33-${n.toString(16).padStart(12, '0')}`;
+    const members = Array.from({ length: 6000 }, (_, n) => `${uuid(n)}:1-${n + 2}:${SAFE + BigInt(n)}`);
+    const text = members.join(',\n');
+    expect(text.length).toBeGreaterThan(5 * 65536);
+    const set = p(text);
+    expect(set.uuids()).toHaveLength(6000);
+    expect(set.toString()).toBe([...members].sort().join(',\n'));
+    expect(set.count()).toBe(BigInt((6000 * 5999) / 2 + 2 * 6000 + 6000));
+    // one member longer than two chunks
+    const long = `${U}:${Array.from({ length: 40000 }, (_, k) => `${3 * k + 1}-${3 * k + 2}`).join(':')}`;
+    expect(p(long).count()).toBe(80000n);
+    expect(p(`${text},${long}`).count()).toBe(set.count() + 80000n);
+    // malformed far into the text, at the server's positions
+    const cut = text.indexOf(',\n', 200000) + 2; // the start of a member's UUID
+    expect(at(`${text.slice(0, cut)}zz${text.slice(cut + 2)}`)).toBe(`Expected hex digit at ${cut}`);
+    expect(at(`${text.slice(0, cut - 2)} x${text.slice(cut - 2)}`)).toBe(`Expected "," at ${cut - 1}`);
+    expect(at(`${text.slice(0, cut)}${uuid(1)}:é,${text.slice(cut)}`)).toBe(`Expected number at ${cut + 37}`);
+    expect(at(`${text},${U.slice(0, -1)}`)).toBe(`Expected at least two hex digits at ${text.length + 1 + 34}`);
+    expect(at(`${text},${U}:99999999999999999999`)).toBe(`Number out of range at ${text.length + 1 + 37}`);
+    expect(at(`${text},${U}:1-${MYSQL_GNO_MAX + 1n}`)).toBe(`Interval end out of range at ${text.length + 1 + 58}`);
+  });
+});
