@@ -131,6 +131,8 @@ export interface TasksRequest {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** For this long a wait for task stages polls every 0.1 s (a pause or resume usually shows within it), then every 0.5 s. */
+const FAST_POLL_MS = 5000;
 
 /** DM's words for a broken or refused upstream connection: worth another resume, not a failed switch. */
 export function isUpstreamConnectionError(text: string): boolean {
@@ -366,7 +368,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
    * throws `type` on timeout. `heal` may act on the tasks still pending.
    */
   async function waitFor(req: TasksRequest, what: string, ok: (t: SourceTask) => boolean, type: string, heal?: (pending: SourceTask[]) => Promise<void>): Promise<SourceTask[]> {
-    const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
+    const began = Date.now();
+    const deadline = began + (req.timeoutSeconds ?? 60) * 1000;
     for (;;) {
       const state = await sourceState(req.dmCluster, req.sourceId);
       const tasks = state.tasks.filter((t) => req.tasks.includes(t.name));
@@ -379,7 +382,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         const detail = [...missing.map((n) => `${n}: not found on source ${req.sourceId}`), ...pending.map((t) => `${t.name}: ${t.stage}/${t.unit}${t.errors.length ? ` (${t.errors.join('; ')})` : ''}`)].join('; ');
         throw failure(`tasks did not become ${what} within ${req.timeoutSeconds ?? 60} s: ${detail}`, type, tasks);
       }
-      await sleep(500);
+      // replication is paused while the switch waits for Paused or Running: look again soon, then every 0.5 s
+      await sleep(Date.now() - began < FAST_POLL_MS ? 100 : 500);
       Context.current().cancellationSignal.throwIfAborted();
     }
   }

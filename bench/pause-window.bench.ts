@@ -47,6 +47,16 @@ const writer = (async () => {
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
+/** Per activity type inside the pause window, one entry a round (an activity run twice in a round adds two). */
+const steps = new Map<string, { before: number[]; queued: number[]; ran: number[] }>();
+/** The script's steps, per round. */
+const scriptSteps = new Map<string, number[]>();
+const lap = (name: string, since: number) => {
+  const now = performance.now();
+  scriptSteps.set(name, [...(scriptSteps.get(name) ?? []), now - since]);
+  return now;
+};
+
 const breakdown: Array<{ total: number; preflight: number; verify: number; events: number }> = [];
 
 async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Promise<number> {
@@ -78,9 +88,30 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     if (ca && scheduled.get(String(ca.scheduledEventId))?.type === 'dmAwaitSyncing') runningAgain = ms(e.eventTime);
   }
   if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the await-syncing activity');
-  const started = ms(events[0]?.eventTime);
+  // each activity inside the window: time in the queue (scheduled → started), its run (started → completed), and the
+  // workflow's own time before it (previous completion, or the pause, → scheduled)
+  const started = new Map<string, number>();
+  let previousEnd = pauseIssued;
+  for (const e of events) {
+    const t = ms(e.eventTime);
+    if (t < pauseIssued || t > runningAgain) continue;
+    const st = e.activityTaskStartedEventAttributes;
+    if (st) started.set(String(st.scheduledEventId), t);
+    const ca = e.activityTaskCompletedEventAttributes;
+    if (!ca) continue;
+    const sched = scheduled.get(String(ca.scheduledEventId));
+    if (!sched) continue;
+    const s0 = started.get(String(ca.scheduledEventId)) ?? sched.at;
+    const step = steps.get(sched.type) ?? { before: [], queued: [], ran: [] };
+    step.before.push(Math.max(0, sched.at - previousEnd));
+    step.queued.push(s0 - sched.at);
+    step.ran.push(t - s0);
+    steps.set(sched.type, step);
+    previousEnd = t;
+  }
+  const opened = ms(events[0]?.eventTime);
   const closed = ms(events.at(-1)?.eventTime);
-  breakdown.push({ total: closed - started, preflight: pauseIssued - started, verify: closed - runningAgain, events: events.length });
+  breakdown.push({ total: closed - opened, preflight: pauseIssued - opened, verify: closed - runningAgain, events: events.length });
   return runningAgain - pauseIssued;
 }
 
@@ -96,20 +127,26 @@ async function stage(): Promise<{ stage: string; unit: string }> {
 }
 async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
   const t0 = performance.now();
+  let t = t0;
   await ctl(['pause-task', '-s', source, task]);
+  t = lap('pause-task', t);
   while ((await stage()).stage !== 'Paused') await new Promise((r) => setTimeout(r, 50));
+  t = lap('poll until Paused', t);
   const [cmd, ...args] = lab.moveCommand;
   await execa(cmd!, [...args, lab.vip, from.host, to.host], { env: lab.env });
+  t = lap('move the VIP', t);
   for (;;) {
     const r = await dm.ctl(['resume-task', '-s', source, task]);
     if (r.result === true) break; // a broken pooled connection right after the move: resume again
     await new Promise((res) => setTimeout(res, 200));
   }
+  t = lap('resume-task', t);
   for (;;) {
     const s = await stage();
     if (s.stage === 'Running' && s.unit === 'Sync') break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  lap('poll until Running/Sync', t);
   return performance.now() - t0;
 }
 
@@ -159,3 +196,9 @@ console.table([
   row('  verification: Running → switched', breakdown.map((b) => b.verify)),
 ]);
 console.table([row('history events per switch', breakdown.map((b) => b.events), 'events')]);
+const med = (xs: number[]) => Math.round(stats(xs).median);
+console.log('pause window, step by step (medians over the rounds, ms)');
+console.table(
+  [...steps].map(([type, x]) => ({ 'workflow step': type, 'workflow before it': med(x.before), 'in queue': med(x.queued), 'ran': med(x.ran), 'times per round': x.ran.length / wf.length })),
+);
+console.table([...scriptSteps].map(([name, xs]) => ({ 'script step': name, 'median ms': med(xs), 'min ms': Math.round(stats(xs).min), 'max ms': Math.round(stats(xs).max) })));
