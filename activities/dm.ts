@@ -292,6 +292,10 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     const c = cluster(dmCluster);
     // dmctl gets PATH and the locale, none of the worker's secrets
     const r = await execa(c.dmctl, [`--master-addr=${c.masterAddr}`, ...args], { reject: false, timeout: c.commandTimeoutMs ?? 60_000, stdin: 'ignore', extendEnv: false, env: childEnv() });
+    if (r.exitCode === undefined && !r.timedOut && (r.code === 'ENOENT' || r.code === 'EACCES')) {
+      // retried: a worker restarted with the right path carries the switch on
+      throw unavailable(`dmctl cannot be run: ${c.dmctl} ${r.code === 'ENOENT' ? 'is not found' : 'is not executable'} (dm.clusters.${dmCluster}.dmctl in the worker's configuration); fix the path and restart the worker`);
+    }
     const answer = parseDmctlOutput(r.stdout, r.stderr, r.exitCode);
     if (r.timedOut) throw unavailable(`dmctl ${args.join(' ')} timed out after ${c.commandTimeoutMs ?? 60_000} ms`);
     if (r.exitCode !== 0 && answer.result !== true) {

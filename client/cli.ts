@@ -14,6 +14,7 @@
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Command, CommanderError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -135,6 +136,24 @@ async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean
   if (typeof o.reason === 'string') req.reason = o.reason;
   req.requestedBy ??= typeof o.by === 'string' ? o.by : userInfo().username;
   return req;
+}
+
+/**
+ * A switch's status. Only a worker can answer (it replays the switch), and
+ * Temporal would hold the query ~30 s before failing it when none polls; so
+ * the switch's task queue is asked first, and no poller is said at once.
+ */
+async function queryStatus(client: Client, workflowId: string): Promise<SwitchStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  const d = await handle.describe();
+  const q = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: d.taskQueue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW });
+  if (!q.pollers?.length) {
+    throw new CliError(
+      `no worker polls task queue "${d.taskQueue}", and only a worker can read switch ${workflowId} (${d.status.name.toLowerCase()}); start one (DM_SWITCH_CONFIG=<its configuration> npm run worker) and ask again`,
+      EXIT.unreachable,
+    );
+  }
+  return handle.query(statusQuery);
 }
 
 /** Follows a switch until it ends, printing each new decision; returns its final status. */
@@ -263,7 +282,7 @@ export function program(): Command {
     .action(async (ref: string) => {
       const workflowId = switchId(ref);
       await withClient(async (client) => {
-        const s = await client.workflow.getHandle(workflowId).query(statusQuery);
+        const s = await queryStatus(client, workflowId);
         print(g, s, renderStatus(workflowId, s));
         done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
       });

@@ -16,7 +16,9 @@
  *     providers:
  *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { parseYamlDocument } from '../common/yaml-document.js';
@@ -114,4 +116,31 @@ export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
     throw new ConfigError(`cannot read the worker configuration ${path}: ${(e as Error).message} (set DM_SWITCH_CONFIG to its path)`);
   }
   return parseWorkerConfig(text, path);
+}
+
+/**
+ * Where each DM cluster's dmctl is, as the worker would run it (a name
+ * without "/" is looked up on PATH): a ConfigError naming the key and the
+ * path when one is missing or not executable, so the worker does not start
+ * and fail its first switch's first step instead.
+ */
+export async function checkDmctl(config: WorkerConfig, path = process.env.PATH ?? ''): Promise<void> {
+  const problems: string[] = [];
+  for (const [name, c] of Object.entries(config.dm.clusters)) {
+    const candidates = c.dmctl.includes('/') ? [c.dmctl] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, c.dmctl));
+    const found = await firstExecutable(candidates);
+    if (found) continue;
+    const where = c.dmctl.includes('/') ? c.dmctl : `"${c.dmctl}" on PATH (${path || 'empty'})`;
+    const why = c.dmctl.includes('/') ? await access(c.dmctl).then(() => 'is not executable', () => 'does not exist') : 'is not found';
+    problems.push(`dm.clusters.${name}.dmctl: ${where} ${why}; give the path of DM's dmctl binary (scripts/build-dm.sh builds one)`);
+  }
+  if (problems.length) throw new ConfigError(problems.join('\n'));
+}
+
+async function firstExecutable(paths: string[]): Promise<string | null> {
+  for (const p of paths) {
+    const ok = await access(p, constants.X_OK).then(() => stat(p).then((st) => st.isFile()), () => false);
+    if (ok) return p;
+  }
+  return null;
 }

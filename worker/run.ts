@@ -5,7 +5,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Runtime } from '@temporalio/worker';
-import { ConfigError, loadWorkerConfig } from './config.js';
+import { checkDmctl, ConfigError, loadWorkerConfig } from './config.js';
 import { installRuntime } from './observability.js';
 import { checkSearchAttributes } from './search-attributes.js';
 import { createWorker, type WorkerExtras } from './worker.js';
@@ -14,6 +14,7 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
   const path = process.env.DM_SWITCH_CONFIG ?? 'dm-switch.yaml';
   try {
     const config = await loadWorkerConfig(path);
+    await checkDmctl(config);
     const { metrics } = installRuntime();
     const connect = loadClientConnectConfig();
     const namespace = connect.namespace ?? 'default';

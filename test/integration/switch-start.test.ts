@@ -41,6 +41,20 @@ describe('starting a switch', () => {
     await third.handle.terminate('test done');
   });
 
+  it('given no worker on the switch\'s task queue, should say so at once from `dm-switch status`, not time out the query', async () => {
+    const started = await startVipSwitch(client, { ...request, sourceId: 'unread-source' }, { taskQueue: 'nobody-polls' });
+    try {
+      const t0 = Date.now();
+      const r = await execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), 'status', started.workflowId], { reject: false, env: { TEMPORAL_ADDRESS: temporal.address }, stdin: 'ignore' });
+      expect(r.stderr).toMatch(/no worker polls task queue "nobody-polls", and only a worker can read switch dm-switch\/default\/unread-source \(running\); start one \(DM_SWITCH_CONFIG=/);
+      expect(r.exitCode).toBe(4);
+      // Temporal itself holds such a query ~30 s before failing it with "Failed to query Workflow"
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await started.handle.terminate('test done');
+    }
+  });
+
   it('given an invalid request, should refuse before starting anything', async () => {
     await expect(startVipSwitch(client, { sourceId: 'x' })).rejects.toThrow(/invalid switch request, nothing was started:[\s\S]*newInstance/);
   });
