@@ -138,6 +138,9 @@ async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean
   return req;
 }
 
+/** The workflow types of a switch (workflows/index.ts). */
+const SWITCH_TYPES = ['vipSwitch', 'addressSwitch'];
+
 /**
  * A switch's status. Only a worker can answer (it replays the switch), and
  * Temporal would hold the query ~30 s before failing it when none polls; so
@@ -309,7 +312,8 @@ export function program(): Command {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (o: { source?: string; all?: boolean; limit: string }) => {
       const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
-      const clauses = ['DmSwitchSource IS NOT NULL'];
+      // a switch started from the Temporal UI or CLI has no search attributes until a worker runs it: listed by its type
+      const clauses = [`(DmSwitchSource IS NOT NULL OR WorkflowType IN (${SWITCH_TYPES.map((t) => JSON.stringify(t)).join(', ')}))`];
       if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
       if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
       await withClient(async (client) => {
@@ -321,7 +325,7 @@ export function program(): Command {
             status: w.status.name,
             kind: String(sa.DmSwitchKind?.[0] ?? w.type),
             source: String(sa.DmSwitchSource?.[0] ?? ''),
-            phase: String(sa.DmSwitchPhase?.[0] ?? ''),
+            phase: String(sa.DmSwitchPhase?.[0] ?? (w.status.name === 'RUNNING' ? 'no worker has run it yet' : '')),
             outcome: String(sa.DmSwitchOutcome?.[0] ?? ''),
             started: w.startTime.toISOString(),
           });

@@ -55,6 +55,21 @@ describe('starting a switch', () => {
     }
   });
 
+  it('given a switch started as the Temporal UI does (no search attributes) and no worker, should list it as not run yet', async () => {
+    const handle = await client.workflow.start('vipSwitch', { taskQueue: 'nobody-polls', workflowId: 'dm-switch/default/from-the-ui', args: [{ ...request, sourceId: 'from-the-ui' }] });
+    try {
+      let row: { workflowId: string; status: string; phase: string } | undefined;
+      for (let i = 0; i < 20 && !row; i++) {
+        const r = await execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), '-o', 'json', 'list'], { env: { TEMPORAL_ADDRESS: temporal.address }, stdin: 'ignore' });
+        row = (JSON.parse(r.stdout) as Array<{ workflowId: string; status: string; phase: string }>).find((x) => x.workflowId === handle.workflowId);
+        if (!row) await new Promise((res) => setTimeout(res, 250));
+      }
+      expect(row).toMatchObject({ status: 'RUNNING', phase: 'no worker has run it yet' });
+    } finally {
+      await handle.terminate('test done');
+    }
+  });
+
   it('given an invalid request, should refuse before starting anything', async () => {
     await expect(startVipSwitch(client, { sourceId: 'x' })).rejects.toThrow(/invalid switch request, nothing was started:[\s\S]*newInstance/);
   });
