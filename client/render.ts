@@ -30,9 +30,27 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   if (s.compensation.length) out.push('', '  undone:', ...s.compensation.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
   if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
+  const next = whatNext(s);
+  if (next) out.push('', `  NEXT: ${next}`);
   return out.join('\n');
 }
 
 export function renderDecision(d: SwitchStatus['decisions'][number]): string {
   return `    ${time(d.at)} [${d.phase}] ${d.verdict}: ${d.reason}`;
+}
+
+/** What a person does after a switch that ended without switching and needs no operator. */
+function whatNext(s: SwitchStatus): string | null {
+  if (s.outcome === 'refused') {
+    const why = s.decisions.filter((d) => d.verdict === 'refuse').at(-1)?.reason;
+    return `nothing was changed; DM still reads source ${s.sourceId} as before. ${why ? `Refused because ${why}. ` : ''}Fix that (or choose another new instance), then start the switch again.`;
+  }
+  if (s.outcome === 'rolled-back') {
+    const checked = s.decisions.some((d) => d.reason.startsWith('every change was undone, and checked'));
+    const undone = checked ? `every change was undone, and the state checked: DM reads source ${s.sourceId} as before` : 'every change was undone (see undone)';
+    // compensate() records the cause as "<how> after a change (<cause>); undoing <n> step(s)"
+    const stopped = s.decisions.map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason)).filter(Boolean).at(-1);
+    return `${undone}. ${stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. '}Start the switch again once that is dealt with.`;
+  }
+  return null;
 }
