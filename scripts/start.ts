@@ -11,7 +11,8 @@
  *   - the alert webhook on 127.0.0.1:9095 with a policy for the demo source
  *     (token in the state directory) and a demo alert to post.
  *
- * With --no-sandbox the worker uses DM_SWITCH_CONFIG (if that file exists).
+ * With --no-sandbox the worker uses DM_SWITCH_CONFIG (a missing file stops the
+ * start; without the variable no worker runs, and it says so loudly).
  *
  * Ctrl-C (or SIGTERM) stops everything it started; nothing is left running.
  */
@@ -31,7 +32,7 @@ import { switchWorkflowId } from '../common/switch/ids.js';
 import type { VipSwitchRequest } from '../common/switch/input.js';
 import { temporalBinary } from '../test/sandbox/temporal.js';
 import { startStack, type Stack } from '../test/sandbox/stack.js';
-import { loadWorkerConfig, parseWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { checkDmctl, loadWorkerConfig, parseWorkerConfig, type WorkerConfig } from '../worker/config.js';
 import { createWorker } from '../worker/worker.js';
 
 const { values } = parseArgs({
@@ -100,10 +101,15 @@ try {
     await writeFile(path, stack.workerConfigYaml());
     config = parseWorkerConfig(stack.workerConfigYaml(), path);
     log(`worker configuration: ${path}`);
-  } else if (process.env.DM_SWITCH_CONFIG && existsSync(process.env.DM_SWITCH_CONFIG)) {
+  } else if (process.env.DM_SWITCH_CONFIG) {
+    if (!existsSync(process.env.DM_SWITCH_CONFIG)) throw new Error(`DM_SWITCH_CONFIG is ${process.env.DM_SWITCH_CONFIG}, which does not exist; give the path of your worker configuration (README, "Running the worker against your own DM")`);
     config = await loadWorkerConfig(process.env.DM_SWITCH_CONFIG);
+    await checkDmctl(config);
+    log(`worker configuration: ${process.env.DM_SWITCH_CONFIG}`);
   } else {
-    log('no worker: set DM_SWITCH_CONFIG to a worker configuration file (see README) to run one here');
+    log('NO WORKER: without the sandbox the worker needs your DM clusters and credentials. Stop (Ctrl-C) and run');
+    log('  DM_SWITCH_CONFIG=/path/to/worker.yaml npm start -- --no-sandbox     (README, "Running the worker against your own DM")');
+    log('a switch started now waits until a worker polls task queue "dm-switch"');
   }
   if (config) {
     const created = await createWorker(config, { address: stack.temporal!.address }, 'default');
@@ -153,6 +159,13 @@ try {
     log(`alert webhook: ${url}/alerts (policy ${join(values.state, 'webhook.yaml')}); fire the demo alert with:`);
     log(`  curl -H "Authorization: Bearer $(cat ${join(values.state, 'webhook-token')})" -H 'content-type: application/json' --data @${alert} ${url}/alerts`);
     log(`  then approve the VIP move: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch approve ${stack.sourceId!} --comment "looks right"`);
+  }
+  if (!withSandbox) {
+    const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
+    log('start a switch of your own source (request format: README, "The VIP switch" / "The address switch"):');
+    log(`  ${temporal} workflow start --task-queue ${config?.taskQueue ?? 'dm-switch'} --type vipSwitch --workflow-id dm-switch/<cluster>/<source> --input-file <request.json>`);
+    log(`  or: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file <request.json> --wait`);
+    log(`the alert webhook is not started without the sandbox: DM_SWITCH_WEBHOOK_POLICY=<policy.yaml> TEMPORAL_ADDRESS=${stack.temporal!.address} npm run webhook`);
   }
   log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — Temporal Web UI: ${stack.temporal?.uiUrl}`);
   log('press Ctrl-C to stop');
