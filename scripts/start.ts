@@ -134,7 +134,8 @@ try {
     log(`try a switch (replica1 → replica2 behind VIP ${stack.vipLab.vip}):`);
     log(`  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`);
     log(`  ${temporal} workflow query --workflow-id ${id} --type status`);
-    log(`  or start workflow type vipSwitch in the Web UI with the JSON of ${file}`);
+    log(`  or in the Web UI: Start Workflow, ID ${id}, task queue dm-switch, type vipSwitch, input (the JSON of ${file}):`);
+    log(`  ${JSON.stringify(demo)}`);
     log(`  or with our CLI: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file ${file} --wait`);
 
     // the alert webhook, with a policy for the demo source (approval needed before the VIP moves)
