@@ -28,6 +28,9 @@ command -v ip >/dev/null || missing+=(iproute2)
 { command -v arping >/dev/null && arping -V 2>&1 | grep -q iputils; } || missing+=(iputils-arping)
 # the Web UI browser test (test/integration/web-ui-codec.test.ts): Debian's chromium, driven by playwright-core
 command -v chromium >/dev/null || missing+=(chromium)
+# PostgreSQL 15 for the Temporal cluster tests (test/sandbox/temporal-cluster.ts)
+[[ -x "${DM_SWITCH_PG_BIN:-/usr/lib/postgresql/15/bin}/postgres" ]] || missing+=(postgresql-15)
+command -v psql >/dev/null || missing+=(postgresql-client-15)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then log "need ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"; exit 1; fi
   log "apt-get install ${missing[*]}"
@@ -36,11 +39,13 @@ if ((${#missing[@]})); then
 fi
 
 # In parallel: MySQL 9.7 (Debian sid) and MariaDB 10.11 (Debian bookworm)
-# roots, and the Go builds (the temporal CLI, then DM's binaries).
+# roots, and the Go builds (the temporal CLI, the Temporal server and its SQL
+# schema tool for the cluster tests, then DM's binaries).
 pids=()
 scripts/rootfs.sh mysql >/dev/null & pids+=($!)
 scripts/rootfs.sh mariadb >/dev/null & pids+=($!)
 scripts/build-temporal.sh >/dev/null & pids+=($!)
+scripts/build-temporal-server.sh >/dev/null & pids+=($!)
 scripts/build-dm.sh --with-tidb >/dev/null & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done
 

@@ -11,6 +11,7 @@ import { startDm, type DmCluster } from './dm.js';
 import { startTidb, type TidbInstance } from './tidb.js';
 import { createSource, startIncrementalTask } from './dm-setup.js';
 import { startTemporal, type TemporalDevServer, type TemporalOptions } from './temporal.js';
+import { startTemporalCluster, type TemporalCluster, type TemporalClusterOptions } from './temporal-cluster.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from './topology.js';
 import { startVipLab, type VipLab } from './vip-lab.js';
 
@@ -34,6 +35,11 @@ export interface WorkerConfigExtras {
 
 export interface StackOptions {
   temporal?: boolean | TemporalOptions;
+  /**
+   * A real Temporal cluster (the server on PostgreSQL, test/sandbox/temporal-cluster.ts)
+   * instead of the dev server; `temporal` is then ignored.
+   */
+  temporalCluster?: boolean | TemporalClusterOptions;
   /** Replicas besides the primary (default 2); 0 or false for no MySQL at all. */
   mysql?: false | { replicas?: number };
   /** A DM cluster with a source on replica 1 and a task to the downstream (needs mysql). */
@@ -49,7 +55,7 @@ export interface StackOptions {
 }
 
 export interface Stack {
-  temporal?: TemporalDevServer;
+  temporal?: TemporalDevServer | TemporalCluster;
   topology?: Topology;
   /** TiDB, the downstream of the demo task. */
   downstream?: TidbInstance;
@@ -76,8 +82,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     },
   };
   try {
-    const temporalP = options.temporal
-      ? startTemporal(typeof options.temporal === 'object' ? options.temporal : {}).then((t) => {
+    const startingTemporal: Promise<TemporalDevServer | TemporalCluster> | undefined = options.temporalCluster
+      ? startTemporalCluster(typeof options.temporalCluster === 'object' ? options.temporalCluster : {})
+      : options.temporal
+        ? startTemporal(typeof options.temporal === 'object' ? options.temporal : {})
+        : undefined;
+    const temporalP = startingTemporal
+      ? startingTemporal.then((t) => {
           stops.push(() => t.destroy());
           stack.temporal = t;
           log(`temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`);

@@ -211,3 +211,56 @@ export async function relayPurges(dm: DmCluster, worker = 0): Promise<number> {
   const log = await readFile(dm.workers[worker]!.logFile, 'utf8').catch(() => '');
   return log.split('\n').filter((l) => l.includes('relay dir is purged to be ready for new relay log')).length;
 }
+
+/**
+ * Polls a visibility list query until it finds the run (visibility is
+ * eventually consistent, SQL and Elasticsearch alike) and returns the run's
+ * search attributes as listed there, name → first value.
+ */
+export async function listedSwitch(client: Client, query: string, runId: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for await (const w of client.workflow.list({ query })) {
+      if (w.runId === runId) return Object.fromEntries(Object.entries(w.searchAttributes).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+    }
+    if (Date.now() > deadline) throw new Error(`no run ${runId} listed by ${query} within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** A pending activity as describe() shows it. */
+export type PendingActivity = { activityType?: { name?: string | null } | null; attempt?: number | null; lastWorkerIdentity?: string | null; lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null };
+
+/**
+ * Of several worker processes on one task queue, kills (SIGKILL) the one
+ * running `activity` for this switch (the SDK's identity is pid@host), then
+ * waits until another worker started its retry. Returns when the retry
+ * started, relative to the kill, and both attempts.
+ */
+export async function killWorkerRunning(
+  handle: WorkflowHandle,
+  activity: string,
+  workers: Array<{ pid: number | undefined; kill9(): Promise<void> }>,
+  timeoutMs = 120_000,
+): Promise<{ first: PendingActivity; retry: PendingActivity; takeoverMs: number; victim: number }> {
+  const startedMs = (p: PendingActivity) => Number(p.lastStartedTime?.seconds ?? 0) * 1000 + (p.lastStartedTime?.nanos ?? 0) / 1e6;
+  const pending = async (): Promise<PendingActivity | undefined> =>
+    ((await handle.describe()).raw.pendingActivities as PendingActivity[] | undefined)?.find((p) => p.activityType?.name === activity && p.lastWorkerIdentity);
+  let first: PendingActivity | undefined;
+  for (const deadline = Date.now() + timeoutMs; !(first = await pending()); ) {
+    if (Date.now() > deadline) throw new Error(`the switch never ran ${activity}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pid = Number(first.lastWorkerIdentity!.split('@')[0]);
+  const victim = workers.findIndex((w) => w.pid === pid);
+  if (victim < 0) throw new Error(`${activity} runs on ${first.lastWorkerIdentity}, none of the workers given (${workers.map((w) => w.pid).join(', ')})`);
+  const killedAt = Date.now();
+  await workers[victim]!.kill9();
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const retry = await pending();
+    // the retry scheduled is not enough (its worker identity is still the dead one's): started again, after the kill
+    if (retry && (retry.attempt ?? 1) > (first.attempt ?? 1) && startedMs(retry) > killedAt) return { first, retry, takeoverMs: startedMs(retry) - killedAt, victim };
+    if (Date.now() > deadline) throw new Error(`no other worker took ${activity} over: ${JSON.stringify(retry)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
