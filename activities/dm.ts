@@ -134,9 +134,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** For this long a wait for task stages polls every 0.1 s (a pause or resume usually shows within it), then every 0.5 s. */
 const FAST_POLL_MS = 5000;
 
-/** DM's words for a broken or refused upstream connection: worth another resume, not a failed switch. */
+/**
+ * DM's words for a broken, refused or not yet reachable upstream connection:
+ * worth another resume, not a failed switch. "no route to host" is what a
+ * dm-worker meets when its neighbour entry for a VIP that just moved has not
+ * yet taken the gratuitous ARP (seen in CI right after a move away from an
+ * instance cut off from the network).
+ */
 export function isUpstreamConnectionError(text: string): boolean {
-  return /invalid connection|bad connection|connection refused|broken pipe|connection reset|i\/o timeout|ErrScope:\\?"upstream\\?"/i.test(text);
+  return /invalid connection|bad connection|connection refused|broken pipe|connection reset|i\/o timeout|no route to host|host is unreachable|network is unreachable|ErrScope:\\?"upstream\\?"/i.test(text);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientAddress, normalizeAddress } from '../../common/switch/addresses.js';
-import { isTransientDmError } from '../../activities/dm.js';
+import { isTransientDmError, isUpstreamConnectionError } from '../../activities/dm.js';
 import { isAccessError } from '../../activities/mysql.js';
 
 describe('addresses as MySQL and the resolver print them', () => {
@@ -28,6 +28,15 @@ describe('what is worth another attempt', () => {
     ['source mysql-replica-01 not exist', false],
   ])('given dmctl saying %s, transient: %s', (text, transient) => {
     expect(isTransientDmError(text)).toBe(transient);
+  });
+  it.each([
+    ['some error occurs in dm-worker: ErrCode:36053 ErrClass:"sync-unit" ErrScope:"internal" ErrLevel:"high" Message:"start syncing binlog from remote streamer" RawCause:"dial tcp 198.51.100.30:3306: connect: no route to host"', true],
+    ['dial tcp 198.51.100.30:3306: connect: connection refused', true],
+    ['ErrScope:\\"upstream\\" Message:\\"invalid connection\\"', true],
+    ['task shard-pessimistic not found', false],
+    ['Access denied for user \'dm\'@\'198.51.100.5\'', false],
+  ])('given resume-task saying %s, worth resuming again: %s', (text, again) => {
+    expect(isUpstreamConnectionError(text)).toBe(again);
   });
   it('should tell a refused login from an outage', () => {
     expect(isAccessError({ code: 'ER_ACCESS_DENIED_ERROR' })).toBe(true);
