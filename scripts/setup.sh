@@ -31,6 +31,9 @@ command -v chromium >/dev/null || missing+=(chromium)
 # PostgreSQL 15 for the Temporal cluster tests (test/sandbox/temporal-cluster.ts)
 [[ -x "${DM_SWITCH_PG_BIN:-/usr/lib/postgresql/15/bin}/postgres" ]] || missing+=(postgresql-15)
 command -v psql >/dev/null || missing+=(postgresql-client-15)
+# a real Prometheus scraping the worker and a real Alertmanager driving the webhook (test/integration/alerting.test.ts)
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then log "need ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"; exit 1; fi
   log "apt-get install ${missing[*]}"

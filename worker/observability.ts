@@ -5,11 +5,15 @@
  *
  *   DM_SWITCH_LOG_LEVEL       TRACE, DEBUG, INFO (default), WARN, ERROR
  *   DM_SWITCH_METRICS_LISTEN  host:port of the Prometheus endpoint (/metrics); unset: off
+ *
+ * Besides the SDK's own (temporal_*), the endpoint carries the switches'
+ * metrics (dm_switch_*, common/switch/metrics.ts).
  */
 import type { Context } from '@temporalio/activity';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, type ActivityInboundCallsInterceptor, type ActivityOutboundCallsInterceptor, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { SOURCE_HEADER } from '../common/switch/ids.js';
+import { METRIC_BUCKETS } from '../common/switch/metrics.js';
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -31,7 +35,7 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metrics?
   const metrics = env.DM_SWITCH_METRICS_LISTEN;
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => process.stdout.write(`${jsonLogLine(entry)}\n`)),
-    ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics } } } } : {}),
+    ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, histogramBucketOverrides: METRIC_BUCKETS } } } } : {}),
   });
   return { metrics };
 }

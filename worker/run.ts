@@ -3,9 +3,12 @@
  * check, then run until a signal. worker/main.ts runs it as operators do;
  * the crash tests run it with an extra activity interceptor.
  */
+import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Runtime } from '@temporalio/worker';
 import { checkDmctl, ConfigError, loadWorkerConfig } from './config.js';
+import { dataConverterFromEnv } from '../client/codec.js';
+import { SwitchGauges, switchGaugeOptions } from './metrics.js';
 import { installRuntime } from './observability.js';
 import { checkSearchAttributes } from './search-attributes.js';
 import { createWorker, type WorkerExtras } from './worker.js';
@@ -15,6 +18,7 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
   try {
     const config = await loadWorkerConfig(path);
     await checkDmctl(config);
+    const gaugeOptions = switchGaugeOptions();
     const { metrics } = installRuntime();
     const connect = loadClientConnectConfig();
     const namespace = connect.namespace ?? 'default';
@@ -26,7 +30,20 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
     if (sa.ok === 'unknown') Runtime.instance().logger.warn(`dm-switch worker: could not check the search attributes of namespace ${namespace} (${sa.reason}); switches fail their workflow tasks if DmSwitchSource, DmSwitchCluster, DmSwitchKind, DmSwitchPhase and DmSwitchOutcome are not registered`);
     const { worker, connection } = await createWorker(config, connect.connectionOptions, namespace, process.env, extras);
     Runtime.instance().logger.info(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}${config.deployment ? `; deployment ${worker.options.workerDeploymentOptions?.version.deploymentName} version ${worker.options.workerDeploymentOptions?.version.buildId} (switches pinned)` : ''}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`);
-    await worker.run();
+    // the switches' current state as gauges, read from Temporal (worker/metrics.ts)
+    let gauges: SwitchGauges | undefined;
+    let clientConnection: Connection | undefined;
+    if (metrics) {
+      clientConnection = await Connection.connect(connect.connectionOptions);
+      const client = new Client({ connection: clientConnection, namespace, dataConverter: dataConverterFromEnv(process.env) });
+      gauges = new SwitchGauges(client, Runtime.instance().metricMeter, { ...gaugeOptions, warn: (m) => Runtime.instance().logger.warn(m) }).start();
+    }
+    try {
+      await worker.run();
+    } finally {
+      await gauges?.stop();
+      await clientConnection?.close();
+    }
     await connection.close();
   } catch (e) {
     if (e instanceof ConfigError) {

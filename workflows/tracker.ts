@@ -4,7 +4,8 @@
  * that is mirrored into the Temporal UI's current details. Deterministic:
  * time is workflow time.
  */
-import { log, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, metricMeter, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { METRICS } from '../common/switch/metrics.js';
 import { SA } from '../common/switch/search-attributes.js';
 import type { Decision, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
 
@@ -102,6 +103,9 @@ export class Tracker {
   }
 
   phase(phase: Phase): void {
+    // DM is frozen from the pause (VIP switch) or stop (address switch) of its tasks to their resume or start
+    if ((phase === 'pausing' || phase === 'stopping') && !this.status.frozenSince && this.status.frozenSeconds === undefined) this.status.frozenSince = new Date().toISOString();
+    if (phase === 'verifying') this.thawed();
     this.status.phase = phase;
     log.info(`phase: ${PHASE_WORDS[phase]}`, this.about());
     this.touch();
@@ -135,10 +139,37 @@ export class Tracker {
   }
 
   finish(outcome: Outcome): void {
+    // rolled back: compensation resumed the tasks and checked it; needs-operator: DM may still be frozen, nobody knows
+    if (outcome === 'rolled-back' || outcome === 'switched') this.thawed();
+    // refused: nothing was changed, so nothing was frozen
+    if (outcome === 'refused' || outcome === 'dry-run') delete this.status.frozenSince;
     this.status.outcome = outcome;
+    this.measure(outcome);
     log[outcome === 'needs-operator' ? 'error' : 'info'](`finished: ${outcome}`, this.about());
     this.status.phase = 'done';
     this.touch();
+  }
+
+  /** DM runs again: the pause window ends. */
+  private thawed(): void {
+    const since = this.status.frozenSince;
+    if (!since) return;
+    const seconds = (Date.now() - Date.parse(since)) / 1000;
+    this.status.frozenSeconds = seconds;
+    delete this.status.frozenSince;
+    metricMeter.createHistogram(METRICS.pauseWindow.name, 'float', 's', METRICS.pauseWindow.help).record(seconds, { kind: this.status.kind, dm_cluster: this.status.dmCluster });
+  }
+
+  /**
+   * The end of a switch as metrics (workflow time, so the same figures
+   * whichever worker ran which part; the SDK emits nothing while replaying,
+   * so a switch is counted once however often its history is replayed).
+   */
+  private measure(outcome: Outcome): void {
+    // the source on the counter (which source failed), not on the histograms (a dozen series per label set)
+    const tags = { kind: this.status.kind, dm_cluster: this.status.dmCluster, outcome };
+    metricMeter.createCounter(METRICS.finished.name, '1', METRICS.finished.help).add(1, { ...tags, source: this.status.sourceId });
+    metricMeter.createHistogram(METRICS.duration.name, 'float', 's', METRICS.duration.help).record((Date.now() - Date.parse(this.status.startedAt)) / 1000, tags);
   }
 
   /** What every log line of the switch carries besides the workflow (added by the SDK). */
@@ -192,6 +223,7 @@ export class Tracker {
       ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
       ...this.pendingApproval(),
       ...(s.tasks.length ? [`Tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`] : []),
+      ...(s.frozenSince ? [s.outcome ? `DM frozen by this switch since ${s.frozenSince} and not seen replicating again` : `DM frozen since ${s.frozenSince}: replication of this source waits`] : []),
       ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${a}`)] : []),
     ];
     setCurrentDetails(lines.join('\n\n'));

@@ -100,4 +100,12 @@ export interface SwitchStatus {
   savedConfigs?: { source: string | null; tasks: Record<string, string> };
   /** Every approval gate reached, in order; the last one may be pending. */
   approvals: ApprovalRecord[];
+  /**
+   * While DM is frozen by this switch (from the pause or stop of the tasks
+   * to their resume or start, or to the end of a rollback): since when.
+   * Absent when DM is not frozen by it.
+   */
+  frozenSince?: string;
+  /** How long DM was frozen (the pause window), once it is no longer frozen by this switch. */
+  frozenSeconds?: number;
 }
