@@ -2,10 +2,12 @@
 import { createDmActivities } from '../activities/dm.js';
 import { createMysqlActivities } from '../activities/mysql.js';
 import { createNetActivities } from '../activities/net.js';
+import { createNotifyActivities } from '../activities/notify.js';
 import { CommandVipProvider } from '../activities/vip-command.js';
 import { createVipActivities, type VipProvider } from '../activities/vip.js';
 import type { WorkerConfig } from './config.js';
 import { credentialResolver } from './credentials.js';
+import { notifierFromConfig } from './notifier.js';
 
 export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env, privateDir?: string) {
   const providers: Record<string, VipProvider> = {};
@@ -18,5 +20,6 @@ export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = p
     ...createMysqlActivities(credentials),
     ...createVipActivities(providers),
     ...createNetActivities(),
+    ...createNotifyActivities(notifierFromConfig(config.notify, env)),
   };
 }

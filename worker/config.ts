@@ -15,6 +15,9 @@
  *   vip:
  *     providers:
  *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
+ *   notify:                                  # optional: a webhook told when a switch waits at a gate or needs an operator
+ *     urlEnv: DM_SWITCH_NOTIFY_URL           # or urlFile: /run/secrets/…, or url: for an address that is no secret
+ *     bearerTokenEnv: DM_SWITCH_NOTIFY_TOKEN # optional, or bearerTokenFile
  */
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
@@ -22,6 +25,62 @@ import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { parseYamlDocument } from '../common/yaml-document.js';
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
+/**
+ * What is wrong with a notifier URL, or null: http(s) only, no credentials in
+ * it, and a bearer token only over https (or to a loopback address). Never
+ * repeats the URL (a Slack webhook URL is a secret).
+ */
+export function notifyUrlProblem(url: string, withToken: boolean): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not a URL; give the webhook\'s full address, e.g. https://hooks.example.com/…';
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `is a ${u.protocol} URL; give an http(s) one`;
+  if (u.username || u.password) return 'carries credentials (user:password@); remove them and give a bearer token with bearerTokenEnv or bearerTokenFile';
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(u.hostname);
+  if (withToken && u.protocol === 'http:' && !loopback) return `is http:// to ${u.host}: the bearer token would cross the network in clear; use https:// (http:// only to a loopback address)`;
+  return null;
+}
+
+/**
+ * The notifier (activities/notify.ts): one webhook, told when a switch waits
+ * at a gate or ends needs-operator. Its URL and token, like passwords, come
+ * from an environment variable or a file of the worker (a Slack webhook URL
+ * is a secret); `url` inline is for an address that is none.
+ */
+const NotifySchema = z
+  .object({
+    url: z.string().min(1).optional(),
+    /** Name of an environment variable of the worker holding the URL. */
+    urlEnv: envName.optional(),
+    /** File holding the URL (trailing newline ignored). */
+    urlFile: z.string().min(1).optional(),
+    /** Name of an environment variable of the worker holding a bearer token (sent as Authorization: Bearer …). */
+    bearerTokenEnv: envName.optional(),
+    /** File holding the bearer token (trailing newline ignored). */
+    bearerTokenFile: z.string().min(1).optional(),
+    /** Refused: a token in this file would be one more copy of it to guard. */
+    bearerToken: z.unknown().optional(),
+    /** slack: { text, metadata: { event_type, event_payload } }; json: { text, …fields } (README "Notifications"). */
+    format: z.enum(['slack', 'json'], { message: 'slack (the default: text, and the fields as Slack message metadata) or json (text and the fields at the top level)' }).default('slack'),
+    /** How long one POST may take; a failed one is retried (5 attempts within 2 minutes). */
+    timeoutSeconds: z.number().int().min(1).max(30, 'at most 30 s (a POST is retried within 2 minutes)').default(10),
+  })
+  .strict()
+  .superRefine((n, ctx) => {
+    const urls = (['url', 'urlEnv', 'urlFile'] as const).filter((k) => n[k] !== undefined);
+    if (urls.length === 0) ctx.addIssue({ code: 'custom', message: "give the webhook's address: urlEnv (an environment variable of the worker) or urlFile (a Slack webhook URL is a secret), or url for one that is not" });
+    if (urls.length > 1) ctx.addIssue({ code: 'custom', message: `set one of url, urlEnv and urlFile, not ${urls.join(' and ')}` });
+    if (n.bearerToken !== undefined) ctx.addIssue({ code: 'custom', path: ['bearerToken'], message: 'never in the configuration: give the token with bearerTokenEnv (an environment variable of the worker) or bearerTokenFile' });
+    if (n.bearerTokenEnv && n.bearerTokenFile) ctx.addIssue({ code: 'custom', message: 'set bearerTokenEnv or bearerTokenFile, not both' });
+    const problem = n.url === undefined ? null : notifyUrlProblem(n.url, Boolean(n.bearerTokenEnv || n.bearerTokenFile));
+    if (problem) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
+  });
 
 const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [program, arg, …]');
 
@@ -95,6 +154,8 @@ export const WorkerConfigSchema = z
       })
       .strict()
       .default({ providers: {} }),
+    /** Optional: who is told when a switch waits at a gate or needs an operator. */
+    notify: NotifySchema.optional(),
   })
   .strict();
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;

@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type NativeConnectionOptions, type WorkerDeploymentOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.js';
+import { endpointOf } from '../activities/notify.js';
 import { buildActivities } from './activities.js';
 import { ConfigError, type WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
@@ -36,6 +37,10 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
   // files that carry a password for a moment: an owner-only directory, cleaned of what killed workers left
   const priv = await preparePrivateDir(config.privateDir ?? defaultPrivateDir(env));
   if (priv.removed.length) Runtime.instance().logger.info(`dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`);
+  // built before connecting: a notifier whose URL or token cannot be had stops the worker here (ConfigError)
+  const activities = buildActivities(config, env, priv.dir);
+  const n = config.notify;
+  if (n) Runtime.instance().logger.info(`dm-switch worker: gates and needs-operator are notified to ${n.url ? endpointOf(n.url) : `the URL in ${n.urlEnv ?? n.urlFile}`} (format ${n.format})`);
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
@@ -50,7 +55,7 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     // it first: the history then no longer replays (test/workflow/gate-same-task.test.ts). The price: a
     // full replay per task, about 120 ms for a 111-event switch (measured with Worker.runReplayHistories).
     maxCachedWorkflows: 0,
-    activities: buildActivities(config, env, priv.dir),
+    activities,
     dataConverter: dataConverterFromEnv(env),
     interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors, ...(extras.activityInterceptors ?? [])], workflowModules: [workflowInterceptorsPath] },
   });

@@ -11,6 +11,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { DmActivities } from '../activities/dm.js';
 import type { MysqlActivities } from '../activities/mysql.js';
 import type { NetActivities } from '../activities/net.js';
+import type { NotifyActivities } from '../activities/notify.js';
 import type { VipActivities } from '../activities/vip.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
@@ -32,6 +33,13 @@ const undoRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterva
 export const undoDm = proxyActivities<DmActivities>({ startToCloseTimeout: '4m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
 export const undoMysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m', scheduleToCloseTimeout: '5m', heartbeatTimeout, retry: undoRetry });
 export const undoVip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
+
+/**
+ * Notifications (workflows/notify.ts): a POST each, retried at most 5 times
+ * within 2 minutes, so a receiver that is down delays the end of a switch
+ * by at most that, and never a gate or its decision (not awaited there).
+ */
+export const notify = proxyActivities<NotifyActivities>({ startToCloseTimeout: '45s', scheduleToCloseTimeout: '2m', heartbeatTimeout, retry });
 
 /** Long waits (catch-up) get a timeout from the input and must heartbeat. */
 export function longMysql(timeoutSeconds: number) {

@@ -12,6 +12,7 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals } from '../common/switch/input.js';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, type ApprovalRequest } from '../common/switch/messages.js';
 import type { ApprovalRecord, Gate } from '../common/switch/status.js';
+import { notifyGate } from './notify.js';
 import type { Tracker } from './tracker.js';
 
 type Decision = 'approve' | 'reject';
@@ -37,6 +38,8 @@ const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate"
 export class Gates {
   private summaries: Record<Gate, string> | undefined;
   private readonly extra: Partial<Record<Gate, string[]>> = {};
+  /** The gates' notifications, sent while they wait (workflows/notify.ts). */
+  private readonly notices: Promise<void>[] = [];
 
   constructor(
     private readonly t: Tracker,
@@ -77,7 +80,8 @@ export class Gates {
   /**
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
-   * In a dry run it records that it would wait, and returns. Cancelled while
+   * In a dry run it records that it would wait, and returns (nobody is
+   * notified). A gate that waits is notified (workflows/notify.ts). Cancelled while
    * waiting, it closes the gate (cancelled, with a comment saying so) and lets
    * the cancellation through, so nobody approves a switch being undone.
    */
@@ -104,6 +108,9 @@ export class Gates {
     // a gate inside the freeze waits no longer than the freeze may last
     const waitMs = Math.max(0, Math.min(this.config.timeoutSeconds * 1000, limit ? limit.until - Date.now() : Infinity));
     const cutByLimit = limit !== undefined && waitMs < this.config.timeoutSeconds * 1000;
+    // someone is told, without the gate waiting for it (workflows/notify.ts)
+    const notice = notifyGate(this.t, record, new Date(Date.now() + waitMs).toISOString());
+    if (notice) this.notices.push(notice);
     let decided: boolean;
     try {
       decided = await condition(() => record.state !== 'pending', waitMs);
@@ -133,6 +140,17 @@ export class Gates {
       type: SwitchErrorType.ApprovalTimedOut,
       nonRetryable: true,
     });
+  }
+
+  /**
+   * Resolves once every gate's notification is sent or given up (2 minutes at
+   * most; they never reject): the switch ends only then, so that no
+   * notification's completion reaches the workflow task that ends it (the
+   * server fails such a task, and would refuse an approve or reject update
+   * that it carried: a rejection at before-freeze ends the switch at once).
+   */
+  async noticesSent(): Promise<void> {
+    await Promise.all(this.notices);
   }
 
   private validate(r: ApprovalRequest): void {

@@ -5,12 +5,14 @@
  * undo reads the real state and does only what is still needed; on failure
  * or cancellation after the first change, the undos run in reverse in a
  * scope that cancellation cannot interrupt. A failed undo is surfaced, never
- * swallowed: the switch ends `needs-operator` with the commands to run. Once
+ * swallowed: the switch ends `needs-operator` with the commands to run (and
+ * the worker's notifier is told, workflows/notify.ts). Once
  * every undo ran, the state before the switch is checked (Tracker's
  * rollbackCheck); a difference ends `needs-operator` too.
  */
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import { notifyNeedsOperator } from './notify.js';
 import type { Tracker } from './tracker.js';
 
 export interface Undo {
@@ -112,8 +114,10 @@ async function observe(check: () => Promise<{ observed: string }>): Promise<stri
   }
 }
 
-function needsOperator(t: Tracker, message: string): never {
+/** Ends the switch needs-operator: the outcome first, then someone is told (even cancelled), then the failure. */
+async function needsOperator(t: Tracker, message: string): Promise<never> {
   t.finish('needs-operator');
+  await notifyNeedsOperator(t, message);
   throw ApplicationFailure.create({ message, type: SwitchErrorType.CompensationFailed, nonRetryable: true, details: [t.status.operatorActions] });
 }
 

@@ -53,6 +53,9 @@ export async function runSwitch<I extends { approvals: Approvals; dmCluster: str
   try {
     return await steps(t, gates, v.value, undo);
   } catch (err) {
-    return compensate(t, undo, err);
+    return await compensate(t, undo, err);
+  } finally {
+    // a gate's notification still in flight is waited for (no command: a switch without one waits for nothing)
+    await gates.noticesSent();
   }
 }

@@ -13,7 +13,7 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -28,6 +28,7 @@ import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
 import { freePort } from '../sandbox/ports.js';
+import { startNotifyReceiver, type NotifyReceiver, type Received } from '../sandbox/notify-receiver.js';
 import { parse as parseYaml } from 'yaml';
 
 const QUEUE = 'e2e-address';
@@ -43,6 +44,11 @@ let client: Client;
 const systemTmp = process.env.TMPDIR;
 let privateTmp: string | undefined;
 let stopWorker: (() => Promise<void>) | undefined;
+/** Where this suite's worker sends its notifications (notify, format slack: the fields are Slack message metadata). */
+let receiver: NotifyReceiver;
+type Notice = { text: string; metadata: { event_type: string; event_payload: Record<string, string> } };
+const notice = (r: Received) => r.body as Notice;
+const noticesOf = (runId: string) => receiver.received.filter((r) => notice(r).metadata?.event_payload?.runId === runId);
 
 beforeAll(async () => {
   stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true });
@@ -57,12 +63,17 @@ beforeAll(async () => {
   privateTmp = await mkdtemp(join(tmpdir(), 'dm-switch-e2e-address-'));
   process.env.TMPDIR = privateTmp;
   // a reference that exists but cannot log in anywhere
-  const config = `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n');
+  receiver = await startNotifyReceiver();
+  await writeFile(join(privateTmp, 'notify-token'), 'e2e-notify-token\n', { mode: 0o600 });
+  const config =
+    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n') +
+    `notify: { url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(privateTmp, 'notify-token'))} }\n`;
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
 }, 300_000);
 
 afterAll(async () => {
   await stopWorker?.();
+  await receiver?.close();
   await stack?.stop();
   if (privateTmp) {
     if (systemTmp === undefined) delete process.env.TMPDIR;
@@ -198,8 +209,20 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(pending.approvals[0]?.gate).toBe('before-resume');
     expect(await reads()).toBe(a.port); // swapped, tasks not started yet
     expect(await taskState(dm, SOURCE, TASK)).toBeNull();
+    // someone was told the gate waits, with the command that approves it
+    const { runId } = await sw.handle.describe();
+    const [told] = await receiver.waitFor((r) => notice(r).metadata?.event_payload?.runId === runId);
+    expect(told!.headers.authorization).toBe('Bearer e2e-notify-token');
+    expect(notice(told!).metadata).toMatchObject({
+      event_type: 'dm_switch_awaiting_approval',
+      event_payload: { event: 'awaiting-approval', gate: 'before-resume', sourceId: SOURCE, dmCluster: 'default', kind: 'address-switch', workflowId: `dm-switch/default/${SOURCE}`, approveCommand: `dm-switch approve dm-switch/default/${SOURCE} --gate before-resume` },
+    });
+    expect(notice(told!).text).toContain(`waits for approval at gate before-resume, before: ${pending.approvals[0]!.approving.summary.replace(/\.$/, '')}`);
+    expect(notice(told!).text).toContain(`Approve with \`dm-switch approve dm-switch/default/${SOURCE} --gate before-resume\``);
     await sw.handle.signal('reject', { gate: 'before-resume', by: 'dba-on-call', comment: 'wrong maintenance window' });
     const { status, error } = await sw.end();
+    // one notification for the gate, none for a rollback that went right
+    expect(noticesOf(runId).map((r) => notice(r).metadata.event_type)).toEqual(['dm_switch_awaiting_approval']);
     await saveHistory(sw.handle, 'address-switch-rolled-back-after-swap');
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
@@ -404,6 +427,11 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await saveHistory(handle, 'address-switch-needs-operator');
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
+    // someone was told, with what to run, before the switch failed: the receiver has it when the result is in
+    const told = noticesOf((await handle.describe()).runId);
+    expect(told).toHaveLength(1);
+    expect(notice(told[0]!).metadata).toMatchObject({ event_type: 'dm_switch_needs_operator', event_payload: { event: 'needs-operator', outcome: 'needs-operator', sourceId: SOURCE, operatorActions: status.operatorActions.join('\n') } });
+    expect(notice(told[0]!).text).toMatch(new RegExp(`^dm-switch: the address switch of source ${SOURCE} \\(DM cluster default\\) needs an operator: .*Run by hand: \\(1\\) decide where source ${SOURCE} should read from`));
     expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`operate-source create ${SOURCE} reading ${to.host}:${to.port}:done`]);
     expect(status.decisions.some((d) => /failed after a change \(dmctl start-task app-to-downstream failed: .*task-mode/.test(d.reason))).toBe(true);
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([

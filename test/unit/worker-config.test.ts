@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseWorkerConfig } from '../../worker/config.js';
+import { notifierFromConfig } from '../../worker/notifier.js';
 import { credentialResolver } from '../../worker/credentials.js';
 import { deploymentOptions } from '../../worker/worker.js';
 
@@ -52,5 +56,74 @@ describe('worker configuration', () => {
     expect(deploymentOptions(c, { DM_SWITCH_BUILD_ID: 'abc123' })?.version.buildId).toBe('abc123');
     expect(() => deploymentOptions(parseWorkerConfig(`${good}deployment: { name: dm-switch }\n`), {})).toThrow(/deployment\.buildId: give this worker's build ID .*DM_SWITCH_BUILD_ID/);
     expect(() => parseWorkerConfig(`${good}deployment: { name: dm.switch, buildId: x }\n`)).toThrow(/deployment\.name: a deployment name without "\."/);
+  });
+
+  describe('notify', () => {
+    const withNotify = (n: string) => `${good}notify: ${n}\n`;
+
+    it('given none, should have no notifier; given one, should fill the defaults', () => {
+      expect(parseWorkerConfig(good).notify).toBeUndefined();
+      expect(notifierFromConfig(parseWorkerConfig(good).notify, {})).toBeNull();
+      expect(parseWorkerConfig(withNotify('{ urlEnv: DM_SWITCH_NOTIFY_URL, bearerTokenEnv: DM_SWITCH_NOTIFY_TOKEN }')).notify).toEqual({
+        urlEnv: 'DM_SWITCH_NOTIFY_URL',
+        bearerTokenEnv: 'DM_SWITCH_NOTIFY_TOKEN',
+        format: 'slack',
+        timeoutSeconds: 10,
+      });
+      expect(parseWorkerConfig(withNotify('{ url: "http://127.0.0.1:8080/hook", bearerTokenEnv: T, format: json, timeoutSeconds: 3 }')).notify).toMatchObject({ format: 'json', timeoutSeconds: 3 });
+    });
+
+    it.each([
+      ['no address', '{ bearerTokenEnv: T }', /notify: give the webhook's address: urlEnv .* or urlFile \(a Slack webhook URL is a secret\), or url for one that is not/],
+      ['two addresses', '{ url: "https://hooks.example.com/x", urlEnv: U }', /notify: set one of url, urlEnv and urlFile, not url and urlEnv/],
+      ['both token sources', '{ urlEnv: U, bearerTokenEnv: T, bearerTokenFile: /run/secrets/t }', /notify: set bearerTokenEnv or bearerTokenFile, not both/],
+      ['a token inline', '{ urlEnv: U, bearerToken: abc123 }', /notify\.bearerToken: never in the configuration: give the token with bearerTokenEnv .* or bearerTokenFile/],
+      ['a token under the name token', '{ urlEnv: U, token: abc123 }', /notify\.token: passwords never go/],
+      ['not a URL', '{ url: "hooks.example.com/x" }', /notify\.url: is not a URL; give the webhook's full address/],
+      ['another scheme', '{ url: "ftp://hooks.example.com/x" }', /notify\.url: is a ftp: URL; give an http\(s\) one/],
+      ['credentials in the URL', '{ url: "https://me:pw@hooks.example.com/x" }', /notify\.url: carries credentials \(user:password@\); remove them and give a bearer token/],
+      ['a token over plain http', '{ url: "http://hooks.example.com/x", bearerTokenEnv: T }', /notify\.url: is http:\/\/ to hooks\.example\.com: the bearer token would cross the network in clear; use https:\/\//],
+      ['a bad variable name', '{ urlEnv: "my-url" }', /notify\.urlEnv: an environment variable name/],
+      ['an unknown format', '{ urlEnv: U, format: xml }', /notify\.format: slack \(the default.*\) or json/],
+      ['a long timeout', '{ urlEnv: U, timeoutSeconds: 120 }', /notify\.timeoutSeconds: at most 30 s/],
+      ['a misspelt key', '{ urlEnv: U, timeout: 5 }', /notify: unknown field\(s\) "timeout"/],
+    ])('given %s, should stop with a message naming the key and what to do', (_, n, message) => {
+      expect(() => parseWorkerConfig(withNotify(n), 'worker.yaml')).toThrow(ConfigError);
+      expect(() => parseWorkerConfig(withNotify(n), 'worker.yaml')).toThrow(message);
+    });
+
+    it('given its URL or token from a variable or a file the worker cannot have, should stop it at start, without repeating the URL', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'dm-switch-notify-config-'));
+      try {
+        const c = (n: string) => parseWorkerConfig(withNotify(n)).notify;
+        expect(() => notifierFromConfig(c('{ urlEnv: DM_SWITCH_NOTIFY_URL }'), {})).toThrow(/^notify\.urlEnv: environment variable DM_SWITCH_NOTIFY_URL is not set on the worker; set it, or remove notify/);
+        expect(() => notifierFromConfig(c('{ urlEnv: U, bearerTokenEnv: T }'), { U: 'https://hooks.example.com/x' })).toThrow(/^notify\.bearerTokenEnv: environment variable T is not set/);
+        expect(() => notifierFromConfig(c(`{ urlFile: ${JSON.stringify(join(dir, 'none'))} }`), {})).toThrow(/^notify\.urlFile: cannot read .*none \(ENOENT\); give a file the worker's user can read/);
+        // the URL in the variable is checked like one inline, and not printed (a Slack webhook URL is a secret)
+        const bad = () => notifierFromConfig(c('{ urlEnv: U, bearerTokenEnv: T }'), { U: 'http://hooks.example.com/services/T0/B0/s3cr3t', T: 'tok' });
+        expect(bad).toThrow(ConfigError);
+        expect(bad).toThrow(/^notify\.urlEnv: the URL in U is http:\/\/ to hooks\.example\.com: the bearer token would cross the network in clear/);
+        expect(bad).not.toThrow(/s3cr3t/);
+        writeFileSync(join(dir, 'url'), 'https://hooks.example.com/services/x\n');
+        writeFileSync(join(dir, 'token'), 'tok\n');
+        const ok = notifierFromConfig(c(`{ urlFile: ${JSON.stringify(join(dir, 'url'))}, bearerTokenFile: ${JSON.stringify(join(dir, 'token'))}, format: json }`), {});
+        expect(ok).toMatchObject({ format: 'json', timeoutMs: 10_000 });
+        await expect(ok!.url()).resolves.toBe('https://hooks.example.com/services/x');
+        await expect(ok!.bearerToken!()).resolves.toBe('tok');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it('has a commented notify example in deploy/worker.yaml that passes validation once uncommented', () => {
+    const example = readFileSync(join(import.meta.dirname, '../../deploy/worker.yaml'), 'utf8');
+    const lines = example.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('# notify:'));
+    expect(start).toBeGreaterThan(0);
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('#   '));
+    const block = lines.slice(start, end < 0 ? undefined : end).map((l) => l.slice(2));
+    const c = parseWorkerConfig(`${good}${block.join('\n')}\n`);
+    expect(c.notify).toMatchObject({ urlEnv: expect.any(String) });
   });
 });

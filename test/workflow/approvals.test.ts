@@ -6,6 +6,7 @@
  * after a change leads to.
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, type ApprovalRequest } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
@@ -197,5 +198,43 @@ describe('approval gates (scripted activities)', () => {
       'dry run: would wait for approval at gate before-resume, before: resume the tasks of source src (app), now reading new.example through vip.example',
     ]);
     expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual([]);
+    // a dry run's "would wait" tells nobody
+    expect(w.notices).toEqual([]);
+  });
+
+  it('given gates, should notify each once as it starts waiting, without the gate waiting for the notification, and record one that failed as a warning', async () => {
+    const w = fakeWorld();
+    let release!: () => void;
+    const hung = new Promise<void>((r) => (release = r));
+    const sent = w.activities.notifySend;
+    let n = 0;
+    w.activities.notifySend = async (e) => {
+      n++;
+      if (n === 1) await hung; // the first receiver does not answer until the test lets it
+      else throw ApplicationFailure.nonRetryable('receiver down (scripted)', 'NotifyFailed');
+      return sent(e);
+    };
+    const seen: { second?: SwitchStatus } = {};
+    const { result, status, workflowId } = await runSwitch(w, input({ approvals: { gates: ['before-freeze', 'before-switch'], timeoutSeconds: 600 } }), async (h) => {
+      await pendingGate(h, 'before-freeze');
+      // the notification is still in flight: the gate takes its decision all the same
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      await pendingGate(h, 'before-switch');
+      for (let i = 0; i < 100 && !(seen.second = await h.query(statusQuery)).warnings.length; i++) await new Promise((r) => setTimeout(r, 50));
+      release();
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
+    });
+    expect(result?.outcome).toBe('switched');
+    expect(n).toBe(2);
+    // the failed notification: a warning while the gate still waits, and nothing else changed
+    expect(seen.second?.phase).toBe('awaiting-approval');
+    expect(seen.second?.warnings).toEqual(['could not notify that gate before-switch waits for approval: receiver down (scripted) (the switch goes on as it would without)']);
+    expect(status.approvals.map((a) => `${a.gate}:${a.state}:${a.by}`)).toEqual(['before-freeze:approved:alice', 'before-switch:approved:bob']);
+    // what each notification said: the gate, what it approves, until when, which switch
+    expect(w.notices).toHaveLength(1); // the second one threw before it was recorded
+    const first = w.notices[0]!;
+    expect(first).toMatchObject({ event: 'awaiting-approval', gate: 'before-freeze', workflowId, sourceId: 'src', dmCluster: 'default', kind: 'vip-switch', summary: status.approvals[0]!.approving.summary });
+    expect(first.event === 'awaiting-approval' && Date.parse(first.decideBy) - Date.parse(status.approvals[0]!.requestedAt)).toBe(600_000);
+    expect(first.runId).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -7,6 +7,7 @@
  * the real stack are in test/integration/crash-inside-e2e.test.ts.
  */
 import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { rejectUpdate } from '../../common/switch/messages.js';
 import { failureType, fakeAddressWorld, fakeWorld, input, pendingGate, runSwitch, useScriptedTemporal } from './scripted-world.js';
@@ -68,6 +69,31 @@ describe('compensation that cannot lie (scripted faults)', () => {
     expect(stages(w)).toEqual(['app Paused']);
     expect(status.compensation.find((c) => c.step.startsWith('move VIP'))?.detail).toMatch(/did not answer at preflight, so the VIP is not moved back to it/);
     expect(status.operatorActions.join('\n')).toMatch(/decide where the VIP vip.example belongs/);
+    // someone was told, with what to run, before the switch failed
+    expect(w.notices).toEqual([expect.objectContaining({ event: 'needs-operator', outcome: 'needs-operator', sourceId: 'src', kind: 'vip-switch', operatorActions: status.operatorActions })]);
+    expect(w.notices[0]!.event === 'needs-operator' && w.notices[0]!.message).toMatch(/could not be undone .*operatorActions say what to run/);
+  });
+
+  it('given a switch cancelled at a gate that then needs an operator, and a notifier that fails, should still notify both, and end needs-operator with a warning', async () => {
+    const w = fakeWorld({ oldDown: true });
+    const sent = w.activities.notifySend;
+    w.activities.notifySend = async (e) => {
+      if (e.event === 'needs-operator') {
+        await sent(e); // recorded: it was asked for, after the cancellation
+        throw ApplicationFailure.nonRetryable('receiver answered HTTP 503 (scripted)', 'NotifyFailed');
+      }
+      return sent(e);
+    };
+    const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
+      await pendingGate(h, 'before-resume');
+      await h.cancel();
+    });
+    // the outcome is the one it would be without a notifier
+    expect(failureType(error)).toBe('CompensationFailed');
+    expect(status.outcome).toBe('needs-operator');
+    expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
+    expect(w.notices.map((n) => n.event)).toEqual(['awaiting-approval', 'needs-operator']);
+    expect(status.warnings).toContain('could not notify that the switch needs an operator: receiver answered HTTP 503 (scripted) (the switch goes on as it would without)');
   });
 
   it('given every undo succeeds but the end state differs (the task stays in error on the old instance), should end needs-operator with what was observed', async () => {

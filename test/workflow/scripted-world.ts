@@ -13,6 +13,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { afterAll, beforeAll } from 'vitest';
 import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceState, type SourceTask } from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
+import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
@@ -86,6 +87,8 @@ function awaitsOf(a: Reads) {
 
 export function fakeWorld(faults: ScriptedFaults = {}) {
   const calls: string[] = [];
+  /** What the notify activity was asked to send (outside `calls`: it is no change to the world). */
+  const notices: NotifyEvent[] = [];
   const task = (name: string): SourceTask => ({ name, stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] });
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;
@@ -101,6 +104,8 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
   const dumps = (host: string) => (holder === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
   const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
   const activities = {
+    // no notifier configured, as a worker without `notify` answers
+    async notifySend(e: NotifyEvent): Promise<NotifyResult> { notices.push(e); return { sent: false, reason: 'no notifier configured' }; },
     async dmSourceState() { calls.push('dmSourceState'); return state(); },
     async dmFindSource() { calls.push('dmFindSource'); return state(); },
     async dmPauseTasks() {
@@ -151,7 +156,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     },
   };
   Object.assign(activities, awaitsOf(activities));
-  return { calls, activities: activities as typeof activities & ReturnType<typeof awaitsOf>, holder: () => holder, tasks };
+  return { calls, notices, activities: activities as typeof activities & ReturnType<typeof awaitsOf>, holder: () => holder, tasks };
 }
 
 export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
@@ -276,5 +281,5 @@ export function fakeAddressWorld(faults: { stopFailsOn?: string } = {}) {
     async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
   };
   Object.assign(activities, awaitsOf(activities));
-  return { calls, activities, source: () => source, tasks: () => tasks };
+  return { calls, notices: base.notices, activities, source: () => source, tasks: () => tasks };
 }
