@@ -53,6 +53,8 @@ export async function startAlertmanager(config: (dir: string) => Promise<string>
     });
   } catch (e) {
     proc.kill('SIGKILL');
+    await proc;
+    await rm(dir, { recursive: true, force: true });
     throw e;
   }
   return {
