@@ -29,9 +29,8 @@ import { createWebhook, loadSecrets } from '../client/webhook.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { switchWorkflowId } from '../common/switch/ids.js';
-import type { VipSwitchRequest } from '../common/switch/input.js';
 import { temporalBinary } from '../test/sandbox/temporal.js';
-import { startStack, type Stack } from '../test/sandbox/stack.js';
+import { demoSwitchRequest, startStack, type Stack } from '../test/sandbox/stack.js';
 import { checkDmctl, loadWorkerConfig, parseWorkerConfig, type WorkerConfig } from '../worker/config.js';
 import { createWorker } from '../worker/worker.js';
 
@@ -118,15 +117,7 @@ try {
   }
 
   if (withSandbox && stack.vipLab && stack.topology) {
-    const [, a, b] = stack.topology.all();
-    const demo: VipSwitchRequest = {
-      sourceId: stack.sourceId!,
-      newInstance: { host: b!.host, port: 3306, credentials: 'sandbox-root' },
-      oldInstance: { host: a!.host, port: 3306, credentials: 'sandbox-root' },
-      vip: { address: stack.vipLab.vip },
-      requestedBy: 'npm start demo',
-      reason: 'try a switch',
-    };
+    const demo = demoSwitchRequest(stack);
     const file = join(values.state, 'demo-switch.json');
     await writeFile(file, `${JSON.stringify(demo, null, 2)}\n`);
     const id = switchWorkflowId('default', stack.sourceId!);

@@ -208,7 +208,8 @@ export class Tracker {
     const sets = lastCheck(p.approving.gtids);
     return [
       `**Approval needed at gate \`${p.gate}\`**: ${p.approving.summary}`,
-      ...(sets.length ? [`GTID sets it rests on:\n${sets.map((g) => `- ${g.label}: \`${g.set || '(empty)'}\``).join('\n')}`] : []),
+      // a blank line before the list: the Temporal UI's markdown (gomarkdown) starts no list inside a paragraph
+      ...(sets.length ? [`GTID sets it rests on:\n\n${sets.map((g) => `- ${g.label}: \`${g.set || '(empty)'}\``).join('\n')}`] : []),
       `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,
     ];
   }
@@ -226,7 +227,11 @@ export class Tracker {
       ...(s.frozenSince ? [s.outcome ? `DM frozen by this switch since ${s.frozenSince} and not seen replicating again` : `DM frozen since ${s.frozenSince}: replication of this source waits`] : []),
       ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${a}`)] : []),
     ];
-    setCurrentDetails(lines.join('\n\n'));
+    // A closing rule: the Temporal UI (2.42, `temporal server start-dev`) sizes the frame it shows this
+    // in to the page body's scrollHeight, without the default margins of body and paragraphs (its
+    // stylesheet that zeroes them does not reach the page), so the last ~30 px are cut off: the rule
+    // and the space above it, instead of the last line.
+    setCurrentDetails([...lines, '---'].join('\n\n'));
   }
 }
 

@@ -7,6 +7,7 @@
  * Everything listens on free loopback ports and is torn down by `stop()`,
  * also when starting fails halfway.
  */
+import type { VipSwitchRequest } from '../../common/switch/input.js';
 import { startDm, type DmCluster } from './dm.js';
 import { startTidb, type TidbInstance } from './tidb.js';
 import { createSource, startIncrementalTask } from './dm-setup.js';
@@ -70,6 +71,24 @@ export interface Stack {
 
 export const DEMO_SOURCE_ID = 'mysql-replica-01';
 export const DEMO_TASK = 'app-to-downstream';
+
+/**
+ * The switch `npm start` offers to try (demo-switch.json, and the one-line
+ * JSON it prints for the Web UI's Start Workflow form): the demo source from
+ * replica 1 to replica 2 behind the VIP. Needs a stack with a VIP lab and DM.
+ */
+export function demoSwitchRequest(stack: Stack): VipSwitchRequest {
+  const [, a, b] = stack.topology?.all() ?? [];
+  if (!stack.vipLab || !stack.sourceId || !a || !b) throw new Error('the demo switch needs the sandbox: a VIP lab, two replicas and the DM source');
+  return {
+    sourceId: stack.sourceId,
+    newInstance: { host: b.host, port: 3306, credentials: 'sandbox-root' },
+    oldInstance: { host: a.host, port: 3306, credentials: 'sandbox-root' },
+    vip: { address: stack.vipLab.vip },
+    requestedBy: 'npm start demo',
+    reason: 'try a switch',
+  };
+}
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? (() => undefined);
