@@ -9,9 +9,18 @@
  * test files ran in parallel. So ports are picked at random *below* the
  * ephemeral range, where nothing else on the machine allocates, and each is
  * checked bindable before it is handed out (and never twice by one process).
+ *
+ * Test files run in parallel processes, each picking ports for servers that
+ * bind them seconds later: two could pick one port in that window (seen: a
+ * stack's MySQL client reached another file's TiDB on it). So each port is
+ * also claimed across processes, by a file created exclusively in a shared
+ * directory, holding the claimer's pid; a claim whose process is gone is
+ * taken over, and a process removes its claims when it exits.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const FLOOR = 20_000;
 const handedOut = new Set<number>();
@@ -27,6 +36,47 @@ function ephemeralLow(): number {
 }
 
 const CEILING = ephemeralLow();
+
+const claims = join(process.env.DM_SWITCH_PORT_CLAIMS ?? join(tmpdir(), 'dm-switch-port-claims'));
+const mine: string[] = [];
+let cleanupInstalled = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Claims `port` for this process unless a live process holds it. */
+function claim(port: number): boolean {
+  mkdirSync(claims, { recursive: true });
+  const path = join(claims, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      mine.push(path);
+      if (!cleanupInstalled) {
+        cleanupInstalled = true;
+        process.once('exit', () => {
+          for (const p of mine) rmSync(p, { force: true });
+        });
+      }
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(readFileSync(path, 'utf8').trim());
+      // empty: its claimer is writing its pid right now
+      if (!Number.isInteger(holder) || holder <= 0 || alive(holder)) return false;
+      rmSync(path, { force: true }); // its process is gone: take it over
+    }
+  }
+  return false;
+}
 
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolveBindable) => {
@@ -44,7 +94,7 @@ export async function freePort(): Promise<number> {
     if (handedOut.has(port)) continue;
     // reserved before the check, so that concurrent calls never pick one port twice (a port found taken stays out)
     handedOut.add(port);
-    if (await bindable(port)) return port;
+    if (claim(port) && (await bindable(port))) return port;
   }
   throw new Error(`no free port on 127.0.0.1 between ${FLOOR} and ${CEILING} after 200 tries`);
 }
