@@ -3,12 +3,8 @@
  * scripts/setup.sh) on loopback, clustering off, with the configuration
  * given; alerts are posted to its own API v2, as Prometheus posts them.
  */
-import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
-import { waitUntilReady } from './ready.js';
+import { startPromDaemon } from './prom-daemon.js';
 
 export interface PostedAlert {
   labels: Record<string, string>;
@@ -30,33 +26,8 @@ export interface Alertmanager {
 
 /** `config(dir)` yields the YAML, given the directory it will live in. */
 export async function startAlertmanager(config: (dir: string) => Promise<string> | string, binary = 'prometheus-alertmanager'): Promise<Alertmanager> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsw-alertmanager-'));
-  const port = await freePort();
-  await writeFile(join(dir, 'alertmanager.yml'), await config(dir));
-  const logPath = join(dir, 'alertmanager.log');
-  const proc = execa(binary, [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], {
-    stdout: { file: logPath },
-    stderr: { file: logPath },
-    reject: false,
-    stdin: 'ignore',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilReady({
-      what: 'alertmanager',
-      process: proc,
-      probe: async () => {
-        const r = await fetch(`${url}/-/ready`);
-        if (!r.ok) throw new Error(`/-/ready: ${r.status}`);
-      },
-      diagnostics: async () => `log ${logPath}:\n${(await readFile(logPath, 'utf8').catch(() => '')).slice(-3000)}`,
-    });
-  } catch (e) {
-    proc.kill('SIGKILL');
-    await proc;
-    await rm(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const daemon = await startPromDaemon({ what: 'alertmanager', binary, config, args: (dir) => [`--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='] });
+  const { url, dir } = daemon;
   return {
     url,
     dir,
@@ -72,12 +43,6 @@ export async function startAlertmanager(config: (dir: string) => Promise<string>
         .filter((l) => l.includes(match))
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     },
-    async stop() {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await proc;
-      clearTimeout(t);
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => daemon.stop(),
   };
 }

@@ -3,13 +3,9 @@
  * on loopback, scraping the given targets every second and evaluating the
  * given rule files every second; queried through its HTTP API.
  */
-import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from './ports.js';
-import { waitUntilReady } from './ready.js';
+import { startPromDaemon } from './prom-daemon.js';
 
 export interface PromSample {
   metric: Record<string, string>;
@@ -28,37 +24,13 @@ export interface Prometheus {
 }
 
 export async function startPrometheus(opts: { targets: string[]; ruleFiles?: string[]; binary?: string }): Promise<Prometheus> {
-  const dir = await mkdtemp(join(tmpdir(), 'dsw-prometheus-'));
-  const port = await freePort();
   const config = {
     global: { scrape_interval: '1s', evaluation_interval: '1s', scrape_timeout: '1s' },
     rule_files: opts.ruleFiles ?? [],
     scrape_configs: [{ job_name: 'dm-switch-worker', static_configs: [{ targets: opts.targets }] }],
   };
-  await writeFile(join(dir, 'prometheus.yml'), stringify(config));
-  const logPath = join(dir, 'prometheus.log');
-  const proc = execa(opts.binary ?? 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdout: { file: logPath },
-    stderr: { file: logPath },
-    reject: false,
-    stdin: 'ignore',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const diagnostics = async () => `log ${logPath}:\n${(await readFile(logPath, 'utf8').catch(() => '')).slice(-3000)}`;
-  try {
-    await waitUntilReady({
-      what: 'prometheus',
-      process: proc,
-      probe: async () => {
-        const r = await fetch(`${url}/-/ready`);
-        if (!r.ok) throw new Error(`/-/ready: ${r.status}`);
-      },
-      diagnostics,
-    });
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw e;
-  }
+  const daemon = await startPromDaemon({ what: 'prometheus', binary: opts.binary ?? 'prometheus', config: () => stringify(config), args: (dir) => [`--storage.tsdb.path=${join(dir, 'data')}`] });
+  const url = daemon.url;
   const api = async <T>(path: string): Promise<T> => {
     const r = await fetch(`${url}${path}`);
     const body = (await r.json()) as { status: string; data: T; error?: string };
@@ -83,12 +55,6 @@ export async function startPrometheus(opts: { targets: string[]; ruleFiles?: str
         await new Promise((r) => setTimeout(r, 200));
       }
     },
-    async stop() {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await proc;
-      clearTimeout(t);
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => daemon.stop(),
   };
 }
