@@ -9,7 +9,8 @@
  * dm-worker (and every replica) here connects from 127.0.0.1, so an
  * instance that two sources, or a replica, read would show connections that
  * are not this source's. Each source's task replicates its own table to one
- * TiDB; a writer per source keeps rows flowing throughout. Every round
+ * TiDB; a writer per source keeps rows flowing throughout (a row a second
+ * each). Every round
  * runs N address switches at once (A → B, then B → A), each asserted
  * `switched`, and reads from each switch's history:
  *
@@ -79,7 +80,7 @@ let writing = true;
 const writers = all.map(async (s) => {
   while (writing) {
     await writeRows(primary, 1, s.table);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1000));
   }
 });
 
