@@ -9,6 +9,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
+import { SA } from '../common/switch/search-attributes.js';
 import { validateAddressSwitchInput, validateVipSwitchInput, type AddressSwitchInput, type Validation, type VipSwitchInput } from '../common/switch/input.js';
 
 export type SwitchKind = 'vip' | 'address';
@@ -63,6 +64,12 @@ export async function startSwitch(client: Client, kind: SwitchKind, request: unk
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       staticSummary: summary,
+      // findable (dm-switch list, the UI's list) before a worker runs it; the workflow keeps them up to date from then on
+      typedSearchAttributes: [
+        { key: SA.source, value: input.sourceId },
+        { key: SA.cluster, value: input.dmCluster },
+        { key: SA.kind, value: kind === 'vip' ? 'vip-switch' : 'address-switch' },
+      ],
       staticDetails: [`requested by: ${input.requestedBy ?? 'unknown'}`, `reason: ${input.reason ?? '(none given)'}`].join('\n'),
     });
     return { workflowId, runId: handle.firstExecutionRunId, input, handle };

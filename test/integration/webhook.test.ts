@@ -121,6 +121,8 @@ describe('alert webhook', () => {
     const d = await handle.describe();
     expect(d.status.name).toBe('RUNNING');
     expect(d.taskQueue).toBe('nobody-polls-webhook');
+    // no worker polls its queue, yet it is findable by source: the search attributes are set at start
+    expect(d.searchAttributes).toMatchObject({ DmSwitchSource: ['wh-source'], DmSwitchCluster: ['default'], DmSwitchKind: ['vip-switch'] });
     expect(await d.memo).toMatchObject({ alert: 'f00dfeed01@2026-11-22T10:00:00Z', rule: 'replica-01-down' });
     const { events } = await handle.fetchHistory();
     const input = client.options.loadedDataConverter.payloadConverter.fromPayload(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as VipSwitchRequest;
