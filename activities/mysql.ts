@@ -408,6 +408,54 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     },
 
     /**
+     * Candidates for a switch that chooses its own target (issue 18): the
+     * replicas each instance of `ask` reports (MySQL SHOW REPLICAS, MariaDB
+     * SHOW SLAVE HOSTS: a replica is listed with an address only when its
+     * report_host is set), and with `alsoItsSource`, the replicas of the
+     * instance's own replication source too. Only reads. Each instance
+     * asked is named in `asked`, with what it answered or why it did not,
+     * so a person sees where the list came from.
+     */
+    async mysqlDiscoverReplicas(req: { ask: InstanceRef; alsoItsSource: boolean; credentials: string }): Promise<{
+      found: Array<{ host: string; port: number; via: string }>;
+      asked: string[];
+    }> {
+      const found: Array<{ host: string; port: number; via: string }> = [];
+      const asked: string[] = [];
+      const list = async (ref: InstanceRef, source: boolean): Promise<void> => {
+        const address = `${ref.host}:${ref.port}`;
+        let c: mysql.Connection;
+        try {
+          c = await connect(ref);
+        } catch (e) {
+          if (e instanceof ApplicationFailure) throw e;
+          asked.push(`${address}: does not answer (${(e as Error).message})`);
+          return;
+        }
+        try {
+          const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
+          const maria = /mariadb/i.test(v?.version ?? '');
+          const [rows] = await c.query(maria ? 'SHOW SLAVE HOSTS' : 'SHOW REPLICAS');
+          const replicas = (rows as Array<Record<string, unknown>>).map((r) => ({ host: String(r.Host ?? ''), port: Number(r.Port ?? 0) }));
+          const named = replicas.filter((r) => r.host !== '' && r.port > 0);
+          asked.push(`${address}: ${named.length} replica(s) reported${replicas.length > named.length ? `, ${replicas.length - named.length} without report_host (not usable)` : ''}`);
+          for (const r of named) found.push({ ...r, via: `replica of ${address}` });
+          if (source) {
+            const [status] = await c.query(maria ? 'SHOW ALL SLAVES STATUS' : 'SHOW REPLICA STATUS');
+            const channels = (status as Array<Record<string, unknown>>).map((row) => (maria ? replicaState(row, 'Slave', 'Master') : replicaState(row, 'Replica', 'Source')));
+            if (channels.length === 0) asked.push(`${address}: replicates from nobody`);
+            for (const ch of channels) await list({ host: ch.sourceHost, port: ch.sourcePort, credentials: req.credentials }, false);
+          }
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      };
+      await list(req.ask, req.alsoItsSource);
+      const seen = new Set<string>();
+      return { found: found.filter((f) => !seen.has(`${f.host}:${f.port}`) && seen.add(`${f.host}:${f.port}`)), asked };
+    },
+
+    /**
      * Checks that a credential reference logs in to an address (a downstream,
      * or a source's replication user), so a wrong password is found before
      * anything changes. Returns the server version, or the error in words.

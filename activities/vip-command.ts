@@ -13,6 +13,13 @@
  *         DM_SWITCH_VIP_FROM=<host:port or ''>
  *         DM_SWITCH_VIP_TO=<host:port>
  *
+ *   check (optional): <check argv…> <vip> <to host>
+ *     env DM_SWITCH_VIP=<vip>
+ *         DM_SWITCH_VIP_TO=<host:port>
+ *     exit 0 when the VIP could be moved to that host, 1 (with the reason
+ *     on stderr) when it could not; moves nothing. Used when a switch
+ *     chooses its target among candidates.
+ *
  * `move` keeps the VipProvider contract on its own: it locates first and does
  * nothing when the VIP is already on `to`, and it locates again afterwards,
  * so a move command that exits 0 without moving the VIP is an error.
@@ -38,6 +45,8 @@ export interface CommandVipProviderConfig {
   locate: string[];
   /** argv of the move command; the VIP, the old host ('' if none) and the new host are appended. */
   move: string[];
+  /** Optional argv of the check command; the VIP and the host are appended. */
+  check?: string[];
   /** Per command; default 30 s. */
   timeoutMs?: number;
   /** Environment for both commands, on top of PATH, the locale, HOME and the user (nothing else of the worker's: activities/child-env.ts). */
@@ -58,7 +67,20 @@ export class CommandVipProvider implements VipProvider {
     if (config.locate.length === 0) throw new Error(`VIP provider "${config.name}": the locate command is empty`);
     if (config.move.length === 0) throw new Error(`VIP provider "${config.name}": the move command is empty`);
     this.name = config.name;
-    this.config = { ...config, locate: [...config.locate], move: [...config.move], env: { ...config.env }, passEnv: [...(config.passEnv ?? [])] };
+    if (config.check?.length === 0) throw new Error(`VIP provider "${config.name}": the check command is empty (leave it out instead)`);
+    this.config = { ...config, locate: [...config.locate], move: [...config.move], ...(config.check ? { check: [...config.check] } : {}), env: { ...config.env }, passEnv: [...(config.passEnv ?? [])] };
+    // only a provider with a check command can tell before it moves (VipProvider.canHold is optional)
+    if (config.check) this.canHold = (vip, to) => this.check(vip, to);
+  }
+
+  readonly canHold?: (vip: string, to: VipTarget) => Promise<string | null>;
+
+  private async check(vip: string, to: VipTarget): Promise<string | null> {
+    const argv = [...this.config.check!, vip, to.host];
+    const r = await this.exec(argv, { DM_SWITCH_VIP: vip, DM_SWITCH_VIP_TO: hostPort(to) });
+    if (r.exitCode === 1) return `VIP provider "${this.name}" cannot move ${vip} to ${to.host}: ${r.stderr.trim() || 'its check command said no (exit 1)'}`;
+    this.fail('check', argv, r);
+    return null;
   }
 
   async locate(vip: string, candidates: VipTarget[]): Promise<string | null> {
@@ -97,17 +119,27 @@ export class CommandVipProvider implements VipProvider {
 
   /** Runs one command; its stdout, or an Error naming the command, the exit code and stderr. */
   private async run(what: 'locate' | 'move', argv: string[], env: Record<string, string>): Promise<string> {
-    const timeout = this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const r = await this.exec(argv, env);
+    this.fail(what, argv, r);
+    return r.stdout;
+  }
+
+  private exec(argv: string[], env: Record<string, string>) {
     const [file, ...args] = argv as [string, ...string[]];
-    const r = await execa(file, args, {
+    return execa(file, args, {
       shell: false,
       reject: false,
-      timeout,
+      timeout: this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       stdin: 'ignore',
       extendEnv: false,
       env: childEnv({ ...this.config.env, ...env }, this.config.passEnv),
       stripFinalNewline: true,
     });
+  }
+
+  /** Throws a provider error naming the command unless it exited 0. */
+  private fail(what: 'locate' | 'move' | 'check', argv: string[], r: Awaited<ReturnType<CommandVipProvider['exec']>>): void {
+    const timeout = this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const cmd = describe(argv);
     const stderr = r.stderr.trim();
     if (r.timedOut) throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} timed out after ${timeout} ms${stderr ? `; stderr: ${stderr}` : ''}`);
@@ -119,7 +151,6 @@ export class CommandVipProvider implements VipProvider {
     if (r.exitCode !== 0) {
       throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} exited with code ${r.exitCode}: ${stderr || '(no stderr)'}`);
     }
-    return r.stdout;
   }
 }
 

@@ -30,6 +30,12 @@ export interface VipProvider {
   readonly name: string;
   locate(vip: string, candidates: VipTarget[]): Promise<string | null>;
   move(vip: string, from: VipTarget | null, to: VipTarget): Promise<VipMoveResult>;
+  /**
+   * Optional: whether the provider could move the VIP to `to` (same
+   * network, a host it manages), without moving it: null when it can, else
+   * why not. A provider without it cannot tell before it tries.
+   */
+  canHold?(vip: string, to: VipTarget): Promise<string | null>;
 }
 
 /** The VIP activities: providers are named in the worker's configuration, chosen by the input. */
@@ -54,6 +60,17 @@ export function createVipActivities(providers: Record<string, VipProvider>) {
       const holder = await (await provider(req.provider)).locate(req.address, req.candidates);
       if (holder === null) return null;
       return (await matchHost(holder, req.candidates.map((c) => c.host))) ?? holder;
+    },
+    /**
+     * Whether the provider could move the VIP to `to` (for a switch choosing
+     * among candidates): `checked` false when the provider has no way to
+     * tell before it tries (then `ok` is true and the move itself decides).
+     */
+    async vipCanHold(req: { provider: string; address: string; to: VipTarget }): Promise<{ ok: boolean; checked: boolean; reason: string }> {
+      const p = await provider(req.provider);
+      if (!p.canHold) return { ok: true, checked: false, reason: `VIP provider "${req.provider}" has no check: it cannot tell before it moves` };
+      const why = await p.canHold(req.address, req.to);
+      return why === null ? { ok: true, checked: true, reason: `VIP provider "${req.provider}" can move ${req.address} to ${req.to.host}` } : { ok: false, checked: true, reason: why };
     },
     /** Moves the VIP to `to`; a no-op (alreadyThere) when it is there already, so retries and re-runs are safe. */
     async vipMove(req: { provider: string; address: string; from: VipTarget | null; to: VipTarget }): Promise<VipMoveResult> {

@@ -18,6 +18,13 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
     out.push('', `  APPROVAL NEEDED at gate ${pending.gate}: ${pending.approving.summary}`);
     out.push(`    dm-switch approve ${workflowId} --gate ${pending.gate}   (or reject)`);
   }
+  if (s.candidates?.length) {
+    out.push('', '  candidates (best first):');
+    for (const c of s.candidates) {
+      out.push(`    ${c.chosen ? 'CHOSEN     ' : c.qualifies ? 'qualifies  ' : 'passed over'} ${c.address} (${c.origin}${c.lag !== undefined ? `, lag ${c.lag}` : ''})`);
+      for (const r of c.reasons) out.push(`        ${r}`);
+    }
+  }
   const latest = new Map<string, string>();
   for (const g of s.gtids) latest.set(g.label, g.set);
   if (latest.size) {

@@ -10,11 +10,11 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { SA } from '../common/switch/search-attributes.js';
-import { validateAddressSwitchInput, validateVipSwitchInput, type AddressSwitchInput, type Validation, type VipSwitchInput } from '../common/switch/input.js';
+import { validateAddressSwitchInput, validateVipSwitchInput, type AddressSwitchParsed, type Validation, type VipSwitchParsed } from '../common/switch/input.js';
 
 export type SwitchKind = 'vip' | 'address';
 const WORKFLOW: Record<SwitchKind, 'vipSwitch' | 'addressSwitch'> = { vip: 'vipSwitch', address: 'addressSwitch' };
-const VALIDATE: Record<SwitchKind, (raw: unknown) => Validation<VipSwitchInput | AddressSwitchInput>> = { vip: validateVipSwitchInput, address: validateAddressSwitchInput };
+const VALIDATE: Record<SwitchKind, (raw: unknown) => Validation<VipSwitchParsed | AddressSwitchParsed>> = { vip: validateVipSwitchInput, address: validateAddressSwitchInput };
 
 export class SwitchRequestError extends Error {
   override readonly name = 'SwitchRequestError';
@@ -29,7 +29,7 @@ export class SwitchRequestError extends Error {
 export interface StartedSwitch {
   workflowId: string;
   runId: string;
-  input: VipSwitchInput | AddressSwitchInput;
+  input: VipSwitchParsed | AddressSwitchParsed;
   handle: WorkflowHandle;
 }
 
@@ -44,17 +44,25 @@ export function startVipSwitch(client: Client, request: unknown, options: StartO
 }
 
 /** The request validated for `kind`, defaults filled in; throws SwitchRequestError naming every problem. */
-export function validateRequest(kind: SwitchKind, request: unknown): VipSwitchInput | AddressSwitchInput {
+export function validateRequest(kind: SwitchKind, request: unknown): VipSwitchParsed | AddressSwitchParsed {
   const v = VALIDATE[kind](request);
   if (!v.ok) throw new SwitchRequestError(`invalid switch request, nothing was started:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`, 'invalid-input');
   return v.value;
+}
+
+/** The target as a person reads it: the instance, or how the switch will choose one. */
+export function targetWords(input: VipSwitchParsed | AddressSwitchParsed): string {
+  if (input.newInstance) return `${input.newInstance.host}:${input.newInstance.port}`;
+  if (input.candidates) return `the best of ${input.candidates.map((c) => `${c.host}:${c.port}`).join(', ')}`;
+  const of = input.discover?.replicasOf ?? input.oldInstance;
+  return `the best replica found ${input.discover?.replicasOf ? `of ${of?.host}:${of?.port}` : `beside ${of?.host}:${of?.port}`}`;
 }
 
 /** Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy source. */
 export async function startSwitch(client: Client, kind: SwitchKind, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
   const input = validateRequest(kind, request);
   const workflowId = switchWorkflowId(input.dmCluster, input.sourceId);
-  const summary = `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} switch of DM source ${input.sourceId} to ${input.newInstance.host}:${input.newInstance.port}`;
+  const summary = `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} switch of DM source ${input.sourceId} to ${targetWords(input)}`;
   try {
     const handle = await client.workflow.start(WORKFLOW[kind], {
       taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,

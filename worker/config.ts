@@ -14,7 +14,7 @@
  *     dm-upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD }   # or passwordFile: /run/secrets/…
  *   vip:
  *     providers:
- *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
+ *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move], check: [/usr/local/bin/vip-check] }
  *   notify:                                  # optional: a webhook told when a switch waits at a gate or needs an operator
  *     urlEnv: DM_SWITCH_NOTIFY_URL           # or urlFile: /run/secrets/…, or url: for an address that is no secret
  *     bearerTokenEnv: DM_SWITCH_NOTIFY_TOKEN # optional, or bearerTokenFile
@@ -142,6 +142,8 @@ export const WorkerConfigSchema = z
                 type: z.literal('command'),
                 locate: argv,
                 move: argv,
+                /** Optional: says whether the VIP could be moved to a host (exit 0) or not (exit 1), for switches that choose among candidates. */
+                check: argv.optional(),
                 /** Environment for the commands, besides PATH, the locale, HOME and the user; the worker's other variables are not passed. */
                 env: z.record(z.string(), z.string()).optional(),
                 /** Names of the worker's environment variables the commands get as they are. */

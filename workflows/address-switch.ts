@@ -18,10 +18,11 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
+import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchParsed, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, undoDm } from './activities.js';
 import type { Gates } from './approvals.js';
+import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
@@ -35,7 +36,9 @@ export async function addressSwitch(request: AddressSwitchRequest): Promise<Swit
   return runSwitch('address-switch', request, validateAddressSwitchInput, steps);
 }
 
-async function steps(t: Tracker, gates: Gates, input: AddressSwitchInput, undo: Undo[]): Promise<SwitchStatus> {
+async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
+  // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
+  const input: AddressSwitchInput = await withTarget(t, gates, parsed, {});
   const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   const sourceCredentials = input.sourceCredentials ?? newInstance.credentials;
   const newEndpoint = { host: newInstance.host, port: newInstance.port, credentials: sourceCredentials };

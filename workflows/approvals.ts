@@ -38,6 +38,8 @@ const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate"
 export class Gates {
   private summaries: Record<Gate, string> | undefined;
   private readonly extra: Partial<Record<Gate, string[]>> = {};
+  /** Said at every gate, after its own summary (how the target was chosen). */
+  private readonly notes: string[] = [];
   /** The gates' notifications, sent while they wait (workflows/notify.ts). */
   private readonly notices: Promise<void>[] = [];
 
@@ -77,6 +79,11 @@ export class Gates {
     this.extra[gate] = [...(this.extra[gate] ?? []), why];
   }
 
+  /** Adds `text` to what the approver reads at every gate. */
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
   /**
    * Waits at `gate` if it is configured, until a person approves (returns),
    * rejects or nobody decides in time (throws Rejected / ApprovalTimedOut).
@@ -89,7 +96,7 @@ export class Gates {
     // Not configured: no command, no record, so histories saved without gates still replay.
     if (!this.config.gates.includes(gate)) return;
     // the plan and the GTID sets as they stand now: what the approver approves
-    const summary = [this.summaries?.[gate] ?? gate, ...(this.extra[gate] ?? [])].join('. ');
+    const summary = [this.summaries?.[gate] ?? gate, ...(this.extra[gate] ?? []), ...this.notes].join('. ');
     const approving = { summary, plan: this.t.status.plan, gtids: this.t.status.gtids };
     if (this.t.status.dryRun) {
       this.t.decide('info', `dry run: would wait for approval at gate ${gate}, before: ${approving.summary}`);

@@ -19,6 +19,11 @@ import { failure } from './compensation.js';
 import type { GateLimit, Gates } from './approvals.js';
 import type { Tracker } from './tracker.js';
 
+/** Why a source without GTIDs is refused, and what to do. */
+export function notGtidMode(sourceId: string): string {
+  return `source ${sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`;
+}
+
 export interface PreflightResult<S extends SourceState | null = SourceState> {
   source: S;
   newFacts: Extract<InstanceFacts, { reachable: true }>;
@@ -52,7 +57,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   if (source) {
     t.tasks(source.tasks);
     if (!source.enableGtid) {
-      refuse(t, SwitchErrorType.PreflightFailed, `source ${req.sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`);
+      refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(req.sourceId));
     }
     t.decide('go', `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`);
     if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
@@ -65,15 +70,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   }
 
   if (!newFacts.reachable) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`);
-  const problems: string[] = [];
-  if (source && newFacts.flavor !== source.flavor) problems.push(`it is ${newFacts.flavor} but the source's flavor is ${source.flavor}`);
-  if (newFacts.flavor === 'mysql' && newFacts.gtidMode !== 'ON') problems.push(`gtid_mode is ${newFacts.gtidMode}, not ON`);
-  if (!newFacts.logBin) problems.push('binary logging is off (log_bin=0)');
-  if (newFacts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${newFacts.binlogFormat}, not ROW`);
-  if (newFacts.binlogRowImage !== 'FULL') problems.push(`binlog_row_image is ${newFacts.binlogRowImage}, not FULL`);
-  if (t.safety && newFacts.replica !== null && newFacts.logReplicaUpdates === false) {
-    problems.push(`it is a replica with ${newFacts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
-  }
+  const problems = servingProblems(newFacts, source?.flavor ?? null, t.safety);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
   if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
@@ -94,6 +91,20 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
   }
   return { source, newFacts, oldFacts: old };
+}
+
+/** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
+export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null, safety: boolean): string[] {
+  const problems: string[] = [];
+  if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
+  if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
+  if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
+  if (facts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${facts.binlogFormat}, not ROW`);
+  if (facts.binlogRowImage !== 'FULL') problems.push(`binlog_row_image is ${facts.binlogRowImage}, not FULL`);
+  if (safety && facts.replica !== null && facts.logReplicaUpdates === false) {
+    problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
+  }
+  return problems;
 }
 
 export interface GtidCheckResult {
@@ -223,7 +234,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
 }
 
 /** The new instance as the errant check sees it. */
-function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
+export function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
   const channels = facts.channels ?? (facts.replica ? [facts.replica] : []);
   const read = new Map((facts.sources ?? []).map((x) => [x.address, x]));
   return {
@@ -248,7 +259,7 @@ function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
 }
 
 /** MySQL gtid_executed; MariaDB gtid_binlog_state (per domain and server id), falling back to the position. */
-function executedState(facts: PreflightResult['newFacts']): string {
+export function executedState(facts: PreflightResult['newFacts']): string {
   return facts.flavor === 'mysql' ? facts.gtidExecuted : (facts.gtidBinlogState ?? facts.gtidExecuted);
 }
 

@@ -11,6 +11,7 @@ import type { Decision, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } 
 
 const PHASE_WORDS: Record<Phase, string> = {
   validating: 'Validating the input',
+  'choosing-target': 'Choosing the target among the candidates',
   preflight: 'Preflight: checking DM, the new instance and the VIP',
   'gtid-check': 'Checking gtid-P ⊆ gtid-S ⊆ gtid-E',
   pausing: 'Pausing every task of the source',
@@ -256,6 +257,7 @@ function lastCheck(gtids: GtidReading[]): GtidReading[] {
 export function indexedPhase(phase: Phase): string {
   switch (phase) {
     case 'validating':
+    case 'choosing-target':
     case 'preflight':
     case 'gtid-check':
       return 'preflight';

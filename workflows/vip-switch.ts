@@ -19,11 +19,12 @@
  */
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchRequest } from '../common/switch/input.js';
+import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchParsed, type VipSwitchRequest } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import type { SourceState } from '../activities/dm.js';
 import { dm, longDm, mysql, undoDm, undoVip, vip } from './activities.js';
 import type { Gates } from './approvals.js';
+import { withTarget } from './candidates.js';
 import { businessFailure, describe, failure, guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
@@ -35,7 +36,9 @@ export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
 }
 
-async function steps(t: Tracker, gates: Gates, input: VipSwitchInput, undo: Undo[]): Promise<SwitchStatus> {
+async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
+  // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
+  const input: VipSwitchInput = await withTarget(t, gates, parsed, { vip: parsed.vip });
   const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   const newTarget = { host: newInstance.host, port: newInstance.port };
   const oldTarget = oldInstance ? { host: oldInstance.host, port: oldInstance.port } : null;

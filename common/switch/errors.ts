@@ -7,6 +7,8 @@ export const SwitchErrorType = {
   InvalidInput: 'InvalidInput',
   /** A precondition of the runbook does not hold; nothing was changed. */
   PreflightFailed: 'PreflightFailed',
+  /** The request gave candidates (or asked to discover them) and none passed every rule; nothing was changed. */
+  NoCandidate: 'NoCandidate',
   /** gtid-P ⊆ gtid-S ⊆ gtid-E does not hold and cannot come to hold; nothing was changed. */
   GtidRefused: 'GtidRefused',
   /** The new instance did not catch up with DM's position in time (compensated). */

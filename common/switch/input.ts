@@ -14,7 +14,7 @@ import { GATES } from './status.js';
 /** Default bound of the freeze: long enough for a catch-up and a person at a gate, short of binlog expiry. */
 export const DEFAULT_MAX_FREEZE_SECONDS = 1_800;
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
+export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
 export const InstanceRefSchema = z
   .object({
@@ -37,7 +37,48 @@ export const ApprovalsSchema = z
   .default({ gates: [], timeoutSeconds: 3_600 });
 export type Approvals = z.infer<typeof ApprovalsSchema>;
 
-const OptionsSchema = z
+/**
+ * Where the switch may go, when it should choose itself (issue 18): instead
+ * of one `newInstance`, an ordered list of `candidates`, or `discover`: the
+ * replicas of `replicasOf` (default: the old instance's replication source,
+ * and the old instance itself), as they report themselves (SHOW REPLICAS:
+ * report_host and report_port must be set on them). Every candidate is
+ * inspected before any change and the best that qualifies is chosen
+ * (workflows/candidates.ts says how).
+ */
+export const DiscoverSchema = z
+  .object({
+    /** Ask this instance for its replicas (e.g. the primary, when the old instance is down); default: the old instance's source and the old instance. */
+    replicasOf: InstanceRefSchema.optional(),
+    /** Credential reference for the discovered instances; default: replicasOf's, else the old instance's. */
+    credentials: name.optional(),
+  })
+  .strict();
+export type Discover = z.infer<typeof DiscoverSchema>;
+
+/** At most this many candidates are inspected (given or discovered). */
+export const MAX_CANDIDATES = 16;
+
+/** The three ways to name the target; exactly one is given. */
+const targetFields = {
+  /** The instance DM should read from after the switch. */
+  newInstance: InstanceRefSchema.optional(),
+  /** Instances the switch may choose from, in the operator's order of preference. */
+  candidates: z.array(InstanceRefSchema).min(1, 'give at least one candidate').max(MAX_CANDIDATES, `give at most ${MAX_CANDIDATES} candidates`).optional(),
+  discover: DiscoverSchema.optional(),
+};
+
+function oneTarget(v: { newInstance?: unknown; candidates?: unknown; discover?: unknown; oldInstance?: unknown }, ctx: z.RefinementCtx): void {
+  const given = (['newInstance', 'candidates', 'discover'] as const).filter((k) => v[k] !== undefined);
+  if (given.length === 0) ctx.addIssue({ code: 'custom', path: ['newInstance'], message: 'required: name the target as newInstance, or give candidates (a list) or discover ({}) to let the switch choose' });
+  if (given.length > 1) ctx.addIssue({ code: 'custom', path: [given[1]!], message: `give only one of newInstance, candidates and discover (got ${given.join(' and ')})` });
+  const d = v.discover as Discover | undefined;
+  if (d && !d.replicasOf && v.oldInstance === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['discover'], message: 'discover needs an instance to ask for replicas: give discover.replicasOf (e.g. the primary) or oldInstance' });
+  }
+}
+
+export const OptionsSchema = z
   .object({
     /** Perform every check and report the plan; change nothing. */
     dryRun: z.boolean().default(false),
@@ -75,8 +116,7 @@ export const VipSwitchInputSchema = z
     dmCluster: name.default('default'),
     /** The DM source to move (`source-id` of its source config). */
     sourceId: name,
-    /** The instance DM should read from after the switch. */
-    newInstance: InstanceRefSchema,
+    ...targetFields,
     /** The instance the VIP points at now, if known; may be down (the switch then skips what needs it, with a warning). */
     oldInstance: InstanceRefSchema.optional(),
     vip: z
@@ -93,9 +133,16 @@ export const VipSwitchInputSchema = z
     requestedBy: z.string().max(200).optional(),
     reason: z.string().max(2000).optional(),
   })
-  .strict();
-export type VipSwitchInput = z.infer<typeof VipSwitchInputSchema>;
+  .strict()
+  .superRefine(oneTarget);
+/** A validated VIP switch request: the target may still be to choose (candidates, discover). */
+export type VipSwitchParsed = z.infer<typeof VipSwitchInputSchema>;
+/** A VIP switch whose target is known. */
+export type VipSwitchInput = WithTarget<VipSwitchParsed>;
 export type VipSwitchRequest = z.input<typeof VipSwitchInputSchema>;
+
+/** A request with its target chosen: `newInstance` set. */
+export type WithTarget<T extends { newInstance?: InstanceRef }> = Omit<T, 'newInstance'> & { newInstance: InstanceRef };
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
@@ -141,8 +188,8 @@ export const AddressSwitchInputSchema = z
     dmCluster: name.default('default'),
     /** The DM source to re-point; its `source-id` stays the same. */
     sourceId: name,
-    /** The instance the source should read from after the switch (its own address, no VIP). */
-    newInstance: InstanceRefSchema,
+    /** The instance the source should read from after the switch (its own address, no VIP): newInstance, or candidates / discover. */
+    ...targetFields,
     /** The instance the source reads from now, if known; may be down. */
     oldInstance: InstanceRefSchema.optional(),
     /**
@@ -165,16 +212,18 @@ export const AddressSwitchInputSchema = z
     requestedBy: z.string().max(200).optional(),
     reason: z.string().max(2000).optional(),
   })
-  .strict();
-export type AddressSwitchInput = z.infer<typeof AddressSwitchInputSchema>;
+  .strict()
+  .superRefine(oneTarget);
+export type AddressSwitchParsed = z.infer<typeof AddressSwitchInputSchema>;
+export type AddressSwitchInput = WithTarget<AddressSwitchParsed>;
 export type AddressSwitchRequest = z.input<typeof AddressSwitchInputSchema>;
 
-export function validateAddressSwitchInput(raw: unknown): Validation<AddressSwitchInput> {
+export function validateAddressSwitchInput(raw: unknown): Validation<AddressSwitchParsed> {
   return validate(AddressSwitchInputSchema, raw);
 }
 
 /** Validates and fills defaults; problems are phrased for the person who typed the input. */
-export function validateVipSwitchInput(raw: unknown): Validation<VipSwitchInput> {
+export function validateVipSwitchInput(raw: unknown): Validation<VipSwitchParsed> {
   return validate(VipSwitchInputSchema, raw);
 }
 
@@ -188,7 +237,8 @@ export function validate<T>(schema: z.ZodType<T>, raw: unknown): Validation<T> {
       ),
     };
   }
-  const r = schema.safeParse(raw);
+  // reportInput: zod 4 leaves the offending value out of an issue otherwise, and a wrong type would read as missing
+  const r = schema.safeParse(raw, { reportInput: true });
   if (r.success) return { ok: true, value: r.data };
   return {
     ok: false,

@@ -4,6 +4,7 @@
  */
 export type Phase =
   | 'validating'
+  | 'choosing-target'
   | 'preflight'
   | 'gtid-check'
   | 'pausing'
@@ -71,6 +72,22 @@ export interface ApprovalRecord {
   via?: 'signal' | 'update' | 'timeout' | 'cancellation';
 }
 
+/** One instance the switch could have chosen (candidates or discover), as it was judged before any change. */
+export interface CandidateReport {
+  /** host:port */
+  address: string;
+  /** Where it came from: the operator's list (its position, from 1), or discovery (whom it replicates from). */
+  origin: string;
+  /** The one the switch chose. */
+  chosen: boolean;
+  /** It passed every rule (the chosen one, and those that ranked after it). */
+  qualifies: boolean;
+  /** Transactions it lacks of what the topology is known to have (decimal text: GTID counts can pass 2^53); absent when not read. */
+  lag?: string;
+  /** Why it was passed over (each rule it failed), or why it ranked where it did. */
+  reasons: string[];
+}
+
 export interface SwitchStatus {
   kind: 'vip-switch' | 'address-switch';
   dmCluster: string;
@@ -98,6 +115,11 @@ export interface SwitchStatus {
    * them (passwords masked), so an operator finishing by hand has them.
    */
   savedConfigs?: { source: string | null; tasks: Record<string, string> };
+  /**
+   * When the request gave candidates or asked to discover them: every one,
+   * best first (the chosen one first), each with why it was or was not chosen.
+   */
+  candidates?: CandidateReport[];
   /** Every approval gate reached, in order; the last one may be pending. */
   approvals: ApprovalRecord[];
   /**

@@ -67,7 +67,7 @@ beforeAll(async () => {
   // the switch the README walks through: npm start's demo input, with a gate so there is something to approve
   request = { ...demoSwitchRequest(stack), approvals: { gates: ['before-switch'] } };
   workflowId = switchWorkflowId('default', request.sourceId);
-  summary = `VIP switch of DM source ${request.sourceId} to ${request.newInstance.host}:3306, from the Web UI`;
+  summary = `VIP switch of DM source ${request.sourceId} to ${request.newInstance!.host}:3306, from the Web UI`;
   await writeRows(primary, 10);
   await Promise.all(stack.topology!.replicas.map((r) => waitCaughtUp(r, primary)));
   await downstreamMatches(primary, stack.downstream!);
@@ -211,7 +211,7 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     const atGate = await watchDetails((d) => d.text.includes('Approval needed at gate before-switch'), 120_000);
     expect(atGate.headline).toBe('Waiting for approval');
     expect(atGate.text).toContain(`source ${request.sourceId} (DM cluster default)`);
-    expect(atGate.text).toContain(`move the VIP ${request.vip.address} from ${request.oldInstance!.host} to ${request.newInstance.host}`);
+    expect(atGate.text).toContain(`move the VIP ${request.vip.address} from ${request.oldInstance!.host} to ${request.newInstance!.host}`);
     expect(atGate.text).toMatch(/DM frozen since \S+: replication of this source waits/);
     // the GTID sets the approval rests on are a list, an item each
     const items = await detailsFrame().locator('main li').allInnerTexts();

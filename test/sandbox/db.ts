@@ -153,6 +153,9 @@ export class DbInstance {
       `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
       `--log-error=${this.errorLog}`,
       `--server-id=${this.serverId}`,
+      // how a replica shows in its source's SHOW REPLICAS, where a switch discovering candidates finds it
+      `--report-host=${this.host}`,
+      `--report-port=${this.port}`,
       '--log-bin=binlog',
       '--binlog-format=ROW',
       '--binlog-row-image=FULL',

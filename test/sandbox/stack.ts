@@ -24,7 +24,7 @@ function workerConfigYaml(stack: Stack, taskQueue: string, extra: WorkerConfigEx
   if (stack.vipLab) {
     const lab = stack.vipLab;
     const env = { ...lab.env, ...(extra.vipMoveLog ? { DSW_LAB_MOVE_LOG: extra.vipMoveLog } : {}) };
-    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, env: ${JSON.stringify(env)} }`);
+    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, check: ${JSON.stringify(lab.checkCommand)}, env: ${JSON.stringify(env)} }`);
   }
   return `${lines.join('\n')}\n`;
 }

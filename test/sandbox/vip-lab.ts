@@ -37,6 +37,7 @@ import { CommandVipProvider } from '../../activities/vip-command.js';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const LOCATE_SCRIPT = join(repoRoot, 'test/vip-lab/vip-locate.sh');
 const MOVE_SCRIPT = join(repoRoot, 'test/vip-lab/vip-move.sh');
+const CHECK_SCRIPT = join(repoRoot, 'test/vip-lab/vip-check.sh');
 const LOCK_ROOT = '/run/dm-switch-vip-labs';
 const NET = '198.51.100';
 const MAX_LABS = 14;
@@ -67,6 +68,8 @@ export interface VipLab {
   /** argv of the locate / move commands (CommandVipProvider's contract); they need `env`. */
   locateCommand: string[];
   moveCommand: string[];
+  /** Says whether the VIP could go to a host (a host of this lab). */
+  checkCommand: string[];
   env: Record<string, string>;
   /** A CommandVipProvider that runs this lab's locate and move commands. */
   provider(options?: { timeoutMs?: number }): CommandVipProvider;
@@ -132,8 +135,9 @@ export async function startVipLab(options: VipLabOptions = {}): Promise<VipLab> 
   const env = { DSW_LAB_VIP: vip, DSW_LAB_HOSTS: hosts.map((h) => `${h.netns}=${h.address}`).join(' ') };
   const locateCommand = ['bash', LOCATE_SCRIPT];
   const moveCommand = ['bash', MOVE_SCRIPT];
+  const checkCommand = ['bash', CHECK_SCRIPT];
   const provider = (o: { timeoutMs?: number } = {}) =>
-    new CommandVipProvider({ name: `vip-lab-${k}`, locate: locateCommand, move: moveCommand, env, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+    new CommandVipProvider({ name: `vip-lab-${k}`, locate: locateCommand, move: moveCommand, check: checkCommand, env, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
   let destroyed: Promise<void> | undefined;
   return {
     index: k,
@@ -144,6 +148,7 @@ export async function startVipLab(options: VipLabOptions = {}): Promise<VipLab> 
     hosts,
     locateCommand,
     moveCommand,
+    checkCommand,
     env,
     provider,
     async assign(host) {
