@@ -469,6 +469,26 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     },
 
     /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */
+    /** The DM clusters this worker is configured for. */
+    async dmClusters(): Promise<string[]> {
+      return Object.keys(clusters);
+    },
+
+    /** Every source of a cluster and what its source config reads (for draining a host). */
+    async dmListSources(req: { dmCluster: string }): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' | 'mariadb' }>> {
+      const shown = checked('operate-source show', await dmctl(req.dmCluster, ['operate-source', 'show']));
+      const ids = ((shown.sources as Array<{ source?: string }> | undefined) ?? []).map((x) => x.source ?? '').filter(Boolean);
+      const out: Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' | 'mariadb' }> = [];
+      for (const sourceId of ids) {
+        const config = await dmctl(req.dmCluster, ['config', 'source', sourceId]);
+        // removed between the two calls: not a reader
+        if (config.result !== true || typeof config.cfg !== 'string') continue;
+        const cfg = parseYaml(config.cfg) as { flavor?: string; from?: { host?: string; port?: number } };
+        out.push({ sourceId, from: { host: cfg.from?.host ?? '', port: Number(cfg.from?.port ?? 3306) }, flavor: cfg.flavor === 'mariadb' ? 'mariadb' : 'mysql' });
+      }
+      return out;
+    },
+
     async dmFindSource(req: { dmCluster: string; sourceId: string }): Promise<SourceState | null> {
       return sourceState(req.dmCluster, req.sourceId, true);
     },

@@ -5,9 +5,12 @@
  *   dm-switch approve|reject <switch> [--gate G] [--comment C] [--by NAME]
  *   dm-switch status|watch|cancel <switch>
  *   dm-switch list [--source S] [--all]
+ *   dm-switch drain <host[:port]> [--vip V] [--candidates …|--discover [H]] [--approve] [--dry-run] [--wait]
+ *   dm-switch undrain <host[:port]> [--wait]
  *
  * <switch> is a workflow ID (dm-switch/<cluster>/<source>), "<cluster>/<source>"
- * or just a source id (cluster "default"). Temporal is reached through
+ * or just a source id (cluster "default"); status, watch, approve, reject and
+ * cancel also take a drain's ID (dm-switch-drain/<host>:<port>). Temporal is reached through
  * @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TLS, profiles in temporal.toml). `--output json` prints
  * machine-readable results everywhere. Exit codes: see EXIT.
@@ -26,6 +29,8 @@ import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/swi
 import { dataConverterFromEnv } from './codec.js';
 import { renderDecision, renderStatus } from './render.js';
 import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } from './switches.js';
+import { renderHostStatus, returnRequestFrom, startHost, validateHostRequest, type HostKind } from './drain.js';
+import { drainWorkflowId, type HostStatus } from '../common/switch/drain.js';
 
 /** What the exit code says, for scripts. */
 export const EXIT = {
@@ -57,7 +62,7 @@ interface Globals {
 }
 
 function switchId(ref: string): string {
-  if (ref.startsWith('dm-switch/')) return ref;
+  if (ref.startsWith('dm-switch/') || ref.startsWith('dm-switch-drain/') || ref.startsWith('dm-switch-return/')) return ref;
   const parts = ref.split('/');
   if (parts.length === 2) return switchWorkflowId(parts[0]!, parts[1]!);
   if (parts.length === 1 && parts[0]) return switchWorkflowId('default', parts[0]);
@@ -76,6 +81,9 @@ async function connect(): Promise<Client> {
     );
   }
 }
+
+const isHost = (s: SwitchStatus | HostStatus): s is HostStatus => s.kind === 'drain' || s.kind === 'return';
+const exitForHost = (s: HostStatus): number => (s.outcome === 'drained' || s.outcome === 'returned' || s.outcome === 'planned' ? EXIT.ok : s.outcome === 'refused' ? EXIT.switchFailed : s.sources.some((x) => x.outcome === 'needs-operator') ? EXIT.needsOperator : EXIT.switchFailed);
 
 const exitFor = (outcome: Outcome | undefined): number =>
   outcome === 'switched' || outcome === 'dry-run' ? EXIT.ok : outcome === 'needs-operator' ? EXIT.needsOperator : EXIT.switchFailed;
@@ -96,28 +104,87 @@ async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** Starts a drain or a return of a host from the command line; with --wait, follows it. */
+async function hostAction(kind: HostKind, hostArg: string, o: Record<string, string | boolean | undefined>, g: Globals): Promise<number> {
+  const m = /^(.+?)(?::(\d+))?$/.exec(hostArg);
+  if (!m) throw new CliError(`"${hostArg}" is not host[:port]`, EXIT.usage);
+  const [host, port] = [m[1]!, m[2] ? Number(m[2]) : 3306];
+  let req: Record<string, unknown> = typeof o.file === 'string' ? await readRequestFile(o.file) : {};
+  req.host = host;
+  req.port = port;
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const instance = (spec: string) => {
+    const x = /^(.+?)(?::(\d+))?$/.exec(spec)!;
+    return { host: x[1], port: x[2] ? Number(x[2]) : 3306, credentials: o.credentials ?? req.credentials };
+  };
+  if (typeof o.credentials === 'string') req.credentials = o.credentials;
+  if (typeof o.taskCredentials === 'string') req.taskCredentials = o.taskCredentials;
+  if (typeof o.sourceCredentials === 'string') req.sourceCredentials = o.sourceCredentials;
+  if (o.approve === true) req.approve = true;
+  if (typeof o.concurrency === 'string') req.concurrency = Number(o.concurrency);
+  if (o.stopOnFailure === true) req.stopOnFailure = true;
+  if (o.dryRun === true) req.options = { ...((req.options ?? {}) as object), dryRun: true };
+  if (typeof o.reason === 'string') req.reason = o.reason;
+  req.requestedBy ??= typeof o.by === 'string' ? o.by : userInfo().username;
+  if (kind === 'drain') {
+    if (typeof o.cluster === 'string') req.dmClusters = list(o.cluster);
+    if (typeof o.vip === 'string') req.vips = list(o.vip).map((v) => (v.includes('@') ? { address: v.split('@')[0], provider: v.split('@')[1] } : { address: v }));
+    if (typeof o.candidates === 'string') req.candidates = list(o.candidates).map(instance);
+    if (o.discover !== undefined) req.discover = typeof o.discover === 'string' ? { replicasOf: instance(o.discover) } : {};
+  }
+  return withClient(async (client) => {
+    if (kind === 'return' && !Array.isArray(req.sources)) {
+      // what the last drain of the host moved, from its own record
+      const drainId = drainWorkflowId('drain', host, port);
+      const last = (await client.workflow.getHandle(drainId).query(statusQuery)) as unknown as HostStatus;
+      if (last.phase !== 'done') throw new CliError(`the drain ${drainId} has not ended (${last.phase}): wait for it, or cancel it, before moving its sources back`, EXIT.refused);
+      const { sources, options } = returnRequestFrom(last);
+      req = { ...req, sources, options: { ...options, ...((req.options ?? {}) as object) }, credentials: req.credentials ?? last.input?.credentials, taskCredentials: req.taskCredentials ?? last.input?.taskCredentials, sourceCredentials: req.sourceCredentials ?? last.input?.sourceCredentials };
+      for (const k of ['taskCredentials', 'sourceCredentials'] as const) if (req[k] === undefined) delete req[k];
+    }
+    try {
+      validateHostRequest(kind, req);
+      const started = await startHost(client, kind, req, { taskQueue: g.taskQueue });
+      print(g, started, `started ${started.workflowId} (run ${started.runId})\n  watch: dm-switch status ${started.workflowId}${o.approve ? `\n  approve the plan: dm-switch approve ${started.workflowId}` : ''}`);
+      if (!o.wait) return EXIT.ok;
+      const handle = client.workflow.getHandle(started.workflowId);
+      await handle.result().catch(() => undefined);
+      const s = (await handle.query(statusQuery)) as unknown as HostStatus;
+      print(g, s, renderHostStatus(started.workflowId, s));
+      return exitForHost(s);
+    } catch (e) {
+      if (e instanceof SwitchRequestError) throw new CliError(e.message, e.code === 'invalid-input' ? EXIT.usage : EXIT.refused);
+      throw e;
+    }
+  });
+}
+
+async function readRequestFile(file: string): Promise<Record<string, unknown>> {
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new CliError(`cannot read ${file}: ${e.message}`, EXIT.usage);
+  });
+  try {
+    return (parseYaml(text) ?? {}) as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError(`${file} is neither JSON nor YAML: ${(e as Error).message}`, EXIT.usage);
+  }
+}
+
 /** Reads a request from a JSON or YAML file, then lets flags override its fields. */
 async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean | undefined>): Promise<Record<string, unknown>> {
-  let req: Record<string, unknown> = {};
-  if (typeof o.file === 'string') {
-    const text = await readFile(o.file, 'utf8').catch((e: Error) => {
-      throw new CliError(`cannot read ${o.file}: ${e.message}`, EXIT.usage);
-    });
-    try {
-      req = (parseYaml(text) ?? {}) as Record<string, unknown>;
-    } catch (e) {
-      throw new CliError(`${o.file} is neither JSON nor YAML: ${(e as Error).message}`, EXIT.usage);
-    }
-  }
+  const req: Record<string, unknown> = typeof o.file === 'string' ? await readRequestFile(o.file) : {};
   const instance = (spec: string, what: string) => {
     const m = /^(.+?)(?::(\d+))?$/.exec(spec);
     if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
-    return { host: m[1], port: m[2] ? Number(m[2]) : 3306, credentials: o.credentials ?? (req[what === '--new' ? 'newInstance' : 'oldInstance'] as { credentials?: string } | undefined)?.credentials };
+    return { host: m[1], port: m[2] ? Number(m[2]) : 3306, credentials: o.credentials ?? (req[what === '--old' ? 'oldInstance' : 'newInstance'] as { credentials?: string } | undefined)?.credentials ?? (req.oldInstance as { credentials?: string } | undefined)?.credentials };
   };
   if (typeof o.source === 'string') req.sourceId = o.source;
   if (typeof o.cluster === 'string') req.dmCluster = o.cluster;
-  if (typeof o.new === 'string') req.newInstance = instance(o.new, '--new');
+  // --old first: --candidates and --discover default to its credentials
   if (typeof o.old === 'string') req.oldInstance = instance(o.old, '--old');
+  if (typeof o.new === 'string') req.newInstance = instance(o.new, '--new');
+  if (typeof o.candidates === 'string') req.candidates = o.candidates.split(',').map((x) => x.trim()).filter(Boolean).map((x) => instance(x, '--candidates'));
+  if (o.discover !== undefined) req.discover = typeof o.discover === 'string' ? { replicasOf: instance(o.discover, '--discover') } : {};
   if (kind === 'vip' && (typeof o.vip === 'string' || typeof o.vipProvider === 'string')) {
     const cur = (req.vip ?? {}) as Record<string, unknown>;
     req.vip = { ...cur, ...(typeof o.vip === 'string' ? { address: o.vip } : {}), ...(typeof o.vipProvider === 'string' ? { provider: o.vipProvider } : {}) };
@@ -146,7 +213,7 @@ const SWITCH_TYPES = ['vipSwitch', 'addressSwitch'];
  * Temporal would hold the query ~30 s before failing it when none polls; so
  * the switch's task queue is asked first, and no poller is said at once.
  */
-async function queryStatus(client: Client, workflowId: string): Promise<SwitchStatus> {
+async function queryStatus(client: Client, workflowId: string): Promise<SwitchStatus | HostStatus> {
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe();
   const q = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: d.taskQueue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW });
@@ -156,7 +223,7 @@ async function queryStatus(client: Client, workflowId: string): Promise<SwitchSt
       EXIT.unreachable,
     );
   }
-  return handle.query(statusQuery);
+  return handle.query(statusQuery) as Promise<SwitchStatus | HostStatus>;
 }
 
 /** Follows a switch until it ends, printing each new decision; returns its final status. */
@@ -230,6 +297,8 @@ export function program(): Command {
     .option('--source <id>', 'DM source id')
     .option('--cluster <name>', 'DM cluster of the worker configuration (default: default)')
     .option('--new <host[:port]>', 'the instance DM should read from afterwards')
+    .option('--candidates <list>', 'instead of --new: host[:port],… in your order of preference; the switch chooses the best that passes every check')
+    .option('--discover [host[:port]]', 'instead of --new: choose among the replicas of this instance (default: of --old and of its source)')
     .option('--old <host[:port]>', 'the instance DM reads from now (may be down)')
     .option('--credentials <ref>', 'credential reference (on the worker) for --new and --old')
     .option('--vip <address>', 'vip: the VIP address')
@@ -286,10 +355,43 @@ export function program(): Command {
       const workflowId = switchId(ref);
       await withClient(async (client) => {
         const s = await queryStatus(client, workflowId);
+        if (isHost(s)) {
+          print(g, s, renderHostStatus(workflowId, s));
+          done(s.outcome === undefined ? EXIT.ok : exitForHost(s));
+          return;
+        }
         print(g, s, renderStatus(workflowId, s));
         done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
       });
     });
+
+  const hostCommand = (kind: HostKind) =>
+    cmd
+      .command(kind === 'drain' ? 'drain' : 'undrain')
+      .description(
+        kind === 'drain'
+          ? 'switch every DM source that reads <host> (by address, or through a --vip it holds) elsewhere: plan, [approval], switches, then who still reads it'
+          : 'move back to <host> the sources its last drain moved (with the same checks)',
+      )
+      .argument('<host>', 'host[:port] (port 3306 by default)')
+      .option('-f, --file <path>', 'the request, JSON or YAML (the workflow input); flags override its fields')
+      .option('--credentials <ref>', 'credential reference (on the worker) for the host and the instances the sources move to')
+      .option('--task-credentials <ref>', "address switches: credential reference for the tasks' downstream")
+      .option('--source-credentials <ref>', "address switches: credential reference for DM's replication user")
+      .option('--approve', 'wait for one approval of the whole plan (dm-switch approve <drain>) before any switch')
+      .option('--concurrency <n>', 'switches at once (default 2)')
+      .option('--stop-on-failure', 'start no more switches after one that did not end switched')
+      .option('--dry-run', 'plan only: every switch checked as a dry run, nothing changed')
+      .option('--reason <text>', 'why (recorded)')
+      .option('--by <name>', 'who asks (default: your user name)')
+      .option('--wait', 'follow it until it ends; the exit code says whether the host is free (drain) or read again (undrain)');
+  hostCommand('drain')
+    .option('--cluster <list>', 'DM clusters to search, comma-separated (default: every one the worker knows)')
+    .option('--vip <list>', 'VIPs sources may read through, address[@provider], comma-separated')
+    .option('--candidates <list>', 'where the sources may go: host[:port],… in order of preference')
+    .option('--discover [host[:port]]', 'where the sources may go: the replicas of this instance (default: of <host> and of its source)')
+    .action(async (host: string, o: Record<string, string | boolean | undefined>) => done(await hostAction('drain', host, o, g)));
+  hostCommand('return').action(async (host: string, o: Record<string, string | boolean | undefined>) => done(await hostAction('return', host, o, g)));
 
   cmd
     .command('watch')
@@ -298,7 +400,15 @@ export function program(): Command {
     .action(async (ref: string) => {
       const workflowId = switchId(ref);
       await withClient(async (client) => {
-        const s = await follow(client, workflowId, g);
+        if (!workflowId.startsWith('dm-switch/')) {
+          // a drain or return: its own switches are watched one by one (dm-switch watch <source>); here, its end
+          await client.workflow.getHandle(workflowId).result().catch(() => undefined);
+          const h = (await queryStatus(client, workflowId)) as HostStatus;
+          print(g, h, renderHostStatus(workflowId, h));
+          done(exitForHost(h));
+          return;
+        }
+        const s = (await follow(client, workflowId, g));
         print(g, s, `${workflowId}: ${s.outcome ?? s.phase}${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`);
         done(exitFor(s.outcome));
       });

@@ -3,6 +3,7 @@ import { createDmActivities } from '../activities/dm.js';
 import { createMysqlActivities } from '../activities/mysql.js';
 import { createNetActivities } from '../activities/net.js';
 import { createNotifyActivities } from '../activities/notify.js';
+import { createTemporalActivities } from '../activities/temporal.js';
 import { CommandVipProvider } from '../activities/vip-command.js';
 import { createVipActivities, type VipProvider } from '../activities/vip.js';
 import type { WorkerConfig } from './config.js';
@@ -21,5 +22,6 @@ export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = p
     ...createVipActivities(providers),
     ...createNetActivities(),
     ...createNotifyActivities(notifierFromConfig(config.notify, env)),
+    ...createTemporalActivities(),
   };
 }

@@ -12,6 +12,7 @@ import type { DmActivities } from '../activities/dm.js';
 import type { MysqlActivities } from '../activities/mysql.js';
 import type { NetActivities } from '../activities/net.js';
 import type { NotifyActivities } from '../activities/notify.js';
+import type { TemporalActivities } from '../activities/temporal.js';
 import type { VipActivities } from '../activities/vip.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
@@ -40,6 +41,13 @@ export const undoVip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m
  * by at most that, and never a gate or its decision (not awaited there).
  */
 export const notify = proxyActivities<NotifyActivities>({ startToCloseTimeout: '45s', scheduleToCloseTimeout: '2m', heartbeatTimeout, retry });
+
+/**
+ * A drain waiting for a switch to end (one it joined, or to read how one
+ * ended): as long as a switch may take, gates included; the keep-alive
+ * heartbeat hands the wait to another worker when this one dies.
+ */
+export const temporal = proxyActivities<TemporalActivities>({ startToCloseTimeout: '8d', heartbeatTimeout, retry: undoRetry });
 
 /** Long waits (catch-up) get a timeout from the input and must heartbeat. */
 export function longMysql(timeoutSeconds: number) {

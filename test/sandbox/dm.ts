@@ -75,6 +75,15 @@ export interface DmOptions {
    * see DM connect from, as a real dm-worker advertises its own host.
    */
   workerHost?: string;
+  /**
+   * Each dm-worker on a host of its own: worker i runs in network namespace
+   * netns[i] and listens on and advertises its address there, so MySQL sees
+   * each dm-worker connect from its own address, as in production where
+   * dm-workers run on different machines. dm-master then listens on
+   * `masterHost` (a VIP lab's gateway, reachable from the namespaces).
+   */
+  netns?: Array<{ netns: string; address: string }>;
+  masterHost?: string;
 }
 
 export class DmCluster {
@@ -85,10 +94,11 @@ export class DmCluster {
     readonly bin: string,
     readonly dir: string,
     readonly masterPort: number,
+    readonly masterHost = '127.0.0.1',
   ) {}
 
   get masterAddr(): string {
-    return `127.0.0.1:${this.masterPort}`;
+    return `${this.masterHost}:${this.masterPort}`;
   }
   get dmctlPath(): string {
     return join(this.bin, 'dmctl');
@@ -139,11 +149,13 @@ export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
   const bin = await dmBinDir();
   const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-dm-'));
   const [masterPort, peerPort] = [await freePort(), await freePort()];
-  const cluster = new DmCluster(bin, dir, masterPort);
+  const masterHost = options.masterHost ?? '127.0.0.1';
+  if (options.netns && options.netns.length < (options.workers ?? 1)) throw new Error(`startDm: ${options.workers ?? 1} workers but ${options.netns.length} network namespaces`);
+  const cluster = new DmCluster(bin, dir, masterPort, masterHost);
   cluster.master = new Daemon('dm-master', join(bin, 'dm-master'), [
     '--name=master1',
-    `--master-addr=127.0.0.1:${masterPort}`,
-    `--advertise-addr=127.0.0.1:${masterPort}`,
+    `--master-addr=${masterHost}:${masterPort}`,
+    `--advertise-addr=${masterHost}:${masterPort}`,
     `--peer-urls=http://127.0.0.1:${peerPort}`,
     `--advertise-peer-urls=http://127.0.0.1:${peerPort}`,
     `--initial-cluster=master1=http://127.0.0.1:${peerPort}`,
@@ -154,13 +166,12 @@ export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
   for (let i = 1; i <= (options.workers ?? 1); i++) {
     const port = await freePort();
     await mkdir(join(dir, `worker${i}`), { recursive: true });
-    const w = new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), [
-      `--name=worker${i}`,
-      `--worker-addr=${options.workerHost ?? '127.0.0.1'}:${port}`,
-      `--advertise-addr=${options.workerHost ?? '127.0.0.1'}:${port}`,
-      `--join=127.0.0.1:${masterPort}`,
-      `--log-file=${join(dir, `worker${i}.log`)}`,
-    ], join(dir, `worker${i}.log`), join(dir, `worker${i}`));
+    const ns = options.netns?.[i - 1];
+    const host = ns?.address ?? options.workerHost ?? '127.0.0.1';
+    const flags = [`--name=worker${i}`, `--worker-addr=${host}:${port}`, `--advertise-addr=${host}:${port}`, `--join=${masterHost}:${masterPort}`, `--log-file=${join(dir, `worker${i}.log`)}`];
+    const w = ns
+      ? new Daemon(`dm-worker${i}`, 'ip', ['netns', 'exec', ns.netns, join(bin, 'dm-worker'), ...flags], join(dir, `worker${i}.log`), join(dir, `worker${i}`))
+      : new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), flags, join(dir, `worker${i}.log`), join(dir, `worker${i}`));
     cluster.workers.push(w);
     w.start();
   }

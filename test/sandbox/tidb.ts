@@ -83,10 +83,11 @@ export class TidbInstance {
   }
 }
 
-export async function startTidb(): Promise<TidbInstance> {
+/** `host`: the address it listens on (default loopback; a VIP lab's gateway for dm-workers in network namespaces). */
+export async function startTidb(options: { host?: string } = {}): Promise<TidbInstance> {
   const bin = await dmBinDir({ withTidb: true });
   const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-tidb-'));
-  const tidb = new TidbInstance(join(bin, 'tidb-server'), dir, '127.0.0.1', await freePort(), await freePort());
+  const tidb = new TidbInstance(join(bin, 'tidb-server'), dir, options.host ?? '127.0.0.1', await freePort(), await freePort());
   await tidb.start();
   return tidb;
 }
