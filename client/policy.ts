@@ -17,19 +17,41 @@
  *         sourceId: mysql-replica-01
  *         newInstance: { host: db-b, credentials: upstream }
  *         vip: { address: 198.51.100.14 }
+ *     - name: instance-down-any-source  # one rule for every source: values from the alert's labels
+ *       match: { alertname: MySQLInstanceDown }
+ *       require: [dm_source]            # labels that must be present (any value) for the rule to match
+ *       kind: vip
+ *       switch:
+ *         sourceId: "{{ labels.dm_source }}"
+ *         oldInstance: { host: "{{ labels.instance | host }}", port: "{{ labels.instance | port }}", credentials: upstream }
+ *         …
+ *
+ * Templates (grammar in policy-template.ts) are checked at load: their syntax,
+ * and the request with each template replaced by a sample that fits, so a
+ * static mistake still stops the webhook at start-up. What the alert puts in
+ * is checked per alert: the rendered request is validated with the
+ * workflow's schema, and an alert whose request is invalid is refused.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
-import { AddressSwitchInputSchema, validate, VipSwitchInputSchema } from '../common/switch/input.js';
+import { AddressSwitchInputSchema, validate, VipSwitchInputSchema, type Validation } from '../common/switch/input.js';
 import { GATES } from '../common/switch/status.js';
+import { DrainInputSchema, type DrainInput } from '../common/switch/drain.js';
 import { invalid, parseYamlDocument } from '../common/yaml-document.js';
+import { findTemplates, renderValue, SAMPLE_NUMBER, SAMPLE_STRING, sampleValue, shown, type AlertValues, type Template, type TemplateOrigin } from './policy-template.js';
+
+/** A Prometheus label name. */
+const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a label name: letters, digits and "_", not starting with a digit');
 
 const RuleSchema = z
   .object({
     name: z.string().min(1),
     match: z.record(z.string(), z.string()).refine((m) => Object.keys(m).length > 0, 'match at least one label'),
-    kind: z.enum(['vip', 'address']),
+    /** Labels the alert must have, with any (non-empty) value: typically those the rule's templates name. */
+    require: z.array(labelName).default([]),
+    /** vip or address: a switch of one source; drain: every source that reads a host (switch: is then a drain request). */
+    kind: z.enum(['vip', 'address', 'drain']),
     /** Gates that still need a human; merged with `switch.approvals.gates` (a gate named in either is kept). */
     gates: z.array(z.enum(GATES)).default([]),
     switch: z.record(z.string(), z.unknown()),
@@ -71,13 +93,52 @@ export class PolicyError extends Error {
   override readonly name = 'PolicyError';
 }
 
-/** Parses and validates a policy, including each rule's switch request against its workflow's input schema. */
+/** Top-level keys of a switch request that no alert may fill in, and why. */
+const NOT_TEMPLATED: Record<string, string> = {
+  approvals: "the gates and their timeout are the rule's decision, never an alert's; name them in the rule (gates:, switch.approvals)",
+};
+
+/** A switch request validated for its workflow (defaults filled in). */
+export type RuleSwitchInput = z.output<typeof VipSwitchInputSchema> | z.output<typeof AddressSwitchInputSchema> | DrainInput;
+
+function validateFor(kind: PolicyRule['kind'], raw: unknown): Validation<RuleSwitchInput> {
+  if (kind === 'drain') return validate(DrainInputSchema, raw);
+  return kind === 'vip' ? validate(VipSwitchInputSchema, raw) : validate(AddressSwitchInputSchema, raw);
+}
+
+/** The key a problem of validate(...) names ("oldInstance.port: …" → "oldInstance.port"). */
+const problemKey = (problem: string) => problem.slice(0, Math.max(0, problem.indexOf(': ')));
+
+/** A problem found in a rule's request checked with samples: says so where the key is a template, and how a template yields a number. */
+function atLoad(problem: string, templates: Map<string, Template>): string {
+  // validate() words a wrong type "expected number", or "required (number)" when zod leaves the input out of the issue
+  const t = templates.get(problemKey(problem));
+  if (!t) return problem;
+  if (!t.numeric && /expected number|\(number\)$/.test(problem)) return `${problem} (a template yields a number only when it is the whole value and its last filter is "port" or "number", e.g. "{{ labels.instance | port }}")`;
+  if (t.numeric && /expected string|\(string\)$/.test(problem)) return `${problem} (a value that is only a template ending in "| port" or "| number" is a number; this key takes text)`;
+  return `${problem} (this value is a template; at load it is checked with each template replaced by "${SAMPLE_STRING}", or ${SAMPLE_NUMBER} where it yields a number)`;
+}
+
+/**
+ * Parses and validates a policy. A rule's switch request is checked at load as
+ * far as it can be without an alert: its templates (syntax, roots, filters,
+ * where they may be), then the request with each template replaced by a
+ * sample that fits, against its workflow's input schema (unknown or missing
+ * fields, static values, a template where a number belongs). What the labels
+ * put in is checked per alert (ruleRequest).
+ */
 export function parsePolicy(text: string, origin = 'policy'): Policy {
   const policy = parseYamlDocument(PolicySchema, text, origin, (m) => new PolicyError(m));
   const problems: string[] = [];
   policy.rules.forEach((rule, i) => {
-    const r = rule.kind === 'vip' ? validate(VipSwitchInputSchema, rule.switch) : validate(AddressSwitchInputSchema, rule.switch);
-    if (!r.ok) problems.push(...r.problems.map((p) => `rules.${i}.switch.${p}`));
+    const at = `rules.${i}.switch`;
+    const { templates, problems: bad } = findTemplates(rule.switch, NOT_TEMPLATED);
+    if (bad.length) {
+      problems.push(...bad.map((p) => `${at}${p.path ? `.${p.path}` : ''}: ${p.message} (rule ${rule.name})`));
+      return;
+    }
+    const r = validateFor(rule.kind, sampleValue(rule.switch));
+    if (!r.ok) problems.push(...r.problems.map((p) => `${at}.${atLoad(p, templates)}`));
   });
   if (problems.length) throw new PolicyError(invalid(origin, problems));
   return policy;
@@ -96,7 +157,50 @@ export function ruleGates(rule: PolicyRule): Array<(typeof GATES)[number]> {
   return GATES.filter((g) => rule.gates.includes(g) || inSwitch.includes(g));
 }
 
-/** The first rule whose every label matches, or undefined. */
+/** The first rule whose every `match` label is equal and every `require` label present (not empty), or undefined. */
 export function matchRule(policy: Policy, labels: Record<string, string>): PolicyRule | undefined {
-  return policy.rules.find((r) => Object.entries(r.match).every(([k, v]) => labels[k] === v));
+  // own labels only: a label named "constructor" is not the object's
+  const own = (k: string) => (Object.hasOwn(labels, k) ? labels[k] : undefined);
+  // `?? []`: a policy object built in code, not by parsePolicy, may lack the default
+  return policy.rules.find((r) => Object.entries(r.match).every(([k, v]) => own(k) === v) && (r.require ?? []).every((k) => !!own(k)));
+}
+
+export type RuleRequest = { ok: true; request: Record<string, unknown>; input: RuleSwitchInput } | { ok: false; reason: string };
+
+function withOrigin(problem: string, origins: Map<string, TemplateOrigin[]>): string {
+  const from = origins.get(problemKey(problem));
+  return from ? `${problem} (from ${from.map((o) => `${o.text}: ${o.ref} is ${shown(o.value)}`).join('; ')})` : problem;
+}
+
+/**
+ * The switch request `rule` makes for one alert: its templates rendered once
+ * with the alert's labels and annotations, the rule's gates and the alert's
+ * `requestedBy` and `reason` put in, and validated with the workflow's input
+ * schema. A missing label, a value a filter cannot take, or an invalid result
+ * gives a reason that names the rule, the key, and the label with its value.
+ */
+export function ruleRequest(rule: PolicyRule, alert: AlertValues, note: { requestedBy: string; reason: string }): RuleRequest {
+  const refuse = (lines: string[]): RuleRequest => ({
+    ok: false,
+    reason:
+      `rule ${rule.name} makes no valid switch request from this alert, so nothing was started:\n${lines.map((l) => `  - ${l}`).join('\n')}\n` +
+      "Fix the alert's labels, or the rule (its require: list keeps alerts without a label from matching it).",
+  });
+  const rendered = renderValue(rule.switch, alert);
+  if (!rendered.ok) return refuse(rendered.problems.map((p) => `switch.${p.path}: ${p.message}`));
+  const sw = rendered.value as Record<string, unknown>;
+  const request: Record<string, unknown> =
+    rule.kind === 'drain'
+      ? // a drain has one gate, its plan: any gate the rule names makes it wait for that approval
+        { ...sw, ...(rule.gates.length ? { approve: true } : {}), requestedBy: note.requestedBy, reason: note.reason }
+      : {
+          ...sw,
+          // a gate named in the rule or in its switch request is kept: a rule never runs with fewer gates than it names
+          approvals: { ...((sw.approvals as object | undefined) ?? {}), gates: ruleGates(rule) },
+          requestedBy: note.requestedBy,
+          reason: note.reason,
+        };
+  const v = validateFor(rule.kind, request);
+  if (!v.ok) return refuse(v.problems.map((p) => `switch.${withOrigin(p, rendered.origins)}`));
+  return { ok: true, request, input: v.value };
 }

@@ -13,6 +13,12 @@
  * - An alert that starts nothing because of our side (the rule's switch is
  *   refused) makes the answer 422, never 200: Alertmanager records the
  *   notification as failed, where someone sees it.
+ * - A rule's switch request may take values from the alert's labels and
+ *   annotations (templates, policy-template.ts): rendered once per alert,
+ *   then validated with the workflow's schema. A missing label or an invalid
+ *   result refuses that alert (422) with the reason and starts nothing; the
+ *   other alerts of the payload go on. The workflow ID comes from the
+ *   rendered request.
  * - A malformed payload gets 400 with the reason.
  * - Resolved alerts are ignored.
  * - De-duplication: the switch's workflow ID is the source's
@@ -28,8 +34,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { switchWorkflowId } from '../common/switch/ids.js';
-import { matchRule, ruleGates, type Policy } from './policy.js';
+import { matchRule, ruleRequest, type Policy } from './policy.js';
 import { startSwitch, SwitchRequestError } from './switches.js';
+import { startHost } from './drain.js';
+import { drainWorkflowId } from '../common/switch/drain.js';
 
 const AlertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
@@ -168,14 +176,15 @@ async function handle(opts: { client: Client; policy: Policy }, alert: z.infer<t
   if (alert.status === 'resolved') return { fingerprint, action: 'ignored', reason: 'resolved alerts start nothing' };
   const rule = matchRule(opts.policy, alert.labels);
   if (!rule) return { fingerprint, action: 'ignored', reason: 'no policy rule matches its labels' };
-  const request = {
-    ...rule.switch,
-    // a gate named in the rule or in its switch request is kept: a rule never runs with fewer gates than it names
-    approvals: { ...((rule.switch.approvals as object | undefined) ?? {}), gates: ruleGates(rule) },
+  const built = ruleRequest(rule, alert, {
     requestedBy: truncate(`alertmanager: ${alert.labels.alertname ?? 'alert'} (${fingerprint})`, 200),
     reason: truncate(alert.annotations.summary ?? alert.annotations.description ?? `alert ${alert.labels.alertname ?? fingerprint} fired at ${alert.startsAt}`, 2000),
-  } as Record<string, unknown>;
-  const workflowId = switchWorkflowId(String(request.dmCluster ?? 'default'), String(request.sourceId));
+  });
+  // refused before any Temporal call and before the repeat memory: a corrected re-delivery is judged afresh
+  if (!built.ok) return { fingerprint, action: 'refused', reason: built.reason, rule: rule.name };
+  const { request } = built;
+  // from the rendered, validated request: a templated rule's ID is the alert's source
+  const workflowId = 'sourceId' in built.input ? switchWorkflowId(built.input.dmCluster, built.input.sourceId) : drainWorkflowId('drain', built.input.host, built.input.port);
   const identity = `${fingerprint}@${alert.startsAt}`;
   // a flood of repeats of one alert: one Temporal round trip per window, not one per delivery
   const now = Date.now();
@@ -213,7 +222,9 @@ async function startFor(
     if (!(e instanceof WorkflowNotFoundError)) throw e;
   }
   try {
-    await startSwitch(opts.client, rule.kind, request, { taskQueue: opts.policy.taskQueue, memo: { alert: identity, alertname: alert.labels.alertname ?? '', rule: rule.name } });
+    const start = { taskQueue: opts.policy.taskQueue, memo: { alert: identity, alertname: alert.labels.alertname ?? '', rule: rule.name } };
+    if (rule.kind === 'drain') await startHost(opts.client, 'drain', request, start);
+    else await startSwitch(opts.client, rule.kind, request, start);
     return { fingerprint, action: 'started', workflowId, rule: rule.name };
   } catch (e) {
     if (e instanceof SwitchRequestError && e.code === 'already-running') return { fingerprint, action: 'already-running', workflowId, rule: rule.name };

@@ -223,6 +223,49 @@ limits: { maxConcurrent: 1, repeatWindowSeconds: 60 }
   });
 });
 
+describe('templated webhook rule', () => {
+  it('given alerts of two sources and one whose label makes an invalid sourceId, should start each source its switch from one rule, and refuse the third with the reason', async () => {
+    const policy = parsePolicy(`
+taskQueue: nobody-polls-webhook
+auth: { bearerTokenEnv: WH_TOKEN }
+rules:
+  - name: instance-down-any-source
+    match: { alertname: MySQLInstanceDown }
+    require: [dm_source]
+    kind: vip
+    switch:
+      sourceId: "{{ labels.dm_source }}"
+      newInstance: { host: 198.51.100.12, credentials: upstream }
+      oldInstance: { host: "{{ labels.instance | host }}", port: "{{ labels.instance | port }}", credentials: upstream }
+      vip: { address: 198.51.100.14 }
+`);
+    const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    const down = (fingerprint: string, source: string, instance: string) => alert({ fingerprint, labels: { alertname: 'MySQLInstanceDown', dm_source: source, instance } });
+    const starts = vi.spyOn(client.workflow, 'start');
+    const ids = ['dm-switch/default/tpl-source-a', 'dm-switch/default/tpl-source-b'];
+    try {
+      const body = JSON.stringify(payload([down('tpl01', 'tpl-source-a', 'db-a.example:3306'), down('tpl02', 'bad source', 'db-x.example:3306'), down('tpl03', 'tpl-source-b', '[2001:db8::b]:3307')]));
+      const r = await fetch(u, { method: 'POST', body, headers: { 'content-type': 'application/json', ...bearer } });
+      // one refused alert makes the answer 422; the others still started
+      expect(r.status).toBe(422);
+      const [a, bad, b] = await results(r);
+      expect(a).toMatchObject({ action: 'started', workflowId: ids[0] });
+      expect(b).toMatchObject({ action: 'started', workflowId: ids[1] });
+      expect(bad).toMatchObject({ action: 'refused', rule: 'instance-down-any-source' });
+      expect(bad!.reason).toMatch(/^rule instance-down-any-source makes no valid switch request from this alert, so nothing was started:\n  - switch\.sourceId: .*\(from \{\{ labels\.dm_source \}\}: label dm_source is "bad source"\)/);
+      expect(starts).toHaveBeenCalledTimes(2);
+      const { events } = await client.workflow.getHandle(ids[1]!).fetchHistory();
+      const input = client.options.loadedDataConverter.payloadConverter.fromPayload(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as VipSwitchRequest;
+      expect(input).toMatchObject({ sourceId: 'tpl-source-b', oldInstance: { host: '2001:db8::b', port: 3307 } });
+    } finally {
+      starts.mockRestore();
+      await hook.close();
+      for (const id of ids) await client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    }
+  });
+});
+
 describe('webhook over TLS', () => {
   it('given tls files in the policy, should serve HTTPS only, with that certificate', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dsw-tls-'));
