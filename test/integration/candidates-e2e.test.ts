@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import { renderStatus } from '../../client/render.js';
-import type { DbInstance } from '../sandbox/db.js';
+import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import { downstreamMatches, failureType, runSwitch, startInProcessWorker, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
@@ -80,11 +80,15 @@ async function settled(on: DbInstance): Promise<void> {
 }
 
 describe('a switch that chooses its own target (real stack)', { timeout: 300_000 }, () => {
-  it('given no candidate that qualifies (one down, one errant, the old one), should refuse with every reason and change nothing', async () => {
+  it('given no candidate that qualifies (one down, one errant, the old one, one off the VIP's network), should refuse with every reason and change nothing', async () => {
     // D: a DBA's write on the replica, binary logging on: errant (no other server has it)
     await d.query('CREATE DATABASE IF NOT EXISTS scratch; CREATE TABLE IF NOT EXISTS scratch.local_write (id INT PRIMARY KEY); INSERT INTO scratch.local_write VALUES (1)');
     await c.stop();
-    const { status, error } = await run(vipReq(a, { candidates: [ref(c), ref(d), ref(a)] }));
+    // E: a server on loopback, off the VIP's network: the provider's check says it cannot hold the VIP
+    const e = await startDb({ name: 'off-network' });
+    stops.push(() => e.destroy());
+    const eRef = { host: e.host, port: e.port, credentials: 'sandbox-root' };
+    const { status, error } = await run(vipReq(a, { candidates: [ref(c), ref(d), ref(a), eRef] }));
     expect(failureType(error)).toBe('NoCandidate');
     expect(status.outcome).toBe('refused');
     expect(status.steps).toEqual([]);
@@ -92,7 +96,9 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
       [at(c), false, false],
       [at(d), false, false],
       [at(a), false, false],
+      [`${e.host}:${e.port}`, false, false],
     ]);
+    expect(status.candidates![3]!.reasons.join()).toMatch(new RegExp(`cannot move ${lab.vip.replace(/\./g, '\\.')} to ${e.host}: .*not on the VIP's network`));
     expect(report(status, c)!.reasons.join()).toMatch(/not reachable/);
     expect(report(status, d)!.reasons.join()).toMatch(/carries errant transactions .*written on the candidate .* itself/);
     expect(report(status, d)!.reasons.join()).toContain(await d.variable('server_uuid'));

@@ -155,4 +155,16 @@ describe('CommandVipProvider', () => {
     const p = new CommandVipProvider({ name: 'missing', locate: [join(dir, 'no-such-program')], move: ['true'] });
     await expect(p.locate('198.51.100.100', [])).rejects.toThrow(/could not run/);
   });
+
+  it('given a check command, should say whether the VIP could go to a host (exit 0 / exit 1 with the reason) and fail on anything else', async () => {
+    const check = (script: string) =>
+      new CommandVipProvider({ name: 'checked', locate: ['true'], move: ['true'], check: ['bash', '-c', script, 'check'], env: { STATE_DIR: dir } });
+    const args = 'printf "%s|%s|%s|%s" "$1" "$2" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/check-args"';
+    expect(await check(`${args}; exit 0`).canHold!('198.51.100.100', h2)).toBeNull();
+    expect(await readFile(file('check-args'), 'utf8')).toBe('198.51.100.100|198.51.100.2|198.51.100.100|198.51.100.2:3306');
+    expect(await check('echo "198.51.100.2 is in another VLAN" >&2; exit 1').canHold!('198.51.100.100', h2)).toBe('VIP provider "checked" cannot move 198.51.100.100 to 198.51.100.2: 198.51.100.2 is in another VLAN');
+    await expect(check('echo boom >&2; exit 2').canHold!('198.51.100.100', h2)).rejects.toThrow(/check command .* exited with code 2: boom/);
+    // without a check command the provider cannot tell before it moves
+    expect(provider('ok').canHold).toBeUndefined();
+  });
 });
