@@ -80,7 +80,7 @@ async function settled(on: DbInstance): Promise<void> {
 }
 
 describe('a switch that chooses its own target (real stack)', { timeout: 300_000 }, () => {
-  it('given no candidate that qualifies (one down, one errant, the old one, one off the VIP's network), should refuse with every reason and change nothing', async () => {
+  it('given no candidate that qualifies (one down, one errant, the old one, one off the VIP network), should refuse with every reason and change nothing', async () => {
     // D: a DBA's write on the replica, binary logging on: errant (no other server has it)
     await d.query('CREATE DATABASE IF NOT EXISTS scratch; CREATE TABLE IF NOT EXISTS scratch.local_write (id INT PRIMARY KEY); INSERT INTO scratch.local_write VALUES (1)');
     await c.stop();
