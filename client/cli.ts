@@ -206,7 +206,8 @@ async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean
 }
 
 /** The workflow types of a switch (workflows/index.ts). */
-const SWITCH_TYPES = ['vipSwitch', 'addressSwitch'];
+/** What `list` shows: the switches, and the drains and returns of hosts. */
+const SWITCH_TYPES = ['vipSwitch', 'addressSwitch', 'drainHost', 'returnToHost'];
 
 /**
  * A switch's status. Only a worker can answer (it replays the switch), and

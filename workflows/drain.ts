@@ -28,6 +28,7 @@ import {
   defineUpdate,
   isCancellation,
   ParentClosePolicy,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -106,11 +107,27 @@ class Host {
   }
   phase(p: HostStatus['phase']): void {
     this.status.phase = p;
-    this.status.updatedAt = new Date().toISOString();
+    this.touch();
   }
   decide(verdict: HostStatus['decisions'][number]['verdict'], reason: string): void {
     this.status.decisions.push({ at: new Date().toISOString(), verdict, reason });
-    this.status.updatedAt = new Date().toISOString();
+    this.touch();
+  }
+  /** Records a change and shows it in the Temporal UI's current details (metadata, not a command). */
+  touch(): void {
+    const s = this.status;
+    s.updatedAt = new Date().toISOString();
+    const last = s.decisions.at(-1);
+    setCurrentDetails(
+      [
+        `**${s.outcome ? `Finished: ${s.outcome}` : s.phase}** — ${s.kind} of \`${s.host}:${s.port}\``,
+        ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
+        ...(s.approval?.state === 'pending' ? [`**Approval needed for the plan**: \`dm-switch approve ${workflowInfo().workflowId}\` (or the \`approve\` update / signal with \`{"by":"<you>"}\`)`] : []),
+        ...(s.sources.length ? [`Sources:\n\n${s.sources.map((x) => `- ${x.dmCluster}/${x.sourceId} (${x.procedure}): ${x.plan === 'switch' ? `→ ${x.target}` : x.plan}${x.outcome ? `, ${x.outcome}` : ''}`).join('\n')}`] : []),
+        ...(s.left.length ? [`${s.kind === 'drain' ? 'Still reading the host' : 'Not back on the host'}: ${s.left.join(', ')}`] : []),
+        '---',
+      ].join('\n\n'),
+    );
   }
   finish(outcome: NonNullable<HostStatus['outcome']>): HostStatus {
     this.status.outcome = outcome;
@@ -149,6 +166,7 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   // --- plan: each source's own switch, as a dry run, chooses its target and checks everything ----------
   h.phase('planning');
   await pool(moves, input.concurrency, (m) => plan(h, input, m));
+  h.touch();
   const planned = moves.filter((m) => m.source.plan === 'switch');
   h.decide(planned.length ? 'info' : 'warn', `plan: ${moves.map((m) => `${m.source.sourceId} → ${m.source.plan === 'switch' ? m.source.target : m.source.plan}`).join(', ')}`);
   if (input.options.dryRun) return h.finish('planned');
@@ -331,7 +349,7 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
     m.source.reasons.push(`the ${h.status.kind} was cancelled while its switch ran; the switch ended ${m.source.outcome}`);
     throw e;
   }
-  h.status.updatedAt = new Date().toISOString();
+  h.touch();
 }
 
 /** One approval of the whole plan, by signal or update (validated), within the timeout; true when approved. */
