@@ -3,32 +3,35 @@
  * when 1, 5 or 10 run together on two worker processes sharing one task
  * queue, on one DM cluster with a dm-worker per source.
  *
- * One small MySQL 9.7 primary, which the application writes, and for each
- * source its own two replicas of it (A and B) on loopback: DM recognises
- * "its" binlog dump connection by the dm-worker's address, and every
- * dm-worker (and every replica) here connects from 127.0.0.1, so an
- * instance that two sources, or a replica, read would show connections that
- * are not this source's. Each source's task replicates its own table to one
- * TiDB; a writer per source keeps rows flowing throughout (a row a second
- * each). Every round
- * runs N address switches at once (A → B, then B → A), each asserted
- * `switched`, and reads from each switch's history:
+ * Kept small: three MySQL 9.7 instances (a primary P, which the application
+ * writes, and its replicas A and B) in a VIP lab's network namespaces, and
+ * every source reads A (each its own table) until its switch moves it to B,
+ * and back. Each dm-worker runs in a namespace of its own (the tenth in P's,
+ * which no source reads), so MySQL sees each connect from its own address,
+ * as dm-workers on separate machines do, and each switch's verification
+ * tells its own binlog dump connections from the other sources'. One TiDB;
+ * a writer per source keeps rows flowing throughout (a row a second each).
+ * Every round runs N address switches at once, each asserted `switched`,
+ * and reads from each switch's history:
  *
  *   total:        start → closed
  *   pause window: stop-task issued (dmStopTasks scheduled) → every task started again (dmStartTasks completed)
  *   events:       history length
  *   worker:       which of the two processes ran its activities
  *
- *   npm run bench:concurrent     (BENCH_ROUNDS=2 per level by default; BENCH_LEVELS=1,5,10)
+ *   npm run bench:concurrent     (BENCH_ROUNDS=2 per level by default; BENCH_LEVELS=1,5,10; needs root for the lab)
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import type { AddressSwitchRequest } from '../common/switch/input.js';
-import { startDb, type DbInstance } from '../test/sandbox/db.js';
+import type { DbInstance } from '../test/sandbox/db.js';
+import { startDm } from '../test/sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../test/sandbox/dm-setup.js';
-import { startStack } from '../test/sandbox/stack.js';
-import { load, replicateFrom, snapshot, waitCaughtUp, withoutReplicationStatements, writeRows } from '../test/sandbox/topology.js';
+import { startTemporal } from '../test/sandbox/temporal.js';
+import { startTidb } from '../test/sandbox/tidb.js';
+import { load, snapshot, startTopology, waitCaughtUp, withoutReplicationStatements, writeRows } from '../test/sandbox/topology.js';
+import { startVipLab } from '../test/sandbox/vip-lab.js';
 import { startWorkerProcess } from '../test/sandbox/worker-process.js';
 
 const levels = (process.env.BENCH_LEVELS ?? '1,5,10').split(',').map(Number);
@@ -36,45 +39,43 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const sources = Math.max(...levels);
 const QUEUE = 'bench-concurrent';
 const log = (l: string) => console.error(`[bench] ${l}`);
+if (sources > 10) throw new Error('at most 10 sources: a VIP lab has 12 hosts, three of them MySQL');
 
 const t0 = Date.now();
-const stack = await startStack({ temporal: true, dm: true, dmWorkers: sources, log });
-const dm = stack.dm!;
-const tidb = stack.downstream!;
+// P, A, B, then a host per dm-worker (the tenth shares P's: no source reads P)
+const lab = await startVipLab({ hosts: Math.min(12, 3 + sources) });
+const workerHosts = [...lab.hosts.slice(3), lab.hosts[0]!].slice(0, sources).map((h) => ({ netns: h.netns, address: h.address }));
+const [topo, temporal, tidb, dm] = await Promise.all([
+  startTopology({ replicas: 2, placement: lab.hosts.slice(0, 3) }),
+  startTemporal(),
+  startTidb({ host: lab.gateway }),
+  startDm({ workers: sources, masterHost: lab.gateway, netns: workerHosts }),
+]);
+const [primary, a, b] = topo.all() as [DbInstance, DbInstance, DbInstance];
 interface Source {
   id: string;
   table: string;
-  /** The source's two replicas of the primary. */
-  a: DbInstance;
-  b: DbInstance;
   /** Where DM reads now. */
   on: 'a' | 'b';
 }
-const primary = await startDb({ name: 'primary', serverId: 1 });
-const all: Source[] = await Promise.all(
-  Array.from({ length: sources }, async (_, i) => {
-    const n = i + 1;
-    const [a, b] = await Promise.all([startDb({ name: `a${n}`, serverId: 100 + n }), startDb({ name: `b${n}`, serverId: 200 + n })]);
-    await Promise.all([replicateFrom(a, primary), replicateFrom(b, primary)]);
-    return { id: `src-${String(n).padStart(2, '0')}`, table: `rows_${n}`, a, b, on: 'a' as const };
-  }),
-);
+const all: Source[] = Array.from({ length: sources }, (_, i) => ({ id: `src-${String(i + 1).padStart(2, '0')}`, table: `rows_${i + 1}`, on: 'a' as const }));
 for (const s of all) await writeRows(primary, 3, s.table);
+await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
+const snap = await snapshot(a);
+await load(tidb, withoutReplicationStatements(snap.sql), false);
 for (const s of all) {
-  await Promise.all([waitCaughtUp(s.a, primary), waitCaughtUp(s.b, primary)]);
-  await createSource(dm, s.id, s.a);
-  const snap = await snapshot(s.a);
-  await load(tidb, withoutReplicationStatements(snap.sql), false);
+  await createSource(dm, s.id, { host: a.host, port: 3306, flavor: 'mysql' });
   const task = {
     ...taskConfig(`task-${s.id}`, [s.id], tidb, { 'binlog-name': snap.binlogFile, 'binlog-pos': snap.binlogPos, 'binlog-gtid': snap.gtidExecuted }),
     'block-allow-list': { 'app-only': { 'do-tables': [{ 'db-name': 'app', 'tbl-name': s.table }] } },
   };
   expectOk('start-task', await dm.ctl(['start-task', await dm.file(`task-${s.id}.yaml`, stringify(task))]));
 }
-const workers = await Promise.all([0, 1].map(() => startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE), temporalAddress: stack.temporal!.address })));
-const connection = await Connection.connect({ address: stack.temporal!.address });
+const config = ['taskQueue: ' + QUEUE, 'dm:', '  clusters:', `    default: { masterAddr: "${dm.masterAddr}", dmctl: ${JSON.stringify(dm.dmctlPath)} }`, 'credentials:', '  sandbox-root: { user: root }', ''].join('\n');
+const workers = await Promise.all([0, 1].map(() => startWorkerProcess({ configYaml: config, temporalAddress: temporal.address })));
+const connection = await Connection.connect({ address: temporal.address });
 const client = new Client({ connection });
-log(`ready in ${Math.round((Date.now() - t0) / 1000)} s: ${sources} sources, ${sources} dm-workers, ${sources * 2 + 1} MySQL instances, 2 worker processes`);
+log(`ready in ${Math.round((Date.now() - t0) / 1000)} s: ${sources} sources reading one replica, ${sources} dm-workers (each its own address), 3 MySQL instances, 2 worker processes`);
 
 let writing = true;
 const writers = all.map(async (s) => {
@@ -117,13 +118,13 @@ async function measure(level: number, handle: WorkflowHandle): Promise<void> {
   runs.push({ level, total: ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime), pause: started - stopIssued, events: events.length, worker });
 }
 
-const ref = (db: DbInstance) => ({ host: db.host, port: db.port, credentials: 'sandbox-root' });
+const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 for (const level of levels) {
   for (let round = 0; round < rounds; round++) {
     const batch = all.slice(0, level);
     const started = await Promise.all(
       batch.map(async (s) => {
-        const [from, to] = s.on === 'a' ? [s.a, s.b] : [s.b, s.a];
+        const [from, to] = s.on === 'a' ? [a, b] : [b, a];
         const req: AddressSwitchRequest = { sourceId: s.id, newInstance: ref(to), oldInstance: ref(from), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
         const handle = await client.workflow.start('addressSwitch', { taskQueue: QUEUE, workflowId: switchWorkflowId('default', s.id), args: [req], workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
         return { s, handle };
@@ -151,9 +152,9 @@ writing = false;
 await Promise.all(writers);
 await connection.close();
 await Promise.all(workers.map((w) => w.stop()));
-for (const s of all) await Promise.all([s.a.destroy(), s.b.destroy()]);
-await primary.destroy();
-await stack.stop();
+await dm.destroy();
+await Promise.all([tidb.destroy(), topo.destroy(), temporal.destroy()]);
+await lab.destroy();
 
 function stats(xs: number[]): { min: number; median: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);

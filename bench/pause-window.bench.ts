@@ -19,6 +19,7 @@
  * history (issue 16: at most 150, whatever the waits).
  *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
+ *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
  */
 import { execa } from 'execa';
 import { switchWorkflowId } from '../common/switch/ids.js';
@@ -37,7 +38,9 @@ const dm = stack.dm!;
 const task = stack.taskName!;
 const source = stack.sourceId!;
 
-let writing = true;
+// BENCH_IDLE=1: no writer, for the duration of a switch on an idle upstream (issue 16, item 1)
+const idle = process.env.BENCH_IDLE === '1';
+let writing = !idle;
 const writer = (async () => {
   while (writing) {
     await writeRows(primary, 1);
@@ -184,7 +187,7 @@ console.table([
   { run: 'vipSwitch workflow (pause issued → Running)', 'min ms': Math.round(w.min), 'median ms': Math.round(w.median), 'max ms': Math.round(w.max) },
   { run: 'plain dmctl script, same commands', 'min ms': Math.round(p.min), 'median ms': Math.round(p.median), 'max ms': Math.round(p.max) },
 ]);
-console.log(`pause window ratio workflow/script (medians, ${rounds} rounds each): ${(w.median / p.median).toFixed(2)}`);
+console.log(`pause window ratio workflow/script (medians, ${rounds} rounds each, upstream ${idle ? 'idle' : 'taking a row every 50 ms'}): ${(w.median / p.median).toFixed(2)}`);
 const row = (label: string, xs: number[], unit = 'ms') => {
   const x = stats(xs);
   return { 'vipSwitch workflow': label, [`min ${unit}`]: Math.round(x.min), [`median ${unit}`]: Math.round(x.median), [`max ${unit}`]: Math.round(x.max) };
