@@ -63,7 +63,7 @@ export function returnRequestFrom(drain: HostStatus, overrides: Partial<ReturnRe
     options: { ...drainInput.options, dryRun: false },
     sources: moved.map((s) => {
       const i = s.target!.lastIndexOf(':');
-      const vip = s.procedure === 'vip' ? drainInput.vips.find((v) => s.reads.includes(v.address)) : undefined;
+      const vip = s.procedure === 'vip' ? s.vip : undefined;
       return {
         dmCluster: s.dmCluster,
         sourceId: s.sourceId,

@@ -20,6 +20,8 @@
  * The outcome is read from the real state at the end, not from the steps.
  */
 import {
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   condition,
@@ -43,6 +45,7 @@ import type { ApprovalRequest } from '../common/switch/messages.js';
 import { SA } from '../common/switch/search-attributes.js';
 import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, net, temporal, vip } from './activities.js';
+import { describe } from './compensation.js';
 
 /** Same names as a switch's: `temporal workflow query --name status`, `dm-switch status`, `dm-switch approve` work alike. */
 export const hostStatusQuery = defineQuery<HostStatus>('status');
@@ -75,6 +78,7 @@ export async function returnToHost(request: unknown): Promise<HostStatus> {
         sourceId: s.sourceId,
         procedure: s.procedure,
         reads: s.procedure === 'vip' ? `VIP ${s.vip!.address} (on ${s.from.host}:${s.from.port})` : `${s.from.host}:${s.from.port}`,
+        ...(s.vip ? { vip: s.vip } : {}),
         workflowId: switchWorkflowId(s.dmCluster, s.sourceId),
         plan: 'switch' as const,
         reasons: [],
@@ -402,7 +406,9 @@ async function conclude(h: Host, input: CommonInput, moves: Move[]): Promise<Hos
     h.decide('warn', `${reading.size} source(s) still read ${input.host}:${input.port}: ${[...reading].join(', ')}; it is not free of DM readers`);
     return h.finish('not-drained');
   }
-  h.status.left = moves.map((m) => `${m.source.dmCluster}/${m.source.sourceId}`).filter((k) => !reading.has(k));
+  // a return claims only what it saw: a source behind a VIP nobody could locate is not counted as back
+  const back = new Set(now.filter((f) => !f.uncertain).map((f) => `${f.source.dmCluster}/${f.source.sourceId}`));
+  h.status.left = moves.map((m) => `${m.source.dmCluster}/${m.source.sourceId}`).filter((k) => !back.has(k));
   if (h.status.left.length === 0) {
     h.decide('go', `every source reads ${input.host}:${input.port} again`);
     return h.finish('returned');
@@ -416,7 +422,13 @@ async function conclude(h: Host, input: CommonInput, moves: Move[]): Promise<Hos
  * address (the same host, under any name that resolves to it), or through
  * one of `vips` that the host holds now.
  */
-async function readers(h: Host, host: string, port: number, dmClusters: string[] | undefined, vips: Array<{ address: string; provider: string }>): Promise<Array<{ source: HostSource; vip?: { address: string; provider: string } }>> {
+async function readers(
+  h: Host,
+  host: string,
+  port: number,
+  dmClusters: string[] | undefined,
+  vips: Array<{ address: string; provider: string }>,
+): Promise<Array<{ source: HostSource; vip?: { address: string; provider: string }; /** Reads a VIP whose holder nobody could tell. */ uncertain?: true }>> {
   const clusters = dmClusters ?? (await dm.dmClusters());
   const lists = await Promise.all(clusters.map(async (dmCluster) => ({ dmCluster, sources: await dm.dmListSources({ dmCluster }) })));
   const names = [...new Set([host, ...vips.map((v) => v.address), ...lists.flatMap((l) => l.sources.map((s) => s.from.host))])];
@@ -427,12 +439,20 @@ async function readers(h: Host, host: string, port: number, dmClusters: string[]
     return [...addresses(a)].some((x) => bs.has(x));
   };
   // which VIPs the host holds now
-  const held = new Map<string, boolean>();
+  // true: the host holds it; null: the provider could not say (never taken for "not on the host")
+  const held = new Map<string, boolean | null>();
   for (const v of vips) {
-    const holder = await vip.vipLocate({ provider: v.provider, address: v.address, candidates: [{ host, port }] });
-    held.set(v.address, holder !== null && same(holder, host));
+    try {
+      const holder = await vip.vipLocate({ provider: v.provider, address: v.address, candidates: [{ host, port }] });
+      held.set(v.address, holder !== null && same(holder, host));
+    } catch (e) {
+      // an unknown provider is the request's mistake: the drain ends with it
+      if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === 'InvalidInput') throw e;
+      held.set(v.address, null);
+      h.decide('warn', `could not tell who holds VIP ${v.address} (provider "${v.provider}"): ${describe(e)}; a source reading it is taken as still reading ${host}, and not as back on it`);
+    }
   }
-  const out: Array<{ source: HostSource; vip?: { address: string; provider: string } }> = [];
+  const out: Awaited<ReturnType<typeof readers>> = [];
   for (const { dmCluster, sources } of lists) {
     for (const s of sources) {
       const base = { dmCluster, sourceId: s.sourceId, workflowId: switchWorkflowId(dmCluster, s.sourceId), plan: 'switch' as const, reasons: [] as string[] };
@@ -441,9 +461,12 @@ async function readers(h: Host, host: string, port: number, dmClusters: string[]
         continue;
       }
       const v = vips.find((x) => same(s.from.host, x.address));
-      if (v && s.from.port === port && held.get(v.address)) out.push({ source: { ...base, procedure: 'vip', reads: `VIP ${v.address} (held by ${host})` }, vip: v });
+      if (v && s.from.port === port && held.get(v.address) !== false) {
+        const unknown = held.get(v.address) === null;
+        out.push({ source: { ...base, procedure: 'vip', reads: `VIP ${v.address} (${unknown ? 'holder unknown' : `held by ${host}`})`, vip: v }, vip: v, ...(unknown ? { uncertain: true } : {}) });
+      }
     }
   }
-  if (h.status.phase === 'finding') h.decide('info', `searched DM cluster(s) ${clusters.join(', ')}${vips.length ? ` and VIP(s) ${vips.map((v) => `${v.address} (${held.get(v.address) ? 'held by the host' : 'not on the host'})`).join(', ')}` : ''}`);
+  if (h.status.phase === 'finding') h.decide('info', `searched DM cluster(s) ${clusters.join(', ')}${vips.length ? ` and VIP(s) ${vips.map((v) => `${v.address} (${held.get(v.address) === null ? 'holder unknown' : held.get(v.address) ? 'held by the host' : 'not on the host'})`).join(', ')}` : ''}`);
   return out;
 }

@@ -102,6 +102,8 @@ export interface HostSource {
   procedure: 'vip' | 'address';
   /** How it reads the host: `10.0.0.5:3306`, or `VIP 10.0.0.14 (held by the host)`. */
   reads: string;
+  /** The VIP it reads through (a VIP switch). */
+  vip?: { address: string; provider: string };
   workflowId: string;
   /** The plan for it. */
   plan: 'switch' | 'refused' | 'joined';
