@@ -197,7 +197,10 @@ type Targetable = { dmCluster: string; sourceId: string; newInstance?: InstanceR
  * none qualifies.
  */
 export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates, input: T, how: { vip?: { provider: string; address: string } }): Promise<WithTarget<T>> {
-  if (input.newInstance) return input as WithTarget<T>;
+  if (input.newInstance) {
+    t.status.target = addressOf(input.newInstance);
+    return input as WithTarget<T>;
+  }
   t.phase('choosing-target');
   const { dmCluster, sourceId } = input;
   const [source, oldFacts, listed] = await Promise.all([
@@ -234,6 +237,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const passed = reports.filter((c) => !c.chosen);
   const note = `Target ${addressOf(chosen.ref)} chosen among ${reports.length} candidate(s)${passed.length ? `; not chosen: ${passed.map((c) => `${c.address} (${c.reasons.join('; ')})`).join(', ')}` : ''}`;
   gates.note(note);
+  t.status.target = addressOf(chosen.ref);
   t.decide('go', `${note}`);
   return { ...input, newInstance: chosen.ref } as WithTarget<T>;
 }

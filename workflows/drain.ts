@@ -324,7 +324,8 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
     const r = await temporal.switchAwaitStatus({ workflowId: m.source.workflowId });
     m.source.runId = r.runId;
     m.source.outcome = r.status?.outcome ?? 'needs-operator';
-    m.source.reasons.push(`the switch it joined ended ${m.source.outcome}${r.failure ? `: ${r.failure}` : ''}`);
+    if (r.status?.target) m.source.target = r.status.target;
+    m.source.reasons.push(`the switch it joined ended ${m.source.outcome}${m.source.target ? ` (target ${m.source.target})` : ''}${r.failure ? `: ${r.failure}` : ''}`);
     return;
   }
   const target = (m as Move & { planned?: InstanceRef }).planned!;

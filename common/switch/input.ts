@@ -59,6 +59,9 @@ export type Discover = z.infer<typeof DiscoverSchema>;
 /** At most this many candidates are inspected (given or discovered). */
 export const MAX_CANDIDATES = 16;
 
+/** A check that runs although other fields have problems, so every problem is named at once. */
+const ALWAYS = { when: () => true };
+
 /** The three ways to name the target; exactly one is given. */
 const targetFields = {
   /** The instance DM should read from after the switch. */
@@ -69,6 +72,8 @@ const targetFields = {
 };
 
 function oneTarget(v: { newInstance?: unknown; candidates?: unknown; discover?: unknown; oldInstance?: unknown }, ctx: z.RefinementCtx): void {
+  // runs even when other fields have problems (ALWAYS): the input may then be anything
+  if (v === null || typeof v !== 'object') return;
   const given = (['newInstance', 'candidates', 'discover'] as const).filter((k) => v[k] !== undefined);
   if (given.length === 0) ctx.addIssue({ code: 'custom', path: ['newInstance'], message: 'required: name the target as newInstance, or give candidates (a list) or discover ({}) to let the switch choose' });
   if (given.length > 1) ctx.addIssue({ code: 'custom', path: [given[1]!], message: `give only one of newInstance, candidates and discover (got ${given.join(' and ')})` });
@@ -134,7 +139,7 @@ export const VipSwitchInputSchema = z
     reason: z.string().max(2000).optional(),
   })
   .strict()
-  .superRefine(oneTarget);
+  .superRefine(oneTarget, ALWAYS);
 /** A validated VIP switch request: the target may still be to choose (candidates, discover). */
 export type VipSwitchParsed = z.infer<typeof VipSwitchInputSchema>;
 /** A VIP switch whose target is known. */
@@ -213,7 +218,7 @@ export const AddressSwitchInputSchema = z
     reason: z.string().max(2000).optional(),
   })
   .strict()
-  .superRefine(oneTarget);
+  .superRefine(oneTarget, ALWAYS);
 export type AddressSwitchParsed = z.infer<typeof AddressSwitchInputSchema>;
 export type AddressSwitchInput = WithTarget<AddressSwitchParsed>;
 export type AddressSwitchRequest = z.input<typeof AddressSwitchInputSchema>;

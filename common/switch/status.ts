@@ -115,6 +115,8 @@ export interface SwitchStatus {
    * them (passwords masked), so an operator finishing by hand has them.
    */
   savedConfigs?: { source: string | null; tasks: Record<string, string> };
+  /** host:port DM is to read after the switch: the named newInstance, or the candidate chosen (absent until known). */
+  target?: string;
   /**
    * When the request gave candidates or asked to discover them: every one,
    * best first (the chosen one first), each with why it was or was not chosen.

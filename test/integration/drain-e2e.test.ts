@@ -9,15 +9,19 @@
  * Host A is read by three sources: `default/src-vip` through the VIP A
  * holds, `default/src-direct` by A's address, and `second/src-nogtid` by
  * A's address without GTIDs, which no switch may move (the runbook's first
- * precondition). The drain plans, waits for approval, switches the two it
- * can with the worker killed (SIGKILL) in the middle, and says the host is
- * still read by the third. The return moves the two back.
+ * precondition). A switch of src-direct is already waiting at its gate when
+ * the drain starts: the drain joins it. The drain plans, waits for
+ * approval, switches the one it can and waits for the one it joined, with
+ * the worker killed (SIGKILL) in the middle, and says the host is still
+ * read by the third. The return moves the two back; a cancelled drain has
+ * its switches undo what they did.
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { renderHostStatus, returnRequestFrom, startHost } from '../../client/drain.js';
 import type { DrainRequest, HostStatus } from '../../common/switch/drain.js';
+import type { AddressSwitchRequest } from '../../common/switch/input.js';
 import { approveUpdate, statusQuery } from '../../common/switch/messages.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startDm, type DmCluster } from '../sandbox/dm.js';
@@ -149,14 +153,17 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
       options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
       reason: 'host maintenance',
     };
+    // a switch of src-direct already runs (waiting at its gate, nothing changed yet): the drain joins it, never doubles it
+    const own: AddressSwitchRequest = { sourceId: 'src-direct', newInstance: { host: b.host, port: 3306, credentials: 'sandbox-root' }, oldInstance: { host: a.host, port: 3306, credentials: 'sandbox-root' }, taskCredentials: 'sandbox-root', approvals: { gates: ['before-freeze'] }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const joined = await client.workflow.start('addressSwitch', { taskQueue: QUEUE, workflowId: 'dm-switch/default/src-direct', args: [own] });
+    for (let i = 0; i < 300 && (await joined.query(statusQuery).catch(() => null))?.phase !== 'awaiting-approval'; i++) await new Promise((r) => setTimeout(r, 200));
     const { workflowId } = await startHost(client, 'drain', request, { taskQueue: QUEUE });
     const planned = await waitHost(workflowId, (s) => s.phase === 'awaiting-approval');
     const plan = Object.fromEntries(planned.sources.map((s) => [`${s.dmCluster}/${s.sourceId}`, s]));
     expect(Object.keys(plan).sort()).toEqual(['default/src-direct', 'default/src-vip', 'second/src-nogtid']);
     expect(plan['default/src-vip']).toMatchObject({ procedure: 'vip', plan: 'switch' });
-    expect(plan['default/src-direct']).toMatchObject({ procedure: 'address', plan: 'switch' });
+    expect(plan['default/src-direct']).toMatchObject({ procedure: 'address', plan: 'joined' });
     expect([`${b.host}:3306`, `${c.host}:3306`]).toContain(plan['default/src-vip']!.target);
-    expect([`${b.host}:3306`, `${c.host}:3306`]).toContain(plan['default/src-direct']!.target);
     expect(plan['second/src-nogtid']).toMatchObject({ procedure: 'address', plan: 'refused', outcome: 'refused' });
     expect(plan['second/src-nogtid']!.reasons.join()).toMatch(/does not run in GTID mode/);
     // nothing moved while the plan waits
@@ -164,6 +171,7 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     expect(await sourceReads(dm1, 'src-direct')).toEqual({ host: a.host, port: 3306 });
 
     await client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ by: 'dba', comment: 'maintenance window' }] });
+    await joined.signal('approve', { by: 'dba' });
     // the worker dies while the switches run; a new one carries the drain and its switches on
     await waitHost(workflowId, (s) => s.phase === 'switching');
     await new Promise((r) => setTimeout(r, 2_000));
@@ -192,12 +200,13 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     }
     expect(new Set(await dumpClients(a))).toEqual(new Set([lab.hosts[6]!.address]));
     await Promise.all([sameRows('app2'), sameRows('app3'), downstreamMatches(primary, tidb, 90_000)]);
-    // each switch ran once: one run per source's workflow ID besides the plan's dry run
-    for (const s of ['src-vip', 'src-direct']) {
+    // each switch ran once: src-vip its plan's dry run and its switch; src-direct only the switch the drain joined
+    for (const [s, n] of [['src-vip', 2], ['src-direct', 1]] as const) {
       const runs = [];
       for await (const w of client.workflow.list({ query: `WorkflowId = "dm-switch/default/${s}"` })) runs.push(w.runId);
-      expect(runs.length).toBe(2);
+      expect(runs.length, s).toBe(n);
     }
+    expect(drained.sources.find((x) => x.sourceId === 'src-direct')).toMatchObject({ plan: 'joined', target: `${b.host}:3306`, runId: joined.firstExecutionRunId });
   });
 
   it('given the drain done, should move the two sources back to the host with the same checks', async () => {
