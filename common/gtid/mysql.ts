@@ -29,13 +29,12 @@ const TAG_MAX_LENGTH = 32;
 // - Narrow, the normal case: a Float64Array [start0, end0, start1, end1, …],
 //   used when every bound is at most 2^53 − 1, so that each bound, and each
 //   bound ± 1, is an exact double.
-// - Wide, when some bound is past 2^53 − 1: a Float64Array [−1, startHi0,
-//   startLo0, endHi0, endLo0, …], a marker then four numbers per interval,
-//   each bound being hi × 10^9 + lo with 0 ≤ lo < 10^9 (hi ≤ 9223372036 for
-//   MySQL's maximum, an exact double), so bounds compare as (hi, lo) pairs
-//   and print as digits. Its length is odd, a narrow list's even. (A marker
-//   rather than a wrapper object: V8 drops the optimized code that made such
-//   objects each time a garbage collection frees the last of them.)
+// - Wide, when some bound is past 2^53 − 1: a Uint32Array [startHi0,
+//   startLo0, endHi0, endLo0, …], four numbers per interval, each bound being
+//   hi × 2^32 + lo (its unsigned 64-bit value, split), so bounds compare as
+//   (hi, lo) pairs. It takes 16 bytes an interval, as a narrow list does:
+//   half of what (hi, lo) in doubles takes, and memory that is written fresh
+//   is costly (each new page faults: ~2 µs a 4 KiB page in this sandbox's VM).
 //
 // A list is wide exactly when its last (largest) bound is past 2^53 − 1, so
 // each list has one encoding and equal lists are equal element by element.
@@ -46,28 +45,27 @@ const TAG_MAX_LENGTH = 32;
 // parse or operation), which keeps them off the garbage-collected heap.
 
 /** A narrow or wide list (see above); wide lists are named `q` ("quads") below. */
-type Intervals = Float64Array;
+type Intervals = Float64Array | Uint32Array;
 
-function isWide(list: Intervals): boolean {
-  return (list.length & 1) === 1;
+function isWide(list: Intervals): list is Uint32Array {
+  return list instanceof Uint32Array;
 }
 
-/** The wide marker: the first number of a wide list, never a bound. */
-const WIDE = -1;
-
-/** Base of the wide encoding: a bound is hi × LO_BASE + lo. */
-const LO_BASE = 1e9;
-/** The largest bound a narrow list holds, 2^53 − 1 (Number.MAX_SAFE_INTEGER), as (hi, lo). */
-const SAFE_HI = 9007199;
-const SAFE_LO = 254740991;
+/** 2^32: a wide bound is hi × LO_RANGE + lo, with 0 ≤ lo ≤ LO_MAX. */
+const LO_RANGE = 4294967296;
+const LO_MAX = 0xffffffff;
+/** 2^−32, to multiply by rather than divide. */
+const LO_RANGE_INVERSE = 1 / LO_RANGE;
+/** A bound is at most 2^53 − 1 (Number.MAX_SAFE_INTEGER), and fits a narrow list, exactly when its hi is below this. */
+const NARROW_HI_LIMIT = 0x200000;
 /** MYSQL_GNO_MAX as (hi, lo). */
-const GNO_MAX_HI = 9223372036;
-const GNO_MAX_LO = 854775806;
-/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds: 2^64 − 1 as (hi, lo). */
-const UINT64_MAX_HI = 18446744073;
-const UINT64_MAX_LO = 709551615;
+const GNO_MAX_HI = 0x7fffffff;
+const GNO_MAX_LO = 0xfffffffe;
+/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds: past 2^64 − 1 is a hi past this. */
+const UINT64_MAX_HI = 0xffffffff;
 
 const NO_BOUNDS: Float64Array = new Float64Array(0);
+const NO_QUADS: Uint32Array = new Uint32Array(0);
 
 /** The key of one transaction source: the UUID, and the tag after ':' if any (MySQL's "TSID"). */
 function tsidKey(uuid: string, tag: string): string {
@@ -103,8 +101,8 @@ export class MysqlGtidSet implements GtidSet {
     for (const list of this.members.values()) {
       if (isWide(list)) {
         const q = list;
-        for (let i = 1; i < q.length; i += 4) {
-          total += (BigInt(q[i + 2]!) - BigInt(q[i]!)) * 1000000000n + BigInt(q[i + 3]! - q[i + 1]! + 1);
+        for (let i = 0; i < q.length; i += 4) {
+          total += (BigInt(q[i + 2]!) - BigInt(q[i]!)) * 4294967296n + BigInt(q[i + 3]! - q[i + 1]! + 1);
         }
       } else {
         // exact: the list's transactions number at most its last bound, < 2^53
@@ -268,7 +266,7 @@ function formatList(list: Intervals): string {
   let out = '';
   if (isWide(list)) {
     const q = list;
-    for (let i = 1; i < q.length; i += 4) {
+    for (let i = 0; i < q.length; i += 4) {
       const start = wideText(q[i]!, q[i + 1]!);
       out += q[i] === q[i + 2] && q[i + 1] === q[i + 3] ? `:${start}` : `:${start}-${wideText(q[i + 2]!, q[i + 3]!)}`;
     }
@@ -282,8 +280,22 @@ function formatList(list: Intervals): string {
   return out;
 }
 
+/**
+ * The decimal digits of the bound hi × 2^32 + lo (hi < 2^31, as MySQL's bounds
+ * are below 2^63), made exactly with doubles: as (h, l) = (value div 10^9,
+ * value mod 10^9), from 2^32 = 4 × 10^9 + 294967296, with hi split in 16-bit
+ * halves so that every product stays below 2^53.
+ */
 function wideText(hi: number, lo: number): string {
-  return hi === 0 ? `${lo}` : `${hi}${`${lo}`.padStart(9, '0')}`;
+  const hh = Math.floor(hi / 65536);
+  const hl = hi - hh * 65536;
+  const x = hh * 294967296; // < 2^44; x × 2^16 is (xq × 10^9 + xr) × 2^16
+  const xq = Math.floor(x / 1e9); // exact: x / 10^9 < 2^14 is an integer or at least 10^−9 below the next one
+  const s = (x - xq * 1e9) * 65536 + hl * 294967296 + lo; // < 2^47
+  const sq = Math.floor(s / 1e9);
+  const h = 4 * hi + xq * 65536 + sq;
+  const l = s - sq * 1e9;
+  return h === 0 ? `${l}` : `${h}${`${l}`.padStart(9, '0')}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -295,19 +307,24 @@ function wideText(hi: number, lo: number): string {
  * buffer grows about once. (Fresh memory is costly where page faults are, as
  * in virtual machines: it is better touched once, in its final place.)
  */
-function grow(buf: Float64Array, need: number, estimate: number): Float64Array {
-  const out = new Float64Array(Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64)));
+function grow<T extends Intervals>(buf: T, need: number, estimate: number): T {
+  const size = Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64));
+  const out = (isWide(buf) ? new Uint32Array(size) : new Float64Array(size)) as T;
   out.set(buf);
   return out;
 }
 
 /** buf itself when it is mostly used, else a copy of its used part, so views cut from it waste little memory. */
-function trim(buf: Float64Array, used: number): Float64Array {
-  return used >= buf.length * 0.75 ? buf : buf.slice(0, used);
+function trim<T extends Intervals>(buf: T, used: number): T {
+  return used >= buf.length * 0.75 ? buf : (buf.slice(0, used) as T);
 }
 
 function view(buf: Float64Array, from: number, to: number): Float64Array {
   return new Float64Array(buf.buffer, buf.byteOffset + from * 8, to - from);
+}
+
+function quadView(buf: Uint32Array, from: number, to: number): Uint32Array {
+  return new Uint32Array(buf.buffer, buf.byteOffset + from * 4, to - from);
 }
 
 // ---------------------------------------------------------------------------
@@ -388,10 +405,14 @@ function chunkBytes(text: string, from: number): Uint8Array {
   return bytes;
 }
 
-/** Where the whitespace at i ends. MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r. */
+/**
+ * Where the whitespace at i ends. MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r.
+ * (Here and in the parser's loops `c <= 0x20` comes first: the usual byte, a
+ * digit or punctuation, is then ruled out by one comparison.)
+ */
 function skipSpace(b: Uint8Array, i: number): number {
   let c = b[i]!;
-  while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+  while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
   return i;
 }
 
@@ -403,71 +424,35 @@ function digitsValue(b: Uint8Array, from: number, to: number): number {
 }
 
 // Results of the helpers below beyond their return value, read right after the call.
-let bigHi = 0;
-let bigLo = 0;
 let numberEnd = 0;
 let uuidEnd = 0;
+let longHead = 0;
+let longTail = 0;
 
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
-const INV_POW10 = POW10.map((p) => 1 / p);
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
+const POW5 = POW10.map((_, m) => 5 ** m);
+const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
+/** 1 / SPLIT[m], to multiply by rather than divide: exact, as SPLIT[m] is a power of 2, and a multiplication is quicker. */
+const SPLIT_INVERSE = SPLIT.map((split) => 1 / split);
 
 /**
- * The number at b[begin…] of more than 13 digits, whose first 13, b[begin, i),
- * have the value `head`: its value when it is at most 2^53 − 1, else −1 with
- * the value in (bigHi, bigLo); sets numberEnd. Throws as MySQL does past
- * 2^64 − 1. The digits after the head are read as a second number, and
- * (hi, lo) made from the two by exact arithmetic.
+ * The number at b[begin…] (text[base + begin, …)) of more than 20 digits,
+ * whose first 21 end at i, as longHead × 10^m + longTail (m returned, at most
+ * 7, longHead < 10^13) when its leading zeros leave at most 20; sets
+ * numberEnd. Throws as MySQL does past 2^64 − 1.
  */
-function longNumber(text: string, base: number, b: Uint8Array, begin: number, i: number, head: number): number {
-  if (b[begin] === 0x30) {
-    // leading zeros: the digits that count start later
-    while (isDigit(b[i]!)) i++;
-    numberEnd = i;
-    return bigNumber(text, base, b, begin, i);
-  }
-  const h = i - begin; // 13 digits
-  const tailAt = i;
-  let tail = 0;
-  // a digit at a time, up to 20 in all; a digit after those is one too many
-  for (let d = b[i]! - 0x30; d >>> 0 <= 9 && h + i - tailAt < 20; d = b[++i]! - 0x30) tail = tail * 10 + d;
-  const m = i - tailAt;
-  if (h + m > 20 || isDigit(b[i]!)) fail(text, base + begin, Reason.NumberOutOfRange); // more than 20 digits: past 2^64 − 1
+function overlongNumber(text: string, base: number, b: Uint8Array, begin: number, i: number): number {
+  if (b[begin] !== 0x30) fail(text, base + begin, Reason.NumberOutOfRange);
+  while (isDigit(b[i]!)) i++;
   numberEnd = i;
-  // value = head × 10^m + tail, of h + m ≤ 20 digits, so m ≤ 7
-  if (h + m <= 15) return head * POW10[m]! + tail; // exact
-  // hi = the first h + m − 9 digits, all in head; lo = head's others, then tail's
-  const p = POW10[9 - m]!;
-  let hi = Math.floor(head * INV_POW10[9 - m]!); // the product may round across an integer: corrected below, exactly
-  if (hi * p > head) hi--;
-  else if (head - hi * p >= p) hi++;
-  return fromHiLo(text, base + begin, hi, (head - hi * p) * POW10[m]! + tail);
-}
-
-/**
- * The number at b[begin, end) (text[base + begin, …)) that starts with zeros
- * and has more than 13 digits: its value when it is at most 2^53 − 1, else −1
- * with the value in (bigHi, bigLo). Throws as MySQL does past 2^64 − 1.
- */
-function bigNumber(text: string, base: number, b: Uint8Array, begin: number, end: number): number {
   let from = begin;
-  while (from < end && b[from] === 0x30) from++;
-  const digits = end - from;
-  if (digits <= 15) return digitsValue(b, from, end);
+  while (from < i && b[from] === 0x30) from++;
+  const digits = i - from;
   if (digits > 20) fail(text, base + begin, Reason.NumberOutOfRange);
-  return fromHiLo(text, base + begin, digitsValue(b, from, end - 9), digitsValue(b, end - 9, end));
-}
-
-/**
- * The number hi × 10^9 + lo (lo < 10^9) of the text at `at`: its value when it
- * is at most 2^53 − 1, else −1 with the value in (bigHi, bigLo). Throws as
- * MySQL does past 2^64 − 1.
- */
-function fromHiLo(text: string, at: number, hi: number, lo: number): number {
-  if (hi > UINT64_MAX_HI || (hi === UINT64_MAX_HI && lo > UINT64_MAX_LO)) fail(text, at, Reason.NumberOutOfRange);
-  if (hi < SAFE_HI || (hi === SAFE_HI && lo <= SAFE_LO)) return hi * LO_BASE + lo;
-  bigHi = hi;
-  bigLo = lo;
-  return -1;
+  const headEnd = Math.min(i, from + 13);
+  longHead = digitsValue(b, from, headEnd);
+  longTail = digitsValue(b, headEnd, i);
+  return i - headEnd;
 }
 
 /** The UUID at b[i] (text[base + i]), lower-case and dashed; sets uuidEnd. */
@@ -529,13 +514,20 @@ const enum Run {
   None = 0,
   Narrow = 1,
   Wide = 2,
+  /** A flag on Narrow or Wide: the run's intervals need normalizing. */
+  Unsorted = 4,
+}
+
+/** The runs of a parse, in input order: run k holds the intervals [spans[3k + 1], spans[3k + 2]) of the pool spans[3k] says, for keys[k]. */
+interface Runs {
+  keys: string[];
+  spans: number[];
 }
 
 /** Records that the intervals [from, to) of one pool belong to `key`, after those recorded before. */
-function addRun(runs: Map<string, number[]>, key: string, kind: Run, from: number, to: number): void {
-  const list = runs.get(key);
-  if (list === undefined) runs.set(key, [kind, from, to]);
-  else list.push(kind, from, to);
+function addRun(runs: Runs, key: string, kind: Run, from: number, to: number): void {
+  runs.keys.push(key);
+  runs.spans.push(kind, from, to);
 }
 
 /**
@@ -553,9 +545,9 @@ function parseText(text: string): Map<string, Intervals> {
   let bLength = chunkEnd;
   let np: Float64Array = NO_BOUNDS; // narrow pool
   let nn = 0;
-  let wp: Float64Array = NO_BOUNDS; // wide pool
+  let wp: Uint32Array = NO_QUADS; // wide pool
   let wn = 0;
-  const runs = new Map<string, number[]>();
+  const runs: Runs = { keys: [], spans: [] };
   let i = skipSpace(b, 0);
   for (;;) {
     while (b[i] === 0x2c /* , */) i = skipSpace(b, i + 1);
@@ -574,11 +566,17 @@ function parseText(text: string): Map<string, Intervals> {
     let key = uuidKey;
     let run = Run.None;
     let runFrom = 0;
+    // whether the run's intervals are not sorted, disjoint and apart (Run.Unsorted) or are (0): checked as they come, against
+    // the previous interval's end + 1 (after, or afterHi:afterLo), so that a run already normalized is used as it is
+    let unsorted = 0;
+    let after = 0;
+    let afterHi = 0;
+    let afterLo = 0;
     let c = b[i]!;
-    while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+    while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
     while (c === 0x3a /* : */) {
       c = b[++i]!;
-      while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+      while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
       if (c >= 0x30 && c <= 0x39) {
         // interval := number ws ( '-' ws number )?
         // One loop reads both numbers, written out once and inline: as a function it costs ~20% of the parse (measured).
@@ -586,9 +584,13 @@ function parseText(text: string): Map<string, Intervals> {
         let startHi = 0;
         let startLo = 0;
         let end = 0;
+        let endHi = 0;
+        let endLo = 0;
         for (let second = false; ; second = true) {
           const at = i;
           let value = c - 0x30;
+          // a number of more than 13 digits: the first 13, read into value, move here and value starts again
+          let head = -1;
           i++;
           for (;;) {
             // four digits at a time: it halves the chain of dependent multiplications that bounds the speed of long numbers
@@ -614,85 +616,126 @@ function parseText(text: string): Map<string, Intervals> {
             }
             value = value * 10000 + (d1 * 1000 + d2 * 100 + d3 * 10 + d4);
             i += 4;
-            if (i - at > 11) break; // 13 digits so far, so exact; any more are longNumber's
+            if (i - at === 13) {
+              // as many digits as are sure to be exact
+              head = value;
+              value = 0;
+            } else if (i - at > 20) {
+              break; // 21 digits: one too many for 2^64 − 1, unless leading zeros
+            }
           }
           c = b[i]!;
-          if (c >= 0x30 && c <= 0x39) {
-            value = longNumber(text, base, b, at, i, value); // −1 when wide, its value then in bigHi/bigLo
-            c = b[(i = numberEnd)]!;
+          // a wide number's value: hi × 2^32 + lo (value is then −1)
+          let hi = 0;
+          let lo = 0;
+          if (head >= 0) {
+            let m = i - at - 13; // digits in value
+            if (m > 7) {
+              m = overlongNumber(text, base, b, at, i); // as head × 10^m + value, leading zeros dropped
+              head = longHead;
+              value = longTail;
+              c = b[(i = numberEnd)]!;
+            }
+            if (m <= 2) {
+              value = head * POW10[m]! + value; // at most 15 digits: exact
+            } else {
+              // head × 10^m + value, exactly in doubles, every product and sum below 2^53: with head = hh × 2^(32−m) + hl,
+              // it is hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
+              const split = SPLIT[m]!;
+              const hh = Math.floor(head * SPLIT_INVERSE[m]!);
+              const rest = (head - hh * split) * POW10[m]! + value;
+              const carry = Math.floor(rest * LO_RANGE_INVERSE);
+              hi = hh * POW5[m]! + carry;
+              lo = rest - carry * LO_RANGE;
+              if (hi > UINT64_MAX_HI) fail(text, base + at, Reason.NumberOutOfRange);
+              value = hi < NARROW_HI_LIMIT ? hi * LO_RANGE + lo : -1;
+            }
           }
           if (!second) {
             start = value;
-            startHi = bigHi;
-            startLo = bigLo;
-            if (start === 0 || (start < 0 && (startHi > GNO_MAX_HI || (startHi === GNO_MAX_HI && startLo > GNO_MAX_LO)))) {
-              fail(text, base + at, Reason.StartOutOfRange);
-            }
+            startHi = hi;
+            startLo = lo;
+            if (start <= 0 && (start === 0 || hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO))) fail(text, base + at, Reason.StartOutOfRange);
           }
-          while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+          while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
           if (second) {
             // MySQL checks the end only after the whitespace that follows it.
             end = value;
-            if (end < 0 && (bigHi > GNO_MAX_HI || (bigHi === GNO_MAX_HI && bigLo > GNO_MAX_LO))) fail(text, base + i, Reason.EndOutOfRange);
+            endHi = hi;
+            endLo = lo;
+            if (end < 0 && (hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO))) fail(text, base + i, Reason.EndOutOfRange);
             break;
           }
           if (c !== 0x2d /* - */) {
-            end = start; // and (bigHi, bigLo) still hold a wide start
+            end = start;
+            endHi = startHi;
+            endLo = startLo;
             break;
           }
           c = b[++i]!;
-          while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+          while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
           if (!(c >= 0x30 && c <= 0x39)) fail(text, base + i, Reason.ExpectedNumber);
         }
-        // MySQL accepts a reversed interval such as 5-3 and adds nothing for it.
-        if (start >= 0 && end >= 0) {
-          if (start <= end) {
-            if (run !== Run.Narrow) {
-              if (run !== Run.None) addRun(runs, key, run, runFrom, wn);
-              run = Run.Narrow;
-              runFrom = nn;
+        // MySQL accepts a reversed interval such as 5-3 and adds nothing for it
+        // (nor for a wide start and a narrow end).
+        if (end < 0) {
+          if (start >= 0 || !(endHi < startHi || (endHi === startHi && endLo < startLo))) {
+            if (run !== Run.Wide) {
+              if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, nn);
+              run = Run.Wide;
+              runFrom = wn;
+              unsorted = 0;
+              afterHi = 0;
+              afterLo = 0;
             }
-            if (nn + 2 > np.length) np = grow(np, nn + 2, (nn * len) / (base + i));
-            np[nn] = start;
-            np[nn + 1] = end;
-            nn += 2;
-          }
-        } else if (start >= 0 || (end < 0 && !(bigHi < startHi || (bigHi === startHi && bigLo < startLo)))) {
-          // a narrow start and a wide end, or both wide and start <= end (a wide start and a narrow end is reversed)
-          if (run !== Run.Wide) {
-            if (run !== Run.None) addRun(runs, key, run, runFrom, nn);
-            run = Run.Wide;
-            runFrom = wn;
-            if (wn + 1 > wp.length) wp = grow(wp, wn + 1, (wn * len) / (base + i));
-            wp[wn++] = WIDE; // each wide run starts with the marker, so a run can become a list as it is
-          }
-          if (wn + 4 > wp.length) wp = grow(wp, wn + 4, (wn * len) / (base + i));
-          if (start >= 0) {
-            const hi = Math.floor(start / LO_BASE);
-            wp[wn] = hi;
-            wp[wn + 1] = start - hi * LO_BASE; // exact: start < 2^53; and ≥ 0, as start/LO_BASE has no integer to round up to
-          } else {
+            if (start >= 0) {
+              startHi = Math.floor(start / LO_RANGE); // exact: a division by a power of 2
+              startLo = start - startHi * LO_RANGE;
+            }
+            if (startHi < afterHi || (startHi === afterHi && startLo <= afterLo)) unsorted = Run.Unsorted;
+            if (wn + 4 > wp.length) wp = grow(wp, wn + 4, (wn * len) / (base + i));
             wp[wn] = startHi;
             wp[wn + 1] = startLo;
+            wp[wn + 2] = endHi;
+            wp[wn + 3] = endLo;
+            wn += 4;
+            // end + 1
+            afterHi = endHi;
+            afterLo = endLo + 1;
+            if (afterLo === LO_RANGE) {
+              afterHi++;
+              afterLo = 0;
+            }
           }
-          wp[wn + 2] = bigHi;
-          wp[wn + 3] = bigLo;
-          wn += 4;
+        } else if (start >= 0 && start <= end) {
+          if (run !== Run.Narrow) {
+            if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, wn);
+            run = Run.Narrow;
+            runFrom = nn;
+            unsorted = 0;
+            after = 0;
+          }
+          if (start <= after) unsorted = Run.Unsorted;
+          if (nn + 2 > np.length) np = grow(np, nn + 2, (nn * len) / (base + i));
+          np[nn] = start;
+          np[nn + 1] = end;
+          nn += 2;
+          after = end + 1;
         }
       } else if (isTagStart(c)) {
         const begin = i;
         while (isTagChar(b[i]!)) i++;
         if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, Reason.ExpectedNumber);
-        if (run !== Run.None) addRun(runs, key, run, runFrom, run === Run.Narrow ? nn : wn);
+        if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, run === Run.Narrow ? nn : wn);
         run = Run.None;
         key = tsidKey(uuidKey, text.slice(base + begin, base + i).toLowerCase());
         c = b[i]!;
       } else {
         fail(text, base + i, Reason.ExpectedNumber);
       }
-      while (c === 0x20 || (c >= 0x09 && c <= 0x0d)) c = b[++i]!;
+      while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
     }
-    if (run !== Run.None) addRun(runs, key, run, runFrom, run === Run.Narrow ? nn : wn);
+    if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, run === Run.Narrow ? nn : wn);
     if (i >= bLength) {
       if (base + i >= len) break;
       base += i;
@@ -703,69 +746,83 @@ function parseText(text: string): Map<string, Intervals> {
     }
     if (c !== 0x2c) fail(text, base + i, Reason.ExpectedComma);
   }
-  np = trim(np, nn);
-  wp = trim(wp, wn);
+  // the rest in functions of their own: parseText is usually first optimized while in
+  // its loop (on-stack replacement), before any code after the loop has run, and code
+  // without feedback there would drop back to the interpreter at each call
+  return listsOf(runs, trim(np, nn), trim(wp, wn));
+}
+
+/** Each key's normalized list, from its runs in the pools. */
+function listsOf(runs: Runs, np: Float64Array, wp: Uint32Array): Map<string, Intervals> {
+  const { keys, spans } = runs;
   const out = new Map<string, Intervals>();
-  for (const [key, r] of runs) {
-    if (r.length === 3) {
-      const from = r[1]!;
-      const to = r[2]!;
-      if (r[0] === Run.Narrow) out.set(key, isNormalNarrow(np, from, to) ? view(np, from, to) : normalizeNarrow(np.slice(from, to)));
-      else out.set(key, isNormalWide(wp, from + 1, to) ? view(wp, from, to) : normalizeWide(wp.slice(from + 1, to)));
-      continue;
-    }
-    // several runs (the key came back later in the text): gather them in input order
-    let wide = false;
-    let size = 0;
-    for (let k = 0; k < r.length; k += 3) {
-      wide ||= r[k] === Run.Wide;
-      size += r[k + 2]! - r[k + 1]!;
-    }
-    if (!wide) {
-      const pairs = new Float64Array(size);
-      let at = 0;
-      for (let k = 0; k < r.length; k += 3) {
-        pairs.set(np.subarray(r[k + 1]!, r[k + 2]!), at);
-        at += r[k + 2]! - r[k + 1]!;
-      }
-      out.set(key, normalizeNarrow(pairs));
-    } else {
-      const parts: Float64Array[] = [];
-      let total = 0;
-      for (let k = 0; k < r.length; k += 3) {
-        const part = r[k] === Run.Wide ? wp.subarray(r[k + 1]! + 1, r[k + 2]!) : widen(np.subarray(r[k + 1]!, r[k + 2]!)).subarray(1);
-        parts.push(part);
-        total += part.length;
-      }
-      const quads = new Float64Array(total);
-      let at = 0;
-      for (const part of parts) {
-        quads.set(part, at);
-        at += part.length;
-      }
-      out.set(key, normalizeWide(quads));
-    }
+  let repeated: Set<string> | undefined;
+  for (let k = 0; k < keys.length; k++) {
+    const kind = spans[3 * k]!;
+    const from = spans[3 * k + 1]!;
+    const to = spans[3 * k + 2]!;
+    const size = out.size;
+    out.set(
+      keys[k]!,
+      kind === Run.Narrow
+        ? view(np, from, to)
+        : kind === Run.Wide
+          ? quadView(wp, from, to)
+          : kind & Run.Narrow
+            ? normalizeNarrow(np.slice(from, to))
+            : normalizeWide(wp.slice(from, to)),
+    );
+    // a key seen before (it came back later in the text) leaves the size as it was: one lookup, not two
+    if (out.size === size) (repeated ??= new Set()).add(keys[k]!);
   }
+  if (repeated !== undefined) gatherRuns(runs, repeated, np, wp, out);
   return out;
 }
 
-function isNormalNarrow(p: Float64Array, from: number, to: number): boolean {
-  for (let k = from + 2; k < to; k += 2) if (p[k]! <= p[k - 1]! + 1) return false;
-  return true;
+/** Sets the list of each key with several runs: its runs are gathered in input order, then normalized. */
+function gatherRuns(runs: Runs, repeated: ReadonlySet<string>, np: Float64Array, wp: Uint32Array, out: Map<string, Intervals>): void {
+  const spansOf = new Map<string, number[]>();
+  for (let k = 0; k < runs.keys.length; k++) {
+    const key = runs.keys[k]!;
+    if (!repeated.has(key)) continue;
+    const r = spansOf.get(key) ?? [];
+    r.push(runs.spans[3 * k]!, runs.spans[3 * k + 1]!, runs.spans[3 * k + 2]!);
+    spansOf.set(key, r);
+  }
+  for (const [key, r] of spansOf) out.set(key, gatherList(r, np, wp));
 }
 
-function isNormalWide(q: Float64Array, from: number, to: number): boolean {
-  for (let k = from + 4; k < to; k += 4) {
-    // start > previous end + 1
-    let nh = q[k - 2]!;
-    let nl = q[k - 1]! + 1;
-    if (nl === LO_BASE) {
-      nh++;
-      nl = 0;
-    }
-    if (q[k]! < nh || (q[k] === nh && q[k + 1]! <= nl)) return false;
+/** The spans r (kind, from, to, …) as one normalized list. */
+function gatherList(r: number[], np: Float64Array, wp: Uint32Array): Intervals {
+  let wide = false;
+  let size = 0;
+  for (let k = 0; k < r.length; k += 3) {
+    wide ||= (r[k]! & Run.Wide) !== 0;
+    size += r[k + 2]! - r[k + 1]!;
   }
-  return true;
+  if (!wide) {
+    const pairs = new Float64Array(size);
+    let at = 0;
+    for (let k = 0; k < r.length; k += 3) {
+      pairs.set(np.subarray(r[k + 1]!, r[k + 2]!), at);
+      at += r[k + 2]! - r[k + 1]!;
+    }
+    return normalizeNarrow(pairs);
+  }
+  const parts: Uint32Array[] = [];
+  let total = 0;
+  for (let k = 0; k < r.length; k += 3) {
+    const part = r[k]! & Run.Wide ? wp.subarray(r[k + 1]!, r[k + 2]!) : widen(np.subarray(r[k + 1]!, r[k + 2]!));
+    parts.push(part);
+    total += part.length;
+  }
+  const quads = new Uint32Array(total);
+  let at = 0;
+  for (const part of parts) {
+    quads.set(part, at);
+    at += part.length;
+  }
+  return normalizeWide(quads);
 }
 
 /** Sorts and merges pairs given in input order (each start ≤ end). */
@@ -799,8 +856,8 @@ function normalizeNarrow(pairs: Float64Array): Intervals {
   return at === out.length ? out : out.slice(0, at);
 }
 
-/** Sorts and merges quads given in input order (each start ≤ end, no marker); returns a wide list. */
-function normalizeWide(q: Float64Array): Intervals {
+/** Sorts and merges quads given in input order (each start ≤ end); returns a wide list. */
+function normalizeWide(q: Uint32Array): Intervals {
   const n = q.length / 4;
   let sorted = true;
   for (let m = 1; m < n && sorted; m++) {
@@ -812,13 +869,12 @@ function normalizeWide(q: Float64Array): Intervals {
   if (!sorted) {
     const order = Array.from({ length: n }, (_, m) => m);
     order.sort((x, y) => q[4 * x]! - q[4 * y]! || q[4 * x + 1]! - q[4 * y + 1]!);
-    src = new Float64Array(q.length);
+    src = new Uint32Array(q.length);
     for (let m = 0; m < n; m++) src.set(q.subarray(4 * order[m]!, 4 * order[m]! + 4), 4 * m);
   }
-  const out = new Float64Array(src.length + 1);
-  out[0] = WIDE;
-  let at = 1;
-  for (let m = 0; m < src.length; m += 4) at = appendWide(out, at, 1, src[m]!, src[m + 1]!, src[m + 2]!, src[m + 3]!);
+  const out = new Uint32Array(src.length);
+  let at = 0;
+  for (let m = 0; m < src.length; m += 4) at = appendWide(out, at, 0, src[m]!, src[m + 1]!, src[m + 2]!, src[m + 3]!);
   return at === out.length ? out : out.slice(0, at);
 }
 
@@ -849,13 +905,13 @@ function combine(op: Op, as: readonly Intervals[], bs: readonly Intervals[]): Ar
       narrowSize += Math.max(a.length, b.length);
       narrowSlack = Math.max(narrowSlack, Math.min(a.length, b.length));
     } else {
-      wideSize += Math.max(quadLength(a), quadLength(b)) + 1;
+      wideSize += Math.max(quadLength(a), quadLength(b));
       wideSlack = Math.max(wideSlack, Math.min(quadLength(a), quadLength(b)));
     }
   }
   // plus the room each pair is checked for beyond its typical result
   let np: Float64Array = narrowSize > 0 ? new Float64Array(narrowSize + narrowSlack) : NO_BOUNDS;
-  let wp: Float64Array = wideSize > 0 ? new Float64Array(wideSize + wideSlack) : NO_BOUNDS;
+  let wp: Uint32Array = wideSize > 0 ? new Uint32Array(wideSize + wideSlack) : NO_QUADS;
   let nn = 0;
   let wn = 0;
   const ends = new Array<number>(n); // where result k ends in its buffer; narrow ≥ 0, wide as −1 − end
@@ -870,12 +926,9 @@ function combine(op: Op, as: readonly Intervals[], bs: readonly Intervals[]): Ar
     } else {
       const qa = quads(a);
       const qb = quads(b);
-      const need = wn + qa.length + qb.length - 1;
+      const need = wn + qa.length + qb.length;
       if (need > wp.length) wp = grow(wp, need, (wn * n) / Math.max(k, 1));
-      const from = wn;
-      wp[from] = WIDE;
-      wn = op === Op.Union ? wideUnion(qa, qb, wp, from + 1) : op === Op.Intersect ? wideIntersect(qa, qb, wp, from + 1) : wideSubtract(qa, qb, wp, from + 1);
-      if (wn === from + 1) wn = from; // empty
+      wn = op === Op.Union ? wideUnion(qa, qb, wp, wn) : op === Op.Intersect ? wideIntersect(qa, qb, wp, wn) : wideSubtract(qa, qb, wp, wn);
       ends[k] = -1 - wn;
     }
   }
@@ -891,43 +944,41 @@ function combine(op: Op, as: readonly Intervals[], bs: readonly Intervals[]): Ar
       nFrom = end;
     } else {
       const wEnd = -1 - end;
-      out[k] = wEnd > wFrom ? encodeWide(view(wp, wFrom, wEnd)) : undefined;
+      out[k] = wEnd > wFrom ? encodeWide(quadView(wp, wFrom, wEnd)) : undefined;
       wFrom = wEnd;
     }
   }
   return out;
 }
 
-/** Numbers in the list's quads (without the marker). */
+/** Numbers in the list's quads. */
 function quadLength(list: Intervals): number {
-  return isWide(list) ? list.length - 1 : 2 * list.length;
+  return isWide(list) ? list.length : 2 * list.length;
 }
 
 /** The list as a wide one. */
-function quads(list: Intervals): Float64Array {
+function quads(list: Intervals): Uint32Array {
   return isWide(list) ? list : widen(list);
 }
 
 /** The narrow list as a wide one (which, with bounds that fit, is not its encoding: a step of a computation). */
-function widen(a: Float64Array): Float64Array {
-  const out = new Float64Array(a.length * 2 + 1);
-  out[0] = WIDE;
+function widen(a: Float64Array): Uint32Array {
+  const out = new Uint32Array(a.length * 2);
   for (let i = 0; i < a.length; i++) {
     const v = a[i]!;
-    const hi = Math.floor(v / LO_BASE); // exact: v < 2^53, and v / LO_BASE has no integer above it to round up to
-    out[2 * i + 1] = hi;
-    out[2 * i + 2] = v - hi * LO_BASE;
+    const hi = Math.floor(v / LO_RANGE); // exact: a division by a power of 2
+    out[2 * i] = hi;
+    out[2 * i + 1] = v - hi * LO_RANGE;
   }
   return out;
 }
 
 /** A wide list in its encoding: one whose bounds all fit is narrowed again. */
-function encodeWide(q: Float64Array): Intervals {
+function encodeWide(q: Uint32Array): Intervals {
   const n = q.length;
-  const hi = q[n - 2]!;
-  if (hi > SAFE_HI || (hi === SAFE_HI && q[n - 1]! > SAFE_LO)) return q;
-  const out = new Float64Array((n - 1) / 2);
-  for (let i = 1; i < n; i += 2) out[(i - 1) / 2] = q[i]! * LO_BASE + q[i + 1]!;
+  if (q[n - 2]! >= NARROW_HI_LIMIT) return q;
+  const out = new Float64Array(n / 2);
+  for (let i = 0; i < n; i += 2) out[i / 2] = q[i]! * LO_RANGE + q[i + 1]!;
   return out;
 }
 
@@ -1017,16 +1068,16 @@ function narrowIsSubset(a: Intervals, b: Intervals): boolean {
   return true;
 }
 
-// Wide lists: the same, on (hi, lo) bounds, four numbers per interval after the
-// marker. Each function writes its result's quads at out[at…] and returns where they end.
+// Wide lists: the same, on (hi, lo) bounds, four numbers per interval. Each
+// function writes its result's quads at out[at…] and returns where they end.
 
 /** Appends [sh:sl, eh:el] to the quads out[begin, at), merging it into the last interval when they overlap or touch; returns the new end. */
-function appendWide(out: Float64Array, at: number, begin: number, sh: number, sl: number, eh: number, el: number): number {
+function appendWide(out: Uint32Array, at: number, begin: number, sh: number, sl: number, eh: number, el: number): number {
   if (at > begin) {
     // start <= lastEnd + 1
     let nh = out[at - 2]!;
     let nl = out[at - 1]! + 1;
-    if (nl === LO_BASE) {
+    if (nl === LO_RANGE) {
       nh++;
       nl = 0;
     }
@@ -1045,10 +1096,10 @@ function appendWide(out: Float64Array, at: number, begin: number, sh: number, sl
   return at + 4;
 }
 
-function wideUnion(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
+function wideUnion(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
   const begin = at;
-  let i = 1;
-  let j = 1;
+  let i = 0;
+  let j = 0;
   while (i < a.length || j < b.length) {
     if (j >= b.length || (i < a.length && (a[i]! < b[j]! || (a[i] === b[j] && a[i + 1]! <= b[j + 1]!)))) {
       at = appendWide(out, at, begin, a[i]!, a[i + 1]!, a[i + 2]!, a[i + 3]!);
@@ -1061,9 +1112,9 @@ function wideUnion(a: Float64Array, b: Float64Array, out: Float64Array, at: numb
   return at;
 }
 
-function wideIntersect(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
-  let i = 1;
-  let j = 1;
+function wideIntersect(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
+  let i = 0;
+  let j = 0;
   while (i < a.length && j < b.length) {
     // lo = the later start, hi = the earlier end
     const aStartsLater = a[i]! > b[j]! || (a[i] === b[j] && a[i + 1]! >= b[j + 1]!);
@@ -1085,9 +1136,9 @@ function wideIntersect(a: Float64Array, b: Float64Array, out: Float64Array, at: 
   return at;
 }
 
-function wideSubtract(a: Float64Array, b: Float64Array, out: Float64Array, at: number): number {
-  let j = 1;
-  for (let i = 1; i < a.length; i += 4) {
+function wideSubtract(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
+  let j = 0;
+  for (let i = 0; i < a.length; i += 4) {
     let sh = a[i]!;
     let sl = a[i + 1]!;
     const eh = a[i + 2]!;
@@ -1106,7 +1157,7 @@ function wideSubtract(a: Float64Array, b: Float64Array, out: Float64Array, at: n
         out[at + 1] = sl;
         if (bl === 0) {
           out[at + 2] = bh - 1;
-          out[at + 3] = LO_BASE - 1;
+          out[at + 3] = LO_MAX;
         } else {
           out[at + 2] = bh;
           out[at + 3] = bl - 1;
@@ -1120,7 +1171,7 @@ function wideSubtract(a: Float64Array, b: Float64Array, out: Float64Array, at: n
         break;
       }
       // start = b's end + 1
-      if (cl + 1 === LO_BASE) {
+      if (cl + 1 === LO_RANGE) {
         sh = ch + 1;
         sl = 0;
       } else {
@@ -1140,9 +1191,9 @@ function wideSubtract(a: Float64Array, b: Float64Array, out: Float64Array, at: n
   return at;
 }
 
-function wideIsSubset(a: Float64Array, b: Float64Array): boolean {
-  let j = 1;
-  for (let i = 1; i < a.length; i += 4) {
+function wideIsSubset(a: Uint32Array, b: Uint32Array): boolean {
+  let j = 0;
+  for (let i = 0; i < a.length; i += 4) {
     const sh = a[i]!;
     const sl = a[i + 1]!;
     while (j < b.length && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
@@ -1161,8 +1212,8 @@ function listIsSubset(a: Intervals, b: Intervals): boolean {
 }
 
 function listEquals(a: Intervals, b: Intervals): boolean {
-  // each list has exactly one encoding (and wide ones have odd lengths, narrow ones even)
-  if (a.length !== b.length) return false;
+  // each list has exactly one encoding
+  if (isWide(a) !== isWide(b) || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

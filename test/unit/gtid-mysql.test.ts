@@ -194,6 +194,59 @@ describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
     expect(p(`${U}:${SAFE}-${SAFE + 1n}`).subtract(p(`${U}:${SAFE + 1n}`)).equals(p(`${U}:${SAFE}`))).toBe(true);
   });
 
+  it('keeps numbers exact across the 2^32 split of large-number lists, in text and in set operations', () => {
+    // bounds near multiples of 2^32 (where a large-number list carries from its low half) and of 10^9, and 14 to 19 digits
+    // long; both sets of a pair draw theirs near the same few points, so that they meet
+    const point = fc
+      .oneof(
+        fc.bigInt(1n, 1n << 31n).map((k) => k << 32n),
+        fc.bigInt(1n, 9_223_372_036n).map((k) => k * 1_000_000_000n),
+        fc.integer({ min: 13, max: 18 }).chain((e) => fc.bigInt(10n ** BigInt(e), 10n ** BigInt(e + 1) - 1n)),
+      )
+      .filter((n) => n > 8n && n <= MYSQL_GNO_MAX - 16n);
+    const lists = (points: bigint[]) => {
+      const interval = fc
+        .tuple(fc.constantFrom(...points), fc.bigInt(-8n, 8n), fc.bigInt(0n, 6n))
+        .map(([at, d, w]) => [at + d, at + d + w] as const);
+      const list = fc.array(interval, { maxLength: 5 });
+      return fc.tuple(list, list);
+    };
+    // the reference: each GTID of the list, as a sorted array of bigints (lists are short and intervals narrow)
+    const gtids = (l: ReadonlyArray<readonly [bigint, bigint]>) => {
+      const all = new Set<bigint>();
+      for (const [s, e] of l) for (let n = s; n <= e; n++) all.add(n);
+      return [...all].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    };
+    const canonical = (ns: bigint[]) => {
+      let out = '';
+      for (let k = 0; k < ns.length; ) {
+        let j = k;
+        while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1n) j++;
+        out += ns[j] === ns[k] ? `:${ns[k]}` : `:${ns[k]}-${ns[j]}`;
+        k = j + 1;
+      }
+      return out === '' ? '' : `${U}${out}`;
+    };
+    const text = (l: ReadonlyArray<readonly [bigint, bigint]>, zeros: number) =>
+      `${U}${l.map(([s, e]) => `:${'0'.repeat(zeros)}${s}-${e}`).join('')}`;
+    fc.assert(
+      fc.property(fc.array(point, { minLength: 1, maxLength: 3 }).chain(lists), fc.nat(3), ([a, b], zeros) => {
+        const A = p(text(a, zeros));
+        const B = p(text(b, 0));
+        const ga = gtids(a);
+        const gb = gtids(b);
+        expect(A.toString()).toBe(canonical(ga));
+        expect(A.count()).toBe(BigInt(ga.length));
+        expect(A.union(B).toString()).toBe(canonical(gtids([...a, ...b])));
+        expect(A.subtract(B).toString()).toBe(canonical(ga.filter((n) => !gb.includes(n))));
+        expect(A.intersect(B).toString()).toBe(canonical(ga.filter((n) => gb.includes(n))));
+        expect(A.isSubsetOf(B)).toBe(ga.every((n) => gb.includes(n)));
+        expect(A.union(B).equals(p(canonical(gtids([...a, ...b]))))).toBe(true);
+      }),
+      { seed: 20261206, numRuns: 2000 },
+    );
+  });
+
   it('reads texts longer than its chunks: members, errors and positions anywhere', () => {
     const uuid = (n: number) => `3e11fa47-71ca-11e1-9e33-${n.toString(16).padStart(12, '0')}`;
     const members = Array.from({ length: 6000 }, (_, n) => `${uuid(n)}:1-${n + 2}:${SAFE + BigInt(n)}`);
