@@ -252,7 +252,10 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
   t.decide('info', `discovering candidates: ${r.asked.join('; ')}`);
   const found = r.found.map((f) => ({ ref: { host: f.host, port: f.port, credentials }, origin: f.via }));
   if (found.length === 0) {
-    refuse(t, SwitchErrorType.NoCandidate, `no candidate found, nothing was changed: ${r.asked.join('; ')}. Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, or give the candidates as a list`);
+    const hint = r.asked.some((a) => a.includes('does not answer'))
+      ? 'Give discover.replicasOf: an instance that answers and knows the replicas (the primary, when the old instance is down), or give the candidates as a list'
+      : 'Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, or give the candidates as a list';
+    refuse(t, SwitchErrorType.NoCandidate, `no candidate found, nothing was changed: ${r.asked.join('; ')}. ${hint}`);
   }
   if (found.length > MAX_CANDIDATES) t.decide('warn', `found ${found.length} replicas; only the first ${MAX_CANDIDATES} are judged`);
   return found.slice(0, MAX_CANDIDATES);

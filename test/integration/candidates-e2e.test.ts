@@ -178,4 +178,25 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
       await a.query('STOP REPLICA; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA');
     }
   });
+
+  it('given the instance DM reads dead, should refuse to discover through it and say whom to ask, then choose among the primary replicas', async () => {
+    // B holds the VIP and DM reads it (the previous case); it dies
+    b.kill();
+    await writeRows(primary, 5);
+    const nobody = await run(vipReq(b, { discover: {} }));
+    expect(failureType(nobody.error)).toBe('NoCandidate');
+    expect(nobody.status.steps).toEqual([]);
+    expect(nobody.status.decisions.filter((x) => x.verdict === 'refuse').map((x) => x.reason).join()).toMatch(/does not answer.*Give discover\.replicasOf/);
+
+    const { status, error } = await run(vipReq(b, { discover: { replicasOf: ref(primary) } }));
+    expect(error).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    const chosen = status.candidates!.find((x) => x.chosen)!;
+    expect([at(a), at(c)]).toContain(chosen.address);
+    expect(report(status, d)).toMatchObject({ qualifies: false });
+    expect(status.warnings.join()).toMatch(/old instance .* is unreachable/);
+    const on = chosen.address === at(a) ? a : c;
+    expect(await vipHolder()).toBe(on.host);
+    await settled(on);
+  });
 });
