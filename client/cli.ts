@@ -132,6 +132,15 @@ async function hostAction(kind: HostKind, hostArg: string, o: Record<string, str
     if (typeof o.candidates === 'string') req.candidates = list(o.candidates).map(instance);
     if (o.discover !== undefined) req.discover = typeof o.discover === 'string' ? { replicasOf: instance(o.discover) } : {};
   }
+  // bad input is named before connecting (a return's sources come from the drain, read through Temporal)
+  if (kind === 'drain' || Array.isArray(req.sources)) {
+    try {
+      validateHostRequest(kind, req);
+    } catch (e) {
+      if (e instanceof SwitchRequestError) throw new CliError(e.message, EXIT.usage);
+      throw e;
+    }
+  }
   return withClient(async (client) => {
     if (kind === 'return' && !Array.isArray(req.sources)) {
       // what the last drain of the host moved, from its own record

@@ -17,6 +17,8 @@
  * its switches undo what they did.
  */
 import type { Client } from '@temporalio/client';
+import { execa } from 'execa';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { renderHostStatus, returnRequestFrom, startHost } from '../../client/drain.js';
@@ -253,5 +255,26 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     }
     await Promise.all([write('app2', 3), writeRows(primary, 3)]);
     await Promise.all([sameRows('app2'), downstreamMatches(primary, tidb, 90_000)]);
+  });
+
+  it('given the dm-switch command, should plan a drain without changing anything, show it, and refuse a bad host before connecting', async () => {
+    const cli = (args: string[]) =>
+      execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), '--task-queue', QUEUE, ...args], {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default' },
+        stdin: 'ignore',
+      });
+    const before = { vip: await vipHolder(), direct: await sourceReads(dm1, 'src-direct') };
+    const planned = await cli(['drain', `${a.host}:3306`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root', '--vip', lab.vip, '--discover', '--dry-run', '--wait']);
+    expect(planned.exitCode, planned.stderr).toBe(0);
+    expect(planned.stdout).toMatch(/finished: planned/);
+    expect(planned.stdout).toMatch(/second\/src-nogtid +address +reads [^ ]+ +plan: refused/);
+    expect({ vip: await vipHolder(), direct: await sourceReads(dm1, 'src-direct') }).toEqual(before);
+    const shown = await cli(['status', `dm-switch-drain/${a.host}:3306`]);
+    expect(shown.exitCode).toBe(0);
+    expect(shown.stdout).toContain(`dm-switch-drain/${a.host}:3306: drain of ${a.host}:3306`);
+    const bad = await cli(['drain', 'db a', '--credentials', 'sandbox-root']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/invalid drain request, nothing was started:[\s\S]*host: a host name or address/);
   });
 });
