@@ -266,6 +266,47 @@ rules:
   });
 });
 
+describe('drain rule', () => {
+  it('given a maintenance alert for a host, should start one drain of that host waiting for its plan approval, and join it on repeats', async () => {
+    const policy = parsePolicy(`
+taskQueue: nobody-polls-webhook
+auth: { bearerTokenEnv: WH_TOKEN }
+rules:
+  - name: drain-for-maintenance
+    match: { alertname: MySQLHostMaintenance }
+    require: [instance]
+    kind: drain
+    gates: [before-switch]
+    switch:
+      host: "{{ labels.instance | host }}"
+      port: "{{ labels.instance | port }}"
+      credentials: upstream
+      taskCredentials: downstream
+`);
+    const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    const id = 'dm-switch-drain/db-maint.example:3307';
+    try {
+      const post = async (fingerprint: string, startsAt: string) =>
+        fetch(u, { method: 'POST', body: JSON.stringify(payload([alert({ fingerprint, startsAt, labels: { alertname: 'MySQLHostMaintenance', instance: 'db-maint.example:3307' } })])), headers: { 'content-type': 'application/json', ...bearer } });
+      const r = await post('drain01', '2026-12-06T00:00:00Z');
+      expect(r.status).toBe(200);
+      expect((await results(r))[0]).toMatchObject({ action: 'started', workflowId: id, rule: 'drain-for-maintenance' });
+      const { events } = await client.workflow.getHandle(id).fetchHistory();
+      const started = events![0]!.workflowExecutionStartedEventAttributes!;
+      expect(started.workflowType?.name).toBe('drainHost');
+      const input = client.options.loadedDataConverter.payloadConverter.fromPayload(started.input!.payloads![0]!) as Record<string, unknown>;
+      expect(input).toMatchObject({ host: 'db-maint.example', port: 3307, approve: true, credentials: 'upstream' });
+      // another firing of the same host while the drain runs joins it
+      const again = await post('drain02', '2026-12-06T00:05:00Z');
+      expect((await results(again))[0]).toMatchObject({ action: 'already-running', workflowId: id });
+    } finally {
+      await hook.close();
+      await client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    }
+  });
+});
+
 describe('webhook over TLS', () => {
   it('given tls files in the policy, should serve HTTPS only, with that certificate', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dsw-tls-'));
