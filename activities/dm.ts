@@ -468,7 +468,6 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       return sourceState(req.dmCluster, req.sourceId);
     },
 
-    /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */
     /** The DM clusters this worker is configured for. */
     async dmClusters(): Promise<string[]> {
       return Object.keys(clusters);
@@ -489,6 +488,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
       return out;
     },
 
+    /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */
     async dmFindSource(req: { dmCluster: string; sourceId: string }): Promise<SourceState | null> {
       return sourceState(req.dmCluster, req.sourceId, true);
     },
