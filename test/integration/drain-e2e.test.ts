@@ -257,7 +257,7 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     await Promise.all([sameRows('app2'), downstreamMatches(primary, tidb, 90_000)]);
   });
 
-  it('given the dm-switch command, should plan a drain without changing anything, show it, and refuse a bad host before connecting', async () => {
+  it('given the dm-switch command, should plan a drain without changing anything, show it, refuse an undrain with nothing to move back, and refuse a bad host before connecting', async () => {
     const cli = (args: string[]) =>
       execa(process.execPath, [join(import.meta.dirname, '../../bin/dm-switch.js'), '--task-queue', QUEUE, ...args], {
         reject: false,
@@ -273,6 +273,10 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     const shown = await cli(['status', `dm-switch-drain/${a.host}:3306`]);
     expect(shown.exitCode).toBe(0);
     expect(shown.stdout).toContain(`dm-switch-drain/${a.host}:3306: drain of ${a.host}:3306`);
+    // undrain takes its sources from the last drain of the host: a plan-only drain moved none
+    const nothing = await cli(['undrain', `${a.host}:3306`, '--credentials', 'sandbox-root']);
+    expect(nothing.exitCode).toBe(2);
+    expect(nothing.stderr).toMatch(new RegExp(`the drain of ${a.host.replace(/\./g, '\\.')}:3306 moved no source \\(.*src-nogtid: refused.*\\): nothing to move back`));
     const bad = await cli(['drain', 'db a', '--credentials', 'sandbox-root']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/invalid drain request, nothing was started:[\s\S]*host: a host name or address/);
