@@ -17,7 +17,7 @@ import { renderStatus } from '../../client/render.js';
 import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, startInProcessWorker, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, runSwitch, saveHistory, startInProcessWorker, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -124,6 +124,7 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.candidates?.[0]).toMatchObject({ address: at(b), chosen: true, qualifies: true });
+    await saveHistory(started.handle, 'vip-switch-candidates-target-down');
     expect(report(status, c)).toMatchObject({ chosen: false, qualifies: false });
     expect(await vipHolder()).toBe(b.host);
     await settled(b);

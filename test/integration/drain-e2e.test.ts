@@ -28,7 +28,7 @@ import { approveUpdate, statusQuery } from '../../common/switch/messages.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startDm, type DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, startIncrementalTask, taskConfig } from '../sandbox/dm-setup.js';
-import { downstreamMatches, sourceReads, taskState } from '../sandbox/switch-harness.js';
+import { downstreamMatches, saveHistory, sourceReads, taskState } from '../sandbox/switch-harness.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
 import { startTidb, type TidbInstance } from '../sandbox/tidb.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
@@ -186,6 +186,7 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     await client.workflow.getHandle(workflowId).result();
     await writing;
     drained = await hostStatus(workflowId);
+    await saveHistory(client.workflow.getHandle(workflowId), 'drain-host-joined-worker-killed');
     const text = renderHostStatus(workflowId, drained);
     expect(drained.outcome, text).toBe('not-drained');
     const outcome = Object.fromEntries(drained.sources.map((s) => [s.sourceId, s.outcome]));
@@ -217,6 +218,7 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     const { workflowId } = await startHost(client, 'return', request, { taskQueue: QUEUE });
     await client.workflow.getHandle(workflowId).result();
     const back = await hostStatus(workflowId);
+    await saveHistory(client.workflow.getHandle(workflowId), 'return-to-host');
     expect(back.outcome, renderHostStatus(workflowId, back)).toBe('returned');
     expect(back.sources.map((s) => s.outcome)).toEqual(['switched', 'switched']);
     expect(await vipHolder()).toBe(a.host);

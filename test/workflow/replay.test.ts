@@ -5,7 +5,8 @@
  *
  * Histories are refreshed with: DM_SWITCH_SAVE_HISTORIES=1 npx vitest run test/workflow/vip-switch.test.ts test/workflow/approvals.test.ts
  * (the VIP switch, scripted activities) and test/integration/address-switch-e2e.test.ts
- * (the address switch on the real stack)
+ * (the address switch on the real stack), candidates-e2e (a switch choosing its target) and
+ * drain-e2e (a drain that joined a switch through a worker kill, and a return)
  * (only when a change is meant to be incompatible, with a versioning plan).
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
