@@ -104,19 +104,21 @@ async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** `host[:port]` as typed (port 3306 by default); `what` names the flag or argument in the error. */
+function hostPort(spec: string, what: string): { host: string; port: number } {
+  const m = /^(.+?)(?::(\d+))?$/.exec(spec);
+  if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
+  return { host: m[1]!, port: m[2] ? Number(m[2]) : 3306 };
+}
+
 /** Starts a drain or a return of a host from the command line; with --wait, follows it. */
 async function hostAction(kind: HostKind, hostArg: string, o: Record<string, string | boolean | undefined>, g: Globals): Promise<number> {
-  const m = /^(.+?)(?::(\d+))?$/.exec(hostArg);
-  if (!m) throw new CliError(`"${hostArg}" is not host[:port]`, EXIT.usage);
-  const [host, port] = [m[1]!, m[2] ? Number(m[2]) : 3306];
+  const { host, port } = hostPort(hostArg, '<host>');
   let req: Record<string, unknown> = typeof o.file === 'string' ? await readRequestFile(o.file) : {};
   req.host = host;
   req.port = port;
   const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
-  const instance = (spec: string) => {
-    const x = /^(.+?)(?::(\d+))?$/.exec(spec)!;
-    return { host: x[1], port: x[2] ? Number(x[2]) : 3306, credentials: o.credentials ?? req.credentials };
-  };
+  const instance = (spec: string, what: string) => ({ ...hostPort(spec, what), credentials: o.credentials ?? req.credentials });
   if (typeof o.credentials === 'string') req.credentials = o.credentials;
   if (typeof o.taskCredentials === 'string') req.taskCredentials = o.taskCredentials;
   if (typeof o.sourceCredentials === 'string') req.sourceCredentials = o.sourceCredentials;
@@ -129,8 +131,8 @@ async function hostAction(kind: HostKind, hostArg: string, o: Record<string, str
   if (kind === 'drain') {
     if (typeof o.cluster === 'string') req.dmClusters = list(o.cluster);
     if (typeof o.vip === 'string') req.vips = list(o.vip).map((v) => (v.includes('@') ? { address: v.split('@')[0], provider: v.split('@')[1] } : { address: v }));
-    if (typeof o.candidates === 'string') req.candidates = list(o.candidates).map(instance);
-    if (o.discover !== undefined) req.discover = typeof o.discover === 'string' ? { replicasOf: instance(o.discover) } : {};
+    if (typeof o.candidates === 'string') req.candidates = list(o.candidates).map((x) => instance(x, '--candidates'));
+    if (o.discover !== undefined) req.discover = typeof o.discover === 'string' ? { replicasOf: instance(o.discover, '--discover') } : {};
   }
   // bad input is named before connecting (a return's sources come from the drain, read through Temporal)
   if (kind === 'drain' || Array.isArray(req.sources)) {
@@ -152,7 +154,7 @@ async function hostAction(kind: HostKind, hostArg: string, o: Record<string, str
       for (const k of ['taskCredentials', 'sourceCredentials'] as const) if (req[k] === undefined) delete req[k];
     }
     try {
-      validateHostRequest(kind, req);
+      // startHost validates (again, for a drain; first, for a return built from the drain's record)
       const started = await startHost(client, kind, req, { taskQueue: g.taskQueue });
       print(g, started, `started ${started.workflowId} (run ${started.runId})\n  watch: dm-switch status ${started.workflowId}${o.approve ? `\n  approve the plan: dm-switch approve ${started.workflowId}` : ''}`);
       if (!o.wait) return EXIT.ok;
@@ -183,9 +185,7 @@ async function readRequestFile(file: string): Promise<Record<string, unknown>> {
 async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean | undefined>): Promise<Record<string, unknown>> {
   const req: Record<string, unknown> = typeof o.file === 'string' ? await readRequestFile(o.file) : {};
   const instance = (spec: string, what: string) => {
-    const m = /^(.+?)(?::(\d+))?$/.exec(spec);
-    if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
-    return { host: m[1], port: m[2] ? Number(m[2]) : 3306, credentials: o.credentials ?? (req[what === '--old' ? 'oldInstance' : 'newInstance'] as { credentials?: string } | undefined)?.credentials ?? (req.oldInstance as { credentials?: string } | undefined)?.credentials };
+    return { ...hostPort(spec, what), credentials: o.credentials ?? (req[what === '--old' ? 'oldInstance' : 'newInstance'] as { credentials?: string } | undefined)?.credentials ?? (req.oldInstance as { credentials?: string } | undefined)?.credentials };
   };
   if (typeof o.source === 'string') req.sourceId = o.source;
   if (typeof o.cluster === 'string') req.dmCluster = o.cluster;
@@ -214,8 +214,7 @@ async function buildRequest(kind: SwitchKind, o: Record<string, string | boolean
   return req;
 }
 
-/** The workflow types of a switch (workflows/index.ts). */
-/** What `list` shows: the switches, and the drains and returns of hosts. */
+/** The workflow types `list` shows (workflows/index.ts): the switches, and the drains and returns of hosts. */
 const SWITCH_TYPES = ['vipSwitch', 'addressSwitch', 'drainHost', 'returnToHost'];
 
 /**
@@ -418,7 +417,7 @@ export function program(): Command {
           done(exitForHost(h));
           return;
         }
-        const s = (await follow(client, workflowId, g));
+        const s = await follow(client, workflowId, g);
         print(g, s, `${workflowId}: ${s.outcome ?? s.phase}${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`);
         done(exitFor(s.outcome));
       });
