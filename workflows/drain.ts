@@ -61,6 +61,8 @@ interface Move {
   vip?: { address: string; provider: string };
   /** The target, when the request names it (a return: the host). */
   newInstance?: InstanceRef;
+  /** The target the plan's dry run chose (and the approver saw): what the switch is started with. */
+  planned?: InstanceRef;
 }
 
 export async function drainHost(request: unknown): Promise<HostStatus> {
@@ -295,7 +297,7 @@ async function plan(h: Host, input: CommonInput, m: Move): Promise<void> {
     m.source.target = `${target.host}:${target.port}`;
     const why = m.source.candidates.find((c) => c.chosen)?.reasons ?? [];
     m.source.reasons.push(`plan: ${m.source.procedure} switch to ${m.source.target}${why.length ? ` (${why.join('; ')})` : ''}`);
-    (m as Move & { planned?: InstanceRef }).planned = target;
+    m.planned = target;
     return;
   }
   m.source.plan = 'refused';
@@ -328,7 +330,7 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
     m.source.reasons.push(`the switch it joined ended ${m.source.outcome}${m.source.target ? ` (target ${m.source.target})` : ''}${r.failure ? `: ${r.failure}` : ''}`);
     return;
   }
-  const target = (m as Move & { planned?: InstanceRef }).planned!;
+  const target = m.planned!;
   let child;
   try {
     child = await startChild(workflowOf(m), startOptions(m, [switchRequest(input, m, target, false)], `${m.source.procedure === 'vip' ? 'VIP' : 'Address'} switch of DM source ${m.source.sourceId} to ${target.host}:${target.port}, ${h.status.kind} of ${input.host}:${input.port}`));
