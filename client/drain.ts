@@ -4,7 +4,7 @@
  * one return) per host at a time, by workflow ID.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { DrainInputSchema, drainWorkflowId, ReturnInputSchema, type DrainInput, type HostStatus, type ReturnInput, type ReturnRequest } from '../common/switch/drain.js';
+import { DrainInputSchema, drainTargetRef, drainWorkflowId, ReturnInputSchema, type DrainInput, type HostStatus, type ReturnInput, type ReturnRequest } from '../common/switch/drain.js';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { validate } from '../common/switch/input.js';
 import { SA } from '../common/switch/search-attributes.js';
@@ -53,7 +53,6 @@ export function returnRequestFrom(drain: HostStatus, overrides: Partial<ReturnRe
   const drainInput = drain.input as DrainInput;
   const moved = drain.sources.filter((s) => s.outcome === 'switched' && s.target);
   if (moved.length === 0) throw new SwitchRequestError(`the drain of ${drain.host}:${drain.port} moved no source (${drain.sources.map((s) => `${s.sourceId}: ${s.outcome ?? s.plan}`).join(', ') || 'none found'}): nothing to move back`, 'invalid-input');
-  const credentialsOf = (address: string) => drainInput.candidates?.find((c) => `${c.host}:${c.port}` === address)?.credentials ?? drainInput.discover?.credentials ?? drainInput.discover?.replicasOf?.credentials ?? drainInput.credentials;
   return {
     host: drain.host,
     port: drain.port,
@@ -61,17 +60,13 @@ export function returnRequestFrom(drain: HostStatus, overrides: Partial<ReturnRe
     ...(drainInput.taskCredentials ? { taskCredentials: drainInput.taskCredentials } : {}),
     ...(drainInput.sourceCredentials ? { sourceCredentials: drainInput.sourceCredentials } : {}),
     options: { ...drainInput.options, dryRun: false },
-    sources: moved.map((s) => {
-      const i = s.target!.lastIndexOf(':');
-      const vip = s.procedure === 'vip' ? s.vip : undefined;
-      return {
-        dmCluster: s.dmCluster,
-        sourceId: s.sourceId,
-        procedure: s.procedure,
-        from: { host: s.target!.slice(0, i), port: Number(s.target!.slice(i + 1)), credentials: credentialsOf(s.target!) },
-        ...(vip ? { vip } : {}),
-      };
-    }),
+    sources: moved.map((s) => ({
+      dmCluster: s.dmCluster,
+      sourceId: s.sourceId,
+      procedure: s.procedure,
+      from: drainTargetRef(drainInput, s.target!),
+      ...(s.procedure === 'vip' && s.vip ? { vip: s.vip } : {}),
+    })),
     ...overrides,
   };
 }

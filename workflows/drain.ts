@@ -37,7 +37,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { drainWorkflowId, DrainInputSchema, ReturnInputSchema, type DrainInput, type HostSource, type HostStatus, type ReturnInput } from '../common/switch/drain.js';
+import { drainTargetRef, drainWorkflowId, DrainInputSchema, ReturnInputSchema, type DrainInput, type HostSource, type HostStatus, type ReturnInput } from '../common/switch/drain.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import { validate, type InstanceRef } from '../common/switch/input.js';
@@ -250,11 +250,7 @@ function plannedTarget(input: CommonInput, status: SwitchStatus, m: Move): Insta
   if (m.newInstance) return m.newInstance;
   const chosen = status.candidates?.find((c) => c.chosen);
   if (!chosen) return null;
-  const d = input as DrainInput;
-  const given = d.candidates?.find((c) => `${c.host}:${c.port}` === chosen.address);
-  if (given) return given;
-  const i = chosen.address.lastIndexOf(':');
-  return { host: chosen.address.slice(0, i), port: Number(chosen.address.slice(i + 1)), credentials: d.discover?.credentials ?? d.discover?.replicasOf?.credentials ?? input.credentials };
+  return drainTargetRef(input as DrainInput, chosen.address);
 }
 
 const startOptions = (m: Move, args: unknown[], summary: string) => ({

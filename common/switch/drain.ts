@@ -7,7 +7,7 @@
  * workflow (workflows/drain.ts), the CLI and the webhook.
  */
 import { z } from 'zod';
-import { DiscoverSchema, InstanceRefSchema, MAX_CANDIDATES, name, OptionsSchema } from './input.js';
+import { DiscoverSchema, InstanceRefSchema, MAX_CANDIDATES, name, OptionsSchema, type InstanceRef } from './input.js';
 import type { CandidateReport, Outcome } from './status.js';
 
 const CommonSchema = {
@@ -76,6 +76,18 @@ export const ReturnInputSchema = z
   .strict();
 export type ReturnInput = z.infer<typeof ReturnInputSchema>;
 export type ReturnRequest = z.input<typeof ReturnInputSchema>;
+
+/**
+ * A drain's target `host:port` as an instance with the credentials it was
+ * judged with: the candidate's own, or the discovered replicas' (discover's,
+ * else the asked instance's, else the drain's).
+ */
+export function drainTargetRef(input: DrainInput, address: string): InstanceRef {
+  const given = input.candidates?.find((c) => `${c.host}:${c.port}` === address);
+  if (given) return given;
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)), credentials: input.discover?.credentials ?? input.discover?.replicasOf?.credentials ?? input.credentials };
+}
 
 /** One workflow per host and direction at a time, like one switch per source. */
 export function drainWorkflowId(kind: 'drain' | 'return', host: string, port: number): string {
