@@ -30,9 +30,10 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
-import { MysqlGtidSet, parseGtidSet, type Flavor, type GtidSet } from '../common/gtid/index.js';
+import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
 import { decideGtids, decideRelayPosition } from '../common/switch/decide.js';
-import { describeErrant, describeTaggedGtids, findErrant } from '../common/switch/errant.js';
+import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
+import type { TaskScope } from '../common/switch/filters.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { MAX_CANDIDATES, type Discover, type InstanceRef, type WithTarget } from '../common/switch/input.js';
 import type { CandidateReport } from '../common/switch/status.js';
@@ -40,6 +41,7 @@ import { dm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { describe } from './compensation.js';
 import { errantTarget, executedState, notGtidMode, refuse, servingProblems } from './phases.js';
+import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
 
 /** Lags (in transactions) this close to the least one count as equal: the operator's order decides between them. */
@@ -65,12 +67,16 @@ export interface RankInput {
   candidates: CandidateReading[];
   /** The safety rules of issue 12 (errant transactions, relay position, tagged GTIDs). */
   safety: boolean;
+  /** The schemas the source's tasks replicate, for judging filters (absent: every schema counts). */
+  scopes?: TaskScope[];
 }
 
 export interface Ranking {
   /** Best first; the chosen one (if any) is the first. */
   reports: CandidateReport[];
   chosen: CandidateReading | null;
+  /** Two qualifying candidates with histories that diverge (each holds transactions the other lacks): nobody is chosen. */
+  splitBrain?: string;
 }
 
 const addressOf = (r: InstanceRef) => `${r.host}:${r.port}`;
@@ -111,14 +117,15 @@ export function rankCandidates(r: RankInput): Ranking {
     if (r.safety) {
       const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
       if (tagged) reasons.push(tagged);
-      const references = [
+      const base = [
         { label: "DM's position (gtid-S)", gtids: gtidS.toString() },
         ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
         ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
-        ...(f.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [])),
       ];
-      const found = findErrant(flavor, { ...errantTarget(f), label: `the candidate ${address}` }, references);
+      const { found } = errantInTopology(flavor, { ...errantTarget(f, old), label: `the candidate ${address}` }, f, base);
       if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
+      for (const n of found.notes) notes.push(n);
+      reasons.push(...filterRefusals(f, r.scopes ?? [], 'the candidate').map((p) => `DM would silently miss changes behind a filter: ${p}`));
     }
     return { c, index, reasons, notes, catchUp, adopt: r.current !== null && r.current === address };
   });
@@ -159,7 +166,8 @@ export function rankCandidates(r: RankInput): Ranking {
     return a.index - b.index;
   };
   const ranked = [...judged].sort(order);
-  const chosen = ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
+  const splitBrain = r.safety ? findSplitBrain(flavor, passing.map((j) => ({ address: addressOf(j.c.ref), facts: j.c.facts as Extract<InstanceFacts, { reachable: true }> }))) : null;
+  const chosen = !splitBrain && ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
   const reports = ranked.map((j): CandidateReport => {
     const lag = lags.get(j);
     const why = j.reasons.length
@@ -167,11 +175,11 @@ export function rankCandidates(r: RankInput): Ranking {
       : [
           ...(j.adopt ? ['DM already reads it: a switch to it was half done'] : []),
           ...j.notes,
-          ...(j === chosen ? [] : [`ranked after ${addressOf(chosen!.c.ref)}${whyAfter(chosen!, j)}`]),
+          ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : ['not chosen: the qualifying candidates hold diverging histories (split brain)']),
         ];
     return { address: addressOf(j.c.ref), origin: j.c.origin, chosen: j === chosen, qualifies: j.reasons.length === 0, ...(lag === undefined ? {} : { lag: lag.toString() }), reasons: why };
   });
-  return { reports, chosen: chosen?.c ?? null };
+  return { reports, chosen: chosen?.c ?? null, ...(splitBrain ? { splitBrain } : {}) };
 
   function whyAfter(best: Judged, j: Judged): string {
     if (best.adopt) return ', which DM already reads';
@@ -220,7 +228,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
       ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
   ]);
-  const { reports, chosen } = rankCandidates({
+  const { reports, chosen, splitBrain } = rankCandidates({
     flavor: source.flavor,
     tasks: source.tasks,
     relayGtid: source.relay?.relayBinlogGtid || null,
@@ -228,9 +236,11 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     current: current ? addressOf(current) : null,
     candidates: listed.map((l, i) => ({ ...l, facts: facts[i]!, ...(vips ? { vip: vips[i]! } : {}) })),
     safety: t.safety,
+    scopes: t.safety ? await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts) : undefined,
   });
   t.status.candidates = reports;
   for (const line of describeRanking(reports)) t.decide(line.startsWith('passed over') ? 'warn' : 'info', `candidate ${line}`);
+  if (splitBrain) refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${splitBrain}`);
   if (!chosen) {
     refuse(t, SwitchErrorType.NoCandidate, `no candidate qualifies, nothing was changed: ${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`);
   }
@@ -279,4 +289,61 @@ async function canHold(v: { provider: string; address: string }, to: InstanceRef
     if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) throw e;
     return { ok: false, checked: true, reason: `the VIP provider's check failed: ${describe(e)}` };
   }
+}
+
+/** The tasks' schemas, read (config task) only when a candidate or a server of its chain has a filter. */
+async function scopesIfFiltered(dmCluster: string, sourceId: string, tasks: SourceTask[], facts: InstanceFacts[]): Promise<TaskScope[] | undefined> {
+  const filtered = facts.some((f) => f.reachable && serverFilters(f).some((s) => s.applier.length > 0 || s.binlogDoDb !== '' || s.binlogIgnoreDb !== ''));
+  if (!filtered || tasks.length === 0) return undefined;
+  return dm.dmTaskScopes({ dmCluster, sourceId, tasks: tasks.map((x) => x.name) });
+}
+
+/**
+ * Two qualifying candidates whose histories diverge: each holds transactions
+ * the other lacks, and at least one of those differences is in a server's
+ * stream the other has nothing of (a second primary's writes, e.g. two
+ * replicas both promoted). Differences only inside streams both know are lag
+ * (a replica behind in one stream, parallel appliers' gaps), not divergence.
+ * Returns the refusal naming both sets, or null.
+ */
+export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: string; facts: Extract<InstanceFacts, { reachable: true }> }>): string | null {
+  for (let i = 0; i < qualifying.length; i++) {
+    for (let k = i + 1; k < qualifying.length; k++) {
+      const a = qualifying[i]!;
+      const b = qualifying[k]!;
+      const d = flavor === 'mysql' ? mysqlDivergence(a.facts.gtidExecuted, b.facts.gtidExecuted) : mariadbDivergence(executedState(a.facts), executedState(b.facts));
+      if (d) {
+        return (
+          `split brain among the candidates: ${a.address} holds ${d.aOnly} that ${b.address} lacks, and ${b.address} holds ${d.bOnly} that ${a.address} lacks, ` +
+          `in streams the other has nothing of: both took writes as a primary, so neither history contains the other and DM would lose one side's transactions. ` +
+          `Decide which server is the primary, make the other's transactions whole on it (or discard them), re-point the other as its replica, then switch again`
+        );
+      }
+    }
+  }
+  return null;
+}
+
+function mysqlDivergence(a: string, b: string): { aOnly: string; bOnly: string } | null {
+  const A = MysqlGtidSet.parse(a);
+  const B = MysqlGtidSet.parse(b);
+  const aOnly = A.subtract(B);
+  const bOnly = B.subtract(A);
+  if (aOnly.isEmpty() || bOnly.isEmpty()) return null;
+  const unknownTo = (only: MysqlGtidSet, other: MysqlGtidSet) => only.uuids().some((u) => other.ofUuid(u).isEmpty());
+  if (!unknownTo(aOnly, B) && !unknownTo(bOnly, A)) return null;
+  return { aOnly: aOnly.toCompactString(), bOnly: bOnly.toCompactString() };
+}
+
+function mariadbDivergence(a: string, b: string): { aOnly: string; bOnly: string } | null {
+  const A = parseMariadbBinlogState(a);
+  const B = parseMariadbBinlogState(b);
+  const fmt = (g: { domain: number; server: number; seq: number | bigint }) => `${g.domain}-${g.server}-${g.seq}`;
+  const missing = (xs: typeof A, ys: typeof A) => xs.filter((g) => !ys.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
+  const aOnly = missing(A, B);
+  const bOnly = missing(B, A);
+  if (aOnly.length === 0 || bOnly.length === 0) return null;
+  const unknownTo = (only: typeof A, other: typeof A) => only.some((g) => !other.some((e) => e.domain === g.domain && e.server === g.server));
+  if (!unknownTo(aOnly, B) && !unknownTo(bOnly, A)) return null;
+  return { aOnly: aOnly.map(fmt).join(','), bOnly: bOnly.map(fmt).join(',') };
 }
