@@ -213,7 +213,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const { dmCluster, sourceId } = input;
   const [source, oldFacts, listed] = await Promise.all([
     dm.dmFindSource({ dmCluster, sourceId }),
-    input.oldInstance ? mysql.mysqlInspect(input.oldInstance) : Promise.resolve(null),
+    input.oldInstance ? mysql.mysqlInspect(input.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
     candidateList(t, input),
   ]);
   if (!source) {

@@ -54,7 +54,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const [source, newFacts, oldFacts] = await Promise.all([
     opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
     mysql.mysqlInspect(req.newInstance, t.safety ? { withSources: true } : undefined),
-    req.oldInstance ? mysql.mysqlInspect(req.oldInstance) : Promise.resolve(null),
+    req.oldInstance ? mysql.mysqlInspect(req.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
   ]);
   if (source) {
     t.tasks(source.tasks);

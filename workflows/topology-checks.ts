@@ -34,16 +34,18 @@ export function chainHops(chain: HopReading[]): ChainHop[] {
 }
 
 /**
- * The old instance as a writable primary that answers (writable, no channel
- * with a running thread), in words; null when it is not one (or is the new
- * instance). While it is, a stopped replica's own writes are not new history.
+ * A writable primary that answers elsewhere, in words: the old instance
+ * (writable, no channel with a running thread), or the top of the old
+ * instance's chain (read with withSources: writable, replicating from
+ * nobody). Null when there is none (or it is the new instance). While one
+ * answers, a replica's own writes are not a new primary's history.
  */
 export function writablePrimaryElsewhere(old: Facts | null, facts: Facts): string | null {
   if (!old || old.serverUuid === facts.serverUuid) return null;
-  if (old.readOnly !== false) return null;
   const channels = old.channels ?? (old.replica ? [old.replica] : []);
-  if (channels.some((c) => c.ioRunning || c.sqlRunning)) return null;
-  return `the old instance ${old.address}`;
+  if (old.readOnly === false && !channels.some((c) => c.ioRunning || c.sqlRunning)) return `the old instance ${old.address}`;
+  const top = (old.chain ?? []).find((h) => h.reachable && h.channels.length === 0 && !h.readOnly && h.serverUuid !== facts.serverUuid);
+  return top ? `${top.address}, the primary of the old instance ${old.address}` : null;
 }
 
 /**
