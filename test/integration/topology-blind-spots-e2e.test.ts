@@ -240,7 +240,7 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     // both "promoted": replicate from nobody, writable, each takes writes the other does not have
     for (const db of [i, b]) await db.query('STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF');
     await writeRows(i, 2);
-    await b.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (900000031, 'written-on-b', @@server_id)`);
+    await b.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (990000031, 'written-on-b', @@server_id)`);
     const [onI, onB] = [(await ownGtids(i)).subtract(ownI), (await ownGtids(b)).subtract(ownB)];
     const sw = (cands: DbInstance[]) => {
       const r: VipSwitchRequest = { sourceId: SOURCE, oldInstance: ref(a), vip: { address: lab.vip }, options, candidates: cands.map(ref) };

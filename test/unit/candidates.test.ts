@@ -160,3 +160,17 @@ describe('split brain among candidates', () => {
     expect(r.chosen).not.toBeNull();
   });
 });
+
+describe('split brain among candidates with a shared past', () => {
+  it('given two promoted candidates that both knew each other\'s earlier writes, should still see the split brain (each has new writes of its own)', () => {
+    const A = '0a0a0a0a-0000-0000-0000-000000000001';
+    const B = '0b0b0b0b-0000-0000-0000-000000000002';
+    const promoted = (host: string, executed: string, uuid: string) => ({ ...(facts(host, executed, { replicating: false, uuid }) as Extract<InstanceFacts, { reachable: true }>), readOnly: false });
+    // DM had replicated the earlier writes of both
+    const earlier = { tasks: [task(`${P}:1-900,${A}:1,${B}:1`)] };
+    const r = rank([cand('db1', promoted('db1', `${P}:1-1000,${A}:1-5,${B}:1`, A), 0), cand('db2', promoted('db2', `${P}:1-1000,${A}:1,${B}:1-2`, B), 1)], earlier);
+    expect(r.reports.every((c) => c.qualifies)).toBe(true);
+    expect(r.chosen).toBeNull();
+    expect(r.splitBrain).toMatch(new RegExp(`db1:3306 holds ${A}:2-5 that db2:3306 lacks, and db2:3306 holds ${B}:2 that db1:3306 lacks`));
+  });
+});
