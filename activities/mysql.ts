@@ -35,12 +35,24 @@ export interface ReplicaState {
 
 /** A replication source of an instance, read (after the instance itself) for the errant-transaction check. */
 export type SourceReading =
-  | { reachable: true; address: string; serverUuid: string; serverId: number; /** MySQL gtid_executed; MariaDB gtid_binlog_state. */ gtids: string; /** read_only or super_read_only ON. */ readOnly?: boolean }
+  | {
+      reachable: true;
+      address: string;
+      serverUuid: string;
+      serverId: number;
+      /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
+      gtids: string;
+      /** read_only or super_read_only ON. */
+      readOnly?: boolean;
+    }
   | { reachable: false; address: string; error: string };
 
 /** Replication and binary log filters of a server (common/switch/filters.ts judges them). */
 export interface FilterReading {
-  /** Per channel, as SHOW REPLICA STATUS shows them (MariaDB: SHOW ALL SLAVES STATUS); global ones as channel `(global)`. */
+  /**
+   * Per channel, as SHOW REPLICA STATUS shows them (MariaDB: SHOW ALL SLAVES
+   * STATUS); global ones as channel `(global)`.
+   */
   applier: Array<{ channel: string; name: string; rule: string }>;
   binlogDoDb: string;
   binlogIgnoreDb: string;
@@ -77,6 +89,20 @@ export type HopReading = {
 /** How far up the chain of sources is read: deeper topologies are judged on what was read (and said so). */
 export const MAX_CHAIN_DEPTH = 8;
 
+/** The applier filters as SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) shows them per channel. */
+const FILTER_COLUMNS = [
+  'Replicate_Do_DB',
+  'Replicate_Ignore_DB',
+  'Replicate_Do_Table',
+  'Replicate_Ignore_Table',
+  'Replicate_Wild_Do_Table',
+  'Replicate_Wild_Ignore_Table',
+  'Replicate_Rewrite_DB',
+];
+
+type Flavor = 'mysql' | 'mariadb';
+type Reachable = Extract<InstanceFacts, { reachable: true }>;
+
 export type InstanceFacts =
   | {
       reachable: true;
@@ -108,7 +134,7 @@ export type InstanceFacts =
       gtidStrictMode?: boolean | null;
       /** With `withSources`: each channel's source, read after this instance. */
       sources?: SourceReading[];
-      /** With `withSources`: every server up to the primary (sources, their sources, …), each read after the one it feeds. */
+      /** With `withSources`: every server up to the primary (its sources, theirs, …), each read after what it feeds */
       chain?: HopReading[];
       /** With `withSources`: this instance's replication and binary log filters. */
       filters?: FilterReading;
@@ -287,7 +313,9 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         const address = `${ch.sourceHost}:${ch.sourcePort}`;
         const h = chain.find((x) => x.depth === 1 && x.address === address);
         if (!h) return { reachable: false, address, error: 'not read (it is the instance itself)' };
-        return h.reachable ? { reachable: true, address, serverUuid: h.serverUuid, serverId: h.serverId, gtids: h.gtids, readOnly: h.readOnly } : { reachable: false, address, error: h.error };
+        if (!h.reachable) return { reachable: false, address, error: h.error };
+        const { serverUuid, serverId, gtids, readOnly } = h;
+        return { reachable: true, address, serverUuid, serverId, gtids, readOnly };
       });
     }
     return facts;
@@ -297,14 +325,17 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
    * Every server up the chain of sources from `facts` (breadth first, at most
    * MAX_CHAIN_DEPTH hops, each server once: a ring ends where it closes).
    */
-  async function walkChain(facts: Extract<InstanceFacts, { reachable: true }>, credentials: string): Promise<HopReading[]> {
+  async function walkChain(facts: Reachable, credentials: string): Promise<HopReading[]> {
     const seenAddresses = new Set<string>([facts.address]);
     const seenUuids = new Set<string>([facts.serverUuid]);
     const out: HopReading[] = [];
     let level = (facts.channels ?? []).map((ch) => ({ host: ch.sourceHost, port: ch.sourcePort, of: facts.address }));
     for (let depth = 1; depth <= MAX_CHAIN_DEPTH && level.length; depth++) {
-      const fresh = level.filter((x) => !seenAddresses.has(`${x.host}:${x.port}`) && seenAddresses.add(`${x.host}:${x.port}`));
-      const read = await Promise.all(fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, facts.flavor, depth, x.of)));
+      const key = (x: { host: string; port: number }) => `${x.host}:${x.port}`;
+      const fresh = level.filter((x) => !seenAddresses.has(key(x)) && seenAddresses.add(key(x)));
+      const read = await Promise.all(
+        fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, facts.flavor, depth, x.of)),
+      );
       level = [];
       for (const h of read) {
         if (h.reachable && seenUuids.has(h.serverUuid)) continue; // another address of a server already read
@@ -321,7 +352,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
   }
 
   /** One server of the chain: what it executed, whether it is writable, what it replicates from, its filters. */
-  async function readHop(ref: InstanceRef, flavor: 'mysql' | 'mariadb', depth: number, of: string): Promise<HopReading> {
+  async function readHop(ref: InstanceRef, flavor: Flavor, depth: number, of: string): Promise<HopReading> {
     const address = `${ref.host}:${ref.port}`;
     let c: mysql.Connection;
     try {
@@ -335,11 +366,15 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       const r = (await one<Record<string, string | number>>(
         c,
         mysqlFlavor
-          ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids, @@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro'
+          ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids, ' +
+              '@@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro'
           : 'SELECT @@server_id AS id, @@GLOBAL.gtid_binlog_state AS gtids, @@GLOBAL.read_only AS ro',
       ))!;
       const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
-      const channels = (rows as Array<Record<string, unknown>>).map((row) => (mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master')));
+      const status = rows as Array<Record<string, unknown>>;
+      const channels = status.map((row) =>
+        mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master'),
+      );
       return {
         address,
         depth,
@@ -349,8 +384,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         serverId: Number(r.id),
         gtids: mysqlFlavor ? parseGtidSet('mysql', String(r.gtids ?? '')).toString() : String(r.gtids ?? ''),
         readOnly: Number(r.ro) === 1 || Number(r.sro ?? 0) === 1,
-        channels: channels.map((ch) => ({ source: `${ch.sourceHost}:${ch.sourcePort}`, running: ch.ioRunning || ch.sqlRunning })),
-        filters: await readFilters(c, flavor, rows as Array<Record<string, unknown>>),
+        channels: channels.map((ch) => ({
+          source: `${ch.sourceHost}:${ch.sourcePort}`,
+          running: ch.ioRunning || ch.sqlRunning,
+        })),
+        filters: await readFilters(c, flavor, status),
       };
     } catch (e) {
       return { address, depth, of, reachable: false, error: (e as Error).message };
@@ -365,28 +403,40 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
    * does not hide) and the global ones (performance_schema, when on), the
    * binary log filters and replica_skip_errors.
    */
-  async function readFilters(c: mysql.Connection, flavor: 'mysql' | 'mariadb', status: Array<Record<string, unknown>>): Promise<FilterReading> {
-    const COLUMNS = ['Replicate_Do_DB', 'Replicate_Ignore_DB', 'Replicate_Do_Table', 'Replicate_Ignore_Table', 'Replicate_Wild_Do_Table', 'Replicate_Wild_Ignore_Table', 'Replicate_Rewrite_DB'];
+  async function readFilters(
+    c: mysql.Connection,
+    flavor: Flavor,
+    status: Array<Record<string, unknown>>,
+  ): Promise<FilterReading> {
     const applier: FilterReading['applier'] = [];
+    const add = (channel: string, name: unknown, rule: unknown) => {
+      const text = String(rule ?? '').trim();
+      if (text !== '') applier.push({ channel, name: String(name).toUpperCase(), rule: text });
+    };
     for (const row of status) {
       const channel = String(row.Channel_Name ?? row.Connection_name ?? '');
-      for (const col of COLUMNS) {
-        const rule = String(row[col] ?? '').trim();
-        if (rule !== '') applier.push({ channel, name: col.toUpperCase(), rule });
-      }
+      for (const col of FILTER_COLUMNS) add(channel, col, row[col]);
     }
     if (flavor === 'mysql') {
-      const [global] = await c.query('SELECT FILTER_NAME AS name, FILTER_RULE AS rule FROM performance_schema.replication_applier_global_filters').catch(() => [[]]);
-      for (const g of global as Array<{ name: string; rule: string }>) if (String(g.rule ?? '').trim() !== '') applier.push({ channel: '(global)', name: String(g.name).toUpperCase(), rule: String(g.rule).trim() });
+      const sql = 'SELECT FILTER_NAME AS name, FILTER_RULE AS rule ' +
+        'FROM performance_schema.replication_applier_global_filters';
+      const [global] = await c.query(sql).catch(() => [[]]);
+      for (const g of global as Array<{ name: string; rule: string }>) add('(global)', g.name, g.rule);
     } else {
       // MariaDB keeps the rewrite rules in a variable (10.11), not in SHOW SLAVE STATUS
       const rw = await one<{ v: string | null }>(c, 'SELECT @@GLOBAL.replicate_rewrite_db AS v').catch(() => undefined);
-      if (rw?.v && String(rw.v).trim() !== '') applier.push({ channel: '(global)', name: 'REPLICATE_REWRITE_DB', rule: String(rw.v).trim() });
+      add('(global)', 'REPLICATE_REWRITE_DB', rw?.v);
     }
     const [bl] = await c.query(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS');
     const b = (bl as Array<Record<string, unknown>>)[0] ?? {};
-    const skip = await one<{ v: string | null }>(c, flavor === 'mysql' ? 'SELECT @@GLOBAL.replica_skip_errors AS v' : 'SELECT @@GLOBAL.slave_skip_errors AS v');
-    return { applier, binlogDoDb: String(b.Binlog_Do_DB ?? '').trim(), binlogIgnoreDb: String(b.Binlog_Ignore_DB ?? '').trim(), skipErrors: String(skip?.v ?? 'OFF') };
+    const variable = flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
+    const skip = await one<{ v: string | null }>(c, `SELECT @@GLOBAL.${variable} AS v`);
+    return {
+      applier,
+      binlogDoDb: String(b.Binlog_Do_DB ?? '').trim(),
+      binlogIgnoreDb: String(b.Binlog_Ignore_DB ?? '').trim(),
+      skipErrors: String(skip?.v ?? 'OFF'),
+    };
   }
 
   return {

@@ -44,6 +44,9 @@ import { errantTarget, executedState, notGtidMode, refuse, servingProblems } fro
 import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
 
+type Reachable = Extract<InstanceFacts, { reachable: true }>;
+const SPLIT = 'not chosen: the qualifying candidates hold diverging histories (split brain)';
+
 /** Lags (in transactions) this close to the least one count as equal: the operator's order decides between them. */
 export const LAG_TOLERANCE = 50n;
 
@@ -75,7 +78,7 @@ export interface Ranking {
   /** Best first; the chosen one (if any) is the first. */
   reports: CandidateReport[];
   chosen: CandidateReading | null;
-  /** Two qualifying candidates with histories that diverge (each holds transactions the other lacks): nobody is chosen. */
+  /** Two qualifying candidates whose histories diverge (each holds transactions the other lacks): none chosen. */
   splitBrain?: string;
 }
 
@@ -122,10 +125,12 @@ export function rankCandidates(r: RankInput): Ranking {
         ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
         ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
       ];
-      const { found } = errantInTopology(flavor, { ...errantTarget(f, old), label: `the candidate ${address}` }, f, base);
+      const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
+      const { found } = errantInTopology(flavor, target, f, base);
       if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
       for (const n of found.notes) notes.push(n);
-      reasons.push(...filterRefusals(f, r.scopes ?? [], 'the candidate').map((p) => `DM would silently miss changes behind a filter: ${p}`));
+      const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
+      reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
     }
     return { c, index, reasons, notes, catchUp, adopt: r.current !== null && r.current === address };
   });
@@ -166,7 +171,8 @@ export function rankCandidates(r: RankInput): Ranking {
     return a.index - b.index;
   };
   const ranked = [...judged].sort(order);
-  const splitBrain = r.safety ? findSplitBrain(flavor, passing.map((j) => ({ address: addressOf(j.c.ref), facts: j.c.facts as Extract<InstanceFacts, { reachable: true }> }))) : null;
+  const qualifying = passing.map((j) => ({ address: addressOf(j.c.ref), facts: j.c.facts as Reachable }));
+  const splitBrain = r.safety ? findSplitBrain(flavor, qualifying) : null;
   const chosen = !splitBrain && ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
   const reports = ranked.map((j): CandidateReport => {
     const lag = lags.get(j);
@@ -175,7 +181,7 @@ export function rankCandidates(r: RankInput): Ranking {
       : [
           ...(j.adopt ? ['DM already reads it: a switch to it was half done'] : []),
           ...j.notes,
-          ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : ['not chosen: the qualifying candidates hold diverging histories (split brain)']),
+          ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : [SPLIT]),
         ];
     return { address: addressOf(j.c.ref), origin: j.c.origin, chosen: j === chosen, qualifies: j.reasons.length === 0, ...(lag === undefined ? {} : { lag: lag.toString() }), reasons: why };
   });
@@ -292,8 +298,15 @@ async function canHold(v: { provider: string; address: string }, to: InstanceRef
 }
 
 /** The tasks' schemas, read (config task) only when a candidate or a server of its chain has a filter. */
-async function scopesIfFiltered(dmCluster: string, sourceId: string, tasks: SourceTask[], facts: InstanceFacts[]): Promise<TaskScope[] | undefined> {
-  const filtered = facts.some((f) => f.reachable && serverFilters(f).some((s) => s.applier.length > 0 || s.binlogDoDb !== '' || s.binlogIgnoreDb !== ''));
+async function scopesIfFiltered(
+  dmCluster: string,
+  sourceId: string,
+  tasks: SourceTask[],
+  facts: InstanceFacts[],
+): Promise<TaskScope[] | undefined> {
+  const any = (f: Reachable) =>
+    serverFilters(f).some((s) => s.applier.length > 0 || s.binlogDoDb !== '' || s.binlogIgnoreDb !== '');
+  const filtered = facts.some((f) => f.reachable && any(f));
   if (!filtered || tasks.length === 0) return undefined;
   return dm.dmTaskScopes({ dmCluster, sourceId, tasks: tasks.map((x) => x.name) });
 }
@@ -307,7 +320,7 @@ async function scopesIfFiltered(dmCluster: string, sourceId: string, tasks: Sour
  * both know are lag (a replica behind in one stream, parallel appliers'
  * gaps), not divergence. Returns the refusal naming both sets, or null.
  */
-export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: string; facts: Extract<InstanceFacts, { reachable: true }> }>): string | null {
+export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: string; facts: Reachable }>): string | null {
   for (let i = 0; i < qualifying.length; i++) {
     for (let k = i + 1; k < qualifying.length; k++) {
       const a = qualifying[i]!;
@@ -315,9 +328,12 @@ export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: stri
       const d = flavor === 'mysql' ? mysqlDivergence(a.facts, b.facts) : mariadbDivergence(a.facts, b.facts);
       if (d) {
         return (
-          `split brain among the candidates: ${a.address} holds ${d.aOnly} that ${b.address} lacks, and ${b.address} holds ${d.bOnly} that ${a.address} lacks, ` +
-          `and will never receive them (writes of its own, or of a primary the other does not follow): neither history contains the other, so DM would lose one side's transactions. ` +
-          `Decide which server is the primary, make the other's transactions whole on it (or discard them), re-point the other as its replica, then switch again`
+          `split brain among the candidates: ${a.address} holds ${d.aOnly} that ${b.address} lacks, ` +
+          `and ${b.address} holds ${d.bOnly} that ${a.address} lacks, ` +
+          'and will never receive them (writes of its own, or of a primary the other does not follow): ' +
+          "neither history contains the other, so DM would lose one side's transactions. " +
+          "Decide which server is the primary, make the other's transactions whole on it (or discard them), " +
+          're-point the other as its replica, then switch again'
         );
       }
     }
@@ -325,26 +341,29 @@ export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: stri
   return null;
 }
 
-function mysqlDivergence(a: Extract<InstanceFacts, { reachable: true }>, b: Extract<InstanceFacts, { reachable: true }>): { aOnly: string; bOnly: string } | null {
+function mysqlDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
   const A = MysqlGtidSet.parse(a.gtidExecuted);
   const B = MysqlGtidSet.parse(b.gtidExecuted);
   const aOnly = A.subtract(B);
   const bOnly = B.subtract(A);
   if (aOnly.isEmpty() || bOnly.isEmpty()) return null;
-  const diverges = (only: MysqlGtidSet, own: string, other: MysqlGtidSet) => only.uuids().some((u) => u === own.toLowerCase() || other.ofUuid(u).isEmpty());
+  const diverges = (only: MysqlGtidSet, own: string, other: MysqlGtidSet) =>
+    only.uuids().some((u) => u === own.toLowerCase() || other.ofUuid(u).isEmpty());
   if (!diverges(aOnly, a.serverUuid, B) && !diverges(bOnly, b.serverUuid, A)) return null;
   return { aOnly: aOnly.toCompactString(), bOnly: bOnly.toCompactString() };
 }
 
-function mariadbDivergence(a: Extract<InstanceFacts, { reachable: true }>, b: Extract<InstanceFacts, { reachable: true }>): { aOnly: string; bOnly: string } | null {
+function mariadbDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
   const A = parseMariadbBinlogState(executedState(a));
   const B = parseMariadbBinlogState(executedState(b));
   const fmt = (g: { domain: number; server: number; seq: number | bigint }) => `${g.domain}-${g.server}-${g.seq}`;
-  const missing = (xs: typeof A, ys: typeof A) => xs.filter((g) => !ys.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
+  const missing = (xs: typeof A, ys: typeof A) =>
+    xs.filter((g) => !ys.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
   const aOnly = missing(A, B);
   const bOnly = missing(B, A);
   if (aOnly.length === 0 || bOnly.length === 0) return null;
-  const diverges = (only: typeof A, own: number, other: typeof A) => only.some((g) => g.server === own || !other.some((e) => e.domain === g.domain && e.server === g.server));
+  const diverges = (only: typeof A, own: number, other: typeof A) =>
+    only.some((g) => g.server === own || !other.some((e) => e.domain === g.domain && e.server === g.server));
   if (!diverges(aOnly, a.serverId, B) && !diverges(bOnly, b.serverId, A)) return null;
   return { aOnly: aOnly.map(fmt).join(','), bOnly: bOnly.map(fmt).join(',') };
 }

@@ -54,6 +54,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const [source, newFacts, oldFacts] = await Promise.all([
     opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
     mysql.mysqlInspect(req.newInstance, t.safety ? { withSources: true } : undefined),
+    // the old instance's chain says whether a writable primary answers elsewhere
     req.oldInstance ? mysql.mysqlInspect(req.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
   ]);
   if (source) {
@@ -101,21 +102,33 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
  * instance and on every server up to the primary: refused when one could
  * hide changes of a schema the source's tasks replicate (common/switch/filters.ts).
  */
-async function filterCheck(t: Tracker, req: PreflightRequest, source: SourceState | null, facts: PreflightResult['newFacts']): Promise<void> {
+async function filterCheck(
+  t: Tracker,
+  req: PreflightRequest,
+  source: SourceState | null,
+  facts: PreflightResult['newFacts'],
+): Promise<void> {
   const chain = describeChain(facts);
   if (chain) t.decide('info', chain);
   const servers = serverFilters(facts);
-  if (servers.every((s) => s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim()))) {
-    t.decide('go', `no replication or binary log filter and no skipped errors on ${servers.map((s) => s.address).join(', ') || facts.address}`);
+  const clean = (s: (typeof servers)[number]) =>
+    s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
+  if (servers.every(clean)) {
+    const where = servers.map((s) => s.address).join(', ') || facts.address;
+    t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
     return;
   }
   const names = source?.tasks.map((x) => x.name) ?? [];
-  const scopes = names.length ? await dm.dmTaskScopes({ dmCluster: req.dmCluster, sourceId: req.sourceId, tasks: names }) : [];
+  const { dmCluster, sourceId } = req;
+  const scopes = names.length ? await dm.dmTaskScopes({ dmCluster, sourceId, tasks: names }) : [];
   const problems = filterProblems(servers, scopes);
   if (problems.length) {
-    refuse(t, SwitchErrorType.PreflightFailed, `switch refused, nothing was changed: DM would silently miss changes behind a filter (with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds): ${problems.join('; ')}`);
+    const why = 'with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds';
+    const text = `switch refused, nothing was changed: DM would silently miss changes behind a filter (${why})`;
+    refuse(t, SwitchErrorType.PreflightFailed, `${text}: ${problems.join('; ')}`);
   }
-  t.decide('go', `the filters found cannot touch what the tasks replicate (${scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ')})`);
+  const scope = scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ');
+  t.decide('go', `the filters found cannot touch what the tasks replicate (${scope})`);
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */

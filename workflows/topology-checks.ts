@@ -6,7 +6,14 @@
  * proven to be a primary's. Pure functions of what the activities read.
  */
 import type { HopReading, InstanceFacts } from '../activities/mysql.js';
-import { findErrant, findErrantInChain, type ChainHop, type ErrantResult, type ErrantTarget, type TopologyReading } from '../common/switch/errant.js';
+import {
+  findErrant,
+  findErrantInChain,
+  type ChainHop,
+  type ErrantResult,
+  type ErrantTarget,
+  type TopologyReading,
+} from '../common/switch/errant.js';
 import { filterProblems, type ServerFilters, type TaskScope } from '../common/switch/filters.js';
 
 type Facts = Extract<InstanceFacts, { reachable: true }>;
@@ -15,9 +22,13 @@ type Facts = Extract<InstanceFacts, { reachable: true }>;
 export function chainHops(chain: HopReading[]): ChainHop[] {
   const labels = new Set(chain.map((h) => h.address));
   return chain.map((h): ChainHop => {
-    if (!h.reachable) return { label: h.address, depth: h.depth, sources: [], hasChannels: false, reachable: false, error: h.error };
+    if (!h.reachable) {
+      return { label: h.address, depth: h.depth, sources: [], hasChannels: false, reachable: false, error: h.error };
+    }
     // a source that is not in the chain was already visited (the new instance, or a ring): not above this hop
-    const sources = h.channels.map((c) => c.source).filter((s) => labels.has(s) && chain.some((x) => x.address === s && x.address !== h.address && x.depth >= h.depth));
+    const above = (s: string) =>
+      labels.has(s) && chain.some((x) => x.address === s && x.address !== h.address && x.depth >= h.depth);
+    const sources = h.channels.map((c) => c.source).filter(above);
     return {
       label: h.address,
       depth: h.depth,
@@ -43,8 +54,11 @@ export function chainHops(chain: HopReading[]): ChainHop[] {
 export function writablePrimaryElsewhere(old: Facts | null, facts: Facts): string | null {
   if (!old || old.serverUuid === facts.serverUuid) return null;
   const channels = old.channels ?? (old.replica ? [old.replica] : []);
-  if (old.readOnly === false && !channels.some((c) => c.ioRunning || c.sqlRunning)) return `the old instance ${old.address}`;
-  const top = (old.chain ?? []).find((h) => h.reachable && h.channels.length === 0 && !h.readOnly && h.serverUuid !== facts.serverUuid);
+  const replicating = channels.some((c) => c.ioRunning || c.sqlRunning);
+  if (old.readOnly === false && !replicating) return `the old instance ${old.address}`;
+  const top = (old.chain ?? []).find(
+    (h) => h.reachable && h.channels.length === 0 && !h.readOnly && h.serverUuid !== facts.serverUuid,
+  );
   return top ? `${top.address}, the primary of the old instance ${old.address}` : null;
 }
 
@@ -53,13 +67,23 @@ export function writablePrimaryElsewhere(old: Facts | null, facts: Facts): strin
  * instance) plus the chain up to the primary when it was read (withSources),
  * else the direct sources only.
  */
-export function errantInTopology(flavor: 'mysql' | 'mariadb', target: ErrantTarget, facts: Facts, base: TopologyReading[]): { found: ErrantResult; compared: string[] } {
+export function errantInTopology(
+  flavor: 'mysql' | 'mariadb',
+  target: ErrantTarget,
+  facts: Facts,
+  base: TopologyReading[],
+): { found: ErrantResult; compared: string[] } {
   if (facts.chain) {
     const hops = chainHops(facts.chain);
-    const compared = [...base.map((x) => x.label), ...hops.filter((h) => h.reachable).map((h) => (h.depth === 1 ? `its replication source ${h.label}` : `the server ${h.label} (${h.depth} hops up)`))];
+    const label = (h: ChainHop) =>
+      h.depth === 1 ? `its replication source ${h.label}` : `the server ${h.label} (${h.depth} hops up)`;
+    const compared = [...base.map((x) => x.label), ...hops.filter((h) => h.reachable).map(label)];
     return { found: findErrantInChain(flavor, target, base, hops), compared };
   }
-  const references = [...base, ...(facts.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : []))];
+  const sources = (facts.sources ?? []).flatMap((x) =>
+    x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [],
+  );
+  const references = [...base, ...sources];
   return { found: findErrant(flavor, target, references), compared: references.map((x) => x.label) };
 }
 
@@ -69,7 +93,7 @@ export function serverFilters(facts: Facts, label = 'the new instance'): ServerF
   if (facts.filters) out.push({ address: facts.address, role: label, flavor: facts.flavor, ...facts.filters });
   for (const h of facts.chain ?? []) {
     if (!h.reachable) continue;
-    const role = h.channels.length ? `the server between it and the primary (a source of ${h.of})` : `the primary (a source of ${h.of})`;
+    const role = `${h.channels.length ? 'the server between it and the primary' : 'the primary'} (a source of ${h.of})`;
     out.push({ address: h.address, role, flavor: facts.flavor, ...h.filters });
   }
   return out;
@@ -84,6 +108,11 @@ export function filterRefusals(facts: Facts, scopes: TaskScope[], label = 'the n
 export function describeChain(facts: Facts): string | null {
   const chain = facts.chain ?? [];
   if (chain.length === 0) return null;
-  const parts = chain.map((h) => `${h.address} (${h.depth === 1 ? 'source' : `${h.depth} hops up`}${h.reachable ? (h.channels.length ? `, replicates from ${h.channels.map((c) => c.source).join(', ')}` : ', replicates from nobody') : `, not read: ${h.error}`})`);
+  const state = (h: HopReading) => {
+    if (!h.reachable) return `not read: ${h.error}`;
+    if (h.channels.length === 0) return 'replicates from nobody';
+    return `replicates from ${h.channels.map((c) => c.source).join(', ')}`;
+  };
+  const parts = chain.map((h) => `${h.address} (${h.depth === 1 ? 'source' : `${h.depth} hops up`}, ${state(h)})`);
   return `servers up to the primary read for the errant-transaction and filter checks: ${parts.join('; ')}`;
 }

@@ -62,7 +62,15 @@ export interface ErrantTarget {
   /** A replication channel of it has a running thread. */
   replicating: boolean;
   /** Its replication channels' sources (label: `host:port`): whether each was read (and is among the references). */
-  sources: Array<{ label: string; serverUuid: string | null; serverId: number | null; read: boolean; error?: string; /** When read: read_only or super_read_only ON. */ readOnly?: boolean }>;
+  sources: Array<{
+    label: string;
+    serverUuid: string | null;
+    serverId: number | null;
+    read: boolean;
+    error?: string;
+    /** When read: read_only or super_read_only ON. */
+    readOnly?: boolean;
+  }>;
   /**
    * A writable primary that answers elsewhere in the topology (e.g. the old
    * instance, writable and replicating from nobody), in words; null or absent
@@ -106,7 +114,8 @@ function primaryDoubt(t: ErrantTarget): string | null {
   if (t.readOnly) return 'read-only';
   if (t.replicating) return 'a replica that is replicating';
   const live = t.sources.filter((s) => s.read && s.readOnly === false);
-  if (live.length) return `a replica whose replication is stopped while its source ${live.map((s) => s.label).join(', ')} answers and is writable`;
+  const names = live.map((s) => s.label).join(', ');
+  if (live.length) return `a replica whose replication is stopped while its source ${names} answers and is writable`;
   if (t.writablePrimaryElsewhere) return `not the primary: ${t.writablePrimaryElsewhere} answers as a writable primary`;
   return null;
 }
@@ -273,7 +282,11 @@ export interface IntermediateWrites {
  * nothing now, every source it has is gone or read-only, and no writable
  * primary answers elsewhere (the rule of the new instance).
  */
-export function chainReferences(flavor: Flavor, hops: ChainHop[], writablePrimaryElsewhere: string | null = null): { references: TopologyReading[]; intermediate: IntermediateWrites[] } {
+export function chainReferences(
+  flavor: Flavor,
+  hops: ChainHop[],
+  writablePrimaryElsewhere: string | null = null,
+): { references: TopologyReading[]; intermediate: IntermediateWrites[] } {
   const byLabel = new Map(hops.map((h) => [h.label, h]));
   const above = (h: ChainHop): ChainHop[] => {
     const seen = new Set<string>([h.label]);
@@ -303,7 +316,11 @@ export function chainReferences(flavor: Flavor, hops: ChainHop[], writablePrimar
   const intermediate: IntermediateWrites[] = [];
   for (const h of hops) {
     if (!h.reachable || h.gtids === undefined) continue;
-    const label = h.depth === 1 ? `its replication source ${h.label}` : `the server ${h.label} (${h.depth} hops up from the new instance)`;
+    const label = h.depth === 1 ? `its replication source ${h.label}` : `the server ${h.label} (${h.depth} hops up)`;
+    const writes = (gtids: string): IntermediateWrites => {
+      const above = ups.map((x) => x.label);
+      return { hop: h.label, serverUuid: h.serverUuid ?? '', serverId: h.serverId ?? 0, gtids, above };
+    };
     if (primaryLike(h)) {
       references.push({ label, gtids: h.gtids });
       continue;
@@ -314,15 +331,17 @@ export function chainReferences(flavor: Flavor, hops: ChainHop[], writablePrimar
       const upper = ups.reduce((u, x) => u.union(MysqlGtidSet.parse(x.gtids ?? '')), MysqlGtidSet.EMPTY);
       const own = mine.ofUuid(h.serverUuid ?? '').subtract(upper);
       references.push({ label, gtids: mine.subtract(own).toString() });
-      if (!own.isEmpty()) intermediate.push({ hop: h.label, serverUuid: h.serverUuid ?? '', serverId: h.serverId ?? 0, gtids: own.toCompactString(), above: ups.map((x) => x.label) });
+      if (!own.isEmpty()) intermediate.push(writes(own.toCompactString()));
     } else {
       const entries = parseMariadbBinlogState(h.gtids);
       const upper = ups.flatMap((x) => parseMariadbBinlogState(x.gtids ?? ''));
-      const isOwn = (g: MariadbGtid) => g.server === h.serverId && !upper.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq);
+      const coveredAbove = (g: MariadbGtid) =>
+        upper.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq);
+      const isOwn = (g: MariadbGtid) => g.server === h.serverId && !coveredAbove(g);
       const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
       references.push({ label, gtids: entries.filter((g) => !isOwn(g)).map(fmt).join(',') });
       const own = entries.filter(isOwn).map(fmt);
-      if (own.length) intermediate.push({ hop: h.label, serverUuid: h.serverUuid ?? '', serverId: h.serverId ?? 0, gtids: own.join(','), above: ups.map((x) => x.label) });
+      if (own.length) intermediate.push(writes(own.join(',')));
     }
   }
   return { references, intermediate };
@@ -334,13 +353,25 @@ export function chainReferences(flavor: Flavor, hops: ChainHop[], writablePrimar
  * hop. A GTID that only an intermediate server has is errant, and said to be
  * written there.
  */
-export function findErrantInChain(flavor: Flavor, target: ErrantTarget, base: TopologyReading[], hops: ChainHop[]): ErrantResult {
+export function findErrantInChain(
+  flavor: Flavor,
+  target: ErrantTarget,
+  base: TopologyReading[],
+  hops: ChainHop[],
+): ErrantResult {
   const chain = chainReferences(flavor, hops, target.writablePrimaryElsewhere ?? null);
   const r = findErrant(flavor, target, [...base, ...chain.references]);
   if (chain.intermediate.length === 0 || r.findings.length === 0) return r;
-  const origin = (w: IntermediateWrites) =>
-    `written on ${w.hop} itself (${flavor === 'mysql' ? `server_uuid ${w.serverUuid}` : `server_id ${w.serverId}`}), a replica between the new instance and the primary: ` +
-    `${w.above.length ? `${w.above.join(', ')} above it ${w.above.length > 1 ? 'do' : 'does'} not have them` : 'no server above it could be read to have them'}; a local write on an intermediate replica reached the new instance through its replication`;
+  const origin = (w: IntermediateWrites) => {
+    const id = flavor === 'mysql' ? `server_uuid ${w.serverUuid}` : `server_id ${w.serverId}`;
+    const above = w.above.length
+      ? `${w.above.join(', ')} above it ${w.above.length > 1 ? 'do' : 'does'} not have them`
+      : 'no server above it could be read to have them';
+    return (
+      `written on ${w.hop} itself (${id}), a replica between the new instance and the primary: ${above}; ` +
+      'a local write on an intermediate replica reached the new instance through its replication'
+    );
+  };
   const findings = r.findings.flatMap((f): ErrantFinding[] => {
     if (flavor === 'mysql') {
       const set = MysqlGtidSet.parse(f.gtids);

@@ -57,13 +57,21 @@ export interface TaskScope {
 }
 
 /** Schemas DM never replicates. */
-const SYSTEM_SCHEMAS = new Set(['mysql', 'information_schema', 'performance_schema', 'sys', 'metrics_schema', 'inspection_schema']);
+const SYSTEM_SCHEMAS = new Set([
+  'mysql',
+  'information_schema',
+  'performance_schema',
+  'sys',
+  'metrics_schema',
+  'inspection_schema',
+]);
 
 /** The schemas of a DM block-allow-list rule (as `config task` shows it); null rule: every schema. */
 export function taskScope(task: string, rule: Record<string, unknown> | null | undefined): TaskScope {
   if (!rule) return { task, do: null, ignore: [] };
   const strings = (v: unknown) => (Array.isArray(v) ? v.map(String).filter((x) => x !== '') : []);
-  const tables = (v: unknown) => (Array.isArray(v) ? v.map((x) => String((x as Record<string, unknown>)?.['db-name'] ?? '')).filter((x) => x !== '') : []);
+  const dbName = (x: unknown) => String((x as Record<string, unknown>)?.['db-name'] ?? '');
+  const tables = (v: unknown) => (Array.isArray(v) ? v : []).map(dbName).filter((x) => x !== '');
   const doList = [...strings(rule['do-dbs']), ...tables(rule['do-tables'])];
   return { task, do: doList.length ? doList : null, ignore: strings(rule['ignore-dbs']) };
 }
@@ -129,8 +137,94 @@ function rewritePairs(rule: string): Array<[string, string]> {
   return [...rule.matchAll(/\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)/g)].map((m) => [m[1]!, m[2]!]);
 }
 
+const everySchema = (ignore: string[]) => `every schema${ignore.length ? ` but ${ignore.join(', ')}` : ''}`;
 const scopeText = (scopes: TaskScope[]) =>
-  scopes.map((s) => `${s.task}: ${s.do === null ? `every schema${s.ignore.length ? ` but ${s.ignore.join(', ')}` : ''}` : s.do.join(', ')}`).join('; ');
+  scopes
+    .map((s) => `${s.task}: ${s.do !== null ? s.do.join(', ') : everySchema(s.ignore)}`)
+    .join('; ');
+
+const EMPTY = 'committing empty transactions that keep their GTIDs, so DM would lose them without an error';
+const USE_DDL = 'a DDL statement is filtered by the default database (USE) it runs in, so a DDL on a replicated table';
+const OTHER = 'or choose another instance';
+
+/** How to clear an applier filter, in the flavor's words. */
+function clearFilter(flavor: ServerFilters['flavor'], name: string, channel: string): string {
+  const config = "and from the server's configuration";
+  if (flavor === 'mariadb') return `SET GLOBAL ${name.toLowerCase()}='' with the replica stopped, ${config}`;
+  const forChannel = channel && channel !== '(global)' ? ` FOR CHANNEL '${channel}'` : '';
+  const change = `CHANGE REPLICATION FILTER ${name}=()${forChannel}`;
+  return `STOP REPLICA SQL_THREAD; ${change}; START REPLICA SQL_THREAD, ${config}`;
+}
+
+/** What one applier filter would hide, in words; null when it provably hides nothing the tasks replicate. */
+function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], scopes: TaskScope[]): string | null {
+  const touches = (schema: string, like = false) => scopes.some((x) => touchesScope(schema, like, x));
+  const channel = f.channel === '(global)' ? ' (global)' : f.channel ? ` on channel '${f.channel}'` : '';
+  const on = `${f.name}=(${f.rule})${channel} on ${s.role} ${s.address}`;
+  const remove = (how: string) => `remove it (${how}) ${OTHER}`;
+  const clear = clearFilter(s.flavor, f.name, f.channel);
+  const name = f.name.toUpperCase();
+  if (/^REPLICATE_(WILD_)?DO_(DB|TABLE)$/.test(name)) {
+    const why = 'a replica applies only what this filter names and commits everything else as empty transactions';
+    return `${on}: ${why} that keep their GTIDs, so DM would skip those changes without an error; ${remove(clear)}`;
+  }
+  if (name === 'REPLICATE_IGNORE_DB') {
+    const hit = split(f.rule).filter((x) => touches(x));
+    const what = hit.length
+      ? `it skips changes of ${hit.join(', ')}, which the tasks replicate,`
+      : `${USE_DDL} issued from an ignored schema is skipped,`;
+    const instead = "REPLICATE_WILD_IGNORE_TABLE=('<db>.%') filters by the tables a statement touches instead";
+    return `${on}: ${what} ${EMPTY}; ${remove(`${clear}; ${instead}`)}`;
+  }
+  if (name === 'REPLICATE_IGNORE_TABLE' || name === 'REPLICATE_WILD_IGNORE_TABLE') {
+    const like = name === 'REPLICATE_WILD_IGNORE_TABLE';
+    const hit = split(f.rule).filter((x) => touches(x.split('.')[0] ?? x, like));
+    if (hit.length === 0) return null;
+    const where = `in schemas the tasks replicate (${scopeText(scopes)})`;
+    return `${on}: it skips changes of ${hit.join(', ')}, ${where}, ${EMPTY}; ${remove(clear)}`;
+  }
+  if (name === 'REPLICATE_REWRITE_DB') {
+    const pairs = rewritePairs(f.rule);
+    const hit = pairs.filter(([from, to]) => touches(from) || touches(to));
+    if (pairs.length > 0 && hit.length === 0) return null;
+    const shown = hit.map(([a, b]) => `${a} → ${b}`).join(', ') || f.rule;
+    const effect = 'so DM would see them under the wrong schema, losing them in one and inventing them in the other';
+    return `${on}: it applies the changes of one schema to another (${shown}), ${effect}; ${remove(clear)}`;
+  }
+  // with GTID auto-positioning, ignoring server ids does not filter by content
+  if (name === 'REPLICATE_IGNORE_SERVER_IDS') return null;
+  const unknown = 'a replication filter this check does not know, so it cannot prove that it hides nothing DM needs';
+  return `${on}: ${unknown}; ${remove(clear)}`;
+}
+
+/** What the binary log filters and skipped errors of one server would hide, in words. */
+function serverProblems(s: ServerFilters, scopes: TaskScope[]): string[] {
+  const touches = (schema: string) => scopes.some((x) => touchesScope(schema, false, x));
+  const at = `${s.role} ${s.address}`;
+  const restart = `remove it from the server's configuration (a restart) ${OTHER}`;
+  const out: string[] = [];
+  if (s.binlogDoDb) {
+    const why = 'the server writes to its binary log only changes of those schemas (for DDL: of the default database)';
+    const loss = 'so DM, reading this binary log, would miss the rest without an error';
+    out.push(`binlog-do-db=${s.binlogDoDb} on ${at}: ${why}, ${loss}; ${restart}`);
+  }
+  if (s.binlogIgnoreDb) {
+    const hit = split(s.binlogIgnoreDb).filter((x) => touches(x));
+    const what = hit.length
+      ? `changes of ${hit.join(', ')}, which the tasks replicate, are`
+      : `${USE_DDL} issued from an ignored schema is`;
+    const loss = 'left out of the binary log DM would read, without an error';
+    out.push(`binlog-ignore-db=${s.binlogIgnoreDb} on ${at}: ${what} ${loss}; ${restart}`);
+  }
+  const skip = s.skipErrors.trim();
+  if (skip !== '' && skip.toUpperCase() !== 'OFF') {
+    const variable = s.flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
+    const why = 'a transaction that fails with one of those errors is committed without its changes (its GTID kept)';
+    const fix = `set ${variable} to OFF (in the server's configuration, then restart it) ${OTHER}`;
+    out.push(`${variable}=${skip} on ${at}: ${why}, so DM would skip them without an error; ${fix}`);
+  }
+  return out;
+}
 
 /**
  * Why DM would lose or invent changes through the filters of these servers,
@@ -140,48 +234,8 @@ const scopeText = (scopes: TaskScope[]) =>
  */
 export function filterProblems(servers: ServerFilters[], scopes: TaskScope[]): string[] {
   const effective = scopes.length ? scopes : [{ task: '(tasks unknown)', do: null, ignore: [] }];
-  const touches = (schema: string, like = false) => effective.some((s) => touchesScope(schema, like, s));
-  const out: string[] = [];
-  for (const s of servers) {
-    const at = `${s.role} ${s.address}`;
-    const remove = (how: string) => `remove it (${how}) or choose another instance`;
-    for (const f of s.applier) {
-      const on = `${f.name}=(${f.rule})${f.channel === '(global)' ? ' (global)' : f.channel ? ` on channel '${f.channel}'` : ''} on ${at}`;
-      const clear = s.flavor === 'mysql' ? `STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER ${f.name}=()${f.channel && f.channel !== '(global)' ? ` FOR CHANNEL '${f.channel}'` : ''}; START REPLICA SQL_THREAD, and from the server's configuration` : `SET GLOBAL ${f.name.toLowerCase()}='' with the replica stopped, and from the server's configuration`;
-      const name = f.name.toUpperCase();
-      if (/^REPLICATE_(WILD_)?DO_(DB|TABLE)$/.test(name)) {
-        out.push(`${on}: a replica applies only what this filter names and commits everything else as empty transactions that keep their GTIDs, so DM would skip those changes without an error; ${remove(clear)}`);
-      } else if (name === 'REPLICATE_IGNORE_DB') {
-        const hit = split(f.rule).filter((x) => touches(x));
-        out.push(
-          `${on}: ${hit.length ? `it skips changes of ${hit.join(', ')}, which the tasks replicate, ` : 'a DDL statement is filtered by the default database (USE) it runs in, so a DDL on a replicated table issued from an ignored schema is skipped, '}committing an empty transaction that keeps its GTID, so DM would lose them without an error; ${remove(`${clear}; REPLICATE_WILD_IGNORE_TABLE=('<db>.%') filters by the tables a statement touches instead`)}`,
-        );
-      } else if (name === 'REPLICATE_IGNORE_TABLE' || name === 'REPLICATE_WILD_IGNORE_TABLE') {
-        const like = name === 'REPLICATE_WILD_IGNORE_TABLE';
-        const hit = split(f.rule).filter((x) => touches(x.split('.')[0] ?? x, like));
-        if (hit.length) out.push(`${on}: it skips changes of ${hit.join(', ')}, in schemas the tasks replicate (${scopeText(effective)}), committing empty transactions that keep their GTIDs, so DM would lose them without an error; ${remove(clear)}`);
-      } else if (name === 'REPLICATE_REWRITE_DB') {
-        const pairs = rewritePairs(f.rule);
-        const hit = pairs.filter(([from, to]) => touches(from) || touches(to));
-        if (hit.length || pairs.length === 0) {
-          out.push(`${on}: it applies the changes of one schema to another (${(hit.length ? hit : pairs).map(([a, b]) => `${a} → ${b}`).join(', ') || f.rule}), so DM would see them under the wrong schema, losing them in one and inventing them in the other; ${remove(clear)}`);
-        }
-      } else if (name !== 'REPLICATE_IGNORE_SERVER_IDS') {
-        out.push(`${on}: a replication filter this check does not know, so it cannot prove that it hides nothing DM needs; ${remove(clear)}`);
-      }
-    }
-    if (s.binlogDoDb) out.push(`binlog-do-db=${s.binlogDoDb} on ${at}: the server writes to its binary log only changes of those schemas (for DDL, by the default database it runs in), so DM, reading this binary log, would miss the rest without an error; remove it from the server's configuration (a restart) or choose another instance`);
-    if (s.binlogIgnoreDb) {
-      const hit = split(s.binlogIgnoreDb).filter((x) => touches(x));
-      out.push(
-        `binlog-ignore-db=${s.binlogIgnoreDb} on ${at}: ${hit.length ? `changes of ${hit.join(', ')}, which the tasks replicate, are` : 'a DDL statement is judged by the default database (USE) it runs in, so a DDL on a replicated table issued from an ignored schema is'} left out of the binary log DM would read, without an error; remove it from the server's configuration (a restart) or choose another instance`,
-      );
-    }
-    const skip = s.skipErrors.trim();
-    if (skip !== '' && skip.toUpperCase() !== 'OFF') {
-      const variable = s.flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
-      out.push(`${variable}=${skip} on ${at}: a transaction that fails with one of those errors is committed without its changes (its GTID kept), so DM would skip them without an error; set ${variable} to OFF (in the server's configuration, then restart it) or choose another instance`);
-    }
-  }
-  return out;
+  return servers.flatMap((s) => [
+    ...s.applier.map((f) => applierProblem(s, f, effective)).filter((x): x is string => x !== null),
+    ...serverProblems(s, effective),
+  ]);
 }
