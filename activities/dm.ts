@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import { scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
 import { childEnv } from './child-env.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
 import type { CredentialResolver } from './mysql.js';
@@ -734,6 +735,26 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         }
         const doc = parseYaml(String(answer.cfg)) as Record<string, unknown> & { 'mysql-instances'?: Array<{ 'source-id'?: string }> };
         out[name] = { shardMode: shardModeOf(doc), sources: (doc['mysql-instances'] ?? []).map((x) => String(x['source-id'] ?? '')).filter(Boolean) };
+      }
+      return out;
+    },
+
+    /**
+     * The schemas each task replicates from the source (its block-allow list,
+     * from `config task`), for judging replication filters. A task DM no
+     * longer knows is left out; one whose list cannot be read counts as
+     * replicating every schema.
+     */
+    async dmTaskScopes(req: { dmCluster: string; sourceId: string; tasks: string[] }): Promise<TaskScope[]> {
+      const out: TaskScope[] = [];
+      for (const name of req.tasks) {
+        const answer = await dmctl(req.dmCluster, ['config', 'task', name]);
+        if (answer.result !== true || typeof answer.cfg !== 'string') {
+          if (/task not found/i.test(answer.msg ?? '')) continue;
+          checked(`config task ${name}`, answer);
+        }
+        const doc = parseYaml(String(answer.cfg)) as Record<string, unknown>;
+        out.push(scopeOfTaskConfig(name, doc, req.sourceId) ?? taskScope(name, null));
       }
       return out;
     },

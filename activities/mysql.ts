@@ -35,8 +35,73 @@ export interface ReplicaState {
 
 /** A replication source of an instance, read (after the instance itself) for the errant-transaction check. */
 export type SourceReading =
-  | { reachable: true; address: string; serverUuid: string; serverId: number; /** MySQL gtid_executed; MariaDB gtid_binlog_state. */ gtids: string }
+  | {
+      reachable: true;
+      address: string;
+      serverUuid: string;
+      serverId: number;
+      /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
+      gtids: string;
+      /** read_only or super_read_only ON. */
+      readOnly?: boolean;
+    }
   | { reachable: false; address: string; error: string };
+
+/** Replication and binary log filters of a server (common/switch/filters.ts judges them). */
+export interface FilterReading {
+  /**
+   * Per channel, as SHOW REPLICA STATUS shows them (MariaDB: SHOW ALL SLAVES
+   * STATUS); global ones as channel `(global)`.
+   */
+  applier: Array<{ channel: string; name: string; rule: string }>;
+  binlogDoDb: string;
+  binlogIgnoreDb: string;
+  /** replica_skip_errors (MariaDB slave_skip_errors). */
+  skipErrors: string;
+}
+
+/**
+ * A server on the way from an instance up to its primary: a source, the
+ * source's source, … read one after the other (each after the server it
+ * feeds), with the same credential reference.
+ */
+export type HopReading = {
+  address: string;
+  /** 1: a source of the instance; 2: a source of a source; … */
+  depth: number;
+  /** The server it is a source of (`host:port`). */
+  of: string;
+} & (
+  | {
+      reachable: true;
+      serverUuid: string;
+      serverId: number;
+      /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
+      gtids: string;
+      readOnly: boolean;
+      /** Its channels' sources (`host:port`) and whether a thread of each runs. */
+      channels: Array<{ source: string; running: boolean }>;
+      filters: FilterReading;
+    }
+  | { reachable: false; error: string }
+);
+
+/** How far up the chain of sources is read: deeper topologies are judged on what was read (and said so). */
+export const MAX_CHAIN_DEPTH = 8;
+
+/** The applier filters as SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) shows them per channel. */
+const FILTER_COLUMNS = [
+  'Replicate_Do_DB',
+  'Replicate_Ignore_DB',
+  'Replicate_Do_Table',
+  'Replicate_Ignore_Table',
+  'Replicate_Wild_Do_Table',
+  'Replicate_Wild_Ignore_Table',
+  'Replicate_Rewrite_DB',
+];
+
+type Flavor = 'mysql' | 'mariadb';
+type Reachable = Extract<InstanceFacts, { reachable: true }>;
 
 export type InstanceFacts =
   | {
@@ -69,6 +134,10 @@ export type InstanceFacts =
       gtidStrictMode?: boolean | null;
       /** With `withSources`: each channel's source, read after this instance. */
       sources?: SourceReading[];
+      /** With `withSources`: every server up to the primary (its sources, theirs, …), each read after what it feeds */
+      chain?: HopReading[];
+      /** With `withSources`: this instance's replication and binary log filters. */
+      filters?: FilterReading;
     }
   | { reachable: false; address: string; error: string };
 
@@ -232,41 +301,142 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         gtidBinlogState: mysqlFlavor ? null : String(r.state ?? ''),
         gtidStrictMode: mysqlFlavor ? null : Number(r.strict) === 1,
       };
+      if (opts.withSources) facts.filters = await readFilters(c, flavor, rows as Array<Record<string, unknown>>);
     } finally {
       await c.end().catch(() => undefined);
     }
     // the sources are read after the instance itself, so they hold everything they had sent it by then
-    if (opts.withSources) facts.sources = await Promise.all(facts.channels!.map((ch) => readSource({ host: ch.sourceHost, port: ch.sourcePort, credentials: ref.credentials }, facts.flavor)));
+    if (opts.withSources) {
+      const chain = await walkChain(facts, ref.credentials);
+      facts.chain = chain;
+      facts.sources = facts.channels!.map((ch): SourceReading => {
+        const address = `${ch.sourceHost}:${ch.sourcePort}`;
+        const h = chain.find((x) => x.depth === 1 && x.address === address);
+        if (!h) return { reachable: false, address, error: 'not read (it is the instance itself)' };
+        if (!h.reachable) return { reachable: false, address, error: h.error };
+        const { serverUuid, serverId, gtids, readOnly } = h;
+        return { reachable: true, address, serverUuid, serverId, gtids, readOnly };
+      });
+    }
     return facts;
   }
 
-  /** What a replication source has executed (MySQL gtid_executed, MariaDB gtid_binlog_state), or why it could not be read. */
-  async function readSource(ref: InstanceRef, flavor: 'mysql' | 'mariadb'): Promise<SourceReading> {
+  /**
+   * Every server up the chain of sources from `facts` (breadth first, at most
+   * MAX_CHAIN_DEPTH hops, each server once: a ring ends where it closes).
+   */
+  async function walkChain(facts: Reachable, credentials: string): Promise<HopReading[]> {
+    const seenAddresses = new Set<string>([facts.address]);
+    const seenUuids = new Set<string>([facts.serverUuid]);
+    const out: HopReading[] = [];
+    let level = (facts.channels ?? []).map((ch) => ({ host: ch.sourceHost, port: ch.sourcePort, of: facts.address }));
+    for (let depth = 1; depth <= MAX_CHAIN_DEPTH && level.length; depth++) {
+      const key = (x: { host: string; port: number }) => `${x.host}:${x.port}`;
+      const fresh = level.filter((x) => !seenAddresses.has(key(x)) && seenAddresses.add(key(x)));
+      const read = await Promise.all(
+        fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, facts.flavor, depth, x.of)),
+      );
+      level = [];
+      for (const h of read) {
+        if (h.reachable && seenUuids.has(h.serverUuid)) continue; // another address of a server already read
+        out.push(h);
+        if (!h.reachable) continue;
+        seenUuids.add(h.serverUuid);
+        for (const ch of h.channels) {
+          const i = ch.source.lastIndexOf(':');
+          level.push({ host: ch.source.slice(0, i), port: Number(ch.source.slice(i + 1)), of: h.address });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** One server of the chain: what it executed, whether it is writable, what it replicates from, its filters. */
+  async function readHop(ref: InstanceRef, flavor: Flavor, depth: number, of: string): Promise<HopReading> {
     const address = `${ref.host}:${ref.port}`;
     let c: mysql.Connection;
     try {
       c = await connect(ref);
     } catch (e) {
       if (e instanceof ApplicationFailure && !loginRefused(e)) throw e;
-      return { reachable: false, address, error: (e as Error).message };
+      return { address, depth, of, reachable: false, error: (e as Error).message };
     }
     try {
+      const mysqlFlavor = flavor === 'mysql';
       const r = (await one<Record<string, string | number>>(
         c,
-        flavor === 'mysql' ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids' : 'SELECT @@server_id AS id, @@GLOBAL.gtid_binlog_state AS gtids',
+        mysqlFlavor
+          ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids, ' +
+              '@@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro'
+          : 'SELECT @@server_id AS id, @@GLOBAL.gtid_binlog_state AS gtids, @@GLOBAL.read_only AS ro',
       ))!;
+      const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
+      const status = rows as Array<Record<string, unknown>>;
+      const channels = status.map((row) =>
+        mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master'),
+      );
       return {
-        reachable: true,
         address,
-        serverUuid: flavor === 'mysql' ? String(r.uuid) : `server_id:${r.id}`,
+        depth,
+        of,
+        reachable: true,
+        serverUuid: mysqlFlavor ? String(r.uuid) : `server_id:${r.id}`,
         serverId: Number(r.id),
-        gtids: flavor === 'mysql' ? parseGtidSet('mysql', String(r.gtids ?? '')).toString() : String(r.gtids ?? ''),
+        gtids: mysqlFlavor ? parseGtidSet('mysql', String(r.gtids ?? '')).toString() : String(r.gtids ?? ''),
+        readOnly: Number(r.ro) === 1 || Number(r.sro ?? 0) === 1,
+        channels: channels.map((ch) => ({
+          source: `${ch.sourceHost}:${ch.sourcePort}`,
+          running: ch.ioRunning || ch.sqlRunning,
+        })),
+        filters: await readFilters(c, flavor, status),
       };
     } catch (e) {
-      return { reachable: false, address, error: (e as Error).message };
+      return { address, depth, of, reachable: false, error: (e as Error).message };
     } finally {
       await c.end().catch(() => undefined);
     }
+  }
+
+  /**
+   * The filters that could hide changes from DM: applier filters of each
+   * channel (the SHOW REPLICA STATUS columns, which performance_schema off
+   * does not hide) and the global ones (performance_schema, when on), the
+   * binary log filters and replica_skip_errors.
+   */
+  async function readFilters(
+    c: mysql.Connection,
+    flavor: Flavor,
+    status: Array<Record<string, unknown>>,
+  ): Promise<FilterReading> {
+    const applier: FilterReading['applier'] = [];
+    const add = (channel: string, name: unknown, rule: unknown) => {
+      const text = String(rule ?? '').trim();
+      if (text !== '') applier.push({ channel, name: String(name).toUpperCase(), rule: text });
+    };
+    for (const row of status) {
+      const channel = String(row.Channel_Name ?? row.Connection_name ?? '');
+      for (const col of FILTER_COLUMNS) add(channel, col, row[col]);
+    }
+    if (flavor === 'mysql') {
+      const sql = 'SELECT FILTER_NAME AS name, FILTER_RULE AS rule ' +
+        'FROM performance_schema.replication_applier_global_filters';
+      const [global] = await c.query(sql).catch(() => [[]]);
+      for (const g of global as Array<{ name: string; rule: string }>) add('(global)', g.name, g.rule);
+    } else {
+      // MariaDB keeps the rewrite rules in a variable (10.11), not in SHOW SLAVE STATUS
+      const rw = await one<{ v: string | null }>(c, 'SELECT @@GLOBAL.replicate_rewrite_db AS v').catch(() => undefined);
+      add('(global)', 'REPLICATE_REWRITE_DB', rw?.v);
+    }
+    const [bl] = await c.query(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS');
+    const b = (bl as Array<Record<string, unknown>>)[0] ?? {};
+    const variable = flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
+    const skip = await one<{ v: string | null }>(c, `SELECT @@GLOBAL.${variable} AS v`);
+    return {
+      applier,
+      binlogDoDb: String(b.Binlog_Do_DB ?? '').trim(),
+      binlogIgnoreDb: String(b.Binlog_Ignore_DB ?? '').trim(),
+      skipErrors: String(skip?.v ?? 'OFF'),
+    };
   }
 
   return {

@@ -30,9 +30,10 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
-import { MysqlGtidSet, parseGtidSet, type Flavor, type GtidSet } from '../common/gtid/index.js';
+import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
 import { decideGtids, decideRelayPosition } from '../common/switch/decide.js';
-import { describeErrant, describeTaggedGtids, findErrant } from '../common/switch/errant.js';
+import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
+import type { TaskScope } from '../common/switch/filters.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { MAX_CANDIDATES, type Discover, type InstanceRef, type WithTarget } from '../common/switch/input.js';
 import type { CandidateReport } from '../common/switch/status.js';
@@ -40,7 +41,11 @@ import { dm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { describe } from './compensation.js';
 import { errantTarget, executedState, notGtidMode, refuse, servingProblems } from './phases.js';
+import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
+
+type Reachable = Extract<InstanceFacts, { reachable: true }>;
+const SPLIT = 'not chosen: the qualifying candidates hold diverging histories (split brain)';
 
 /** Lags (in transactions) this close to the least one count as equal: the operator's order decides between them. */
 export const LAG_TOLERANCE = 50n;
@@ -65,12 +70,16 @@ export interface RankInput {
   candidates: CandidateReading[];
   /** The safety rules of issue 12 (errant transactions, relay position, tagged GTIDs). */
   safety: boolean;
+  /** The schemas the source's tasks replicate, for judging filters (absent: every schema counts). */
+  scopes?: TaskScope[];
 }
 
 export interface Ranking {
   /** Best first; the chosen one (if any) is the first. */
   reports: CandidateReport[];
   chosen: CandidateReading | null;
+  /** Two qualifying candidates whose histories diverge (each holds transactions the other lacks): none chosen. */
+  splitBrain?: string;
 }
 
 const addressOf = (r: InstanceRef) => `${r.host}:${r.port}`;
@@ -111,14 +120,17 @@ export function rankCandidates(r: RankInput): Ranking {
     if (r.safety) {
       const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
       if (tagged) reasons.push(tagged);
-      const references = [
+      const base = [
         { label: "DM's position (gtid-S)", gtids: gtidS.toString() },
         ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
         ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
-        ...(f.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [])),
       ];
-      const found = findErrant(flavor, { ...errantTarget(f), label: `the candidate ${address}` }, references);
+      const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
+      const { found } = errantInTopology(flavor, target, f, base);
       if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
+      for (const n of found.notes) notes.push(n);
+      const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
+      reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
     }
     return { c, index, reasons, notes, catchUp, adopt: r.current !== null && r.current === address };
   });
@@ -159,7 +171,9 @@ export function rankCandidates(r: RankInput): Ranking {
     return a.index - b.index;
   };
   const ranked = [...judged].sort(order);
-  const chosen = ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
+  const qualifying = passing.map((j) => ({ address: addressOf(j.c.ref), facts: j.c.facts as Reachable }));
+  const splitBrain = r.safety ? findSplitBrain(flavor, qualifying) : null;
+  const chosen = !splitBrain && ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
   const reports = ranked.map((j): CandidateReport => {
     const lag = lags.get(j);
     const why = j.reasons.length
@@ -167,11 +181,11 @@ export function rankCandidates(r: RankInput): Ranking {
       : [
           ...(j.adopt ? ['DM already reads it: a switch to it was half done'] : []),
           ...j.notes,
-          ...(j === chosen ? [] : [`ranked after ${addressOf(chosen!.c.ref)}${whyAfter(chosen!, j)}`]),
+          ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : [SPLIT]),
         ];
     return { address: addressOf(j.c.ref), origin: j.c.origin, chosen: j === chosen, qualifies: j.reasons.length === 0, ...(lag === undefined ? {} : { lag: lag.toString() }), reasons: why };
   });
-  return { reports, chosen: chosen?.c ?? null };
+  return { reports, chosen: chosen?.c ?? null, ...(splitBrain ? { splitBrain } : {}) };
 
   function whyAfter(best: Judged, j: Judged): string {
     if (best.adopt) return ', which DM already reads';
@@ -205,7 +219,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const { dmCluster, sourceId } = input;
   const [source, oldFacts, listed] = await Promise.all([
     dm.dmFindSource({ dmCluster, sourceId }),
-    input.oldInstance ? mysql.mysqlInspect(input.oldInstance) : Promise.resolve(null),
+    input.oldInstance ? mysql.mysqlInspect(input.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
     candidateList(t, input),
   ]);
   if (!source) {
@@ -220,7 +234,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
       ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
   ]);
-  const { reports, chosen } = rankCandidates({
+  const { reports, chosen, splitBrain } = rankCandidates({
     flavor: source.flavor,
     tasks: source.tasks,
     relayGtid: source.relay?.relayBinlogGtid || null,
@@ -228,9 +242,11 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     current: current ? addressOf(current) : null,
     candidates: listed.map((l, i) => ({ ...l, facts: facts[i]!, ...(vips ? { vip: vips[i]! } : {}) })),
     safety: t.safety,
+    scopes: t.safety ? await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts) : undefined,
   });
   t.status.candidates = reports;
   for (const line of describeRanking(reports)) t.decide(line.startsWith('passed over') ? 'warn' : 'info', `candidate ${line}`);
+  if (splitBrain) refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${splitBrain}`);
   if (!chosen) {
     refuse(t, SwitchErrorType.NoCandidate, `no candidate qualifies, nothing was changed: ${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`);
   }
@@ -279,4 +295,75 @@ async function canHold(v: { provider: string; address: string }, to: InstanceRef
     if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) throw e;
     return { ok: false, checked: true, reason: `the VIP provider's check failed: ${describe(e)}` };
   }
+}
+
+/** The tasks' schemas, read (config task) only when a candidate or a server of its chain has a filter. */
+async function scopesIfFiltered(
+  dmCluster: string,
+  sourceId: string,
+  tasks: SourceTask[],
+  facts: InstanceFacts[],
+): Promise<TaskScope[] | undefined> {
+  const any = (f: Reachable) =>
+    serverFilters(f).some((s) => s.applier.length > 0 || s.binlogDoDb !== '' || s.binlogIgnoreDb !== '');
+  const filtered = facts.some((f) => f.reachable && any(f));
+  if (!filtered || tasks.length === 0) return undefined;
+  return dm.dmTaskScopes({ dmCluster, sourceId, tasks: tasks.map((x) => x.name) });
+}
+
+/**
+ * Two qualifying candidates whose histories diverge: each holds transactions
+ * the other lacks, and at least one side's extra transactions were written
+ * by that candidate itself (its own server_uuid / server_id: it took writes
+ * as a primary) or are in a server's stream the other has nothing of (a
+ * second primary's writes). Differences only in other servers' streams that
+ * both know are lag (a replica behind in one stream, parallel appliers'
+ * gaps), not divergence. Returns the refusal naming both sets, or null.
+ */
+export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: string; facts: Reachable }>): string | null {
+  for (let i = 0; i < qualifying.length; i++) {
+    for (let k = i + 1; k < qualifying.length; k++) {
+      const a = qualifying[i]!;
+      const b = qualifying[k]!;
+      const d = flavor === 'mysql' ? mysqlDivergence(a.facts, b.facts) : mariadbDivergence(a.facts, b.facts);
+      if (d) {
+        return (
+          `split brain among the candidates: ${a.address} holds ${d.aOnly} that ${b.address} lacks, ` +
+          `and ${b.address} holds ${d.bOnly} that ${a.address} lacks, ` +
+          'and will never receive them (writes of its own, or of a primary the other does not follow): ' +
+          "neither history contains the other, so DM would lose one side's transactions. " +
+          "Decide which server is the primary, make the other's transactions whole on it (or discard them), " +
+          're-point the other as its replica, then switch again'
+        );
+      }
+    }
+  }
+  return null;
+}
+
+function mysqlDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
+  const A = MysqlGtidSet.parse(a.gtidExecuted);
+  const B = MysqlGtidSet.parse(b.gtidExecuted);
+  const aOnly = A.subtract(B);
+  const bOnly = B.subtract(A);
+  if (aOnly.isEmpty() || bOnly.isEmpty()) return null;
+  const diverges = (only: MysqlGtidSet, own: string, other: MysqlGtidSet) =>
+    only.uuids().some((u) => u === own.toLowerCase() || other.ofUuid(u).isEmpty());
+  if (!diverges(aOnly, a.serverUuid, B) && !diverges(bOnly, b.serverUuid, A)) return null;
+  return { aOnly: aOnly.toCompactString(), bOnly: bOnly.toCompactString() };
+}
+
+function mariadbDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
+  const A = parseMariadbBinlogState(executedState(a));
+  const B = parseMariadbBinlogState(executedState(b));
+  const fmt = (g: { domain: number; server: number; seq: number | bigint }) => `${g.domain}-${g.server}-${g.seq}`;
+  const missing = (xs: typeof A, ys: typeof A) =>
+    xs.filter((g) => !ys.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
+  const aOnly = missing(A, B);
+  const bOnly = missing(B, A);
+  if (aOnly.length === 0 || bOnly.length === 0) return null;
+  const diverges = (only: typeof A, own: number, other: typeof A) =>
+    only.some((g) => g.server === own || !other.some((e) => e.domain === g.domain && e.server === g.server));
+  if (!diverges(aOnly, a.serverId, B) && !diverges(bOnly, b.serverId, A)) return null;
+  return { aOnly: aOnly.map(fmt).join(','), bOnly: bOnly.map(fmt).join(',') };
 }

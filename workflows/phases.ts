@@ -9,7 +9,9 @@ import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, decideRelayPosition, type GtidDecision } from '../common/switch/decide.js';
-import { describeErrant, describeTaggedGtids, findErrant, type ErrantTarget } from '../common/switch/errant.js';
+import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
+import { filterProblems } from '../common/switch/filters.js';
+import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { GATES, type SwitchStatus } from '../common/switch/status.js';
@@ -52,7 +54,8 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const [source, newFacts, oldFacts] = await Promise.all([
     opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
     mysql.mysqlInspect(req.newInstance, t.safety ? { withSources: true } : undefined),
-    req.oldInstance ? mysql.mysqlInspect(req.oldInstance) : Promise.resolve(null),
+    // the old instance's chain says whether a writable primary answers elsewhere
+    req.oldInstance ? mysql.mysqlInspect(req.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
   ]);
   if (source) {
     t.tasks(source.tasks);
@@ -73,6 +76,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const problems = servingProblems(newFacts, source?.flavor ?? null, t.safety);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
+  if (t.safety) await filterCheck(t, req, source, newFacts);
   if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
   }
@@ -91,6 +95,40 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
   }
   return { source, newFacts, oldFacts: old };
+}
+
+/**
+ * Replication and binary log filters (and replica_skip_errors) on the new
+ * instance and on every server up to the primary: refused when one could
+ * hide changes of a schema the source's tasks replicate (common/switch/filters.ts).
+ */
+async function filterCheck(
+  t: Tracker,
+  req: PreflightRequest,
+  source: SourceState | null,
+  facts: PreflightResult['newFacts'],
+): Promise<void> {
+  const chain = describeChain(facts);
+  if (chain) t.decide('info', chain);
+  const servers = serverFilters(facts);
+  const clean = (s: (typeof servers)[number]) =>
+    s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
+  if (servers.every(clean)) {
+    const where = servers.map((s) => s.address).join(', ') || facts.address;
+    t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
+    return;
+  }
+  const names = source?.tasks.map((x) => x.name) ?? [];
+  const { dmCluster, sourceId } = req;
+  const scopes = names.length ? await dm.dmTaskScopes({ dmCluster, sourceId, tasks: names }) : [];
+  const problems = filterProblems(servers, scopes);
+  if (problems.length) {
+    const why = 'with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds';
+    const text = `switch refused, nothing was changed: DM would silently miss changes behind a filter (${why})`;
+    refuse(t, SwitchErrorType.PreflightFailed, `${text}: ${problems.join('; ')}`);
+  }
+  const scope = scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ');
+  t.decide('go', `the filters found cannot touch what the tasks replicate (${scope})`);
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
@@ -198,17 +236,15 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   const tagged = describeTaggedGtids(flavor, readings);
   if (tagged) refusing(tagged);
 
-  // errant transactions: what the new instance has that the rest of the topology has not
-  const references = [
+  // errant transactions: what the new instance has that the rest of the topology (up to the primary) has not
+  const base = [
     { label: "DM's position (gtid-S)", gtids: union.toString() },
     ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
     ...(r.old ? [{ label: `the old instance ${r.old.address}`, gtids: executedState(r.old) }] : []),
-    ...(facts.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [])),
   ];
-  const found = findErrant(flavor, errantTarget(facts), references);
+  const { found, compared } = errantInTopology(flavor, errantTarget(facts, r.old), facts, base);
   for (const n of found.notes) t.decide('info', n);
   if (found.errant === '') {
-    const compared = references.map((x) => x.label);
     t.decide('go', `no errant transactions: every transaction ${facts.address} has executed is in ${compared.slice(0, -1).join(', ')}${compared.length > 1 ? ' or ' : ''}${compared.at(-1)}${found.notes.length ? ', besides those noted above' : ''}`);
     return result();
   }
@@ -233,8 +269,8 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   return result(found.errant, text);
 }
 
-/** The new instance as the errant check sees it. */
-export function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
+/** The new instance as the errant check sees it (`old`: the old instance, when it answered). */
+export function errantTarget(facts: PreflightResult['newFacts'], old: PreflightResult['oldFacts'] = null): ErrantTarget {
   const channels = facts.channels ?? (facts.replica ? [facts.replica] : []);
   const read = new Map((facts.sources ?? []).map((x) => [x.address, x]));
   return {
@@ -252,9 +288,11 @@ export function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
         serverUuid: s?.reachable ? s.serverUuid : c.sourceUuid,
         serverId: s?.reachable ? s.serverId : c.sourceServerId,
         read: s?.reachable === true,
+        ...(s?.reachable && s.readOnly !== undefined ? { readOnly: s.readOnly } : {}),
         ...(s && !s.reachable ? { error: s.error } : s ? {} : { error: 'not read' }),
       };
     }),
+    writablePrimaryElsewhere: writablePrimaryElsewhere(old, facts),
   };
 }
 

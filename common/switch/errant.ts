@@ -62,7 +62,21 @@ export interface ErrantTarget {
   /** A replication channel of it has a running thread. */
   replicating: boolean;
   /** Its replication channels' sources (label: `host:port`): whether each was read (and is among the references). */
-  sources: Array<{ label: string; serverUuid: string | null; serverId: number | null; read: boolean; error?: string }>;
+  sources: Array<{
+    label: string;
+    serverUuid: string | null;
+    serverId: number | null;
+    read: boolean;
+    error?: string;
+    /** When read: read_only or super_read_only ON. */
+    readOnly?: boolean;
+  }>;
+  /**
+   * A writable primary that answers elsewhere in the topology (e.g. the old
+   * instance, writable and replicating from nobody), in words; null or absent
+   * when none is known. While one exists, the new instance is not the primary.
+   */
+  writablePrimaryElsewhere?: string | null;
 }
 
 export interface ErrantFinding {
@@ -84,9 +98,26 @@ export function findErrant(flavor: Flavor, target: ErrantTarget, references: Top
   return flavor === 'mysql' ? mysqlErrant(target, references) : mariadbErrant(target, references);
 }
 
-/** The new instance acts as a primary: writable and replicating from nobody. */
+/**
+ * The new instance acts as a primary, proven rather than assumed: writable,
+ * replicating from nobody, every configured source of it gone (does not
+ * answer) or itself read-only, and no writable primary answering elsewhere.
+ * A replica whose replication was merely stopped by hand, with its source
+ * still the writable primary, does not qualify: its own writes are errant.
+ */
 function actsAsPrimary(t: ErrantTarget): boolean {
-  return !t.readOnly && !t.replicating;
+  return primaryDoubt(t) === null;
+}
+
+/** Why the new instance is not taken as the primary (null: it is). */
+function primaryDoubt(t: ErrantTarget): string | null {
+  if (t.readOnly) return 'read-only';
+  if (t.replicating) return 'a replica that is replicating';
+  const live = t.sources.filter((s) => s.read && s.readOnly === false);
+  const names = live.map((s) => s.label).join(', ');
+  if (live.length) return `a replica whose replication is stopped while its source ${names} answers and is writable`;
+  if (t.writablePrimaryElsewhere) return `not the primary: ${t.writablePrimaryElsewhere} answers as a writable primary`;
+  return null;
 }
 
 function sourcesNote(t: ErrantTarget): string {
@@ -96,7 +127,7 @@ function sourcesNote(t: ErrantTarget): string {
 }
 
 function ownOrigin(t: ErrantTarget, id: string): string {
-  const role = t.readOnly ? 'read-only' : 'a replica that is replicating';
+  const role = primaryDoubt(t) ?? 'a replica';
   return `written on ${t.label} itself (${id}) while it is ${role}: no other server of the topology has them (a local write on a replica)`;
 }
 
@@ -200,4 +231,156 @@ export function readable(flavor: Flavor, readings: TopologyReading[]): string | 
     }
   }
   return null;
+}
+
+/**
+ * A server on the way from the new instance up to the primary (its source,
+ * the source's source, …), as read after the new instance.
+ */
+export interface ChainHop {
+  /** `host:port`. */
+  label: string;
+  /** 1: a source of the new instance; 2: a source of one of those; … */
+  depth: number;
+  /** The hops it replicates from (their labels; a source already visited closes a ring and is left out). */
+  sources: string[];
+  /** It has replication channels (configured sources), including ones that lead back into the chain. */
+  hasChannels: boolean;
+  reachable: boolean;
+  error?: string;
+  serverUuid?: string;
+  serverId?: number;
+  /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
+  gtids?: string;
+  readOnly?: boolean;
+  /** A channel of it has a running thread. */
+  replicating?: boolean;
+}
+
+/** An intermediate server's own transactions that the servers above it lack: local writes on a replica in the chain. */
+export interface IntermediateWrites {
+  hop: string;
+  serverUuid: string;
+  serverId: number;
+  /** MySQL GTID set; MariaDB `d-s-n` entries joined by commas. */
+  gtids: string;
+  /** The servers above it that were read, in words. */
+  above: string[];
+}
+
+/**
+ * What the chain up to the primary contributes to the errant check's
+ * references: each hop's executed set, except, for a hop that does not act
+ * as a primary, its own transactions (own server_uuid / server_id) that none
+ * of the servers above it has. Those are local writes on a server between
+ * the new instance and the primary: they reached the new instance through
+ * its replication, yet the primary never had them.
+ *
+ * A hop acts as a primary, and its own transactions are history, when it
+ * replicates from nobody (the top; in a ring, the server whose sources are
+ * all already in the chain), or when it is writable, replicates
+ * nothing now, every source it has is gone or read-only, and no writable
+ * primary answers elsewhere (the rule of the new instance).
+ */
+export function chainReferences(
+  flavor: Flavor,
+  hops: ChainHop[],
+  writablePrimaryElsewhere: string | null = null,
+): { references: TopologyReading[]; intermediate: IntermediateWrites[] } {
+  const byLabel = new Map(hops.map((h) => [h.label, h]));
+  const above = (h: ChainHop): ChainHop[] => {
+    const seen = new Set<string>([h.label]);
+    const out: ChainHop[] = [];
+    const queue = [...h.sources];
+    while (queue.length) {
+      const l = queue.shift()!;
+      if (seen.has(l)) continue;
+      seen.add(l);
+      const x = byLabel.get(l);
+      if (!x) continue;
+      if (x.reachable) out.push(x);
+      queue.push(...x.sources);
+    }
+    return out;
+  };
+  const primaryLike = (h: ChainHop): boolean => {
+    // no source outside the chain: the top (in a ring, the server that closes it)
+    if (h.sources.length === 0) return true;
+    if (h.readOnly !== false || h.replicating || writablePrimaryElsewhere) return false;
+    return h.sources.every((l) => {
+      const s = byLabel.get(l);
+      return !s || !s.reachable || s.readOnly === true;
+    });
+  };
+  const references: TopologyReading[] = [];
+  const intermediate: IntermediateWrites[] = [];
+  for (const h of hops) {
+    if (!h.reachable || h.gtids === undefined) continue;
+    const label = h.depth === 1 ? `its replication source ${h.label}` : `the server ${h.label} (${h.depth} hops up)`;
+    const writes = (gtids: string): IntermediateWrites => {
+      const above = ups.map((x) => x.label);
+      return { hop: h.label, serverUuid: h.serverUuid ?? '', serverId: h.serverId ?? 0, gtids, above };
+    };
+    if (primaryLike(h)) {
+      references.push({ label, gtids: h.gtids });
+      continue;
+    }
+    const ups = above(h);
+    if (flavor === 'mysql') {
+      const mine = MysqlGtidSet.parse(h.gtids);
+      const upper = ups.reduce((u, x) => u.union(MysqlGtidSet.parse(x.gtids ?? '')), MysqlGtidSet.EMPTY);
+      const own = mine.ofUuid(h.serverUuid ?? '').subtract(upper);
+      references.push({ label, gtids: mine.subtract(own).toString() });
+      if (!own.isEmpty()) intermediate.push(writes(own.toCompactString()));
+    } else {
+      const entries = parseMariadbBinlogState(h.gtids);
+      const upper = ups.flatMap((x) => parseMariadbBinlogState(x.gtids ?? ''));
+      const coveredAbove = (g: MariadbGtid) =>
+        upper.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq);
+      const isOwn = (g: MariadbGtid) => g.server === h.serverId && !coveredAbove(g);
+      const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
+      references.push({ label, gtids: entries.filter((g) => !isOwn(g)).map(fmt).join(',') });
+      const own = entries.filter(isOwn).map(fmt);
+      if (own.length) intermediate.push(writes(own.join(',')));
+    }
+  }
+  return { references, intermediate };
+}
+
+/**
+ * The errant check with the chain up to the primary: `base` (DM's position,
+ * the relay's, the old instance) and what `chainReferences` takes from each
+ * hop. A GTID that only an intermediate server has is errant, and said to be
+ * written there.
+ */
+export function findErrantInChain(
+  flavor: Flavor,
+  target: ErrantTarget,
+  base: TopologyReading[],
+  hops: ChainHop[],
+): ErrantResult {
+  const chain = chainReferences(flavor, hops, target.writablePrimaryElsewhere ?? null);
+  const r = findErrant(flavor, target, [...base, ...chain.references]);
+  if (chain.intermediate.length === 0 || r.findings.length === 0) return r;
+  const origin = (w: IntermediateWrites) => {
+    const id = flavor === 'mysql' ? `server_uuid ${w.serverUuid}` : `server_id ${w.serverId}`;
+    const above = w.above.length
+      ? `${w.above.join(', ')} above it ${w.above.length > 1 ? 'do' : 'does'} not have them`
+      : 'no server above it could be read to have them';
+    return (
+      `written on ${w.hop} itself (${id}), a replica between the new instance and the primary: ${above}; ` +
+      'a local write on an intermediate replica reached the new instance through its replication'
+    );
+  };
+  const findings = r.findings.flatMap((f): ErrantFinding[] => {
+    if (flavor === 'mysql') {
+      const set = MysqlGtidSet.parse(f.gtids);
+      const w = chain.intermediate.find((x) => !set.ofUuid(x.serverUuid).isEmpty());
+      return [w ? { gtids: f.gtids, origin: origin(w) } : f];
+    }
+    const server = Number(f.gtids.split('-')[1]);
+    const w = chain.intermediate.find((x) => x.serverId === server && x.gtids.split(',').includes(f.gtids));
+    return [w ? { gtids: f.gtids, origin: origin(w) } : f];
+  });
+  return { ...r, findings };
 }

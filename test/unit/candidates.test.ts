@@ -135,3 +135,42 @@ describe('the request names its target one way', () => {
     expect(problems({ ...base, candidates: Array.from({ length: 17 }, () => one) }).join()).toMatch(/at most 16/);
   });
 });
+
+describe('split brain among candidates', () => {
+  const promoted = (host: string, executed: string, uuid: string) => ({ ...(facts(host, executed, { replicating: false, uuid }) as Extract<InstanceFacts, { reachable: true }>), readOnly: false });
+  const A = '0a0a0a0a-0000-0000-0000-000000000001';
+  const B = '0b0b0b0b-0000-0000-0000-000000000002';
+
+  it('given two qualifying candidates that each took writes as a primary, should choose none and name both sets', () => {
+    const r = rank([cand('db1', promoted('db1', `${P}:1-1000,${A}:1-3`, A), 0), cand('db2', promoted('db2', `${P}:1-1000,${B}:1`, B), 1)]);
+    expect(r.chosen).toBeNull();
+    expect(r.splitBrain).toMatch(new RegExp(`split brain among the candidates: db1:3306 holds ${A}:1-3 that db2:3306 lacks, and db2:3306 holds ${B}:1 that db1:3306 lacks`));
+    expect(r.reports.every((c) => c.qualifies && !c.chosen)).toBe(true);
+  });
+
+  it('given a promoted candidate and one still behind in the old primary\'s stream, should see no split brain', () => {
+    const r = rank([cand('db1', promoted('db1', `${P}:1-1000,${A}:1-3`, A), 0), cand('db2', facts('db2', `${P}:1-990`), 1)]);
+    expect(r.splitBrain).toBeUndefined();
+    expect(r.chosen?.ref.host).toBe('db1');
+  });
+
+  it('given two replicas each missing a few of the primary\'s transactions (parallel appliers), should see lag, not a split brain', () => {
+    const r = rank([cand('db1', facts('db1', `${P}:1-994:996-1000`), 0), cand('db2', facts('db2', `${P}:1-995`), 1)]);
+    expect(r.splitBrain).toBeUndefined();
+    expect(r.chosen).not.toBeNull();
+  });
+});
+
+describe('split brain among candidates with a shared past', () => {
+  it('given two promoted candidates that both knew each other\'s earlier writes, should still see the split brain (each has new writes of its own)', () => {
+    const A = '0a0a0a0a-0000-0000-0000-000000000001';
+    const B = '0b0b0b0b-0000-0000-0000-000000000002';
+    const promoted = (host: string, executed: string, uuid: string) => ({ ...(facts(host, executed, { replicating: false, uuid }) as Extract<InstanceFacts, { reachable: true }>), readOnly: false });
+    // DM had replicated the earlier writes of both
+    const earlier = { tasks: [task(`${P}:1-900,${A}:1,${B}:1`)] };
+    const r = rank([cand('db1', promoted('db1', `${P}:1-1000,${A}:1-5,${B}:1`, A), 0), cand('db2', promoted('db2', `${P}:1-1000,${A}:1,${B}:1-2`, B), 1)], earlier);
+    expect(r.reports.every((c) => c.qualifies)).toBe(true);
+    expect(r.chosen).toBeNull();
+    expect(r.splitBrain).toMatch(new RegExp(`db1:3306 holds ${A}:2-5 that db2:3306 lacks, and db2:3306 holds ${B}:2 that db1:3306 lacks`));
+  });
+});

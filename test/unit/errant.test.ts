@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeTaggedGtids, findErrant, type ErrantTarget } from '../../common/switch/errant.js';
+import { describeTaggedGtids, findErrant, findErrantInChain, type ChainHop, type ErrantTarget } from '../../common/switch/errant.js';
 
 const P = '11111111-1111-1111-1111-111111111111'; // the primary
 const A = '22222222-2222-2222-2222-222222222222'; // the old instance
@@ -128,5 +128,74 @@ describe('tagged GTIDs', () => {
   it('given none, should say nothing', () => {
     expect(describeTaggedGtids('mysql', [{ label: 'x', gtids: `${P}:1-10` }])).toBeNull();
     expect(describeTaggedGtids('mariadb', [{ label: 'x', gtids: '0-1-5' }])).toBeNull();
+  });
+});
+
+describe('"acts as primary" is proven', () => {
+  it('given a writable replica whose replication was stopped by hand while its source answers and is writable, should call its own writes errant', () => {
+    const target = replicaB(`${P}:1-100,${B}:1`, { readOnly: false, replicating: false, sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: false }] });
+    const r = findErrant('mysql', target, [{ label: 'its source', gtids: `${P}:1-120` }]);
+    expect(r.errant).toBe(`${B}:1`);
+    expect(r.findings[0]!.origin).toMatch(/while it is a replica whose replication is stopped while its source p:3306 answers and is writable/);
+  });
+
+  it('given its source read-only (demoted), should take it as the primary', () => {
+    const target = replicaB(`${P}:1-100,${B}:1`, { readOnly: false, replicating: false, sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: true }] });
+    expect(findErrant('mysql', target, [{ label: 'its source', gtids: `${P}:1-100` }]).errant).toBe('');
+  });
+
+  it('given a writable primary answering elsewhere (the old instance), should call its own writes errant even with no source configured', () => {
+    const target = replicaB(`${P}:1-100,${B}:1-2`, { readOnly: false, replicating: false, sources: [], writablePrimaryElsewhere: 'the old instance a:3306' });
+    const r = findErrant('mysql', target, [{ label: 'the old instance', gtids: `${P}:1-100` }]);
+    expect(r.errant).toBe(`${B}:1-2`);
+    expect(r.findings[0]!.origin).toMatch(/not the primary: the old instance a:3306 answers as a writable primary/);
+  });
+});
+
+describe('errant transactions up the chain to the primary', () => {
+  const I = '55555555-5555-5555-5555-555555555555'; // the server between B and the primary
+  const hop = (over: Partial<ChainHop>): ChainHop => ({ label: 'x', depth: 1, sources: [], hasChannels: false, reachable: true, readOnly: true, replicating: true, ...over });
+  const chain = (iGtids: string, pGtids = `${P}:1-130`): ChainHop[] => [
+    hop({ label: 'i:3306', depth: 1, sources: ['p:3306'], hasChannels: true, serverUuid: I, serverId: 5, gtids: iGtids }),
+    hop({ label: 'p:3306', depth: 2, sources: [], hasChannels: false, readOnly: false, replicating: false, serverUuid: P, serverId: 1, gtids: pGtids }),
+  ];
+  const viaI = (gtids: string) => replicaB(gtids, { sources: [{ label: 'i:3306', serverUuid: I, serverId: 5, read: true, readOnly: true }] });
+  const dmAt = [{ label: "DM's position (gtid-S)", gtids: `${P}:1-100` }];
+
+  it('given a local write on the intermediate server that reached the new instance, should call it errant, written there', () => {
+    const r = findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), dmAt, chain(`${P}:1-125,${I}:1`));
+    expect(r.errant).toBe(`${I}:1`);
+    expect(r.findings[0]!.origin).toMatch(/written on i:3306 itself \(server_uuid 5555.*\), a replica between the new instance and the primary: p:3306 above it does not have them/);
+  });
+
+  it('given the intermediate server\'s own old writes that the primary has (a former primary), should find nothing errant', () => {
+    expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1-50`), dmAt, chain(`${P}:1-125,${I}:1-50`, `${P}:1-130,${I}:1-50`)).errant).toBe('');
+  });
+
+  it('given the intermediate write already downstream (in gtid-S), should not count it', () => {
+    expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), [{ label: 'gtid-S', gtids: `${P}:1-100,${I}:1` }], chain(`${P}:1-125,${I}:1`)).errant).toBe('');
+  });
+
+  it('given the primary above unreachable, should still call the intermediate server\'s own writes errant (it replicates, so it is no primary)', () => {
+    const hops = [hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, serverUuid: I, serverId: 5, gtids: `${P}:1-125,${I}:1` }), hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' })];
+    const r = findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), dmAt, hops);
+    expect(r.errant).toBe(`${I}:1`);
+    expect(r.findings[0]!.origin).toMatch(/no server above it could be read to have them/);
+  });
+
+  it('given the intermediate server promoted (writable, replicating nothing, its source gone), should take its writes as history', () => {
+    const hops = [hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, readOnly: false, replicating: false, serverUuid: I, serverId: 5, gtids: `${P}:1-125,${I}:1-3` }), hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' })];
+    expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1-3`), dmAt, hops).errant).toBe('');
+  });
+
+  it('given MariaDB, should apply the same rule per domain and server id', () => {
+    const hops = [
+      hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, serverUuid: 'server_id:5', serverId: 5, gtids: '0-1-125,0-5-126' }),
+      hop({ label: 'p:3306', depth: 2, readOnly: false, replicating: false, serverUuid: 'server_id:1', serverId: 1, gtids: '0-1-130' }),
+    ];
+    const target: ErrantTarget = { label: 'the new instance b:3306', serverUuid: 'server_id:3', serverId: 3, gtids: '0-1-125,0-5-126', readOnly: true, replicating: true, sources: [{ label: 'i:3306', serverUuid: null, serverId: 5, read: true }] };
+    const r = findErrantInChain('mariadb', target, [{ label: 'gtid-S', gtids: '0-1-100' }], hops);
+    expect(r.errant).toBe('0-5-126');
+    expect(r.findings[0]!.origin).toMatch(/written on i:3306 itself \(server_id 5\)/);
   });
 });
