@@ -18,7 +18,7 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { childEnv } from './child-env.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
-import type { CredentialResolver } from './mysql.js';
+import type { CredentialResolver, Destination } from './mysql.js';
 import { pollUntil } from './poll.js';
 
 export interface DmClusterConfig {
@@ -268,6 +268,12 @@ async function withPrivateFile<T>(root: string, name: string, content: string, u
   }
 }
 
+/** Where a saved task configuration sends its rows: its target-database's host and port. */
+export function targetDatabase(task: SavedTaskConfig): { host: string; port: number } {
+  const t = ((parseYaml(task.yaml) as Record<string, unknown> | null)?.['target-database'] ?? {}) as { host?: unknown; port?: unknown };
+  return { host: String(t.host ?? ''), port: Number(t.port ?? 0) };
+}
+
 /** The file start-task (or check-task) gets: the saved configuration, normalised, with the downstream login filled in. */
 function taskFile(task: SavedTaskConfig, creds: { user: string; password: string }): string {
   const doc = normalizeTaskConfig(parseYaml(task.yaml) as Record<string, unknown>) as Record<string, unknown> & { 'target-database': Record<string, unknown> };
@@ -278,9 +284,14 @@ function taskFile(task: SavedTaskConfig, creds: { user: string; password: string
 
 export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver, options: { privateDir?: string } = {}) {
   const privateDir = options.privateDir ?? join(tmpdir(), `dm-switch-private-${process.getuid?.() ?? 'user'}`);
-  const credentials = async (reference: string) => {
+  const credentials = async (reference: string, to: Destination) => {
     if (!resolveCredentials) throw failure('this worker resolves no credentials for DM configurations', SwitchErrorType.InvalidInput);
-    return resolveCredentials(reference);
+    return resolveCredentials(reference, to);
+  };
+  /** The downstream login of a task goes only where its credential belongs: the task's target-database. */
+  const downstreamCredentials = (reference: string, task: SavedTaskConfig) => {
+    const target = targetDatabase(task);
+    return credentials(reference, { host: target.host, port: target.port, purpose: `target-database of DM task ${task.name}` });
   };
   const cluster = (name: string): DmClusterConfig => {
     const c = clusters[name];
@@ -673,7 +684,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
           SwitchErrorType.DmOperationFailed,
         );
       }
-      const creds = await credentials(req.from.credentials);
+      const creds = await credentials(req.from.credentials, { host: req.from.host, port: req.from.port, purpose: `from of DM source ${req.sourceId}` });
       const base = (req.baseConfig ? parseYaml(req.baseConfig) : {}) as Record<string, unknown> & { from?: Record<string, unknown> };
       const config = {
         ...base,
@@ -699,9 +710,9 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * with DM's words.
      */
     async dmCheckTasks(req: { dmCluster: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<Record<string, string>> {
-      const creds = await credentials(req.credentials);
       const out: Record<string, string> = {};
       for (const task of req.tasks) {
+        const creds = await downstreamCredentials(req.credentials, task);
         await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['check-task', path]);
           const text = `${answer.msg ?? ''} ${typeof answer.checkResult === 'string' ? answer.checkResult : ''}`;
@@ -926,10 +937,10 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * (see dmAwaitSyncing).
      */
     async dmStartTasks(req: { dmCluster: string; sourceId: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<SourceTask[]> {
-      const creds = await credentials(req.credentials);
       const now = await sourceState(req.dmCluster, req.sourceId);
       for (const task of req.tasks) {
         if (now.tasks.some((t) => t.name === task.name)) continue;
+        const creds = await downstreamCredentials(req.credentials, task);
         await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['start-task', '-s', req.sourceId, path]);
           const failures = dmctlFailures(answer);

@@ -66,7 +66,7 @@ beforeAll(async () => {
   receiver = await startNotifyReceiver();
   await writeFile(join(privateTmp, 'notify-token'), 'e2e-notify-token\n', { mode: 0o600 });
   const config =
-    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n') +
+    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n') +
     `notify: { url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(privateTmp, 'notify-token'))} }\n`;
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
 }, 300_000);
@@ -371,7 +371,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await Promise.all([waitCaughtUp(a, primary, 60_000), waitCaughtUp(b, primary, 60_000)]);
     const config = stack
       .workerConfigYaml('e2e-secrets')
-      .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW }\n');
+      .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n');
     const metricsPort = await freePort();
     const proc = await startWorkerProcess({
       configYaml: config,
