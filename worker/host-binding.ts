@@ -13,12 +13,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-
-const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/i;
-
-function isHostName(h: string): boolean {
-  return h.length <= 253 && h.split('.').every((l) => LABEL.test(l));
-}
+import { isHostName } from '../common/switch/hosts.js';
 
 /** What is wrong with a pattern of `credentials.<ref>.hosts`, or null. */
 export function hostPatternProblem(p: string): string | null {

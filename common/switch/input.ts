@@ -9,16 +9,26 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { hostSyntaxProblem } from './hosts.js';
 import { GATES } from './status.js';
 
 /** Default bound of the freeze: long enough for a catch-up and a person at a gate, short of binlog expiry. */
 export const DEFAULT_MAX_FREEZE_SECONDS = 1_800;
 
+/** A host name or address; never something a command would read as an option (common/switch/hosts.ts). */
+export const hostSchema = z
+  .string()
+  .min(1, 'give the host name or address')
+  .superRefine((h, ctx) => {
+    const problem = hostSyntaxProblem(h);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
 export const InstanceRefSchema = z
   .object({
-    host: z.string().min(1, 'give the host name or address'),
+    host: hostSchema,
     port: z.number().int().min(1).max(65535).default(3306),
     credentials: name.describe('name of a credential reference that the worker resolves'),
   })
@@ -127,7 +137,7 @@ export const VipSwitchInputSchema = z
     vip: z
       .object({
         /** The address DM's source config connects to. */
-        address: z.string().min(1),
+        address: hostSchema,
         /** Which VIP provider of the worker's configuration moves it. */
         provider: name.default('default'),
       })
