@@ -28,6 +28,7 @@
  *   after the switch ended is recognised and starts nothing.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { applyLimits, DEFAULT_SERVER_LIMITS, limitOptions, type ServerLimits } from './server-limits.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Server } from 'node:https';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -123,8 +124,11 @@ function authenticated(secrets: WebhookSecrets, headers: Record<string, string |
 
 const truncate = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 
-export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean }): FastifyInstance {
-  const app = (opts.secrets.tls ? Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20, https: opts.secrets.tls }) : Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
+export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean; limits?: ServerLimits }): FastifyInstance {
+  const serverLimits = opts.limits ?? DEFAULT_SERVER_LIMITS;
+  const base = { logger: opts.logger ?? false, bodyLimit: 1 << 20, ...limitOptions(serverLimits) };
+  const app = (opts.secrets.tls ? Fastify({ ...base, https: opts.secrets.tls }) : Fastify(base)) as unknown as FastifyInstance;
+  applyLimits(app, serverLimits);
   // the raw body is needed for the HMAC; JSON is parsed after authentication
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
