@@ -167,13 +167,26 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; problems: stri
  * value is not empty or DM's mask (`******`). Parsed, not matched as text.
  * Throws the parser's error for text that is not YAML.
  */
-export function yamlPasswordPaths(text: string): string[] {
+/**
+ * Keys whose value is a secret in DM's configurations: passwords (DM masks
+ * them as `******` in `config task`/`config source`), and those DM shows as
+ * they are: S3 `secret-access-key`/`access-key`, session tokens, and TLS
+ * material inlined as `ssl-*-base64` (the key, and its certificates).
+ */
+const SECRET_KEY = /^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret|ssl-[a-z]+-base64)$/i;
+
+const SECRET_PARAM = /[?&](secret[-_]?access[-_]?key|access[-_]?key|session[-_]?token|token|password)=(?!\**(&|$))/i;
+
+/** Paths of the secret-like keys of a YAML document whose value is not masked (`******`) or empty. */
+export function yamlSecretPaths(text: string): string[] {
   const walk = (v: unknown, path: string): string[] => {
     if (Array.isArray(v)) return v.flatMap((x, i) => walk(x, `${path}[${i}]`));
     if (v === null || typeof v !== 'object') return [];
     return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => {
       const p = path ? `${path}.${k}` : k;
-      if (/^(password|passwd|pwd)$/i.test(k.trim())) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      if (SECRET_KEY.test(k.trim()) && (x === null || typeof x !== 'object')) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      // storage URLs carry their credentials as query parameters (s3://bucket/dir?secret-access-key=…)
+      if (typeof x === 'string' && SECRET_PARAM.test(x)) return [p];
       return walk(x, p);
     });
   };
@@ -188,13 +201,13 @@ const TaskConfigSchema = z
   .superRefine((yaml, ctx) => {
     let found: string[];
     try {
-      found = yamlPasswordPaths(yaml);
+      found = yamlSecretPaths(yaml);
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: `is not valid YAML (${(e as Error).message.split('\n')[0]}); give the task's YAML as for \`dmctl start-task\`` });
       return;
     }
     if (found.length) {
-      ctx.addIssue({ code: 'custom', message: `contains a password (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
+      ctx.addIssue({ code: 'custom', message: `contains a password or another secret (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
     }
   });
 
