@@ -22,6 +22,7 @@ rules:
   - name: r
     match: { alertname: X }
     kind: vip
+    gates: [before-freeze]
     switch: { sourceId: s, newInstance: { host: db-b, credentials: c }, vip: { address: 10.0.0.9 } }
 `;
 const servers: FastifyInstance[] = [];
