@@ -27,6 +27,7 @@
  *   an alert repeated while its switch runs joins it, and one re-delivered
  *   after the switch ended is recognised and starts nothing.
  */
+import { printable } from '../common/text.js';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { applyLimits, DEFAULT_SERVER_LIMITS, limitOptions, type ServerLimits } from './server-limits.js';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -123,7 +124,11 @@ function authenticated(secrets: WebhookSecrets, headers: Record<string, string |
   return nonces.claim(nonce, now);
 }
 
-const truncate = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+/** An alert's text as a switch records it: printable, one line, within `max`. */
+const truncate = (raw: string, max: number) => {
+  const s = printable(raw, true);
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+};
 
 export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean; limits?: ServerLimits }): FastifyInstance {
   const serverLimits = opts.limits ?? DEFAULT_SERVER_LIMITS;
