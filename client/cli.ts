@@ -16,6 +16,7 @@
  * machine-readable results everywhere. Exit codes: see EXIT.
  */
 import { printable } from '../common/text.js';
+import { sentDecisions, withIdentities } from './approval-identity.js';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -371,7 +372,10 @@ export function program(): Command {
           done(s.outcome === undefined ? EXIT.ok : exitForHost(s));
           return;
         }
-        print(g, s, renderStatus(workflowId, s));
+        // who decided each gate, as Temporal recorded the client that sent it (beside the name it gave)
+        const sent = await sentDecisions(client.workflow.getHandle(workflowId), client.options.loadedDataConverter).catch(() => []);
+        const shown = { ...s, approvals: withIdentities(s.approvals, sent) };
+        print(g, shown, renderStatus(workflowId, shown));
         done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
       });
     });

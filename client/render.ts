@@ -36,7 +36,7 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   if (s.decisions.length) out.push('', '  decisions:', ...s.decisions.map(renderDecision));
   if (s.steps.length) out.push('', '  steps:', ...s.steps.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
   if (s.compensation.length) out.push('', '  undone:', ...s.compensation.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
-  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
+  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
   const next = whatNext(s);
   if (next) out.push('', `  NEXT: ${next}`);
