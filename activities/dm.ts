@@ -10,6 +10,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +18,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
+import { yamlSecretPaths } from '../common/switch/input.js';
 import { childEnv } from './child-env.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './dmctl-output.js';
-import type { CredentialResolver } from './mysql.js';
+import type { CredentialResolver, Destination } from './mysql.js';
 import { pollUntil } from './poll.js';
 
 export interface DmClusterConfig {
@@ -269,6 +271,12 @@ async function withPrivateFile<T>(root: string, name: string, content: string, u
   }
 }
 
+/** Where a saved task configuration sends its rows: its target-database's host and port. */
+export function targetDatabase(task: SavedTaskConfig): { host: string; port: number } {
+  const t = ((parseYaml(task.yaml) as Record<string, unknown> | null)?.['target-database'] ?? {}) as { host?: unknown; port?: unknown };
+  return { host: String(t.host ?? ''), port: Number(t.port ?? 0) };
+}
+
 /** The file start-task (or check-task) gets: the saved configuration, normalised, with the downstream login filled in. */
 function taskFile(task: SavedTaskConfig, creds: { user: string; password: string }): string {
   const doc = normalizeTaskConfig(parseYaml(task.yaml) as Record<string, unknown>) as Record<string, unknown> & { 'target-database': Record<string, unknown> };
@@ -278,10 +286,21 @@ function taskFile(task: SavedTaskConfig, creds: { user: string; password: string
 }
 
 export function createDmActivities(clusters: Record<string, DmClusterConfig>, resolveCredentials?: CredentialResolver, options: { privateDir?: string } = {}) {
-  const privateDir = options.privateDir ?? join(tmpdir(), `dm-switch-private-${process.getuid?.() ?? 'user'}`);
-  const credentials = async (reference: string) => {
+  // without the worker's private directory (worker/private-dir.ts checks its owner and mode): a fresh one of our
+  // own, made exclusively, never a predictable name in the shared temporary directory that another user could own
+  let fallback: Promise<string> | undefined;
+  const privateDir = async (): Promise<string> => options.privateDir ?? (fallback ??= mkdtemp(join(tmpdir(), 'dm-switch-private-')).then((dir) => {
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    }));
+  const credentials = async (reference: string, to: Destination) => {
     if (!resolveCredentials) throw failure('this worker resolves no credentials for DM configurations', SwitchErrorType.InvalidInput);
-    return resolveCredentials(reference);
+    return resolveCredentials(reference, to);
+  };
+  /** The downstream login of a task goes only where its credential belongs: the task's target-database. */
+  const downstreamCredentials = (reference: string, task: SavedTaskConfig) => {
+    const target = targetDatabase(task);
+    return credentials(reference, { host: target.host, port: target.port, purpose: `target-database of DM task ${task.name}` });
   };
   const cluster = (name: string): DmClusterConfig => {
     const c = clusters[name];
@@ -617,7 +636,21 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         if (answer.result === true && typeof answer.cfg === 'string') tasks.push(describeTaskConfig(name, answer.cfg));
         else if (!/task not found/i.test(answer.msg ?? '')) checked(`config task ${name}`, answer);
       }
-      return { source: src.result === true && typeof src.cfg === 'string' ? src.cfg : null, tasks };
+      const source = src.result === true && typeof src.cfg === 'string' ? src.cfg : null;
+      // what is returned is kept in workflow history: DM masks passwords, not every secret
+      const secrets = [
+        ...(source ? yamlSecretPaths(source).map((p) => `source ${req.sourceId}: ${p}`) : []),
+        ...tasks.flatMap((t) => yamlSecretPaths(t.yaml).map((p) => `task ${t.name}: ${p}`)),
+      ];
+      if (secrets.length) {
+        throw failure(
+          `DM's configuration carries secrets it does not mask (${secrets.join('; ')}); the switch keeps these configurations ` +
+            'in its history, so it stops here and changes nothing. Take them out of the configuration (TLS keys as files with ' +
+            'ssl-key/ssl-cert/ssl-ca rather than ssl-*-base64; storage credentials from the dm-worker\'s environment), then start it again',
+          SwitchErrorType.PreflightFailed,
+        );
+      }
+      return { source, tasks };
     },
 
     /**
@@ -674,7 +707,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
           SwitchErrorType.DmOperationFailed,
         );
       }
-      const creds = await credentials(req.from.credentials);
+      const creds = await credentials(req.from.credentials, { host: req.from.host, port: req.from.port, purpose: `from of DM source ${req.sourceId}` });
       const base = (req.baseConfig ? parseYaml(req.baseConfig) : {}) as Record<string, unknown> & { from?: Record<string, unknown> };
       const config = {
         ...base,
@@ -685,7 +718,7 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         flavor: req.flavor,
         from: { ...(base.from ?? {}), host: req.from.host, port: req.from.port, user: creds.user, password: creds.password },
       };
-      return withPrivateFile(privateDir, `source-${req.sourceId}.yaml`, stringifyYaml(config), async (path) => {
+      return withPrivateFile(await privateDir(), `source-${req.sourceId}.yaml`, stringifyYaml(config), async (path) => {
         checked(`operate-source create ${req.sourceId}`, await dmctl(req.dmCluster, ['operate-source', 'create', path]));
         return 'created' as const;
       });
@@ -700,10 +733,10 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * with DM's words.
      */
     async dmCheckTasks(req: { dmCluster: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<Record<string, string>> {
-      const creds = await credentials(req.credentials);
       const out: Record<string, string> = {};
       for (const task of req.tasks) {
-        await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
+        const creds = await downstreamCredentials(req.credentials, task);
+        await withPrivateFile(await privateDir(), `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['check-task', path]);
           const text = `${answer.msg ?? ''} ${typeof answer.checkResult === 'string' ? answer.checkResult : ''}`;
           // check-task also connects to the upstream DM reads now: one that is down (a reason to switch) says nothing about the config
@@ -947,11 +980,11 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * (see dmAwaitSyncing).
      */
     async dmStartTasks(req: { dmCluster: string; sourceId: string; tasks: SavedTaskConfig[]; credentials: string }): Promise<SourceTask[]> {
-      const creds = await credentials(req.credentials);
       const now = await sourceState(req.dmCluster, req.sourceId);
       for (const task of req.tasks) {
         if (now.tasks.some((t) => t.name === task.name)) continue;
-        await withPrivateFile(privateDir, `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
+        const creds = await downstreamCredentials(req.credentials, task);
+        await withPrivateFile(await privateDir(), `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
           const answer = await dmctl(req.dmCluster, ['start-task', '-s', req.sourceId, path]);
           const failures = dmctlFailures(answer);
           // started by an earlier attempt whose answer was lost: fine

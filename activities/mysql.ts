@@ -8,18 +8,34 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { CREDENTIAL_NOT_BOUND, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { resolveAll } from './net.js';
 import { pollUntil } from './poll.js';
+import { authPlugins } from './mysql-auth.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 export interface Credentials {
   user: string;
   password: string;
+  /** The checked name or address to connect to (worker/host-binding.ts); the destination's host when absent. */
+  connectTo?: string;
+  /** TLS with this CA (PEM); the certificate's name checked against the host unless verifyIdentity is false. */
+  tls?: { ca: string; verifyIdentity: boolean };
+  /** The servers' RSA public key (PEM), pinned, for full authentication without TLS. */
+  serverPublicKey?: string;
+  /** Ask the server for its RSA key when neither TLS nor a pinned key is set. */
+  allowPublicKeyRetrieval?: boolean;
 }
-export type CredentialResolver = (reference: string) => Promise<Credentials>;
+/** Where a password is about to go: checked against the credential's hosts before it is handed out. */
+export interface Destination {
+  host: string;
+  port: number;
+  /** What the connection is for, named in a refusal. */
+  purpose: string;
+}
+export type CredentialResolver = (reference: string, to: Destination) => Promise<Credentials>;
 
 export interface ReplicaState {
   ioRunning: boolean;
@@ -160,7 +176,23 @@ function replicaState(rs: Record<string, unknown>, thread: 'Replica' | 'Slave', 
 const ACCESS_ERRORS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_HOST_NOT_PRIVILEGED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_SPECIFIC_ACCESS_DENIED_ERROR']);
 
 const LOGIN_REFUSED = 'login-refused';
-const loginRefused = (e: unknown): e is ApplicationFailure => e instanceof ApplicationFailure && e.details?.[0] === LOGIN_REFUSED;
+/** A login that did not happen for a reason of this server (refused, or not to be trusted with the password), not an outage. */
+const loginRefused = (e: unknown): e is ApplicationFailure =>
+  e instanceof ApplicationFailure && (e.details?.[0] === LOGIN_REFUSED || e.details?.[0] === CREDENTIAL_NOT_BOUND);
+
+/** The server could not prove itself over TLS (or offers none): the password was not sent. */
+const TLS_ERRORS = new Set([
+  'HANDSHAKE_NO_SSL_SUPPORT',
+  'HANDSHAKE_SSL_ERROR',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /** A login the server refused: the credential reference (or the grants) is wrong. */
 export function isAccessError(e: unknown): boolean {
@@ -211,19 +243,38 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
    * throw InvalidInput naming the reference and the server's words. Anything
    * else (refused, timed out, no route) is left to the caller.
    */
-  async function connect(ref: InstanceRef): Promise<mysql.Connection> {
-    const creds = await resolve(ref.credentials);
+  async function connect(ref: InstanceRef, purpose = 'MySQL login'): Promise<mysql.Connection> {
+    const creds = await resolve(ref.credentials, { host: ref.host, port: ref.port, purpose });
+    const host = creds.connectTo ?? ref.host;
+    const address = `${ref.host}:${ref.port}`;
     try {
       return await mysql.createConnection({
-        host: ref.host,
+        host,
         port: ref.port,
         user: creds.user,
         password: creds.password,
         connectTimeout: options.connectTimeoutMs ?? 5_000,
         supportBigNumbers: true,
         bigNumberStrings: true,
+        ...(creds.tls ? { ssl: { ca: creds.tls.ca, rejectUnauthorized: true, verifyIdentity: creds.tls.verifyIdentity } } : {}),
+        authPlugins: authPlugins({
+          reference: ref.credentials,
+          address,
+          tls: creds.tls !== undefined,
+          ...(creds.serverPublicKey ? { serverPublicKey: creds.serverPublicKey } : {}),
+          allowPublicKeyRetrieval: creds.allowPublicKeyRetrieval ?? false,
+        }),
       });
     } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? '');
+      if (code === 'DM_SWITCH_PASSWORD_WITHHELD' || TLS_ERRORS.has(code)) {
+        throw ApplicationFailure.create({
+          message: `${address}: ${(e as Error).message}${TLS_ERRORS.has(code) ? ` (TLS of credential "${ref.credentials}": the server did not prove itself, so the password was not sent; check the CA and the host name)` : ''}`,
+          type: SwitchErrorType.InvalidInput,
+          nonRetryable: true,
+          details: [LOGIN_REFUSED],
+        });
+      }
       if (isAccessError(e)) {
         throw ApplicationFailure.create({
           message: `${ref.host}:${ref.port} refused the login of credential reference "${ref.credentials}" (user ${creds.user}): ${(e as Error).message}; fix the reference on the worker or the server's grants`,
@@ -598,6 +649,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         try {
           c = await connect(ref);
         } catch (e) {
+          // a source the asked server reports is followed only where the credential belongs
+          if (!source && e instanceof ApplicationFailure && e.details?.[0] === CREDENTIAL_NOT_BOUND) {
+            asked.push(`${address}: not followed (${e.message})`);
+            return;
+          }
           if (e instanceof ApplicationFailure) throw e;
           asked.push(`${address}: does not answer (${(e as Error).message})`);
           return;

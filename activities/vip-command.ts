@@ -3,17 +3,21 @@
  * who holds the VIP, one that moves it. Commands are argument arrays run
  * through execa without a shell, each with a timeout.
  *
- *   locate: <locate argv…> <vip>
+ * Every value the commands get from a request or a server (the VIP, hosts)
+ * comes after `--` and is first checked to be an address or a host name
+ * (common/switch/hosts.ts): nothing a command could read as an option.
+ *
+ *   locate: <locate argv…> -- <vip>
  *     env DM_SWITCH_VIP=<vip>
  *         DM_SWITCH_VIP_CANDIDATES="<host:port> <host:port> …"
  *     stdout: the holder's host (one word), or nothing when nobody holds it.
  *
- *   move:   <move argv…> <vip> <from host or ''> <to host>
+ *   move:   <move argv…> -- <vip> <from host or ''> <to host>
  *     env DM_SWITCH_VIP=<vip>
  *         DM_SWITCH_VIP_FROM=<host:port or ''>
  *         DM_SWITCH_VIP_TO=<host:port>
  *
- *   check (optional): <check argv…> <vip> <to host>
+ *   check (optional): <check argv…> -- <vip> <to host>
  *     env DM_SWITCH_VIP=<vip>
  *         DM_SWITCH_VIP_TO=<host:port>
  *     exit 0 when the VIP could be moved to that host, 1 (with the reason
@@ -26,6 +30,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
+import { hostSyntaxProblem } from '../common/switch/hosts.js';
+import { SwitchErrorType } from '../common/switch/errors.js';
 import { childEnv } from './child-env.js';
 import { matchHost } from './net.js';
 import type { VipMoveResult, VipProvider, VipTarget } from './vip.js';
@@ -76,7 +82,7 @@ export class CommandVipProvider implements VipProvider {
   readonly canHold?: (vip: string, to: VipTarget) => Promise<string | null>;
 
   private async check(vip: string, to: VipTarget): Promise<string | null> {
-    const argv = [...this.config.check!, vip, to.host];
+    const argv = [...this.config.check!, '--', word('VIP', vip), word('host', to.host)];
     const r = await this.exec(argv, { DM_SWITCH_VIP: vip, DM_SWITCH_VIP_TO: hostPort(to) });
     if (r.exitCode === 1) return `VIP provider "${this.name}" cannot move ${vip} to ${to.host}: ${r.stderr.trim() || 'its check command said no (exit 1)'}`;
     this.fail('check', argv, r);
@@ -84,15 +90,17 @@ export class CommandVipProvider implements VipProvider {
   }
 
   async locate(vip: string, candidates: VipTarget[]): Promise<string | null> {
-    const stdout = await this.run('locate', [...this.config.locate, vip], {
+    const stdout = await this.run('locate', [...this.config.locate, '--', word('VIP', vip)], {
       DM_SWITCH_VIP: vip,
       DM_SWITCH_VIP_CANDIDATES: candidates.map(hostPort).join(' '),
     });
     const holder = stdout.trim();
     if (holder === '') return null;
     if (/\s/.test(holder)) {
-      throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, vip])} printed more than one word (${JSON.stringify(holder)}); it must print the holder's host or nothing`);
+      throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, '--', vip])} printed more than one word (${JSON.stringify(holder)}); it must print the holder's host or nothing`);
     }
+    const problem = hostSyntaxProblem(holder);
+    if (problem) throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, '--', vip])} printed ${problem}; it must print the holder's host or nothing`);
     return holder;
   }
 
@@ -102,7 +110,8 @@ export class CommandVipProvider implements VipProvider {
     const isTo = async (holder: string | null) => holder !== null && (await matchHost(holder, [to.host])) !== null;
     const before = await this.locate(vip, candidates);
     if (await isTo(before)) return { alreadyThere: true, holder: to.host };
-    await this.run('move', [...this.config.move, vip, from?.host ?? '', to.host], {
+    const argv = [...this.config.move, '--', word('VIP', vip), from ? word('host', from.host) : '', word('host', to.host)];
+    await this.run('move', argv, {
       DM_SWITCH_VIP: vip,
       DM_SWITCH_VIP_FROM: from ? hostPort(from) : '',
       DM_SWITCH_VIP_TO: hostPort(to),
@@ -110,7 +119,7 @@ export class CommandVipProvider implements VipProvider {
     const after = await this.locate(vip, candidates);
     if (!(await isTo(after))) {
       throw providerError(
-        `VIP provider "${this.name}": the move command ${describe([...this.config.move, vip, from?.host ?? '', to.host])} exited 0, ` +
+        `VIP provider "${this.name}": the move command ${describe(argv)} exited 0, ` +
           `but VIP ${vip} now points at ${after ?? 'nobody'}, not at ${to.host} (it pointed at ${before ?? 'nobody'} before)`,
       );
     }
@@ -152,6 +161,15 @@ export class CommandVipProvider implements VipProvider {
       throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} exited with code ${r.exitCode}: ${stderr || '(no stderr)'}`);
     }
   }
+}
+
+/** `value` as an argument of a provider command: an address or a host name, never an option. */
+function word(what: string, value: string): string {
+  const problem = hostSyntaxProblem(value);
+  if (problem) {
+    throw ApplicationFailure.create({ message: `refused to run a VIP provider command with ${what} ${problem}`, type: SwitchErrorType.InvalidInput, nonRetryable: true });
+  }
+  return value;
 }
 
 /** An argv as a reader would type it. */

@@ -15,6 +15,8 @@
  * TEMPORAL_API_KEY, TLS, profiles in temporal.toml). `--output json` prints
  * machine-readable results everywhere. Exit codes: see EXIT.
  */
+import { printable } from '../common/text.js';
+import { sentDecisions, withIdentities } from './approval-identity.js';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -89,7 +91,8 @@ const exitFor = (outcome: Outcome | undefined): number =>
   outcome === 'switched' || outcome === 'dry-run' ? EXIT.ok : outcome === 'needs-operator' ? EXIT.needsOperator : EXIT.switchFailed;
 
 function print(g: Globals, json: unknown, text: string): void {
-  process.stdout.write(`${g.output === 'json' ? JSON.stringify(json, null, 2) : text}\n`);
+  // JSON escapes what it carries; text from alerts and servers is made printable (common/text.ts)
+  process.stdout.write(`${g.output === 'json' ? JSON.stringify(json, null, 2) : printable(text)}\n`);
 }
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
@@ -369,7 +372,10 @@ export function program(): Command {
           done(s.outcome === undefined ? EXIT.ok : exitForHost(s));
           return;
         }
-        print(g, s, renderStatus(workflowId, s));
+        // who decided each gate, as Temporal recorded the client that sent it (beside the name it gave)
+        const sent = await sentDecisions(client.workflow.getHandle(workflowId), client.options.loadedDataConverter).catch(() => []);
+        const shown = { ...s, approvals: withIdentities(s.approvals, sent) };
+        print(g, shown, renderStatus(workflowId, shown));
         done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
       });
     });
@@ -482,15 +488,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (e instanceof CliError) {
-      process.stderr.write(`dm-switch: ${e.message}\n`);
+      process.stderr.write(`dm-switch: ${printable(e.message)}\n`);
       return e.code;
     }
     if (e instanceof WorkflowFailedError) {
       const cause = e.cause instanceof ApplicationFailure ? `${e.cause.type}: ${e.cause.message}` : e.cause instanceof CancelledFailure ? 'cancelled' : e.message;
-      process.stderr.write(`dm-switch: the switch failed: ${cause}\n`);
+      process.stderr.write(`dm-switch: the switch failed: ${printable(cause)}\n`);
       return EXIT.switchFailed;
     }
-    process.stderr.write(`dm-switch: ${(e as Error).message ?? String(e)}\n`);
+    process.stderr.write(`dm-switch: ${printable((e as Error).message ?? String(e))}\n`);
     return EXIT.usage;
   }
 }

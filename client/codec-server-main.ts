@@ -1,6 +1,6 @@
 /** The codec endpoint process (client/codec-server.ts): `npm run codec-server`. */
 import { codecFromEnv } from './codec.js';
-import { checkCodecListen, CodecListenError, createCodecServer } from './codec-server.js';
+import { checkCodecListen, codecHosts, CodecListenError, createCodecServer } from './codec-server.js';
 
 const codec = codecFromEnv();
 if (!codec) {
@@ -15,6 +15,13 @@ try {
   console.error(`dm-switch codec server: ${e.message}`);
   process.exit(2);
 }
-const app = createCodecServer({ codec, token: process.env.DM_SWITCH_CODEC_TOKEN, corsOrigins: (process.env.DM_SWITCH_CODEC_CORS ?? '').split(',').filter(Boolean) });
+const list = (v: string | undefined) => (v ?? '').split(',').filter(Boolean);
+const app = createCodecServer({
+  codec,
+  token: process.env.DM_SWITCH_CODEC_TOKEN,
+  corsOrigins: list(process.env.DM_SWITCH_CODEC_CORS),
+  // the names a browser may use for it (e.g. behind a proxy); anything else is refused (DNS rebinding)
+  allowedHosts: codecHosts(host, Number(port), list(process.env.DM_SWITCH_CODEC_HOSTS)),
+});
 await app.listen({ host, port: Number(port) });
 console.log(`dm-switch codec server on http://${host}:${port}`);

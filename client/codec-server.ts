@@ -14,6 +14,7 @@
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import { applyLimits, DEFAULT_SERVER_LIMITS, limitOptions, type ServerLimits } from './server-limits.js';
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -55,10 +56,41 @@ export function checkCodecListen(host: string, token: string | undefined): void 
   }
 }
 
-export function createCodecServer(opts: { codec: PayloadCodec; token?: string; corsOrigins?: string[] }): FastifyInstance {
-  const app = Fastify({ bodyLimit: 8 << 20 });
+/**
+ * The Host headers the codec endpoint answers: the address it listens on and,
+ * on loopback, the loopback names for its port. A page that rebinds its own
+ * name to 127.0.0.1 (DNS rebinding) sends its own name as Host, and is refused.
+ */
+export function codecHosts(host: string, port: number, extra: string[] = []): string[] {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  const own = bare.includes(':') ? `[${bare}]:${port}` : `${bare}:${port}`;
+  const loop = isLoopback(bare) ? [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`] : [];
+  return [...new Set([own, ...loop, ...extra].map((h) => h.toLowerCase()))];
+}
+
+export function createCodecServer(opts: {
+  codec: PayloadCodec;
+  token?: string;
+  corsOrigins?: string[];
+  /** Host headers answered (codecHosts); every other one gets 421. Unset: set at listen from the address bound. */
+  allowedHosts?: string[];
+  limits?: ServerLimits;
+}): FastifyInstance {
+  const limits = opts.limits ?? DEFAULT_SERVER_LIMITS;
+  const app = Fastify({ bodyLimit: 8 << 20, ...limitOptions(limits) });
+  applyLimits(app, limits);
   const origins = new Set(opts.corsOrigins ?? []);
+  let hosts: Set<string> | null = opts.allowedHosts ? new Set(opts.allowedHosts.map((h) => h.toLowerCase())) : null;
+  app.addHook('onListen', async () => {
+    if (hosts) return;
+    const a = app.server.address();
+    if (a && typeof a === 'object') hosts = new Set(codecHosts(a.address, a.port));
+  });
   app.addHook('onRequest', async (req, reply) => {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!hosts || !hosts.has(host)) {
+      return reply.code(421).send({ error: `this codec endpoint does not answer for host ${JSON.stringify(host)}; use the address it listens on (DM_SWITCH_CODEC_HOSTS adds names)` });
+    }
     const origin = req.headers.origin;
     if (origin && origins.has(origin)) {
       reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'origin');

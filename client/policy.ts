@@ -12,7 +12,7 @@
  *     - name: replica-01-down
  *       match: { alertname: MySQLReplicaDown, dm_source: mysql-replica-01 }   # every label must equal
  *       kind: vip                       # or address
- *       gates: [before-switch]          # gates that still need a human
+ *       gates: [before-freeze]          # gates that still need a human (before-freeze, or unattended: true)
  *       switch:                         # the switch request (workflow input), as for `dm-switch start`
  *         sourceId: mysql-replica-01
  *         newInstance: { host: db-b, credentials: upstream }
@@ -54,6 +54,12 @@ const RuleSchema = z
     kind: z.enum(['vip', 'address', 'drain']),
     /** Gates that still need a human; merged with `switch.approvals.gates` (a gate named in either is kept). */
     gates: z.array(z.enum(GATES)).default([]),
+    /**
+     * Lets the rule's switches freeze DM with nobody approving (automatic failover). Without it, a switch
+     * rule must wait at before-freeze and a drain rule at its plan: whoever can reach Alertmanager's API can
+     * raise an alert with any labels.
+     */
+    unattended: z.boolean().default(false),
     switch: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -81,9 +87,13 @@ export const PolicySchema = z
         repeatWindowSeconds: z.number().int().nonnegative().default(60),
         /** Signed requests: how far the timestamp may be from now, and how long a nonce is remembered. */
         signatureWindowSeconds: z.number().int().positive().max(3600).default(300),
+        /** Switches (or drains) one rule may start within an hour; more are refused (429) until the hour has passed. */
+        startsPerRulePerHour: z.number().int().positive().default(10),
+        /** Alerts one request may carry; a larger payload is refused whole (413). */
+        maxAlertsPerPayload: z.number().int().positive().default(100),
       })
       .strict()
-      .default({ maxConcurrent: 4, repeatWindowSeconds: 60, signatureWindowSeconds: 300 }),
+      .default({ maxConcurrent: 4, repeatWindowSeconds: 60, signatureWindowSeconds: 300, startsPerRulePerHour: 10, maxAlertsPerPayload: 100 }),
   })
   .strict();
 export type Policy = z.infer<typeof PolicySchema>;
@@ -139,6 +149,17 @@ export function parsePolicy(text: string, origin = 'policy'): Policy {
     }
     const r = validateFor(rule.kind, sampleValue(rule.switch));
     if (!r.ok) problems.push(...r.problems.map((p) => `${at}.${atLoad(p, templates)}`));
+    const gates = ruleGates(rule);
+    // a dry run changes nothing, whoever asks for it
+    const dryRun = (rule.switch.options as { dryRun?: unknown } | undefined)?.dryRun === true || rule.switch.dryRun === true;
+    const attended = dryRun || (rule.kind === 'drain' ? gates.length > 0 : gates.includes('before-freeze'));
+    if (!attended && !rule.unattended) {
+      problems.push(
+        `rules.${i}.gates: rule ${rule.name} would ${rule.kind === 'drain' ? 'drain a host' : 'freeze DM and switch'} with nobody approving: ` +
+          `anyone who can reach Alertmanager's API can raise an alert with any labels. Add ${rule.kind === 'drain' ? 'a gate (its plan waits for one approval)' : 'before-freeze to gates'}, ` +
+          'or say unattended: true if the rule must act alone (automatic failover)',
+      );
+    }
   });
   if (problems.length) throw new PolicyError(invalid(origin, problems));
   return policy;

@@ -4,6 +4,7 @@
  * and what an operator must do.
  */
 import type { SwitchStatus } from '../common/switch/status.js';
+import { printable } from '../common/text.js';
 
 const time = (iso: string) => iso.slice(11, 19);
 
@@ -35,15 +36,16 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   if (s.decisions.length) out.push('', '  decisions:', ...s.decisions.map(renderDecision));
   if (s.steps.length) out.push('', '  steps:', ...s.steps.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
   if (s.compensation.length) out.push('', '  undone:', ...s.compensation.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
-  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
+  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
   const next = whatNext(s);
   if (next) out.push('', `  NEXT: ${next}`);
-  return out.join('\n');
+  // alerts, servers and DM wrote parts of it: one line each, nothing a terminal would act on
+  return out.map((l) => printable(l, true)).join('\n');
 }
 
 export function renderDecision(d: SwitchStatus['decisions'][number]): string {
-  return `    ${time(d.at)} [${d.phase}] ${d.verdict}: ${d.reason}`;
+  return `    ${time(d.at)} [${d.phase}] ${d.verdict}: ${printable(d.reason, true)}`;
 }
 
 /** What a person does after a switch that ended without switching and needs no operator. */

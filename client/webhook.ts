@@ -27,7 +27,9 @@
  *   an alert repeated while its switch runs joins it, and one re-delivered
  *   after the switch ended is recognised and starts nothing.
  */
+import { printable } from '../common/text.js';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { applyLimits, DEFAULT_SERVER_LIMITS, limitOptions, type ServerLimits } from './server-limits.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Server } from 'node:https';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -55,7 +57,8 @@ const PayloadSchema = z.object({
 export type AlertResult =
   | { fingerprint: string; action: 'started' | 'already-running' | 'duplicate'; workflowId: string; rule: string }
   | { fingerprint: string; action: 'ignored'; reason: string }
-  | { fingerprint: string; action: 'refused'; reason: string; rule: string };
+  | { fingerprint: string; action: 'refused'; reason: string; rule: string }
+  | { fingerprint: string; action: 'rate-limited'; reason: string; rule: string; workflowId: string };
 
 export interface WebhookSecrets {
   bearerToken?: string;
@@ -121,16 +124,24 @@ function authenticated(secrets: WebhookSecrets, headers: Record<string, string |
   return nonces.claim(nonce, now);
 }
 
-const truncate = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+/** An alert's text as a switch records it: printable, one line, within `max`. */
+const truncate = (raw: string, max: number) => {
+  const s = printable(raw, true);
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+};
 
-export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean }): FastifyInstance {
-  const app = (opts.secrets.tls ? Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20, https: opts.secrets.tls }) : Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
+export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean; limits?: ServerLimits }): FastifyInstance {
+  const serverLimits = opts.limits ?? DEFAULT_SERVER_LIMITS;
+  const base = { logger: opts.logger ?? false, bodyLimit: 1 << 20, ...limitOptions(serverLimits) };
+  const app = (opts.secrets.tls ? Fastify({ ...base, https: opts.secrets.tls }) : Fastify(base)) as unknown as FastifyInstance;
+  applyLimits(app, serverLimits);
   // the raw body is needed for the HMAC; JSON is parsed after authentication
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const limits = opts.policy.limits;
   const nonces = new NonceMemory(limits.signatureWindowSeconds * 1000);
   const recent = new Map<string, number>();
+  const starts = new StartBudget(limits.startsPerRulePerHour, 3_600_000);
   let inFlight = 0;
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -160,10 +171,15 @@ export function createWebhook(opts: { client: Client; policy: Policy; secrets: W
       if (!p.success) {
         return reply.code(400).send({ error: `not an Alertmanager webhook payload: ${p.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}` });
       }
+      if (p.data.alerts.length > limits.maxAlertsPerPayload) {
+        return reply.code(413).send({ error: `the payload carries ${p.data.alerts.length} alerts, more than limits.maxAlertsPerPayload (${limits.maxAlertsPerPayload}); nothing was started` });
+      }
       const results: AlertResult[] = [];
-      for (const alert of p.data.alerts) results.push(await handle(opts, alert, recent, limits.repeatWindowSeconds * 1000));
+      for (const alert of p.data.alerts) results.push(await handle(opts, alert, recent, limits.repeatWindowSeconds * 1000, starts));
       // an alert that started nothing because of us is not a success for Alertmanager
-      return reply.code(results.some((r) => r.action === 'refused') ? 422 : 200).send({ results });
+      if (results.some((r) => r.action === 'refused')) return reply.code(422).send({ results });
+      if (results.some((r) => r.action === 'rate-limited')) return reply.code(429).header('retry-after', '300').send({ results });
+      return reply.code(200).send({ results });
     } finally {
       inFlight--;
     }
@@ -171,7 +187,37 @@ export function createWebhook(opts: { client: Client; policy: Policy; secrets: W
   return app;
 }
 
-async function handle(opts: { client: Client; policy: Policy }, alert: z.infer<typeof AlertSchema>, recent: Map<string, number>, repeatMs: number): Promise<AlertResult> {
+/** Starts per rule within a sliding window: a forged or flapping alert cannot start switch after switch. */
+export class StartBudget {
+  private readonly at = new Map<string, number[]>();
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+  ) {}
+  /** Takes one start of `rule` now, or says how many it had within the window. */
+  take(rule: string, now = Date.now()): { ok: true } | { ok: false; used: number } {
+    const recent = (this.at.get(rule) ?? []).filter((t) => t > now - this.windowMs);
+    if (recent.length >= this.max) {
+      this.at.set(rule, recent);
+      return { ok: false, used: recent.length };
+    }
+    recent.push(now);
+    this.at.set(rule, recent);
+    return { ok: true };
+  }
+  /** Gives back a start that started nothing. */
+  giveBack(rule: string): void {
+    this.at.get(rule)?.pop();
+  }
+}
+
+async function handle(
+  opts: { client: Client; policy: Policy },
+  alert: z.infer<typeof AlertSchema>,
+  recent: Map<string, number>,
+  repeatMs: number,
+  starts: StartBudget,
+): Promise<AlertResult> {
   const { fingerprint } = alert;
   if (alert.status === 'resolved') return { fingerprint, action: 'ignored', reason: 'resolved alerts start nothing' };
   const rule = matchRule(opts.policy, alert.labels);
@@ -192,13 +238,21 @@ async function handle(opts: { client: Client; policy: Policy }, alert: z.infer<t
   if (recent.has(identity)) return { fingerprint, action: 'duplicate', workflowId, rule: rule.name };
   if (repeatMs > 0) recent.set(identity, now + repeatMs);
   const handle = opts.client.workflow.getHandle(workflowId);
+  const budget = starts.take(rule.name);
+  if (!budget.ok) {
+    recent.delete(identity);
+    const max = opts.policy.limits.startsPerRulePerHour;
+    return { fingerprint, action: 'rate-limited', workflowId, rule: rule.name, reason: `rule ${rule.name} started ${budget.used} switches within the last hour (limits.startsPerRulePerHour is ${max}); nothing was started: look at why it fires so often` };
+  }
   try {
     const r = await startFor(opts, alert, rule, request, workflowId, identity, handle);
+    if (r.action !== 'started') starts.giveBack(rule.name);
     // refused by our side: a repeat is refused (422) again, not taken for a duplicate
     if (r.action === 'refused') recent.delete(identity);
     return r;
   } catch (e) {
     // nothing was decided (Temporal unreachable): the next delivery tries again
+    starts.giveBack(rule.name);
     recent.delete(identity);
     throw e;
   }

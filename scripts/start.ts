@@ -135,7 +135,7 @@ try {
     const policyText = stringify({
       taskQueue: config?.taskQueue ?? 'dm-switch',
       auth: { bearerTokenFile: join(values.state, 'webhook-token') },
-      rules: [{ name: 'demo-replica-down', match: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, kind: 'vip', gates: ['before-switch'], switch: demo }],
+      rules: [{ name: 'demo-replica-down', match: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, kind: 'vip', gates: ['before-freeze'], switch: demo }],
     });
     await writeFile(join(values.state, 'webhook.yaml'), policyText);
     const policy = parsePolicy(policyText, join(values.state, 'webhook.yaml'));

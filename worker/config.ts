@@ -11,7 +11,8 @@
  *     clusters:
  *       default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }
  *   credentials:
- *     dm-upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD }   # or passwordFile: /run/secrets/…
+ *     dm-upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD, hosts: ["*.db.example", 10.0.3.0/24] }
+ *                  # or passwordFile: /run/secrets/…; tls: { caFile: … }; serverPublicKeyFile: …
  *   vip:
  *     providers:
  *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move], check: [/usr/local/bin/vip-check] }
@@ -25,6 +26,7 @@ import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { parseYamlDocument } from '../common/yaml-document.js';
+import { hostPatternProblem } from './host-binding.js';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
@@ -84,6 +86,11 @@ const NotifySchema = z
 
 const argv = z.array(z.string().min(1)).min(1, 'give the command as a list: [program, arg, …]');
 
+/** A host name, `*.domain`, an IPv4/IPv6 address or a CIDR (worker/credentials.ts matches them). */
+const hostPattern = z.string().refine((h) => hostPatternProblem(h) === null, {
+  error: (iss) => `${JSON.stringify(iss.input)}: ${hostPatternProblem(String(iss.input))}`,
+});
+
 export const WorkerConfigSchema = z
   .object({
     taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
@@ -127,9 +134,38 @@ export const WorkerConfigSchema = z
             passwordEnv: z.string().min(1).optional(),
             /** File holding the password (trailing newline ignored). */
             passwordFile: z.string().min(1).optional(),
+            /**
+             * Where this credential may be sent: host names, `*.domain`, addresses and CIDRs. The worker
+             * checks every connection (and every DM configuration it fills in) against it before connecting.
+             */
+            hosts: z.array(hostPattern).min(1, 'give at least one host name, address or CIDR').optional(),
+            /** TLS to the servers of this credential, with the CA that signed their certificates. */
+            tls: z
+              .object({
+                caFile: z.string().min(1),
+                /** Check the certificate names the host connected to (default true). */
+                verifyIdentity: z.boolean().default(true),
+              })
+              .strict()
+              .optional(),
+            /** The servers' RSA public key (PEM), for caching_sha2_password's full authentication without TLS. */
+            serverPublicKeyFile: z.string().min(1).optional(),
+            /** Ask the server for its RSA key when neither TLS nor a pinned key is set (a fake server reads the password). */
+            allowPublicKeyRetrieval: z.boolean().default(false),
           })
           .strict()
-          .refine((c) => !(c.passwordEnv && c.passwordFile), 'set passwordEnv or passwordFile, not both'),
+          .superRefine((c, ctx) => {
+            if (c.passwordEnv && c.passwordFile) ctx.addIssue({ code: 'custom', message: 'set passwordEnv or passwordFile, not both' });
+            if (c.hosts === undefined) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['hosts'],
+                message:
+                  'say where this credential may be sent: hosts: [host names, *.domain, addresses or CIDRs]; ' +
+                  'the worker sends it nowhere else (a request or an alert could otherwise name any host)',
+              });
+            }
+          }),
       )
       .default({}),
     vip: z

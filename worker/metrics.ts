@@ -28,6 +28,11 @@ export interface SwitchGaugeOptions {
   lookbackMs: number;
   /** How long one status query may take (a switch no worker can answer for is shown from its search attributes). */
   queryTimeoutMs?: number;
+  /** Only switches on this task queue (this worker's); the namespace is the client's. */
+  taskQueue?: string;
+  /** Status queries at once (default 4), and at most this many switches queried per reading (default 200; the rest from search attributes). */
+  queryConcurrency?: number;
+  maxQueried?: number;
   warn?: (message: string) => void;
 }
 
@@ -87,6 +92,33 @@ function row(w: WorkflowExecutionInfo): SwitchRow {
   };
 }
 
+/** `f` over `items`, at most `limit` at once, results in order. */
+export async function boundedMap<T, R>(items: T[], limit: number, f: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+/**
+ * Where the Prometheus endpoint listens: `host:port` as given, or a bare
+ * port (`9464`, `:9464`) on loopback only; another address must be named.
+ */
+export function metricsListen(value: string | undefined): string | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  const port = /^:?(\d{1,5})$/.exec(v);
+  if (port) return `127.0.0.1:${port[1]}`;
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v)) throw new ConfigError(`DM_SWITCH_METRICS_LISTEN must be host:port or a port (then 127.0.0.1), not ${JSON.stringify(value)}`);
+  return v;
+}
+
 export class SwitchGauges {
   private readonly running: StateGauge;
   private readonly waiting: StateGauge;
@@ -139,7 +171,8 @@ export class SwitchGauges {
   }
 
   private async read(): Promise<void> {
-    const types = `WorkflowType IN (${TYPES.map((t) => `'${t}'`).join(', ')})`;
+    const queue = this.opts.taskQueue ? ` AND TaskQueue = '${this.opts.taskQueue.replace(/'/g, "''")}'` : '';
+    const types = `WorkflowType IN (${TYPES.map((t) => `'${t}'`).join(', ')})${queue}`;
     const open: SwitchRow[] = [];
     for await (const w of this.client.workflow.list({ query: `${types} AND ExecutionStatus = 'Running'`, pageSize: 100 })) open.push(row(w));
     const since = new Date(Date.now() - this.opts.lookbackMs).toISOString();
@@ -149,7 +182,7 @@ export class SwitchGauges {
       const seen = newest.get(r.workflowId);
       if (!seen || (r.closeTime?.getTime() ?? 0) > (seen.closeTime?.getTime() ?? 0)) newest.set(r.workflowId, r);
     }
-    const statuses = await Promise.all(open.map((r) => this.status(r.workflowId)));
+    const statuses = await boundedMap(open.slice(0, this.opts.maxQueried ?? 200), this.opts.queryConcurrency ?? 4, (r) => this.status(r.workflowId));
     const now = Date.now();
     const running: Array<{ tags: MetricTags; value: number }> = [];
     const waiting: Array<{ tags: MetricTags; value: number }> = [];

@@ -4,7 +4,7 @@
  * source it concerns, and the SDK's metrics for Prometheus.
  *
  *   DM_SWITCH_LOG_LEVEL       TRACE, DEBUG, INFO (default), WARN, ERROR
- *   DM_SWITCH_METRICS_LISTEN  host:port of the Prometheus endpoint (/metrics); unset: off
+ *   DM_SWITCH_METRICS_LISTEN  host:port of the Prometheus endpoint (/metrics), or a port on 127.0.0.1; unset: off
  *
  * Besides the SDK's own (temporal_*), the endpoint carries the switches'
  * metrics (dm_switch_*, common/switch/metrics.ts).
@@ -14,6 +14,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, type ActivityInboundCallsInterceptor, type ActivityOutboundCallsInterceptor, type LogEntry, type LogLevel } from '@temporalio/worker';
 import { SOURCE_HEADER } from '../common/switch/ids.js';
 import { METRIC_BUCKETS } from '../common/switch/metrics.js';
+import { metricsListen } from './metrics.js';
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -32,7 +33,7 @@ export function jsonLogLine(entry: LogEntry): string {
 export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metrics?: string } {
   const level = (env.DM_SWITCH_LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
   if (!LEVELS.includes(level)) throw new Error(`DM_SWITCH_LOG_LEVEL must be one of ${LEVELS.join(', ')}, not ${env.DM_SWITCH_LOG_LEVEL}`);
-  const metrics = env.DM_SWITCH_METRICS_LISTEN;
+  const metrics = metricsListen(env.DM_SWITCH_METRICS_LISTEN);
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => process.stdout.write(`${jsonLogLine(entry)}\n`)),
     ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, histogramBucketOverrides: METRIC_BUCKETS } } } } : {}),

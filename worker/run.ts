@@ -36,7 +36,7 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
     if (metrics) {
       clientConnection = await Connection.connect(connect.connectionOptions);
       const client = new Client({ connection: clientConnection, namespace, dataConverter: dataConverterFromEnv(process.env) });
-      gauges = new SwitchGauges(client, Runtime.instance().metricMeter, { ...gaugeOptions, warn: (m) => Runtime.instance().logger.warn(m) }).start();
+      gauges = new SwitchGauges(client, Runtime.instance().metricMeter, { ...gaugeOptions, taskQueue: config.taskQueue, warn: (m) => Runtime.instance().logger.warn(m) }).start();
     }
     try {
       await worker.run();

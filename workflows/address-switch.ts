@@ -89,6 +89,16 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
         const running = state?.tasks.find((x) => x.name === task.name);
         if (running) return running;
         const cp = await mysql.mysqlReadCheckpoint({ downstream: { ...task.target, credentials: input.taskCredentials }, metaSchema: task.metaSchema, task: task.name, sourceId });
+        // a configuration given by hand must send the task where DM has been sending it: its checkpoint is there
+        if (cp === null && given.includes(task.name) && when === 'before stop') {
+          refuse(
+            t,
+            SwitchErrorType.InvalidInput,
+            `taskConfigs.${task.name} sends the task to target-database ${task.target.host}:${task.target.port}, which holds no checkpoint of ` +
+              `task ${task.name} for source ${sourceId} (${task.metaSchema}.${task.name}_syncer_checkpoint): that is not the downstream DM ` +
+              'replicated this task into, so nothing was changed. Give the configuration the task had, with its own target-database',
+          );
+        }
         t.decide('info', `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ${task.metaSchema} on the downstream`);
         return { name: task.name, stage: 'Stopped', unit: '', syncerBinlogGtid: cp?.binlogGtid ?? '', masterBinlogGtid: '', errors: [] };
       }),

@@ -5,6 +5,7 @@
  * time is workflow time.
  */
 import { log, metricMeter, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { markdownText, printable } from '../common/text.js';
 import { METRICS } from '../common/switch/metrics.js';
 import { SA } from '../common/switch/search-attributes.js';
 import type { Decision, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
@@ -208,9 +209,9 @@ export class Tracker {
     const id = workflowInfo().workflowId;
     const sets = lastCheck(p.approving.gtids);
     return [
-      `**Approval needed at gate \`${p.gate}\`**: ${p.approving.summary}`,
+      `**Approval needed at gate \`${p.gate}\`**: ${markdownText(p.approving.summary)}`,
       // a blank line before the list: the Temporal UI's markdown (gomarkdown) starts no list inside a paragraph
-      ...(sets.length ? [`GTID sets it rests on:\n\n${sets.map((g) => `- ${g.label}: \`${g.set || '(empty)'}\``).join('\n')}`] : []),
+      ...(sets.length ? [`GTID sets it rests on:\n\n${sets.map((g) => `- ${markdownText(g.label)}: \`${printable(g.set, true).replace(/`/g, '') || '(empty)'}\``).join('\n')}`] : []),
       `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,
     ];
   }
@@ -222,11 +223,11 @@ export class Tracker {
     const last = s.decisions[s.decisions.length - 1];
     const lines = [
       `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source \`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,
-      ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
+      ...(last ? [`Last decision (${last.verdict}): ${markdownText(last.reason)}`] : []),
       ...this.pendingApproval(),
-      ...(s.tasks.length ? [`Tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`] : []),
+      ...(s.tasks.length ? [`Tasks: ${markdownText(s.tasks.map((t) => `${t.name} ${t.stage}`).join(', '))}`] : []),
       ...(s.frozenSince ? [s.outcome ? `DM frozen by this switch since ${s.frozenSince} and not seen replicating again` : `DM frozen since ${s.frozenSince}: replication of this source waits`] : []),
-      ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${a}`)] : []),
+      ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${markdownText(a)}`)] : []),
     ];
     // A closing rule: the Temporal UI (2.42, `temporal server start-dev`) sizes the frame it shows this
     // in to the page body's scrollHeight, without the default margins of body and paragraphs (its

@@ -31,3 +31,11 @@ export const SwitchErrorType = {
   CompensationFailed: 'CompensationFailed',
 } as const;
 export type SwitchErrorType = (typeof SwitchErrorType)[keyof typeof SwitchErrorType];
+
+/**
+ * ApplicationFailure details of a host a credential is not bound to (the
+ * worker's `credentials.<ref>.hosts`): nothing was sent there. Where the host
+ * came from a server's report about itself (a replica, its source), it is
+ * not followed; where it came from the request, the request is refused.
+ */
+export const CREDENTIAL_NOT_BOUND = 'credential-not-bound';

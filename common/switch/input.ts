@@ -9,16 +9,26 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { hostSyntaxProblem } from './hosts.js';
 import { GATES } from './status.js';
 
 /** Default bound of the freeze: long enough for a catch-up and a person at a gate, short of binlog expiry. */
 export const DEFAULT_MAX_FREEZE_SECONDS = 1_800;
 
+/** A host name or address; never something a command would read as an option (common/switch/hosts.ts). */
+export const hostSchema = z
+  .string()
+  .min(1, 'give the host name or address')
+  .superRefine((h, ctx) => {
+    const problem = hostSyntaxProblem(h);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
 export const InstanceRefSchema = z
   .object({
-    host: z.string().min(1, 'give the host name or address'),
+    host: hostSchema,
     port: z.number().int().min(1).max(65535).default(3306),
     credentials: name.describe('name of a credential reference that the worker resolves'),
   })
@@ -127,7 +137,7 @@ export const VipSwitchInputSchema = z
     vip: z
       .object({
         /** The address DM's source config connects to. */
-        address: z.string().min(1),
+        address: hostSchema,
         /** Which VIP provider of the worker's configuration moves it. */
         provider: name.default('default'),
       })
@@ -157,13 +167,26 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; problems: stri
  * value is not empty or DM's mask (`******`). Parsed, not matched as text.
  * Throws the parser's error for text that is not YAML.
  */
-export function yamlPasswordPaths(text: string): string[] {
+/**
+ * Keys whose value is a secret in DM's configurations: passwords (DM masks
+ * them as `******` in `config task`/`config source`), and those DM shows as
+ * they are: S3 `secret-access-key`/`access-key`, session tokens, and TLS
+ * material inlined as `ssl-*-base64` (the key, and its certificates).
+ */
+const SECRET_KEY = /^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret|ssl-[a-z]+-base64)$/i;
+
+const SECRET_PARAM = /[?&](secret[-_]?access[-_]?key|access[-_]?key|session[-_]?token|token|password)=(?!\**(&|$))/i;
+
+/** Paths of the secret-like keys of a YAML document whose value is not masked (`******`) or empty. */
+export function yamlSecretPaths(text: string): string[] {
   const walk = (v: unknown, path: string): string[] => {
     if (Array.isArray(v)) return v.flatMap((x, i) => walk(x, `${path}[${i}]`));
     if (v === null || typeof v !== 'object') return [];
     return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => {
       const p = path ? `${path}.${k}` : k;
-      if (/^(password|passwd|pwd)$/i.test(k.trim())) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      if (SECRET_KEY.test(k.trim()) && (x === null || typeof x !== 'object')) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      // storage URLs carry their credentials as query parameters (s3://bucket/dir?secret-access-key=…)
+      if (typeof x === 'string' && SECRET_PARAM.test(x)) return [p];
       return walk(x, p);
     });
   };
@@ -178,13 +201,13 @@ const TaskConfigSchema = z
   .superRefine((yaml, ctx) => {
     let found: string[];
     try {
-      found = yamlPasswordPaths(yaml);
+      found = yamlSecretPaths(yaml);
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: `is not valid YAML (${(e as Error).message.split('\n')[0]}); give the task's YAML as for \`dmctl start-task\`` });
       return;
     }
     if (found.length) {
-      ctx.addIssue({ code: 'custom', message: `contains a password (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
+      ctx.addIssue({ code: 'custom', message: `contains a password or another secret (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
     }
   });
 

@@ -70,6 +70,11 @@ export interface ApprovalRecord {
   by?: string;
   comment?: string;
   via?: 'signal' | 'update' | 'timeout' | 'cancellation';
+  /**
+   * The Temporal client identity that sent the decision, as Temporal recorded it in the history. Set by the
+   * client (dm-switch status) from the history; the workflow cannot see it. `by` is what the sender typed.
+   */
+  identity?: string;
 }
 
 /** One instance the switch could have chosen (candidates or discover), as it was judged before any change. */

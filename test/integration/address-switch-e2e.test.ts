@@ -29,7 +29,7 @@ import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
 import { freePort } from '../sandbox/ports.js';
 import { startNotifyReceiver, type NotifyReceiver, type Received } from '../sandbox/notify-receiver.js';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 const QUEUE = 'e2e-address';
 let stack: Stack;
@@ -66,7 +66,7 @@ beforeAll(async () => {
   receiver = await startNotifyReceiver();
   await writeFile(join(privateTmp, 'notify-token'), 'e2e-notify-token\n', { mode: 0o600 });
   const config =
-    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n') +
+    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n') +
     `notify: { url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(privateTmp, 'notify-token'))} }\n`;
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
 }, 300_000);
@@ -244,6 +244,18 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
     expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
     await writeRows(primary, 10); // not replicated until the switch ends
+    // the same configuration sending the task to another server the downstream credential may reach: no checkpoint
+    // of the task is there, so it is not DM's downstream (the worker would otherwise replicate the source into it)
+    const elsewhere = parseYaml(cfg) as Record<string, Record<string, unknown>>;
+    elsewhere['target-database'] = { ...elsewhere['target-database'], host: primary.host, port: primary.port };
+    const refused = await run(req(a, b, { taskConfigs: { [TASK]: stringifyYaml(elsewhere) } }));
+    expect(failureType(refused.error)).toBe('InvalidInput');
+    expect(refused.status.outcome).toBe('refused');
+    expect(refused.status.steps).toEqual([]);
+    expect(refused.status.decisions.map((d) => d.reason).join('\n')).toContain(
+      `taskConfigs.${TASK} sends the task to target-database ${primary.host}:${primary.port}, which holds no checkpoint of task ${TASK} for source ${SOURCE}`,
+    );
+    expect(await sourceIds(dm)).toEqual([]);
     const { status, error, handle } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
     await saveHistory(handle, 'address-switch-adopted');
     expect(error).toBeUndefined();
@@ -371,7 +383,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await Promise.all([waitCaughtUp(a, primary, 60_000), waitCaughtUp(b, primary, 60_000)]);
     const config = stack
       .workerConfigYaml('e2e-secrets')
-      .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW }\n');
+      .replace('credentials:\n', 'credentials:\n  repl: { user: dm_repl, passwordEnv: DSW_REPL_PW, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n  down: { user: dm_down, passwordEnv: DSW_DOWN_PW, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n');
     const metricsPort = await freePort();
     const proc = await startWorkerProcess({
       configYaml: config,

@@ -59,7 +59,7 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   // a reference that exists but that no server lets in
-  const config = stack.workerConfigYaml(QUEUE).replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user }\n');
+  const config = stack.workerConfigYaml(QUEUE).replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n');
   const w = await startInProcessWorker(stack.temporal!.address, config);
   client = w.client;
   stops.push(w.stop);

@@ -26,7 +26,7 @@ rules:
   - name: replica-01-down
     match: { alertname: MySQLReplicaDown, dm_source: wh-source }
     kind: vip
-    gates: [before-switch, before-resume]
+    gates: [before-freeze, before-switch, before-resume]
     switch:
       sourceId: wh-source
       newInstance: { host: 198.51.100.12, credentials: upstream }
@@ -126,7 +126,7 @@ describe('alert webhook', () => {
     expect(await d.memo).toMatchObject({ alert: 'f00dfeed01@2026-11-22T10:00:00Z', rule: 'replica-01-down' });
     const { events } = await handle.fetchHistory();
     const input = client.options.loadedDataConverter.payloadConverter.fromPayload(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as VipSwitchRequest;
-    expect(input.approvals?.gates).toEqual(['before-switch', 'before-resume']);
+    expect(input.approvals?.gates).toEqual(['before-freeze', 'before-switch', 'before-resume']);
     expect(input.requestedBy).toBe('alertmanager: MySQLReplicaDown (f00dfeed01)');
     expect(input.reason).toBe('replica 01 is down');
 
@@ -156,7 +156,7 @@ describe('webhook hardening', () => {
   });
 
   it("given a rule whose switch request names gates (as copied from a CLI switch file) and rule gates, should wait at both, and start a switch whose alert summary is longer than the input allows", async () => {
-    const policy = parsePolicy(POLICY.replace('gates: [before-switch, before-resume]', 'gates: [before-resume]').replace('vip: { address: 198.51.100.14 }', 'vip: { address: 198.51.100.14 }\n      approvals: { gates: [before-freeze] }'));
+    const policy = parsePolicy(POLICY.replace('gates: [before-freeze, before-switch, before-resume]', 'gates: [before-resume]').replace('vip: { address: 198.51.100.14 }', 'vip: { address: 198.51.100.14 }\n      approvals: { gates: [before-freeze] }'));
     const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
     const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
     try {
@@ -223,6 +223,51 @@ limits: { maxConcurrent: 1, repeatWindowSeconds: 60 }
   });
 });
 
+describe('webhook limits on what alerts can start', () => {
+  it('given more starts of one rule than its hourly budget, or a payload of too many alerts, should refuse with a clear answer and start nothing more', async () => {
+    const policy = parsePolicy(`
+taskQueue: nobody-polls-webhook
+auth: { bearerTokenEnv: WH_TOKEN }
+rules:
+  - name: any-source-down
+    match: { alertname: MySQLInstanceDown }
+    require: [dm_source]
+    kind: vip
+    gates: [before-freeze]
+    switch:
+      sourceId: "{{ labels.dm_source }}"
+      newInstance: { host: 198.51.100.12, credentials: upstream }
+      vip: { address: 198.51.100.14 }
+limits: { startsPerRulePerHour: 2, maxAlertsPerPayload: 3 }
+`);
+    const hook = createWebhook({ client, policy, secrets: { bearerToken: TOKEN } });
+    const u = `${await hook.listen({ host: '127.0.0.1', port: 0 })}/alerts`;
+    const down = (n: number) => alert({ fingerprint: `budget${n}`, labels: { alertname: 'MySQLInstanceDown', dm_source: `budget-source-${n}` } });
+    const send = (alerts: unknown[]) => fetch(u, { method: 'POST', body: JSON.stringify(payload(alerts)), headers: { 'content-type': 'application/json', ...bearer } });
+    const starts = vi.spyOn(client.workflow, 'start');
+    try {
+      const tooMany = await send([down(1), down(2), down(3), down(4)]);
+      expect(tooMany.status).toBe(413);
+      expect(((await tooMany.json()) as { error: string }).error).toMatch(/carries 4 alerts, more than limits\.maxAlertsPerPayload \(3\); nothing was started/);
+      expect(starts).not.toHaveBeenCalled();
+
+      const r = await send([down(1), down(2), down(3)]);
+      expect(r.status).toBe(429);
+      const [a, b, c] = await results(r);
+      expect([a!.action, b!.action, c!.action]).toEqual(['started', 'started', 'rate-limited']);
+      expect(c!.reason).toMatch(/rule any-source-down started 2 switches within the last hour \(limits\.startsPerRulePerHour is 2\); nothing was started/);
+      expect(starts).toHaveBeenCalledTimes(2);
+      // a repeat of the refused alert is refused again, not taken for a duplicate
+      expect((await results(await send([down(3)])))[0]!.action).toBe('rate-limited');
+      expect(starts).toHaveBeenCalledTimes(2);
+    } finally {
+      starts.mockRestore();
+      await hook.close();
+      for (const n of [1, 2]) await client.workflow.getHandle(`dm-switch/default/budget-source-${n}`).terminate('test done').catch(() => undefined);
+    }
+  });
+});
+
 describe('templated webhook rule', () => {
   it('given alerts of two sources and one whose label makes an invalid sourceId, should start each source its switch from one rule, and refuse the third with the reason', async () => {
     const policy = parsePolicy(`
@@ -233,6 +278,7 @@ rules:
     match: { alertname: MySQLInstanceDown }
     require: [dm_source]
     kind: vip
+    gates: [before-freeze]
     switch:
       sourceId: "{{ labels.dm_source }}"
       newInstance: { host: 198.51.100.12, credentials: upstream }

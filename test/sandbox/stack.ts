@@ -20,7 +20,7 @@ import { startVipLab, type VipLab } from './vip-lab.js';
 function workerConfigYaml(stack: Stack, taskQueue: string, extra: WorkerConfigExtras = {}): string {
   const lines = [`taskQueue: ${taskQueue}`];
   if (stack.dm) lines.push('dm:', '  clusters:', `    default: { masterAddr: "${stack.dm.masterAddr}", dmctl: ${JSON.stringify(stack.dm.dmctlPath)} }`);
-  lines.push('credentials:', '  sandbox-root: { user: root }');
+  lines.push('credentials:', '  sandbox-root: { user: root, hosts: [127.0.0.0/8, 198.51.100.0/24, localhost] }');
   if (stack.vipLab) {
     const lab = stack.vipLab;
     const env = { ...lab.env, ...(extra.vipMoveLog ? { DSW_LAB_MOVE_LOG: extra.vipMoveLog } : {}) };

@@ -4,7 +4,7 @@
  * YAML is parsed and walked, not matched as text (issue 15).
  */
 import { describe, expect, it } from 'vitest';
-import { validateAddressSwitchInput, yamlPasswordPaths } from '../../common/switch/input.js';
+import { validateAddressSwitchInput, yamlSecretPaths } from '../../common/switch/input.js';
 
 const request = (yaml: string) => ({ sourceId: 'src', newInstance: { host: 'db-b', credentials: 'up' }, taskCredentials: 'down', taskConfigs: { app: yaml } });
 const problems = (yaml: string) => {
@@ -20,7 +20,7 @@ describe('passwords in task configurations given by hand', () => {
     ['inside a list', 'name: app\nmysql-instances:\n  - {source-id: s, pwd: hunter2}\n', 'mysql-instances[0].pwd'],
     ['a JSON document', '{"name": "app", "target-database": {"passwd": "hunter2"}}', 'target-database.passwd'],
   ])('given a password in %s, should refuse naming where it is', (_how, yaml, where) => {
-    expect(problems(yaml)).toEqual([expect.stringMatching(new RegExp(`^taskConfigs\\.app: contains a password \\(${where.replace(/[[\].]/g, '\\$&')}\\)`))]);
+    expect(problems(yaml)).toEqual([expect.stringMatching(new RegExp(`^taskConfigs\\.app: contains a password or another secret \\(${where.replace(/[[\].]/g, '\\$&')}\\)`))]);
   });
 
   it("given DM's mask or an empty password, should accept it", () => {
@@ -37,6 +37,6 @@ describe('passwords in task configurations given by hand', () => {
   });
 
   it('given no password at all, should find none', () => {
-    expect(yamlPasswordPaths('name: app\ntarget-database: {host: tidb, port: 4000, user: root}\n')).toEqual([]);
+    expect(yamlSecretPaths('name: app\ntarget-database: {host: tidb, port: 4000, user: root}\n')).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { METRIC_BUCKETS, METRICS } from '../../common/switch/metrics.js';
-import { switchGaugeOptions } from '../../worker/metrics.js';
+import { boundedMap, metricsListen, switchGaugeOptions } from '../../worker/metrics.js';
 
 describe('switch metrics settings', () => {
   it('should default to a 15 s reading and a 24 h lookback', () => {
@@ -16,5 +16,24 @@ describe('switch metrics settings', () => {
       expect(b.length).toBeGreaterThan(5);
       expect([...b].sort((x, y) => x - y)).toEqual(b);
     }
+  });
+  it('should listen on loopback unless an address is named', () => {
+    expect(metricsListen(undefined)).toBeUndefined();
+    expect(metricsListen('9464')).toBe('127.0.0.1:9464');
+    expect(metricsListen(':9464')).toBe('127.0.0.1:9464');
+    expect(metricsListen('0.0.0.0:9464')).toBe('0.0.0.0:9464');
+    expect(() => metricsListen('9464 --x')).toThrow(/DM_SWITCH_METRICS_LISTEN must be host:port or a port/);
+  });
+  it('should run status queries at most N at once, in order', async () => {
+    let now = 0;
+    let most = 0;
+    const got = await boundedMap([1, 2, 3, 4, 5, 6, 7], 3, async (x) => {
+      most = Math.max(most, ++now);
+      await new Promise((r) => setTimeout(r, 5));
+      now--;
+      return x * 2;
+    });
+    expect(got).toEqual([2, 4, 6, 8, 10, 12, 14]);
+    expect(most).toBe(3);
   });
 });

@@ -141,6 +141,7 @@ rules:
   - name: replica-01-down
     match: { alertname: MySQLReplicaDown, dm_source: mysql-replica-01 }
     kind: vip
+    unattended: true
     switch:
       sourceId: mysql-replica-01
       newInstance: { host: db-b, credentials: upstream }
@@ -149,7 +150,7 @@ rules:
     match: { alertname: MySQLInstanceDown }
     require: [dm_source]
     kind: vip
-    gates: [before-switch]
+    gates: [before-freeze, before-switch]
     switch:
       dmCluster: "{{ labels.dm_cluster }}"
       sourceId: "{{ labels.dm_source }}"
@@ -166,6 +167,13 @@ describe('policy with templates: at load', () => {
     expect(policy.rules[1]!.require).toEqual(['dm_source']);
     expect(policy.rules[1]!.switch.sourceId).toBe('{{ labels.dm_source }}');
     expect(policy.rules[0]!.require).toEqual([]);
+  });
+
+  it('given a rule that would freeze DM with nobody approving, should refuse the policy unless it says unattended', () => {
+    expect(() => parsePolicy(POLICY.replace('    unattended: true\n', ''))).toThrow(
+      /rules\.0\.gates: rule replica-01-down would freeze DM and switch with nobody approving: anyone who can reach Alertmanager's API .*Add before-freeze to gates, or say unattended: true/,
+    );
+    expect(() => parsePolicy(POLICY.replace('gates: [before-freeze, before-switch]', 'gates: [before-switch]'))).toThrow(/rules\.1\.gates: rule instance-down-any-source would freeze DM/);
   });
 
   it('given an unknown filter or variable root, should be a policy error naming the key and the rule', () => {
@@ -211,7 +219,7 @@ describe('policy with templates: per alert', () => {
         newInstance: { host: '2001:db8::8', port: 3307, credentials: 'upstream' },
         oldInstance: { host: 'db-07.example', port: 3306, credentials: 'upstream' },
         vip: { address: 'db-vip-07' },
-        approvals: { gates: ['before-switch'] },
+        approvals: { gates: ['before-freeze', 'before-switch'] },
       },
     });
     if (!r.ok || !('sourceId' in r.input)) throw new Error('expected a switch request');

@@ -21,6 +21,8 @@ beforeAll(async () => {
   await writeFile(
     file('locate.sh'),
     `set -eu
+printf '%s\\n' "$@" > "$STATE_DIR/locate-argv"
+[ "$1" = -- ] && shift
 printf '%s|%s|%s\\n' "$1" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_CANDIDATES" > "$STATE_DIR/locate-args"
 [ -f "$STATE_DIR/fail-locate" ] && { echo "cannot reach the VIP API" >&2; exit 3; }
 cat "$STATE_DIR/holder" 2>/dev/null || true
@@ -31,6 +33,8 @@ echo
   await writeFile(
     file('move.sh'),
     `set -eu
+printf '%s\\n' "$@" > "$STATE_DIR/move-argv"
+[ "$1" = -- ] && shift
 n=$(cat "$STATE_DIR/move-count" 2>/dev/null || echo 0)
 echo $((n + 1)) > "$STATE_DIR/move-count"
 printf '%s|%s|%s|%s|%s|%s\\n' "$1" "$2" "$3" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_FROM" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/move-args"
@@ -47,7 +51,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {
-  for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate']) await rm(file(f), { force: true });
+  for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate', 'move-argv', 'locate-argv']) await rm(file(f), { force: true });
 });
 
 const provider = (moveMode: 'ok' | 'fail' | 'noop' | 'ip', timeoutMs?: number) =>
@@ -159,12 +163,29 @@ describe('CommandVipProvider', () => {
   it('given a check command, should say whether the VIP could go to a host (exit 0 / exit 1 with the reason) and fail on anything else', async () => {
     const check = (script: string) =>
       new CommandVipProvider({ name: 'checked', locate: ['true'], move: ['true'], check: ['bash', '-c', script, 'check'], env: { STATE_DIR: dir } });
-    const args = 'printf "%s|%s|%s|%s" "$1" "$2" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/check-args"';
+    const args = '[ "$1" = -- ] && shift; printf "%s|%s|%s|%s" "$1" "$2" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/check-args"';
     expect(await check(`${args}; exit 0`).canHold!('198.51.100.100', h2)).toBeNull();
     expect(await readFile(file('check-args'), 'utf8')).toBe('198.51.100.100|198.51.100.2|198.51.100.100|198.51.100.2:3306');
     expect(await check('echo "198.51.100.2 is in another VLAN" >&2; exit 1').canHold!('198.51.100.100', h2)).toBe('VIP provider "checked" cannot move 198.51.100.100 to 198.51.100.2: 198.51.100.2 is in another VLAN');
     await expect(check('echo boom >&2; exit 2').canHold!('198.51.100.100', h2)).rejects.toThrow(/check command .* exited with code 2: boom/);
     // without a check command the provider cannot tell before it moves
     expect(provider('ok').canHold).toBeUndefined();
+  });
+
+  it('given values from a request or a server, should pass them after "--", and refuse one that looks like an option without running anything', async () => {
+    await writeFile(file('holder'), '198.51.100.1');
+    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({ alreadyThere: false, holder: '198.51.100.2' });
+    expect((await readFile(file('move-argv'), 'utf8')).split('\n').slice(0, -1)).toEqual(['--', '198.51.100.100', '198.51.100.1', '198.51.100.2']);
+    expect((await readFile(file('locate-argv'), 'utf8')).split('\n').slice(0, -1)).toEqual(['--', '198.51.100.100']);
+    const runs = await moveCount();
+    const bad = await failure(provider('ok').move('198.51.100.100', h2, { host: '-oProxyCommand=touch /tmp/x', port: 3306 }));
+    expect(bad.message).toMatch(/refused to run a VIP provider command with host "-oProxyCommand=touch \/tmp\/x" starts with "-"/);
+    expect(bad).toBeInstanceOf(ApplicationFailure);
+    expect((bad as ApplicationFailure).nonRetryable).toBe(true);
+    expect(await moveCount()).toBe(runs);
+    await expect(provider('ok').locate('--all', [])).rejects.toThrow(/refused to run a VIP provider command with VIP "--all"/);
+    // a holder the locate command prints is data too
+    await writeFile(file('holder'), '-x');
+    await expect(provider('ok').locate('198.51.100.100', [])).rejects.toThrow(/printed "-x" starts with "-"/);
   });
 });

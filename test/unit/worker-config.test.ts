@@ -12,7 +12,7 @@ dm:
   clusters:
     default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }
 credentials:
-  upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD }
+  upstream: { user: dm, passwordEnv: DM_UPSTREAM_PASSWORD, hosts: [10.0.3.0/24] }
 vip:
   providers:
     default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move] }
@@ -43,10 +43,11 @@ describe('worker configuration', () => {
   });
 
   it('resolves credential references on the worker, from the environment', async () => {
+    const to = { host: '10.0.3.17', port: 3306, purpose: 'MySQL login' };
     const resolve = credentialResolver(parseWorkerConfig(good).credentials, { DM_UPSTREAM_PASSWORD: 's3cret' });
-    await expect(resolve('upstream')).resolves.toEqual({ user: 'dm', password: 's3cret' });
-    await expect(resolve('nope')).rejects.toThrow(/unknown credential reference "nope"/);
-    await expect(credentialResolver(parseWorkerConfig(good).credentials, {})('upstream')).rejects.toThrow(/DM_UPSTREAM_PASSWORD is not set/);
+    await expect(resolve('upstream', to)).resolves.toMatchObject({ user: 'dm', password: 's3cret' });
+    await expect(resolve('nope', to)).rejects.toThrow(/unknown credential reference "nope"/);
+    await expect(credentialResolver(parseWorkerConfig(good).credentials, {})('upstream', to)).rejects.toThrow(/DM_UPSTREAM_PASSWORD is not set/);
   });
 
   it('given a deployment, should run the worker as that version with switches pinned, the build ID from DM_SWITCH_BUILD_ID first', () => {

@@ -15,6 +15,8 @@ set -euo pipefail
 
 die() { echo "vip-check: $*" >&2; exit 2; }
 
+# dm-switch passes its values after "--" (activities/vip-command.ts)
+[[ ${1:-} == -- ]] && shift
 [[ $# -eq 2 ]] || die "usage: vip-check.sh <vip> <to address>"
 vip=$1 to=$2
 [[ -n ${DSW_LAB_VIP:-} && -n ${DSW_LAB_HOSTS:-} ]] || die "DSW_LAB_VIP and DSW_LAB_HOSTS must describe the lab"

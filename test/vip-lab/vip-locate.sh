@@ -14,6 +14,8 @@ set -euo pipefail
 
 die() { echo "vip-locate: $*" >&2; exit "${2:-1}"; }
 
+# dm-switch passes its values after "--" (activities/vip-command.ts)
+[[ ${1:-} == -- ]] && shift
 vip=${1:-}
 [[ -n $vip ]] || die "usage: vip-locate.sh <vip>"
 [[ -n ${DSW_LAB_VIP:-} && -n ${DSW_LAB_HOSTS:-} ]] || die "DSW_LAB_VIP and DSW_LAB_HOSTS must describe the lab"

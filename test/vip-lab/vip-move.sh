@@ -17,6 +17,8 @@ set -euo pipefail
 
 die() { echo "vip-move: $*" >&2; exit 1; }
 
+# dm-switch passes its values after "--" (activities/vip-command.ts)
+[[ ${1:-} == -- ]] && shift
 [[ $# -eq 3 ]] || die "usage: vip-move.sh <vip> <from address or ''> <to address>"
 vip=$1 from=$2 to=$3
 [[ -n ${DSW_LAB_VIP:-} && -n ${DSW_LAB_HOSTS:-} ]] || die "DSW_LAB_VIP and DSW_LAB_HOSTS must describe the lab"
