@@ -15,6 +15,7 @@
  * TEMPORAL_API_KEY, TLS, profiles in temporal.toml). `--output json` prints
  * machine-readable results everywhere. Exit codes: see EXIT.
  */
+import { describeMark, markOf } from '../activities/host-marks.js';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -436,11 +437,12 @@ export function program(): Command {
       if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
       if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
       await withClient(async (client) => {
-        const rows: Array<{ workflowId: string; status: string; kind: string; source: string; phase: string; outcome: string; started: string }> = [];
+        const rows: Array<{ workflowId: string; runId: string; status: string; kind: string; source: string; phase: string; outcome: string; started: string; maintenance?: string }> = [];
         for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
           const sa = w.searchAttributes as Record<string, unknown[] | undefined>;
           rows.push({
             workflowId: w.workflowId,
+            runId: w.runId,
             status: w.status.name,
             kind: String(sa.DmSwitchKind?.[0] ?? w.type),
             source: String(sa.DmSwitchSource?.[0] ?? ''),
@@ -450,8 +452,13 @@ export function program(): Command {
           });
           if (rows.length >= Number(o.limit)) break;
         }
+        // the drains whose host is under maintenance (until an undrain): the run that marks it says so
+        for (const r of rows) {
+          const mark = await markOf(client, r.workflowId);
+          if (mark && mark.runId === r.runId) r.maintenance = describeMark(mark);
+        }
         const text = rows.length
-          ? rows.map((r) => `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${(r.outcome || r.phase).padEnd(18)} ${r.workflowId}`).join('\n')
+          ? rows.map((r) => `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${(r.outcome || r.phase).padEnd(18)} ${r.workflowId}${r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''}`).join('\n')
           : 'no switches';
         print(g, rows, text);
       });
