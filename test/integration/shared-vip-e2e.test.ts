@@ -167,22 +167,9 @@ async function realSwitches(dmCluster: string, sourceId: string): Promise<number
 describe('one VIP read by several sources, and hosts under drain (real stack)', { timeout: 900_000 }, () => {
   let drainA: HostStatus;
 
-  it('given two sources of two DM clusters reading one VIP, should refuse a VIP switch of one before any change, naming the other and saying to drain the holder', async () => {
-    const before = await world();
-    expect(before).toMatchObject({ vip: a.host, s1: running, s2: running });
-    const req: VipSwitchRequest = { sourceId: 'src-shared', newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options };
-    const r = await runSwitch(client, 'vipSwitch', QUEUE, req);
-    const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
-    expect(r.status.outcome, refusal || JSON.stringify(r.status.decisions.slice(-3))).toBe('refused');
-    expect(failureType(r.error)).toBe('PreflightFailed');
-    expect(refusal).toContain(`the VIP ${lab.vip} is also read by DM source(s) second/src-shared2 (reads ${lab.vip}:3306)`);
-    expect(refusal).toMatch(/nothing was changed\. Drain the VIP's holder instead \(dm-switch drain <holder> --vip /);
-    expect(r.status.steps).toEqual([]);
-    expect(await world()).toEqual(before);
-  });
-
   it('given the drain of the VIP\'s holder, should move the VIP once with both sources paused, checked and verified, and downstream equal; its undrain moves them back the same way', async () => {
     const request: DrainRequest = { host: a.host, credentials: 'sandbox-root', vips: [{ address: lab.vip }], candidates: [ref(b), ref(c)], options };
+    let back: Awaited<ReturnType<typeof runHost>>;
     const runs = { s1: await realSwitches('default', 'src-shared'), s2: await realSwitches('second', 'src-shared2') };
     const writing = (async () => {
       for (let i = 0; i < 30; i++) await Promise.all([write('app2', 1), writeRows(primary, 1), new Promise((r) => setTimeout(r, 300))]);
@@ -190,26 +177,29 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     const drained = await runHost('drain', request);
     await writing;
     drainA = drained.status;
-    expect(drained.status.outcome, drained.text).toBe('drained');
-    const by = Object.fromEntries(drained.status.sources.map((s) => [`${s.dmCluster}/${s.sourceId}`, s]));
-    expect(by['default/src-shared'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
-    expect(by['second/src-shared2'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
-    expect(by['second/src-shared2']!.reasons.join('\n')).toContain('moves with default/src-shared (the same VIP)');
-    // one switch moved the VIP, and it paused, resumed and verified the other source too
-    expect(await realSwitches('default', 'src-shared')).toBe(runs.s1 + 1);
-    expect(await realSwitches('second', 'src-shared2')).toBe(runs.s2);
-    const leader = await client.workflow.getHandle('dm-switch/default/src-shared').query(statusQuery);
-    const steps = leader.steps.map((s) => s.step);
-    expect(steps.filter((s) => s.startsWith('move VIP')), steps.join('\n')).toHaveLength(1);
-    expect(steps).toContain('pause-task task-s2 of source second/src-shared2 (reads the same VIP)');
-    expect(steps).toContain('resume-task task-s2 of source second/src-shared2');
-    expect(leader.decisions.map((x) => x.reason).join('\n')).toContain(`source second/src-shared2 reads ${lab.vip}:3306 from ${b.host}:3306 too, verified`);
-    expect(await vipHolder()).toBe(b.host);
-    expect(await world()).toMatchObject({ s1: running, s2: running });
-    await allEqual();
-
-    // back: the return groups them the same way (a second VIP switch would refuse, the other source unnamed)
-    const back = await runHost('return', returnRequestFrom(drainA));
+    try {
+      expect(drained.status.outcome, drained.text).toBe('drained');
+      const by = Object.fromEntries(drained.status.sources.map((s) => [`${s.dmCluster}/${s.sourceId}`, s]));
+      expect(by['default/src-shared'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
+      expect(by['second/src-shared2'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
+      expect(by['second/src-shared2']!.reasons.join('\n')).toContain('moves with default/src-shared (the same VIP)');
+      // one switch moved the VIP, and it paused, resumed and verified the other source too
+      expect(await realSwitches('default', 'src-shared')).toBe(runs.s1 + 1);
+      expect(await realSwitches('second', 'src-shared2')).toBe(runs.s2);
+      const leader = await client.workflow.getHandle('dm-switch/default/src-shared').query(statusQuery);
+      const steps = leader.steps.map((s) => s.step);
+      expect(steps.filter((s) => s.startsWith('move VIP')), steps.join('\n')).toHaveLength(1);
+      expect(steps).toContain('pause-task task-s2 of source second/src-shared2 (reads the same VIP)');
+      expect(steps).toContain('resume-task task-s2 of source second/src-shared2');
+      expect(leader.decisions.map((x) => x.reason).join('\n')).toContain(`source second/src-shared2 reads ${lab.vip}:3306 from ${b.host}:3306 too, verified`);
+      expect(await vipHolder()).toBe(b.host);
+      expect(await world()).toMatchObject({ s1: running, s2: running });
+      await allEqual();
+    } finally {
+      // back (whatever the assertions above said, so that the next cases find the sources on A): the return groups
+      // them the same way (a second VIP switch would refuse, the other source unnamed)
+      back = await runHost('return', returnRequestFrom(drainA));
+    }
     expect(back.status.outcome, back.text).toBe('returned');
     expect(back.status.sources.map((s) => s.outcome)).toEqual(['switched', 'switched']);
     expect(await vipHolder()).toBe(a.host);
@@ -271,4 +261,22 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     expect(after.stdout).not.toContain(`MAINTENANCE: host ${b.host}:3306`);
     await allEqual();
   });
+  it('given two sources of two DM clusters reading one VIP, should refuse a VIP switch of one before any change, naming the other and saying to drain the holder', async () => {
+    // after the two drains: the VIP is on C or D (A is still under drain), B was undrained
+    const before = await world();
+    expect(before).toMatchObject({ s1: running, s2: running });
+    const holder = [a, b, c, d].find((x) => x.host === before.vip)!;
+    expect(holder, before.vip ?? 'nobody holds the VIP').toBeDefined();
+    const target = [b, c, d].find((x) => x !== holder)!;
+    const req: VipSwitchRequest = { sourceId: 'src-shared', newInstance: ref(target), oldInstance: ref(holder), vip: { address: lab.vip }, options };
+    const r = await runSwitch(client, 'vipSwitch', QUEUE, req);
+    const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
+    expect(r.status.outcome, refusal || JSON.stringify(r.status.decisions.slice(-3))).toBe('refused');
+    expect(failureType(r.error)).toBe('PreflightFailed');
+    expect(refusal).toContain(`the VIP ${lab.vip} is also read by DM source(s) second/src-shared2 (reads ${lab.vip}:3306)`);
+    expect(refusal).toMatch(/nothing was changed\. Drain the VIP's holder instead \(dm-switch drain <holder> --vip /);
+    expect(r.status.steps).toEqual([]);
+    expect(await world()).toEqual(before);
+  });
+
 });
