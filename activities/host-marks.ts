@@ -73,13 +73,15 @@ export async function markOf(client: Client, workflowId: string): Promise<HostMa
   const back = await latest(client, drainWorkflowId('return', at.host, at.port));
   if (back && back.type === 'returnToHost' && back.startTime > run.startTime) {
     const o = back.typedSearchAttributes.get(SA.outcome);
-    if (back.status.name === 'RUNNING' || (back.status.name === 'COMPLETED' && o && LIFTING_OUTCOMES.has(o))) return null;
+    const lifted = back.status.name === 'RUNNING' || (back.status.name === 'COMPLETED' && o && LIFTING_OUTCOMES.has(o));
+    if (lifted) return null;
   }
   return { ...at, workflowId, runId: run.runId, since: run.startTime.toISOString(), state: run.state };
 }
 
 /** A drain's run that marks its host: running, or ended having emptied it (as far as it could). */
-function marking(w: Pick<WorkflowExecutionInfo, 'typedSearchAttributes' | 'status' | 'runId' | 'startTime'>): { runId: string; startTime: Date; state: HostMark['state'] } | null {
+type Run = Pick<WorkflowExecutionInfo, 'typedSearchAttributes' | 'status' | 'runId' | 'startTime'>;
+function marking(w: Run): { runId: string; startTime: Date; state: HostMark['state'] } | null {
   const outcome = w.typedSearchAttributes.get(SA.outcome);
   if (w.status.name === 'RUNNING') return { runId: w.runId, startTime: w.startTime, state: 'draining' };
   if (w.status.name === 'COMPLETED' && outcome && MARKING_OUTCOMES.has(outcome)) {
@@ -105,8 +107,12 @@ export async function hostMarks(client: Client, also: Array<{ host: string; port
 
 export function describeMark(m: HostMark): string {
   const what = m.state === 'draining' ? 'is being drained' : `was drained (${m.state})`;
-  return `host ${m.host}:${m.port} ${what} by ${m.workflowId} since ${m.since}: it is under maintenance until \`dm-switch undrain ${m.host}:${m.port}\``;
+  const at = `${m.host}:${m.port}`;
+  const until = `it is under maintenance until \`dm-switch undrain ${at}\``;
+  return `host ${at} ${what} by ${m.workflowId} since ${m.since}: ${until}`;
 }
+
+type MarkReason = { mark: HostMark; reason: string };
 
 export function createHostMarkActivities(client: () => Client = () => Context.current().client) {
   return {
@@ -114,9 +120,10 @@ export function createHostMarkActivities(client: () => Client = () => Context.cu
      * For each target, the mark of the host it is on (the same port, the same
      * host under any name that resolves to a common address), or null.
      */
-    async hostMarksOf(req: { targets: Array<{ host: string; port: number }> }): Promise<Array<{ mark: HostMark; reason: string } | null>> {
+    async hostMarksOf(req: { targets: Array<{ host: string; port: number }> }): Promise<Array<MarkReason | null>> {
       const marks = await hostMarks(client(), req.targets);
-      const addrs = async (h: string) => new Set([normalizeAddress(h), ...(await resolveAll(h).catch(() => [] as string[]))]);
+      const addrs = async (h: string) =>
+        new Set([normalizeAddress(h), ...(await resolveAll(h).catch(() => [] as string[]))]);
       const markAddrs = await Promise.all(marks.map((m) => addrs(m.host)));
       return Promise.all(
         req.targets.map(async (t) => {

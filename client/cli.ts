@@ -15,7 +15,6 @@
  * TEMPORAL_API_KEY, TLS, profiles in temporal.toml). `--output json` prints
  * machine-readable results everywhere. Exit codes: see EXIT.
  */
-import { describeMark, markOf } from '../activities/host-marks.js';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -24,6 +23,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { describeMark, markOf } from '../activities/host-marks.js';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
@@ -437,7 +437,8 @@ export function program(): Command {
       if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
       if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
       await withClient(async (client) => {
-        const rows: Array<{ workflowId: string; runId: string; status: string; kind: string; source: string; phase: string; outcome: string; started: string; maintenance?: string }> = [];
+        type Row = { workflowId: string; runId: string; status: string; kind: string; source: string; phase: string };
+        const rows: Array<Row & { outcome: string; started: string; maintenance?: string }> = [];
         for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
           const sa = w.searchAttributes as Record<string, unknown[] | undefined>;
           rows.push({
@@ -458,7 +459,13 @@ export function program(): Command {
           if (mark && mark.runId === r.runId) r.maintenance = describeMark(mark);
         }
         const text = rows.length
-          ? rows.map((r) => `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${(r.outcome || r.phase).padEnd(18)} ${r.workflowId}${r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''}`).join('\n')
+          ? rows
+              .map((r) => {
+                const state = (r.outcome || r.phase).padEnd(18);
+                const line = `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${state}`;
+                return `${line} ${r.workflowId}${r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''}`;
+              })
+              .join('\n')
           : 'no switches';
         print(g, rows, text);
       });

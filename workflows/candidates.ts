@@ -232,7 +232,12 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     relayGtid: source.relay?.relayBinlogGtid || null,
     old: input.oldInstance && oldFacts ? { ref: input.oldInstance, facts: oldFacts } : null,
     current: current ? addressOf(current) : null,
-    candidates: listed.map((l, i) => ({ ...l, facts: facts[i]!, ...(vips ? { vip: vips[i]! } : {}), drained: drained[i] ?? null })),
+    candidates: listed.map((l, i) => ({
+      ...l,
+      facts: facts[i]!,
+      ...(vips ? { vip: vips[i]! } : {}),
+      drained: drained[i] ?? null,
+    })),
     safety: t.safety,
   });
   t.status.candidates = reports;

@@ -63,7 +63,7 @@ interface Move {
   newInstance?: InstanceRef;
   /** The target the plan's dry run chose (and the approver saw): what the switch is started with. */
   planned?: InstanceRef;
-  /** Sources reading the same VIP move in one switch, the first's (workflows/shared-vip.ts): the others name it here. */
+  /** Sources reading one VIP move in one switch, the first's (workflows/shared-vip.ts): the others name it here. */
   leader?: Move;
   /** The first of them: the others, which its switch pauses, checks and verifies with it. */
   sharedWith?: Array<{ dmCluster: string; sourceId: string }>;
@@ -142,7 +142,8 @@ class Host {
   finish(outcome: NonNullable<HostStatus['outcome']>): HostStatus {
     this.status.outcome = outcome;
     // a refused or plan-only drain changed nothing: its host is not under maintenance (activities/host-marks.ts)
-    if (this.status.kind === 'drain' && (outcome === 'refused' || outcome === 'planned')) delete this.status.maintenance;
+    const changedNothing = outcome === 'refused' || outcome === 'planned';
+    if (this.status.kind === 'drain' && changedNothing) delete this.status.maintenance;
     this.phase('done');
     upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
     return this.status;
@@ -225,7 +226,8 @@ function markMaintenance(h: Host, input: CommonInput): void {
   const at = `${input.host}:${input.port}`;
   h.status.maintenance =
     h.status.kind === 'drain'
-      ? `${at} is under maintenance from this drain's start until \`dm-switch undrain ${at}\`: no switch chooses it as a target${input.options.dryRun ? ' (while this plan-only drain runs)' : ''}`
+      ? `${at} is under maintenance from this drain's start until \`dm-switch undrain ${at}\`: ` +
+        `no switch chooses it as a target${input.options.dryRun ? ' (while this plan-only drain runs)' : ''}`
       : `this return lifts the maintenance mark of ${at}: switches may choose it as a target again`;
   h.decide('info', h.status.maintenance);
 }
@@ -236,14 +238,17 @@ function markMaintenance(h: Host, input: CommonInput): void {
  */
 function groupSharedVips(h: Host, moves: Move[]): void {
   const byVip = new Map<string, Move[]>();
-  for (const m of moves) if (m.source.procedure === 'vip' && m.vip) byVip.set(m.vip.address, [...(byVip.get(m.vip.address) ?? []), m]);
+  for (const m of moves) {
+    if (m.source.procedure === 'vip' && m.vip) byVip.set(m.vip.address, [...(byVip.get(m.vip.address) ?? []), m]);
+  }
   for (const [address, group] of byVip) {
     if (group.length < 2) continue;
     const [first, ...rest] = group as [Move, ...Move[]];
     first.sharedWith = rest.map((m) => ({ dmCluster: m.source.dmCluster, sourceId: m.source.sourceId }));
     for (const m of rest) m.leader = first;
     const names = group.map((m) => `${m.source.dmCluster}/${m.source.sourceId}`);
-    h.decide('info', `${names.join(', ')} read the same VIP ${address}: they move together, in the switch of ${names[0]} (one VIP move; each paused, checked and verified)`);
+    const how = `in the switch of ${names[0]} (one VIP move; each paused, checked and verified)`;
+    h.decide('info', `${names.join(', ')} read the same VIP ${address}: they move together, ${how}`);
   }
 }
 
@@ -254,9 +259,13 @@ function follow(m: Move, what: 'plan' | 'outcome'): void {
   if (what === 'plan') {
     m.source.plan = l.plan === 'joined' ? 'refused' : l.plan;
     if (l.target) m.source.target = l.target;
-    if (l.plan === 'switch') m.source.reasons.push(`plan: moves with ${by} (the same VIP), in its switch to ${l.target}`);
-    else if (l.plan === 'joined') m.source.reasons.push(`a switch of ${by} (the same VIP) already runs, without this source: start the drain again once it ended`);
-    else m.source.reasons.push(`moves with ${by} (the same VIP), whose switch refuses: ${l.reasons.at(-1) ?? ''}`);
+    const why =
+      l.plan === 'switch'
+        ? `plan: moves with ${by} (the same VIP), in its switch to ${l.target}`
+        : l.plan === 'joined'
+          ? `a switch of ${by} (the same VIP) already runs, without this source: start the drain again once it ended`
+          : `moves with ${by} (the same VIP), whose switch refuses: ${l.reasons.at(-1) ?? ''}`;
+    m.source.reasons.push(why);
     if (m.source.plan === 'refused') m.source.outcome = 'refused';
     return;
   }
@@ -300,7 +309,9 @@ function switchRequest(input: CommonInput, m: Move, target: InstanceRef | null, 
     sourceId: m.source.sourceId,
     ...to,
     oldInstance: m.oldInstance,
-    ...(m.source.procedure === 'vip' ? { vip: m.vip, ...(m.sharedWith ? { sharedWith: m.sharedWith } : {}) } : { taskCredentials: input.taskCredentials, sourceCredentials: input.sourceCredentials ?? input.credentials }),
+    ...(m.source.procedure === 'vip'
+      ? { vip: m.vip, ...(m.sharedWith ? { sharedWith: m.sharedWith } : {}) }
+      : { taskCredentials: input.taskCredentials, sourceCredentials: input.sourceCredentials ?? input.credentials }),
     options: { ...input.options, dryRun },
     requestedBy: by.slice(0, 200),
     reason: (input.reason ?? `${workflowInfo().workflowType === 'drainHost' ? 'drain of' : 'return to'} ${input.host}:${input.port}`).slice(0, 2000),

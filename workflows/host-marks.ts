@@ -27,5 +27,7 @@ export async function drainMarks(targets: InstanceRef[]): Promise<Array<string |
 /** A named target on a host under maintenance: refused before anything changes. */
 export async function refuseDrainedTarget(t: Tracker, target: InstanceRef): Promise<void> {
   const [why] = await drainMarks([target]);
-  if (why) refuse(t, SwitchErrorType.PreflightFailed, `the target ${target.host}:${target.port} may not be one, nothing was changed: ${why}`);
+  if (!why) return;
+  const at = `${target.host}:${target.port}`;
+  refuse(t, SwitchErrorType.PreflightFailed, `the target ${at} may not be one, nothing was changed: ${why}`);
 }

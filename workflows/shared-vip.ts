@@ -36,19 +36,28 @@ export interface Sharer {
 
 const key = (s: { dmCluster: string; sourceId: string }) => `${s.dmCluster}/${s.sourceId}`;
 
+type Reader = { dmCluster: string; sourceId: string; from: { host: string; port: number } };
+
 /** Every other source of the known DM clusters whose source config connects to the VIP (or a name resolving to it). */
-export async function otherVipReaders(input: { dmCluster: string; sourceId: string; vip: { address: string } }): Promise<Array<{ dmCluster: string; sourceId: string; from: { host: string; port: number } }>> {
+export async function otherVipReaders(input: {
+  dmCluster: string;
+  sourceId: string;
+  vip: { address: string };
+}): Promise<Reader[]> {
   const clusters = await dm.dmClusters();
-  const lists = await Promise.all(clusters.map(async (dmCluster) => ({ dmCluster, sources: await dm.dmListSources({ dmCluster }) })));
+  const lists = await Promise.all(
+    clusters.map(async (dmCluster) => ({ dmCluster, sources: await dm.dmListSources({ dmCluster }) })),
+  );
   const names = [...new Set([input.vip.address, ...lists.flatMap((l) => l.sources.map((s) => s.from.host))])];
   const resolved = await net.netResolveHosts({ hosts: names });
   const addresses = (n: string) => new Set([normalizeAddress(n), ...(resolved[n] ?? []).map(normalizeAddress)]);
   const vipAt = addresses(input.vip.address);
-  const out: Array<{ dmCluster: string; sourceId: string; from: { host: string; port: number } }> = [];
+  const out: Reader[] = [];
   for (const { dmCluster, sources } of lists) {
     for (const s of sources) {
       if (dmCluster === input.dmCluster && s.sourceId === input.sourceId) continue;
-      if ([...addresses(s.from.host)].some((a) => vipAt.has(a))) out.push({ dmCluster, sourceId: s.sourceId, from: s.from });
+      const reads = [...addresses(s.from.host)].some((a) => vipAt.has(a));
+      if (reads) out.push({ dmCluster, sourceId: s.sourceId, from: s.from });
     }
   }
   return out;
@@ -75,36 +84,59 @@ export async function vipSharers(
     refuse(
       t,
       SwitchErrorType.PreflightFailed,
-      `the VIP ${address} is also read by DM source(s) ${list}: moving it moves them too, under their running tasks and unchecked; nothing was changed. ` +
-        `Drain the VIP's holder instead (dm-switch drain <holder> --vip ${address}): it moves every source reading the VIP with one VIP move, each paused, checked and verified; ` +
-        `or name them all in sharedWith`,
+      `the VIP ${address} is also read by DM source(s) ${list}: moving it moves them too, ` +
+        'under their running tasks and unchecked; nothing was changed. ' +
+        `Drain the VIP's holder instead (dm-switch drain <holder> --vip ${address}): it moves every source ` +
+        'reading the VIP with one VIP move, each paused, checked and verified; or name them all in sharedWith',
     );
   }
   const stray = [...named].filter((k) => !found.has(k));
   if (stray.length) {
-    refuse(t, SwitchErrorType.PreflightFailed, `sharedWith names ${stray.join(', ')}, which do(es) not read the VIP ${address}${others.length ? ` (the sources reading it besides ${input.sourceId}: ${list})` : ' (no other source reads it)'}; nothing was changed`);
+    const readers = others.length
+      ? `the sources reading it besides ${input.sourceId}: ${list}`
+      : 'no other source reads it';
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `sharedWith names ${stray.join(', ')}, which do(es) not read the VIP ${address} (${readers}); ` +
+        'nothing was changed',
+    );
   }
   if (others.length === 0) return [];
-  t.decide('info', `the VIP ${address} is also read by ${list}: they move with ${input.sourceId} (named in sharedWith), paused, checked and verified with it`);
+  t.decide(
+    'info',
+    `the VIP ${address} is also read by ${list}: they move with ${input.sourceId} (named in sharedWith), ` +
+      'paused, checked and verified with it',
+  );
   const sharers: Sharer[] = [];
   for (const o of others) {
     const state = await dm.dmSourceState({ dmCluster: o.dmCluster, sourceId: o.sourceId });
+    const also = `source ${key(o)} reads the VIP ${address} too`;
     const why = sharerProblem(state, o.from.port, pf.source);
-    if (why) refuse(t, SwitchErrorType.PreflightFailed, `source ${key(o)} reads the VIP ${address} too, and cannot move with ${input.sourceId}: ${why}; nothing was changed`);
-    const check = gtidCheck(t, { flavor: state.flavor, tasks: state.tasks, facts: pf.newFacts, old: pf.oldFacts, when: `before pause, source ${key(o)}` }, policy);
-    if (check.verdict === 'refuse') {
-      refuse(t, SwitchErrorType.GtidRefused, `source ${key(o)} reads the VIP ${address} too, and the new instance cannot serve it: ${check.refusals.join('; ')}; nothing was changed`);
+    if (why) {
+      const text = `${also}, and cannot move with ${input.sourceId}: ${why}; nothing was changed`;
+      refuse(t, SwitchErrorType.PreflightFailed, text);
     }
-    sharers.push({ dmCluster: o.dmCluster, sourceId: o.sourceId, reads: `${o.from.host}:${o.from.port}`, state, running: state.tasks.filter((x) => x.stage === 'Running').map((x) => x.name) });
+    const when = `before pause, source ${key(o)}`;
+    const readings = { flavor: state.flavor, tasks: state.tasks, facts: pf.newFacts, old: pf.oldFacts, when };
+    const check = gtidCheck(t, readings, policy);
+    if (check.verdict === 'refuse') {
+      const why = check.refusals.join('; ');
+      const text = `${also}, and the new instance cannot serve it: ${why}; nothing was changed`;
+      refuse(t, SwitchErrorType.GtidRefused, text);
+    }
+    const running = state.tasks.filter((x) => x.stage === 'Running').map((x) => x.name);
+    const reads = `${o.from.host}:${o.from.port}`;
+    sharers.push({ dmCluster: o.dmCluster, sourceId: o.sourceId, reads, state, running });
   }
   return sharers;
 }
 
 function sharerProblem(s: SourceState, port: number, main: SourceState): string | null {
   if (!s.enableGtid) return 'it does not run in GTID mode';
-  if (s.relay) return 'its relay log is enabled (a shared VIP is moved only for sources without relay); stop its relay first';
+  if (s.relay) return 'its relay log is enabled (a shared VIP moves only sources without relay); stop its relay first';
   if (s.flavor !== main.flavor) return `it is ${s.flavor}, the switched source ${main.flavor}`;
-  if (port !== main.from.port) return `it connects to port ${port}, not ${main.from.port}, a server this switch does not check`;
+  if (port !== main.from.port) return `it connects to port ${port}, not ${main.from.port}: a server no check looked at`;
   return null;
 }
 
@@ -115,7 +147,9 @@ export async function pauseSharers(t: Tracker, undo: Undo[], sharers: Sharer[]):
     const req = { dmCluster: s.dmCluster, sourceId: s.sourceId, tasks: s.running, timeoutSeconds: 120 };
     const resume: Undo = {
       name: `resume-task ${s.running.join(', ')} of source ${key(s)}`,
-      byHand: `dmctl --master-addr=<dm-master of ${s.dmCluster}> resume-task -s ${s.sourceId} <task>   # for ${s.running.join(', ')}`,
+      byHand:
+        `dmctl --master-addr=<dm-master of ${s.dmCluster}> resume-task -s ${s.sourceId} <task>` +
+        `   # for ${s.running.join(', ')}`,
       run: () => undoDm.dmResumeTasks({ ...req, timeoutSeconds: 60 }),
     };
     await guarded(t, undo, resume, () => longDm(120).dmPauseTasks(req), () => resume);
@@ -151,10 +185,17 @@ export async function resumeSharers(t: Tracker, undo: Undo[], sharers: Sharer[])
   }
 }
 
-/** Verifies each sharer as the switch verifies its own source: running, not behind its frozen position, reading the new instance. */
-export async function verifySharers(t: Tracker, input: VipSwitchInput, frozen: Map<Sharer, SourceTask[]>, oldInstance: VipSwitchInput['oldInstance'] | null): Promise<void> {
+/** Verifies each sharer as the switch its own: running, not behind its frozen position, reading the new instance. */
+export async function verifySharers(
+  t: Tracker,
+  input: VipSwitchInput,
+  frozen: Map<Sharer, SourceTask[]>,
+  oldInstance: VipSwitchInput['oldInstance'] | null,
+): Promise<void> {
+  const to = `${input.newInstance.host}:${input.newInstance.port}`;
   for (const [s, tasks] of frozen) {
-    await verify(t, { ...input, dmCluster: s.dmCluster, sourceId: s.sourceId, flavor: s.state.flavor }, tasks, null, false, oldInstance ?? null);
-    t.decide('go', `source ${key(s)} reads ${s.reads} from ${input.newInstance.host}:${input.newInstance.port} too, verified`);
+    const target = { ...input, dmCluster: s.dmCluster, sourceId: s.sourceId, flavor: s.state.flavor };
+    await verify(t, target, tasks, null, false, oldInstance ?? null);
+    t.decide('go', `source ${key(s)} reads ${s.reads} from ${to} too, verified`);
   }
 }

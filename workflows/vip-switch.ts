@@ -142,7 +142,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const readings = { flavor, old: pf.oldFacts, relayGtid };
   const sharedFrozen = await frozenSharerTasks(sharers);
   const allFrozen = [...frozenTasks, ...labelled(sharedFrozen)];
-  await recheckFrozen(t, { ...readings, tasks: allFrozen, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  const frozenReadings = { ...readings, tasks: allFrozen, facts, when: 'frozen' };
+  await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillPaused = async (gate: Gate) => {
     if (!t.safety || !gates.has(gate)) return;

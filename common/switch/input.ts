@@ -133,8 +133,9 @@ export const VipSwitchInputSchema = z
       })
       .strict(),
     /**
-     * The other DM sources (any cluster) that read the same VIP: moving it moves them too. The switch refuses unless
-     * this names every one it finds; named, they are paused, checked and verified with this source (workflows/shared-vip.ts).
+     * The other DM sources (any cluster) that read the same VIP: moving it moves them too. The switch refuses
+     * unless this names every one it finds; named, they are paused, checked and verified with this source
+     * (workflows/shared-vip.ts).
      */
     sharedWith: z.array(z.object({ dmCluster: name, sourceId: name }).strict()).max(16).optional(),
     options: OptionsSchema,
