@@ -21,6 +21,7 @@ import type { Client } from '@temporalio/client';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { execa } from 'execa';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { renderHostStatus, returnRequestFrom, startHost } from '../../client/drain.js';
@@ -53,9 +54,11 @@ let worker: WorkerProcess;
 let client: Client;
 const stops: Array<() => Promise<void>> = [];
 
-async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema: string, upstream: DbInstance): Promise<void> {
-  const [st] = await upstream.query<{ File: string; Position: number; Executed_Gtid_Set: string }>('SHOW BINARY LOG STATUS');
-  const cfg = taskConfig(name, [sourceId], tidb, { 'binlog-name': st!.File, 'binlog-pos': Number(st!.Position), 'binlog-gtid': st!.Executed_Gtid_Set.replace(/\s+/g, '') });
+async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema: string, upstream: DbInstance) {
+  type Status = { File: string; Position: number; Executed_Gtid_Set: string };
+  const [st] = await upstream.query<Status>('SHOW BINARY LOG STATUS');
+  const gtid = st!.Executed_Gtid_Set.replace(/\s+/g, '');
+  const cfg = taskConfig(name, [sourceId], tidb, { 'binlog-name': st!.File, 'binlog-pos': Number(st!.Position), 'binlog-gtid': gtid });
   cfg['block-allow-list'] = { 'app-only': { 'do-dbs': [schema] } };
   const file = await dm.file(`task-${name}.yaml`, stringify(cfg));
   expectOk('start-task', await dm.ctl(['start-task', file]));
@@ -64,7 +67,8 @@ async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema
 const write = async (schema: string, n: number) => {
   for (let i = 0; i < n; i++) await primary.query(`INSERT INTO ${schema}.rows (payload) VALUES ('r')`);
 };
-const count = async (db: { query<T>(sql: string): Promise<T[]> }, schema: string) => Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${schema}.rows`))[0]!.n);
+const count = async (db: { query<T>(sql: string): Promise<T[]> }, schema: string) =>
+  Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${schema}.rows`))[0]!.n);
 async function sameRows(schema: string): Promise<void> {
   const want = await count(primary, schema);
   for (let i = 0; i < 180; i++) {
@@ -92,7 +96,8 @@ beforeAll(async () => {
     startDm({ workers: 1, masterHost: lab.gateway, netns: workers.slice(2) }),
   ]);
   [topo, temporal, tidb, dm1, dm2] = started;
-  stops.push(() => topo.destroy(), () => temporal.destroy(), () => tidb.destroy(), () => dm1.destroy(), () => dm2.destroy());
+  stops.push(() => topo.destroy(), () => temporal.destroy(), () => tidb.destroy());
+  stops.push(() => dm1.destroy(), () => dm2.destroy());
   [primary, a, b, c, d] = topo.all() as [DbInstance, DbInstance, DbInstance, DbInstance, DbInstance];
   await writeRows(primary, 3);
   await Promise.all([a, b, c, d].map((r) => waitCaughtUp(r, primary)));
@@ -104,7 +109,10 @@ beforeAll(async () => {
   await startIncrementalTask(dm1, 'task-s1', ['src-shared'], tidb, a);
   await taskFromNow(dm2, 'task-s2', 'src-shared2', 'app2', a);
   await taskFromNow(dm1, 'task-b', 'src-b', 'app3', b);
-  for (const schema of ['app2', 'app3']) await primary.query(`CREATE DATABASE ${schema}; CREATE TABLE ${schema}.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL)`);
+  for (const schema of ['app2', 'app3']) {
+    const table = `${schema}.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL)`;
+    await primary.query(`CREATE DATABASE ${schema}; CREATE TABLE ${table}`);
+  }
   await allEqual();
 
   const lines = [
@@ -117,7 +125,8 @@ beforeAll(async () => {
     '  sandbox-root: { user: root }',
     'vip:',
     '  providers:',
-    `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, check: ${JSON.stringify(lab.checkCommand)}, env: ${JSON.stringify(lab.env)} }`,
+    `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, ` +
+      `check: ${JSON.stringify(lab.checkCommand)}, env: ${JSON.stringify(lab.env)} }`,
   ];
   worker = await startWorkerProcess({ configYaml: `${lines.join('\n')}\n`, temporalAddress: temporal.address });
   stops.push(() => worker.stop());
@@ -132,7 +141,8 @@ afterAll(async () => {
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const options = { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 };
 const vipHolder = () => lab.provider().locate(lab.vip, []);
-const hostStatus = (workflowId: string) => client.workflow.getHandle(workflowId).query(statusQuery) as unknown as Promise<HostStatus>;
+const hostStatus = (workflowId: string) =>
+  client.workflow.getHandle(workflowId).query(statusQuery) as unknown as Promise<HostStatus>;
 const running = { stage: 'Running', unit: 'Sync' };
 /** What DM reads and how its tasks stand: equal before and after a refusal. */
 const world = async () => ({
@@ -148,7 +158,8 @@ const cli = (args: string[]) =>
     env: { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default' },
     stdin: 'ignore',
   });
-async function runHost(kind: 'drain' | 'return', request: Parameters<typeof startHost>[2]): Promise<{ workflowId: string; status: HostStatus; text: string }> {
+type HostRun = { workflowId: string; status: HostStatus; text: string };
+async function runHost(kind: 'drain' | 'return', request: Parameters<typeof startHost>[2]): Promise<HostRun> {
   const { workflowId } = await startHost(client, kind, request as never, { taskQueue: QUEUE });
   await client.workflow.getHandle(workflowId).result();
   const status = await hostStatus(workflowId);
@@ -168,11 +179,12 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
   let drainA: HostStatus;
 
   it('given the drain of the VIP\'s holder, should move the VIP once with both sources paused, checked and verified, and downstream equal; its undrain moves them back the same way', async () => {
-    const request: DrainRequest = { host: a.host, credentials: 'sandbox-root', vips: [{ address: lab.vip }], candidates: [ref(b), ref(c)], options };
+    const vips = [{ address: lab.vip }];
+    const request: DrainRequest = { host: a.host, credentials: 'sandbox-root', vips, candidates: [ref(b), ref(c)], options };
     let back: Awaited<ReturnType<typeof runHost>>;
     const runs = { s1: await realSwitches('default', 'src-shared'), s2: await realSwitches('second', 'src-shared2') };
     const writing = (async () => {
-      for (let i = 0; i < 30; i++) await Promise.all([write('app2', 1), writeRows(primary, 1), new Promise((r) => setTimeout(r, 300))]);
+      for (let i = 0; i < 30; i++) await Promise.all([write('app2', 1), writeRows(primary, 1), sleep(300)]);
     })();
     const drained = await runHost('drain', request);
     await writing;
@@ -180,8 +192,9 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     try {
       expect(drained.status.outcome, drained.text).toBe('drained');
       const by = Object.fromEntries(drained.status.sources.map((s) => [`${s.dmCluster}/${s.sourceId}`, s]));
-      expect(by['default/src-shared'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
-      expect(by['second/src-shared2'], drained.text).toMatchObject({ procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` });
+      const moved = { procedure: 'vip', plan: 'switch', outcome: 'switched', target: `${b.host}:3306` };
+      expect(by['default/src-shared'], drained.text).toMatchObject(moved);
+      expect(by['second/src-shared2'], drained.text).toMatchObject(moved);
       expect(by['second/src-shared2']!.reasons.join('\n')).toContain('moves with default/src-shared (the same VIP)');
       // one switch moved the VIP, and it paused, resumed and verified the other source too
       expect(await realSwitches('default', 'src-shared')).toBe(runs.s1 + 1);
@@ -191,7 +204,8 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
       expect(steps.filter((s) => s.startsWith('move VIP')), steps.join('\n')).toHaveLength(1);
       expect(steps).toContain('pause-task task-s2 of source second/src-shared2 (reads the same VIP)');
       expect(steps).toContain('resume-task task-s2 of source second/src-shared2');
-      expect(leader.decisions.map((x) => x.reason).join('\n')).toContain(`source second/src-shared2 reads ${lab.vip}:3306 from ${b.host}:3306 too, verified`);
+      const verified = `source second/src-shared2 reads ${lab.vip}:3306 from ${b.host}:3306 too, verified`;
+      expect(leader.decisions.map((x) => x.reason).join('\n')).toContain(verified);
       expect(await vipHolder()).toBe(b.host);
       expect(await world()).toMatchObject({ s1: running, s2: running });
       await allEqual();
@@ -209,9 +223,10 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
 
   it('given two drains (A and B) started together with candidates [A, B, C, D], should never move a source onto the other\'s host, end both drained, keep both marked until undrain, and refuse a switch naming a marked host', async () => {
     const candidates = [ref(a), ref(b), ref(c), ref(d)];
-    const drainOf = (host: DbInstance): DrainRequest => ({ host: host.host, credentials: 'sandbox-root', taskCredentials: 'sandbox-root', vips: [{ address: lab.vip }], candidates, options });
+    const credentials = { credentials: 'sandbox-root', taskCredentials: 'sandbox-root' };
+    const drainOf = (host: DbInstance): DrainRequest => ({ host: host.host, ...credentials, vips: [{ address: lab.vip }], candidates, options });
     const writing = (async () => {
-      for (let i = 0; i < 30; i++) await Promise.all([write('app3', 1), writeRows(primary, 1), new Promise((r) => setTimeout(r, 300))]);
+      for (let i = 0; i < 30; i++) await Promise.all([write('app3', 1), writeRows(primary, 1), sleep(300)]);
     })();
     const [onA, onB] = await Promise.all([runHost('drain', drainOf(a)), runHost('drain', drainOf(b))]);
     await writing;
@@ -225,7 +240,8 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
       }
     }
     // each drain's switch passed over the other's host, saying why
-    const passed = (h: typeof onA, host: DbInstance) => h.status.sources[0]!.candidates!.find((x) => x.address === `${host.host}:3306`)!;
+    const passed = (h: typeof onA, host: DbInstance) =>
+      h.status.sources[0]!.candidates!.find((x) => x.address === `${host.host}:3306`)!;
     expect(passed(onA, b).qualifies, onA.text).toBe(false);
     expect(passed(onA, b).reasons.join()).toMatch(new RegExp(`host ${b.host.replace(/\./g, '\\.')}:3306 is being drained by dm-switch-drain/${b.host.replace(/\./g, '\\.')}:3306 .*under maintenance until \`dm-switch undrain`));
     expect(passed(onB, a).qualifies, onB.text).toBe(false);
@@ -241,14 +257,17 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     expect(onA.text).toContain(`MAINTENANCE: ${a.host}:3306 is under maintenance`);
     const listed = await cli(['list']);
     expect(listed.exitCode, listed.stderr).toBe(0);
-    for (const host of [a, b]) expect(listed.stdout).toContain(`MAINTENANCE: host ${host.host}:3306 was drained (drained) by dm-switch-drain/${host.host}:3306`);
+    for (const host of [a, b]) {
+      expect(listed.stdout).toContain(`MAINTENANCE: host ${host.host}:3306 was drained (drained) by dm-switch-drain/${host.host}:3306`);
+    }
     // a switch naming a marked host is refused before any change
     const before = await world();
-    const named: AddressSwitchRequest = { sourceId: 'src-b', newInstance: ref(a), oldInstance: { ...ref(d), host: srcB!.host }, taskCredentials: 'sandbox-root', options };
+    const named: AddressSwitchRequest = { sourceId: 'src-b', newInstance: ref(a), oldInstance: { ...ref(d), host: srcB!.host }, ...credentials, options };
     const r = await runSwitch(client, 'addressSwitch', QUEUE, named);
     const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
     expect(r.status.outcome, refusal).toBe('refused');
-    expect(refusal).toContain(`the target ${a.host}:3306 may not be one, nothing was changed: host ${a.host}:3306 was drained (drained) by dm-switch-drain/${a.host}:3306`);
+    const marked = `host ${a.host}:3306 was drained (drained) by dm-switch-drain/${a.host}:3306`;
+    expect(refusal).toContain(`the target ${a.host}:3306 may not be one, nothing was changed: ${marked}`);
     expect(r.status.steps).toEqual([]);
     expect(await world()).toEqual(before);
 
@@ -268,7 +287,8 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     const holder = [a, b, c, d].find((x) => x.host === before.vip)!;
     expect(holder, before.vip ?? 'nobody holds the VIP').toBeDefined();
     const target = [b, c, d].find((x) => x !== holder)!;
-    const req: VipSwitchRequest = { sourceId: 'src-shared', newInstance: ref(target), oldInstance: ref(holder), vip: { address: lab.vip }, options };
+    const vip = { address: lab.vip };
+    const req: VipSwitchRequest = { sourceId: 'src-shared', newInstance: ref(target), oldInstance: ref(holder), vip, options };
     const r = await runSwitch(client, 'vipSwitch', QUEUE, req);
     const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
     expect(r.status.outcome, refusal || JSON.stringify(r.status.decisions.slice(-3))).toBe('refused');

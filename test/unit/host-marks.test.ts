@@ -58,7 +58,12 @@ describe('hosts under maintenance', () => {
   });
 
   it('given a drain refused, only planned, cancelled or failed, should mark nothing', async () => {
-    const runs = [['COMPLETED', 'refused'], ['COMPLETED', 'planned'], ['CANCELLED', undefined], ['FAILED', undefined]] as const;
+    const runs = [
+      ['COMPLETED', 'refused'],
+      ['COMPLETED', 'planned'],
+      ['CANCELLED', undefined],
+      ['FAILED', undefined],
+    ] as const;
     for (const [status, outcome] of runs) {
       expect(await markOf(client([drain('d1', status, 1, outcome)]), DRAIN), `${status} ${outcome}`).toBeNull();
     }
@@ -70,7 +75,7 @@ describe('hosts under maintenance', () => {
     expect(m).toMatchObject({ runId: 'd1', state: 'drained' });
   });
 
-  it('given a return started after the drain, running or ended (not-)returned, should lift the mark; refused or older not', async () => {
+  it('given a later return, running or ended (not-)returned, should lift the mark; a refused or older one not', async () => {
     const drained = drain('d1', 'COMPLETED', 5, 'drained');
     expect(await markOf(client([drained, back('RUNNING', 6)]), DRAIN)).toBeNull();
     expect(await markOf(client([drained, back('COMPLETED', 6, 'not-returned')]), DRAIN)).toBeNull();
@@ -80,7 +85,11 @@ describe('hosts under maintenance', () => {
 
   it('given targets, should say which is on a marked host (same port, same host), with the reason', async () => {
     const marks = createHostMarkActivities(() => client([drain('d1', 'RUNNING', 1)]));
-    const targets = [{ host: '10.0.0.5', port: 3306 }, { host: '10.0.0.5', port: 3307 }, { host: '10.0.0.6', port: 3306 }];
+    const targets = [
+      { host: '10.0.0.5', port: 3306 },
+      { host: '10.0.0.5', port: 3307 },
+      { host: '10.0.0.6', port: 3306 },
+    ];
     const r = await marks.hostMarksOf({ targets });
     expect(r[0]?.reason).toMatch(/^host 10\.0\.0\.5:3306 is being drained by dm-switch-drain\/10\.0\.0\.5:3306 since /);
     expect(r[0]?.reason).toMatch(/: it is under maintenance until `dm-switch undrain 10\.0\.0\.5:3306`$/);
