@@ -262,7 +262,7 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     }
     // a switch naming a marked host is refused before any change
     const before = await world();
-    const named: AddressSwitchRequest = { sourceId: 'src-b', newInstance: ref(a), oldInstance: { ...ref(d), host: srcB!.host }, ...credentials, options };
+    const named: AddressSwitchRequest = { sourceId: 'src-b', newInstance: ref(a), oldInstance: { ...ref(d), host: srcB!.host }, taskCredentials: 'sandbox-root', options };
     const r = await runSwitch(client, 'addressSwitch', QUEUE, named);
     const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
     expect(r.status.outcome, refusal).toBe('refused');
