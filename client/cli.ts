@@ -25,6 +25,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { describeMark, markOf } from '../activities/host-marks.js';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
@@ -442,11 +443,13 @@ export function program(): Command {
       if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
       if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
       await withClient(async (client) => {
-        const rows: Array<{ workflowId: string; status: string; kind: string; source: string; phase: string; outcome: string; started: string }> = [];
+        type Row = { workflowId: string; runId: string; status: string; kind: string; source: string; phase: string };
+        const rows: Array<Row & { outcome: string; started: string; maintenance?: string }> = [];
         for await (const w of client.workflow.list({ query: clauses.join(' AND '), pageSize: 100 })) {
           const sa = w.searchAttributes as Record<string, unknown[] | undefined>;
           rows.push({
             workflowId: w.workflowId,
+            runId: w.runId,
             status: w.status.name,
             kind: String(sa.DmSwitchKind?.[0] ?? w.type),
             source: String(sa.DmSwitchSource?.[0] ?? ''),
@@ -456,8 +459,19 @@ export function program(): Command {
           });
           if (rows.length >= Number(o.limit)) break;
         }
+        // the drains whose host is under maintenance (until an undrain): the run that marks it says so
+        for (const r of rows) {
+          const mark = await markOf(client, r.workflowId);
+          if (mark && mark.runId === r.runId) r.maintenance = describeMark(mark);
+        }
         const text = rows.length
-          ? rows.map((r) => `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${(r.outcome || r.phase).padEnd(18)} ${r.workflowId}`).join('\n')
+          ? rows
+              .map((r) => {
+                const state = (r.outcome || r.phase).padEnd(18);
+                const line = `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${state}`;
+                return `${line} ${r.workflowId}${r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''}`;
+              })
+              .join('\n')
           : 'no switches';
         print(g, rows, text);
       });

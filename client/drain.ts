@@ -77,6 +77,7 @@ export function renderHostStatus(workflowId: string, s: HostStatus): string {
   out.push(`${workflowId}: ${s.kind} of ${s.host}:${s.port}`);
   out.push(`  ${s.outcome ? `finished: ${s.outcome}` : `phase: ${s.phase}`}   started ${s.startedAt}, updated ${s.updatedAt}`);
   if (s.requestedBy || s.reason) out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
+  if (s.maintenance) out.push(`  ${s.kind === 'drain' ? 'MAINTENANCE: ' : ''}${s.maintenance}`);
   if (s.approval?.state === 'pending') out.push('', `  APPROVAL NEEDED for the plan below: dm-switch approve ${workflowId}   (or reject)`);
   if (s.sources.length) {
     out.push('', '  sources:');

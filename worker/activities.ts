@@ -3,6 +3,7 @@ import { createDmActivities } from '../activities/dm.js';
 import { createMysqlActivities } from '../activities/mysql.js';
 import { createNetActivities } from '../activities/net.js';
 import { createNotifyActivities } from '../activities/notify.js';
+import { createHostMarkActivities } from '../activities/host-marks.js';
 import { createTemporalActivities } from '../activities/temporal.js';
 import { CommandVipProvider } from '../activities/vip-command.js';
 import { createVipActivities, type VipProvider } from '../activities/vip.js';
@@ -23,5 +24,6 @@ export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = p
     ...createNetActivities(),
     ...createNotifyActivities(notifierFromConfig(config.notify, env)),
     ...createTemporalActivities(),
+    ...createHostMarkActivities(),
   };
 }

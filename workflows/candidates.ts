@@ -40,6 +40,7 @@ import type { CandidateReport } from '../common/switch/status.js';
 import { dm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { describe } from './compensation.js';
+import { drainMarks, refuseDrainedTarget } from './host-marks.js';
 import { errantTarget, executedState, notGtidMode, refuse, servingProblems } from './phases.js';
 import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
@@ -57,6 +58,8 @@ export interface CandidateReading {
   facts: InstanceFacts;
   /** VIP switch: whether the provider can move the VIP there. */
   vip?: { ok: boolean; checked: boolean; reason: string };
+  /** Why its host may not be a target: it is under drain (workflows/host-marks.ts). */
+  drained?: string | null;
 }
 
 export interface RankInput {
@@ -102,6 +105,7 @@ export function rankCandidates(r: RankInput): Ranking {
     }
     reasons.push(...servingProblems(f, flavor, r.safety).map((p) => `cannot serve DM: ${p}`));
     if (c.vip && !c.vip.ok) reasons.push(c.vip.reason);
+    if (c.drained) reasons.push(c.drained);
     if (f.flavor !== flavor) return { c, index, reasons, notes, catchUp, adopt: false };
     // the same topology: DM's position and this instance's history meet
     if (!gtidS.isEmpty() && gtidS.intersect(parseGtidSet(flavor, f.gtidExecuted)).isEmpty()) {
@@ -213,6 +217,7 @@ type Targetable = { dmCluster: string; sourceId: string; newInstance?: InstanceR
 export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates, input: T, how: { vip?: { provider: string; address: string } }): Promise<WithTarget<T>> {
   if (input.newInstance) {
     t.status.target = addressOf(input.newInstance);
+    await refuseDrainedTarget(t, input.newInstance);
     return input as WithTarget<T>;
   }
   t.phase('choosing-target');
@@ -227,12 +232,13 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   }
   if (!source.enableGtid) refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(sourceId));
   const refs = listed.map((l) => l.ref);
-  const [facts, vips, current] = await Promise.all([
+  const [facts, vips, current, drained] = await Promise.all([
     Promise.all(refs.map((ref) => inspect(ref, t.safety))),
     how.vip ? Promise.all(refs.map((to) => canHold(how.vip!, to))) : Promise.resolve(null),
     how.vip
       ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
+    drainMarks(refs),
   ]);
   const { reports, chosen, splitBrain } = rankCandidates({
     flavor: source.flavor,
@@ -240,7 +246,12 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     relayGtid: source.relay?.relayBinlogGtid || null,
     old: input.oldInstance && oldFacts ? { ref: input.oldInstance, facts: oldFacts } : null,
     current: current ? addressOf(current) : null,
-    candidates: listed.map((l, i) => ({ ...l, facts: facts[i]!, ...(vips ? { vip: vips[i]! } : {}) })),
+    candidates: listed.map((l, i) => ({
+      ...l,
+      facts: facts[i]!,
+      ...(vips ? { vip: vips[i]! } : {}),
+      drained: drained[i] ?? null,
+    })),
     safety: t.safety,
     scopes: t.safety ? await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts) : undefined,
   });

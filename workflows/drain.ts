@@ -63,6 +63,10 @@ interface Move {
   newInstance?: InstanceRef;
   /** The target the plan's dry run chose (and the approver saw): what the switch is started with. */
   planned?: InstanceRef;
+  /** Sources reading one VIP move in one switch, the first's (workflows/shared-vip.ts): the others name it here. */
+  leader?: Move;
+  /** The first of them: the others, which its switch pauses, checks and verifies with it. */
+  sharedWith?: Array<{ dmCluster: string; sourceId: string }>;
 }
 
 export async function drainHost(request: unknown): Promise<HostStatus> {
@@ -137,6 +141,9 @@ class Host {
   }
   finish(outcome: NonNullable<HostStatus['outcome']>): HostStatus {
     this.status.outcome = outcome;
+    // a refused or plan-only drain changed nothing: its host is not under maintenance (activities/host-marks.ts)
+    const changedNothing = outcome === 'refused' || outcome === 'planned';
+    if (this.status.kind === 'drain' && changedNothing) delete this.status.maintenance;
     this.phase('done');
     upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
     return this.status;
@@ -160,9 +167,11 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
     return refuseAll(h, `this ${kind} runs under workflow ID "${workflowInfo().workflowId}", but a ${kind} of ${input.host}:${input.port} must run under "${want}", so that no two run at once; nothing was changed. Start it again with that ID (dm-switch ${kind === 'drain' ? 'drain' : 'undrain'} does)`);
   }
 
+  markMaintenance(h, input);
   h.phase('finding');
   const moves = await find(h, input);
   h.status.sources = moves.map((m) => m.source);
+  groupSharedVips(h, moves);
   if (moves.length === 0) {
     h.decide('go', kind === 'drain' ? `no DM source reads ${input.host}:${input.port}: nothing to move` : 'nothing to move back');
     return h.finish(kind === 'drain' ? 'drained' : 'returned');
@@ -172,6 +181,7 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   // --- plan: each source's own switch, as a dry run, chooses its target and checks everything ----------
   h.phase('planning');
   await pool(moves, input.concurrency, (m) => plan(h, input, m));
+  for (const m of moves) if (m.leader) follow(m, 'plan');
   h.touch();
   const planned = moves.filter((m) => m.source.plan === 'switch');
   h.decide(planned.length ? 'info' : 'warn', `plan: ${moves.map((m) => `${m.source.sourceId} → ${m.source.plan === 'switch' ? m.source.target : m.source.plan}`).join(', ')}`);
@@ -193,16 +203,77 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
         m.source.reasons.push('not started: an earlier switch did not end switched and stopOnFailure is set');
         return;
       }
+      if (m.leader) return;
       await execute(h, input, m);
       if (m.source.outcome !== 'switched' && input.stopOnFailure) stop = true;
     });
+    for (const m of moves) if (m.leader) follow(m, 'outcome');
   } catch (e) {
     if (!isCancellation(e)) throw e;
+    if (kind === 'drain') delete h.status.maintenance;
     // cancelled: every switch it started was asked to cancel and has undone what it did (waited for); say where it stands
     await CancellationScope.nonCancellable(() => conclude(h, input, moves));
     throw e;
   }
   return conclude(h, input, moves);
+}
+
+/**
+ * What the drain's existence means to every other switch (activities/host-marks.ts reads it from Temporal): the
+ * host is under maintenance, so no switch chooses it as a target, until an undrain of it starts.
+ */
+function markMaintenance(h: Host, input: CommonInput): void {
+  const at = `${input.host}:${input.port}`;
+  h.status.maintenance =
+    h.status.kind === 'drain'
+      ? `${at} is under maintenance from this drain's start until \`dm-switch undrain ${at}\`: ` +
+        `no switch chooses it as a target${input.options.dryRun ? ' (while this plan-only drain runs)' : ''}`
+      : `this return lifts the maintenance mark of ${at}: switches may choose it as a target again`;
+  h.decide('info', h.status.maintenance);
+}
+
+/**
+ * A VIP moves every source reading it: the sources that read one VIP move in one switch (the first's), which pauses,
+ * checks and verifies the others with it (its sharedWith). The others follow it: its plan and its outcome are theirs.
+ */
+function groupSharedVips(h: Host, moves: Move[]): void {
+  const byVip = new Map<string, Move[]>();
+  for (const m of moves) {
+    if (m.source.procedure === 'vip' && m.vip) byVip.set(m.vip.address, [...(byVip.get(m.vip.address) ?? []), m]);
+  }
+  for (const [address, group] of byVip) {
+    if (group.length < 2) continue;
+    const [first, ...rest] = group as [Move, ...Move[]];
+    first.sharedWith = rest.map((m) => ({ dmCluster: m.source.dmCluster, sourceId: m.source.sourceId }));
+    for (const m of rest) m.leader = first;
+    const names = group.map((m) => `${m.source.dmCluster}/${m.source.sourceId}`);
+    const how = `in the switch of ${names[0]} (one VIP move; each paused, checked and verified)`;
+    h.decide('info', `${names.join(', ')} read the same VIP ${address}: they move together, ${how}`);
+  }
+}
+
+/** A source moved by another's switch (the same VIP) takes that switch's plan, then its outcome. */
+function follow(m: Move, what: 'plan' | 'outcome'): void {
+  const l = m.leader!.source;
+  const by = `${l.dmCluster}/${l.sourceId}`;
+  if (what === 'plan') {
+    m.source.plan = l.plan === 'joined' ? 'refused' : l.plan;
+    if (l.target) m.source.target = l.target;
+    const why =
+      l.plan === 'switch'
+        ? `plan: moves with ${by} (the same VIP), in its switch to ${l.target}`
+        : l.plan === 'joined'
+          ? `a switch of ${by} (the same VIP) already runs, without this source: start the drain again once it ended`
+          : `moves with ${by} (the same VIP), whose switch refuses: ${l.reasons.at(-1) ?? ''}`;
+    m.source.reasons.push(why);
+    if (m.source.plan === 'refused') m.source.outcome = 'refused';
+    return;
+  }
+  if (m.source.plan === 'refused') return;
+  m.source.outcome = l.outcome;
+  if (l.runId) m.source.runId = l.runId;
+  m.source.workflowId = l.workflowId;
+  m.source.reasons.push(`moved by the switch of ${by} (${l.workflowId}): it ended ${l.outcome}`);
 }
 
 function refuseAll(h: Host, why: string): HostStatus {
@@ -238,7 +309,9 @@ function switchRequest(input: CommonInput, m: Move, target: InstanceRef | null, 
     sourceId: m.source.sourceId,
     ...to,
     oldInstance: m.oldInstance,
-    ...(m.source.procedure === 'vip' ? { vip: m.vip } : { taskCredentials: input.taskCredentials, sourceCredentials: input.sourceCredentials ?? input.credentials }),
+    ...(m.source.procedure === 'vip'
+      ? { vip: m.vip, ...(m.sharedWith ? { sharedWith: m.sharedWith } : {}) }
+      : { taskCredentials: input.taskCredentials, sourceCredentials: input.sourceCredentials ?? input.credentials }),
     options: { ...input.options, dryRun },
     requestedBy: by.slice(0, 200),
     reason: (input.reason ?? `${workflowInfo().workflowType === 'drainHost' ? 'drain of' : 'return to'} ${input.host}:${input.port}`).slice(0, 2000),
@@ -270,6 +343,7 @@ const workflowOf = (m: Move) => (m.source.procedure === 'vip' ? 'vipSwitch' : 'a
 
 /** The plan for one source: its switch's dry run (it chooses the target and runs every check), or joined when one runs already. */
 async function plan(h: Host, input: CommonInput, m: Move): Promise<void> {
+  if (m.leader) return;
   if (m.source.procedure === 'address' && !input.taskCredentials) {
     m.source.plan = 'refused';
     m.source.outcome = 'refused';

@@ -30,6 +30,7 @@ import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
+import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
@@ -67,6 +68,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const first = gtidCheck(t, { flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts, when: 'before pause' }, policy);
   if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${(t.safety ? first.refusals : first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds'))).join('; ')}`);
+  // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
+  const sharers = await vipSharers(t, input, pf, policy);
 
   t.status.plan = [
     `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; ${t.safety ? 'pause-relay (to read its position frozen), then ' : ''}stop-relay (relay reads the upstream through the VIP too)` : ''),
@@ -129,6 +132,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
     t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
   }
+  await pauseSharers(t, undo, sharers);
 
   // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
   t.phase('recheck');
@@ -136,7 +140,10 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   t.tasks(frozen.tasks);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
   const readings = { flavor, old: pf.oldFacts, relayGtid };
-  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  const sharedFrozen = await frozenSharerTasks(sharers);
+  const allFrozen = [...frozenTasks, ...labelled(sharedFrozen)];
+  const frozenReadings = { ...readings, tasks: allFrozen, facts, when: 'frozen' };
+  await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillPaused = async (gate: Gate) => {
     if (!t.safety || !gates.has(gate)) return;
@@ -205,8 +212,10 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     t.tasks(await guarded(t, undo, pauseUndo, () => dm.dmResumeTasks(tasksReq(60)), () => pauseUndo));
     t.step(`resume-task ${taskNames.join(', ')}`, 'done');
   }
+  await resumeSharers(t, undo, sharers);
   t.phase('verifying');
   await verify(t, { ...input, shards, flavor: pf.source.flavor }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verifySharers(t, input, sharedFrozen, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
   return t.status;

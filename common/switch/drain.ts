@@ -143,6 +143,11 @@ export interface HostStatus {
   /** The request as validated (inputs hold no secrets): what `dm-switch undrain` builds the return from. */
   input?: DrainInput | ReturnInput;
   sources: HostSource[];
+  /**
+   * A drain: the host is under maintenance from the drain's start until an undrain starts (no switch chooses it as a
+   * target); cleared when the drain was refused, only planned, or cancelled. A return: it lifts the mark.
+   */
+  maintenance?: string;
   /** After the switches: the sources still reading the host (drain), or not reading it (return). */
   left: string[];
   decisions: Array<{ at: string; verdict: 'go' | 'refuse' | 'warn' | 'info'; reason: string }>;

@@ -142,6 +142,12 @@ export const VipSwitchInputSchema = z
         provider: name.default('default'),
       })
       .strict(),
+    /**
+     * The other DM sources (any cluster) that read the same VIP: moving it moves them too. The switch refuses
+     * unless this names every one it finds; named, they are paused, checked and verified with this source
+     * (workflows/shared-vip.ts).
+     */
+    sharedWith: z.array(z.object({ dmCluster: name, sourceId: name }).strict()).max(16).optional(),
     options: OptionsSchema,
     approvals: ApprovalsSchema,
     /** Who asked, and why: recorded in the status and search attributes. */

@@ -142,6 +142,11 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     async dmTaskShardModes() { calls.push('shardModes'); return {}; },
     async dmSourceWorker() { calls.push('sourceWorker'); return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] }; },
     async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, h === 'vip.example' ? ['192.0.2.14'] : [h]])); },
+    // one DM cluster, whose only source is the one switched (its id varies by test), so no other reads the VIP;
+    // no host under drain (reads: not in `calls`)
+    async dmClusters() { return ['default']; },
+    async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> { return []; },
+    async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
     async vipLocate() { calls.push('vipLocate'); return holder; },
     async vipMove(req: { to: { host: string } }) {
       calls.push(`vipMove ${req.to.host}`);
