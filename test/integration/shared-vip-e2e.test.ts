@@ -122,7 +122,7 @@ beforeAll(async () => {
     `    default: { masterAddr: "${dm1.masterAddr}", dmctl: ${JSON.stringify(dm1.dmctlPath)} }`,
     `    second: { masterAddr: "${dm2.masterAddr}", dmctl: ${JSON.stringify(dm2.dmctlPath)} }`,
     'credentials:',
-    '  sandbox-root: { user: root }',
+    '  sandbox-root: { user: root, hosts: [127.0.0.0/8, 198.51.100.0/24, localhost] }',
     'vip:',
     '  providers:',
     `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, ` +
