@@ -63,6 +63,12 @@ export interface RelayState {
   relayCatchUpMaster: boolean;
 }
 
+/** DM's binlog readers as an upstream lists them among its replicas: dm-worker names and sources' server ids. */
+export interface DmBinlogReaders {
+  workerNames: string[];
+  serverIds: Array<{ sourceId: string; serverId: number }>;
+}
+
 export interface SourceState {
   sourceId: string;
   worker: string | null;
@@ -486,6 +492,29 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         out.push({ sourceId, from: { host: cfg.from?.host ?? '', port: Number(cfg.from?.port ?? 3306) }, flavor: cfg.flavor === 'mariadb' ? 'mariadb' : 'mysql' });
       }
       return out;
+    },
+
+    /**
+     * How DM's own binlog readers show in an upstream's SHOW REPLICAS: each
+     * registers as a replica with its dm-worker's name as host (cut at 60
+     * characters) and its source's `server-id`. Discovery passes those over.
+     */
+    async dmBinlogReaders(req: { dmCluster: string }): Promise<DmBinlogReaders> {
+      const members = checked('list-member --worker', await dmctl(req.dmCluster, ['list-member', '--worker']));
+      type RawWorker = { name: string };
+      const raw = (members.members as Array<{ worker?: { workers?: RawWorker[] } }> | undefined) ?? [];
+      const workers = raw.flatMap((m) => m.worker?.workers ?? []);
+      const shown = checked('operate-source show', await dmctl(req.dmCluster, ['operate-source', 'show']));
+      const sources = (shown.sources as Array<{ source?: string }> | undefined) ?? [];
+      const ids = sources.map((x) => x.source ?? '').filter(Boolean);
+      const serverIds: Array<{ sourceId: string; serverId: number }> = [];
+      for (const sourceId of ids) {
+        const config = await dmctl(req.dmCluster, ['config', 'source', sourceId]);
+        if (config.result !== true || typeof config.cfg !== 'string') continue;
+        const id = Number((parseYaml(config.cfg) as { 'server-id'?: number })['server-id'] ?? 0);
+        if (id > 0) serverIds.push({ sourceId, serverId: id });
+      }
+      return { workerNames: workers.map((w) => w.name).filter(Boolean), serverIds };
     },
 
     /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */

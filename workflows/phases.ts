@@ -9,6 +9,8 @@ import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, decideRelayPosition, type GtidDecision } from '../common/switch/decide.js';
+import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
+import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, findErrant, type ErrantTarget } from '../common/switch/errant.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
@@ -73,6 +75,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const problems = servingProblems(newFacts, source?.flavor ?? null, t.safety);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
+  for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
   }
@@ -85,9 +88,8 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   } else {
     old = oldFacts;
     if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
-    if (oldFacts.binlogRowEventMaxSize !== newFacts.binlogRowEventMaxSize) {
-      refuse(t, SwitchErrorType.PreflightFailed, `binlog_row_event_max_size differs: old ${oldFacts.binlogRowEventMaxSize}, new ${newFacts.binlogRowEventMaxSize}; DM may fail on row events the new instance splits differently — align the setting first`);
-    }
+    const sizes = rowEventSizeProblem(oldFacts, newFacts);
+    if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
   }
   return { source, newFacts, oldFacts: old };
@@ -99,8 +101,7 @@ export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mys
   if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
   if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
-  if (facts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${facts.binlogFormat}, not ROW`);
-  if (facts.binlogRowImage !== 'FULL') problems.push(`binlog_row_image is ${facts.binlogRowImage}, not FULL`);
+  problems.push(...unreadableBinlogSettings(facts));
   if (safety && facts.replica !== null && facts.logReplicaUpdates === false) {
     problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
   }
@@ -154,7 +155,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   const { flavor, tasks, facts, when } = r;
   t.gtid(`gtid-P new instance (${when})`, facts.gtidPurged ?? '(MariaDB keeps no gtid_purged)');
   t.gtid(`gtid-E new instance (${when})`, facts.gtidExecuted);
-  const replicating = facts.replica !== null && facts.replica.ioRunning && facts.replica.sqlRunning;
+  const replicating = applying(channelsOf(facts));
   let verdict: GtidDecision['verdict'] = 'go';
   let union = parseGtidSet(flavor, '');
   const reasons: string[] = [];
@@ -200,8 +201,8 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
 
   // errant transactions: what the new instance has that the rest of the topology has not
   const references = [
-    { label: "DM's position (gtid-S)", gtids: union.toString() },
-    ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
+    { label: "DM's position (gtid-S)", gtids: union.toString(), dmPosition: true },
+    ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
     ...(r.old ? [{ label: `the old instance ${r.old.address}`, gtids: executedState(r.old) }] : []),
     ...(facts.sources ?? []).flatMap((x) => (x.reachable ? [{ label: `its replication source ${x.address}`, gtids: x.gtids }] : [])),
   ];
@@ -243,7 +244,8 @@ export function errantTarget(facts: PreflightResult['newFacts']): ErrantTarget {
     serverId: facts.serverId,
     gtids: executedState(facts),
     readOnly: facts.readOnly ?? true,
-    replicating: channels.some((c) => c.ioRunning || c.sqlRunning),
+    replicating: replicating(channels),
+    strictMode: facts.gtidStrictMode === true,
     sources: channels.map((c) => {
       const address = `${c.sourceHost}:${c.sourcePort}`;
       const s = read.get(address);
