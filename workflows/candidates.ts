@@ -31,7 +31,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { MysqlGtidSet, parseGtidSet, type Flavor, type GtidSet } from '../common/gtid/index.js';
-import { decideGtids, decideRelayPosition } from '../common/switch/decide.js';
+import { decideGtids } from '../common/switch/decide.js';
 import { binlogSettingNotes, rowEventSizeProblem } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, findErrant } from '../common/switch/errant.js';
@@ -112,7 +112,6 @@ export function rankCandidates(r: RankInput): Ranking {
       }
     };
     for (const task of r.tasks) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
-    if (r.safety && r.relayGtid) rule(decideRelayPosition({ flavor, relayGtid: r.relayGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), 'relay position R');
     if (r.safety) {
       const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
       if (tagged) reasons.push(tagged);

@@ -8,7 +8,7 @@ import { ApplicationFailure as Failure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
-import { decideGtids, decideRelayPosition, type GtidDecision } from '../common/switch/decide.js';
+import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
 import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, findErrant, type ErrantTarget } from '../common/switch/errant.js';
@@ -178,15 +178,14 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     note(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
-  let waitFor = union;
+  const waitFor = union;
   const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), reasons, refusals, errant, errantText });
   if (!t.safety) return result();
 
-  // the relay reconnects to the new instance from its own position, usually ahead of gtid-S
+  // start-relay after the move restarts the relay from the oldest task checkpoint: R is read, not required
   if (r.relayGtid) {
     t.gtid(`relay R (relayBinlogGtid) (${when})`, r.relayGtid);
-    note(decideRelayPosition({ flavor, relayGtid: r.relayGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), 'relay position R (relayBinlogGtid, where the relay resumes)');
-    waitFor = waitFor.union(parseGtidSet(flavor, r.relayGtid));
+    t.decide('info', relayPositionNote(flavor, r.relayGtid, facts.gtidExecuted));
   }
 
   // DM drops tagged-GTID transactions without an error
