@@ -112,7 +112,7 @@ export interface GtidCheckResult {
   verdict: GtidDecision['verdict'];
   /** Union of every task's gtid-S: what the new instance must hold. */
   gtidS: string;
-  /** What the new instance must have executed before DM reads it: every gtid-S and, with relay on, the relay's position. */
+  /** What the new instance must have executed before DM reads it: every task's gtid-S. */
   waitFor: string;
   reasons: string[];
   /** The reasons that refuse (a subset of `reasons`). */
@@ -147,7 +147,7 @@ const NO_ERRANT: ErrantPolicy = { accept: false, approved: null };
 /**
  * Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records
  * every set and decision. With the safety rules on (t.safety), also: the
- * relay's position R held to the same rule (gtid-P ⊆ R ⊆ gtid-E), tagged
+ * relay's position R reported (not required: see relayPositionNote), tagged
  * GTIDs (which DM drops) refused, and errant transactions on the new
  * instance (common/switch/errant.ts) refused unless accepted.
  */
