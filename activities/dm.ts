@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { mariadbPosition } from '../common/switch/mariadb-position.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { childEnv } from './child-env.js';
@@ -351,6 +352,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     type RawSource = { sourceStatus?: { worker?: string; relayStatus?: null | RelayState & { stage: string } }; subTaskStatus?: RawSub[] };
     const src = ((status.sources as RawSource[] | undefined) ?? [])[0];
     const relay = src?.sourceStatus?.relayStatus ?? null;
+    // DM keeps a MariaDB set per domain and server id: one position per domain for the checks
+    const pos = (text: string) => (cfg.flavor === 'mariadb' ? mariadbPosition(text) : text);
     return {
       sourceId,
       worker: src?.sourceStatus?.worker || null,
@@ -362,8 +365,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         ? {
             stage: relay.stage,
             relaySubDir: relay.relaySubDir,
-            relayBinlogGtid: relay.relayBinlogGtid,
-            masterBinlogGtid: relay.masterBinlogGtid,
+            relayBinlogGtid: pos(relay.relayBinlogGtid),
+            masterBinlogGtid: pos(relay.masterBinlogGtid),
             relayCatchUpMaster: relay.relayCatchUpMaster,
           }
         : null,
@@ -371,8 +374,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         name: t.name,
         stage: t.stage,
         unit: t.unit,
-        syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
-        masterBinlogGtid: t.sync?.masterBinlogGtid ?? '',
+        syncerBinlogGtid: pos(t.sync?.syncerBinlogGtid ?? ''),
+        masterBinlogGtid: pos(t.sync?.masterBinlogGtid ?? ''),
         errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
         ...(typeof t.result?.isCanceled === 'boolean' ? { canceled: t.result.isCanceled } : {}),
       })),

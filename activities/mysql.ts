@@ -13,6 +13,7 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { resolveAll } from './net.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
+import { mariadbPosition } from '../common/switch/mariadb-position.js';
 import { pollUntil } from './poll.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -558,7 +559,9 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         const table = `${req.task}_syncer_checkpoint`;
         const [rows] = await c.query('SELECT binlog_gtid, binlog_name, binlog_pos FROM ??.?? WHERE id = ? AND is_global = 1', [req.metaSchema, table, req.sourceId]);
         const row = (rows as Array<{ binlog_gtid: string | null; binlog_name: string; binlog_pos: number | string }>)[0];
-        return row ? { binlogGtid: row.binlog_gtid ?? '', binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
+        // a MariaDB checkpoint lists one GTID per domain and server id: one position per domain for the checks
+        const gtid = mariadbPosition(row?.binlog_gtid ?? '');
+        return row ? { binlogGtid: gtid, binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
       } catch (e) {
         if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE' || (e as { code?: string }).code === 'ER_BAD_DB_ERROR') return null;
         throw e;
