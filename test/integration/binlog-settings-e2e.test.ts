@@ -20,10 +20,12 @@
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VipSwitchRequest } from '../../common/switch/input.js';
+import { stringify } from 'yaml';
+import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
+import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import {
   downstreamMatches,
@@ -34,7 +36,14 @@ import {
   writeUntil,
 } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
-import { waitCaughtUp, writeRows, type SqlTarget } from '../sandbox/topology.js';
+import {
+  replicateFrom,
+  startTopology,
+  waitCaughtUp,
+  writeRows,
+  type SqlTarget,
+  type Topology,
+} from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
 
 const QUEUE = 'e2e-binlog-settings';
@@ -50,28 +59,6 @@ let tidb: TidbInstance;
 let client: Client;
 const stops: Array<() => Promise<void>> = [];
 
-beforeAll(async () => {
-  stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true });
-  [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
-  ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
-  SOURCE = stack.sourceId!;
-  TASK = stack.taskName!;
-  // a JSON table the application updates in place (JSON_SET): what PARTIAL_JSON logs as partial updates
-  await primary.query('CREATE TABLE IF NOT EXISTS app.docs (id INT PRIMARY KEY, doc JSON NOT NULL)');
-  for (let id = 1; id <= 5; id++) {
-    await primary.query(`INSERT INTO app.docs VALUES (?, JSON_OBJECT('n', 0, 's', REPEAT('x', 200)))`, [id]);
-  }
-  await writeRows(primary, 10);
-  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-  const w = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(QUEUE));
-  client = w.client;
-  stops.push(w.stop);
-}, 300_000);
-
-afterAll(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await stack?.stop();
-});
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const at = (db: DbInstance) => `${db.host}:3306`;
@@ -151,6 +138,29 @@ async function untouched(s: SwitchStatus, on: DbInstance): Promise<void> {
 }
 
 describe('binary log settings DM cannot read, and a dead primary (real stack)', { timeout: 400_000 }, () => {
+  beforeAll(async () => {
+    stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true });
+    [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
+    ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
+    SOURCE = stack.sourceId!;
+    TASK = stack.taskName!;
+    // a JSON table the application updates in place (JSON_SET): what PARTIAL_JSON logs as partial updates
+    await primary.query('CREATE TABLE IF NOT EXISTS app.docs (id INT PRIMARY KEY, doc JSON NOT NULL)');
+    for (let id = 1; id <= 5; id++) {
+      await primary.query(`INSERT INTO app.docs VALUES (?, JSON_OBJECT('n', 0, 's', REPEAT('x', 200)))`, [id]);
+    }
+    await writeRows(primary, 10);
+    await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
+    const w = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(QUEUE));
+    client = w.client;
+    stops.push(w.stop);
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop();
+    await stack?.stop();
+  });
+
   it('given binlog_row_value_options=PARTIAL_JSON on the new instance, should refuse naming it and where', async () => {
     await setOnReplica(b, "binlog_row_value_options = 'PARTIAL_JSON'");
     await write(primary);
@@ -231,5 +241,79 @@ describe('binary log settings DM cannot read, and a dead primary (real stack)', 
       if (!primary.running) await primary.start();
       await a.query('STOP REPLICA; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA');
     }
+  });
+});
+
+/**
+ * MariaDB with gtid_strict_mode after two failovers: P (server 1) dies, A (server 2) is promoted and B
+ * replicates from it, DM reads A; then A dies too. B's gtid_binlog_state still names P's last entry
+ * (0-1-n), which is behind DM's position in domain 0 (0-2-m): part of the stream DM read, not errant.
+ */
+describe('MariaDB gtid_strict_mode after a failover (real stack)', { timeout: 400_000 }, () => {
+  const MQUEUE = 'e2e-binlog-mariadb';
+  const MSOURCE = 'mariadb-strict-01';
+  const MTASK = 'maria-strict-to-downstream';
+  let mstack: Stack;
+  let topo: Topology;
+  let mclient: Client;
+  let stopWorker: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    [mstack, topo] = await Promise.all([
+      startStack({ temporal: true, dm: true }),
+      startTopology({ flavor: 'mariadb', replicas: 2, args: ['--gtid-strict-mode=ON'] }),
+    ]);
+    const w = await startInProcessWorker(mstack.temporal!.address, mstack.workerConfigYaml(MQUEUE));
+    ({ client: mclient, stop: stopWorker } = w);
+  }, 300_000);
+
+  afterAll(async () => {
+    await stopWorker?.();
+    await mstack?.stop();
+    await topo?.destroy();
+  });
+
+  it("given the old primary's entry behind DM's position on the survivor, should not call it errant and switch", async () => {
+    const [p, ma, mb] = topo.all() as [DbInstance, DbInstance, DbInstance];
+    const down = mstack.downstream!;
+    // P (server 1) writes, then dies; A (server 2) is promoted and B follows it
+    await p.query('CREATE DATABASE IF NOT EXISTS warmup; CREATE TABLE IF NOT EXISTS warmup.t (id INT PRIMARY KEY)');
+    await p.query('INSERT INTO warmup.t VALUES (1), (2)');
+    await Promise.all([waitCaughtUp(ma, p), waitCaughtUp(mb, p)]);
+    p.kill();
+    await p.waitExit();
+    await ma.query('STOP SLAVE; RESET SLAVE ALL');
+    await replicateFrom(mb, ma);
+    await ma.query('INSERT INTO warmup.t VALUES (3)');
+    // DM reads A from its position after the failover (0-2-n): it never saw server 1's GTIDs
+    const [master] = await ma.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
+    const gtid = await ma.variable('gtid_binlog_pos');
+    expect(gtid).toMatch(/^0-2-\d+$/);
+    const meta = { 'binlog-name': master!.File, 'binlog-pos': Number(master!.Position), 'binlog-gtid': gtid };
+    await createSource(mstack.dm!, MSOURCE, ma);
+    const config = stringify(taskConfig(MTASK, [MSOURCE], down, meta));
+    expectOk('start-task', await mstack.dm!.ctl(['start-task', await mstack.dm!.file(`task-${MTASK}.yaml`, config)]));
+    await writeRows(ma, 5);
+    await waitCaughtUp(mb, ma);
+    await downstreamMatches(ma, down, 90_000);
+    expect(await mb.variable('gtid_binlog_state')).toMatch(/0-1-\d+.*0-2-\d+|0-2-\d+.*0-1-\d+/);
+    // A dies too: DM's old instance and B's source are both gone
+    ma.kill();
+    await ma.waitExit();
+    const r: AddressSwitchRequest = {
+      sourceId: MSOURCE,
+      newInstance: { host: mb.host, port: mb.port, credentials: 'sandbox-root' },
+      oldInstance: { host: ma.host, port: ma.port, credentials: 'sandbox-root' },
+      taskCredentials: 'sandbox-root',
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+    };
+    const { status, error } = await runSwitch(mclient, 'addressSwitch', MQUEUE, r);
+    const all = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
+    expect(error, all).toBeUndefined();
+    expect(status.outcome).toBe('switched');
+    expect(all).toMatch(/info: 0-1-\d+: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/);
+    await writeRows(mb, 3);
+    await downstreamMatches(mb, down, 90_000);
+    expect(await taskState(mstack.dm!, MSOURCE, MTASK)).toEqual({ stage: 'Running', unit: 'Sync' });
   });
 });
