@@ -273,7 +273,7 @@ describe('MariaDB gtid_strict_mode after a failover (real stack)', { timeout: 40
     await topo?.destroy();
   });
 
-  it("given the old primary's entry behind DM's position on the survivor, should not call it errant and switch", async () => {
+  it("given the old primary's entry behind DM's position on the survivor, should not call it errant", async () => {
     const [p, ma, mb] = topo.all() as [DbInstance, DbInstance, DbInstance];
     const down = mstack.downstream!;
     // P (server 1) writes, then dies; A (server 2) is promoted and B follows it
@@ -311,7 +311,8 @@ describe('MariaDB gtid_strict_mode after a failover (real stack)', { timeout: 40
     const all = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
     expect(error, all).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(all).toMatch(/info: 0-1-\d+: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/);
+    const behind = /0-1-\d+: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/;
+    expect(all).toMatch(behind);
     await writeRows(mb, 3);
     await downstreamMatches(mb, down, 90_000);
     expect(await taskState(mstack.dm!, MSOURCE, MTASK)).toEqual({ stage: 'Running', unit: 'Sync' });
