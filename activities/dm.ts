@@ -15,6 +15,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { mariadbPosition } from '../common/switch/mariadb-position.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
@@ -64,6 +65,12 @@ export interface RelayState {
   relayBinlogGtid: string;
   masterBinlogGtid: string;
   relayCatchUpMaster: boolean;
+}
+
+/** DM's binlog readers as an upstream lists them among its replicas: dm-worker names and sources' server ids. */
+export interface DmBinlogReaders {
+  workerNames: string[];
+  serverIds: Array<{ sourceId: string; serverId: number }>;
 }
 
 export interface SourceState {
@@ -365,6 +372,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
     type RawSource = { sourceStatus?: { worker?: string; relayStatus?: null | RelayState & { stage: string } }; subTaskStatus?: RawSub[] };
     const src = ((status.sources as RawSource[] | undefined) ?? [])[0];
     const relay = src?.sourceStatus?.relayStatus ?? null;
+    // DM keeps a MariaDB set per domain and server id: one position per domain for the checks
+    const pos = (text: string) => (cfg.flavor === 'mariadb' ? mariadbPosition(text) : text);
     return {
       sourceId,
       worker: src?.sourceStatus?.worker || null,
@@ -376,8 +385,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         ? {
             stage: relay.stage,
             relaySubDir: relay.relaySubDir,
-            relayBinlogGtid: relay.relayBinlogGtid,
-            masterBinlogGtid: relay.masterBinlogGtid,
+            relayBinlogGtid: pos(relay.relayBinlogGtid),
+            masterBinlogGtid: pos(relay.masterBinlogGtid),
             relayCatchUpMaster: relay.relayCatchUpMaster,
           }
         : null,
@@ -385,8 +394,8 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         name: t.name,
         stage: t.stage,
         unit: t.unit,
-        syncerBinlogGtid: t.sync?.syncerBinlogGtid ?? '',
-        masterBinlogGtid: t.sync?.masterBinlogGtid ?? '',
+        syncerBinlogGtid: pos(t.sync?.syncerBinlogGtid ?? ''),
+        masterBinlogGtid: pos(t.sync?.masterBinlogGtid ?? ''),
         errors: (t.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
         ...(typeof t.result?.isCanceled === 'boolean' ? { canceled: t.result.isCanceled } : {}),
       })),
@@ -506,6 +515,29 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         out.push({ sourceId, from: { host: cfg.from?.host ?? '', port: Number(cfg.from?.port ?? 3306) }, flavor: cfg.flavor === 'mariadb' ? 'mariadb' : 'mysql' });
       }
       return out;
+    },
+
+    /**
+     * How DM's own binlog readers show in an upstream's SHOW REPLICAS: each
+     * registers as a replica with its dm-worker's name as host (cut at 60
+     * characters) and its source's `server-id`. Discovery passes those over.
+     */
+    async dmBinlogReaders(req: { dmCluster: string }): Promise<DmBinlogReaders> {
+      const members = checked('list-member --worker', await dmctl(req.dmCluster, ['list-member', '--worker']));
+      type RawWorker = { name: string };
+      const raw = (members.members as Array<{ worker?: { workers?: RawWorker[] } }> | undefined) ?? [];
+      const workers = raw.flatMap((m) => m.worker?.workers ?? []);
+      const shown = checked('operate-source show', await dmctl(req.dmCluster, ['operate-source', 'show']));
+      const sources = (shown.sources as Array<{ source?: string }> | undefined) ?? [];
+      const ids = sources.map((x) => x.source ?? '').filter(Boolean);
+      const serverIds: Array<{ sourceId: string; serverId: number }> = [];
+      for (const sourceId of ids) {
+        const config = await dmctl(req.dmCluster, ['config', 'source', sourceId]);
+        if (config.result !== true || typeof config.cfg !== 'string') continue;
+        const id = Number((parseYaml(config.cfg) as { 'server-id'?: number })['server-id'] ?? 0);
+        if (id > 0) serverIds.push({ sourceId, serverId: id });
+      }
+      return { workerNames: workers.map((w) => w.name).filter(Boolean), serverIds };
     },
 
     /** As dmSourceState, but null when DM does not know the source (it was removed, e.g. by hand halfway through a switch). */

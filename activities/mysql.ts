@@ -8,9 +8,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
+import type { DmBinlogReaders } from './dm.js';
 import { CREDENTIAL_NOT_BOUND, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { resolveAll } from './net.js';
+import { applying, channelsOf } from '../common/switch/replication.js';
+import { mariadbPosition } from '../common/switch/mariadb-position.js';
 import { pollUntil } from './poll.js';
 import { authPlugins } from './mysql-auth.js';
 import { lookup } from 'node:dns/promises';
@@ -154,6 +157,10 @@ export type InstanceFacts =
       chain?: HopReading[];
       /** With `withSources`: this instance's replication and binary log filters. */
       filters?: FilterReading;
+      /** MySQL binlog_row_value_options ('' or PARTIAL_JSON); null when the server has no such variable (MariaDB). */
+      binlogRowValueOptions?: string | null;
+      /** MySQL binlog_transaction_compression; null when the server has no such variable (MariaDB, MySQL < 8.0.20). */
+      binlogTransactionCompression?: boolean | null;
     }
   | { reachable: false; address: string; error: string };
 
@@ -218,6 +225,23 @@ export interface BinlogDumpClient {
   clientAddresses: string[];
   command: string;
   seconds: number;
+}
+
+/**
+ * A SHOW REPLICAS row that is one of DM's binlog readers (its syncer or relay
+ * registers as a replica with the dm-worker's name as host, cut at 60
+ * characters, and its source's server-id), in words; null for a server.
+ */
+export function dmReader(
+  r: { host: string; port: number; serverId: number },
+  dm: DmBinlogReaders | undefined,
+): string | null {
+  if (!dm) return null;
+  const byId = dm.serverIds.find((x) => x.serverId === r.serverId);
+  if (byId) return `server_id ${r.serverId} of DM source ${byId.sourceId}, registered as ${r.host}:${r.port}`;
+  const host = r.host.toLowerCase();
+  const byName = dm.workerNames.find((n) => n.slice(0, 60).toLowerCase() === host);
+  return byName ? `dm-worker ${byName}, server_id ${r.serverId}` : null;
 }
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
@@ -305,6 +329,32 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     return (rows as T[])[0];
   }
 
+  /**
+   * How the server writes row events beyond format and image: partial JSON
+   * updates (a PARTIAL_UPDATE_ROWS_EVENT for every UPDATE) and compressed
+   * transactions (Transaction_payload). Each read on its own, so a server
+   * without one of them (MariaDB, an older MySQL) reports null for it.
+   */
+  async function binlogEventSettings(
+    c: mysql.Connection,
+    mysqlFlavor: boolean,
+  ): Promise<{ binlogRowValueOptions: string | null; binlogTransactionCompression: boolean | null }> {
+    const read = async (name: string): Promise<string | null> => {
+      if (!mysqlFlavor) return null;
+      try {
+        const r = await one<{ v: string | number | null }>(c, `SELECT @@GLOBAL.${name} AS v`);
+        return r?.v == null ? null : String(r.v);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ER_UNKNOWN_SYSTEM_VARIABLE') return null;
+        throw e;
+      }
+    };
+    const options = await read('binlog_row_value_options');
+    const compression = await read('binlog_transaction_compression');
+    const on = compression === null ? null : compression === '1' || /^on$/i.test(compression);
+    return { binlogRowValueOptions: options, binlogTransactionCompression: on };
+  }
+
   async function inspect(ref: InstanceRef, opts: { withSources?: boolean } = {}): Promise<InstanceFacts> {
     const address = `${ref.host}:${ref.port}`;
     let c: mysql.Connection;
@@ -351,6 +401,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         logReplicaUpdates: Number(r.lru) === 1,
         gtidBinlogState: mysqlFlavor ? null : String(r.state ?? ''),
         gtidStrictMode: mysqlFlavor ? null : Number(r.strict) === 1,
+        ...(await binlogEventSettings(c, mysqlFlavor)),
       };
       if (opts.withSources) facts.filters = await readFilters(c, flavor, rows as Array<Record<string, unknown>>);
     } finally {
@@ -515,8 +566,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           const gap = want.subtract(parseGtidSet(req.flavor, facts.gtidExecuted));
           if (gap.isEmpty()) return { caughtUp: true, missing: '', waitedSeconds: Math.round((Date.now() - started) / 1000) };
           missing = gap.toCompactString();
-          if (facts.replica && !(facts.replica.ioRunning && facts.replica.sqlRunning)) {
-            stopped = `replication of ${req.instance.host}:${req.instance.port} has stopped: ${facts.replica.lastError || 'its replication threads are not running'}`;
+          const channels = channelsOf(facts);
+          // an IO thread `Connecting` (its source died) while the SQL thread applies the relay log still catches up
+          if (!applying(channels)) {
+            const why = channels.map((c) => c.lastError).filter(Boolean).join('; ') || 'no channel has its SQL thread running';
+            stopped = `replication of ${req.instance.host}:${req.instance.port} has stopped: ${why}`;
             missing += ` (${stopped})`;
           }
         }
@@ -629,7 +683,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     },
 
     /**
-     * Candidates for a switch that chooses its own target (issue 18): the
+     * Candidates for a switch that chooses its own target: the
      * replicas each instance of `ask` reports (MySQL SHOW REPLICAS, MariaDB
      * SHOW SLAVE HOSTS: a replica is listed with an address only when its
      * report_host is set), and with `alsoItsSource`, the replicas of the
@@ -637,7 +691,13 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * asked is named in `asked`, with what it answered or why it did not,
      * so a person sees where the list came from.
      */
-    async mysqlDiscoverReplicas(req: { ask: InstanceRef; alsoItsSource: boolean; credentials: string }): Promise<{
+    async mysqlDiscoverReplicas(req: {
+      ask: InstanceRef;
+      alsoItsSource: boolean;
+      credentials: string;
+      /** DM's binlog readers (dmBinlogReaders): listed by SHOW REPLICAS, but not servers. */
+      dmReaders?: DmBinlogReaders;
+    }): Promise<{
       found: Array<{ host: string; port: number; via: string }>;
       asked: string[];
     }> {
@@ -662,9 +722,21 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
           const maria = /mariadb/i.test(v?.version ?? '');
           const [rows] = await c.query(maria ? 'SHOW SLAVE HOSTS' : 'SHOW REPLICAS');
-          const replicas = (rows as Array<Record<string, unknown>>).map((r) => ({ host: String(r.Host ?? ''), port: Number(r.Port ?? 0) }));
+          const listed = (rows as Array<Record<string, unknown>>).map((r) => ({
+            host: String(r.Host ?? ''),
+            port: Number(r.Port ?? 0),
+            serverId: Number(r.Server_Id ?? r.Server_id ?? 0),
+          }));
+          const readers = listed.map((r) => dmReader(r, req.dmReaders));
+          const replicas = listed.filter((_, i) => readers[i] === null);
           const named = replicas.filter((r) => r.host !== '' && r.port > 0);
-          asked.push(`${address}: ${named.length} replica(s) reported${replicas.length > named.length ? `, ${replicas.length - named.length} without report_host (not usable)` : ''}`);
+          const dmNote = readers.filter((x) => x !== null);
+          const unnamed = replicas.length - named.length;
+          asked.push(
+            `${address}: ${named.length} replica(s) reported` +
+              `${unnamed > 0 ? `, ${unnamed} without report_host (not usable)` : ''}` +
+              `${dmNote.length ? `, passed over ${dmNote.length} DM binlog reader(s) (${dmNote.join(', ')})` : ''}`,
+          );
           for (const r of named) found.push({ ...r, via: `replica of ${address}` });
           if (source) {
             const [status] = await c.query(maria ? 'SHOW ALL SLAVES STATUS' : 'SHOW REPLICA STATUS');
@@ -713,7 +785,9 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         const table = `${req.task}_syncer_checkpoint`;
         const [rows] = await c.query('SELECT binlog_gtid, binlog_name, binlog_pos FROM ??.?? WHERE id = ? AND is_global = 1', [req.metaSchema, table, req.sourceId]);
         const row = (rows as Array<{ binlog_gtid: string | null; binlog_name: string; binlog_pos: number | string }>)[0];
-        return row ? { binlogGtid: row.binlog_gtid ?? '', binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
+        // a MariaDB checkpoint lists one GTID per domain and server id: one position per domain for the checks
+        const gtid = mariadbPosition(row?.binlog_gtid ?? '');
+        return row ? { binlogGtid: gtid, binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
       } catch (e) {
         if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE' || (e as { code?: string }).code === 'ER_BAD_DB_ERROR') return null;
         throw e;

@@ -31,7 +31,9 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
-import { decideGtids, decideRelayPosition } from '../common/switch/decide.js';
+import { decideGtids } from '../common/switch/decide.js';
+import { binlogSettingNotes, rowEventSizeProblem } from '../common/switch/binlog-settings.js';
+import { applying, channelsOf } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
 import type { TaskScope } from '../common/switch/filters.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
@@ -104,6 +106,9 @@ export function rankCandidates(r: RankInput): Ranking {
       return { c, index, reasons: ['it is the old instance, the one DM is to leave'], notes, catchUp, adopt: false };
     }
     reasons.push(...servingProblems(f, flavor, r.safety).map((p) => `cannot serve DM: ${p}`));
+    const sizes = old ? rowEventSizeProblem(old, f) : null;
+    if (sizes) reasons.push(sizes);
+    notes.push(...binlogSettingNotes(f));
     if (c.vip && !c.vip.ok) reasons.push(c.vip.reason);
     if (c.drained) reasons.push(c.drained);
     if (f.flavor !== flavor) return { c, index, reasons, notes, catchUp, adopt: false };
@@ -111,7 +116,7 @@ export function rankCandidates(r: RankInput): Ranking {
     if (!gtidS.isEmpty() && gtidS.intersect(parseGtidSet(flavor, f.gtidExecuted)).isEmpty()) {
       reasons.push('another topology: it has none of the transactions DM has replicated (gtid-S)');
     }
-    const replicating = f.replica !== null && f.replica.ioRunning && f.replica.sqlRunning;
+    const replicating = applying(channelsOf(f));
     const rule = (d: ReturnType<typeof decideGtids>, what: string) => {
       if (d.verdict === 'refuse') reasons.push(`${what}: ${d.reason}`);
       if (d.verdict === 'wait') {
@@ -120,13 +125,12 @@ export function rankCandidates(r: RankInput): Ranking {
       }
     };
     for (const task of r.tasks) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
-    if (r.safety && r.relayGtid) rule(decideRelayPosition({ flavor, relayGtid: r.relayGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), 'relay position R');
     if (r.safety) {
       const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
       if (tagged) reasons.push(tagged);
       const base = [
-        { label: "DM's position (gtid-S)", gtids: gtidS.toString() },
-        ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
+        { label: "DM's position (gtid-S)", gtids: gtidS.toString(), dmPosition: true },
+        ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
         ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
       ];
       const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
@@ -275,7 +279,9 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
   const d = input.discover!;
   const ask = d.replicasOf ?? input.oldInstance!;
   const credentials = d.credentials ?? ask.credentials;
-  const r = await mysql.mysqlDiscoverReplicas({ ask, alsoItsSource: !d.replicasOf, credentials });
+  // DM's own binlog readers register as replicas: pass them over by what they are, without logging in to them
+  const dmReaders = await dm.dmBinlogReaders({ dmCluster: input.dmCluster });
+  const r = await mysql.mysqlDiscoverReplicas({ ask, alsoItsSource: !d.replicasOf, credentials, dmReaders });
   t.decide('info', `discovering candidates: ${r.asked.join('; ')}`);
   const found = r.found.map((f) => ({ ref: { host: f.host, port: f.port, credentials }, origin: f.via }));
   if (found.length === 0) {

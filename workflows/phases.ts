@@ -8,7 +8,9 @@ import { ApplicationFailure as Failure } from '@temporalio/workflow';
 import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
-import { decideGtids, decideRelayPosition, type GtidDecision } from '../common/switch/decide.js';
+import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
+import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
+import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
 import { filterProblems } from '../common/switch/filters.js';
 import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
@@ -77,6 +79,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
   if (t.safety) await filterCheck(t, req, source, newFacts);
+  for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
   }
@@ -89,9 +92,8 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   } else {
     old = oldFacts;
     if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
-    if (oldFacts.binlogRowEventMaxSize !== newFacts.binlogRowEventMaxSize) {
-      refuse(t, SwitchErrorType.PreflightFailed, `binlog_row_event_max_size differs: old ${oldFacts.binlogRowEventMaxSize}, new ${newFacts.binlogRowEventMaxSize}; DM may fail on row events the new instance splits differently — align the setting first`);
-    }
+    const sizes = rowEventSizeProblem(oldFacts, newFacts);
+    if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
   }
   return { source, newFacts, oldFacts: old };
@@ -137,8 +139,7 @@ export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mys
   if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
   if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
-  if (facts.binlogFormat !== 'ROW') problems.push(`binlog_format is ${facts.binlogFormat}, not ROW`);
-  if (facts.binlogRowImage !== 'FULL') problems.push(`binlog_row_image is ${facts.binlogRowImage}, not FULL`);
+  problems.push(...unreadableBinlogSettings(facts));
   if (safety && facts.replica !== null && facts.logReplicaUpdates === false) {
     problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
   }
@@ -149,7 +150,7 @@ export interface GtidCheckResult {
   verdict: GtidDecision['verdict'];
   /** Union of every task's gtid-S: what the new instance must hold. */
   gtidS: string;
-  /** What the new instance must have executed before DM reads it: every gtid-S and, with relay on, the relay's position. */
+  /** What the new instance must have executed before DM reads it: every task's gtid-S. */
   waitFor: string;
   reasons: string[];
   /** The reasons that refuse (a subset of `reasons`). */
@@ -184,7 +185,7 @@ const NO_ERRANT: ErrantPolicy = { accept: false, approved: null };
 /**
  * Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records
  * every set and decision. With the safety rules on (t.safety), also: the
- * relay's position R held to the same rule (gtid-P ⊆ R ⊆ gtid-E), tagged
+ * relay's position R reported (not required: see relayPositionNote), tagged
  * GTIDs (which DM drops) refused, and errant transactions on the new
  * instance (common/switch/errant.ts) refused unless accepted.
  */
@@ -192,7 +193,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   const { flavor, tasks, facts, when } = r;
   t.gtid(`gtid-P new instance (${when})`, facts.gtidPurged ?? '(MariaDB keeps no gtid_purged)');
   t.gtid(`gtid-E new instance (${when})`, facts.gtidExecuted);
-  const replicating = facts.replica !== null && facts.replica.ioRunning && facts.replica.sqlRunning;
+  const replicating = applying(channelsOf(facts));
   let verdict: GtidDecision['verdict'] = 'go';
   let union = parseGtidSet(flavor, '');
   const reasons: string[] = [];
@@ -215,15 +216,14 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     note(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
-  let waitFor = union;
+  const waitFor = union;
   const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), reasons, refusals, errant, errantText });
   if (!t.safety) return result();
 
-  // the relay reconnects to the new instance from its own position, usually ahead of gtid-S
+  // start-relay after the move restarts the relay from the oldest task checkpoint: R is read, not required
   if (r.relayGtid) {
     t.gtid(`relay R (relayBinlogGtid) (${when})`, r.relayGtid);
-    note(decideRelayPosition({ flavor, relayGtid: r.relayGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), 'relay position R (relayBinlogGtid, where the relay resumes)');
-    waitFor = waitFor.union(parseGtidSet(flavor, r.relayGtid));
+    t.decide('info', relayPositionNote(flavor, r.relayGtid, facts.gtidExecuted));
   }
 
   // DM drops tagged-GTID transactions without an error
@@ -238,8 +238,8 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
 
   // errant transactions: what the new instance has that the rest of the topology (up to the primary) has not
   const base = [
-    { label: "DM's position (gtid-S)", gtids: union.toString() },
-    ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid }] : []),
+    { label: "DM's position (gtid-S)", gtids: union.toString(), dmPosition: true },
+    ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
     ...(r.old ? [{ label: `the old instance ${r.old.address}`, gtids: executedState(r.old) }] : []),
   ];
   const { found, compared } = errantInTopology(flavor, errantTarget(facts, r.old), facts, base);
@@ -279,7 +279,8 @@ export function errantTarget(facts: PreflightResult['newFacts'], old: PreflightR
     serverId: facts.serverId,
     gtids: executedState(facts),
     readOnly: facts.readOnly ?? true,
-    replicating: channels.some((c) => c.ioRunning || c.sqlRunning),
+    replicating: replicating(channels),
+    strictMode: facts.gtidStrictMode === true,
     sources: channels.map((c) => {
       const address = `${c.sourceHost}:${c.sourcePort}`;
       const s = read.get(address);

@@ -89,3 +89,30 @@ export function decideRelayPosition(i: Omit<GtidInputs, 'gtidS'> & { relayGtid: 
     .replace('the new instance holds every transaction DM has replicated', 'the new instance holds every transaction of the relay log');
   return { ...d, reason } as GtidDecision;
 }
+
+/**
+ * The relay's position R (relayBinlogGtid) is not required of the new
+ * instance. At `start-relay` after the move, DM sees a new upstream
+ * server_uuid, purges the relay directory and restarts the relay from the
+ * oldest checkpoint of the source's tasks (the dm-worker logs `relay dir is
+ * purged to be ready for new relay log` and `adjusted meta to start pos`), so
+ * the relay asks the new instance for gtid-S, which decideGtids checks for
+ * every task; gtid-P ⊆ gtid-S ⊆ R also makes gtid-P ⊆ R redundant. What R
+ * holds beyond gtid-S was read by the relay but applied by no task: it is
+ * read again from the new instance, or, if the new instance never gets it
+ * (the primary died before sending it), never reaches downstream. R stays a
+ * reference of the errant check (it only adds what the old stream had).
+ */
+export function relayPositionNote(flavor: Flavor, relayGtid: string, gtidE: string): string {
+  let beyond = '';
+  try {
+    const lacks = parseGtidSet(flavor, relayGtid).subtract(parseGtidSet(flavor, gtidE));
+    if (!lacks.isEmpty()) beyond = `; the new instance lacks ${abbreviate(lacks)} of R (read by the relay, applied by no task)`;
+  } catch (e) {
+    if (!(e instanceof GtidParseError)) throw e;
+  }
+  return (
+    'relay position R (relayBinlogGtid) is not required on the new instance: start-relay after the switch purges ' +
+    "the relay log and restarts it from the oldest task checkpoint (gtid-S, checked above)" + beyond
+  );
+}

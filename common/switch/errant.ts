@@ -46,6 +46,8 @@ export interface TopologyReading {
   label: string;
   /** MySQL: a gtid_executed or gtid-S. MariaDB: a gtid_binlog_state, or a position (gtid-S). */
   gtids: string;
+  /** DM's own position in the stream (gtid-S, the relay's): see ErrantTarget.strictMode. */
+  dmPosition?: boolean;
 }
 
 export interface ErrantTarget {
@@ -61,6 +63,13 @@ export interface ErrantTarget {
   readOnly: boolean;
   /** A replication channel of it has a running thread. */
   replicating: boolean;
+  /**
+   * MariaDB gtid_strict_mode is ON on it: its binary log holds each domain's
+   * sequence numbers in one increasing order, so an entry of another server
+   * id at or below DM's position in that domain was part of the stream DM
+   * has already read, not a write DM never saw.
+   */
+  strictMode?: boolean;
   /** Its replication channels' sources (label: `host:port`): whether each was read (and is among the references). */
   sources: Array<{
     label: string;
@@ -177,8 +186,16 @@ function mariadbErrant(t: ErrantTarget, references: TopologyReading[]): ErrantRe
   const findings: ErrantFinding[] = [];
   const notes: string[] = [];
   const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
+  const positions = references.filter((r) => r.dmPosition).map((r) => parseMariadbBinlogState(r.gtids));
+  const atOrBelow = (g: MariadbGtid) => positions.some((entries) => entries.some((e) => e.domain === g.domain && e.seq >= g.seq));
+  const behindDm = (g: MariadbGtid) => t.strictMode === true && g.server !== t.serverId && atOrBelow(g);
   for (const g of mine.filter((x) => !covered(x))) {
-    if (g.server === t.serverId) {
+    if (behindDm(g)) {
+      notes.push(
+        `${fmt(g)}: logged by server_id ${g.server}, at or below DM's position in domain ${g.domain}; ` +
+          `gtid_strict_mode is ON on ${t.label}, so it is part of the stream DM has read`,
+      );
+    } else if (g.server === t.serverId) {
       if (actsAsPrimary(t)) notes.push(ownNote(t, fmt(g), `server_id ${t.serverId}`));
       else findings.push({ gtids: fmt(g), origin: ownOrigin(t, `server_id ${t.serverId}`) });
     } else if (allSourcesRead) {

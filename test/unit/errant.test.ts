@@ -113,6 +113,21 @@ describe('errant transactions (MariaDB, per domain and server id)', () => {
     const r = findErrant('mariadb', mariaB('0-1-100,1-9-4'), [{ label: 'its source', gtids: '0-1-100' }]);
     expect(r.errant).toBe('1-9-4');
   });
+
+  it("given gtid_strict_mode and another server id's entry behind DM's position in its domain, should not call it errant", () => {
+    // server 1 was the primary (dead, unreadable); server 2 took over the domain's order; DM read through it
+    const after = (over: Partial<ErrantTarget>, state = '0-1-100,0-2-140') =>
+      findErrant('mariadb', mariaB(state, { sources: [{ label: 'its source', serverUuid: null, serverId: 2, read: false }], ...over }), [
+        { label: "DM's position", gtids: '0-2-140', dmPosition: true },
+      ]);
+    expect(after({ strictMode: false }).errant).toBe('0-1-100');
+    const strict = after({ strictMode: true });
+    expect(strict.errant).toBe('');
+    expect(strict.notes.join()).toMatch(/0-1-100: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/);
+    // its own server id stays errant (a local write), and an entry beyond DM's position is not covered
+    expect(after({ strictMode: true }, '0-1-100,0-3-120,0-2-140').errant).toBe('0-3-120');
+    expect(after({ strictMode: true }, '0-1-150,0-2-140').errant).toBe('0-1-150');
+  });
 });
 
 describe('tagged GTIDs', () => {

@@ -1,0 +1,87 @@
+/**
+ * How the new instance writes its binary log, judged by what the pinned DM's
+ * syncer does with it (measured on MySQL 9.7, see the README's
+ * compatibility table). Pure; the workflows and candidate ranking share it.
+ *
+ * DM's syncer turns only WRITE/UPDATE/DELETE rows events into SQL: a DML
+ * statement logged as a Query event is skipped without an error ("ddl that dm
+ * doesn't handle, skip it"), an UPDATE logged as a PARTIAL_UPDATE_ROWS_EVENT
+ * pauses the task with "invalid replication event type", and a rows event
+ * that lacks columns pauses it with "upstream didn't log enough columns in
+ * binlog". What a replica writes is decided by its own settings: a replica
+ * re-logs what it applies with its own binlog_row_value_options and
+ * binlog_row_image, so a setting on the new instance alone decides what DM
+ * would read, whatever the primary and the old instance use.
+ */
+
+/** The settings read from an instance (activities/mysql.ts `inspect`). */
+export interface BinlogSettings {
+  address: string;
+  flavor: 'mysql' | 'mariadb';
+  binlogFormat: string;
+  binlogRowImage: string;
+  /** '' or PARTIAL_JSON; null or absent where the server has no such variable. */
+  binlogRowValueOptions?: string | null;
+  binlogTransactionCompression?: boolean | null;
+  binlogRowEventMaxSize: number | null;
+}
+
+/**
+ * Why DM could not read what the instance logs, one sentence per setting,
+ * each with what DM does and what the DBA should do; empty when it can.
+ */
+export function unreadableBinlogSettings(f: BinlogSettings): string[] {
+  const out: string[] = [];
+  if (f.binlogFormat !== 'ROW') {
+    out.push(
+      `binlog_format is ${f.binlogFormat}, not ROW: a change it logs as a statement reaches DM as a Query ` +
+        'event, which DM skips without an error, so the change never reaches downstream (a replica with ' +
+        "STATEMENT stops at the first row event); SET PERSIST binlog_format = 'ROW' on it",
+    );
+  }
+  if (f.binlogRowImage !== 'FULL') {
+    out.push(
+      `binlog_row_image is ${f.binlogRowImage}, not FULL: its UPDATE and DELETE events lack columns, and DM ` +
+        "pauses the task at the first one (\"upstream didn't log enough columns in binlog\"); " +
+        "SET PERSIST binlog_row_image = 'FULL' on it",
+    );
+  }
+  if (/PARTIAL_JSON/i.test(f.binlogRowValueOptions ?? '')) {
+    out.push(
+      'binlog_row_value_options is PARTIAL_JSON: it logs every UPDATE it executes or replicates as a ' +
+        'PARTIAL_UPDATE_ROWS_EVENT (with binlog_row_image FULL too, and when its source logs full updates), ' +
+        "which DM's syncer does not read: the task pauses with \"invalid replication event type " +
+        "PartialUpdateRowsEvent\" at the first UPDATE DM reads from it; SET PERSIST binlog_row_value_options = '' " +
+        'on it and restart its replication (STOP REPLICA; START REPLICA)',
+    );
+  }
+  return out;
+}
+
+/** Settings DM reads, but that a DBA should know about before moving DM there: information, not a refusal. */
+export function binlogSettingNotes(f: BinlogSettings): string[] {
+  if (f.binlogTransactionCompression !== true) return [];
+  return [
+    `binlog_transaction_compression is ON on ${f.address}: it logs transactions as Transaction_payload ` +
+      "events; the pinned DM's syncer reads the rows events inside them (measured: every row replicated), " +
+      "although DM v8.5's compatibility catalog still lists binlog transaction compression as unsupported; " +
+      'check your DM version before relying on it',
+  ];
+}
+
+/**
+ * A binlog_row_event_max_size that differs from the old instance's: a large
+ * transaction is split into rows events at a different size, and DM, whose
+ * binlog reader retries a broken connection by skipping the rows events of
+ * the transaction it had already read, could skip the wrong ones (tiflow
+ * issue 5129). Null when they are equal or either is unknown.
+ */
+export function rowEventSizeProblem(old: BinlogSettings, now: BinlogSettings): string | null {
+  if (old.binlogRowEventMaxSize === null || now.binlogRowEventMaxSize === null) return null;
+  if (old.binlogRowEventMaxSize === now.binlogRowEventMaxSize) return null;
+  return (
+    `binlog_row_event_max_size differs: old ${old.address} ${old.binlogRowEventMaxSize}, ` +
+    `new ${now.address} ${now.binlogRowEventMaxSize}; DM may skip the wrong rows events when its binlog reader ` +
+    'reconnects inside a transaction the new instance splits differently — align the setting first'
+  );
+}
