@@ -10,9 +10,19 @@ export function normalizeAddress(address: string): string {
   return (m ? m[1]! : bare).toLowerCase();
 }
 
-/** Whether a connection MySQL saw come from `c` is one of `owners`' (normalized addresses): the dm-worker's, for a binlog dump. */
-export function ownsConnection(owners: readonly string[], c: { clientAddress: string; clientAddresses?: string[] }): boolean {
-  return [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => owners.includes(normalizeAddress(x)));
+/**
+ * Whether a connection MySQL saw come from `c` is one of `owners`' (normalized addresses): the dm-worker's, for a
+ * binlog dump. With `serverId` (the DM source's `server-id`): also only when the instance lists a replica registered
+ * under it, as DM's binlog readers register (several dm-workers on one machine share its address, not a server id).
+ * A connection read without the instance's registered replicas (`replicaServerIds` absent) is judged by address.
+ */
+export function ownsConnection(
+  owners: readonly string[],
+  c: { clientAddress: string; clientAddresses?: string[]; replicaServerIds?: number[] },
+  serverId?: number,
+): boolean {
+  const fromOwner = [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => owners.includes(normalizeAddress(x)));
+  return fromOwner && (serverId === undefined || c.replicaServerIds === undefined || c.replicaServerIds.includes(serverId));
 }
 
 /** PROCESSLIST.HOST `10.0.0.5:53211` → `10.0.0.5`; `[::1]:5` → `::1`; a bare name or address stays as it is. */
