@@ -517,18 +517,14 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
      * (`list-member --worker`): the host whose binlog dump connections are
      * DM's. Null when no worker is bound.
      */
-    async dmSourceWorker(req: { dmCluster: string; sourceId: string }): Promise<{ name: string; addr: string; hosts: string[]; serverId?: number } | null> {
+    async dmSourceWorker(req: { dmCluster: string; sourceId: string }): Promise<{ name: string; addr: string; hosts: string[] } | null> {
       const members = checked('list-member --worker', await dmctl(req.dmCluster, ['list-member', '--worker']));
       type RawWorker = { name: string; addr: string; stage: string; source: string };
       const workers = ((members.members as Array<{ worker?: { workers?: RawWorker[] } }> | undefined) ?? []).flatMap((m) => m.worker?.workers ?? []);
       const w = workers.find((x) => x.source === req.sourceId);
       if (!w) return null;
       const configured = cluster(req.dmCluster).workerHosts?.[w.name];
-      // the source's server-id: DM's binlog readers of this source register under it on the instance they read
-      const config = await dmctl(req.dmCluster, ['config', 'source', req.sourceId]);
-      const cfg = config.result === true && typeof config.cfg === 'string' ? (parseYaml(config.cfg) as { 'server-id'?: unknown } | null) : null;
-      const serverId = Number(cfg?.['server-id'] ?? 0);
-      return { name: w.name, addr: w.addr, hosts: configured ?? [w.addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')], ...(serverId > 0 ? { serverId } : {}) };
+      return { name: w.name, addr: w.addr, hosts: configured ?? [w.addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')] };
     },
 
     /**

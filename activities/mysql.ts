@@ -101,8 +101,8 @@ export function isAccessError(e: unknown): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not answer: null). */
-export function dumpsMoved(want: { reads: unknown; owners: string[]; serverId?: number }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
-  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c, want.serverId));
+export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: string }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
+  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c, want.worker));
   return (!want.reads || mine(onReads).length > 0) && mine(onNotReads).length === 0;
 }
 
@@ -118,10 +118,10 @@ export interface BinlogDumpClient {
   command: string;
   seconds: number;
   /**
-   * The server ids of the replicas registered on the instance when it was read (SHOW REPLICAS): DM's binlog
-   * readers register under their source's `server-id`. Absent when the list could not be read.
+   * The hosts of the replicas registered on the instance when it was read (SHOW REPLICAS): DM's binlog readers
+   * register with their dm-worker's name. Absent when the list could not be read.
    */
-  replicaServerIds?: number[];
+  replicaHosts?: string[];
 }
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
@@ -174,7 +174,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
   async function dumpClients(c: mysql.Connection): Promise<BinlogDumpClient[]> {
     const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
-    const replicaServerIds = await registeredReplicaIds(c);
+    const replicaHosts = await registeredReplicaHosts(c);
     const names = new Map<string, Promise<string[]>>();
     return Promise.all(
       (rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>).map(async (r) => {
@@ -189,22 +189,23 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           clientAddresses: await names.get(client)!,
           command: r.command,
           seconds: Number(r.seconds),
-          ...(replicaServerIds ? { replicaServerIds } : {}),
+          ...(replicaHosts ? { replicaHosts } : {}),
         };
       }),
     );
   }
 
   /**
-   * The server ids of the replicas registered on the instance: a binlog reader (a replica's IO thread, DM's
-   * syncer or relay) sends COM_REGISTER_SLAVE with its server id before its dump, and MySQL lists it until that
-   * dump ends. Null when the list cannot be read (no REPLICATION SLAVE privilege): then only addresses are compared.
+   * The hosts of the replicas registered on the instance: a binlog reader (a replica's IO thread, DM's syncer or
+   * relay) sends COM_REGISTER_SLAVE with its host (a replica's report_host; DM: the dm-worker's name) before its
+   * dump, and MySQL lists it until that dump ends. Null when the list cannot be read (no REPLICATION SLAVE
+   * privilege): then only addresses are compared.
    */
-  async function registeredReplicaIds(c: mysql.Connection): Promise<number[] | null> {
+  async function registeredReplicaHosts(c: mysql.Connection): Promise<string[] | null> {
     for (const sql of ['SHOW REPLICAS', 'SHOW SLAVE HOSTS']) {
       try {
         const [rows] = await c.query(sql);
-        return (rows as Array<Record<string, unknown>>).map((r) => Number(r.Server_Id ?? r.Server_id)).filter((x) => Number.isFinite(x));
+        return (rows as Array<Record<string, unknown>>).map((r) => String(r.Host ?? ''));
       } catch {
         // an older server or MariaDB knows only the other spelling; without the privilege, neither answers
       }
@@ -374,20 +375,20 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       owners: string[];
       /** Host names of the owner (the dm-worker's), resolved here and added to `owners`. */
       ownerHosts?: string[];
-      /** The DM source's `server-id`: a connection is the owner's only while the instance lists a replica under it. */
-      serverId?: number;
+      /** The dm-worker's name: a connection is the owner's only while the instance lists a replica registered under it. */
+      worker?: string;
       timeoutSeconds: number;
     }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {
       const resolved = await Promise.all((req.ownerHosts ?? []).map((h) => resolveAll(h).catch(() => [] as string[])));
       const owners = [...new Set([...req.owners.map(normalizeAddress), ...resolved.flat()])];
-      const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c, req.serverId));
+      const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c, req.worker));
       const r = await pollUntil(
         req.timeoutSeconds,
         async () => {
           const [onReads, onNotReads] = await Promise.all([req.reads ? dumpClientsIfUp(req.reads) : Promise.resolve(null), req.notReads ? dumpClientsIfUp(req.notReads) : Promise.resolve(null)]);
           return { onReads, onNotReads };
         },
-        (v) => dumpsMoved({ reads: req.reads, owners, ...(req.serverId === undefined ? {} : { serverId: req.serverId }) }, v.onReads, v.onNotReads),
+        (v) => dumpsMoved({ reads: req.reads, owners, ...(req.worker === undefined ? {} : { worker: req.worker }) }, v.onReads, v.onNotReads),
         (v) => ({ on: mine(v.onReads).length, left: mine(v.onNotReads).length }),
       );
       return { ok: r.ok, ...r.last, owners, waitedSeconds: r.waitedSeconds };

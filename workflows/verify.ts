@@ -7,7 +7,7 @@
 import { patched, sleep } from '@temporalio/workflow';
 import type { RelayState, SourceTask } from '../activities/dm.js';
 import type { BinlogDumpClient } from '../activities/mysql.js';
-import { normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
+import { normalizeAddress, ownsConnection, replicaHostOf } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
@@ -142,10 +142,9 @@ async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[
   // what DM reads, on both ends: one MySQL wait (it resolves the worker's hosts itself)
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const sid = worker.serverId;
-  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, ...(sid ? { serverId: sid } : {}), timeoutSeconds });
-  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')}${sid ? `, source server-id ${sid}` : ''})`;
-  const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c, sid);
+  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, worker: worker.name, timeoutSeconds });
+  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`;
+  const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c, worker.name);
   const ours = (dumps.onReads ?? []).filter(mine);
   const stay = (dumps.onNotReads ?? []).filter(mine);
   if (!dumps.ok) {
@@ -219,21 +218,19 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
 export async function sourceWorker(
   dmCluster: string,
   sourceId: string,
-): Promise<{ name: string; addresses: string[]; serverId?: number; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
+): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) return null;
   const resolved = await net.netResolveHosts({ hosts: worker.hosts });
   const addresses = [...new Set(Object.values(resolved).flat().map(normalizeAddress))];
   const mine = new Set(addresses);
-  const sid = worker.serverId;
   return {
     name: worker.name,
     addresses,
-    ...(sid ? { serverId: sid } : {}),
-    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')}${sid ? `, source server-id ${sid}` : ''})`,
+    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`,
     // a connection is the worker's when MySQL saw it come from one of the worker's addresses, and (several
-    // dm-workers may share a machine) the instance lists a replica under the source's server-id
-    owns: (c) => ownsConnection([...mine], c, sid),
+    // dm-workers may share a machine) the instance lists a replica registered under the worker's name
+    owns: (c) => ownsConnection([...mine], c, worker.name),
   };
 }
 
@@ -359,7 +356,7 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
     waited = restored.waitedSeconds;
     const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
     if (restored.ok && w && (e.reads || e.notReads)) {
-      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, ...(w.serverId ? { serverId: w.serverId } : {}), timeoutSeconds: left });
+      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, worker: w.name, timeoutSeconds: left });
     }
     deadline = 0;
   }

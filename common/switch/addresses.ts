@@ -12,17 +12,24 @@ export function normalizeAddress(address: string): string {
 
 /**
  * Whether a connection MySQL saw come from `c` is one of `owners`' (normalized addresses): the dm-worker's, for a
- * binlog dump. With `serverId` (the DM source's `server-id`): also only when the instance lists a replica registered
- * under it, as DM's binlog readers register (several dm-workers on one machine share its address, not a server id).
- * A connection read without the instance's registered replicas (`replicaServerIds` absent) is judged by address.
+ * binlog dump. With `worker` (the dm-worker's name): also only while the instance lists a replica registered under
+ * that name. DM's binlog readers register as replicas with the dm-worker's name as their host (cut to 60
+ * characters, MySQL's limit), and a dm-worker serves one source: several dm-workers on one machine share an
+ * address, not a name. A connection read without the instance's registered replicas (`replicaHosts` absent, e.g.
+ * no privilege for SHOW REPLICAS) is judged by its address alone.
  */
 export function ownsConnection(
   owners: readonly string[],
-  c: { clientAddress: string; clientAddresses?: string[]; replicaServerIds?: number[] },
-  serverId?: number,
+  c: { clientAddress: string; clientAddresses?: string[]; replicaHosts?: string[] },
+  worker?: string,
 ): boolean {
   const fromOwner = [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => owners.includes(normalizeAddress(x)));
-  return fromOwner && (serverId === undefined || c.replicaServerIds === undefined || c.replicaServerIds.includes(serverId));
+  return fromOwner && (worker === undefined || c.replicaHosts === undefined || c.replicaHosts.includes(replicaHostOf(worker)));
+}
+
+/** The host a dm-worker's binlog readers register under on MySQL: its name, cut to 60 characters as DM does. */
+export function replicaHostOf(worker: string): string {
+  return worker.slice(0, 60);
 }
 
 /** PROCESSLIST.HOST `10.0.0.5:53211` → `10.0.0.5`; `[::1]:5` → `::1`; a bare name or address stays as it is. */
