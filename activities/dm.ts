@@ -433,6 +433,9 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         const answer = await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
         const failures = dmctlFailures(answer);
         if (failures.length === 0) break;
+        // DM may answer a resume with the error that had paused the task while the task runs again without it
+        const after = (await sourceState(req.dmCluster, req.sourceId)).tasks.find((x) => x.name === name);
+        if (after?.stage === 'Running' && after.errors.length === 0) break;
         const text = failures.map((f) => f.msg).join('; ');
         Context.current().heartbeat({ resuming: name, attempt, lastError: text });
         if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
