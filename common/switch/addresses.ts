@@ -13,9 +13,9 @@ export function normalizeAddress(address: string): string {
 /**
  * Whether a connection MySQL saw come from `c` is one of `owners`' (normalized addresses): the dm-worker's, for a
  * binlog dump. With `worker` (the dm-worker's name): also only while the instance lists a replica registered under
- * that name. DM's binlog readers register as replicas with the dm-worker's name as their host (cut to 60
- * characters, MySQL's limit), and a dm-worker serves one source: several dm-workers on one machine share an
- * address, not a name. A connection read without the instance's registered replicas (`replicaHosts` absent, e.g.
+ * that name. DM's syncer registers as a replica with the dm-worker's name as its host (cut to 60 characters,
+ * MySQL's limit), and a dm-worker serves one source: several dm-workers on one machine share an address, not a
+ * name. (DM's relay registers under the machine's hostname: see below.) A connection read without the instance's registered replicas (`replicaHosts` absent, e.g.
  * no privilege for SHOW REPLICAS) is judged by its address alone.
  */
 export function ownsConnection(
@@ -24,8 +24,14 @@ export function ownsConnection(
   worker?: string,
 ): boolean {
   const fromOwner = [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => owners.includes(normalizeAddress(x)));
-  return fromOwner && (worker === undefined || c.replicaHosts === undefined || c.replicaHosts.includes(replicaHostOf(worker)));
+  if (!fromOwner || worker === undefined || c.replicaHosts === undefined) return fromOwner;
+  // DM's relay registers as `dm-relay-<the machine's hostname>`, the same for every dm-worker of a machine: while
+  // one is listed, a dump from the worker's address may be its relay, told apart by the address alone
+  return c.replicaHosts.includes(replicaHostOf(worker)) || c.replicaHosts.some((h) => h.startsWith(RELAY_PREFIX));
 }
+
+/** What DM's relay unit registers as on MySQL: `dm-relay-` and the dm-worker machine's hostname (dm/relay/relay.go). */
+const RELAY_PREFIX = 'dm-relay-';
 
 /** The host a dm-worker's binlog readers register under on MySQL: its name, cut to 60 characters as DM does. */
 export function replicaHostOf(worker: string): string {

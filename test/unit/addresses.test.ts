@@ -62,3 +62,11 @@ describe('ownsConnection: a dm-worker binlog dump, told apart from other dm-work
     expect(ownsConnection(['10.0.0.5'], dump(['w'.repeat(60)]), long)).toBe(true);
   });
 });
+
+describe('ownsConnection with relay: DM registers its relay under the machine, not the dm-worker', () => {
+  it('given a dm-relay-<host> replica listed, should judge a dump from the worker\'s address by the address alone', () => {
+    const dump = { clientAddress: '10.0.0.5', clientAddresses: ['10.0.0.5'], replicaHosts: ['dm-relay-dmhost'] };
+    expect(ownsConnection(['10.0.0.5'], dump, 'worker1')).toBe(true);
+    expect(ownsConnection(['10.0.0.6'], dump, 'worker1')).toBe(false);
+  });
+});
