@@ -375,7 +375,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       owners: string[];
       /** Host names of the owner (the dm-worker's), resolved here and added to `owners`. */
       ownerHosts?: string[];
-      /** The dm-worker's name: a connection is the owner's only while the instance lists a replica registered under it. */
+      /** The dm-worker's name: a connection is the owner's only while the instance lists a replica under it. */
       worker?: string;
       timeoutSeconds: number;
     }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {

@@ -215,7 +215,9 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const refs = listed.map((l) => l.ref);
   const [facts, vips, current] = await Promise.all([
     Promise.all(refs.map((ref) => inspect(ref, t.safety))),
-    how.vip ? Promise.all(refs.map((to) => (to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to))))) : Promise.resolve(null),
+    how.vip
+      ? Promise.all(refs.map((to) => (to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to)))))
+      : Promise.resolve(null),
     how.vip
       ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
@@ -271,9 +273,12 @@ async function inspect(ref: InstanceRef, withSources: boolean): Promise<Instance
   }
 }
 
-/** Through the VIP, DM reaches from.port of the instance holding it: a candidate on another port is not what DM would read. */
+/** Through the VIP, DM reaches from.port of the instance holding it: a candidate on another port is not what it reads. */
 function portNotRead(source: SourceState, to: InstanceRef): { ok: boolean; checked: boolean; reason: string } {
-  const reason = `DM reads ${source.from.host}:${source.from.port}, so through the VIP it would reach ${to.host}:${source.from.port}, not this server on port ${to.port}: the checks here would judge a server DM does not read`;
+  const { host, port } = source.from;
+  const reason =
+    `DM reads ${host}:${port}, so through the VIP it would reach ${to.host}:${port}, not this server on port ` +
+    `${to.port}: the checks here would judge a server DM does not read`;
   return { ok: false, checked: true, reason };
 }
 

@@ -20,7 +20,13 @@ export function pausedByOperator(tasks: readonly SourceTask[]): string[] {
  * decision saying what the operator does with them) and returns the names of
  * the others, the ones the switch resumes or starts again.
  */
-export function keepOperatorPaused(t: Tracker, sourceId: string, tasks: readonly SourceTask[], all: readonly string[], how: 'vip' | 'address'): string[] {
+export function keepOperatorPaused(
+  t: Tracker,
+  sourceId: string,
+  tasks: readonly SourceTask[],
+  all: readonly string[],
+  how: 'vip' | 'address',
+): string[] {
   const kept = pausedByOperator(tasks).filter((n) => all.includes(n));
   if (kept.length === 0) return [...all];
   t.status.leftPaused = kept;
@@ -28,9 +34,10 @@ export function keepOperatorPaused(t: Tracker, sourceId: string, tasks: readonly
     how === 'vip'
       ? 'it is paused with the others and not resumed: it reads the new instance once someone resumes it ' +
         `(dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>)`
-      : 'it is stopped with the others (its checkpoint kept: the source is re-created) and not started again; start it ' +
-        `when its maintenance is over (dmctl --master-addr=<dm-master> start-task -s ${sourceId} <task file>, the saved ` +
-        'configuration in the status: savedConfigs)';
-  t.decide('info', `task(s) ${kept.join(', ')} of source ${sourceId} were paused by an operator (Paused by request, no error): ${what}. Its gtid-S is checked like the others'`);
+      : 'it is stopped with the others (its checkpoint kept: the source is re-created) and not started again; ' +
+        'start it when its maintenance is over (dmctl --master-addr=<dm-master> start-task -s ' +
+        `${sourceId} <task file>, the saved configuration in the status: savedConfigs)`;
+  const who = `task(s) ${kept.join(', ')} of source ${sourceId} were paused by an operator (Paused by request, no error)`;
+  t.decide('info', `${who}: ${what}. Its gtid-S is checked like the others'`);
   return all.filter((n) => !kept.includes(n));
 }

@@ -308,7 +308,11 @@ export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackC
   const restored = await checkRestored(e);
   const held = e.reads ? await oldHoldsDownstream(e, e.reads) : null;
   if (!held) return restored;
-  return { observed: `${restored.observed}; ${held.observed}`, problems: [...restored.problems, ...held.problems], fix: [...new Set([...restored.fix, ...held.fix])] };
+  return {
+    observed: `${restored.observed}; ${held.observed}`,
+    problems: [...restored.problems, ...held.problems],
+    fix: [...new Set([...restored.fix, ...held.fix])],
+  };
 }
 
 /**
@@ -323,19 +327,27 @@ async function oldHoldsDownstream(e: RollbackExpectation, old: InstanceRef): Pro
   const source = await dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId });
   if (!source) return null;
   const flavor = source.flavor;
-  const applied = source.tasks.reduce((u, x) => u.union(parseGtidSet(flavor, x.syncerBinlogGtid)), parseGtidSet(flavor, ''));
+  const none = parseGtidSet(flavor, '');
+  const applied = source.tasks.reduce((u, x) => u.union(parseGtidSet(flavor, x.syncerBinlogGtid)), none);
   if (applied.isEmpty()) return null;
   const want = applied.toCompactString();
-  const r = await longMysql(e.timeoutSeconds).mysqlWaitForGtids({ instance: old, flavor, gtidSet: want, timeoutSeconds: e.timeoutSeconds });
+  const wait = { instance: old, flavor, gtidSet: want, timeoutSeconds: e.timeoutSeconds };
+  const r = await longMysql(e.timeoutSeconds).mysqlWaitForGtids(wait);
   const where = `${old.host}:${old.port}`;
-  if (r.caughtUp) return { observed: `the old instance ${where} holds what the tasks applied downstream (gtid-S ${want})`, problems: [], fix: [] };
+  if (r.caughtUp) {
+    return { observed: `the old instance ${where} holds what the tasks applied downstream (gtid-S ${want})`, problems: [], fix: [] };
+  }
   return {
     observed: `the old instance ${where} lacks ${r.missing}`,
     problems: [
-      `DM reads the old instance ${where} again, but downstream already has transactions it lacks: ${r.missing} (the tasks' gtid-S is ${want}; waited ${r.waitedSeconds} s). DM asks it for them and it sends nothing, without an error`,
+      `DM reads the old instance ${where} again, but downstream already has transactions it lacks: ${r.missing} ` +
+        `(the tasks' gtid-S is ${want}; waited ${r.waitedSeconds} s). DM asks it for them and it sends nothing, ` +
+        'without an error',
     ],
     fix: [
-      `let ${where} replicate what it lacks (${r.missing}) from the primary (START REPLICA on it, if stopped), then check with \`${DMCTL} query-status -s ${e.sourceId}\` that every task moves; or switch the source to the new instance again, which has them`,
+      `let ${where} replicate what it lacks (${r.missing}) from the primary (START REPLICA on it, if stopped), ` +
+        `then check with \`${DMCTL} query-status -s ${e.sourceId}\` that every task moves; or switch the source ` +
+        'to the new instance again, which has them',
     ],
   };
 }

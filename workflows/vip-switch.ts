@@ -231,10 +231,17 @@ async function readsThroughVip(t: Tracker, input: VipSwitchInput, source: Source
     ...(input.oldInstance ? [{ what: 'old instance', ref: input.oldInstance }] : []),
   ].filter((x) => x.ref.port !== source.from.port);
   if (ports.length) {
+    const { host, port } = source.from;
+    const many = ports.length > 1 ? 's' : '';
+    const given = ports.map((x) => `the ${x.what} is given at ${x.ref.host}:${x.ref.port}`).join(' and ');
+    const reached = ports.map((x) => `${x.ref.host}:${port}`).join(' and ');
     refuse(
       t,
       SwitchErrorType.PreflightFailed,
-      `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, so through the VIP DM reaches port ${source.from.port} of the instance that holds it, but ${ports.map((x) => `the ${x.what} is given at ${x.ref.host}:${x.ref.port}`).join(' and ')}: every check would run on ${ports.length > 1 ? 'servers' : 'a server'} DM does not read, and DM would read ${ports.map((x) => `${x.ref.host}:${source.from.port}`).join(' and ')}, which nobody checked; nothing was changed. Give the instance${ports.length > 1 ? 's' : ''} at port ${source.from.port} (the server${ports.length > 1 ? 's' : ''} DM will read through the VIP), or change the port in DM's source config first`,
+      `source ${input.sourceId} reads ${host}:${port}, so through the VIP DM reaches port ${port} of the instance ` +
+        `that holds it, but ${given}: every check would run on ${many ? 'servers' : 'a server'} DM does not read, ` +
+        `and DM would read ${reached}, which nobody checked; nothing was changed. Give the instance${many} at port ` +
+        `${port} (the server${many} DM will read through the VIP), or change the port in DM's source config first`,
     );
   }
   if (await sameHost(source.from.host, vipAddress)) {

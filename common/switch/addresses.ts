@@ -15,8 +15,9 @@ export function normalizeAddress(address: string): string {
  * binlog dump. With `worker` (the dm-worker's name): also only while the instance lists a replica registered under
  * that name. DM's syncer registers as a replica with the dm-worker's name as its host (cut to 60 characters,
  * MySQL's limit), and a dm-worker serves one source: several dm-workers on one machine share an address, not a
- * name. (DM's relay registers under the machine's hostname: see below.) A connection read without the instance's registered replicas (`replicaHosts` absent, e.g.
- * no privilege for SHOW REPLICAS) is judged by its address alone.
+ * name. (DM's relay registers under the machine's hostname: see below.) A connection read without the
+ * instance's registered replicas (`replicaHosts` absent, e.g. no privilege for SHOW REPLICAS) is judged by its
+ * address alone.
  */
 export function ownsConnection(
   owners: readonly string[],
