@@ -326,6 +326,10 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       expect(MysqlGtidSet.parse(asked).isSubsetOf(MysqlGtidSet.parse(frozenS!))).toBe(true);
       const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).toBe(`${await a.variable('server_uuid')}.000001`);
+      // the task was paused by hand before the switch (an operator's pause): the switch left it paused; resume it
+      expect(status.leftPaused).toEqual([TASK]);
+      expect(await taskState()).toEqual({ stage: 'Paused', unit: 'Sync' });
+      expectOk('resume-task', await dm.ctl(['resume-task', '-s', SOURCE, TASK]));
       await waitCaughtUp(a, primary, 60_000);
       await settled(a);
     } finally {
