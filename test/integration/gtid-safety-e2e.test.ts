@@ -346,8 +346,8 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     // and, undone, it cannot prove DM reads the old instance again either: it claims nothing (needs-operator), saying why
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
-    expect(decisions(status)).toMatch(new RegExp(`no binlog dump connection from dm-worker worker1 \\(192.0.2.1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`));
-    expect(decisions(status)).toMatch(new RegExp(`every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1\\) on ${a.host}:3306: DM does not read it`));
+    expect(decisions(status)).toMatch(new RegExp(`no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`));
+    expect(decisions(status)).toMatch(new RegExp(`every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on ${a.host}:3306: DM does not read it`));
     await settled(a);
   });
 
