@@ -462,7 +462,11 @@ export function createDmActivities(clusters: Record<string, DmClusterConfig>, re
         const answer = await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
         const failures = dmctlFailures(answer);
         if (failures.length === 0) break;
-        const text = failures.map((f) => f.msg).join('; ');
+        // DM may answer a resume with the error that had paused the task while the task runs again without it
+        const after = (await sourceState(req.dmCluster, req.sourceId)).tasks.find((x) => x.name === name);
+        if (after?.stage === 'Running' && after.errors.length === 0) break;
+        // what the task shows now counts too: a broken upstream connection there is worth another resume
+        const text = [...failures.map((f) => f.msg), ...(after?.errors ?? [])].join('; ');
         Context.current().heartbeat({ resuming: name, attempt, lastError: text });
         if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
         await sleep(Math.min(5000, 500 * attempt));

@@ -209,8 +209,8 @@ export function isAccessError(e: unknown): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not answer: null). */
-export function dumpsMoved(want: { reads: unknown; owners: string[] }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
-  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c));
+export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: string }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
+  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c, want.worker));
   return (!want.reads || mine(onReads).length > 0) && mine(onNotReads).length === 0;
 }
 
@@ -225,6 +225,11 @@ export interface BinlogDumpClient {
   clientAddresses: string[];
   command: string;
   seconds: number;
+  /**
+   * The hosts of the replicas registered on the instance when it was read (SHOW REPLICAS): DM's binlog readers
+   * register with their dm-worker's name. Absent when the list could not be read.
+   */
+  replicaHosts?: string[];
 }
 
 /**
@@ -313,15 +318,43 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
   async function dumpClients(c: mysql.Connection): Promise<BinlogDumpClient[]> {
     const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+    const replicaHosts = await registeredReplicaHosts(c);
     const names = new Map<string, Promise<string[]>>();
     return Promise.all(
       (rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>).map(async (r) => {
         const client = clientAddress(r.host);
         // with name resolution on, MySQL shows the client's name (127.0.0.1 as `localhost`): resolve it back
         if (!names.has(client)) names.set(client, isIP(client) ? Promise.resolve([client]) : lookup(client, { all: true }).then((a) => a.map((x) => normalizeAddress(x.address)), () => []));
-        return { id: Number(r.id), user: r.user, host: r.host, clientAddress: client, clientAddresses: await names.get(client)!, command: r.command, seconds: Number(r.seconds) };
+        return {
+          id: Number(r.id),
+          user: r.user,
+          host: r.host,
+          clientAddress: client,
+          clientAddresses: await names.get(client)!,
+          command: r.command,
+          seconds: Number(r.seconds),
+          ...(replicaHosts ? { replicaHosts } : {}),
+        };
       }),
     );
+  }
+
+  /**
+   * The hosts of the replicas registered on the instance: a binlog reader (a replica's IO thread, DM's syncer or
+   * relay) sends COM_REGISTER_SLAVE with its host (a replica's report_host; DM: the dm-worker's name) before its
+   * dump, and MySQL lists it until that dump ends. Null when the list cannot be read (no REPLICATION SLAVE
+   * privilege): then only addresses are compared.
+   */
+  async function registeredReplicaHosts(c: mysql.Connection): Promise<string[] | null> {
+    for (const sql of ['SHOW REPLICAS', 'SHOW SLAVE HOSTS']) {
+      try {
+        const [rows] = await c.query(sql);
+        return (rows as Array<Record<string, unknown>>).map((r) => String(r.Host ?? ''));
+      } catch {
+        // an older server or MariaDB knows only the other spelling; without the privilege, neither answers
+      }
+    }
+    return null;
   }
 
   async function one<T>(c: mysql.Connection, sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -617,18 +650,20 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       owners: string[];
       /** Host names of the owner (the dm-worker's), resolved here and added to `owners`. */
       ownerHosts?: string[];
+      /** The dm-worker's name: a connection is the owner's only while the instance lists a replica under it. */
+      worker?: string;
       timeoutSeconds: number;
     }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {
       const resolved = await Promise.all((req.ownerHosts ?? []).map((h) => resolveAll(h).catch(() => [] as string[])));
       const owners = [...new Set([...req.owners.map(normalizeAddress), ...resolved.flat()])];
-      const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c));
+      const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c, req.worker));
       const r = await pollUntil(
         req.timeoutSeconds,
         async () => {
           const [onReads, onNotReads] = await Promise.all([req.reads ? dumpClientsIfUp(req.reads) : Promise.resolve(null), req.notReads ? dumpClientsIfUp(req.notReads) : Promise.resolve(null)]);
           return { onReads, onNotReads };
         },
-        (v) => dumpsMoved({ reads: req.reads, owners }, v.onReads, v.onNotReads),
+        (v) => dumpsMoved({ reads: req.reads, owners, ...(req.worker === undefined ? {} : { worker: req.worker }) }, v.onReads, v.onNotReads),
         (v) => ({ on: mine(v.onReads).length, left: mine(v.onNotReads).length }),
       );
       return { ok: r.ok, ...r.last, owners, waitedSeconds: r.waitedSeconds };

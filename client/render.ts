@@ -14,6 +14,9 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   out.push(`  ${s.outcome ? `finished: ${s.outcome}` : `phase: ${s.phase}`}   started ${s.startedAt}, updated ${s.updatedAt}`);
   if (s.requestedBy || s.reason) out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
   if (s.tasks.length) out.push(`  tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`);
+  if (s.leftPaused?.length) {
+    out.push(`  left paused (an operator had paused them; not resumed or started): ${s.leftPaused.join(', ')}`);
+  }
   const pending = s.approvals.find((a) => a.state === 'pending');
   if (pending) {
     out.push('', `  APPROVAL NEEDED at gate ${pending.gate}: ${pending.approving.summary}`);

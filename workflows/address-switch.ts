@@ -29,6 +29,7 @@ import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheck
 import type { Tracker } from './tracker.js';
 import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import { checkRolledBack, verify } from './verify.js';
+import { keepOperatorPaused } from './paused-tasks.js';
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
 
@@ -63,6 +64,9 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   if (lost.length) refuse(t, SwitchErrorType.PreflightFailed, `DM lists task(s) ${lost.join(', ')} on source ${sourceId} but has no configuration for them (config task): nothing was changed; check the tasks with \`${DMCTL} query-status\``);
   t.status.savedConfigs = { source: saved.source, tasks: Object.fromEntries(saved.tasks.map((x) => [x.name, x.yaml])) };
   const taskNames = saved.tasks.map((x) => x.name);
+  // what is started again after the switch (or its undo): every task but those an operator had paused
+  const runNames = keepOperatorPaused(t, sourceId, source?.tasks ?? [], taskNames, 'address');
+  const runTasks = saved.tasks.filter((x) => runNames.includes(x.name));
   if (taskNames.length === 0) {
     t.decide('warn', `no task to restart: source ${sourceId} has none in DM and none was given in taskConfigs; if tasks were stopped by hand, give their configurations in taskConfigs or they will not be started again`);
   } else {
@@ -122,15 +126,15 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
       ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
       : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
     relayAfterTasks
-      ? `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)`
-      : (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${taskNames.join(', ') || '(no tasks)'} from the saved configurations`,
+      ? `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)`
+      : (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations`,
     'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance' + (relayOn ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
   gates.describe({
     'before-freeze': `stop the tasks of source ${sourceId} (${inDm.join(', ') || 'none running'}) to re-point it to ${newInstance.host}:${newInstance.port}`,
     'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
-    'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${taskNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
+    'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${runNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
   });
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
   if (options.dryRun) return endDryRun(t, gates, first.verdict);
@@ -138,17 +142,17 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   if (first.errant) policy.approved = first.errant;
 
   const startOld = (): Undo => ({
-    name: `start-task -s ${sourceId} ${taskNames.join(', ')} (on the old instance)${relayAfterTasks ? `, then start-relay -s ${sourceId}` : ''}`,
-    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${taskNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayAfterTasks ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
+    name: `start-task -s ${sourceId} ${runNames.join(', ')} (on the old instance)${relayAfterTasks ? `, then start-relay -s ${sourceId}` : ''}`,
+    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${runNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayAfterTasks ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
     run: async () => {
       // start-task only on the source as it was: reading the old instance again (honest switches check it)
       if (t.honest && source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
-      await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials });
-      if (relayAfterTasks && t.polls) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 });
+      await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials });
+      if (relayAfterTasks && t.polls) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
       if (relayAfterTasks) await (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId });
       // start-relay re-creates the relay sub-directory under running tasks: a task DM then shows Running may read nothing
-      if (relayAfterTasks && t.polls && taskNames.length && patched('dm-switch-undo-reopens-stalled-tasks')) {
-        const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 150 });
+      if (relayAfterTasks && t.polls && runNames.length && patched('dm-switch-undo-reopens-stalled-tasks')) {
+        const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 150 });
         for (const x of caught.reopened) {
           t.decide('warn', `task ${x.task} showed Running after start-relay but read nothing (it lacked ${x.lacked} of what the old instance had): paused and resumed it, so that DM reads its relay log again from the checkpoint`);
         }
@@ -263,15 +267,15 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   };
   // before the safety rules, relay was started first, from the new instance's current position
   if (relayBack && !relayAfterTasks) await startRelay();
-  if (taskNames.length) {
-    undo.push({ name: `stop-task -s ${sourceId} ${taskNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => (t.honest ? undoDm : longDm(120)).dmStopTasks({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 }) });
-    t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: saved.tasks, credentials: input.taskCredentials }));
-    t.step(`start-task -s ${sourceId} ${taskNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
+  if (runNames.length) {
+    undo.push({ name: `stop-task -s ${sourceId} ${runNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => (t.honest ? undoDm : longDm(120)).dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }) });
+    t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials }));
+    t.step(`start-task -s ${sourceId} ${runNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
   // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked. Starting relay
   // restarts every subtask of the source; a subtask still starting then may come back Running but never read again
   // (seen once after a rollback: Running, no error, its position still the checkpoint's). So relay waits for them.
-  if (relayBack && relayAfterTasks && t.polls && taskNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 });
+  if (relayBack && relayAfterTasks && t.polls && runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
   if (relayBack && relayAfterTasks) await startRelay();
   if (held.length) {
     await resumeOthers(dmCluster, held);
@@ -279,7 +283,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   }
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, { ...input, shards, flavor }, frozenTasks, alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards, flavor }, frozenTasks.filter((x) => runNames.includes(x.name)), alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;

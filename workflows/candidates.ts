@@ -238,7 +238,9 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const refs = listed.map((l) => l.ref);
   const [facts, vips, current, drained] = await Promise.all([
     Promise.all(refs.map((ref) => inspect(ref, t.safety))),
-    how.vip ? Promise.all(refs.map((to) => canHold(how.vip!, to))) : Promise.resolve(null),
+    how.vip
+      ? Promise.all(refs.map((to) => (to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to)))))
+      : Promise.resolve(null),
     how.vip
       ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
@@ -302,6 +304,15 @@ async function inspect(ref: InstanceRef, withSources: boolean): Promise<Instance
     if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) return { reachable: false, address: addressOf(ref), error: describe(e) };
     throw e;
   }
+}
+
+/** Through the VIP, DM reaches from.port of the instance holding it: a candidate on another port is not what it reads. */
+function portNotRead(source: SourceState, to: InstanceRef): { ok: boolean; checked: boolean; reason: string } {
+  const { host, port } = source.from;
+  const reason =
+    `DM reads ${host}:${port}, so through the VIP it would reach ${to.host}:${port}, not this server on port ` +
+    `${to.port}: the checks here would judge a server DM does not read`;
+  return { ok: false, checked: true, reason };
 }
 
 async function canHold(v: { provider: string; address: string }, to: InstanceRef): Promise<{ ok: boolean; checked: boolean; reason: string }> {

@@ -136,7 +136,10 @@ export class Tracker {
   }
 
   tasks(tasks: Array<{ name: string; stage: string }>): void {
-    this.status.tasks = tasks.map((t) => ({ name: t.name, stage: t.stage }));
+    // a task left paused is not in the lists of the tasks resumed or started: keep its last known stage
+    const left = this.status.leftPaused ?? [];
+    const kept = this.status.tasks.filter((t) => left.includes(t.name) && !tasks.some((x) => x.name === t.name));
+    this.status.tasks = [...tasks.map((t) => ({ name: t.name, stage: t.stage })), ...kept];
     this.touch();
   }
 

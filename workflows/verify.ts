@@ -7,7 +7,7 @@
 import { patched, sleep } from '@temporalio/workflow';
 import type { RelayState, SourceTask } from '../activities/dm.js';
 import type { BinlogDumpClient } from '../activities/mysql.js';
-import { normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
+import { normalizeAddress, ownsConnection, replicaHostOf } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
@@ -142,9 +142,9 @@ async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[
   // what DM reads, on both ends: one MySQL wait (it resolves the worker's hosts itself)
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, timeoutSeconds });
-  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')})`;
-  const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c);
+  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, worker: worker.name, timeoutSeconds });
+  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`;
+  const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c, worker.name);
   const ours = (dumps.onReads ?? []).filter(mine);
   const stay = (dumps.onNotReads ?? []).filter(mine);
   if (!dumps.ok) {
@@ -215,7 +215,10 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
 }
 
 /** The source's dm-worker and the addresses MySQL sees its connections come from; null when no worker is bound. */
-export async function sourceWorker(dmCluster: string, sourceId: string): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
+export async function sourceWorker(
+  dmCluster: string,
+  sourceId: string,
+): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) return null;
   const resolved = await net.netResolveHosts({ hosts: worker.hosts });
@@ -224,9 +227,10 @@ export async function sourceWorker(dmCluster: string, sourceId: string): Promise
   return {
     name: worker.name,
     addresses,
-    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')})`,
-    // a connection is the worker's when MySQL saw it come from one of the worker's addresses
-    owns: (c) => [c.clientAddress, ...(c.clientAddresses ?? [])].some((x) => mine.has(normalizeAddress(x))),
+    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`,
+    // a connection is the worker's when MySQL saw it come from one of the worker's addresses, and (several
+    // dm-workers may share a machine) the instance lists a replica registered under the worker's name
+    owns: (c) => ownsConnection([...mine], c, worker.name),
   };
 }
 
@@ -301,6 +305,54 @@ const DMCTL = 'dmctl --master-addr=<dm-master>';
  * moment to reconnect).
  */
 export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackCheck> {
+  const restored = await checkRestored(e);
+  const held = e.reads ? await oldHoldsDownstream(e, e.reads) : null;
+  if (!held) return restored;
+  return {
+    observed: `${restored.observed}; ${held.observed}`,
+    problems: [...restored.problems, ...held.problems],
+    fix: [...new Set([...restored.fix, ...held.fix])],
+  };
+}
+
+/**
+ * DM reads the old instance again: what its tasks already applied downstream
+ * (their gtid-S, which may now hold transactions read from the new instance)
+ * must be on it, or DM's position asks it for transactions it never had: it
+ * sends nothing for them and reports no error, and downstream keeps rows the
+ * old instance lacks. Waited for while the old instance still replicates
+ * (bounded by the check's timeout); what is still missing is a problem.
+ */
+async function oldHoldsDownstream(e: RollbackExpectation, old: InstanceRef): Promise<RollbackCheck | null> {
+  const source = await dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId });
+  if (!source) return null;
+  const flavor = source.flavor;
+  const none = parseGtidSet(flavor, '');
+  const applied = source.tasks.reduce((u, x) => u.union(parseGtidSet(flavor, x.syncerBinlogGtid)), none);
+  if (applied.isEmpty()) return null;
+  const want = applied.toCompactString();
+  const wait = { instance: old, flavor, gtidSet: want, timeoutSeconds: e.timeoutSeconds };
+  const r = await longMysql(e.timeoutSeconds).mysqlWaitForGtids(wait);
+  const where = `${old.host}:${old.port}`;
+  if (r.caughtUp) {
+    return { observed: `the old instance ${where} holds what the tasks applied downstream (gtid-S ${want})`, problems: [], fix: [] };
+  }
+  return {
+    observed: `the old instance ${where} lacks ${r.missing}`,
+    problems: [
+      `DM reads the old instance ${where} again, but downstream already has transactions it lacks: ${r.missing} ` +
+        `(the tasks' gtid-S is ${want}; waited ${r.waitedSeconds} s). DM asks it for them and it sends nothing, ` +
+        'without an error',
+    ],
+    fix: [
+      `let ${where} replicate what it lacks (${r.missing}) from the primary (START REPLICA on it, if stopped), ` +
+        `then check with \`${DMCTL} query-status -s ${e.sourceId}\` that every task moves; or switch the source ` +
+        'to the new instance again, which has them',
+    ],
+  };
+}
+
+async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
   let deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
   const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
@@ -316,7 +368,7 @@ export async function checkRolledBack(e: RollbackExpectation): Promise<RollbackC
     waited = restored.waitedSeconds;
     const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
     if (restored.ok && w && (e.reads || e.notReads)) {
-      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, timeoutSeconds: left });
+      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, worker: w.name, timeoutSeconds: left });
     }
     deadline = 0;
   }

@@ -32,6 +32,7 @@ import type { Tracker } from './tracker.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
 import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
+import { keepOperatorPaused } from './paused-tasks.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
@@ -48,6 +49,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
   const flavor = pf.source.flavor;
   const taskNames = pf.source.tasks.map((x) => x.name);
+  // what runs again after the switch (or its undo): every task but those an operator had paused
+  const runNames = keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
   if (t.safety) await readsThroughVip(t, input, pf.source);
   const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] });
   const vipAlreadyMoved = holder === newInstance.host;
@@ -75,14 +78,15 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; ${t.safety ? 'pause-relay (to read its position frozen), then ' : ''}stop-relay (relay reads the upstream through the VIP too)` : ''),
     're-take gtid-S with DM frozen and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     vipAlreadyMoved ? `leave the VIP ${input.vip.address} on ${newInstance.host} (already there)` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${taskNames.join(', ') || '(no tasks)'}`,
+    (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${runNames.join(', ') || '(no tasks)'}` +
+      (runNames.length < taskNames.length ? ` (not ${taskNames.filter((n) => !runNames.includes(n)).join(', ')}: paused by an operator)` : ''),
     'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
   gates.describe({
     'before-freeze': `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
     'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    'before-resume': `resume the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
+    'before-resume': `resume the tasks of source ${sourceId} (${runNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
   });
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
   if (options.dryRun) return endDryRun(t, gates, first.verdict);
@@ -110,9 +114,9 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
       inActivities: t.polls,
     });
   const resumeUndo: Undo = {
-    name: `resume-task ${taskNames.join(', ')}`,
-    byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${taskNames.join(', ')}`,
-    run: () => (t.honest ? undoDm : dm).dmResumeTasks(tasksReq(60)),
+    name: `resume-task ${runNames.join(', ')}`,
+    byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${runNames.join(', ')}`,
+    run: () => (t.honest ? undoDm : dm).dmResumeTasks({ ...tasksReq(60), tasks: runNames }),
   };
   if (taskNames.length) {
     const paused = await guarded(t, undo, resumeUndo, () => longDm(120).dmPauseTasks(tasksReq(120)), () => resumeUndo);
@@ -203,18 +207,19 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
     t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
   }
-  if (taskNames.length) {
+  if (runNames.length) {
     const pauseUndo: Undo = {
       name: `pause-task ${taskNames.join(', ')} (before moving back)`,
       byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
       run: () => (t.honest ? undoDm : longDm(120)).dmPauseTasks(tasksReq(120)),
     };
-    t.tasks(await guarded(t, undo, pauseUndo, () => dm.dmResumeTasks(tasksReq(60)), () => pauseUndo));
-    t.step(`resume-task ${taskNames.join(', ')}`, 'done');
+    t.tasks(await guarded(t, undo, pauseUndo, () => dm.dmResumeTasks({ ...tasksReq(60), tasks: runNames }), () => pauseUndo));
+    t.step(`resume-task ${runNames.join(', ')}`, 'done');
   }
   await resumeSharers(t, undo, sharers);
   t.phase('verifying');
-  await verify(t, { ...input, shards, flavor: pf.source.flavor }, frozenTasks, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
+  const resumed = frozenTasks.filter((x) => runNames.includes(x.name));
+  await verify(t, { ...input, shards, flavor: pf.source.flavor }, resumed, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
   await verifySharers(t, input, sharedFrozen, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
@@ -228,6 +233,26 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
  */
 async function readsThroughVip(t: Tracker, input: VipSwitchInput, source: SourceState): Promise<void> {
   const vipAddress = input.vip.address;
+  // through the VIP, DM reaches whichever server listens on from.port of the VIP's holder: checks on another port
+  // would judge a server DM never reads, and DM would read one nobody checked
+  const ports = [
+    { what: 'new instance', ref: input.newInstance },
+    ...(input.oldInstance ? [{ what: 'old instance', ref: input.oldInstance }] : []),
+  ].filter((x) => x.ref.port !== source.from.port);
+  if (ports.length) {
+    const { host, port } = source.from;
+    const many = ports.length > 1 ? 's' : '';
+    const given = ports.map((x) => `the ${x.what} is given at ${x.ref.host}:${x.ref.port}`).join(' and ');
+    const reached = ports.map((x) => `${x.ref.host}:${port}`).join(' and ');
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `source ${input.sourceId} reads ${host}:${port}, so through the VIP DM reaches port ${port} of the instance ` +
+        `that holds it, but ${given}: every check would run on ${many ? 'servers' : 'a server'} DM does not read, ` +
+        `and DM would read ${reached}, which nobody checked; nothing was changed. Give the instance${many} at port ` +
+        `${port} (the server${many} DM will read through the VIP), or change the port in DM's source config first`,
+    );
+  }
   if (await sameHost(source.from.host, vipAddress)) {
     t.decide('go', `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, which is the VIP ${vipAddress}: moving it moves what DM reads`);
     return;

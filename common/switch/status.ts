@@ -137,4 +137,9 @@ export interface SwitchStatus {
   frozenSince?: string;
   /** How long DM was frozen (the pause window), once it is no longer frozen by this switch. */
   frozenSeconds?: number;
+  /**
+   * Tasks an operator had paused (Paused by request, no error, at preflight):
+   * the switch did not resume or start them, forward or when undoing.
+   */
+  leftPaused?: string[];
 }

@@ -327,6 +327,10 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       expect(MysqlGtidSet.parse(asked).isSubsetOf(MysqlGtidSet.parse(frozenS!))).toBe(true);
       const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).toBe(`${await a.variable('server_uuid')}.000001`);
+      // the task was paused by hand before the switch (an operator's pause): the switch left it paused; resume it
+      expect(status.leftPaused).toEqual([TASK]);
+      expect(await taskState()).toEqual({ stage: 'Paused', unit: 'Sync' });
+      expectOk('resume-task', await dm.ctl(['resume-task', '-s', SOURCE, TASK]));
       await waitCaughtUp(a, primary, 60_000);
       await settled(a);
     } finally {
@@ -343,8 +347,8 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     // and, undone, it cannot prove DM reads the old instance again either: it claims nothing (needs-operator), saying why
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
-    expect(decisions(status)).toMatch(new RegExp(`no binlog dump connection from dm-worker worker1 \\(192.0.2.1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`));
-    expect(decisions(status)).toMatch(new RegExp(`every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1\\) on ${a.host}:3306: DM does not read it`));
+    expect(decisions(status)).toMatch(new RegExp(`no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`));
+    expect(decisions(status)).toMatch(new RegExp(`every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on ${a.host}:3306: DM does not read it`));
     await settled(a);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddress, normalizeAddress } from '../../common/switch/addresses.js';
+import { clientAddress, normalizeAddress, ownsConnection, replicaHostOf } from '../../common/switch/addresses.js';
 import { isTransientDmError, isUpstreamConnectionError } from '../../activities/dm.js';
 import { isAccessError } from '../../activities/mysql.js';
 
@@ -41,5 +41,32 @@ describe('what is worth another attempt', () => {
   it('should tell a refused login from an outage', () => {
     expect(isAccessError({ code: 'ER_ACCESS_DENIED_ERROR' })).toBe(true);
     expect(isAccessError({ code: 'ECONNREFUSED' })).toBe(false);
+  });
+});
+
+describe('ownsConnection: a dm-worker binlog dump, told apart from other dm-workers on the same machine', () => {
+  const dump = (replicaHosts?: string[]) => ({ clientAddress: '10.0.0.5', clientAddresses: ['10.0.0.5'], ...(replicaHosts ? { replicaHosts } : {}) });
+  it('given the address and the worker registered as a replica there, should be the worker\'s', () => {
+    expect(ownsConnection(['10.0.0.5'], dump(['worker1', 'db-b']), 'worker1')).toBe(true);
+  });
+  it('given the address but only another dm-worker of that machine registered, should not be the worker\'s', () => {
+    expect(ownsConnection(['10.0.0.5'], dump(['worker2']), 'worker1')).toBe(false);
+  });
+  it('given no list of registered replicas (no privilege to read it), should judge by the address alone', () => {
+    expect(ownsConnection(['10.0.0.5'], dump(), 'worker1')).toBe(true);
+    expect(ownsConnection(['10.0.0.6'], dump(['worker1']), 'worker1')).toBe(false);
+  });
+  it('given a worker name longer than 60 characters, should compare what DM registers: its first 60', () => {
+    const long = 'w'.repeat(70);
+    expect(replicaHostOf(long)).toBe('w'.repeat(60));
+    expect(ownsConnection(['10.0.0.5'], dump(['w'.repeat(60)]), long)).toBe(true);
+  });
+});
+
+describe('ownsConnection with relay: DM registers its relay under the machine, not the dm-worker', () => {
+  it('given a dm-relay-<host> replica listed, should judge a dump from the worker\'s address by the address alone', () => {
+    const dump = { clientAddress: '10.0.0.5', clientAddresses: ['10.0.0.5'], replicaHosts: ['dm-relay-dmhost'] };
+    expect(ownsConnection(['10.0.0.5'], dump, 'worker1')).toBe(true);
+    expect(ownsConnection(['10.0.0.6'], dump, 'worker1')).toBe(false);
   });
 });

@@ -145,7 +145,7 @@ describe('approval gates (scripted activities)', () => {
     expect(w.tasks[0]!.stage).toBe('Running');
     // the VIP goes back only with every task confirmed Paused (the undo pauses again, idempotently), and the end state is read
     expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual(['pause', 'vipMove new.example', 'pause', 'vipMove old.example', 'resume']);
-    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: VIP vip.example on old.example; source src reads vip.example:3306; task app Running\/Sync; 1 binlog dump connection\(s\) from dm-worker w1 \(192.0.2.7\) on old.example:3306/);
+    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: VIP vip.example on old.example; source src reads vip.example:3306; task app Running\/Sync; 1 binlog dump connection\(s\) from dm-worker w1 \(192.0.2.7; registered as replica w1\) on old.example:3306; the old instance old.example:3306 holds what the tasks applied downstream/);
     expect(status.decisions.some((d) => d.reason.startsWith('rejected after a change (rejected by dave at gate before-resume); undoing 2 step(s)'))).toBe(true);
   });
 

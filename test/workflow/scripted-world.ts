@@ -135,7 +135,12 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       if (ref.host === 'old.example') return faults.oldDown ? { reachable: false, address: 'old.example:3306', error: 'connect ECONNREFUSED (scripted)' } : facts('old.example', 'aaaaaaaa-0000-0000-0000-000000000001', `${U}:1-100`, '');
       return facts('new.example', 'aaaaaaaa-0000-0000-0000-000000000002', faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`, faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`);
     },
-    async mysqlWaitForGtids(req: { timeoutSeconds: number }) { calls.push('waitForGtids'); return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds }; },
+    async mysqlWaitForGtids(req: { timeoutSeconds: number; instance?: { host: string } }) {
+      calls.push('waitForGtids');
+      // the old instance holds U:1-100, all that DM ever applied here (the rollback check asks it)
+      if (req.instance?.host === 'old.example' && !faults.oldDown) return { caughtUp: true, missing: '', waitedSeconds: 0 };
+      return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds };
+    },
     async mysqlBinlogDumpClients(ref: { host: string }) { calls.push('dumpClients'); return dumps(ref.host); },
     async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { calls.push('dumpClientsOld'); return faults.oldDown && ref.host === 'old.example' ? null : dumps(ref.host); },
     async mysqlCloseIdleConnections() { calls.push('closeIdle'); return { closed: [], refused: [] }; },

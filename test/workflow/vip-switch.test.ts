@@ -115,8 +115,10 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given cancellation while waiting for catch-up, should undo in a non-cancellable scope', async () => {
     const w = fakeWorld({ newLagsForever: true });
-    w.activities.mysqlWaitForGtids = async () => {
+    w.activities.mysqlWaitForGtids = async (req: { timeoutSeconds: number; instance?: { host: string } }) => {
       w.calls.push('waitForGtids');
+      // the rollback check asks the old instance, which holds all DM applied
+      if (req.instance?.host === 'old.example') return { caughtUp: true, missing: '', waitedSeconds: 0 };
       await new Promise((r) => setTimeout(r, 4000));
       return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: 4 };
     };
