@@ -29,7 +29,7 @@ import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheck
 import type { Tracker } from './tracker.js';
 import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import { checkRolledBack, verify } from './verify.js';
-import { keepOperatorPaused } from './paused-tasks.js';
+import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
 
@@ -65,7 +65,8 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   t.status.savedConfigs = { source: saved.source, tasks: Object.fromEntries(saved.tasks.map((x) => [x.name, x.yaml])) };
   const taskNames = saved.tasks.map((x) => x.name);
   // what is started again after the switch (or its undo): every task but those an operator had paused
-  const runNames = keepOperatorPaused(t, sourceId, source?.tasks ?? [], taskNames, 'address');
+  const runNames = leaveFinished(t, sourceId, source?.tasks ?? [], keepOperatorPaused(t, sourceId, source?.tasks ?? [], taskNames, 'address'), 'address');
+  const finished = finishedLoad(source?.tasks ?? []);
   const runTasks = saved.tasks.filter((x) => runNames.includes(x.name));
   if (taskNames.length === 0) {
     t.decide('warn', `no task to restart: source ${sourceId} has none in DM and none was given in taskConfigs; if tasks were stopped by hand, give their configurations in taskConfigs or they will not be started again`);
@@ -89,7 +90,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   const current = async (when: string): Promise<SourceTask[]> => {
     const state = source ? await dm.dmFindSource({ dmCluster, sourceId }) : null;
     return Promise.all(
-      saved.tasks.map(async (task) => {
+      saved.tasks.filter((x) => !finished.includes(x.name)).map(async (task) => {
         const running = state?.tasks.find((x) => x.name === task.name);
         if (running) return running;
         const cp = await mysql.mysqlReadCheckpoint({ downstream: { ...task.target, credentials: input.taskCredentials }, metaSchema: task.metaSchema, task: task.name, sourceId });

@@ -36,6 +36,7 @@ import { binlogSettingNotes, rowEventSizeProblem } from '../common/switch/binlog
 import { applying, channelsOf } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
 import type { TaskScope } from '../common/switch/filters.js';
+import { finishedLoad } from './paused-tasks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { MAX_CANDIDATES, type Discover, type InstanceRef, type WithTarget } from '../common/switch/input.js';
 import type { CandidateReport } from '../common/switch/status.js';
@@ -124,7 +125,7 @@ export function rankCandidates(r: RankInput): Ranking {
         notes.push(`${what}: ${d.reason}`);
       }
     };
-    for (const task of r.tasks) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
+    for (const task of r.tasks.filter((x) => finishedLoad([x]).length === 0)) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
     if (r.safety) {
       const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
       if (tagged) reasons.push(tagged);

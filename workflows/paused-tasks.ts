@@ -41,3 +41,28 @@ export function keepOperatorPaused(
   t.decide('info', `${who}: ${what}. Its gtid-S is checked like the others'`);
   return all.filter((n) => !kept.includes(n));
 }
+
+/**
+ * Tasks that finished their full load (`task-mode: full`): DM shows them
+ * `Finished` with no sync position. They read nothing more from the upstream,
+ * so they bind no GTID rule and need no pause or resume; an address switch
+ * must stop them with the others (DM will not replace a source that still
+ * has tasks) and does not start them again (that would load everything
+ * again).
+ */
+export function finishedLoad(tasks: readonly { name: string; stage: string; syncerBinlogGtid: string }[]): string[] {
+  return tasks.filter((x) => x.stage === 'Finished' && !x.syncerBinlogGtid).map((x) => x.name);
+}
+
+/** Records the finished tasks (a decision) and returns the names of the others. */
+export function leaveFinished(t: Tracker, sourceId: string, tasks: readonly SourceTask[], all: readonly string[], how: 'vip' | 'address'): string[] {
+  const done = finishedLoad(tasks).filter((n) => all.includes(n));
+  if (done.length === 0) return [...all];
+  const what =
+    how === 'vip'
+      ? 'they read nothing more from the upstream: not paused, not resumed, not checked'
+      : 'they read nothing more from the upstream: stopped with the others so that DM can replace the source, ' +
+        'and not started again (that would load everything again)';
+  t.decide('info', `task(s) ${done.join(', ')} of source ${sourceId} finished their full load (task-mode full, stage Finished): ${what}`);
+  return all.filter((n) => !done.includes(n));
+}

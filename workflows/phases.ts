@@ -14,6 +14,7 @@ import { applying, channelsOf, replicating } from '../common/switch/replication.
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
 import { filterProblems } from '../common/switch/filters.js';
 import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
+import { finishedLoad } from './paused-tasks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { GATES, type SwitchStatus } from '../common/switch/status.js';
@@ -212,6 +213,8 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     else if (d.verdict === 'wait' && verdict === 'go') verdict = 'wait';
   };
   for (const task of tasks) {
+    // a task that finished its full load reads nothing more from the upstream (workflows/paused-tasks.ts)
+    if (finishedLoad([task]).length) continue;
     t.gtid(`gtid-S task ${task.name} (${when})`, task.syncerBinlogGtid);
     note(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));

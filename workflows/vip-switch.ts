@@ -32,7 +32,7 @@ import type { Tracker } from './tracker.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
 import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
-import { keepOperatorPaused } from './paused-tasks.js';
+import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
@@ -48,7 +48,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   // --- preflight: read the real state; nothing changes here ---------------
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
   const flavor = pf.source.flavor;
-  const taskNames = pf.source.tasks.map((x) => x.name);
+  const taskNames = leaveFinished(t, sourceId, pf.source.tasks, pf.source.tasks.map((x) => x.name), 'vip');
   // what runs again after the switch (or its undo): every task but those an operator had paused
   const runNames = keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
   if (t.safety) await readsThroughVip(t, input, pf.source);
