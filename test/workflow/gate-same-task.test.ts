@@ -10,8 +10,8 @@
  * activation of the task that accepted it. A random-kill run once had a
  * worker that cached the switch take the update in a later activation of the
  * task than the step that opened the gate (a status query had applied that
- * step ahead of its task), and the history did not replay
- * (test/fixtures/unreplayable, replay.test.ts). The worker now caches no
+ * step ahead of its task), and the history did not replay (the worker then
+ * fails the replay with what to do: workflows/approvals.ts). The worker now caches no
  * switch (worker/worker.ts), as the new workers here; the exact timing of
  * that run could not be produced on demand, so `npm run chaos` is its check.
  *

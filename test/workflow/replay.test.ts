@@ -30,16 +30,4 @@ describe('replay of saved histories', () => {
     const workflowId = json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId;
     await expect(Worker.runReplayHistory({ workflowsPath, replayName: file }, historyFromJSON(json), workflowId)).resolves.toBeUndefined();
   });
-
-  // Written by `npm run chaos` when workers still cached switches: a status query on a new worker had
-  // applied the step before before-resume (gate open) ahead of its task, and the reject update was
-  // accepted in that task after the gate's upsert. On replay Core delivers the update first; such a
-  // history cannot replay, and the worker must say what to do, not fail with a TypeError.
-  it('given a history that decided a gate in the task that opened it, should fail its replay with what to do', async () => {
-    const json = JSON.parse(readFileSync(join(dir, '../unreplayable/address-switch-gate-decided-in-its-opening-task.json'), 'utf8')) as { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
-    const workflowId = json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId;
-    await expect(Worker.runReplayHistory({ workflowsPath, replayName: 'gate-decided-in-its-opening-task' }, historyFromJSON(json), workflowId)).rejects.toThrow(
-      /a reject update \(by chaos\) is delivered before its gate is open.*temporal workflow terminate --workflow-id dm-switch\/default\/mysql-replica-01/,
-    );
-  });
 });
