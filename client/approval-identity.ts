@@ -8,12 +8,11 @@
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { LoadedDataConverter } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { ApprovalRequest } from '../common/switch/messages.js';
 import type { ApprovalRecord } from '../common/switch/status.js';
 
-type EventType = temporal.api.enums.v1.EventType;
-const { EventType } = temporal.api.enums.v1;
+const { EventType } = proto.temporal.api.enums.v1;
 
 export interface SentDecision {
   decision: 'approve' | 'reject';
@@ -26,7 +25,7 @@ export interface SentDecision {
 /** Every approve/reject signal and accepted update in the workflow's history, in order. */
 export async function sentDecisions(handle: WorkflowHandle, converter: LoadedDataConverter): Promise<SentDecision[]> {
   const out: SentDecision[] = [];
-  const decode = async (p: temporal.api.common.v1.IPayload | undefined): Promise<Partial<ApprovalRequest>> => {
+  const decode = async (p: proto.temporal.api.common.v1.IPayload | undefined): Promise<Partial<ApprovalRequest>> => {
     if (!p) return {};
     try {
       const [decoded] = await converter.payloadCodecs.reduceRight(async (acc, c) => c.decode(await acc), Promise.resolve([p]));
@@ -36,7 +35,7 @@ export async function sentDecisions(handle: WorkflowHandle, converter: LoadedDat
     }
   };
   for (const e of (await handle.fetchHistory()).events ?? []) {
-    const type = e.eventType as EventType;
+    const type = e.eventType;
     if (type === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) {
       const a = e.workflowExecutionSignaledEventAttributes!;
       if (a.signalName !== 'approve' && a.signalName !== 'reject') continue;

@@ -49,13 +49,15 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
   const flavor = pf.source.flavor;
   const taskNames = leaveFinished(t, sourceId, pf.source.tasks, pf.source.tasks.map((x) => x.name), 'vip');
-  // what runs again after the switch (or its undo): every task but those an operator had paused
-  const runNames = keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
   if (t.safety) await readsThroughVip(t, input, pf.source);
   const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] });
   const vipAlreadyMoved = holder === newInstance.host;
+  // what runs again after the switch (or its undo): every task but those an operator had paused. With the VIP
+  // already on the new instance, a task paused by request is the half-done switch's own pause (the runbook
+  // pauses, then moves the VIP): it is resumed with the others
+  const runNames = vipAlreadyMoved ? taskNames : keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
   if (vipAlreadyMoved) {
-    t.decide('info', `the VIP ${input.vip.address} already points at the new instance ${newInstance.host}: a switch was half done; carrying on from there`);
+    t.decide('info', `the VIP ${input.vip.address} already points at the new instance ${newInstance.host}: a switch was half done; carrying on from there (tasks paused by request are that switch's pause, and are resumed)`);
   } else if (holder === null) {
     t.decide('warn', `no instance holds the VIP ${input.vip.address} now`);
   } else if (oldTarget && holder !== oldTarget.host) {

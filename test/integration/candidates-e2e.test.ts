@@ -85,7 +85,8 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
     await d.query('CREATE DATABASE IF NOT EXISTS scratch; CREATE TABLE IF NOT EXISTS scratch.local_write (id INT PRIMARY KEY); INSERT INTO scratch.local_write VALUES (1)');
     await c.stop();
     // E: a server on loopback, off the VIP's network: the provider's check says it cannot hold the VIP
-    const e = await startDb({ name: 'off-network' });
+    // at the port DM reaches through the VIP (3306), so that the VIP provider's check is what passes it over
+    const e = await startDb({ name: 'off-network', host: '127.0.0.2', port: 3306 });
     stops.push(() => e.destroy());
     const eRef = { host: e.host, port: e.port, credentials: 'sandbox-root' };
     const { status, error } = await run(vipReq(a, { candidates: [ref(c), ref(d), ref(a), eRef] }));

@@ -123,7 +123,11 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     const denied = await run(req(b, a, { oldInstance: ref(a, 'nobody') }));
     expect(failureType(denied.error)).toBe('InvalidInput');
     expect(denied.status.outcome).toBe('refused');
-    expect(decisions(denied.status, 'refuse')).toMatch(new RegExp(`${a.host}:3306 refused the login of credential reference "nobody" \\(user no_such_user\\): Access denied`));
+    // MySQL asks a user it does not know for the password in full (so as not to tell that it does not exist); without
+    // TLS or a pinned key the worker sends nothing: either way the reference is named and nothing changes
+    expect(decisions(denied.status, 'refuse')).toMatch(
+      new RegExp(`${a.host}:3306 (refused the login of credential reference "nobody" \\(user no_such_user\\): Access denied|asked for the password of credential "nobody" in full .*nothing was sent)`),
+    );
     expect(denied.status.steps).toEqual([]);
     await settled(a);
   });
