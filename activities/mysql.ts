@@ -210,8 +210,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not answer: null). */
 export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: string }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
-  const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(want.owners, c, want.worker));
-  return (!want.reads || mine(onReads).length > 0) && mine(onNotReads).length === 0;
+  // where DM must read: any dump from the worker's address; where it must be gone: the name tells co-located workers apart
+  const reads = (onReads ?? []).filter((c) => ownsConnection(want.owners, c));
+  const left = (onNotReads ?? []).filter((c) => ownsConnection(want.owners, c, want.worker));
+  return (!want.reads || reads.length > 0) && left.length === 0;
 }
 
 export interface BinlogDumpClient {

@@ -144,8 +144,10 @@ async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[
   if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
   const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, worker: worker.name, timeoutSeconds });
   const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`;
+  // where DM must read, a dump from the worker's address is its own (its registration under the worker's name
+  // was seen missing after a VIP moved by hand); where it must be gone, the name tells co-located workers apart
   const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c, worker.name);
-  const ours = (dumps.onReads ?? []).filter(mine);
+  const ours = (dumps.onReads ?? []).filter((c) => ownsConnection(dumps.owners, c));
   const stay = (dumps.onNotReads ?? []).filter(mine);
   if (!dumps.ok) {
     const problems = [
@@ -182,6 +184,7 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
   const w = await sourceWorker(dmCluster, sourceId);
   if (!w) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
   const fromWorker = w.owns;
+  const readsFromWorker = w.reads;
   const where = w.describe;
   const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
   for (;;) {
@@ -190,7 +193,7 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
       oldInstance ? mysql.mysqlBinlogDumpClientsIfUp(oldInstance) : Promise.resolve(null),
       relayOn ? dm.dmSourceState({ dmCluster, sourceId }) : Promise.resolve(null),
     ]);
-    const ours = onNew.filter(fromWorker);
+    const ours = onNew.filter(readsFromWorker);
     const left = (onOld ?? []).filter(fromWorker);
     const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
     if (ours.length > 0 && left.length === 0 && relayOk) {
@@ -218,7 +221,7 @@ async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, old
 export async function sourceWorker(
   dmCluster: string,
   sourceId: string,
-): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean } | null> {
+): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean; reads: (c: BinlogDumpClient) => boolean } | null> {
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) return null;
   const resolved = await net.netResolveHosts({ hosts: worker.hosts });
@@ -231,6 +234,7 @@ export async function sourceWorker(
     // a connection is the worker's when MySQL saw it come from one of the worker's addresses, and (several
     // dm-workers may share a machine) the instance lists a replica registered under the worker's name
     owns: (c) => ownsConnection([...mine], c, worker.name),
+    reads: (c) => ownsConnection([...mine], c),
   };
 }
 
@@ -356,6 +360,7 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
   let deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
   const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
+  const readsFromWorker = (c: BinlogDumpClient) => w !== null && w.reads(c);
   // tasks DM shows Running that did not catch up with their upstream (histories from before this field have none)
   let stalled: Array<{ task: string; lacks: string }> = [];
   let upstream = '';
@@ -420,7 +425,7 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
     if (e.tasks.length || e.relay) {
       if (!w) problems.push(`no dm-worker is bound to source ${e.sourceId}`);
       else if (e.reads) {
-        const ours = (onOld ?? []).filter(fromWorker);
+        const ours = (onOld ?? []).filter(readsFromWorker);
         seen.push(`${ours.length} binlog dump connection(s) from ${w.describe} on ${e.reads.host}:${e.reads.port}`);
         if (onOld === null) problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
         else if (ours.length === 0) problems.push(`no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`);
