@@ -13,6 +13,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { normalizeAddress } from '../common/switch/addresses.js';
 import { isHostName } from '../common/switch/hosts.js';
 
 /** What is wrong with a pattern of `credentials.<ref>.hosts`, or null. */
@@ -30,13 +31,6 @@ export function hostPatternProblem(p: string): string | null {
   const name = p.startsWith('*.') ? p.slice(2) : p;
   if (!isHostName(name)) return 'not a host name, *.domain, address or CIDR';
   return null;
-}
-
-/** `[::ffff:10.0.0.1]` → `10.0.0.1`; brackets off; lower case. */
-function bare(host: string): string {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-  return m ? m[1]! : h;
 }
 
 export type BindingCheck = { ok: true; connectTo: string } | { ok: false; why: string };
@@ -63,7 +57,7 @@ export class HostBinding {
         this.addresses.addSubnet(address, Number(bits), isIP(address) === 4 ? 'ipv4' : 'ipv6');
         this.hasAddresses = true;
       } else if (isIP(p)) {
-        this.addresses.addAddress(bare(p), isIP(p) === 4 ? 'ipv4' : 'ipv6');
+        this.addresses.addAddress(normalizeAddress(p), isIP(p) === 4 ? 'ipv4' : 'ipv6');
         this.hasAddresses = true;
       } else if (p.startsWith('*.')) {
         this.suffixes.push(p.slice(1).toLowerCase());
@@ -74,14 +68,14 @@ export class HostBinding {
   }
 
   private addressAllowed(address: string): boolean {
-    const a = bare(address);
+    const a = normalizeAddress(address);
     const family = isIP(a);
     return family !== 0 && this.addresses.check(a, family === 4 ? 'ipv4' : 'ipv6');
   }
 
   /** Whether `host` (a name or an address) may receive the credential, and the address or name to connect to. */
   async check(host: string): Promise<BindingCheck> {
-    const h = bare(host.trim());
+    const h = normalizeAddress(host.trim());
     const listed = `[${this.patterns.join(', ')}]`;
     if (h === '' || h.startsWith('-')) return { ok: false, why: `${JSON.stringify(host)} is not a host name or address` };
     if (isIP(h)) {
@@ -101,6 +95,6 @@ export class HostBinding {
     }
     const inside = resolved.find((a) => this.addressAllowed(a));
     if (inside === undefined) return { ok: false, why: `${name} resolves to ${resolved.join(', ') || 'nothing'}, none in ${listed}` };
-    return { ok: true, connectTo: bare(inside) };
+    return { ok: true, connectTo: normalizeAddress(inside) };
   }
 }
