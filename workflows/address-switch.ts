@@ -15,7 +15,7 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchParsed, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
@@ -27,7 +27,7 @@ import { guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
 import type { Tracker } from './tracker.js';
-import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
+import { shardPreflight, type ShardTasks } from './shards.js';
 import { checkRolledBack, verify } from './verify.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 
@@ -52,7 +52,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   const oldEndpoint = source && !alreadySwapped ? { host: source.from.host, port: source.from.port, credentials: sourceCredentials } : null;
   if (alreadySwapped) t.decide('info', `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: a switch was half done; carrying on from there`);
   // the switch re-points what DM reads: the source must read the old instance named in the input
-  if (t.safety && oldInstance && source && !alreadySwapped) await readsOldInstance(t, source, oldInstance, pf.oldFacts);
+  if (oldInstance && source && !alreadySwapped) await readsOldInstance(t, source, oldInstance, pf.oldFacts);
 
   // --- save what is needed to go back, and check every credential, before any change
   t.phase('saving');
@@ -74,15 +74,15 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
     t.decide('info', `saved the configuration of task(s) ${taskNames.join(', ')}${saved.source ? ' and of the source' : ''} (DM masks their passwords; the worker supplies them from credential references)`);
   }
   await checkLogins(t, input, saved.tasks, sourceCredentials);
-  const shards = t.shards ? await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock }) : NO_SHARDS;
+  const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock });
   // what DM exports must be what DM accepts again: checked while the old source still runs
-  if (t.shards && saved.tasks.length && source) {
+  if (saved.tasks.length && source) {
     const checkedTasks = await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials });
     const unchecked = Object.entries(checkedTasks).filter(([, r]) => r.startsWith('not checked'));
     if (unchecked.length) t.decide('warn', `check-task could not check ${unchecked.map(([n, r]) => `task ${n} (${r})`).join(', ')}: start-task checks them on the new source`);
     const passed = Object.entries(checkedTasks).filter(([, r]) => !r.startsWith('not checked'));
     if (passed.length) t.decide('go', `DM accepts the saved configuration of ${passed.map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
-  } else if (t.shards && saved.tasks.length) {
+  } else if (saved.tasks.length) {
     t.decide('info', `the saved task configurations are not checked before the switch (check-task needs source ${sourceId}, which DM does not know now): start-task checks them`);
   }
 
@@ -113,22 +113,20 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   t.phase('gtid-check');
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const first = gtidCheck(t, { flavor, tasks: source && inDm.length === saved.tasks.length ? source.tasks : await current('before stop'), facts: pf.newFacts, old: pf.oldFacts, when: 'before stop' }, policy);
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${(t.safety ? first.refusals : first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds'))).join('; ')}`);
+  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
 
   const relayOn = source?.relay != null;
   // relay on: a source (re-)created with relay off, its tasks started, then relay, so DM starts relay from their checkpoints
-  const relayAfterTasks = relayOn && t.safety;
-  const holding = t.shards ? otherShards(shards, sourceId) : [];
+  const holding = otherShards(shards, sourceId);
   t.status.plan = [
     ...(holding.length ? [`pause-task ${holding.map((h) => `-s ${h.source} ${h.task}`).join(', ')}: the shard-merge task's other sources wait while this source is stopped (resumed once it runs again)`] : []),
-    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? (t.safety ? '; pause-relay (to read its position frozen), then stop-relay' : '; stop-relay') : ''),
+    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? '; pause-relay (to read its position frozen), then stop-relay' : ''),
     're-take gtid-S from the checkpoints and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     alreadySwapped
       ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
       : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
-    relayAfterTasks
-      ? `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)`
-      : (relayOn ? `start-relay -s ${sourceId}, then ` : '') + `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations`,
+    `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations` +
+      (relayOn ? `, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)` : ''),
     'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance' + (relayOn ? ', relay on a new sub-directory and caught up' : ''),
   ];
   // what each approval gate waits before, as the approver reads it
@@ -143,16 +141,16 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   if (first.errant) policy.approved = first.errant;
 
   const startOld = (): Undo => ({
-    name: `start-task -s ${sourceId} ${runNames.join(', ')} (on the old instance)${relayAfterTasks ? `, then start-relay -s ${sourceId}` : ''}`,
-    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${runNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayAfterTasks ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
+    name: `start-task -s ${sourceId} ${runNames.join(', ')} (on the old instance)${relayOn ? `, then start-relay -s ${sourceId}` : ''}`,
+    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${runNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayOn ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
     run: async () => {
       // start-task only on the source as it was: reading the old instance again (honest switches check it)
-      if (t.honest && source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
-      await (t.honest ? undoDm : dm).dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials });
-      if (relayAfterTasks && t.polls) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
-      if (relayAfterTasks) await (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId });
+      if (source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
+      await undoDm.dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials });
+      if (relayOn) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
+      if (relayOn) await undoDm.dmStartRelay({ dmCluster, sourceId });
       // start-relay re-creates the relay sub-directory under running tasks: a task DM then shows Running may read nothing
-      if (relayAfterTasks && t.polls && runNames.length && patched('dm-switch-undo-reopens-stalled-tasks')) {
+      if (relayOn && runNames.length) {
         const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 150 });
         for (const x of caught.reopened) {
           t.decide('warn', `task ${x.task} showed Running after start-relay but read nothing (it lacked ${x.lacked} of what the old instance had): paused and resumed it, so that DM reads its relay log again from the checkpoint`);
@@ -172,44 +170,43 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
         notReads: alreadySwapped ? null : newInstance,
         from: source.from,
         timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
-        inActivities: t.polls,
       });
   }
   // --- stop every task (checkpoints kept) and relay -------------------------
   t.phase('stopping');
   // a shard-merge task's other sources are paused while this one's subtask is stopped: a stopped subtask is out of
   // DM's shard DDL coordination, and a DDL another shard ran meanwhile would reach downstream without this source
-  const held = t.shards ? otherShards(shards, sourceId) : [];
+  const held = otherShards(shards, sourceId);
   if (held.length) {
     undo.push({
       name: `resume the other sources of the shard-merge task(s): ${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
       byHand: held.map((h) => `${DMCTL} resume-task -s ${h.source} ${h.task}`).join('; '),
-      run: () => resumeOthers(dmCluster, held, t.honest),
+      run: () => resumeOthers(dmCluster, held, true),
     });
     for (const h of held) await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
     t.step(`pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards, while this source is stopped)`, 'done');
   }
-  const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
+  const freeze = startFreeze(options.maxFreezeSeconds);
   if (inDm.length) {
-    await guarded(t, undo, startOld(), () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 }), () => startOld());
+    await guarded(undo, startOld(), () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 }));
     t.step(`stop-task -s ${sourceId} ${inDm.join(', ')}`, 'done', 'checkpoints kept');
   }
   let relayGtid: string | null = null;
   if (relayOn) {
-    const startRelayUndo: Undo | null = !relayAfterTasks || !inDm.length ? { name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId }) } : null;
-    const stopped = await guarded(t, undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }), () => startRelayUndo);
-    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
+    const startRelayUndo: Undo | null = !inDm.length ? { name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => undoDm.dmStartRelay({ dmCluster, sourceId }) } : null;
+    const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
+    relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
     t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
   }
 
   // --- frozen: gtid-S from the checkpoints; re-check, wait for a lagging instance
   t.phase('recheck');
-  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
+  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, { withSources: true })]);
   const readings = { flavor, old: pf.oldFacts, relayGtid };
   await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillStopped = async (gate: Gate) => {
-    if (!t.safety || !gates.has(gate)) return;
+    if (!gates.has(gate)) return;
     const now = await current(`after gate ${gate}`);
     await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now, (f, x) => {
       if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
@@ -226,21 +223,19 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
       name: `operate-source create ${sourceId} reading ${source!.from.host}:${source!.from.port} again`,
       byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
       run: () =>
-        t.honest
-          ? restoreSource(t, { dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) })
-          : dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayAfterTasks ? { enableRelay: false } : {}) }),
+        restoreSource(t, { dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayOn ? { enableRelay: false } : {}) }),
     });
     const noOldSource: Undo = {
       name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
       byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
       run: async () => {
         // honest: only a source that was created is an operator's decision; none there is the state before the switch
-        if (t.honest && !(await undoDm.dmFindSource({ dmCluster, sourceId }))) return;
+        if (!(await undoDm.dmFindSource({ dmCluster, sourceId }))) return;
         throw new Error('no old source config to restore');
       },
     };
     if (source) {
-      await guarded(t, undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }), () => restoreOld());
+      await guarded(undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }));
       t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
     }
     const stopNew: Undo = {
@@ -248,8 +243,8 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
       byHand: `${DMCTL} operate-source stop ${sourceId}`,
       run: () => stopNewSource(t, { dmCluster, sourceId, from: newEndpoint }),
     };
-    const created = await guarded(t, undo, source ? stopNew : noOldSource, () => dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayAfterTasks ? { enableRelay: false } : {}) }), () =>
-      source ? { name: `operate-source stop ${sourceId} (the new one)`, byHand: `${DMCTL} operate-source stop ${sourceId}`, run: () => dm.dmStopSource({ dmCluster, sourceId }) } : noOldSource,
+    const created = await guarded(undo, source ? stopNew : noOldSource, () =>
+      dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayOn ? { enableRelay: false } : {}) }),
     );
     t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
   }
@@ -260,31 +255,28 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   t.phase('starting');
   // relay was on: the new source must read the new instance through relay too
   // (a source created from a config without enable-relay would leave it off)
-  const relayBack = relayOn && (t.polls || patched('dm-switch-address-relay'));
   const startRelay = async () => {
-    const stopRelayUndo: Undo = { name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => (t.honest ? undoDm : dm).dmStopRelay({ dmCluster, sourceId }) };
-    const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
+    const stopRelayUndo: Undo = { name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => undoDm.dmStopRelay({ dmCluster, sourceId }) };
+    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
     t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
   };
-  // before the safety rules, relay was started first, from the new instance's current position
-  if (relayBack && !relayAfterTasks) await startRelay();
   if (runNames.length) {
-    undo.push({ name: `stop-task -s ${sourceId} ${runNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => (t.honest ? undoDm : longDm(120)).dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }) });
+    undo.push({ name: `stop-task -s ${sourceId} ${runNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => undoDm.dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }) });
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials }));
     t.step(`start-task -s ${sourceId} ${runNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
   // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked. Starting relay
   // restarts every subtask of the source; a subtask still starting then may come back Running but never read again
   // (seen once after a rollback: Running, no error, its position still the checkpoint's). So relay waits for them.
-  if (relayBack && relayAfterTasks && t.polls && runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
-  if (relayBack && relayAfterTasks) await startRelay();
+  if (relayOn && runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
+  if (relayOn) await startRelay();
   if (held.length) {
     await resumeOthers(dmCluster, held);
     t.step(`resume-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards)`, 'done', 'this source takes part in their shard DDL coordination again');
   }
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, { ...input, shards, flavor }, frozenTasks.filter((x) => runNames.includes(x.name)), alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayBack, pf.oldFacts && oldInstance ? oldInstance : null);
+  await verify(t, { ...input, shards, flavor }, frozenTasks.filter((x) => runNames.includes(x.name)), alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayOn, pf.oldFacts && oldInstance ? oldInstance : null);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
   return t.status;
@@ -303,7 +295,7 @@ async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTa
   if (bad.length) {
     // a credential mistake is the operator's input error, not a failed precondition
     const why = `cannot log in, nothing was changed: ${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}`;
-    refuse(t, t.safety ? SwitchErrorType.InvalidInput : SwitchErrorType.PreflightFailed, /fix the reference on the worker/.test(why) ? why : `${why}; fix the credential reference in the worker's configuration`);
+    refuse(t, SwitchErrorType.InvalidInput, /fix the reference on the worker/.test(why) ? why : `${why}; fix the credential reference in the worker's configuration`);
   }
   t.decide('go', `credentials log in: ${checks.map((c) => c.what).join('; ')}`);
 }

@@ -117,7 +117,7 @@ export class Gates {
     const cutByLimit = limit !== undefined && waitMs < this.config.timeoutSeconds * 1000;
     // someone is told, without the gate waiting for it (workflows/notify.ts)
     const notice = notifyGate(this.t, record, new Date(Date.now() + waitMs).toISOString());
-    if (notice) this.notices.push(notice);
+    this.notices.push(notice);
     let decided: boolean;
     try {
       decided = await condition(() => record.state !== 'pending', waitMs);

@@ -74,8 +74,6 @@ export interface RankInput {
   /** host:port DM reads now, when that is known (the VIP's holder, the source's address). */
   current: string | null;
   candidates: CandidateReading[];
-  /** The safety rules of issue 12 (errant transactions, relay position, tagged GTIDs). */
-  safety: boolean;
   /** The schemas the source's tasks replicate, for judging filters (absent: every schema counts). */
   scopes?: TaskScope[];
 }
@@ -106,7 +104,7 @@ export function rankCandidates(r: RankInput): Ranking {
     if (r.old && (address === addressOf(r.old.ref) || (old && old.serverUuid === f.serverUuid))) {
       return { c, index, reasons: ['it is the old instance, the one DM is to leave'], notes, catchUp, adopt: false };
     }
-    reasons.push(...servingProblems(f, flavor, r.safety).map((p) => `cannot serve DM: ${p}`));
+    reasons.push(...servingProblems(f, flavor).map((p) => `cannot serve DM: ${p}`));
     const sizes = old ? rowEventSizeProblem(old, f) : null;
     if (sizes) reasons.push(sizes);
     notes.push(...binlogSettingNotes(f));
@@ -126,21 +124,19 @@ export function rankCandidates(r: RankInput): Ranking {
       }
     };
     for (const task of r.tasks.filter((x) => finishedLoad([x]).length === 0)) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
-    if (r.safety) {
-      const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
-      if (tagged) reasons.push(tagged);
-      const base = [
-        { label: "DM's position (gtid-S)", gtids: gtidS.toString(), dmPosition: true },
-        ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
-        ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
-      ];
-      const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
-      const { found } = errantInTopology(flavor, target, f, base);
-      if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
-      for (const n of found.notes) notes.push(n);
-      const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
-      reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
-    }
+    const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
+    if (tagged) reasons.push(tagged);
+    const base = [
+      { label: "DM's position (gtid-S)", gtids: gtidS.toString(), dmPosition: true },
+      ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
+      ...(old ? [{ label: `the old instance ${old.address}`, gtids: executedState(old) }] : []),
+    ];
+    const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
+    const { found } = errantInTopology(flavor, target, f, base);
+    if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
+    for (const n of found.notes) notes.push(n);
+    const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
+    reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
     return { c, index, reasons, notes, catchUp, adopt: r.current !== null && r.current === address };
   });
 
@@ -181,7 +177,7 @@ export function rankCandidates(r: RankInput): Ranking {
   };
   const ranked = [...judged].sort(order);
   const qualifying = passing.map((j) => ({ address: addressOf(j.c.ref), facts: j.c.facts as Reachable }));
-  const splitBrain = r.safety ? findSplitBrain(flavor, qualifying) : null;
+  const splitBrain = findSplitBrain(flavor, qualifying);
   const chosen = !splitBrain && ranked[0] && ranked[0].reasons.length === 0 ? ranked[0] : null;
   const reports = ranked.map((j): CandidateReport => {
     const lag = lags.get(j);
@@ -229,7 +225,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   const { dmCluster, sourceId } = input;
   const [source, oldFacts, listed] = await Promise.all([
     dm.dmFindSource({ dmCluster, sourceId }),
-    input.oldInstance ? mysql.mysqlInspect(input.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
+    input.oldInstance ? mysql.mysqlInspect(input.oldInstance, { withSources: true }) : Promise.resolve(null),
     candidateList(t, input),
   ]);
   if (!source) {
@@ -238,7 +234,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
   if (!source.enableGtid) refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(sourceId));
   const refs = listed.map((l) => l.ref);
   const [facts, vips, current, drained] = await Promise.all([
-    Promise.all(refs.map((ref) => inspect(ref, t.safety))),
+    Promise.all(refs.map((ref) => inspect(ref))),
     how.vip
       ? Promise.all(refs.map((to) => (to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to)))))
       : Promise.resolve(null),
@@ -259,8 +255,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
       ...(vips ? { vip: vips[i]! } : {}),
       drained: drained[i] ?? null,
     })),
-    safety: t.safety,
-    scopes: t.safety ? await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts) : undefined,
+    scopes: await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts),
   });
   t.status.candidates = reports;
   for (const line of describeRanking(reports)) t.decide(line.startsWith('passed over') ? 'warn' : 'info', `candidate ${line}`);
@@ -298,9 +293,9 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
 }
 
 /** A candidate's facts; a login it refuses (a wrong reference for this one) makes it unusable, not the switch. */
-async function inspect(ref: InstanceRef, withSources: boolean): Promise<InstanceFacts> {
+async function inspect(ref: InstanceRef): Promise<InstanceFacts> {
   try {
-    return await mysql.mysqlInspect(ref, withSources ? { withSources: true } : undefined);
+    return await mysql.mysqlInspect(ref, { withSources: true });
   } catch (e) {
     if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) return { reachable: false, address: addressOf(ref), error: describe(e) };
     throw e;

@@ -80,12 +80,12 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   });
   if (failedUndos.length > 0) {
     // say what is there now, so the operator starts from the real state, not from the steps
-    const seen = t.honest && t.rollbackCheck ? await observe(() => t.rollbackCheck!({ once: true })) : null;
+    const seen = t.rollbackCheck ? await observe(() => t.rollbackCheck!({ once: true })) : null;
     t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}${seen ? `. Observed: ${seen}` : ''}`);
-    return needsOperator(t, `switch ${t.honest ? how : 'failed'} (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`);
+    return needsOperator(t, `switch ${how} (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`);
   }
   // the outcome is what is there, not what the undo steps meant to do
-  if (t.honest && t.rollbackCheck) {
+  if (t.rollbackCheck) {
     let check;
     try {
       check = await CancellationScope.nonCancellable(() => t.rollbackCheck!());
@@ -129,15 +129,8 @@ export function failure(message: string, type: SwitchErrorType): ApplicationFail
  * Runs one change with its undo: registered before the change (a crash can
  * land after the effect and before the change returns, and the retried
  * step then reports "nothing to do"), reading the real state when it runs.
- * Switches started before that rule (not `t.honest`) register `legacy(result)`
- * after the change, as they did, so that their histories replay.
  */
-export async function guarded<T>(t: Tracker, undo: Undo[], early: Undo | null, change: () => Promise<T>, legacy: (r: T) => Undo | null): Promise<T> {
-  if (t.honest && early) undo.push(early);
-  const r = await change();
-  if (!t.honest) {
-    const u = legacy(r);
-    if (u) undo.push(u);
-  }
-  return r;
+export async function guarded<T>(undo: Undo[], early: Undo | null, change: () => Promise<T>): Promise<T> {
+  if (early) undo.push(early);
+  return change();
 }

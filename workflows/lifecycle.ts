@@ -4,7 +4,7 @@
  * input is validated and refused before any change; the approval gates are
  * set up; then its steps run, and whatever fails after a change is undone.
  */
-import { patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { setHandler, workflowInfo } from '@temporalio/workflow';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals, Validation } from '../common/switch/input.js';
@@ -19,8 +19,6 @@ export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Pro
 
 export async function runSwitch<I extends { approvals: Approvals; dmCluster: string; sourceId: string }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
   const raw = request as { dmCluster?: unknown; sourceId?: unknown; options?: { dryRun?: unknown }; requestedBy?: unknown; reason?: unknown } | undefined;
-  // the newest patch first: a switch started with it has every earlier one (see Tracker.polls)
-  const polls = patched('dm-switch-polls-in-activities');
   const t = new Tracker({
     kind,
     dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
@@ -28,26 +26,21 @@ export async function runSwitch<I extends { approvals: Approvals; dmCluster: str
     dryRun: raw?.options?.dryRun === true,
     requestedBy: typeof raw?.requestedBy === 'string' ? raw.requestedBy : undefined,
     reason: typeof raw?.reason === 'string' ? raw.reason : undefined,
-  }, polls);
+  });
   setHandler(statusQuery, () => t.status);
   const v = validate(request);
   const gates = new Gates(t, v.ok ? v.value.approvals : { gates: [], timeoutSeconds: 3_600 });
   if (!v.ok) refuse(t, SwitchErrorType.InvalidInput, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
-  t.safety = polls || patched('dm-switch-gtid-safety');
-  t.shards = polls || patched('dm-switch-shard-merge');
-  t.honest = polls || patched('dm-switch-honest-undo');
   // one switch per source: the workflow ID is the business key, so Temporal refuses a second concurrent start
-  if (t.honest) {
-    const want = switchWorkflowId(v.value.dmCluster, v.value.sourceId);
-    const id = workflowInfo().workflowId;
-    if (id !== want) {
-      refuse(
-        t,
-        SwitchErrorType.InvalidInput,
-        `this switch runs under workflow ID "${id}", but a switch of source ${v.value.sourceId} (DM cluster ${v.value.dmCluster}) must run under "${want}", so that no two switches of one source run at once; nothing was changed. ` +
-          `Start it again with that workflow ID (temporal workflow start --workflow-id '${want}' …, or the Web UI's Workflow ID field); dm-switch and the webhook do so`,
-      );
-    }
+  const want = switchWorkflowId(v.value.dmCluster, v.value.sourceId);
+  const id = workflowInfo().workflowId;
+  if (id !== want) {
+    refuse(
+      t,
+      SwitchErrorType.InvalidInput,
+      `this switch runs under workflow ID "${id}", but a switch of source ${v.value.sourceId} (DM cluster ${v.value.dmCluster}) must run under "${want}", so that no two switches of one source run at once; nothing was changed. ` +
+        `Start it again with that workflow ID (temporal workflow start --workflow-id '${want}' …, or the Web UI's Workflow ID field); dm-switch and the webhook do so`,
+    );
   }
   const undo: Undo[] = [];
   try {

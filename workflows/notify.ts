@@ -1,10 +1,7 @@
 /**
- * Telling someone (issue 17): when a gate starts waiting and when a switch
- * ends needs-operator, the notify activity POSTs to the worker's notifier
- * (activities/notify.ts; none configured: it sends nothing). Both are new
- * commands, so both are behind the `dm-switch-notify` patch, checked only on
- * these two paths: a switch that reaches neither gets no marker, and a
- * switch started before the patch replays without them.
+ * Telling someone: when a gate starts waiting and when a switch ends
+ * needs-operator, the notify activity POSTs to the worker's notifier
+ * (activities/notify.ts; none configured: it sends nothing).
  *
  * A notification never changes what a switch does: one that cannot be sent
  * is a warning in the status. A gate's is not awaited (the gate waits, and
@@ -12,13 +9,11 @@
  * done); needs-operator's is sent before the switch fails; both in a scope
  * cancellation cannot interrupt.
  */
-import { ActivityFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, log, workflowInfo } from '@temporalio/workflow';
 import type { NotifyEvent, NotifyResult } from '../activities/notify.js';
 import type { ApprovalRecord } from '../common/switch/status.js';
 import { notify } from './activities.js';
 import type { Tracker } from './tracker.js';
-
-export const NOTIFY_PATCH = 'dm-switch-notify';
 
 function about(t: Tracker) {
   const { workflowId, runId } = workflowInfo();
@@ -38,18 +33,15 @@ function send(t: Tracker, event: NotifyEvent, what: string): Promise<void> {
 
 /**
  * The gate `record` waits until `decideBy` (ISO): sent without the gate
- * waiting for it. Returns the sending (it never rejects), or null when
- * nothing is sent: the switch's end waits for it (Gates.noticesSent), so
+ * waiting for it. Returns the sending (it never rejects): the switch's end waits for it (Gates.noticesSent), so
  * that its completion never arrives while the task that ends the switch
  * runs (the server would fail that task, and an update it carried with it).
  */
-export function notifyGate(t: Tracker, record: ApprovalRecord, decideBy: string): Promise<void> | null {
-  if (!patched(NOTIFY_PATCH)) return null;
+export function notifyGate(t: Tracker, record: ApprovalRecord, decideBy: string): Promise<void> {
   return send(t, { ...about(t), event: 'awaiting-approval', gate: record.gate, summary: record.approving.summary, decideBy }, `gate ${record.gate} waits for approval`);
 }
 
 /** The switch ended needs-operator (`message`: its failure's): returns once sent, or once sending failed. */
 export async function notifyNeedsOperator(t: Tracker, message: string): Promise<void> {
-  if (!patched(NOTIFY_PATCH)) return;
   await send(t, { ...about(t), event: 'needs-operator', outcome: 'needs-operator', message, operatorActions: [...t.status.operatorActions] }, 'the switch needs an operator');
 }

@@ -56,9 +56,9 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const where = { dmCluster: req.dmCluster, sourceId: req.sourceId };
   const [source, newFacts, oldFacts] = await Promise.all([
     opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
-    mysql.mysqlInspect(req.newInstance, t.safety ? { withSources: true } : undefined),
+    mysql.mysqlInspect(req.newInstance, { withSources: true }),
     // the old instance's chain says whether a writable primary answers elsewhere
-    req.oldInstance ? mysql.mysqlInspect(req.oldInstance, t.safety ? { withSources: true } : undefined) : Promise.resolve(null),
+    req.oldInstance ? mysql.mysqlInspect(req.oldInstance, { withSources: true }) : Promise.resolve(null),
   ]);
   if (source) {
     t.tasks(source.tasks);
@@ -76,12 +76,12 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   }
 
   if (!newFacts.reachable) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`);
-  const problems = servingProblems(newFacts, source?.flavor ?? null, t.safety);
+  const problems = servingProblems(newFacts, source?.flavor ?? null);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
-  if (t.safety) await filterCheck(t, req, source, newFacts);
+  await filterCheck(t, req, source, newFacts);
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
-  if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
+  if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
   }
 
@@ -135,13 +135,13 @@ async function filterCheck(
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
-export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null, safety: boolean): string[] {
+export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null): string[] {
   const problems: string[] = [];
   if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
   if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
   problems.push(...unreadableBinlogSettings(facts));
-  if (safety && facts.replica !== null && facts.logReplicaUpdates === false) {
+  if (facts.replica !== null && facts.logReplicaUpdates === false) {
     problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
   }
   return problems;
@@ -185,8 +185,7 @@ const NO_ERRANT: ErrantPolicy = { accept: false, approved: null };
 
 /**
  * Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records
- * every set and decision. With the safety rules on (t.safety), also: the
- * relay's position R reported (not required: see relayPositionNote), tagged
+ * every set and decision. Also: the relay's position R reported (not required: see relayPositionNote), tagged
  * GTIDs (which DM drops) refused, and errant transactions on the new
  * instance (common/switch/errant.ts) refused unless accepted.
  */
@@ -221,7 +220,6 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   }
   const waitFor = union;
   const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), reasons, refusals, errant, errantText });
-  if (!t.safety) return result();
 
   // start-relay after the move restarts the relay from the oldest task checkpoint: R is read, not required
   if (r.relayGtid) {
@@ -360,14 +358,14 @@ export async function recheckFrozen(
     t.phase('catching-up');
     const left = freeze ? Math.floor((freeze.until - Date.now()) / 1000) : Infinity;
     const timeout = Math.max(0, Math.min(catchUpTimeoutSeconds, left));
-    const r = await longMysql(timeout).mysqlWaitForGtids({ instance: newInstance, flavor: readings.flavor, gtidSet: t.safety ? check.waitFor : check.gtidS, timeoutSeconds: timeout });
+    const r = await longMysql(timeout).mysqlWaitForGtids({ instance: newInstance, flavor: readings.flavor, gtidSet: check.waitFor, timeoutSeconds: timeout });
     if (!r.caughtUp) {
       if (r.stopped) throw failure(`the new instance stopped catching up after ${r.waitedSeconds} s (${r.stopped}); still missing ${r.missing}. Fix its replication, then start the switch again`, SwitchErrorType.CatchUpTimeout);
       if (freeze && timeout < catchUpTimeoutSeconds) throw freezeTimeout(freeze, `waiting for the new instance to catch up (still missing ${r.missing})`);
       throw failure(`the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
     }
     t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
-    const again = await mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined);
+    const again = await mysql.mysqlInspect(newInstance, { withSources: true });
     if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
     check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }

@@ -6,8 +6,7 @@
  * refuses while a shard DDL lock involves the source (unless accepted), and
  * after the switch checks every subtask of those tasks, on every source.
  */
-import { sleep } from '@temporalio/workflow';
-import type { ShardDdlLock, TaskSubtask } from '../activities/dm.js';
+import type { ShardDdlLock } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { dm, longDm } from './activities.js';
 import { failure } from './compensation.js';
@@ -72,49 +71,20 @@ function describeLock(l: ShardDdlLock, sourceId: string): string {
 export async function verifyShardTasks(t: Tracker, req: { dmCluster: string; sourceId: string; timeoutSeconds: number }, shards: ShardTasks): Promise<void> {
   const names = Object.keys(shards.tasks);
   if (names.length === 0) return;
-  if (t.polls) {
-    const r = await longDm(req.timeoutSeconds).dmAwaitSubtasksHealthy({ dmCluster: req.dmCluster, tasks: Object.fromEntries(names.map((task) => [task, shards.tasks[task]!.sources])), timeoutSeconds: req.timeoutSeconds });
-    if (r.ok) {
-      t.decide('go', `every subtask of the shard-merge task(s) ${names.join(', ')} is Running without errors: ${r.subtasks.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.unresolvedGroups.length ? ' (waiting at a shard DDL)' : ''}`).join(', ')}`);
-      return;
-    }
-    const bad = r.subtasks.filter((s) => s.stage !== 'Running' || s.errors.length > 0);
-    throw failure(
-      `shard-merge task(s) not healthy after the switch: ${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...r.missing].join('; ')}`,
-      SwitchErrorType.VerificationFailed,
-    );
+  const r = await longDm(req.timeoutSeconds).dmAwaitSubtasksHealthy({ dmCluster: req.dmCluster, tasks: Object.fromEntries(names.map((task) => [task, shards.tasks[task]!.sources])), timeoutSeconds: req.timeoutSeconds });
+  if (r.ok) {
+    t.decide('go', `every subtask of the shard-merge task(s) ${names.join(', ')} is Running without errors: ${r.subtasks.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.unresolvedGroups.length ? ' (waiting at a shard DDL)' : ''}`).join(', ')}`);
+    return;
   }
-  const deadline = Date.now() + req.timeoutSeconds * 1000;
-  for (;;) {
-    const subtasks: Array<TaskSubtask & { task: string }> = [];
-    for (const task of names) for (const s of await dm.dmTaskSubtasks({ dmCluster: req.dmCluster, task })) subtasks.push({ ...s, task });
-    const bad = subtasks.filter((s) => s.stage !== 'Running' || s.errors.length > 0);
-    const missing = names.flatMap((task) => shards.tasks[task]!.sources.filter((src) => !subtasks.some((s) => s.task === task && s.source === src)).map((src) => `${task} on ${src}: not listed`));
-    if (bad.length === 0 && missing.length === 0) {
-      t.decide('go', `every subtask of the shard-merge task(s) ${names.join(', ')} is Running without errors: ${subtasks.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.unresolvedGroups.length ? ' (waiting at a shard DDL)' : ''}`).join(', ')}`);
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw failure(
-        `shard-merge task(s) not healthy after the switch: ${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...missing].join('; ')}`,
-        SwitchErrorType.VerificationFailed,
-      );
-    }
-    await sleep('1s');
-  }
+  const bad = r.subtasks.filter((s) => s.stage !== 'Running' || s.errors.length > 0);
+  throw failure(
+    `shard-merge task(s) not healthy after the switch: ${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...r.missing].join('; ')}`,
+    SwitchErrorType.VerificationFailed,
+  );
 }
 
 /** What it means that `task` is held at its accepted shard DDL lock, in words. */
 export function acceptedLockWait(task: string, shards: ShardTasks): string {
   const lock = shards.acceptedLocks.find((l) => l.task === task);
   return lock ? `task ${task} waits at the accepted shard DDL lock ${lock.id} (${lock.ddls.join('; ')}) until ${lock.unsynced.join(', ') || 'the others'} reach it` : `task ${task} waits at an accepted shard DDL lock`;
-}
-
-/** Whether a task's position not moving forward is the accepted wait at a shard DDL lock. */
-export async function waitingAtAcceptedLock(req: { dmCluster: string; sourceId: string; task: string }, shards: ShardTasks): Promise<string | null> {
-  const lock = shards.acceptedLocks.find((l) => l.task === req.task);
-  if (!lock) return null;
-  const sub = (await dm.dmTaskSubtasks({ dmCluster: req.dmCluster, task: req.task })).find((s) => s.source === req.sourceId);
-  if (sub && sub.stage === 'Running' && sub.errors.length === 0 && (sub.unresolvedGroups.length > 0 || lock.synced.includes(req.sourceId))) return acceptedLockWait(req.task, shards);
-  return null;
 }

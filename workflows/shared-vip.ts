@@ -152,7 +152,7 @@ export async function pauseSharers(t: Tracker, undo: Undo[], sharers: Sharer[]):
         `   # for ${s.running.join(', ')}`,
       run: () => undoDm.dmResumeTasks({ ...req, timeoutSeconds: 60 }),
     };
-    await guarded(t, undo, resume, () => longDm(120).dmPauseTasks(req), () => resume);
+    await guarded(undo, resume, () => longDm(120).dmPauseTasks(req));
     t.step(`pause-task ${s.running.join(', ')} of source ${key(s)} (reads the same VIP)`, 'done', 'every task Paused');
   }
 }
@@ -180,7 +180,7 @@ export async function resumeSharers(t: Tracker, undo: Undo[], sharers: Sharer[])
       byHand: `dmctl --master-addr=<dm-master of ${s.dmCluster}> pause-task -s ${s.sourceId} <task>`,
       run: () => undoDm.dmPauseTasks({ ...req, timeoutSeconds: 120 }),
     };
-    t.tasks(await guarded(t, undo, pause, () => dm.dmResumeTasks({ ...req, timeoutSeconds: 60 }), () => pause));
+    t.tasks(await guarded(undo, pause, () => dm.dmResumeTasks({ ...req, timeoutSeconds: 60 })));
     t.step(`resume-task ${s.running.join(', ')} of source ${key(s)}`, 'done');
   }
 }

@@ -4,7 +4,7 @@
  * that is mirrored into the Temporal UI's current details. Deterministic:
  * time is workflow time.
  */
-import { log, metricMeter, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, metricMeter, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { markdownText, printable } from '../common/text.js';
 import { METRICS } from '../common/switch/metrics.js';
 import { SA } from '../common/switch/search-attributes.js';
@@ -41,37 +41,6 @@ export interface RollbackCheck {
 
 export class Tracker {
   readonly status: SwitchStatus;
-  /** Switches started before the search attributes existed replay without them. */
-  private readonly indexed: boolean;
-  /**
-   * The GTID safety rules of issue 12 (errant transactions, the relay's
-   * position, tagged GTIDs, re-checks after gates, the freeze bound, what DM
-   * reads): on for every switch started since; switches already running
-   * replay without them (patched, set by runSwitch before any step).
-   */
-  safety = false;
-  /**
-   * The shard-merge rules of issue 13 (DM's idle connections closed before
-   * the VIP moves, shard DDL locks, every subtask of a task verified, task
-   * configs normalised and checked): patched like `safety`.
-   */
-  shards = false;
-  /**
-   * Compensation that cannot lie (issue 14): every undo registered before its
-   * change and reading the real state, compensation that never runs a
-   * forbidden order, the rolled-back state verified, one switch per source
-   * enforced by the workflow ID. Patched like `safety`.
-   */
-  honest = false;
-  /**
-   * Waits that poll (verification, the rollback check) run inside one
-   * heartbeating activity per outside system instead of a workflow timer and
-   * activities per second, so a switch's history does not grow with its
-   * waits (issue 16). Its patch is the first a switch checks: a switch
-   * started with it has every earlier rule, so their patches (a marker and
-   * a search-attribute upsert each) are not checked again.
-   */
-  polls = false;
   /**
    * After every undo ran: reads the real state and says what differs from
    * the state before the switch (empty: rolled back), polling until it is
@@ -81,8 +50,7 @@ export class Tracker {
   rollbackCheck: ((opts?: { once: boolean }) => Promise<RollbackCheck>) | null = null;
   private lastIndexed = '';
 
-  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>, polls = false) {
-    this.polls = polls;
+  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
     const now = new Date().toISOString();
     this.status = {
       ...init,
@@ -99,8 +67,6 @@ export class Tracker {
       operatorActions: [],
       approvals: [],
     };
-    // a switch with `polls` has every earlier patch too: their markers (and the change-version upserts) are not written again
-    this.indexed = polls || patched('dm-switch-search-attributes');
     this.publish();
   }
 
@@ -190,9 +156,8 @@ export class Tracker {
 
   /** Upserts the search attributes when one of them changed (each upsert is a history event). */
   private index(): void {
-    if (!this.indexed) return;
     const s = this.status;
-    const values = [s.sourceId, s.dmCluster, s.kind, this.polls ? indexedPhase(s.phase) : s.phase, s.outcome ?? ''];
+    const values = [s.sourceId, s.dmCluster, s.kind, indexedPhase(s.phase), s.outcome ?? ''];
     const key = values.join('\u0000');
     if (key === this.lastIndexed) return;
     this.lastIndexed = key;
@@ -251,7 +216,7 @@ function lastCheck(gtids: GtidReading[]): GtidReading[] {
 }
 
 /**
- * The phase as the DmSwitchPhase search attribute shows it (Tracker.polls):
+ * The phase as the DmSwitchPhase search attribute shows it:
  * only where a person looks for switches — checking, changing, waiting at a
  * gate, compensating, done. Each upsert is a command; the steps inside
  * "switching" (pausing, moving the VIP, verifying, …) are in the status and

@@ -4,7 +4,6 @@
  * replication moving forward from the new instance, and DM's binlog dump
  * connection (and relay, if on) on the new instance.
  */
-import { patched, sleep } from '@temporalio/workflow';
 import type { RelayState, SourceTask } from '../activities/dm.js';
 import type { BinlogDumpClient } from '../activities/mysql.js';
 import { normalizeAddress, ownsConnection, replicaHostOf } from '../common/switch/addresses.js';
@@ -13,7 +12,7 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
 import { failure } from './compensation.js';
-import { acceptedLockWait, verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
+import { acceptedLockWait, verifyShardTasks, type ShardTasks } from './shards.js';
 import type { RollbackCheck, Tracker } from './tracker.js';
 
 export interface VerifyTarget {
@@ -27,62 +26,9 @@ export interface VerifyTarget {
   flavor?: 'mysql' | 'mariadb';
 }
 
-/** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
-export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null = null): Promise<void> {
-  if (t.polls) return verifyPolled(t, input, frozen, oldRelayDir, relayOn, oldInstance);
-  const { dmCluster, sourceId, newInstance, options } = input;
-  const names = frozen.map((x) => x.name);
-  if (names.length) {
-    const running = await longDm(options.verifyTimeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds: options.verifyTimeoutSeconds });
-    t.tasks(running);
-    const state = await dm.dmSourceState({ dmCluster, sourceId });
-    for (const task of frozen) {
-      const now = state.tasks.find((x) => x.name === task.name);
-      const before = parseGtidSet(state.flavor, task.syncerBinlogGtid);
-      const after = parseGtidSet(state.flavor, now?.syncerBinlogGtid ?? '');
-      t.gtid(`gtid-S task ${task.name} (after resume)`, now?.syncerBinlogGtid ?? '');
-      if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
-    }
-    t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
-
-    // Replication must move forward from the new instance. Patched in, so that
-    // switches started before this check existed replay without it.
-    if (patched('verify-moves-forward')) await movesForward(t, input, frozen, state.flavor);
-  }
-  if (t.safety) {
-    await readsFromNew(t, input, names.length > 0, oldRelayDir, relayOn, oldInstance);
-    if (t.shards && input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds: options.verifyTimeoutSeconds }, input.shards);
-    return;
-  }
-  // DM must now read from the new instance: its binlog dump connection shows up there.
-  const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
-  for (;;) {
-    const clients = await mysql.mysqlBinlogDumpClients(newInstance);
-    const state = relayOn ? await dm.dmSourceState({ dmCluster, sourceId }) : null;
-    const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
-    if (clients.length > 0 && relayOk) {
-      t.decide('go', `the new instance serves ${clients.length} binlog dump connection(s) (${clients.map((c) => `${c.user}@${c.host}`).join(', ')})${relayOn ? `; relay switched to sub-directory ${state?.relay?.relaySubDir} and caught up` : ''}`);
-      return;
-    }
-    if (names.length === 0 && !relayOn) {
-      t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw failure(
-        clients.length === 0
-          ? `DM does not read from the new instance: no binlog dump connection on ${newInstance.host}:${newInstance.port} after ${options.verifyTimeoutSeconds} s`
-          : `relay did not switch to a new sub-directory and catch up within ${options.verifyTimeoutSeconds} s (now ${JSON.stringify(state?.relay)})`,
-        SwitchErrorType.VerificationFailed,
-      );
-    }
-    await sleep('1s');
-  }
-}
-
 /**
- * verify, with every wait inside one activity of the system it waits on
- * (Tracker.polls), so the history grows with the steps, not the seconds:
+ * Verification, with every wait inside one activity of the system it waits
+ * on, so the history grows with the steps, not the seconds:
  * every task Running in Sync without errors (DM) and not behind the frozen
  * gtid-S; the new instance's gtid_executed as of then (MySQL); every task's
  * position coming to include it, and relay on a new sub-directory caught up
@@ -90,7 +36,7 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
  * new instance and none left on the old one (MySQL, one wait); the
  * shard-merge subtasks (DM). Each wait has verifyTimeoutSeconds.
  */
-async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null): Promise<void> {
+export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null = null): Promise<void> {
   const { dmCluster, sourceId, newInstance, options } = input;
   const timeoutSeconds = options.verifyTimeoutSeconds;
   const names = frozen.map((x) => x.name);
@@ -112,7 +58,7 @@ async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[
     const target = await mysql.mysqlInspect(newInstance);
     if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
     t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
-    const locks = t.shards ? (input.shards?.acceptedLocks ?? []) : [];
+    const locks = input.shards?.acceptedLocks ?? [];
     const r = await longDm(timeoutSeconds).dmAwaitPositions({
       dmCluster,
       sourceId,
@@ -164,57 +110,7 @@ async function verifyPolled(t: Tracker, input: VerifyTarget, frozen: SourceTask[
       (oldInstance ? (dumps.onNotReads === null ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer` : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`) : '') +
       (relayOn ? `; relay switched to sub-directory ${relay?.relaySubDir} and caught up` : ''),
   );
-  if (t.shards && input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds }, input.shards);
-}
-
-/**
- * What DM reads, proven on both ends: a binlog dump connection on the new
- * instance comes from the host of the source's dm-worker (its advertised
- * address, or the worker config's workerHosts), with the source's user; and,
- * when the old instance answers, no dump connection from that worker is left
- * on it. With relay on, the relay also moved to a new sub-directory and
- * caught up. Polled until verifyTimeoutSeconds.
- */
-async function readsFromNew(t: Tracker, input: VerifyTarget, tasks: boolean, oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null): Promise<void> {
-  const { dmCluster, sourceId, newInstance, options } = input;
-  if (!tasks && !relayOn) {
-    t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
-    return;
-  }
-  const w = await sourceWorker(dmCluster, sourceId);
-  if (!w) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const fromWorker = w.owns;
-  const readsFromWorker = w.reads;
-  const where = w.describe;
-  const deadline = Date.now() + options.verifyTimeoutSeconds * 1000;
-  for (;;) {
-    const [onNew, onOld, state] = await Promise.all([
-      mysql.mysqlBinlogDumpClients(newInstance),
-      oldInstance ? mysql.mysqlBinlogDumpClientsIfUp(oldInstance) : Promise.resolve(null),
-      relayOn ? dm.dmSourceState({ dmCluster, sourceId }) : Promise.resolve(null),
-    ]);
-    const ours = onNew.filter(readsFromWorker);
-    const left = (onOld ?? []).filter(fromWorker);
-    const relayOk = !relayOn || (state?.relay != null && state.relay.relaySubDir !== oldRelayDir && state.relay.relayCatchUpMaster);
-    if (ours.length > 0 && left.length === 0 && relayOk) {
-      t.decide(
-        'go',
-        `DM reads the new instance: it serves ${ours.length} binlog dump connection(s) from ${where} (${ours.map((c) => `${c.user}@${c.host}`).join(', ')})` +
-          (oldInstance ? (onOld === null ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer` : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`) : '') +
-          (relayOn ? `; relay switched to sub-directory ${state?.relay?.relaySubDir} and caught up` : ''),
-      );
-      return;
-    }
-    if (Date.now() > deadline) {
-      const problems = [
-        ...(ours.length === 0 ? [`no binlog dump connection from ${where} on the new instance ${newInstance.host}:${newInstance.port} (it serves ${onNew.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'})`] : []),
-        ...(left.length > 0 ? [`${where} still reads the old instance ${oldInstance!.host}:${oldInstance!.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`] : []),
-        ...(relayOk ? [] : [`relay did not switch to a new sub-directory and catch up (now ${JSON.stringify(state?.relay)})`]),
-      ];
-      throw failure(`DM does not read only the new instance after ${options.verifyTimeoutSeconds} s: ${problems.join('; ')}`, SwitchErrorType.VerificationFailed);
-    }
-    await sleep('1s');
-  }
+  if (input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds }, input.shards);
 }
 
 /** The source's dm-worker and the addresses MySQL sees its connections come from; null when no worker is bound. */
@@ -238,45 +134,6 @@ export async function sourceWorker(
   };
 }
 
-/** Every task's position comes to include what the new instance had executed when DM resumed. */
-async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
-  const { dmCluster, sourceId, newInstance, options } = input;
-  const target = await mysql.mysqlInspect(newInstance);
-  if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
-  t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
-  const want = parseGtidSet(flavor, target.gtidExecuted);
-  const until = Date.now() + options.verifyTimeoutSeconds * 1000;
-  const waiting = new Set<string>();
-  for (;;) {
-    const now = await dm.dmSourceState({ dmCluster, sourceId });
-    let behind = frozen
-      .map((task) => ({ task: task.name, lacks: want.subtract(parseGtidSet(now.flavor, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '')) }))
-      .filter((x) => !x.lacks.isEmpty());
-    // a task held at an accepted shard DDL lock does not move past the DDL until the other sources reach it
-    if (t.shards && input.shards?.acceptedLocks.length && behind.length) {
-      const held: string[] = [];
-      for (const b of behind) {
-        const why = await waitingAtAcceptedLock({ dmCluster, sourceId, task: b.task }, input.shards);
-        if (!why) continue;
-        held.push(b.task);
-        waiting.add(why);
-      }
-      behind = behind.filter((b) => !held.includes(b.task));
-    }
-    if (behind.length === 0) {
-      for (const why of waiting) t.decide('info', `${why}: counted as healthy (options.acceptShardDdlLock)`);
-      for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, now.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
-      t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
-      break;
-    }
-    if (Date.now() > until) {
-      throw failure(`replication did not move forward from the new instance within ${options.verifyTimeoutSeconds} s: ${behind.map((b) => `task ${b.task} still lacks ${b.lacks.toCompactString()}`).join('; ')}`, SwitchErrorType.VerificationFailed);
-    }
-    await sleep('1s');
-  }
-}
-
-
 /** The state before the switch, as compensation must leave it (Tracker's rollbackCheck). */
 export interface RollbackExpectation {
   dmCluster: string;
@@ -294,8 +151,6 @@ export interface RollbackExpectation {
   /** The VIP switch: the VIP must be back on `holder`. */
   vip?: { provider: string; address: string; holder: string | null; candidates: Array<{ host: string; port: number }> };
   timeoutSeconds: number;
-  /** Wait inside one activity per outside system, then read once (Tracker.polls). */
-  inActivities?: boolean;
 }
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
@@ -357,16 +212,16 @@ async function oldHoldsDownstream(e: RollbackExpectation, old: InstanceRef): Pro
 }
 
 async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
-  let deadline = Date.now() + e.timeoutSeconds * 1000;
   const w = e.tasks.length || e.relay ? await sourceWorker(e.dmCluster, e.sourceId) : null;
   const fromWorker = (c: BinlogDumpClient) => w !== null && w.owns(c);
   const readsFromWorker = (c: BinlogDumpClient) => w !== null && w.reads(c);
-  // tasks DM shows Running that did not catch up with their upstream (histories from before this field have none)
+  // tasks DM shows Running that did not catch up with their upstream
   let stalled: Array<{ task: string; lacks: string }> = [];
   let upstream = '';
   let waited = 0;
-  if (e.inActivities && e.timeoutSeconds > 0) {
+  if (e.timeoutSeconds > 0) {
     // wait for DM's side, then for MySQL's, each inside one activity; then read everything once (below) to report
+    const deadline = Date.now() + e.timeoutSeconds * 1000;
     const restored = await longDm(e.timeoutSeconds).dmAwaitSourceRestored({ dmCluster: e.dmCluster, sourceId: e.sourceId, tasks: e.tasks, relay: e.relay, from: e.from ?? null, timeoutSeconds: e.timeoutSeconds });
     stalled = restored.behind ?? [];
     upstream = restored.want ?? '';
@@ -375,70 +230,66 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
     if (restored.ok && w && (e.reads || e.notReads)) {
       await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, worker: w.name, timeoutSeconds: left });
     }
-    deadline = 0;
   }
-  for (;;) {
-    const [source, holder, onOld, onNew] = await Promise.all([
-      dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),
-      e.vip ? vip.vipLocate({ provider: e.vip.provider, address: e.vip.address, candidates: e.vip.candidates }) : Promise.resolve(undefined),
-      e.reads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.reads) : Promise.resolve(null),
-      e.notReads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.notReads) : Promise.resolve(null),
-    ]);
-    const problems: string[] = [];
-    const fix: string[] = [];
-    const seen: string[] = [];
-    if (e.vip) {
-      seen.push(`VIP ${e.vip.address} on ${holder ?? 'nobody'}`);
-      if (holder !== e.vip.holder) {
-        problems.push(`the VIP ${e.vip.address} is on ${holder ?? 'nobody'}, not on ${e.vip.holder ?? 'nobody'} as before the switch`);
-        fix.push(`pause every task of source ${e.sourceId} (${DMCTL} pause-task -s ${e.sourceId} <task>), then move the VIP ${e.vip.address} to ${e.vip.holder ?? '(where it belongs)'} with provider "${e.vip.provider}", then resume them`);
-      }
+  const [source, holder, onOld, onNew] = await Promise.all([
+    dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),
+    e.vip ? vip.vipLocate({ provider: e.vip.provider, address: e.vip.address, candidates: e.vip.candidates }) : Promise.resolve(undefined),
+    e.reads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.reads) : Promise.resolve(null),
+    e.notReads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.notReads) : Promise.resolve(null),
+  ]);
+  const problems: string[] = [];
+  const fix: string[] = [];
+  const seen: string[] = [];
+  if (e.vip) {
+    seen.push(`VIP ${e.vip.address} on ${holder ?? 'nobody'}`);
+    if (holder !== e.vip.holder) {
+      problems.push(`the VIP ${e.vip.address} is on ${holder ?? 'nobody'}, not on ${e.vip.holder ?? 'nobody'} as before the switch`);
+      fix.push(`pause every task of source ${e.sourceId} (${DMCTL} pause-task -s ${e.sourceId} <task>), then move the VIP ${e.vip.address} to ${e.vip.holder ?? '(where it belongs)'} with provider "${e.vip.provider}", then resume them`);
     }
-    if (!source) {
-      problems.push(`DM has no source ${e.sourceId}`);
-      fix.push(`${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source)`);
-    } else {
-      seen.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}`);
-      if (e.from && (source.from.host !== e.from.host || source.from.port !== e.from.port)) {
-        problems.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ${e.from.host}:${e.from.port} as before the switch`);
-      }
-      for (const { task, lacks } of stalled) {
-        problems.push(`task ${task} shows Running but its position did not move in ${waited} s while it lacks ${lacks} of what its upstream has (${upstream}): DM does not read what the old instance writes`);
-        fix.push(`${DMCTL} pause-task -s ${e.sourceId} ${task}, then ${DMCTL} resume-task -s ${e.sourceId} ${task} (DM opens its binlog reader again from the checkpoint); check that its syncerBinlogGtid moves in query-status`);
-      }
-      for (const name of e.tasks) {
-        const x = source.tasks.find((y) => y.name === name);
-        seen.push(`task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`);
-        if (!x || x.stage !== 'Running' || x.errors.length > 0) {
-          problems.push(`task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, not Running`);
-          fix.push(x ? `${DMCTL} resume-task -s ${e.sourceId} ${name}` : `${DMCTL} start-task -s ${e.sourceId} <task file>   # savedConfigs.tasks.${name} in the status`);
-        }
-      }
-      if (e.relay) {
-        seen.push(`relay ${source.relay?.stage ?? 'off'}`);
-        if (source.relay?.stage !== 'Running') {
-          problems.push(`relay is ${source.relay?.stage ?? 'off'}, not Running`);
-          fix.push(`${DMCTL} start-relay -s ${e.sourceId}`);
-        }
-      }
-    }
-    if (e.tasks.length || e.relay) {
-      if (!w) problems.push(`no dm-worker is bound to source ${e.sourceId}`);
-      else if (e.reads) {
-        const ours = (onOld ?? []).filter(readsFromWorker);
-        seen.push(`${ours.length} binlog dump connection(s) from ${w.describe} on ${e.reads.host}:${e.reads.port}`);
-        if (onOld === null) problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
-        else if (ours.length === 0) problems.push(`no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`);
-      }
-      if (w && e.notReads) {
-        const left = (onNew ?? []).filter(fromWorker);
-        if (left.length) {
-          seen.push(`${left.length} from it on ${e.notReads.host}:${e.notReads.port}`);
-          problems.push(`${w.describe} still reads ${e.notReads.host}:${e.notReads.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`);
-        }
-      }
-    }
-    if (problems.length === 0 || Date.now() > deadline) return { observed: seen.join('; '), problems, fix: [...new Set(fix)] };
-    await sleep('1s');
   }
+  if (!source) {
+    problems.push(`DM has no source ${e.sourceId}`);
+    fix.push(`${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source)`);
+  } else {
+    seen.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}`);
+    if (e.from && (source.from.host !== e.from.host || source.from.port !== e.from.port)) {
+      problems.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ${e.from.host}:${e.from.port} as before the switch`);
+    }
+    for (const { task, lacks } of stalled) {
+      problems.push(`task ${task} shows Running but its position did not move in ${waited} s while it lacks ${lacks} of what its upstream has (${upstream}): DM does not read what the old instance writes`);
+      fix.push(`${DMCTL} pause-task -s ${e.sourceId} ${task}, then ${DMCTL} resume-task -s ${e.sourceId} ${task} (DM opens its binlog reader again from the checkpoint); check that its syncerBinlogGtid moves in query-status`);
+    }
+    for (const name of e.tasks) {
+      const x = source.tasks.find((y) => y.name === name);
+      seen.push(`task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`);
+      if (!x || x.stage !== 'Running' || x.errors.length > 0) {
+        problems.push(`task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, not Running`);
+        fix.push(x ? `${DMCTL} resume-task -s ${e.sourceId} ${name}` : `${DMCTL} start-task -s ${e.sourceId} <task file>   # savedConfigs.tasks.${name} in the status`);
+      }
+    }
+    if (e.relay) {
+      seen.push(`relay ${source.relay?.stage ?? 'off'}`);
+      if (source.relay?.stage !== 'Running') {
+        problems.push(`relay is ${source.relay?.stage ?? 'off'}, not Running`);
+        fix.push(`${DMCTL} start-relay -s ${e.sourceId}`);
+      }
+    }
+  }
+  if (e.tasks.length || e.relay) {
+    if (!w) problems.push(`no dm-worker is bound to source ${e.sourceId}`);
+    else if (e.reads) {
+      const ours = (onOld ?? []).filter(readsFromWorker);
+      seen.push(`${ours.length} binlog dump connection(s) from ${w.describe} on ${e.reads.host}:${e.reads.port}`);
+      if (onOld === null) problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
+      else if (ours.length === 0) problems.push(`no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`);
+    }
+    if (w && e.notReads) {
+      const left = (onNew ?? []).filter(fromWorker);
+      if (left.length) {
+        seen.push(`${left.length} from it on ${e.notReads.host}:${e.notReads.port}`);
+        problems.push(`${w.describe} still reads ${e.notReads.host}:${e.notReads.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`);
+      }
+    }
+  }
+  return { observed: seen.join('; '), problems, fix: [...new Set(fix)] };
 }

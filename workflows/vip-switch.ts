@@ -29,7 +29,7 @@ import { businessFailure, describe, failure, guarded, type Undo } from './compen
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
-import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
+import { hasPessimistic, shardPreflight } from './shards.js';
 import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
@@ -49,7 +49,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
   const flavor = pf.source.flavor;
   const taskNames = leaveFinished(t, sourceId, pf.source.tasks, pf.source.tasks.map((x) => x.name), 'vip');
-  if (t.safety) await readsThroughVip(t, input, pf.source);
+  await readsThroughVip(t, input, pf.source);
   const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] });
   const vipAlreadyMoved = holder === newInstance.host;
   // what runs again after the switch (or its undo): every task but those an operator had paused. With the VIP
@@ -66,18 +66,18 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     t.decide('info', `the VIP ${input.vip.address} points at ${holder}`);
   }
 
-  const shards = t.shards ? await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock }) : NO_SHARDS;
+  const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
 
   // --- GTID check before pausing (DM still moves; re-checked once frozen) --
   t.phase('gtid-check');
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const first = gtidCheck(t, { flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts, when: 'before pause' }, policy);
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${(t.safety ? first.refusals : first.reasons.filter((r) => !r.includes('⊆ gtid-E: the new instance holds'))).join('; ')}`);
+  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
   // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
   const sharers = await vipSharers(t, input, pf, policy);
 
   t.status.plan = [
-    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; ${t.safety ? 'pause-relay (to read its position frozen), then ' : ''}stop-relay (relay reads the upstream through the VIP too)` : ''),
+    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; pause-relay (to read its position frozen), then stop-relay (relay reads the upstream through the VIP too)` : ''),
     're-take gtid-S with DM frozen and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
     vipAlreadyMoved ? `leave the VIP ${input.vip.address} on ${newInstance.host} (already there)` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
     (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${runNames.join(', ') || '(no tasks)'}` +
@@ -99,7 +99,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
   // --- pause every task and confirm ---------------------------------------
   t.phase('pausing');
-  const freeze = t.safety ? startFreeze(options.maxFreezeSeconds) : null;
+  const freeze = startFreeze(options.maxFreezeSeconds);
   const relayWasRunning = pf.source.relay !== null;
   // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM reading it
   const before = holder === newInstance.host ? newInstance : holder !== null && oldTarget && holder === oldTarget.host && pf.oldFacts ? oldInstance! : null;
@@ -113,15 +113,14 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
       notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
       vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
       timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
-      inActivities: t.polls,
     });
   const resumeUndo: Undo = {
     name: `resume-task ${runNames.join(', ')}`,
     byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${runNames.join(', ')}`,
-    run: () => (t.honest ? undoDm : dm).dmResumeTasks({ ...tasksReq(60), tasks: runNames }),
+    run: () => undoDm.dmResumeTasks({ ...tasksReq(60), tasks: runNames }),
   };
   if (taskNames.length) {
-    const paused = await guarded(t, undo, resumeUndo, () => longDm(120).dmPauseTasks(tasksReq(120)), () => resumeUndo);
+    const paused = await guarded(undo, resumeUndo, () => longDm(120).dmPauseTasks(tasksReq(120)));
     t.tasks(paused);
     t.step(`pause-task ${taskNames.join(', ')}`, 'done', 'every task Paused');
   }
@@ -132,17 +131,17 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     const startRelayUndo: Undo = {
       name: `start-relay -s ${sourceId}`,
       byHand: `dmctl --master-addr=<dm-master> start-relay -s ${sourceId}`,
-      run: () => (t.honest ? undoDm : dm).dmStartRelay({ dmCluster, sourceId }),
+      run: () => undoDm.dmStartRelay({ dmCluster, sourceId }),
     };
-    const stopped = await guarded(t, undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }), () => startRelayUndo);
-    if (t.safety) relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
+    const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
+    relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
     t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
   }
   await pauseSharers(t, undo, sharers);
 
   // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
   t.phase('recheck');
-  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
+  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance, { withSources: true })]);
   t.tasks(frozen.tasks);
   const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
   const readings = { flavor, old: pf.oldFacts, relayGtid };
@@ -152,7 +151,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillPaused = async (gate: Gate) => {
-    if (!t.safety || !gates.has(gate)) return;
+    if (!gates.has(gate)) return;
     const now = await dm.dmSourceState({ dmCluster, sourceId });
     await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now.tasks, (f, x) => {
       if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
@@ -167,29 +166,16 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   t.phase('moving-vip');
   // DM's pooled connections to the old instance: closed by the server now, they are replaced through the VIP after the
   // move; cut by the move, DM's first use of one on resume fails, and a pessimistic shard task then loses its sharding groups
-  const closedIdle = t.shards && pf.oldFacts && oldInstance && !vipAlreadyMoved ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
+  const closedIdle = pf.oldFacts && oldInstance && !vipAlreadyMoved ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
   const moveBack: Undo = {
     name: `move VIP ${input.vip.address} back to ${oldTarget?.host ?? holder ?? 'its holder before the switch'}`,
     byHand: moveBackByHand(input, holder, oldTarget, pf.oldFacts !== null, taskNames),
     run: () => moveVipBack(t, input, { holder, oldTarget, newTarget, oldAlive: pf.oldFacts !== null, tasks: taskNames, relay: relayWasRunning }),
   };
-  const moved = await guarded(
-    t,
-    undo,
-    vipAlreadyMoved ? null : moveBack,
-    () => vipMoveOrFail(input, oldTarget, newTarget),
-    (m) =>
-      !m.alreadyThere && oldTarget
-        ? {
-            name: `move VIP ${input.vip.address} back to ${oldTarget.host}`,
-            byHand: `move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"`,
-            run: () => vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from: newTarget, to: oldTarget }),
-          }
-        : null,
-  );
+  const moved = await guarded(undo, vipAlreadyMoved ? null : moveBack, () => vipMoveOrFail(input, oldTarget, newTarget));
   t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
 
-  if (t.shards && hasPessimistic(shards) && !closedIdle && !vipAlreadyMoved) {
+  if (hasPessimistic(shards) && !closedIdle && !vipAlreadyMoved) {
     // DM's idle connections to the old instance could not be closed: wait until TCP keep-alive (15 s in DM's MySQL
     // driver) has sent a probe on each through the VIP, which the new holder answers with a reset, so DM's pool drops them
     t.decide('info', `waiting ${KEEPALIVE_SECONDS} s before resuming: DM's idle connections to the old instance could not be closed, and a pessimistic shard-merge task loses its sharding groups if DM's first use of one on resume fails; by then TCP keep-alive has had the new holder of the VIP reset them`);
@@ -204,18 +190,18 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
     const stopRelayUndo: Undo = {
       name: `stop-relay -s ${sourceId} (before moving back)`,
       byHand: `dmctl --master-addr=<dm-master> stop-relay -s ${sourceId}`,
-      run: () => (t.honest ? undoDm : dm).dmStopRelay({ dmCluster, sourceId }),
+      run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
     };
-    const relay = await guarded(t, undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }), () => stopRelayUndo);
+    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
     t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
   }
   if (runNames.length) {
     const pauseUndo: Undo = {
       name: `pause-task ${taskNames.join(', ')} (before moving back)`,
       byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
-      run: () => (t.honest ? undoDm : longDm(120)).dmPauseTasks(tasksReq(120)),
+      run: () => undoDm.dmPauseTasks(tasksReq(120)),
     };
-    t.tasks(await guarded(t, undo, pauseUndo, () => dm.dmResumeTasks({ ...tasksReq(60), tasks: runNames }), () => pauseUndo));
+    t.tasks(await guarded(undo, pauseUndo, () => dm.dmResumeTasks({ ...tasksReq(60), tasks: runNames })));
     t.step(`resume-task ${runNames.join(', ')}`, 'done');
   }
   await resumeSharers(t, undo, sharers);

@@ -40,7 +40,7 @@ const cand = (host: string, f: InstanceFacts, i: number, vip?: CandidateReading[
 const task = (gtid: string): SourceTask => ({ name: 't', stage: 'Running', unit: 'Sync', errors: [], syncerBinlogGtid: gtid }) as unknown as SourceTask;
 
 function rank(candidates: CandidateReading[], extra: Partial<RankInput> = {}) {
-  return rankCandidates({ flavor: 'mysql', tasks: [task(`${P}:1-900`)], relayGtid: null, old: null, current: null, candidates, safety: true, ...extra });
+  return rankCandidates({ flavor: 'mysql', tasks: [task(`${P}:1-900`)], relayGtid: null, old: null, current: null, candidates, ...extra });
 }
 
 describe('rankCandidates', () => {
