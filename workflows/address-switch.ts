@@ -5,8 +5,8 @@
  *   preflight → save the task and source configs → GTID check → stop every
  *   task (checkpoints kept) and relay → re-take gtid-S from the checkpoints
  *   and re-check (wait for a lagging new instance, bounded) → operate-source
- *   stop → operate-source create with the new address → start-relay if it
- *   was on → start-task each task from its saved config → verify.
+ *   stop → operate-source create with the new address → start-task each task
+ *   from its saved config → start-relay if it was on → verify.
  *
  * Shares its phases, verification and compensation with the VIP switch.
  * Every effect is an idempotent activity, and preflight reads the real state,
@@ -15,150 +15,302 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
 import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchParsed, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
+import {
+  validateAddressSwitchInput,
+  type AddressSwitchInput,
+  type AddressSwitchParsed,
+  type AddressSwitchRequest,
+} from '../common/switch/input.js';
+import { addressGates, byHand, DMCTL, renderPlan } from '../common/switch/runbook.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, undoDm } from './activities.js';
+import {
+  checkLogins,
+  expectSourceReads,
+  otherShards,
+  readsOldInstance,
+  restoreSource,
+  resumeOthers,
+  stopNewSource,
+} from './address-source.js';
 import type { Gates } from './approvals.js';
 import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
-import { runSwitch } from './lifecycle.js';
-import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
-import type { Tracker } from './tracker.js';
-import { shardPreflight, type ShardTasks } from './shards.js';
-import { checkRolledBack, verify } from './verify.js';
+import { endDryRun, runSwitch } from './lifecycle.js';
+import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
+import { gtidCheck, recheckAfterGate, recheckFrozen, sameGtids, type ErrantPolicy, type GtidCheckResult } from './gtid-check.js';
+import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
-
-const DMCTL = 'dmctl --master-addr=<dm-master>';
+import { shardPreflight, type ShardTasks } from './shards.js';
+import type { Tracker } from './tracker.js';
+import { checkRolledBack, verify } from './verify.js';
 
 export async function addressSwitch(request: AddressSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('address-switch', request, validateAddressSwitchInput, steps);
 }
 
+/** The runbook's steps, in order; each names what it does. */
 async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: AddressSwitchInput = await withTarget(t, gates, parsed, {});
+  const s = await readState(t, input);
+  await saveConfigs(t, s);
+  const first = await decide(t, s);
+  showPlan(t, gates, s, first);
+  if (input.options.dryRun) return endDryRun(t, gates, first.verdict);
+
+  await gates.pass('before-freeze');
+  if (first.errant) s.policy.approved = first.errant;
+  const relayGtid = await stopDm(t, undo, s);
+  const frozen = await recheckWithDmStopped(t, s, relayGtid);
+  await passStoppedGate(t, gates, s, frozen, 'before-switch');
+  await swapSource(t, undo, s);
+  await passStoppedGate(t, gates, s, frozen, 'before-resume');
+  await startDm(t, undo, s);
+  await verifySwitched(t, s, frozen);
+  return t.status;
+}
+
+/** What preflight read and saved, and what the switch decided from it before any change. */
+interface AddressState {
+  input: AddressSwitchInput;
+  pf: PreflightResult<SourceState | null>;
+  /** The source as DM has it (null: removed, perhaps by an earlier switch half done). */
+  source: SourceState | null;
+  flavor: 'mysql' | 'mariadb';
+  /** The source already reads the new instance. */
+  alreadySwapped: boolean;
+  sourceCredentials: string;
+  newEndpoint: { host: string; port: number; credentials: string };
+  /** The tasks DM lists on the source now. */
+  inDm: string[];
+  /** Task names given in taskConfigs that DM does not know. */
+  given: string[];
+  saved: SavedConfigs;
+  /** The tasks started again after the switch (or its undo): all but those an operator had paused. */
+  runNames: string[];
+  runTasks: SavedTaskConfig[];
+  /** Tasks that finished a full load: stopped with the others, never started again. */
+  finished: string[];
+  relayOn: boolean;
+  shards: ShardTasks;
+  /** The shard-merge tasks' subtasks on other sources, paused while this source is stopped. */
+  held: Array<{ task: string; source: string }>;
+  policy: ErrantPolicy;
+  freeze: Freeze | null;
+}
+
+/** Preflight: DM and the instances, read; nothing changes here. */
+async function readState(t: Tracker, input: AddressSwitchInput): Promise<AddressState> {
   const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   const sourceCredentials = input.sourceCredentials ?? newInstance.credentials;
-  const newEndpoint = { host: newInstance.host, port: newInstance.port, credentials: sourceCredentials };
-
-  // --- preflight: read the real state; nothing changes here ---------------
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance }, { sourceMayBeMissing: true });
   const source = pf.source;
-  const flavor = source?.flavor ?? pf.newFacts.flavor;
-  const alreadySwapped = source !== null && source.from.host === newInstance.host && source.from.port === newInstance.port;
-  const oldEndpoint = source && !alreadySwapped ? { host: source.from.host, port: source.from.port, credentials: sourceCredentials } : null;
-  if (alreadySwapped) t.decide('info', `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: a switch was half done; carrying on from there`);
+  const reads = (x: SourceState) => x.from.host === newInstance.host && x.from.port === newInstance.port;
+  const alreadySwapped = source !== null && reads(source);
+  if (alreadySwapped) {
+    t.decide(
+      'info',
+      `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: ` +
+        'a switch was half done; carrying on from there',
+    );
+  }
   // the switch re-points what DM reads: the source must read the old instance named in the input
   if (oldInstance && source && !alreadySwapped) await readsOldInstance(t, source, oldInstance, pf.oldFacts);
+  return {
+    input,
+    pf,
+    source,
+    flavor: source?.flavor ?? pf.newFacts.flavor,
+    alreadySwapped,
+    sourceCredentials,
+    newEndpoint: { host: newInstance.host, port: newInstance.port, credentials: sourceCredentials },
+    inDm: source?.tasks.map((x) => x.name) ?? [],
+    given: [],
+    saved: { source: null, tasks: [] },
+    runNames: [],
+    runTasks: [],
+    finished: [],
+    relayOn: source?.relay != null,
+    shards: { tasks: {}, acceptedLocks: [] },
+    held: [],
+    policy: { accept: options.acceptErrantTransactions, approved: null },
+    freeze: null,
+  };
+}
 
-  // --- save what is needed to go back, and check every credential, before any change
+/** Save what is needed to go back, and check every credential and task config, before any change. */
+async function saveConfigs(t: Tracker, s: AddressState): Promise<void> {
+  const { input, source, inDm } = s;
+  const { dmCluster, sourceId, options } = input;
   t.phase('saving');
-  const inDm = source?.tasks.map((x) => x.name) ?? [];
-  const given = Object.keys(input.taskConfigs ?? {});
-  for (const name of given.filter((n) => inDm.includes(n))) t.decide('warn', `task ${name} is still known to DM: its configuration from DM is used, not the one given in taskConfigs`);
-  const saved: SavedConfigs = await dm.dmSaveConfigs({ dmCluster, sourceId, tasks: inDm, given: Object.fromEntries(Object.entries(input.taskConfigs ?? {}).filter(([n]) => !inDm.includes(n))) });
+  const given = Object.entries(input.taskConfigs ?? {});
+  for (const [name] of given.filter(([n]) => inDm.includes(n))) {
+    t.decide('warn', `task ${name} is still known to DM: its configuration from DM is used, not the one given in taskConfigs`);
+  }
+  const byHandGiven = Object.fromEntries(given.filter(([n]) => !inDm.includes(n)));
+  const saved = await dm.dmSaveConfigs({ dmCluster, sourceId, tasks: inDm, given: byHandGiven });
   const lost = inDm.filter((n) => !saved.tasks.some((x) => x.name === n));
-  if (lost.length) refuse(t, SwitchErrorType.PreflightFailed, `DM lists task(s) ${lost.join(', ')} on source ${sourceId} but has no configuration for them (config task): nothing was changed; check the tasks with \`${DMCTL} query-status\``);
+  if (lost.length) {
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `DM lists task(s) ${lost.join(', ')} on source ${sourceId} but has no configuration for them (config task): ` +
+        `nothing was changed; check the tasks with \`${DMCTL} query-status\``,
+    );
+  }
   t.status.savedConfigs = { source: saved.source, tasks: Object.fromEntries(saved.tasks.map((x) => [x.name, x.yaml])) };
   const taskNames = saved.tasks.map((x) => x.name);
-  // what is started again after the switch (or its undo): every task but those an operator had paused
-  const runNames = leaveFinished(t, sourceId, source?.tasks ?? [], keepOperatorPaused(t, sourceId, source?.tasks ?? [], taskNames, 'address'), 'address');
-  const finished = finishedLoad(source?.tasks ?? []);
-  const runTasks = saved.tasks.filter((x) => runNames.includes(x.name));
+  const tasks = source?.tasks ?? [];
+  s.given = given.map(([n]) => n);
+  s.saved = saved;
+  s.runNames = leaveFinished(t, sourceId, tasks, keepOperatorPaused(t, sourceId, tasks, taskNames, 'address'), 'address');
+  s.finished = finishedLoad(tasks);
+  s.runTasks = saved.tasks.filter((x) => s.runNames.includes(x.name));
   if (taskNames.length === 0) {
-    t.decide('warn', `no task to restart: source ${sourceId} has none in DM and none was given in taskConfigs; if tasks were stopped by hand, give their configurations in taskConfigs or they will not be started again`);
-  } else {
-    t.decide('info', `saved the configuration of task(s) ${taskNames.join(', ')}${saved.source ? ' and of the source' : ''} (DM masks their passwords; the worker supplies them from credential references)`);
-  }
-  await checkLogins(t, input, saved.tasks, sourceCredentials);
-  const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock });
-  // what DM exports must be what DM accepts again: checked while the old source still runs
-  if (saved.tasks.length && source) {
-    const checkedTasks = await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials });
-    const unchecked = Object.entries(checkedTasks).filter(([, r]) => r.startsWith('not checked'));
-    if (unchecked.length) t.decide('warn', `check-task could not check ${unchecked.map(([n, r]) => `task ${n} (${r})`).join(', ')}: start-task checks them on the new source`);
-    const passed = Object.entries(checkedTasks).filter(([, r]) => !r.startsWith('not checked'));
-    if (passed.length) t.decide('go', `DM accepts the saved configuration of ${passed.map(([n, r]) => `task ${n} (check-task ${r})`).join(', ')}, normalised as start-task will get it`);
-  } else if (saved.tasks.length) {
-    t.decide('info', `the saved task configurations are not checked before the switch (check-task needs source ${sourceId}, which DM does not know now): start-task checks them`);
-  }
-
-  // gtid-S of each task: from query-status while it runs, from its checkpoint in the downstream once stopped
-  const current = async (when: string): Promise<SourceTask[]> => {
-    const state = source ? await dm.dmFindSource({ dmCluster, sourceId }) : null;
-    return Promise.all(
-      saved.tasks.filter((x) => !finished.includes(x.name)).map(async (task) => {
-        const running = state?.tasks.find((x) => x.name === task.name);
-        if (running) return running;
-        const cp = await mysql.mysqlReadCheckpoint({ downstream: { ...task.target, credentials: input.taskCredentials }, metaSchema: task.metaSchema, task: task.name, sourceId });
-        // a configuration given by hand must send the task where DM has been sending it: its checkpoint is there
-        if (cp === null && given.includes(task.name) && when === 'before stop') {
-          refuse(
-            t,
-            SwitchErrorType.InvalidInput,
-            `taskConfigs.${task.name} sends the task to target-database ${task.target.host}:${task.target.port}, which holds no checkpoint of ` +
-              `task ${task.name} for source ${sourceId} (${task.metaSchema}.${task.name}_syncer_checkpoint): that is not the downstream DM ` +
-              'replicated this task into, so nothing was changed. Give the configuration the task had, with its own target-database',
-          );
-        }
-        t.decide('info', `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ${task.metaSchema} on the downstream`);
-        return { name: task.name, stage: 'Stopped', unit: '', syncerBinlogGtid: cp?.binlogGtid ?? '', masterBinlogGtid: '', errors: [] };
-      }),
+    t.decide(
+      'warn',
+      `no task to restart: source ${sourceId} has none in DM and none was given in taskConfigs; if tasks were ` +
+        'stopped by hand, give their configurations in taskConfigs or they will not be started again',
     );
-  };
+  } else {
+    t.decide(
+      'info',
+      `saved the configuration of task(s) ${taskNames.join(', ')}${saved.source ? ' and of the source' : ''} ` +
+        '(DM masks their passwords; the worker supplies them from credential references)',
+    );
+  }
+  await checkLogins(t, input, saved.tasks, s.sourceCredentials);
+  s.shards = await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock });
+  s.held = otherShards(s.shards, sourceId);
+  if (!saved.tasks.length) return;
+  if (!source) {
+    t.decide(
+      'info',
+      `the saved task configurations are not checked before the switch (check-task needs source ${sourceId}, ` +
+        'which DM does not know now): start-task checks them',
+    );
+    return;
+  }
+  // what DM exports must be what DM accepts again: checked while the old source still runs
+  const checked = Object.entries(
+    await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials }),
+  );
+  const unchecked = checked.filter(([, r]) => r.startsWith('not checked'));
+  if (unchecked.length) {
+    const which = unchecked.map(([n, r]) => `task ${n} (${r})`).join(', ');
+    t.decide('warn', `check-task could not check ${which}: start-task checks them on the new source`);
+  }
+  const passed = checked.filter(([, r]) => !r.startsWith('not checked'));
+  if (passed.length) {
+    const which = passed.map(([n, r]) => `task ${n} (check-task ${r})`).join(', ');
+    t.decide('go', `DM accepts the saved configuration of ${which}, normalised as start-task will get it`);
+  }
+}
 
+/**
+ * gtid-S of each task: from query-status while it runs, from its checkpoint
+ * in the downstream once stopped.
+ */
+async function currentTasks(t: Tracker, s: AddressState, when: string): Promise<SourceTask[]> {
+  const { dmCluster, sourceId, taskCredentials } = s.input;
+  const state = s.source ? await dm.dmFindSource({ dmCluster, sourceId }) : null;
+  const reading = s.saved.tasks.filter((x) => !s.finished.includes(x.name));
+  return Promise.all(
+    reading.map(async (task) => {
+      const running = state?.tasks.find((x) => x.name === task.name);
+      if (running) return running;
+      const downstream = { ...task.target, credentials: taskCredentials };
+      const cp = await mysql.mysqlReadCheckpoint({ downstream, metaSchema: task.metaSchema, task: task.name, sourceId });
+      // a configuration given by hand must send the task where DM has been sending it: its checkpoint is there
+      if (cp === null && s.given.includes(task.name) && when === 'before stop') {
+        refuse(
+          t,
+          SwitchErrorType.InvalidInput,
+          `taskConfigs.${task.name} sends the task to target-database ${task.target.host}:${task.target.port}, ` +
+            `which holds no checkpoint of task ${task.name} for source ${sourceId} ` +
+            `(${task.metaSchema}.${task.name}_syncer_checkpoint): that is not the downstream DM replicated this ` +
+            'task into, so nothing was changed. Give the configuration the task had, with its own target-database',
+        );
+      }
+      t.decide('info', `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ${task.metaSchema} on the downstream`);
+      return { name: task.name, stage: 'Stopped', unit: '', syncerBinlogGtid: cp?.binlogGtid ?? '', masterBinlogGtid: '', errors: [] };
+    }),
+  );
+}
+
+/** The GTID rules before stopping (DM still moves; re-checked once stopped). */
+async function decide(t: Tracker, s: AddressState): Promise<GtidCheckResult> {
   t.phase('gtid-check');
-  const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
-  const first = gtidCheck(t, { flavor, tasks: source && inDm.length === saved.tasks.length ? source.tasks : await current('before stop'), facts: pf.newFacts, old: pf.oldFacts, when: 'before stop' }, policy);
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+  const allRunning = s.source !== null && s.inDm.length === s.saved.tasks.length;
+  const tasks = allRunning ? s.source!.tasks : await currentTasks(t, s, 'before stop');
+  const first = gtidCheck(t, { flavor: s.flavor, tasks, facts: s.pf.newFacts, old: s.pf.oldFacts, when: 'before stop' }, s.policy);
+  if (first.verdict === 'refuse') {
+    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+  }
+  return first;
+}
 
-  const relayOn = source?.relay != null;
-  // relay on: a source (re-)created with relay off, its tasks started, then relay, so DM starts relay from their checkpoints
-  const holding = otherShards(shards, sourceId);
-  t.status.plan = [
-    ...(holding.length ? [`pause-task ${holding.map((h) => `-s ${h.source} ${h.task}`).join(', ')}: the shard-merge task's other sources wait while this source is stopped (resumed once it runs again)`] : []),
-    `stop-task -s ${sourceId} ${inDm.join(', ') || '(no running task)'} (checkpoints kept)` + (relayOn ? '; pause-relay (to read its position frozen), then stop-relay' : ''),
-    're-take gtid-S from the checkpoints and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
-    alreadySwapped
-      ? `leave source ${sourceId} as it is (already reads ${newInstance.host}:${newInstance.port})`
-      : `${source ? `operate-source stop ${sourceId} (reading ${source.from.host}:${source.from.port}), then ` : ''}operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port} with enable-gtid: true`,
-    `start-task -s ${sourceId} ${runNames.join(', ') || '(no tasks)'} from the saved configurations` +
-      (relayOn ? `, then start-relay -s ${sourceId} (DM starts relay from the oldest checkpoint of the tasks)` : ''),
-    'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading from the new instance' + (relayOn ? ', relay on a new sub-directory and caught up' : ''),
-  ];
-  // what each approval gate waits before, as the approver reads it
-  gates.describe({
-    'before-freeze': `stop the tasks of source ${sourceId} (${inDm.join(', ') || 'none running'}) to re-point it to ${newInstance.host}:${newInstance.port}`,
-    'before-switch': alreadySwapped ? `source ${sourceId} already reads the new instance; next: start the tasks` : `re-point source ${sourceId} from ${source ? `${source.from.host}:${source.from.port}` : '(removed)'} to ${newInstance.host}:${newInstance.port}`,
-    'before-resume': `${relayOn ? 'start relay and ' : ''}start task(s) ${runNames.join(', ') || '(none)'} on source ${sourceId}, now reading ${newInstance.host}:${newInstance.port}`,
-  });
+/** The plan and what each gate waits before, shown before any change. */
+function showPlan(t: Tracker, gates: Gates, s: AddressState, first: GtidCheckResult): void {
+  const { input, source, inDm, runNames, relayOn, alreadySwapped } = s;
+  const { sourceId, newInstance, options } = input;
+  const to = { host: newInstance.host, port: newInstance.port };
+  const from = source ? source.from : null;
+  t.status.plan = renderPlan([
+    ...(s.held.length ? [{ step: 'pause-other-shards' as const, held: s.held }] : []),
+    { step: 'stop-tasks', sourceId, tasks: inDm, relay: relayOn },
+    { step: 'recheck', gtidS: 'checkpoints', catchUpSeconds: first.verdict === 'wait' ? options.catchUpTimeoutSeconds : null },
+    { step: 'swap-source', sourceId, from, to, alreadySwapped },
+    { step: 'start-tasks', sourceId, tasks: runNames, relay: relayOn },
+    { step: 'verify', relay: relayOn },
+  ]);
+  gates.describe(addressGates({ sourceId, tasks: inDm, runTasks: runNames, from, to, alreadySwapped, relay: relayOn }));
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
-  if (options.dryRun) return endDryRun(t, gates, first.verdict);
-  await gates.pass('before-freeze');
-  if (first.errant) policy.approved = first.errant;
+}
 
-  const startOld = (): Undo => ({
+/** The undo of stopping the tasks: start them again on the old instance (then relay), reading the real state. */
+function startOnOld(t: Tracker, s: AddressState): Undo {
+  const { dmCluster, sourceId, taskCredentials } = s.input;
+  const { runNames, relayOn } = s;
+  return {
     name: `start-task -s ${sourceId} ${runNames.join(', ')} (on the old instance)${relayOn ? `, then start-relay -s ${sourceId}` : ''}`,
-    byHand: `${DMCTL} start-task -s ${sourceId} <task file>   # for ${runNames.join(', ')}: the saved configuration in the status (savedConfigs), with the downstream password filled in${relayOn ? `; then ${DMCTL} start-relay -s ${sourceId}` : ''}`,
+    byHand: byHand.startTasks(sourceId, runNames, relayOn),
     run: async () => {
-      // start-task only on the source as it was: reading the old instance again (honest switches check it)
-      if (source && !alreadySwapped) await expectSourceReads(dmCluster, sourceId, source.from);
-      await undoDm.dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials });
-      if (relayOn) await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
-      if (relayOn) await undoDm.dmStartRelay({ dmCluster, sourceId });
-      // start-relay re-creates the relay sub-directory under running tasks: a task DM then shows Running may read nothing
-      if (relayOn && runNames.length) {
-        const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 150 });
-        for (const x of caught.reopened) {
-          t.decide('warn', `task ${x.task} showed Running after start-relay but read nothing (it lacked ${x.lacked} of what the old instance had): paused and resumed it, so that DM reads its relay log again from the checkpoint`);
-        }
+      // start-task only on the source as it was: reading the old instance again
+      if (s.source && !s.alreadySwapped) await expectSourceReads(dmCluster, sourceId, s.source.from);
+      await undoDm.dmStartTasks({ dmCluster, sourceId, tasks: s.runTasks, credentials: taskCredentials });
+      if (!relayOn) return;
+      await undoDm.dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
+      await undoDm.dmStartRelay({ dmCluster, sourceId });
+      // start-relay re-creates the relay sub-directory under running tasks: a task DM then shows Running may read
+      // nothing
+      if (!runNames.length) return;
+      const caught = await undoDm.dmAwaitTasksCaughtUp({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 150 });
+      for (const x of caught.reopened) {
+        t.decide(
+          'warn',
+          `task ${x.task} showed Running after start-relay but read nothing (it lacked ${x.lacked} of what the old ` +
+            'instance had): paused and resumed it, so that DM reads its relay log again from the checkpoint',
+        );
       }
     },
-  });
-  // compensation checks that it left what preflight found: the source config, every task and relay running, DM reading it
+  };
+}
+
+/**
+ * Stop every task (checkpoints kept) and relay (paused first, to read its
+ * position frozen); a shard-merge task's other sources are paused first.
+ * Returns relay's frozen position. Compensation's check of the state before
+ * the switch is set here.
+ */
+async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string | null> {
+  const { input, source, alreadySwapped, pf, inDm, relayOn, held } = s;
+  const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
+  // compensation checks that it left what preflight found: the source config, every task and relay running, DM
+  // reading it
   if (source) {
     t.rollbackCheck = (o) =>
       checkRolledBack({
@@ -166,17 +318,15 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
         sourceId,
         tasks: source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
         relay: relayOn,
-        reads: alreadySwapped ? newInstance : (pf.oldFacts && oldInstance ? oldInstance : null),
+        reads: alreadySwapped ? newInstance : pf.oldFacts && oldInstance ? oldInstance : null,
         notReads: alreadySwapped ? null : newInstance,
         from: source.from,
         timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
       });
   }
-  // --- stop every task (checkpoints kept) and relay -------------------------
   t.phase('stopping');
-  // a shard-merge task's other sources are paused while this one's subtask is stopped: a stopped subtask is out of
-  // DM's shard DDL coordination, and a DDL another shard ran meanwhile would reach downstream without this source
-  const held = otherShards(shards, sourceId);
+  // a stopped subtask is out of DM's shard DDL coordination, and a DDL another shard ran meanwhile would reach
+  // downstream without this source: the other sources wait
   if (held.length) {
     undo.push({
       name: `resume the other sources of the shard-merge task(s): ${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
@@ -186,208 +336,145 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
     for (const h of held) await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
     t.step(`pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards, while this source is stopped)`, 'done');
   }
-  const freeze = startFreeze(options.maxFreezeSeconds);
+  s.freeze = startFreeze(options.maxFreezeSeconds);
   if (inDm.length) {
-    await guarded(undo, startOld(), () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 }));
+    const stop = () => longDm(120).dmStopTasks({ dmCluster, sourceId, tasks: inDm, timeoutSeconds: 120 });
+    await guarded(undo, startOnOld(t, s), stop);
     t.step(`stop-task -s ${sourceId} ${inDm.join(', ')}`, 'done', 'checkpoints kept');
   }
-  let relayGtid: string | null = null;
-  if (relayOn) {
-    const startRelayUndo: Undo | null = !inDm.length ? { name: `start-relay -s ${sourceId}`, byHand: `${DMCTL} start-relay -s ${sourceId}`, run: () => undoDm.dmStartRelay({ dmCluster, sourceId }) } : null;
-    const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
-    relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
-    t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
-  }
+  if (!relayOn) return null;
+  // with tasks, their undo starts relay after them; without, relay is started on its own
+  const startRelayUndo: Undo | null = inDm.length
+    ? null
+    : { name: `start-relay -s ${sourceId}`, byHand: byHand.startRelay(sourceId), run: () => undoDm.dmStartRelay({ dmCluster, sourceId }) };
+  const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
+  const relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
+  t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
+  return relayGtid;
+}
 
-  // --- frozen: gtid-S from the checkpoints; re-check, wait for a lagging instance
+/** DM as stopped: the positions the re-check and the gates compare against. */
+interface Stopped {
+  tasks: SourceTask[];
+  readings: { flavor: 'mysql' | 'mariadb'; old: PreflightResult['oldFacts']; relayGtid: string | null };
+}
+
+/** Re-take gtid-S from the checkpoints and re-check; wait (bounded by the freeze) for a lagging new instance. */
+async function recheckWithDmStopped(t: Tracker, s: AddressState, relayGtid: string | null): Promise<Stopped> {
+  const { newInstance, options } = s.input;
   t.phase('recheck');
-  const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, { withSources: true })]);
-  const readings = { flavor, old: pf.oldFacts, relayGtid };
-  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
-  // after a gate inside the freeze: nothing may have moved while a person decided
-  const stillStopped = async (gate: Gate) => {
-    if (!gates.has(gate)) return;
-    const now = await current(`after gate ${gate}`);
-    await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now, (f, x) => {
-      if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
-      return sameGtids(flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid) ? null : `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
-    }, policy);
-  };
-  await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
-  await stillStopped('before-switch');
+  const [tasks, facts] = await Promise.all([
+    currentTasks(t, s, 'frozen'),
+    mysql.mysqlInspect(newInstance, { withSources: true }),
+  ]);
+  const readings = { flavor: s.flavor, old: s.pf.oldFacts, relayGtid };
+  await recheckFrozen(t, { ...readings, tasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, s.policy, s.freeze);
+  return { tasks, readings };
+}
 
-  // --- swap the source config -------------------------------------------------
+/** A gate inside the freeze, then (if it waited for a person) proof that nothing moved meanwhile. */
+async function passStoppedGate(t: Tracker, gates: Gates, s: AddressState, frozen: Stopped, gate: Gate): Promise<void> {
+  await gates.pass(gate, freezeLimit(s.freeze, gate));
+  if (!gates.has(gate)) return;
+  const now = await currentTasks(t, s, `after gate ${gate}`);
+  await recheckAfterGate(t, gate, frozen.readings, s.input.newInstance, frozen.tasks, now, (f, x) => {
+    if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
+    if (sameGtids(s.flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid)) return null;
+    return `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
+  }, s.policy);
+}
+
+/** operate-source stop, then create reading the new instance; each undo registered before its change. */
+async function swapSource(t: Tracker, undo: Undo[], s: AddressState): Promise<void> {
+  const { input, source, flavor, saved, newEndpoint, relayOn } = s;
+  const { dmCluster, sourceId, newInstance } = input;
   t.phase('swapping-source');
-  if (!alreadySwapped) {
-    const restoreOld = (): Undo => ({
-      name: `operate-source create ${sourceId} reading ${source!.from.host}:${source!.from.port} again`,
-      byHand: `${DMCTL} operate-source create <file>   # the saved source config in the status (savedConfigs.source), with from.password filled in`,
-      run: () =>
-        restoreSource(t, { dmCluster, sourceId, flavor, baseConfig: saved.source, from: oldEndpoint!, ...(relayOn ? { enableRelay: false } : {}) }),
-    });
-    const noOldSource: Undo = {
-      name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
-      byHand: `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; DM had no source config for the old instance when this switch started`,
-      run: async () => {
-        // honest: only a source that was created is an operator's decision; none there is the state before the switch
-        if (!(await undoDm.dmFindSource({ dmCluster, sourceId }))) return;
-        throw new Error('no old source config to restore');
-      },
+  if (s.alreadySwapped) return;
+  // a source (re-)created with relay off gets its tasks started first, then relay, so DM starts relay from their
+  // checkpoints
+  const relayOff = relayOn ? { enableRelay: false } : {};
+  if (source) {
+    const from = { host: source.from.host, port: source.from.port, credentials: s.sourceCredentials };
+    const restoreOld: Undo = {
+      name: `operate-source create ${sourceId} reading ${source.from.host}:${source.from.port} again`,
+      byHand: byHand.createSource(),
+      run: () => restoreSource(t, { dmCluster, sourceId, flavor, baseConfig: saved.source, from, ...relayOff }),
     };
-    if (source) {
-      await guarded(undo, restoreOld(), () => dm.dmStopSource({ dmCluster, sourceId }));
-      t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
-    }
-    const stopNew: Undo = {
-      name: `operate-source stop ${sourceId} (the new one)`,
-      byHand: `${DMCTL} operate-source stop ${sourceId}`,
-      run: () => stopNewSource(t, { dmCluster, sourceId, from: newEndpoint }),
-    };
-    const created = await guarded(undo, source ? stopNew : noOldSource, () =>
-      dm.dmCreateSource({ dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...(relayOn ? { enableRelay: false } : {}) }),
-    );
-    t.step(`operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`, created === 'created' ? 'done' : 'skipped', created === 'created' ? 'enable-gtid: true' : 'already there');
+    await guarded(undo, restoreOld, () => dm.dmStopSource({ dmCluster, sourceId }));
+    t.step(`operate-source stop ${sourceId}`, 'done', `was reading ${source.from.host}:${source.from.port}`);
   }
-  await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
-  await stillStopped('before-resume');
-
-  // --- start relay and the tasks, and verify -------------------------------
-  t.phase('starting');
-  // relay was on: the new source must read the new instance through relay too
-  // (a source created from a config without enable-relay would leave it off)
-  const startRelay = async () => {
-    const stopRelayUndo: Undo = { name: `stop-relay -s ${sourceId} (before going back)`, byHand: `${DMCTL} stop-relay -s ${sourceId}`, run: () => undoDm.dmStopRelay({ dmCluster, sourceId }) };
-    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
+  const stopNew: Undo = {
+    name: `operate-source stop ${sourceId} (the new one)`,
+    byHand: byHand.stopSource(sourceId),
+    run: () => stopNewSource(t, { dmCluster, sourceId, from: newEndpoint }),
   };
+  const noOldSource: Undo = {
+    name: `keep source ${sourceId} on the new instance (there was no old source to restore)`,
+    byHand:
+      `decide where source ${sourceId} should read from: it now reads ${newInstance.host}:${newInstance.port}; ` +
+      'DM had no source config for the old instance when this switch started',
+    run: async () => {
+      // only a source that was created is an operator's decision; none there is the state before the switch
+      if (!(await undoDm.dmFindSource({ dmCluster, sourceId }))) return;
+      throw new Error('no old source config to restore');
+    },
+  };
+  const create = { dmCluster, sourceId, flavor, baseConfig: saved.source, from: newEndpoint, ...relayOff };
+  const created = await guarded(undo, source ? stopNew : noOldSource, () => dm.dmCreateSource(create));
+  const done = created === 'created';
+  const what = `operate-source create ${sourceId} reading ${newInstance.host}:${newInstance.port}`;
+  t.step(what, done ? 'done' : 'skipped', done ? 'enable-gtid: true' : 'already there');
+}
+
+/**
+ * Start the tasks from their saved configs, then relay (DM starts relay from
+ * the oldest checkpoint of the source's tasks, which the GTID rules checked),
+ * then the other shards again.
+ */
+async function startDm(t: Tracker, undo: Undo[], s: AddressState): Promise<void> {
+  const { dmCluster, sourceId, taskCredentials } = s.input;
+  const { runNames, relayOn, held } = s;
+  t.phase('starting');
   if (runNames.length) {
-    undo.push({ name: `stop-task -s ${sourceId} ${runNames.join(', ')} (before going back)`, byHand: `${DMCTL} stop-task -s ${sourceId} <task>`, run: () => undoDm.dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }) });
-    t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: runTasks, credentials: input.taskCredentials }));
+    undo.push({
+      name: `stop-task -s ${sourceId} ${runNames.join(', ')} (before going back)`,
+      byHand: byHand.stopTasks(sourceId),
+      run: () => undoDm.dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }),
+    });
+    t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: s.runTasks, credentials: taskCredentials }));
     t.step(`start-task -s ${sourceId} ${runNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
   }
-  // DM starts relay from the oldest checkpoint of the source's tasks, which the GTID rules checked. Starting relay
-  // restarts every subtask of the source; a subtask still starting then may come back Running but never read again
-  // (seen once after a rollback: Running, no error, its position still the checkpoint's). So relay waits for them.
-  if (relayOn && runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
-  if (relayOn) await startRelay();
+  if (relayOn) {
+    // Starting relay restarts every subtask of the source; a subtask still starting then may come back Running but
+    // never read again (seen once after a rollback: Running, no error, its position still the checkpoint's). So
+    // relay waits for them.
+    if (runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
+    const stopRelayUndo: Undo = {
+      name: `stop-relay -s ${sourceId} (before going back)`,
+      byHand: byHand.stopRelay(sourceId),
+      run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
+    };
+    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
+    const detail = relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported';
+    t.step(`start-relay -s ${sourceId}`, 'done', detail);
+  }
   if (held.length) {
     await resumeOthers(dmCluster, held);
-    t.step(`resume-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards)`, 'done', 'this source takes part in their shard DDL coordination again');
+    const which = held.map((h) => `-s ${h.source} ${h.task}`).join(', ');
+    t.step(`resume-task ${which} (the other shards)`, 'done', 'this source takes part in their shard DDL coordination again');
   }
+}
+
+/** The claimed end state, read: every task replicating from the new instance. */
+async function verifySwitched(t: Tracker, s: AddressState, frozen: Stopped): Promise<void> {
+  const { input, pf, source } = s;
+  const { sourceId, newInstance, oldInstance } = input;
   t.phase('verifying');
   // a half-done switch may already have relay on the new instance: then any sub-directory of it will do
-  await verify(t, { ...input, shards, flavor }, frozenTasks.filter((x) => runNames.includes(x.name)), alreadySwapped ? null : (source?.relay?.relaySubDir ?? null), relayOn, pf.oldFacts && oldInstance ? oldInstance : null);
+  const oldRelayDir = s.alreadySwapped ? null : (source?.relay?.relaySubDir ?? null);
+  const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
+  const old = pf.oldFacts && oldInstance ? oldInstance : null;
+  await verify(t, { ...input, shards: s.shards, flavor: s.flavor }, resumed, oldRelayDir, s.relayOn, old);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
-  return t.status;
-}
-
-/** Every credential the switch will use logs in, so a wrong reference fails before any change. */
-async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTaskConfig[], sourceCredentials: string): Promise<void> {
-  const targets = new Map<string, { host: string; port: number }>();
-  for (const task of tasks) targets.set(`${task.target.host}:${task.target.port}`, task.target);
-  const checks = [
-    { what: `source user (reference "${sourceCredentials}") on the new instance`, ref: { host: input.newInstance.host, port: input.newInstance.port, credentials: sourceCredentials } },
-    ...[...targets.values()].map((x) => ({ what: `downstream ${x.host}:${x.port} (reference "${input.taskCredentials}")`, ref: { ...x, credentials: input.taskCredentials } })),
-  ];
-  const results = await Promise.all(checks.map((c) => mysql.mysqlCheckLogin(c.ref)));
-  const bad = checks.map((c, i) => ({ ...c, r: results[i]! })).filter((x) => !x.r.ok);
-  if (bad.length) {
-    // a credential mistake is the operator's input error, not a failed precondition
-    const why = `cannot log in, nothing was changed: ${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}`;
-    refuse(t, SwitchErrorType.InvalidInput, /fix the reference on the worker/.test(why) ? why : `${why}; fix the credential reference in the worker's configuration`);
-  }
-  t.decide('go', `credentials log in: ${checks.map((c) => c.what).join('; ')}`);
-}
-
-/**
- * The switch re-points what DM reads: the source's `from` is the old instance
- * given, by address (or a name resolving to it), or, through a VIP or a
- * proxy, the same server (the same server_uuid answers there). Otherwise the
- * checks that compare with the old instance would compare with the wrong
- * server: refused, naming both.
- */
-async function readsOldInstance(t: Tracker, source: SourceState, oldInstance: InstanceRef, oldFacts: PreflightResult<SourceState | null>['oldFacts']): Promise<void> {
-  const from = `${source.from.host}:${source.from.port}`;
-  if (source.from.port === oldInstance.port && (await sameHost(source.from.host, oldInstance.host))) {
-    t.decide('go', `source ${source.sourceId} reads ${from}, the old instance given`);
-    return;
-  }
-  if (oldFacts) {
-    const there = await mysql.mysqlInspect({ host: source.from.host, port: source.from.port, credentials: oldInstance.credentials });
-    if (there.reachable && there.serverUuid === oldFacts.serverUuid) {
-      t.decide('go', `source ${source.sourceId} reads ${from}, where the old instance ${oldInstance.host}:${oldInstance.port} answers (server_uuid ${oldFacts.serverUuid}; a VIP or a proxy in front of it)`);
-      return;
-    }
-  }
-  refuse(
-    t,
-    SwitchErrorType.PreflightFailed,
-    `source ${source.sourceId} reads ${from}, not the old instance ${oldInstance.host}:${oldInstance.port} given in the input (nor an address where that server answers): nothing was changed. Give as oldInstance the instance DM reads (dmctl config source ${source.sourceId}), or leave it out`,
-  );
-}
-
-/** The subtasks of the source's shard-merge tasks on the other sources. */
-function otherShards(shards: ShardTasks, sourceId: string): Array<{ task: string; source: string }> {
-  return Object.entries(shards.tasks).flatMap(([task, m]) => m.sources.filter((x) => x !== sourceId).map((source) => ({ task, source })));
-}
-
-async function resumeOthers(dmCluster: string, held: Array<{ task: string; source: string }>, undoing = false): Promise<void> {
-  for (const h of held) await (undoing ? undoDm : dm).dmResumeTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 60 });
-}
-
-/** The source config reads `from` now, or a non-retryable failure saying what it reads (compensation stops there). */
-async function expectSourceReads(dmCluster: string, sourceId: string, from: { host: string; port: number }): Promise<void> {
-  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
-  if (now && now.from.host === from.host && now.from.port === from.port) return;
-  throw ApplicationFailure.create({
-    message: `source ${sourceId} ${now ? `reads ${now.from.host}:${now.from.port}` : 'does not exist'}, not the old instance ${from.host}:${from.port}: its tasks are not started on it`,
-    type: SwitchErrorType.CompensationFailed,
-    nonRetryable: true,
-  });
-}
-
-/**
- * The undo of creating the new source, from the real state: if the source
- * reads the new instance, every task on it is stopped (confirmed) and then
- * the source; a source reading anything else is left to the next undo.
- */
-async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: { host: string; port: number } }): Promise<void> {
-  const { dmCluster, sourceId } = req;
-  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
-  if (!now || now.from.host !== req.from.host || now.from.port !== req.from.port) {
-    t.decide('info', `source ${sourceId} ${now ? `reads ${now.from.host}:${now.from.port}` : 'does not exist'}: no new source to stop`);
-    return;
-  }
-  if (now.tasks.length) await undoDm.dmStopTasks({ dmCluster, sourceId, tasks: now.tasks.map((x) => x.name), timeoutSeconds: 120 });
-  await undoDm.dmStopSource({ dmCluster, sourceId });
-}
-
-/**
- * The undo of replacing the source, from the real state: if the source reads
- * the old instance, nothing; otherwise every task is stopped on whatever
- * source exists (confirmed: DM lists none), that source is removed, and the
- * old one created from the saved config. A task that will not stop ends
- * compensation here (never a source swapped under a running task).
- */
-async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: { host: string; port: number; credentials: string }; enableRelay?: boolean }): Promise<void> {
-  const { dmCluster, sourceId } = req;
-  const now = await undoDm.dmFindSource({ dmCluster, sourceId });
-  if (now && now.from.host === req.from.host && now.from.port === req.from.port) {
-    t.decide('info', `source ${sourceId} already reads the old instance ${req.from.host}:${req.from.port}: nothing to restore`);
-    return;
-  }
-  if (now) {
-    if (now.tasks.length) await undoDm.dmStopTasks({ dmCluster, sourceId, tasks: now.tasks.map((x) => x.name), timeoutSeconds: 120 });
-    const after = await undoDm.dmFindSource({ dmCluster, sourceId });
-    if (after && after.tasks.length) {
-      throw ApplicationFailure.create({
-        message: `task(s) ${after.tasks.map((x) => `${x.name} ${x.stage}`).join(', ')} still run on source ${sourceId} (reading ${after.from.host}:${after.from.port}): the old source is not re-created under them`,
-        type: SwitchErrorType.CompensationFailed,
-        nonRetryable: true,
-      });
-    }
-    if (after) await undoDm.dmStopSource({ dmCluster, sourceId });
-  }
-  await undoDm.dmCreateSource(req);
 }

@@ -44,7 +44,8 @@ import { dm, mysql, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { describe } from './compensation.js';
 import { drainMarks, refuseDrainedTarget } from './host-marks.js';
-import { errantTarget, executedState, notGtidMode, refuse, servingProblems } from './phases.js';
+import { errantTarget, executedState } from './gtid-check.js';
+import { notGtidMode, refuse, servingProblems } from './preflight.js';
 import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
 

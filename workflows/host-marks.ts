@@ -8,7 +8,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { HostMarkActivities } from '../activities/host-marks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { refuse } from './phases.js';
+import { refuse } from './preflight.js';
 import type { Tracker } from './tracker.js';
 
 const marks = proxyActivities<HostMarkActivities>({

@@ -9,10 +9,11 @@ import { switchWorkflowId } from '../common/switch/ids.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals, Validation } from '../common/switch/input.js';
 import { statusQuery } from '../common/switch/messages.js';
-import type { SwitchStatus } from '../common/switch/status.js';
+import { GATES, type SwitchStatus } from '../common/switch/status.js';
 import { Gates } from './approvals.js';
 import { compensate, type Undo } from './compensation.js';
-import { refuse } from './phases.js';
+import { refuse } from './preflight.js';
+import type { GtidCheckResult } from './gtid-check.js';
 import { Tracker } from './tracker.js';
 
 export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Promise<SwitchStatus>;
@@ -52,3 +53,12 @@ export async function runSwitch<I extends { approvals: Approvals; dmCluster: str
     await gates.noticesSent();
   }
 }
+
+/** A dry run ends after every check: it says at which gates it would wait, changes nothing. */
+export async function endDryRun(t: Tracker, gates: Gates, verdict: GtidCheckResult['verdict']): Promise<SwitchStatus> {
+  for (const gate of GATES) await gates.pass(gate);
+  t.decide('info', `dry run: every check done, nothing changed; verdict ${verdict}`);
+  t.finish('dry-run');
+  return t.status;
+}
+

@@ -10,7 +10,7 @@ import type { ShardDdlLock } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import { dm, longDm } from './activities.js';
 import { failure } from './compensation.js';
-import { refuse } from './phases.js';
+import { refuse } from './preflight.js';
 import type { Tracker } from './tracker.js';
 
 export interface ShardTasks {

@@ -20,7 +20,8 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import type { VipSwitchInput } from '../common/switch/input.js';
 import { dm, longDm, net, undoDm } from './activities.js';
 import { guarded, type Undo } from './compensation.js';
-import { gtidCheck, refuse, type ErrantPolicy, type PreflightResult } from './phases.js';
+import { gtidCheck, type ErrantPolicy } from './gtid-check.js';
+import { refuse, type PreflightResult } from './preflight.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
 

@@ -12,316 +12,342 @@
  *
  * Deterministic orchestration only: every effect is an idempotent activity,
  * so a crash anywhere replays to the same point and repeats nothing that
- * already happened. After the first change, a failure undoes what was done,
- * in reverse (move the VIP back, resume on the old instance), in a scope
- * that cancellation cannot interrupt; a failed undo is surfaced, never
+ * already happened. Every undo is registered before its change and reads the
+ * real state when it runs; after the first change, a failure undoes what was
+ * done, in reverse (move the VIP back, resume on the old instance), in a
+ * scope that cancellation cannot interrupt; a failed undo is surfaced, never
  * swallowed, and the status says what an operator must do.
  */
-import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { sleep } from '@temporalio/workflow';
+import type { SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchParsed, type VipSwitchRequest } from '../common/switch/input.js';
+import {
+  validateVipSwitchInput,
+  type VipSwitchInput,
+  type VipSwitchParsed,
+  type VipSwitchRequest,
+} from '../common/switch/input.js';
+import { byHand, renderPlan, vipGates, vipMoveBackByHand } from '../common/switch/runbook.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
-import type { SourceState } from '../activities/dm.js';
-import { dm, longDm, mysql, undoDm, undoVip, vip } from './activities.js';
+import { dm, longDm, mysql, undoDm, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { withTarget } from './candidates.js';
-import { businessFailure, describe, failure, guarded, type Undo } from './compensation.js';
-import { runSwitch } from './lifecycle.js';
-import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
-import type { Tracker } from './tracker.js';
-import { hasPessimistic, shardPreflight } from './shards.js';
-import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
-import { checkRolledBack, sourceWorker, verify } from './verify.js';
+import { guarded, type Undo } from './compensation.js';
+import { endDryRun, runSwitch } from './lifecycle.js';
+import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
+import { gtidCheck, recheckAfterGate, recheckFrozen, sameGtids, type ErrantPolicy, type GtidCheckResult } from './gtid-check.js';
+import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
+import { hasPessimistic, shardPreflight, type ShardTasks } from './shards.js';
+import {
+  frozenSharerTasks,
+  labelled,
+  pauseSharers,
+  resumeSharers,
+  verifySharers,
+  vipSharers,
+  type Sharer,
+} from './shared-vip.js';
+import type { Tracker } from './tracker.js';
+import { checkRolledBack, verify } from './verify.js';
+import { closeDmIdleConnections, KEEPALIVE_SECONDS, moveVipBack, readsThroughVip, vipMoveOrFail } from './vip-move.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
 }
 
+/** The runbook's steps, in order; each names what it does. */
 async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: VipSwitchInput = await withTarget(t, gates, parsed, { vip: parsed.vip });
+  const s = await readState(t, input);
+  const first = await decide(t, s);
+  showPlan(t, gates, s, first);
+  if (input.options.dryRun) return endDryRun(t, gates, first.verdict);
+
+  await gates.pass('before-freeze');
+  if (first.errant) s.policy.approved = first.errant;
+  const freeze = startFreeze(input.options.maxFreezeSeconds);
+  const relayGtid = await pauseDm(t, undo, s);
+  const frozen = await recheckWithDmFrozen(t, s, relayGtid, freeze);
+  await passFrozenGate(t, gates, s, frozen, 'before-switch', freeze);
+  await moveTheVip(t, undo, s);
+  await passFrozenGate(t, gates, s, frozen, 'before-resume', freeze);
+  await resumeDm(t, undo, s);
+  await verifySwitched(t, s, frozen);
+  return t.status;
+}
+
+/** What preflight read, and what the switch decided from it before any change. */
+interface VipState {
+  input: VipSwitchInput;
+  pf: PreflightResult;
+  newTarget: { host: string; port: number };
+  oldTarget: { host: string; port: number } | null;
+  /** Who held the VIP at preflight. */
+  holder: string | null;
+  vipAlreadyMoved: boolean;
+  /** Every task of the source that reads the upstream (not a finished full load). */
+  taskNames: string[];
+  /** The tasks resumed after the switch (or its undo): all but those an operator had paused. */
+  runNames: string[];
+  relayOn: boolean;
+  shards: ShardTasks;
+  sharers: Sharer[];
+  policy: ErrantPolicy;
+}
+
+/** Preflight: DM, the new and old instances, the VIP's holder and the shard-merge tasks; nothing changes. */
+async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   const newTarget = { host: newInstance.host, port: newInstance.port };
   const oldTarget = oldInstance ? { host: oldInstance.host, port: oldInstance.port } : null;
-
-  // --- preflight: read the real state; nothing changes here ---------------
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
-  const flavor = pf.source.flavor;
   const taskNames = leaveFinished(t, sourceId, pf.source.tasks, pf.source.tasks.map((x) => x.name), 'vip');
   await readsThroughVip(t, input, pf.source);
-  const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] });
+  const candidates = [newTarget, ...(oldTarget ? [oldTarget] : [])];
+  const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates });
   const vipAlreadyMoved = holder === newInstance.host;
-  // what runs again after the switch (or its undo): every task but those an operator had paused. With the VIP
-  // already on the new instance, a task paused by request is the half-done switch's own pause (the runbook
-  // pauses, then moves the VIP): it is resumed with the others
+  // With the VIP already on the new instance, a task paused by request is the half-done switch's own pause (the
+  // runbook pauses, then moves the VIP): it is resumed with the others
   const runNames = vipAlreadyMoved ? taskNames : keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
+  const where = `the VIP ${input.vip.address}`;
   if (vipAlreadyMoved) {
-    t.decide('info', `the VIP ${input.vip.address} already points at the new instance ${newInstance.host}: a switch was half done; carrying on from there (tasks paused by request are that switch's pause, and are resumed)`);
+    t.decide(
+      'info',
+      `${where} already points at the new instance ${newInstance.host}: a switch was half done; carrying on from ` +
+        "there (tasks paused by request are that switch's pause, and are resumed)",
+    );
   } else if (holder === null) {
-    t.decide('warn', `no instance holds the VIP ${input.vip.address} now`);
+    t.decide('warn', `no instance holds ${where} now`);
   } else if (oldTarget && holder !== oldTarget.host) {
-    t.decide('warn', `the VIP ${input.vip.address} points at ${holder}, which is neither the old (${oldTarget.host}) nor the new instance`);
+    t.decide('warn', `${where} points at ${holder}, which is neither the old (${oldTarget.host}) nor the new instance`);
   } else {
-    t.decide('info', `the VIP ${input.vip.address} points at ${holder}`);
+    t.decide('info', `${where} points at ${holder}`);
   }
-
   const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
-
-  // --- GTID check before pausing (DM still moves; re-checked once frozen) --
-  t.phase('gtid-check');
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
-  const first = gtidCheck(t, { flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts, when: 'before pause' }, policy);
-  if (first.verdict === 'refuse') refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+  const relayOn = pf.source.relay !== null;
+  return { input, pf, newTarget, oldTarget, holder, vipAlreadyMoved, taskNames, runNames, relayOn, shards, sharers: [], policy };
+}
+
+/** The GTID rules before pausing (DM still moves; re-checked once frozen), and the VIP's other readers. */
+async function decide(t: Tracker, s: VipState): Promise<GtidCheckResult> {
+  const { pf } = s;
+  t.phase('gtid-check');
+  const readings = { flavor: pf.source.flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts };
+  const first = gtidCheck(t, { ...readings, when: 'before pause' }, s.policy);
+  if (first.verdict === 'refuse') {
+    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+  }
   // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
-  const sharers = await vipSharers(t, input, pf, policy);
+  s.sharers = await vipSharers(t, s.input, pf, s.policy);
+  return first;
+}
 
-  t.status.plan = [
-    `pause-task ${taskNames.join(', ') || '(no tasks)'} on source ${sourceId} and confirm Paused` + (pf.source.relay ? `; pause-relay (to read its position frozen), then stop-relay (relay reads the upstream through the VIP too)` : ''),
-    're-take gtid-S with DM frozen and re-check gtid-P ⊆ gtid-S ⊆ gtid-E' + (first.verdict === 'wait' ? `, waiting up to ${options.catchUpTimeoutSeconds} s for the new instance to catch up` : ''),
-    vipAlreadyMoved ? `leave the VIP ${input.vip.address} on ${newInstance.host} (already there)` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    (pf.source.relay ? 'start-relay, then ' : '') + `resume-task ${runNames.join(', ') || '(no tasks)'}` +
-      (runNames.length < taskNames.length ? ` (not ${taskNames.filter((n) => !runNames.includes(n)).join(', ')}: paused by an operator)` : ''),
-    'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
-  ];
-  // what each approval gate waits before, as the approver reads it
-  gates.describe({
-    'before-freeze': `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
-    'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    'before-resume': `resume the tasks of source ${sourceId} (${runNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
-  });
+/** The plan and what each gate waits before, shown before any change. */
+function showPlan(t: Tracker, gates: Gates, s: VipState, first: GtidCheckResult): void {
+  const { input, taskNames, runNames, relayOn } = s;
+  const to = input.newInstance.host;
+  const catchUpSeconds = first.verdict === 'wait' ? input.options.catchUpTimeoutSeconds : null;
+  t.status.plan = renderPlan([
+    { step: 'pause-tasks', sourceId: input.sourceId, tasks: taskNames, relay: relayOn },
+    { step: 'recheck', gtidS: 'query-status', catchUpSeconds },
+    { step: 'move-vip', vip: input.vip.address, from: s.holder, to, alreadyThere: s.vipAlreadyMoved },
+    { step: 'resume-tasks', tasks: runNames, leftPaused: taskNames.filter((n) => !runNames.includes(n)), relay: relayOn },
+    { step: 'verify', relay: relayOn },
+  ]);
+  gates.describe(
+    vipGates({
+      sourceId: input.sourceId,
+      tasks: taskNames,
+      runTasks: runNames,
+      vip: input.vip.address,
+      holder: s.holder,
+      to,
+      alreadyThere: s.vipAlreadyMoved,
+    }),
+  );
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
-  if (options.dryRun) return endDryRun(t, gates, first.verdict);
+}
 
-  await gates.pass('before-freeze');
-  if (first.errant) policy.approved = first.errant;
-
-  const tasksReq = (timeoutSeconds: number) => ({ dmCluster, sourceId, tasks: taskNames, timeoutSeconds });
-  // --- pause every task and confirm ---------------------------------------
+/**
+ * Pause every task (confirmed Paused), stop relay (paused first, to read its
+ * position frozen) and pause the VIP's other readers; returns relay's frozen
+ * position. Compensation's check of the state before the switch is set here.
+ */
+async function pauseDm(t: Tracker, undo: Undo[], s: VipState): Promise<string | null> {
+  const { input, pf, taskNames, runNames, holder, newTarget, oldTarget } = s;
+  const { dmCluster, sourceId, newInstance, oldInstance, options } = input;
   t.phase('pausing');
-  const freeze = startFreeze(options.maxFreezeSeconds);
-  const relayWasRunning = pf.source.relay !== null;
-  // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM reading it
-  const before = holder === newInstance.host ? newInstance : holder !== null && oldTarget && holder === oldTarget.host && pf.oldFacts ? oldInstance! : null;
+  // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM
+  // reading it
+  const oldHeld = holder !== null && oldTarget !== null && holder === oldTarget.host && pf.oldFacts !== null;
+  const before = holder === newInstance.host ? newInstance : oldHeld ? oldInstance! : null;
   t.rollbackCheck = (o) =>
     checkRolledBack({
       dmCluster,
       sourceId,
       tasks: pf.source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
-      relay: relayWasRunning,
+      relay: s.relayOn,
       reads: before,
       notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
-      vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
+      vip: {
+        provider: input.vip.provider,
+        address: input.vip.address,
+        holder,
+        candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])],
+      },
       timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
     });
-  const resumeUndo: Undo = {
-    name: `resume-task ${runNames.join(', ')}`,
-    byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${runNames.join(', ')}`,
-    run: () => undoDm.dmResumeTasks({ ...tasksReq(60), tasks: runNames }),
-  };
   if (taskNames.length) {
-    const paused = await guarded(undo, resumeUndo, () => longDm(120).dmPauseTasks(tasksReq(120)));
-    t.tasks(paused);
+    const resumeUndo: Undo = {
+      name: `resume-task ${runNames.join(', ')}`,
+      byHand: byHand.resumeTasks(sourceId, runNames),
+      run: () => undoDm.dmResumeTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 60 }),
+    };
+    const req = { dmCluster, sourceId, tasks: taskNames, timeoutSeconds: 120 };
+    t.tasks(await guarded(undo, resumeUndo, () => longDm(120).dmPauseTasks(req)));
     t.step(`pause-task ${taskNames.join(', ')}`, 'done', 'every task Paused');
   }
-
-  // --- relay reads the upstream too: stop it while the VIP moves -------------
+  // relay reads the upstream through the VIP too: stopped while the VIP moves
   let relayGtid: string | null = null;
-  if (relayWasRunning) {
+  if (s.relayOn) {
     const startRelayUndo: Undo = {
       name: `start-relay -s ${sourceId}`,
-      byHand: `dmctl --master-addr=<dm-master> start-relay -s ${sourceId}`,
+      byHand: byHand.startRelay(sourceId),
       run: () => undoDm.dmStartRelay({ dmCluster, sourceId }),
     };
     const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
     relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
-    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : ''}`);
+    const frozenAt = relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : '';
+    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${frozenAt}`);
   }
-  await pauseSharers(t, undo, sharers);
+  await pauseSharers(t, undo, s.sharers);
+  return relayGtid;
+}
 
-  // --- frozen: re-take gtid-S and re-check; wait for a lagging instance -----
+/** DM as frozen: the positions the re-check and the gates compare against. */
+interface Frozen {
+  /** This source's tasks. */
+  tasks: SourceTask[];
+  /** The tasks of the VIP's other readers, by reader. */
+  sharers: Map<Sharer, SourceTask[]>;
+  readings: { flavor: 'mysql' | 'mariadb'; old: PreflightResult['oldFacts']; relayGtid: string | null };
+}
+
+/** Re-take gtid-S with DM frozen and re-check; wait (bounded by the freeze) for a lagging new instance. */
+async function recheckWithDmFrozen(t: Tracker, s: VipState, relayGtid: string | null, freeze: Freeze): Promise<Frozen> {
+  const { dmCluster, sourceId, newInstance, options } = s.input;
   t.phase('recheck');
-  const [frozen, facts] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), mysql.mysqlInspect(newInstance, { withSources: true })]);
-  t.tasks(frozen.tasks);
-  const frozenTasks = frozen.tasks.filter((x) => taskNames.includes(x.name));
-  const readings = { flavor, old: pf.oldFacts, relayGtid };
-  const sharedFrozen = await frozenSharerTasks(sharers);
-  const allFrozen = [...frozenTasks, ...labelled(sharedFrozen)];
-  const frozenReadings = { ...readings, tasks: allFrozen, facts, when: 'frozen' };
-  await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
-  // after a gate inside the freeze: nothing may have moved while a person decided
-  const stillPaused = async (gate: Gate) => {
-    if (!gates.has(gate)) return;
-    const now = await dm.dmSourceState({ dmCluster, sourceId });
-    await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now.tasks, (f, x) => {
-      if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
-      if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
-      return sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid) ? null : `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
-    }, policy);
-  };
-  await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
-  await stillPaused('before-switch');
+  const [state, facts] = await Promise.all([
+    dm.dmSourceState({ dmCluster, sourceId }),
+    mysql.mysqlInspect(newInstance, { withSources: true }),
+  ]);
+  t.tasks(state.tasks);
+  const tasks = state.tasks.filter((x) => s.taskNames.includes(x.name));
+  const readings = { flavor: s.pf.source.flavor, old: s.pf.oldFacts, relayGtid };
+  const sharers = await frozenSharerTasks(s.sharers);
+  const all = [...tasks, ...labelled(sharers)];
+  await recheckFrozen(t, { ...readings, tasks: all, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, s.policy, freeze);
+  return { tasks, sharers, readings };
+}
 
-  // --- move the VIP ---------------------------------------------------------
+/** A gate inside the freeze, then (if it waited for a person) proof that nothing moved meanwhile. */
+async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Frozen, gate: Gate, freeze: Freeze) {
+  await gates.pass(gate, freezeLimit(freeze, gate));
+  if (!gates.has(gate)) return;
+  const { dmCluster, sourceId, newInstance } = s.input;
+  const flavor = s.pf.source.flavor;
+  const now = await dm.dmSourceState({ dmCluster, sourceId });
+  await recheckAfterGate(t, gate, frozen.readings, newInstance, frozen.tasks, now.tasks, (f, x) => {
+    if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
+    if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
+    if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
+    return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
+  }, s.policy);
+}
+
+/**
+ * Move the VIP, its undo registered first. DM's pooled connections to the old
+ * instance are closed first: closed by the server, they are replaced through
+ * the VIP after the move; cut by the move, DM's first use of one on resume
+ * fails, and a pessimistic shard-merge task then loses its sharding groups.
+ */
+async function moveTheVip(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
+  const { input, pf, holder, oldTarget, newTarget, vipAlreadyMoved, taskNames } = s;
   t.phase('moving-vip');
-  // DM's pooled connections to the old instance: closed by the server now, they are replaced through the VIP after the
-  // move; cut by the move, DM's first use of one on resume fails, and a pessimistic shard task then loses its sharding groups
-  const closedIdle = pf.oldFacts && oldInstance && !vipAlreadyMoved ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
+  const oldAlive = pf.oldFacts !== null;
+  const closeIdle = oldAlive && input.oldInstance && !vipAlreadyMoved;
+  const closedIdle = closeIdle ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
   const moveBack: Undo = {
     name: `move VIP ${input.vip.address} back to ${oldTarget?.host ?? holder ?? 'its holder before the switch'}`,
-    byHand: moveBackByHand(input, holder, oldTarget, pf.oldFacts !== null, taskNames),
-    run: () => moveVipBack(t, input, { holder, oldTarget, newTarget, oldAlive: pf.oldFacts !== null, tasks: taskNames, relay: relayWasRunning }),
+    byHand: vipMoveBackByHand({
+      sourceId: input.sourceId,
+      vip: input.vip.address,
+      provider: input.vip.provider,
+      holder,
+      oldHost: oldTarget?.host ?? null,
+      oldAlive,
+      tasks: taskNames,
+    }),
+    run: () => moveVipBack(t, input, { holder, oldTarget, newTarget, oldAlive, tasks: taskNames, relay: s.relayOn }),
   };
   const moved = await guarded(undo, vipAlreadyMoved ? null : moveBack, () => vipMoveOrFail(input, oldTarget, newTarget));
-  t.step(`move VIP ${input.vip.address} to ${newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', moved.alreadyThere ? 'already there' : `now on ${moved.holder}`);
+  const detail = moved.alreadyThere ? 'already there' : `now on ${moved.holder}`;
+  t.step(`move VIP ${input.vip.address} to ${input.newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', detail);
 
-  if (hasPessimistic(shards) && !closedIdle && !vipAlreadyMoved) {
+  if (hasPessimistic(s.shards) && !closedIdle && !vipAlreadyMoved) {
     // DM's idle connections to the old instance could not be closed: wait until TCP keep-alive (15 s in DM's MySQL
-    // driver) has sent a probe on each through the VIP, which the new holder answers with a reset, so DM's pool drops them
-    t.decide('info', `waiting ${KEEPALIVE_SECONDS} s before resuming: DM's idle connections to the old instance could not be closed, and a pessimistic shard-merge task loses its sharding groups if DM's first use of one on resume fails; by then TCP keep-alive has had the new holder of the VIP reset them`);
+    // driver) has sent a probe on each through the VIP, which the new holder answers with a reset, so DM's pool
+    // drops them
+    t.decide(
+      'info',
+      `waiting ${KEEPALIVE_SECONDS} s before resuming: DM's idle connections to the old instance could not be ` +
+        'closed, and a pessimistic shard-merge task loses its sharding groups if DM\'s first use of one on resume ' +
+        'fails; by then TCP keep-alive has had the new holder of the VIP reset them',
+    );
     await sleep(`${KEEPALIVE_SECONDS}s`);
   }
-  await gates.pass('before-resume', freezeLimit(freeze, 'before-resume'));
-  await stillPaused('before-resume');
+}
 
-  // --- resume and verify ------------------------------------------------------
+/** Start relay, resume the tasks (not those an operator paused) and the VIP's other readers. */
+async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
+  const { dmCluster, sourceId } = s.input;
   t.phase('resuming');
-  if (relayWasRunning) {
+  if (s.relayOn) {
     const stopRelayUndo: Undo = {
       name: `stop-relay -s ${sourceId} (before moving back)`,
-      byHand: `dmctl --master-addr=<dm-master> stop-relay -s ${sourceId}`,
+      byHand: byHand.stopRelay(sourceId),
       run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
     };
     const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    t.step(`start-relay -s ${sourceId}`, 'done', relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported');
+    const detail = relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported';
+    t.step(`start-relay -s ${sourceId}`, 'done', detail);
   }
-  if (runNames.length) {
+  if (s.runNames.length) {
     const pauseUndo: Undo = {
-      name: `pause-task ${taskNames.join(', ')} (before moving back)`,
-      byHand: `dmctl --master-addr=<dm-master> pause-task -s ${sourceId} <task>`,
-      run: () => undoDm.dmPauseTasks(tasksReq(120)),
+      name: `pause-task ${s.taskNames.join(', ')} (before moving back)`,
+      byHand: byHand.pauseTasks(sourceId),
+      run: () => undoDm.dmPauseTasks({ dmCluster, sourceId, tasks: s.taskNames, timeoutSeconds: 120 }),
     };
-    t.tasks(await guarded(undo, pauseUndo, () => dm.dmResumeTasks({ ...tasksReq(60), tasks: runNames })));
-    t.step(`resume-task ${runNames.join(', ')}`, 'done');
+    const req = { dmCluster, sourceId, tasks: s.runNames, timeoutSeconds: 60 };
+    t.tasks(await guarded(undo, pauseUndo, () => dm.dmResumeTasks(req)));
+    t.step(`resume-task ${s.runNames.join(', ')}`, 'done');
   }
-  await resumeSharers(t, undo, sharers);
+  await resumeSharers(t, undo, s.sharers);
+}
+
+/** The claimed end state, read: every task replicating from the new instance, and the VIP's other readers too. */
+async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen): Promise<void> {
+  const { input, pf } = s;
   t.phase('verifying');
-  const resumed = frozenTasks.filter((x) => runNames.includes(x.name));
-  await verify(t, { ...input, shards, flavor: pf.source.flavor }, resumed, pf.source.relay?.relaySubDir ?? null, relayWasRunning, pf.oldFacts && oldInstance ? oldInstance : null);
-  await verifySharers(t, input, sharedFrozen, pf.oldFacts && oldInstance ? oldInstance : null);
+  const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
+  const old = pf.oldFacts && input.oldInstance ? input.oldInstance : null;
+  const target = { ...input, shards: s.shards, flavor: pf.source.flavor };
+  await verify(t, target, resumed, pf.source.relay?.relaySubDir ?? null, s.relayOn, old);
+  await verifySharers(t, input, frozen.sharers, old);
+  const { sourceId, newInstance } = input;
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
   t.finish('switched');
-  return t.status;
-}
-
-/**
- * The switch moves what DM reads: the source's `from.host` is the VIP, or a
- * name that resolves to it. Otherwise moving the VIP would change nothing
- * DM reads (or something else that reads through it): refused, naming both.
- */
-async function readsThroughVip(t: Tracker, input: VipSwitchInput, source: SourceState): Promise<void> {
-  const vipAddress = input.vip.address;
-  // through the VIP, DM reaches whichever server listens on from.port of the VIP's holder: checks on another port
-  // would judge a server DM never reads, and DM would read one nobody checked
-  const ports = [
-    { what: 'new instance', ref: input.newInstance },
-    ...(input.oldInstance ? [{ what: 'old instance', ref: input.oldInstance }] : []),
-  ].filter((x) => x.ref.port !== source.from.port);
-  if (ports.length) {
-    const { host, port } = source.from;
-    const many = ports.length > 1 ? 's' : '';
-    const given = ports.map((x) => `the ${x.what} is given at ${x.ref.host}:${x.ref.port}`).join(' and ');
-    const reached = ports.map((x) => `${x.ref.host}:${port}`).join(' and ');
-    refuse(
-      t,
-      SwitchErrorType.PreflightFailed,
-      `source ${input.sourceId} reads ${host}:${port}, so through the VIP DM reaches port ${port} of the instance ` +
-        `that holds it, but ${given}: every check would run on ${many ? 'servers' : 'a server'} DM does not read, ` +
-        `and DM would read ${reached}, which nobody checked; nothing was changed. Give the instance${many} at port ` +
-        `${port} (the server${many} DM will read through the VIP), or change the port in DM's source config first`,
-    );
-  }
-  if (await sameHost(source.from.host, vipAddress)) {
-    t.decide('go', `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, which is the VIP ${vipAddress}: moving it moves what DM reads`);
-    return;
-  }
-  refuse(
-    t,
-    SwitchErrorType.PreflightFailed,
-    `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, not the VIP ${vipAddress} (nor a name that resolves to it): moving the VIP would not move what DM reads; nothing was changed. Give the VIP that DM's source config connects to, or re-point the source with an address switch (addressSwitch)`,
-  );
-}
-
-/** A probe of DM's MySQL driver's TCP keep-alive (Go's default: after 15 s idle, then every 15 s) with margin. */
-const KEEPALIVE_SECONDS = 35;
-
-/** Closes the idle connections of the source's dm-worker on the old instance (activities/mysql.ts says why); true when all could be. */
-async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: string): Promise<boolean> {
-  const w = await sourceWorker(input.dmCluster, input.sourceId);
-  if (!w || !input.oldInstance) return false;
-  const r = await mysql.mysqlCloseIdleConnections({ instance: input.oldInstance, user, hosts: w.addresses });
-  t.step(`close the idle connections of ${w.describe} on the old instance`, r.refused.length ? 'failed' : 'done', `${r.closed.length} closed (DM opens new ones through the VIP after the move)${r.refused.length ? `; not closed: ${r.refused.join('; ')}` : ''}`);
-  if (r.refused.length) t.decide('warn', `could not close some of DM's idle connections on the old instance (${r.refused.join('; ')}); DM's first use of one after resume may fail with "invalid connection"`);
-  return r.refused.length === 0;
-}
-
-/** The VIP moved, or VipMoveFailed naming the provider's words once its retries are spent. */
-async function vipMoveOrFail(input: VipSwitchInput, from: { host: string; port: number } | null, to: { host: string; port: number }) {
-  try {
-    return await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from, to });
-  } catch (e) {
-    const app = businessFailure(e);
-    if (app?.type === SwitchErrorType.InvalidInput) throw e;
-    throw failure(`moving the VIP ${input.vip.address} to ${to.host} failed (provider "${input.vip.provider}"): ${describe(e)}`, SwitchErrorType.VipMoveFailed);
-  }
-}
-
-function moveBackByHand(input: VipSwitchInput, holder: string | null, oldTarget: { host: string } | null, oldAlive: boolean, tasks: string[]): string {
-  const pause = `with every task of source ${input.sourceId} paused (dmctl --master-addr=<dm-master> pause-task -s ${input.sourceId} <task>   # for ${tasks.join(', ') || 'none'}) and relay stopped`;
-  if (oldTarget && holder === oldTarget.host && oldAlive) return `${pause}, move the VIP ${input.vip.address} back to ${oldTarget.host} with provider "${input.vip.provider}"; then start relay and resume the tasks`;
-  return `decide where the VIP ${input.vip.address} belongs: before the switch it was on ${holder ?? 'nobody'}${oldTarget && holder === oldTarget.host && !oldAlive ? ` (the old instance, which did not answer)` : ''}; the tasks are paused. To carry on with the new instance, resume them (dmctl --master-addr=<dm-master> resume-task -s ${input.sourceId} <task>); to go back, ${pause}, move the VIP, then resume`;
-}
-
-/**
- * The undo of the VIP move, from the real state: where the VIP is now, and
- * where it was before the switch (preflight's answer, not the move's). It
- * moves the VIP back only to the old instance that held it and answered at
- * preflight, and only once every task of the source is confirmed Paused and
- * relay stopped (never two instances' streams into one task). A VIP that
- * never reached the new instance is left where it is. A VIP that cannot go
- * back (the old instance was down, or never held it) stops compensation
- * here: the tasks stay paused and an operator decides.
- */
-async function moveVipBack(
-  t: Tracker,
-  input: VipSwitchInput,
-  s: { holder: string | null; oldTarget: { host: string; port: number } | null; newTarget: { host: string; port: number }; oldAlive: boolean; tasks: string[]; relay: boolean },
-): Promise<string> {
-  const { provider, address } = input.vip;
-  const candidates = [s.newTarget, ...(s.oldTarget ? [s.oldTarget] : [])];
-  const now = await undoVip.vipLocate({ provider, address, candidates });
-  if (now !== s.newTarget.host) {
-    t.decide('info', `the VIP ${address} is on ${now ?? 'nobody'}, not on the new instance: it was not moved, nothing to move back`);
-    return 'not moved';
-  }
-  if (!s.oldTarget || s.holder !== s.oldTarget.host) {
-    throw ApplicationFailure.create({
-      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; before the switch ${s.holder ? `it was on ${s.holder}, which is not the old instance given` : 'nobody held it'}, so it is not moved back; the tasks stay paused`,
-      type: SwitchErrorType.CompensationFailed,
-      nonRetryable: true,
-    });
-  }
-  if (!s.oldAlive) {
-    throw ApplicationFailure.create({
-      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; the old instance ${s.oldTarget.host} did not answer at preflight, so the VIP is not moved back to it; the tasks stay paused`,
-      type: SwitchErrorType.CompensationFailed,
-      nonRetryable: true,
-    });
-  }
-  // never move the VIP under a running task or relay: confirm them paused (idempotent) first
-  if (s.tasks.length) await undoDm.dmPauseTasks({ dmCluster: input.dmCluster, sourceId: input.sourceId, tasks: s.tasks, timeoutSeconds: 120 });
-  if (s.relay) await undoDm.dmStopRelay({ dmCluster: input.dmCluster, sourceId: input.sourceId });
-  const r = await undoVip.vipMove({ provider, address, from: s.newTarget, to: s.oldTarget });
-  t.decide('info', `moved the VIP ${address} back to ${s.oldTarget.host}${r.alreadyThere ? ' (it was already there)' : ''}, with every task Paused${s.relay ? ' and relay stopped' : ''}`);
-  return r.holder ?? '';
 }

@@ -1,151 +1,24 @@
 /**
- * Phases both switch workflows share: preflight and the GTID check. Each
- * records what it saw and decided in the tracker and refuses (before any
- * change) with a typed, non-retryable failure that says why.
+ * The GTID rules (gtid-P ⊆ gtid-S ⊆ gtid-E, no errant or tagged GTIDs), checked
+ * before the freeze, again once DM is frozen (waiting, bounded, for a lagging
+ * new instance), and after every gate inside the freeze. Each check records
+ * every set and decision in the tracker.
  */
-import type { ApplicationFailure } from '@temporalio/workflow';
-import { ApplicationFailure as Failure } from '@temporalio/workflow';
-import type { SourceState, SourceTask } from '../activities/dm.js';
+import type { SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
-import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
-import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
-import { filterProblems } from '../common/switch/filters.js';
-import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
-import { finishedLoad } from './paused-tasks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import { GATES, type SwitchStatus } from '../common/switch/status.js';
-import { dm, longMysql, mysql, net } from './activities.js';
-import { normalizeAddress } from '../common/switch/addresses.js';
+import { applying, channelsOf, replicating } from '../common/switch/replication.js';
+import { longMysql, mysql } from './activities.js';
 import { failure } from './compensation.js';
-import type { GateLimit, Gates } from './approvals.js';
+import { freezeTimeout, type Freeze } from './freeze.js';
+import { finishedLoad } from './paused-tasks.js';
+import type { PreflightResult } from './preflight.js';
+import { errantInTopology, writablePrimaryElsewhere } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
-
-/** Why a source without GTIDs is refused, and what to do. */
-export function notGtidMode(sourceId: string): string {
-  return `source ${sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`;
-}
-
-export interface PreflightResult<S extends SourceState | null = SourceState> {
-  source: S;
-  newFacts: Extract<InstanceFacts, { reachable: true }>;
-  oldFacts: Extract<InstanceFacts, { reachable: true }> | null;
-}
-
-export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never {
-  t.decide('refuse', reason);
-  t.finish('refused');
-  throw Failure.create({ message: reason, type, nonRetryable: true });
-}
-
-/**
- * The runbook's preconditions, read from the real state: the source exists and
- * runs in GTID mode, its tasks, relay, and the new (and, if up, old) instance's
- * settings. The old instance may be down: what needs it is skipped with a warning.
- */
-type PreflightRequest = { dmCluster: string; sourceId: string; newInstance: InstanceRef; oldInstance?: InstanceRef };
-
-export async function preflight(t: Tracker, req: PreflightRequest): Promise<PreflightResult>;
-/** For adopting a half-done address switch: DM may no longer know the source (removed by hand). */
-export async function preflight(t: Tracker, req: PreflightRequest, opts: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>>;
-export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>> {
-  t.phase('preflight');
-  const where = { dmCluster: req.dmCluster, sourceId: req.sourceId };
-  const [source, newFacts, oldFacts] = await Promise.all([
-    opts?.sourceMayBeMissing ? dm.dmFindSource(where) : dm.dmSourceState(where),
-    mysql.mysqlInspect(req.newInstance, { withSources: true }),
-    // the old instance's chain says whether a writable primary answers elsewhere
-    req.oldInstance ? mysql.mysqlInspect(req.oldInstance, { withSources: true }) : Promise.resolve(null),
-  ]);
-  if (source) {
-    t.tasks(source.tasks);
-    if (!source.enableGtid) {
-      refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(req.sourceId));
-    }
-    t.decide('go', `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`);
-    if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
-    else t.decide('info', `tasks of the source (query-status): ${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`);
-    if (source.enableRelay) {
-      t.decide('info', `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): it will be checked to switch to a new sub-directory and catch up`);
-    }
-  } else {
-    t.decide('warn', `DM does not know source ${req.sourceId}: it was removed (operate-source stop), perhaps halfway through an earlier switch; it will be created reading the new instance`);
-  }
-
-  if (!newFacts.reachable) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`);
-  const problems = servingProblems(newFacts, source?.flavor ?? null);
-  if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
-  t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
-  await filterCheck(t, req, source, newFacts);
-  for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
-  if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
-    t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
-  }
-
-  let old: PreflightResult['oldFacts'] = null;
-  if (oldFacts === null) {
-    t.decide('warn', 'old instance not given: skipping the server_uuid and binlog_row_event_max_size comparison');
-  } else if (!oldFacts.reachable) {
-    t.decide('warn', `old instance ${oldFacts.address} is unreachable (${oldFacts.error}): skipping the checks that need it; the switch relies on DM's own position (gtid-S)`);
-  } else {
-    old = oldFacts;
-    if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
-    const sizes = rowEventSizeProblem(oldFacts, newFacts);
-    if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
-    t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
-  }
-  return { source, newFacts, oldFacts: old };
-}
-
-/**
- * Replication and binary log filters (and replica_skip_errors) on the new
- * instance and on every server up to the primary: refused when one could
- * hide changes of a schema the source's tasks replicate (common/switch/filters.ts).
- */
-async function filterCheck(
-  t: Tracker,
-  req: PreflightRequest,
-  source: SourceState | null,
-  facts: PreflightResult['newFacts'],
-): Promise<void> {
-  const chain = describeChain(facts);
-  if (chain) t.decide('info', chain);
-  const servers = serverFilters(facts);
-  const clean = (s: (typeof servers)[number]) =>
-    s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
-  if (servers.every(clean)) {
-    const where = servers.map((s) => s.address).join(', ') || facts.address;
-    t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
-    return;
-  }
-  const names = source?.tasks.map((x) => x.name) ?? [];
-  const { dmCluster, sourceId } = req;
-  const scopes = names.length ? await dm.dmTaskScopes({ dmCluster, sourceId, tasks: names }) : [];
-  const problems = filterProblems(servers, scopes);
-  if (problems.length) {
-    const why = 'with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds';
-    const text = `switch refused, nothing was changed: DM would silently miss changes behind a filter (${why})`;
-    refuse(t, SwitchErrorType.PreflightFailed, `${text}: ${problems.join('; ')}`);
-  }
-  const scope = scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ');
-  t.decide('go', `the filters found cannot touch what the tasks replicate (${scope})`);
-}
-
-/** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
-export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null): string[] {
-  const problems: string[] = [];
-  if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
-  if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
-  if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
-  problems.push(...unreadableBinlogSettings(facts));
-  if (facts.replica !== null && facts.logReplicaUpdates === false) {
-    problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
-  }
-  return problems;
-}
 
 export interface GtidCheckResult {
   verdict: GtidDecision['verdict'];
@@ -310,33 +183,6 @@ function errantBeyond(flavor: 'mysql' | 'mariadb', errant: string, approved: str
   return errant.split(',').filter((g) => g && !ok.has(g)).join(',');
 }
 
-/** How long DM may still stay frozen, and what a switch that passes it fails with. */
-export interface Freeze {
-  /** Workflow time (ms) when DM was frozen. */
-  since: number;
-  /** Workflow time (ms) by which the tasks must run again. */
-  until: number;
-  maxSeconds: number;
-}
-
-export function startFreeze(maxSeconds: number): Freeze {
-  const since = Date.now();
-  return { since, until: since + maxSeconds * 1000, maxSeconds };
-}
-
-export function freezeTimeout(f: Freeze, where: string): ApplicationFailure {
-  return failure(
-    `DM has been frozen ${Math.round((Date.now() - f.since) / 1000)} s, ${where}: options.maxFreezeSeconds (${f.maxSeconds} s) is over, so the switch is undone and replication resumes on the old instance; start it again when the cause is fixed`,
-    SwitchErrorType.FreezeTimeout,
-  );
-}
-
-/** The freeze as a gate's limit: a gate inside it waits no longer than the freeze may last. */
-export function freezeLimit(f: Freeze | null, gate: string): GateLimit | undefined {
-  if (!f) return undefined;
-  return { until: f.until, why: `options.maxFreezeSeconds (${f.maxSeconds} s) ran out while DM was frozen`, failure: () => freezeTimeout(f, `waiting at gate ${gate}`) };
-}
-
 /**
  * With DM frozen (tasks paused or stopped), gtid-S no longer moves: check it
  * again and, if the new instance only lags, wait for it (bounded by the
@@ -402,21 +248,4 @@ export async function recheckAfterGate(
 /** Two GTID texts of one flavor name the same set. */
 export function sameGtids(flavor: 'mysql' | 'mariadb', a: string, b: string): boolean {
   return parseGtidSet(flavor, a).equals(parseGtidSet(flavor, b));
-}
-
-/** The same host: the same text, or names that resolve to a common address. */
-export async function sameHost(a: string, b: string): Promise<boolean> {
-  if (normalizeAddress(a) === normalizeAddress(b)) return true;
-  const resolved = await net.netResolveHosts({ hosts: [a, b] });
-  const of = (h: string) => new Set((resolved[h] ?? []).map(normalizeAddress));
-  const bs = of(b);
-  return [...of(a)].some((x) => bs.has(x));
-}
-
-/** A dry run ends after every check: it says at which gates it would wait, changes nothing. */
-export async function endDryRun(t: Tracker, gates: Gates, verdict: GtidCheckResult['verdict']): Promise<SwitchStatus> {
-  for (const gate of GATES) await gates.pass(gate);
-  t.decide('info', `dry run: every check done, nothing changed; verdict ${verdict}`);
-  t.finish('dry-run');
-  return t.status;
 }
