@@ -31,7 +31,6 @@ import { printable } from '../common/text.js';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { applyLimits, DEFAULT_SERVER_LIMITS, limitOptions, type ServerLimits } from './server-limits.js';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Server } from 'node:https';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';

@@ -12,7 +12,7 @@ import type { CandidateReport, Outcome } from './status.js';
 
 const CommonSchema = {
   /** The host to free (drain) or to move the sources back to (return): as DM's source configs name it, or an address it resolves to. */
-  host: z.string().regex(/^[A-Za-z0-9._:\[\]-]{1,253}$/, 'a host name or address (letters, digits, ".", "-", ":")'),
+  host: z.string().regex(/^[A-Za-z0-9._:[\]-]{1,253}$/, 'a host name or address (letters, digits, ".", "-", ":")'),
   /** Its MySQL port. */
   port: z.number().int().min(1).max(65535).default(3306),
   /** Credential reference (on the worker) for the host and the instances the sources move to. */

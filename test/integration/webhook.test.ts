@@ -299,7 +299,7 @@ rules:
       expect(a).toMatchObject({ action: 'started', workflowId: ids[0] });
       expect(b).toMatchObject({ action: 'started', workflowId: ids[1] });
       expect(bad).toMatchObject({ action: 'refused', rule: 'instance-down-any-source' });
-      expect(bad!.reason).toMatch(/^rule instance-down-any-source makes no valid switch request from this alert, so nothing was started:\n  - switch\.sourceId: .*\(from \{\{ labels\.dm_source \}\}: label dm_source is "bad source"\)/);
+      expect(bad!.reason).toMatch(/^rule instance-down-any-source makes no valid switch request from this alert, so nothing was started:\n {2}- switch\.sourceId: .*\(from \{\{ labels\.dm_source \}\}: label dm_source is "bad source"\)/);
       expect(starts).toHaveBeenCalledTimes(2);
       const { events } = await client.workflow.getHandle(ids[1]!).fetchHistory();
       const input = client.options.loadedDataConverter.payloadConverter.fromPayload(events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as VipSwitchRequest;

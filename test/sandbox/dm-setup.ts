@@ -39,7 +39,6 @@ export async function createSource(dm: DmCluster, sourceId: string, upstream: Up
   expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
 }
 
-const DOWNSTREAM_SQL_MODE = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
 export function taskConfig(name: string, sourceIds: string[], downstream: Downstream, meta?: Record<string, unknown>): Record<string, unknown> {
   return {

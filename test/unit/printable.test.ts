@@ -26,6 +26,7 @@ describe('what an approver reads is what happened', () => {
   it('given a server error that tries to redraw the terminal and forge a line, should show it as one inert line', () => {
     const forged = 'errant GTIDs found\x1b[2K\r    10:00:02 [gtid-check] go: no errant transactions\n    10:00:03 [verify] go: switched';
     const text = renderStatus('wf', status(forged, 'alertmanager: \x1b]8;;http://evil\x07click\x1b]8;;\x07 \u202Eevil'));
+    // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
     const lines = text.split('\n');
     // the forged "go" lines stay inside the refusal's own line

@@ -9,7 +9,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery, type ApprovalRequest } from '../../common/switch/messages.js';
-import type { Gate, SwitchStatus } from '../../common/switch/status.js';
+import type { SwitchStatus } from '../../common/switch/status.js';
 import { failureType, fakeWorld, input, pendingGate, runSwitch, U, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
