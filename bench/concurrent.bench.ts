@@ -1,5 +1,5 @@
 /**
- * Switches of many sources at once (issue 16, item 6): what one switch costs
+ * Switches of many sources at once (a host drain moves several): what one switch costs
  * when 1, 5 or 10 run together on two worker processes sharing one task
  * queue, on one DM cluster with a dm-worker per source.
  *

@@ -16,7 +16,8 @@
  * For the workflow it also prints, per round, the whole switch (start →
  * closed) split into preflight (start → pause issued), the pause window and
  * verification (Running again → closed), and the number of events in its
- * history (issue 16: at most 150, whatever the waits).
+ * history (at most 150, whatever the waits: every wait polls inside one
+ * heartbeating activity, so a long catch-up does not grow the history).
  *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
@@ -38,7 +39,8 @@ const dm = stack.dm!;
 const task = stack.taskName!;
 const source = stack.sourceId!;
 
-// BENCH_IDLE=1: no writer, for the duration of a switch on an idle upstream (issue 16, item 1)
+// BENCH_IDLE=1: no writer, for the duration of a switch on an idle upstream, where DM reports a new position only
+// at the next replication heartbeat
 const idle = process.env.BENCH_IDLE === '1';
 let writing = !idle;
 const writer = (async () => {

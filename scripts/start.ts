@@ -101,13 +101,19 @@ try {
     config = parseWorkerConfig(stack.workerConfigYaml(), path);
     log(`worker configuration: ${path}`);
   } else if (process.env.DM_SWITCH_CONFIG) {
-    if (!existsSync(process.env.DM_SWITCH_CONFIG)) throw new Error(`DM_SWITCH_CONFIG is ${process.env.DM_SWITCH_CONFIG}, which does not exist; give the path of your worker configuration (README, "Running the worker against your own DM")`);
+    if (!existsSync(process.env.DM_SWITCH_CONFIG)) {
+      throw new Error(
+        `DM_SWITCH_CONFIG is ${process.env.DM_SWITCH_CONFIG}, which does not exist; give the path of your worker ` +
+          'configuration (docs/deploying.md, "Running the worker against your own DM")',
+      );
+    }
     config = await loadWorkerConfig(process.env.DM_SWITCH_CONFIG);
     await checkDmctl(config);
     log(`worker configuration: ${process.env.DM_SWITCH_CONFIG}`);
   } else {
     log('NO WORKER: without the sandbox the worker needs your DM clusters and credentials. Stop (Ctrl-C) and run');
-    log('  DM_SWITCH_CONFIG=/path/to/worker.yaml npm start -- --no-sandbox     (README, "Running the worker against your own DM")');
+    log('  DM_SWITCH_CONFIG=/path/to/worker.yaml npm start -- --no-sandbox');
+    log('(docs/deploying.md, "Running the worker against your own DM")');
     log('a switch started now waits until a worker polls task queue "dm-switch"');
   }
   if (config) {
@@ -154,7 +160,7 @@ try {
   }
   if (!withSandbox) {
     const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
-    log('start a switch of your own source (request format: README, "The VIP switch" / "The address switch"):');
+    log('start a switch of your own source (request format: docs/reference.md, "The switch request"):');
     log(`  ${temporal} workflow start --task-queue ${config?.taskQueue ?? 'dm-switch'} --type vipSwitch --workflow-id dm-switch/<cluster>/<source> --input-file <request.json>`);
     log(`  or: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file <request.json> --wait`);
     log(`the alert webhook is not started without the sandbox: DM_SWITCH_WEBHOOK_POLICY=<policy.yaml> TEMPORAL_ADDRESS=${stack.temporal!.address} npm run webhook`);

@@ -1,5 +1,5 @@
 /**
- * `npm run screenshots`: regenerates the README's two Web UI screenshots,
+ * `npm run screenshots`: regenerates the two Web UI screenshots docs/operating.md shows,
  * docs/ui-approval.png (a switch waiting at its gate, with its current
  * details) and docs/ui-list.png (the list filtered by search attribute).
  *

@@ -6,7 +6,7 @@
  * TEMPORAL_* variables.)
  *
  *   taskQueue: dm-switch
- *   deployment: { name: dm-switch, buildId: "2026.12.1" }   # optional: Worker Deployment Versioning (README "Upgrading")
+ *   deployment: { name: dm-switch, buildId: "2026.12.1" }   # optional: versioned builds (docs/deploying.md)
  *   dm:
  *     clusters:
  *       default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }
@@ -68,7 +68,10 @@ const NotifySchema = z
     bearerTokenFile: z.string().min(1).optional(),
     /** Refused: a token in this file would be one more copy of it to guard. */
     bearerToken: z.unknown().optional(),
-    /** slack: { text, metadata: { event_type, event_payload } }; json: { text, …fields } (README "Notifications"). */
+    /**
+     * slack: { text, metadata: { event_type, event_payload } }; json: { text, …fields }
+     * (docs/deploying.md, "Notifications").
+     */
     format: z.enum(['slack', 'json'], { message: 'slack (the default: text, and the fields as Slack message metadata) or json (text and the fields at the top level)' }).default('slack'),
     /** How long one POST may take; a failed one is retried (5 attempts within 2 minutes). */
     timeoutSeconds: z.number().int().min(1).max(30, 'at most 30 s (a POST is retried within 2 minutes)').default(10),

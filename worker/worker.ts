@@ -23,7 +23,7 @@ export interface WorkerExtras {
  * The worker's deployment version (config `deployment`, DM_SWITCH_BUILD_ID
  * over its `buildId`), or undefined for an unversioned worker. Switches are
  * pinned: one finishes on the code it started with, however many versions
- * are deployed meanwhile (README "Upgrading the worker mid-switch").
+ * are deployed meanwhile (docs/deploying.md, "Upgrading the worker mid-switch").
  */
 export function deploymentOptions(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env): WorkerDeploymentOptions | undefined {
   if (!config.deployment) return undefined;

@@ -1,7 +1,7 @@
 /**
  * How the new instance writes its binary log, judged by what the pinned DM's
- * syncer does with it (measured on MySQL 9.7, see the README's
- * compatibility table). Pure; the workflows and candidate ranking share it.
+ * syncer does with it (measured on MySQL 9.7, see the compatibility table in
+ * docs/reference.md). Pure; the workflows and candidate ranking share it.
  *
  * DM's syncer turns only WRITE/UPDATE/DELETE rows events into SQL: a DML
  * statement logged as a Query event is skipped without an error ("ddl that dm
@@ -74,7 +74,7 @@ export function binlogSettingNotes(f: BinlogSettings): string[] {
  * transaction is split into rows events at a different size, and DM, whose
  * binlog reader retries a broken connection by skipping the rows events of
  * the transaction it had already read, could skip the wrong ones (tiflow
- * issue 5129). Null when they are equal or either is unknown.
+ * issue 5129, a public DM bug report). Null when they are equal or either is unknown.
  */
 export function rowEventSizeProblem(old: BinlogSettings, now: BinlogSettings): string | null {
   if (old.binlogRowEventMaxSize === null || now.binlogRowEventMaxSize === null) return null;

@@ -1,5 +1,5 @@
 /**
- * Draining a host (issue 18): every DM source, across the DM clusters,
+ * Draining a host (before its maintenance): every DM source, across the DM clusters,
  * that reads from one host (its own address, or a VIP the host holds) is
  * switched elsewhere, each by its own switch workflow, after one plan and,
  * when asked, one approval. And the return: the sources a drain moved go

@@ -48,7 +48,8 @@ export const ApprovalsSchema = z
 export type Approvals = z.infer<typeof ApprovalsSchema>;
 
 /**
- * Where the switch may go, when it should choose itself (issue 18): instead
+ * Where the switch may go, when it should choose itself (the instance DM read
+ * died, and the best survivor is not known in advance): instead
  * of one `newInstance`, an ordered list of `candidates`, or `discover`: the
  * replicas of `replicasOf` (default: the old instance's replication source,
  * and the old instance itself), as they report themselves (SHOW REPLICAS:

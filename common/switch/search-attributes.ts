@@ -3,7 +3,7 @@
  * and filtered in the Temporal UI and with `dm-switch list`, e.g.
  * `DmSwitchSource = "mysql-replica-01" AND DmSwitchOutcome = "needs-operator"`.
  * All Keyword; they must be registered on the namespace (the dev server of
- * `npm start` and the tests registers them; see the README for a cluster).
+ * `npm start` and the tests registers them; for a cluster, see docs/deploying.md).
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 

@@ -308,7 +308,7 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
           `start-relay -s ${SOURCE}`,
         ]);
         expect(status.decisions.some((d) => /relay switched to sub-directory/.test(d.reason))).toBe(true);
-        // every wait polls inside an activity: the history stays small (issue 16)
+        // every wait polls inside an activity: the history stays small however long DM takes
         const history = await historyEvents(handle);
         expect(history.count, history.what).toBeLessThanOrEqual(160);
         const relay = await relayStatus(dm, SOURCE);

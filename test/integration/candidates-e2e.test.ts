@@ -1,5 +1,5 @@
 /**
- * A switch that picks its own target (issue 18, item 1), on the real stack:
+ * A switch that picks its own target (the instance DM read died), on the real stack:
  * MySQL 9.7 hosts in network namespaces (primary, replicas A, B, C, D)
  * behind a real VIP that DM reads through, TiDB downstream, the Temporal dev
  * server and the real worker. Each case builds the situation for real (an

@@ -1,5 +1,5 @@
 /**
- * Crashes inside the steps that change something (issue 14), on the real
+ * Crashes inside the steps that change something (the outcome must still be the real state), on the real
  * stack: the worker is a real process that kills itself with SIGKILL right
  * after an activity's effect and before its completion reaches Temporal
  * (test/sandbox/crash-after.ts), and is started again. The retried activity
@@ -194,7 +194,8 @@ async function crashCase(workflow: 'vipSwitch' | 'addressSwitch', req: object, t
   // the crashes happened where planned, after the effect: one mark per type
   expect((await readdir(marks)).sort()).toEqual([...types].sort());
   // the history counts steps, not seconds waited: a forward switch stays within 150 events (vip-switch-e2e), and one
-  // that crashed twice and undid everything, with retried activities and the rollback check, within 250 (issue 16)
+  // that crashed twice and undid everything, with retried activities and the rollback check, within 250 (a history
+  // that grew with time waited would reach Temporal's limits on a long switch)
   const history = await historyEvents(sw.handle);
   expect(history.count, history.what).toBeLessThanOrEqual(250);
   return { status, error, movesBefore, handle: sw.handle };

@@ -1,5 +1,5 @@
 /**
- * Seed 004's decision matrix on real MySQL 9.7: new instances provisioned by
+ * The runbook's decision matrix on real MySQL 9.7: new instances provisioned by
  * each method (plain replication, snapshot + gtid_purged, empty transactions
  * + purge), read by the real mysqlInspect activity, against DM positions
  * (gtid-S) before, inside and after the new instance's purged range, and

@@ -1,5 +1,5 @@
 /**
- * Draining a host and moving its sources back (issue 18, items 3 and 4), on
+ * Draining a host and moving its sources back (host maintenance), on
  * the real stack: MySQL 9.7 hosts in network namespaces (primary P,
  * replicas A, B, C) with a real VIP on A; two DM clusters whose dm-workers
  * run each in a namespace of its own (so MySQL sees each connect from its

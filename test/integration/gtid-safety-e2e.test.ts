@@ -1,5 +1,5 @@
 /**
- * The switch's safety rules on the real stack (issue 12): MySQL 9.7 hosts in
+ * The switch's safety rules beyond the runbook's GTID subsets, on the real stack: MySQL 9.7 hosts in
  * network namespaces (primary, replica A, replica B) behind a real VIP, DM
  * reading through it, TiDB downstream, the Temporal dev server and the real
  * worker. Each case builds the dangerous situation for real and asserts the

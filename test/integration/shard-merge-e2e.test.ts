@@ -1,5 +1,5 @@
 /**
- * Switching one source of a shard-merge task on the real stack (issue 13):
+ * Switching one source of a shard-merge task on the real stack:
  * source 1 reads a primary/replica topology through a VIP, source 2 a
  * standalone MySQL, and one task (`task-mode: all`) merges `db_shard.tb` of
  * both into one downstream table (test/sandbox/shard-merge.ts). Rows are
@@ -8,7 +8,7 @@
  * DDL coordinated: downstream equal to the union of the shards (an ordered
  * hash over every column) and every subtask Running without errors.
  *
- * Each case first fails on the procedure before issue 13: the pessimistic
+ * Each case first failed on the plain runbook procedure: the pessimistic
  * VIP switch lost DM's sharding groups on resume (the next DDL of the source
  * was skipped), the address switch could not start the exported task config
  * again, and a DDL another shard ran while this source was stopped reached

@@ -150,7 +150,8 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
       expect(await stage(SOURCE, TASK)).toBe('Running');
       expect(await tidb.query(`SELECT * FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'errant_b'`)).toEqual([]);
     } finally {
-      // the README's fix for an errant transaction: the same GTIDs, empty, on the primary
+      // the documented fix for an errant transaction (docs/how-it-works.md, rule 3): the same GTIDs, empty,
+      // on the primary
       await injectEmptyTransactions(primary, errant);
       await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
     }

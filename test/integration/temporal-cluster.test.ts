@@ -1,5 +1,5 @@
 /**
- * The switches against a real Temporal cluster (issue 16 item 8): the
+ * The switches against a real Temporal cluster (as production runs them, not the dev server): the
  * Temporal server built from go.temporal.io/server on PostgreSQL 15 for
  * persistence and SQL visibility (test/sandbox/temporal-cluster.ts), not the
  * dev server on SQLite. One stack (MySQL hosts in a VIP lab, DM's source

@@ -1,6 +1,6 @@
 /**
  * The MySQL 9.7 topology the switch tests stand on: GTID replication that
- * really flows, and new replicas provisioned by each method of seed 004 with
+ * really flows, and new replicas provisioned by each method of MySQL's GTID provisioning guide with
  * the gtid_purged / gtid_executed each method must leave behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -49,7 +49,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** The step that closes DM's idle connections on the old instance before the VIP moves (issue 13). */
+/** The step that closes DM's idle connections on the old instance before the VIP moves (shard-merge tasks need it). */
 const closeIdle = () => `close the idle connections of dm-worker worker1 (${lab.gateway}; registered as replica worker1) on the old instance`;
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 

@@ -1,5 +1,5 @@
 /**
- * The Temporal Web UI with encryption on, in a real browser (issue 15):
+ * The Temporal Web UI with encryption on, in a real browser (operators must still read what they approve):
  * Debian's chromium driven by playwright-core (no browser download), the
  * dev server's UI set up with `--ui-codec-endpoint` pointing at our codec
  * endpoint on loopback, CORS open to the UI's origin only. A switch run by an

@@ -1,9 +1,9 @@
 /**
- * The Temporal Web UI, in a real browser, on the real stack (issue 17):
+ * The Temporal Web UI, in a real browser, on the real stack (one of the three ways to start a switch):
  * Debian's chromium driven by playwright-core (no browser download) against
  * the dev server's UI, the VIP lab with MySQL replicas, DM and TiDB, and the
  * real worker on task queue `dm-switch`. Everything a person does here goes
- * through the UI, as the README describes it:
+ * through the UI, as docs/operating.md describes it:
  *
  *   - start `vipSwitch` from the Start Workflow form, with the demo input
  *     `npm start` prints (plus a `before-switch` gate) and a summary;
@@ -16,7 +16,7 @@
  * Then it asserts the real end state: the VIP on the new instance, the DM
  * task Running, every row downstream. Screenshots go to test-artifacts/ (not
  * committed); with DM_SWITCH_README_SCREENSHOTS=<dir> (`npm run screenshots`)
- * the two the README shows are written there too.
+ * the two docs/operating.md shows are written there too.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { existsSync } from 'node:fs';
@@ -35,7 +35,7 @@ import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 const CHROMIUM = process.env.DM_SWITCH_CHROMIUM ?? '/usr/bin/chromium';
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-artifacts');
-/** `npm run screenshots`: where the README's two screenshots go (docs/ui-approval.png, docs/ui-list.png). */
+/** `npm run screenshots`: where the docs' two screenshots go (docs/ui-approval.png, docs/ui-list.png). */
 const readmeShots = process.env.DM_SWITCH_README_SCREENSHOTS ? resolve(repoRoot, process.env.DM_SWITCH_README_SCREENSHOTS) : undefined;
 
 /** The iframe the UI renders a workflow's current details in (its summary's has overrideTheme=primary). */
@@ -64,7 +64,7 @@ beforeAll(async () => {
   stack = await startStack({ temporal: { ui: true }, mysql: { replicas: 2 }, dm: true, vip: true });
   [primary, , b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
   ui = stack.temporal!.uiUrl!;
-  // the switch the README walks through: npm start's demo input, with a gate so there is something to approve
+  // the switch docs/operating.md walks through: npm start's demo input, with a gate so there is something to approve
   request = { ...demoSwitchRequest(stack), approvals: { gates: ['before-switch'] } };
   workflowId = switchWorkflowId('default', request.sourceId);
   summary = `VIP switch of DM source ${request.sourceId} to ${request.newInstance!.host}:3306, from the Web UI`;
@@ -85,7 +85,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** A screenshot in test-artifacts/, and in the README's directory under `readme` when asked for. */
+/** A screenshot in test-artifacts/, and in the docs' directory under `readme` when asked for. */
 async function shot(name: string, readme?: string): Promise<void> {
   const path = join(artifacts, `web-ui-${name}.png`);
   await page.screenshot({ path });

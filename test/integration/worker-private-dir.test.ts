@@ -1,5 +1,5 @@
 /**
- * No plaintext config left behind (issue 15): the files that carry a
+ * No plaintext config left behind (a crash must not leave a password on disk): the files that carry a
  * password for a moment live in the worker's private directory, one
  * sub-directory per worker process, and a worker that starts removes what
  * killed workers left there. Real worker processes and a real SIGKILL; the

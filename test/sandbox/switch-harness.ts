@@ -105,7 +105,10 @@ export async function saveHistory(handle: WorkflowHandle, name: string): Promise
   await writeFile(join(import.meta.dirname, '../fixtures/histories', `${name}.json`), historyToJSON(await handle.fetchHistory()));
 }
 
-/** How many events the switch's history holds (issue 16: at most 150, whatever its waits), and what they are, for the reader. */
+/**
+ * How many events the switch's history holds (at most 150, whatever its waits: they poll inside activities), and
+ * what they are, for the reader.
+ */
 export async function historyEvents(handle: WorkflowHandle): Promise<{ count: number; what: string }> {
   const events = (await handle.fetchHistory()).events ?? [];
   const kinds = new Map<string, number>();

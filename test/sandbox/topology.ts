@@ -2,7 +2,7 @@
  * MySQL replication topologies on the sandbox servers: a primary and
  * replicas with GTID auto-positioning, and the operations tests need. These
  * are writing rows, purging binary logs, and provisioning a new replica by
- * each method of MySQL's GTID provisioning guide (seed 004):
+ * each method of MySQL's GTID provisioning guide:
  *
  * - `replication`: a fresh server replicates the whole history from the source.
  * - `snapshot`: a `mysqldump` snapshot restored with
@@ -220,7 +220,7 @@ export async function provisionReplica(source: DbInstance, method: ProvisionMeth
   }
 }
 
-/** Commits one empty transaction per GTID of `gtids` (seed 004's "inject empty transactions"). */
+/** Commits one empty transaction per GTID of `gtids` (the provisioning guide's "inject empty transactions"). */
 export async function injectEmptyTransactions(db: DbInstance, gtids: string): Promise<void> {
   const statements: string[] = [];
   for (const gtid of expand(gtids)) statements.push(`SET GTID_NEXT = '${gtid}'; BEGIN; COMMIT;`);

@@ -1,5 +1,5 @@
 /**
- * The programs the worker runs see none of its secrets (issue 15): a VIP
+ * The programs the worker runs see none of its secrets (they need none, and may log what they get): a VIP
  * provider command and dmctl, both replaced here by scripts that write their
  * whole environment to a file, run with the worker's secrets set.
  */

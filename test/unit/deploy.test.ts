@@ -28,14 +28,14 @@ describe('temporal-dev.yml', () => {
     expect(existsSync(join(root, 'Dockerfile'))).toBe(true);
   });
 
-  it('publishes the ports the README names', () => {
+  it('publishes the ports the deployment guide names', () => {
     expect(s.temporal!.ports).toEqual(['7233:7233']);
     expect(s['temporal-ui']!.ports).toEqual(['8080:8080']);
     expect(s.webhook!.ports).toEqual(['9095:9095']);
     expect(s.worker!.ports).toEqual(['9464:9464']);
-    const readme = read('README.md');
-    for (const port of ['7233', '8080', '9095', '9464']) expect(readme).toContain(`localhost:${port}`);
-    expect(readme).toContain('docker compose -f temporal-dev.yml up');
+    const guide = read('docs/deploying.md');
+    for (const port of ['7233', '8080', '9095', '9464']) expect(guide).toContain(`localhost:${port}`);
+    expect(guide).toContain('docker compose -f temporal-dev.yml up');
   });
 
   it('registers exactly the search attributes the workflows upsert', () => {

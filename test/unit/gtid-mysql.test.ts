@@ -56,7 +56,7 @@ describe('MySQL GTID text', () => {
 });
 
 describe('MySQL GTID algebra', () => {
-  it('given the runbook conditions, should decide as DESIGN.md says', () => {
+  it('given the runbook conditions, should decide as the runbook says', () => {
     const S = p(`${U}:1-100`);
     const P = p(`${U}:1-50`);
     const E = p(`${U}:1-150`);

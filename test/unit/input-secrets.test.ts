@@ -1,7 +1,7 @@
 /**
  * No password reaches a switch's input (it is kept in workflow history),
  * whatever the YAML style of a task configuration given for adoption: the
- * YAML is parsed and walked, not matched as text (issue 15).
+ * YAML is parsed and walked, not matched as text (a pattern misses a style).
  */
 import { describe, expect, it } from 'vitest';
 import { validateAddressSwitchInput, yamlSecretPaths } from '../../common/switch/input.js';

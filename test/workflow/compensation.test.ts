@@ -1,5 +1,5 @@
 /**
- * Compensation that cannot lie (issue 14), on a real Temporal dev server with
+ * Compensation that cannot lie (the outcome is the state read after the undo), on a real Temporal dev server with
  * a scripted world (test/workflow/scripted-world.ts). The faults here are
  * scripted because real components cannot produce them on demand: DM
  * refusing the pause of one task of two, refusing the resume of one task of

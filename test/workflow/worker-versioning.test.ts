@@ -1,6 +1,6 @@
 /**
- * Upgrading the worker mid-switch with Worker Deployment Versioning (issue
- * 16 item 5), on a real dev server with scripted activities: a switch waits
+ * Upgrading the worker mid-switch with Worker Deployment Versioning (the only
+ * way behaviour changes), on a real dev server with scripted activities: a switch waits
  * at a gate on version v1; version v2, whose workflow code differs (it
  * could not replay v1's switch), is deployed and made current; the gate is
  * approved: the old switch finishes on v1, a new switch runs on v2, and v1
