@@ -182,7 +182,7 @@ export class Gates {
     // cached switches (worker/worker.ts, maxCachedWorkflows).
     if (!record) {
       throw new Error(
-        `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; this history decided a gate in the workflow task that opened it, which this SDK cannot replay; end the switch with: temporal workflow terminate --workflow-id ${workflowInfo().workflowId}, then check DM, the VIP and the source as README "When something goes wrong" says`,
+        `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; this history decided a gate in the workflow task that opened it, which this SDK cannot replay; end the switch with: temporal workflow terminate --workflow-id ${workflowInfo().workflowId}, then check DM, the VIP and the source as docs/operating.md "When something goes wrong" says`,
       );
     }
     this.close(record, {

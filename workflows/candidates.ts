@@ -1,5 +1,5 @@
 /**
- * A switch that chooses its own target (issue 18): the request gives an
+ * A switch that chooses its own target: the request gives an
  * ordered list of `candidates`, or asks to `discover` them (the replicas of
  * the old instance's source and of the old instance, or of `replicasOf`).
  * Before any change, every candidate is read and judged by the rules a named

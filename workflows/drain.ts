@@ -1,5 +1,5 @@
 /**
- * Draining a host, and the return (issue 18): beyond the runbook, which
+ * Draining a host, and the return: beyond the runbook, which
  * moves one source at a time by hand.
  *
  *   drainHost:    find every DM source, across the DM clusters, that reads
