@@ -40,7 +40,15 @@ import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
 import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
-import { gtidCheck, recheckAfterGate, recheckFrozen, sameGtids, type ErrantPolicy, type GtidCheckResult } from './gtid-check.js';
+import {
+  gtidCheck,
+  recheckAfterGate,
+  recheckFrozen,
+  refusals,
+  sameGtids,
+  type ErrantPolicy,
+  type GtidCheckResult,
+} from './gtid-check.js';
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 import { shardPreflight, type ShardTasks } from './shards.js';
@@ -248,7 +256,7 @@ async function decide(t: Tracker, s: AddressState): Promise<GtidCheckResult> {
   const tasks = allRunning ? s.source!.tasks : await currentTasks(t, s, 'before stop');
   const first = gtidCheck(t, { flavor: s.flavor, tasks, facts: s.pf.newFacts, old: s.pf.oldFacts, when: 'before stop' }, s.policy);
   if (first.verdict === 'refuse') {
-    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${refusals(first).join('; ')}`);
   }
   return first;
 }

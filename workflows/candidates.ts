@@ -259,7 +259,7 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     scopes: await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts),
   });
   t.status.candidates = reports;
-  for (const line of describeRanking(reports)) t.decide(line.startsWith('passed over') ? 'warn' : 'info', `candidate ${line}`);
+  describeRanking(reports).forEach((line, i) => t.decide(reports[i]!.chosen || reports[i]!.qualifies ? 'info' : 'warn', `candidate ${line}`));
   if (splitBrain) refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${splitBrain}`);
   if (!chosen) {
     refuse(t, SwitchErrorType.NoCandidate, `no candidate qualifies, nothing was changed: ${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`);

@@ -26,9 +26,8 @@ export interface GtidCheckResult {
   gtidS: string;
   /** What the new instance must have executed before DM reads it: every task's gtid-S. */
   waitFor: string;
-  reasons: string[];
-  /** The reasons that refuse (a subset of `reasons`). */
-  refusals: string[];
+  /** Every rule's finding, in the order checked; those that block make the verdict `refuse`. */
+  findings: Finding[];
   /** The errant GTIDs found ('' when none), and the sentence describing them. */
   errant: string;
   errantText: string;
@@ -56,6 +55,26 @@ export interface ErrantPolicy {
 
 const NO_ERRANT: ErrantPolicy = { accept: false, approved: null };
 
+/** The GTID rules a check applies: the runbook's subset rule, and the two it cannot see. */
+export type GtidRule = 'gtid-p-s-e' | 'tagged-gtids' | 'errant';
+
+/** One rule's finding: whether it blocks the switch, and what it says (to a person; never matched by wording). */
+export interface Finding {
+  rule: GtidRule;
+  blocking: boolean;
+  message: string;
+}
+
+/** The blocking findings' messages, or (a check that only waits) every finding's. */
+export function refusals(check: GtidCheckResult): string[] {
+  return check.findings.filter((f) => f.blocking).map((f) => f.message);
+}
+
+function explain(check: GtidCheckResult): string {
+  const blocking = refusals(check);
+  return (blocking.length ? blocking : check.findings.map((f) => f.message)).join('; ');
+}
+
 /**
  * Checks gtid-P ⊆ gtid-S ⊆ gtid-E for every task of the source and records
  * every set and decision. Also: the relay's position R reported (not required: see relayPositionNote), tagged
@@ -69,18 +88,16 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   const replicating = applying(channelsOf(facts));
   let verdict: GtidDecision['verdict'] = 'go';
   let union = parseGtidSet(flavor, '');
-  const reasons: string[] = [];
-  const refusals: string[] = [];
-  const refusing = (why: string) => {
+  const findings: Finding[] = [];
+  const refusing = (rule: GtidRule, message: string) => {
     verdict = 'refuse';
-    t.decide('refuse', why);
-    reasons.push(why);
-    refusals.push(why);
+    t.decide('refuse', message);
+    findings.push({ rule, blocking: true, message });
   };
   const note = (d: GtidDecision, what: string) => {
-    t.decide(d.verdict, `${what}: ${d.reason}`);
-    reasons.push(`${what}: ${d.reason}`);
-    if (d.verdict === 'refuse') refusals.push(`${what}: ${d.reason}`);
+    const message = `${what}: ${d.reason}`;
+    t.decide(d.verdict, message);
+    findings.push({ rule: 'gtid-p-s-e', blocking: d.verdict === 'refuse', message });
     if (d.verdict === 'refuse') verdict = 'refuse';
     else if (d.verdict === 'wait' && verdict === 'go') verdict = 'wait';
   };
@@ -92,7 +109,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
   const waitFor = union;
-  const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), reasons, refusals, errant, errantText });
+  const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), findings, errant, errantText });
 
   // start-relay after the move restarts the relay from the oldest task checkpoint: R is read, not required
   if (r.relayGtid) {
@@ -108,7 +125,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     ...(r.relayGtid ? [{ label: 'the relay position', gtids: r.relayGtid }] : []),
   ];
   const tagged = describeTaggedGtids(flavor, readings);
-  if (tagged) refusing(tagged);
+  if (tagged) refusing('tagged-gtids', tagged);
 
   // errant transactions: what the new instance has that the rest of the topology (up to the primary) has not
   const base = [
@@ -130,7 +147,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
       t.decide('warn', `${text}; accepted at the before-freeze gate`);
       return result(found.errant, text);
     }
-    refusing(`errant transactions appeared that the approver did not accept (${beyond}): ${text}`);
+    refusing('errant', `errant transactions appeared that the approver did not accept (${beyond}): ${text}`);
     return result(found.errant, text);
   }
   if (policy.accept) {
@@ -138,6 +155,7 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     return result(found.errant, text);
   }
   refusing(
+    'errant',
     `${text}. Make the topology whole first: commit an empty transaction with each of these GTIDs on the primary (SET GTID_NEXT = '<gtid>'; BEGIN; COMMIT;) so every server has them, and undo their changes by hand if they must not reach downstream; or accept them with options.acceptErrantTransactions, which makes the switch wait for a person at the before-freeze gate`,
   );
   return result(found.errant, text);
@@ -215,7 +233,7 @@ export async function recheckFrozen(
     if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
     check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }
-  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
+  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
   return check;
 }
 
@@ -241,7 +259,7 @@ export async function recheckAfterGate(
   const facts = await mysql.mysqlInspect(newInstance, { withSources: true });
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`, SwitchErrorType.PreflightFailed);
   const check = gtidCheck(t, { ...readings, tasks: frozen, facts, when: `after gate ${gate}` }, policy);
-  if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
+  if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
   t.decide('go', `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`);
 }
 

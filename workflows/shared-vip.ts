@@ -20,7 +20,7 @@ import { SwitchErrorType } from '../common/switch/errors.js';
 import type { VipSwitchInput } from '../common/switch/input.js';
 import { dm, longDm, net, undoDm } from './activities.js';
 import { guarded, type Undo } from './compensation.js';
-import { gtidCheck, type ErrantPolicy } from './gtid-check.js';
+import { gtidCheck, refusals, type ErrantPolicy } from './gtid-check.js';
 import { refuse, type PreflightResult } from './preflight.js';
 import type { Tracker } from './tracker.js';
 import { verify } from './verify.js';
@@ -122,7 +122,7 @@ export async function vipSharers(
     const readings = { flavor: state.flavor, tasks: state.tasks, facts: pf.newFacts, old: pf.oldFacts, when };
     const check = gtidCheck(t, readings, policy);
     if (check.verdict === 'refuse') {
-      const why = check.refusals.join('; ');
+      const why = refusals(check).join('; ');
       const text = `${also}, and the new instance cannot serve it: ${why}; nothing was changed`;
       refuse(t, SwitchErrorType.GtidRefused, text);
     }

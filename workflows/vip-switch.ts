@@ -35,7 +35,15 @@ import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
 import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
-import { gtidCheck, recheckAfterGate, recheckFrozen, sameGtids, type ErrantPolicy, type GtidCheckResult } from './gtid-check.js';
+import {
+  gtidCheck,
+  recheckAfterGate,
+  recheckFrozen,
+  refusals,
+  sameGtids,
+  type ErrantPolicy,
+  type GtidCheckResult,
+} from './gtid-check.js';
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 import { hasPessimistic, shardPreflight, type ShardTasks } from './shards.js';
@@ -138,7 +146,7 @@ async function decide(t: Tracker, s: VipState): Promise<GtidCheckResult> {
   const readings = { flavor: pf.source.flavor, tasks: pf.source.tasks, facts: pf.newFacts, old: pf.oldFacts };
   const first = gtidCheck(t, { ...readings, when: 'before pause' }, s.policy);
   if (first.verdict === 'refuse') {
-    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${first.refusals.join('; ')}`);
+    refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${refusals(first).join('; ')}`);
   }
   // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
   s.sharers = await vipSharers(t, s.input, pf, s.policy);
