@@ -29,6 +29,7 @@ import { describeMark, markOf } from '../activities/host-marks.js';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import { GATES, type Gate, type Outcome, type SwitchStatus } from '../common/switch/status.js';
+import type { Endpoint } from '../common/switch/types.js';
 import { dataConverterFromEnv } from './codec.js';
 import { renderDecision, renderStatus } from './render.js';
 import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } from './switches.js';
@@ -109,7 +110,7 @@ async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
 }
 
 /** `host[:port]` as typed (port 3306 by default); `what` names the flag or argument in the error. */
-function hostPort(spec: string, what: string): { host: string; port: number } {
+function hostPort(spec: string, what: string): Endpoint {
   const m = /^(.+?)(?::(\d+))?$/.exec(spec);
   if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
   return { host: m[1]!, port: m[2] ? Number(m[2]) : 3306 };

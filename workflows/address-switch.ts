@@ -16,8 +16,16 @@
  * credential references.
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
-import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type {
+  Endpoint,
+  Flavor,
+  SavedConfigs,
+  SavedTaskConfig,
+  SourceEndpoint,
+  SourceState,
+  SourceTask,
+} from '../common/switch/types.js';
 import { validateAddressSwitchInput, type AddressSwitchInput, type AddressSwitchParsed, type AddressSwitchRequest, type InstanceRef } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, undoDm } from './activities.js';
@@ -292,7 +300,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
 
 /** Every credential the switch will use logs in, so a wrong reference fails before any change. */
 async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTaskConfig[], sourceCredentials: string): Promise<void> {
-  const targets = new Map<string, { host: string; port: number }>();
+  const targets = new Map<string, Endpoint>();
   for (const task of tasks) targets.set(`${task.target.host}:${task.target.port}`, task.target);
   const checks = [
     { what: `source user (reference "${sourceCredentials}") on the new instance`, ref: { host: input.newInstance.host, port: input.newInstance.port, credentials: sourceCredentials } },
@@ -345,7 +353,7 @@ async function resumeOthers(dmCluster: string, held: Array<{ task: string; sourc
 }
 
 /** The source config reads `from` now, or a non-retryable failure saying what it reads (compensation stops there). */
-async function expectSourceReads(dmCluster: string, sourceId: string, from: { host: string; port: number }): Promise<void> {
+async function expectSourceReads(dmCluster: string, sourceId: string, from: Endpoint): Promise<void> {
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (now && now.from.host === from.host && now.from.port === from.port) return;
   throw ApplicationFailure.create({
@@ -360,7 +368,7 @@ async function expectSourceReads(dmCluster: string, sourceId: string, from: { ho
  * reads the new instance, every task on it is stopped (confirmed) and then
  * the source; a source reading anything else is left to the next undo.
  */
-async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: { host: string; port: number } }): Promise<void> {
+async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: Endpoint }): Promise<void> {
   const { dmCluster, sourceId } = req;
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (!now || now.from.host !== req.from.host || now.from.port !== req.from.port) {
@@ -378,7 +386,7 @@ async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: str
  * old one created from the saved config. A task that will not stop ends
  * compensation here (never a source swapped under a running task).
  */
-async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: { host: string; port: number; credentials: string }; enableRelay?: boolean }): Promise<void> {
+async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: Flavor; baseConfig: string | null; from: SourceEndpoint; enableRelay?: boolean }): Promise<void> {
   const { dmCluster, sourceId } = req;
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (now && now.from.host === req.from.host && now.from.port === req.from.port) {

@@ -13,7 +13,7 @@
  * cancellation cannot interrupt.
  */
 import { ActivityFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
-import type { NotifyEvent, NotifyResult } from '../activities/notify.js';
+import type { NotifyEvent, NotifyResult } from '../common/switch/types.js';
 import type { ApprovalRecord } from '../common/switch/status.js';
 import { notify } from './activities.js';
 import type { Tracker } from './tracker.js';

@@ -5,8 +5,6 @@
  */
 import type { ApplicationFailure } from '@temporalio/workflow';
 import { ApplicationFailure as Failure } from '@temporalio/workflow';
-import type { SourceState, SourceTask } from '../activities/dm.js';
-import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
 import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
@@ -15,12 +13,12 @@ import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../commo
 import { filterProblems } from '../common/switch/filters.js';
 import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
 import { finishedLoad } from './paused-tasks.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { Flavor, InstanceFacts, SourceState, SourceTask } from '../common/switch/types.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { GATES, type SwitchStatus } from '../common/switch/status.js';
 import { dm, longMysql, mysql, net } from './activities.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
-import { failure } from './compensation.js';
 import type { GateLimit, Gates } from './approvals.js';
 import type { Tracker } from './tracker.js';
 
@@ -135,7 +133,7 @@ async function filterCheck(
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
-export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null, safety: boolean): string[] {
+export function servingProblems(facts: PreflightResult['newFacts'], flavor: Flavor | null, safety: boolean): string[] {
   const problems: string[] = [];
   if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);
@@ -163,7 +161,7 @@ export interface GtidCheckResult {
 
 /** What one GTID check reads: DM's positions, the new instance and the rest of the topology. */
 export interface GtidReadings {
-  flavor: 'mysql' | 'mariadb';
+  flavor: Flavor;
   tasks: SourceTask[];
   facts: PreflightResult['newFacts'];
   /** The old instance, when it answered. */
@@ -306,7 +304,7 @@ export function executedState(facts: PreflightResult['newFacts']): string {
 }
 
 /** The errant GTIDs not among those accepted ('' when all were). */
-function errantBeyond(flavor: 'mysql' | 'mariadb', errant: string, approved: string): string {
+function errantBeyond(flavor: Flavor, errant: string, approved: string): string {
   if (flavor === 'mysql') return parseGtidSet('mysql', errant).subtract(parseGtidSet('mysql', approved)).toCompactString();
   const ok = new Set(approved.split(','));
   return errant.split(',').filter((g) => g && !ok.has(g)).join(',');
@@ -402,7 +400,7 @@ export async function recheckAfterGate(
 }
 
 /** Two GTID texts of one flavor name the same set. */
-export function sameGtids(flavor: 'mysql' | 'mariadb', a: string, b: string): boolean {
+export function sameGtids(flavor: Flavor, a: string, b: string): boolean {
   return parseGtidSet(flavor, a).equals(parseGtidSet(flavor, b));
 }
 

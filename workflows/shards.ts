@@ -7,10 +7,9 @@
  * after the switch checks every subtask of those tasks, on every source.
  */
 import { sleep } from '@temporalio/workflow';
-import type { ShardDdlLock, TaskSubtask } from '../activities/dm.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { ShardDdlLock, TaskSubtask } from '../common/switch/types.js';
 import { dm, longDm } from './activities.js';
-import { failure } from './compensation.js';
 import { refuse } from './phases.js';
 import type { Tracker } from './tracker.js';
 

@@ -5,14 +5,12 @@
  * connection (and relay, if on) on the new instance.
  */
 import { patched, sleep } from '@temporalio/workflow';
-import type { RelayState, SourceTask } from '../activities/dm.js';
-import type { BinlogDumpClient } from '../activities/mysql.js';
 import { normalizeAddress, ownsConnection, replicaHostOf } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { BinlogDumpClient, Endpoint, Flavor, RelayState, SourceTask } from '../common/switch/types.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
-import { failure } from './compensation.js';
 import { acceptedLockWait, verifyShardTasks, waitingAtAcceptedLock, type ShardTasks } from './shards.js';
 import type { RollbackCheck, Tracker } from './tracker.js';
 
@@ -24,7 +22,7 @@ export interface VerifyTarget {
   /** The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source back. */
   shards?: ShardTasks;
   /** The source's flavor (from preflight), for the GTID sets DM reports. */
-  flavor?: 'mysql' | 'mariadb';
+  flavor?: Flavor;
 }
 
 /** Every task Running/Sync without errors, never behind the frozen gtid-S, and DM reading from the new instance. */
@@ -239,7 +237,7 @@ export async function sourceWorker(
 }
 
 /** Every task's position comes to include what the new instance had executed when DM resumed. */
-async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[], flavor: 'mysql' | 'mariadb'): Promise<void> {
+async function movesForward(t: Tracker, input: VerifyTarget, frozen: SourceTask[], flavor: Flavor): Promise<void> {
   const { dmCluster, sourceId, newInstance, options } = input;
   const target = await mysql.mysqlInspect(newInstance);
   if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
@@ -290,9 +288,9 @@ export interface RollbackExpectation {
   /** The instance DM must no longer read. */
   notReads: InstanceRef | null;
   /** The address switch: the source config must read this again. */
-  from?: { host: string; port: number } | null;
+  from?: Endpoint | null;
   /** The VIP switch: the VIP must be back on `holder`. */
-  vip?: { provider: string; address: string; holder: string | null; candidates: Array<{ host: string; port: number }> };
+  vip?: { provider: string; address: string; holder: string | null; candidates: Endpoint[] };
   timeoutSeconds: number;
   /** Wait inside one activity per outside system, then read once (Tracker.polls). */
   inActivities?: boolean;

@@ -18,14 +18,14 @@
  * swallowed, and the status says what an operator must do.
  */
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import { validateVipSwitchInput, type VipSwitchInput, type VipSwitchParsed, type VipSwitchRequest } from '../common/switch/input.js';
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
-import type { SourceState } from '../activities/dm.js';
+import type { Endpoint, SourceState } from '../common/switch/types.js';
 import { dm, longDm, mysql, undoDm, undoVip, vip } from './activities.js';
 import type { Gates } from './approvals.js';
 import { withTarget } from './candidates.js';
-import { businessFailure, describe, failure, guarded, type Undo } from './compensation.js';
+import { businessFailure, describe, guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
@@ -280,7 +280,7 @@ async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: s
 }
 
 /** The VIP moved, or VipMoveFailed naming the provider's words once its retries are spent. */
-async function vipMoveOrFail(input: VipSwitchInput, from: { host: string; port: number } | null, to: { host: string; port: number }) {
+async function vipMoveOrFail(input: VipSwitchInput, from: Endpoint | null, to: Endpoint) {
   try {
     return await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from, to });
   } catch (e) {
@@ -309,7 +309,7 @@ function moveBackByHand(input: VipSwitchInput, holder: string | null, oldTarget:
 async function moveVipBack(
   t: Tracker,
   input: VipSwitchInput,
-  s: { holder: string | null; oldTarget: { host: string; port: number } | null; newTarget: { host: string; port: number }; oldAlive: boolean; tasks: string[]; relay: boolean },
+  s: { holder: string | null; oldTarget: Endpoint | null; newTarget: Endpoint; oldAlive: boolean; tasks: string[]; relay: boolean },
 ): Promise<string> {
   const { provider, address } = input.vip;
   const candidates = [s.newTarget, ...(s.oldTarget ? [s.oldTarget] : [])];
