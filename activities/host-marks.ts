@@ -17,6 +17,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '
 import { drainWorkflowId } from '../common/switch/drain.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { SA } from '../common/switch/search-attributes.js';
+import type { Endpoint } from '../common/switch/types.js';
 import { resolveAll } from './net.js';
 
 export interface HostMark {
@@ -37,7 +38,7 @@ const LIFTING_OUTCOMES = new Set(['returned', 'not-returned']);
 const DRAIN_PREFIX = 'dm-switch-drain/';
 
 /** host:port from a drain's workflow ID; null for any other ID. */
-function hostOf(workflowId: string): { host: string; port: number } | null {
+function hostOf(workflowId: string): Endpoint | null {
   if (!workflowId.startsWith(DRAIN_PREFIX)) return null;
   const rest = workflowId.slice(DRAIN_PREFIX.length);
   const i = rest.lastIndexOf(':');
@@ -95,7 +96,7 @@ function marking(w: Run): { runId: string; startTime: Date; state: HostMark['sta
  * second behind a drain just started), and the drains of `also` by their
  * IDs (read consistently, so a drain of a candidate is seen at once).
  */
-export async function hostMarks(client: Client, also: Array<{ host: string; port: number }> = []): Promise<HostMark[]> {
+export async function hostMarks(client: Client, also: Endpoint[] = []): Promise<HostMark[]> {
   const ids = new Set(also.map((h) => drainWorkflowId('drain', h.host, h.port)));
   for await (const w of client.workflow.list({ query: 'WorkflowType = "drainHost"', pageSize: 200 })) {
     ids.add(w.workflowId);
@@ -120,7 +121,7 @@ export function createHostMarkActivities(client: () => Client = () => Context.cu
      * For each target, the mark of the host it is on (the same port, the same
      * host under any name that resolves to a common address), or null.
      */
-    async hostMarksOf(req: { targets: Array<{ host: string; port: number }> }): Promise<Array<MarkReason | null>> {
+    async hostMarksOf(req: { targets: Endpoint[] }): Promise<Array<MarkReason | null>> {
       const marks = await hostMarks(client(), req.targets);
       const addrs = async (h: string) =>
         new Set([normalizeAddress(h), ...(await resolveAll(h).catch(() => [] as string[]))]);

@@ -8,8 +8,18 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import type { DmBinlogReaders } from './dm.js';
-import { CREDENTIAL_NOT_BOUND, SwitchErrorType } from '../common/switch/errors.js';
+import type {
+  BinlogDumpClient,
+  DmBinlogReaders,
+  Endpoint,
+  FilterReading,
+  Flavor,
+  HopReading,
+  InstanceFacts,
+  ReplicaState,
+  SourceReading,
+} from '../common/switch/types.js';
+import { CREDENTIAL_NOT_BOUND, failure, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { resolveAll } from './net.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
@@ -32,78 +42,11 @@ export interface Credentials {
   allowPublicKeyRetrieval?: boolean;
 }
 /** Where a password is about to go: checked against the credential's hosts before it is handed out. */
-export interface Destination {
-  host: string;
-  port: number;
+export interface Destination extends Endpoint {
   /** What the connection is for, named in a refusal. */
   purpose: string;
 }
 export type CredentialResolver = (reference: string, to: Destination) => Promise<Credentials>;
-
-export interface ReplicaState {
-  ioRunning: boolean;
-  sqlRunning: boolean;
-  sourceHost: string;
-  sourcePort: number;
-  /** MySQL Source_UUID (the source last connected to); null when unknown (MariaDB, never connected). */
-  sourceUuid: string | null;
-  /** Source_Server_Id / Master_Server_Id; null when unknown. */
-  sourceServerId: number | null;
-  lastError: string;
-}
-
-/** A replication source of an instance, read (after the instance itself) for the errant-transaction check. */
-export type SourceReading =
-  | {
-      reachable: true;
-      address: string;
-      serverUuid: string;
-      serverId: number;
-      /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
-      gtids: string;
-      /** read_only or super_read_only ON. */
-      readOnly?: boolean;
-    }
-  | { reachable: false; address: string; error: string };
-
-/** Replication and binary log filters of a server (common/switch/filters.ts judges them). */
-export interface FilterReading {
-  /**
-   * Per channel, as SHOW REPLICA STATUS shows them (MariaDB: SHOW ALL SLAVES
-   * STATUS); global ones as channel `(global)`.
-   */
-  applier: Array<{ channel: string; name: string; rule: string }>;
-  binlogDoDb: string;
-  binlogIgnoreDb: string;
-  /** replica_skip_errors (MariaDB slave_skip_errors). */
-  skipErrors: string;
-}
-
-/**
- * A server on the way from an instance up to its primary: a source, the
- * source's source, … read one after the other (each after the server it
- * feeds), with the same credential reference.
- */
-export type HopReading = {
-  address: string;
-  /** 1: a source of the instance; 2: a source of a source; … */
-  depth: number;
-  /** The server it is a source of (`host:port`). */
-  of: string;
-} & (
-  | {
-      reachable: true;
-      serverUuid: string;
-      serverId: number;
-      /** MySQL gtid_executed; MariaDB gtid_binlog_state. */
-      gtids: string;
-      readOnly: boolean;
-      /** Its channels' sources (`host:port`) and whether a thread of each runs. */
-      channels: Array<{ source: string; running: boolean }>;
-      filters: FilterReading;
-    }
-  | { reachable: false; error: string }
-);
 
 /** How far up the chain of sources is read: deeper topologies are judged on what was read (and said so). */
 export const MAX_CHAIN_DEPTH = 8;
@@ -119,50 +62,7 @@ const FILTER_COLUMNS = [
   'Replicate_Rewrite_DB',
 ];
 
-type Flavor = 'mysql' | 'mariadb';
 type Reachable = Extract<InstanceFacts, { reachable: true }>;
-
-export type InstanceFacts =
-  | {
-      reachable: true;
-      address: string;
-      flavor: 'mysql' | 'mariadb';
-      version: string;
-      serverUuid: string;
-      serverId: number;
-      gtidMode: string;
-      binlogFormat: string;
-      binlogRowImage: string;
-      binlogRowEventMaxSize: number | null;
-      logBin: boolean;
-      /** MySQL gtid_executed; MariaDB gtid_current_pos. */
-      gtidExecuted: string;
-      /** MySQL gtid_purged; null on MariaDB, which keeps none. */
-      gtidPurged: string | null;
-      /** The first replication channel; null when the instance replicates from nobody. */
-      replica: ReplicaState | null;
-      /** Every replication channel (MySQL multi-source replication has several). */
-      channels?: ReplicaState[];
-      /** read_only or super_read_only is ON. */
-      readOnly?: boolean;
-      /** log_replica_updates (MariaDB log_slave_updates): replicated transactions are written to its own binary log. */
-      logReplicaUpdates?: boolean;
-      /** MariaDB gtid_binlog_state (every server id's last GTID per domain); null on MySQL. */
-      gtidBinlogState?: string | null;
-      /** MariaDB gtid_strict_mode; null on MySQL. */
-      gtidStrictMode?: boolean | null;
-      /** With `withSources`: each channel's source, read after this instance. */
-      sources?: SourceReading[];
-      /** With `withSources`: every server up to the primary (its sources, theirs, …), each read after what it feeds */
-      chain?: HopReading[];
-      /** With `withSources`: this instance's replication and binary log filters. */
-      filters?: FilterReading;
-      /** MySQL binlog_row_value_options ('' or PARTIAL_JSON); null when the server has no such variable (MariaDB). */
-      binlogRowValueOptions?: string | null;
-      /** MySQL binlog_transaction_compression; null when the server has no such variable (MariaDB, MySQL < 8.0.20). */
-      binlogTransactionCompression?: boolean | null;
-    }
-  | { reachable: false; address: string; error: string };
 
 /** SHOW REPLICA STATUS (MySQL: Replica_/Source_ columns) or SHOW SLAVE STATUS (MariaDB: Slave_/Master_). */
 function replicaState(rs: Record<string, unknown>, thread: 'Replica' | 'Slave', source: 'Source' | 'Master'): ReplicaState {
@@ -216,31 +116,13 @@ export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: st
   return (!want.reads || reads.length > 0) && left.length === 0;
 }
 
-export interface BinlogDumpClient {
-  id: number;
-  user: string;
-  /** PROCESSLIST.HOST: `address:port` of the client (or a name, with name resolution on). */
-  host: string;
-  /** The client's address (or name) without its port. */
-  clientAddress: string;
-  /** The addresses it stands for (a name resolved; an address as it is). */
-  clientAddresses: string[];
-  command: string;
-  seconds: number;
-  /**
-   * The hosts of the replicas registered on the instance when it was read (SHOW REPLICAS): DM's binlog readers
-   * register with their dm-worker's name. Absent when the list could not be read.
-   */
-  replicaHosts?: string[];
-}
-
 /**
  * A SHOW REPLICAS row that is one of DM's binlog readers (its syncer or relay
  * registers as a replica with the dm-worker's name as host, cut at 60
  * characters, and its source's server-id), in words; null for a server.
  */
 export function dmReader(
-  r: { host: string; port: number; serverId: number },
+  r: Endpoint & { serverId: number },
   dm: DmBinlogReaders | undefined,
 ): string | null {
   if (!dm) return null;
@@ -299,20 +181,20 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? '');
       if (code === 'DM_SWITCH_PASSWORD_WITHHELD' || TLS_ERRORS.has(code)) {
-        throw ApplicationFailure.create({
-          message: `${address}: ${(e as Error).message}${TLS_ERRORS.has(code) ? ` (TLS of credential "${ref.credentials}": the server did not prove itself, so the password was not sent; check the CA and the host name)` : ''}`,
-          type: SwitchErrorType.InvalidInput,
-          nonRetryable: true,
-          details: [LOGIN_REFUSED],
-        });
+        const tls = TLS_ERRORS.has(code)
+          ? ` (TLS of credential "${ref.credentials}": the server did not prove itself, ` +
+            'so the password was not sent; check the CA and the host name)'
+          : '';
+        throw failure(`${address}: ${(e as Error).message}${tls}`, SwitchErrorType.InvalidInput, LOGIN_REFUSED);
       }
       if (isAccessError(e)) {
-        throw ApplicationFailure.create({
-          message: `${ref.host}:${ref.port} refused the login of credential reference "${ref.credentials}" (user ${creds.user}): ${(e as Error).message}; fix the reference on the worker or the server's grants`,
-          type: SwitchErrorType.InvalidInput,
-          nonRetryable: true,
-          details: [LOGIN_REFUSED],
-        });
+        throw failure(
+          `${ref.host}:${ref.port} refused the login of credential reference "${ref.credentials}" ` +
+            `(user ${creds.user}): ` +
+            `${(e as Error).message}; fix the reference on the worker or the server's grants`,
+          SwitchErrorType.InvalidInput,
+          LOGIN_REFUSED,
+        );
       }
       throw e;
     }
@@ -468,7 +350,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     const out: HopReading[] = [];
     let level = (facts.channels ?? []).map((ch) => ({ host: ch.sourceHost, port: ch.sourcePort, of: facts.address }));
     for (let depth = 1; depth <= MAX_CHAIN_DEPTH && level.length; depth++) {
-      const key = (x: { host: string; port: number }) => `${x.host}:${x.port}`;
+      const key = (x: Endpoint) => `${x.host}:${x.port}`;
       const fresh = level.filter((x) => !seenAddresses.has(key(x)) && seenAddresses.add(key(x)));
       const read = await Promise.all(
         fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, facts.flavor, depth, x.of)),
@@ -587,7 +469,12 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * has executed every GTID of `gtidSet`. Returns what is still missing on
      * timeout rather than failing, so the workflow decides what to do.
      */
-    async mysqlWaitForGtids(req: { instance: InstanceRef; flavor: 'mysql' | 'mariadb'; gtidSet: string; timeoutSeconds: number }): Promise<{ caughtUp: boolean; missing: string; waitedSeconds: number; stopped?: string }> {
+    async mysqlWaitForGtids(req: {
+      instance: InstanceRef;
+      flavor: Flavor;
+      gtidSet: string;
+      timeoutSeconds: number;
+    }): Promise<{ caughtUp: boolean; missing: string; waitedSeconds: number; stopped?: string }> {
       // a retry (the worker died mid-wait) keeps the first attempt's start, so the bound is the input's, not reset
       const ctx = Context.current();
       const started = (ctx.info.heartbeatDetails as { started?: number } | undefined)?.started ?? Date.now();
@@ -735,10 +622,10 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       /** DM's binlog readers (dmBinlogReaders): listed by SHOW REPLICAS, but not servers. */
       dmReaders?: DmBinlogReaders;
     }): Promise<{
-      found: Array<{ host: string; port: number; via: string }>;
+      found: Array<Endpoint & { via: string }>;
       asked: string[];
     }> {
-      const found: Array<{ host: string; port: number; via: string }> = [];
+      const found: Array<Endpoint & { via: string }> = [];
       const asked: string[] = [];
       const list = async (ref: InstanceRef, source: boolean): Promise<void> => {
         const address = `${ref.host}:${ref.port}`;

@@ -21,38 +21,10 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Gate, SwitchStatus } from '../common/switch/status.js';
+import type { SwitchStatus } from '../common/switch/status.js';
+import type { NotifyEvent, NotifyResult } from '../common/switch/types.js';
 
 export const NOTIFY_FAILED = 'NotifyFailed';
-
-interface About {
-  workflowId: string;
-  runId: string;
-  sourceId: string;
-  dmCluster: string;
-  kind: SwitchStatus['kind'];
-  /** When it happened (workflow time, ISO). */
-  at: string;
-}
-
-/** What the workflow tells the notifier: facts only; the words and the commands are made here. */
-export type NotifyEvent =
-  | (About & {
-      event: 'awaiting-approval';
-      gate: Gate;
-      /** What the approver approves, as the gate's record says it. */
-      summary: string;
-      /** A gate nobody decides by then rejects (ISO). */
-      decideBy: string;
-    })
-  | (About & {
-      event: 'needs-operator';
-      outcome: 'needs-operator';
-      /** Why, as the switch's failure says it. */
-      message: string;
-      /** What to run by hand (the status's operatorActions). */
-      operatorActions: string[];
-    });
 
 export type NotifyFormat = 'slack' | 'json';
 
@@ -64,8 +36,6 @@ export interface Notifier {
   format: NotifyFormat;
   timeoutMs: number;
 }
-
-export type NotifyResult = { sent: true; status: number } | { sent: false; reason: string };
 
 /** Slack recommends keeping `text` under 4,000 characters. */
 const MAX_TEXT = 4_000;

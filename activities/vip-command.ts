@@ -31,7 +31,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import { hostSyntaxProblem } from '../common/switch/hosts.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import { childEnv } from './child-env.js';
 import { matchHost } from './net.js';
 import type { VipMoveResult, VipProvider, VipTarget } from './vip.js';
@@ -167,7 +167,7 @@ export class CommandVipProvider implements VipProvider {
 function word(what: string, value: string): string {
   const problem = hostSyntaxProblem(value);
   if (problem) {
-    throw ApplicationFailure.create({ message: `refused to run a VIP provider command with ${what} ${problem}`, type: SwitchErrorType.InvalidInput, nonRetryable: true });
+    throw failure(`refused to run a VIP provider command with ${what} ${problem}`, SwitchErrorType.InvalidInput);
   }
   return value;
 }

@@ -11,7 +11,7 @@
  *   (taking it off `from` if `from` still holds it) and returns once the move
  *   took effect.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import { matchHost } from './net.js';
 
 /** A MySQL instance as the VIP layer knows it: the address it owns besides the VIP. */
@@ -43,11 +43,11 @@ export function createVipActivities(providers: Record<string, VipProvider>) {
   const provider = async (name: string): Promise<VipProvider> => {
     const p = providers[name];
     if (p) return p;
-    throw ApplicationFailure.create({
-      message: `unknown VIP provider "${name}": the worker knows ${Object.keys(providers).map((k) => `"${k}"`).join(', ') || 'none'} (vip.providers in its configuration)`,
-      type: 'InvalidInput',
-      nonRetryable: true,
-    });
+    const known = Object.keys(providers).map((k) => `"${k}"`).join(', ') || 'none';
+    throw failure(
+      `unknown VIP provider "${name}": the worker knows ${known} (vip.providers in its configuration)`,
+      SwitchErrorType.InvalidInput,
+    );
   };
   return {
     /**

@@ -3,6 +3,7 @@
  * Temporal (through @temporalio/envconfig), reading a switch's status and
  * following it, and printing text or JSON.
  */
+import type { Endpoint } from '../common/switch/types.js';
 import { printable } from '../common/text.js';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -88,7 +89,7 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
 }
 
 /** `host[:port]` as typed (port 3306 by default); `what` names the flag or argument in the error. */
-export function hostPort(spec: string, what: string): { host: string; port: number } {
+export function hostPort(spec: string, what: string): Endpoint {
   const m = /^(.+?)(?::(\d+))?$/.exec(spec);
   if (!m) throw new CliError(`${what} "${spec}" is not host[:port]`, EXIT.usage);
   return { host: m[1]!, port: m[2] ? Number(m[2]) : 3306 };

@@ -1,5 +1,5 @@
 /** Builds every activity once, with its dependencies injected from the configuration. */
-import { createDmActivities } from '../activities/dm.js';
+import { createDmActivities } from '../activities/dm/index.js';
 import { createMysqlActivities } from '../activities/mysql.js';
 import { createNetActivities } from '../activities/net.js';
 import { createNotifyActivities } from '../activities/notify.js';

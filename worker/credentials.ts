@@ -6,21 +6,17 @@
  * where it will send it, and gets the address to connect to with it.
  */
 import { readFile } from 'node:fs/promises';
-import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialResolver, Credentials } from '../activities/mysql.js';
-import { CREDENTIAL_NOT_BOUND, SwitchErrorType } from '../common/switch/errors.js';
+import { CREDENTIAL_NOT_BOUND, failure, SwitchErrorType } from '../common/switch/errors.js';
 import type { WorkerConfig } from './config.js';
 import { HostBinding, type Resolve } from './host-binding.js';
-
-function invalid(message: string, details?: string): ApplicationFailure {
-  return ApplicationFailure.create({ message, type: SwitchErrorType.InvalidInput, nonRetryable: true, ...(details ? { details: [details] } : {}) });
-}
 
 async function readOrFail(reference: string, what: string, path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    throw invalid(`credential "${reference}": cannot read ${what} ${path}: ${(e as Error).message}`);
+    const why = `cannot read ${what} ${path}: ${(e as Error).message}`;
+    throw failure(`credential "${reference}": ${why}`, SwitchErrorType.InvalidInput);
   }
 }
 
@@ -29,21 +25,29 @@ export function credentialResolver(config: WorkerConfig['credentials'], env: Nod
   return async (reference, to) => {
     const c = config[reference];
     if (!c) {
-      throw invalid(`unknown credential reference "${reference}": the worker knows ${Object.keys(config).map((k) => `"${k}"`).join(', ') || 'none'} (credentials in its configuration)`);
+      const known = Object.keys(config).map((k) => `"${k}"`).join(', ') || 'none';
+      throw failure(
+        `unknown credential reference "${reference}": the worker knows ${known} (credentials in its configuration)`,
+        SwitchErrorType.InvalidInput,
+      );
     }
     // where it goes first: nothing is read (or sent) for a host the credential does not belong to
     const bound = await bindings.get(reference)!.check(to.host);
     if (!bound.ok) {
-      throw invalid(
+      throw failure(
         `credential "${reference}" may not be sent to ${to.host}:${to.port} (${to.purpose}): ${bound.why}. ` +
           `Nothing was sent. If that server really belongs to it, add it to credentials.${reference}.hosts in the worker's configuration`,
+        SwitchErrorType.InvalidInput,
         CREDENTIAL_NOT_BOUND,
       );
     }
     let password = '';
     if (c.passwordEnv) {
       const v = env[c.passwordEnv];
-      if (v === undefined) throw invalid(`credential "${reference}": environment variable ${c.passwordEnv} is not set on the worker`);
+      if (v === undefined) {
+        const why = `environment variable ${c.passwordEnv} is not set on the worker`;
+        throw failure(`credential "${reference}": ${why}`, SwitchErrorType.InvalidInput);
+      }
       password = v;
     } else if (c.passwordFile) {
       password = (await readOrFail(reference, 'its password file', c.passwordFile)).replace(/\r?\n$/, '');

@@ -8,7 +8,7 @@
  */
 import { constants, accessSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ApplicationFailure } from '@temporalio/common';
+import { failure } from '../common/switch/errors.js';
 import { NOTIFY_FAILED, type Notifier } from '../activities/notify.js';
 import { ConfigError, notifyUrlProblem, type WorkerConfig } from './config.js';
 
@@ -19,7 +19,7 @@ function reader(key: string, envName: string | undefined, file: string | undefin
   if (envName) {
     return async () => {
       const v = env[envName];
-      if (!v) throw ApplicationFailure.nonRetryable(`notify.${key}: environment variable ${envName} is not set on the worker`, NOTIFY_FAILED);
+      if (!v) throw failure(`notify.${key}: environment variable ${envName} is not set on the worker`, NOTIFY_FAILED);
       return v.trim();
     };
   }
@@ -28,7 +28,7 @@ function reader(key: string, envName: string | undefined, file: string | undefin
       try {
         return (await readFile(file, 'utf8')).trim();
       } catch (e) {
-        throw ApplicationFailure.nonRetryable(`notify.${key}: cannot read ${file}: ${(e as Error).message}`, NOTIFY_FAILED);
+        throw failure(`notify.${key}: cannot read ${file}: ${(e as Error).message}`, NOTIFY_FAILED);
       }
     };
   }
@@ -67,7 +67,7 @@ export function notifierFromConfig(config: WorkerConfig['notify'], env: NodeJS.P
     ? async () => {
         const u = await fromSource();
         const problem = notifyUrlProblem(u, withToken);
-        if (problem) throw ApplicationFailure.nonRetryable(`notify.${urlKey}: the URL in ${c.urlEnv ?? c.urlFile} ${problem}`, NOTIFY_FAILED);
+        if (problem) throw failure(`notify.${urlKey}: the URL in ${c.urlEnv ?? c.urlFile} ${problem}`, NOTIFY_FAILED);
         return u;
       }
     : async () => c.url!;

@@ -8,7 +8,7 @@
  * quickly and the activity is retried elsewhere.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { DmActivities } from '../activities/dm.js';
+import type { DmActivities } from '../activities/dm/index.js';
 import type { MysqlActivities } from '../activities/mysql.js';
 import type { NetActivities } from '../activities/net.js';
 import type { NotifyActivities } from '../activities/notify.js';

@@ -6,8 +6,8 @@
  * instance).
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { SavedTaskConfig, SourceState } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Endpoint, Flavor, SavedTaskConfig, SourceEndpoint, SourceState } from '../common/switch/types.js';
 import type { AddressSwitchInput, InstanceRef } from '../common/switch/input.js';
 import { dm, mysql, undoDm } from './activities.js';
 import { refuse, sameHost, type PreflightResult } from './preflight.js';
@@ -16,7 +16,7 @@ import type { Tracker } from './tracker.js';
 
 /** Every credential the switch will use logs in, so a wrong reference fails before any change. */
 export async function checkLogins(t: Tracker, input: AddressSwitchInput, tasks: SavedTaskConfig[], sourceCredentials: string): Promise<void> {
-  const targets = new Map<string, { host: string; port: number }>();
+  const targets = new Map<string, Endpoint>();
   for (const task of tasks) targets.set(`${task.target.host}:${task.target.port}`, task.target);
   const checks = [
     { what: `source user (reference "${sourceCredentials}") on the new instance`, ref: { host: input.newInstance.host, port: input.newInstance.port, credentials: sourceCredentials } },
@@ -69,7 +69,7 @@ export async function resumeOthers(dmCluster: string, held: Array<{ task: string
 }
 
 /** The source config reads `from` now, or a non-retryable failure saying what it reads (compensation stops there). */
-export async function expectSourceReads(dmCluster: string, sourceId: string, from: { host: string; port: number }): Promise<void> {
+export async function expectSourceReads(dmCluster: string, sourceId: string, from: Endpoint): Promise<void> {
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (now && now.from.host === from.host && now.from.port === from.port) return;
   throw ApplicationFailure.create({
@@ -84,7 +84,7 @@ export async function expectSourceReads(dmCluster: string, sourceId: string, fro
  * reads the new instance, every task on it is stopped (confirmed) and then
  * the source; a source reading anything else is left to the next undo.
  */
-export async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: { host: string; port: number } }): Promise<void> {
+export async function stopNewSource(t: Tracker, req: { dmCluster: string; sourceId: string; from: Endpoint }): Promise<void> {
   const { dmCluster, sourceId } = req;
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (!now || now.from.host !== req.from.host || now.from.port !== req.from.port) {
@@ -102,7 +102,7 @@ export async function stopNewSource(t: Tracker, req: { dmCluster: string; source
  * old one created from the saved config. A task that will not stop ends
  * compensation here (never a source swapped under a running task).
  */
-export async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: 'mysql' | 'mariadb'; baseConfig: string | null; from: { host: string; port: number; credentials: string }; enableRelay?: boolean }): Promise<void> {
+export async function restoreSource(t: Tracker, req: { dmCluster: string; sourceId: string; flavor: Flavor; baseConfig: string | null; from: SourceEndpoint; enableRelay?: boolean }): Promise<void> {
   const { dmCluster, sourceId } = req;
   const now = await undoDm.dmFindSource({ dmCluster, sourceId });
   if (now && now.from.host === req.from.host && now.from.port === req.from.port) {

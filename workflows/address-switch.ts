@@ -15,8 +15,8 @@
  * DM masks them in the saved configs, and the worker puts them back from
  * credential references.
  */
-import type { SavedConfigs, SavedTaskConfig, SourceState, SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Flavor, SavedConfigs, SavedTaskConfig, SourceEndpoint, SourceState, SourceTask } from '../common/switch/types.js';
 import {
   validateAddressSwitchInput,
   type AddressSwitchInput,
@@ -87,11 +87,11 @@ interface AddressState {
   pf: PreflightResult<SourceState | null>;
   /** The source as DM has it (null: removed, perhaps by an earlier switch half done). */
   source: SourceState | null;
-  flavor: 'mysql' | 'mariadb';
+  flavor: Flavor;
   /** The source already reads the new instance. */
   alreadySwapped: boolean;
   sourceCredentials: string;
-  newEndpoint: { host: string; port: number; credentials: string };
+  newEndpoint: SourceEndpoint;
   /** The tasks DM lists on the source now. */
   inDm: string[];
   /** Task names given in taskConfigs that DM does not know. */
@@ -364,7 +364,7 @@ async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string
 /** DM as stopped: the positions the re-check and the gates compare against. */
 interface Stopped {
   tasks: SourceTask[];
-  readings: { flavor: 'mysql' | 'mariadb'; old: PreflightResult['oldFacts']; relayGtid: string | null };
+  readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
 }
 
 /** Re-take gtid-S from the checkpoints and re-check; wait (bounded by the freeze) for a lagging new instance. */

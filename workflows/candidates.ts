@@ -28,8 +28,6 @@
  * reading is done by activities, the judging here is pure (rankCandidates).
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import type { SourceState, SourceTask } from '../activities/dm.js';
-import type { InstanceFacts } from '../activities/mysql.js';
 import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
 import { decideGtids } from '../common/switch/decide.js';
 import { binlogSettingNotes, rowEventSizeProblem } from '../common/switch/binlog-settings.js';
@@ -38,6 +36,7 @@ import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js'
 import type { TaskScope } from '../common/switch/filters.js';
 import { finishedLoad } from './paused-tasks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { InstanceFacts, SourceState, SourceTask } from '../common/switch/types.js';
 import { MAX_CANDIDATES, type Discover, type InstanceRef, type WithTarget } from '../common/switch/input.js';
 import type { CandidateReport } from '../common/switch/status.js';
 import { dm, mysql, vip } from './activities.js';

@@ -121,10 +121,6 @@ async function needsOperator(t: Tracker, message: string): Promise<never> {
   throw ApplicationFailure.create({ message, type: SwitchErrorType.CompensationFailed, nonRetryable: true, details: [t.status.operatorActions] });
 }
 
-export function failure(message: string, type: SwitchErrorType): ApplicationFailure {
-  return ApplicationFailure.create({ message, type, nonRetryable: true });
-}
-
 /**
  * Runs one change with its undo: registered before the change (a crash can
  * land after the effect and before the change returns, and the retried

@@ -4,9 +4,9 @@
  * inside it waits no longer than the freeze may last.
  */
 import type { ApplicationFailure } from '@temporalio/workflow';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import type { GateLimit } from './approvals.js';
-import { failure } from './compensation.js';
+
 
 /** How long DM may still stay frozen, and what a switch that passes it fails with. */
 export interface Freeze {

@@ -4,16 +4,15 @@
  * new instance), and after every gate inside the freeze. Each check records
  * every set and decision in the tracker.
  */
-import type { SourceTask } from '../activities/dm.js';
-import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { Flavor, InstanceFacts, SourceTask } from '../common/switch/types.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { longMysql, mysql } from './activities.js';
-import { failure } from './compensation.js';
+
 import { freezeTimeout, type Freeze } from './freeze.js';
 import { finishedLoad } from './paused-tasks.js';
 import type { PreflightResult } from './preflight.js';
@@ -35,7 +34,7 @@ export interface GtidCheckResult {
 
 /** What one GTID check reads: DM's positions, the new instance and the rest of the topology. */
 export interface GtidReadings {
-  flavor: 'mysql' | 'mariadb';
+  flavor: Flavor;
   tasks: SourceTask[];
   facts: PreflightResult['newFacts'];
   /** The old instance, when it answered. */
@@ -195,7 +194,7 @@ export function executedState(facts: PreflightResult['newFacts']): string {
 }
 
 /** The errant GTIDs not among those accepted ('' when all were). */
-function errantBeyond(flavor: 'mysql' | 'mariadb', errant: string, approved: string): string {
+function errantBeyond(flavor: Flavor, errant: string, approved: string): string {
   if (flavor === 'mysql') return parseGtidSet('mysql', errant).subtract(parseGtidSet('mysql', approved)).toCompactString();
   const ok = new Set(approved.split(','));
   return errant.split(',').filter((g) => g && !ok.has(g)).join(',');
@@ -264,6 +263,6 @@ export async function recheckAfterGate(
 }
 
 /** Two GTID texts of one flavor name the same set. */
-export function sameGtids(flavor: 'mysql' | 'mariadb', a: string, b: string): boolean {
+export function sameGtids(flavor: Flavor, a: string, b: string): boolean {
   return parseGtidSet(flavor, a).equals(parseGtidSet(flavor, b));
 }

@@ -9,8 +9,8 @@
  * done); needs-operator's is sent before the switch fails; both in a scope
  * cancellation cannot interrupt.
  */
+import type { NotifyEvent, NotifyResult } from '../common/switch/types.js';
 import { ActivityFailure, CancellationScope, log, workflowInfo } from '@temporalio/workflow';
-import type { NotifyEvent, NotifyResult } from '../activities/notify.js';
 import type { ApprovalRecord } from '../common/switch/status.js';
 import { notify } from './activities.js';
 import type { Tracker } from './tracker.js';

@@ -7,7 +7,7 @@
  * DM paused because of an error is not one of them: DM's task checker would
  * resume it by itself, so the switch resumes it as it does a running one.
  */
-import type { SourceTask } from '../activities/dm.js';
+import type { SourceTask } from '../common/switch/types.js';
 import type { Tracker } from './tracker.js';
 
 /** The tasks paused by request (not by an error) when the switch read them. */

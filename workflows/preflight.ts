@@ -5,11 +5,10 @@
  * typed, non-retryable failure that says why and what to do.
  */
 import { ApplicationFailure as Failure } from '@temporalio/workflow';
-import type { SourceState } from '../activities/dm.js';
-import type { InstanceFacts } from '../activities/mysql.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Flavor, InstanceFacts, SourceState } from '../common/switch/types.js';
 import { filterProblems } from '../common/switch/filters.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, mysql, net } from './activities.js';
@@ -127,7 +126,7 @@ async function filterCheck(
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
-export function servingProblems(facts: PreflightResult['newFacts'], flavor: 'mysql' | 'mariadb' | null): string[] {
+export function servingProblems(facts: PreflightResult['newFacts'], flavor: Flavor | null): string[] {
   const problems: string[] = [];
   if (flavor && facts.flavor !== flavor) problems.push(`it is ${facts.flavor} but the source's flavor is ${flavor}`);
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') problems.push(`gtid_mode is ${facts.gtidMode}, not ON`);

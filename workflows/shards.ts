@@ -6,10 +6,10 @@
  * refuses while a shard DDL lock involves the source (unless accepted), and
  * after the switch checks every subtask of those tasks, on every source.
  */
-import type { ShardDdlLock } from '../activities/dm.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { ShardDdlLock } from '../common/switch/types.js';
 import { dm, longDm } from './activities.js';
-import { failure } from './compensation.js';
+
 import { refuse } from './preflight.js';
 import type { Tracker } from './tracker.js';
 

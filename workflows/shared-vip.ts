@@ -14,9 +14,9 @@
  * A drain (workflows/drain.ts) groups the sources it finds behind one VIP
  * into one such switch.
  */
-import type { SourceState, SourceTask } from '../activities/dm.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Endpoint, SourceState, SourceTask } from '../common/switch/types.js';
 import type { VipSwitchInput } from '../common/switch/input.js';
 import { dm, longDm, net, undoDm } from './activities.js';
 import { guarded, type Undo } from './compensation.js';
@@ -37,7 +37,7 @@ export interface Sharer {
 
 const key = (s: { dmCluster: string; sourceId: string }) => `${s.dmCluster}/${s.sourceId}`;
 
-type Reader = { dmCluster: string; sourceId: string; from: { host: string; port: number } };
+type Reader = { dmCluster: string; sourceId: string; from: Endpoint };
 
 /** Every other source of the known DM clusters whose source config connects to the VIP (or a name resolving to it). */
 export async function otherVipReaders(input: {

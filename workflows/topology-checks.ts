@@ -5,7 +5,7 @@
  * every server of that chain, and whether an instance's own writes are
  * proven to be a primary's. Pure functions of what the activities read.
  */
-import type { HopReading, InstanceFacts } from '../activities/mysql.js';
+import type { Flavor, HopReading, InstanceFacts } from '../common/switch/types.js';
 import {
   findErrant,
   findErrantInChain,
@@ -68,7 +68,7 @@ export function writablePrimaryElsewhere(old: Facts | null, facts: Facts): strin
  * else the direct sources only.
  */
 export function errantInTopology(
-  flavor: 'mysql' | 'mariadb',
+  flavor: Flavor,
   target: ErrantTarget,
   facts: Facts,
   base: TopologyReading[],

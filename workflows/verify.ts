@@ -4,14 +4,13 @@
  * replication moving forward from the new instance, and DM's binlog dump
  * connection (and relay, if on) on the new instance.
  */
-import type { RelayState, SourceTask } from '../activities/dm.js';
-import type { BinlogDumpClient } from '../activities/mysql.js';
 import { normalizeAddress, ownsConnection, replicaHostOf } from '../common/switch/addresses.js';
 import { parseGtidSet } from '../common/gtid/index.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { BinlogDumpClient, Endpoint, Flavor, RelayState, SourceTask } from '../common/switch/types.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
-import { failure } from './compensation.js';
+
 import { acceptedLockWait, verifyShardTasks, type ShardTasks } from './shards.js';
 import type { RollbackCheck, Tracker } from './tracker.js';
 
@@ -23,7 +22,7 @@ export interface VerifyTarget {
   /** The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source back. */
   shards?: ShardTasks;
   /** The source's flavor (from preflight), for the GTID sets DM reports. */
-  flavor?: 'mysql' | 'mariadb';
+  flavor?: Flavor;
 }
 
 /**
@@ -147,9 +146,9 @@ export interface RollbackExpectation {
   /** The instance DM must no longer read. */
   notReads: InstanceRef | null;
   /** The address switch: the source config must read this again. */
-  from?: { host: string; port: number } | null;
+  from?: Endpoint | null;
   /** The VIP switch: the VIP must be back on `holder`. */
-  vip?: { provider: string; address: string; holder: string | null; candidates: Array<{ host: string; port: number }> };
+  vip?: { provider: string; address: string; holder: string | null; candidates: Array<Endpoint> };
   timeoutSeconds: number;
 }
 

@@ -4,11 +4,11 @@
  * would cut.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { SourceState } from '../activities/dm.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
+import type { Endpoint, SourceState } from '../common/switch/types.js';
 import type { VipSwitchInput } from '../common/switch/input.js';
 import { mysql, undoDm, undoVip, vip } from './activities.js';
-import { businessFailure, describe, failure } from './compensation.js';
+import { businessFailure, describe } from './compensation.js';
 import { refuse, sameHost } from './preflight.js';
 import type { Tracker } from './tracker.js';
 import { sourceWorker } from './verify.js';
@@ -65,7 +65,7 @@ export async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, 
 }
 
 /** The VIP moved, or VipMoveFailed naming the provider's words once its retries are spent. */
-export async function vipMoveOrFail(input: VipSwitchInput, from: { host: string; port: number } | null, to: { host: string; port: number }) {
+export async function vipMoveOrFail(input: VipSwitchInput, from: Endpoint | null, to: Endpoint) {
   try {
     return await vip.vipMove({ provider: input.vip.provider, address: input.vip.address, from, to });
   } catch (e) {
@@ -88,7 +88,7 @@ export async function vipMoveOrFail(input: VipSwitchInput, from: { host: string;
 export async function moveVipBack(
   t: Tracker,
   input: VipSwitchInput,
-  s: { holder: string | null; oldTarget: { host: string; port: number } | null; newTarget: { host: string; port: number }; oldAlive: boolean; tasks: string[]; relay: boolean },
+  s: { holder: string | null; oldTarget: Endpoint | null; newTarget: Endpoint; oldAlive: boolean; tasks: string[]; relay: boolean },
 ): Promise<string> {
   const { provider, address } = input.vip;
   const candidates = [s.newTarget, ...(s.oldTarget ? [s.oldTarget] : [])];

@@ -19,8 +19,8 @@
  * swallowed, and the status says what an operator must do.
  */
 import { sleep } from '@temporalio/workflow';
-import type { SourceTask } from '../activities/dm.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import type { Endpoint, Flavor, SourceTask } from '../common/switch/types.js';
 import {
   validateVipSwitchInput,
   type VipSwitchInput,
@@ -90,8 +90,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
 interface VipState {
   input: VipSwitchInput;
   pf: PreflightResult;
-  newTarget: { host: string; port: number };
-  oldTarget: { host: string; port: number } | null;
+  newTarget: Endpoint;
+  oldTarget: Endpoint | null;
   /** Who held the VIP at preflight. */
   holder: string | null;
   vipAlreadyMoved: boolean;
@@ -241,7 +241,7 @@ interface Frozen {
   tasks: SourceTask[];
   /** The tasks of the VIP's other readers, by reader. */
   sharers: Map<Sharer, SourceTask[]>;
-  readings: { flavor: 'mysql' | 'mariadb'; old: PreflightResult['oldFacts']; relayGtid: string | null };
+  readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
 }
 
 /** Re-take gtid-S with DM frozen and re-check; wait (bounded by the freeze) for a lagging new instance. */

@@ -1,6 +1,7 @@
 /**
  * Errors of the GTID module. Pure: no Node APIs, safe inside workflows.
  */
+import type { Flavor } from './types.js';
 
 /** A GTID text that the server would reject, with where and why. */
 export class GtidParseError extends Error {
@@ -12,7 +13,7 @@ export class GtidParseError extends Error {
     readonly position: number,
     /** What was wrong, in MySQL's words where MySQL has words for it (e.g. `Expected number`). */
     readonly reason: string,
-    readonly flavor: 'mysql' | 'mariadb',
+    readonly flavor: Flavor,
   ) {
     super(`malformed ${flavor === 'mysql' ? 'MySQL GTID set' : 'MariaDB GTID list'}: ${reason} at position ${position}: ${excerpt(input, position)}`);
   }

@@ -13,11 +13,12 @@
  * binlog_row_image, so a setting on the new instance alone decides what DM
  * would read, whatever the primary and the old instance use.
  */
+import type { Flavor } from './types.js';
 
 /** The settings read from an instance (activities/mysql.ts `inspect`). */
 export interface BinlogSettings {
   address: string;
-  flavor: 'mysql' | 'mariadb';
+  flavor: Flavor;
   binlogFormat: string;
   binlogRowImage: string;
   /** '' or PARTIAL_JSON; null or absent where the server has no such variable. */

@@ -1,3 +1,5 @@
+import { ApplicationFailure } from '@temporalio/common';
+
 /**
  * Business failure types of a switch: the `type` of every ApplicationFailure
  * the workflows raise, so operators and scripts can tell them apart.
@@ -39,3 +41,17 @@ export type SwitchErrorType = (typeof SwitchErrorType)[keyof typeof SwitchErrorT
  * not followed; where it came from the request, the request is refused.
  */
 export const CREDENTIAL_NOT_BOUND = 'credential-not-bound';
+
+/**
+ * A business failure: not retried (Temporal's policy retries only what may
+ * succeed when asked again), typed so operators and scripts can tell it
+ * apart, with `details` (when given) as its one detail.
+ */
+export function failure(message: string, type: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    message,
+    type,
+    nonRetryable: true,
+    details: details === undefined ? undefined : [details],
+  });
+}

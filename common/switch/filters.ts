@@ -28,6 +28,7 @@
  *    skipped error commits the transaction's GTID without its changes;
  *    always refused.
  */
+import type { Flavor } from './types.js';
 
 /** The filters of one server as read from it. */
 export interface ServerFilters {
@@ -41,7 +42,7 @@ export interface ServerFilters {
   binlogIgnoreDb: string;
   /** replica_skip_errors / slave_skip_errors as the server shows it. */
   skipErrors: string;
-  flavor: 'mysql' | 'mariadb';
+  flavor: Flavor;
 }
 
 /**

@@ -15,7 +15,7 @@
  *   channel's SQL or IO thread is running.
  */
 
-/** The threads of one replication channel (activities/mysql.ts ReplicaState). */
+/** The threads of one replication channel (ReplicaState, common/switch/types.ts). */
 export interface ChannelThreads {
   ioRunning: boolean;
   sqlRunning: boolean;

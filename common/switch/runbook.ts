@@ -5,11 +5,11 @@
  * build typed values; this module renders them. Pure: no I/O, no clock.
  */
 import type { Gate } from './status.js';
+import type { Endpoint } from './types.js';
 
 export const DMCTL = 'dmctl --master-addr=<dm-master>';
 
-type Address = { host: string; port: number };
-const at = (a: Address) => `${a.host}:${a.port}`;
+const at = (a: Endpoint) => `${a.host}:${a.port}`;
 const list = (names: readonly string[], none = '(no tasks)') => names.join(', ') || none;
 
 /** One step of a switch's plan, as the workflow decided it at preflight. */
@@ -19,7 +19,7 @@ export type PlanStep =
   | { step: 'stop-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
   | { step: 'recheck'; gtidS: 'query-status' | 'checkpoints'; catchUpSeconds: number | null }
   | { step: 'move-vip'; vip: string; from: string | null; to: string; alreadyThere: boolean }
-  | { step: 'swap-source'; sourceId: string; from: Address | null; to: Address; alreadySwapped: boolean }
+  | { step: 'swap-source'; sourceId: string; from: Endpoint | null; to: Endpoint; alreadySwapped: boolean }
   | { step: 'resume-tasks'; tasks: readonly string[]; leftPaused: readonly string[]; relay: boolean }
   | { step: 'start-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
   | { step: 'verify'; relay: boolean };
@@ -112,8 +112,8 @@ export function addressGates(p: {
   sourceId: string;
   tasks: readonly string[];
   runTasks: readonly string[];
-  from: Address | null;
-  to: Address;
+  from: Endpoint | null;
+  to: Endpoint;
   alreadySwapped: boolean;
   relay: boolean;
 }): Record<Gate, string> {

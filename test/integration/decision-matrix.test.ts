@@ -13,7 +13,7 @@ import { createMysqlActivities } from '../../activities/mysql.js';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import { decideGtids, decideRelayPosition } from '../../common/switch/decide.js';
 import { describeTaggedGtids, findErrant, type ErrantTarget } from '../../common/switch/errant.js';
-import type { InstanceFacts } from '../../activities/mysql.js';
+import type { InstanceFacts } from '../../common/switch/types.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { provisionReplica, purgeBinaryLogs, startTopology, waitCaughtUp, writeRows, type ProvisionMethod, type Topology } from '../sandbox/topology.js';
 

@@ -19,6 +19,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
+import type { SourceEndpoint } from '../../common/switch/types.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startShardMerge, type ShardMerge, type ShardMode } from '../sandbox/shard-merge.js';
 import { failureType, runSwitch, sourceReads, startInProcessWorker, startSwitch, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
@@ -69,7 +70,7 @@ const vipReq = (c: Ctx, to: DbInstance, from: DbInstance, extra: Partial<VipSwit
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
   ...extra,
 });
-const addressReq = (c: Ctx, to: DbInstance, from: { host: string; port: number; credentials: string }, extra: Partial<AddressSwitchRequest> = {}): AddressSwitchRequest => ({
+const addressReq = (c: Ctx, to: DbInstance, from: SourceEndpoint, extra: Partial<AddressSwitchRequest> = {}): AddressSwitchRequest => ({
   sourceId: c.sm.sources[0],
   newInstance: ref(to),
   oldInstance: from,

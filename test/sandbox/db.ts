@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import type { Flavor } from '../../common/switch/types.js';
 import { freePort } from './ports.js';
 import { waitUntilReady } from './ready.js';
 
-export type DbFlavor = 'mysql' | 'mariadb';
+export type DbFlavor = Flavor;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const rootCache = new Map<DbFlavor, Promise<string>>();

@@ -5,13 +5,14 @@
  * task starts from that snapshot's GTID set, so no row is lost or doubled.
  */
 import { stringify } from 'yaml';
+import type { Endpoint } from '../../common/switch/types.js';
 import type { DbInstance } from './db.js';
-import { dmctlFailures } from '../../activities/dmctl-output.js';
+import { dmctlFailures } from '../../activities/dm/parse.js';
 import type { DmCluster, DmctlJson } from './dm.js';
 import { APP_SCHEMA, load, snapshot, withoutReplicationStatements, type SqlTarget } from './topology.js';
 
 /** Where a task writes: TiDB (what DM is for) or a MySQL. */
-export type Downstream = SqlTarget & { host: string; port: number };
+export type Downstream = SqlTarget & Endpoint;
 
 /** Throws with dmctl's own words unless the top-level and every per-source result is true. */
 export function expectOk(what: string, r: DmctlJson): DmctlJson {

@@ -12,7 +12,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDmctlOutput, type DmctlJson } from '../../activities/dmctl-output.js';
+import { parseDmctlOutput, type DmctlJson } from '../../activities/dm/parse.js';
 import { freePort } from './ports.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
+import type { Endpoint } from '../../common/switch/types.js';
 import { parseWorkerConfig } from '../../worker/config.js';
 import { createWorker } from '../../worker/worker.js';
 import type { DbInstance } from './db.js';
@@ -157,10 +158,10 @@ export async function taskState(dm: DmCluster, sourceId: string, task: string): 
 }
 
 /** Where DM's source config says the source reads from; null when DM does not know the source. */
-export async function sourceReads(dm: DmCluster, sourceId: string): Promise<{ host: string; port: number } | null> {
+export async function sourceReads(dm: DmCluster, sourceId: string): Promise<Endpoint | null> {
   const r = await dm.ctl(['config', 'source', sourceId]);
   if (r.result !== true) return null;
-  const from = (parseYaml(String(r.cfg)) as { from: { host: string; port: number } }).from;
+  const from = (parseYaml(String(r.cfg)) as { from: Endpoint }).from;
   return { host: from.host, port: Number(from.port) };
 }
 
@@ -171,7 +172,7 @@ export async function sourceIds(dm: DmCluster): Promise<string[]> {
 }
 
 /** The steps an address switch records, in order, when it stops and starts `task` with relay off. */
-export function addressSwitchSteps(sourceId: string, task: string, to: { host: string; port: number }): string[] {
+export function addressSwitchSteps(sourceId: string, task: string, to: Endpoint): string[] {
   return [`stop-task -s ${sourceId} ${task}`, `operate-source stop ${sourceId}`, `operate-source create ${sourceId} reading ${to.host}:${to.port}`, `start-task -s ${sourceId} ${task}`];
 }
 

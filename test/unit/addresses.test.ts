@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientAddress, normalizeAddress, ownsConnection, replicaHostOf } from '../../common/switch/addresses.js';
-import { isTransientDmError, isUpstreamConnectionError } from '../../activities/dm.js';
+import { isTransientDmError, isUpstreamConnectionError } from '../../activities/dm/dmctl.js';
 import { isAccessError } from '../../activities/mysql.js';
 
 describe('addresses as MySQL and the resolver print them', () => {

@@ -5,8 +5,7 @@
  * the same on live instances (test/integration/candidates-e2e.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import type { SourceTask } from '../../activities/dm.js';
-import type { InstanceFacts } from '../../activities/mysql.js';
+import type { InstanceFacts, SourceTask } from '../../common/switch/types.js';
 import { validateVipSwitchInput } from '../../common/switch/input.js';
 import { LAG_TOLERANCE, rankCandidates, type CandidateReading, type RankInput } from '../../workflows/candidates.js';
 

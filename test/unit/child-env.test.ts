@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDmActivities } from '../../activities/dm.js';
+import { createDmActivities } from '../../activities/dm/index.js';
 import { CommandVipProvider } from '../../activities/vip-command.js';
 
 const SECRETS = { DM_UPSTREAM_PASSWORD: 'upstream-s3cret', DM_SWITCH_CODEC_KEY: 'codec-s3cret', TEMPORAL_API_KEY: 'temporal-s3cret', DM_SWITCH_WEBHOOK_TOKEN: 'webhook-s3cret', AWS_PROFILE: 'ops' };

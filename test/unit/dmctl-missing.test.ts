@@ -8,7 +8,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDmActivities } from '../../activities/dm.js';
+import { createDmActivities } from '../../activities/dm/index.js';
 import { checkDmctl, ConfigError, parseWorkerConfig } from '../../worker/config.js';
 
 let dir: string;

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dmctlFailures, parseDmctlOutput } from '../../activities/dmctl-output.js';
+import { dmctlFailures, parseDmctlOutput } from '../../activities/dm/parse.js';
 
 const dir = join(import.meta.dirname, '../fixtures/dmctl');
 type Fixture = { args: string[]; exitCode: number; stdout: string; stderr: string };

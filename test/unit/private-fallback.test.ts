@@ -11,7 +11,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDmActivities } from '../../activities/dm.js';
+import { createDmActivities } from '../../activities/dm/index.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDmActivities } from '../../activities/dm.js';
+import { createDmActivities } from '../../activities/dm/index.js';
 import { yamlSecretPaths } from '../../common/switch/input.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/dmctl');

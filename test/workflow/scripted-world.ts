@@ -11,9 +11,17 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
-import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceState, type SourceTask } from '../../activities/dm.js';
-import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
-import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
+import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids } from '../../activities/dm/positions.js';
+import { dumpsMoved } from '../../activities/mysql.js';
+import type {
+  BinlogDumpClient,
+  Endpoint,
+  InstanceFacts,
+  NotifyEvent,
+  NotifyResult,
+  SourceState,
+  SourceTask,
+} from '../../common/switch/types.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
@@ -69,7 +77,7 @@ function awaitsOf(a: Reads) {
       const behind = tasksBehind(s, req.tasks, want);
       return { ok: behind.length === 0, want, behind, reopened: [], waitedSeconds: 0 };
     },
-    async dmAwaitSourceRestored(req: { tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
+    async dmAwaitSourceRestored(req: { tasks: string[]; relay: boolean; from?: Endpoint | null }) {
       const s = await a.dmFindSource();
       const restored = sourceRestored(s, req);
       const want = restored ? upstreamGtids(s!, req.tasks) : '';
@@ -150,7 +158,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     // one DM cluster, whose only source is the one switched (its id varies by test), so no other reads the VIP;
     // no host under drain (reads: not in `calls`)
     async dmClusters() { return ['default']; },
-    async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> { return []; },
+    async dmListSources(): Promise<Array<{ sourceId: string; from: Endpoint; flavor: 'mysql' }>> { return []; },
     async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
     async vipLocate() { calls.push('vipLocate'); return holder; },
     async vipMove(req: { to: { host: string } }) {
