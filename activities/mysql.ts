@@ -117,7 +117,7 @@ const FILTER_COLUMNS = [
   'Replicate_Wild_Do_Table',
   'Replicate_Wild_Ignore_Table',
   'Replicate_Rewrite_DB',
-  // MariaDB's CHANGE MASTER filters (MySQL refuses IGNORE_SERVER_IDS with GTIDs on; common/switch/filters.ts)
+  // MariaDB's CHANGE MASTER filters (MySQL's IGNORE_SERVER_IDS is judged apart: common/switch/filters.ts)
   'Replicate_Do_Domain_Ids',
   'Replicate_Ignore_Domain_Ids',
   'Replicate_Ignore_Server_Ids',

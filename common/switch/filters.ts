@@ -233,7 +233,7 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
     return `${on}: ${why}, ${loss}, without an error; ${remove(clear)}`;
   }
   if (name === 'REPLICATE_IGNORE_SERVER_IDS') {
-    // MySQL refuses IGNORE_SERVER_IDS with GTID_MODE=ON; MariaDB's GTID replication honours it
+    // MySQL deprecates IGNORE_SERVER_IDS with GTID_MODE=ON (judged as before); MariaDB's GTID replication honours it
     if (s.flavor === 'mysql') return null;
     const why = 'the replica skips every transaction written on those servers, whatever schema it changes';
     return `${on}: ${why}, so DM reading it would miss them without an error; ${remove(clear)}`;
