@@ -60,6 +60,10 @@ const FILTER_COLUMNS = [
   'Replicate_Wild_Do_Table',
   'Replicate_Wild_Ignore_Table',
   'Replicate_Rewrite_DB',
+  // MariaDB's CHANGE MASTER filters (MySQL's IGNORE_SERVER_IDS is judged apart: common/switch/filters.ts)
+  'Replicate_Do_Domain_Ids',
+  'Replicate_Ignore_Domain_Ids',
+  'Replicate_Ignore_Server_Ids',
 ];
 
 type Reachable = Extract<InstanceFacts, { reachable: true }>;
@@ -442,9 +446,17 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       const [global] = await c.query(sql).catch(() => [[]]);
       for (const g of global as Array<{ name: string; rule: string }>) add('(global)', g.name, g.rule);
     } else {
-      // MariaDB keeps the rewrite rules in a variable (10.11), not in SHOW SLAVE STATUS
-      const rw = await one<{ v: string | null }>(c, 'SELECT @@GLOBAL.replicate_rewrite_db AS v').catch(() => undefined);
-      add('(global)', 'REPLICATE_REWRITE_DB', rw?.v);
+      // the rewrite rules are a variable; SHOW SLAVE STATUS shows them too where it has the column (10.11)
+      if (!status.some((row) => 'Replicate_Rewrite_DB' in row)) {
+        const rwSql = 'SELECT @@GLOBAL.replicate_rewrite_db AS v';
+        const rw = await one<{ v: string | null }>(c, rwSql).catch(() => undefined);
+        add('(global)', 'REPLICATE_REWRITE_DB', rw?.v);
+      }
+      // events a session on the source marked with @@skip_replication: REPLICATE (the default) applies them
+      const sql = 'SELECT @@GLOBAL.replicate_events_marked_for_skip AS v';
+      const marked = await one<{ v: string | null }>(c, sql).catch(() => undefined);
+      const how = String(marked?.v ?? 'REPLICATE');
+      if (how.toUpperCase() !== 'REPLICATE') add('(global)', 'REPLICATE_EVENTS_MARKED_FOR_SKIP', how);
     }
     const [bl] = await c.query(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS');
     const b = (bl as Array<Record<string, unknown>>)[0] ?? {};

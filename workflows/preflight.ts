@@ -117,7 +117,11 @@ async function filterCheck(
   const scopes = names.length ? await dm.dmTaskScopes({ dmCluster, sourceId, tasks: names }) : [];
   const problems = filterProblems(servers, scopes);
   if (problems.length) {
-    const why = 'with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds';
+    const why =
+      facts.flavor === 'mysql'
+        ? 'with GTIDs on, a filtered transaction is committed empty and keeps its GTID, so every GTID rule holds'
+        : 'MariaDB counts a filtered transaction in gtid_current_pos but leaves it out of the binary log, ' +
+          'so every GTID rule holds';
     const text = `switch refused, nothing was changed: DM would silently miss changes behind a filter (${why})`;
     refuse(t, SwitchErrorType.PreflightFailed, `${text}: ${problems.join('; ')}`);
   }

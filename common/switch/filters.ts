@@ -27,6 +27,12 @@
  *  - `replica_skip_errors` (MariaDB `slave_skip_errors`) other than OFF: a
  *    skipped error commits the transaction's GTID without its changes;
  *    always refused.
+ *  - MariaDB only: `DO_DOMAIN_IDS`/`IGNORE_DOMAIN_IDS` and `IGNORE_SERVER_IDS`
+ *    of CHANGE MASTER (the replica drops whole GTID domains or servers'
+ *    transactions, whatever they change) and `replicate_events_marked_for_skip`
+ *    other than REPLICATE: always refused. MariaDB logs no trace of a
+ *    filtered transaction in the replica's binary log (only its
+ *    gtid_slave_pos moves), so gtid_current_pos still covers it.
  */
 import type { Flavor } from './types.js';
 
@@ -133,9 +139,12 @@ export function touchesScope(schema: string, like: boolean, scope: TaskScope): b
 
 const split = (list: string) => list.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
-/** `(a,b),(c,d)` → [[a,b],[c,d]]. */
+/** `(a,b),(c,d)` (MySQL) or `a->b,c->d` (MariaDB) → [[a,b],[c,d]]. */
 function rewritePairs(rule: string): Array<[string, string]> {
-  return [...rule.matchAll(/\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)/g)].map((m) => [m[1]!, m[2]!]);
+  const mysqlPairs = [...rule.matchAll(/\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)/g)].map((m) => [m[1]!, m[2]!]);
+  if (mysqlPairs.length) return mysqlPairs as Array<[string, string]>;
+  const arrows = split(rule).map((x) => x.split('->').map((y) => y.trim()));
+  return arrows.filter((x) => x.length === 2 && x[0] && x[1]).map((x) => [x[0]!, x[1]!]);
 }
 
 const everySchema = (ignore: string[]) => `every schema${ignore.length ? ` but ${ignore.join(', ')}` : ''}`;
@@ -144,17 +153,40 @@ const scopeText = (scopes: TaskScope[]) =>
     .map((s) => `${s.task}: ${s.do !== null ? s.do.join(', ') : everySchema(s.ignore)}`)
     .join('; ');
 
-const EMPTY = 'committing empty transactions that keep their GTIDs, so DM would lose them without an error';
+/** What a replica does with a filtered transaction: MySQL logs it empty; MariaDB leaves it out of its binary log. */
+const EMPTY = {
+  mysql: 'committing empty transactions that keep their GTIDs, so DM would lose them without an error',
+  mariadb: 'counting them as executed (gtid_slave_pos) but leaving them out of its binary log, ' +
+    'so DM would lose them without an error',
+};
 const USE_DDL = 'a DDL statement is filtered by the default database (USE) it runs in, so a DDL on a replicated table';
 const OTHER = 'or choose another instance';
 
 /** How to clear an applier filter, in the flavor's words. */
 function clearFilter(flavor: ServerFilters['flavor'], name: string, channel: string): string {
   const config = "and from the server's configuration";
-  if (flavor === 'mariadb') return `SET GLOBAL ${name.toLowerCase()}='' with the replica stopped, ${config}`;
+  if (flavor === 'mariadb') return clearMariadbFilter(name, channel, config);
   const forChannel = channel && channel !== '(global)' ? ` FOR CHANNEL '${channel}'` : '';
   const change = `CHANGE REPLICATION FILTER ${name}=()${forChannel}`;
   return `STOP REPLICA SQL_THREAD; ${change}; START REPLICA SQL_THREAD, ${config}`;
+}
+
+/**
+ * MariaDB: the `replicate_*` filters are variables, per connection of a
+ * multi-source replica (`SET GLOBAL conn.replicate_do_db`); the domain and
+ * server-id filters are part of the connection (CHANGE MASTER).
+ */
+function clearMariadbFilter(name: string, channel: string, config: string): string {
+  const named = channel !== '' && channel !== '(global)';
+  const conn = named ? ` '${channel}'` : '';
+  const upper = name.toUpperCase();
+  const change = upper.match(/^REPLICATE_(DO_DOMAIN_IDS|IGNORE_DOMAIN_IDS|IGNORE_SERVER_IDS)$/);
+  if (change) return `STOP SLAVE${conn}; CHANGE MASTER${conn} TO ${change[1]}=(); START SLAVE${conn}`;
+  const variable = `${named ? `\`${channel}\`.` : ''}${name.toLowerCase()}`;
+  if (upper === 'REPLICATE_EVENTS_MARKED_FOR_SKIP') {
+    return `SET GLOBAL ${variable}=REPLICATE with the replica stopped, ${config}`;
+  }
+  return `SET GLOBAL ${variable}='' with the replica stopped, ${config}`;
 }
 
 /** What one applier filter would hide, in words; null when it provably hides nothing the tasks replicate. */
@@ -166,8 +198,11 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
   const clear = clearFilter(s.flavor, f.name, f.channel);
   const name = f.name.toUpperCase();
   if (/^REPLICATE_(WILD_)?DO_(DB|TABLE)$/.test(name)) {
-    const why = 'a replica applies only what this filter names and commits everything else as empty transactions';
-    return `${on}: ${why} that keep their GTIDs, so DM would skip those changes without an error; ${remove(clear)}`;
+    const why = 'a replica applies only what this filter names, everything else';
+    const rest = s.flavor === 'mysql'
+      ? 'committed as empty transactions that keep their GTIDs'
+      : 'counted as executed (gtid_slave_pos) but left out of its binary log';
+    return `${on}: ${why} ${rest}, so DM would skip those changes without an error; ${remove(clear)}`;
   }
   if (name === 'REPLICATE_IGNORE_DB') {
     const hit = split(f.rule).filter((x) => touches(x));
@@ -175,14 +210,14 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
       ? `it skips changes of ${hit.join(', ')}, which the tasks replicate,`
       : `${USE_DDL} issued from an ignored schema is skipped,`;
     const instead = "REPLICATE_WILD_IGNORE_TABLE=('<db>.%') filters by the tables a statement touches instead";
-    return `${on}: ${what} ${EMPTY}; ${remove(`${clear}; ${instead}`)}`;
+    return `${on}: ${what} ${EMPTY[s.flavor]}; ${remove(`${clear}; ${instead}`)}`;
   }
   if (name === 'REPLICATE_IGNORE_TABLE' || name === 'REPLICATE_WILD_IGNORE_TABLE') {
     const like = name === 'REPLICATE_WILD_IGNORE_TABLE';
     const hit = split(f.rule).filter((x) => touches(x.split('.')[0] ?? x, like));
     if (hit.length === 0) return null;
     const where = `in schemas the tasks replicate (${scopeText(scopes)})`;
-    return `${on}: it skips changes of ${hit.join(', ')}, ${where}, ${EMPTY}; ${remove(clear)}`;
+    return `${on}: it skips changes of ${hit.join(', ')}, ${where}, ${EMPTY[s.flavor]}; ${remove(clear)}`;
   }
   if (name === 'REPLICATE_REWRITE_DB') {
     const pairs = rewritePairs(f.rule);
@@ -192,8 +227,23 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
     const effect = 'so DM would see them under the wrong schema, losing them in one and inventing them in the other';
     return `${on}: it applies the changes of one schema to another (${shown}), ${effect}; ${remove(clear)}`;
   }
-  // with GTID auto-positioning, ignoring server ids does not filter by content
-  if (name === 'REPLICATE_IGNORE_SERVER_IDS') return null;
+  if (name === 'REPLICATE_DO_DOMAIN_IDS' || name === 'REPLICATE_IGNORE_DOMAIN_IDS') {
+    const which = name === 'REPLICATE_DO_DOMAIN_IDS' ? 'every GTID domain but these' : 'the GTID domains listed';
+    const why = `the replica's IO thread drops the transactions of ${which}, whatever schema they change`;
+    const loss = 'so DM reading it would miss every change a session writes in such a domain (gtid_domain_id)';
+    return `${on}: ${why}, ${loss}, without an error; ${remove(clear)}`;
+  }
+  if (name === 'REPLICATE_IGNORE_SERVER_IDS') {
+    // MySQL deprecates IGNORE_SERVER_IDS with GTID_MODE=ON (judged as before); MariaDB's GTID replication honours it
+    if (s.flavor === 'mysql') return null;
+    const why = 'the replica skips every transaction written on those servers, whatever schema it changes';
+    return `${on}: ${why}, so DM reading it would miss them without an error; ${remove(clear)}`;
+  }
+  if (name === 'REPLICATE_EVENTS_MARKED_FOR_SKIP') {
+    const why = 'the replica skips the transactions a session on its source wrote with @@skip_replication=1';
+    const loss = 'whatever schema they change, so DM reading it would miss them without an error';
+    return `${on}: ${why}, ${loss}; ${remove(clear)}`;
+  }
   const unknown = 'a replication filter this check does not know, so it cannot prove that it hides nothing DM needs';
   return `${on}: ${unknown}; ${remove(clear)}`;
 }

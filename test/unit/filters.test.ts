@@ -75,6 +75,21 @@ describe('filters that hide changes from DM', () => {
     expect(filterProblems([filter('REPLICATE_IGNORE_TABLE', 'scratch.t')], [taskScope('t', { 'ignore-dbs': ['scratch'] })])).toEqual([]);
   });
 
+  it('given MariaDB filters, should speak its spelling: per-connection variables, a->b rewrites, CHANGE MASTER filters', () => {
+    const maria = (name: string, rule: string, channel = '') => server({ flavor: 'mariadb', applier: [{ channel, name, rule }] });
+    expect(filterProblems([maria('REPLICATE_IGNORE_TABLE', 'app.t2')], app)[0]).toMatch(/SET GLOBAL replicate_ignore_table='' with the replica stopped/);
+    expect(filterProblems([maria('REPLICATE_DO_DB', 'app', 'east')], app)[0]).toMatch(/on channel 'east'.*SET GLOBAL `east`\.replicate_do_db=''/);
+    expect(filterProblems([maria('REPLICATE_REWRITE_DB', 'app->app2')], app)[0]).toMatch(/app → app2/);
+    expect(filterProblems([maria('REPLICATE_REWRITE_DB', 'x->y,scratch -> s2')], app)).toEqual([]);
+    const [domains] = filterProblems([maria('REPLICATE_IGNORE_DOMAIN_IDS', '1,2')], app);
+    expect(domains).toMatch(/^REPLICATE_IGNORE_DOMAIN_IDS=\(1,2\) on the new instance b:3306: the replica's IO thread drops the transactions of the GTID domains listed/);
+    expect(domains).toMatch(/STOP SLAVE; CHANGE MASTER TO IGNORE_DOMAIN_IDS=\(\); START SLAVE/);
+    expect(filterProblems([maria('REPLICATE_DO_DOMAIN_IDS', '0', 'east')], app)[0]).toMatch(/every GTID domain but these.*STOP SLAVE 'east'; CHANGE MASTER 'east' TO DO_DOMAIN_IDS=\(\)/);
+    expect(filterProblems([maria('REPLICATE_IGNORE_SERVER_IDS', '7')], app)[0]).toMatch(/skips every transaction written on those servers/);
+    expect(filterProblems([filter('REPLICATE_IGNORE_SERVER_IDS', '7')], app)).toEqual([]); // MySQL: not with GTIDs on
+    expect(filterProblems([maria('REPLICATE_EVENTS_MARKED_FOR_SKIP', 'FILTER_ON_SLAVE', '(global)')], app)[0]).toMatch(/@@skip_replication=1.*SET GLOBAL replicate_events_marked_for_skip=REPLICATE/);
+  });
+
   it('given a filter on a server up the chain, should name its role and address', () => {
     const [p] = filterProblems([server({ address: 'i:3306', role: 'the server between it and the primary (a source of b:3306)', applier: [{ channel: '', name: 'REPLICATE_IGNORE_TABLE', rule: 'app.t2' }] })], app);
     expect(p).toMatch(/^REPLICATE_IGNORE_TABLE=\(app\.t2\) on the server between it and the primary \(a source of b:3306\) i:3306/);
