@@ -9,7 +9,7 @@ import type { SourceState, SourceTask } from '../activities/dm.js';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { parseGtidSet } from '../common/gtid/index.js';
 import { decideGtids, relayPositionNote, type GtidDecision } from '../common/switch/decide.js';
-import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
+import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
 import { filterProblems } from '../common/switch/filters.js';
@@ -93,9 +93,9 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   } else {
     old = oldFacts;
     if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
-    const sizes = rowEventSizeProblem(oldFacts, newFacts);
-    if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
-    t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
+    const sizes = rowEventSizeNote(oldFacts, newFacts);
+    if (sizes) t.decide('info', sizes);
+    t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one`);
   }
   return { source, newFacts, oldFacts: old };
 }
