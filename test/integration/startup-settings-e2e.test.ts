@@ -137,12 +137,14 @@ async function untouched(s: SwitchStatus, on: DbInstance): Promise<void> {
 describe('startup-only settings of the new instance (real stack)', { timeout: 600_000 }, () => {
   beforeAll(async () => {
     stack = await startStack({ temporal: true, mysql: { replicas: 5 }, dm: true, vip: true });
-    [primary, a, b, c, d, e] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance, DbInstance, DbInstance, DbInstance];
+    type Six = [DbInstance, DbInstance, DbInstance, DbInstance, DbInstance, DbInstance];
+    [primary, a, b, c, d, e] = stack.topology!.all() as Six;
     ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
     SOURCE = stack.sourceId!;
     TASK = stack.taskName!;
     await primary.query(
-      'CREATE TABLE IF NOT EXISTS app.big (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload TEXT NOT NULL, written_by INT NOT NULL)',
+      'CREATE TABLE IF NOT EXISTS app.big ' +
+        '(id BIGINT PRIMARY KEY AUTO_INCREMENT, payload TEXT NOT NULL, written_by INT NOT NULL)',
     );
     // startup-only settings: each replica restarted with its own options (they resume replicating on their own)
     await Promise.all([
@@ -164,7 +166,7 @@ describe('startup-only settings of the new instance (real stack)', { timeout: 60
     await stack?.stop();
   });
 
-  it('given a binlog_row_event_max_size on the new instance unlike the old one, should switch both ways, downstream equal', async () => {
+  it('given a binlog_row_event_max_size unlike the old one, should switch both ways, downstream equal', async () => {
     expect(await a.variable('binlog_row_event_max_size')).toBe('8192');
     expect(await b.variable('binlog_row_event_max_size')).toBe('1024');
     // the measurement's premise: B splits the same transaction into more rows events than A does
@@ -248,7 +250,7 @@ describe('startup-only settings of the new instance (real stack)', { timeout: 60
     await untouched(status, from);
   });
 
-  it('given candidates with those settings first, should pass over each naming its setting and pick a clean one', async () => {
+  it('given candidates with those settings first, should pass each over naming it, pick a clean one', async () => {
     const from = await reading();
     const clean = from === a ? b : a;
     const { status, error } = await runSwitch(
