@@ -30,7 +30,7 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
 import { decideGtids } from '../common/switch/decide.js';
-import { binlogSettingNotes, rowEventSizeProblem } from '../common/switch/binlog-settings.js';
+import { binlogSettingNotes, rowEventSizeNote } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
 import type { TaskScope } from '../common/switch/filters.js';
@@ -105,8 +105,8 @@ export function rankCandidates(r: RankInput): Ranking {
       return { c, index, reasons: ['it is the old instance, the one DM is to leave'], notes, catchUp, adopt: false };
     }
     reasons.push(...servingProblems(f, flavor).map((p) => `cannot serve DM: ${p}`));
-    const sizes = old ? rowEventSizeProblem(old, f) : null;
-    if (sizes) reasons.push(sizes);
+    const sizes = old ? rowEventSizeNote(old, f) : null;
+    if (sizes) notes.push(sizes);
     notes.push(...binlogSettingNotes(f));
     if (c.vip && !c.vip.ok) reasons.push(c.vip.reason);
     if (c.drained) reasons.push(c.drained);

@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure as Failure } from '@temporalio/workflow';
 import { normalizeAddress } from '../common/switch/addresses.js';
-import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
+import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Flavor, InstanceFacts, SourceState } from '../common/switch/types.js';
 import { filterProblems } from '../common/switch/filters.js';
@@ -84,9 +84,9 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   } else {
     old = oldFacts;
     if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
-    const sizes = rowEventSizeProblem(oldFacts, newFacts);
-    if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
-    t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
+    const sizes = rowEventSizeNote(oldFacts, newFacts);
+    if (sizes) t.decide('info', sizes);
+    t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one`);
   }
   return { source, newFacts, oldFacts: old };
 }

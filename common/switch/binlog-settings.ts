@@ -1,7 +1,7 @@
 /**
  * How the new instance writes its binary log, judged by what the pinned DM's
- * syncer does with it (measured on MySQL 9.7, see the compatibility table in
- * docs/reference.md). Pure; the workflows and candidate ranking share it.
+ * syncer does with it (measured on MySQL 9.7, see the README's
+ * compatibility table). Pure; the workflows and candidate ranking share it.
  *
  * DM's syncer turns only WRITE/UPDATE/DELETE rows events into SQL: a DML
  * statement logged as a Query event is skipped without an error ("ddl that dm
@@ -13,12 +13,11 @@
  * binlog_row_image, so a setting on the new instance alone decides what DM
  * would read, whatever the primary and the old instance use.
  */
-import type { Flavor } from './types.js';
 
 /** The settings read from an instance (activities/mysql.ts `inspect`). */
 export interface BinlogSettings {
   address: string;
-  flavor: Flavor;
+  flavor: 'mysql' | 'mariadb';
   binlogFormat: string;
   binlogRowImage: string;
   /** '' or PARTIAL_JSON; null or absent where the server has no such variable. */
@@ -71,18 +70,28 @@ export function binlogSettingNotes(f: BinlogSettings): string[] {
 }
 
 /**
- * A binlog_row_event_max_size that differs from the old instance's: a large
- * transaction is split into rows events at a different size, and DM, whose
- * binlog reader retries a broken connection by skipping the rows events of
- * the transaction it had already read, could skip the wrong ones (tiflow
- * issue 5129, a public DM bug report). Null when they are equal or either is unknown.
+ * A binlog_row_event_max_size that differs from the old instance's: the new
+ * instance splits a large transaction into rows events at another size.
+ * DM's syncer, when its binlog connection breaks inside a transaction,
+ * reconnects at the last finished transaction and skips as many rows events
+ * as it had already read of the current one (a DM data-loss report: counted
+ * on one server, skipped on another that splits differently). That count
+ * lives only within one uninterrupted read: it starts at zero when a task
+ * starts or resumes, from its checkpoint, a transaction boundary. A switch
+ * pauses (VIP) or stops (address) every task and stops relay before DM can
+ * reach the new instance, so nothing is skipped there. Measured on MySQL 9.7
+ * and the pinned DM: switches between 8192 and 1024 while the primary wrote
+ * large multi-row transactions ended with downstream equal to upstream.
+ * Information for the DBA, not a refusal; null when equal or either is unknown.
  */
-export function rowEventSizeProblem(old: BinlogSettings, now: BinlogSettings): string | null {
+export function rowEventSizeNote(old: BinlogSettings, now: BinlogSettings): string | null {
   if (old.binlogRowEventMaxSize === null || now.binlogRowEventMaxSize === null) return null;
   if (old.binlogRowEventMaxSize === now.binlogRowEventMaxSize) return null;
   return (
     `binlog_row_event_max_size differs: old ${old.address} ${old.binlogRowEventMaxSize}, ` +
-    `new ${now.address} ${now.binlogRowEventMaxSize}; DM may skip the wrong rows events when its binlog reader ` +
-    'reconnects inside a transaction the new instance splits differently — align the setting first'
+    `new ${now.address} ${now.binlogRowEventMaxSize}; DM reads it correctly after this switch, which pauses ` +
+    'the tasks and stops relay first, so DM starts again at a transaction boundary (DM skips rows events by ' +
+    'count only when it reconnects inside a transaction it was reading); never move the VIP or change the ' +
+    "source's address by hand while its tasks run"
   );
 }

@@ -114,7 +114,7 @@ export class DbInstance {
     readonly host: string,
     readonly port: number,
     readonly serverId: number,
-    private readonly extraArgs: string[],
+    private extraArgs: string[],
     readonly netns?: string,
     bindAddress?: string,
   ) {
@@ -200,6 +200,17 @@ export class DbInstance {
       diagnostics: () => this.errorLogTail(),
       intervalMs: 100,
     });
+  }
+
+  /**
+   * Stops the server cleanly and starts it again on the same data directory
+   * with other extra server options (startup-only settings such as
+   * --binlog-row-event-max-size). A replica resumes replicating on its own.
+   */
+  async restartWith(args: string[]): Promise<void> {
+    await this.stop();
+    this.extraArgs = args;
+    await this.start();
   }
 
   /** Runs SQL as root and returns the rows. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings, type BinlogSettings } from '../../common/switch/binlog-settings.js';
+import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings, type BinlogSettings } from '../../common/switch/binlog-settings.js';
 import { applying, channelsOf, replicating } from '../../common/switch/replication.js';
 
 const b = (over: Partial<BinlogSettings> = {}): BinlogSettings => ({
@@ -34,9 +34,9 @@ describe('binary log settings DM reads', () => {
   });
 
   it('given a different binlog_row_event_max_size, should name both instances; unknown sizes are not compared', () => {
-    expect(rowEventSizeProblem(b({ address: 'a:3306' }), b({ binlogRowEventMaxSize: 1024 }))).toMatch(/old a:3306 8192, new b:3306 1024/);
-    expect(rowEventSizeProblem(b(), b())).toBeNull();
-    expect(rowEventSizeProblem(b({ binlogRowEventMaxSize: null }), b())).toBeNull();
+    expect(rowEventSizeNote(b({ address: 'a:3306' }), b({ binlogRowEventMaxSize: 1024 }))).toMatch(/old a:3306 8192, new b:3306 1024/);
+    expect(rowEventSizeNote(b(), b())).toBeNull();
+    expect(rowEventSizeNote(b({ binlogRowEventMaxSize: null }), b())).toBeNull();
   });
 });
 
