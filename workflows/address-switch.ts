@@ -27,6 +27,7 @@ import { guarded, type Undo } from './compensation.js';
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy, type PreflightResult } from './phases.js';
 import type { Tracker } from './tracker.js';
+import { settingsRecheck } from './settings-recheck.js';
 import { NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import { checkRolledBack, verify } from './verify.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
@@ -206,7 +207,9 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   t.phase('recheck');
   const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
   const readings = { flavor, old: pf.oldFacts, relayGtid };
-  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  // filters and binary log settings changed since preflight are judged on the same frozen reads
+  const settings = settingsRecheck({ dmCluster, sourceId }, taskNames, pf);
+  await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze, settings);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillStopped = async (gate: Gate) => {
     if (!t.safety || !gates.has(gate)) return;
@@ -214,7 +217,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
     await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now, (f, x) => {
       if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
       return sameGtids(flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid) ? null : `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
-    }, policy);
+    }, policy, settings);
   };
   await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
   await stillStopped('before-switch');

@@ -12,8 +12,9 @@ import { decideGtids, relayPositionNote, type GtidDecision } from '../common/swi
 import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf, replicating } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids, type ErrantTarget } from '../common/switch/errant.js';
-import { filterProblems } from '../common/switch/filters.js';
+import { filterProblems, type TaskScope } from '../common/switch/filters.js';
 import { describeChain, errantInTopology, serverFilters, writablePrimaryElsewhere } from './topology-checks.js';
+import { recheckSettings, type SettingsRecheck } from './settings-recheck.js';
 import { finishedLoad } from './paused-tasks.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceRef } from '../common/switch/input.js';
@@ -33,6 +34,8 @@ export interface PreflightResult<S extends SourceState | null = SourceState> {
   source: S;
   newFacts: Extract<InstanceFacts, { reachable: true }>;
   oldFacts: Extract<InstanceFacts, { reachable: true }> | null;
+  /** The tasks' schemas, when preflight read them (it does only where it found a filter). */
+  scopes?: TaskScope[] | null;
 }
 
 export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never {
@@ -79,7 +82,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const problems = servingProblems(newFacts, source?.flavor ?? null, t.safety);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
-  if (t.safety) await filterCheck(t, req, source, newFacts);
+  const scopes = t.safety ? await filterCheck(t, req, source, newFacts) : null;
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (t.safety && newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
@@ -97,7 +100,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
     if (sizes) refuse(t, SwitchErrorType.PreflightFailed, sizes);
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one; binlog_row_event_max_size equal`);
   }
-  return { source, newFacts, oldFacts: old };
+  return { source, newFacts, oldFacts: old, scopes };
 }
 
 /**
@@ -110,7 +113,7 @@ async function filterCheck(
   req: PreflightRequest,
   source: SourceState | null,
   facts: PreflightResult['newFacts'],
-): Promise<void> {
+): Promise<TaskScope[] | null> {
   const chain = describeChain(facts);
   if (chain) t.decide('info', chain);
   const servers = serverFilters(facts);
@@ -119,7 +122,7 @@ async function filterCheck(
   if (servers.every(clean)) {
     const where = servers.map((s) => s.address).join(', ') || facts.address;
     t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
-    return;
+    return null;
   }
   const names = source?.tasks.map((x) => x.name) ?? [];
   const { dmCluster, sourceId } = req;
@@ -132,6 +135,7 @@ async function filterCheck(
   }
   const scope = scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ');
   t.decide('go', `the filters found cannot touch what the tasks replicate (${scope})`);
+  return scopes;
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */
@@ -352,9 +356,12 @@ export async function recheckFrozen(
   catchUpTimeoutSeconds: number,
   policy: ErrantPolicy = NO_ERRANT,
   freeze: Freeze | null = null,
+  settings?: SettingsRecheck,
 ): Promise<GtidCheckResult> {
   const facts = readings.facts;
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  // a filter or binary log setting changed since preflight: read with the GTID sets, judged before any wait
+  await recheckSettings(t, settings, facts, 'with DM frozen');
   let check = gtidCheck(t, { ...readings, facts }, policy);
   if (check.verdict === 'wait') {
     t.phase('catching-up');
@@ -369,6 +376,7 @@ export async function recheckFrozen(
     t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
     const again = await mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined);
     if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
+    await recheckSettings(t, settings, again, 'with DM frozen, after the new instance caught up');
     check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }
   if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
@@ -391,11 +399,13 @@ export async function recheckAfterGate(
   now: SourceTask[],
   still: (frozen: SourceTask, now: SourceTask | undefined) => string | null,
   policy: ErrantPolicy,
+  settings?: SettingsRecheck,
 ): Promise<void> {
   const moved = frozen.map((f) => still(f, now.find((x) => x.name === f.name))).filter((x): x is string => x !== null);
   if (moved.length) throw failure(`while DM was frozen (at gate ${gate}), ${moved.join('; ')}: someone else changed DM, so the switch is undone`, SwitchErrorType.FreezeBroken);
   const facts = await mysql.mysqlInspect(newInstance, { withSources: true });
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  await recheckSettings(t, settings, facts, `after gate ${gate}`);
   const check = gtidCheck(t, { ...readings, tasks: frozen, facts, when: `after gate ${gate}` }, policy);
   if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${(check.refusals.length ? check.refusals : check.reasons).join('; ')}`, SwitchErrorType.GtidRefused);
   t.decide('go', `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`);

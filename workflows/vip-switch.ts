@@ -29,6 +29,7 @@ import { businessFailure, describe, failure, guarded, type Undo } from './compen
 import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
+import { settingsRecheck } from './settings-recheck.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
 import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
@@ -149,7 +150,9 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const sharedFrozen = await frozenSharerTasks(sharers);
   const allFrozen = [...frozenTasks, ...labelled(sharedFrozen)];
   const frozenReadings = { ...readings, tasks: allFrozen, facts, when: 'frozen' };
-  await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
+  // filters and binary log settings changed since preflight are judged on the same frozen reads
+  const settings = settingsRecheck({ dmCluster, sourceId }, taskNames, pf);
+  await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze, settings);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillPaused = async (gate: Gate) => {
     if (!t.safety || !gates.has(gate)) return;
@@ -158,7 +161,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
       if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
       if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
       return sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid) ? null : `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
-    }, policy);
+    }, policy, settings);
   };
   await gates.pass('before-switch', freezeLimit(freeze, 'before-switch'));
   await stillPaused('before-switch');

@@ -19,12 +19,12 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import type { VipSwitchRequest } from '../../common/switch/input.js';
+import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, startInProcessWorker, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, runSwitch, sourceReads, startInProcessWorker, startSwitch, taskState as taskStateOf, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { replicateFrom, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -113,6 +113,53 @@ async function injectEmpty(set: MysqlGtidSet): Promise<void> {
       for (let n = x!; n <= y!; n++) await primary.query(`SET GTID_NEXT = '${uuid}:${n}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`);
     }
   }
+}
+
+/**
+ * Starts a switch that waits at `gate` while the primary writes both tables; once it waits, `change` runs (a
+ * setting changed after the check at preflight), then the gate is approved. Returns how the switch ended.
+ */
+async function changedAtGate(
+  workflow: 'vipSwitch' | 'addressSwitch',
+  r: VipSwitchRequest | AddressSwitchRequest,
+  change: () => Promise<unknown>,
+): Promise<{ status: SwitchStatus; error?: unknown }> {
+  const sw = await startSwitch(client, workflow, QUEUE, r);
+  const ended = sw.handle.result().catch(() => undefined);
+  const writes = writing(ended);
+  const gate = r.approvals!.gates![0]!;
+  await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval' && s.approvals.some((x) => x.gate === gate && x.state === 'pending'));
+  await change();
+  await sw.handle.signal('approve', { by: 'dba', gate });
+  const end = await sw.end();
+  await writes;
+  return end;
+}
+
+/** t2 rows a filter made `dbs` commit empty (their GTIDs kept) are gone there for good: put them back by hand. */
+async function restoreT2(dbs: DbInstance[]): Promise<void> {
+  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(i, primary)]);
+  await waitCaughtUp(b, i);
+  for (const db of dbs) await db.query('SET SESSION sql_log_bin = 0; DELETE FROM app.t2; SET SESSION sql_log_bin = 1');
+  const rows = await primary.query<{ id: number; payload: string; written_by: number }>('SELECT id, payload, written_by FROM app.t2');
+  for (const db of dbs) {
+    for (const r of rows) await db.query('SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1', [r.id, r.payload, r.written_by]);
+  }
+}
+
+/** Undone: rolled back with the finding named, the VIP on A, the task Running, downstream equal to the primary. */
+async function undone(end: { status: SwitchStatus; error?: unknown }, finding: RegExp, gate: string): Promise<void> {
+  expect(end.status.outcome).toBe('rolled-back');
+  expect(failureType(end.error)).toBe('SettingChanged');
+  const why = refusal(end.status);
+  expect(why).toMatch(new RegExp(`after gate ${gate}, the switch found what the checks at preflight had not \\(so it was changed since\\)`));
+  expect(why).toMatch(finding);
+  expect(why).toMatch(/the switch is undone and DM reads the old instance again/);
+  expect(await vipHolder()).toBe(a.host);
+  expect(await taskStateOf(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  await writeRows(primary, 2, 't2');
+  await writeRows(primary, 2);
+  await matches(primary);
 }
 
 describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, () => {
@@ -228,6 +275,52 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     await matches(primary);
     const back = await run(req(a, b));
     expect(back.status.outcome).toBe('switched');
+  });
+
+  it('given a replication filter added on the new instance while a VIP switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter, the VIP on A, nothing lost', async () => {
+    await onA();
+    await waitCaughtUp(b, i);
+    const filter = 'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2); START REPLICA SQL_THREAD';
+    try {
+      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-switch'] } }, () => b.query(filter));
+      await undone(end, new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2.*CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)`), 'before-switch');
+      // the VIP never moved: no step moved it, and none had to be undone
+      expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
+    } finally {
+      await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD');
+    }
+    await restoreT2([b]);
+  });
+
+  it('given binlog_row_value_options=PARTIAL_JSON set on the new instance while a VIP switch waits at before-resume, the VIP already moved (after the check at preflight), should move it back: rolled-back naming the setting, nothing lost', async () => {
+    await onA();
+    try {
+      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-resume'] } }, () =>
+        b.query("SET GLOBAL binlog_row_value_options = 'PARTIAL_JSON'"),
+      );
+      await undone(end, new RegExp(`binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_value_options = ''`), 'before-resume');
+      // the VIP had moved to B and was moved back before DM resumed
+      expect(end.status.steps.some((x) => x.step === `move VIP ${lab.vip} to ${b.host}` && x.result === 'done')).toBe(true);
+      expect(end.status.compensation.some((x) => /^move VIP .* back to/.test(x.step) && x.result === 'done')).toBe(true);
+    } finally {
+      await b.query("SET GLOBAL binlog_row_value_options = ''");
+    }
+  });
+
+  it('given a replication filter added on the server between the new instance and the primary while an address switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter and the server, DM reading the VIP again', async () => {
+    await onA();
+    await waitCaughtUp(b, i);
+    const r: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root', options, approvals: { gates: ['before-switch'] } };
+    const filter = "STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%'); START REPLICA SQL_THREAD";
+    try {
+      const end = await changedAtGate('addressSwitch', r, () => i.query(filter));
+      await undone(end, new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%`), 'before-switch');
+      expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
+      expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
+    } finally {
+      await i.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); START REPLICA SQL_THREAD");
+    }
+    await restoreT2([i, b]);
   });
 
   it('given the primary dead and two candidates that both took writes as a primary, should refuse naming both sets (split brain); with one back as a replica, switches to the other', async () => {
