@@ -208,7 +208,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   const [frozenTasks, facts] = await Promise.all([current('frozen'), mysql.mysqlInspect(newInstance, t.safety ? { withSources: true } : undefined)]);
   const readings = { flavor, old: pf.oldFacts, relayGtid };
   // filters and binary log settings changed since preflight are judged on the same frozen reads
-  const settings = settingsRecheck({ dmCluster, sourceId }, taskNames, pf);
+  const settings = settingsRecheck({ dmCluster, sourceId }, taskNames, pf, saved.tasks);
   await recheckFrozen(t, { ...readings, tasks: frozenTasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, policy, freeze, settings);
   // after a gate inside the freeze: nothing may have moved while a person decided
   const stillStopped = async (gate: Gate) => {

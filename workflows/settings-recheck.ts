@@ -16,10 +16,11 @@
  * read from DM, once per switch, to tell a harmless filter from one that
  * hides what the tasks replicate.
  */
+import { parse as parseYaml } from 'yaml';
 import type { InstanceFacts } from '../activities/mysql.js';
 import { binlogSettingNotes, rowEventSizeProblem, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import { filterProblems, type TaskScope } from '../common/switch/filters.js';
+import { filterProblems, scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
 import { dm } from './activities.js';
 import { failure } from './compensation.js';
 import { serverFilters } from './topology-checks.js';
@@ -39,14 +40,32 @@ export interface SettingsRecheck {
   before: Facts;
   /** The tasks' schemas, when read (preflight reads them only where it found a filter). */
   scopes: TaskScope[] | null;
+  /**
+   * The tasks' configurations saved before they were stopped (address switch): DM no longer lists a stopped
+   * task, so its schemas are read from these instead.
+   */
+  configs?: Array<{ name: string; yaml: string }>;
 }
 
 export function settingsRecheck(
   req: { dmCluster: string; sourceId: string },
   tasks: string[],
   pf: { newFacts: Facts; oldFacts: Facts | null; scopes?: TaskScope[] | null },
+  configs?: Array<{ name: string; yaml: string }>,
 ): SettingsRecheck {
-  return { ...req, tasks, old: pf.oldFacts, before: pf.newFacts, scopes: pf.scopes ?? null };
+  return { ...req, tasks, old: pf.oldFacts, before: pf.newFacts, scopes: pf.scopes ?? null, ...(configs ? { configs } : {}) };
+}
+
+/** The schemas of each saved task configuration; one that cannot be read counts as every schema. */
+function scopesOfConfigs(configs: Array<{ name: string; yaml: string }>, sourceId: string): TaskScope[] {
+  return configs.map((c) => {
+    try {
+      const doc = parseYaml(c.yaml) as Record<string, unknown> | null;
+      return (doc && scopeOfTaskConfig(c.name, doc, sourceId)) ?? taskScope(c.name, null);
+    } catch {
+      return taskScope(c.name, null);
+    }
+  });
 }
 
 const cleanFilters = (s: ReturnType<typeof serverFilters>[number]) =>
@@ -66,6 +85,7 @@ async function findings(r: SettingsRecheck, facts: Facts): Promise<string[]> {
   if (sizes) out.push(sizes);
   const servers = serverFilters(facts);
   if (!servers.every(cleanFilters)) {
+    if (r.scopes === null && r.configs) r.scopes = scopesOfConfigs(r.configs, r.sourceId);
     if (r.scopes === null) {
       r.scopes = r.tasks.length
         ? await dm.dmTaskScopes({ dmCluster: r.dmCluster, sourceId: r.sourceId, tasks: r.tasks })

@@ -147,12 +147,12 @@ async function restoreT2(dbs: DbInstance[]): Promise<void> {
   }
 }
 
-/** Undone: rolled back with the finding named, the VIP on A, the task Running, downstream equal to the primary. */
-async function undone(end: { status: SwitchStatus; error?: unknown }, finding: RegExp, gate: string): Promise<void> {
+/** Undone: rolled back with the finding named (`when`: where it was seen), the VIP on A, the task Running, downstream equal to the primary. */
+async function undone(end: { status: SwitchStatus; error?: unknown }, finding: RegExp, when: string): Promise<void> {
   expect(end.status.outcome).toBe('rolled-back');
   expect(failureType(end.error)).toBe('SettingChanged');
   const why = refusal(end.status);
-  expect(why).toMatch(new RegExp(`after gate ${gate}, the switch found what the checks at preflight had not \\(so it was changed since\\)`));
+  expect(why).toMatch(new RegExp(`${when}, the switch found what the checks at preflight had not \\(so it was changed since\\)`));
   expect(why).toMatch(finding);
   expect(why).toMatch(/the switch is undone and DM reads the old instance again/);
   expect(await vipHolder()).toBe(a.host);
@@ -283,7 +283,7 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     const filter = 'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2); START REPLICA SQL_THREAD';
     try {
       const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-switch'] } }, () => b.query(filter));
-      await undone(end, new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2.*CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)`), 'before-switch');
+      await undone(end, new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2.*CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)`), 'after gate before-switch');
       // the VIP never moved: no step moved it, and none had to be undone
       expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
     } finally {
@@ -298,7 +298,7 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
       const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-resume'] } }, () =>
         b.query("SET GLOBAL binlog_row_value_options = 'PARTIAL_JSON'"),
       );
-      await undone(end, new RegExp(`binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_value_options = ''`), 'before-resume');
+      await undone(end, new RegExp(`binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_value_options = ''`), 'after gate before-resume');
       // the VIP had moved to B and was moved back before DM resumed
       expect(end.status.steps.some((x) => x.step === `move VIP ${lab.vip} to ${b.host}` && x.result === 'done')).toBe(true);
       expect(end.status.compensation.some((x) => /^move VIP .* back to/.test(x.step) && x.result === 'done')).toBe(true);
@@ -314,13 +314,27 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     const filter = "STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%'); START REPLICA SQL_THREAD";
     try {
       const end = await changedAtGate('addressSwitch', r, () => i.query(filter));
-      await undone(end, new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%`), 'before-switch');
+      await undone(end, new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%, in schemas the tasks replicate \\(${TASK}: app\\)`), 'after gate before-switch');
       expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
       expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
     } finally {
       await i.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); START REPLICA SQL_THREAD");
     }
     await restoreT2([i, b]);
+  });
+
+  it('given binlog_row_image=MINIMAL set on the new instance while a VIP switch waits at before-freeze (after the check at preflight), should find it with DM frozen and resume DM on A: rolled-back naming the setting', async () => {
+    await onA();
+    try {
+      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-freeze'] } }, () =>
+        b.query("SET GLOBAL binlog_row_image = 'MINIMAL'"),
+      );
+      await undone(end, new RegExp(`binlog_row_image is MINIMAL, not FULL on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_image = 'FULL'`), 'with DM frozen');
+      expect(end.status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
+      expect(end.status.compensation.map((x) => [x.step, x.result])).toEqual([[`resume-task ${TASK}`, 'done']]);
+    } finally {
+      await b.query("SET GLOBAL binlog_row_image = 'FULL'");
+    }
   });
 
   it('given the primary dead and two candidates that both took writes as a primary, should refuse naming both sets (split brain); with one back as a replica, switches to the other', async () => {
