@@ -53,7 +53,8 @@ export function settingsRecheck(
   pf: { newFacts: Facts; oldFacts: Facts | null; scopes?: TaskScope[] | null },
   configs?: Array<{ name: string; yaml: string }>,
 ): SettingsRecheck {
-  return { ...req, tasks, old: pf.oldFacts, before: pf.newFacts, scopes: pf.scopes ?? null, ...(configs ? { configs } : {}) };
+  const saved = configs ? { configs } : {};
+  return { ...req, tasks, old: pf.oldFacts, before: pf.newFacts, scopes: pf.scopes ?? null, ...saved };
 }
 
 /** The schemas of each saved task configuration; one that cannot be read counts as every schema. */
@@ -102,7 +103,12 @@ async function findings(r: SettingsRecheck, facts: Facts): Promise<string[]> {
  * has a setting that would make DM lose changes; `when` says where in the
  * switch it was read (`with DM frozen`, `after gate before-switch`).
  */
-export async function recheckSettings(t: Tracker, r: SettingsRecheck | undefined, facts: Facts, when: string): Promise<void> {
+export async function recheckSettings(
+  t: Tracker,
+  r: SettingsRecheck | undefined,
+  facts: Facts,
+  when: string,
+): Promise<void> {
   if (!r) return;
   const compressed = binlogSettingNotes(facts);
   if (compressed.length && r.before.binlogTransactionCompression !== true) {
@@ -114,12 +120,10 @@ export async function recheckSettings(t: Tracker, r: SettingsRecheck | undefined
     t.decide('go', `${when}: the binary log settings and filters of ${where} are still ones DM reads without loss`);
     return;
   }
-  const why =
-    'with GTIDs on, a filtered or unreadable change still commits its GTID, so the GTID rules cannot see the loss';
   const message =
     `${when}, the switch found what the checks at preflight had not (so it was changed since): ${found.join('; ')}. ` +
-    `DM would have lost changes without an error (${why}), so the switch is undone and DM reads the old instance ` +
-    'again; fix the setting named, then start the switch again';
+    'The GTID rules cannot see this (the transactions keep their GTIDs), so the switch is undone and DM reads the ' +
+    'old instance again; fix the setting named, then start the switch again';
   t.decide('refuse', message);
   throw failure(message, SwitchErrorType.SettingChanged);
 }

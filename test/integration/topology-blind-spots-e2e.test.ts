@@ -128,7 +128,8 @@ async function changedAtGate(
   const ended = sw.handle.result().catch(() => undefined);
   const writes = writing(ended);
   const gate = r.approvals!.gates![0]!;
-  await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval' && s.approvals.some((x) => x.gate === gate && x.state === 'pending'));
+  const pending = (s: SwitchStatus) => s.approvals.some((x) => x.gate === gate && x.state === 'pending');
+  await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval' && pending(s));
   await change();
   await sw.handle.signal('approve', { by: 'dba', gate });
   const end = await sw.end();
@@ -141,18 +142,24 @@ async function restoreT2(dbs: DbInstance[]): Promise<void> {
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(i, primary)]);
   await waitCaughtUp(b, i);
   for (const db of dbs) await db.query('SET SESSION sql_log_bin = 0; DELETE FROM app.t2; SET SESSION sql_log_bin = 1');
-  const rows = await primary.query<{ id: number; payload: string; written_by: number }>('SELECT id, payload, written_by FROM app.t2');
+  type Row = { id: number; payload: string; written_by: number };
+  const rows = await primary.query<Row>('SELECT id, payload, written_by FROM app.t2');
+  const insert = 'SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1';
   for (const db of dbs) {
-    for (const r of rows) await db.query('SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1', [r.id, r.payload, r.written_by]);
+    for (const r of rows) await db.query(insert, [r.id, r.payload, r.written_by]);
   }
 }
 
-/** Undone: rolled back with the finding named (`when`: where it was seen), the VIP on A, the task Running, downstream equal to the primary. */
+/**
+ * Undone: rolled back with the finding named (`when`: where it was seen), the VIP on A, the task Running,
+ * downstream equal to the primary.
+ */
 async function undone(end: { status: SwitchStatus; error?: unknown }, finding: RegExp, when: string): Promise<void> {
   expect(end.status.outcome).toBe('rolled-back');
   expect(failureType(end.error)).toBe('SettingChanged');
   const why = refusal(end.status);
-  expect(why).toMatch(new RegExp(`${when}, the switch found what the checks at preflight had not \\(so it was changed since\\)`));
+  const late = `${when}, the switch found what the checks at preflight had not \\(so it was changed since\\)`;
+  expect(why).toMatch(new RegExp(late));
   expect(why).toMatch(finding);
   expect(why).toMatch(/the switch is undone and DM reads the old instance again/);
   expect(await vipHolder()).toBe(a.host);
@@ -277,65 +284,108 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     expect(back.status.outcome).toBe('switched');
   });
 
-  it('given a replication filter added on the new instance while a VIP switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter, the VIP on A, nothing lost', async () => {
-    await onA();
-    await waitCaughtUp(b, i);
-    const filter = 'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2); START REPLICA SQL_THREAD';
-    try {
-      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-switch'] } }, () => b.query(filter));
-      await undone(end, new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2.*CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)`), 'after gate before-switch');
-      // the VIP never moved: no step moved it, and none had to be undone
-      expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
-    } finally {
-      await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD');
-    }
-    await restoreT2([b]);
-  });
+  it(
+    'given a replication filter added on the new instance while a VIP switch waits at before-switch (after the ' +
+      'check at preflight), should undo it: rolled-back naming the filter, the VIP on A, nothing lost',
+    async () => {
+      await onA();
+      await waitCaughtUp(b, i);
+      const filter = 'CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2)';
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-switch'] } };
+      try {
+        const end = await changedAtGate('vipSwitch', r, () =>
+          b.query(`STOP REPLICA SQL_THREAD; ${filter}; START REPLICA SQL_THREAD`),
+        );
+        const named = `REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes`;
+        const fix = 'CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)';
+        await undone(end, new RegExp(`${named}.*${fix}`), 'after gate before-switch');
+        // the VIP never moved: no step moved it
+        expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
+      } finally {
+        await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); ' +
+          'START REPLICA SQL_THREAD');
+      }
+      await restoreT2([b]);
+    },
+  );
 
-  it('given binlog_row_value_options=PARTIAL_JSON set on the new instance while a VIP switch waits at before-resume, the VIP already moved (after the check at preflight), should move it back: rolled-back naming the setting, nothing lost', async () => {
-    await onA();
-    try {
-      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-resume'] } }, () =>
-        b.query("SET GLOBAL binlog_row_value_options = 'PARTIAL_JSON'"),
-      );
-      await undone(end, new RegExp(`binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_value_options = ''`), 'after gate before-resume');
-      // the VIP had moved to B and was moved back before DM resumed
-      expect(end.status.steps.some((x) => x.step === `move VIP ${lab.vip} to ${b.host}` && x.result === 'done')).toBe(true);
-      expect(end.status.compensation.some((x) => /^move VIP .* back to/.test(x.step) && x.result === 'done')).toBe(true);
-    } finally {
-      await b.query("SET GLOBAL binlog_row_value_options = ''");
-    }
-  });
+  it(
+    'given binlog_row_value_options=PARTIAL_JSON set on the new instance while a VIP switch waits at before-resume, ' +
+      'the VIP already moved (after the check at preflight), should move it back: rolled-back naming the setting, ' +
+      'nothing lost',
+    async () => {
+      await onA();
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-resume'] } };
+      try {
+        const partial = "SET GLOBAL binlog_row_value_options = 'PARTIAL_JSON'";
+        const end = await changedAtGate('vipSwitch', r, () => b.query(partial));
+        const named = `binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: `;
+        const fix = "SET PERSIST binlog_row_value_options = ''";
+        await undone(end, new RegExp(`${named}.*${fix}`), 'after gate before-resume');
+        // the VIP had moved to B and was moved back before DM resumed
+        const moved = `move VIP ${lab.vip} to ${b.host}`;
+        expect(end.status.steps.some((x) => x.step === moved && x.result === 'done')).toBe(true);
+        type Undone = SwitchStatus['compensation'][number];
+        const back = (x: Undone) => /^move VIP .* back to/.test(x.step) && x.result === 'done';
+        expect(end.status.compensation.some(back)).toBe(true);
+      } finally {
+        await b.query("SET GLOBAL binlog_row_value_options = ''");
+      }
+    },
+  );
 
-  it('given a replication filter added on the server between the new instance and the primary while an address switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter and the server, DM reading the VIP again', async () => {
-    await onA();
-    await waitCaughtUp(b, i);
-    const r: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root', options, approvals: { gates: ['before-switch'] } };
-    const filter = "STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%'); START REPLICA SQL_THREAD";
-    try {
-      const end = await changedAtGate('addressSwitch', r, () => i.query(filter));
-      await undone(end, new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%, in schemas the tasks replicate \\(${TASK}: app\\)`), 'after gate before-switch');
-      expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
-      expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
-    } finally {
-      await i.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); START REPLICA SQL_THREAD");
-    }
-    await restoreT2([i, b]);
-  });
+  it(
+    'given a replication filter added on the server between the new instance and the primary while an address ' +
+      'switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter ' +
+      'and the server, DM reading the VIP again',
+    async () => {
+      await onA();
+      await waitCaughtUp(b, i);
+      const r: AddressSwitchRequest = {
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        taskCredentials: 'sandbox-root',
+        options,
+        approvals: { gates: ['before-switch'] },
+      };
+      const filter = "CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%')";
+      try {
+        const end = await changedAtGate('addressSwitch', r, () =>
+          i.query(`STOP REPLICA SQL_THREAD; ${filter}; START REPLICA SQL_THREAD`),
+        );
+        const where = `on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}`;
+        // the schemas come from the task's configuration saved before it was stopped
+        const scope = `it skips changes of app\\.t%, in schemas the tasks replicate \\(${TASK}: app\\)`;
+        const named = `REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) ${where}: ${scope}`;
+        await undone(end, new RegExp(named), 'after gate before-switch');
+        expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
+        expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
+      } finally {
+        await i.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); ' +
+          'START REPLICA SQL_THREAD');
+      }
+      await restoreT2([i, b]);
+    },
+  );
 
-  it('given binlog_row_image=MINIMAL set on the new instance while a VIP switch waits at before-freeze (after the check at preflight), should find it with DM frozen and resume DM on A: rolled-back naming the setting', async () => {
-    await onA();
-    try {
-      const end = await changedAtGate('vipSwitch', { ...req(b, a), approvals: { gates: ['before-freeze'] } }, () =>
-        b.query("SET GLOBAL binlog_row_image = 'MINIMAL'"),
-      );
-      await undone(end, new RegExp(`binlog_row_image is MINIMAL, not FULL on the new instance ${esc(at(b))}: .*SET PERSIST binlog_row_image = 'FULL'`), 'with DM frozen');
-      expect(end.status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
-      expect(end.status.compensation.map((x) => [x.step, x.result])).toEqual([[`resume-task ${TASK}`, 'done']]);
-    } finally {
-      await b.query("SET GLOBAL binlog_row_image = 'FULL'");
-    }
-  });
+  it(
+    'given binlog_row_image=MINIMAL set on the new instance while a VIP switch waits at before-freeze (after the ' +
+      'check at preflight), should find it with DM frozen and resume DM on A: rolled-back naming the setting',
+    async () => {
+      await onA();
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-freeze'] } };
+      try {
+        const end = await changedAtGate('vipSwitch', r, () => b.query("SET GLOBAL binlog_row_image = 'MINIMAL'"));
+        const named = `binlog_row_image is MINIMAL, not FULL on the new instance ${esc(at(b))}: `;
+        await undone(end, new RegExp(`${named}.*SET PERSIST binlog_row_image = 'FULL'`), 'with DM frozen');
+        expect(end.status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
+        expect(end.status.compensation.map((x) => [x.step, x.result])).toEqual([[`resume-task ${TASK}`, 'done']]);
+      } finally {
+        await b.query("SET GLOBAL binlog_row_image = 'FULL'");
+      }
+    },
+  );
 
   it('given the primary dead and two candidates that both took writes as a primary, should refuse naming both sets (split brain); with one back as a replica, switches to the other', async () => {
     await onA();
