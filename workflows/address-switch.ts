@@ -51,6 +51,7 @@ import {
 } from './gtid-check.js';
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
+import { settingsRecheck, type SettingsRecheck } from './settings-recheck.js';
 import { shardPreflight, type ShardTasks } from './shards.js';
 import type { Tracker } from './tracker.js';
 import { checkRolledBack, verify } from './verify.js';
@@ -365,19 +366,25 @@ async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string
 interface Stopped {
   tasks: SourceTask[];
   readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
+  /** Filters and binary log settings, judged again on the frozen reads and after every gate. */
+  settings: SettingsRecheck;
 }
 
 /** Re-take gtid-S from the checkpoints and re-check; wait (bounded by the freeze) for a lagging new instance. */
 async function recheckWithDmStopped(t: Tracker, s: AddressState, relayGtid: string | null): Promise<Stopped> {
-  const { newInstance, options } = s.input;
+  const { dmCluster, sourceId, newInstance, options } = s.input;
   t.phase('recheck');
   const [tasks, facts] = await Promise.all([
     currentTasks(t, s, 'frozen'),
     mysql.mysqlInspect(newInstance, { withSources: true }),
   ]);
   const readings = { flavor: s.flavor, old: s.pf.oldFacts, relayGtid };
-  await recheckFrozen(t, { ...readings, tasks, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, s.policy, s.freeze);
-  return { tasks, readings };
+  // a stopped task is not listed by DM: its schemas come from the configuration saved before the stop
+  const names = s.saved.tasks.map((x) => x.name);
+  const settings = settingsRecheck({ dmCluster, sourceId }, names, s.pf, s.saved.tasks);
+  const frozen = { ...readings, tasks, facts, when: 'frozen' };
+  await recheckFrozen(t, frozen, newInstance, options.catchUpTimeoutSeconds, s.policy, s.freeze, settings);
+  return { tasks, readings, settings };
 }
 
 /** A gate inside the freeze, then (if it waited for a person) proof that nothing moved meanwhile. */
@@ -389,7 +396,7 @@ async function passStoppedGate(t: Tracker, gates: Gates, s: AddressState, frozen
     if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
     if (sameGtids(s.flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid)) return null;
     return `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
-  }, s.policy);
+  }, s.policy, frozen.settings);
 }
 
 /** operate-source stop, then create reading the new instance; each undo registered before its change. */

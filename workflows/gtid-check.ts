@@ -16,6 +16,7 @@ import { longMysql, mysql } from './activities.js';
 import { freezeTimeout, type Freeze } from './freeze.js';
 import { finishedLoad } from './paused-tasks.js';
 import type { PreflightResult } from './preflight.js';
+import { recheckSettings, type SettingsRecheck } from './settings-recheck.js';
 import { errantInTopology, writablePrimaryElsewhere } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
 
@@ -213,9 +214,12 @@ export async function recheckFrozen(
   catchUpTimeoutSeconds: number,
   policy: ErrantPolicy = NO_ERRANT,
   freeze: Freeze | null = null,
+  settings?: SettingsRecheck,
 ): Promise<GtidCheckResult> {
   const facts = readings.facts;
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  // a filter or binary log setting changed since preflight: read with the GTID sets, judged before any wait
+  await recheckSettings(t, settings, facts, 'with DM frozen');
   let check = gtidCheck(t, { ...readings, facts }, policy);
   if (check.verdict === 'wait') {
     t.phase('catching-up');
@@ -230,6 +234,7 @@ export async function recheckFrozen(
     t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
     const again = await mysql.mysqlInspect(newInstance, { withSources: true });
     if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
+    await recheckSettings(t, settings, again, 'with DM frozen, after the new instance caught up');
     check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }
   if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
@@ -252,11 +257,13 @@ export async function recheckAfterGate(
   now: SourceTask[],
   still: (frozen: SourceTask, now: SourceTask | undefined) => string | null,
   policy: ErrantPolicy,
+  settings?: SettingsRecheck,
 ): Promise<void> {
   const moved = frozen.map((f) => still(f, now.find((x) => x.name === f.name))).filter((x): x is string => x !== null);
   if (moved.length) throw failure(`while DM was frozen (at gate ${gate}), ${moved.join('; ')}: someone else changed DM, so the switch is undone`, SwitchErrorType.FreezeBroken);
   const facts = await mysql.mysqlInspect(newInstance, { withSources: true });
   if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  await recheckSettings(t, settings, facts, `after gate ${gate}`);
   const check = gtidCheck(t, { ...readings, tasks: frozen, facts, when: `after gate ${gate}` }, policy);
   if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
   t.decide('go', `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`);

@@ -9,7 +9,7 @@ import { normalizeAddress } from '../common/switch/addresses.js';
 import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Flavor, InstanceFacts, SourceState } from '../common/switch/types.js';
-import { filterProblems } from '../common/switch/filters.js';
+import { filterProblems, type TaskScope } from '../common/switch/filters.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, mysql, net } from './activities.js';
 import { describeChain, serverFilters } from './topology-checks.js';
@@ -24,6 +24,8 @@ export interface PreflightResult<S extends SourceState | null = SourceState> {
   source: S;
   newFacts: Extract<InstanceFacts, { reachable: true }>;
   oldFacts: Extract<InstanceFacts, { reachable: true }> | null;
+  /** The tasks' schemas, when preflight read them (it does only where it found a filter). */
+  scopes?: TaskScope[] | null;
 }
 
 export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never {
@@ -70,7 +72,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
   const problems = servingProblems(newFacts, source?.flavor ?? null);
   if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
   t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
-  await filterCheck(t, req, source, newFacts);
+  const scopes = await filterCheck(t, req, source, newFacts);
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
     t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
@@ -88,7 +90,7 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
     if (sizes) t.decide('info', sizes);
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one`);
   }
-  return { source, newFacts, oldFacts: old };
+  return { source, newFacts, oldFacts: old, scopes };
 }
 
 /**
@@ -101,7 +103,7 @@ async function filterCheck(
   req: PreflightRequest,
   source: SourceState | null,
   facts: PreflightResult['newFacts'],
-): Promise<void> {
+): Promise<TaskScope[] | null> {
   const chain = describeChain(facts);
   if (chain) t.decide('info', chain);
   const servers = serverFilters(facts);
@@ -110,7 +112,7 @@ async function filterCheck(
   if (servers.every(clean)) {
     const where = servers.map((s) => s.address).join(', ') || facts.address;
     t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
-    return;
+    return null;
   }
   const names = source?.tasks.map((x) => x.name) ?? [];
   const { dmCluster, sourceId } = req;
@@ -127,6 +129,7 @@ async function filterCheck(
   }
   const scope = scopes.map((x) => `${x.task}: ${x.do?.join(', ') ?? 'every schema'}`).join('; ');
   t.decide('go', `the filters found cannot touch what the tasks replicate (${scope})`);
+  return scopes;
 }
 
 /** Why an instance cannot serve a DM source of `flavor` (null: not known), in words; empty when it can. */

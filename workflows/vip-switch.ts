@@ -46,6 +46,7 @@ import {
 } from './gtid-check.js';
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
+import { settingsRecheck, type SettingsRecheck } from './settings-recheck.js';
 import { hasPessimistic, shardPreflight, type ShardTasks } from './shards.js';
 import {
   frozenSharerTasks,
@@ -242,6 +243,8 @@ interface Frozen {
   /** The tasks of the VIP's other readers, by reader. */
   sharers: Map<Sharer, SourceTask[]>;
   readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
+  /** Filters and binary log settings, judged again on the frozen reads and after every gate. */
+  settings: SettingsRecheck;
 }
 
 /** Re-take gtid-S with DM frozen and re-check; wait (bounded by the freeze) for a lagging new instance. */
@@ -257,8 +260,10 @@ async function recheckWithDmFrozen(t: Tracker, s: VipState, relayGtid: string | 
   const readings = { flavor: s.pf.source.flavor, old: s.pf.oldFacts, relayGtid };
   const sharers = await frozenSharerTasks(s.sharers);
   const all = [...tasks, ...labelled(sharers)];
-  await recheckFrozen(t, { ...readings, tasks: all, facts, when: 'frozen' }, newInstance, options.catchUpTimeoutSeconds, s.policy, freeze);
-  return { tasks, sharers, readings };
+  const settings = settingsRecheck({ dmCluster, sourceId }, s.taskNames, s.pf);
+  const frozen = { ...readings, tasks: all, facts, when: 'frozen' };
+  await recheckFrozen(t, frozen, newInstance, options.catchUpTimeoutSeconds, s.policy, freeze, settings);
+  return { tasks, sharers, readings, settings };
 }
 
 /** A gate inside the freeze, then (if it waited for a person) proof that nothing moved meanwhile. */
@@ -273,7 +278,7 @@ async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Fro
     if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
     if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
     return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
-  }, s.policy);
+  }, s.policy, frozen.settings);
 }
 
 /**

@@ -21,6 +21,12 @@ export const SwitchErrorType = {
   FreezeTimeout: 'FreezeTimeout',
   /** While DM was frozen, a task was resumed or restarted, or its position moved, by someone else: undone. */
   FreezeBroken: 'FreezeBroken',
+  /**
+   * After the checks at preflight, a setting that would make DM lose changes (a replication filter, a binary log
+   * setting DM cannot read) appeared on the new instance or a server up to the primary, seen with DM frozen or after
+   * a gate: undone.
+   */
+  SettingChanged: 'SettingChanged',
   /** The VIP could not be moved. */
   VipMoveFailed: 'VipMoveFailed',
   /** After resuming, DM did not replicate from the new instance as it should. */

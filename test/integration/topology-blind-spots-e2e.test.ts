@@ -19,12 +19,12 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import type { VipSwitchRequest } from '../../common/switch/input.js';
+import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, startInProcessWorker, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
+import { downstreamMatches, failureType, runSwitch, sourceReads, startInProcessWorker, startSwitch, taskState as taskStateOf, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { replicateFrom, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -113,6 +113,60 @@ async function injectEmpty(set: MysqlGtidSet): Promise<void> {
       for (let n = x!; n <= y!; n++) await primary.query(`SET GTID_NEXT = '${uuid}:${n}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`);
     }
   }
+}
+
+/**
+ * Starts a switch that waits at `gate` while the primary writes both tables; once it waits, `change` runs (a
+ * setting changed after the check at preflight), then the gate is approved. Returns how the switch ended.
+ */
+async function changedAtGate(
+  workflow: 'vipSwitch' | 'addressSwitch',
+  r: VipSwitchRequest | AddressSwitchRequest,
+  change: () => Promise<unknown>,
+): Promise<{ status: SwitchStatus; error?: unknown }> {
+  const sw = await startSwitch(client, workflow, QUEUE, r);
+  const ended = sw.handle.result().catch(() => undefined);
+  const writes = writing(ended);
+  const gate = r.approvals!.gates![0]!;
+  const pending = (s: SwitchStatus) => s.approvals.some((x) => x.gate === gate && x.state === 'pending');
+  await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval' && pending(s));
+  await change();
+  await sw.handle.signal('approve', { by: 'dba', gate });
+  const end = await sw.end();
+  await writes;
+  return end;
+}
+
+/** t2 rows a filter made `dbs` commit empty (their GTIDs kept) are gone there for good: put them back by hand. */
+async function restoreT2(dbs: DbInstance[]): Promise<void> {
+  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(i, primary)]);
+  await waitCaughtUp(b, i);
+  for (const db of dbs) await db.query('SET SESSION sql_log_bin = 0; DELETE FROM app.t2; SET SESSION sql_log_bin = 1');
+  type Row = { id: number; payload: string; written_by: number };
+  const rows = await primary.query<Row>('SELECT id, payload, written_by FROM app.t2');
+  const insert = 'SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1';
+  for (const db of dbs) {
+    for (const r of rows) await db.query(insert, [r.id, r.payload, r.written_by]);
+  }
+}
+
+/**
+ * Undone: rolled back with the finding named (`when`: where it was seen), the VIP on A, the task Running,
+ * downstream equal to the primary.
+ */
+async function undone(end: { status: SwitchStatus; error?: unknown }, finding: RegExp, when: string): Promise<void> {
+  expect(end.status.outcome).toBe('rolled-back');
+  expect(failureType(end.error)).toBe('SettingChanged');
+  const why = refusal(end.status);
+  const late = `${when}, the switch found what the checks at preflight had not \\(so it was changed since\\)`;
+  expect(why).toMatch(new RegExp(late));
+  expect(why).toMatch(finding);
+  expect(why).toMatch(/the switch is undone and DM reads the old instance again/);
+  expect(await vipHolder()).toBe(a.host);
+  expect(await taskStateOf(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  await writeRows(primary, 2, 't2');
+  await writeRows(primary, 2);
+  await matches(primary);
 }
 
 describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, () => {
@@ -229,6 +283,109 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     const back = await run(req(a, b));
     expect(back.status.outcome).toBe('switched');
   });
+
+  it(
+    'given a replication filter added on the new instance while a VIP switch waits at before-switch (after the ' +
+      'check at preflight), should undo it: rolled-back naming the filter, the VIP on A, nothing lost',
+    async () => {
+      await onA();
+      await waitCaughtUp(b, i);
+      const filter = 'CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2)';
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-switch'] } };
+      try {
+        const end = await changedAtGate('vipSwitch', r, () =>
+          b.query(`STOP REPLICA SQL_THREAD; ${filter}; START REPLICA SQL_THREAD`),
+        );
+        const named = `REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes`;
+        const fix = 'CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\\(\\)';
+        await undone(end, new RegExp(`${named}.*${fix}`), 'after gate before-switch');
+        // the VIP never moved: no step moved it
+        expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
+      } finally {
+        await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); ' +
+          'START REPLICA SQL_THREAD');
+      }
+      await restoreT2([b]);
+    },
+  );
+
+  it(
+    'given binlog_row_value_options=PARTIAL_JSON set on the new instance while a VIP switch waits at before-resume, ' +
+      'the VIP already moved (after the check at preflight), should move it back: rolled-back naming the setting, ' +
+      'nothing lost',
+    async () => {
+      await onA();
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-resume'] } };
+      try {
+        const partial = "SET GLOBAL binlog_row_value_options = 'PARTIAL_JSON'";
+        const end = await changedAtGate('vipSwitch', r, () => b.query(partial));
+        const named = `binlog_row_value_options is PARTIAL_JSON on the new instance ${esc(at(b))}: `;
+        const fix = "SET PERSIST binlog_row_value_options = ''";
+        await undone(end, new RegExp(`${named}.*${fix}`), 'after gate before-resume');
+        // the VIP had moved to B and was moved back before DM resumed
+        const moved = `move VIP ${lab.vip} to ${b.host}`;
+        expect(end.status.steps.some((x) => x.step === moved && x.result === 'done')).toBe(true);
+        type Undone = SwitchStatus['compensation'][number];
+        const back = (x: Undone) => /^move VIP .* back to/.test(x.step) && x.result === 'done';
+        expect(end.status.compensation.some(back)).toBe(true);
+      } finally {
+        await b.query("SET GLOBAL binlog_row_value_options = ''");
+      }
+    },
+  );
+
+  it(
+    'given a replication filter added on the server between the new instance and the primary while an address ' +
+      'switch waits at before-switch (after the check at preflight), should undo it: rolled-back naming the filter ' +
+      'and the server, DM reading the VIP again',
+    async () => {
+      await onA();
+      await waitCaughtUp(b, i);
+      const r: AddressSwitchRequest = {
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        taskCredentials: 'sandbox-root',
+        options,
+        approvals: { gates: ['before-switch'] },
+      };
+      const filter = "CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%')";
+      try {
+        const end = await changedAtGate('addressSwitch', r, () =>
+          i.query(`STOP REPLICA SQL_THREAD; ${filter}; START REPLICA SQL_THREAD`),
+        );
+        const where = `on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}`;
+        // the schemas come from the task's configuration saved before it was stopped
+        const scope = `it skips changes of app\\.t%, in schemas the tasks replicate \\(${TASK}: app\\)`;
+        const named = `REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) ${where}: ${scope}`;
+        await undone(end, new RegExp(named), 'after gate before-switch');
+        expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
+        expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
+      } finally {
+        await i.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); ' +
+          'START REPLICA SQL_THREAD');
+      }
+      await restoreT2([i, b]);
+    },
+  );
+
+  it(
+    'given binlog_row_image=MINIMAL set on the new instance while a VIP switch waits at before-freeze (after the ' +
+      'check at preflight), should find it with DM frozen and resume DM on A: rolled-back naming the setting',
+    async () => {
+      await onA();
+      const r: VipSwitchRequest = { ...req(b, a), approvals: { gates: ['before-freeze'] } };
+      try {
+        const end = await changedAtGate('vipSwitch', r, () => b.query("SET GLOBAL binlog_row_image = 'MINIMAL'"));
+        const named = `binlog_row_image is MINIMAL, not FULL on the new instance ${esc(at(b))}: `;
+        await undone(end, new RegExp(`${named}.*SET PERSIST binlog_row_image = 'FULL'`), 'with DM frozen');
+        expect(end.status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
+        expect(end.status.compensation.map((x) => [x.step, x.result])).toEqual([[`resume-task ${TASK}`, 'done']]);
+      } finally {
+        await b.query("SET GLOBAL binlog_row_image = 'FULL'");
+      }
+    },
+  );
 
   it('given the primary dead and two candidates that both took writes as a primary, should refuse naming both sets (split brain); with one back as a replica, switches to the other', async () => {
     await onA();
