@@ -35,6 +35,8 @@ export interface TemporalOptions {
   port?: number;
   uiPort?: number;
   namespace?: string;
+  /** More namespaces to create beside `namespace` (each gets the search attributes). */
+  moreNamespaces?: string[];
   /** Search attributes to register, name → type (Keyword, Text, Int, Double, Bool, Datetime, KeywordList). */
   searchAttributes?: Record<string, string>;
   /** Where the server's own log goes; default: a file beside the SQLite file. */
@@ -170,7 +172,10 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
       // the switches' own search attributes, registered as a cluster operator would
       { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
       options.logFile ?? join(dir, 'temporal.log'),
-      options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : [],
+      [
+        ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
+        ...(options.moreNamespaces ?? []).flatMap((n) => ['--namespace', n]),
+      ],
     );
     try {
       await server.start();

@@ -10,14 +10,20 @@
  * (only when a change is meant to be incompatible, with a versioning plan).
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, inject } from 'vitest';
 import { workflowsPath } from '../../worker/workflows-path.js';
 
 const dir = join(import.meta.dirname, '../fixtures/histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+// one bundle of the workflow code for every history (bundling takes seconds): the fast tier's, or one of its own
+let workflowBundle: WorkflowBundleWithSourceMap;
+beforeAll(async () => {
+  workflowBundle = inject('scriptedTemporal')?.bundle ?? (await bundleWorkflowCode({ workflowsPath }));
+}, 120_000);
 
 describe('replay of saved histories', () => {
   it('has histories to replay', () => {
@@ -28,6 +34,6 @@ describe('replay of saved histories', () => {
     const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
     // replay under the workflow ID the switch ran under: the workflow checks it (one switch per source)
     const workflowId = json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId;
-    await expect(Worker.runReplayHistory({ workflowsPath, replayName: file }, historyFromJSON(json), workflowId)).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file }, historyFromJSON(json), workflowId)).resolves.toBeUndefined();
   });
 });

@@ -10,7 +10,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceState, type SourceTask } from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
@@ -178,15 +178,31 @@ export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest =>
   ...over,
 });
 
-let temporal: TemporalDevServer;
+let temporal: TemporalDevServer | undefined;
+let address: string;
+let namespace = 'default';
 let client: Client;
 let bundle: WorkflowBundleWithSourceMap;
 
-/** Starts a dev server and bundles the workflows for the calling test file; returns the client once ready. */
+/**
+ * The calling test file's Temporal: in the fast tier, the shared dev server
+ * and bundle of its global setup (test/workflow/shared-temporal.ts), in this
+ * worker slot's own namespace; otherwise a dev server and a bundle of its own.
+ * Returns the client once ready.
+ */
 export function useScriptedTemporal(): { client: () => Client } {
   beforeAll(async () => {
-    [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
-    client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    const shared = inject('scriptedTemporal');
+    const slot = Number(process.env.VITEST_POOL_ID ?? 1);
+    if (shared && slot <= shared.namespaces) {
+      address = shared.address;
+      namespace = `${shared.namespacePrefix}${slot}`;
+      bundle = shared.bundle;
+    } else {
+      [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
+      address = temporal.address;
+    }
+    client = new Client({ connection: await Connection.connect({ address }), namespace });
   }, 120_000);
   afterAll(async () => {
     await client?.connection.close();
@@ -206,8 +222,8 @@ export async function pendingGate(h: WorkflowHandle, gate?: Gate, attempts = 200
 }
 
 /** The dev server's address and the bundled workflows, for a test that runs its own workers. */
-export function scriptedServer(): { address: string; bundle: WorkflowBundleWithSourceMap } {
-  return { address: temporal.address, bundle };
+export function scriptedServer(): { address: string; namespace: string; bundle: WorkflowBundleWithSourceMap } {
+  return { address, namespace, bundle };
 }
 
 let queueN = 0;
@@ -218,8 +234,8 @@ let queueN = 0;
  */
 export async function runSwitch(world: { activities: object }, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string, workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch') {
   const taskQueue = `vip-switch-test-${++queueN}`;
-  const connection = await NativeConnection.connect({ address: temporal.address });
-  const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: world.activities });
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities: world.activities });
   try {
     return await worker.runUntil(async () => {
     const r = req as { dmCluster?: string; sourceId?: string };
