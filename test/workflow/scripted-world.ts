@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type SourceState, type SourceTask } from '../../activities/dm.js';
+import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type RelayState, type SourceState, type SourceTask } from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
@@ -261,20 +261,41 @@ export async function runSwitch(world: { activities: object }, req: unknown, dur
 }
 export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
 
+/** Faults of the address switch's scripted world. */
+export interface AddressFaults {
+  /** stop-task of this task refused (on the old source) after the tasks before it were stopped. */
+  stopFailsOn?: string;
+  /** The new instance purged transactions past DM's position (gtid_purged U:1-120): a GTID refusal. */
+  purgedBeyond?: boolean;
+  /** start-task of this task refused on the new source, after the tasks before it were started. */
+  startFailsOnNew?: string;
+  /** Tasks started on the new source come up Paused with an error (verification sees them fail). */
+  errorOnNew?: boolean;
+  /** The verification's binlog-dump wait (mysqlAwaitDumpClients) crashes this many times (a lost connection). */
+  verifyCrashes?: number;
+  /** The source has relay on (enable-relay: true), reading sub-directory old-uuid.000001. */
+  relay?: boolean;
+}
+
+const OLD_UUID = 'aaaaaaaa-0000-0000-0000-000000000001';
+const NEW_UUID = 'aaaaaaaa-0000-0000-0000-000000000002';
+
 /**
  * A scripted world for the address switch: a source reading old.example with
- * two tasks (app, app2), re-pointed to new.example. Faults: stop-task of one
- * task refused after the tasks before it were stopped.
+ * two tasks (app, app2), re-pointed to new.example. Calls record the host the
+ * source reads where it matters (`startTasks new.example`).
  */
-export function fakeAddressWorld(faults: { stopFailsOn?: string } = {}) {
-  const base = fakeWorld({ twoTasks: true });
+export function fakeAddressWorld(faults: AddressFaults = {}) {
+  const base = fakeWorld({ twoTasks: true, purgedBeyond: faults.purgedBeyond });
   const calls = base.calls;
-  let source: { host: string } | null = { host: 'old.example' };
+  let source: { host: string; relay: boolean } | null = { host: 'old.example', relay: !!faults.relay };
+  let relay: RelayState | null = faults.relay ? { stage: 'Running', relaySubDir: `${OLD_UUID}.000001`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true } : null;
   let tasks: SourceTask[] = base.tasks.map((t) => ({ ...t }));
+  let crashes = faults.verifyCrashes ?? 0;
   const state = (): SourceState | null =>
-    source ? { sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: source.host, port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) } : null;
+    source ? { sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: source.relay, flavor: 'mysql', from: { host: source.host, port: 3306, user: 'dm' }, relay, tasks: tasks.map((t) => ({ ...t })) } : null;
   const saved = ['app', 'app2'].map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
-  const dumps = (host: string) => (source?.host === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
+  const dumps = (host: string) => (source?.host === host && (relay?.stage === 'Running' || tasks.some((t) => t.stage === 'Running')) ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
   const activities = {
     ...base.activities,
     async dmFindSource() { calls.push('dmFindSource'); return state(); },
@@ -291,21 +312,70 @@ export function fakeAddressWorld(faults: { stopFailsOn?: string } = {}) {
       }
       return req.tasks;
     },
-    async dmStopSource() { calls.push(`stopSource ${source?.host}`); const had = source !== null; source = null; return had; },
-    async dmCreateSource(req: { from: { host: string } }) {
-      calls.push(`createSource ${req.from.host}`);
+    async dmStopRelay() {
+      calls.push(`stopRelay ${source?.host}`);
+      const frozen = relay && { ...relay };
+      if (relay) relay = { ...relay, stage: 'Stopped' };
+      return { wasRunning: frozen?.stage === 'Running', frozen };
+    },
+    async dmStartRelay() {
+      calls.push(`startRelay ${source?.host}`);
+      if (!source) throw ApplicationFailure.create({ message: 'no source (scripted)', type: 'DmOperationFailed', nonRetryable: true });
+      // DM starts relay on a new sub-directory named by the upstream's server_uuid
+      const uuid = source.host === 'new.example' ? NEW_UUID : OLD_UUID;
+      if (relay?.stage !== 'Running') relay = { stage: 'Running', relaySubDir: `${uuid}.${relay ? '000002' : '000001'}`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true };
+      source.relay = true;
+      return relay;
+    },
+    async dmStopSource() { calls.push(`stopSource ${source?.host}`); const had = source !== null; source = null; relay = null; return had; },
+    async dmCreateSource(req: { from: { host: string }; enableRelay?: boolean }) {
+      calls.push(`createSource ${req.from.host}${req.enableRelay === false ? ' relay-off' : ''}`);
       if (source) return source.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
-      source = { host: req.from.host };
+      source = { host: req.from.host, relay: req.enableRelay ?? !!faults.relay };
+      if (source.relay) relay = { stage: 'Running', relaySubDir: `${req.from.host === 'new.example' ? NEW_UUID : OLD_UUID}.000001`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true };
       return 'created';
     },
     async dmStartTasks(req: { tasks: Array<{ name: string }> }) {
       calls.push(`startTasks ${source?.host}`);
-      for (const t of req.tasks) if (!tasks.some((x) => x.name === t.name)) tasks.push({ name: t.name, stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] });
-      return tasks;
+      const onNew = source?.host === 'new.example';
+      for (const t of req.tasks) {
+        if (t.name === faults.startFailsOnNew && onNew) throw ApplicationFailure.create({ message: `dmctl start-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        const bad = faults.errorOnNew && onNew;
+        if (!tasks.some((x) => x.name === t.name)) tasks.push({ name: t.name, stage: bad ? 'Paused' : 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: bad ? ['binlog checksum mismatch (scripted)'] : [] });
+      }
+      return tasks.map((t) => ({ ...t }));
+    },
+    async dmAwaitSyncing(req: { tasks: string[] }) {
+      calls.push('awaitSyncing');
+      const bad = tasks.filter((t) => req.tasks.includes(t.name) && (t.stage !== 'Running' || t.errors.length));
+      if (bad.length) throw ApplicationFailure.create({ message: `tasks did not become Running: ${bad.map((t) => `${t.name} ${t.errors.join()}`).join(', ')}`, type: 'VerificationFailed', nonRetryable: true });
+      return tasks.filter((t) => req.tasks.includes(t.name)).map((t) => ({ ...t }));
     },
     async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
     async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
   };
-  Object.assign(activities, awaitsOf(activities));
-  return { calls, notices: base.notices, activities, source: () => source, tasks: () => tasks };
+  const awaits = awaitsOf(activities);
+  const awaitDumps = awaits.mysqlAwaitDumpClients;
+  Object.assign(activities, awaits, {
+    async mysqlAwaitDumpClients(req: Parameters<typeof awaitDumps>[0]) {
+      calls.push(`awaitDumpClients ${source?.host}`);
+      // a crash, as a lost connection to MySQL ends the activity: Temporal retries it
+      if (crashes > 0 && source?.host === 'new.example') {
+        crashes--;
+        throw new Error('connection to new.example:3306 lost (scripted crash)');
+      }
+      return awaitDumps(req);
+    },
+  });
+  return { calls, notices: base.notices, activities: activities as typeof activities & typeof awaits, source: () => source && { host: source.host }, relay: () => relay, tasks: () => tasks };
 }
+
+/** An address switch request from old.example to new.example. */
+export const addressInput = (over: Record<string, unknown> = {}) => ({
+  sourceId: 'src',
+  newInstance: { host: 'new.example', credentials: 'upstream' },
+  oldInstance: { host: 'old.example', credentials: 'upstream' },
+  taskCredentials: 'downstream',
+  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+  ...over,
+});
