@@ -14,6 +14,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type RelayState, type SourceState, type SourceTask } from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
+import { createTemporalActivities } from '../../activities/temporal.js';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import { statusQuery } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
@@ -42,7 +43,7 @@ export interface ScriptedFaults {
 }
 
 type Reads = {
-  dmFindSource(): Promise<SourceState | null>;
+  dmFindSource(req?: { sourceId: string }): Promise<SourceState | null>;
   mysqlBinlogDumpClientsIfUp(ref: { host: string }): Promise<BinlogDumpClient[] | null>;
 };
 /**
@@ -52,25 +53,25 @@ type Reads = {
  */
 function awaitsOf(a: Reads) {
   return {
-    async dmAwaitPositions(req: { tasks: string[]; want: string; relaySwitchedFrom?: string | null }) {
-      const s = (await a.dmFindSource())!;
+    async dmAwaitPositions(req: { sourceId: string; tasks: string[]; want: string; relaySwitchedFrom?: string | null }) {
+      const s = (await a.dmFindSource(req))!;
       const behind = tasksBehind(s, req.tasks, req.want);
       const relayOk = req.relaySwitchedFrom !== undefined && relaySwitched(s.relay, req.relaySwitchedFrom);
       const ok = behind.length === 0 && (req.relaySwitchedFrom === undefined || relayOk);
       return { ok, tasks: s.tasks.filter((t) => req.tasks.includes(t.name)), behind, held: [], relay: s.relay, relayOk, flavor: s.flavor, waitedSeconds: 0 };
     },
-    async dmAwaitRelaySwitched(req: { oldRelayDir: string | null }) {
-      const relay = (await a.dmFindSource())?.relay ?? null;
+    async dmAwaitRelaySwitched(req: { sourceId: string; oldRelayDir: string | null }) {
+      const relay = (await a.dmFindSource(req))?.relay ?? null;
       return { ok: relaySwitched(relay, req.oldRelayDir), relay, waitedSeconds: 0 };
     },
-    async dmAwaitTasksCaughtUp(req: { tasks: string[] }) {
-      const s = (await a.dmFindSource())!;
+    async dmAwaitTasksCaughtUp(req: { sourceId: string; tasks: string[] }) {
+      const s = (await a.dmFindSource(req))!;
       const want = upstreamGtids(s, req.tasks);
       const behind = tasksBehind(s, req.tasks, want);
       return { ok: behind.length === 0, want, behind, reopened: [], waitedSeconds: 0 };
     },
-    async dmAwaitSourceRestored(req: { tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
-      const s = await a.dmFindSource();
+    async dmAwaitSourceRestored(req: { sourceId: string; tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
+      const s = await a.dmFindSource(req);
       const restored = sourceRestored(s, req);
       const want = restored ? upstreamGtids(s!, req.tasks) : '';
       const behind = restored ? tasksBehind(s!, req.tasks, want) : [];
@@ -85,6 +86,19 @@ function awaitsOf(a: Reads) {
   };
 }
 
+const primaryChannel = { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, sourceUuid: U, sourceServerId: 9, lastError: '' };
+
+/** A MySQL 9.7 replica of `primary` (server_uuid U) as mysqlInspect reads it; `sourceGtids`: what its source has. */
+export function instanceFacts(i: { host: string; uuid: string; executed: string; purged: string; sourceGtids?: string; over?: Partial<InstanceFacts> }): InstanceFacts {
+  return {
+    reachable: true, address: `${i.host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: i.uuid, serverId: 1, gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL',
+    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: i.executed, gtidPurged: i.purged, replica: primaryChannel, channels: [primaryChannel],
+    readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
+    sources: [{ reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: i.sourceGtids ?? i.executed }],
+    ...i.over,
+  } as InstanceFacts;
+}
+
 export function fakeWorld(faults: ScriptedFaults = {}) {
   const calls: string[] = [];
   /** What the notify activity was asked to send (outside `calls`: it is no change to the world). */
@@ -93,13 +107,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;
   let holder = faults.vipOnNew ? 'new.example' : 'old.example';
-  const primaryChannel = { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, sourceUuid: U, sourceServerId: 9, lastError: '' };
-  const facts = (host: string, uuid: string, executed: string, purged: string): InstanceFacts => ({
-    reachable: true, address: `${host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: uuid, serverId: 1, gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL',
-    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: executed, gtidPurged: purged, replica: primaryChannel, channels: [primaryChannel],
-    readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
-    sources: [{ reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: executed }],
-  });
+  const facts = (host: string, uuid: string, executed: string, purged: string) => instanceFacts({ host, uuid, executed, purged });
   // DM's worker reads the VIP's holder while a task runs
   const dumps = (host: string) => (holder === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
   const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
@@ -379,3 +387,136 @@ export const addressInput = (over: Record<string, unknown> = {}) => ({
   options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
   ...over,
 });
+
+/** One DM source of the drain's scripted world: its id, and its task's position (gtid-S). */
+export interface DrainSource {
+  id: string;
+  /** syncerBinlogGtid of its task; default U:1-100. */
+  gtidS?: string;
+}
+
+/**
+ * A scripted world for drains: several DM sources reading old.example:3306 by
+ * address, each with one task `<id>-app`, and new.example:3306, a replica
+ * with gtid_purged U:1-10, where they may go. Calls that change DM name the
+ * source (`stopTasks s1`, `createSource s1 new.example`). The drain's own
+ * Temporal reads (switchAwaitStatus) are the real activity, through the
+ * worker's client.
+ */
+export function fakeDrainWorld(list: DrainSource[]) {
+  const calls: string[] = [];
+  const notices: NotifyEvent[] = [];
+  const task = (id: string, gtidS: string): SourceTask => ({ name: `${id}-app`, stage: 'Running', unit: 'Sync', syncerBinlogGtid: gtidS, masterBinlogGtid: `${U}:1-100`, errors: [] });
+  const sources = new Map(list.map((s) => [s.id, { host: 'old.example' as string | null, gtidS: s.gtidS ?? `${U}:1-100`, tasks: [task(s.id, s.gtidS ?? `${U}:1-100`)] }]));
+  const the = (id: string) => {
+    const s = sources.get(id);
+    if (!s) throw ApplicationFailure.create({ message: `no source ${id} (scripted)`, type: 'InvalidInput', nonRetryable: true });
+    return s;
+  };
+  const state = (id: string): SourceState | null => {
+    const s = sources.get(id);
+    if (!s?.host) return null;
+    return { sourceId: id, worker: `w-${id}`, enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: s.host, port: 3306, user: 'dm' }, relay: null, tasks: s.tasks.map((t) => ({ ...t })) };
+  };
+  const facts: Record<string, InstanceFacts> = {
+    'old.example': instanceFacts({ host: 'old.example', uuid: 'aaaaaaaa-0000-0000-0000-000000000001', executed: `${U}:1-100`, purged: '' }),
+    'new.example': instanceFacts({ host: 'new.example', uuid: 'aaaaaaaa-0000-0000-0000-000000000002', executed: `${U}:1-100`, purged: `${U}:1-10` }),
+  };
+  // each source has its own dm-worker (a worker serves one source), at its own address
+  const workerAddress = (id: string) => `192.0.2.${10 + list.findIndex((s) => s.id === id)}`;
+  const dumps = (host: string) =>
+    [...sources.entries()]
+      .filter(([, s]) => s.host === host && s.tasks.some((t) => t.stage === 'Running'))
+      .map(([id], i) => ({ id: 7 + i, user: 'dm', host: `${workerAddress(id)}:1234`, clientAddress: workerAddress(id), clientAddresses: [workerAddress(id)], command: 'Binlog Dump GTID', seconds: 1 }));
+  const saved = (id: string, names: string[]) => names.map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
+  const activities = {
+    ...createTemporalActivities(),
+    async notifySend(e: NotifyEvent): Promise<NotifyResult> { notices.push(e); return { sent: false, reason: 'no notifier configured' }; },
+    async dmClusters() { return ['default']; },
+    async dmListSources() {
+      return [...sources.entries()].filter(([, s]) => s.host).map(([sourceId, s]) => ({ sourceId, from: { host: s.host!, port: 3306 }, flavor: 'mysql' as const }));
+    },
+    async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, [h]])); },
+    async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
+    async dmFindSource(req: { sourceId: string }) { return state(req.sourceId); },
+    async dmSourceState(req: { sourceId: string }) {
+      const s = state(req.sourceId);
+      if (!s) throw ApplicationFailure.create({ message: 'source not found (scripted)', type: 'PreflightFailed', nonRetryable: true });
+      return s;
+    },
+    async dmSaveConfigs(req: { sourceId: string; tasks: string[] }) { return { source: `source-id: ${req.sourceId}\n`, tasks: saved(req.sourceId, req.tasks) }; },
+    async dmCheckTasks(req: { tasks: Array<{ name: string }> }) { return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass'])); },
+    async dmTaskShardModes() { return {}; },
+    async dmSourceWorker(req: { sourceId: string }) { return { name: `w-${req.sourceId}`, addr: `${workerAddress(req.sourceId)}:8262`, hosts: [workerAddress(req.sourceId)] }; },
+    async mysqlCheckLogin() { return { ok: true as const, version: '9.7.4' }; },
+    async mysqlReadCheckpoint(req: { sourceId: string }) { return { binlogGtid: the(req.sourceId).gtidS, binlogName: 'binlog.000001', binlogPos: 4 }; },
+    async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
+      return facts[ref.host] ?? { reachable: false, address: `${ref.host}:3306`, error: 'connect ECONNREFUSED (scripted)' };
+    },
+    async mysqlWaitForGtids() { return { caughtUp: true, missing: '', waitedSeconds: 0 }; },
+    async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
+    async mysqlCloseIdleConnections() { return { closed: [], refused: [] }; },
+    async dmStopTasks(req: { sourceId: string; tasks: string[] }) {
+      calls.push(`stopTasks ${req.sourceId}`);
+      const s = the(req.sourceId);
+      s.tasks = s.tasks.filter((t) => !req.tasks.includes(t.name));
+      return req.tasks;
+    },
+    async dmStopSource(req: { sourceId: string }) {
+      calls.push(`stopSource ${req.sourceId}`);
+      const s = the(req.sourceId);
+      const had = s.host !== null;
+      s.host = null;
+      return had;
+    },
+    async dmCreateSource(req: { sourceId: string; from: { host: string } }) {
+      calls.push(`createSource ${req.sourceId} ${req.from.host}`);
+      const s = the(req.sourceId);
+      if (s.host) return s.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
+      s.host = req.from.host;
+      return 'created';
+    },
+    async dmStartTasks(req: { sourceId: string; tasks: Array<{ name: string }> }) {
+      const s = the(req.sourceId);
+      calls.push(`startTasks ${req.sourceId} ${s.host}`);
+      for (const t of req.tasks) if (!s.tasks.some((x) => x.name === t.name)) s.tasks.push({ ...task(req.sourceId, s.gtidS), name: t.name });
+      return s.tasks.map((t) => ({ ...t }));
+    },
+    async dmAwaitSyncing(req: { sourceId: string; tasks: string[] }) {
+      return the(req.sourceId).tasks.filter((t) => req.tasks.includes(t.name)).map((t) => ({ ...t }));
+    },
+  };
+  Object.assign(activities, awaitsOf(activities));
+  const reads = (id: string) => sources.get(id)?.host ?? null;
+  const stages = (id: string) => sources.get(id)?.tasks.map((t) => `${t.name} ${t.stage}`) ?? [];
+  return { calls, notices, activities: activities as typeof activities & ReturnType<typeof awaitsOf>, reads, stages };
+}
+
+/**
+ * Runs one workflow of any type under `workflowId` on a new task queue
+ * (its child workflows run there too); its result or failure, and its
+ * `status` query's answer at the end.
+ */
+export async function runWorkflow<S>(world: { activities: object }, workflowType: string, req: unknown, workflowId: string, during?: (h: WorkflowHandle) => Promise<void>) {
+  const taskQueue = `scripted-${workflowType}-${++queueN}`;
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities: world.activities });
+  try {
+    return await worker.runUntil(async () => {
+      const handle = await client.workflow.start(workflowType, { taskQueue, workflowId, args: [req] });
+      if (during) await during(handle);
+      let error: unknown;
+      let result: S | undefined;
+      try {
+        result = (await handle.result()) as S;
+      } catch (e) {
+        error = e;
+      }
+      const status = (await handle.query('status')) as S;
+      return { result, error, status };
+    });
+  } finally {
+    await connection.close();
+  }
+}
