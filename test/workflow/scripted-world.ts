@@ -520,3 +520,53 @@ export async function runWorkflow<S>(world: { activities: object }, workflowType
     await connection.close();
   }
 }
+
+/** A candidate of the target-choice world, as mysqlInspect reads it. */
+export interface CandidateSpec {
+  /** gtid_executed; default U:1-100 (what DM applied). */
+  executed?: string;
+  /** gtid_purged; default U:1-10. */
+  purged?: string;
+  /** server_uuid; default one of its own. */
+  uuid?: string;
+  /** What its source (the primary) has; default its own gtid_executed. */
+  sourceGtids?: string;
+  over?: Partial<InstanceFacts>;
+}
+
+/**
+ * A scripted world for target choice: the VIP switch's world (fakeWorld),
+ * with the candidates given here (any other host does not answer) and
+ * `discovered`, the replicas SHOW REPLICAS lists on the old instance.
+ */
+export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, discovered: string[] = []) {
+  const base = fakeWorld();
+  const { calls } = base;
+  const hosts = Object.keys(candidates);
+  const activities = {
+    ...base.activities,
+    async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
+      if (ref.host === 'old.example') return base.activities.mysqlInspect(ref);
+      calls.push(`inspect ${ref.host}`);
+      const c = candidates[ref.host];
+      if (!c) return { reachable: false, address: `${ref.host}:3306`, error: 'connect ECONNREFUSED (scripted)' };
+      const uuid = c.uuid ?? `cccccccc-0000-0000-0000-${String(hosts.indexOf(ref.host) + 1).padStart(12, '0')}`;
+      return instanceFacts({ host: ref.host, uuid, executed: c.executed ?? `${U}:1-100`, purged: c.purged ?? `${U}:1-10`, sourceGtids: c.sourceGtids, over: c.over });
+    },
+    // DM, resumed on the VIP's new holder, replicates what that instance has
+    async dmResumeTasks() {
+      const r = await base.activities.dmResumeTasks();
+      const executed = candidates[base.holder()]?.executed;
+      if (executed) for (const t of base.tasks) Object.assign(t, { syncerBinlogGtid: executed, masterBinlogGtid: executed });
+      return executed ? base.tasks.map((t) => ({ ...t })) : r;
+    },
+    async vipCanHold(req: { to: { host: string } }) { return { ok: true, checked: true, reason: `VIP provider "default" can move vip.example to ${req.to.host}` }; },
+    async dmBinlogReaders() { return { workerNames: ['w1'], serverIds: [] }; },
+    async mysqlDiscoverReplicas(req: { ask: { host: string } }) {
+      calls.push(`discover ${req.ask.host}`);
+      const at = `${req.ask.host}:3306`;
+      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found: discovered.map((host) => ({ host, port: 3306, via: `replica of ${at}` })) };
+    },
+  };
+  return { ...base, activities };
+}
