@@ -28,8 +28,8 @@ export function temporalBinary(): Promise<string> {
 }
 
 export interface TemporalOptions {
-  /** SQLite file; default: a new one in a temporary directory. */
-  dbFile?: string;
+  /** SQLite file; default: a new one in a temporary directory; null: in memory (lost when it stops, no restart). */
+  dbFile?: string | null;
   /** Serve the Web UI too (on `uiPort`). Tests usually don't need it. */
   ui?: boolean;
   port?: number;
@@ -51,7 +51,7 @@ export class TemporalDevServer {
   constructor(
     readonly binary: string,
     readonly dir: string,
-    readonly dbFile: string,
+    readonly dbFile: string | null,
     readonly port: number,
     readonly uiPort: number | undefined,
     readonly httpPort: number,
@@ -93,7 +93,7 @@ export class TemporalDevServer {
       '--port', String(this.port),
       '--http-port', String(this.httpPort),
       '--metrics-port', String(this.metricsPort),
-      '--db-filename', this.dbFile,
+      ...(this.dbFile === null ? [] : ['--db-filename', this.dbFile]),
       '--namespace', this.namespace,
       '--log-level', 'warn',
       ...(this.uiPort === undefined ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)]),
@@ -163,7 +163,7 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
     const server = new TemporalDevServer(
       bin,
       dir,
-      options.dbFile ?? join(dir, 'temporal.sqlite'),
+      options.dbFile === undefined ? join(dir, 'temporal.sqlite') : options.dbFile,
       options.port ?? (await freePort()),
       options.ui ? (options.uiPort ?? (await freePort())) : undefined,
       await freePort(),

@@ -213,10 +213,59 @@ export function useScriptedTemporal(): { client: () => Client } {
     client = new Client({ connection: await Connection.connect({ address }), namespace });
   }, 120_000);
   afterAll(async () => {
+    if (fileWorker) {
+      const { worker, running, connection } = await fileWorker;
+      fileWorker = undefined;
+      worker.shutdown();
+      await running;
+      await connection.close();
+    }
     await client?.connection.close();
     await temporal?.destroy();
   });
   return { client: () => client };
+}
+
+/**
+ * One worker for the whole test file (creating one loads the workflow bundle,
+ * 0.5 s on an idle machine and seconds on a busy one): every workflow a test
+ * runs goes to its task queue, and each activity is the one of the world the
+ * running test set (`current`). Tests in a file run one after the other.
+ */
+let fileWorker: Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection; taskQueue: string }> | undefined;
+let current: { activities: object } | undefined;
+
+function worldWorker() {
+  fileWorker ??= (async () => {
+    // every activity any scripted world has; one the running world lacks fails as an unregistered one would
+    const names = new Set([fakeWorld(), fakeAddressWorld(), fakeDrainWorld([]), fakeCandidateWorld({})].flatMap((w) => Object.keys(w.activities)));
+    const activities = Object.fromEntries(
+      [...names].map((name) => [
+        name,
+        (...args: unknown[]) => {
+          const fn = (current?.activities as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined)?.[name];
+          if (!fn) throw ApplicationFailure.create({ message: `activity ${name} is not in this test's scripted world`, type: 'NotFoundError' });
+          return fn(...args);
+        },
+      ]),
+    );
+    const taskQueue = `scripted-${process.pid}-${Date.now()}`;
+    const connection = await NativeConnection.connect({ address });
+    const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities });
+    return { worker, running: worker.run(), connection, taskQueue };
+  })();
+  return fileWorker;
+}
+
+/** Runs `fn` with the file's worker serving `world`'s activities on its task queue. */
+async function withWorld<T>(world: { activities: object }, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const { taskQueue } = await worldWorker();
+  current = world;
+  try {
+    return await fn(taskQueue);
+  } finally {
+    current = undefined;
+  }
 }
 
 /** Polls the status until `gate` (any gate when left out) is pending, up to `attempts` × 100 ms; that status. */
@@ -241,13 +290,9 @@ let queueN = 0;
  * non-deterministic changes to the workflow code before users do).
  */
 export async function runSwitch(world: { activities: object }, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string, workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch') {
-  const taskQueue = `vip-switch-test-${++queueN}`;
-  const connection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities: world.activities });
-  try {
-    return await worker.runUntil(async () => {
+  return withWorld(world, async (taskQueue) => {
     const r = req as { dmCluster?: string; sourceId?: string };
-    const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', typeof r.sourceId === 'string' ? r.sourceId : `invalid-${taskQueue}`);
+    const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', typeof r.sourceId === 'string' ? r.sourceId : `invalid-${++queueN}`);
     const handle = await client.workflow.start(workflowType, { taskQueue, workflowId: id, args: [req] });
     if (during) await during(handle);
     let error: unknown;
@@ -262,10 +307,7 @@ export async function runSwitch(world: { activities: object }, req: unknown, dur
       await writeFile(join(import.meta.dirname, '../fixtures/histories', `${save}.json`), historyToJSON(await handle.fetchHistory()));
     }
     return { result, error, status, workflowId: handle.workflowId };
-    });
-  } finally {
-    await connection.close();
-  }
+  });
 }
 export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
 
@@ -494,16 +536,12 @@ export function fakeDrainWorld(list: DrainSource[]) {
 }
 
 /**
- * Runs one workflow of any type under `workflowId` on a new task queue
- * (its child workflows run there too); its result or failure, and its
- * `status` query's answer at the end.
+ * Runs one workflow of any type under `workflowId` on the file's worker (its
+ * child workflows run there too); its result or failure, and its `status`
+ * query's answer at the end.
  */
 export async function runWorkflow<S>(world: { activities: object }, workflowType: string, req: unknown, workflowId: string, during?: (h: WorkflowHandle) => Promise<void>) {
-  const taskQueue = `scripted-${workflowType}-${++queueN}`;
-  const connection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities: world.activities });
-  try {
-    return await worker.runUntil(async () => {
+  return withWorld(world, async (taskQueue) => {
       const handle = await client.workflow.start(workflowType, { taskQueue, workflowId, args: [req] });
       if (during) await during(handle);
       let error: unknown;
@@ -515,10 +553,7 @@ export async function runWorkflow<S>(world: { activities: object }, workflowType
       }
       const status = (await handle.query('status')) as S;
       return { result, error, status };
-    });
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** A candidate of the target-choice world, as mysqlInspect reads it. */

@@ -4,8 +4,9 @@
  * bundle per file (about 15 s each on two cores). Each vitest worker slot gets
  * its own namespace (`scripted-<VITEST_POOL_ID>`): the switches run under
  * their business-key workflow IDs (dm-switch/default/src), which two files
- * running at once in one namespace would share. Nothing of the real stack
- * (MySQL, DM, TiDB) is built or started here.
+ * running at once in one namespace would share. The server keeps its state
+ * in memory (no SQLite file to write on every event: nothing here restarts
+ * it). Nothing of the real stack (MySQL, DM, TiDB) is built or started here.
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
@@ -30,7 +31,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const namespaces = Array.from({ length: SCRIPTED_NAMESPACES }, (_, i) => `scripted-${i + 1}`);
-  const [server, bundle] = await Promise.all([startTemporal({ moreNamespaces: namespaces }), bundleWorkflowCode({ workflowsPath })]);
+  const [server, bundle] = await Promise.all([startTemporal({ moreNamespaces: namespaces, dbFile: null }), bundleWorkflowCode({ workflowsPath })]);
   project.provide('scriptedTemporal', {
     address: server.address,
     namespacePrefix: 'scripted-',
