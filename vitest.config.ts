@@ -28,6 +28,9 @@ export default defineConfig({
         test: {
           name: 'fast',
           include: ['test/unit/**/*.test.ts', ...fastWorkflow],
+          // the files of one vitest worker share their imports (the SDK, the GTID module: most of a file's start-up);
+          // none of them mocks a module or changes the environment, and each sets up its own Temporal in beforeAll
+          isolate: false,
           globalSetup: ['test/workflow/shared-temporal.ts'],
         },
       },

@@ -14,8 +14,17 @@ import { fakeDrainWorld, runWorkflow, U, useScriptedTemporal } from './scripted-
 
 useScriptedTemporal();
 
-const common = { host: 'old.example', credentials: 'upstream', taskCredentials: 'downstream', options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 } };
-const drainInput = (over: Record<string, unknown> = {}) => ({ ...common, candidates: [{ host: 'new.example', credentials: 'upstream' }], ...over });
+const options = { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 };
+const common = { host: 'old.example', credentials: 'upstream', taskCredentials: 'downstream', options };
+const candidates = [{ host: 'new.example', credentials: 'upstream' }];
+const drainInput = (over: Record<string, unknown> = {}) => ({ ...common, candidates, ...over });
+/** A source's address switch, as this world records it. */
+const moved = (id: string, to: string) => [
+  `stopTasks ${id}`,
+  `stopSource ${id}`,
+  `createSource ${id} ${to}`,
+  `startTasks ${id} ${to}`,
+];
 const drain = (w: ReturnType<typeof fakeDrainWorld>, req: unknown, during?: (h: WorkflowHandle) => Promise<void>) =>
   runWorkflow<HostStatus>(w, 'drainHost', req, drainWorkflowId('drain', 'old.example', 3306), during);
 /** Calls that changed DM (reads are not recorded in this world). */
@@ -31,7 +40,8 @@ async function pendingPlan(h: WorkflowHandle): Promise<HostStatus> {
 }
 
 describe('drain and return (scripted activities)', () => {
-  it('given three sources reading the host, should move each to the candidate by its own switch and end drained', async () => {
+  it('given three sources reading the host, should move each to the candidate by its own switch and end ' +
+    'drained', async () => {
     const w = fakeDrainWorld([{ id: 's1' }, { id: 's2' }, { id: 's3' }]);
     const { result, status } = await drain(w, drainInput());
     expect(result?.outcome).toBe('drained');
@@ -44,11 +54,12 @@ describe('drain and return (scripted activities)', () => {
     for (const id of ['s1', 's2', 's3']) {
       expect(w.reads(id)).toBe('new.example');
       expect(w.stages(id)).toEqual([`${id}-app Running`]);
-      expect(changesOf(w.calls, id)).toEqual([`stopTasks ${id}`, `stopSource ${id}`, `createSource ${id} new.example`, `startTasks ${id} new.example`]);
+      expect(changesOf(w.calls, id)).toEqual(moved(id, 'new.example'));
     }
   });
 
-  it('given one source whose position the candidate purged, should move the others, leave that one untouched and end not-drained naming it', async () => {
+  it('given one source whose position the candidate purged, should move the others, leave that one untouched and end ' +
+    'not-drained naming it', async () => {
     // s2's task is at U:1-5; new.example purged U:1-10: its switch refuses in the plan
     const w = fakeDrainWorld([{ id: 's1' }, { id: 's2', gtidS: `${U}:1-5` }, { id: 's3' }]);
     const { result, status } = await drain(w, drainInput());
@@ -105,9 +116,15 @@ describe('drain and return (scripted activities)', () => {
     w.calls.length = 0;
     const back = {
       ...common,
-      sources: drained.status.sources.map((s) => ({ dmCluster: s.dmCluster, sourceId: s.sourceId, procedure: s.procedure, from: { host: 'new.example', port: 3306, credentials: 'upstream' } })),
+      sources: drained.status.sources.map((s) => ({
+        dmCluster: s.dmCluster,
+        sourceId: s.sourceId,
+        procedure: s.procedure,
+        from: { host: 'new.example', port: 3306, credentials: 'upstream' },
+      })),
     };
-    const { result, status } = await runWorkflow<HostStatus>(w, 'returnToHost', back, drainWorkflowId('return', 'old.example', 3306));
+    const returnId = drainWorkflowId('return', 'old.example', 3306);
+    const { result, status } = await runWorkflow<HostStatus>(w, 'returnToHost', back, returnId);
     expect(result?.outcome).toBe('returned');
     expect(status.left).toEqual([]);
     expect(status.sources.map((s) => [s.sourceId, s.target, s.outcome])).toEqual([
@@ -116,7 +133,7 @@ describe('drain and return (scripted activities)', () => {
     ]);
     for (const id of ['s1', 's2']) {
       expect(w.reads(id)).toBe('old.example');
-      expect(changesOf(w.calls, id)).toEqual([`stopTasks ${id}`, `stopSource ${id}`, `createSource ${id} old.example`, `startTasks ${id} old.example`]);
+      expect(changesOf(w.calls, id)).toEqual(moved(id, 'old.example'));
     }
   });
 });

@@ -25,13 +25,15 @@ const outcomes: Array<{ file: string; error?: Error }> = [];
 beforeAll(async () => {
   const workflowBundle = inject('scriptedTemporal')?.bundle ?? (await bundleWorkflowCode({ workflowsPath }));
   const histories = files.map((file) => {
-    const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
+    type Saved = { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
+    const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Saved;
     // replay under the workflow ID the switch ran under: the workflow checks it (one switch per source)
     const workflowId = json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? file;
     return { workflowId, history: historyFromJSON(json) };
   });
   let i = 0;
-  for await (const r of Worker.runReplayHistories({ workflowBundle, replayName: 'saved histories' }, histories)) outcomes.push({ file: files[i++]!, error: r.error });
+  const results = Worker.runReplayHistories({ workflowBundle, replayName: 'saved histories' }, histories);
+  for await (const r of results) outcomes.push({ file: files[i++]!, error: r.error });
 }, 300_000);
 
 describe('replay of saved histories', () => {

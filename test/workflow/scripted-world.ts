@@ -11,7 +11,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids, type RelayState, type SourceState, type SourceTask } from '../../activities/dm.js';
+import {
+  relaySwitched,
+  sourceRestored,
+  tasksBehind,
+  upstreamGtids,
+  type RelayState,
+  type SourceState,
+  type SourceTask,
+} from '../../activities/dm.js';
 import { dumpsMoved, type BinlogDumpClient, type InstanceFacts } from '../../activities/mysql.js';
 import type { NotifyEvent, NotifyResult } from '../../activities/notify.js';
 import { createTemporalActivities } from '../../activities/temporal.js';
@@ -53,7 +61,12 @@ type Reads = {
  */
 function awaitsOf(a: Reads) {
   return {
-    async dmAwaitPositions(req: { sourceId: string; tasks: string[]; want: string; relaySwitchedFrom?: string | null }) {
+    async dmAwaitPositions(req: {
+      sourceId: string;
+      tasks: string[];
+      want: string;
+      relaySwitchedFrom?: string | null;
+    }) {
       const s = (await a.dmFindSource(req))!;
       const behind = tasksBehind(s, req.tasks, req.want);
       const relayOk = req.relaySwitchedFrom !== undefined && relaySwitched(s.relay, req.relaySwitchedFrom);
@@ -70,7 +83,12 @@ function awaitsOf(a: Reads) {
       const behind = tasksBehind(s, req.tasks, want);
       return { ok: behind.length === 0, want, behind, reopened: [], waitedSeconds: 0 };
     },
-    async dmAwaitSourceRestored(req: { sourceId: string; tasks: string[]; relay: boolean; from?: { host: string; port: number } | null }) {
+    async dmAwaitSourceRestored(req: {
+      sourceId: string;
+      tasks: string[];
+      relay: boolean;
+      from?: { host: string; port: number } | null;
+    }) {
       const s = await a.dmFindSource(req);
       const restored = sourceRestored(s, req);
       const want = restored ? upstreamGtids(s!, req.tasks) : '';
@@ -86,15 +104,61 @@ function awaitsOf(a: Reads) {
   };
 }
 
-const primaryChannel = { ioRunning: true, sqlRunning: true, sourceHost: 'primary', sourcePort: 3306, sourceUuid: U, sourceServerId: 9, lastError: '' };
+const primaryChannel = {
+  ioRunning: true,
+  sqlRunning: true,
+  sourceHost: 'primary',
+  sourcePort: 3306,
+  sourceUuid: U,
+  sourceServerId: 9,
+  lastError: '',
+};
+
+/** A scripted failure DM or MySQL would answer with (not retried). */
+const fail = (message: string, type = 'DmOperationFailed') =>
+  ApplicationFailure.create({ message, type, nonRetryable: true });
+
+/** DM's binlog dump connection as MySQL lists it, from a dm-worker at `address`. */
+const dumpFrom = (address: string, id = 7) => ({
+  id,
+  user: 'dm',
+  host: `${address}:1234`,
+  clientAddress: address,
+  clientAddresses: [address],
+  command: 'Binlog Dump GTID',
+  seconds: 1,
+});
+
+/** What mysqlInspect reads of a host that does not answer. */
+const unreachable = (host: string): InstanceFacts =>
+  ({ reachable: false, address: `${host}:3306`, error: 'connect ECONNREFUSED (scripted)' });
+
+/** Relay running on `subDir`, caught up at U:1-100. */
+const relayOn = (subDir: string): RelayState => ({
+  stage: 'Running',
+  relaySubDir: subDir,
+  relayBinlogGtid: `${U}:1-100`,
+  masterBinlogGtid: `${U}:1-100`,
+  relayCatchUpMaster: true,
+});
 
 /** A MySQL 9.7 replica of `primary` (server_uuid U) as mysqlInspect reads it; `sourceGtids`: what its source has. */
-export function instanceFacts(i: { host: string; uuid: string; executed: string; purged: string; sourceGtids?: string; over?: Partial<InstanceFacts> }): InstanceFacts {
+export function instanceFacts(i: {
+  host: string;
+  uuid: string;
+  executed: string;
+  purged: string;
+  sourceGtids?: string;
+  over?: Partial<InstanceFacts>;
+}): InstanceFacts {
   return {
-    reachable: true, address: `${i.host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: i.uuid, serverId: 1, gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL',
-    binlogRowEventMaxSize: 8192, logBin: true, gtidExecuted: i.executed, gtidPurged: i.purged, replica: primaryChannel, channels: [primaryChannel],
+    reachable: true, address: `${i.host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: i.uuid, serverId: 1,
+    gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL', binlogRowEventMaxSize: 8192, logBin: true,
+    gtidExecuted: i.executed, gtidPurged: i.purged, replica: primaryChannel, channels: [primaryChannel],
     readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
-    sources: [{ reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: i.sourceGtids ?? i.executed }],
+    sources: [
+      { reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: i.sourceGtids ?? i.executed },
+    ],
     ...i.over,
   } as InstanceFacts;
 }
@@ -107,7 +171,8 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;
   let holder = faults.vipOnNew ? 'new.example' : 'old.example';
-  const facts = (host: string, uuid: string, executed: string, purged: string) => instanceFacts({ host, uuid, executed, purged });
+  const facts = (host: string, uuid: string, executed: string, purged: string) =>
+    instanceFacts({ host, uuid, executed, purged });
   // DM's worker reads the VIP's holder while a task runs
   const dumps = (host: string) => (holder === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
   const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
@@ -232,19 +297,23 @@ export function useScriptedTemporal(): { client: () => Client } {
  * runs goes to its task queue, and each activity is the one of the world the
  * running test set (`current`). Tests in a file run one after the other.
  */
-let fileWorker: Promise<{ worker: Worker; running: Promise<void>; connection: NativeConnection; taskQueue: string }> | undefined;
+type FileWorker = { worker: Worker; running: Promise<void>; connection: NativeConnection; taskQueue: string };
+let fileWorker: Promise<FileWorker> | undefined;
 let current: { activities: object } | undefined;
 
 function worldWorker() {
   fileWorker ??= (async () => {
     // every activity any scripted world has; one the running world lacks fails as an unregistered one would
-    const names = new Set([fakeWorld(), fakeAddressWorld(), fakeDrainWorld([]), fakeCandidateWorld({})].flatMap((w) => Object.keys(w.activities)));
+    const worlds = [fakeWorld(), fakeAddressWorld(), fakeDrainWorld([]), fakeCandidateWorld({})];
+    const names = new Set(worlds.flatMap((w) => Object.keys(w.activities)));
     const activities = Object.fromEntries(
       [...names].map((name) => [
         name,
         (...args: unknown[]) => {
-          const fn = (current?.activities as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined)?.[name];
-          if (!fn) throw ApplicationFailure.create({ message: `activity ${name} is not in this test's scripted world`, type: 'NotFoundError' });
+          const world = current?.activities as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined;
+          const fn = world?.[name];
+          const message = `activity ${name} is not in this test's scripted world`;
+          if (!fn) throw ApplicationFailure.create({ message, type: 'NotFoundError' });
           return fn(...args);
         },
       ]),
@@ -292,7 +361,8 @@ let queueN = 0;
 export async function runSwitch(world: { activities: object }, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string, workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch') {
   return withWorld(world, async (taskQueue) => {
     const r = req as { dmCluster?: string; sourceId?: string };
-    const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', typeof r.sourceId === 'string' ? r.sourceId : `invalid-${++queueN}`);
+    const sourceId = typeof r.sourceId === 'string' ? r.sourceId : `invalid-${++queueN}`;
+    const id = workflowId ?? switchWorkflowId(r.dmCluster ?? 'default', sourceId);
     const handle = await client.workflow.start(workflowType, { taskQueue, workflowId: id, args: [req] });
     if (during) await during(handle);
     let error: unknown;
@@ -328,6 +398,7 @@ export interface AddressFaults {
 }
 
 const OLD_UUID = 'aaaaaaaa-0000-0000-0000-000000000001';
+const at100 = { syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100` };
 const NEW_UUID = 'aaaaaaaa-0000-0000-0000-000000000002';
 
 /**
@@ -339,13 +410,17 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
   const base = fakeWorld({ twoTasks: true, purgedBeyond: faults.purgedBeyond });
   const calls = base.calls;
   let source: { host: string; relay: boolean } | null = { host: 'old.example', relay: !!faults.relay };
-  let relay: RelayState | null = faults.relay ? { stage: 'Running', relaySubDir: `${OLD_UUID}.000001`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true } : null;
+  let relay: RelayState | null = faults.relay ? relayOn(`${OLD_UUID}.000001`) : null;
   let tasks: SourceTask[] = base.tasks.map((t) => ({ ...t }));
   let crashes = faults.verifyCrashes ?? 0;
   const state = (): SourceState | null =>
-    source ? { sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: source.relay, flavor: 'mysql', from: { host: source.host, port: 3306, user: 'dm' }, relay, tasks: tasks.map((t) => ({ ...t })) } : null;
+    source && {
+      ...{ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: source.relay, flavor: 'mysql' as const },
+      ...{ from: { host: source.host, port: 3306, user: 'dm' }, relay, tasks: tasks.map((t) => ({ ...t })) },
+    };
   const saved = ['app', 'app2'].map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
-  const dumps = (host: string) => (source?.host === host && (relay?.stage === 'Running' || tasks.some((t) => t.stage === 'Running')) ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
+  const reading = () => relay?.stage === 'Running' || tasks.some((t) => t.stage === 'Running');
+  const dumps = (host: string) => (source?.host === host && reading() ? [dumpFrom('192.0.2.7')] : []);
   const activities = {
     ...base.activities,
     async dmFindSource() { calls.push('dmFindSource'); return state(); },
@@ -370,35 +445,46 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
     },
     async dmStartRelay() {
       calls.push(`startRelay ${source?.host}`);
-      if (!source) throw ApplicationFailure.create({ message: 'no source (scripted)', type: 'DmOperationFailed', nonRetryable: true });
+      if (!source) throw fail('no source (scripted)');
       // DM starts relay on a new sub-directory named by the upstream's server_uuid
       const uuid = source.host === 'new.example' ? NEW_UUID : OLD_UUID;
-      if (relay?.stage !== 'Running') relay = { stage: 'Running', relaySubDir: `${uuid}.${relay ? '000002' : '000001'}`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true };
+      if (relay?.stage !== 'Running') relay = relayOn(`${uuid}.${relay ? '000002' : '000001'}`);
       source.relay = true;
       return relay;
     },
-    async dmStopSource() { calls.push(`stopSource ${source?.host}`); const had = source !== null; source = null; relay = null; return had; },
+    async dmStopSource() {
+      calls.push(`stopSource ${source?.host}`);
+      const had = source !== null;
+      source = null;
+      relay = null;
+      return had;
+    },
     async dmCreateSource(req: { from: { host: string }; enableRelay?: boolean }) {
       calls.push(`createSource ${req.from.host}${req.enableRelay === false ? ' relay-off' : ''}`);
       if (source) return source.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
       source = { host: req.from.host, relay: req.enableRelay ?? !!faults.relay };
-      if (source.relay) relay = { stage: 'Running', relaySubDir: `${req.from.host === 'new.example' ? NEW_UUID : OLD_UUID}.000001`, relayBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, relayCatchUpMaster: true };
+      if (source.relay) relay = relayOn(`${req.from.host === 'new.example' ? NEW_UUID : OLD_UUID}.000001`);
       return 'created';
     },
     async dmStartTasks(req: { tasks: Array<{ name: string }> }) {
       calls.push(`startTasks ${source?.host}`);
       const onNew = source?.host === 'new.example';
       for (const t of req.tasks) {
-        if (t.name === faults.startFailsOnNew && onNew) throw ApplicationFailure.create({ message: `dmctl start-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        if (t.name === faults.startFailsOnNew && onNew) throw fail(`dmctl start-task ${t.name} failed: scripted`);
         const bad = faults.errorOnNew && onNew;
-        if (!tasks.some((x) => x.name === t.name)) tasks.push({ name: t.name, stage: bad ? 'Paused' : 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: bad ? ['binlog checksum mismatch (scripted)'] : [] });
+        if (tasks.some((x) => x.name === t.name)) continue;
+        const errors = bad ? ['binlog checksum mismatch (scripted)'] : [];
+        tasks.push({ name: t.name, stage: bad ? 'Paused' : 'Running', unit: 'Sync', ...at100, errors });
       }
       return tasks.map((t) => ({ ...t }));
     },
     async dmAwaitSyncing(req: { tasks: string[] }) {
       calls.push('awaitSyncing');
       const bad = tasks.filter((t) => req.tasks.includes(t.name) && (t.stage !== 'Running' || t.errors.length));
-      if (bad.length) throw ApplicationFailure.create({ message: `tasks did not become Running: ${bad.map((t) => `${t.name} ${t.errors.join()}`).join(', ')}`, type: 'VerificationFailed', nonRetryable: true });
+      if (bad.length) {
+        const what = bad.map((t) => `${t.name} ${t.errors.join()}`).join(', ');
+        throw fail(`tasks did not become Running: ${what}`, 'VerificationFailed');
+      }
       return tasks.filter((t) => req.tasks.includes(t.name)).map((t) => ({ ...t }));
     },
     async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
@@ -417,7 +503,14 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
       return awaitDumps(req);
     },
   });
-  return { calls, notices: base.notices, activities: activities as typeof activities & typeof awaits, source: () => source && { host: source.host }, relay: () => relay, tasks: () => tasks };
+  return {
+    calls,
+    notices: base.notices,
+    activities: activities as typeof activities & typeof awaits,
+    source: () => source && { host: source.host },
+    relay: () => relay,
+    tasks: () => tasks,
+  };
 }
 
 /** An address switch request from old.example to new.example. */
@@ -448,52 +541,77 @@ export interface DrainSource {
 export function fakeDrainWorld(list: DrainSource[]) {
   const calls: string[] = [];
   const notices: NotifyEvent[] = [];
-  const task = (id: string, gtidS: string): SourceTask => ({ name: `${id}-app`, stage: 'Running', unit: 'Sync', syncerBinlogGtid: gtidS, masterBinlogGtid: `${U}:1-100`, errors: [] });
-  const sources = new Map(list.map((s) => [s.id, { host: 'old.example' as string | null, gtidS: s.gtidS ?? `${U}:1-100`, tasks: [task(s.id, s.gtidS ?? `${U}:1-100`)] }]));
+  const task = (id: string, gtidS: string): SourceTask =>
+    ({ name: `${id}-app`, stage: 'Running', unit: 'Sync', ...at100, syncerBinlogGtid: gtidS, errors: [] });
+  const sources = new Map(
+    list.map((s) => {
+      const gtidS = s.gtidS ?? `${U}:1-100`;
+      return [s.id, { host: 'old.example' as string | null, gtidS, tasks: [task(s.id, gtidS)] }];
+    }),
+  );
   const the = (id: string) => {
     const s = sources.get(id);
-    if (!s) throw ApplicationFailure.create({ message: `no source ${id} (scripted)`, type: 'InvalidInput', nonRetryable: true });
+    if (!s) throw fail(`no source ${id} (scripted)`, 'InvalidInput');
     return s;
   };
   const state = (id: string): SourceState | null => {
     const s = sources.get(id);
     if (!s?.host) return null;
-    return { sourceId: id, worker: `w-${id}`, enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: s.host, port: 3306, user: 'dm' }, relay: null, tasks: s.tasks.map((t) => ({ ...t })) };
+    const from = { host: s.host, port: 3306, user: 'dm' };
+    const tasks = s.tasks.map((t) => ({ ...t }));
+    const flavor = 'mysql' as const;
+    return { sourceId: id, worker: `w-${id}`, enableGtid: true, enableRelay: false, flavor, from, relay: null, tasks };
   };
   const facts: Record<string, InstanceFacts> = {
-    'old.example': instanceFacts({ host: 'old.example', uuid: 'aaaaaaaa-0000-0000-0000-000000000001', executed: `${U}:1-100`, purged: '' }),
-    'new.example': instanceFacts({ host: 'new.example', uuid: 'aaaaaaaa-0000-0000-0000-000000000002', executed: `${U}:1-100`, purged: `${U}:1-10` }),
+    'old.example': instanceFacts({ host: 'old.example', uuid: OLD_UUID, executed: `${U}:1-100`, purged: '' }),
+    'new.example': instanceFacts({ host: 'new.example', uuid: NEW_UUID, executed: `${U}:1-100`, purged: `${U}:1-10` }),
   };
   // each source has its own dm-worker (a worker serves one source), at its own address
   const workerAddress = (id: string) => `192.0.2.${10 + list.findIndex((s) => s.id === id)}`;
   const dumps = (host: string) =>
     [...sources.entries()]
       .filter(([, s]) => s.host === host && s.tasks.some((t) => t.stage === 'Running'))
-      .map(([id], i) => ({ id: 7 + i, user: 'dm', host: `${workerAddress(id)}:1234`, clientAddress: workerAddress(id), clientAddresses: [workerAddress(id)], command: 'Binlog Dump GTID', seconds: 1 }));
-  const saved = (id: string, names: string[]) => names.map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
+      .map(([id], i) => dumpFrom(workerAddress(id), 7 + i));
+  const target = { host: 'tidb.example', port: 4000, user: 'root' };
+  const saved = (names: string[]) =>
+    names.map((name) => ({ name, yaml: `name: ${name}\n`, target, metaSchema: 'dm_meta' }));
   const activities = {
     ...createTemporalActivities(),
-    async notifySend(e: NotifyEvent): Promise<NotifyResult> { notices.push(e); return { sent: false, reason: 'no notifier configured' }; },
+    async notifySend(e: NotifyEvent): Promise<NotifyResult> {
+      notices.push(e);
+      return { sent: false, reason: 'no notifier configured' };
+    },
     async dmClusters() { return ['default']; },
     async dmListSources() {
-      return [...sources.entries()].filter(([, s]) => s.host).map(([sourceId, s]) => ({ sourceId, from: { host: s.host!, port: 3306 }, flavor: 'mysql' as const }));
+      return [...sources.entries()]
+        .filter(([, s]) => s.host)
+        .map(([sourceId, s]) => ({ sourceId, from: { host: s.host!, port: 3306 }, flavor: 'mysql' as const }));
     },
     async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, [h]])); },
     async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
     async dmFindSource(req: { sourceId: string }) { return state(req.sourceId); },
     async dmSourceState(req: { sourceId: string }) {
       const s = state(req.sourceId);
-      if (!s) throw ApplicationFailure.create({ message: 'source not found (scripted)', type: 'PreflightFailed', nonRetryable: true });
+      if (!s) throw fail('source not found (scripted)', 'PreflightFailed');
       return s;
     },
-    async dmSaveConfigs(req: { sourceId: string; tasks: string[] }) { return { source: `source-id: ${req.sourceId}\n`, tasks: saved(req.sourceId, req.tasks) }; },
-    async dmCheckTasks(req: { tasks: Array<{ name: string }> }) { return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass'])); },
+    async dmSaveConfigs(req: { sourceId: string; tasks: string[] }) {
+      return { source: `source-id: ${req.sourceId}\n`, tasks: saved(req.tasks) };
+    },
+    async dmCheckTasks(req: { tasks: Array<{ name: string }> }) {
+      return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass']));
+    },
     async dmTaskShardModes() { return {}; },
-    async dmSourceWorker(req: { sourceId: string }) { return { name: `w-${req.sourceId}`, addr: `${workerAddress(req.sourceId)}:8262`, hosts: [workerAddress(req.sourceId)] }; },
+    async dmSourceWorker(req: { sourceId: string }) {
+      const at = workerAddress(req.sourceId);
+      return { name: `w-${req.sourceId}`, addr: `${at}:8262`, hosts: [at] };
+    },
     async mysqlCheckLogin() { return { ok: true as const, version: '9.7.4' }; },
-    async mysqlReadCheckpoint(req: { sourceId: string }) { return { binlogGtid: the(req.sourceId).gtidS, binlogName: 'binlog.000001', binlogPos: 4 }; },
+    async mysqlReadCheckpoint(req: { sourceId: string }) {
+      return { binlogGtid: the(req.sourceId).gtidS, binlogName: 'binlog.000001', binlogPos: 4 };
+    },
     async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
-      return facts[ref.host] ?? { reachable: false, address: `${ref.host}:3306`, error: 'connect ECONNREFUSED (scripted)' };
+      return facts[ref.host] ?? unreachable(ref.host);
     },
     async mysqlWaitForGtids() { return { caughtUp: true, missing: '', waitedSeconds: 0 }; },
     async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
@@ -515,14 +633,16 @@ export function fakeDrainWorld(list: DrainSource[]) {
     async dmCreateSource(req: { sourceId: string; from: { host: string } }) {
       calls.push(`createSource ${req.sourceId} ${req.from.host}`);
       const s = the(req.sourceId);
-      if (s.host) return s.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
+      if (s.host) return s.host === req.from.host ? 'already' : Promise.reject(fail('source exists (scripted)'));
       s.host = req.from.host;
       return 'created';
     },
     async dmStartTasks(req: { sourceId: string; tasks: Array<{ name: string }> }) {
       const s = the(req.sourceId);
       calls.push(`startTasks ${req.sourceId} ${s.host}`);
-      for (const t of req.tasks) if (!s.tasks.some((x) => x.name === t.name)) s.tasks.push({ ...task(req.sourceId, s.gtidS), name: t.name });
+      for (const t of req.tasks) {
+        if (!s.tasks.some((x) => x.name === t.name)) s.tasks.push({ ...task(req.sourceId, s.gtidS), name: t.name });
+      }
       return s.tasks.map((t) => ({ ...t }));
     },
     async dmAwaitSyncing(req: { sourceId: string; tasks: string[] }) {
@@ -540,19 +660,25 @@ export function fakeDrainWorld(list: DrainSource[]) {
  * child workflows run there too); its result or failure, and its `status`
  * query's answer at the end.
  */
-export async function runWorkflow<S>(world: { activities: object }, workflowType: string, req: unknown, workflowId: string, during?: (h: WorkflowHandle) => Promise<void>) {
+export async function runWorkflow<S>(
+  world: { activities: object },
+  workflowType: string,
+  req: unknown,
+  workflowId: string,
+  during?: (h: WorkflowHandle) => Promise<void>,
+) {
   return withWorld(world, async (taskQueue) => {
-      const handle = await client.workflow.start(workflowType, { taskQueue, workflowId, args: [req] });
-      if (during) await during(handle);
-      let error: unknown;
-      let result: S | undefined;
-      try {
-        result = (await handle.result()) as S;
-      } catch (e) {
-        error = e;
-      }
-      const status = (await handle.query('status')) as S;
-      return { result, error, status };
+    const handle = await client.workflow.start(workflowType, { taskQueue, workflowId, args: [req] });
+    if (during) await during(handle);
+    let error: unknown;
+    let result: S | undefined;
+    try {
+      result = (await handle.result()) as S;
+    } catch (e) {
+      error = e;
+    }
+    const status = (await handle.query('status')) as S;
+    return { result, error, status };
   });
 }
 
@@ -584,23 +710,29 @@ export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, di
       if (ref.host === 'old.example') return base.activities.mysqlInspect(ref);
       calls.push(`inspect ${ref.host}`);
       const c = candidates[ref.host];
-      if (!c) return { reachable: false, address: `${ref.host}:3306`, error: 'connect ECONNREFUSED (scripted)' };
+      if (!c) return unreachable(ref.host);
       const uuid = c.uuid ?? `cccccccc-0000-0000-0000-${String(hosts.indexOf(ref.host) + 1).padStart(12, '0')}`;
-      return instanceFacts({ host: ref.host, uuid, executed: c.executed ?? `${U}:1-100`, purged: c.purged ?? `${U}:1-10`, sourceGtids: c.sourceGtids, over: c.over });
+      const executed = c.executed ?? `${U}:1-100`;
+      const purged = c.purged ?? `${U}:1-10`;
+      return instanceFacts({ host: ref.host, uuid, executed, purged, sourceGtids: c.sourceGtids, over: c.over });
     },
     // DM, resumed on the VIP's new holder, replicates what that instance has
     async dmResumeTasks() {
       const r = await base.activities.dmResumeTasks();
       const executed = candidates[base.holder()]?.executed;
-      if (executed) for (const t of base.tasks) Object.assign(t, { syncerBinlogGtid: executed, masterBinlogGtid: executed });
+      const now = { syncerBinlogGtid: executed, masterBinlogGtid: executed };
+      for (const t of executed ? base.tasks : []) Object.assign(t, now);
       return executed ? base.tasks.map((t) => ({ ...t })) : r;
     },
-    async vipCanHold(req: { to: { host: string } }) { return { ok: true, checked: true, reason: `VIP provider "default" can move vip.example to ${req.to.host}` }; },
+    async vipCanHold(req: { to: { host: string } }) {
+      return { ok: true, checked: true, reason: `VIP provider "default" can move vip.example to ${req.to.host}` };
+    },
     async dmBinlogReaders() { return { workerNames: ['w1'], serverIds: [] }; },
     async mysqlDiscoverReplicas(req: { ask: { host: string } }) {
       calls.push(`discover ${req.ask.host}`);
       const at = `${req.ask.host}:3306`;
-      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found: discovered.map((host) => ({ host, port: 3306, via: `replica of ${at}` })) };
+      const found = discovered.map((host) => ({ host, port: 3306, via: `replica of ${at}` }));
+      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found };
     },
   };
   return { ...base, activities };

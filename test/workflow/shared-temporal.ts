@@ -31,7 +31,10 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const namespaces = Array.from({ length: SCRIPTED_NAMESPACES }, (_, i) => `scripted-${i + 1}`);
-  const [server, bundle] = await Promise.all([startTemporal({ moreNamespaces: namespaces, dbFile: null }), bundleWorkflowCode({ workflowsPath })]);
+  const [server, bundle] = await Promise.all([
+    startTemporal({ moreNamespaces: namespaces, dbFile: null }),
+    bundleWorkflowCode({ workflowsPath }),
+  ]);
   project.provide('scriptedTemporal', {
     address: server.address,
     namespacePrefix: 'scripted-',
