@@ -28,13 +28,15 @@ export function temporalBinary(): Promise<string> {
 }
 
 export interface TemporalOptions {
-  /** SQLite file; default: a new one in a temporary directory. */
-  dbFile?: string;
+  /** SQLite file; default: a new one in a temporary directory; null: in memory (lost when it stops, no restart). */
+  dbFile?: string | null;
   /** Serve the Web UI too (on `uiPort`). Tests usually don't need it. */
   ui?: boolean;
   port?: number;
   uiPort?: number;
   namespace?: string;
+  /** More namespaces to create beside `namespace` (each gets the search attributes). */
+  moreNamespaces?: string[];
   /** Search attributes to register, name → type (Keyword, Text, Int, Double, Bool, Datetime, KeywordList). */
   searchAttributes?: Record<string, string>;
   /** Where the server's own log goes; default: a file beside the SQLite file. */
@@ -49,7 +51,7 @@ export class TemporalDevServer {
   constructor(
     readonly binary: string,
     readonly dir: string,
-    readonly dbFile: string,
+    readonly dbFile: string | null,
     readonly port: number,
     readonly uiPort: number | undefined,
     readonly httpPort: number,
@@ -91,7 +93,7 @@ export class TemporalDevServer {
       '--port', String(this.port),
       '--http-port', String(this.httpPort),
       '--metrics-port', String(this.metricsPort),
-      '--db-filename', this.dbFile,
+      ...(this.dbFile === null ? [] : ['--db-filename', this.dbFile]),
       '--namespace', this.namespace,
       '--log-level', 'warn',
       ...(this.uiPort === undefined ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)]),
@@ -161,7 +163,7 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
     const server = new TemporalDevServer(
       bin,
       dir,
-      options.dbFile ?? join(dir, 'temporal.sqlite'),
+      options.dbFile === undefined ? join(dir, 'temporal.sqlite') : options.dbFile,
       options.port ?? (await freePort()),
       options.ui ? (options.uiPort ?? (await freePort())) : undefined,
       await freePort(),
@@ -170,7 +172,10 @@ export async function startTemporal(options: TemporalOptions = {}): Promise<Temp
       // the switches' own search attributes, registered as a cluster operator would
       { ...SEARCH_ATTRIBUTES, ...options.searchAttributes },
       options.logFile ?? join(dir, 'temporal.log'),
-      options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : [],
+      [
+        ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
+        ...(options.moreNamespaces ?? []).flatMap((n) => ['--namespace', n]),
+      ],
     );
     try {
       await server.start();

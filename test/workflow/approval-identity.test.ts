@@ -15,7 +15,8 @@ const temporal = useScriptedTemporal();
 
 describe('approvals and the Temporal identity that sent them', () => {
   it('given approvals by update and by signal from a client with its own identity, should show that identity beside the typed name', async () => {
-    const other = new Client({ connection: await Connection.connect({ address: scriptedServer().address }), identity: 'mallory@laptop' });
+    const { address, namespace } = scriptedServer();
+    const other = new Client({ connection: await Connection.connect({ address }), namespace, identity: 'mallory@laptop' });
     try {
       let workflowId = '';
       const { status } = await runSwitch(fakeWorld(), input({ approvals: { gates: ['before-switch', 'before-resume'], timeoutSeconds: 600 } }), async (h) => {
