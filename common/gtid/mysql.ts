@@ -157,9 +157,17 @@ export class MysqlGtidSet implements GtidSet {
 
   private filter(keep: (key: string) => boolean): MysqlGtidSet {
     const { keys, at, data } = this.p;
-    const out = new Builder(0);
-    for (let k = 0; k < keys.length; k++) if (keep(keys[k]!)) out.copy(keys[k]!, data, at[k]!, at[k + 1]!);
-    return new MysqlGtidSet(out.parts());
+    const out = { keys: [] as string[], at: [0], data: new Uint32Array(0) };
+    const runs: Uint32Array[] = [];
+    for (let k = 0; k < keys.length; k++) {
+      if (!keep(keys[k]!)) continue;
+      runs.push(data.subarray(at[k]!, at[k + 1]!));
+      out.keys.push(keys[k]!);
+      out.at.push(out.at[out.at.length - 1]! + runs[runs.length - 1]!.length);
+    }
+    out.data = new Uint32Array(out.at[out.at.length - 1]!);
+    runs.forEach((run, k) => out.data.set(run, out.at[k]));
+    return new MysqlGtidSet(out);
   }
 }
 
@@ -175,19 +183,8 @@ export class MysqlGtidSet implements GtidSet {
 
 const CHUNK = 1 << 16;
 
-const enum Reason {
-  ExpectedNumber = 'Expected number',
-  ExpectedComma = 'Expected ","',
-  ExpectedDash = 'Expected "-"',
-  ExpectedBrace = 'Expected "}"',
-  ExpectedHex = 'Expected hex digit',
-  ExpectedTwoHex = 'Expected at least two hex digits',
-  StartOutOfRange = 'Interval start out of range',
-  EndOutOfRange = 'Interval end out of range',
-  NumberOutOfRange = 'Number out of range',
-}
-
-function fail(text: string, at: number, reason: Reason): never {
+/** Throws what MySQL reports as ER_MALFORMED_GTID_SET_SPECIFICATION, in its words, at its position. */
+function fail(text: string, at: number, reason: string): never {
   throw new GtidParseError(text, at, reason, 'mysql');
 }
 
@@ -203,18 +200,16 @@ function skipSpace(b: Uint8Array, i: number): number {
   return i;
 }
 
-/** text[from, to) into b[0, to − from) as bytes, any non-ASCII unit as 0xff (which matches nothing), then a 0. */
-function toBytes(text: string, from: number, to: number, b: Uint8Array, encoder: InstanceType<typeof TextEncoder>): void {
+/** text[from, to) into b[0, to − from) as bytes, any non-ASCII unit as 0x80 or more (matching nothing), then a 0. */
+function toBytes(text: string, from: number, to: number, b: Uint8Array): void {
   const n = to - from;
   const part = from === 0 && to === text.length ? text : text.slice(from, to);
-  const { read, written } = encoder.encodeInto(part, b.subarray(0, n));
-  if (read !== n || written !== n) {
-    for (let k = 0; k < n; k++) b[k] = Math.min(text.charCodeAt(from + k), 0xff);
-  }
+  const { read, written } = new TextEncoder().encodeInto(part, b.subarray(0, n));
+  if (read !== n || written !== n) for (let k = 0; k < n; k++) b[k] = Math.min(text.charCodeAt(from + k), 0xff);
   b[n] = 0;
 }
 
-/** Powers of 10, of 5, and 2^(32 − m), for reading numbers of 14 to 20 digits exactly (see parseText). */
+/** Powers of 10, of 5, and 2^(32 − m), for reading numbers exactly (see parseText). */
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
 const POW5 = POW10.map((_, m) => 5 ** m);
 const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
@@ -226,7 +221,6 @@ const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
  */
 function parseText(text: string): Parts {
   const len = text.length;
-  const encoder = new TextEncoder();
   // the chunk in b: text[base, base + bLength), then a 0
   let b = new Uint8Array(Math.min(len, 2 * CHUNK) + 1);
   let base = 0;
@@ -247,7 +241,7 @@ function parseText(text: string): Parts {
       if (cut < 0) cut = len;
       bLength = cut - base;
       if (bLength >= b.length) b = new Uint8Array(bLength + 1); // a member longer than a chunk
-      toBytes(text, base, cut, b, encoder);
+      toBytes(text, base, cut, b);
       i = skipSpace(b, 0);
       continue;
     }
@@ -264,22 +258,16 @@ function parseText(text: string): Parts {
     }
     let key = uuid;
     let runFrom = n;
-    // the end + 1 of the run's last interval, to check that the next one starts past it
-    let afterHi = 0;
-    let afterLo = 0;
     let c = b[i]!;
     while (isSpace(c)) c = b[++i]!;
     while (c === 0x3a /* : */) {
       c = b[++i]!;
       while (isSpace(c)) c = b[++i]!;
       if (isDigit(c)) {
-        // interval := number ws ( '-' ws number )?
+        // interval := number ws ( '-' ws number )?, read into data[n, n + 4), which counts only if it is not reversed
         // One loop reads both numbers, written out once and inline: as a function it costs ~20% of the parse.
-        let sh = 0;
-        let sl = 0;
-        let eh = 0;
-        let el = 0;
-        for (let second = false; ; second = true) {
+        if (n + 4 > data.length) data = grow(data, n + 4, (n * len) / (base + i));
+        for (let o = n; ; o += 2) {
           const from = i;
           let value = c - 0x30;
           // a number of more than 13 digits: the first 13, read into value, move here and value starts again
@@ -316,66 +304,55 @@ function parseText(text: string): Parts {
               break; // one digit too many for 2^64 − 1, unless leading zeros
             }
           }
-          const m = i - from - 13; // digits in value after head
-          if (head >= 0 && m <= 2) value += head * POW10[m]!; // at most 15 digits: exact
-          let hi = Math.floor(value / TWO_32);
-          let lo = value - hi * TWO_32;
-          if (head >= 0 && m > 2) {
-            if (m > 7) {
-              while (isDigit(b[i]!)) i++;
-              const v = overlongNumber(text, base + from, base + i);
-              hi = Number(v >> 32n);
-              lo = Number(v & 0xffffffffn);
-            } else {
-              // head × 10^m + value exactly, every product and sum below 2^53: with head = hh × 2^(32−m) + hl,
-              // it is hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
-              const hh = Math.floor(head / SPLIT[m]!);
-              const rest = (head - hh * SPLIT[m]!) * POW10[m]! + value;
-              const carry = Math.floor(rest / TWO_32);
-              hi = hh * POW5[m]! + carry;
-              lo = rest - carry * TWO_32;
-            }
-            if (hi > UINT64_MAX_HI) fail(text, base + from, Reason.NumberOutOfRange);
+          // the number is value, or head × 10^m + value
+          let hi = 0;
+          let lo = value;
+          const m = head < 0 ? 0 : i - from - 13;
+          if (m > 7) {
+            while (isDigit(b[i]!)) i++;
+            const v = overlongNumber(text, base + from, base + i);
+            hi = Number(v >> 32n);
+            lo = Number(v & 0xffffffffn);
+          } else if (head >= 0 || value >= TWO_32) {
+            // exactly, every product and sum below 2^53: with head = hh × 2^(32−m) + hl, it is
+            // hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
+            const h = head < 0 ? value : head;
+            const hh = Math.floor(h / SPLIT[m]!);
+            const rest = (h - hh * SPLIT[m]!) * POW10[m]! + (head < 0 ? 0 : value);
+            const carry = Math.floor(rest / TWO_32);
+            hi = hh * POW5[m]! + carry;
+            lo = rest - carry * TWO_32;
           }
-          c = b[i]!;
+          if (hi > UINT64_MAX_HI) fail(text, base + from, 'Number out of range');
+          data[o] = hi;
+          data[o + 1] = lo;
           const overMax = hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO);
-          if (!second) {
-            sh = hi;
-            sl = lo;
-            if ((hi === 0 && lo === 0) || overMax) fail(text, base + from, Reason.StartOutOfRange);
-          }
+          if (o === n && ((hi === 0 && lo === 0) || overMax)) fail(text, base + from, 'Interval start out of range');
+          c = b[i]!;
           while (isSpace(c)) c = b[++i]!;
-          if (second) {
-            eh = hi;
-            el = lo;
-            if (overMax) fail(text, base + i, Reason.EndOutOfRange); // MySQL checks it after the whitespace
+          if (o > n) {
+            if (overMax) fail(text, base + i, 'Interval end out of range'); // MySQL checks it after the whitespace
             break;
           }
           if (c !== 0x2d /* - */) {
-            eh = sh;
-            el = sl;
+            data[n + 2] = hi;
+            data[n + 3] = lo;
             break;
           }
           c = b[++i]!;
           while (isSpace(c)) c = b[++i]!;
-          if (!isDigit(c)) fail(text, base + i, Reason.ExpectedNumber);
+          if (!isDigit(c)) fail(text, base + i, 'Expected number');
         }
         // MySQL accepts a reversed interval such as 5-3 and adds nothing for it
-        if (sh < eh || (sh === eh && sl <= el)) {
-          if (sh < afterHi || (sh === afterHi && sl <= afterLo)) sorted = false;
-          if (n + 4 > data.length) data = grow(data, n + 4, (n * len) / (base + i));
-          data[n] = sh;
-          data[n + 1] = sl;
-          data[n + 2] = eh;
-          data[n + 3] = el;
+        if (diff(data, n + 2, data, n) >= 0) {
+          // one that does not start past the end + 1 of the one before makes the key's list need normalizing
+          if (n > runFrom && diff(data, n, data, n - 2) <= 1) sorted = false;
           n += 4;
-          afterHi = el === 0xffffffff ? eh + 1 : eh;
-          afterLo = el === 0xffffffff ? 0 : el + 1;
         }
       } else if (isTagStart(c)) {
         const begin = i;
         while (isTagChar(b[i]!)) i++;
-        if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, Reason.ExpectedNumber);
+        if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, 'Expected number');
         if (n > runFrom) {
           sorted &&= keys.length === 0 || keys[keys.length - 1]! < key;
           keys.push(key);
@@ -383,11 +360,9 @@ function parseText(text: string): Parts {
         }
         key = `${uuid}:${text.slice(base + begin, base + i).toLowerCase()}`;
         runFrom = n;
-        afterHi = 0;
-        afterLo = 0;
         c = b[i]!;
       } else {
-        fail(text, base + i, Reason.ExpectedNumber);
+        fail(text, base + i, 'Expected number');
       }
       while (isSpace(c)) c = b[++i]!;
     }
@@ -396,7 +371,7 @@ function parseText(text: string): Parts {
       keys.push(key);
       at.push(n);
     }
-    if (i < bLength && c !== 0x2c) fail(text, base + i, Reason.ExpectedComma);
+    if (i < bLength && c !== 0x2c) fail(text, base + i, 'Expected ","');
   }
   // the rest in a function of its own: parseText is usually first optimized while in its loop (on-stack
   // replacement), before any code after the loop has run, and code without feedback there would drop back to
@@ -426,11 +401,11 @@ function otherUuid(text: string, base: number, b: Uint8Array, i: number): string
   let hex = text.slice(base + i, base + (i = hexDigits(text, base, b, i, 8)));
   if (braced || b[i] === 0x2d) {
     for (const width of [4, 4, 4, 12]) {
-      if (b[i] !== 0x2d) fail(text, base + i, Reason.ExpectedDash);
+      if (b[i] !== 0x2d) fail(text, base + i, 'Expected "-"');
       i++;
       hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, width)));
     }
-    if (braced && b[i] !== 0x7d) fail(text, base + i, Reason.ExpectedBrace);
+    if (braced && b[i] !== 0x7d) fail(text, base + i, 'Expected "}"');
   } else {
     hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, 24)));
   }
@@ -441,10 +416,10 @@ function otherUuid(text: string, base: number, b: Uint8Array, i: number): string
 /** Reads `width` hex digits at i, two at a time as MySQL does (so its error positions are ours); returns the end. */
 function hexDigits(text: string, base: number, b: Uint8Array, i: number, width: number): number {
   for (let k = 0; k < width; k += 2) {
-    if (text.length - (base + i) < 2) fail(text, base + i, Reason.ExpectedTwoHex); // the whole text's length, as MySQL's
-    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
+    if (text.length - (base + i) < 2) fail(text, base + i, 'Expected at least two hex digits'); // the whole text's length, as MySQL's
+    if (!isHex(b[i]!)) fail(text, base + i, 'Expected hex digit');
     i++;
-    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
+    if (!isHex(b[i]!)) fail(text, base + i, 'Expected hex digit');
     i++;
   }
   return i;
@@ -453,37 +428,44 @@ function hexDigits(text: string, base: number, b: Uint8Array, i: number, width: 
 /** The number text[from, to) of more than 20 digits: only leading zeros keep it within 2^64 − 1, as MySQL reads it. */
 function overlongNumber(text: string, from: number, to: number): bigint {
   const digits = text.slice(from, to).replace(/^0+/, '');
-  if (text.charCodeAt(from) !== 0x30 || digits.length > 20) fail(text, from, Reason.NumberOutOfRange);
+  if (text.charCodeAt(from) !== 0x30 || digits.length > 20) fail(text, from, 'Number out of range');
   return BigInt(`0${digits}`);
 }
 
 /** Sorts and merges each key's intervals (given in input order, each start ≤ end), for text that is not canonical. */
 function normalize(keys: readonly string[], at: readonly number[], data: Uint32Array): Parts {
   const order = keys.map((_, k) => k).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
-  const out = new Builder(data.length);
+  const out = { keys: [] as string[], at: [0], data: new Uint32Array(data.length) };
+  const d = out.data;
+  let o = 0;
   for (let g = 0; g < order.length;) {
     const key = keys[order[g]!]!;
     const starts: number[] = [];
     for (; g < order.length && keys[order[g]!] === key; g++) {
       for (let i = at[order[g]!]!; i < at[order[g]! + 1]!; i += 4) starts.push(i);
     }
-    starts.sort((x, y) => data[x]! - data[y]! || data[x + 1]! - data[y + 1]!);
-    const d = out.data;
-    let o = out.n;
-    for (const i of starts) o = append(d, out.n, o, data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!);
-    out.close(key, o);
+    starts.sort((x, y) => diff(data, x, data, y));
+    const begin = o;
+    for (const x of starts) {
+      // merged into the last interval when it overlaps or touches it
+      if (o === begin || diff(data, x, d, o - 2) > 1) {
+        for (let k = 0; k < 4; k++) d[o++] = data[x + k]!;
+      } else if (diff(data, x + 2, d, o - 2) > 0) {
+        put(d, o - 2, data, x + 2, 0);
+      }
+    }
+    out.keys.push(key);
+    out.at.push(o);
   }
-  return out.parts();
+  return { ...out, data: trim(d, o) };
 }
 
 // ---------------------------------------------------------------------------
 // Buffers
 
 /**
- * A copy of buf with room for at least `need` numbers, and for `estimate` if
- * larger: callers extrapolate the final size from their progress, so that a
- * buffer grows about once. (Fresh memory is costly where page faults are, as
- * in virtual machines: it is better touched once, in its final place.)
+ * A copy of buf with room for `need` numbers, and for `estimate` if larger: callers extrapolate the final size
+ * from their progress, so that a buffer grows about once (fresh memory costs a page fault a page, in a VM).
  */
 function grow(buf: Uint32Array, need: number, estimate: number): Uint32Array {
   const out = new Uint32Array(Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64)));
@@ -496,83 +478,50 @@ function trim(buf: Uint32Array, used: number): Uint32Array {
   return used >= buf.length * 0.75 ? buf.subarray(0, used) : buf.slice(0, used);
 }
 
-/** A set being built key after key into one buffer. */
-class Builder {
-  readonly keys: string[] = [];
-  readonly at: number[] = [0];
-  /** The numbers written so far. */
-  n = 0;
-  data: Uint32Array;
-  constructor(size: number) {
-    this.data = new Uint32Array(size);
-  }
-  /** Makes room for `more` numbers, with `estimate` the likely final size; returns the buffer. */
-  reserve(more: number, estimate: number): Uint32Array {
-    if (this.n + more > this.data.length) this.data = grow(this.data, this.n + more, estimate);
-    return this.data;
-  }
-  /** Ends the intervals of `key` at `end` (none: the key is left out). */
-  close(key: string, end: number): void {
-    if (end === this.n) return;
-    this.keys.push(key);
-    this.at.push(end);
-    this.n = end;
-  }
-  copy(key: string, src: Uint32Array, from: number, to: number): void {
-    const d = this.reserve(to - from, 0);
-    for (let i = from, o = this.n; i < to; i++, o++) d[o] = src[i]!;
-    this.close(key, this.n + to - from);
-  }
-  parts(): Parts {
-    return { keys: this.keys, at: this.at, data: trim(this.data, this.n) };
-  }
-}
-
 // ---------------------------------------------------------------------------
-// Set algebra: the two sorted key lists merged, each key both sets have combined
-// interval list by interval list. Each list function writes its result at
-// out[o…] and returns where it ends; a result has at most as many intervals as
-// its two inputs together, which is the room made before each key.
+// Set algebra: the two sorted key lists merged; where both sets have a key, its two
+// interval lists are swept together (see sweep).
 
+/** What a result keeps, as a bit for each state (bit 1: in the first set, bit 2: in the second). */
 const enum Op {
-  Union,
-  Intersect,
-  Subtract,
+  Union = 0b1110,
+  Intersect = 0b1000,
+  Subtract = 0b0010,
 }
 
 function combine(op: Op, a: Parts, b: Parts): Parts {
-  const na = a.keys.length;
-  const nb = b.keys.length;
+  const [na, nb] = [a.keys.length, b.keys.length];
+  const keys: string[] = [];
+  const at = [0];
   const size = op === Op.Union ? a.data.length + b.data.length : op === Op.Subtract ? a.data.length : 0;
-  const out = new Builder(size + Math.max(maxRun(a), maxRun(b)));
+  let data: Uint32Array = new Uint32Array(size + maxRun(a) + maxRun(b));
+  let n = 0;
   for (let i = 0, j = 0; i < na || j < nb;) {
+    // the next key of either set or both; a key of one set alone is combined with an empty list
     const ka = a.keys[i];
     const kb = b.keys[j];
-    const estimate = (out.n * (na + nb)) / (i + j + 1);
-    if (kb === undefined || (ka !== undefined && ka < kb)) {
-      if (op !== Op.Intersect) out.copy(ka!, a.data, a.at[i]!, a.at[i + 1]!);
-      i++;
-    } else if (ka === undefined || ka !== kb) {
-      if (op === Op.Union) out.copy(kb, b.data, b.at[j]!, b.at[j + 1]!);
-      j++;
-    } else {
-      const ai = a.at[i]!;
-      const aEnd = a.at[i + 1]!;
-      const bj = b.at[j]!;
-      const bEnd = b.at[j + 1]!;
-      const d = out.reserve(aEnd - ai + bEnd - bj, estimate);
-      const o =
-        op === Op.Union
-          ? union(a.data, ai, aEnd, b.data, bj, bEnd, d, out.n)
-          : op === Op.Intersect
-            ? intersect(a.data, ai, aEnd, b.data, bj, bEnd, d, out.n)
-            : subtract(a.data, ai, aEnd, b.data, bj, bEnd, d, out.n);
-      out.close(ka, o);
-      i++;
-      j++;
+    const inA = kb === undefined || (ka !== undefined && ka <= kb);
+    const inB = ka === undefined || (kb !== undefined && kb <= ka);
+    const ai = inA ? a.at[i]! : 0;
+    const aEnd = inA ? a.at[i + 1]! : 0;
+    const bj = inB ? b.at[j]! : 0;
+    const bEnd = inB ? b.at[j + 1]! : 0;
+    // a result has at most as many intervals as its two lists together; the estimate extrapolates the size
+    if (n + aEnd - ai + bEnd - bj > data.length) {
+      data = grow(data, n + aEnd - ai + bEnd - bj, (n * (na + nb)) / (i + j + 1));
     }
+    const o =
+      op === Op.Subtract
+        ? subtract(a.data, ai, aEnd, b.data, bj, bEnd, data, n)
+        : sweep(op, a.data, ai, aEnd, b.data, bj, bEnd, data, n);
+    if (o > n) {
+      keys.push(inA ? ka! : kb!);
+      at.push((n = o));
+    }
+    if (inA) i++;
+    if (inB) j++;
   }
-  return out.parts();
+  return { keys, at, data: trim(data, n) };
 }
 
 /** The most numbers one key of the set has. */
@@ -582,28 +531,30 @@ function maxRun(p: Parts): number {
   return max;
 }
 
-/** Appends [sh:sl, eh:el] to the intervals out[begin, o), merged into the last one when they overlap or touch. */
-function append(out: Uint32Array, begin: number, o: number, sh: number, sl: number, eh: number, el: number): number {
-  if (o > begin) {
-    // the last interval's end + 1
-    const nh = out[o - 1] === 0xffffffff ? out[o - 2]! + 1 : out[o - 2]!;
-    const nl = out[o - 1] === 0xffffffff ? 0 : out[o - 1]! + 1;
-    if (sh < nh || (sh === nh && sl <= nl)) {
-      if (eh > out[o - 2]! || (eh === out[o - 2] && el > out[o - 1]!)) {
-        out[o - 2] = eh;
-        out[o - 1] = el;
-      }
-      return o;
-    }
-  }
-  out[o] = sh;
-  out[o + 1] = sl;
-  out[o + 2] = eh;
-  out[o + 3] = el;
-  return o + 4;
+/**
+ * The sign of x's bound at i minus y's at j, and the difference itself when it is
+ * small (below 2^53): exactly what comparing bounds, and bounds ± 1, takes.
+ */
+function diff(x: Uint32Array, i: number, y: Uint32Array, j: number): number {
+  return x[i] === y[j] ? x[i + 1]! - y[j + 1]! : (x[i]! - y[j]!) * TWO_32 + (x[i + 1]! - y[j + 1]!);
 }
 
-function union(
+/** Writes src's bound at k plus delta (−1, 0 or 1) at out[o]. */
+function put(out: Uint32Array, o: number, src: Uint32Array, k: number, delta: number): void {
+  const lo = src[k + 1]! + delta;
+  out[o] = src[k]! + (lo < 0 ? -1 : lo === TWO_32 ? 1 : 0);
+  out[o + 1] = lo;
+}
+
+/**
+ * `op` on the lists a[i, iEnd) and b[j, jEnd), written at out[o…]; returns where it
+ * ends. Each list is read as its points in order, an interval [s, e] being the
+ * points s (where it starts) and e + 1 (where it stops); at each point, of either
+ * list or both, the state changes, and the result starts or stops where `op` starts
+ * or stops keeping the state. Its intervals come sorted, apart and merged.
+ */
+function sweep(
+  op: Op,
   a: Uint32Array,
   i: number,
   iEnd: number,
@@ -613,50 +564,35 @@ function union(
   out: Uint32Array,
   o: number,
 ) {
-  const begin = o;
-  while (i < iEnd || j < jEnd) {
-    if (j >= jEnd || (i < iEnd && (a[i]! < b[j]! || (a[i] === b[j] && a[i + 1]! <= b[j + 1]!)))) {
-      o = append(out, begin, o, a[i]!, a[i + 1]!, a[i + 2]!, a[i + 3]!);
-      i += 4;
-    } else {
-      o = append(out, begin, o, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!);
-      j += 4;
+  let state = 0;
+  let kept = 0;
+  // x and y step through the points: a bound at an offset of 0 (mod 4) from the list's start is a start
+  for (let x = i, y = j; x < iEnd || y < jEnd;) {
+    const aStop = (x - i) & 2 ? 1 : 0;
+    const bStop = (y - j) & 2 ? 1 : 0;
+    const d = x >= iEnd ? 1 : y >= jEnd ? -1 : diff(a, x, b, y) + aStop - bStop;
+    const src = d <= 0 ? a : b;
+    const k = d <= 0 ? x : y;
+    const stop = d <= 0 ? aStop : bStop;
+    if (d <= 0) {
+      state ^= 1;
+      x += 2;
     }
+    if (d >= 0) {
+      state ^= 2;
+      y += 2;
+    }
+    const keep = (op >> state) & 1;
+    if (keep === kept) continue;
+    // a start at a start point is it, at a stop point e + 1; an end at a start point s − 1, at a stop point e
+    if (keep) put(out, o, src, k, stop);
+    else put(out, (o += 4) - 2, src, k, stop - 1);
+    kept = keep;
   }
   return o;
 }
 
-function intersect(
-  a: Uint32Array,
-  i: number,
-  iEnd: number,
-  b: Uint32Array,
-  j: number,
-  jEnd: number,
-  out: Uint32Array,
-  o: number,
-) {
-  while (i < iEnd && j < jEnd) {
-    // the later start to the earlier end
-    const aStartsLater = a[i]! > b[j]! || (a[i] === b[j] && a[i + 1]! >= b[j + 1]!);
-    const aEndsFirst = a[i + 2]! < b[j + 2]! || (a[i + 2] === b[j + 2] && a[i + 3]! < b[j + 3]!);
-    const sh = aStartsLater ? a[i]! : b[j]!;
-    const sl = aStartsLater ? a[i + 1]! : b[j + 1]!;
-    const eh = aEndsFirst ? a[i + 2]! : b[j + 2]!;
-    const el = aEndsFirst ? a[i + 3]! : b[j + 3]!;
-    if (sh < eh || (sh === eh && sl <= el)) {
-      out[o] = sh;
-      out[o + 1] = sl;
-      out[o + 2] = eh;
-      out[o + 3] = el;
-      o += 4;
-    }
-    if (aEndsFirst) i += 4;
-    else j += 4;
-  }
-  return o;
-}
-
+/** a[i, iEnd) \ b[j, jEnd), written at out[o…]; returns where it ends. The same as sweep(Op.Subtract, …), quicker. */
 function subtract(
   a: Uint32Array,
   i: number,
@@ -668,49 +604,30 @@ function subtract(
   o: number,
 ) {
   for (; i < iEnd; i += 4) {
-    let sh = a[i]!;
-    let sl = a[i + 1]!;
-    const eh = a[i + 2]!;
-    const el = a[i + 3]!;
-    // skip b's intervals that end before the start
-    while (j < jEnd && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
-    // then each of b's intervals that starts at or before the end cuts out of [start, end]
-    let covered = false;
-    for (let k = j; k < jEnd && (b[k]! < eh || (b[k] === eh && b[k + 1]! <= el)); k += 4) {
-      if (b[k]! > sh || (b[k] === sh && b[k + 1]! > sl)) {
-        // start … b's start − 1
-        out[o] = sh;
-        out[o + 1] = sl;
-        out[o + 2] = b[k + 1] === 0 ? b[k]! - 1 : b[k]!;
-        out[o + 3] = b[k + 1] === 0 ? 0xffffffff : b[k + 1]! - 1;
-        o += 4;
-      }
-      if (b[k + 2]! > eh || (b[k + 2] === eh && b[k + 3]! >= el)) {
-        covered = true;
-        break;
-      }
-      // start = b's end + 1
-      sh = b[k + 3] === 0xffffffff ? b[k + 2]! + 1 : b[k + 2]!;
-      sl = b[k + 3] === 0xffffffff ? 0 : b[k + 3]! + 1;
+    while (j < jEnd && diff(b, j + 2, a, i) < 0) j += 4; // b's intervals that end before a's starts
+    // what is left of a's interval starts at out[o], cut by each of b's that starts within it
+    out[o] = a[i]!;
+    out[o + 1] = a[i + 1]!;
+    let k = j;
+    for (; k < jEnd && diff(b, k, a, i + 2) <= 0; k += 4) {
+      if (diff(b, k, out, o) > 0) put(out, (o += 4) - 2, b, k, -1);
+      if (diff(b, k + 2, a, i + 2) >= 0) break;
+      put(out, o, b, k + 2, 1);
     }
-    if (!covered) {
-      out[o] = sh;
-      out[o + 1] = sl;
-      out[o + 2] = eh;
-      out[o + 3] = el;
+    if (k === jEnd || diff(b, k, a, i + 2) > 0) {
+      out[o + 2] = a[i + 2]!;
+      out[o + 3] = a[i + 3]!;
       o += 4;
     }
   }
   return o;
 }
 
+/** Whether the list a[i, iEnd) is within b[j, jEnd). */
 function isSubset(a: Uint32Array, i: number, iEnd: number, b: Uint32Array, j: number, jEnd: number): boolean {
   for (; i < iEnd; i += 4) {
-    const sh = a[i]!;
-    const sl = a[i + 1]!;
-    while (j < jEnd && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
-    if (j >= jEnd || b[j]! > sh || (b[j] === sh && b[j + 1]! > sl)) return false;
-    if (b[j + 2]! < a[i + 2]! || (b[j + 2] === a[i + 2] && b[j + 3]! < a[i + 3]!)) return false;
+    while (j < jEnd && diff(b, j + 2, a, i) < 0) j += 4;
+    if (j >= jEnd || diff(b, j, a, i) > 0 || diff(b, j + 2, a, i + 2) < 0) return false;
   }
   return true;
 }
@@ -767,7 +684,11 @@ function format({ keys, at, data }: Parts, separator: string): string {
 
 /** Writes the digits of hi × 2^32 + lo at out[o…]; returns where they end. */
 function putNumber(out: Uint8Array, o: number, hi: number, lo: number): number {
-  if (hi === 0 && lo < 1e9) return putDigits(out, o, lo);
+  if (hi === 0) {
+    if (lo < 1e9) return putDigits(out, o, lo, 0);
+    const g = (lo / 1e9) >>> 0; // an integer division, quicker than the general case below
+    return putDigits(out, putDigits(out, o, g, 0), lo - g * 1e9, 9);
+  }
   // (h, l) = (value div 10^9, value mod 10^9), exactly in doubles, from 2^32 = 4 × 10^9 + 294967296, with hi
   // split in 16-bit halves so that every product stays below 2^53
   const hh = Math.floor(hi / 65536);
@@ -776,62 +697,24 @@ function putNumber(out: Uint8Array, o: number, hi: number, lo: number): number {
   const s = (x - xq * 1e9) * 65536 + (hi - hh * 65536) * 294967296 + lo; // < 2^47
   const sq = Math.floor(s / 1e9);
   const h = 4 * hi + xq * 65536 + sq;
-  if (h < 1e9) {
-    o = putDigits(out, o, h);
-  } else {
-    const g = Math.floor(h / 1e9);
-    o = put9(out, putDigits(out, o, g), h - g * 1e9);
-  }
-  return put9(out, o, s - sq * 1e9);
+  // (no % on doubles: V8 calls out to C for it)
+  const g = Math.floor(h / 1e9);
+  o = g === 0 ? putDigits(out, o, h, 0) : putDigits(out, putDigits(out, o, g, 0), h - g * 1e9, 9);
+  return putDigits(out, o, s - sq * 1e9, 9);
 }
 
-/** Writes n (0 ≤ n < 10^9) at out[o…] without leading zeros; returns where it ends. */
-function putDigits(out: Uint8Array, o: number, n: number): number {
-  const end =
-    o +
-    (n < 1e4
-      ? n < 100
-        ? n < 10
-          ? 1
-          : 2
-        : n < 1e3
-          ? 3
-          : 4
-      : n < 1e6
-        ? n < 1e5
-          ? 5
-          : 6
-        : n < 1e7
-          ? 7
-          : n < 1e8
-            ? 8
-            : 9);
+/** Writes n (0 ≤ n < 10^9) at out[o…], in `width` digits (9) or without leading zeros (0); returns the end. */
+function putDigits(out: Uint8Array, o: number, n: number, width: number): number {
+  n |= 0; // an int32, so that dividing by 100 below is integer arithmetic, several times quicker
+  let end = o + (width || 1);
+  if (width === 0) for (let t = 10; t <= n; t *= 10) end++;
   let p = end;
-  while (n >= 100) {
+  for (; p > o + 1; p -= 2) {
     const q = (n / 100) | 0;
-    const r = (n - q * 100) * 2;
-    out[--p] = PAIRS[r + 1]!;
-    out[--p] = PAIRS[r]!;
+    out[p - 1] = PAIRS[(n - q * 100) * 2 + 1]!;
+    out[p - 2] = PAIRS[(n - q * 100) * 2]!;
     n = q;
   }
-  if (n >= 10) {
-    out[--p] = PAIRS[2 * n + 1]!;
-    out[--p] = PAIRS[2 * n]!;
-  } else {
-    out[--p] = 0x30 + n;
-  }
+  if (p > o) out[o] = 0x30 + n;
   return end;
-}
-
-/** Writes n (0 ≤ n < 10^9) at out[o…] as 9 digits; returns where they end. */
-function put9(out: Uint8Array, o: number, n: number): number {
-  for (let p = o + 9; p > o + 1; p -= 2) {
-    const q = (n / 100) | 0;
-    const r = (n - q * 100) * 2;
-    out[p - 1] = PAIRS[r + 1]!;
-    out[p - 2] = PAIRS[r]!;
-    n = q;
-  }
-  out[o] = 0x30 + n;
-  return o + 9;
 }
