@@ -235,7 +235,9 @@ function linearity(): void {
     for (const ten of tens) {
       const ratio = (k: string) => (Number(ten[k]) / Number(one![k])).toFixed(2);
       console.log(
-        `${ten.size}: time ×${ratio('parse ms')} (parse), ×${ratio('isSubset ms')} (isSubset), ×${ratio('subtract ms')} (subtract), ×${ratio('toString ms')} (toString), memory ×${ratio('retained MB')} for 10× the input — linear is ×10`,
+        `${ten.size}: time ×${ratio('parse ms')} (parse), ×${ratio('isSubset ms')} (isSubset), ` +
+          `×${ratio('subtract ms')} (subtract), ×${ratio('toString ms')} (toString), ` +
+          `memory ×${ratio('retained MB')} for 10× the input — linear is ×10`,
       );
     }
   }
