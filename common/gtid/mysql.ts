@@ -596,6 +596,7 @@ function format({ keys, at, data }: Parts, separator: string): string {
   const parts: string[] = [];
   let o = 0;
   let uuid = '';
+  const [last, digits] = [new Float64Array([-1, 0, 0, -1, 0]), new Uint8Array(16)];
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k]!;
     if (o > limit) {
@@ -615,10 +616,10 @@ function format({ keys, at, data }: Parts, separator: string): string {
         o = 0;
       }
       out[o++] = 0x3a; // :
-      o = putNumber(out, o, data[i]!, data[i + 1]!);
+      o = putNumber(out, o, data[i]!, data[i + 1]!, last, digits);
       if (data[i] !== data[i + 2] || data[i + 1] !== data[i + 3]) {
         out[o++] = 0x2d; // -
-        o = putNumber(out, o, data[i + 2]!, data[i + 3]!);
+        o = putNumber(out, o, data[i + 2]!, data[i + 3]!, last, digits);
       }
     }
   }
@@ -626,24 +627,35 @@ function format({ keys, at, data }: Parts, separator: string): string {
   return parts.length === 1 ? parts[0]! : parts.join('');
 }
 
-/** Writes the digits of hi × 2^32 + lo at out[o…]; returns where they end. */
-function putNumber(out: Uint8Array, o: number, hi: number, lo: number): number {
+/**
+ * Writes the digits of hi × 2^32 + lo at out[o…]; returns where they end. Consecutive bounds mostly share their hi
+ * and their digits but the last nine, so `last` keeps what was worked out for the number before: its hi, the two
+ * parts of the split that depend on hi alone, its value div 10^9, and that one's digits (in `digits`).
+ */
+function putNumber(out: Uint8Array, o: number, hi: number, lo: number, last: Float64Array, digits: Uint8Array) {
   if (hi === 0) {
     if (lo < 1e9) return putDigits(out, o, lo, 0);
     const g = (lo / 1e9) >>> 0; // an integer division, quicker than the general case below
     return putDigits(out, putDigits(out, o, g, 0), lo - g * 1e9, 9);
   }
-  // (h, l) = (value div 10^9, value mod 10^9), exactly in doubles, from 2^32 = 4 × 10^9 + 294967296, with hi
-  // split in 16-bit halves so that every product stays below 2^53
-  const hh = Math.floor(hi / 65536);
-  const x = hh * 294967296; // < 2^44; x × 2^16 is (xq × 10^9 + xr) × 2^16
-  const xq = Math.floor(x / 1e9); // exact: x / 10^9 < 2^14 is an integer or at least 10^−9 from the next one
-  const s = (x - xq * 1e9) * 65536 + (hi - hh * 65536) * 294967296 + lo; // < 2^47
+  if (hi !== last[0]) {
+    // value = 10^9 × (4hi + xq × 2^16) + s, from 2^32 = 4 × 10^9 + 294967296, with hi = hh × 2^16 + hl and
+    // hh × 294967296 = xq × 10^9 + xr: s = xr × 2^16 + hl × 294967296 + lo, every product and sum below 2^53
+    const x = (hi >>> 16) * 294967296;
+    const xq = Math.floor(x / 1e9);
+    last[0] = hi;
+    last[1] = (x - xq * 1e9) * 65536 + (hi & 0xffff) * 294967296;
+    last[2] = 4 * hi + xq * 65536;
+  }
+  const s = last[1]! + lo;
   const sq = Math.floor(s / 1e9);
-  const h = 4 * hi + xq * 65536 + sq;
-  // (no % on doubles: V8 calls out to C for it)
-  const g = Math.floor(h / 1e9);
-  o = g === 0 ? putDigits(out, o, h, 0) : putDigits(out, putDigits(out, o, g, 0), h - g * 1e9, 9);
+  const h = last[2]! + sq;
+  if (h !== last[3]) {
+    const g = Math.floor(h / 1e9);
+    last[3] = h;
+    last[4] = g === 0 ? putDigits(digits, 0, h, 0) : putDigits(digits, putDigits(digits, 0, g, 0), h - g * 1e9, 9);
+  }
+  for (let k = 0; k < last[4]!; k++) out[o++] = digits[k]!;
   return putDigits(out, o, s - sq * 1e9, 9);
 }
 
@@ -653,6 +665,17 @@ function putDigits(out: Uint8Array, o: number, n: number, width: number): number
   let end = o + (width || 1);
   if (width === 0) for (let t = 10; t <= n; t *= 10) end++;
   let p = end;
+  // four digits a step: one division on the chain from digit to digit, the two pairs of the step apart from it
+  for (; p > o + 3; p -= 4) {
+    const q = (n / 10000) | 0;
+    const r = n - q * 10000;
+    const r1 = (r / 100) | 0;
+    out[p - 1] = PAIRS[(r - r1 * 100) * 2 + 1]!;
+    out[p - 2] = PAIRS[(r - r1 * 100) * 2]!;
+    out[p - 3] = PAIRS[r1 * 2 + 1]!;
+    out[p - 4] = PAIRS[r1 * 2]!;
+    n = q;
+  }
   for (; p > o + 1; p -= 2) {
     const q = (n / 100) | 0;
     out[p - 1] = PAIRS[(n - q * 100) * 2 + 1]!;
