@@ -2,9 +2,9 @@
  * MySQL GTID sets: parsing, canonical text and set algebra, exactly as MySQL
  * 9.x does them (proven against a real server by test/differential).
  *
- * Pure and deterministic: no Node APIs, no clocks, no randomness, so workflow
- * code may import it. MySQL allows sequence numbers 1 … 2^63 − 2; every one is
- * kept exactly (see "Interval lists" below), and count() is a bigint.
+ * Pure and deterministic: no Node APIs, no clocks, no randomness and no state
+ * kept between calls, so workflow code may import it. MySQL allows sequence
+ * numbers 1 … 2^63 − 2; every one is kept exactly, and count() is a bigint.
  *
  * Grammar accepted (what MySQL's own parser accepts, including its leniencies):
  *   set      := ws ( ','* ws member ws )*            -- empty members are skipped
@@ -12,6 +12,15 @@
  *   uuid     := 8-4-4-4-12 hex digits | the same inside '{' '}' | 32 hex digits
  *   interval := number ws ( '-' ws number )?         -- start > end is an empty interval
  *   tag      := [A-Za-z_][A-Za-z0-9_]{0,31}          -- applies to the intervals after it
+ *
+ * A set is its keys, one per transaction source (the UUID, or `uuid:tag`, MySQL's
+ * "TSID"), sorted as MySQL prints them, and one Uint32Array holding every interval
+ * as four numbers [startHi, startLo, endHi, endLo]: a bound is hi × 2^32 + lo, its
+ * 64-bit value in two halves that doubles hold exactly, compared as (hi, lo) pairs.
+ * The intervals of keys[k] are data[at[k], at[k + 1]): sorted, disjoint and never
+ * adjacent (1-5 and 6-9 are stored as 1-9), so equal sets are equal number by number.
+ * One buffer a set, rather than one array a member, keeps a set of 10,000 members
+ * to a few objects, and the algebra is a merge of two sorted key lists.
  */
 import { GtidError, GtidParseError } from './errors.js';
 import type { GtidSet } from './types.js';
@@ -19,66 +28,28 @@ import type { GtidSet } from './types.js';
 /** Largest sequence number MySQL accepts in a GTID (GNO_END − 1 = 2^63 − 2). */
 export const MYSQL_GNO_MAX = 9223372036854775806n;
 const TAG_MAX_LENGTH = 32;
-
-// ---------------------------------------------------------------------------
-// Interval lists
-//
-// An interval list holds inclusive bounds, sorted, disjoint and never adjacent
-// (1-5 and 6-9 are stored as 1-9). It has one of two exact encodings:
-//
-// - Narrow, the normal case: a Float64Array [start0, end0, start1, end1, …],
-//   used when every bound is at most 2^53 − 1, so that each bound, and each
-//   bound ± 1, is an exact double.
-// - Wide, when some bound is past 2^53 − 1: a Uint32Array [startHi0,
-//   startLo0, endHi0, endLo0, …], four numbers per interval, each bound being
-//   hi × 2^32 + lo (its unsigned 64-bit value, split), so bounds compare as
-//   (hi, lo) pairs. It takes 16 bytes an interval, as a narrow list does:
-//   half of what (hi, lo) in doubles takes, and memory that is written fresh
-//   is costly (each new page faults: ~2 µs a 4 KiB page in this sandbox's VM).
-//
-// A list is wide exactly when its last (largest) bound is past 2^53 − 1, so
-// each list has one encoding and equal lists are equal element by element.
-// Combining a narrow list with a wide one widens the narrow one first; a
-// result whose bounds all fit is narrowed again.
-//
-// The lists of one set are mostly views into a few shared buffers (one per
-// parse or operation), which keeps them off the garbage-collected heap.
-
-/** A narrow or wide list (see above); wide lists are named `q` ("quads") below. */
-type Intervals = Float64Array | Uint32Array;
-
-function isWide(list: Intervals): list is Uint32Array {
-  return list instanceof Uint32Array;
-}
-
-/** 2^32: a wide bound is hi × LO_RANGE + lo, with 0 ≤ lo ≤ LO_MAX. */
-const LO_RANGE = 4294967296;
-const LO_MAX = 0xffffffff;
-/** 2^−32, to multiply by rather than divide. */
-const LO_RANGE_INVERSE = 1 / LO_RANGE;
-/** A bound is at most 2^53 − 1 (Number.MAX_SAFE_INTEGER), and fits a narrow list, exactly when its hi is below this. */
-const NARROW_HI_LIMIT = 0x200000;
+/** 2^32: a bound is hi × TWO_32 + lo, with 0 ≤ lo < TWO_32. */
+const TWO_32 = 4294967296;
 /** MYSQL_GNO_MAX as (hi, lo). */
 const GNO_MAX_HI = 0x7fffffff;
 const GNO_MAX_LO = 0xfffffffe;
-/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds: past 2^64 − 1 is a hi past this. */
+/** MySQL reads each number as an unsigned 64-bit integer before checking the interval bounds. */
 const UINT64_MAX_HI = 0xffffffff;
 
-const NO_BOUNDS: Float64Array = new Float64Array(0);
-const NO_QUADS: Uint32Array = new Uint32Array(0);
-
-/** The key of one transaction source: the UUID, and the tag after ':' if any (MySQL's "TSID"). */
-function tsidKey(uuid: string, tag: string): string {
-  return tag === '' ? uuid : `${uuid}:${tag}`;
+interface Parts {
+  /** Sorted keys, each with at least one interval. */
+  readonly keys: readonly string[];
+  /** The intervals of keys[k] are data[at[k], at[k + 1]). */
+  readonly at: readonly number[];
+  readonly data: Uint32Array;
 }
 
 export class MysqlGtidSet implements GtidSet {
   readonly flavor = 'mysql' as const;
 
-  /** TSID key → normalized, non-empty interval list. */
-  private constructor(private readonly members: ReadonlyMap<string, Intervals>) {}
+  private constructor(private readonly p: Parts) {}
 
-  static readonly EMPTY = new MysqlGtidSet(new Map());
+  static readonly EMPTY = new MysqlGtidSet({ keys: [], at: [0], data: new Uint32Array(0) });
 
   /** Parses GTID text as MySQL does; throws GtidParseError where MySQL raises ER_MALFORMED_GTID_SET_SPECIFICATION. */
   static parse(text: string): MysqlGtidSet {
@@ -92,508 +63,225 @@ export class MysqlGtidSet implements GtidSet {
   }
 
   isEmpty(): boolean {
-    return this.members.size === 0;
+    return this.p.keys.length === 0;
   }
 
   /** Number of transactions in the set. */
   count(): bigint {
+    const d = this.p.data;
     let total = 0n;
-    for (const list of this.members.values()) {
-      if (isWide(list)) {
-        const q = list;
-        for (let i = 0; i < q.length; i += 4) {
-          total += (BigInt(q[i + 2]!) - BigInt(q[i]!)) * 4294967296n + BigInt(q[i + 3]! - q[i + 1]! + 1);
-        }
-      } else {
-        // exact: the list's transactions number at most its last bound, < 2^53
-        let sum = 0;
-        for (let i = 0; i < list.length; i += 2) sum += list[i + 1]! - list[i]! + 1;
-        total += BigInt(sum);
+    // the his and the los summed apart, each sum exact in a double over 2^20 intervals
+    for (let from = 0; from < d.length; from += 1 << 22) {
+      let hi = 0;
+      let lo = 0;
+      for (let i = from; i < Math.min(d.length, from + (1 << 22)); i += 4) {
+        hi += d[i + 2]! - d[i]!;
+        lo += d[i + 3]! - d[i + 1]! + 1;
       }
+      total += BigInt(hi) * 4294967296n + BigInt(lo);
     }
     return total;
   }
 
   /** MySQL's GTID_SUBSET(this, other). */
   isSubsetOf(set: GtidSet): boolean {
-    const other = MysqlGtidSet.from(set);
-    if (this.members.size > other.members.size) return false;
-    for (const [key, mine] of this.members) {
-      const theirs = other.members.get(key);
-      if (theirs === undefined || !listIsSubset(mine, theirs)) return false;
+    const a = this.p;
+    const b = MysqlGtidSet.from(set).p;
+    if (a.keys.length > b.keys.length) return false;
+    for (let k = 0, j = 0; k < a.keys.length; k++) {
+      const key = a.keys[k]!;
+      while (j < b.keys.length && b.keys[j]! < key) j++;
+      if (b.keys[j] !== key || !isSubset(a.data, a.at[k]!, a.at[k + 1]!, b.data, b.at[j]!, b.at[j + 1]!)) return false;
     }
     return true;
   }
 
   equals(set: GtidSet): boolean {
-    const other = MysqlGtidSet.from(set);
-    if (this.members.size !== other.members.size) return false;
-    for (const [key, mine] of this.members) {
-      const theirs = other.members.get(key);
-      if (theirs === undefined || !listEquals(mine, theirs)) return false;
-    }
+    const a = this.p;
+    const b = MysqlGtidSet.from(set).p;
+    if (a.keys.length !== b.keys.length || a.data.length !== b.data.length) return false;
+    for (let k = 0; k < a.keys.length; k++) if (a.keys[k] !== b.keys[k] || a.at[k] !== b.at[k]) return false;
+    for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
     return true;
   }
 
   union(set: GtidSet): MysqlGtidSet {
-    const other = MysqlGtidSet.from(set);
-    const out = new Map(this.members);
-    const keys: string[] = [];
-    const as: Intervals[] = [];
-    const bs: Intervals[] = [];
-    for (const [key, theirs] of other.members) {
-      const mine = out.get(key);
-      if (mine === undefined) {
-        out.set(key, theirs);
-      } else {
-        keys.push(key);
-        as.push(mine);
-        bs.push(theirs);
-      }
-    }
-    const both = combine(Op.Union, as, bs);
-    for (let k = 0; k < keys.length; k++) out.set(keys[k]!, both[k]!);
-    return new MysqlGtidSet(out);
+    const [a, b] = [this.p, MysqlGtidSet.from(set).p];
+    // both sets' lists, each key's sorted and merged again: sorting two sorted runs is linear (V8's sort is TimSort)
+    const data = new Uint32Array(a.data.length + b.data.length);
+    data.set(a.data);
+    data.set(b.data, a.data.length);
+    return new MysqlGtidSet(
+      normalize([...a.keys, ...b.keys], [...a.at, ...b.at.slice(1).map((x) => x + a.data.length)], data),
+    );
   }
 
   intersect(set: GtidSet): MysqlGtidSet {
-    const other = MysqlGtidSet.from(set);
-    const keys: string[] = [];
-    const as: Intervals[] = [];
-    const bs: Intervals[] = [];
-    for (const [key, mine] of this.members) {
-      const theirs = other.members.get(key);
-      if (theirs === undefined) continue;
-      keys.push(key);
-      as.push(mine);
-      bs.push(theirs);
-    }
-    const both = combine(Op.Intersect, as, bs);
-    const out = new Map<string, Intervals>();
-    for (let k = 0; k < keys.length; k++) if (both[k] !== undefined) out.set(keys[k]!, both[k]!);
-    return new MysqlGtidSet(out);
+    return this.subtract(this.subtract(set));
   }
 
   /** MySQL's GTID_SUBTRACT(this, other): what this set has that `other` lacks. */
   subtract(set: GtidSet): MysqlGtidSet {
-    const other = MysqlGtidSet.from(set);
-    const keys: string[] = [];
-    const as: Intervals[] = [];
-    const bs: Intervals[] = [];
-    // a key `other` lacks keeps its list, in place in the map's order
-    const slots: Array<Intervals | number> = [];
-    for (const [key, mine] of this.members) {
-      const theirs = other.members.get(key);
-      if (theirs === undefined) {
-        slots.push(mine);
-      } else {
-        slots.push(as.length);
-        as.push(mine);
-        bs.push(theirs);
-      }
-      keys.push(key);
-    }
-    const rest = combine(Op.Subtract, as, bs);
-    const out = new Map<string, Intervals>();
-    for (let k = 0; k < keys.length; k++) {
-      const slot = slots[k]!;
-      const list = typeof slot === 'number' ? rest[slot] : slot;
-      if (list !== undefined) out.set(keys[k]!, list);
-    }
-    return new MysqlGtidSet(out);
+    return new MysqlGtidSet(difference(this.p, MysqlGtidSet.from(set).p));
   }
 
   /** MySQL's canonical text: UUIDs lower-case and sorted, untagged intervals before tags, members joined by ",\n". */
   toString(): string {
-    return this.format(',\n');
+    return format(this.p, ',\n');
   }
 
   /** Canonical text on one line (members joined by ","), for logs and messages. */
   toCompactString(): string {
-    return this.format(',');
+    return format(this.p, ',');
   }
 
   /** The part of the set written by the server with this UUID (every tag of it). */
   ofUuid(uuid: string): MysqlGtidSet {
     const u = uuid.toLowerCase();
-    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => key.slice(0, 36) === u)));
+    return this.filter((key) => key.slice(0, 36) === u);
   }
 
   /** The part of the set the given UUIDs did not write. */
   withoutUuids(uuids: Iterable<string>): MysqlGtidSet {
     const drop = new Set([...uuids].map((u) => u.toLowerCase()));
-    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => !drop.has(key.slice(0, 36)))));
+    return this.filter((key) => !drop.has(key.slice(0, 36)));
   }
 
   /** The tagged GTIDs of the set (MySQL 8.3+ `uuid:tag:n`), as a set. */
   tagged(): MysqlGtidSet {
-    return new MysqlGtidSet(new Map([...this.members].filter(([key]) => key.length > 36)));
+    return this.filter((key) => key.length > 36);
   }
 
   /** The tags the set carries, sorted. */
   tags(): string[] {
-    return [...new Set([...this.members.keys()].filter((k) => k.length > 36).map((k) => k.slice(37)))].sort();
+    return [...new Set(this.p.keys.filter((k) => k.length > 36).map((k) => k.slice(37)))].sort();
   }
 
   /** The UUIDs of the set's members, sorted. */
   uuids(): string[] {
-    return [...new Set([...this.members.keys()].map((k) => k.slice(0, 36)))].sort();
+    return [...new Set(this.p.keys.map((k) => k.slice(0, 36)))];
   }
 
-  private format(memberSeparator: string): string {
-    const keys = [...this.members.keys()].sort();
-    const parts: string[] = [];
-    let currentUuid = '';
-    let current = '';
-    for (const key of keys) {
-      const uuid = key.slice(0, 36);
-      const tag = key.length > 36 ? key.slice(37) : '';
-      if (uuid !== currentUuid) {
-        if (current !== '') parts.push(current);
-        currentUuid = uuid;
-        current = uuid;
-      }
-      if (tag !== '') current += `:${tag}`;
-      current += formatList(this.members.get(key)!);
+  private filter(keep: (key: string) => boolean): MysqlGtidSet {
+    const { keys, at, data } = this.p;
+    const out = { keys: [] as string[], at: [0], data: new Uint32Array(0) };
+    const runs: Uint32Array[] = [];
+    for (let k = 0; k < keys.length; k++) {
+      if (!keep(keys[k]!)) continue;
+      runs.push(data.subarray(at[k]!, at[k + 1]!));
+      out.keys.push(keys[k]!);
+      out.at.push(out.at[out.at.length - 1]! + runs[runs.length - 1]!.length);
     }
-    if (current !== '') parts.push(current);
-    return parts.join(memberSeparator);
+    out.data = new Uint32Array(out.at[out.at.length - 1]!);
+    runs.forEach((run, k) => out.data.set(run, out.at[k]));
+    return new MysqlGtidSet(out);
   }
-}
-
-/** `:start-end` (or `:n`) for each interval of a list. */
-function formatList(list: Intervals): string {
-  let out = '';
-  if (isWide(list)) {
-    const q = list;
-    for (let i = 0; i < q.length; i += 4) {
-      const start = wideText(q[i]!, q[i + 1]!);
-      out += q[i] === q[i + 2] && q[i + 1] === q[i + 3] ? `:${start}` : `:${start}-${wideText(q[i + 2]!, q[i + 3]!)}`;
-    }
-  } else {
-    for (let i = 0; i < list.length; i += 2) {
-      const start = list[i]!;
-      const end = list[i + 1]!;
-      out += start === end ? `:${start}` : `:${start}-${end}`;
-    }
-  }
-  return out;
-}
-
-/**
- * The decimal digits of the bound hi × 2^32 + lo (hi < 2^31, as MySQL's bounds
- * are below 2^63), made exactly with doubles: as (h, l) = (value div 10^9,
- * value mod 10^9), from 2^32 = 4 × 10^9 + 294967296, with hi split in 16-bit
- * halves so that every product stays below 2^53.
- */
-function wideText(hi: number, lo: number): string {
-  const hh = Math.floor(hi / 65536);
-  const hl = hi - hh * 65536;
-  const x = hh * 294967296; // < 2^44; x × 2^16 is (xq × 10^9 + xr) × 2^16
-  const xq = Math.floor(x / 1e9); // exact: x / 10^9 < 2^14 is an integer or at least 10^−9 below the next one
-  const s = (x - xq * 1e9) * 65536 + hl * 294967296 + lo; // < 2^47
-  const sq = Math.floor(s / 1e9);
-  const h = 4 * hi + xq * 65536 + sq;
-  const l = s - sq * 1e9;
-  return h === 0 ? `${l}` : `${h}${`${l}`.padStart(9, '0')}`;
-}
-
-// ---------------------------------------------------------------------------
-// Shared buffers
-
-/**
- * A copy of buf with room for at least `need` numbers, and for `estimate` if
- * larger: callers extrapolate the final size from their progress, so that a
- * buffer grows about once. (Fresh memory is costly where page faults are, as
- * in virtual machines: it is better touched once, in its final place.)
- */
-function grow<T extends Intervals>(buf: T, need: number, estimate: number): T {
-  const size = Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64));
-  const out = (isWide(buf) ? new Uint32Array(size) : new Float64Array(size)) as T;
-  out.set(buf);
-  return out;
-}
-
-/** buf itself when it is mostly used, else a copy of its used part, so views cut from it waste little memory. */
-function trim<T extends Intervals>(buf: T, used: number): T {
-  return used >= buf.length * 0.75 ? buf : (buf.slice(0, used) as T);
-}
-
-function view(buf: Float64Array, from: number, to: number): Float64Array {
-  return new Float64Array(buf.buffer, buf.byteOffset + from * 8, to - from);
-}
-
-function quadView(buf: Uint32Array, from: number, to: number): Uint32Array {
-  return new Uint32Array(buf.buffer, buf.byteOffset + from * 4, to - from);
 }
 
 // ---------------------------------------------------------------------------
 // Parser
 //
-// The parser reads the text as bytes (one per UTF-16 unit, so positions are
-// the text's), with a 0 byte past the end that matches no character class:
-// scanning loops stop there without a bounds check. It is written as plain
-// functions with its state in locals: V8 drops optimized code that relied on
-// a short-lived parser object whenever a garbage collection frees that object,
-// which made every parse after a collection start in slow code.
+// The parser reads the text as bytes (one per UTF-16 unit, so positions are the
+// text's), with a 0 byte past the end that matches no character class: scanning
+// loops stop there without a bounds check. A long text is read a chunk at a time,
+// each chunk ending where a ',' begins (never inside a member: ',' only separates
+// members), so a few KiB of bytes are reused rather than a copy of the whole text
+// made, which would touch as many fresh pages as the text is long.
 
-const enum Reason {
-  ExpectedNumber = 'Expected number',
-  ExpectedComma = 'Expected ","',
-  ExpectedDash = 'Expected "-"',
-  ExpectedBrace = 'Expected "}"',
-  ExpectedHex = 'Expected hex digit',
-  ExpectedTwoHex = 'Expected at least two hex digits',
-  StartOutOfRange = 'Interval start out of range',
-  EndOutOfRange = 'Interval end out of range',
-  NumberOutOfRange = 'Number out of range',
-}
+const CHUNK = 1 << 16;
 
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-function isHex(c: number): boolean {
-  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-}
-function isLowerHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
-}
-function isTagStart(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
-}
-function isTagChar(c: number): boolean {
-  return isTagStart(c) || isDigit(c);
-}
-
-function fail(text: string, at: number, reason: Reason): never {
+/** Throws what MySQL reports as ER_MALFORMED_GTID_SET_SPECIFICATION, in its words, at its position. */
+function fail(text: string, at: number, reason: string): never {
   throw new GtidParseError(text, at, reason, 'mysql');
 }
 
-const encoder = typeof TextEncoder === 'function' ? new TextEncoder() : undefined;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+const isTagStart = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+const isTagChar = (c: number) => isTagStart(c) || isDigit(c);
+/** MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r (`c <= 0x20` first rules out the usual byte at once). */
+const isSpace = (c: number) => c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d));
 
-/**
- * The parser reads a long text a chunk at a time, each chunk ending where a
- * ',' begins (never inside a member: ',' only separates members), so a chunk
- * is a run of whole members and the scratch bytes are reused, not allocated.
- */
-const CHUNK = 1 << 16;
-const scratch = new Uint8Array(2 * CHUNK);
-/** Where in the text the chunk that chunkBytes() returned ends. */
-let chunkEnd = 0;
-
-/**
- * text[from, chunkEnd) as bytes, one per UTF-16 unit, any non-ASCII one as
- * 0xff (which, like 0, matches no character class), then a 0.
- */
-function chunkBytes(text: string, from: number): Uint8Array {
-  const len = text.length;
-  let cut = from + CHUNK >= len ? len : text.indexOf(',', from + CHUNK);
-  if (cut < 0) cut = len;
-  const n = cut - from;
-  const bytes = n < scratch.length ? scratch : new Uint8Array(n + 1); // a member longer than a chunk
-  chunkEnd = cut;
-  bytes[n] = 0;
-  if (encoder !== undefined) {
-    const { read, written } = encoder.encodeInto(from === 0 && cut === len ? text : text.slice(from, cut), bytes.subarray(0, n));
-    if (read === n && written === n) return bytes; // all ASCII
-  }
-  for (let k = 0; k < n; k++) {
-    const c = text.charCodeAt(from + k);
-    bytes[k] = c < 0x80 ? c : 0xff;
-  }
-  bytes[n] = 0;
-  return bytes;
-}
-
-/**
- * Where the whitespace at i ends. MySQL's my_isspace for ASCII: space, \t, \n, \v, \f, \r.
- * (Here and in the parser's loops `c <= 0x20` comes first: the usual byte, a
- * digit or punctuation, is then ruled out by one comparison.)
- */
 function skipSpace(b: Uint8Array, i: number): number {
-  let c = b[i]!;
-  while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
+  while (isSpace(b[i]!)) i++;
   return i;
 }
 
-/** Value of the decimal digits b[from, to) (at most 15 digits, so exact). */
-function digitsValue(b: Uint8Array, from: number, to: number): number {
-  let v = 0;
-  for (let k = from; k < to; k++) v = v * 10 + (b[k]! - 0x30);
-  return v;
+/** text[from, to) into b[0, to − from) as bytes, any non-ASCII unit as 0x80 or more (matching nothing), then a 0. */
+function toBytes(text: string, from: number, to: number, b: Uint8Array): void {
+  const n = to - from;
+  const part = from === 0 && to === text.length ? text : text.slice(from, to);
+  const { read, written } = new TextEncoder().encodeInto(part, b.subarray(0, n));
+  if (read !== n || written !== n) for (let k = 0; k < n; k++) b[k] = Math.min(text.charCodeAt(from + k), 0xff);
+  b[n] = 0;
 }
 
-// Results of the helpers below beyond their return value, read right after the call.
-let numberEnd = 0;
-let uuidEnd = 0;
-let longHead = 0;
-let longTail = 0;
-
+/** Powers of 10, of 5, and 2^(32 − m), for reading numbers exactly (see parseText). */
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
 const POW5 = POW10.map((_, m) => 5 ** m);
 const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
-/** 1 / SPLIT[m], to multiply by rather than divide: exact, as SPLIT[m] is a power of 2, and a multiplication is quicker. */
-const SPLIT_INVERSE = SPLIT.map((split) => 1 / split);
 
 /**
- * The number at b[begin…] (text[base + begin, …)) of more than 20 digits,
- * whose first 21 end at i, as longHead × 10^m + longTail (m returned, at most
- * 7, longHead < 10^13) when its leading zeros leave at most 20; sets
- * numberEnd. Throws as MySQL does past 2^64 − 1.
+ * Parses the whole text into the intervals of each key, in input order. When the
+ * keys come sorted and each one's intervals sorted and apart (canonical text, the
+ * usual case) that is the set; otherwise normalize() sorts and merges.
  */
-function overlongNumber(text: string, base: number, b: Uint8Array, begin: number, i: number): number {
-  if (b[begin] !== 0x30) fail(text, base + begin, Reason.NumberOutOfRange);
-  while (isDigit(b[i]!)) i++;
-  numberEnd = i;
-  let from = begin;
-  while (from < i && b[from] === 0x30) from++;
-  const digits = i - from;
-  if (digits > 20) fail(text, base + begin, Reason.NumberOutOfRange);
-  const headEnd = Math.min(i, from + 13);
-  longHead = digitsValue(b, from, headEnd);
-  longTail = digitsValue(b, headEnd, i);
-  return i - headEnd;
-}
-
-/** The UUID at b[i] (text[base + i]), lower-case and dashed; sets uuidEnd. */
-function uuid(text: string, base: number, b: Uint8Array, bLength: number, i: number): string {
-  // Fast path: the canonical form (lower-case, dashed), which is what servers print.
-  if (bLength - i >= 36 && isCanonicalUuidAt(b, i)) {
-    uuidEnd = i + 36;
-    const t = base + i;
-    // Pieces shorter than 13 characters are copies, so the key does not keep the whole text alive.
-    return text.slice(t, t + 12) + text.slice(t + 12, t + 24) + text.slice(t + 24, t + 36);
-  }
-  const braced = b[i] === 0x7b; /* { */
-  if (braced) i++;
-  let hex = text.slice(base + i, base + (i = hexDigits(text, base, b, i, 8)));
-  if (braced || b[i] === 0x2d) {
-    for (const width of [4, 4, 4, 12]) {
-      if (b[i] !== 0x2d) fail(text, base + i, Reason.ExpectedDash);
-      i++;
-      hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, width)));
-    }
-    if (braced) {
-      if (b[i] !== 0x7d) fail(text, base + i, Reason.ExpectedBrace);
-      i++;
-    }
-  } else {
-    hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, 24)));
-  }
-  uuidEnd = i;
-  hex = hex.toLowerCase();
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** Reads `width` hex digits at i, two at a time as MySQL does (so its error positions are ours too); returns where they end. */
-function hexDigits(text: string, base: number, b: Uint8Array, i: number, width: number): number {
-  for (let k = 0; k < width; k += 2) {
-    if (text.length - (base + i) < 2) fail(text, base + i, Reason.ExpectedTwoHex); // the whole text's length, as MySQL's
-    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
-    i++;
-    if (!isHex(b[i]!)) fail(text, base + i, Reason.ExpectedHex);
-    i++;
-  }
-  return i;
-}
-
-/** Whether b[i, i + 36) is a lower-case dashed UUID (the caller checked the length). */
-function isCanonicalUuidAt(b: Uint8Array, i: number): boolean {
-  for (let k = 0; k < 36; k++) {
-    const c = b[i + k]!;
-    if (k === 8 || k === 13 || k === 18 || k === 23) {
-      if (c !== 0x2d) return false;
-    } else if (!isLowerHex(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-const enum Run {
-  None = 0,
-  Narrow = 1,
-  Wide = 2,
-  /** A flag on Narrow or Wide: the run's intervals need normalizing. */
-  Unsorted = 4,
-}
-
-/** The runs of a parse, in input order: run k holds the intervals [spans[3k + 1], spans[3k + 2]) of the pool spans[3k] says, for keys[k]. */
-interface Runs {
-  keys: string[];
-  spans: number[];
-}
-
-/** Records that the intervals [from, to) of one pool belong to `key`, after those recorded before. */
-function addRun(runs: Runs, key: string, kind: Run, from: number, to: number): void {
-  runs.keys.push(key);
-  runs.spans.push(kind, from, to);
-}
-
-/**
- * Parses the whole text. Intervals go, in input order, to one of two pools:
- * narrow pairs, or wide quads for those with a bound past 2^53 − 1. Each run
- * of intervals of one key in one pool is recorded in `runs`; a key with a
- * single run that is already normalized (the usual case: canonical text) gets
- * a view of the pool as its list.
- */
-function parseText(text: string): Map<string, Intervals> {
+function parseText(text: string): Parts {
   const len = text.length;
   // the chunk in b: text[base, base + bLength), then a 0
+  let b = new Uint8Array(Math.min(len, 2 * CHUNK) + 1);
   let base = 0;
-  let b = chunkBytes(text, 0);
-  let bLength = chunkEnd;
-  let np: Float64Array = NO_BOUNDS; // narrow pool
-  let nn = 0;
-  let wp: Uint32Array = NO_QUADS; // wide pool
-  let wn = 0;
-  const runs: Runs = { keys: [], spans: [] };
-  let i = skipSpace(b, 0);
+  let bLength = 0;
+  let data: Uint32Array = new Uint32Array(Math.min(1024, len));
+  let n = 0;
+  const keys: string[] = [];
+  const at: number[] = [0];
+  let sorted = true;
+  let i = 0;
   for (;;) {
     while (b[i] === 0x2c /* , */) i = skipSpace(b, i + 1);
     if (i >= bLength) {
-      if (base + i >= len) break;
-      // the next chunk, which starts with ','
       base += i;
-      b = chunkBytes(text, base);
-      bLength = chunkEnd - base;
-      i = 0;
+      if (base >= len) break;
+      // the next chunk: the first one, or one that starts with ','
+      let cut = base + CHUNK >= len ? len : text.indexOf(',', base + CHUNK);
+      if (cut < 0) cut = len;
+      bLength = cut - base;
+      if (bLength >= b.length) b = new Uint8Array(bLength + 1); // a member longer than a chunk
+      toBytes(text, base, cut, b);
+      i = skipSpace(b, 0);
       continue;
     }
     // member := uuid ws ( ':' ws ( interval | tag ) ws )*
-    const uuidKey = uuid(text, base, b, bLength, i);
-    i = uuidEnd;
-    let key = uuidKey;
-    let run = Run.None;
-    let runFrom = 0;
-    // whether the run's intervals are not sorted, disjoint and apart (Run.Unsorted) or are (0): checked as they come, against
-    // the previous interval's end + 1 (after, or afterHi:afterLo), so that a run already normalized is used as it is
-    let unsorted = 0;
-    let after = 0;
-    let afterHi = 0;
-    let afterLo = 0;
+    let uuid: string;
+    if (bLength - i >= 36 && isCanonicalUuidAt(b, i)) {
+      // what servers print; pieces under 13 characters are copies, so the key does not keep the text alive
+      const t = base + i;
+      uuid = text.slice(t, t + 12) + text.slice(t + 12, t + 24) + text.slice(t + 24, t + 36);
+      i += 36;
+    } else {
+      uuid = otherUuid(text, base, b, i);
+      i += b[i] === 0x7b ? 38 : b[i + 8] === 0x2d ? 36 : 32;
+    }
+    let key = uuid;
+    let runFrom = n;
     let c = b[i]!;
-    while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
+    while (isSpace(c)) c = b[++i]!;
     while (c === 0x3a /* : */) {
       c = b[++i]!;
-      while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
-      if (c >= 0x30 && c <= 0x39) {
-        // interval := number ws ( '-' ws number )?
-        // One loop reads both numbers, written out once and inline: as a function it costs ~20% of the parse (measured).
-        let start = 0;
-        let startHi = 0;
-        let startLo = 0;
-        let end = 0;
-        let endHi = 0;
-        let endLo = 0;
-        for (let second = false; ; second = true) {
-          const at = i;
+      while (isSpace(c)) c = b[++i]!;
+      if (isDigit(c)) {
+        // interval := number ws ( '-' ws number )?, read into data[n, n + 4), which counts only if it is not reversed
+        // One loop reads both numbers, written out once and inline: as a function it costs ~20% of the parse.
+        if (n + 4 > data.length) data = grow(data, n + 4, (n * len) / (base + i));
+        for (let o = n; ; o += 2) {
+          const from = i;
           let value = c - 0x30;
           // a number of more than 13 digits: the first 13, read into value, move here and value starts again
           let head = -1;
           i++;
           for (;;) {
-            // four digits at a time: it halves the chain of dependent multiplications that bounds the speed of long numbers
+            // four digits at a time: it halves the chain of dependent multiplications that bounds the speed
             const d1 = b[i]! - 0x30;
             if (d1 >>> 0 > 9) break;
             const d2 = b[i + 1]! - 0x30;
@@ -616,604 +304,384 @@ function parseText(text: string): Map<string, Intervals> {
             }
             value = value * 10000 + (d1 * 1000 + d2 * 100 + d3 * 10 + d4);
             i += 4;
-            if (i - at === 13) {
-              // as many digits as are sure to be exact
-              head = value;
+            if (i - from === 13) {
+              head = value; // as many digits as are sure to be exact
               value = 0;
-            } else if (i - at > 20) {
-              break; // 21 digits: one too many for 2^64 − 1, unless leading zeros
+            } else if (i - from > 20) {
+              break; // one digit too many for 2^64 − 1, unless leading zeros
             }
           }
-          c = b[i]!;
-          // a wide number's value: hi × 2^32 + lo (value is then −1)
+          // the number is value, or head × 10^m + value
           let hi = 0;
-          let lo = 0;
-          if (head >= 0) {
-            let m = i - at - 13; // digits in value
-            if (m > 7) {
-              m = overlongNumber(text, base, b, at, i); // as head × 10^m + value, leading zeros dropped
-              head = longHead;
-              value = longTail;
-              c = b[(i = numberEnd)]!;
-            }
-            if (m <= 2) {
-              value = head * POW10[m]! + value; // at most 15 digits: exact
-            } else {
-              // head × 10^m + value, exactly in doubles, every product and sum below 2^53: with head = hh × 2^(32−m) + hl,
-              // it is hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
-              const split = SPLIT[m]!;
-              const hh = Math.floor(head * SPLIT_INVERSE[m]!);
-              const rest = (head - hh * split) * POW10[m]! + value;
-              const carry = Math.floor(rest * LO_RANGE_INVERSE);
-              hi = hh * POW5[m]! + carry;
-              lo = rest - carry * LO_RANGE;
-              if (hi > UINT64_MAX_HI) fail(text, base + at, Reason.NumberOutOfRange);
-              value = hi < NARROW_HI_LIMIT ? hi * LO_RANGE + lo : -1;
-            }
+          let lo = value;
+          const m = head < 0 ? 0 : i - from - 13;
+          if (m > 7) {
+            while (isDigit(b[i]!)) i++;
+            const v = overlongNumber(text, base + from, base + i);
+            hi = Number(v >> 32n);
+            lo = Number(v & 0xffffffffn);
+          } else if (head >= 0 || value >= TWO_32) {
+            // exactly, every product and sum below 2^53: with head = hh × 2^(32−m) + hl, it is
+            // hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
+            const h = head < 0 ? value : head;
+            const hh = Math.floor(h / SPLIT[m]!);
+            const rest = (h - hh * SPLIT[m]!) * POW10[m]! + (head < 0 ? 0 : value);
+            const carry = Math.floor(rest / TWO_32);
+            hi = hh * POW5[m]! + carry;
+            lo = rest - carry * TWO_32;
           }
-          if (!second) {
-            start = value;
-            startHi = hi;
-            startLo = lo;
-            if (start <= 0 && (start === 0 || hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO))) fail(text, base + at, Reason.StartOutOfRange);
-          }
-          while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
-          if (second) {
-            // MySQL checks the end only after the whitespace that follows it.
-            end = value;
-            endHi = hi;
-            endLo = lo;
-            if (end < 0 && (hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO))) fail(text, base + i, Reason.EndOutOfRange);
+          if (hi > UINT64_MAX_HI) fail(text, base + from, 'Number out of range');
+          data[o] = hi;
+          data[o + 1] = lo;
+          const overMax = hi > GNO_MAX_HI || (hi === GNO_MAX_HI && lo > GNO_MAX_LO);
+          if (o === n && ((hi === 0 && lo === 0) || overMax)) fail(text, base + from, 'Interval start out of range');
+          c = b[i]!;
+          while (isSpace(c)) c = b[++i]!;
+          if (o > n) {
+            if (overMax) fail(text, base + i, 'Interval end out of range'); // MySQL checks it after the whitespace
             break;
           }
           if (c !== 0x2d /* - */) {
-            end = start;
-            endHi = startHi;
-            endLo = startLo;
+            data[n + 2] = hi;
+            data[n + 3] = lo;
             break;
           }
           c = b[++i]!;
-          while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
-          if (!(c >= 0x30 && c <= 0x39)) fail(text, base + i, Reason.ExpectedNumber);
+          while (isSpace(c)) c = b[++i]!;
+          if (!isDigit(c)) fail(text, base + i, 'Expected number');
         }
         // MySQL accepts a reversed interval such as 5-3 and adds nothing for it
-        // (nor for a wide start and a narrow end).
-        if (end < 0) {
-          if (start >= 0 || !(endHi < startHi || (endHi === startHi && endLo < startLo))) {
-            if (run !== Run.Wide) {
-              if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, nn);
-              run = Run.Wide;
-              runFrom = wn;
-              unsorted = 0;
-              afterHi = 0;
-              afterLo = 0;
-            }
-            if (start >= 0) {
-              startHi = Math.floor(start / LO_RANGE); // exact: a division by a power of 2
-              startLo = start - startHi * LO_RANGE;
-            }
-            if (startHi < afterHi || (startHi === afterHi && startLo <= afterLo)) unsorted = Run.Unsorted;
-            if (wn + 4 > wp.length) wp = grow(wp, wn + 4, (wn * len) / (base + i));
-            wp[wn] = startHi;
-            wp[wn + 1] = startLo;
-            wp[wn + 2] = endHi;
-            wp[wn + 3] = endLo;
-            wn += 4;
-            // end + 1
-            afterHi = endHi;
-            afterLo = endLo + 1;
-            if (afterLo === LO_RANGE) {
-              afterHi++;
-              afterLo = 0;
-            }
-          }
-        } else if (start >= 0 && start <= end) {
-          if (run !== Run.Narrow) {
-            if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, wn);
-            run = Run.Narrow;
-            runFrom = nn;
-            unsorted = 0;
-            after = 0;
-          }
-          if (start <= after) unsorted = Run.Unsorted;
-          if (nn + 2 > np.length) np = grow(np, nn + 2, (nn * len) / (base + i));
-          np[nn] = start;
-          np[nn + 1] = end;
-          nn += 2;
-          after = end + 1;
+        if (diff(data, n + 2, data, n) >= 0) {
+          // one that does not start past the end + 1 of the one before makes the key's list need normalizing
+          if (n > runFrom && diff(data, n, data, n - 2) <= 1) sorted = false;
+          n += 4;
         }
       } else if (isTagStart(c)) {
         const begin = i;
         while (isTagChar(b[i]!)) i++;
-        if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, Reason.ExpectedNumber);
-        if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, run === Run.Narrow ? nn : wn);
-        run = Run.None;
-        key = tsidKey(uuidKey, text.slice(base + begin, base + i).toLowerCase());
+        if (i - begin > TAG_MAX_LENGTH) fail(text, base + begin, 'Expected number');
+        if (n > runFrom) {
+          sorted &&= keys.length === 0 || keys[keys.length - 1]! < key;
+          keys.push(key);
+          at.push(n);
+        }
+        key = `${uuid}:${text.slice(base + begin, base + i).toLowerCase()}`;
+        runFrom = n;
         c = b[i]!;
       } else {
-        fail(text, base + i, Reason.ExpectedNumber);
+        fail(text, base + i, 'Expected number');
       }
-      while (c <= 0x20 && (c === 0x20 || (c >= 0x09 && c <= 0x0d))) c = b[++i]!;
+      while (isSpace(c)) c = b[++i]!;
     }
-    if (run !== Run.None) addRun(runs, key, run | unsorted, runFrom, run === Run.Narrow ? nn : wn);
-    if (i >= bLength) {
-      if (base + i >= len) break;
-      base += i;
-      b = chunkBytes(text, base);
-      bLength = chunkEnd - base;
-      i = 0;
-      continue;
+    if (n > runFrom) {
+      sorted &&= keys.length === 0 || keys[keys.length - 1]! < key;
+      keys.push(key);
+      at.push(n);
     }
-    if (c !== 0x2c) fail(text, base + i, Reason.ExpectedComma);
+    if (i < bLength && c !== 0x2c) fail(text, base + i, 'Expected ","');
   }
-  // the rest in functions of their own: parseText is usually first optimized while in
-  // its loop (on-stack replacement), before any code after the loop has run, and code
-  // without feedback there would drop back to the interpreter at each call
-  return listsOf(runs, trim(np, nn), trim(wp, wn));
+  // the rest in a function of its own: parseText is usually first optimized while in its loop (on-stack
+  // replacement), before any code after the loop has run, and code without feedback there would drop back to
+  // the interpreter at each call
+  return finish(keys, at, data, n, sorted);
 }
 
-/** Each key's normalized list, from its runs in the pools. */
-function listsOf(runs: Runs, np: Float64Array, wp: Uint32Array): Map<string, Intervals> {
-  const { keys, spans } = runs;
-  const out = new Map<string, Intervals>();
-  let repeated: Set<string> | undefined;
-  for (let k = 0; k < keys.length; k++) {
-    const kind = spans[3 * k]!;
-    const from = spans[3 * k + 1]!;
-    const to = spans[3 * k + 2]!;
-    const size = out.size;
-    out.set(
-      keys[k]!,
-      kind === Run.Narrow
-        ? view(np, from, to)
-        : kind === Run.Wide
-          ? quadView(wp, from, to)
-          : kind & Run.Narrow
-            ? normalizeNarrow(np.slice(from, to))
-            : normalizeWide(wp.slice(from, to)),
-    );
-    // a key seen before (it came back later in the text) leaves the size as it was: one lookup, not two
-    if (out.size === size) (repeated ??= new Set()).add(keys[k]!);
-  }
-  if (repeated !== undefined) gatherRuns(runs, repeated, np, wp, out);
-  return out;
+function finish(keys: string[], at: number[], data: Uint32Array, n: number, sorted: boolean): Parts {
+  return sorted ? { keys, at, data: trim(data, n) } : normalize(keys, at, data);
 }
 
-/** Sets the list of each key with several runs: its runs are gathered in input order, then normalized. */
-function gatherRuns(runs: Runs, repeated: ReadonlySet<string>, np: Float64Array, wp: Uint32Array, out: Map<string, Intervals>): void {
-  const spansOf = new Map<string, number[]>();
-  for (let k = 0; k < runs.keys.length; k++) {
-    const key = runs.keys[k]!;
-    if (!repeated.has(key)) continue;
-    const r = spansOf.get(key) ?? [];
-    r.push(runs.spans[3 * k]!, runs.spans[3 * k + 1]!, runs.spans[3 * k + 2]!);
-    spansOf.set(key, r);
-  }
-  for (const [key, r] of spansOf) out.set(key, gatherList(r, np, wp));
-}
-
-/** The spans r (kind, from, to, …) as one normalized list. */
-function gatherList(r: number[], np: Float64Array, wp: Uint32Array): Intervals {
-  let wide = false;
-  let size = 0;
-  for (let k = 0; k < r.length; k += 3) {
-    wide ||= (r[k]! & Run.Wide) !== 0;
-    size += r[k + 2]! - r[k + 1]!;
-  }
-  if (!wide) {
-    const pairs = new Float64Array(size);
-    let at = 0;
-    for (let k = 0; k < r.length; k += 3) {
-      pairs.set(np.subarray(r[k + 1]!, r[k + 2]!), at);
-      at += r[k + 2]! - r[k + 1]!;
-    }
-    return normalizeNarrow(pairs);
-  }
-  const parts: Uint32Array[] = [];
-  let total = 0;
-  for (let k = 0; k < r.length; k += 3) {
-    const part = r[k]! & Run.Wide ? wp.subarray(r[k + 1]!, r[k + 2]!) : widen(np.subarray(r[k + 1]!, r[k + 2]!));
-    parts.push(part);
-    total += part.length;
-  }
-  const quads = new Uint32Array(total);
-  let at = 0;
-  for (const part of parts) {
-    quads.set(part, at);
-    at += part.length;
-  }
-  return normalizeWide(quads);
-}
-
-/** Sorts and merges pairs given in input order (each start ≤ end). */
-function normalizeNarrow(pairs: Float64Array): Intervals {
-  const n = pairs.length / 2;
-  let sorted = true;
-  for (let m = 1; m < n && sorted; m++) if (pairs[2 * m]! < pairs[2 * m - 2]!) sorted = false;
-  let src = pairs;
-  if (!sorted) {
-    const order = Array.from({ length: n }, (_, m) => m);
-    order.sort((x, y) => pairs[2 * x]! - pairs[2 * y]!); // stable, like MySQL's result: ties merge anyway
-    src = new Float64Array(pairs.length);
-    for (let m = 0; m < n; m++) {
-      src[2 * m] = pairs[2 * order[m]!]!;
-      src[2 * m + 1] = pairs[2 * order[m]! + 1]!;
+/** Whether b[i, i + 36) is a lower-case dashed UUID (the caller checked the length). */
+function isCanonicalUuidAt(b: Uint8Array, i: number): boolean {
+  for (let k = 0; k < 36; k++) {
+    const c = b[i + k]!;
+    if (k === 8 || k === 13 || k === 18 || k === 23 ? c !== 0x2d : !(isDigit(c) || (c >= 0x61 && c <= 0x66))) {
+      return false;
     }
   }
-  const out = new Float64Array(src.length);
-  let at = 0;
-  for (let m = 0; m < src.length; m += 2) {
-    const start = src[m]!;
-    const end = src[m + 1]!;
-    if (at > 0 && start <= out[at - 1]! + 1) {
-      if (end > out[at - 1]!) out[at - 1] = end;
-    } else {
-      out[at] = start;
-      out[at + 1] = end;
-      at += 2;
-    }
-  }
-  return at === out.length ? out : out.slice(0, at);
+  return true;
 }
 
-/** Sorts and merges quads given in input order (each start ≤ end); returns a wide list. */
-function normalizeWide(q: Uint32Array): Intervals {
-  const n = q.length / 4;
-  let sorted = true;
-  for (let m = 1; m < n && sorted; m++) {
-    const h = q[4 * m]!;
-    const ph = q[4 * m - 4]!;
-    if (h < ph || (h === ph && q[4 * m + 1]! < q[4 * m - 3]!)) sorted = false;
+/** The UUID at b[i] (text[base + i]) in another form MySQL accepts (braced, upper-case, no dashes), as a key. */
+function otherUuid(text: string, base: number, b: Uint8Array, i: number): string {
+  const braced = b[i] === 0x7b; /* { */
+  if (braced) i++;
+  let hex = text.slice(base + i, base + (i = hexDigits(text, base, b, i, 8)));
+  if (braced || b[i] === 0x2d) {
+    for (const width of [4, 4, 4, 12]) {
+      if (b[i] !== 0x2d) fail(text, base + i, 'Expected "-"');
+      i++;
+      hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, width)));
+    }
+    if (braced && b[i] !== 0x7d) fail(text, base + i, 'Expected "}"');
+  } else {
+    hex += text.slice(base + i, base + (i = hexDigits(text, base, b, i, 24)));
   }
-  let src = q;
-  if (!sorted) {
-    const order = Array.from({ length: n }, (_, m) => m);
-    order.sort((x, y) => q[4 * x]! - q[4 * y]! || q[4 * x + 1]! - q[4 * y + 1]!);
-    src = new Uint32Array(q.length);
-    for (let m = 0; m < n; m++) src.set(q.subarray(4 * order[m]!, 4 * order[m]! + 4), 4 * m);
+  hex = hex.toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Reads `width` hex digits at i, two at a time as MySQL does (so its error positions are ours); returns the end. */
+function hexDigits(text: string, base: number, b: Uint8Array, i: number, width: number): number {
+  for (let k = 0; k < width; k += 2) {
+    // the whole text's length, as MySQL's
+    if (text.length - (base + i) < 2) fail(text, base + i, 'Expected at least two hex digits');
+    if (!isHex(b[i]!)) fail(text, base + i, 'Expected hex digit');
+    i++;
+    if (!isHex(b[i]!)) fail(text, base + i, 'Expected hex digit');
+    i++;
   }
-  const out = new Uint32Array(src.length);
-  let at = 0;
-  for (let m = 0; m < src.length; m += 4) at = appendWide(out, at, 0, src[m]!, src[m + 1]!, src[m + 2]!, src[m + 3]!);
-  return at === out.length ? out : out.slice(0, at);
+  return i;
+}
+
+/** The number text[from, to) of over 20 digits: only leading zeros keep it within 2^64 − 1, as MySQL reads it. */
+function overlongNumber(text: string, from: number, to: number): bigint {
+  const digits = text.slice(from, to).replace(/^0+/, '');
+  if (text.charCodeAt(from) !== 0x30 || digits.length > 20) fail(text, from, 'Number out of range');
+  return BigInt(`0${digits}`);
+}
+
+/** Sorts and merges each key's intervals (given in input order, each start ≤ end), for text that is not canonical. */
+function normalize(keys: readonly string[], at: readonly number[], data: Uint32Array): Parts {
+  const order = keys.map((_, k) => k).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
+  const out = { keys: [] as string[], at: [0], data: new Uint32Array(data.length) };
+  const d = out.data;
+  let o = 0;
+  for (let g = 0; g < order.length;) {
+    const key = keys[order[g]!]!;
+    const starts: number[] = [];
+    for (; g < order.length && keys[order[g]!] === key; g++) {
+      for (let i = at[order[g]!]!; i < at[order[g]! + 1]!; i += 4) starts.push(i);
+    }
+    starts.sort((x, y) => diff(data, x, data, y));
+    const begin = o;
+    for (const x of starts) {
+      // merged into the last interval when it overlaps or touches it
+      if (o === begin || diff(data, x, d, o - 2) > 1) {
+        for (let k = 0; k < 4; k++) d[o++] = data[x + k]!;
+      } else if (diff(data, x + 2, d, o - 2) > 0) {
+        put(d, o - 2, data, x + 2, 0);
+      }
+    }
+    out.keys.push(key);
+    out.at.push(o);
+  }
+  return { ...out, data: trim(d, o) };
 }
 
 // ---------------------------------------------------------------------------
-// Set operations on lists: each pair of lists is combined into shared output
-// buffers (one for narrow results, one for wide ones). Before each pair, the
-// buffer is made to have room for the worst case: a union, intersection or
-// difference of lists of n and m intervals has at most n + m intervals.
+// Buffers
 
-const enum Op {
-  Union,
-  Intersect,
-  Subtract,
-}
-
-/** `op` on each pair (as[k], bs[k]); undefined where the result is empty. */
-function combine(op: Op, as: readonly Intervals[], bs: readonly Intervals[]): Array<Intervals | undefined> {
-  const n = as.length;
-  // room for a typical result (the longer list's size); grown, rarely, for more
-  let narrowSize = 0;
-  let narrowSlack = 0;
-  let wideSize = 0;
-  let wideSlack = 0;
-  for (let k = 0; k < n; k++) {
-    const a = as[k]!;
-    const b = bs[k]!;
-    if (!isWide(a) && !isWide(b)) {
-      narrowSize += Math.max(a.length, b.length);
-      narrowSlack = Math.max(narrowSlack, Math.min(a.length, b.length));
-    } else {
-      wideSize += Math.max(quadLength(a), quadLength(b));
-      wideSlack = Math.max(wideSlack, Math.min(quadLength(a), quadLength(b)));
-    }
-  }
-  // plus the room each pair is checked for beyond its typical result
-  let np: Float64Array = narrowSize > 0 ? new Float64Array(narrowSize + narrowSlack) : NO_BOUNDS;
-  let wp: Uint32Array = wideSize > 0 ? new Uint32Array(wideSize + wideSlack) : NO_QUADS;
-  let nn = 0;
-  let wn = 0;
-  const ends = new Array<number>(n); // where result k ends in its buffer; narrow ≥ 0, wide as −1 − end
-  for (let k = 0; k < n; k++) {
-    const a = as[k]!;
-    const b = bs[k]!;
-    if (!isWide(a) && !isWide(b)) {
-      const need = nn + a.length + b.length;
-      if (need > np.length) np = grow(np, need, (nn * n) / Math.max(k, 1));
-      nn = op === Op.Union ? narrowUnion(a, b, np, nn) : op === Op.Intersect ? narrowIntersect(a, b, np, nn) : narrowSubtract(a, b, np, nn);
-      ends[k] = nn;
-    } else {
-      const qa = quads(a);
-      const qb = quads(b);
-      const need = wn + qa.length + qb.length;
-      if (need > wp.length) wp = grow(wp, need, (wn * n) / Math.max(k, 1));
-      wn = op === Op.Union ? wideUnion(qa, qb, wp, wn) : op === Op.Intersect ? wideIntersect(qa, qb, wp, wn) : wideSubtract(qa, qb, wp, wn);
-      ends[k] = -1 - wn;
-    }
-  }
-  np = trim(np, nn);
-  wp = trim(wp, wn);
-  const out = new Array<Intervals | undefined>(n);
-  let nFrom = 0;
-  let wFrom = 0;
-  for (let k = 0; k < n; k++) {
-    const end = ends[k]!;
-    if (end >= 0) {
-      out[k] = end > nFrom ? view(np, nFrom, end) : undefined;
-      nFrom = end;
-    } else {
-      const wEnd = -1 - end;
-      out[k] = wEnd > wFrom ? encodeWide(quadView(wp, wFrom, wEnd)) : undefined;
-      wFrom = wEnd;
-    }
-  }
+/**
+ * A copy of buf with room for `need` numbers, and for `estimate` if larger: callers extrapolate the final size
+ * from their progress, so that a buffer grows about once (fresh memory costs a page fault a page, in a VM).
+ */
+function grow(buf: Uint32Array, need: number, estimate: number): Uint32Array {
+  const out = new Uint32Array(Math.ceil(Math.max(need, 1.25 * buf.length, 1.15 * estimate, 64)));
+  out.set(buf);
   return out;
 }
 
-/** Numbers in the list's quads. */
-function quadLength(list: Intervals): number {
-  return isWide(list) ? list.length : 2 * list.length;
+/** buf's used part: a view when it is most of buf, else a copy, so that a set keeps little unused memory. */
+function trim(buf: Uint32Array, used: number): Uint32Array {
+  return used >= buf.length * 0.75 ? buf.subarray(0, used) : buf.slice(0, used);
 }
 
-/** The list as a wide one. */
-function quads(list: Intervals): Uint32Array {
-  return isWide(list) ? list : widen(list);
-}
+// ---------------------------------------------------------------------------
+// Set algebra: a difference is the two sorted key lists merged, each key both sets
+// have subtracted list from list; a union is a normalization (see normalize), an
+// intersection a \ (a \ b).
 
-/** The narrow list as a wide one (which, with bounds that fit, is not its encoding: a step of a computation). */
-function widen(a: Float64Array): Uint32Array {
-  const out = new Uint32Array(a.length * 2);
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i]!;
-    const hi = Math.floor(v / LO_RANGE); // exact: a division by a power of 2
-    out[2 * i] = hi;
-    out[2 * i + 1] = v - hi * LO_RANGE;
-  }
-  return out;
-}
-
-/** A wide list in its encoding: one whose bounds all fit is narrowed again. */
-function encodeWide(q: Uint32Array): Intervals {
-  const n = q.length;
-  if (q[n - 2]! >= NARROW_HI_LIMIT) return q;
-  const out = new Float64Array(n / 2);
-  for (let i = 0; i < n; i += 2) out[i / 2] = q[i]! * LO_RANGE + q[i + 1]!;
-  return out;
-}
-
-// Narrow lists. Each function writes its result at out[at…] and returns where it ends.
-
-function narrowUnion(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
-  const begin = at;
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    let start: number;
-    let end: number;
-    if (j >= b.length || (i < a.length && a[i]! <= b[j]!)) {
-      start = a[i]!;
-      end = a[i + 1]!;
-      i += 2;
-    } else {
-      start = b[j]!;
-      end = b[j + 1]!;
-      j += 2;
-    }
-    // merge into the last interval when they overlap or touch
-    if (at > begin && start <= out[at - 1]! + 1) {
-      if (end > out[at - 1]!) out[at - 1] = end;
-    } else {
-      out[at] = start;
-      out[at + 1] = end;
-      at += 2;
+function difference(a: Parts, b: Parts): Parts {
+  const keys: string[] = [];
+  const at = [0];
+  // room for as many numbers as a has, and for the most one key's result can have beyond its own
+  let data: Uint32Array = new Uint32Array(a.data.length + maxRun(b));
+  let n = 0;
+  for (let i = 0, j = 0; i < a.keys.length; i++) {
+    const key = a.keys[i]!;
+    while (j < b.keys.length && b.keys[j]! < key) j++;
+    const [bj, bEnd] = b.keys[j] === key ? [b.at[j]!, b.at[j + 1]!] : [0, 0];
+    const [ai, aEnd] = [a.at[i]!, a.at[i + 1]!];
+    // a result has at most as many intervals as its two lists together; the estimate extrapolates the size
+    if (n + aEnd - ai + bEnd - bj > data.length)
+      data = grow(data, n + aEnd - ai + bEnd - bj, (n * a.keys.length) / (i || 1));
+    const o = subtract(a.data, ai, aEnd, b.data, bj, bEnd, data, n);
+    if (o > n) {
+      keys.push(key);
+      at.push((n = o));
     }
   }
-  return at;
+  return { keys, at, data: trim(data, n) };
 }
 
-function narrowIntersect(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const lo = a[i]! > b[j]! ? a[i]! : b[j]!;
-    const hi = a[i + 1]! < b[j + 1]! ? a[i + 1]! : b[j + 1]!;
-    if (lo <= hi) {
-      out[at] = lo;
-      out[at + 1] = hi;
-      at += 2;
-    }
-    if (a[i + 1]! < b[j + 1]!) i += 2;
-    else j += 2;
-  }
-  return at;
+/** The most numbers one key of the set has. */
+function maxRun(p: Parts): number {
+  let max = 0;
+  for (let k = 1; k < p.at.length; k++) max = Math.max(max, p.at[k]! - p.at[k - 1]!);
+  return max;
 }
 
-function narrowSubtract(a: Intervals, b: Intervals, out: Float64Array, at: number): number {
-  let j = 0;
-  for (let i = 0; i < a.length; i += 2) {
-    let start = a[i]!;
-    const end = a[i + 1]!;
-    while (j < b.length && b[j + 1]! < start) j += 2;
+/**
+ * The sign of x's bound at i minus y's at j, and the difference itself when it is
+ * small (below 2^53): exactly what comparing bounds, and bounds ± 1, takes.
+ */
+function diff(x: Uint32Array, i: number, y: Uint32Array, j: number): number {
+  return x[i] === y[j] ? x[i + 1]! - y[j + 1]! : (x[i]! - y[j]!) * TWO_32 + (x[i + 1]! - y[j + 1]!);
+}
+
+/** Writes src's bound at k plus delta (−1, 0 or 1) at out[o]. */
+function put(out: Uint32Array, o: number, src: Uint32Array, k: number, delta: number): void {
+  const lo = src[k + 1]! + delta;
+  out[o] = src[k]! + (lo < 0 ? -1 : lo === TWO_32 ? 1 : 0);
+  out[o + 1] = lo;
+}
+
+/** a[i, iEnd) \ b[j, jEnd), written at out[o…]; returns where it ends. */
+function subtract(
+  a: Uint32Array,
+  i: number,
+  iEnd: number,
+  b: Uint32Array,
+  j: number,
+  jEnd: number,
+  out: Uint32Array,
+  o: number,
+) {
+  for (; i < iEnd; i += 4) {
+    while (j < jEnd && diff(b, j + 2, a, i) < 0) j += 4; // b's intervals that end before a's starts
+    // what is left of a's interval starts at out[o], cut by each of b's that starts within it
+    out[o] = a[i]!;
+    out[o + 1] = a[i + 1]!;
     let k = j;
-    while (k < b.length && b[k]! <= end) {
-      if (b[k]! > start) {
-        out[at] = start;
-        out[at + 1] = b[k]! - 1;
-        at += 2;
-      }
-      if (b[k + 1]! >= end) {
-        start = end + 1;
-        break;
-      }
-      start = b[k + 1]! + 1;
-      k += 2;
+    for (; k < jEnd && diff(b, k, a, i + 2) <= 0; k += 4) {
+      if (diff(b, k, out, o) > 0) put(out, (o += 4) - 2, b, k, -1);
+      if (diff(b, k + 2, a, i + 2) >= 0) break;
+      put(out, o, b, k + 2, 1);
     }
-    if (start <= end) {
-      out[at] = start;
-      out[at + 1] = end;
-      at += 2;
+    if (k === jEnd || diff(b, k, a, i + 2) > 0) {
+      out[o + 2] = a[i + 2]!;
+      out[o + 3] = a[i + 3]!;
+      o += 4;
     }
   }
-  return at;
+  return o;
 }
 
-function narrowIsSubset(a: Intervals, b: Intervals): boolean {
-  let j = 0;
-  for (let i = 0; i < a.length; i += 2) {
-    const start = a[i]!;
-    while (j < b.length && b[j + 1]! < start) j += 2;
-    if (j >= b.length || b[j]! > start || b[j + 1]! < a[i + 1]!) return false;
+/** Whether the list a[i, iEnd) is within b[j, jEnd). */
+function isSubset(a: Uint32Array, i: number, iEnd: number, b: Uint32Array, j: number, jEnd: number): boolean {
+  for (; i < iEnd; i += 4) {
+    while (j < jEnd && diff(b, j + 2, a, i) < 0) j += 4;
+    if (j >= jEnd || diff(b, j, a, i) > 0 || diff(b, j + 2, a, i + 2) < 0) return false;
   }
   return true;
 }
 
-// Wide lists: the same, on (hi, lo) bounds, four numbers per interval. Each
-// function writes its result's quads at out[at…] and returns where they end.
+// ---------------------------------------------------------------------------
+// Text
+//
+// The text is written as bytes into a buffer of at most OUT_CHUNK bytes, turned
+// into a string each time it fills: one string a chunk, joined at the end,
+// rather than a string for each number and each interval.
 
-/** Appends [sh:sl, eh:el] to the quads out[begin, at), merging it into the last interval when they overlap or touch; returns the new end. */
-function appendWide(out: Uint32Array, at: number, begin: number, sh: number, sl: number, eh: number, el: number): number {
-  if (at > begin) {
-    // start <= lastEnd + 1
-    let nh = out[at - 2]!;
-    let nl = out[at - 1]! + 1;
-    if (nl === LO_RANGE) {
-      nh++;
-      nl = 0;
+const OUT_CHUNK = 1 << 15;
+/** "00" "01" … "99" as bytes: two digits at a time. */
+const PAIRS = Uint8Array.from({ length: 200 }, (_, k) => 0x30 + (k & 1 ? (k >> 1) % 10 : Math.floor(k / 20)));
+
+function format({ keys, at, data }: Parts, separator: string): string {
+  const decoder = new TextDecoder();
+  // room for what a key writes beyond the limit: a separator, a UUID, a tag, and an interval of two 19-digit numbers
+  const slack = 2 + 36 + 1 + TAG_MAX_LENGTH + 40;
+  const out = new Uint8Array(Math.min(OUT_CHUNK, data.length * 11 + keys.length * 72) + slack);
+  const limit = out.length - slack;
+  const parts: string[] = [];
+  let o = 0;
+  let uuid = '';
+  const [last, digits] = [new Float64Array([-1, 0, 0, -1, 0]), new Uint8Array(16)];
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    if (o > limit) {
+      parts.push(decoder.decode(out.subarray(0, o)));
+      o = 0;
     }
-    if (sh < nh || (sh === nh && sl <= nl)) {
-      if (eh > out[at - 2]! || (eh === out[at - 2]! && el > out[at - 1]!)) {
-        out[at - 2] = eh;
-        out[at - 1] = el;
+    // a key writes its UUID, unless the key before was the same UUID untagged or with another tag
+    const from = uuid !== '' && key.startsWith(uuid) ? 36 : 0;
+    if (from === 0) {
+      if (k > 0) for (let s = 0; s < separator.length; s++) out[o++] = separator.charCodeAt(s);
+      uuid = key.slice(0, 36);
+    }
+    for (let s = from; s < key.length; s++) out[o++] = key.charCodeAt(s);
+    for (let i = at[k]!; i < at[k + 1]!; i += 4) {
+      if (o > limit) {
+        parts.push(decoder.decode(out.subarray(0, o)));
+        o = 0;
       }
-      return at;
-    }
-  }
-  out[at] = sh;
-  out[at + 1] = sl;
-  out[at + 2] = eh;
-  out[at + 3] = el;
-  return at + 4;
-}
-
-function wideUnion(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
-  const begin = at;
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && (a[i]! < b[j]! || (a[i] === b[j] && a[i + 1]! <= b[j + 1]!)))) {
-      at = appendWide(out, at, begin, a[i]!, a[i + 1]!, a[i + 2]!, a[i + 3]!);
-      i += 4;
-    } else {
-      at = appendWide(out, at, begin, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!);
-      j += 4;
-    }
-  }
-  return at;
-}
-
-function wideIntersect(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    // lo = the later start, hi = the earlier end
-    const aStartsLater = a[i]! > b[j]! || (a[i] === b[j] && a[i + 1]! >= b[j + 1]!);
-    const loH = aStartsLater ? a[i]! : b[j]!;
-    const loL = aStartsLater ? a[i + 1]! : b[j + 1]!;
-    const aEndsFirst = a[i + 2]! < b[j + 2]! || (a[i + 2] === b[j + 2] && a[i + 3]! < b[j + 3]!);
-    const hiH = aEndsFirst ? a[i + 2]! : b[j + 2]!;
-    const hiL = aEndsFirst ? a[i + 3]! : b[j + 3]!;
-    if (loH < hiH || (loH === hiH && loL <= hiL)) {
-      out[at] = loH;
-      out[at + 1] = loL;
-      out[at + 2] = hiH;
-      out[at + 3] = hiL;
-      at += 4;
-    }
-    if (aEndsFirst) i += 4;
-    else j += 4;
-  }
-  return at;
-}
-
-function wideSubtract(a: Uint32Array, b: Uint32Array, out: Uint32Array, at: number): number {
-  let j = 0;
-  for (let i = 0; i < a.length; i += 4) {
-    let sh = a[i]!;
-    let sl = a[i + 1]!;
-    const eh = a[i + 2]!;
-    const el = a[i + 3]!;
-    // skip b's intervals that end before start
-    while (j < b.length && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
-    let k = j;
-    let covered = false;
-    // b's intervals that start at or before end
-    while (k < b.length && (b[k]! < eh || (b[k] === eh && b[k + 1]! <= el))) {
-      const bh = b[k]!;
-      const bl = b[k + 1]!;
-      if (bh > sh || (bh === sh && bl > sl)) {
-        // start … b's start − 1
-        out[at] = sh;
-        out[at + 1] = sl;
-        if (bl === 0) {
-          out[at + 2] = bh - 1;
-          out[at + 3] = LO_MAX;
-        } else {
-          out[at + 2] = bh;
-          out[at + 3] = bl - 1;
-        }
-        at += 4;
+      out[o++] = 0x3a; // :
+      o = putNumber(out, o, data[i]!, data[i + 1]!, last, digits);
+      if (data[i] !== data[i + 2] || data[i + 1] !== data[i + 3]) {
+        out[o++] = 0x2d; // -
+        o = putNumber(out, o, data[i + 2]!, data[i + 3]!, last, digits);
       }
-      const ch = b[k + 2]!;
-      const cl = b[k + 3]!;
-      if (ch > eh || (ch === eh && cl >= el)) {
-        covered = true;
-        break;
-      }
-      // start = b's end + 1
-      if (cl + 1 === LO_RANGE) {
-        sh = ch + 1;
-        sl = 0;
-      } else {
-        sh = ch;
-        sl = cl + 1;
-      }
-      k += 4;
-    }
-    if (!covered && (sh < eh || (sh === eh && sl <= el))) {
-      out[at] = sh;
-      out[at + 1] = sl;
-      out[at + 2] = eh;
-      out[at + 3] = el;
-      at += 4;
     }
   }
-  return at;
+  parts.push(decoder.decode(out.subarray(0, o)));
+  return parts.length === 1 ? parts[0]! : parts.join('');
 }
 
-function wideIsSubset(a: Uint32Array, b: Uint32Array): boolean {
-  let j = 0;
-  for (let i = 0; i < a.length; i += 4) {
-    const sh = a[i]!;
-    const sl = a[i + 1]!;
-    while (j < b.length && (b[j + 2]! < sh || (b[j + 2] === sh && b[j + 3]! < sl))) j += 4;
-    if (j >= b.length) return false;
-    if (b[j]! > sh || (b[j] === sh && b[j + 1]! > sl)) return false;
-    const eh = a[i + 2]!;
-    if (b[j + 2]! < eh || (b[j + 2] === eh && b[j + 3]! < a[i + 3]!)) return false;
+/**
+ * Writes the digits of hi × 2^32 + lo at out[o…]; returns where they end. Consecutive bounds mostly share their hi
+ * and their digits but the last nine, so `last` keeps what was worked out for the number before: its hi, the two
+ * parts of the split that depend on hi alone, its value div 10^9, and that one's digits (in `digits`).
+ */
+function putNumber(out: Uint8Array, o: number, hi: number, lo: number, last: Float64Array, digits: Uint8Array) {
+  if (hi === 0) {
+    if (lo < 1e9) return putDigits(out, o, lo, 0);
+    const g = (lo / 1e9) >>> 0; // an integer division, quicker than the general case below
+    return putDigits(out, putDigits(out, o, g, 0), lo - g * 1e9, 9);
   }
-  return true;
+  if (hi !== last[0]) {
+    // value = 10^9 × (4hi + xq × 2^16) + s, from 2^32 = 4 × 10^9 + 294967296, with hi = hh × 2^16 + hl and
+    // hh × 294967296 = xq × 10^9 + xr: s = xr × 2^16 + hl × 294967296 + lo, every product and sum below 2^53
+    const x = (hi >>> 16) * 294967296;
+    const xq = Math.floor(x / 1e9);
+    last[0] = hi;
+    last[1] = (x - xq * 1e9) * 65536 + (hi & 0xffff) * 294967296;
+    last[2] = 4 * hi + xq * 65536;
+  }
+  const s = last[1]! + lo;
+  const sq = Math.floor(s / 1e9);
+  const h = last[2]! + sq;
+  if (h !== last[3]) {
+    const g = Math.floor(h / 1e9);
+    last[3] = h;
+    last[4] = g === 0 ? putDigits(digits, 0, h, 0) : putDigits(digits, putDigits(digits, 0, g, 0), h - g * 1e9, 9);
+  }
+  for (let k = 0; k < last[4]!; k++) out[o++] = digits[k]!;
+  return putDigits(out, o, s - sq * 1e9, 9);
 }
 
-function listIsSubset(a: Intervals, b: Intervals): boolean {
-  if (isWide(a)) return isWide(b) && wideIsSubset(a, b); // a has a bound past every bound of a narrow b
-  if (!isWide(b)) return narrowIsSubset(a, b);
-  return wideIsSubset(widen(a), b);
-}
-
-function listEquals(a: Intervals, b: Intervals): boolean {
-  // each list has exactly one encoding
-  if (isWide(a) !== isWide(b) || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** Writes n (0 ≤ n < 10^9) at out[o…], in `width` digits (9) or without leading zeros (0); returns the end. */
+function putDigits(out: Uint8Array, o: number, n: number, width: number): number {
+  n |= 0; // an int32, so that dividing by 100 below is integer arithmetic, several times quicker
+  let end = o + (width || 1);
+  if (width === 0) for (let t = 10; t <= n; t *= 10) end++;
+  let p = end;
+  // four digits a step: one division on the chain from digit to digit, the two pairs of the step apart from it
+  for (; p > o + 3; p -= 4) {
+    const q = (n / 10000) | 0;
+    const r = n - q * 10000;
+    const r1 = (r / 100) | 0;
+    out[p - 1] = PAIRS[(r - r1 * 100) * 2 + 1]!;
+    out[p - 2] = PAIRS[(r - r1 * 100) * 2]!;
+    out[p - 3] = PAIRS[r1 * 2 + 1]!;
+    out[p - 4] = PAIRS[r1 * 2]!;
+    n = q;
+  }
+  for (; p > o + 1; p -= 2) {
+    const q = (n / 100) | 0;
+    out[p - 1] = PAIRS[(n - q * 100) * 2 + 1]!;
+    out[p - 2] = PAIRS[(n - q * 100) * 2]!;
+    n = q;
+  }
+  if (p > o) out[o] = 0x30 + n;
+  return end;
 }
