@@ -30,7 +30,17 @@ import { runSwitch } from './lifecycle.js';
 import { endDryRun, freezeLimit, gtidCheck, preflight, recheckAfterGate, recheckFrozen, refuse, sameGtids, sameHost, startFreeze, type ErrantPolicy } from './phases.js';
 import type { Tracker } from './tracker.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight } from './shards.js';
-import { frozenSharerTasks, labelled, pauseSharers, resumeSharers, verifySharers, vipSharers } from './shared-vip.js';
+import {
+  frozenSharerTasks,
+  frozenWithSharers,
+  planWithSharers,
+  labelled,
+  pauseSharers,
+  resumeSharers,
+  rolledBackWithSharers,
+  verifySharers,
+  vipSharers,
+} from './shared-vip.js';
 import { checkRolledBack, sourceWorker, verify } from './verify.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 
@@ -84,11 +94,23 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
       (runNames.length < taskNames.length ? ` (not ${taskNames.filter((n) => !runNames.includes(n)).join(', ')}: paused by an operator)` : ''),
     'verify: every task Running in Sync without errors, syncerBinlogGtid not behind the frozen position, DM reading from the new instance' + (pf.source.relay ? ', relay on a new sub-directory and caught up' : ''),
   ];
-  // what each approval gate waits before, as the approver reads it
+  planWithSharers(t.status.plan, sharers);
+  // what each approval gate waits before, as the approver reads it: with other sources reading the VIP, every task
+  // the switch pauses (theirs too), so that what is frozen is what the approver sees
+  const frozenAll = frozenWithSharers(sourceId, taskNames, sharers);
+  const moveText = vipAlreadyMoved
+    ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks`
+    : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`;
+  const resumedAll = frozenWithSharers(sourceId, runNames, sharers);
+  const reading = `now reading ${newInstance.host} through ${input.vip.address}`;
   gates.describe({
-    'before-freeze': `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
-    'before-switch': vipAlreadyMoved ? `the VIP ${input.vip.address} is already on ${newInstance.host}; next: resume the tasks` : `move the VIP ${input.vip.address} from ${holder ?? 'nobody'} to ${newInstance.host}`,
-    'before-resume': `resume the tasks of source ${sourceId} (${runNames.join(', ') || 'none'}), now reading ${newInstance.host} through ${input.vip.address}`,
+    'before-freeze': frozenAll
+      ? `pause ${frozenAll} to move the VIP ${input.vip.address} to ${newInstance.host}`
+      : `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
+    'before-switch': moveText + (frozenAll ? `, with DM frozen: paused now are ${frozenAll}` : ''),
+    'before-resume': resumedAll
+      ? `resume ${resumedAll}, ${reading}; paused now are ${frozenAll}`
+      : `resume the tasks of source ${sourceId} (${runNames.join(', ') || 'none'}), ${reading}`,
   });
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
   if (options.dryRun) return endDryRun(t, gates, first.verdict);
@@ -103,8 +125,16 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const relayWasRunning = pf.source.relay !== null;
   // compensation checks that it left what preflight found: the VIP's holder, every task and relay running, DM reading it
   const before = holder === newInstance.host ? newInstance : holder !== null && oldTarget && holder === oldTarget.host && pf.oldFacts ? oldInstance! : null;
+  // and, the VIP being theirs too, that every source reading it runs on that instance again (shared-vip.ts)
+  const notBefore = before === newInstance ? (oldInstance ?? null) : newInstance;
+  const sharersBack = (o?: { once: boolean }) => ({
+    reads: before,
+    notReads: notBefore,
+    timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
+    inActivities: t.polls,
+  });
   t.rollbackCheck = (o) =>
-    checkRolledBack({
+    rolledBackWithSharers(() => checkRolledBack({
       dmCluster,
       sourceId,
       tasks: pf.source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
@@ -114,7 +144,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
       vip: { provider: input.vip.provider, address: input.vip.address, holder, candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])] },
       timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
       inActivities: t.polls,
-    });
+    }), sharers, sharersBack(o));
   const resumeUndo: Undo = {
     name: `resume-task ${runNames.join(', ')}`,
     byHand: `dmctl --master-addr=<dm-master> resume-task -s ${sourceId} <task>   # for ${runNames.join(', ')}`,
@@ -150,12 +180,13 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   const allFrozen = [...frozenTasks, ...labelled(sharedFrozen)];
   const frozenReadings = { ...readings, tasks: allFrozen, facts, when: 'frozen' };
   await recheckFrozen(t, frozenReadings, newInstance, options.catchUpTimeoutSeconds, policy, freeze);
-  // after a gate inside the freeze: nothing may have moved while a person decided
+  // after a gate inside the freeze: nothing may have moved while a person decided (the sharers' tasks neither)
   const stillPaused = async (gate: Gate) => {
     if (!t.safety || !gates.has(gate)) return;
     const now = await dm.dmSourceState({ dmCluster, sourceId });
-    await recheckAfterGate(t, gate, readings, newInstance, frozenTasks, now.tasks, (f, x) => {
-      if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
+    const theirs = labelled(await frozenSharerTasks(sharers));
+    await recheckAfterGate(t, gate, readings, newInstance, allFrozen, [...now.tasks, ...theirs], (f, x) => {
+      if (!x) return `task ${f.name} is no longer on ${f.name.includes('/') ? 'its source' : `source ${sourceId}`}`;
       if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
       return sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid) ? null : `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
     }, policy);
