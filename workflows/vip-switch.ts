@@ -106,7 +106,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   gates.describe({
     'before-freeze': frozenAll
       ? `pause ${frozenAll} to move the VIP ${input.vip.address} to ${newInstance.host}`
-      : `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) to move the VIP ${input.vip.address} to ${newInstance.host}`,
+      : `pause the tasks of source ${sourceId} (${taskNames.join(', ') || 'none'}) ` +
+        `to move the VIP ${input.vip.address} to ${newInstance.host}`,
     'before-switch': moveText + (frozenAll ? `, with DM frozen: paused now are ${frozenAll}` : ''),
     'before-resume': resumedAll
       ? `resume ${resumedAll}, ${reading}; paused now are ${frozenAll}`
