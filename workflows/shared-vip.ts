@@ -15,15 +15,15 @@
  * into one such switch.
  */
 import { normalizeAddress } from '../common/switch/addresses.js';
-import { SwitchErrorType } from '../common/switch/errors.js';
+import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import type { Endpoint, SourceState, SourceTask } from '../common/switch/types.js';
 import type { VipSwitchInput } from '../common/switch/input.js';
 import { dm, longDm, net, undoDm } from './activities.js';
-import { guarded, type Undo } from './compensation.js';
+import { businessFailure, guarded, type Undo } from './compensation.js';
 import { gtidCheck, refusals, type ErrantPolicy } from './gtid-check.js';
 import { refuse, type PreflightResult } from './preflight.js';
-import type { Tracker } from './tracker.js';
-import { verify } from './verify.js';
+import type { RollbackCheck, Tracker } from './tracker.js';
+import { checkRolledBack, verify, type RollbackExpectation } from './verify.js';
 
 export interface Sharer {
   dmCluster: string;
@@ -196,7 +196,70 @@ export async function verifySharers(
   const to = `${input.newInstance.host}:${input.newInstance.port}`;
   for (const [s, tasks] of frozen) {
     const target = { ...input, dmCluster: s.dmCluster, sourceId: s.sourceId, flavor: s.state.flavor };
-    await verify(t, target, tasks, null, false, oldInstance ?? null);
+    try {
+      await verify(t, target, tasks, null, false, oldInstance ?? null);
+    } catch (e) {
+      // the failure names whose verification it is: the switched source's own says nothing of a source
+      const app = businessFailure(e);
+      if (!app) throw e;
+      const type = (app.type ?? SwitchErrorType.VerificationFailed) as SwitchErrorType;
+      throw failure(`source ${key(s)} (reads the same VIP), verified after the switch: ${app.message}`, type);
+    }
     t.decide('go', `source ${key(s)} reads ${s.reads} from ${to} too, verified`);
   }
+}
+
+/**
+ * What the switch freezes, as an approver reads it: the switched source's tasks and, reading the same VIP, each
+ * sharer's running tasks (paused with them). '' when no other source reads the VIP.
+ */
+export function frozenWithSharers(sourceId: string, tasks: string[], sharers: Sharer[]): string {
+  const others = sharers.filter((s) => s.running.length);
+  if (!others.length) return '';
+  const own = `${tasks.join(', ') || 'no task'} of source ${sourceId}`;
+  const theirs = others.map((s) => `${s.running.join(', ')} of source ${key(s)} (reads the same VIP)`);
+  return `tasks ${[own, ...theirs].join('; ')}`;
+}
+
+/**
+ * The check before `rolled-back` (Tracker's rollbackCheck), over every source the switch paused: the switched
+ * source's own check (`own`, which also reads the VIP's holder: one VIP) and, for each sharer, the same reading of
+ * the real state: the tasks the switch paused Running again without errors (those an operator had paused are not its
+ * to run), a binlog dump connection from the sharer's own dm-worker on the instance DM read before and none left on
+ * the new one, and what its tasks applied downstream held by that instance. Read side by side; whatever differs is
+ * named with its source (DM cluster/source), so a switch that cannot bring a sharer back ends `needs-operator`
+ * saying whose task and what.
+ */
+export async function rolledBackWithSharers(
+  own: () => Promise<RollbackCheck>,
+  sharers: Sharer[],
+  e: Pick<RollbackExpectation, 'reads' | 'notReads' | 'timeoutSeconds'>,
+): Promise<RollbackCheck> {
+  if (!sharers.length) return own();
+  const [main, ...theirs] = await Promise.all([
+    own(),
+    ...sharers.map((s) =>
+      checkRolledBack({ ...e, dmCluster: s.dmCluster, sourceId: s.sourceId, tasks: s.running, relay: false }),
+    ),
+  ]);
+  const named = theirs.map((c, i) => {
+    const s = sharers[i]!;
+    const of = `source ${key(s)}: `;
+    return {
+      observed: `${of}${c.observed}`,
+      problems: c.problems.map((p) => `${of}${p}`),
+      // the commands go to the sharer's own DM cluster
+      fix: c.fix.map((f) => f.split('<dm-master>').join(`<dm-master of ${s.dmCluster}>`)),
+    };
+  });
+  return {
+    observed: [main.observed, ...named.map((n) => n.observed)].join('; '),
+    problems: [...main.problems, ...named.flatMap((n) => n.problems)],
+    fix: [...new Set([...main.fix, ...named.flatMap((n) => n.fix)])],
+  };
+}
+
+/** Each sharer's running tasks, as the plan names them beside the switched source's (paused, resumed, verified). */
+export function sharerTasks(sharers: Sharer[]): string[] {
+  return sharers.filter((s) => s.running.length).map((s) => `${s.running.join(', ')} of source ${key(s)}`);
 }

@@ -50,9 +50,12 @@ import { settingsRecheck, type SettingsRecheck } from './settings-recheck.js';
 import { hasPessimistic, shardPreflight, type ShardTasks } from './shards.js';
 import {
   frozenSharerTasks,
+  frozenWithSharers,
   labelled,
   pauseSharers,
   resumeSharers,
+  rolledBackWithSharers,
+  sharerTasks,
   verifySharers,
   vipSharers,
   type Sharer,
@@ -159,13 +162,19 @@ function showPlan(t: Tracker, gates: Gates, s: VipState, first: GtidCheckResult)
   const { input, taskNames, runNames, relayOn } = s;
   const to = input.newInstance.host;
   const catchUpSeconds = first.verdict === 'wait' ? input.options.catchUpTimeoutSeconds : null;
+  // the VIP's other readers are paused, re-checked, resumed and verified with this source
+  const coReaders = sharerTasks(s.sharers);
+  const leftPaused = taskNames.filter((n) => !runNames.includes(n));
   t.status.plan = renderPlan([
-    { step: 'pause-tasks', sourceId: input.sourceId, tasks: taskNames, relay: relayOn },
-    { step: 'recheck', gtidS: 'query-status', catchUpSeconds },
+    { step: 'pause-tasks', sourceId: input.sourceId, tasks: taskNames, relay: relayOn, coReaders },
+    { step: 'recheck', gtidS: 'query-status', catchUpSeconds, coReaders },
     { step: 'move-vip', vip: input.vip.address, from: s.holder, to, alreadyThere: s.vipAlreadyMoved },
-    { step: 'resume-tasks', tasks: runNames, leftPaused: taskNames.filter((n) => !runNames.includes(n)), relay: relayOn },
-    { step: 'verify', relay: relayOn },
+    { step: 'resume-tasks', tasks: runNames, leftPaused, relay: relayOn, coReaders },
+    { step: 'verify', relay: relayOn, coReaders },
   ]);
+  // what each gate waits before, as the approver reads it: every task the switch pauses (the other readers' too)
+  const frozen = frozenWithSharers(input.sourceId, taskNames, s.sharers);
+  const resumed = frozenWithSharers(input.sourceId, runNames, s.sharers);
   gates.describe(
     vipGates({
       sourceId: input.sourceId,
@@ -175,6 +184,7 @@ function showPlan(t: Tracker, gates: Gates, s: VipState, first: GtidCheckResult)
       holder: s.holder,
       to,
       alreadyThere: s.vipAlreadyMoved,
+      ...(frozen ? { frozen, resumed } : {}),
     }),
   );
   if (first.errant) gates.require('before-freeze', `APPROVE ONLY IF THESE BELONG DOWNSTREAM: ${first.errantText}`);
@@ -193,22 +203,28 @@ async function pauseDm(t: Tracker, undo: Undo[], s: VipState): Promise<string | 
   // reading it
   const oldHeld = holder !== null && oldTarget !== null && holder === oldTarget.host && pf.oldFacts !== null;
   const before = holder === newInstance.host ? newInstance : oldHeld ? oldInstance! : null;
-  t.rollbackCheck = (o) =>
+  const notBefore = before === newInstance ? (oldInstance ?? null) : newInstance;
+  // and, the VIP being theirs too, that every source reading it runs on that instance again (shared-vip.ts)
+  const own = (timeoutSeconds: number) =>
     checkRolledBack({
       dmCluster,
       sourceId,
       tasks: pf.source.tasks.filter((x) => x.stage === 'Running').map((x) => x.name),
       relay: s.relayOn,
       reads: before,
-      notReads: before === newInstance ? (oldInstance ?? null) : newInstance,
+      notReads: notBefore,
       vip: {
         provider: input.vip.provider,
         address: input.vip.address,
         holder,
         candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])],
       },
-      timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
+      timeoutSeconds,
     });
+  t.rollbackCheck = (o) => {
+    const timeoutSeconds = o?.once ? 0 : options.verifyTimeoutSeconds;
+    return rolledBackWithSharers(() => own(timeoutSeconds), s.sharers, { reads: before, notReads: notBefore, timeoutSeconds });
+  };
   if (taskNames.length) {
     const resumeUndo: Undo = {
       name: `resume-task ${runNames.join(', ')}`,
@@ -242,6 +258,8 @@ interface Frozen {
   tasks: SourceTask[];
   /** The tasks of the VIP's other readers, by reader. */
   sharers: Map<Sharer, SourceTask[]>;
+  /** This source's tasks and the other readers' (labelled with their source): what a gate must find unmoved. */
+  all: SourceTask[];
   readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
   /** Filters and binary log settings, judged again on the frozen reads and after every gate. */
   settings: SettingsRecheck;
@@ -263,7 +281,7 @@ async function recheckWithDmFrozen(t: Tracker, s: VipState, relayGtid: string | 
   const settings = settingsRecheck({ dmCluster, sourceId }, s.taskNames, s.pf);
   const frozen = { ...readings, tasks: all, facts, when: 'frozen' };
   await recheckFrozen(t, frozen, newInstance, options.catchUpTimeoutSeconds, s.policy, freeze, settings);
-  return { tasks, sharers, readings, settings };
+  return { tasks, sharers, all, readings, settings };
 }
 
 /** A gate inside the freeze, then (if it waited for a person) proof that nothing moved meanwhile. */
@@ -272,9 +290,11 @@ async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Fro
   if (!gates.has(gate)) return;
   const { dmCluster, sourceId, newInstance } = s.input;
   const flavor = s.pf.source.flavor;
-  const now = await dm.dmSourceState({ dmCluster, sourceId });
-  await recheckAfterGate(t, gate, frozen.readings, newInstance, frozen.tasks, now.tasks, (f, x) => {
-    if (!x) return `task ${f.name} is no longer on source ${sourceId}`;
+  // nothing may have moved while a person decided: the other readers' tasks neither
+  const [now, theirs] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), frozenSharerTasks(s.sharers)]);
+  const all = [...now.tasks, ...labelled(theirs)];
+  await recheckAfterGate(t, gate, frozen.readings, newInstance, frozen.all, all, (f, x) => {
+    if (!x) return `task ${f.name} is no longer on ${f.name.includes('/') ? 'its source' : `source ${sourceId}`}`;
     if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
     if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
     return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;

@@ -15,14 +15,20 @@ const list = (names: readonly string[], none = '(no tasks)') => names.join(', ')
 /** One step of a switch's plan, as the workflow decided it at preflight. */
 export type PlanStep =
   | { step: 'pause-other-shards'; held: ReadonlyArray<{ source: string; task: string }> }
-  | { step: 'pause-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
+  | { step: 'pause-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean; coReaders?: readonly string[] }
   | { step: 'stop-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
-  | { step: 'recheck'; gtidS: 'query-status' | 'checkpoints'; catchUpSeconds: number | null }
+  | { step: 'recheck'; gtidS: 'query-status' | 'checkpoints'; catchUpSeconds: number | null; coReaders?: readonly string[] }
   | { step: 'move-vip'; vip: string; from: string | null; to: string; alreadyThere: boolean }
   | { step: 'swap-source'; sourceId: string; from: Endpoint | null; to: Endpoint; alreadySwapped: boolean }
-  | { step: 'resume-tasks'; tasks: readonly string[]; leftPaused: readonly string[]; relay: boolean }
+  | {
+      step: 'resume-tasks';
+      tasks: readonly string[];
+      leftPaused: readonly string[];
+      relay: boolean;
+      coReaders?: readonly string[];
+    }
   | { step: 'start-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
-  | { step: 'verify'; relay: boolean };
+  | { step: 'verify'; relay: boolean; coReaders?: readonly string[] };
 
 const RECHECK = 're-check gtid-P ⊆ gtid-S ⊆ gtid-E';
 const FROZEN_RELAY = 'pause-relay (to read its position frozen), then stop-relay';
@@ -42,7 +48,8 @@ function renderStep(s: PlanStep): string {
     case 'pause-tasks':
       return (
         `pause-task ${list(s.tasks)} on source ${s.sourceId} and confirm Paused` +
-        (s.relay ? `; ${FROZEN_RELAY} (relay reads the upstream through the VIP too)` : '')
+        (s.relay ? `; ${FROZEN_RELAY} (relay reads the upstream through the VIP too)` : '') +
+        (s.coReaders?.length ? `; pause-task ${s.coReaders.join('; ')} (reading the same VIP) and confirm Paused` : '')
       );
     case 'stop-tasks':
       return (
@@ -53,7 +60,8 @@ function renderStep(s: PlanStep): string {
       return (
         (s.gtidS === 'query-status' ? 're-take gtid-S with DM frozen' : 're-take gtid-S from the checkpoints') +
         ` and ${RECHECK}` +
-        (s.catchUpSeconds !== null ? `, waiting up to ${s.catchUpSeconds} s for the new instance to catch up` : '')
+        (s.catchUpSeconds !== null ? `, waiting up to ${s.catchUpSeconds} s for the new instance to catch up` : '') +
+        (s.coReaders?.length ? ', their tasks too' : '')
       );
     case 'move-vip':
       return s.alreadyThere
@@ -69,7 +77,8 @@ function renderStep(s: PlanStep): string {
       return (
         (s.relay ? 'start-relay, then ' : '') +
         `resume-task ${list(s.tasks)}` +
-        (s.leftPaused.length ? ` (not ${s.leftPaused.join(', ')}: paused by an operator)` : '')
+        (s.leftPaused.length ? ` (not ${s.leftPaused.join(', ')}: paused by an operator)` : '') +
+        (s.coReaders?.length ? `; resume-task ${s.coReaders.join('; ')}` : '')
       );
     case 'start-tasks':
       return (
@@ -80,7 +89,10 @@ function renderStep(s: PlanStep): string {
       return (
         'verify: every task Running in Sync without errors, positions not behind the frozen gtid-S, DM reading ' +
         'from the new instance' +
-        (s.relay ? ', relay on a new sub-directory and caught up' : '')
+        (s.relay ? ', relay on a new sub-directory and caught up' : '') +
+        (s.coReaders?.length
+          ? `; the same for ${s.coReaders.join('; ')}, each read by its own dm-worker from the new instance`
+          : '')
       );
   }
 }
@@ -94,16 +106,22 @@ export function vipGates(p: {
   holder: string | null;
   to: string;
   alreadyThere: boolean;
+  /** With other sources reading the VIP: every task the switch pauses, and every one it resumes, theirs too. */
+  frozen?: string;
+  resumed?: string;
 }): Record<Gate, string> {
+  const move = p.alreadyThere
+    ? `the VIP ${p.vip} is already on ${p.to}; next: resume the tasks`
+    : `move the VIP ${p.vip} from ${p.holder ?? 'nobody'} to ${p.to}`;
+  const reading = `now reading ${p.to} through ${p.vip}`;
   return {
-    'before-freeze':
-      `pause the tasks of source ${p.sourceId} (${list(p.tasks, 'none')}) ` + `to move the VIP ${p.vip} to ${p.to}`,
-    'before-switch': p.alreadyThere
-      ? `the VIP ${p.vip} is already on ${p.to}; next: resume the tasks`
-      : `move the VIP ${p.vip} from ${p.holder ?? 'nobody'} to ${p.to}`,
-    'before-resume':
-      `resume the tasks of source ${p.sourceId} (${list(p.runTasks, 'none')}), ` +
-      `now reading ${p.to} through ${p.vip}`,
+    'before-freeze': p.frozen
+      ? `pause ${p.frozen} to move the VIP ${p.vip} to ${p.to}`
+      : `pause the tasks of source ${p.sourceId} (${list(p.tasks, 'none')}) to move the VIP ${p.vip} to ${p.to}`,
+    'before-switch': move + (p.frozen ? `, with DM frozen: paused now are ${p.frozen}` : ''),
+    'before-resume': p.resumed
+      ? `resume ${p.resumed}, ${reading}; paused now are ${p.frozen}`
+      : `resume the tasks of source ${p.sourceId} (${list(p.runTasks, 'none')}), ${reading}`,
   };
 }
 

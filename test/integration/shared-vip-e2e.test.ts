@@ -20,6 +20,7 @@
 import type { Client } from '@temporalio/client';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { execa } from 'execa';
+import mysql from 'mysql2/promise';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,10 +29,19 @@ import { renderHostStatus, returnRequestFrom, startHost } from '../../client/dra
 import type { DrainRequest, HostStatus } from '../../common/switch/drain.js';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import { statusQuery } from '../../common/switch/messages.js';
+import type { Gate, SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startDm, type DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, startIncrementalTask, taskConfig } from '../sandbox/dm-setup.js';
-import { downstreamMatches, failureType, runSwitch, sourceReads, taskState } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  runSwitch,
+  sourceReads,
+  startSwitch,
+  taskState,
+  waitForStatus,
+} from '../sandbox/switch-harness.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
 import { startTidb, type TidbInstance } from '../sandbox/tidb.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
@@ -298,5 +308,215 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     expect(r.status.steps).toEqual([]);
     expect(await world()).toEqual(before);
   });
+
+  /**
+   * A transaction downstream that holds a lock on one row of `schema`.rows (pessimistic, TiDB's default mode, as DM's
+   * own writes are): DM's write of that row waits for it, its task Running without error while its position does not
+   * move. What a long-running report or a forgotten session downstream does.
+   */
+  async function holdRowDownstream(schema: 'app' | 'app2') {
+    const conn = await mysql.createConnection(tidb.connectionOptions);
+    const [rows] = await conn.query(`SELECT MAX(id) AS id FROM ${schema}.rows`);
+    const id = Number((rows as Array<{ id: number }>)[0]!.id);
+    await conn.query('BEGIN PESSIMISTIC');
+    await conn.query(`SELECT id FROM ${schema}.rows WHERE id = ? FOR UPDATE`, [id]);
+    let released = false;
+    return {
+      id,
+      async release() {
+        if (released) return;
+        released = true;
+        await conn.query('ROLLBACK').catch(() => undefined);
+        await conn.end().catch(() => undefined);
+      },
+    };
+  }
+
+  /**
+   * A VIP switch of src-shared naming src-shared2 in sharedWith, from the VIP's holder now to another replica, with
+   * gates inside the freeze. At before-resume (DM frozen, the VIP on the new instance) a row of `schema` is locked
+   * downstream and updated upstream: once resumed, the task replicating that schema waits on the lock, and its
+   * verification (replication moving forward from the new instance) fails after DM resumed there. `duringUndo`
+   * runs once compensation began.
+   */
+  type Held = { release(): Promise<void> };
+  async function sharedSwitchFailing(schema: 'app' | 'app2', duringUndo?: (held: Held) => Promise<void>) {
+    const before = await world();
+    expect(before).toMatchObject({ s1: running, s2: running });
+    const holder = [a, b, c, d].find((x) => x.host === before.vip)!;
+    expect(holder, before.vip ?? 'nobody holds the VIP').toBeDefined();
+    const target = [b, c, d].find((x) => x !== holder)!;
+    const req: VipSwitchRequest = {
+      sourceId: 'src-shared',
+      newInstance: ref(target),
+      oldInstance: ref(holder),
+      vip: { address: lab.vip },
+      sharedWith: [{ dmCluster: 'second', sourceId: 'src-shared2' }],
+      approvals: { gates: ['before-switch', 'before-resume'], timeoutSeconds: 600 },
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 30 },
+    };
+    const sw = await startSwitch(client, 'vipSwitch', QUEUE, req);
+    const atGate = async (gate: Gate) => {
+      const pending = (x: SwitchStatus) => x.approvals.some((y) => y.gate === gate && y.state === 'pending');
+      const s = await waitForStatus(sw.handle, pending);
+      return s.approvals.find((y) => y.gate === gate)!.approving.summary;
+    };
+    const summaries: Partial<Record<Gate, string>> = {};
+    summaries['before-switch'] = await atGate('before-switch');
+    await sw.handle.signal('approve', { gate: 'before-switch', by: 'dba' });
+    summaries['before-resume'] = await atGate('before-resume');
+    // the fault, while DM is frozen: a row locked downstream, and a change of it upstream (on the new instance too)
+    const held = await holdRowDownstream(schema);
+    try {
+      await primary.query(`UPDATE ${schema}.rows SET payload = 'held downstream' WHERE id = ?`, [held.id]);
+      await waitCaughtUp(target, primary);
+      await sw.handle.signal('approve', { gate: 'before-resume', by: 'dba' });
+      if (duringUndo) {
+        await waitForStatus(sw.handle, (x) => x.phase === 'compensating', 300_000);
+        await duringUndo(held);
+      }
+      const end = await sw.end();
+      return { ...end, holder, target, summaries, held };
+    } catch (e) {
+      await held.release();
+      throw e;
+    }
+  }
+  const reasons = (s: SwitchStatus) => s.decisions.map((x) => x.reason).join('\n');
+  const dm2Worker = async () => {
+    const r = expectOk('list-member', await dm2.ctl(['list-member', '--worker']));
+    type W = { name: string; source: string };
+    const ws = (r.members as Array<{ worker?: { workers?: W[] } }>).flatMap((m) => m.worker?.workers ?? []);
+    return ws.find((w) => w.source === 'src-shared2')!.name;
+  };
+
+  it(
+    'given a shared-VIP switch whose verification fails after DM resumed on the new instance, should name every ' +
+      'frozen task at the gates, undo both sources and check the co-reader back on the old instance before claiming ' +
+      'rolled-back',
+    async () => {
+      // the downstream lock goes once the switch undoes itself: the switched source's task can run on the old
+      // instance again, so the undo can succeed, and what it claims must then hold for both sources
+      const r = await sharedSwitchFailing('app', (held) => held.release());
+      try {
+        const why = reasons(r.status);
+        // the gates inside the freeze name every paused task, the co-reader's too
+        for (const gate of ['before-switch', 'before-resume'] as const) {
+          expect.soft(r.summaries[gate], gate).toContain('task-s1 of source src-shared');
+          expect.soft(r.summaries[gate], gate).toContain('task-s2 of source second/src-shared2');
+        }
+        expect(failureType(r.error), why).toBe('VerificationFailed');
+        expect(why).toContain(
+          'replication did not move forward from the new instance within 30 s: task task-s1 still lacks',
+        );
+        expect(r.status.outcome, why).toBe('rolled-back');
+        // the co-reader had been resumed on the new instance, and was paused before the VIP moved back
+        const steps = r.status.steps.map((s) => s.step);
+        expect(steps).toContain('resume-task task-s2 of source second/src-shared2');
+        const undone = r.status.compensation.map((s) => `${s.step} ${s.result}`);
+        expect(undone).toContain('pause-task task-s2 of source second/src-shared2 (before moving back) done');
+        expect(undone).toContain('resume-task task-s2 of source second/src-shared2 done');
+        // what the check before rolled-back read: the co-reader's task Running again, read by its own worker from
+        // the old instance, and what it applied downstream held there
+        const checked = r.status.decisions.find((x) => x.reason.startsWith('every change was undone, and checked:'));
+        expect(checked, why).toBeDefined();
+        const worker = await dm2Worker();
+        const old = `${r.holder.host}:3306`;
+        expect(checked!.reason).toContain(`VIP ${lab.vip} on ${r.holder.host}`);
+        expect(checked!.reason).toMatch(/source second\/src-shared2: [^\n]*task task-s2 Running\/Sync/);
+        const at = old.replace(/\./g, '\\.');
+        const onOld = `[1-9]\\d* binlog dump connection\\(s\\) from dm-worker ${worker} .* on ${at}`;
+        expect(checked!.reason).toMatch(new RegExp(`source second/src-shared2: [^\\n]*${onOld}`));
+        const holds = /source second\/src-shared2: [^\n]*the old instance \S+ holds what the tasks applied/;
+        expect(checked!.reason).toMatch(holds);
+        expect(await vipHolder()).toBe(r.holder.host);
+        expect(await world()).toMatchObject({ s1: running, s2: running });
+        await allEqual();
+      } finally {
+        await r.held.release();
+      }
+    },
+  );
+
+  it(
+    'given a shared-VIP switch undone while the co-reader\'s task cannot run again on the old instance, should end ' +
+      'needs-operator naming that source and its task',
+    async () => {
+      // the lock stays: the co-reader's task waits on it on the new instance (its verification fails) and again on the
+      // old one after the undo
+      const r = await sharedSwitchFailing('app2');
+      try {
+        const why = reasons(r.status);
+        expect(r.status.outcome, why).toBe('needs-operator');
+        expect(failureType(r.error)).toBe('CompensationFailed');
+        // the switched source verified; the co-reader's verification failed, naming it (`switched` would be wrong)
+        expect(why).toContain('tasks task-s1 Running in Sync without errors');
+        expect(why).toContain(
+          'source second/src-shared2 (reads the same VIP), verified after the switch: ' +
+            'replication did not move forward from the new instance within 30 s: task task-s2 still lacks',
+        );
+        const refused = r.status.decisions.filter((x) => x.verdict === 'refuse').map((x) => x.reason).join('\n');
+        // named by the check after the undo: as a problem when every undo ran, or in what was observed when an undo
+        // failed
+        const stuck = '(is Paused with errors: |shows Running but its position did not move)';
+        const problem = new RegExp(`source second/src-shared2: task task-s2 ${stuck}`);
+        const observed = /Observed: [^\n]*source second\/src-shared2: [^\n]*task task-s2 /;
+        expect(problem.test(refused) || observed.test(refused), refused).toBe(true);
+        if (problem.test(refused)) expect(r.status.operatorActions.join('\n')).toContain('<dm-master of second>');
+        expect(await vipHolder()).toBe(r.holder.host);
+        expect(await taskState(dm1, 'src-shared', 'task-s1')).toMatchObject(running);
+      } finally {
+        // what the operator does: the downstream transaction ends, the task runs again
+        await r.held.release();
+      }
+      for (let i = 0; i < 60 && (await taskState(dm2, 'src-shared2', 'task-s2'))?.stage !== 'Running'; i++) {
+        await dm2.ctl(['resume-task', '-s', 'src-shared2', 'task-s2']);
+        await sleep(1000);
+      }
+      expect(await world()).toMatchObject({ s1: running, s2: running });
+      await allEqual();
+    },
+  );
+
+  it(
+    'given a co-reader\'s task resumed by hand while the switch waits at a gate inside the freeze, should undo the ' +
+      'switch before moving the VIP, naming that task',
+    async () => {
+      const before = await world();
+      expect(before).toMatchObject({ s1: running, s2: running });
+      const holder = [a, b, c, d].find((x) => x.host === before.vip)!;
+      const target = [b, c, d].find((x) => x !== holder)!;
+      const req: VipSwitchRequest = {
+        sourceId: 'src-shared',
+        newInstance: ref(target),
+        oldInstance: ref(holder),
+        vip: { address: lab.vip },
+        sharedWith: [{ dmCluster: 'second', sourceId: 'src-shared2' }],
+        approvals: { gates: ['before-switch'], timeoutSeconds: 600 },
+        options,
+      };
+      const sw = await startSwitch(client, 'vipSwitch', QUEUE, req);
+      const pending = (x: SwitchStatus) => x.approvals.some((y) => y.gate === 'before-switch' && y.state === 'pending');
+      await waitForStatus(sw.handle, pending);
+      expect((await taskState(dm2, 'src-shared2', 'task-s2'))?.stage).toBe('Paused');
+      // someone resumes the co-reader's task while the approver decides: moving the VIP now would move it under a
+      // running task
+      expectOk('resume-task', await dm2.ctl(['resume-task', '-s', 'src-shared2', 'task-s2']));
+      const s2Stage = async () => (await taskState(dm2, 'src-shared2', 'task-s2'))?.stage;
+      for (let i = 0; i < 30 && (await s2Stage()) !== 'Running'; i++) await sleep(500);
+      await sw.handle.signal('approve', { gate: 'before-switch', by: 'dba' });
+      const { status, error } = await sw.end();
+      const why = reasons(status);
+      expect(failureType(error), why).toBe('FreezeBroken');
+      expect(why).toContain(
+        'while DM was frozen (at gate before-switch), task second/src-shared2/task-s2 is Running, not Paused',
+      );
+      expect(status.steps.map((s) => s.step).filter((s) => s.startsWith('move VIP'))).toEqual([]);
+      expect(status.outcome, why).toBe('rolled-back');
+      expect(await vipHolder()).toBe(holder.host);
+      expect(await world()).toMatchObject({ s1: running, s2: running });
+      await allEqual();
+    },
+  );
 
 });
