@@ -33,7 +33,10 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'workflows run in the deterministic sandbox: no Node built-ins' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'workflows run in the deterministic sandbox: no Node built-ins',
+          })),
           patterns: [
             {
               group: ['../activities/*', '../activities/**'],

@@ -9,7 +9,11 @@
 const BASE = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR'];
 
 /** PATH, locale and the like from `from`, the variables named in `pass`, then `extra` on top. */
-export function childEnv(extra: Record<string, string> = {}, pass: string[] = [], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function childEnv(
+  extra: Record<string, string> = {},
+  pass: string[] = [],
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of [...BASE, ...Object.keys(from).filter((k) => k.startsWith('LC_')), ...pass]) {
     const v = from[k];

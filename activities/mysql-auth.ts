@@ -41,14 +41,19 @@ function scrambleToken(password: string, scramble: Buffer): Buffer {
 }
 
 function encrypted(password: string, scramble: Buffer, key: string | Buffer): Buffer {
-  return publicEncrypt({ key, oaepHash: 'sha1', padding: constants.RSA_PKCS1_OAEP_PADDING }, xor(Buffer.from(`${password}\0`), scramble));
+  return publicEncrypt(
+    { key, oaepHash: 'sha1', padding: constants.RSA_PKCS1_OAEP_PADDING },
+    xor(Buffer.from(`${password}\0`), scramble),
+  );
 }
 
 function refusal(p: AuthPolicy, plugin: string): Error {
   return Object.assign(
     new Error(
-      `${p.address} asked for the password of credential "${p.reference}" in full (${plugin}) over a connection without TLS ` +
-        `and without a pinned server key; nothing was sent. Give the credential tls: { caFile } or serverPublicKeyFile ` +
+      `${p.address} asked for the password of credential "${p.reference}" in full ` +
+        `(${plugin}) over a connection without TLS ` +
+        (`and without a pinned server key; nothing was sent. Give the credential tls: { ` +
+          `caFile } or serverPublicKeyFile `) +
         `(or, knowing that any server answering there then reads the password, allowPublicKeyRetrieval: true)`,
     ),
     { code: 'DM_SWITCH_PASSWORD_WITHHELD', fatal: true },
@@ -57,8 +62,16 @@ function refusal(p: AuthPolicy, plugin: string): Error {
 
 type Plugin = (ctx: { connection: { config: { password?: string } } }) => (data: Buffer) => Buffer | null;
 
-/** The full-authentication answer: cleartext over TLS, else encrypted with a pinned key, else (if allowed) a requested one. */
-function fullAuth(p: AuthPolicy, plugin: string, password: string, scramble: Buffer): { send: Buffer; waitKey: boolean } {
+/**
+ * The full-authentication answer: cleartext over TLS, else encrypted with a pinned key, else (if allowed) a requested
+ * one.
+ */
+function fullAuth(
+  p: AuthPolicy,
+  plugin: string,
+  password: string,
+  scramble: Buffer,
+): { send: Buffer; waitKey: boolean } {
   if (p.tls) return { send: Buffer.from(`${password}\0`), waitKey: false };
   if (p.serverPublicKey) return { send: encrypted(password, scramble, p.serverPublicKey), waitKey: false };
   if (p.allowPublicKeyRetrieval) return { send: REQUEST_PUBLIC_KEY, waitKey: true };

@@ -61,7 +61,11 @@ export const FILTER_COLUMNS = [
 export type Reachable = Extract<InstanceFacts, { reachable: true }>;
 
 /** SHOW REPLICA STATUS (MySQL: Replica_/Source_ columns) or SHOW SLAVE STATUS (MariaDB: Slave_/Master_). */
-export function replicaState(rs: Record<string, unknown>, thread: 'Replica' | 'Slave', source: 'Source' | 'Master'): ReplicaState {
+export function replicaState(
+  rs: Record<string, unknown>,
+  thread: 'Replica' | 'Slave',
+  source: 'Source' | 'Master',
+): ReplicaState {
   const uuid = String(rs[`${source}_UUID`] ?? '');
   const sid = Number(rs[`${source}_Server_Id`] ?? 0);
   return {
@@ -76,10 +80,20 @@ export function replicaState(rs: Record<string, unknown>, thread: 'Replica' | 'S
 }
 
 /** Server errors that mean the credentials (or the grants) are wrong, not that the server is down. */
-const ACCESS_ERRORS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_HOST_NOT_PRIVILEGED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_SPECIFIC_ACCESS_DENIED_ERROR']);
+const ACCESS_ERRORS = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+]);
 
 const LOGIN_REFUSED = 'login-refused';
-/** A login that did not happen for a reason of this server (refused, or not to be trusted with the password), not an outage. */
+/**
+ * A login that did not happen for a reason of this server (refused, or not to be trusted with the password), not an
+ * outage.
+ */
 export const loginRefused = (e: unknown): e is ApplicationFailure =>
   e instanceof ApplicationFailure && (e.details?.[0] === LOGIN_REFUSED || e.details?.[0] === CREDENTIAL_NOT_BOUND);
 
@@ -104,9 +118,17 @@ export function isAccessError(e: unknown): boolean {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not answer: null). */
-export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: string }, onReads: BinlogDumpClient[] | null, onNotReads: BinlogDumpClient[] | null): boolean {
-  // where DM must read: any dump from the worker's address; where it must be gone: the name tells co-located workers apart
+/**
+ * `reads` (when given) serves a binlog dump connection from `owners`, and `notReads` none from them (or does not
+ * answer: null).
+ */
+export function dumpsMoved(
+  want: { reads: unknown; owners: string[]; worker?: string },
+  onReads: BinlogDumpClient[] | null,
+  onNotReads: BinlogDumpClient[] | null,
+): boolean {
+  // where DM must read: any dump from the worker's address; where it must be gone: the name tells co-located workers
+  // apart
   const reads = (onReads ?? []).filter((c) => ownsConnection(want.owners, c));
   const left = (onNotReads ?? []).filter((c) => ownsConnection(want.owners, c, want.worker));
   return (!want.reads || reads.length > 0) && left.length === 0;
@@ -117,10 +139,7 @@ export function dumpsMoved(want: { reads: unknown; owners: string[]; worker?: st
  * registers as a replica with the dm-worker's name as host, cut at 60
  * characters, and its source's server-id), in words; null for a server.
  */
-export function dmReader(
-  r: Endpoint & { serverId: number },
-  dm: DmBinlogReaders | undefined,
-): string | null {
+export function dmReader(r: Endpoint & { serverId: number }, dm: DmBinlogReaders | undefined): string | null {
   if (!dm) return null;
   const byId = dm.serverIds.find((x) => x.serverId === r.serverId);
   if (byId) return `server_id ${r.serverId} of DM source ${byId.sourceId}, registered as ${r.host}:${r.port}`;
@@ -166,7 +185,9 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
         connectTimeout: options.connectTimeoutMs ?? 5_000,
         supportBigNumbers: true,
         bigNumberStrings: true,
-        ...(creds.tls ? { ssl: { ca: creds.tls.ca, rejectUnauthorized: true, verifyIdentity: creds.tls.verifyIdentity } } : {}),
+        ...(creds.tls
+          ? { ssl: { ca: creds.tls.ca, rejectUnauthorized: true, verifyIdentity: creds.tls.verifyIdentity } }
+          : {}),
         authPlugins: authPlugins({
           reference: ref.credentials,
           address,
@@ -198,14 +219,28 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
   }
 
   async function dumpClients(c: mysql.Connection): Promise<BinlogDumpClient[]> {
-    const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+    const [rows] = await c.query(
+      `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS ` +
+        `seconds FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`,
+    );
     const replicaHosts = await registeredReplicaHosts(c);
     const names = new Map<string, Promise<string[]>>();
     return Promise.all(
-      (rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>).map(async (r) => {
+      (
+        rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>
+      ).map(async (r) => {
         const client = clientAddress(r.host);
         // with name resolution on, MySQL shows the client's name (127.0.0.1 as `localhost`): resolve it back
-        if (!names.has(client)) names.set(client, isIP(client) ? Promise.resolve([client]) : lookup(client, { all: true }).then((a) => a.map((x) => normalizeAddress(x.address)), () => []));
+        if (!names.has(client))
+          names.set(
+            client,
+            isIP(client)
+              ? Promise.resolve([client])
+              : lookup(client, { all: true }).then(
+                  (a) => a.map((x) => normalizeAddress(x.address)),
+                  () => [],
+                ),
+          );
         return {
           id: Number(r.id),
           user: r.user,

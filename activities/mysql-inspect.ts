@@ -15,7 +15,14 @@ import type {
   InstanceFacts,
   SourceReading,
 } from '../common/switch/types.js';
-import { FILTER_COLUMNS, loginRefused, MAX_CHAIN_DEPTH, replicaState, type MysqlConnector, type Reachable } from './mysql-connection.js';
+import {
+  FILTER_COLUMNS,
+  loginRefused,
+  MAX_CHAIN_DEPTH,
+  replicaState,
+  type MysqlConnector,
+  type Reachable,
+} from './mysql-connection.js';
 
 /** The instance readers, over one connector. */
 export function mysqlInspector(conn: MysqlConnector) {
@@ -63,14 +70,18 @@ export function mysqlInspector(conn: MysqlConnector) {
       // One query per flavor: the shared settings, and the flavor's own GTID variables.
       const r = (await one<Record<string, string | number | null>>(
         c,
-        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, @@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, @@GLOBAL.read_only AS ro, ` +
+        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, ` +
+          `@@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, @@GLOBAL.read_only AS ro, ` +
           (mysqlFlavor
             ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.super_read_only AS sro,
                @@GLOBAL.log_replica_updates AS lru, @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
-            : `@@GLOBAL.log_slave_updates AS lru, @@GLOBAL.gtid_strict_mode AS strict, @@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_current_pos AS executed`),
+            : `@@GLOBAL.log_slave_updates AS lru, @@GLOBAL.gtid_strict_mode AS strict, ` +
+              `@@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_current_pos AS executed`),
       ))!;
       const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
-      const channels = (rows as Array<Record<string, unknown>>).map((row) => (mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master')));
+      const channels = (rows as Array<Record<string, unknown>>).map((row) =>
+        mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master'),
+      );
       facts = {
         reachable: true,
         address,
@@ -211,7 +222,8 @@ export function mysqlInspector(conn: MysqlConnector) {
       for (const col of FILTER_COLUMNS) add(channel, col, row[col]);
     }
     if (flavor === 'mysql') {
-      const sql = 'SELECT FILTER_NAME AS name, FILTER_RULE AS rule ' +
+      const sql =
+        'SELECT FILTER_NAME AS name, FILTER_RULE AS rule ' +
         'FROM performance_schema.replication_applier_global_filters';
       const [global] = await c.query(sql).catch(() => [[]]);
       for (const g of global as Array<{ name: string; rule: string }>) add('(global)', g.name, g.rule);

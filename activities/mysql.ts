@@ -9,13 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import type {
-  BinlogDumpClient,
-  DmBinlogReaders,
-  Endpoint,
-  Flavor,
-  InstanceFacts,
-} from '../common/switch/types.js';
+import type { BinlogDumpClient, DmBinlogReaders, Endpoint, Flavor, InstanceFacts } from '../common/switch/types.js';
 import { CREDENTIAL_NOT_BOUND, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { resolveAll } from './net.js';
@@ -24,7 +18,15 @@ import { mariadbPosition } from '../common/switch/mariadb-position.js';
 import { pollUntil } from './poll.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { dmReader, dumpsMoved, loginRefused, mysqlConnector, replicaState, sleep, type CredentialResolver } from './mysql-connection.js';
+import {
+  dmReader,
+  dumpsMoved,
+  loginRefused,
+  mysqlConnector,
+  replicaState,
+  sleep,
+  type CredentialResolver,
+} from './mysql-connection.js';
 import { mysqlInspector } from './mysql-inspect.js';
 
 export { dmReader, dumpsMoved, isAccessError, MAX_CHAIN_DEPTH } from './mysql-connection.js';
@@ -62,12 +64,17 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         let stopped: string | null = null;
         if (facts.reachable) {
           const gap = want.subtract(parseGtidSet(req.flavor, facts.gtidExecuted));
-          if (gap.isEmpty()) return { caughtUp: true, missing: '', waitedSeconds: Math.round((Date.now() - started) / 1000) };
+          if (gap.isEmpty())
+            return { caughtUp: true, missing: '', waitedSeconds: Math.round((Date.now() - started) / 1000) };
           missing = gap.toCompactString();
           const channels = channelsOf(facts);
           // an IO thread `Connecting` (its source died) while the SQL thread applies the relay log still catches up
           if (!applying(channels)) {
-            const why = channels.map((c) => c.lastError).filter(Boolean).join('; ') || 'no channel has its SQL thread running';
+            const why =
+              channels
+                .map((c) => c.lastError)
+                .filter(Boolean)
+                .join('; ') || 'no channel has its SQL thread running';
             stopped = `replication of ${req.instance.host}:${req.instance.port} has stopped: ${why}`;
             missing += ` (${stopped})`;
           }
@@ -75,7 +82,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         ctx.heartbeat({ started, missing });
         // stopped replication does not catch up by waiting: after 3 s of it (not a restart in progress), say so now
         stoppedSince = stopped ? (stoppedSince ?? Date.now()) : null;
-        if (stopped && stoppedSince !== null && Date.now() - stoppedSince >= 3000) return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000), stopped };
+        if (stopped && stoppedSince !== null && Date.now() - stoppedSince >= 3000)
+          return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000), stopped };
         if (Date.now() - started >= req.timeoutSeconds * 1000) {
           return { caughtUp: false, missing, waitedSeconds: Math.round((Date.now() - started) / 1000) };
         }
@@ -92,7 +100,10 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     async mysqlBinlogDumpClients(ref: InstanceRef): Promise<BinlogDumpClient[]> {
       const c = await connect(ref).catch((e: Error) => {
         if (e instanceof ApplicationFailure) throw e;
-        throw ApplicationFailure.create({ message: `cannot connect to ${ref.host}:${ref.port}: ${e.message}`, type: SwitchErrorType.VerificationFailed });
+        throw ApplicationFailure.create({
+          message: `cannot connect to ${ref.host}:${ref.port}: ${e.message}`,
+          type: SwitchErrorType.VerificationFailed,
+        });
       });
       try {
         return await dumpClients(c);
@@ -118,17 +129,31 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       /** The dm-worker's name: a connection is the owner's only while the instance lists a replica under it. */
       worker?: string;
       timeoutSeconds: number;
-    }): Promise<{ ok: boolean; onReads: BinlogDumpClient[] | null; onNotReads: BinlogDumpClient[] | null; owners: string[]; waitedSeconds: number }> {
+    }): Promise<{
+      ok: boolean;
+      onReads: BinlogDumpClient[] | null;
+      onNotReads: BinlogDumpClient[] | null;
+      owners: string[];
+      waitedSeconds: number;
+    }> {
       const resolved = await Promise.all((req.ownerHosts ?? []).map((h) => resolveAll(h).catch(() => [] as string[])));
       const owners = [...new Set([...req.owners.map(normalizeAddress), ...resolved.flat()])];
       const mine = (xs: BinlogDumpClient[] | null) => (xs ?? []).filter((c) => ownsConnection(owners, c, req.worker));
       const r = await pollUntil(
         req.timeoutSeconds,
         async () => {
-          const [onReads, onNotReads] = await Promise.all([req.reads ? dumpClientsIfUp(req.reads) : Promise.resolve(null), req.notReads ? dumpClientsIfUp(req.notReads) : Promise.resolve(null)]);
+          const [onReads, onNotReads] = await Promise.all([
+            req.reads ? dumpClientsIfUp(req.reads) : Promise.resolve(null),
+            req.notReads ? dumpClientsIfUp(req.notReads) : Promise.resolve(null),
+          ]);
           return { onReads, onNotReads };
         },
-        (v) => dumpsMoved({ reads: req.reads, owners, ...(req.worker === undefined ? {} : { worker: req.worker }) }, v.onReads, v.onNotReads),
+        (v) =>
+          dumpsMoved(
+            { reads: req.reads, owners, ...(req.worker === undefined ? {} : { worker: req.worker }) },
+            v.onReads,
+            v.onNotReads,
+          ),
         (v) => ({ on: mine(v.onReads).length, left: mine(v.onNotReads).length }),
       );
       return { ok: r.ok, ...r.last, owners, waitedSeconds: r.waitedSeconds };
@@ -152,28 +177,60 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * source is skipped. Binlog dumps and other users are left alone.
      * Returns the connections closed; a KILL the server refuses is reported.
      */
-    async mysqlCloseIdleConnections(req: { instance: InstanceRef; user: string; hosts: string[] }): Promise<{ closed: BinlogDumpClient[]; refused: string[] }> {
+    async mysqlCloseIdleConnections(req: {
+      instance: InstanceRef;
+      user: string;
+      hosts: string[];
+    }): Promise<{ closed: BinlogDumpClient[]; refused: string[] }> {
       let c: mysql.Connection;
       try {
         c = await connect(req.instance);
       } catch (e) {
         if (e instanceof ApplicationFailure) throw e;
-        return { closed: [], refused: [`${req.instance.host}:${req.instance.port} does not answer: ${(e as Error).message}`] };
+        return {
+          closed: [],
+          refused: [`${req.instance.host}:${req.instance.port} does not answer: ${(e as Error).message}`],
+        };
       }
       try {
-        const [rows] = await c.query(`SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS seconds FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Sleep' AND ID <> CONNECTION_ID()`, [req.user]);
+        const [rows] = await c.query(
+          `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS ` +
+            `seconds FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = ` +
+            `'Sleep' AND ID <> CONNECTION_ID()`,
+          [req.user],
+        );
         const wanted = new Set(req.hosts.map(normalizeAddress));
         const closed: BinlogDumpClient[] = [];
         const refused: string[] = [];
-        for (const r of rows as Array<{ id: number | string; user: string; host: string; command: string; seconds: number | string }>) {
+        for (const r of rows as Array<{
+          id: number | string;
+          user: string;
+          host: string;
+          command: string;
+          seconds: number | string;
+        }>) {
           const client = clientAddress(r.host);
-          const addresses = isIP(client) ? [client] : await lookup(client, { all: true }).then((a) => a.map((x) => normalizeAddress(x.address)), () => []);
+          const addresses = isIP(client)
+            ? [client]
+            : await lookup(client, { all: true }).then(
+                (a) => a.map((x) => normalizeAddress(x.address)),
+                () => [],
+              );
           if (![client, ...addresses].some((x) => wanted.has(normalizeAddress(x)))) continue;
           try {
             await c.query(`KILL CONNECTION ${Number(r.id)}`);
-            closed.push({ id: Number(r.id), user: r.user, host: r.host, clientAddress: client, clientAddresses: addresses, command: r.command, seconds: Number(r.seconds) });
+            closed.push({
+              id: Number(r.id),
+              user: r.user,
+              host: r.host,
+              clientAddress: client,
+              clientAddresses: addresses,
+              command: r.command,
+              seconds: Number(r.seconds),
+            });
           } catch (e) {
-            if ((e as { code?: string }).code !== 'ER_NO_SUCH_THREAD') refused.push(`KILL ${r.id} (${r.user}@${r.host}): ${(e as Error).message}`);
+            if ((e as { code?: string }).code !== 'ER_NO_SUCH_THREAD')
+              refused.push(`KILL ${r.id} (${r.user}@${r.host}): ${(e as Error).message}`);
           }
         }
         return { closed, refused };
@@ -240,9 +297,12 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           for (const r of named) found.push({ ...r, via: `replica of ${address}` });
           if (source) {
             const [status] = await c.query(maria ? 'SHOW ALL SLAVES STATUS' : 'SHOW REPLICA STATUS');
-            const channels = (status as Array<Record<string, unknown>>).map((row) => (maria ? replicaState(row, 'Slave', 'Master') : replicaState(row, 'Replica', 'Source')));
+            const channels = (status as Array<Record<string, unknown>>).map((row) =>
+              maria ? replicaState(row, 'Slave', 'Master') : replicaState(row, 'Replica', 'Source'),
+            );
             if (channels.length === 0) asked.push(`${address}: replicates from nobody`);
-            for (const ch of channels) await list({ host: ch.sourceHost, port: ch.sourcePort, credentials: req.credentials }, false);
+            for (const ch of channels)
+              await list({ host: ch.sourceHost, port: ch.sourcePort, credentials: req.credentials }, false);
           }
         } finally {
           await c.end().catch(() => undefined);
@@ -277,19 +337,30 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * (`<meta-schema>.<task>_syncer_checkpoint`, the global row): the
      * position a stopped task resumes from. Null when the task has none.
      */
-    async mysqlReadCheckpoint(req: { downstream: InstanceRef; metaSchema: string; task: string; sourceId: string }): Promise<{ binlogGtid: string; binlogName: string; binlogPos: number } | null> {
+    async mysqlReadCheckpoint(req: {
+      downstream: InstanceRef;
+      metaSchema: string;
+      task: string;
+      sourceId: string;
+    }): Promise<{ binlogGtid: string; binlogName: string; binlogPos: number } | null> {
       const c = await connect(req.downstream).catch((e: Error) => {
         throw new Error(`cannot connect to the downstream ${req.downstream.host}:${req.downstream.port}: ${e.message}`);
       });
       try {
         const table = `${req.task}_syncer_checkpoint`;
-        const [rows] = await c.query('SELECT binlog_gtid, binlog_name, binlog_pos FROM ??.?? WHERE id = ? AND is_global = 1', [req.metaSchema, table, req.sourceId]);
-        const row = (rows as Array<{ binlog_gtid: string | null; binlog_name: string; binlog_pos: number | string }>)[0];
+        const [rows] = await c.query(
+          'SELECT binlog_gtid, binlog_name, binlog_pos FROM ??.?? WHERE id = ? AND is_global = 1',
+          [req.metaSchema, table, req.sourceId],
+        );
+        const row = (
+          rows as Array<{ binlog_gtid: string | null; binlog_name: string; binlog_pos: number | string }>
+        )[0];
         // a MariaDB checkpoint lists one GTID per domain and server id: one position per domain for the checks
         const gtid = mariadbPosition(row?.binlog_gtid ?? '');
         return row ? { binlogGtid: gtid, binlogName: row.binlog_name, binlogPos: Number(row.binlog_pos) } : null;
       } catch (e) {
-        if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE' || (e as { code?: string }).code === 'ER_BAD_DB_ERROR') return null;
+        if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE' || (e as { code?: string }).code === 'ER_BAD_DB_ERROR')
+          return null;
         throw e;
       } finally {
         await c.end().catch(() => undefined);

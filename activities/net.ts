@@ -33,7 +33,11 @@ export async function resolveAll(host: string): Promise<string[]> {
  * Which of `candidates` `holder` names: the same text, or a name and an
  * address (or two names) that resolve to a common address. Null when none.
  */
-export async function matchHost(holder: string, candidates: string[], resolver: (host: string) => Promise<string[]> = resolveAll): Promise<string | null> {
+export async function matchHost(
+  holder: string,
+  candidates: string[],
+  resolver: (host: string) => Promise<string[]> = resolveAll,
+): Promise<string | null> {
   const exact = candidates.find((c) => normalizeAddress(c) === normalizeAddress(holder));
   if (exact !== undefined) return exact;
   const mine = new Set(await resolver(holder).catch(() => [] as string[]));

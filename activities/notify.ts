@@ -63,15 +63,23 @@ export function notificationText(e: NotifyEvent): string {
   let text: string;
   if (e.event === 'awaiting-approval') {
     const c = commandsOf(e);
-    const state = e.gate === 'before-freeze' ? 'Nothing has been changed yet.' : 'Replication of this source is frozen while it waits.';
+    const state =
+      e.gate === 'before-freeze'
+        ? 'Nothing has been changed yet.'
+        : 'Replication of this source is frozen while it waits.';
     text =
       `${what} waits for approval at gate ${e.gate}, before: ${noStop(e.summary)}. ${state} ` +
-      `Approve with \`${c.approveCommand}\`, or reject with \`${c.rejectCommand}\`; a gate nobody decides by ${e.decideBy} rejects. ${where}`;
+      (`Approve with \`${c.approveCommand}\`, or reject with \`${c.rejectCommand}\`; a ` +
+        `gate nobody decides by ${e.decideBy} rejects. ${where}`);
   } else {
-    const actions = e.operatorActions.length ? ` Run by hand: ${e.operatorActions.map((a, i) => `(${i + 1}) ${noStop(a)}`).join('; ')}.` : '';
+    const actions = e.operatorActions.length
+      ? ` Run by hand: ${e.operatorActions.map((a, i) => `(${i + 1}) ${noStop(a)}`).join('; ')}.`
+      : '';
     text = `${what} needs an operator: ${noStop(e.message)}.${actions} ${where}`;
   }
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 60)}… (cut; see dm-switch status ${e.workflowId})`;
+  return text.length <= MAX_TEXT
+    ? text
+    : `${text.slice(0, MAX_TEXT - 60)}… (cut; see dm-switch status ${e.workflowId})`;
 }
 
 /** The event's fields as the body carries them (besides `text`). */
@@ -88,7 +96,10 @@ export function notificationBody(e: NotifyEvent, format: NotifyFormat): Record<s
   const fields = fieldsOf(e);
   if (format === 'json') return { text, ...fields };
   const payload = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Array.isArray(v) ? v.join('\n') : v]));
-  return { text: slackEscape(text), metadata: { event_type: `dm_switch_${e.event.replace(/-/g, '_')}`, event_payload: payload } };
+  return {
+    text: slackEscape(text),
+    metadata: { event_type: `dm_switch_${e.event.replace(/-/g, '_')}`, event_payload: payload },
+  };
 }
 
 /** scheme://host[:port] and "/…" for the rest: enough to know which endpoint, never its secret path. */
@@ -124,7 +135,9 @@ async function firstBytes(res: Response): Promise<string> {
 
 export function createNotifyActivities(notifier: Notifier | null) {
   return {
-    /** POSTs one notification; {sent:false} without a notifier; a retryable failure when the receiver does not take it. */
+    /**
+     * POSTs one notification; {sent:false} without a notifier; a retryable failure when the receiver does not take it.
+     */
     async notifySend(e: NotifyEvent): Promise<NotifyResult> {
       if (!notifier) return { sent: false, reason: 'no notifier configured' };
       const url = await notifier.url();
@@ -137,18 +150,32 @@ export function createNotifyActivities(notifier: Notifier | null) {
       let answer = '';
       try {
         // no redirects: a webhook that moved is a configuration to fix, and the token goes to the URL given only
-        res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(notificationBody(e, notifier.format)), signal, redirect: 'manual' });
+        res = await fetch(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(notificationBody(e, notifier.format)),
+          signal,
+          redirect: 'manual',
+        });
         if (res.status >= 200 && res.status < 300) await res.body?.cancel().catch(() => undefined);
         else answer = await firstBytes(res);
       } catch (err) {
         if (cancelled.aborted) throw err;
         const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-        const why = timedOut ? `no answer within ${notifier.timeoutMs / 1000} s` : `${(err as Error).message}${(err as { cause?: Error }).cause?.message ? ` (${(err as { cause: Error }).cause.message})` : ''}`;
+        const why = timedOut
+          ? `no answer within ${notifier.timeoutMs / 1000} s`
+          : `${(err as Error).message}` +
+            `${(err as { cause?: Error }).cause?.message ? ` (${(err as { cause: Error }).cause.message})` : ''}`;
         throw ApplicationFailure.retryable(`notifier ${where}: ${why}`, NOTIFY_FAILED);
       }
       if (res.status < 200 || res.status >= 300) {
-        const moved = res.status >= 300 && res.status < 400 ? ' (redirects are not followed: give the URL it redirects to)' : '';
-        throw ApplicationFailure.retryable(`notifier ${where} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${moved}: ${answer || '(no body)'}`, NOTIFY_FAILED);
+        const moved =
+          res.status >= 300 && res.status < 400 ? ' (redirects are not followed: give the URL it redirects to)' : '';
+        throw ApplicationFailure.retryable(
+          `notifier ${where} answered HTTP ` +
+            `${res.status}${res.statusText ? ` ${res.statusText}` : ''}${moved}: ${answer || '(no body)'}`,
+          NOTIFY_FAILED,
+        );
       }
       return { sent: true, status: res.status };
     },

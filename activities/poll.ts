@@ -16,8 +16,17 @@ export interface Polled<T> {
   waitedSeconds: number;
 }
 
-/** Probes every `intervalMs` (1 s) until `done(last)` or `timeoutSeconds` since the first attempt began; probes at least once. */
-export async function pollUntil<T>(timeoutSeconds: number, probe: () => Promise<T>, done: (v: T) => boolean, progress: (v: T) => unknown = () => undefined, intervalMs = 1000): Promise<Polled<T>> {
+/**
+ * Probes every `intervalMs` (1 s) until `done(last)` or `timeoutSeconds` since the first attempt began; probes at least
+ * once.
+ */
+export async function pollUntil<T>(
+  timeoutSeconds: number,
+  probe: () => Promise<T>,
+  done: (v: T) => boolean,
+  progress: (v: T) => unknown = () => undefined,
+  intervalMs = 1000,
+): Promise<Polled<T>> {
   const ctx = Context.current();
   const started = (ctx.info.heartbeatDetails as { started?: number } | undefined)?.started ?? Date.now();
   const waited = () => Math.round((Date.now() - started) / 1000);

@@ -18,20 +18,32 @@ export function createTemporalActivities() {
      * waits (the worker's keep-alive), so a dead worker's wait is taken
      * over; a retry simply waits again.
      */
-    async switchAwaitStatus(req: { workflowId: string; runId?: string }): Promise<{ status: SwitchStatus | null; failure?: string; runId: string }> {
+    async switchAwaitStatus(req: {
+      workflowId: string;
+      runId?: string;
+    }): Promise<{ status: SwitchStatus | null; failure?: string; runId: string }> {
       const handle = Context.current().client.workflow.getHandle(req.workflowId, req.runId);
       let failure: string | undefined;
       try {
         await handle.result();
       } catch (e) {
-        if (e instanceof WorkflowNotFoundError) return { status: null, failure: `no switch ${req.workflowId}${req.runId ? ` run ${req.runId}` : ''}`, runId: req.runId ?? '' };
+        if (e instanceof WorkflowNotFoundError)
+          return {
+            status: null,
+            failure: `no switch ${req.workflowId}${req.runId ? ` run ${req.runId}` : ''}`,
+            runId: req.runId ?? '',
+          };
         failure = e instanceof WorkflowFailedError ? (e.cause?.message ?? e.message) : (e as Error).message;
       }
       const d = await handle.describe();
       try {
         return { status: await handle.query(statusQuery), ...(failure ? { failure } : {}), runId: d.runId };
       } catch (e) {
-        return { status: null, failure: `${failure ? `${failure}; ` : ''}its status could not be read: ${(e as Error).message}`, runId: d.runId };
+        return {
+          status: null,
+          failure: `${failure ? `${failure}; ` : ''}its status could not be read: ${(e as Error).message}`,
+          runId: d.runId,
+        };
       }
     },
   };

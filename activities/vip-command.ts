@@ -55,7 +55,10 @@ export interface CommandVipProviderConfig {
   check?: string[];
   /** Per command; default 30 s. */
   timeoutMs?: number;
-  /** Environment for both commands, on top of PATH, the locale, HOME and the user (nothing else of the worker's: activities/child-env.ts). */
+  /**
+   * Environment for both commands, on top of PATH, the locale, HOME and the user (nothing else of the worker's:
+   * activities/child-env.ts).
+   */
   env?: Record<string, string>;
   /** Names of the worker's environment variables to pass on as they are (e.g. a cloud CLI's profile). */
   passEnv?: string[];
@@ -73,8 +76,16 @@ export class CommandVipProvider implements VipProvider {
     if (config.locate.length === 0) throw new Error(`VIP provider "${config.name}": the locate command is empty`);
     if (config.move.length === 0) throw new Error(`VIP provider "${config.name}": the move command is empty`);
     this.name = config.name;
-    if (config.check?.length === 0) throw new Error(`VIP provider "${config.name}": the check command is empty (leave it out instead)`);
-    this.config = { ...config, locate: [...config.locate], move: [...config.move], ...(config.check ? { check: [...config.check] } : {}), env: { ...config.env }, passEnv: [...(config.passEnv ?? [])] };
+    if (config.check?.length === 0)
+      throw new Error(`VIP provider "${config.name}": the check command is empty (leave it out instead)`);
+    this.config = {
+      ...config,
+      locate: [...config.locate],
+      move: [...config.move],
+      ...(config.check ? { check: [...config.check] } : {}),
+      env: { ...config.env },
+      passEnv: [...(config.passEnv ?? [])],
+    };
     // only a provider with a check command can tell before it moves (VipProvider.canHold is optional)
     if (config.check) this.canHold = (vip, to) => this.check(vip, to);
   }
@@ -84,7 +95,11 @@ export class CommandVipProvider implements VipProvider {
   private async check(vip: string, to: VipTarget): Promise<string | null> {
     const argv = [...this.config.check!, '--', word('VIP', vip), word('host', to.host)];
     const r = await this.exec(argv, { DM_SWITCH_VIP: vip, DM_SWITCH_VIP_TO: hostPort(to) });
-    if (r.exitCode === 1) return `VIP provider "${this.name}" cannot move ${vip} to ${to.host}: ${r.stderr.trim() || 'its check command said no (exit 1)'}`;
+    if (r.exitCode === 1)
+      return (
+        `VIP provider "${this.name}" cannot move ${vip} to ${to.host}: ` +
+        `${r.stderr.trim() || 'its check command said no (exit 1)'}`
+      );
     this.fail('check', argv, r);
     return null;
   }
@@ -97,10 +112,19 @@ export class CommandVipProvider implements VipProvider {
     const holder = stdout.trim();
     if (holder === '') return null;
     if (/\s/.test(holder)) {
-      throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, '--', vip])} printed more than one word (${JSON.stringify(holder)}); it must print the holder's host or nothing`);
+      throw providerError(
+        `VIP provider "${this.name}": locate command ` +
+          `${describe([...this.config.locate, '--', vip])} printed more than one word ` +
+          `(${JSON.stringify(holder)}); it must print the holder's host or nothing`,
+      );
     }
     const problem = hostSyntaxProblem(holder);
-    if (problem) throw providerError(`VIP provider "${this.name}": locate command ${describe([...this.config.locate, '--', vip])} printed ${problem}; it must print the holder's host or nothing`);
+    if (problem)
+      throw providerError(
+        `VIP provider "${this.name}": locate command ` +
+          `${describe([...this.config.locate, '--', vip])} printed ${problem}; it must ` +
+          `print the holder's host or nothing`,
+      );
     return holder;
   }
 
@@ -110,7 +134,13 @@ export class CommandVipProvider implements VipProvider {
     const isTo = async (holder: string | null) => holder !== null && (await matchHost(holder, [to.host])) !== null;
     const before = await this.locate(vip, candidates);
     if (await isTo(before)) return { alreadyThere: true, holder: to.host };
-    const argv = [...this.config.move, '--', word('VIP', vip), from ? word('host', from.host) : '', word('host', to.host)];
+    const argv = [
+      ...this.config.move,
+      '--',
+      word('VIP', vip),
+      from ? word('host', from.host) : '',
+      word('host', to.host),
+    ];
     await this.run('move', argv, {
       DM_SWITCH_VIP: vip,
       DM_SWITCH_VIP_FROM: from ? hostPort(from) : '',
@@ -120,7 +150,8 @@ export class CommandVipProvider implements VipProvider {
     if (!(await isTo(after))) {
       throw providerError(
         `VIP provider "${this.name}": the move command ${describe(argv)} exited 0, ` +
-          `but VIP ${vip} now points at ${after ?? 'nobody'}, not at ${to.host} (it pointed at ${before ?? 'nobody'} before)`,
+          (`but VIP ${vip} now points at ${after ?? 'nobody'}, not at ${to.host} (it ` +
+            `pointed at ${before ?? 'nobody'} before)`),
       );
     }
     return { alreadyThere: false, holder: to.host };
@@ -147,18 +178,33 @@ export class CommandVipProvider implements VipProvider {
   }
 
   /** Throws a provider error naming the command unless it exited 0. */
-  private fail(what: 'locate' | 'move' | 'check', argv: string[], r: Awaited<ReturnType<CommandVipProvider['exec']>>): void {
+  private fail(
+    what: 'locate' | 'move' | 'check',
+    argv: string[],
+    r: Awaited<ReturnType<CommandVipProvider['exec']>>,
+  ): void {
     const timeout = this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const cmd = describe(argv);
     const stderr = r.stderr.trim();
-    if (r.timedOut) throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} timed out after ${timeout} ms${stderr ? `; stderr: ${stderr}` : ''}`);
+    if (r.timedOut)
+      throw providerError(
+        `VIP provider "${this.name}": ${what} command ${cmd} timed out after ${timeout} ` +
+          `ms${stderr ? `; stderr: ${stderr}` : ''}`,
+      );
     if (r.exitCode === undefined) {
       // never ran, or killed by a signal
-      const why = r.signal ? `was killed by ${r.signal}` : `could not run (${r.cause instanceof Error ? r.cause.message : r.shortMessage})`;
-      throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} ${why}${stderr ? `; stderr: ${stderr}` : ''}`);
+      const why = r.signal
+        ? `was killed by ${r.signal}`
+        : `could not run (${r.cause instanceof Error ? r.cause.message : r.shortMessage})`;
+      throw providerError(
+        `VIP provider "${this.name}": ${what} command ${cmd} ${why}${stderr ? `; stderr: ${stderr}` : ''}`,
+      );
     }
     if (r.exitCode !== 0) {
-      throw providerError(`VIP provider "${this.name}": ${what} command ${cmd} exited with code ${r.exitCode}: ${stderr || '(no stderr)'}`);
+      throw providerError(
+        `VIP provider "${this.name}": ${what} command ${cmd} exited with code ` +
+          `${r.exitCode}: ${stderr || '(no stderr)'}`,
+      );
     }
   }
 }
@@ -174,5 +220,9 @@ function word(what: string, value: string): string {
 
 /** An argv as a reader would type it. */
 function describe(argv: string[]): string {
-  return '`' + argv.map((a) => (a === '' ? "''" : /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ') + '`';
+  return (
+    '`' +
+    argv.map((a) => (a === '' ? "''" : /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ') +
+    '`'
+  );
 }

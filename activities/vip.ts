@@ -43,7 +43,10 @@ export function createVipActivities(providers: Record<string, VipProvider>) {
   const provider = async (name: string): Promise<VipProvider> => {
     const p = providers[name];
     if (p) return p;
-    const known = Object.keys(providers).map((k) => `"${k}"`).join(', ') || 'none';
+    const known =
+      Object.keys(providers)
+        .map((k) => `"${k}"`)
+        .join(', ') || 'none';
     throw failure(
       `unknown VIP provider "${name}": the worker knows ${known} (vip.providers in its configuration)`,
       SwitchErrorType.InvalidInput,
@@ -59,21 +62,46 @@ export function createVipActivities(providers: Record<string, VipProvider>) {
     async vipLocate(req: { provider: string; address: string; candidates: VipTarget[] }): Promise<string | null> {
       const holder = await (await provider(req.provider)).locate(req.address, req.candidates);
       if (holder === null) return null;
-      return (await matchHost(holder, req.candidates.map((c) => c.host))) ?? holder;
+      return (
+        (await matchHost(
+          holder,
+          req.candidates.map((c) => c.host),
+        )) ?? holder
+      );
     },
     /**
      * Whether the provider could move the VIP to `to` (for a switch choosing
      * among candidates): `checked` false when the provider has no way to
      * tell before it tries (then `ok` is true and the move itself decides).
      */
-    async vipCanHold(req: { provider: string; address: string; to: VipTarget }): Promise<{ ok: boolean; checked: boolean; reason: string }> {
+    async vipCanHold(req: {
+      provider: string;
+      address: string;
+      to: VipTarget;
+    }): Promise<{ ok: boolean; checked: boolean; reason: string }> {
       const p = await provider(req.provider);
-      if (!p.canHold) return { ok: true, checked: false, reason: `VIP provider "${req.provider}" has no check: it cannot tell before it moves` };
+      if (!p.canHold)
+        return {
+          ok: true,
+          checked: false,
+          reason: `VIP provider "${req.provider}" has no check: it cannot tell before it moves`,
+        };
       const why = await p.canHold(req.address, req.to);
-      return why === null ? { ok: true, checked: true, reason: `VIP provider "${req.provider}" can move ${req.address} to ${req.to.host}` } : { ok: false, checked: true, reason: why };
+      return why === null
+        ? {
+            ok: true,
+            checked: true,
+            reason: `VIP provider "${req.provider}" can move ${req.address} to ${req.to.host}`,
+          }
+        : { ok: false, checked: true, reason: why };
     },
     /** Moves the VIP to `to`; a no-op (alreadyThere) when it is there already, so retries and re-runs are safe. */
-    async vipMove(req: { provider: string; address: string; from: VipTarget | null; to: VipTarget }): Promise<VipMoveResult> {
+    async vipMove(req: {
+      provider: string;
+      address: string;
+      from: VipTarget | null;
+      to: VipTarget;
+    }): Promise<VipMoveResult> {
       return (await provider(req.provider)).move(req.address, req.from, req.to);
     },
   };

@@ -30,7 +30,14 @@ import { startDm } from '../test/sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../test/sandbox/dm-setup.js';
 import { startTemporal } from '../test/sandbox/temporal.js';
 import { startTidb } from '../test/sandbox/tidb.js';
-import { load, snapshot, startTopology, waitCaughtUp, withoutReplicationStatements, writeRows } from '../test/sandbox/topology.js';
+import {
+  load,
+  snapshot,
+  startTopology,
+  waitCaughtUp,
+  withoutReplicationStatements,
+  writeRows,
+} from '../test/sandbox/topology.js';
 import { startVipLab } from '../test/sandbox/vip-lab.js';
 import { startWorkerProcess } from '../test/sandbox/worker-process.js';
 
@@ -44,7 +51,9 @@ if (sources > 10) throw new Error('at most 10 sources: a VIP lab has 12 hosts, t
 const t0 = Date.now();
 // P, A, B, then a host per dm-worker (the tenth shares P's: no source reads P)
 const lab = await startVipLab({ hosts: Math.min(12, 3 + sources) });
-const workerHosts = [...lab.hosts.slice(3), lab.hosts[0]!].slice(0, sources).map((h) => ({ netns: h.netns, address: h.address }));
+const workerHosts = [...lab.hosts.slice(3), lab.hosts[0]!]
+  .slice(0, sources)
+  .map((h) => ({ netns: h.netns, address: h.address }));
 const [topo, temporal, tidb, dm] = await Promise.all([
   startTopology({ replicas: 2, placement: lab.hosts.slice(0, 3) }),
   startTemporal(),
@@ -58,7 +67,11 @@ interface Source {
   /** Where DM reads now. */
   on: 'a' | 'b';
 }
-const all: Source[] = Array.from({ length: sources }, (_, i) => ({ id: `src-${String(i + 1).padStart(2, '0')}`, table: `rows_${i + 1}`, on: 'a' as const }));
+const all: Source[] = Array.from({ length: sources }, (_, i) => ({
+  id: `src-${String(i + 1).padStart(2, '0')}`,
+  table: `rows_${i + 1}`,
+  on: 'a' as const,
+}));
 for (const s of all) await writeRows(primary, 3, s.table);
 await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
 const snap = await snapshot(a);
@@ -66,16 +79,33 @@ await load(tidb, withoutReplicationStatements(snap.sql), false);
 for (const s of all) {
   await createSource(dm, s.id, { host: a.host, port: 3306, flavor: 'mysql' });
   const task = {
-    ...taskConfig(`task-${s.id}`, [s.id], tidb, { 'binlog-name': snap.binlogFile, 'binlog-pos': snap.binlogPos, 'binlog-gtid': snap.gtidExecuted }),
+    ...taskConfig(`task-${s.id}`, [s.id], tidb, {
+      'binlog-name': snap.binlogFile,
+      'binlog-pos': snap.binlogPos,
+      'binlog-gtid': snap.gtidExecuted,
+    }),
     'block-allow-list': { 'app-only': { 'do-tables': [{ 'db-name': 'app', 'tbl-name': s.table }] } },
   };
   expectOk('start-task', await dm.ctl(['start-task', await dm.file(`task-${s.id}.yaml`, stringify(task))]));
 }
-const config = ['taskQueue: ' + QUEUE, 'dm:', '  clusters:', `    default: { masterAddr: "${dm.masterAddr}", dmctl: ${JSON.stringify(dm.dmctlPath)} }`, 'credentials:', '  sandbox-root: { user: root }', ''].join('\n');
-const workers = await Promise.all([0, 1].map(() => startWorkerProcess({ configYaml: config, temporalAddress: temporal.address })));
+const config = [
+  'taskQueue: ' + QUEUE,
+  'dm:',
+  '  clusters:',
+  `    default: { masterAddr: "${dm.masterAddr}", dmctl: ${JSON.stringify(dm.dmctlPath)} }`,
+  'credentials:',
+  '  sandbox-root: { user: root }',
+  '',
+].join('\n');
+const workers = await Promise.all(
+  [0, 1].map(() => startWorkerProcess({ configYaml: config, temporalAddress: temporal.address })),
+);
 const connection = await Connection.connect({ address: temporal.address });
 const client = new Client({ connection });
-log(`ready in ${Math.round((Date.now() - t0) / 1000)} s: ${sources} sources reading one replica, ${sources} dm-workers (each its own address), 3 MySQL instances, 2 worker processes`);
+log(
+  `ready in ${Math.round((Date.now() - t0) / 1000)} s: ${sources} sources reading ` +
+    `one replica, ${sources} dm-workers (each its own address), 3 MySQL instances, 2 worker processes`,
+);
 
 let writing = true;
 const writers = all.map(async (s) => {
@@ -85,7 +115,8 @@ const writers = all.map(async (s) => {
   }
 });
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 interface Run {
   level: number;
   total: number;
@@ -115,7 +146,13 @@ async function measure(level: number, handle: WorkflowHandle): Promise<void> {
   }
   if (!stopIssued || !started) throw new Error(`${handle.workflowId}: the history lacks stop-task or start-task`);
   const worker = [...identities.entries()].sort((x, y) => y[1] - x[1])[0]?.[0] ?? '?';
-  runs.push({ level, total: ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime), pause: started - stopIssued, events: events.length, worker });
+  runs.push({
+    level,
+    total: ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime),
+    pause: started - stopIssued,
+    events: events.length,
+    worker,
+  });
 }
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
@@ -125,8 +162,20 @@ for (const level of levels) {
     const started = await Promise.all(
       batch.map(async (s) => {
         const [from, to] = s.on === 'a' ? [a, b] : [b, a];
-        const req: AddressSwitchRequest = { sourceId: s.id, newInstance: ref(to), oldInstance: ref(from), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
-        const handle = await client.workflow.start('addressSwitch', { taskQueue: QUEUE, workflowId: switchWorkflowId('default', s.id), args: [req], workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
+        const req: AddressSwitchRequest = {
+          sourceId: s.id,
+          newInstance: ref(to),
+          oldInstance: ref(from),
+          taskCredentials: 'sandbox-root',
+          options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+        };
+        const handle = await client.workflow.start('addressSwitch', {
+          taskQueue: QUEUE,
+          workflowId: switchWorkflowId('default', s.id),
+          args: [req],
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        });
         return { s, handle };
       }),
     );
@@ -138,11 +187,16 @@ for (const level of levels) {
           s.on = s.on === 'a' ? 'b' : 'a';
           await measure(level, handle);
         } catch (e) {
-          failures.push(`${level} at once, round ${round + 1}, ${s.id}: ${(e as { cause?: Error }).cause?.message ?? String(e)}`);
+          failures.push(
+            `${level} at once, round ${round + 1}, ${s.id}: ${(e as { cause?: Error }).cause?.message ?? String(e)}`,
+          );
         }
       }),
     );
-    log(`${level} at once, round ${round + 1}/${rounds}: ${started.length - (failures.length - failedBefore)} of ${started.length} switched`);
+    log(
+      `${level} at once, round ${round + 1}/${rounds}: ` +
+        `${started.length - (failures.length - failedBefore)} of ${started.length} switched`,
+    );
     if (failures.length) break;
   }
   if (failures.length) break;

@@ -123,19 +123,28 @@ async function mysqlBest(c: mysql.Connection, expr: string): Promise<number> {
 }
 
 async function againstMysql(): Promise<void> {
-  console.log('\n1. Parse both texts and operate: Node vs MySQL 9.7 (BENCHMARK per call), ratio = Node / MySQL, target <= 0.5\n');
+  console.log(
+    '\n1. Parse both texts and operate: Node vs MySQL 9.7 (BENCHMARK per call), ratio = Node / MySQL, target <= 0.5\n',
+  );
   let db: DbInstance | undefined;
   let c: mysql.Connection | undefined;
   try {
     // the 10,000 x 100 texts at 2^60 are ~40 MB each, in one statement each
-    db = await startDb({ flavor: 'mysql', name: 'gtid-bench', args: ['--max-allowed-packet=1G'] }).catch((e: unknown) => {
-      throw new Error(`cannot start the sandbox MySQL (scripts/setup.sh builds it; BENCH_MYSQL=0 skips this part): ${String(e)}`);
-    });
+    db = await startDb({ flavor: 'mysql', name: 'gtid-bench', args: ['--max-allowed-packet=1G'] }).catch(
+      (e: unknown) => {
+        throw new Error(
+          `cannot start the sandbox MySQL (scripts/setup.sh builds it; BENCH_MYSQL=0 skips this part): ${String(e)}`,
+        );
+      },
+    );
     c = await mysql.createConnection(db.connectionOptions);
-    const [[info]] = (await c.query('SELECT @@version AS version, @@gtid_mode AS mode, @@max_allowed_packet AS packet')) as unknown as [
-      Array<{ version: string; mode: string; packet: string }>,
-    ];
-    console.log(`MySQL ${info!.version} (gtid_mode ${info!.mode}, max_allowed_packet ${info!.packet}), node ${process.version}; MySQL best of ${MYSQL_RUNS}, Node best of ${NODE_RUNS}`);
+    const [[info]] = (await c.query(
+      'SELECT @@version AS version, @@gtid_mode AS mode, @@max_allowed_packet AS packet',
+    )) as unknown as [Array<{ version: string; mode: string; packet: string }>];
+    console.log(
+      `MySQL ${info!.version} (gtid_mode ${info!.mode}, max_allowed_packet ` +
+        `${info!.packet}), node ${process.version}; MySQL best of ${MYSQL_RUNS}, Node best of ${NODE_RUNS}`,
+    );
     const rows: Record<string, string | number>[] = [];
     const misses: string[] = [];
     for (const [uuids, intervals] of [
@@ -147,10 +156,14 @@ async function againstMysql(): Promise<void> {
         await c.query('SET @a = ?', [a]);
         await c.query('SET @b = ?', [b]);
         // the two sides must agree before their times are compared
-        const [[check]] = (await c.query('SELECT GTID_SUBSET(@a, @b) AS subset, GTID_SUBTRACT(@b, @a) AS diff')) as unknown as [Array<{ subset: number | string; diff: string }>];
+        const [[check]] = (await c.query(
+          'SELECT GTID_SUBSET(@a, @b) AS subset, GTID_SUBTRACT(@b, @a) AS diff',
+        )) as unknown as [Array<{ subset: number | string; diff: string }>];
         const ours = MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a));
-        if (Number(check!.subset) !== 1 || !MysqlGtidSet.parse(a).isSubsetOf(MysqlGtidSet.parse(b))) throw new Error('benchmark sets are built so that a ⊆ b');
-        if (check!.diff !== ours.toString()) throw new Error(`GTID_SUBTRACT and subtract() disagree at ${uuids} x ${intervals}, ${label}`);
+        if (Number(check!.subset) !== 1 || !MysqlGtidSet.parse(a).isSubsetOf(MysqlGtidSet.parse(b)))
+          throw new Error('benchmark sets are built so that a ⊆ b');
+        if (check!.diff !== ours.toString())
+          throw new Error(`GTID_SUBTRACT and subtract() disagree at ${uuids} x ${intervals}, ${label}`);
         if (ours.count() !== BigInt(2 * n)) throw new Error('subtract result has the wrong size');
 
         const size = `${uuids.toLocaleString('en')} x ${intervals}`;
@@ -160,10 +173,18 @@ async function againstMysql(): Promise<void> {
         if (!nodeSubset.value) throw new Error('isSubsetOf is wrong');
         const mySubtract = await mysqlBest(c, 'GTID_SUBTRACT(@b, @a)');
         const nodeSubtract = best(() => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)), NODE_RUNS);
-        const nodeSubtractText = best(() => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)).toString(), NODE_RUNS);
+        const nodeSubtractText = best(
+          () => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)).toString(),
+          NODE_RUNS,
+        );
         for (const [op, node, server, extra] of [
           ['parse both + isSubsetOf           vs GTID_SUBSET', nodeSubset.ms, mySubset, ''],
-          ['parse both + subtract + toString  vs GTID_SUBTRACT', nodeSubtractText.ms, mySubtract, fixed(nodeSubtract.ms)],
+          [
+            'parse both + subtract + toString  vs GTID_SUBTRACT',
+            nodeSubtractText.ms,
+            mySubtract,
+            fixed(nodeSubtract.ms),
+          ],
         ] as const) {
           const ratio = node / server;
           if (ratio > TARGET) misses.push(`${op} at ${size}, ${label}: ${ratio.toFixed(2)}`);
@@ -182,7 +203,11 @@ async function againstMysql(): Promise<void> {
       }
     }
     console.table(rows);
-    console.log(misses.length === 0 ? 'every case meets the target (ratio <= 0.5)' : `cases missing the target:\n  ${misses.join('\n  ')}`);
+    console.log(
+      misses.length === 0
+        ? 'every case meets the target (ratio <= 0.5)'
+        : `cases missing the target:\n  ${misses.join('\n  ')}`,
+    );
   } finally {
     await c?.end().catch(() => undefined);
     await db?.destroy();

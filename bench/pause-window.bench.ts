@@ -31,8 +31,17 @@ import { startInProcessWorker } from '../test/sandbox/switch-harness.js';
 import { writeRows } from '../test/sandbox/topology.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true, log: (l) => console.error(l) });
-const { client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml('bench'));
+const stack = await startStack({
+  temporal: true,
+  mysql: { replicas: 2 },
+  dm: true,
+  vip: true,
+  log: (l) => console.error(l),
+});
+const { client, stop: stopWorker } = await startInProcessWorker(
+  stack.temporal!.address,
+  stack.workerConfigYaml('bench'),
+);
 const [primary, r1, r2] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
 const lab = stack.vipLab!;
 const dm = stack.dm!;
@@ -50,7 +59,8 @@ const writer = (async () => {
   }
 })();
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
 /** Per activity type inside the pause window, one entry a round (an activity run twice in a round adds two). */
 const steps = new Map<string, { before: number[]; queued: number[]; ran: number[] }>();
@@ -72,7 +82,11 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     vip: { address: lab.vip },
     options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   };
-  const handle = await client.workflow.start('vipSwitch', { taskQueue: 'bench', workflowId: switchWorkflowId('default', source), args: [req] });
+  const handle = await client.workflow.start('vipSwitch', {
+    taskQueue: 'bench',
+    workflowId: switchWorkflowId('default', source),
+    args: [req],
+  });
   try {
     await handle.result();
   } catch (e) {
@@ -116,7 +130,12 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
   }
   const opened = ms(events[0]?.eventTime);
   const closed = ms(events.at(-1)?.eventTime);
-  breakdown.push({ total: closed - opened, preflight: pauseIssued - opened, verify: closed - runningAgain, events: events.length });
+  breakdown.push({
+    total: closed - opened,
+    preflight: pauseIssued - opened,
+    verify: closed - runningAgain,
+    events: events.length,
+  });
   return runningAgain - pauseIssued;
 }
 
@@ -166,7 +185,9 @@ try {
     [at, other] = [other, at];
     plain.push(await scriptWindow(at, other));
     [at, other] = [other, at];
-    console.error(`round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`);
+    console.error(
+      `round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`,
+    );
   }
 } catch (e) {
   console.error(`stopped early: ${failures.join('; ') || String(e)}`);
@@ -186,24 +207,70 @@ if (wf.length === 0 || plain.length === 0) process.exit(1);
 const w = stats(wf);
 const p = stats(plain);
 console.table([
-  { run: 'vipSwitch workflow (pause issued → Running)', 'min ms': Math.round(w.min), 'median ms': Math.round(w.median), 'max ms': Math.round(w.max) },
-  { run: 'plain dmctl script, same commands', 'min ms': Math.round(p.min), 'median ms': Math.round(p.median), 'max ms': Math.round(p.max) },
+  {
+    run: 'vipSwitch workflow (pause issued → Running)',
+    'min ms': Math.round(w.min),
+    'median ms': Math.round(w.median),
+    'max ms': Math.round(w.max),
+  },
+  {
+    run: 'plain dmctl script, same commands',
+    'min ms': Math.round(p.min),
+    'median ms': Math.round(p.median),
+    'max ms': Math.round(p.max),
+  },
 ]);
-console.log(`pause window ratio workflow/script (medians, ${rounds} rounds each, upstream ${idle ? 'idle' : 'taking a row every 50 ms'}): ${(w.median / p.median).toFixed(2)}`);
+console.log(
+  `pause window ratio workflow/script (medians, ${rounds} rounds each, upstream ` +
+    `${idle ? 'idle' : 'taking a row every 50 ms'}): ${(w.median / p.median).toFixed(2)}`,
+);
 const row = (label: string, xs: number[], unit = 'ms') => {
   const x = stats(xs);
-  return { 'vipSwitch workflow': label, [`min ${unit}`]: Math.round(x.min), [`median ${unit}`]: Math.round(x.median), [`max ${unit}`]: Math.round(x.max) };
+  return {
+    'vipSwitch workflow': label,
+    [`min ${unit}`]: Math.round(x.min),
+    [`median ${unit}`]: Math.round(x.median),
+    [`max ${unit}`]: Math.round(x.max),
+  };
 };
 console.table([
-  row('whole switch: start → switched', breakdown.map((b) => b.total)),
-  row('  preflight: start → pause issued', breakdown.map((b) => b.preflight)),
+  row(
+    'whole switch: start → switched',
+    breakdown.map((b) => b.total),
+  ),
+  row(
+    '  preflight: start → pause issued',
+    breakdown.map((b) => b.preflight),
+  ),
   row('  pause window: pause → Running', wf),
-  row('  verification: Running → switched', breakdown.map((b) => b.verify)),
+  row(
+    '  verification: Running → switched',
+    breakdown.map((b) => b.verify),
+  ),
 ]);
-console.table([row('history events per switch', breakdown.map((b) => b.events), 'events')]);
+console.table([
+  row(
+    'history events per switch',
+    breakdown.map((b) => b.events),
+    'events',
+  ),
+]);
 const med = (xs: number[]) => Math.round(stats(xs).median);
 console.log('pause window, step by step (medians over the rounds, ms)');
 console.table(
-  [...steps].map(([type, x]) => ({ 'workflow step': type, 'workflow before it': med(x.before), 'in queue': med(x.queued), 'ran': med(x.ran), 'times per round': x.ran.length / wf.length })),
+  [...steps].map(([type, x]) => ({
+    'workflow step': type,
+    'workflow before it': med(x.before),
+    'in queue': med(x.queued),
+    ran: med(x.ran),
+    'times per round': x.ran.length / wf.length,
+  })),
 );
-console.table([...scriptSteps].map(([name, xs]) => ({ 'script step': name, 'median ms': med(xs), 'min ms': Math.round(stats(xs).min), 'max ms': Math.round(stats(xs).max) })));
+console.table(
+  [...scriptSteps].map(([name, xs]) => ({
+    'script step': name,
+    'median ms': med(xs),
+    'min ms': Math.round(stats(xs).min),
+    'max ms': Math.round(stats(xs).max),
+  })),
+);

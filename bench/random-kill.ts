@@ -32,7 +32,16 @@ import { join } from 'node:path';
 import { rejectUpdate, statusQuery } from '../common/switch/messages.js';
 import type { DbInstance } from '../test/sandbox/db.js';
 import { startStack } from '../test/sandbox/stack.js';
-import { binlogDumps, downstreamMatches, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil } from '../test/sandbox/switch-harness.js';
+import {
+  binlogDumps,
+  downstreamMatches,
+  sourceReads,
+  startRelay,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+} from '../test/sandbox/switch-harness.js';
 import { waitCaughtUp, writeRows } from '../test/sandbox/topology.js';
 import { startWorkerProcess } from '../test/sandbox/worker-process.js';
 
@@ -58,7 +67,10 @@ const { vipLab: lab, dm, downstream: tidb } = stack as Required<typeof stack>;
 const SOURCE = stack.sourceId!;
 const TASK = stack.taskName!;
 await startRelay(dm, SOURCE);
-const worker = await startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }), temporalAddress: stack.temporal!.address });
+const worker = await startWorkerProcess({
+  configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }),
+  temporalAddress: stack.temporal!.address,
+});
 const client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
 const ref = (host: string) => ({ host, port: 3306, credentials: 'sandbox-root' });
 const byHost = (host: string) => [a, b].find((x) => x.host === host);
@@ -73,7 +85,13 @@ interface Observed {
   task: string;
 }
 async function observe(): Promise<Observed> {
-  const [vip, from, task, onA, onB] = await Promise.all([lab.provider().locate(lab.vip, []), sourceReads(dm, SOURCE), taskState(dm, SOURCE, TASK), binlogDumps(a), binlogDumps(b)]);
+  const [vip, from, task, onA, onB] = await Promise.all([
+    lab.provider().locate(lab.vip, []),
+    sourceReads(dm, SOURCE),
+    taskState(dm, SOURCE, TASK),
+    binlogDumps(a),
+    binlogDumps(b),
+  ]);
   return {
     vip,
     reads: from ? from.host : '(no source)',
@@ -113,11 +131,32 @@ for (let run = 1; run <= RUNS; run++) {
   const options = { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 };
   const req =
     kind === 'vip'
-      ? { sourceId: SOURCE, newInstance: ref(target.host), oldInstance: ref(from), vip: { address: lab.vip }, approvals, options }
+      ? {
+          sourceId: SOURCE,
+          newInstance: ref(target.host),
+          oldInstance: ref(from),
+          vip: { address: lab.vip },
+          approvals,
+          options,
+        }
       : throughVip
-        ? { sourceId: SOURCE, newInstance: ref(target.host), oldInstance: ref(lab.vip), taskCredentials: 'sandbox-root', approvals, options }
+        ? {
+            sourceId: SOURCE,
+            newInstance: ref(target.host),
+            oldInstance: ref(lab.vip),
+            taskCredentials: 'sandbox-root',
+            approvals,
+            options,
+          }
         : // back to the VIP, which is on the other replica
-          { sourceId: SOURCE, newInstance: ref(lab.vip), oldInstance: ref(from), taskCredentials: 'sandbox-root', approvals, options };
+          {
+            sourceId: SOURCE,
+            newInstance: ref(lab.vip),
+            oldInstance: ref(from),
+            taskCredentials: 'sandbox-root',
+            approvals,
+            options,
+          };
   const newReads = kind === 'vip' ? target.host : throughVip ? target.host : before.vip!;
   const movesBefore = await moves();
   const t0 = Date.now();
@@ -141,7 +180,11 @@ for (let run = 1; run <= RUNS; run++) {
     }
   })();
   const rejecter = reject
-    ? waitForStatus(sw.handle, (s) => s.approvals.some((x) => x.gate === 'before-resume' && x.state === 'pending') || s.outcome !== undefined, 300_000)
+    ? waitForStatus(
+        sw.handle,
+        (s) => s.approvals.some((x) => x.gate === 'before-resume' && x.state === 'pending') || s.outcome !== undefined,
+        300_000,
+      )
         .then(async (s) => {
           // as a person would: a refusal that says "send it again" is sent again
           for (let i = 0; !s.outcome && i < 20; i++) {
@@ -166,7 +209,10 @@ for (let run = 1; run <= RUNS; run++) {
     mismatches++;
     const saved = join(tmpdir(), `dsw-chaos-${SEED}-run-${run}.json`);
     await writeFile(saved, historyToJSON(await sw.handle.fetchHistory()));
-    rows.push(`${String(run).padStart(2)}  ${kind.padEnd(7)} ${reject ? 'reject ' : 'approve'} MISMATCH: the status cannot be read: ${(e as Error).message}; history saved as ${saved}`);
+    rows.push(
+      `${String(run).padStart(2)}  ${kind.padEnd(7)} ${reject ? 'reject ' : 'approve'} ` +
+        `MISMATCH: the status cannot be read: ${(e as Error).message}; history saved as ${saved}`,
+    );
     console.log(rows.at(-1));
     break;
   }
@@ -191,8 +237,14 @@ for (let run = 1; run <= RUNS; run++) {
   }
   if (problems.length) mismatches++;
   rows.push(
-    `${String(run).padStart(2)}  ${kind.padEnd(7)} ${reject ? 'reject ' : 'approve'} kills at ${(killed.map((k) => `${k}s`).join(', ') || '-').padEnd(14)} ${outcome.padEnd(14)} ${String(seconds).padStart(3)} s  reads ${byHost(now ?? '') ? (now === a.host ? 'A' : 'B') : now}  ${problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok'}` +
-      (outcome === 'needs-operator' ? `\n      observed: ${JSON.stringify(after)}; ${status.decisions.at(-1)?.reason}` : ''),
+    `${String(run).padStart(2)}  ${kind.padEnd(7)} ${reject ? 'reject ' : 'approve'} ` +
+      `kills at ${(killed.map((k) => `${k}s`).join(', ') || '-').padEnd(14)} ` +
+      `${outcome.padEnd(14)} ${String(seconds).padStart(3)} s  reads ` +
+      `${byHost(now ?? '') ? (now === a.host ? 'A' : 'B') : now}  ` +
+      `${problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok'}` +
+      (outcome === 'needs-operator'
+        ? `\n      observed: ${JSON.stringify(after)}; ${status.decisions.at(-1)?.reason}`
+        : ''),
   );
   console.log(rows.at(-1));
   if (outcome === 'needs-operator') break;
@@ -204,10 +256,13 @@ await downstreamMatches(primary, tidb, 120_000).then(
     console.log(`downstream: ${e.message}`);
   },
 );
-console.log(`\n${rows.length} switches, ${kills} kills, outcomes ${JSON.stringify(outcomes)}, ${mismatches} outcome(s) differing from the real state; ${Math.round((Date.now() - started) / 1000)} s (seed ${SEED})`);
+console.log(
+  `\n${rows.length} switches, ${kills} kills, outcomes ` +
+    `${JSON.stringify(outcomes)}, ${mismatches} outcome(s) differing from the real ` +
+    `state; ${Math.round((Date.now() - started) / 1000)} s (seed ${SEED})`,
+);
 await worker.stop();
 await client.connection.close();
 await stack.stop();
 await rm(dir, { recursive: true, force: true });
 process.exit(mismatches ? 1 : 0);
-

@@ -28,7 +28,10 @@ export async function sentDecisions(handle: WorkflowHandle, converter: LoadedDat
   const decode = async (p: proto.temporal.api.common.v1.IPayload | undefined): Promise<Partial<ApprovalRequest>> => {
     if (!p) return {};
     try {
-      const [decoded] = await converter.payloadCodecs.reduceRight(async (acc, c) => c.decode(await acc), Promise.resolve([p]));
+      const [decoded] = await converter.payloadCodecs.reduceRight(
+        async (acc, c) => c.decode(await acc),
+        Promise.resolve([p]),
+      );
       return (converter.payloadConverter.fromPayload(decoded!) ?? {}) as Partial<ApprovalRequest>;
     } catch {
       return {};
@@ -39,12 +42,22 @@ export async function sentDecisions(handle: WorkflowHandle, converter: LoadedDat
     if (type === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) {
       const a = e.workflowExecutionSignaledEventAttributes!;
       if (a.signalName !== 'approve' && a.signalName !== 'reject') continue;
-      out.push({ decision: a.signalName, request: await decode(a.input?.payloads?.[0]), identity: a.identity ?? '', via: 'signal' });
+      out.push({
+        decision: a.signalName,
+        request: await decode(a.input?.payloads?.[0]),
+        identity: a.identity ?? '',
+        via: 'signal',
+      });
     } else if (type === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) {
       const r = e.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest;
       const name = r?.input?.name;
       if (name !== 'approve' && name !== 'reject') continue;
-      out.push({ decision: name, request: await decode(r?.input?.args?.payloads?.[0]), identity: r?.meta?.identity ?? '', via: 'update' });
+      out.push({
+        decision: name,
+        request: await decode(r?.input?.args?.payloads?.[0]),
+        identity: r?.meta?.identity ?? '',
+        via: 'update',
+      });
     }
   }
   return out;
@@ -60,7 +73,14 @@ export function withIdentities(approvals: ApprovalRecord[], sent: SentDecision[]
   return approvals.map((a) => {
     if ((a.state !== 'approved' && a.state !== 'rejected') || (a.via !== 'signal' && a.via !== 'update')) return a;
     const decision = a.state === 'approved' ? 'approve' : 'reject';
-    const i = sent.findIndex((s, k) => !used.has(k) && s.decision === decision && s.via === a.via && s.request.by === a.by && (s.request.gate === undefined || s.request.gate === a.gate));
+    const i = sent.findIndex(
+      (s, k) =>
+        !used.has(k) &&
+        s.decision === decision &&
+        s.via === a.via &&
+        s.request.by === a.by &&
+        (s.request.gate === undefined || s.request.gate === a.gate),
+    );
     if (i < 0) return a;
     used.add(i);
     return { ...a, identity: sent[i]!.identity };

@@ -45,11 +45,15 @@ export interface Globals {
 }
 
 export function switchId(ref: string): string {
-  if (ref.startsWith('dm-switch/') || ref.startsWith('dm-switch-drain/') || ref.startsWith('dm-switch-return/')) return ref;
+  if (ref.startsWith('dm-switch/') || ref.startsWith('dm-switch-drain/') || ref.startsWith('dm-switch-return/'))
+    return ref;
   const parts = ref.split('/');
   if (parts.length === 2) return switchWorkflowId(parts[0]!, parts[1]!);
   if (parts.length === 1 && parts[0]) return switchWorkflowId('default', parts[0]);
-  throw new CliError(`"${ref}" is not a switch: give its workflow ID (dm-switch/<cluster>/<source>), <cluster>/<source>, or a source id`, EXIT.usage);
+  throw new CliError(
+    `"${ref}" is not a switch: give its workflow ID (dm-switch/<cluster>/<source>), <cluster>/<source>, or a source id`,
+    EXIT.usage,
+  );
 }
 
 export async function connect(): Promise<Client> {
@@ -59,17 +63,31 @@ export async function connect(): Promise<Client> {
     return new Client({ connection, namespace: config.namespace ?? 'default', dataConverter: dataConverterFromEnv() });
   } catch (e) {
     throw new CliError(
-      `cannot reach Temporal at ${String(config.connectionOptions.address ?? 'localhost:7233')}: ${(e as Error).message}; set TEMPORAL_ADDRESS (or a profile in temporal.toml) and check the server runs`,
+      `cannot reach Temporal at ` +
+        `${String(config.connectionOptions.address ?? 'localhost:7233')}: ` +
+        `${(e as Error).message}; set TEMPORAL_ADDRESS (or a profile in temporal.toml) ` +
+        `and check the server runs`,
       EXIT.unreachable,
     );
   }
 }
 
 export const isHost = (s: SwitchStatus | HostStatus): s is HostStatus => s.kind === 'drain' || s.kind === 'return';
-export const exitForHost = (s: HostStatus): number => (s.outcome === 'drained' || s.outcome === 'returned' || s.outcome === 'planned' ? EXIT.ok : s.outcome === 'refused' ? EXIT.switchFailed : s.sources.some((x) => x.outcome === 'needs-operator') ? EXIT.needsOperator : EXIT.switchFailed);
+export const exitForHost = (s: HostStatus): number =>
+  s.outcome === 'drained' || s.outcome === 'returned' || s.outcome === 'planned'
+    ? EXIT.ok
+    : s.outcome === 'refused'
+      ? EXIT.switchFailed
+      : s.sources.some((x) => x.outcome === 'needs-operator')
+        ? EXIT.needsOperator
+        : EXIT.switchFailed;
 
 export const exitFor = (outcome: Outcome | undefined): number =>
-  outcome === 'switched' || outcome === 'dry-run' ? EXIT.ok : outcome === 'needs-operator' ? EXIT.needsOperator : EXIT.switchFailed;
+  outcome === 'switched' || outcome === 'dry-run'
+    ? EXIT.ok
+    : outcome === 'needs-operator'
+      ? EXIT.needsOperator
+      : EXIT.switchFailed;
 
 export function print(g: Globals, json: unknown, text: string): void {
   // JSON escapes what it carries; text from alerts and servers is made printable (common/text.ts)
@@ -81,7 +99,11 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
   try {
     return await fn(client);
   } catch (e) {
-    if (e instanceof WorkflowNotFoundError) throw new CliError(`no such switch: ${e.workflowId ?? e.message}; list them with \`dm-switch list\``, EXIT.refused);
+    if (e instanceof WorkflowNotFoundError)
+      throw new CliError(
+        `no such switch: ${e.workflowId ?? e.message}; list them with \`dm-switch list\``,
+        EXIT.refused,
+      );
     throw e;
   } finally {
     await client.connection.close();
@@ -95,8 +117,6 @@ export function hostPort(spec: string, what: string): Endpoint {
   return { host: m[1]!, port: m[2] ? Number(m[2]) : 3306 };
 }
 
-
-
 /** The workflow types `list` shows (workflows/index.ts): the switches, and the drains and returns of hosts. */
 export const SWITCH_TYPES = ['vipSwitch', 'addressSwitch', 'drainHost', 'returnToHost'];
 
@@ -108,10 +128,16 @@ export const SWITCH_TYPES = ['vipSwitch', 'addressSwitch', 'drainHost', 'returnT
 export async function queryStatus(client: Client, workflowId: string): Promise<SwitchStatus | HostStatus> {
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe();
-  const q = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: d.taskQueue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW });
+  const q = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: d.taskQueue },
+    taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
   if (!q.pollers?.length) {
     throw new CliError(
-      `no worker polls task queue "${d.taskQueue}", and only a worker can read switch ${workflowId} (${d.status.name.toLowerCase()}); start one (DM_SWITCH_CONFIG=<its configuration> npm run worker) and ask again`,
+      `no worker polls task queue "${d.taskQueue}", and only a worker can read switch ` +
+        `${workflowId} (${d.status.name.toLowerCase()}); start one ` +
+        `(DM_SWITCH_CONFIG=<its configuration> npm run worker) and ask again`,
       EXIT.unreachable,
     );
   }
@@ -124,10 +150,13 @@ export async function follow(client: Client, workflowId: string, g: Globals, qui
   let seen = 0;
   let phase = '';
   let ended = false;
-  const result = handle.result().then(
-    () => undefined,
-    () => undefined,
-  ).finally(() => (ended = true));
+  const result = handle
+    .result()
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .finally(() => (ended = true));
   for (;;) {
     const s = await handle.query(statusQuery).catch(() => null);
     if (s && !quiet && g.output === 'text') {
@@ -136,12 +165,17 @@ export async function follow(client: Client, workflowId: string, g: Globals, qui
       if (s.phase !== phase) {
         phase = s.phase;
         const pending = s.approvals.find((a) => a.state === 'pending');
-        process.stdout.write(`${s.updatedAt.slice(11, 19)} == ${s.outcome ? `finished: ${s.outcome}` : s.phase}${pending ? ` (gate ${pending.gate}: dm-switch approve ${workflowId} --gate ${pending.gate})` : ''}\n`);
+        process.stdout.write(
+          `${s.updatedAt.slice(11, 19)} == ` +
+            (`${s.outcome ? `finished: ${s.outcome}` : s.phase}` +
+              `${pending ? ` (gate ${pending.gate}: dm-switch approve ${workflowId} --gate ${pending.gate})` : ''}\n`),
+        );
       }
     }
     if (ended) {
       const last = await handle.query(statusQuery);
-      if (!quiet && g.output === 'text') for (const d of last.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
+      if (!quiet && g.output === 'text')
+        for (const d of last.decisions.slice(seen)) process.stdout.write(`${renderDecision(d).trimStart()}\n`);
       return last;
     }
     await Promise.race([result, new Promise((r) => setTimeout(r, 1000))]);

@@ -28,10 +28,22 @@ import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } fro
 import { renderHostStatus, type HostKind } from './drain.js';
 import { type HostStatus } from '../common/switch/drain.js';
 import { buildRequest, decide, hostAction } from './cli-actions.js';
-import { CliError, EXIT, exitFor, exitForHost, follow, isHost, print, queryStatus, switchId, SWITCH_TYPES, withClient, type Globals } from './cli-support.js';
+import {
+  CliError,
+  EXIT,
+  exitFor,
+  exitForHost,
+  follow,
+  isHost,
+  print,
+  queryStatus,
+  switchId,
+  SWITCH_TYPES,
+  withClient,
+  type Globals,
+} from './cli-support.js';
 
 export { EXIT } from './cli-support.js';
-
 
 export function program(): Command {
   const g: Globals = { output: 'text', taskQueue: DEFAULT_TASK_QUEUE };
@@ -58,8 +70,15 @@ export function program(): Command {
     .option('--source <id>', 'DM source id')
     .option('--cluster <name>', 'DM cluster of the worker configuration (default: default)')
     .option('--new <host[:port]>', 'the instance DM should read from afterwards')
-    .option('--candidates <list>', 'instead of --new: host[:port],… in your order of preference; the switch chooses the best that passes every check')
-    .option('--discover [host[:port]]', 'instead of --new: choose among the replicas of this instance (default: of --old and of its source)')
+    .option(
+      '--candidates <list>',
+      'instead of --new: host[:port],… in your order of preference; the switch chooses ' +
+        'the best that passes every check',
+    )
+    .option(
+      '--discover [host[:port]]',
+      'instead of --new: choose among the replicas of this instance (default: of --old and of its source)',
+    )
     .option('--old <host[:port]>', 'the instance DM reads from now (may be down)')
     .option('--credentials <ref>', 'credential reference (on the worker) for --new and --old')
     .option('--vip <address>', 'vip: the VIP address')
@@ -85,10 +104,15 @@ export function program(): Command {
         try {
           started = await startSwitch(client, kind, request, { taskQueue: g.taskQueue });
         } catch (e) {
-          if (e instanceof SwitchRequestError) throw new CliError(e.message, e.code === 'invalid-input' ? EXIT.usage : EXIT.refused);
+          if (e instanceof SwitchRequestError)
+            throw new CliError(e.message, e.code === 'invalid-input' ? EXIT.usage : EXIT.refused);
           throw e;
         }
-        print(g, { workflowId: started.workflowId, runId: started.runId }, `started ${started.workflowId} (run ${started.runId})\n  watch: dm-switch watch ${started.workflowId}`);
+        print(
+          g,
+          { workflowId: started.workflowId, runId: started.runId },
+          `started ${started.workflowId} (run ${started.runId})\n  watch: dm-switch watch ${started.workflowId}`,
+        );
         if (o.wait) {
           const s = await follow(client, started.workflowId, g);
           if (g.output === 'json') print(g, s, '');
@@ -100,12 +124,16 @@ export function program(): Command {
   for (const decision of ['approve', 'reject'] as const) {
     cmd
       .command(decision)
-      .description(`${decision} the gate a switch waits at (answers at once; refused with the reason if it does not fit)`)
+      .description(
+        `${decision} the gate a switch waits at (answers at once; refused with the reason if it does not fit)`,
+      )
       .argument('<switch>', 'workflow ID, <cluster>/<source> or source id')
       .option('--gate <gate>', `the gate (${GATES.join(', ')}); default: the one pending`)
       .option('--comment <text>', 'recorded with the decision')
       .option('--by <name>', 'who decides (default: your user name)')
-      .action(async (ref: string, o: { gate?: string; comment?: string; by?: string }) => done(await decide(decision, ref, o, g)));
+      .action(async (ref: string, o: { gate?: string; comment?: string; by?: string }) =>
+        done(await decide(decision, ref, o, g)),
+      );
   }
 
   cmd
@@ -122,7 +150,10 @@ export function program(): Command {
           return;
         }
         // who decided each gate, as Temporal recorded the client that sent it (beside the name it gave)
-        const sent = await sentDecisions(client.workflow.getHandle(workflowId), client.options.loadedDataConverter).catch(() => []);
+        const sent = await sentDecisions(
+          client.workflow.getHandle(workflowId),
+          client.options.loadedDataConverter,
+        ).catch(() => []);
         const shown = { ...s, approvals: withIdentities(s.approvals, sent) };
         print(g, shown, renderStatus(workflowId, shown));
         done(s.outcome === undefined ? EXIT.ok : exitFor(s.outcome));
@@ -134,12 +165,16 @@ export function program(): Command {
       .command(kind === 'drain' ? 'drain' : 'undrain')
       .description(
         kind === 'drain'
-          ? 'switch every DM source that reads <host> (by address, or through a --vip it holds) elsewhere: plan, [approval], switches, then who still reads it'
+          ? 'switch every DM source that reads <host> (by address, or through a --vip it ' +
+              'holds) elsewhere: plan, [approval], switches, then who still reads it'
           : 'move back to <host> the sources its last drain moved (with the same checks)',
       )
       .argument('<host>', 'host[:port] (port 3306 by default)')
       .option('-f, --file <path>', 'the request, JSON or YAML (the workflow input); flags override its fields')
-      .option('--credentials <ref>', 'credential reference (on the worker) for the host and the instances the sources move to')
+      .option(
+        '--credentials <ref>',
+        'credential reference (on the worker) for the host and the instances the sources move to',
+      )
       .option('--task-credentials <ref>', "address switches: credential reference for the tasks' downstream")
       .option('--source-credentials <ref>', "address switches: credential reference for DM's replication user")
       .option('--approve', 'wait for one approval of the whole plan (dm-switch approve <drain>) before any switch')
@@ -148,14 +183,24 @@ export function program(): Command {
       .option('--dry-run', 'plan only: every switch checked as a dry run, nothing changed')
       .option('--reason <text>', 'why (recorded)')
       .option('--by <name>', 'who asks (default: your user name)')
-      .option('--wait', 'follow it until it ends; the exit code says whether the host is free (drain) or read again (undrain)');
+      .option(
+        '--wait',
+        'follow it until it ends; the exit code says whether the host is free (drain) or read again (undrain)',
+      );
   hostCommand('drain')
     .option('--cluster <list>', 'DM clusters to search, comma-separated (default: every one the worker knows)')
     .option('--vip <list>', 'VIPs sources may read through, address[@provider], comma-separated')
     .option('--candidates <list>', 'where the sources may go: host[:port],… in order of preference')
-    .option('--discover [host[:port]]', 'where the sources may go: the replicas of this instance (default: of <host> and of its source)')
-    .action(async (host: string, o: Record<string, string | boolean | undefined>) => done(await hostAction('drain', host, o, g)));
-  hostCommand('return').action(async (host: string, o: Record<string, string | boolean | undefined>) => done(await hostAction('return', host, o, g)));
+    .option(
+      '--discover [host[:port]]',
+      'where the sources may go: the replicas of this instance (default: of <host> and of its source)',
+    )
+    .action(async (host: string, o: Record<string, string | boolean | undefined>) =>
+      done(await hostAction('drain', host, o, g)),
+    );
+  hostCommand('return').action(async (host: string, o: Record<string, string | boolean | undefined>) =>
+    done(await hostAction('return', host, o, g)),
+  );
 
   cmd
     .command('watch')
@@ -166,14 +211,22 @@ export function program(): Command {
       await withClient(async (client) => {
         if (!workflowId.startsWith('dm-switch/')) {
           // a drain or return: its own switches are watched one by one (dm-switch watch <source>); here, its end
-          await client.workflow.getHandle(workflowId).result().catch(() => undefined);
+          await client.workflow
+            .getHandle(workflowId)
+            .result()
+            .catch(() => undefined);
           const h = (await queryStatus(client, workflowId)) as HostStatus;
           print(g, h, renderHostStatus(workflowId, h));
           done(exitForHost(h));
           return;
         }
         const s = await follow(client, workflowId, g);
-        print(g, s, `${workflowId}: ${s.outcome ?? s.phase}${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`);
+        print(
+          g,
+          s,
+          `${workflowId}: ${s.outcome ?? s.phase}` +
+            `${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`,
+        );
         done(exitFor(s.outcome));
       });
     });
@@ -186,8 +239,11 @@ export function program(): Command {
     .option('--limit <n>', 'at most this many', '50')
     .action(async (o: { source?: string; all?: boolean; limit: string }) => {
       const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
-      // a switch started from the Temporal UI or CLI has no search attributes until a worker runs it: listed by its type
-      const clauses = [`(DmSwitchSource IS NOT NULL OR WorkflowType IN (${SWITCH_TYPES.map((t) => JSON.stringify(t)).join(', ')}))`];
+      // a switch started from the Temporal UI or CLI has no search attributes until a worker runs it: listed by its
+      // type
+      const clauses = [
+        `(DmSwitchSource IS NOT NULL OR WorkflowType IN (${SWITCH_TYPES.map((t) => JSON.stringify(t)).join(', ')}))`,
+      ];
       if (o.source) clauses.push(`DmSwitchSource = ${JSON.stringify(o.source)}`);
       if (!o.all) clauses.push(`(ExecutionStatus = "Running" OR StartTime > "${since}")`);
       await withClient(async (client) => {
@@ -233,7 +289,11 @@ export function program(): Command {
       const workflowId = switchId(ref);
       await withClient(async (client) => {
         await client.workflow.getHandle(workflowId).cancel();
-        print(g, { workflowId, cancelRequested: true }, `cancellation requested for ${workflowId}; follow the undo with: dm-switch watch ${workflowId}`);
+        print(
+          g,
+          { workflowId, cancelRequested: true },
+          `cancellation requested for ${workflowId}; follow the undo with: dm-switch watch ${workflowId}`,
+        );
       });
     });
 
@@ -254,7 +314,12 @@ export async function main(argv: string[]): Promise<number> {
       return e.code;
     }
     if (e instanceof WorkflowFailedError) {
-      const cause = e.cause instanceof ApplicationFailure ? `${e.cause.type}: ${e.cause.message}` : e.cause instanceof CancelledFailure ? 'cancelled' : e.message;
+      const cause =
+        e.cause instanceof ApplicationFailure
+          ? `${e.cause.type}: ${e.cause.message}`
+          : e.cause instanceof CancelledFailure
+            ? 'cancelled'
+            : e.message;
       process.stderr.write(`dm-switch: the switch failed: ${printable(cause)}\n`);
       return EXIT.switchFailed;
     }

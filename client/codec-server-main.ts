@@ -4,7 +4,10 @@ import { checkCodecListen, codecHosts, CodecListenError, createCodecServer } fro
 
 const codec = codecFromEnv();
 if (!codec) {
-  console.error('dm-switch codec server: set DM_SWITCH_CODEC_KEY (or DM_SWITCH_CODEC_KEY_FILE): there is nothing to decode without a key');
+  console.error(
+    'dm-switch codec server: set DM_SWITCH_CODEC_KEY (or DM_SWITCH_CODEC_KEY_FILE): ' +
+      'there is nothing to decode without a key',
+  );
   process.exit(2);
 }
 const [host = '127.0.0.1', port = '8888'] = (process.env.DM_SWITCH_CODEC_LISTEN ?? '127.0.0.1:8888').split(/:(?=\d+$)/);

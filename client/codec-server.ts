@@ -26,7 +26,9 @@ const fromJson = (p: JsonPayload): Payload => ({
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 const toJson = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
@@ -46,12 +48,18 @@ export class CodecListenError extends Error {
  */
 export function checkCodecListen(host: string, token: string | undefined): void {
   if (token) {
-    if (token.length < 16) throw new CodecListenError('DM_SWITCH_CODEC_TOKEN is shorter than 16 characters; make one with: openssl rand -hex 24');
+    if (token.length < 16)
+      throw new CodecListenError(
+        'DM_SWITCH_CODEC_TOKEN is shorter than 16 characters; make one with: openssl rand -hex 24',
+      );
     return;
   }
   if (!isLoopback(host)) {
     throw new CodecListenError(
-      `refusing to listen on ${host} without a token: anyone who reaches it could decrypt every switch's payloads. Set DM_SWITCH_CODEC_TOKEN (the UI then sends it as a bearer token), or listen on 127.0.0.1 (DM_SWITCH_CODEC_LISTEN) behind a proxy that authenticates`,
+      `refusing to listen on ${host} without a token: anyone who reaches it could ` +
+        `decrypt every switch's payloads. Set DM_SWITCH_CODEC_TOKEN (the UI then sends ` +
+        `it as a bearer token), or listen on 127.0.0.1 (DM_SWITCH_CODEC_LISTEN) behind a ` +
+        `proxy that authenticates`,
     );
   }
 }
@@ -89,19 +97,29 @@ export function createCodecServer(opts: {
   app.addHook('onRequest', async (req, reply) => {
     const host = (req.headers.host ?? '').toLowerCase();
     if (!hosts || !hosts.has(host)) {
-      return reply.code(421).send({ error: `this codec endpoint does not answer for host ${JSON.stringify(host)}; use the address it listens on (DM_SWITCH_CODEC_HOSTS adds names)` });
+      return reply.code(421).send({
+        error:
+          `this codec endpoint does not answer for host ${JSON.stringify(host)}; use the ` +
+          `address it listens on (DM_SWITCH_CODEC_HOSTS adds names)`,
+      });
     }
     const origin = req.headers.origin;
     if (origin && origins.has(origin)) {
-      reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'origin');
-      reply.header('access-control-allow-methods', 'POST, OPTIONS').header('access-control-allow-headers', 'content-type, x-namespace, authorization');
+      reply
+        .header('access-control-allow-origin', origin)
+        .header('access-control-allow-credentials', 'true')
+        .header('vary', 'origin');
+      reply
+        .header('access-control-allow-methods', 'POST, OPTIONS')
+        .header('access-control-allow-headers', 'content-type, x-namespace, authorization');
     }
     if (req.method === 'OPTIONS') return reply.code(204).send();
     if (opts.token) {
       const auth = req.headers.authorization ?? '';
       const want = Buffer.from(`Bearer ${opts.token}`);
       const got = Buffer.from(auth);
-      if (got.length !== want.length || !timingSafeEqual(got, want)) return reply.code(401).send({ error: 'unauthenticated: send Authorization: Bearer <token>' });
+      if (got.length !== want.length || !timingSafeEqual(got, want))
+        return reply.code(401).send({ error: 'unauthenticated: send Authorization: Bearer <token>' });
     }
   });
   for (const op of ['encode', 'decode'] as const) {

@@ -31,7 +31,10 @@ export class CodecConfigError extends Error {
 
 function key(b64: string, what: string): Buffer {
   const k = Buffer.from(b64.trim(), 'base64');
-  if (k.length !== 32) throw new CodecConfigError(`${what} must be base64 of exactly 32 bytes (got ${k.length}); make one with: openssl rand -base64 32`);
+  if (k.length !== 32)
+    throw new CodecConfigError(
+      `${what} must be base64 of exactly 32 bytes (got ${k.length}); make one with: openssl rand -base64 32`,
+    );
   return k;
 }
 
@@ -48,8 +51,16 @@ export class AesGcmCodec implements PayloadCodec {
     return payloads.map((p) => {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', k, iv);
-      const sealed = Buffer.concat([iv, cipher.update(proto.temporal.api.common.v1.Payload.encode(p).finish()), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { encoding: text.encode(ENCODING), 'encryption-key-id': text.encode(this.keyId) }, data: sealed };
+      const sealed = Buffer.concat([
+        iv,
+        cipher.update(proto.temporal.api.common.v1.Payload.encode(p).finish()),
+        cipher.final(),
+        cipher.getAuthTag(),
+      ]);
+      return {
+        metadata: { encoding: text.encode(ENCODING), 'encryption-key-id': text.encode(this.keyId) },
+        data: sealed,
+      };
     });
   }
 
@@ -58,7 +69,11 @@ export class AesGcmCodec implements PayloadCodec {
       if (!p.metadata?.encoding || untext.decode(p.metadata.encoding) !== ENCODING) return p;
       const id = p.metadata['encryption-key-id'] ? untext.decode(p.metadata['encryption-key-id']) : '';
       const k = this.keys.get(id);
-      if (!k) throw new Error(`payload sealed with key "${id}", which this process does not have (DM_SWITCH_CODEC_KEY_ID / DM_SWITCH_CODEC_OLD_KEYS)`);
+      if (!k)
+        throw new Error(
+          `payload sealed with key "${id}", which this process does not have ` +
+            `(DM_SWITCH_CODEC_KEY_ID / DM_SWITCH_CODEC_OLD_KEYS)`,
+        );
       const data = Buffer.from(p.data ?? new Uint8Array());
       const decipher = createDecipheriv('aes-256-gcm', k, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(data.length - 16));
@@ -75,7 +90,9 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec 
     try {
       current = readFileSync(env.DM_SWITCH_CODEC_KEY_FILE, 'utf8');
     } catch (e) {
-      throw new CodecConfigError(`cannot read DM_SWITCH_CODEC_KEY_FILE ${env.DM_SWITCH_CODEC_KEY_FILE}: ${(e as Error).message}`);
+      throw new CodecConfigError(
+        `cannot read DM_SWITCH_CODEC_KEY_FILE ${env.DM_SWITCH_CODEC_KEY_FILE}: ${(e as Error).message}`,
+      );
     }
   }
   if (!current) return undefined;

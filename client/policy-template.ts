@@ -90,17 +90,26 @@ function parseRef(inner: string, text: string): TemplateRef {
   const root = dot < 0 ? head! : head!.slice(0, dot);
   const name = dot < 0 ? '' : head!.slice(dot + 1);
   if (!(TEMPLATE_ROOTS as readonly string[]).includes(root)) {
-    throw new TemplateSyntaxError(`${text}: unknown variable root "${root}"; write {{ labels.NAME }} or {{ annotations.NAME }}`);
+    throw new TemplateSyntaxError(
+      `${text}: unknown variable root "${root}"; write {{ labels.NAME }} or {{ annotations.NAME }}`,
+    );
   }
-  if (!NAME.test(name)) throw new TemplateSyntaxError(`${text}: "${name}" is not a label or annotation name; use letters, digits and "_" (not starting with a digit)`);
+  if (!NAME.test(name))
+    throw new TemplateSyntaxError(
+      `${text}: "${name}" is not a label or annotation name; use letters, digits and "_" (not starting with a digit)`,
+    );
   const filters = rest.map((f) => {
-    if (!Object.hasOwn(FILTERS, f)) throw new TemplateSyntaxError(`${text}: unknown filter "${f}"; the filters are ${TEMPLATE_FILTERS.join(', ')}`);
+    if (!Object.hasOwn(FILTERS, f))
+      throw new TemplateSyntaxError(`${text}: unknown filter "${f}"; the filters are ${TEMPLATE_FILTERS.join(', ')}`);
     return f as TemplateFilter;
   });
   return { root: root as TemplateRoot, name, filters, text };
 }
 
-/** The templates of one string, or undefined when it has none; throws TemplateSyntaxError for anything the grammar does not allow. */
+/**
+ * The templates of one string, or undefined when it has none; throws TemplateSyntaxError for anything the grammar does
+ * not allow.
+ */
 export function parseTemplate(value: string): Template | undefined {
   if (!value.includes('{{') && !value.includes('}}')) return undefined;
   const segments: Template['segments'] = [];
@@ -132,7 +141,9 @@ function mapStrings(value: unknown, path: TemplatePath, fn: (s: string, path: Te
   if (typeof value === 'string') return fn(value, path);
   if (Array.isArray(value)) return value.map((v, i) => mapStrings(v, [...path, i], fn));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, mapStrings(v, [...path, k], fn)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, mapStrings(v, [...path, k], fn)]),
+    );
   }
   return value;
 }
@@ -158,7 +169,10 @@ export interface TemplateProblem {
  * `forbidden` top-level keys, and a template YAML took for a mapping because
  * it was not quoted.
  */
-export function findTemplates(value: unknown, forbidden: Record<string, string> = {}): { templates: Map<string, Template>; problems: TemplateProblem[] } {
+export function findTemplates(
+  value: unknown,
+  forbidden: Record<string, string> = {},
+): { templates: Map<string, Template>; problems: TemplateProblem[] } {
   const templates = new Map<string, Template>();
   const problems: TemplateProblem[] = [];
   mapStrings(value, [], (s, path) => {
@@ -176,13 +190,21 @@ export function findTemplates(value: unknown, forbidden: Record<string, string> 
   });
   walkKeys(value, [], (key, v, path) => {
     // YAML reads an unquoted {{ labels.x }} as a mapping whose key is "{ labels.x }"
-    if (v === null && /^\{.*\}$/.test(key)) problems.push({ path: pathKey(path.slice(0, -1)), message: `quote the template: write "{${key}}" (unquoted, YAML reads {${key}} as a mapping)` });
-    else if (key.includes('{{') || key.includes('}}')) problems.push({ path: pathKey(path), message: 'templates go in values, not in keys' });
+    if (v === null && /^\{.*\}$/.test(key))
+      problems.push({
+        path: pathKey(path.slice(0, -1)),
+        message: `quote the template: write "{${key}}" (unquoted, YAML reads {${key}} as a mapping)`,
+      });
+    else if (key.includes('{{') || key.includes('}}'))
+      problems.push({ path: pathKey(path), message: 'templates go in values, not in keys' });
   });
   return { templates, problems };
 }
 
-/** `value` with every template replaced by a sample that fits (a number where a template yields one), for checking a rule at load. */
+/**
+ * `value` with every template replaced by a sample that fits (a number where a template yields one), for checking a
+ * rule at load.
+ */
 export function sampleValue(value: unknown): unknown {
   return mapStrings(value, [], (s) => {
     const t = parseTemplate(s);
@@ -202,7 +224,8 @@ export interface TemplateOrigin {
   ref: string;
   value: string;
 }
-export type Rendered = { ok: true; value: unknown; origins: Map<string, TemplateOrigin[]> } | { ok: false; problems: TemplateProblem[] };
+export type Rendered =
+  { ok: true; value: unknown; origins: Map<string, TemplateOrigin[]> } | { ok: false; problems: TemplateProblem[] };
 
 const MAX_SHOWN = 200;
 /** A value from an alert, as a message shows it: quoted (control characters escaped), and cut if long. */
@@ -236,7 +259,8 @@ export function renderValue(value: unknown, alert: AlertValues): Rendered {
       if (typeof seg === 'string') return seg;
       // own properties only: a label named "constructor" is not the object's
       const values = alert[seg.root];
-      const raw = Object.hasOwn(values, seg.name) && typeof values[seg.name] === 'string' ? values[seg.name] : undefined;
+      const raw =
+        Object.hasOwn(values, seg.name) && typeof values[seg.name] === 'string' ? values[seg.name] : undefined;
       const ref = `${singular(seg.root)} ${seg.name}`;
       if (raw === undefined || raw === '') {
         problems.push({ path: pathKey(path), message: `${seg.text}: the alert has no ${ref}` });

@@ -23,7 +23,8 @@
  *       kind: vip
  *       switch:
  *         sourceId: "{{ labels.dm_source }}"
- *         oldInstance: { host: "{{ labels.instance | host }}", port: "{{ labels.instance | port }}", credentials: upstream }
+ *         oldInstance: { host: "{{ labels.instance | host }}", port: "{{ labels.instance | port }}", credentials:
+ * upstream }
  *         …
  *
  * Templates (grammar in policy-template.ts) are checked at load: their syntax,
@@ -39,10 +40,22 @@ import { AddressSwitchInputSchema, validate, VipSwitchInputSchema, type Validati
 import { GATES } from '../common/switch/status.js';
 import { DrainInputSchema, type DrainInput } from '../common/switch/drain.js';
 import { invalid, parseYamlDocument } from '../common/yaml-document.js';
-import { findTemplates, renderValue, SAMPLE_NUMBER, SAMPLE_STRING, sampleValue, shown, type AlertValues, type Template, type TemplateOrigin } from './policy-template.js';
+import {
+  findTemplates,
+  renderValue,
+  SAMPLE_NUMBER,
+  SAMPLE_STRING,
+  sampleValue,
+  shown,
+  type AlertValues,
+  type Template,
+  type TemplateOrigin,
+} from './policy-template.js';
 
 /** A Prometheus label name. */
-const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a label name: letters, digits and "_", not starting with a digit');
+const labelName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a label name: letters, digits and "_", not starting with a digit');
 
 const RuleSchema = z
   .object({
@@ -50,7 +63,9 @@ const RuleSchema = z
     match: z.record(z.string(), z.string()).refine((m) => Object.keys(m).length > 0, 'match at least one label'),
     /** Labels the alert must have, with any (non-empty) value: typically those the rule's templates name. */
     require: z.array(labelName).default([]),
-    /** vip or address: a switch of one source; drain: every source that reads a host (switch: is then a drain request). */
+    /**
+     * vip or address: a switch of one source; drain: every source that reads a host (switch: is then a drain request).
+     */
     kind: z.enum(['vip', 'address', 'drain']),
     /** Gates that still need a human; merged with `switch.approvals.gates` (a gate named in either is kept). */
     gates: z.array(z.enum(GATES)).default([]),
@@ -75,10 +90,16 @@ export const PolicySchema = z
         hmacSecretFile: z.string().min(1).optional(),
       })
       .strict()
-      .refine((a) => a.bearerTokenEnv || a.bearerTokenFile || a.hmacSecretEnv || a.hmacSecretFile, 'set a bearer token or an HMAC secret (…Env or …File): the webhook never runs unauthenticated'),
+      .refine(
+        (a) => a.bearerTokenEnv || a.bearerTokenFile || a.hmacSecretEnv || a.hmacSecretFile,
+        'set a bearer token or an HMAC secret (…Env or …File): the webhook never runs unauthenticated',
+      ),
     rules: z.array(RuleSchema).min(1, 'give at least one rule'),
     /** Serve HTTPS with this certificate (PEM files), for a webhook not behind a TLS proxy. */
-    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
     limits: z
       .object({
         /** Requests handled at once; more get 503 with Retry-After (Alertmanager retries). */
@@ -93,7 +114,13 @@ export const PolicySchema = z
         maxAlertsPerPayload: z.number().int().positive().default(100),
       })
       .strict()
-      .default({ maxConcurrent: 4, repeatWindowSeconds: 60, signatureWindowSeconds: 300, startsPerRulePerHour: 10, maxAlertsPerPayload: 100 }),
+      .default({
+        maxConcurrent: 4,
+        repeatWindowSeconds: 60,
+        signatureWindowSeconds: 300,
+        startsPerRulePerHour: 10,
+        maxAlertsPerPayload: 100,
+      }),
   })
   .strict();
 export type Policy = z.infer<typeof PolicySchema>;
@@ -105,11 +132,14 @@ export class PolicyError extends Error {
 
 /** Top-level keys of a switch request that no alert may fill in, and why. */
 const NOT_TEMPLATED: Record<string, string> = {
-  approvals: "the gates and their timeout are the rule's decision, never an alert's; name them in the rule (gates:, switch.approvals)",
+  approvals:
+    "the gates and their timeout are the rule's decision, never an alert's; name " +
+    'them in the rule (gates:, switch.approvals)',
 };
 
 /** A switch request validated for its workflow (defaults filled in). */
-export type RuleSwitchInput = z.output<typeof VipSwitchInputSchema> | z.output<typeof AddressSwitchInputSchema> | DrainInput;
+export type RuleSwitchInput =
+  z.output<typeof VipSwitchInputSchema> | z.output<typeof AddressSwitchInputSchema> | DrainInput;
 
 function validateFor(kind: PolicyRule['kind'], raw: unknown): Validation<RuleSwitchInput> {
   if (kind === 'drain') return validate(DrainInputSchema, raw);
@@ -119,14 +149,28 @@ function validateFor(kind: PolicyRule['kind'], raw: unknown): Validation<RuleSwi
 /** The key a problem of validate(...) names ("oldInstance.port: …" → "oldInstance.port"). */
 const problemKey = (problem: string) => problem.slice(0, Math.max(0, problem.indexOf(': ')));
 
-/** A problem found in a rule's request checked with samples: says so where the key is a template, and how a template yields a number. */
+/**
+ * A problem found in a rule's request checked with samples: says so where the key is a template, and how a template
+ * yields a number.
+ */
 function atLoad(problem: string, templates: Map<string, Template>): string {
   // validate() words a wrong type "expected number", or "required (number)" when zod leaves the input out of the issue
   const t = templates.get(problemKey(problem));
   if (!t) return problem;
-  if (!t.numeric && /expected number|\(number\)$/.test(problem)) return `${problem} (a template yields a number only when it is the whole value and its last filter is "port" or "number", e.g. "{{ labels.instance | port }}")`;
-  if (t.numeric && /expected string|\(string\)$/.test(problem)) return `${problem} (a value that is only a template ending in "| port" or "| number" is a number; this key takes text)`;
-  return `${problem} (this value is a template; at load it is checked with each template replaced by "${SAMPLE_STRING}", or ${SAMPLE_NUMBER} where it yields a number)`;
+  if (!t.numeric && /expected number|\(number\)$/.test(problem))
+    return (
+      `${problem} (a template yields a number only when it is the whole value and its ` +
+      `last filter is "port" or "number", e.g. "{{ labels.instance | port }}")`
+    );
+  if (t.numeric && /expected string|\(string\)$/.test(problem))
+    return (
+      `${problem} (a value that is only a template ending in "| port" or "| number" is ` +
+      `a number; this key takes text)`
+    );
+  return (
+    `${problem} (this value is a template; at load it is checked with each template ` +
+    `replaced by "${SAMPLE_STRING}", or ${SAMPLE_NUMBER} where it yields a number)`
+  );
 }
 
 /**
@@ -151,12 +195,15 @@ export function parsePolicy(text: string, origin = 'policy'): Policy {
     if (!r.ok) problems.push(...r.problems.map((p) => `${at}.${atLoad(p, templates)}`));
     const gates = ruleGates(rule);
     // a dry run changes nothing, whoever asks for it
-    const dryRun = (rule.switch.options as { dryRun?: unknown } | undefined)?.dryRun === true || rule.switch.dryRun === true;
+    const dryRun =
+      (rule.switch.options as { dryRun?: unknown } | undefined)?.dryRun === true || rule.switch.dryRun === true;
     const attended = dryRun || (rule.kind === 'drain' ? gates.length > 0 : gates.includes('before-freeze'));
     if (!attended && !rule.unattended) {
       problems.push(
-        `rules.${i}.gates: rule ${rule.name} would ${rule.kind === 'drain' ? 'drain a host' : 'freeze DM and switch'} with nobody approving: ` +
-          `anyone who can reach Alertmanager's API can raise an alert with any labels. Add ${rule.kind === 'drain' ? 'a gate (its plan waits for one approval)' : 'before-freeze to gates'}, ` +
+        `rules.${i}.gates: rule ${rule.name} would ` +
+          `${rule.kind === 'drain' ? 'drain a host' : 'freeze DM and switch'} with nobody approving: ` +
+          (`anyone who can reach Alertmanager's API can raise an alert with any labels. Add ` +
+            `${rule.kind === 'drain' ? 'a gate (its plan waits for one approval)' : 'before-freeze to gates'}, `) +
           'or say unattended: true if the rule must act alone (automatic failover)',
       );
     }
@@ -167,7 +214,9 @@ export function parsePolicy(text: string, origin = 'policy'): Policy {
 
 export async function loadPolicy(path: string): Promise<Policy> {
   const text = await readFile(path, 'utf8').catch((e: Error) => {
-    throw new PolicyError(`cannot read the webhook policy ${path}: ${e.message} (set DM_SWITCH_WEBHOOK_POLICY to its path)`);
+    throw new PolicyError(
+      `cannot read the webhook policy ${path}: ${e.message} (set DM_SWITCH_WEBHOOK_POLICY to its path)`,
+    );
   });
   return parsePolicy(text, path);
 }
@@ -183,10 +232,13 @@ export function matchRule(policy: Policy, labels: Record<string, string>): Polic
   // own labels only: a label named "constructor" is not the object's
   const own = (k: string) => (Object.hasOwn(labels, k) ? labels[k] : undefined);
   // `?? []`: a policy object built in code, not by parsePolicy, may lack the default
-  return policy.rules.find((r) => Object.entries(r.match).every(([k, v]) => own(k) === v) && (r.require ?? []).every((k) => !!own(k)));
+  return policy.rules.find(
+    (r) => Object.entries(r.match).every(([k, v]) => own(k) === v) && (r.require ?? []).every((k) => !!own(k)),
+  );
 }
 
-export type RuleRequest = { ok: true; request: Record<string, unknown>; input: RuleSwitchInput } | { ok: false; reason: string };
+export type RuleRequest =
+  { ok: true; request: Record<string, unknown>; input: RuleSwitchInput } | { ok: false; reason: string };
 
 function withOrigin(problem: string, origins: Map<string, TemplateOrigin[]>): string {
   const from = origins.get(problemKey(problem));
@@ -200,11 +252,16 @@ function withOrigin(problem: string, origins: Map<string, TemplateOrigin[]>): st
  * schema. A missing label, a value a filter cannot take, or an invalid result
  * gives a reason that names the rule, the key, and the label with its value.
  */
-export function ruleRequest(rule: PolicyRule, alert: AlertValues, note: { requestedBy: string; reason: string }): RuleRequest {
+export function ruleRequest(
+  rule: PolicyRule,
+  alert: AlertValues,
+  note: { requestedBy: string; reason: string },
+): RuleRequest {
   const refuse = (lines: string[]): RuleRequest => ({
     ok: false,
     reason:
-      `rule ${rule.name} makes no valid switch request from this alert, so nothing was started:\n${lines.map((l) => `  - ${l}`).join('\n')}\n` +
+      `rule ${rule.name} makes no valid switch request from this alert, so nothing was ` +
+      `started:\n${lines.map((l) => `  - ${l}`).join('\n')}\n` +
       "Fix the alert's labels, or the rule (its require: list keeps alerts without a label from matching it).",
   });
   const rendered = renderValue(rule.switch, alert);

@@ -10,9 +10,14 @@ const time = (iso: string) => iso.slice(11, 19);
 
 export function renderStatus(workflowId: string, s: SwitchStatus): string {
   const out: string[] = [];
-  out.push(`${workflowId}: ${s.kind} of source ${s.sourceId} (DM cluster ${s.dmCluster})${s.dryRun ? ', dry run' : ''}`);
-  out.push(`  ${s.outcome ? `finished: ${s.outcome}` : `phase: ${s.phase}`}   started ${s.startedAt}, updated ${s.updatedAt}`);
-  if (s.requestedBy || s.reason) out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
+  out.push(
+    `${workflowId}: ${s.kind} of source ${s.sourceId} (DM cluster ${s.dmCluster})${s.dryRun ? ', dry run' : ''}`,
+  );
+  out.push(
+    `  ${s.outcome ? `finished: ${s.outcome}` : `phase: ${s.phase}`}   started ${s.startedAt}, updated ${s.updatedAt}`,
+  );
+  if (s.requestedBy || s.reason)
+    out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
   if (s.tasks.length) out.push(`  tasks: ${s.tasks.map((t) => `${t.name} ${t.stage}`).join(', ')}`);
   if (s.leftPaused?.length) {
     out.push(`  left paused (an operator had paused them; not resumed or started): ${s.leftPaused.join(', ')}`);
@@ -25,7 +30,10 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   if (s.candidates?.length) {
     out.push('', '  candidates (best first):');
     for (const c of s.candidates) {
-      out.push(`    ${c.chosen ? 'CHOSEN     ' : c.qualifies ? 'qualifies  ' : 'passed over'} ${c.address} (${c.origin}${c.lag !== undefined ? `, lag ${c.lag}` : ''})`);
+      out.push(
+        `    ${c.chosen ? 'CHOSEN     ' : c.qualifies ? 'qualifies  ' : 'passed over'} ` +
+          `${c.address} (${c.origin}${c.lag !== undefined ? `, lag ${c.lag}` : ''})`,
+      );
       for (const r of c.reasons) out.push(`        ${r}`);
     }
   }
@@ -37,9 +45,31 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
   }
   if (s.plan.length) out.push('', '  plan:', ...s.plan.map((p, i) => `    ${i + 1}. ${p}`));
   if (s.decisions.length) out.push('', '  decisions:', ...s.decisions.map(renderDecision));
-  if (s.steps.length) out.push('', '  steps:', ...s.steps.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
-  if (s.compensation.length) out.push('', '  undone:', ...s.compensation.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`));
-  if (s.approvals.length) out.push('', '  approvals:', ...s.approvals.map((a) => `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}${a.comment ? `: ${a.comment}` : ''}`));
+  if (s.steps.length)
+    out.push(
+      '',
+      '  steps:',
+      ...s.steps.map((x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`),
+    );
+  if (s.compensation.length)
+    out.push(
+      '',
+      '  undone:',
+      ...s.compensation.map(
+        (x) => `    ${time(x.at)} ${x.result.padEnd(7)} ${x.step}${x.detail ? ` (${x.detail})` : ''}`,
+      ),
+    );
+  if (s.approvals.length)
+    out.push(
+      '',
+      '  approvals:',
+      ...s.approvals.map(
+        (a) =>
+          `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}` +
+          `${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}` +
+          `${a.comment ? `: ${a.comment}` : ''}`,
+      ),
+    );
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
   const next = whatNext(s);
   if (next) out.push('', `  NEXT: ${next}`);
@@ -55,14 +85,26 @@ export function renderDecision(d: SwitchStatus['decisions'][number]): string {
 function whatNext(s: SwitchStatus): string | null {
   if (s.outcome === 'refused') {
     const why = s.decisions.filter((d) => d.verdict === 'refuse').at(-1)?.reason;
-    return `nothing was changed; DM still reads source ${s.sourceId} as before. ${why ? `Refused because ${why}. ` : ''}Fix that (or choose another new instance), then start the switch again.`;
+    return (
+      `nothing was changed; DM still reads source ${s.sourceId} as before. ` +
+      `${why ? `Refused because ${why}. ` : ''}Fix that (or choose another new ` +
+      `instance), then start the switch again.`
+    );
   }
   if (s.outcome === 'rolled-back') {
     const checked = s.decisions.some((d) => d.reason.startsWith('every change was undone, and checked'));
-    const undone = checked ? `every change was undone, and the state checked: DM reads source ${s.sourceId} as before` : 'every change was undone (see undone)';
+    const undone = checked
+      ? `every change was undone, and the state checked: DM reads source ${s.sourceId} as before`
+      : 'every change was undone (see undone)';
     // compensate() records the cause as "<how> after a change (<cause>); undoing <n> step(s)"
-    const stopped = s.decisions.map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason)).filter(Boolean).at(-1);
-    return `${undone}. ${stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. '}Start the switch again once that is dealt with.`;
+    const stopped = s.decisions
+      .map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason))
+      .filter(Boolean)
+      .at(-1);
+    return (
+      `${undone}. ${stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. '}Start ` +
+      `the switch again once that is dealt with.`
+    );
   }
   return null;
 }

@@ -27,7 +27,10 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
 };
 
 /** Fastify's options for these limits (its own, and those it hands to Node's http server). */
-export function limitOptions(l: ServerLimits): Pick<FastifyServerOptions, 'connectionTimeout' | 'keepAliveTimeout' | 'requestTimeout'> & {
+export function limitOptions(l: ServerLimits): Pick<
+  FastifyServerOptions,
+  'connectionTimeout' | 'keepAliveTimeout' | 'requestTimeout'
+> & {
   http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
 } {
   // Node requires headersTimeout <= requestTimeout
@@ -36,7 +39,11 @@ export function limitOptions(l: ServerLimits): Pick<FastifyServerOptions, 'conne
     connectionTimeout: l.idleTimeoutMs,
     keepAliveTimeout: l.keepAliveTimeoutMs,
     requestTimeout: l.requestTimeoutMs,
-    http: { headersTimeout: headers, requestTimeout: l.requestTimeoutMs, connectionsCheckingInterval: l.checkIntervalMs },
+    http: {
+      headersTimeout: headers,
+      requestTimeout: l.requestTimeoutMs,
+      connectionsCheckingInterval: l.checkIntervalMs,
+    },
   };
 }
 

@@ -10,11 +10,20 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, switchWorkflowId } from '../common/switch/ids.js';
 import { SA } from '../common/switch/search-attributes.js';
-import { validateAddressSwitchInput, validateVipSwitchInput, type AddressSwitchParsed, type Validation, type VipSwitchParsed } from '../common/switch/input.js';
+import {
+  validateAddressSwitchInput,
+  validateVipSwitchInput,
+  type AddressSwitchParsed,
+  type Validation,
+  type VipSwitchParsed,
+} from '../common/switch/input.js';
 
 export type SwitchKind = 'vip' | 'address';
 const WORKFLOW: Record<SwitchKind, 'vipSwitch' | 'addressSwitch'> = { vip: 'vipSwitch', address: 'addressSwitch' };
-const VALIDATE: Record<SwitchKind, (raw: unknown) => Validation<VipSwitchParsed | AddressSwitchParsed>> = { vip: validateVipSwitchInput, address: validateAddressSwitchInput };
+const VALIDATE: Record<SwitchKind, (raw: unknown) => Validation<VipSwitchParsed | AddressSwitchParsed>> = {
+  vip: validateVipSwitchInput,
+  address: validateAddressSwitchInput,
+};
 
 export class SwitchRequestError extends Error {
   override readonly name = 'SwitchRequestError';
@@ -46,7 +55,11 @@ export function startVipSwitch(client: Client, request: unknown, options: StartO
 /** The request validated for `kind`, defaults filled in; throws SwitchRequestError naming every problem. */
 export function validateRequest(kind: SwitchKind, request: unknown): VipSwitchParsed | AddressSwitchParsed {
   const v = VALIDATE[kind](request);
-  if (!v.ok) throw new SwitchRequestError(`invalid switch request, nothing was started:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`, 'invalid-input');
+  if (!v.ok)
+    throw new SwitchRequestError(
+      `invalid switch request, nothing was started:\n${v.problems.map((p) => `  - ${p}`).join('\n')}`,
+      'invalid-input',
+    );
   return v.value;
 }
 
@@ -55,14 +68,27 @@ export function targetWords(input: VipSwitchParsed | AddressSwitchParsed): strin
   if (input.newInstance) return `${input.newInstance.host}:${input.newInstance.port}`;
   if (input.candidates) return `the best of ${input.candidates.map((c) => `${c.host}:${c.port}`).join(', ')}`;
   const of = input.discover?.replicasOf ?? input.oldInstance;
-  return `the best replica found ${input.discover?.replicasOf ? `of ${of?.host}:${of?.port}` : `beside ${of?.host}:${of?.port}`}`;
+  return (
+    `the best replica found ` +
+    `${input.discover?.replicasOf ? `of ${of?.host}:${of?.port}` : `beside ${of?.host}:${of?.port}`}`
+  );
 }
 
-/** Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy source. */
-export async function startSwitch(client: Client, kind: SwitchKind, request: unknown, options: StartOptions = {}): Promise<StartedSwitch> {
+/**
+ * Validates `request` for `kind` and starts it under the source's workflow ID; refuses a second switch of a busy
+ * source.
+ */
+export async function startSwitch(
+  client: Client,
+  kind: SwitchKind,
+  request: unknown,
+  options: StartOptions = {},
+): Promise<StartedSwitch> {
   const input = validateRequest(kind, request);
   const workflowId = switchWorkflowId(input.dmCluster, input.sourceId);
-  const summary = `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} switch of DM source ${input.sourceId} to ${targetWords(input)}`;
+  const summary =
+    `${input.options.dryRun ? 'Dry run: ' : ''}${kind === 'vip' ? 'VIP' : 'Address'} ` +
+    `switch of DM source ${input.sourceId} to ${targetWords(input)}`;
   try {
     const handle = await client.workflow.start(WORKFLOW[kind], {
       taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
@@ -72,21 +98,29 @@ export async function startSwitch(client: Client, kind: SwitchKind, request: unk
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       staticSummary: summary,
-      // findable (dm-switch list, the UI's list) before a worker runs it; the workflow keeps them up to date from then on
+      // findable (dm-switch list, the UI's list) before a worker runs it; the workflow keeps them up to date from then
+      // on
       typedSearchAttributes: [
         { key: SA.source, value: input.sourceId },
         { key: SA.cluster, value: input.dmCluster },
         { key: SA.kind, value: kind === 'vip' ? 'vip-switch' : 'address-switch' },
       ],
-      staticDetails: [`requested by: ${input.requestedBy ?? 'unknown'}`, `reason: ${input.reason ?? '(none given)'}`].join('\n'),
+      staticDetails: [
+        `requested by: ${input.requestedBy ?? 'unknown'}`,
+        `reason: ${input.reason ?? '(none given)'}`,
+      ].join('\n'),
     });
     return { workflowId, runId: handle.firstExecutionRunId, input, handle };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {
-      const running = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+      const running = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .catch(() => undefined);
       throw new SwitchRequestError(
         `a switch of DM source ${input.sourceId} (cluster ${input.dmCluster}) is already running` +
-          `${running ? ` (run ${running.runId}, started ${running.startTime.toISOString()})` : ''}: only one switch per source at a time. ` +
+          (`${running ? ` (run ${running.runId}, started ${running.startTime.toISOString()})` : ''}: ` +
+            `only one switch per source at a time. `) +
           `Watch it with \`dm-switch watch ${workflowId}\`, or cancel it first (\`dm-switch cancel ${workflowId}\`).`,
         'already-running',
       );

@@ -16,7 +16,11 @@ try {
   const policy = await loadPolicy(process.env.DM_SWITCH_WEBHOOK_POLICY ?? 'webhook.yaml');
   const secrets = await loadSecrets(policy);
   const config = loadClientConnectConfig();
-  const client = new Client({ connection: await Connection.connect(config.connectionOptions), namespace: config.namespace ?? 'default', dataConverter: dataConverterFromEnv() });
+  const client = new Client({
+    connection: await Connection.connect(config.connectionOptions),
+    namespace: config.namespace ?? 'default',
+    dataConverter: dataConverterFromEnv(),
+  });
   const [host, port] = (process.env.DM_SWITCH_WEBHOOK_LISTEN ?? '127.0.0.1:9095').split(/:(?=\d+$)/);
   const app = createWebhook({ client, policy, secrets, logger: true });
   await app.listen({ host, port: Number(port) });

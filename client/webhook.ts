@@ -77,8 +77,14 @@ export async function loadSecrets(policy: Policy, env: NodeJS.ProcessEnv = proce
     if (file) return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     return undefined;
   };
-  const tls = policy.tls ? { cert: await readFile(policy.tls.certFile, 'utf8'), key: await readFile(policy.tls.keyFile, 'utf8') } : undefined;
-  return { bearerToken: await read(policy.auth.bearerTokenEnv, policy.auth.bearerTokenFile), hmacSecret: await read(policy.auth.hmacSecretEnv, policy.auth.hmacSecretFile), ...(tls ? { tls } : {}) };
+  const tls = policy.tls
+    ? { cert: await readFile(policy.tls.certFile, 'utf8'), key: await readFile(policy.tls.keyFile, 'utf8') }
+    : undefined;
+  return {
+    bearerToken: await read(policy.auth.bearerTokenEnv, policy.auth.bearerTokenFile),
+    hmacSecret: await read(policy.auth.hmacSecretEnv, policy.auth.hmacSecretFile),
+    ...(tls ? { tls } : {}),
+  };
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -95,7 +101,10 @@ export function signRequest(secret: string, timestamp: string, nonce: string, bo
 /** Nonces of signed requests seen within the window (bounded: the oldest go first). */
 class NonceMemory {
   private readonly seen = new Map<string, number>();
-  constructor(private readonly windowMs: number, private readonly max = 100_000) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly max = 100_000,
+  ) {}
   /** True the first time within the window; false for a replay. */
   claim(nonce: string, now: number): boolean {
     for (const [n, until] of this.seen) {
@@ -108,13 +117,26 @@ class NonceMemory {
   }
 }
 
-function authenticated(secrets: WebhookSecrets, headers: Record<string, string | string[] | undefined>, body: Buffer, nonces: NonceMemory, windowMs: number): boolean {
+function authenticated(
+  secrets: WebhookSecrets,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  nonces: NonceMemory,
+  windowMs: number,
+): boolean {
   const auth = headers.authorization;
-  if (secrets.bearerToken && typeof auth === 'string' && auth.startsWith('Bearer ') && sameSecret(auth.slice(7), secrets.bearerToken)) return true;
+  if (
+    secrets.bearerToken &&
+    typeof auth === 'string' &&
+    auth.startsWith('Bearer ') &&
+    sameSecret(auth.slice(7), secrets.bearerToken)
+  )
+    return true;
   const sig = headers['x-dm-switch-signature'];
   const ts = headers['x-dm-switch-timestamp'];
   const nonce = headers['x-dm-switch-nonce'];
-  if (!secrets.hmacSecret || typeof sig !== 'string' || typeof ts !== 'string' || typeof nonce !== 'string') return false;
+  if (!secrets.hmacSecret || typeof sig !== 'string' || typeof ts !== 'string' || typeof nonce !== 'string')
+    return false;
   if (!/^\d{1,12}$/.test(ts) || nonce.length < 16 || nonce.length > 128) return false;
   const now = Date.now();
   if (Math.abs(now - Number(ts) * 1000) > windowMs) return false;
@@ -129,10 +151,18 @@ const truncate = (raw: string, max: number) => {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 };
 
-export function createWebhook(opts: { client: Client; policy: Policy; secrets: WebhookSecrets; logger?: boolean; limits?: ServerLimits }): FastifyInstance {
+export function createWebhook(opts: {
+  client: Client;
+  policy: Policy;
+  secrets: WebhookSecrets;
+  logger?: boolean;
+  limits?: ServerLimits;
+}): FastifyInstance {
   const serverLimits = opts.limits ?? DEFAULT_SERVER_LIMITS;
   const base = { logger: opts.logger ?? false, bodyLimit: 1 << 20, ...limitOptions(serverLimits) };
-  const app = (opts.secrets.tls ? Fastify({ ...base, https: opts.secrets.tls }) : Fastify(base)) as unknown as FastifyInstance;
+  const app = (opts.secrets.tls
+    ? Fastify({ ...base, https: opts.secrets.tls })
+    : Fastify(base)) as unknown as FastifyInstance;
   applyLimits(app, serverLimits);
   // the raw body is needed for the HMAC; JSON is parsed after authentication
   app.removeAllContentTypeParsers();
@@ -152,11 +182,22 @@ export function createWebhook(opts: { client: Client; policy: Policy; secrets: W
         .code(401)
         .header('www-authenticate', 'Bearer realm="dm-switch"')
         .send({
-          error: `unauthenticated: send Authorization: Bearer <token>, or X-Dm-Switch-Timestamp (unix seconds, within ${limits.signatureWindowSeconds} s), X-Dm-Switch-Nonce (16–128 characters, never reused) and X-Dm-Switch-Signature: sha256=<HMAC of "<timestamp>.<nonce>.<body>">; nothing was started`,
+          error:
+            `unauthenticated: send Authorization: Bearer <token>, or X-Dm-Switch-Timestamp ` +
+            `(unix seconds, within ${limits.signatureWindowSeconds} s), X-Dm-Switch-Nonce ` +
+            `(16–128 characters, never reused) and X-Dm-Switch-Signature: sha256=<HMAC of ` +
+            `"<timestamp>.<nonce>.<body>">; nothing was started`,
         });
     }
     if (inFlight >= limits.maxConcurrent) {
-      return reply.code(503).header('retry-after', '5').send({ error: `busy: ${inFlight} requests are being handled (limits.maxConcurrent); nothing was started, retry later` });
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({
+          error:
+            `busy: ${inFlight} requests are being handled (limits.maxConcurrent); nothing ` +
+            `was started, retry later`,
+        });
     }
     inFlight++;
     try {
@@ -168,16 +209,26 @@ export function createWebhook(opts: { client: Client; policy: Policy; secrets: W
       }
       const p = PayloadSchema.safeParse(json);
       if (!p.success) {
-        return reply.code(400).send({ error: `not an Alertmanager webhook payload: ${p.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}` });
+        return reply.code(400).send({
+          error:
+            `not an Alertmanager webhook payload: ` +
+            `${p.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ')}`,
+        });
       }
       if (p.data.alerts.length > limits.maxAlertsPerPayload) {
-        return reply.code(413).send({ error: `the payload carries ${p.data.alerts.length} alerts, more than limits.maxAlertsPerPayload (${limits.maxAlertsPerPayload}); nothing was started` });
+        return reply.code(413).send({
+          error:
+            `the payload carries ${p.data.alerts.length} alerts, more than ` +
+            `limits.maxAlertsPerPayload (${limits.maxAlertsPerPayload}); nothing was started`,
+        });
       }
       const results: AlertResult[] = [];
-      for (const alert of p.data.alerts) results.push(await handle(opts, alert, recent, limits.repeatWindowSeconds * 1000, starts));
+      for (const alert of p.data.alerts)
+        results.push(await handle(opts, alert, recent, limits.repeatWindowSeconds * 1000, starts));
       // an alert that started nothing because of us is not a success for Alertmanager
       if (results.some((r) => r.action === 'refused')) return reply.code(422).send({ results });
-      if (results.some((r) => r.action === 'rate-limited')) return reply.code(429).header('retry-after', '300').send({ results });
+      if (results.some((r) => r.action === 'rate-limited'))
+        return reply.code(429).header('retry-after', '300').send({ results });
       return reply.code(200).send({ results });
     } finally {
       inFlight--;
@@ -223,13 +274,21 @@ async function handle(
   if (!rule) return { fingerprint, action: 'ignored', reason: 'no policy rule matches its labels' };
   const built = ruleRequest(rule, alert, {
     requestedBy: truncate(`alertmanager: ${alert.labels.alertname ?? 'alert'} (${fingerprint})`, 200),
-    reason: truncate(alert.annotations.summary ?? alert.annotations.description ?? `alert ${alert.labels.alertname ?? fingerprint} fired at ${alert.startsAt}`, 2000),
+    reason: truncate(
+      alert.annotations.summary ??
+        alert.annotations.description ??
+        `alert ${alert.labels.alertname ?? fingerprint} fired at ${alert.startsAt}`,
+      2000,
+    ),
   });
   // refused before any Temporal call and before the repeat memory: a corrected re-delivery is judged afresh
   if (!built.ok) return { fingerprint, action: 'refused', reason: built.reason, rule: rule.name };
   const { request } = built;
   // from the rendered, validated request: a templated rule's ID is the alert's source
-  const workflowId = 'sourceId' in built.input ? switchWorkflowId(built.input.dmCluster, built.input.sourceId) : drainWorkflowId('drain', built.input.host, built.input.port);
+  const workflowId =
+    'sourceId' in built.input
+      ? switchWorkflowId(built.input.dmCluster, built.input.sourceId)
+      : drainWorkflowId('drain', built.input.host, built.input.port);
   const identity = `${fingerprint}@${alert.startsAt}`;
   // a flood of repeats of one alert: one Temporal round trip per window, not one per delivery
   const now = Date.now();
@@ -241,7 +300,15 @@ async function handle(
   if (!budget.ok) {
     recent.delete(identity);
     const max = opts.policy.limits.startsPerRulePerHour;
-    return { fingerprint, action: 'rate-limited', workflowId, rule: rule.name, reason: `rule ${rule.name} started ${budget.used} switches within the last hour (limits.startsPerRulePerHour is ${max}); nothing was started: look at why it fires so often` };
+    return {
+      fingerprint,
+      action: 'rate-limited',
+      workflowId,
+      rule: rule.name,
+      reason:
+        `rule ${rule.name} started ${budget.used} switches within the last hour ` +
+        `(limits.startsPerRulePerHour is ${max}); nothing was started: look at why it fires so often`,
+    };
   }
   try {
     const r = await startFor(opts, alert, rule, request, workflowId, identity, handle);
@@ -275,12 +342,16 @@ async function startFor(
     if (!(e instanceof WorkflowNotFoundError)) throw e;
   }
   try {
-    const start = { taskQueue: opts.policy.taskQueue, memo: { alert: identity, alertname: alert.labels.alertname ?? '', rule: rule.name } };
+    const start = {
+      taskQueue: opts.policy.taskQueue,
+      memo: { alert: identity, alertname: alert.labels.alertname ?? '', rule: rule.name },
+    };
     if (rule.kind === 'drain') await startHost(opts.client, 'drain', request, start);
     else await startSwitch(opts.client, rule.kind, request, start);
     return { fingerprint, action: 'started', workflowId, rule: rule.name };
   } catch (e) {
-    if (e instanceof SwitchRequestError && e.code === 'already-running') return { fingerprint, action: 'already-running', workflowId, rule: rule.name };
+    if (e instanceof SwitchRequestError && e.code === 'already-running')
+      return { fingerprint, action: 'already-running', workflowId, rule: rule.name };
     if (e instanceof SwitchRequestError) return { fingerprint, action: 'refused', reason: e.message, rule: rule.name };
     throw e;
   }

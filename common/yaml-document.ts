@@ -8,7 +8,12 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { validate } from './switch/input.js';
 
-export function parseYamlDocument<T>(schema: z.ZodType<T>, text: string, origin: string, error: (message: string) => Error): T {
+export function parseYamlDocument<T>(
+  schema: z.ZodType<T>,
+  text: string,
+  origin: string,
+  error: (message: string) => Error,
+): T {
   let raw: unknown;
   try {
     raw = parseYaml(text);

@@ -1,6 +1,7 @@
 /**
  * Captures what the real dmctl prints for every command the DM adapter uses,
- * successes and failures, into test/fixtures/dmctl/ * adapter's unit tests: test/fixtures/dmctl/<case>.json holds the arguments,
+ * successes and failures, into test/fixtures/dmctl/ * adapter's unit tests: test/fixtures/dmctl/<case>.json holds the
+ * arguments,
  * exit code, stdout and stderr, stdout kept raw (some of it is not valid JSON).
  *
  *   npx tsx scripts/capture-dm-fixtures.ts
@@ -60,10 +61,18 @@ try {
     await new Promise((r) => setTimeout(r, 500));
   }
   await capture('query-status-relay', ['query-status', '-s', 'mysql-replica-02']);
-  await capture('operate-source-create-duplicate', ['operate-source', 'create', await dm.file('dup.yaml', stringify(sourceConfig('mysql-replica-02', relayUpstream)))]);
+  await capture('operate-source-create-duplicate', [
+    'operate-source',
+    'create',
+    await dm.file('dup.yaml', stringify(sourceConfig('mysql-replica-02', relayUpstream))),
+  ]);
   await capture('stop-relay', ['stop-relay', '-s', 'mysql-replica-02']);
   await capture('operate-source-stop', ['operate-source', 'stop', 'mysql-replica-02']);
-  await capture('operate-source-create', ['operate-source', 'create', join(dm.dir, 'configs', 'source-mysql-replica-02.yaml')]);
+  await capture('operate-source-create', [
+    'operate-source',
+    'create',
+    join(dm.dir, 'configs', 'source-mysql-replica-02.yaml'),
+  ]);
 
   await dm.master.stop('SIGKILL');
   await capture('master-down', ['query-status']);

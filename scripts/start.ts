@@ -86,7 +86,13 @@ process.on('SIGTERM', () => void shutdown(0));
 try {
   const t0 = Date.now();
   stack = await startStack({
-    temporal: { ui: true, port: Number(values.port), uiPort: Number(values['ui-port']), dbFile: join(values.state, 'temporal.sqlite'), logFile: join(values.state, 'temporal.log') },
+    temporal: {
+      ui: true,
+      port: Number(values.port),
+      uiPort: Number(values['ui-port']),
+      dbFile: join(values.state, 'temporal.sqlite'),
+      logFile: join(values.state, 'temporal.log'),
+    },
     mysql: withSandbox ? { replicas: 2 } : false,
     dm: withSandbox,
     vip: withSandbox,
@@ -129,9 +135,14 @@ try {
     const id = switchWorkflowId('default', stack.sourceId!);
     const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
     log(`try a switch (replica1 → replica2 behind VIP ${stack.vipLab.vip}):`);
-    log(`  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`);
+    log(
+      `  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`,
+    );
     log(`  ${temporal} workflow query --workflow-id ${id} --type status`);
-    log(`  or in the Web UI: Start Workflow, ID ${id}, task queue dm-switch, type vipSwitch, input (the JSON of ${file}):`);
+    log(
+      `  or in the Web UI: Start Workflow, ID ${id}, task queue dm-switch, type ` +
+        `vipSwitch, input (the JSON of ${file}):`,
+    );
     log(`  ${JSON.stringify(demo)}`);
     log(`  or with our CLI: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file ${file} --wait`);
 
@@ -141,7 +152,15 @@ try {
     const policyText = stringify({
       taskQueue: config?.taskQueue ?? 'dm-switch',
       auth: { bearerTokenFile: join(values.state, 'webhook-token') },
-      rules: [{ name: 'demo-replica-down', match: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, kind: 'vip', gates: ['before-freeze'], switch: demo }],
+      rules: [
+        {
+          name: 'demo-replica-down',
+          match: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! },
+          kind: 'vip',
+          gates: ['before-freeze'],
+          switch: demo,
+        },
+      ],
     });
     await writeFile(join(values.state, 'webhook.yaml'), policyText);
     const policy = parsePolicy(policyText, join(values.state, 'webhook.yaml'));
@@ -155,15 +174,27 @@ try {
       `${JSON.stringify({ version: '4', status: 'firing', receiver: 'dm-switch', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', groupKey: 'demo', alerts: [{ status: 'firing', labels: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, annotations: { summary: 'demo: replica1 is down' }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', fingerprint: 'demo0001' }] }, null, 2)}\n`,
     );
     log(`alert webhook: ${url}/alerts (policy ${join(values.state, 'webhook.yaml')}); fire the demo alert with:`);
-    log(`  curl -H "Authorization: Bearer $(cat ${join(values.state, 'webhook-token')})" -H 'content-type: application/json' --data @${alert} ${url}/alerts`);
-    log(`  then approve the VIP move: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch approve ${stack.sourceId!} --comment "looks right"`);
+    log(
+      `  curl -H "Authorization: Bearer $(cat ${join(values.state, 'webhook-token')})" ` +
+        `-H 'content-type: application/json' --data @${alert} ${url}/alerts`,
+    );
+    log(
+      `  then approve the VIP move: TEMPORAL_ADDRESS=${stack.temporal!.address} npx ` +
+        `dm-switch approve ${stack.sourceId!} --comment "looks right"`,
+    );
   }
   if (!withSandbox) {
     const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
     log('start a switch of your own source (request format: docs/reference.md, "The switch request"):');
-    log(`  ${temporal} workflow start --task-queue ${config?.taskQueue ?? 'dm-switch'} --type vipSwitch --workflow-id dm-switch/<cluster>/<source> --input-file <request.json>`);
+    log(
+      `  ${temporal} workflow start --task-queue ${config?.taskQueue ?? 'dm-switch'} ` +
+        `--type vipSwitch --workflow-id dm-switch/<cluster>/<source> --input-file <request.json>`,
+    );
     log(`  or: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file <request.json> --wait`);
-    log(`the alert webhook is not started without the sandbox: DM_SWITCH_WEBHOOK_POLICY=<policy.yaml> TEMPORAL_ADDRESS=${stack.temporal!.address} npm run webhook`);
+    log(
+      `the alert webhook is not started without the sandbox: ` +
+        `DM_SWITCH_WEBHOOK_POLICY=<policy.yaml> TEMPORAL_ADDRESS=${stack.temporal!.address} npm run webhook`,
+    );
   }
   log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — Temporal Web UI: ${stack.temporal?.uiUrl}`);
   log('press Ctrl-C to stop');

@@ -23,7 +23,9 @@ const run = await execa('npx', ['vitest', 'run', 'test/integration/web-ui.test.t
   reject: false,
 });
 if (run.exitCode !== 0) {
-  console.error(`ui-screenshots: the Web UI test failed (exit ${run.exitCode}); the screenshots in ${dir}/ may be missing or stale`);
+  console.error(
+    `ui-screenshots: the Web UI test failed (exit ${run.exitCode}); the screenshots in ${dir}/ may be missing or stale`,
+  );
   process.exit(1);
 }
 for (const name of ['ui-approval.png', 'ui-list.png']) {

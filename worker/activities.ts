@@ -14,7 +14,15 @@ import { notifierFromConfig } from './notifier.js';
 export function buildActivities(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env, privateDir?: string) {
   const providers: Record<string, VipProvider> = {};
   for (const [name, p] of Object.entries(config.vip.providers)) {
-    providers[name] = new CommandVipProvider({ name, locate: p.locate, move: p.move, ...(p.check ? { check: p.check } : {}), env: p.env, passEnv: p.passEnv, timeoutMs: p.timeoutMs });
+    providers[name] = new CommandVipProvider({
+      name,
+      locate: p.locate,
+      move: p.move,
+      ...(p.check ? { check: p.check } : {}),
+      env: p.env,
+      passEnv: p.passEnv,
+      timeoutMs: p.timeoutMs,
+    });
   }
   const credentials = credentialResolver(config.credentials, env);
   return {

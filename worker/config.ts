@@ -15,8 +15,10 @@
  *                  # or passwordFile: /run/secrets/…; tls: { caFile: … }; serverPublicKeyFile: …
  *   vip:
  *     providers:
- *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move], check: [/usr/local/bin/vip-check] }
- *   notify:                                  # optional: a webhook told when a switch waits at a gate or needs an operator
+ *       default: { type: command, locate: [/usr/local/bin/vip-locate], move: [/usr/local/bin/vip-move], check:
+ * [/usr/local/bin/vip-check] }
+ *   notify:                                  # optional: a webhook told when a switch waits at a gate or needs an
+ * operator
  *     urlEnv: DM_SWITCH_NOTIFY_URL           # or urlFile: /run/secrets/…, or url: for an address that is no secret
  *     bearerTokenEnv: DM_SWITCH_NOTIFY_TOKEN # optional, or bearerTokenFile
  */
@@ -40,12 +42,20 @@ export function notifyUrlProblem(url: string, withToken: boolean): string | null
   try {
     u = new URL(url);
   } catch {
-    return 'is not a URL; give the webhook\'s full address, e.g. https://hooks.example.com/…';
+    return "is not a URL; give the webhook's full address, e.g. https://hooks.example.com/…";
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return `is a ${u.protocol} URL; give an http(s) one`;
-  if (u.username || u.password) return 'carries credentials (user:password@); remove them and give a bearer token with bearerTokenEnv or bearerTokenFile';
+  if (u.username || u.password)
+    return (
+      'carries credentials (user:password@); remove them and give a bearer token with ' +
+      'bearerTokenEnv or bearerTokenFile'
+    );
   const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(u.hostname);
-  if (withToken && u.protocol === 'http:' && !loopback) return `is http:// to ${u.host}: the bearer token would cross the network in clear; use https:// (http:// only to a loopback address)`;
+  if (withToken && u.protocol === 'http:' && !loopback)
+    return (
+      `is http:// to ${u.host}: the bearer token would cross the network in clear; use ` +
+      `https:// (http:// only to a loopback address)`
+    );
   return null;
 }
 
@@ -72,18 +82,40 @@ const NotifySchema = z
      * slack: { text, metadata: { event_type, event_payload } }; json: { text, …fields }
      * (docs/deploying.md, "Notifications").
      */
-    format: z.enum(['slack', 'json'], { message: 'slack (the default: text, and the fields as Slack message metadata) or json (text and the fields at the top level)' }).default('slack'),
+    format: z
+      .enum(['slack', 'json'], {
+        message:
+          'slack (the default: text, and the fields as Slack message metadata) or json ' +
+          '(text and the fields at the top level)',
+      })
+      .default('slack'),
     /** How long one POST may take; a failed one is retried (5 attempts within 2 minutes). */
     timeoutSeconds: z.number().int().min(1).max(30, 'at most 30 s (a POST is retried within 2 minutes)').default(10),
   })
   .strict()
   .superRefine((n, ctx) => {
     const urls = (['url', 'urlEnv', 'urlFile'] as const).filter((k) => n[k] !== undefined);
-    if (urls.length === 0) ctx.addIssue({ code: 'custom', message: "give the webhook's address: urlEnv (an environment variable of the worker) or urlFile (a Slack webhook URL is a secret), or url for one that is not" });
-    if (urls.length > 1) ctx.addIssue({ code: 'custom', message: `set one of url, urlEnv and urlFile, not ${urls.join(' and ')}` });
-    if (n.bearerToken !== undefined) ctx.addIssue({ code: 'custom', path: ['bearerToken'], message: 'never in the configuration: give the token with bearerTokenEnv (an environment variable of the worker) or bearerTokenFile' });
-    if (n.bearerTokenEnv && n.bearerTokenFile) ctx.addIssue({ code: 'custom', message: 'set bearerTokenEnv or bearerTokenFile, not both' });
-    const problem = n.url === undefined ? null : notifyUrlProblem(n.url, Boolean(n.bearerTokenEnv || n.bearerTokenFile));
+    if (urls.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          "give the webhook's address: urlEnv (an environment variable of the worker) or " +
+          'urlFile (a Slack webhook URL is a secret), or url for one that is not',
+      });
+    if (urls.length > 1)
+      ctx.addIssue({ code: 'custom', message: `set one of url, urlEnv and urlFile, not ${urls.join(' and ')}` });
+    if (n.bearerToken !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bearerToken'],
+        message:
+          'never in the configuration: give the token with bearerTokenEnv (an environment ' +
+          'variable of the worker) or bearerTokenFile',
+      });
+    if (n.bearerTokenEnv && n.bearerTokenFile)
+      ctx.addIssue({ code: 'custom', message: 'set bearerTokenEnv or bearerTokenFile, not both' });
+    const problem =
+      n.url === undefined ? null : notifyUrlProblem(n.url, Boolean(n.bearerTokenEnv || n.bearerTokenFile));
     if (problem) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
   });
 
@@ -104,12 +136,18 @@ export const WorkerConfigSchema = z
      */
     deployment: z
       .object({
-        name: z.string().min(1).regex(/^[^.]+$/, 'a deployment name without "." (Temporal joins name and build ID with one)'),
+        name: z
+          .string()
+          .min(1)
+          .regex(/^[^.]+$/, 'a deployment name without "." (Temporal joins name and build ID with one)'),
         buildId: z.string().min(1).optional(),
       })
       .strict()
       .optional(),
-    /** Directory for the short-lived files that carry a password (worker/private-dir.ts); default $XDG_RUNTIME_DIR/dm-switch or ~/.local/state/dm-switch/private. */
+    /**
+     * Directory for the short-lived files that carry a password (worker/private-dir.ts); default
+     * $XDG_RUNTIME_DIR/dm-switch or ~/.local/state/dm-switch/private.
+     */
     privateDir: z.string().min(1).optional(),
     dm: z
       .object({
@@ -117,10 +155,14 @@ export const WorkerConfigSchema = z
           z.string(),
           z
             .object({
-              masterAddr: z.string().regex(/^[^\s,]+(,[^\s,]+)*$/, 'host:port of dm-master, comma-separated for several'),
+              masterAddr: z
+                .string()
+                .regex(/^[^\s,]+(,[^\s,]+)*$/, 'host:port of dm-master, comma-separated for several'),
               dmctl: z.string().min(1),
               commandTimeoutMs: z.number().int().positive().optional(),
-              /** Per dm-worker name: the addresses MySQL sees its connections come from, when not its advertised host. */
+              /**
+               * Per dm-worker name: the addresses MySQL sees its connections come from, when not its advertised host.
+               */
               workerHosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
             })
             .strict(),
@@ -153,12 +195,16 @@ export const WorkerConfigSchema = z
               .optional(),
             /** The servers' RSA public key (PEM), for caching_sha2_password's full authentication without TLS. */
             serverPublicKeyFile: z.string().min(1).optional(),
-            /** Ask the server for its RSA key when neither TLS nor a pinned key is set (a fake server reads the password). */
+            /**
+             * Ask the server for its RSA key when neither TLS nor a pinned key is set (a fake server reads the
+             * password).
+             */
             allowPublicKeyRetrieval: z.boolean().default(false),
           })
           .strict()
           .superRefine((c, ctx) => {
-            if (c.passwordEnv && c.passwordFile) ctx.addIssue({ code: 'custom', message: 'set passwordEnv or passwordFile, not both' });
+            if (c.passwordEnv && c.passwordFile)
+              ctx.addIssue({ code: 'custom', message: 'set passwordEnv or passwordFile, not both' });
             if (c.hosts === undefined) {
               ctx.addIssue({
                 code: 'custom',
@@ -181,12 +227,20 @@ export const WorkerConfigSchema = z
                 type: z.literal('command'),
                 locate: argv,
                 move: argv,
-                /** Optional: says whether the VIP could be moved to a host (exit 0) or not (exit 1), for switches that choose among candidates. */
+                /**
+                 * Optional: says whether the VIP could be moved to a host (exit 0) or not (exit 1), for switches that
+                 * choose among candidates.
+                 */
                 check: argv.optional(),
-                /** Environment for the commands, besides PATH, the locale, HOME and the user; the worker's other variables are not passed. */
+                /**
+                 * Environment for the commands, besides PATH, the locale, HOME and the user; the worker's other
+                 * variables are not passed.
+                 */
                 env: z.record(z.string(), z.string()).optional(),
                 /** Names of the worker's environment variables the commands get as they are. */
-                passEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).optional(),
+                passEnv: z
+                  .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))
+                  .optional(),
                 timeoutMs: z.number().int().positive().optional(),
               })
               .strict(),
@@ -215,7 +269,9 @@ export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read the worker configuration ${path}: ${(e as Error).message} (set DM_SWITCH_CONFIG to its path)`);
+    throw new ConfigError(
+      `cannot read the worker configuration ${path}: ${(e as Error).message} (set DM_SWITCH_CONFIG to its path)`,
+    );
   }
   return parseWorkerConfig(text, path);
 }
@@ -229,19 +285,34 @@ export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
 export async function checkDmctl(config: WorkerConfig, path = process.env.PATH ?? ''): Promise<void> {
   const problems: string[] = [];
   for (const [name, c] of Object.entries(config.dm.clusters)) {
-    const candidates = c.dmctl.includes('/') ? [c.dmctl] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, c.dmctl));
+    const candidates = c.dmctl.includes('/')
+      ? [c.dmctl]
+      : path
+          .split(delimiter)
+          .filter(Boolean)
+          .map((dir) => join(dir, c.dmctl));
     const found = await firstExecutable(candidates);
     if (found) continue;
     const where = c.dmctl.includes('/') ? c.dmctl : `"${c.dmctl}" on PATH (${path || 'empty'})`;
-    const why = c.dmctl.includes('/') ? await access(c.dmctl).then(() => 'is not executable', () => 'does not exist') : 'is not found';
-    problems.push(`dm.clusters.${name}.dmctl: ${where} ${why}; give the path of DM's dmctl binary (scripts/build-dm.sh builds one)`);
+    const why = c.dmctl.includes('/')
+      ? await access(c.dmctl).then(
+          () => 'is not executable',
+          () => 'does not exist',
+        )
+      : 'is not found';
+    problems.push(
+      `dm.clusters.${name}.dmctl: ${where} ${why}; give the path of DM's dmctl binary (scripts/build-dm.sh builds one)`,
+    );
   }
   if (problems.length) throw new ConfigError(problems.join('\n'));
 }
 
 async function firstExecutable(paths: string[]): Promise<string | null> {
   for (const p of paths) {
-    const ok = await access(p, constants.X_OK).then(() => stat(p).then((st) => st.isFile()), () => false);
+    const ok = await access(p, constants.X_OK).then(
+      () => stat(p).then((st) => st.isFile()),
+      () => false,
+    );
     if (ok) return p;
   }
   return null;

@@ -20,12 +20,19 @@ async function readOrFail(reference: string, what: string, path: string): Promis
   }
 }
 
-export function credentialResolver(config: WorkerConfig['credentials'], env: NodeJS.ProcessEnv = process.env, resolveName?: Resolve): CredentialResolver {
+export function credentialResolver(
+  config: WorkerConfig['credentials'],
+  env: NodeJS.ProcessEnv = process.env,
+  resolveName?: Resolve,
+): CredentialResolver {
   const bindings = new Map(Object.entries(config).map(([k, c]) => [k, new HostBinding(c.hosts ?? [], resolveName)]));
   return async (reference, to) => {
     const c = config[reference];
     if (!c) {
-      const known = Object.keys(config).map((k) => `"${k}"`).join(', ') || 'none';
+      const known =
+        Object.keys(config)
+          .map((k) => `"${k}"`)
+          .join(', ') || 'none';
       throw failure(
         `unknown credential reference "${reference}": the worker knows ${known} (credentials in its configuration)`,
         SwitchErrorType.InvalidInput,
@@ -36,7 +43,8 @@ export function credentialResolver(config: WorkerConfig['credentials'], env: Nod
     if (!bound.ok) {
       throw failure(
         `credential "${reference}" may not be sent to ${to.host}:${to.port} (${to.purpose}): ${bound.why}. ` +
-          `Nothing was sent. If that server really belongs to it, add it to credentials.${reference}.hosts in the worker's configuration`,
+          (`Nothing was sent. If that server really belongs to it, add it to ` +
+            `credentials.${reference}.hosts in the worker's configuration`),
         SwitchErrorType.InvalidInput,
         CREDENTIAL_NOT_BOUND,
       );
@@ -52,9 +60,19 @@ export function credentialResolver(config: WorkerConfig['credentials'], env: Nod
     } else if (c.passwordFile) {
       password = (await readOrFail(reference, 'its password file', c.passwordFile)).replace(/\r?\n$/, '');
     }
-    const creds: Credentials = { user: c.user, password, connectTo: bound.connectTo, allowPublicKeyRetrieval: c.allowPublicKeyRetrieval };
-    if (c.tls) creds.tls = { ca: await readOrFail(reference, 'its TLS CA file', c.tls.caFile), verifyIdentity: c.tls.verifyIdentity };
-    if (c.serverPublicKeyFile) creds.serverPublicKey = await readOrFail(reference, 'its server public key file', c.serverPublicKeyFile);
+    const creds: Credentials = {
+      user: c.user,
+      password,
+      connectTo: bound.connectTo,
+      allowPublicKeyRetrieval: c.allowPublicKeyRetrieval,
+    };
+    if (c.tls)
+      creds.tls = {
+        ca: await readOrFail(reference, 'its TLS CA file', c.tls.caFile),
+        verifyIdentity: c.tls.verifyIdentity,
+      };
+    if (c.serverPublicKeyFile)
+      creds.serverPublicKey = await readOrFail(reference, 'its server public key file', c.serverPublicKeyFile);
     return creds;
   };
 }

@@ -37,7 +37,8 @@ export type BindingCheck = { ok: true; connectTo: string } | { ok: false; why: s
 
 export type Resolve = (name: string) => Promise<string[]>;
 
-const systemResolve: Resolve = async (name) => (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+const systemResolve: Resolve = async (name) =>
+  (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
 
 export class HostBinding {
   private readonly names = new Set<string>();
@@ -77,7 +78,8 @@ export class HostBinding {
   async check(host: string): Promise<BindingCheck> {
     const h = normalizeAddress(host.trim());
     const listed = `[${this.patterns.join(', ')}]`;
-    if (h === '' || h.startsWith('-')) return { ok: false, why: `${JSON.stringify(host)} is not a host name or address` };
+    if (h === '' || h.startsWith('-'))
+      return { ok: false, why: `${JSON.stringify(host)} is not a host name or address` };
     if (isIP(h)) {
       return this.addressAllowed(h) ? { ok: true, connectTo: h } : { ok: false, why: `${h} is not in ${listed}` };
     }
@@ -91,10 +93,14 @@ export class HostBinding {
     try {
       resolved = await this.resolve(name);
     } catch (e) {
-      return { ok: false, why: `${name} is not in ${listed} by name, and it does not resolve (${(e as Error).message})` };
+      return {
+        ok: false,
+        why: `${name} is not in ${listed} by name, and it does not resolve (${(e as Error).message})`,
+      };
     }
     const inside = resolved.find((a) => this.addressAllowed(a));
-    if (inside === undefined) return { ok: false, why: `${name} resolves to ${resolved.join(', ') || 'nothing'}, none in ${listed}` };
+    if (inside === undefined)
+      return { ok: false, why: `${name} resolves to ${resolved.join(', ') || 'nothing'}, none in ${listed}` };
     return { ok: true, connectTo: normalizeAddress(inside) };
   }
 }

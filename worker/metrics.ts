@@ -30,22 +30,31 @@ export interface SwitchGaugeOptions {
   queryTimeoutMs?: number;
   /** Only switches on this task queue (this worker's); the namespace is the client's. */
   taskQueue?: string;
-  /** Status queries at once (default 4), and at most this many switches queried per reading (default 200; the rest from search attributes). */
+  /**
+   * Status queries at once (default 4), and at most this many switches queried per reading (default 200; the rest from
+   * search attributes).
+   */
   queryConcurrency?: number;
   maxQueried?: number;
   warn?: (message: string) => void;
 }
 
 /** Numbers in environment variables, with the variable named when one is wrong. */
-export function switchGaugeOptions(env: NodeJS.ProcessEnv = process.env): Pick<SwitchGaugeOptions, 'intervalMs' | 'lookbackMs'> {
+export function switchGaugeOptions(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<SwitchGaugeOptions, 'intervalMs' | 'lookbackMs'> {
   const num = (name: string, dflt: number) => {
     const raw = env[name]?.trim();
     if (!raw) return dflt;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number, not ${JSON.stringify(env[name])}`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new ConfigError(`${name} must be a positive number, not ${JSON.stringify(env[name])}`);
     return n;
   };
-  return { intervalMs: num('DM_SWITCH_METRICS_INTERVAL_SECONDS', 15) * 1000, lookbackMs: num('DM_SWITCH_METRICS_LOOKBACK_HOURS', 24) * 3_600_000 };
+  return {
+    intervalMs: num('DM_SWITCH_METRICS_INTERVAL_SECONDS', 15) * 1000,
+    lookbackMs: num('DM_SWITCH_METRICS_LOOKBACK_HOURS', 24) * 3_600_000,
+  };
 }
 
 /** A gauge whose label sets no longer reported are set to 0. */
@@ -115,7 +124,10 @@ export function metricsListen(value: string | undefined): string | undefined {
   if (!v) return undefined;
   const port = /^:?(\d{1,5})$/.exec(v);
   if (port) return `127.0.0.1:${port[1]}`;
-  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v)) throw new ConfigError(`DM_SWITCH_METRICS_LISTEN must be host:port or a port (then 127.0.0.1), not ${JSON.stringify(value)}`);
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(v))
+    throw new ConfigError(
+      `DM_SWITCH_METRICS_LISTEN must be host:port or a port (then 127.0.0.1), not ${JSON.stringify(value)}`,
+    );
   return v;
 }
 
@@ -174,15 +186,26 @@ export class SwitchGauges {
     const queue = this.opts.taskQueue ? ` AND TaskQueue = '${this.opts.taskQueue.replace(/'/g, "''")}'` : '';
     const types = `WorkflowType IN (${TYPES.map((t) => `'${t}'`).join(', ')})${queue}`;
     const open: SwitchRow[] = [];
-    for await (const w of this.client.workflow.list({ query: `${types} AND ExecutionStatus = 'Running'`, pageSize: 100 })) open.push(row(w));
+    for await (const w of this.client.workflow.list({
+      query: `${types} AND ExecutionStatus = 'Running'`,
+      pageSize: 100,
+    }))
+      open.push(row(w));
     const since = new Date(Date.now() - this.opts.lookbackMs).toISOString();
     const newest = new Map<string, SwitchRow>();
-    for await (const w of this.client.workflow.list({ query: `${types} AND ExecutionStatus != 'Running' AND CloseTime > '${since}'`, pageSize: 100 })) {
+    for await (const w of this.client.workflow.list({
+      query: `${types} AND ExecutionStatus != 'Running' AND CloseTime > '${since}'`,
+      pageSize: 100,
+    })) {
       const r = row(w);
       const seen = newest.get(r.workflowId);
       if (!seen || (r.closeTime?.getTime() ?? 0) > (seen.closeTime?.getTime() ?? 0)) newest.set(r.workflowId, r);
     }
-    const statuses = await boundedMap(open.slice(0, this.opts.maxQueried ?? 200), this.opts.queryConcurrency ?? 4, (r) => this.status(r.workflowId));
+    const statuses = await boundedMap(
+      open.slice(0, this.opts.maxQueried ?? 200),
+      this.opts.queryConcurrency ?? 4,
+      (r) => this.status(r.workflowId),
+    );
     const now = Date.now();
     const running: Array<{ tags: MetricTags; value: number }> = [];
     const waiting: Array<{ tags: MetricTags; value: number }> = [];
@@ -207,7 +230,9 @@ export class SwitchGauges {
   /** The switch's status, or undefined when no worker answers in time. */
   private async status(workflowId: string): Promise<SwitchStatus | undefined> {
     try {
-      return await this.client.withDeadline(Date.now() + (this.opts.queryTimeoutMs ?? 5000), () => this.client.workflow.getHandle(workflowId).query(statusQuery));
+      return await this.client.withDeadline(Date.now() + (this.opts.queryTimeoutMs ?? 5000), () =>
+        this.client.workflow.getHandle(workflowId).query(statusQuery),
+      );
     } catch {
       return undefined;
     }

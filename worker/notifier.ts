@@ -15,7 +15,12 @@ import { ConfigError, notifyUrlProblem, type WorkerConfig } from './config.js';
 type NotifyConfig = NonNullable<WorkerConfig['notify']>;
 
 /** A secret (or the URL) from a variable or a file; `key` names it in messages, never its value. */
-function reader(key: string, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv): (() => Promise<string>) | undefined {
+function reader(
+  key: string,
+  envName: string | undefined,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+): (() => Promise<string>) | undefined {
   if (envName) {
     return async () => {
       const v = env[envName];
@@ -36,25 +41,44 @@ function reader(key: string, envName: string | undefined, file: string | undefin
 }
 
 /** The start-up check of one variable or file: a ConfigError saying what to do. */
-function checkSource(key: string, envName: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv): string | null {
-  if (envName && !env[envName]?.trim()) return `notify.${key}: environment variable ${envName} is not set on the worker; set it, or remove notify from the configuration`;
+function checkSource(
+  key: string,
+  envName: string | undefined,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | null {
+  if (envName && !env[envName]?.trim())
+    return (
+      `notify.${key}: environment variable ${envName} is not set on the worker; set ` +
+      `it, or remove notify from the configuration`
+    );
   if (file) {
     try {
       accessSync(file, constants.R_OK);
     } catch (e) {
-      return `notify.${key}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a file the worker's user can read`;
+      return (
+        `notify.${key}: cannot read ${file} ` +
+        `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a file the ` +
+        `worker's user can read`
+      );
     }
   }
   return null;
 }
 
 /** The notifier configured, or null; throws ConfigError when its URL or token cannot be had. */
-export function notifierFromConfig(config: WorkerConfig['notify'], env: NodeJS.ProcessEnv = process.env): Notifier | null {
+export function notifierFromConfig(
+  config: WorkerConfig['notify'],
+  env: NodeJS.ProcessEnv = process.env,
+): Notifier | null {
   if (!config) return null;
   const c: NotifyConfig = config;
   const withToken = Boolean(c.bearerTokenEnv || c.bearerTokenFile);
   const urlKey = c.urlEnv ? 'urlEnv' : c.urlFile ? 'urlFile' : 'url';
-  const problems = [checkSource(urlKey, c.urlEnv, c.urlFile, env), checkSource(c.bearerTokenEnv ? 'bearerTokenEnv' : 'bearerTokenFile', c.bearerTokenEnv, c.bearerTokenFile, env)].filter((p): p is string => p !== null);
+  const problems = [
+    checkSource(urlKey, c.urlEnv, c.urlFile, env),
+    checkSource(c.bearerTokenEnv ? 'bearerTokenEnv' : 'bearerTokenFile', c.bearerTokenEnv, c.bearerTokenFile, env),
+  ].filter((p): p is string => p !== null);
   // a URL from a variable or a file is checked as an inline one is (without repeating it: it may be a secret)
   if (problems.length === 0 && urlKey !== 'url') {
     const url = c.urlEnv ? env[c.urlEnv]!.trim() : readFileSync(c.urlFile!, 'utf8').trim();
@@ -71,6 +95,11 @@ export function notifierFromConfig(config: WorkerConfig['notify'], env: NodeJS.P
         return u;
       }
     : async () => c.url!;
-  const bearerToken = reader(c.bearerTokenEnv ? 'bearerTokenEnv' : 'bearerTokenFile', c.bearerTokenEnv, c.bearerTokenFile, env);
+  const bearerToken = reader(
+    c.bearerTokenEnv ? 'bearerTokenEnv' : 'bearerTokenFile',
+    c.bearerTokenEnv,
+    c.bearerTokenFile,
+    env,
+  );
   return { url, ...(bearerToken ? { bearerToken } : {}), format: c.format, timeoutMs: c.timeoutSeconds * 1000 };
 }

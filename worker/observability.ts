@@ -11,7 +11,14 @@
  */
 import type { Context } from '@temporalio/activity';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { DefaultLogger, Runtime, type ActivityInboundCallsInterceptor, type ActivityOutboundCallsInterceptor, type LogEntry, type LogLevel } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  Runtime,
+  type ActivityInboundCallsInterceptor,
+  type ActivityOutboundCallsInterceptor,
+  type LogEntry,
+  type LogLevel,
+} from '@temporalio/worker';
 import { SOURCE_HEADER } from '../common/switch/ids.js';
 import { METRIC_BUCKETS } from '../common/switch/metrics.js';
 import { metricsListen } from './metrics.js';
@@ -29,14 +36,24 @@ export function jsonLogLine(entry: LogEntry): string {
   });
 }
 
-/** Installs the process-wide runtime: JSON logs to stdout, Prometheus metrics if asked. Call once, before any connection. */
+/**
+ * Installs the process-wide runtime: JSON logs to stdout, Prometheus metrics if asked. Call once, before any
+ * connection.
+ */
 export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metrics?: string } {
   const level = (env.DM_SWITCH_LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  if (!LEVELS.includes(level)) throw new Error(`DM_SWITCH_LOG_LEVEL must be one of ${LEVELS.join(', ')}, not ${env.DM_SWITCH_LOG_LEVEL}`);
+  if (!LEVELS.includes(level))
+    throw new Error(`DM_SWITCH_LOG_LEVEL must be one of ${LEVELS.join(', ')}, not ${env.DM_SWITCH_LOG_LEVEL}`);
   const metrics = metricsListen(env.DM_SWITCH_METRICS_LISTEN);
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => process.stdout.write(`${jsonLogLine(entry)}\n`)),
-    ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, histogramBucketOverrides: METRIC_BUCKETS } } } } : {}),
+    ...(metrics
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress: metrics, histogramBucketOverrides: METRIC_BUCKETS } },
+          },
+        }
+      : {}),
   });
   return { metrics };
 }
@@ -46,18 +63,26 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metrics?
  * lines (the SDK adds the workflow and activity), and logs its end at INFO
  * with how long it took.
  */
-export function activityLogInterceptors(ctx: Context): { inbound: ActivityInboundCallsInterceptor; outbound: ActivityOutboundCallsInterceptor } {
+export function activityLogInterceptors(ctx: Context): {
+  inbound: ActivityInboundCallsInterceptor;
+  outbound: ActivityOutboundCallsInterceptor;
+} {
   let about: Record<string, unknown> = {};
   return {
     inbound: {
       async execute(input, next) {
-        const arg = input.args[0] as { sourceId?: unknown; dmCluster?: unknown; host?: unknown; instance?: { host?: unknown } } | undefined;
+        const arg = input.args[0] as
+          { sourceId?: unknown; dmCluster?: unknown; host?: unknown; instance?: { host?: unknown } } | undefined;
         const header = input.headers[SOURCE_HEADER];
         const sourceId = header ? defaultPayloadConverter.fromPayload<string>(header) : arg?.sourceId;
         about = {
           ...(typeof sourceId === 'string' ? { sourceId } : {}),
           ...(typeof arg?.dmCluster === 'string' ? { dmCluster: arg.dmCluster } : {}),
-          ...(typeof arg?.host === 'string' ? { instance: arg.host } : typeof arg?.instance?.host === 'string' ? { instance: arg.instance.host } : {}),
+          ...(typeof arg?.host === 'string'
+            ? { instance: arg.host }
+            : typeof arg?.instance?.host === 'string'
+              ? { instance: arg.instance.host }
+              : {}),
         };
         const started = Date.now();
         try {

@@ -15,7 +15,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export function defaultPrivateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'dm-switch') : join(homedir(), '.local/state/dm-switch/private');
+  return env.XDG_RUNTIME_DIR
+    ? join(env.XDG_RUNTIME_DIR, 'dm-switch')
+    : join(homedir(), '.local/state/dm-switch/private');
 }
 
 const alive = (pid: number): boolean => {
@@ -35,8 +37,13 @@ const alive = (pid: number): boolean => {
 export async function preparePrivateDir(root: string): Promise<{ dir: string; removed: string[] }> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const st = await lstat(root);
-  if (!st.isDirectory() || st.isSymbolicLink()) throw new Error(`the worker's private directory ${root} is not a directory`);
-  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new Error(`the worker's private directory ${root} belongs to another user (uid ${st.uid}); give privateDir a directory of the worker's own`);
+  if (!st.isDirectory() || st.isSymbolicLink())
+    throw new Error(`the worker's private directory ${root} is not a directory`);
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid())
+    throw new Error(
+      `the worker's private directory ${root} belongs to another user (uid ${st.uid}); ` +
+        `give privateDir a directory of the worker's own`,
+    );
   await chmod(root, 0o700);
   const removed: string[] = [];
   for (const name of await readdir(root)) {

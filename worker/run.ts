@@ -24,19 +24,52 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
     const namespace = connect.namespace ?? 'default';
     const sa = await checkSearchAttributes(connect.connectionOptions, namespace);
     if (sa.ok === false) {
-      console.error(`dm-switch worker: the namespace ${namespace} lacks the search attributes ${sa.missing.join(', ')} that switches keep; register them first:\n  ${sa.fix}`);
+      console.error(
+        `dm-switch worker: the namespace ${namespace} lacks the search attributes ` +
+          `${sa.missing.join(', ')} that switches keep; register them first:\n  ${sa.fix}`,
+      );
       process.exit(2);
     }
-    if (sa.ok === 'unknown') Runtime.instance().logger.warn(`dm-switch worker: could not check the search attributes of namespace ${namespace} (${sa.reason}); switches fail their workflow tasks if DmSwitchSource, DmSwitchCluster, DmSwitchKind, DmSwitchPhase and DmSwitchOutcome are not registered`);
-    const { worker, connection } = await createWorker(config, connect.connectionOptions, namespace, process.env, extras);
-    Runtime.instance().logger.info(`dm-switch worker: task queue "${config.taskQueue}" on ${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ${namespace}${config.deployment ? `; deployment ${worker.options.workerDeploymentOptions?.version.deploymentName} version ${worker.options.workerDeploymentOptions?.version.buildId} (switches pinned)` : ''}; DM clusters ${Object.keys(config.dm.clusters).join(', ')}${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`);
+    if (sa.ok === 'unknown')
+      Runtime.instance().logger.warn(
+        `dm-switch worker: could not check the search attributes of namespace ` +
+          `${namespace} (${sa.reason}); switches fail their workflow tasks if ` +
+          `DmSwitchSource, DmSwitchCluster, DmSwitchKind, DmSwitchPhase and DmSwitchOutcome are not registered`,
+      );
+    const { worker, connection } = await createWorker(
+      config,
+      connect.connectionOptions,
+      namespace,
+      process.env,
+      extras,
+    );
+    Runtime.instance().logger.info(
+      `dm-switch worker: task queue "${config.taskQueue}" on ` +
+        `${String(connect.connectionOptions.address ?? 'localhost:7233')} namespace ` +
+        `${namespace}${
+          config.deployment
+            ? `; deployment ${worker.options.workerDeploymentOptions?.version.deploymentName} ` +
+              `version ${worker.options.workerDeploymentOptions?.version.buildId} (switches pinned)`
+            : ''
+        }; ` +
+        (`DM clusters ${Object.keys(config.dm.clusters).join(', ')}` +
+          `${metrics ? `; Prometheus metrics on http://${metrics}/metrics` : ''}`),
+    );
     // the switches' current state as gauges, read from Temporal (worker/metrics.ts)
     let gauges: SwitchGauges | undefined;
     let clientConnection: Connection | undefined;
     if (metrics) {
       clientConnection = await Connection.connect(connect.connectionOptions);
-      const client = new Client({ connection: clientConnection, namespace, dataConverter: dataConverterFromEnv(process.env) });
-      gauges = new SwitchGauges(client, Runtime.instance().metricMeter, { ...gaugeOptions, taskQueue: config.taskQueue, warn: (m) => Runtime.instance().logger.warn(m) }).start();
+      const client = new Client({
+        connection: clientConnection,
+        namespace,
+        dataConverter: dataConverterFromEnv(process.env),
+      });
+      gauges = new SwitchGauges(client, Runtime.instance().metricMeter, {
+        ...gaugeOptions,
+        taskQueue: config.taskQueue,
+        warn: (m) => Runtime.instance().logger.warn(m),
+      }).start();
     }
     try {
       await worker.run();

@@ -8,9 +8,13 @@
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../common/switch/search-attributes.js';
 
-export type SearchAttributeCheck = { ok: true } | { ok: false; missing: string[]; fix: string } | { ok: 'unknown'; reason: string };
+export type SearchAttributeCheck =
+  { ok: true } | { ok: false; missing: string[]; fix: string } | { ok: 'unknown'; reason: string };
 
-export async function checkSearchAttributes(options: ConnectionOptions, namespace: string): Promise<SearchAttributeCheck> {
+export async function checkSearchAttributes(
+  options: ConnectionOptions,
+  namespace: string,
+): Promise<SearchAttributeCheck> {
   const connection = await Connection.connect(options);
   try {
     const r = await connection.operatorService.listSearchAttributes({ namespace });
@@ -20,7 +24,9 @@ export async function checkSearchAttributes(options: ConnectionOptions, namespac
     return {
       ok: false,
       missing,
-      fix: `temporal operator search-attribute create --namespace ${namespace} ${missing.map((n) => `--name ${n} --type Keyword`).join(' ')}`,
+      fix:
+        `temporal operator search-attribute create --namespace ${namespace} ` +
+        `${missing.map((n) => `--name ${n} --type Keyword`).join(' ')}`,
     };
   } catch (e) {
     return { ok: 'unknown', reason: (e as Error).message };

@@ -2,7 +2,14 @@
  * Creates the worker: the switch workflows and the activities built from
  * the configuration, on a connection from @temporalio/envconfig.
  */
-import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type NativeConnectionOptions, type WorkerDeploymentOptions } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Runtime,
+  Worker,
+  type ActivityInterceptorsFactory,
+  type NativeConnectionOptions,
+  type WorkerDeploymentOptions,
+} from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.js';
 import { endpointOf } from '../activities/notify.js';
 import { buildActivities } from './activities.js';
@@ -14,7 +21,10 @@ import { workflowInterceptorsPath, workflowsPath } from './workflows-path.js';
 
 export { workflowsPath };
 
-/** Extra activity interceptors, innermost (next to the activity): the tests' fault injection (test/sandbox/crash-after.ts). */
+/**
+ * Extra activity interceptors, innermost (next to the activity): the tests' fault injection
+ * (test/sandbox/crash-after.ts).
+ */
 export interface WorkerExtras {
   activityInterceptors?: ActivityInterceptorsFactory[];
 }
@@ -25,22 +35,47 @@ export interface WorkerExtras {
  * pinned: one finishes on the code it started with, however many versions
  * are deployed meanwhile (docs/deploying.md, "Upgrading the worker mid-switch").
  */
-export function deploymentOptions(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env): WorkerDeploymentOptions | undefined {
+export function deploymentOptions(
+  config: WorkerConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): WorkerDeploymentOptions | undefined {
   if (!config.deployment) return undefined;
   const buildId = env.DM_SWITCH_BUILD_ID?.trim() || config.deployment.buildId;
-  if (!buildId) throw new ConfigError(`deployment.buildId: give this worker's build ID (deployment ${config.deployment.name}), in the configuration or as DM_SWITCH_BUILD_ID, e.g. the release or commit it runs`);
-  return { version: { deploymentName: config.deployment.name, buildId }, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' };
+  if (!buildId)
+    throw new ConfigError(
+      `deployment.buildId: give this worker's build ID (deployment ` +
+        `${config.deployment.name}), in the configuration or as DM_SWITCH_BUILD_ID, e.g. ` +
+        `the release or commit it runs`,
+    );
+  return {
+    version: { deploymentName: config.deployment.name, buildId },
+    useWorkerVersioning: true,
+    defaultVersioningBehavior: 'PINNED',
+  };
 }
 
-export async function createWorker(config: WorkerConfig, connectionOptions: NativeConnectionOptions, namespace = 'default', env: NodeJS.ProcessEnv = process.env, extras: WorkerExtras = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(
+  config: WorkerConfig,
+  connectionOptions: NativeConnectionOptions,
+  namespace = 'default',
+  env: NodeJS.ProcessEnv = process.env,
+  extras: WorkerExtras = {},
+): Promise<{ worker: Worker; connection: NativeConnection }> {
   const workerDeploymentOptions = deploymentOptions(config, env);
   // files that carry a password for a moment: an owner-only directory, cleaned of what killed workers left
   const priv = await preparePrivateDir(config.privateDir ?? defaultPrivateDir(env));
-  if (priv.removed.length) Runtime.instance().logger.info(`dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`);
+  if (priv.removed.length)
+    Runtime.instance().logger.info(
+      `dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`,
+    );
   // built before connecting: a notifier whose URL or token cannot be had stops the worker here (ConfigError)
   const activities = buildActivities(config, env, priv.dir);
   const n = config.notify;
-  if (n) Runtime.instance().logger.info(`dm-switch worker: gates and needs-operator are notified to ${n.url ? endpointOf(n.url) : `the URL in ${n.urlEnv ?? n.urlFile}`} (format ${n.format})`);
+  if (n)
+    Runtime.instance().logger.info(
+      `dm-switch worker: gates and needs-operator are notified to ` +
+        `${n.url ? endpointOf(n.url) : `the URL in ${n.urlEnv ?? n.urlFile}`} (format ${n.format})`,
+    );
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
@@ -57,7 +92,14 @@ export async function createWorker(config: WorkerConfig, connectionOptions: Nati
     maxCachedWorkflows: 0,
     activities,
     dataConverter: dataConverterFromEnv(env),
-    interceptors: { activity: [(ctx) => ({ inbound: keepAliveInterceptor(ctx) }), activityLogInterceptors, ...(extras.activityInterceptors ?? [])], workflowModules: [workflowInterceptorsPath] },
+    interceptors: {
+      activity: [
+        (ctx) => ({ inbound: keepAliveInterceptor(ctx) }),
+        activityLogInterceptors,
+        ...(extras.activityInterceptors ?? []),
+      ],
+      workflowModules: [workflowInterceptorsPath],
+    },
   });
   return { worker, connection };
 }

@@ -22,7 +22,11 @@ const heartbeatTimeout = '10s';
 export const dm = proxyActivities<DmActivities>({ startToCloseTimeout: '3m', heartbeatTimeout, retry });
 export const mysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m', heartbeatTimeout, retry });
 export const net = proxyActivities<NetActivities>({ startToCloseTimeout: '30s', heartbeatTimeout, retry });
-export const vip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', heartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } });
+export const vip = proxyActivities<VipActivities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout,
+  retry: { ...retry, maximumAttempts: 3 },
+});
 
 /**
  * Undo steps: retried as long as it takes within minutes, not 15 s of
@@ -31,23 +35,47 @@ export const vip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', h
  * operation refused, a forbidden order) are not retried.
  */
 const undoRetry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' };
-export const undoDm = proxyActivities<DmActivities>({ startToCloseTimeout: '4m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
-export const undoMysql = proxyActivities<MysqlActivities>({ startToCloseTimeout: '1m', scheduleToCloseTimeout: '5m', heartbeatTimeout, retry: undoRetry });
-export const undoVip = proxyActivities<VipActivities>({ startToCloseTimeout: '2m', scheduleToCloseTimeout: '10m', heartbeatTimeout, retry: undoRetry });
+export const undoDm = proxyActivities<DmActivities>({
+  startToCloseTimeout: '4m',
+  scheduleToCloseTimeout: '10m',
+  heartbeatTimeout,
+  retry: undoRetry,
+});
+export const undoMysql = proxyActivities<MysqlActivities>({
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '5m',
+  heartbeatTimeout,
+  retry: undoRetry,
+});
+export const undoVip = proxyActivities<VipActivities>({
+  startToCloseTimeout: '2m',
+  scheduleToCloseTimeout: '10m',
+  heartbeatTimeout,
+  retry: undoRetry,
+});
 
 /**
  * Notifications (workflows/notify.ts): a POST each, retried at most 5 times
  * within 2 minutes, so a receiver that is down delays the end of a switch
  * by at most that, and never a gate or its decision (not awaited there).
  */
-export const notify = proxyActivities<NotifyActivities>({ startToCloseTimeout: '45s', scheduleToCloseTimeout: '2m', heartbeatTimeout, retry });
+export const notify = proxyActivities<NotifyActivities>({
+  startToCloseTimeout: '45s',
+  scheduleToCloseTimeout: '2m',
+  heartbeatTimeout,
+  retry,
+});
 
 /**
  * A drain waiting for a switch to end (one it joined, or to read how one
  * ended): as long as a switch may take, gates included; the keep-alive
  * heartbeat hands the wait to another worker when this one dies.
  */
-export const temporal = proxyActivities<TemporalActivities>({ startToCloseTimeout: '8d', heartbeatTimeout, retry: undoRetry });
+export const temporal = proxyActivities<TemporalActivities>({
+  startToCloseTimeout: '8d',
+  heartbeatTimeout,
+  retry: undoRetry,
+});
 
 /** Long waits (catch-up) get a timeout from the input and must heartbeat. */
 export function longMysql(timeoutSeconds: number) {

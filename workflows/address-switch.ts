@@ -16,7 +16,14 @@
  * credential references.
  */
 import { SwitchErrorType } from '../common/switch/errors.js';
-import type { Flavor, SavedConfigs, SavedTaskConfig, SourceEndpoint, SourceState, SourceTask } from '../common/switch/types.js';
+import type {
+  Flavor,
+  SavedConfigs,
+  SavedTaskConfig,
+  SourceEndpoint,
+  SourceState,
+  SourceTask,
+} from '../common/switch/types.js';
 import {
   validateAddressSwitchInput,
   type AddressSwitchInput,
@@ -157,7 +164,10 @@ async function saveConfigs(t: Tracker, s: AddressState): Promise<void> {
   t.phase('saving');
   const given = Object.entries(input.taskConfigs ?? {});
   for (const [name] of given.filter(([n]) => inDm.includes(n))) {
-    t.decide('warn', `task ${name} is still known to DM: its configuration from DM is used, not the one given in taskConfigs`);
+    t.decide(
+      'warn',
+      `task ${name} is still known to DM: its configuration from DM is used, not the one given in taskConfigs`,
+    );
   }
   const byHandGiven = Object.fromEntries(given.filter(([n]) => !inDm.includes(n)));
   const saved = await dm.dmSaveConfigs({ dmCluster, sourceId, tasks: inDm, given: byHandGiven });
@@ -175,7 +185,13 @@ async function saveConfigs(t: Tracker, s: AddressState): Promise<void> {
   const tasks = source?.tasks ?? [];
   s.given = given.map(([n]) => n);
   s.saved = saved;
-  s.runNames = leaveFinished(t, sourceId, tasks, keepOperatorPaused(t, sourceId, tasks, taskNames, 'address'), 'address');
+  s.runNames = leaveFinished(
+    t,
+    sourceId,
+    tasks,
+    keepOperatorPaused(t, sourceId, tasks, taskNames, 'address'),
+    'address',
+  );
   s.finished = finishedLoad(tasks);
   s.runTasks = saved.tasks.filter((x) => s.runNames.includes(x.name));
   if (taskNames.length === 0) {
@@ -232,7 +248,12 @@ async function currentTasks(t: Tracker, s: AddressState, when: string): Promise<
       const running = state?.tasks.find((x) => x.name === task.name);
       if (running) return running;
       const downstream = { ...task.target, credentials: taskCredentials };
-      const cp = await mysql.mysqlReadCheckpoint({ downstream, metaSchema: task.metaSchema, task: task.name, sourceId });
+      const cp = await mysql.mysqlReadCheckpoint({
+        downstream,
+        metaSchema: task.metaSchema,
+        task: task.name,
+        sourceId,
+      });
       // a configuration given by hand must send the task where DM has been sending it: its checkpoint is there
       if (cp === null && s.given.includes(task.name) && when === 'before stop') {
         refuse(
@@ -244,8 +265,19 @@ async function currentTasks(t: Tracker, s: AddressState, when: string): Promise<
             'task into, so nothing was changed. Give the configuration the task had, with its own target-database',
         );
       }
-      t.decide('info', `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ${task.metaSchema} on the downstream`);
-      return { name: task.name, stage: 'Stopped', unit: '', syncerBinlogGtid: cp?.binlogGtid ?? '', masterBinlogGtid: '', errors: [] };
+      t.decide(
+        'info',
+        `task ${task.name} is not running: gtid-S (${when}) from its checkpoint in ` +
+          `${task.metaSchema} on the downstream`,
+      );
+      return {
+        name: task.name,
+        stage: 'Stopped',
+        unit: '',
+        syncerBinlogGtid: cp?.binlogGtid ?? '',
+        masterBinlogGtid: '',
+        errors: [],
+      };
     }),
   );
 }
@@ -255,7 +287,11 @@ async function decide(t: Tracker, s: AddressState): Promise<GtidCheckResult> {
   t.phase('gtid-check');
   const allRunning = s.source !== null && s.inDm.length === s.saved.tasks.length;
   const tasks = allRunning ? s.source!.tasks : await currentTasks(t, s, 'before stop');
-  const first = gtidCheck(t, { flavor: s.flavor, tasks, facts: s.pf.newFacts, old: s.pf.oldFacts, when: 'before stop' }, s.policy);
+  const first = gtidCheck(
+    t,
+    { flavor: s.flavor, tasks, facts: s.pf.newFacts, old: s.pf.oldFacts, when: 'before stop' },
+    s.policy,
+  );
   if (first.verdict === 'refuse') {
     refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${refusals(first).join('; ')}`);
   }
@@ -271,7 +307,11 @@ function showPlan(t: Tracker, gates: Gates, s: AddressState, first: GtidCheckRes
   t.status.plan = renderPlan([
     ...(s.held.length ? [{ step: 'pause-other-shards' as const, held: s.held }] : []),
     { step: 'stop-tasks', sourceId, tasks: inDm, relay: relayOn },
-    { step: 'recheck', gtidS: 'checkpoints', catchUpSeconds: first.verdict === 'wait' ? options.catchUpTimeoutSeconds : null },
+    {
+      step: 'recheck',
+      gtidS: 'checkpoints',
+      catchUpSeconds: first.verdict === 'wait' ? options.catchUpTimeoutSeconds : null,
+    },
     { step: 'swap-source', sourceId, from, to, alreadySwapped },
     { step: 'start-tasks', sourceId, tasks: runNames, relay: relayOn },
     { step: 'verify', relay: relayOn },
@@ -285,7 +325,9 @@ function startOnOld(t: Tracker, s: AddressState): Undo {
   const { dmCluster, sourceId, taskCredentials } = s.input;
   const { runNames, relayOn } = s;
   return {
-    name: `start-task -s ${sourceId} ${runNames.join(', ')} (on the old instance)${relayOn ? `, then start-relay -s ${sourceId}` : ''}`,
+    name:
+      `start-task -s ${sourceId} ${runNames.join(', ')} (on the old ` +
+      `instance)${relayOn ? `, then start-relay -s ${sourceId}` : ''}`,
     byHand: byHand.startTasks(sourceId, runNames, relayOn),
     run: async () => {
       // start-task only on the source as it was: reading the old instance again
@@ -338,12 +380,19 @@ async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string
   // downstream without this source: the other sources wait
   if (held.length) {
     undo.push({
-      name: `resume the other sources of the shard-merge task(s): ${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
+      name:
+        `resume the other sources of the shard-merge task(s): ` +
+        `${held.map((h) => `${h.task}@${h.source}`).join(', ')}`,
       byHand: held.map((h) => `${DMCTL} resume-task -s ${h.source} ${h.task}`).join('; '),
       run: () => resumeOthers(dmCluster, held, true),
     });
-    for (const h of held) await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
-    t.step(`pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other shards, while this source is stopped)`, 'done');
+    for (const h of held)
+      await longDm(120).dmPauseTasks({ dmCluster, sourceId: h.source, tasks: [h.task], timeoutSeconds: 120 });
+    t.step(
+      `pause-task ${held.map((h) => `-s ${h.source} ${h.task}`).join(', ')} (the other ` +
+        `shards, while this source is stopped)`,
+      'done',
+    );
   }
   s.freeze = startFreeze(options.maxFreezeSeconds);
   if (inDm.length) {
@@ -355,10 +404,18 @@ async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string
   // with tasks, their undo starts relay after them; without, relay is started on its own
   const startRelayUndo: Undo | null = inDm.length
     ? null
-    : { name: `start-relay -s ${sourceId}`, byHand: byHand.startRelay(sourceId), run: () => undoDm.dmStartRelay({ dmCluster, sourceId }) };
+    : {
+        name: `start-relay -s ${sourceId}`,
+        byHand: byHand.startRelay(sourceId),
+        run: () => undoDm.dmStartRelay({ dmCluster, sourceId }),
+      };
   const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
   const relayGtid = stopped.frozen?.relayBinlogGtid || source?.relay?.relayBinlogGtid || null;
-  t.step(`stop-relay -s ${sourceId}`, 'done', relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined);
+  t.step(
+    `stop-relay -s ${sourceId}`,
+    'done',
+    relayGtid ? `paused first, frozen at relayBinlogGtid ${relayGtid}` : undefined,
+  );
   return relayGtid;
 }
 
@@ -392,11 +449,21 @@ async function passStoppedGate(t: Tracker, gates: Gates, s: AddressState, frozen
   await gates.pass(gate, freezeLimit(s.freeze, gate));
   if (!gates.has(gate)) return;
   const now = await currentTasks(t, s, `after gate ${gate}`);
-  await recheckAfterGate(t, gate, frozen.readings, s.input.newInstance, frozen.tasks, now, (f, x) => {
-    if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
-    if (sameGtids(s.flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid)) return null;
-    return `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
-  }, s.policy, frozen.settings);
+  await recheckAfterGate(
+    t,
+    gate,
+    frozen.readings,
+    s.input.newInstance,
+    frozen.tasks,
+    now,
+    (f, x) => {
+      if (x && x.stage !== 'Stopped') return `task ${f.name} runs again (${x.stage})`;
+      if (sameGtids(s.flavor, x?.syncerBinlogGtid ?? '', f.syncerBinlogGtid)) return null;
+      return `task ${f.name}'s checkpoint moved from ${f.syncerBinlogGtid} to ${x?.syncerBinlogGtid ?? '(none)'}`;
+    },
+    s.policy,
+    frozen.settings,
+  );
 }
 
 /** operate-source stop, then create reading the new instance; each undo registered before its change. */
@@ -457,26 +524,37 @@ async function startDm(t: Tracker, undo: Undo[], s: AddressState): Promise<void>
       run: () => undoDm.dmStopTasks({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 }),
     });
     t.tasks(await dm.dmStartTasks({ dmCluster, sourceId, tasks: s.runTasks, credentials: taskCredentials }));
-    t.step(`start-task -s ${sourceId} ${runNames.join(', ')}`, 'done', 'from the saved configurations; each resumes from its checkpoint');
+    t.step(
+      `start-task -s ${sourceId} ${runNames.join(', ')}`,
+      'done',
+      'from the saved configurations; each resumes from its checkpoint',
+    );
   }
   if (relayOn) {
     // Starting relay restarts every subtask of the source; a subtask still starting then may come back Running but
     // never read again (seen once after a rollback: Running, no error, its position still the checkpoint's). So
     // relay waits for them.
-    if (runNames.length) await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
+    if (runNames.length)
+      await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
     const stopRelayUndo: Undo = {
       name: `stop-relay -s ${sourceId} (before going back)`,
       byHand: byHand.stopRelay(sourceId),
       run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
     };
     const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    const detail = relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported';
+    const detail = relay
+      ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}`
+      : 'relay status not yet reported';
     t.step(`start-relay -s ${sourceId}`, 'done', detail);
   }
   if (held.length) {
     await resumeOthers(dmCluster, held);
     const which = held.map((h) => `-s ${h.source} ${h.task}`).join(', ');
-    t.step(`resume-task ${which} (the other shards)`, 'done', 'this source takes part in their shard DDL coordination again');
+    t.step(
+      `resume-task ${which} (the other shards)`,
+      'done',
+      'this source takes part in their shard DDL coordination again',
+    );
   }
 }
 

@@ -10,7 +10,13 @@ import { ApplicationFailure, condition, setHandler, workflowInfo } from '@tempor
 import { approvalProblem } from '../common/switch/approval-rules.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Approvals } from '../common/switch/input.js';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, type ApprovalRequest } from '../common/switch/messages.js';
+import {
+  approveSignal,
+  approveUpdate,
+  rejectSignal,
+  rejectUpdate,
+  type ApprovalRequest,
+} from '../common/switch/messages.js';
 import type { ApprovalRecord, Gate } from '../common/switch/status.js';
 import { notifyGate } from './notify.js';
 import type { Tracker } from './tracker.js';
@@ -27,7 +33,9 @@ export interface GateLimit {
 }
 
 /** What the Temporal UI shows beside each handler. */
-const HOW = `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate" may be left out (the gate pending now); "by" is required`;
+const HOW =
+  `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate" may be left ` +
+  `out (the gate pending now); "by" is required`;
 
 /**
  * The approval gates of one switch. Construct it once, at the start of the
@@ -47,15 +55,25 @@ export class Gates {
     private readonly t: Tracker,
     private config: Approvals,
   ) {
-    setHandler(approveSignal, (r) => this.onSignal('approve', r), { description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}` });
-    setHandler(rejectSignal, (r) => this.onSignal('reject', r), { description: `Reject the pending gate (the switch ends, or undoes what it changed); an invalid request is recorded and ignored. ${HOW}` });
+    setHandler(approveSignal, (r) => this.onSignal('approve', r), {
+      description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}`,
+    });
+    setHandler(rejectSignal, (r) => this.onSignal('reject', r), {
+      description:
+        `Reject the pending gate (the switch ends, or undoes what it changed); an ` +
+        `invalid request is recorded and ignored. ${HOW}`,
+    });
     setHandler(approveUpdate, (r) => this.apply('approve', r, 'update'), {
       validator: (r) => this.validate(r),
-      description: `Approve the pending gate; refused at once, with the reason, when it does not fit. Returns the gate's record. ${HOW}`,
+      description:
+        `Approve the pending gate; refused at once, with the reason, when it does not ` +
+        `fit. Returns the gate's record. ${HOW}`,
     });
     setHandler(rejectUpdate, (r) => this.apply('reject', r, 'update'), {
       validator: (r) => this.validate(r),
-      description: `Reject the pending gate (the switch ends, or undoes what it changed); refused at once when it does not fit. Returns the gate's record. ${HOW}`,
+      description:
+        `Reject the pending gate (the switch ends, or undoes what it changed); refused ` +
+        `at once when it does not fit. Returns the gate's record. ${HOW}`,
     });
   }
 
@@ -113,7 +131,10 @@ export class Gates {
     const resumeAt = this.t.status.phase;
     this.t.phase('awaiting-approval');
     // a gate inside the freeze waits no longer than the freeze may last
-    const waitMs = Math.max(0, Math.min(this.config.timeoutSeconds * 1000, limit ? limit.until - Date.now() : Infinity));
+    const waitMs = Math.max(
+      0,
+      Math.min(this.config.timeoutSeconds * 1000, limit ? limit.until - Date.now() : Infinity),
+    );
     const cutByLimit = limit !== undefined && waitMs < this.config.timeoutSeconds * 1000;
     // someone is told, without the gate waiting for it (workflows/notify.ts)
     const notice = notifyGate(this.t, record, new Date(Date.now() + waitMs).toISOString());
@@ -123,11 +144,21 @@ export class Gates {
       decided = await condition(() => record.state !== 'pending', waitMs);
     } catch (err) {
       // Cancelled while waiting: the gate is closed, so nobody can approve a switch that is being undone.
-      this.close(record, { state: 'cancelled', via: 'cancellation', decidedAt: new Date().toISOString(), comment: 'the switch was cancelled while waiting at this gate' });
+      this.close(record, {
+        state: 'cancelled',
+        via: 'cancellation',
+        decidedAt: new Date().toISOString(),
+        comment: 'the switch was cancelled while waiting at this gate',
+      });
       throw err;
     }
     if (!decided && record.state === 'pending') {
-      this.close(record, { state: 'timed-out', via: 'timeout', decidedAt: new Date().toISOString(), ...(cutByLimit ? { comment: limit.why } : {}) });
+      this.close(record, {
+        state: 'timed-out',
+        via: 'timeout',
+        decidedAt: new Date().toISOString(),
+        ...(cutByLimit ? { comment: limit.why } : {}),
+      });
       if (cutByLimit) {
         this.t.phase(resumeAt);
         throw limit.failure();
@@ -140,7 +171,11 @@ export class Gates {
       return;
     }
     if (record.state === 'rejected') {
-      throw ApplicationFailure.create({ message: `rejected by ${record.by} at gate ${gate}${note}`, type: SwitchErrorType.Rejected, nonRetryable: true });
+      throw ApplicationFailure.create({
+        message: `rejected by ${record.by} at gate ${gate}${note}`,
+        type: SwitchErrorType.Rejected,
+        nonRetryable: true,
+      });
     }
     throw ApplicationFailure.create({
       message: `nobody approved gate ${gate} within ${this.config.timeoutSeconds} s; a gate that times out rejects`,
@@ -182,7 +217,11 @@ export class Gates {
     // cached switches (worker/worker.ts, maxCachedWorkflows).
     if (!record) {
       throw new Error(
-        `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; this history decided a gate in the workflow task that opened it, which this SDK cannot replay; end the switch with: temporal workflow terminate --workflow-id ${workflowInfo().workflowId}, then check DM, the VIP and the source as docs/operating.md "When something goes wrong" says`,
+        `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; ` +
+          `this history decided a gate in the workflow task that opened it, which this SDK ` +
+          `cannot replay; end the switch with: temporal workflow terminate --workflow-id ` +
+          `${workflowInfo().workflowId}, then check DM, the VIP and the source as ` +
+          `docs/operating.md "When something goes wrong" says`,
       );
     }
     this.close(record, {

@@ -28,7 +28,13 @@
  * reading is done by activities, the judging here is pure (rankCandidates).
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type GtidSet } from '../common/gtid/index.js';
+import {
+  MysqlGtidSet,
+  parseGtidSet,
+  parseMariadbBinlogState,
+  type Flavor,
+  type GtidSet,
+} from '../common/gtid/index.js';
 import { decideGtids } from '../common/switch/decide.js';
 import { binlogSettingNotes, rowEventSizeNote } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
@@ -91,9 +97,19 @@ const addressOf = (r: InstanceRef) => `${r.host}:${r.port}`;
 /** Judges every candidate and ranks them (pure: the readings are taken before). */
 export function rankCandidates(r: RankInput): Ranking {
   const { flavor } = r;
-  const gtidS = r.tasks.reduce<GtidSet>((u, x) => (x.syncerBinlogGtid ? u.union(parseGtidSet(flavor, x.syncerBinlogGtid)) : u), parseGtidSet(flavor, ''));
+  const gtidS = r.tasks.reduce<GtidSet>(
+    (u, x) => (x.syncerBinlogGtid ? u.union(parseGtidSet(flavor, x.syncerBinlogGtid)) : u),
+    parseGtidSet(flavor, ''),
+  );
   const old = r.old?.facts.reachable ? r.old.facts : null;
-  type Judged = { c: CandidateReading; index: number; reasons: string[]; notes: string[]; catchUp: boolean; adopt: boolean };
+  type Judged = {
+    c: CandidateReading;
+    index: number;
+    reasons: string[];
+    notes: string[];
+    catchUp: boolean;
+    adopt: boolean;
+  };
   const judged: Judged[] = r.candidates.map((c, index) => {
     const reasons: string[] = [];
     const notes: string[] = [];
@@ -123,7 +139,17 @@ export function rankCandidates(r: RankInput): Ranking {
         notes.push(`${what}: ${d.reason}`);
       }
     };
-    for (const task of r.tasks.filter((x) => finishedLoad([x]).length === 0)) rule(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: f.gtidPurged, gtidE: f.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
+    for (const task of r.tasks.filter((x) => finishedLoad([x]).length === 0))
+      rule(
+        decideGtids({
+          flavor,
+          gtidS: task.syncerBinlogGtid,
+          gtidP: f.gtidPurged,
+          gtidE: f.gtidExecuted,
+          newInstanceReplicating: replicating,
+        }),
+        `task ${task.name}`,
+      );
     const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
     if (tagged) reasons.push(tagged);
     const base = [
@@ -133,7 +159,11 @@ export function rankCandidates(r: RankInput): Ranking {
     ];
     const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
     const { found } = errantInTopology(flavor, target, f, base);
-    if (found.errant !== '') reasons.push(`${describeErrant(found, `it`)} (name it as newInstance with options.acceptErrantTransactions to accept them at a gate)`);
+    if (found.errant !== '')
+      reasons.push(
+        `${describeErrant(found, `it`)} (name it as newInstance with ` +
+          `options.acceptErrantTransactions to accept them at a gate)`,
+      );
     for (const n of found.notes) notes.push(n);
     const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
     reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
@@ -153,11 +183,15 @@ export function rankCandidates(r: RankInput): Ranking {
       for (const s of f.sources ?? []) if (s.reachable) add(s.gtids);
       if (j.reasons.length === 0) add(f.gtidExecuted);
     }
-    for (const j of judged) if (j.c.facts.reachable) lags.set(j, known.subtract(MysqlGtidSet.parse(j.c.facts.gtidExecuted)).count());
+    for (const j of judged)
+      if (j.c.facts.reachable) lags.set(j, known.subtract(MysqlGtidSet.parse(j.c.facts.gtidExecuted)).count());
   }
 
   const passing = judged.filter((j) => j.reasons.length === 0);
-  const least = passing.reduce<bigint | null>((m, j) => (lags.has(j) && (m === null || lags.get(j)! < m) ? lags.get(j)! : m), null);
+  const least = passing.reduce<bigint | null>(
+    (m, j) => (lags.has(j) && (m === null || lags.get(j)! < m) ? lags.get(j)! : m),
+    null,
+  );
   const lagKey = (j: Judged) => {
     const lag = lags.get(j);
     if (lag === undefined || least === null) return 0n;
@@ -188,7 +222,14 @@ export function rankCandidates(r: RankInput): Ranking {
           ...j.notes,
           ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : [SPLIT]),
         ];
-    return { address: addressOf(j.c.ref), origin: j.c.origin, chosen: j === chosen, qualifies: j.reasons.length === 0, ...(lag === undefined ? {} : { lag: lag.toString() }), reasons: why };
+    return {
+      address: addressOf(j.c.ref),
+      origin: j.c.origin,
+      chosen: j === chosen,
+      qualifies: j.reasons.length === 0,
+      ...(lag === undefined ? {} : { lag: lag.toString() }),
+      reasons: why,
+    };
   });
   return { reports, chosen: chosen?.c ?? null, ...(splitBrain ? { splitBrain } : {}) };
 
@@ -198,16 +239,28 @@ export function rankCandidates(r: RankInput): Ranking {
     const lb = lagKey(best);
     const lj = lagKey(j);
     if (lj !== lb) return `: it lags ${lags.get(j)} transaction(s), ${lags.get(best)} for the chosen one`;
-    return ': as good, but later in the operator\'s order';
+    return ": as good, but later in the operator's order";
   }
 }
 
 /** One line per candidate, for the decisions and what an approver reads. */
 export function describeRanking(reports: CandidateReport[]): string[] {
-  return reports.map((c) => `${c.chosen ? 'chosen' : c.qualifies ? 'qualifies' : 'passed over'}: ${c.address} (${c.origin}${c.lag !== undefined ? `, lag ${c.lag}` : ''})${c.reasons.length ? ` — ${c.reasons.join('; ')}` : ''}`);
+  return reports.map(
+    (c) =>
+      `${c.chosen ? 'chosen' : c.qualifies ? 'qualifies' : 'passed over'}: ` +
+      (`${c.address} (${c.origin}${c.lag !== undefined ? `, lag ${c.lag}` : ''})` +
+        `${c.reasons.length ? ` — ${c.reasons.join('; ')}` : ''}`),
+  );
 }
 
-type Targetable = { dmCluster: string; sourceId: string; newInstance?: InstanceRef; candidates?: InstanceRef[]; discover?: Discover; oldInstance?: InstanceRef };
+type Targetable = {
+  dmCluster: string;
+  sourceId: string;
+  newInstance?: InstanceRef;
+  candidates?: InstanceRef[];
+  discover?: Discover;
+  oldInstance?: InstanceRef;
+};
 
 /**
  * The request with its target: `newInstance` as given, or the best candidate
@@ -215,7 +268,12 @@ type Targetable = { dmCluster: string; sourceId: string; newInstance?: InstanceR
  * reads). Refuses, with every candidate's reason and nothing changed, when
  * none qualifies.
  */
-export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates, input: T, how: { vip?: { provider: string; address: string } }): Promise<WithTarget<T>> {
+export async function withTarget<T extends Targetable>(
+  t: Tracker,
+  gates: Gates,
+  input: T,
+  how: { vip?: { provider: string; address: string } },
+): Promise<WithTarget<T>> {
   if (input.newInstance) {
     t.status.target = addressOf(input.newInstance);
     await refuseDrainedTarget(t, input.newInstance);
@@ -229,17 +287,32 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     candidateList(t, input),
   ]);
   if (!source) {
-    refuse(t, SwitchErrorType.PreflightFailed, `DM does not know source ${sourceId}, so there is no position (gtid-S) to judge candidates by; nothing was changed. To finish a half-done switch, name the target as newInstance`);
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `DM does not know source ${sourceId}, so there is no position (gtid-S) to judge ` +
+        `candidates by; nothing was changed. To finish a half-done switch, name the target as newInstance`,
+    );
   }
   if (!source.enableGtid) refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(sourceId));
   const refs = listed.map((l) => l.ref);
   const [facts, vips, current, drained] = await Promise.all([
     Promise.all(refs.map((ref) => inspect(ref))),
     how.vip
-      ? Promise.all(refs.map((to) => (to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to)))))
+      ? Promise.all(
+          refs.map((to) =>
+            to.port === source.from.port ? canHold(how.vip!, to) : Promise.resolve(portNotRead(source, to)),
+          ),
+        )
       : Promise.resolve(null),
     how.vip
-      ? vip.vipLocate({ provider: how.vip.provider, address: how.vip.address, candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])] }).then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
+      ? vip
+          .vipLocate({
+            provider: how.vip.provider,
+            address: how.vip.address,
+            candidates: [...refs, ...(input.oldInstance ? [input.oldInstance] : [])],
+          })
+          .then((h) => (h === null ? null : (refs.find((x) => x.host === h) ?? null)))
       : Promise.resolve(refs.find((x) => x.host === source.from.host && x.port === source.from.port) ?? null),
     drainMarks(refs),
   ]);
@@ -258,13 +331,22 @@ export async function withTarget<T extends Targetable>(t: Tracker, gates: Gates,
     scopes: await scopesIfFiltered(dmCluster, sourceId, source.tasks, facts),
   });
   t.status.candidates = reports;
-  describeRanking(reports).forEach((line, i) => t.decide(reports[i]!.chosen || reports[i]!.qualifies ? 'info' : 'warn', `candidate ${line}`));
+  describeRanking(reports).forEach((line, i) =>
+    t.decide(reports[i]!.chosen || reports[i]!.qualifies ? 'info' : 'warn', `candidate ${line}`),
+  );
   if (splitBrain) refuse(t, SwitchErrorType.GtidRefused, `switch refused, nothing was changed: ${splitBrain}`);
   if (!chosen) {
-    refuse(t, SwitchErrorType.NoCandidate, `no candidate qualifies, nothing was changed: ${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`);
+    refuse(
+      t,
+      SwitchErrorType.NoCandidate,
+      `no candidate qualifies, nothing was changed: ` +
+        `${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`,
+    );
   }
   const passed = reports.filter((c) => !c.chosen);
-  const note = `Target ${addressOf(chosen.ref)} chosen among ${reports.length} candidate(s)${passed.length ? `; not chosen: ${passed.map((c) => `${c.address} (${c.reasons.join('; ')})`).join(', ')}` : ''}`;
+  const note =
+    `Target ${addressOf(chosen.ref)} chosen among ${reports.length} ` +
+    `candidate(s)${passed.length ? `; not chosen: ${passed.map((c) => `${c.address} (${c.reasons.join('; ')})`).join(', ')}` : ''}`;
   gates.note(note);
   t.status.target = addressOf(chosen.ref);
   t.decide('go', `${note}`);
@@ -284,11 +366,14 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
   const found = r.found.map((f) => ({ ref: { host: f.host, port: f.port, credentials }, origin: f.via }));
   if (found.length === 0) {
     const hint = r.asked.some((a) => a.includes('does not answer'))
-      ? 'Give discover.replicasOf: an instance that answers and knows the replicas (the primary, when the old instance is down), or give the candidates as a list'
-      : 'Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, or give the candidates as a list';
+      ? 'Give discover.replicasOf: an instance that answers and knows the replicas (the ' +
+        'primary, when the old instance is down), or give the candidates as a list'
+      : 'Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, ' +
+        'or give the candidates as a list';
     refuse(t, SwitchErrorType.NoCandidate, `no candidate found, nothing was changed: ${r.asked.join('; ')}. ${hint}`);
   }
-  if (found.length > MAX_CANDIDATES) t.decide('warn', `found ${found.length} replicas; only the first ${MAX_CANDIDATES} are judged`);
+  if (found.length > MAX_CANDIDATES)
+    t.decide('warn', `found ${found.length} replicas; only the first ${MAX_CANDIDATES} are judged`);
   return found.slice(0, MAX_CANDIDATES);
 }
 
@@ -297,12 +382,19 @@ async function inspect(ref: InstanceRef): Promise<InstanceFacts> {
   try {
     return await mysql.mysqlInspect(ref, { withSources: true });
   } catch (e) {
-    if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) return { reachable: false, address: addressOf(ref), error: describe(e) };
+    if (
+      e instanceof ActivityFailure &&
+      e.cause instanceof ApplicationFailure &&
+      e.cause.type === SwitchErrorType.InvalidInput
+    )
+      return { reachable: false, address: addressOf(ref), error: describe(e) };
     throw e;
   }
 }
 
-/** Through the VIP, DM reaches from.port of the instance holding it: a candidate on another port is not what it reads. */
+/**
+ * Through the VIP, DM reaches from.port of the instance holding it: a candidate on another port is not what it reads.
+ */
 function portNotRead(source: SourceState, to: InstanceRef): { ok: boolean; checked: boolean; reason: string } {
   const { host, port } = source.from;
   const reason =
@@ -311,12 +403,20 @@ function portNotRead(source: SourceState, to: InstanceRef): { ok: boolean; check
   return { ok: false, checked: true, reason };
 }
 
-async function canHold(v: { provider: string; address: string }, to: InstanceRef): Promise<{ ok: boolean; checked: boolean; reason: string }> {
+async function canHold(
+  v: { provider: string; address: string },
+  to: InstanceRef,
+): Promise<{ ok: boolean; checked: boolean; reason: string }> {
   try {
     return await vip.vipCanHold({ provider: v.provider, address: v.address, to: { host: to.host, port: to.port } });
   } catch (e) {
     // an unknown provider is the request's mistake (InvalidInput): the switch ends with it
-    if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === SwitchErrorType.InvalidInput) throw e;
+    if (
+      e instanceof ActivityFailure &&
+      e.cause instanceof ApplicationFailure &&
+      e.cause.type === SwitchErrorType.InvalidInput
+    )
+      throw e;
     return { ok: false, checked: true, reason: `the VIP provider's check failed: ${describe(e)}` };
   }
 }
@@ -344,7 +444,10 @@ async function scopesIfFiltered(
  * both know are lag (a replica behind in one stream, parallel appliers'
  * gaps), not divergence. Returns the refusal naming both sets, or null.
  */
-export function findSplitBrain(flavor: Flavor, qualifying: Array<{ address: string; facts: Reachable }>): string | null {
+export function findSplitBrain(
+  flavor: Flavor,
+  qualifying: Array<{ address: string; facts: Reachable }>,
+): string | null {
   for (let i = 0; i < qualifying.length; i++) {
     for (let k = i + 1; k < qualifying.length; k++) {
       const a = qualifying[i]!;

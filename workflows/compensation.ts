@@ -44,7 +44,11 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   const cancelled = isCancellation(err);
   const cause = describe(err) || (cancelled ? 'the switch was cancelled' : 'unknown failure');
   const type = businessFailure(err)?.type ?? SwitchErrorType.DmOperationFailed;
-  const how = cancelled ? 'cancelled' : type === SwitchErrorType.Rejected || type === SwitchErrorType.ApprovalTimedOut ? 'rejected' : 'failed';
+  const how = cancelled
+    ? 'cancelled'
+    : type === SwitchErrorType.Rejected || type === SwitchErrorType.ApprovalTimedOut
+      ? 'rejected'
+      : 'failed';
   const rethrow = (): never => {
     if (cancelled) throw err;
     throw ApplicationFailure.create({ message: cause, type, nonRetryable: true });
@@ -81,8 +85,15 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   if (failedUndos.length > 0) {
     // say what is there now, so the operator starts from the real state, not from the steps
     const seen = t.rollbackCheck ? await observe(() => t.rollbackCheck!({ once: true })) : null;
-    t.decide('refuse', `undo failed; an operator must finish: ${failedUndos.join('; ')}${seen ? `. Observed: ${seen}` : ''}`);
-    return needsOperator(t, `switch ${how} (${cause}) and could not be undone (${failedUndos.join('; ')}); the status query's operatorActions say what to run`);
+    t.decide(
+      'refuse',
+      `undo failed; an operator must finish: ${failedUndos.join('; ')}${seen ? `. Observed: ${seen}` : ''}`,
+    );
+    return needsOperator(
+      t,
+      `switch ${how} (${cause}) and could not be undone (${failedUndos.join('; ')}); ` +
+        `the status query's operatorActions say what to run`,
+    );
   }
   // the outcome is what is there, not what the undo steps meant to do
   if (t.rollbackCheck) {
@@ -90,12 +101,24 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
     try {
       check = await CancellationScope.nonCancellable(() => t.rollbackCheck!());
     } catch (e) {
-      check = { observed: `the state could not be read: ${describe(e)}`, problems: [`the state after the undo could not be read (${describe(e)})`], fix: [] };
+      check = {
+        observed: `the state could not be read: ${describe(e)}`,
+        problems: [`the state after the undo could not be read (${describe(e)})`],
+        fix: [],
+      };
     }
     if (check.problems.length > 0) {
-      t.decide('refuse', `every undo step ran, but the state is not the one before the switch: ${check.problems.join('; ')}. Observed: ${check.observed}`);
+      t.decide(
+        'refuse',
+        `every undo step ran, but the state is not the one before the switch: ` +
+          `${check.problems.join('; ')}. Observed: ${check.observed}`,
+      );
       t.status.operatorActions.push(...check.fix);
-      return needsOperator(t, `switch ${how} (${cause}); after undoing it, ${check.problems.join('; ')} (observed: ${check.observed}); the status query's operatorActions say what to run`);
+      return needsOperator(
+        t,
+        `switch ${how} (${cause}); after undoing it, ${check.problems.join('; ')} ` +
+          `(observed: ${check.observed}); the status query's operatorActions say what to run`,
+      );
     }
     t.decide('info', `every change was undone, and checked: ${check.observed}`);
     t.finish('rolled-back');
@@ -118,7 +141,12 @@ async function observe(check: () => Promise<{ observed: string }>): Promise<stri
 async function needsOperator(t: Tracker, message: string): Promise<never> {
   t.finish('needs-operator');
   await notifyNeedsOperator(t, message);
-  throw ApplicationFailure.create({ message, type: SwitchErrorType.CompensationFailed, nonRetryable: true, details: [t.status.operatorActions] });
+  throw ApplicationFailure.create({
+    message,
+    type: SwitchErrorType.CompensationFailed,
+    nonRetryable: true,
+    details: [t.status.operatorActions],
+  });
 }
 
 /**

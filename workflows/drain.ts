@@ -37,7 +37,16 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { drainTargetRef, drainWorkflowId, DrainInputSchema, ReturnInputSchema, type DrainInput, type HostSource, type HostStatus, type ReturnInput } from '../common/switch/drain.js';
+import {
+  drainTargetRef,
+  drainWorkflowId,
+  DrainInputSchema,
+  ReturnInputSchema,
+  type DrainInput,
+  type HostSource,
+  type HostStatus,
+  type ReturnInput,
+} from '../common/switch/drain.js';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import { validate, type InstanceRef } from '../common/switch/input.js';
@@ -47,12 +56,19 @@ import type { SwitchStatus } from '../common/switch/status.js';
 import { dm, net, temporal, vip } from './activities.js';
 import { describe } from './compensation.js';
 
-/** Same names as a switch's: `temporal workflow query --name status`, `dm-switch status`, `dm-switch approve` work alike. */
+/**
+ * Same names as a switch's: `temporal workflow query --name status`, `dm-switch status`, `dm-switch approve` work
+ * alike.
+ */
 export const hostStatusQuery = defineQuery<HostStatus>('status');
 const approveSignal = defineSignal<[ApprovalRequest]>('approve');
 const rejectSignal = defineSignal<[ApprovalRequest]>('reject');
-const approveUpdate = defineUpdate<{ gate: 'plan'; state: string; by?: string; comment?: string }, [ApprovalRequest]>('approve');
-const rejectUpdate = defineUpdate<{ gate: 'plan'; state: string; by?: string; comment?: string }, [ApprovalRequest]>('reject');
+const approveUpdate = defineUpdate<{ gate: 'plan'; state: string; by?: string; comment?: string }, [ApprovalRequest]>(
+  'approve',
+);
+const rejectUpdate = defineUpdate<{ gate: 'plan'; state: string; by?: string; comment?: string }, [ApprovalRequest]>(
+  'reject',
+);
 
 /** One source to move: where it reads now, and how it moves. */
 interface Move {
@@ -72,7 +88,11 @@ interface Move {
 export async function drainHost(request: unknown): Promise<HostStatus> {
   return runHost('drain', request, async (h, input: DrainInput) => {
     const found = await readers(h, input.host, input.port, input.dmClusters, input.vips);
-    return found.map((f) => ({ source: f.source, oldInstance: { host: input.host, port: input.port, credentials: input.credentials }, ...(f.vip ? { vip: f.vip } : {}) }));
+    return found.map((f) => ({
+      source: f.source,
+      oldInstance: { host: input.host, port: input.port, credentials: input.credentials },
+      ...(f.vip ? { vip: f.vip } : {}),
+    }));
   });
 }
 
@@ -83,7 +103,10 @@ export async function returnToHost(request: unknown): Promise<HostStatus> {
         dmCluster: s.dmCluster,
         sourceId: s.sourceId,
         procedure: s.procedure,
-        reads: s.procedure === 'vip' ? `VIP ${s.vip!.address} (on ${s.from.host}:${s.from.port})` : `${s.from.host}:${s.from.port}`,
+        reads:
+          s.procedure === 'vip'
+            ? `VIP ${s.vip!.address} (on ${s.from.host}:${s.from.port})`
+            : `${s.from.host}:${s.from.port}`,
         ...(s.vip ? { vip: s.vip } : {}),
         workflowId: switchWorkflowId(s.dmCluster, s.sourceId),
         plan: 'switch' as const,
@@ -99,7 +122,10 @@ export async function returnToHost(request: unknown): Promise<HostStatus> {
 /** The record a drain keeps of itself, and the status query's answer. */
 class Host {
   readonly status: HostStatus;
-  constructor(kind: 'drain' | 'return', raw: { host?: unknown; port?: unknown; requestedBy?: unknown; reason?: unknown } | undefined) {
+  constructor(
+    kind: 'drain' | 'return',
+    raw: { host?: unknown; port?: unknown; requestedBy?: unknown; reason?: unknown } | undefined,
+  ) {
     const now = new Date().toISOString();
     this.status = {
       kind,
@@ -132,9 +158,26 @@ class Host {
       [
         `**${s.outcome ? `Finished: ${s.outcome}` : s.phase}** — ${s.kind} of \`${s.host}:${s.port}\``,
         ...(last ? [`Last decision (${last.verdict}): ${last.reason}`] : []),
-        ...(s.approval?.state === 'pending' ? [`**Approval needed for the plan**: \`dm-switch approve ${workflowInfo().workflowId}\` (or the \`approve\` update / signal with \`{"by":"<you>"}\`)`] : []),
-        ...(s.sources.length ? [`Sources:\n\n${s.sources.map((x) => `- ${x.dmCluster}/${x.sourceId} (${x.procedure}): ${x.plan === 'switch' ? `→ ${x.target}` : x.plan}${x.outcome ? `, ${x.outcome}` : ''}`).join('\n')}`] : []),
-        ...(s.left.length ? [`${s.kind === 'drain' ? 'Still reading the host' : 'Not back on the host'}: ${s.left.join(', ')}`] : []),
+        ...(s.approval?.state === 'pending'
+          ? [
+              `**Approval needed for the plan**: \`dm-switch approve ` +
+                `${workflowInfo().workflowId}\` (or the \`approve\` update / signal with \`{"by":"<you>"}\`)`,
+            ]
+          : []),
+        ...(s.sources.length
+          ? [
+              `Sources:\n\n${s.sources
+                .map(
+                  (x) =>
+                    `- ${x.dmCluster}/${x.sourceId} (${x.procedure}): ` +
+                    `${x.plan === 'switch' ? `→ ${x.target}` : x.plan}${x.outcome ? `, ${x.outcome}` : ''}`,
+                )
+                .join('\n')}`,
+            ]
+          : []),
+        ...(s.left.length
+          ? [`${s.kind === 'drain' ? 'Still reading the host' : 'Not back on the host'}: ${s.left.join(', ')}`]
+          : []),
         '---',
       ].join('\n\n'),
     );
@@ -152,11 +195,16 @@ class Host {
 
 type CommonInput = DrainInput | ReturnInput;
 
-async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request: unknown, find: (h: Host, input: I) => Promise<Move[]>): Promise<HostStatus> {
+async function runHost<I extends CommonInput>(
+  kind: 'drain' | 'return',
+  request: unknown,
+  find: (h: Host, input: I) => Promise<Move[]>,
+): Promise<HostStatus> {
   const raw = request as { host?: unknown; port?: unknown; requestedBy?: unknown; reason?: unknown } | undefined;
   const h = new Host(kind, raw);
   setHandler(hostStatusQuery, () => h.status);
-  const v = validate((kind === 'drain' ? DrainInputSchema : ReturnInputSchema) as never, request) as { ok: true; value: I } | { ok: false; problems: string[] };
+  const v = validate((kind === 'drain' ? DrainInputSchema : ReturnInputSchema) as never, request) as
+    { ok: true; value: I } | { ok: false; problems: string[] };
   if (!v.ok) return refuseAll(h, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
   const input = v.value;
   h.status.input = input;
@@ -164,7 +212,13 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   h.status.port = input.port;
   const want = drainWorkflowId(kind, input.host, input.port);
   if (workflowInfo().workflowId !== want) {
-    return refuseAll(h, `this ${kind} runs under workflow ID "${workflowInfo().workflowId}", but a ${kind} of ${input.host}:${input.port} must run under "${want}", so that no two run at once; nothing was changed. Start it again with that ID (dm-switch ${kind === 'drain' ? 'drain' : 'undrain'} does)`);
+    return refuseAll(
+      h,
+      `this ${kind} runs under workflow ID "${workflowInfo().workflowId}", but a ` +
+        `${kind} of ${input.host}:${input.port} must run under "${want}", so that no two ` +
+        `run at once; nothing was changed. Start it again with that ID (dm-switch ` +
+        `${kind === 'drain' ? 'drain' : 'undrain'} does)`,
+    );
   }
 
   markMaintenance(h, input);
@@ -173,10 +227,17 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   h.status.sources = moves.map((m) => m.source);
   groupSharedVips(h, moves);
   if (moves.length === 0) {
-    h.decide('go', kind === 'drain' ? `no DM source reads ${input.host}:${input.port}: nothing to move` : 'nothing to move back');
+    h.decide(
+      'go',
+      kind === 'drain' ? `no DM source reads ${input.host}:${input.port}: nothing to move` : 'nothing to move back',
+    );
     return h.finish(kind === 'drain' ? 'drained' : 'returned');
   }
-  h.decide('info', `${moves.length} source(s) to move: ${moves.map((m) => `${m.source.dmCluster}/${m.source.sourceId} (${m.source.procedure}, reads ${m.source.reads})`).join(', ')}`);
+  h.decide(
+    'info',
+    `${moves.length} source(s) to move: ` +
+      `${moves.map((m) => `${m.source.dmCluster}/${m.source.sourceId} (${m.source.procedure}, reads ${m.source.reads})`).join(', ')}`,
+  );
 
   // --- plan: each source's own switch, as a dry run, chooses its target and checks everything ----------
   h.phase('planning');
@@ -184,12 +245,20 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   for (const m of moves) if (m.leader) follow(m, 'plan');
   h.touch();
   const planned = moves.filter((m) => m.source.plan === 'switch');
-  h.decide(planned.length ? 'info' : 'warn', `plan: ${moves.map((m) => `${m.source.sourceId} → ${m.source.plan === 'switch' ? m.source.target : m.source.plan}`).join(', ')}`);
+  h.decide(
+    planned.length ? 'info' : 'warn',
+    `plan: ${moves.map((m) => `${m.source.sourceId} → ${m.source.plan === 'switch' ? m.source.target : m.source.plan}`).join(', ')}`,
+  );
   if (input.options.dryRun) return h.finish('planned');
 
   if (input.approve && (planned.length > 0 || moves.some((m) => m.source.plan === 'joined'))) {
     const decided = await approval(h, input.approvalTimeoutSeconds);
-    if (!decided) return refuseAll(h, `the plan was ${h.status.approval?.state === 'timed-out' ? `not decided within ${input.approvalTimeoutSeconds} s` : `rejected by ${h.status.approval?.by}`}; nothing was changed`);
+    if (!decided)
+      return refuseAll(
+        h,
+        `the plan was ${h.status.approval?.state === 'timed-out' ? `not decided within ${input.approvalTimeoutSeconds} s` : `rejected by ${h.status.approval?.by}`}; ` +
+          `nothing was changed`,
+      );
   }
 
   // --- the switches ----------------------------------------------------------------------------------
@@ -211,7 +280,8 @@ async function runHost<I extends CommonInput>(kind: 'drain' | 'return', request:
   } catch (e) {
     if (!isCancellation(e)) throw e;
     if (kind === 'drain') delete h.status.maintenance;
-    // cancelled: every switch it started was asked to cancel and has undone what it did (waited for); say where it stands
+    // cancelled: every switch it started was asked to cancel and has undone what it did (waited for); say where it
+    // stands
     await CancellationScope.nonCancellable(() => conclude(h, input, moves));
     throw e;
   }
@@ -299,10 +369,22 @@ async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Prom
   if (failed) throw failed.reason;
 }
 
-/** The request of one source's switch: the plan's (a dry run choosing among candidates) or the real one (its target named). */
-function switchRequest(input: CommonInput, m: Move, target: InstanceRef | null, dryRun: boolean): Record<string, unknown> {
+/**
+ * The request of one source's switch: the plan's (a dry run choosing among candidates) or the real one (its target
+ * named).
+ */
+function switchRequest(
+  input: CommonInput,
+  m: Move,
+  target: InstanceRef | null,
+  dryRun: boolean,
+): Record<string, unknown> {
   const d = input as Partial<DrainInput>;
-  const to = target ? { newInstance: target } : d.candidates ? { candidates: d.candidates } : { discover: d.discover ?? {} };
+  const to = target
+    ? { newInstance: target }
+    : d.candidates
+      ? { candidates: d.candidates }
+      : { discover: d.discover ?? {} };
   const by = `${workflowInfo().workflowId}${input.requestedBy ? ` for ${input.requestedBy}` : ''}`;
   return {
     dmCluster: m.source.dmCluster,
@@ -314,7 +396,10 @@ function switchRequest(input: CommonInput, m: Move, target: InstanceRef | null, 
       : { taskCredentials: input.taskCredentials, sourceCredentials: input.sourceCredentials ?? input.credentials }),
     options: { ...input.options, dryRun },
     requestedBy: by.slice(0, 200),
-    reason: (input.reason ?? `${workflowInfo().workflowType === 'drainHost' ? 'drain of' : 'return to'} ${input.host}:${input.port}`).slice(0, 2000),
+    reason: (
+      input.reason ??
+      `${workflowInfo().workflowType === 'drainHost' ? 'drain of' : 'return to'} ${input.host}:${input.port}`
+    ).slice(0, 2000),
   };
 }
 
@@ -341,22 +426,37 @@ const startOptions = (m: Move, args: unknown[], summary: string) => ({
 
 const workflowOf = (m: Move) => (m.source.procedure === 'vip' ? 'vipSwitch' : 'addressSwitch');
 
-/** The plan for one source: its switch's dry run (it chooses the target and runs every check), or joined when one runs already. */
+/**
+ * The plan for one source: its switch's dry run (it chooses the target and runs every check), or joined when one runs
+ * already.
+ */
 async function plan(h: Host, input: CommonInput, m: Move): Promise<void> {
   if (m.leader) return;
   if (m.source.procedure === 'address' && !input.taskCredentials) {
     m.source.plan = 'refused';
     m.source.outcome = 'refused';
-    m.source.reasons.push(`it reads ${m.source.reads} by address, so it moves by an address switch, which needs taskCredentials (the credential reference of its tasks' downstream): give it`);
+    m.source.reasons.push(
+      `it reads ${m.source.reads} by address, so it moves by an address switch, which ` +
+        `needs taskCredentials (the credential reference of its tasks' downstream): give it`,
+    );
     return;
   }
   let child;
   try {
-    child = await startChild(workflowOf(m), startOptions(m, [switchRequest(input, m, m.newInstance ?? null, true)], `Plan (dry run) for ${h.status.kind} of ${input.host}:${input.port}: ${m.source.sourceId}`));
+    child = await startChild(
+      workflowOf(m),
+      startOptions(
+        m,
+        [switchRequest(input, m, m.newInstance ?? null, true)],
+        `Plan (dry run) for ${h.status.kind} of ${input.host}:${input.port}: ${m.source.sourceId}`,
+      ),
+    );
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
     m.source.plan = 'joined';
-    m.source.reasons.push(`a switch of this source is already running (${m.source.workflowId}): it is waited for, not doubled`);
+    m.source.reasons.push(
+      `a switch of this source is already running (${m.source.workflowId}): it is waited for, not doubled`,
+    );
     return;
   }
   const status = await endOf(child, m.source.workflowId);
@@ -366,7 +466,9 @@ async function plan(h: Host, input: CommonInput, m: Move): Promise<void> {
     m.source.plan = 'switch';
     m.source.target = `${target.host}:${target.port}`;
     const why = m.source.candidates.find((c) => c.chosen)?.reasons ?? [];
-    m.source.reasons.push(`plan: ${m.source.procedure} switch to ${m.source.target}${why.length ? ` (${why.join('; ')})` : ''}`);
+    m.source.reasons.push(
+      `plan: ${m.source.procedure} switch to ${m.source.target}${why.length ? ` (${why.join('; ')})` : ''}`,
+    );
     m.planned = target;
     return;
   }
@@ -377,13 +479,19 @@ async function plan(h: Host, input: CommonInput, m: Move): Promise<void> {
 }
 
 /** How a child switch ended: its own status (through the worker's client), and the failure it ended with. */
-async function endOf(child: { result(): Promise<unknown>; firstExecutionRunId: string }, workflowId: string): Promise<{ status: SwitchStatus | null; failure?: string }> {
+async function endOf(
+  child: { result(): Promise<unknown>; firstExecutionRunId: string },
+  workflowId: string,
+): Promise<{ status: SwitchStatus | null; failure?: string }> {
   try {
     await child.result();
   } catch (e) {
     if (isCancellation(e)) {
-      // the drain was cancelled while the switch ran: it has undone what it did (WAIT_CANCELLATION_COMPLETED); read how it ended, then go on cancelling
-      const r = await CancellationScope.nonCancellable(() => temporal.switchAwaitStatus({ workflowId, runId: child.firstExecutionRunId }));
+      // the drain was cancelled while the switch ran: it has undone what it did (WAIT_CANCELLATION_COMPLETED); read how
+      // it ended, then go on cancelling
+      const r = await CancellationScope.nonCancellable(() =>
+        temporal.switchAwaitStatus({ workflowId, runId: child.firstExecutionRunId }),
+      );
       throw Object.assign(e as Error, { switchStatus: r.status });
     }
   }
@@ -397,13 +505,26 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
     m.source.runId = r.runId;
     m.source.outcome = r.status?.outcome ?? 'needs-operator';
     if (r.status?.target) m.source.target = r.status.target;
-    m.source.reasons.push(`the switch it joined ended ${m.source.outcome}${m.source.target ? ` (target ${m.source.target})` : ''}${r.failure ? `: ${r.failure}` : ''}`);
+    m.source.reasons.push(
+      `the switch it joined ended ` +
+        (`${m.source.outcome}${m.source.target ? ` (target ${m.source.target})` : ''}` +
+          `${r.failure ? `: ${r.failure}` : ''}`),
+    );
     return;
   }
   const target = m.planned!;
   let child;
   try {
-    child = await startChild(workflowOf(m), startOptions(m, [switchRequest(input, m, target, false)], `${m.source.procedure === 'vip' ? 'VIP' : 'Address'} switch of DM source ${m.source.sourceId} to ${target.host}:${target.port}, ${h.status.kind} of ${input.host}:${input.port}`));
+    child = await startChild(
+      workflowOf(m),
+      startOptions(
+        m,
+        [switchRequest(input, m, target, false)],
+        `${m.source.procedure === 'vip' ? 'VIP' : 'Address'} switch of DM source ` +
+          `${m.source.sourceId} to ${target.host}:${target.port}, ${h.status.kind} of ` +
+          `${input.host}:${input.port}`,
+      ),
+    );
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
     // someone started one between the plan and now: wait for it rather than run a second
@@ -415,7 +536,10 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
     const r = await endOf(child, m.source.workflowId);
     m.source.outcome = r.status?.outcome ?? 'needs-operator';
     if (m.source.outcome !== 'switched') {
-      const why = r.status?.decisions.filter((d) => d.verdict === 'refuse' || d.verdict === 'warn').at(-1)?.reason ?? r.failure ?? 'its status could not be read';
+      const why =
+        r.status?.decisions.filter((d) => d.verdict === 'refuse' || d.verdict === 'warn').at(-1)?.reason ??
+        r.failure ??
+        'its status could not be read';
       m.source.reasons.push(`its switch ended ${m.source.outcome}: ${why}`);
     } else {
       m.source.reasons.push(`switched to ${target.host}:${target.port}`);
@@ -423,7 +547,9 @@ async function execute(h: Host, input: CommonInput, m: Move): Promise<void> {
   } catch (e) {
     const s = (e as { switchStatus?: SwitchStatus | null }).switchStatus;
     m.source.outcome = s?.outcome ?? 'cancelled';
-    m.source.reasons.push(`the ${h.status.kind} was cancelled while its switch ran; the switch ended ${m.source.outcome}`);
+    m.source.reasons.push(
+      `the ${h.status.kind} was cancelled while its switch ran; the switch ended ${m.source.outcome}`,
+    );
     throw e;
   }
   h.touch();
@@ -434,14 +560,24 @@ async function approval(h: Host, timeoutSeconds: number): Promise<boolean> {
   h.phase('awaiting-approval');
   h.status.approval = { state: 'pending' };
   const problem = (r: ApprovalRequest | undefined): string | null => {
-    if (h.status.approval?.state !== 'pending') return `no plan is waiting for approval (it is ${h.status.approval?.state ?? 'not yet made'})`;
+    if (h.status.approval?.state !== 'pending')
+      return `no plan is waiting for approval (it is ${h.status.approval?.state ?? 'not yet made'})`;
     if (!r || typeof r.by !== 'string' || !r.by.trim()) return 'say who decides: {"by":"<you>"}';
-    if (r.gate !== undefined && (r.gate as string) !== 'plan') return `a ${h.status.kind} has one gate, "plan" (or leave "gate" out), not "${r.gate}"`;
+    if (r.gate !== undefined && (r.gate as string) !== 'plan')
+      return `a ${h.status.kind} has one gate, "plan" (or leave "gate" out), not "${r.gate}"`;
     return null;
   };
   const decide = (state: 'approved' | 'rejected') => (r: ApprovalRequest) => {
-    h.status.approval = { state, by: r.by.trim(), at: new Date().toISOString(), ...(r.comment ? { comment: r.comment } : {}) };
-    h.decide(state === 'approved' ? 'go' : 'refuse', `plan ${state} by ${r.by.trim()}${r.comment ? `: ${r.comment}` : ''}`);
+    h.status.approval = {
+      state,
+      by: r.by.trim(),
+      at: new Date().toISOString(),
+      ...(r.comment ? { comment: r.comment } : {}),
+    };
+    h.decide(
+      state === 'approved' ? 'go' : 'refuse',
+      `plan ${state} by ${r.by.trim()}${r.comment ? `: ${r.comment}` : ''}`,
+    );
     return { gate: 'plan' as const, state, by: r.by.trim(), ...(r.comment ? { comment: r.comment } : {}) };
   };
   const signal = (state: 'approved' | 'rejected') => (r: ApprovalRequest) => {
@@ -476,7 +612,11 @@ async function conclude(h: Host, input: CommonInput, moves: Move[]): Promise<Hos
       h.decide('go', `no DM source reads ${input.host}:${input.port} any more: it can be taken down`);
       return h.finish('drained');
     }
-    h.decide('warn', `${reading.size} source(s) still read ${input.host}:${input.port}: ${[...reading].join(', ')}; it is not free of DM readers`);
+    h.decide(
+      'warn',
+      `${reading.size} source(s) still read ${input.host}:${input.port}: ` +
+        `${[...reading].join(', ')}; it is not free of DM readers`,
+    );
     return h.finish('not-drained');
   }
   // a return claims only what it saw: a source behind a VIP nobody could locate is not counted as back
@@ -486,7 +626,10 @@ async function conclude(h: Host, input: CommonInput, moves: Move[]): Promise<Hos
     h.decide('go', `every source reads ${input.host}:${input.port} again`);
     return h.finish('returned');
   }
-  h.decide('warn', `${h.status.left.length} source(s) do not read ${input.host}:${input.port}: ${h.status.left.join(', ')}`);
+  h.decide(
+    'warn',
+    `${h.status.left.length} source(s) do not read ${input.host}:${input.port}: ${h.status.left.join(', ')}`,
+  );
   return h.finish('not-returned');
 }
 
@@ -501,12 +644,23 @@ async function readers(
   port: number,
   dmClusters: string[] | undefined,
   vips: Array<{ address: string; provider: string }>,
-): Promise<Array<{ source: HostSource; vip?: { address: string; provider: string }; /** Reads a VIP whose holder nobody could tell. */ uncertain?: true }>> {
+): Promise<
+  Array<{
+    source: HostSource;
+    vip?: { address: string; provider: string };
+    /** Reads a VIP whose holder nobody could tell. */ uncertain?: true;
+  }>
+> {
   const clusters = dmClusters ?? (await dm.dmClusters());
-  const lists = await Promise.all(clusters.map(async (dmCluster) => ({ dmCluster, sources: await dm.dmListSources({ dmCluster }) })));
-  const names = [...new Set([host, ...vips.map((v) => v.address), ...lists.flatMap((l) => l.sources.map((s) => s.from.host))])];
+  const lists = await Promise.all(
+    clusters.map(async (dmCluster) => ({ dmCluster, sources: await dm.dmListSources({ dmCluster }) })),
+  );
+  const names = [
+    ...new Set([host, ...vips.map((v) => v.address), ...lists.flatMap((l) => l.sources.map((s) => s.from.host))]),
+  ];
   const resolved = await net.netResolveHosts({ hosts: names });
-  const addresses = (name: string) => new Set([normalizeAddress(name), ...(resolved[name] ?? []).map(normalizeAddress)]);
+  const addresses = (name: string) =>
+    new Set([normalizeAddress(name), ...(resolved[name] ?? []).map(normalizeAddress)]);
   const same = (a: string, b: string) => {
     const bs = addresses(b);
     return [...addresses(a)].some((x) => bs.has(x));
@@ -520,15 +674,26 @@ async function readers(
       held.set(v.address, holder !== null && same(holder, host));
     } catch (e) {
       // an unknown provider is the request's mistake: the drain ends with it
-      if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === 'InvalidInput') throw e;
+      if (e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === 'InvalidInput')
+        throw e;
       held.set(v.address, null);
-      h.decide('warn', `could not tell who holds VIP ${v.address} (provider "${v.provider}"): ${describe(e)}; a source reading it is taken as still reading ${host}, and not as back on it`);
+      h.decide(
+        'warn',
+        `could not tell who holds VIP ${v.address} (provider "${v.provider}"): ` +
+          `${describe(e)}; a source reading it is taken as still reading ${host}, and not as back on it`,
+      );
     }
   }
   const out: Awaited<ReturnType<typeof readers>> = [];
   for (const { dmCluster, sources } of lists) {
     for (const s of sources) {
-      const base = { dmCluster, sourceId: s.sourceId, workflowId: switchWorkflowId(dmCluster, s.sourceId), plan: 'switch' as const, reasons: [] as string[] };
+      const base = {
+        dmCluster,
+        sourceId: s.sourceId,
+        workflowId: switchWorkflowId(dmCluster, s.sourceId),
+        plan: 'switch' as const,
+        reasons: [] as string[],
+      };
       if (s.from.port === port && same(s.from.host, host)) {
         out.push({ source: { ...base, procedure: 'address', reads: `${s.from.host}:${s.from.port}` } });
         continue;
@@ -536,10 +701,25 @@ async function readers(
       const v = vips.find((x) => same(s.from.host, x.address));
       if (v && s.from.port === port && held.get(v.address) !== false) {
         const unknown = held.get(v.address) === null;
-        out.push({ source: { ...base, procedure: 'vip', reads: `VIP ${v.address} (${unknown ? 'holder unknown' : `held by ${host}`})`, vip: v }, vip: v, ...(unknown ? { uncertain: true } : {}) });
+        out.push({
+          source: {
+            ...base,
+            procedure: 'vip',
+            reads: `VIP ${v.address} (${unknown ? 'holder unknown' : `held by ${host}`})`,
+            vip: v,
+          },
+          vip: v,
+          ...(unknown ? { uncertain: true } : {}),
+        });
       }
     }
   }
-  if (h.status.phase === 'finding') h.decide('info', `searched DM cluster(s) ${clusters.join(', ')}${vips.length ? ` and VIP(s) ${vips.map((v) => `${v.address} (${held.get(v.address) === null ? 'holder unknown' : held.get(v.address) ? 'held by the host' : 'not on the host'})`).join(', ')}` : ''}`);
+  if (h.status.phase === 'finding')
+    h.decide(
+      'info',
+      `searched DM cluster(s) ` +
+        (`${clusters.join(', ')}` +
+          `${vips.length ? ` and VIP(s) ${vips.map((v) => `${v.address} (${held.get(v.address) === null ? 'holder unknown' : held.get(v.address) ? 'held by the host' : 'not on the host'})`).join(', ')}` : ''}`),
+    );
   return out;
 }

@@ -105,11 +105,27 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     // a task that finished its full load reads nothing more from the upstream (workflows/paused-tasks.ts)
     if (finishedLoad([task]).length) continue;
     t.gtid(`gtid-S task ${task.name} (${when})`, task.syncerBinlogGtid);
-    note(decideGtids({ flavor, gtidS: task.syncerBinlogGtid, gtidP: facts.gtidPurged, gtidE: facts.gtidExecuted, newInstanceReplicating: replicating }), `task ${task.name}`);
+    note(
+      decideGtids({
+        flavor,
+        gtidS: task.syncerBinlogGtid,
+        gtidP: facts.gtidPurged,
+        gtidE: facts.gtidExecuted,
+        newInstanceReplicating: replicating,
+      }),
+      `task ${task.name}`,
+    );
     if (task.syncerBinlogGtid) union = union.union(parseGtidSet(flavor, task.syncerBinlogGtid));
   }
   const waitFor = union;
-  const result = (errant = '', errantText = ''): GtidCheckResult => ({ verdict, gtidS: union.toString(), waitFor: waitFor.toString(), findings, errant, errantText });
+  const result = (errant = '', errantText = ''): GtidCheckResult => ({
+    verdict,
+    gtidS: union.toString(),
+    waitFor: waitFor.toString(),
+    findings,
+    errant,
+    errantText,
+  });
 
   // start-relay after the move restarts the relay from the oldest task checkpoint: R is read, not required
   if (r.relayGtid) {
@@ -136,7 +152,12 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
   const { found, compared } = errantInTopology(flavor, errantTarget(facts, r.old), facts, base);
   for (const n of found.notes) t.decide('info', n);
   if (found.errant === '') {
-    t.decide('go', `no errant transactions: every transaction ${facts.address} has executed is in ${compared.slice(0, -1).join(', ')}${compared.length > 1 ? ' or ' : ''}${compared.at(-1)}${found.notes.length ? ', besides those noted above' : ''}`);
+    t.decide(
+      'go',
+      `no errant transactions: every transaction ${facts.address} has executed is in ` +
+        (`${compared.slice(0, -1).join(', ')}${compared.length > 1 ? ' or ' : ''}` +
+          `${compared.at(-1)}${found.notes.length ? ', besides those noted above' : ''}`),
+    );
     return result();
   }
   const text = describeErrant(found, `the new instance ${facts.address}`);
@@ -151,18 +172,28 @@ export function gtidCheck(t: Tracker, r: GtidReadings, policy: ErrantPolicy = NO
     return result(found.errant, text);
   }
   if (policy.accept) {
-    t.decide('warn', `${text}; options.acceptErrantTransactions is set, so a person must accept them at the before-freeze gate`);
+    t.decide(
+      'warn',
+      `${text}; options.acceptErrantTransactions is set, so a person must accept them at the before-freeze gate`,
+    );
     return result(found.errant, text);
   }
   refusing(
     'errant',
-    `${text}. Make the topology whole first: commit an empty transaction with each of these GTIDs on the primary (SET GTID_NEXT = '<gtid>'; BEGIN; COMMIT;) so every server has them, and undo their changes by hand if they must not reach downstream; or accept them with options.acceptErrantTransactions, which makes the switch wait for a person at the before-freeze gate`,
+    `${text}. Make the topology whole first: commit an empty transaction with each ` +
+      `of these GTIDs on the primary (SET GTID_NEXT = '<gtid>'; BEGIN; COMMIT;) so ` +
+      `every server has them, and undo their changes by hand if they must not reach ` +
+      `downstream; or accept them with options.acceptErrantTransactions, which makes ` +
+      `the switch wait for a person at the before-freeze gate`,
   );
   return result(found.errant, text);
 }
 
 /** The new instance as the errant check sees it (`old`: the old instance, when it answered). */
-export function errantTarget(facts: PreflightResult['newFacts'], old: PreflightResult['oldFacts'] = null): ErrantTarget {
+export function errantTarget(
+  facts: PreflightResult['newFacts'],
+  old: PreflightResult['oldFacts'] = null,
+): ErrantTarget {
   const channels = facts.channels ?? (facts.replica ? [facts.replica] : []);
   const read = new Map((facts.sources ?? []).map((x) => [x.address, x]));
   return {
@@ -196,9 +227,13 @@ export function executedState(facts: PreflightResult['newFacts']): string {
 
 /** The errant GTIDs not among those accepted ('' when all were). */
 function errantBeyond(flavor: Flavor, errant: string, approved: string): string {
-  if (flavor === 'mysql') return parseGtidSet('mysql', errant).subtract(parseGtidSet('mysql', approved)).toCompactString();
+  if (flavor === 'mysql')
+    return parseGtidSet('mysql', errant).subtract(parseGtidSet('mysql', approved)).toCompactString();
   const ok = new Set(approved.split(','));
-  return errant.split(',').filter((g) => g && !ok.has(g)).join(',');
+  return errant
+    .split(',')
+    .filter((g) => g && !ok.has(g))
+    .join(',');
 }
 
 /**
@@ -217,7 +252,11 @@ export async function recheckFrozen(
   settings?: SettingsRecheck,
 ): Promise<GtidCheckResult> {
   const facts = readings.facts;
-  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  if (!facts.reachable)
+    throw failure(
+      `the new instance ${facts.address} became unreachable: ${facts.error}`,
+      SwitchErrorType.PreflightFailed,
+    );
   // a filter or binary log setting changed since preflight: read with the GTID sets, judged before any wait
   await recheckSettings(t, settings, facts, 'with DM frozen');
   let check = gtidCheck(t, { ...readings, facts }, policy);
@@ -225,19 +264,38 @@ export async function recheckFrozen(
     t.phase('catching-up');
     const left = freeze ? Math.floor((freeze.until - Date.now()) / 1000) : Infinity;
     const timeout = Math.max(0, Math.min(catchUpTimeoutSeconds, left));
-    const r = await longMysql(timeout).mysqlWaitForGtids({ instance: newInstance, flavor: readings.flavor, gtidSet: check.waitFor, timeoutSeconds: timeout });
+    const r = await longMysql(timeout).mysqlWaitForGtids({
+      instance: newInstance,
+      flavor: readings.flavor,
+      gtidSet: check.waitFor,
+      timeoutSeconds: timeout,
+    });
     if (!r.caughtUp) {
-      if (r.stopped) throw failure(`the new instance stopped catching up after ${r.waitedSeconds} s (${r.stopped}); still missing ${r.missing}. Fix its replication, then start the switch again`, SwitchErrorType.CatchUpTimeout);
-      if (freeze && timeout < catchUpTimeoutSeconds) throw freezeTimeout(freeze, `waiting for the new instance to catch up (still missing ${r.missing})`);
-      throw failure(`the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`, SwitchErrorType.CatchUpTimeout);
+      if (r.stopped)
+        throw failure(
+          `the new instance stopped catching up after ${r.waitedSeconds} s (${r.stopped}); ` +
+            `still missing ${r.missing}. Fix its replication, then start the switch again`,
+          SwitchErrorType.CatchUpTimeout,
+        );
+      if (freeze && timeout < catchUpTimeoutSeconds)
+        throw freezeTimeout(freeze, `waiting for the new instance to catch up (still missing ${r.missing})`);
+      throw failure(
+        `the new instance did not catch up within ${catchUpTimeoutSeconds} s; still missing ${r.missing}`,
+        SwitchErrorType.CatchUpTimeout,
+      );
     }
     t.decide('go', `the new instance caught up after ${r.waitedSeconds} s`);
     const again = await mysql.mysqlInspect(newInstance, { withSources: true });
-    if (!again.reachable) throw failure(`the new instance ${again.address} became unreachable: ${again.error}`, SwitchErrorType.PreflightFailed);
+    if (!again.reachable)
+      throw failure(
+        `the new instance ${again.address} became unreachable: ${again.error}`,
+        SwitchErrorType.PreflightFailed,
+      );
     await recheckSettings(t, settings, again, 'with DM frozen, after the new instance caught up');
     check = gtidCheck(t, { ...readings, facts: again, when: 'after catch-up' }, policy);
   }
-  if (check.verdict !== 'go') throw failure(`GTID re-check with DM frozen failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
+  if (check.verdict !== 'go')
+    throw failure(`GTID re-check with DM frozen failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
   return check;
 }
 
@@ -259,14 +317,33 @@ export async function recheckAfterGate(
   policy: ErrantPolicy,
   settings?: SettingsRecheck,
 ): Promise<void> {
-  const moved = frozen.map((f) => still(f, now.find((x) => x.name === f.name))).filter((x): x is string => x !== null);
-  if (moved.length) throw failure(`while DM was frozen (at gate ${gate}), ${moved.join('; ')}: someone else changed DM, so the switch is undone`, SwitchErrorType.FreezeBroken);
+  const moved = frozen
+    .map((f) =>
+      still(
+        f,
+        now.find((x) => x.name === f.name),
+      ),
+    )
+    .filter((x): x is string => x !== null);
+  if (moved.length)
+    throw failure(
+      `while DM was frozen (at gate ${gate}), ${moved.join('; ')}: someone else changed DM, so the switch is undone`,
+      SwitchErrorType.FreezeBroken,
+    );
   const facts = await mysql.mysqlInspect(newInstance, { withSources: true });
-  if (!facts.reachable) throw failure(`the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`, SwitchErrorType.PreflightFailed);
+  if (!facts.reachable)
+    throw failure(
+      `the new instance ${facts.address} became unreachable at gate ${gate}: ${facts.error}`,
+      SwitchErrorType.PreflightFailed,
+    );
   await recheckSettings(t, settings, facts, `after gate ${gate}`);
   const check = gtidCheck(t, { ...readings, tasks: frozen, facts, when: `after gate ${gate}` }, policy);
-  if (check.verdict !== 'go') throw failure(`GTID re-check after gate ${gate} failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
-  t.decide('go', `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`);
+  if (check.verdict !== 'go')
+    throw failure(`GTID re-check after gate ${gate} failed: ${explain(check)}`, SwitchErrorType.GtidRefused);
+  t.decide(
+    'go',
+    `after gate ${gate}: every task still frozen at the same gtid-S, and the new instance still passes every GTID rule`,
+  );
 }
 
 /** Two GTID texts of one flavor name the same set. */

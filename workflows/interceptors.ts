@@ -14,7 +14,11 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
     {
       async scheduleActivity(input, next) {
         const source = workflowInfo().typedSearchAttributes.get(SA.source);
-        return next(source ? { ...input, headers: { ...input.headers, [SOURCE_HEADER]: defaultPayloadConverter.toPayload(source) } } : input);
+        return next(
+          source
+            ? { ...input, headers: { ...input.headers, [SOURCE_HEADER]: defaultPayloadConverter.toPayload(source) } }
+            : input,
+        );
       },
     },
   ],

@@ -18,8 +18,21 @@ import { Tracker } from './tracker.js';
 
 export type Steps<I> = (t: Tracker, gates: Gates, input: I, undo: Undo[]) => Promise<SwitchStatus>;
 
-export async function runSwitch<I extends { approvals: Approvals; dmCluster: string; sourceId: string }>(kind: SwitchStatus['kind'], request: unknown, validate: (raw: unknown) => Validation<I>, steps: Steps<I>): Promise<SwitchStatus> {
-  const raw = request as { dmCluster?: unknown; sourceId?: unknown; options?: { dryRun?: unknown }; requestedBy?: unknown; reason?: unknown } | undefined;
+export async function runSwitch<I extends { approvals: Approvals; dmCluster: string; sourceId: string }>(
+  kind: SwitchStatus['kind'],
+  request: unknown,
+  validate: (raw: unknown) => Validation<I>,
+  steps: Steps<I>,
+): Promise<SwitchStatus> {
+  const raw = request as
+    | {
+        dmCluster?: unknown;
+        sourceId?: unknown;
+        options?: { dryRun?: unknown };
+        requestedBy?: unknown;
+        reason?: unknown;
+      }
+    | undefined;
   const t = new Tracker({
     kind,
     dmCluster: typeof raw?.dmCluster === 'string' ? raw.dmCluster : 'default',
@@ -39,8 +52,11 @@ export async function runSwitch<I extends { approvals: Approvals; dmCluster: str
     refuse(
       t,
       SwitchErrorType.InvalidInput,
-      `this switch runs under workflow ID "${id}", but a switch of source ${v.value.sourceId} (DM cluster ${v.value.dmCluster}) must run under "${want}", so that no two switches of one source run at once; nothing was changed. ` +
-        `Start it again with that workflow ID (temporal workflow start --workflow-id '${want}' …, or the Web UI's Workflow ID field); dm-switch and the webhook do so`,
+      `this switch runs under workflow ID "${id}", but a switch of source ` +
+        `${v.value.sourceId} (DM cluster ${v.value.dmCluster}) must run under "${want}", ` +
+        `so that no two switches of one source run at once; nothing was changed. ` +
+        (`Start it again with that workflow ID (temporal workflow start --workflow-id ` +
+          `'${want}' …, or the Web UI's Workflow ID field); dm-switch and the webhook do so`),
     );
   }
   const undo: Undo[] = [];
@@ -61,4 +77,3 @@ export async function endDryRun(t: Tracker, gates: Gates, verdict: GtidCheckResu
   t.finish('dry-run');
   return t.status;
 }
-

@@ -17,17 +17,26 @@ import type { Tracker } from './tracker.js';
 
 function about(t: Tracker) {
   const { workflowId, runId } = workflowInfo();
-  return { workflowId, runId, sourceId: t.status.sourceId, dmCluster: t.status.dmCluster, kind: t.status.kind, at: new Date().toISOString() };
+  return {
+    workflowId,
+    runId,
+    sourceId: t.status.sourceId,
+    dmCluster: t.status.dmCluster,
+    kind: t.status.kind,
+    at: new Date().toISOString(),
+  };
 }
 
-const why = (e: unknown) => (e instanceof ActivityFailure && e.cause ? e.cause.message : e instanceof Error ? e.message : String(e));
+const why = (e: unknown) =>
+  e instanceof ActivityFailure && e.cause ? e.cause.message : e instanceof Error ? e.message : String(e);
 
 function send(t: Tracker, event: NotifyEvent, what: string): Promise<void> {
   return CancellationScope.nonCancellable(() => notify.notifySend(event)).then(
     (r: NotifyResult) => {
       if (r.sent) log.info(`notified: ${what}`, { sourceId: t.status.sourceId, status: r.status });
     },
-    (e: unknown) => t.decide('warn', `could not notify that ${what}: ${why(e)} (the switch goes on as it would without)`),
+    (e: unknown) =>
+      t.decide('warn', `could not notify that ${what}: ${why(e)} (the switch goes on as it would without)`),
   );
 }
 
@@ -38,10 +47,24 @@ function send(t: Tracker, event: NotifyEvent, what: string): Promise<void> {
  * runs (the server would fail that task, and an update it carried with it).
  */
 export function notifyGate(t: Tracker, record: ApprovalRecord, decideBy: string): Promise<void> {
-  return send(t, { ...about(t), event: 'awaiting-approval', gate: record.gate, summary: record.approving.summary, decideBy }, `gate ${record.gate} waits for approval`);
+  return send(
+    t,
+    { ...about(t), event: 'awaiting-approval', gate: record.gate, summary: record.approving.summary, decideBy },
+    `gate ${record.gate} waits for approval`,
+  );
 }
 
 /** The switch ended needs-operator (`message`: its failure's): returns once sent, or once sending failed. */
 export async function notifyNeedsOperator(t: Tracker, message: string): Promise<void> {
-  await send(t, { ...about(t), event: 'needs-operator', outcome: 'needs-operator', message, operatorActions: [...t.status.operatorActions] }, 'the switch needs an operator');
+  await send(
+    t,
+    {
+      ...about(t),
+      event: 'needs-operator',
+      outcome: 'needs-operator',
+      message,
+      operatorActions: [...t.status.operatorActions],
+    },
+    'the switch needs an operator',
+  );
 }

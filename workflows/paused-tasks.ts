@@ -37,7 +37,8 @@ export function keepOperatorPaused(
       : 'it is stopped with the others (its checkpoint kept: the source is re-created) and not started again; ' +
         'start it when its maintenance is over (dmctl --master-addr=<dm-master> start-task -s ' +
         `${sourceId} <task file>, the saved configuration in the status: savedConfigs)`;
-  const who = `task(s) ${kept.join(', ')} of source ${sourceId} were paused by an operator (Paused by request, no error)`;
+  const who =
+    `task(s) ${kept.join(', ')} of source ${sourceId} were paused by an operator ` + `(Paused by request, no error)`;
   t.decide('info', `${who}: ${what}. Its gtid-S is checked like the others'`);
   return all.filter((n) => !kept.includes(n));
 }
@@ -55,7 +56,13 @@ export function finishedLoad(tasks: readonly { name: string; stage: string; sync
 }
 
 /** Records the finished tasks (a decision) and returns the names of the others. */
-export function leaveFinished(t: Tracker, sourceId: string, tasks: readonly SourceTask[], all: readonly string[], how: 'vip' | 'address'): string[] {
+export function leaveFinished(
+  t: Tracker,
+  sourceId: string,
+  tasks: readonly SourceTask[],
+  all: readonly string[],
+  how: 'vip' | 'address',
+): string[] {
   const done = finishedLoad(tasks).filter((n) => all.includes(n));
   if (done.length === 0) return [...all];
   const what =
@@ -63,6 +70,10 @@ export function leaveFinished(t: Tracker, sourceId: string, tasks: readonly Sour
       ? 'they read nothing more from the upstream: not paused, not resumed, not checked'
       : 'they read nothing more from the upstream: stopped with the others so that DM can replace the source, ' +
         'and not started again (that would load everything again)';
-  t.decide('info', `task(s) ${done.join(', ')} of source ${sourceId} finished their full load (task-mode full, stage Finished): ${what}`);
+  t.decide(
+    'info',
+    `task(s) ${done.join(', ')} of source ${sourceId} finished their full load ` +
+      `(task-mode full, stage Finished): ${what}`,
+  );
   return all.filter((n) => !done.includes(n));
 }

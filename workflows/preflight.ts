@@ -17,7 +17,11 @@ import type { Tracker } from './tracker.js';
 
 /** Why a source without GTIDs is refused, and what to do. */
 export function notGtidMode(sourceId: string): string {
-  return `source ${sourceId} does not run in GTID mode (enable-gtid is false in its source config): the runbook cannot switch it safely; redeploy the source with enable-gtid: true first`;
+  return (
+    `source ${sourceId} does not run in GTID mode (enable-gtid is false in its ` +
+    `source config): the runbook cannot switch it safely; redeploy the source with ` +
+    `enable-gtid: true first`
+  );
 }
 
 export interface PreflightResult<S extends SourceState | null = SourceState> {
@@ -43,8 +47,16 @@ type PreflightRequest = { dmCluster: string; sourceId: string; newInstance: Inst
 
 export async function preflight(t: Tracker, req: PreflightRequest): Promise<PreflightResult>;
 /** For adopting a half-done address switch: DM may no longer know the source (removed by hand). */
-export async function preflight(t: Tracker, req: PreflightRequest, opts: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>>;
-export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sourceMayBeMissing: true }): Promise<PreflightResult<SourceState | null>> {
+export async function preflight(
+  t: Tracker,
+  req: PreflightRequest,
+  opts: { sourceMayBeMissing: true },
+): Promise<PreflightResult<SourceState | null>>;
+export async function preflight(
+  t: Tracker,
+  req: PreflightRequest,
+  opts?: { sourceMayBeMissing: true },
+): Promise<PreflightResult<SourceState | null>> {
   t.phase('preflight');
   const where = { dmCluster: req.dmCluster, sourceId: req.sourceId };
   const [source, newFacts, oldFacts] = await Promise.all([
@@ -58,34 +70,80 @@ export async function preflight(t: Tracker, req: PreflightRequest, opts?: { sour
     if (!source.enableGtid) {
       refuse(t, SwitchErrorType.PreflightFailed, notGtidMode(req.sourceId));
     }
-    t.decide('go', `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`);
+    t.decide(
+      'go',
+      `source ${req.sourceId} runs in GTID mode (flavor ${source.flavor}) on ` +
+        `${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`,
+    );
     if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
-    else t.decide('info', `tasks of the source (query-status): ${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`);
+    else
+      t.decide(
+        'info',
+        `tasks of the source (query-status): ` +
+          `${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`,
+      );
     if (source.enableRelay) {
-      t.decide('info', `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): it will be checked to switch to a new sub-directory and catch up`);
+      t.decide(
+        'info',
+        `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): ` +
+          `it will be checked to switch to a new sub-directory and catch up`,
+      );
     }
   } else {
-    t.decide('warn', `DM does not know source ${req.sourceId}: it was removed (operate-source stop), perhaps halfway through an earlier switch; it will be created reading the new instance`);
+    t.decide(
+      'warn',
+      `DM does not know source ${req.sourceId}: it was removed (operate-source stop), ` +
+        `perhaps halfway through an earlier switch; it will be created reading the new instance`,
+    );
   }
 
-  if (!newFacts.reachable) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`);
+  if (!newFacts.reachable)
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `the new instance ${newFacts.address} is not reachable: ${newFacts.error}`,
+    );
   const problems = servingProblems(newFacts, source?.flavor ?? null);
-  if (problems.length) refuse(t, SwitchErrorType.PreflightFailed, `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`);
-  t.decide('go', `new instance ${newFacts.address} (${newFacts.version}, server_uuid ${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`);
+  if (problems.length)
+    refuse(
+      t,
+      SwitchErrorType.PreflightFailed,
+      `the new instance ${newFacts.address} cannot serve DM: ${problems.join('; ')}`,
+    );
+  t.decide(
+    'go',
+    `new instance ${newFacts.address} (${newFacts.version}, server_uuid ` +
+      `${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`,
+  );
   const scopes = await filterCheck(t, req, source, newFacts);
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
-    t.decide('warn', `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does not enforce one order of sequence numbers per domain, so transactions logged out of order could escape the errant-transaction check (per domain and server id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`);
+    t.decide(
+      'warn',
+      `gtid_strict_mode is OFF on the new instance ${newFacts.address}: MariaDB does ` +
+        `not enforce one order of sequence numbers per domain, so transactions logged ` +
+        `out of order could escape the errant-transaction check (per domain and server ` +
+        `id); turn it on (SET GLOBAL gtid_strict_mode = ON, and in the server's configuration)`,
+    );
   }
 
   let old: PreflightResult['oldFacts'] = null;
   if (oldFacts === null) {
     t.decide('warn', 'old instance not given: skipping the server_uuid and binlog_row_event_max_size comparison');
   } else if (!oldFacts.reachable) {
-    t.decide('warn', `old instance ${oldFacts.address} is unreachable (${oldFacts.error}): skipping the checks that need it; the switch relies on DM's own position (gtid-S)`);
+    t.decide(
+      'warn',
+      `old instance ${oldFacts.address} is unreachable (${oldFacts.error}): skipping ` +
+        `the checks that need it; the switch relies on DM's own position (gtid-S)`,
+    );
   } else {
     old = oldFacts;
-    if (oldFacts.serverUuid === newFacts.serverUuid) refuse(t, SwitchErrorType.PreflightFailed, `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`);
+    if (oldFacts.serverUuid === newFacts.serverUuid)
+      refuse(
+        t,
+        SwitchErrorType.PreflightFailed,
+        `old and new instance are the same server (server_uuid ${newFacts.serverUuid})`,
+      );
     const sizes = rowEventSizeNote(oldFacts, newFacts);
     if (sizes) t.decide('info', sizes);
     t.decide('go', `old instance ${oldFacts.address} (server_uuid ${oldFacts.serverUuid}) differs from the new one`);
@@ -140,7 +198,11 @@ export function servingProblems(facts: PreflightResult['newFacts'], flavor: Flav
   if (!facts.logBin) problems.push('binary logging is off (log_bin=0)');
   problems.push(...unreadableBinlogSettings(facts));
   if (facts.replica !== null && facts.logReplicaUpdates === false) {
-    problems.push(`it is a replica with ${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: what it replicates is not in its own binary log, so DM could not read it from there`);
+    problems.push(
+      `it is a replica with ` +
+        `${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: ` +
+        `what it replicates is not in its own binary log, so DM could not read it from there`,
+    );
   }
   return problems;
 }

@@ -74,8 +74,10 @@ async function findings(r: SettingsRecheck, facts: Facts): Promise<string[]> {
   const on = `on the new instance ${facts.address}`;
   const out: string[] = [];
   if (facts.flavor === 'mysql' && facts.gtidMode !== 'ON') {
-    out.push(`gtid_mode is ${facts.gtidMode}, not ON, ${on}: DM needs every transaction it reads to carry a GTID; ` +
-      "SET PERSIST gtid_mode = 'ON' on it (stepwise: ON_PERMISSIVE, then ON)");
+    out.push(
+      `gtid_mode is ${facts.gtidMode}, not ON, ${on}: DM needs every transaction it reads to carry a GTID; ` +
+        "SET PERSIST gtid_mode = 'ON' on it (stepwise: ON_PERMISSIVE, then ON)",
+    );
   }
   if (!facts.logBin) out.push(`binary logging is off (log_bin=0) ${on}: DM has nothing to read there`);
   out.push(...unreadableBinlogSettings(facts).map((p) => `${p.replace(/:/, ` ${on}:`)}`));
@@ -111,7 +113,10 @@ export async function recheckSettings(
   }
   const found = await findings(r, facts);
   if (found.length === 0) {
-    const where = serverFilters(facts).map((s) => s.address).join(', ') || facts.address;
+    const where =
+      serverFilters(facts)
+        .map((s) => s.address)
+        .join(', ') || facts.address;
     t.decide('go', `${when}: the binary log settings and filters of ${where} are still ones DM reads without loss`);
     return;
   }

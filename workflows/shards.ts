@@ -30,15 +30,26 @@ export const hasPessimistic = (s: ShardTasks) => Object.values(s.tasks).some((x)
  * others wait for it) refuses the switch before any change, naming the lock
  * and what resolves it, unless `accept`.
  */
-export async function shardPreflight(t: Tracker, req: { dmCluster: string; sourceId: string; tasks: string[]; accept: boolean }): Promise<ShardTasks> {
+export async function shardPreflight(
+  t: Tracker,
+  req: { dmCluster: string; sourceId: string; tasks: string[]; accept: boolean },
+): Promise<ShardTasks> {
   if (req.tasks.length === 0) return NO_SHARDS;
   const modes = await dm.dmTaskShardModes({ dmCluster: req.dmCluster, tasks: req.tasks });
   const tasks: ShardTasks['tasks'] = {};
-  for (const [name, m] of Object.entries(modes)) if (m.shardMode) tasks[name] = { shardMode: m.shardMode, sources: m.sources };
+  for (const [name, m] of Object.entries(modes))
+    if (m.shardMode) tasks[name] = { shardMode: m.shardMode, sources: m.sources };
   const names = Object.keys(tasks);
   if (names.length === 0) return NO_SHARDS;
-  t.decide('info', `shard-merge task(s) on source ${req.sourceId}: ${names.map((n) => `${n} (shard-mode ${tasks[n]!.shardMode}, sources ${tasks[n]!.sources.join(', ')})`).join('; ')}: every subtask of them is verified after the switch`);
-  const locks = (await dm.dmShardDdlLocks({ dmCluster: req.dmCluster, tasks: names })).filter((l) => l.synced.includes(req.sourceId) || l.unsynced.includes(req.sourceId));
+  t.decide(
+    'info',
+    `shard-merge task(s) on source ${req.sourceId}: ` +
+      `${names.map((n) => `${n} (shard-mode ${tasks[n]!.shardMode}, sources ${tasks[n]!.sources.join(', ')})`).join('; ')}: ` +
+      `every subtask of them is verified after the switch`,
+  );
+  const locks = (await dm.dmShardDdlLocks({ dmCluster: req.dmCluster, tasks: names })).filter(
+    (l) => l.synced.includes(req.sourceId) || l.unsynced.includes(req.sourceId),
+  );
   if (locks.length === 0) {
     t.decide('go', `no shard DDL lock involves source ${req.sourceId}`);
     return { tasks, acceptedLocks: [] };
@@ -48,16 +59,25 @@ export async function shardPreflight(t: Tracker, req: { dmCluster: string; sourc
     refuse(
       t,
       SwitchErrorType.PreflightFailed,
-      `an unresolved shard DDL lock involves source ${req.sourceId}: ${described}. While it is pending, the source's subtask cannot move past the DDL, so a switch could not be verified; nothing was changed. ` +
-        `Let the lock resolve (the unsynced sources execute the same DDL; or an operator runs \`dmctl shard-ddl-lock unlock <lock>\`), or accept it with options.acceptShardDdlLock`,
+      `an unresolved shard DDL lock involves source ${req.sourceId}: ${described}. ` +
+        `While it is pending, the source's subtask cannot move past the DDL, so a switch ` +
+        `could not be verified; nothing was changed. ` +
+        (`Let the lock resolve (the unsynced sources execute the same DDL; or an operator ` +
+          `runs \`dmctl shard-ddl-lock unlock <lock>\`), or accept it with options.acceptShardDdlLock`),
     );
   }
-  t.decide('warn', `accepted by options.acceptShardDdlLock: ${described}; verification counts the source waiting at the lock's DDL as healthy`);
+  t.decide(
+    'warn',
+    `accepted by options.acceptShardDdlLock: ${described}; verification counts the ` +
+      `source waiting at the lock's DDL as healthy`,
+  );
   return { tasks, acceptedLocks: locks };
 }
 
 function describeLock(l: ShardDdlLock, sourceId: string): string {
-  const where = l.synced.includes(sourceId) ? `source ${sourceId} has reached the DDL and waits for ${l.unsynced.join(', ') || 'nobody'}` : `source ${sourceId} has not reached the DDL yet (${l.synced.join(', ')} wait for it)`;
+  const where = l.synced.includes(sourceId)
+    ? `source ${sourceId} has reached the DDL and waits for ${l.unsynced.join(', ') || 'nobody'}`
+    : `source ${sourceId} has not reached the DDL yet (${l.synced.join(', ')} wait for it)`;
   return `lock ${l.id} of task ${l.task} (${l.mode}, DDL ${l.ddls.join('; ')}): ${where}`;
 }
 
@@ -68,17 +88,36 @@ function describeLock(l: ShardDdlLock, sourceId: string): string {
  * new lock involving the source that was not accepted. Polled for
  * `timeoutSeconds`.
  */
-export async function verifyShardTasks(t: Tracker, req: { dmCluster: string; sourceId: string; timeoutSeconds: number }, shards: ShardTasks): Promise<void> {
+export async function verifyShardTasks(
+  t: Tracker,
+  req: { dmCluster: string; sourceId: string; timeoutSeconds: number },
+  shards: ShardTasks,
+): Promise<void> {
   const names = Object.keys(shards.tasks);
   if (names.length === 0) return;
-  const r = await longDm(req.timeoutSeconds).dmAwaitSubtasksHealthy({ dmCluster: req.dmCluster, tasks: Object.fromEntries(names.map((task) => [task, shards.tasks[task]!.sources])), timeoutSeconds: req.timeoutSeconds });
+  const r = await longDm(req.timeoutSeconds).dmAwaitSubtasksHealthy({
+    dmCluster: req.dmCluster,
+    tasks: Object.fromEntries(names.map((task) => [task, shards.tasks[task]!.sources])),
+    timeoutSeconds: req.timeoutSeconds,
+  });
   if (r.ok) {
-    t.decide('go', `every subtask of the shard-merge task(s) ${names.join(', ')} is Running without errors: ${r.subtasks.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.unresolvedGroups.length ? ' (waiting at a shard DDL)' : ''}`).join(', ')}`);
+    t.decide(
+      'go',
+      `every subtask of the shard-merge task(s) ${names.join(', ')} is Running without ` +
+        `errors: ${r.subtasks
+          .map(
+            (s) =>
+              `${s.task}@${s.source} ` +
+              `${s.stage}/${s.unit}${s.unresolvedGroups.length ? ' (waiting at a shard DDL)' : ''}`,
+          )
+          .join(', ')}`,
+    );
     return;
   }
   const bad = r.subtasks.filter((s) => s.stage !== 'Running' || s.errors.length > 0);
   throw failure(
-    `shard-merge task(s) not healthy after the switch: ${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...r.missing].join('; ')}`,
+    `shard-merge task(s) not healthy after the switch: ` +
+      `${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...r.missing].join('; ')}`,
     SwitchErrorType.VerificationFailed,
   );
 }
@@ -86,5 +125,8 @@ export async function verifyShardTasks(t: Tracker, req: { dmCluster: string; sou
 /** What it means that `task` is held at its accepted shard DDL lock, in words. */
 export function acceptedLockWait(task: string, shards: ShardTasks): string {
   const lock = shards.acceptedLocks.find((l) => l.task === task);
-  return lock ? `task ${task} waits at the accepted shard DDL lock ${lock.id} (${lock.ddls.join('; ')}) until ${lock.unsynced.join(', ') || 'the others'} reach it` : `task ${task} waits at an accepted shard DDL lock`;
+  return lock
+    ? `task ${task} waits at the accepted shard DDL lock ${lock.id} ` +
+        `(${lock.ddls.join('; ')}) until ${lock.unsynced.join(', ') || 'the others'} reach it`
+    : `task ${task} waits at an accepted shard DDL lock`;
 }

@@ -163,7 +163,10 @@ export async function frozenSharerTasks(sharers: Sharer[]): Promise<Map<Sharer, 
   const out = new Map<Sharer, SourceTask[]>();
   for (const s of sharers) {
     const now = await dm.dmSourceState({ dmCluster: s.dmCluster, sourceId: s.sourceId });
-    out.set(s, now.tasks.filter((x) => s.running.includes(x.name)));
+    out.set(
+      s,
+      now.tasks.filter((x) => s.running.includes(x.name)),
+    );
   }
   return out;
 }

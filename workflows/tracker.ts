@@ -72,7 +72,12 @@ export class Tracker {
 
   phase(phase: Phase): void {
     // DM is frozen from the pause (VIP switch) or stop (address switch) of its tasks to their resume or start
-    if ((phase === 'pausing' || phase === 'stopping') && !this.status.frozenSince && this.status.frozenSeconds === undefined) this.status.frozenSince = new Date().toISOString();
+    if (
+      (phase === 'pausing' || phase === 'stopping') &&
+      !this.status.frozenSince &&
+      this.status.frozenSeconds === undefined
+    )
+      this.status.frozenSince = new Date().toISOString();
     if (phase === 'verifying') this.thawed();
     this.status.phase = phase;
     log.info(`phase: ${PHASE_WORDS[phase]}`, this.about());
@@ -128,7 +133,9 @@ export class Tracker {
     const seconds = (Date.now() - Date.parse(since)) / 1000;
     this.status.frozenSeconds = seconds;
     delete this.status.frozenSince;
-    metricMeter.createHistogram(METRICS.pauseWindow.name, 'float', 's', METRICS.pauseWindow.help).record(seconds, { kind: this.status.kind, dm_cluster: this.status.dmCluster });
+    metricMeter
+      .createHistogram(METRICS.pauseWindow.name, 'float', 's', METRICS.pauseWindow.help)
+      .record(seconds, { kind: this.status.kind, dm_cluster: this.status.dmCluster });
   }
 
   /**
@@ -139,13 +146,22 @@ export class Tracker {
   private measure(outcome: Outcome): void {
     // the source on the counter (which source failed), not on the histograms (a dozen series per label set)
     const tags = { kind: this.status.kind, dm_cluster: this.status.dmCluster, outcome };
-    metricMeter.createCounter(METRICS.finished.name, '1', METRICS.finished.help).add(1, { ...tags, source: this.status.sourceId });
-    metricMeter.createHistogram(METRICS.duration.name, 'float', 's', METRICS.duration.help).record((Date.now() - Date.parse(this.status.startedAt)) / 1000, tags);
+    metricMeter
+      .createCounter(METRICS.finished.name, '1', METRICS.finished.help)
+      .add(1, { ...tags, source: this.status.sourceId });
+    metricMeter
+      .createHistogram(METRICS.duration.name, 'float', 's', METRICS.duration.help)
+      .record((Date.now() - Date.parse(this.status.startedAt)) / 1000, tags);
   }
 
   /** What every log line of the switch carries besides the workflow (added by the SDK). */
   private about(): Record<string, unknown> {
-    return { sourceId: this.status.sourceId, dmCluster: this.status.dmCluster, kind: this.status.kind, phase: this.status.phase };
+    return {
+      sourceId: this.status.sourceId,
+      dmCluster: this.status.dmCluster,
+      kind: this.status.kind,
+      phase: this.status.phase,
+    };
   }
 
   /** Records a change made in place (e.g. an approval decided) and republishes. */
@@ -179,8 +195,15 @@ export class Tracker {
     return [
       `**Approval needed at gate \`${p.gate}\`**: ${markdownText(p.approving.summary)}`,
       // a blank line before the list: the Temporal UI's markdown (gomarkdown) starts no list inside a paragraph
-      ...(sets.length ? [`GTID sets it rests on:\n\n${sets.map((g) => `- ${markdownText(g.label)}: \`${printable(g.set, true).replace(/`/g, '') || '(empty)'}\``).join('\n')}`] : []),
-      `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input '{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,
+      ...(sets.length
+        ? [
+            `GTID sets it rests on:\n\n` +
+              `${sets.map((g) => `- ${markdownText(g.label)}: \`${printable(g.set, true).replace(/`/g, '') || '(empty)'}\``).join('\n')}`,
+          ]
+        : []),
+      `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input ` +
+        `'{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ` +
+        `${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,
     ];
   }
 
@@ -190,12 +213,21 @@ export class Tracker {
     this.index();
     const last = s.decisions[s.decisions.length - 1];
     const lines = [
-      `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source \`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,
+      `**${s.outcome ? `Finished: ${s.outcome}` : PHASE_WORDS[s.phase]}** — source ` +
+        `\`${s.sourceId}\` (DM cluster \`${s.dmCluster}\`)${s.dryRun ? ' — dry run' : ''}`,
       ...(last ? [`Last decision (${last.verdict}): ${markdownText(last.reason)}`] : []),
       ...this.pendingApproval(),
       ...(s.tasks.length ? [`Tasks: ${markdownText(s.tasks.map((t) => `${t.name} ${t.stage}`).join(', '))}`] : []),
-      ...(s.frozenSince ? [s.outcome ? `DM frozen by this switch since ${s.frozenSince} and not seen replicating again` : `DM frozen since ${s.frozenSince}: replication of this source waits`] : []),
-      ...(s.operatorActions.length ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${markdownText(a)}`)] : []),
+      ...(s.frozenSince
+        ? [
+            s.outcome
+              ? `DM frozen by this switch since ${s.frozenSince} and not seen replicating again`
+              : `DM frozen since ${s.frozenSince}: replication of this source waits`,
+          ]
+        : []),
+      ...(s.operatorActions.length
+        ? ['Operator action needed:', ...s.operatorActions.map((a) => `- ${markdownText(a)}`)]
+        : []),
     ];
     // A closing rule: the Temporal UI (2.42, `temporal server start-dev`) sizes the frame it shows this
     // in to the page body's scrollHeight, without the default margins of body and paragraphs (its

@@ -19,7 +19,10 @@ export interface VerifyTarget {
   sourceId: string;
   newInstance: InstanceRef;
   options: { verifyTimeoutSeconds: number };
-  /** The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source back. */
+  /**
+   * The source's shard-merge tasks: every subtask of them is verified, and an accepted DDL lock may hold the source
+   * back.
+   */
   shards?: ShardTasks;
   /** The source's flavor (from preflight), for the GTID sets DM reports. */
   flavor?: Flavor;
@@ -35,7 +38,14 @@ export interface VerifyTarget {
  * new instance and none left on the old one (MySQL, one wait); the
  * shard-merge subtasks (DM). Each wait has verifyTimeoutSeconds.
  */
-export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask[], oldRelayDir: string | null, relayOn: boolean, oldInstance: InstanceRef | null = null): Promise<void> {
+export async function verify(
+  t: Tracker,
+  input: VerifyTarget,
+  frozen: SourceTask[],
+  oldRelayDir: string | null,
+  relayOn: boolean,
+  oldInstance: InstanceRef | null = null,
+): Promise<void> {
   const { dmCluster, sourceId, newInstance, options } = input;
   const timeoutSeconds = options.verifyTimeoutSeconds;
   const names = frozen.map((x) => x.name);
@@ -49,13 +59,22 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
       const before = parseGtidSet(flavor, task.syncerBinlogGtid);
       const after = parseGtidSet(flavor, now?.syncerBinlogGtid ?? '');
       t.gtid(`gtid-S task ${task.name} (after resume)`, now?.syncerBinlogGtid ?? '');
-      if (!before.isSubsetOf(after)) throw failure(`task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ${before.subtract(after).toCompactString()}`, SwitchErrorType.VerificationFailed);
+      if (!before.isSubsetOf(after))
+        throw failure(
+          `task ${task.name}'s syncerBinlogGtid went backwards after resume: lacks ` +
+            `${before.subtract(after).toCompactString()}`,
+          SwitchErrorType.VerificationFailed,
+        );
     }
     t.decide('go', `tasks ${names.join(', ')} Running in Sync without errors, positions not behind the frozen gtid-S`);
 
     // replication moves forward from the new instance (and relay, when on, moved to it): one DM wait
     const target = await mysql.mysqlInspect(newInstance);
-    if (!target.reachable) throw failure(`the new instance ${target.address} became unreachable while verifying: ${target.error}`, SwitchErrorType.VerificationFailed);
+    if (!target.reachable)
+      throw failure(
+        `the new instance ${target.address} became unreachable while verifying: ${target.error}`,
+        SwitchErrorType.VerificationFailed,
+      );
     t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
     const locks = input.shards?.acceptedLocks ?? [];
     const r = await longDm(timeoutSeconds).dmAwaitPositions({
@@ -68,16 +87,39 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
       ...(relayOn ? { relaySwitchedFrom: oldRelayDir } : {}),
     });
     if (r.behind.length) {
-      throw failure(`replication did not move forward from the new instance within ${timeoutSeconds} s: ${r.behind.map((b) => `task ${b.task} still lacks ${b.lacks}`).join('; ')}`, SwitchErrorType.VerificationFailed);
+      throw failure(
+        `replication did not move forward from the new instance within ${timeoutSeconds} ` +
+          `s: ${r.behind.map((b) => `task ${b.task} still lacks ${b.lacks}`).join('; ')}`,
+        SwitchErrorType.VerificationFailed,
+      );
     }
-    if (relayOn && !r.relayOk) throw failure(`relay did not switch to a new sub-directory and catch up within ${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`, SwitchErrorType.VerificationFailed);
-    for (const task of r.held) t.decide('info', `${acceptedLockWait(task, input.shards!)}: counted as healthy (options.acceptShardDdlLock)`);
-    for (const task of frozen) t.gtid(`gtid-S task ${task.name} (caught up with the new instance)`, r.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '');
-    t.decide('go', `replication moves forward from the new instance (server_uuid ${target.serverUuid}): every task has replicated its gtid_executed as of resume`);
+    if (relayOn && !r.relayOk)
+      throw failure(
+        `relay did not switch to a new sub-directory and catch up within ` +
+          `${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`,
+        SwitchErrorType.VerificationFailed,
+      );
+    for (const task of r.held)
+      t.decide('info', `${acceptedLockWait(task, input.shards!)}: counted as healthy (options.acceptShardDdlLock)`);
+    for (const task of frozen)
+      t.gtid(
+        `gtid-S task ${task.name} (caught up with the new instance)`,
+        r.tasks.find((x) => x.name === task.name)?.syncerBinlogGtid ?? '',
+      );
+    t.decide(
+      'go',
+      `replication moves forward from the new instance (server_uuid ` +
+        `${target.serverUuid}): every task has replicated its gtid_executed as of resume`,
+    );
     relay = r.relay;
   } else if (relayOn) {
     const r = await longDm(timeoutSeconds).dmAwaitRelaySwitched({ dmCluster, sourceId, oldRelayDir, timeoutSeconds });
-    if (!r.ok) throw failure(`relay did not switch to a new sub-directory and catch up within ${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`, SwitchErrorType.VerificationFailed);
+    if (!r.ok)
+      throw failure(
+        `relay did not switch to a new sub-directory and catch up within ` +
+          `${timeoutSeconds} s (now ${JSON.stringify(r.relay)})`,
+        SwitchErrorType.VerificationFailed,
+      );
     relay = r.relay;
   } else {
     t.decide('info', 'no task and no relay reads the source, so no binlog dump connection is expected');
@@ -86,9 +128,23 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
 
   // what DM reads, on both ends: one MySQL wait (it resolves the worker's hosts itself)
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
-  if (!worker) throw failure(`no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`, SwitchErrorType.VerificationFailed);
-  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({ reads: newInstance, notReads: oldInstance, owners: [], ownerHosts: worker.hosts, worker: worker.name, timeoutSeconds });
-  const where = `dm-worker ${worker.name} (${dumps.owners.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`;
+  if (!worker)
+    throw failure(
+      `no dm-worker is bound to source ${sourceId}, so nothing reads the new instance`,
+      SwitchErrorType.VerificationFailed,
+    );
+  const dumps = await longMysql(timeoutSeconds).mysqlAwaitDumpClients({
+    reads: newInstance,
+    notReads: oldInstance,
+    owners: [],
+    ownerHosts: worker.hosts,
+    worker: worker.name,
+    timeoutSeconds,
+  });
+  const where =
+    `dm-worker ${worker.name} ` +
+    `(${dumps.owners.join(', ') || worker.hosts.join(', ')}; registered as replica ` +
+    `${replicaHostOf(worker.name)})`;
   // where DM must read, a dump from the worker's address is its own (its registration under the worker's name
   // was seen missing after a VIP moved by hand); where it must be gone, the name tells co-located workers apart
   const mine = (c: BinlogDumpClient) => ownsConnection(dumps.owners, c, worker.name);
@@ -97,16 +153,33 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
   if (!dumps.ok) {
     const problems = [
       ...(ours.length === 0
-        ? [`no binlog dump connection from ${where} on the new instance ${newInstance.host}:${newInstance.port} (${dumps.onReads === null ? 'it does not answer' : `it serves ${dumps.onReads.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'}`})`]
+        ? [
+            `no binlog dump connection from ${where} on the new instance ` +
+              `${newInstance.host}:${newInstance.port} ` +
+              `(${dumps.onReads === null ? 'it does not answer' : `it serves ${dumps.onReads.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'}`})`,
+          ]
         : []),
-      ...(stay.length > 0 ? [`${where} still reads the old instance ${oldInstance!.host}:${oldInstance!.port} (${stay.map((c) => `${c.user}@${c.host}`).join(', ')})`] : []),
+      ...(stay.length > 0
+        ? [
+            `${where} still reads the old instance ${oldInstance!.host}:${oldInstance!.port} ` +
+              `(${stay.map((c) => `${c.user}@${c.host}`).join(', ')})`,
+          ]
+        : []),
     ];
-    throw failure(`DM does not read only the new instance after ${timeoutSeconds} s: ${problems.join('; ')}`, SwitchErrorType.VerificationFailed);
+    throw failure(
+      `DM does not read only the new instance after ${timeoutSeconds} s: ${problems.join('; ')}`,
+      SwitchErrorType.VerificationFailed,
+    );
   }
   t.decide(
     'go',
-    `DM reads the new instance: it serves ${ours.length} binlog dump connection(s) from ${where} (${ours.map((c) => `${c.user}@${c.host}`).join(', ')})` +
-      (oldInstance ? (dumps.onNotReads === null ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer` : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`) : '') +
+    `DM reads the new instance: it serves ${ours.length} binlog dump connection(s) ` +
+      `from ${where} (${ours.map((c) => `${c.user}@${c.host}`).join(', ')})` +
+      (oldInstance
+        ? dumps.onNotReads === null
+          ? `; the old instance ${oldInstance.host}:${oldInstance.port} does not answer`
+          : `; none from that worker is left on the old instance ${oldInstance.host}:${oldInstance.port}`
+        : '') +
       (relayOn ? `; relay switched to sub-directory ${relay?.relaySubDir} and caught up` : ''),
   );
   if (input.shards) await verifyShardTasks(t, { dmCluster, sourceId, timeoutSeconds }, input.shards);
@@ -116,7 +189,13 @@ export async function verify(t: Tracker, input: VerifyTarget, frozen: SourceTask
 export async function sourceWorker(
   dmCluster: string,
   sourceId: string,
-): Promise<{ name: string; addresses: string[]; describe: string; owns: (c: BinlogDumpClient) => boolean; reads: (c: BinlogDumpClient) => boolean } | null> {
+): Promise<{
+  name: string;
+  addresses: string[];
+  describe: string;
+  owns: (c: BinlogDumpClient) => boolean;
+  reads: (c: BinlogDumpClient) => boolean;
+} | null> {
   const worker = await dm.dmSourceWorker({ dmCluster, sourceId });
   if (!worker) return null;
   const resolved = await net.netResolveHosts({ hosts: worker.hosts });
@@ -125,7 +204,9 @@ export async function sourceWorker(
   return {
     name: worker.name,
     addresses,
-    describe: `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')}; registered as replica ${replicaHostOf(worker.name)})`,
+    describe:
+      `dm-worker ${worker.name} (${addresses.join(', ') || worker.hosts.join(', ')}; ` +
+      `registered as replica ${replicaHostOf(worker.name)})`,
     // a connection is the worker's when MySQL saw it come from one of the worker's addresses, and (several
     // dm-workers may share a machine) the instance lists a replica registered under the worker's name
     owns: (c) => ownsConnection([...mine], c, worker.name),
@@ -141,7 +222,10 @@ export interface RollbackExpectation {
   tasks: string[];
   /** Relay must run again. */
   relay: boolean;
-  /** The instance DM must read again (a binlog dump connection from its worker); null when it cannot be checked (it was down). */
+  /**
+   * The instance DM must read again (a binlog dump connection from its worker); null when it cannot be checked (it was
+   * down).
+   */
   reads: InstanceRef | null;
   /** The instance DM must no longer read. */
   notReads: InstanceRef | null;
@@ -193,7 +277,11 @@ async function oldHoldsDownstream(e: RollbackExpectation, old: InstanceRef): Pro
   const r = await longMysql(e.timeoutSeconds).mysqlWaitForGtids(wait);
   const where = `${old.host}:${old.port}`;
   if (r.caughtUp) {
-    return { observed: `the old instance ${where} holds what the tasks applied downstream (gtid-S ${want})`, problems: [], fix: [] };
+    return {
+      observed: `the old instance ${where} holds what the tasks applied downstream (gtid-S ${want})`,
+      problems: [],
+      fix: [],
+    };
   }
   return {
     observed: `the old instance ${where} lacks ${r.missing}`,
@@ -221,18 +309,33 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
   if (e.timeoutSeconds > 0) {
     // wait for DM's side, then for MySQL's, each inside one activity; then read everything once (below) to report
     const deadline = Date.now() + e.timeoutSeconds * 1000;
-    const restored = await longDm(e.timeoutSeconds).dmAwaitSourceRestored({ dmCluster: e.dmCluster, sourceId: e.sourceId, tasks: e.tasks, relay: e.relay, from: e.from ?? null, timeoutSeconds: e.timeoutSeconds });
+    const restored = await longDm(e.timeoutSeconds).dmAwaitSourceRestored({
+      dmCluster: e.dmCluster,
+      sourceId: e.sourceId,
+      tasks: e.tasks,
+      relay: e.relay,
+      from: e.from ?? null,
+      timeoutSeconds: e.timeoutSeconds,
+    });
     stalled = restored.behind ?? [];
     upstream = restored.want ?? '';
     waited = restored.waitedSeconds;
     const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
     if (restored.ok && w && (e.reads || e.notReads)) {
-      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({ reads: e.reads, notReads: e.notReads, owners: w.addresses, worker: w.name, timeoutSeconds: left });
+      await longMysql(e.timeoutSeconds).mysqlAwaitDumpClients({
+        reads: e.reads,
+        notReads: e.notReads,
+        owners: w.addresses,
+        worker: w.name,
+        timeoutSeconds: left,
+      });
     }
   }
   const [source, holder, onOld, onNew] = await Promise.all([
     dm.dmFindSource({ dmCluster: e.dmCluster, sourceId: e.sourceId }),
-    e.vip ? vip.vipLocate({ provider: e.vip.provider, address: e.vip.address, candidates: e.vip.candidates }) : Promise.resolve(undefined),
+    e.vip
+      ? vip.vipLocate({ provider: e.vip.provider, address: e.vip.address, candidates: e.vip.candidates })
+      : Promise.resolve(undefined),
     e.reads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.reads) : Promise.resolve(null),
     e.notReads && (e.tasks.length || e.relay) ? mysql.mysqlBinlogDumpClientsIfUp(e.notReads) : Promise.resolve(null),
   ]);
@@ -242,8 +345,14 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
   if (e.vip) {
     seen.push(`VIP ${e.vip.address} on ${holder ?? 'nobody'}`);
     if (holder !== e.vip.holder) {
-      problems.push(`the VIP ${e.vip.address} is on ${holder ?? 'nobody'}, not on ${e.vip.holder ?? 'nobody'} as before the switch`);
-      fix.push(`pause every task of source ${e.sourceId} (${DMCTL} pause-task -s ${e.sourceId} <task>), then move the VIP ${e.vip.address} to ${e.vip.holder ?? '(where it belongs)'} with provider "${e.vip.provider}", then resume them`);
+      problems.push(
+        `the VIP ${e.vip.address} is on ${holder ?? 'nobody'}, not on ${e.vip.holder ?? 'nobody'} as before the switch`,
+      );
+      fix.push(
+        `pause every task of source ${e.sourceId} (${DMCTL} pause-task -s ${e.sourceId} ` +
+          `<task>), then move the VIP ${e.vip.address} to ` +
+          `${e.vip.holder ?? '(where it belongs)'} with provider "${e.vip.provider}", then resume them`,
+      );
     }
   }
   if (!source) {
@@ -252,18 +361,38 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
   } else {
     seen.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}`);
     if (e.from && (source.from.host !== e.from.host || source.from.port !== e.from.port)) {
-      problems.push(`source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ${e.from.host}:${e.from.port} as before the switch`);
+      problems.push(
+        `source ${e.sourceId} reads ${source.from.host}:${source.from.port}, not ` +
+          `${e.from.host}:${e.from.port} as before the switch`,
+      );
     }
     for (const { task, lacks } of stalled) {
-      problems.push(`task ${task} shows Running but its position did not move in ${waited} s while it lacks ${lacks} of what its upstream has (${upstream}): DM does not read what the old instance writes`);
-      fix.push(`${DMCTL} pause-task -s ${e.sourceId} ${task}, then ${DMCTL} resume-task -s ${e.sourceId} ${task} (DM opens its binlog reader again from the checkpoint); check that its syncerBinlogGtid moves in query-status`);
+      problems.push(
+        `task ${task} shows Running but its position did not move in ${waited} s while ` +
+          `it lacks ${lacks} of what its upstream has (${upstream}): DM does not read what ` +
+          `the old instance writes`,
+      );
+      fix.push(
+        `${DMCTL} pause-task -s ${e.sourceId} ${task}, then ${DMCTL} resume-task -s ` +
+          `${e.sourceId} ${task} (DM opens its binlog reader again from the checkpoint); ` +
+          `check that its syncerBinlogGtid moves in query-status`,
+      );
     }
     for (const name of e.tasks) {
       const x = source.tasks.find((y) => y.name === name);
-      seen.push(`task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`);
+      seen.push(
+        `task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`,
+      );
       if (!x || x.stage !== 'Running' || x.errors.length > 0) {
-        problems.push(`task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, not Running`);
-        fix.push(x ? `${DMCTL} resume-task -s ${e.sourceId} ${name}` : `${DMCTL} start-task -s ${e.sourceId} <task file>   # savedConfigs.tasks.${name} in the status`);
+        problems.push(
+          `task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, ` +
+            `not Running`,
+        );
+        fix.push(
+          x
+            ? `${DMCTL} resume-task -s ${e.sourceId} ${name}`
+            : `${DMCTL} start-task -s ${e.sourceId} <task file>   # savedConfigs.tasks.${name} in the status`,
+        );
       }
     }
     if (e.relay) {
@@ -279,14 +408,21 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
     else if (e.reads) {
       const ours = (onOld ?? []).filter(readsFromWorker);
       seen.push(`${ours.length} binlog dump connection(s) from ${w.describe} on ${e.reads.host}:${e.reads.port}`);
-      if (onOld === null) problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
-      else if (ours.length === 0) problems.push(`no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`);
+      if (onOld === null)
+        problems.push(`${e.reads.host}:${e.reads.port}, which DM read before the switch, does not answer`);
+      else if (ours.length === 0)
+        problems.push(
+          `no binlog dump connection from ${w.describe} on ${e.reads.host}:${e.reads.port}: DM does not read it`,
+        );
     }
     if (w && e.notReads) {
       const left = (onNew ?? []).filter(fromWorker);
       if (left.length) {
         seen.push(`${left.length} from it on ${e.notReads.host}:${e.notReads.port}`);
-        problems.push(`${w.describe} still reads ${e.notReads.host}:${e.notReads.port} (${left.map((c) => `${c.user}@${c.host}`).join(', ')})`);
+        problems.push(
+          `${w.describe} still reads ${e.notReads.host}:${e.notReads.port} ` +
+            `(${left.map((c) => `${c.user}@${c.host}`).join(', ')})`,
+        );
       }
     }
   }

@@ -41,26 +41,46 @@ export async function readsThroughVip(t: Tracker, input: VipSwitchInput, source:
     );
   }
   if (await sameHost(source.from.host, vipAddress)) {
-    t.decide('go', `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, which is the VIP ${vipAddress}: moving it moves what DM reads`);
+    t.decide(
+      'go',
+      `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, which ` +
+        `is the VIP ${vipAddress}: moving it moves what DM reads`,
+    );
     return;
   }
   refuse(
     t,
     SwitchErrorType.PreflightFailed,
-    `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, not the VIP ${vipAddress} (nor a name that resolves to it): moving the VIP would not move what DM reads; nothing was changed. Give the VIP that DM's source config connects to, or re-point the source with an address switch (addressSwitch)`,
+    `source ${input.sourceId} reads ${source.from.host}:${source.from.port}, not the ` +
+      `VIP ${vipAddress} (nor a name that resolves to it): moving the VIP would not ` +
+      `move what DM reads; nothing was changed. Give the VIP that DM's source config ` +
+      `connects to, or re-point the source with an address switch (addressSwitch)`,
   );
 }
 
 /** A probe of DM's MySQL driver's TCP keep-alive (Go's default: after 15 s idle, then every 15 s) with margin. */
 export const KEEPALIVE_SECONDS = 35;
 
-/** Closes the idle connections of the source's dm-worker on the old instance (activities/mysql.ts says why); true when all could be. */
+/**
+ * Closes the idle connections of the source's dm-worker on the old instance (activities/mysql.ts says why); true when
+ * all could be.
+ */
 export async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: string): Promise<boolean> {
   const w = await sourceWorker(input.dmCluster, input.sourceId);
   if (!w || !input.oldInstance) return false;
   const r = await mysql.mysqlCloseIdleConnections({ instance: input.oldInstance, user, hosts: w.addresses });
-  t.step(`close the idle connections of ${w.describe} on the old instance`, r.refused.length ? 'failed' : 'done', `${r.closed.length} closed (DM opens new ones through the VIP after the move)${r.refused.length ? `; not closed: ${r.refused.join('; ')}` : ''}`);
-  if (r.refused.length) t.decide('warn', `could not close some of DM's idle connections on the old instance (${r.refused.join('; ')}); DM's first use of one after resume may fail with "invalid connection"`);
+  t.step(
+    `close the idle connections of ${w.describe} on the old instance`,
+    r.refused.length ? 'failed' : 'done',
+    `${r.closed.length} closed (DM opens new ones through the VIP after the ` +
+      `move)${r.refused.length ? `; not closed: ${r.refused.join('; ')}` : ''}`,
+  );
+  if (r.refused.length)
+    t.decide(
+      'warn',
+      `could not close some of DM's idle connections on the old instance ` +
+        `(${r.refused.join('; ')}); DM's first use of one after resume may fail with "invalid connection"`,
+    );
   return r.refused.length === 0;
 }
 
@@ -71,7 +91,10 @@ export async function vipMoveOrFail(input: VipSwitchInput, from: Endpoint | null
   } catch (e) {
     const app = businessFailure(e);
     if (app?.type === SwitchErrorType.InvalidInput) throw e;
-    throw failure(`moving the VIP ${input.vip.address} to ${to.host} failed (provider "${input.vip.provider}"): ${describe(e)}`, SwitchErrorType.VipMoveFailed);
+    throw failure(
+      `moving the VIP ${input.vip.address} to ${to.host} failed (provider "${input.vip.provider}"): ${describe(e)}`,
+      SwitchErrorType.VipMoveFailed,
+    );
   }
 }
 
@@ -88,33 +111,60 @@ export async function vipMoveOrFail(input: VipSwitchInput, from: Endpoint | null
 export async function moveVipBack(
   t: Tracker,
   input: VipSwitchInput,
-  s: { holder: string | null; oldTarget: Endpoint | null; newTarget: Endpoint; oldAlive: boolean; tasks: string[]; relay: boolean },
+  s: {
+    holder: string | null;
+    oldTarget: Endpoint | null;
+    newTarget: Endpoint;
+    oldAlive: boolean;
+    tasks: string[];
+    relay: boolean;
+  },
 ): Promise<string> {
   const { provider, address } = input.vip;
   const candidates = [s.newTarget, ...(s.oldTarget ? [s.oldTarget] : [])];
   const now = await undoVip.vipLocate({ provider, address, candidates });
   if (now !== s.newTarget.host) {
-    t.decide('info', `the VIP ${address} is on ${now ?? 'nobody'}, not on the new instance: it was not moved, nothing to move back`);
+    t.decide(
+      'info',
+      `the VIP ${address} is on ${now ?? 'nobody'}, not on the new instance: it was not moved, nothing to move back`,
+    );
     return 'not moved';
   }
   if (!s.oldTarget || s.holder !== s.oldTarget.host) {
     throw ApplicationFailure.create({
-      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; before the switch ${s.holder ? `it was on ${s.holder}, which is not the old instance given` : 'nobody held it'}, so it is not moved back; the tasks stay paused`,
+      message:
+        `the VIP ${address} is on the new instance ${s.newTarget.host}; before the ` +
+        `switch ${s.holder ? `it was on ${s.holder}, which is not the old instance given` : 'nobody held it'}, ` +
+        `so it is not moved back; the tasks stay paused`,
       type: SwitchErrorType.CompensationFailed,
       nonRetryable: true,
     });
   }
   if (!s.oldAlive) {
     throw ApplicationFailure.create({
-      message: `the VIP ${address} is on the new instance ${s.newTarget.host}; the old instance ${s.oldTarget.host} did not answer at preflight, so the VIP is not moved back to it; the tasks stay paused`,
+      message:
+        `the VIP ${address} is on the new instance ${s.newTarget.host}; the old instance ` +
+        `${s.oldTarget.host} did not answer at preflight, so the VIP is not moved back ` +
+        `to it; the tasks stay paused`,
       type: SwitchErrorType.CompensationFailed,
       nonRetryable: true,
     });
   }
   // never move the VIP under a running task or relay: confirm them paused (idempotent) first
-  if (s.tasks.length) await undoDm.dmPauseTasks({ dmCluster: input.dmCluster, sourceId: input.sourceId, tasks: s.tasks, timeoutSeconds: 120 });
+  if (s.tasks.length)
+    await undoDm.dmPauseTasks({
+      dmCluster: input.dmCluster,
+      sourceId: input.sourceId,
+      tasks: s.tasks,
+      timeoutSeconds: 120,
+    });
   if (s.relay) await undoDm.dmStopRelay({ dmCluster: input.dmCluster, sourceId: input.sourceId });
   const r = await undoVip.vipMove({ provider, address, from: s.newTarget, to: s.oldTarget });
-  t.decide('info', `moved the VIP ${address} back to ${s.oldTarget.host}${r.alreadyThere ? ' (it was already there)' : ''}, with every task Paused${s.relay ? ' and relay stopped' : ''}`);
+  t.decide(
+    'info',
+    `moved the VIP ${address} back to ` +
+      `${s.oldTarget.host}${r.alreadyThere ? ' (it was already there)' : ''}, with ` +
+      `every task Paused${s.relay ? ' and relay stopped' : ''}`,
+  );
   return r.holder ?? '';
 }

@@ -115,7 +115,13 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   const newTarget = { host: newInstance.host, port: newInstance.port };
   const oldTarget = oldInstance ? { host: oldInstance.host, port: oldInstance.port } : null;
   const pf = await preflight(t, { dmCluster, sourceId, newInstance, oldInstance });
-  const taskNames = leaveFinished(t, sourceId, pf.source.tasks, pf.source.tasks.map((x) => x.name), 'vip');
+  const taskNames = leaveFinished(
+    t,
+    sourceId,
+    pf.source.tasks,
+    pf.source.tasks.map((x) => x.name),
+    'vip',
+  );
   await readsThroughVip(t, input, pf.source);
   const candidates = [newTarget, ...(oldTarget ? [oldTarget] : [])];
   const holder = await vip.vipLocate({ provider: input.vip.provider, address: input.vip.address, candidates });
@@ -140,7 +146,20 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const relayOn = pf.source.relay !== null;
-  return { input, pf, newTarget, oldTarget, holder, vipAlreadyMoved, taskNames, runNames, relayOn, shards, sharers: [], policy };
+  return {
+    input,
+    pf,
+    newTarget,
+    oldTarget,
+    holder,
+    vipAlreadyMoved,
+    taskNames,
+    runNames,
+    relayOn,
+    shards,
+    sharers: [],
+    policy,
+  };
 }
 
 /** The GTID rules before pausing (DM still moves; re-checked once frozen), and the VIP's other readers. */
@@ -223,7 +242,11 @@ async function pauseDm(t: Tracker, undo: Undo[], s: VipState): Promise<string | 
     });
   t.rollbackCheck = (o) => {
     const timeoutSeconds = o?.once ? 0 : options.verifyTimeoutSeconds;
-    return rolledBackWithSharers(() => own(timeoutSeconds), s.sharers, { reads: before, notReads: notBefore, timeoutSeconds });
+    return rolledBackWithSharers(() => own(timeoutSeconds), s.sharers, {
+      reads: before,
+      notReads: notBefore,
+      timeoutSeconds,
+    });
   };
   if (taskNames.length) {
     const resumeUndo: Undo = {
@@ -246,7 +269,11 @@ async function pauseDm(t: Tracker, undo: Undo[], s: VipState): Promise<string | 
     const stopped = await guarded(undo, startRelayUndo, () => dm.dmStopRelay({ dmCluster, sourceId }));
     relayGtid = stopped.frozen?.relayBinlogGtid || pf.source.relay?.relayBinlogGtid || null;
     const frozenAt = relayGtid ? `; paused first, frozen at relayBinlogGtid ${relayGtid}` : '';
-    t.step(`stop-relay -s ${sourceId}`, 'done', `relay was on sub-directory ${pf.source.relay?.relaySubDir}${frozenAt}`);
+    t.step(
+      `stop-relay -s ${sourceId}`,
+      'done',
+      `relay was on sub-directory ${pf.source.relay?.relaySubDir}${frozenAt}`,
+    );
   }
   await pauseSharers(t, undo, s.sharers);
   return relayGtid;
@@ -293,12 +320,22 @@ async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Fro
   // nothing may have moved while a person decided: the other readers' tasks neither
   const [now, theirs] = await Promise.all([dm.dmSourceState({ dmCluster, sourceId }), frozenSharerTasks(s.sharers)]);
   const all = [...now.tasks, ...labelled(theirs)];
-  await recheckAfterGate(t, gate, frozen.readings, newInstance, frozen.all, all, (f, x) => {
-    if (!x) return `task ${f.name} is no longer on ${f.name.includes('/') ? 'its source' : `source ${sourceId}`}`;
-    if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
-    if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
-    return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
-  }, s.policy, frozen.settings);
+  await recheckAfterGate(
+    t,
+    gate,
+    frozen.readings,
+    newInstance,
+    frozen.all,
+    all,
+    (f, x) => {
+      if (!x) return `task ${f.name} is no longer on ${f.name.includes('/') ? 'its source' : `source ${sourceId}`}`;
+      if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
+      if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
+      return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;
+    },
+    s.policy,
+    frozen.settings,
+  );
 }
 
 /**
@@ -326,7 +363,9 @@ async function moveTheVip(t: Tracker, undo: Undo[], s: VipState): Promise<void> 
     }),
     run: () => moveVipBack(t, input, { holder, oldTarget, newTarget, oldAlive, tasks: taskNames, relay: s.relayOn }),
   };
-  const moved = await guarded(undo, vipAlreadyMoved ? null : moveBack, () => vipMoveOrFail(input, oldTarget, newTarget));
+  const moved = await guarded(undo, vipAlreadyMoved ? null : moveBack, () =>
+    vipMoveOrFail(input, oldTarget, newTarget),
+  );
   const detail = moved.alreadyThere ? 'already there' : `now on ${moved.holder}`;
   t.step(`move VIP ${input.vip.address} to ${input.newInstance.host}`, moved.alreadyThere ? 'skipped' : 'done', detail);
 
@@ -337,7 +376,7 @@ async function moveTheVip(t: Tracker, undo: Undo[], s: VipState): Promise<void> 
     t.decide(
       'info',
       `waiting ${KEEPALIVE_SECONDS} s before resuming: DM's idle connections to the old instance could not be ` +
-        'closed, and a pessimistic shard-merge task loses its sharding groups if DM\'s first use of one on resume ' +
+        "closed, and a pessimistic shard-merge task loses its sharding groups if DM's first use of one on resume " +
         'fails; by then TCP keep-alive has had the new holder of the VIP reset them',
     );
     await sleep(`${KEEPALIVE_SECONDS}s`);
@@ -355,7 +394,9 @@ async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
       run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
     };
     const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    const detail = relay ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}` : 'relay status not yet reported';
+    const detail = relay
+      ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}`
+      : 'relay status not yet reported';
     t.step(`start-relay -s ${sourceId}`, 'done', detail);
   }
   if (s.runNames.length) {
@@ -381,6 +422,9 @@ async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen): Promise<
   await verify(t, target, resumed, pf.source.relay?.relaySubDir ?? null, s.relayOn, old);
   await verifySharers(t, input, frozen.sharers, old);
   const { sourceId, newInstance } = input;
-  t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`);
+  t.decide(
+    'go',
+    `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${input.vip.address}`,
+  );
   t.finish('switched');
 }

@@ -15,7 +15,10 @@ export class GtidParseError extends Error {
     readonly reason: string,
     readonly flavor: Flavor,
   ) {
-    super(`malformed ${flavor === 'mysql' ? 'MySQL GTID set' : 'MariaDB GTID list'}: ${reason} at position ${position}: ${excerpt(input, position)}`);
+    super(
+      `malformed ${flavor === 'mysql' ? 'MySQL GTID set' : 'MariaDB GTID list'}: ` +
+        `${reason} at position ${position}: ${excerpt(input, position)}`,
+    );
   }
 }
 

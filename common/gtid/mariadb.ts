@@ -167,7 +167,10 @@ export class MariadbGtidSet implements GtidSet {
  */
 export function parseMariadbBinlogState(text: string): MariadbGtid[] {
   const out = new Map<string, MariadbGtid>();
-  for (const member of text.split(',').map((m) => m.trim()).filter(Boolean)) {
+  for (const member of text
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean)) {
     const [g] = MariadbGtidSet.parse(member).gtids();
     const key = `${g!.domain}-${g!.server}`;
     const seen = out.get(key);

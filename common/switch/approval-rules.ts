@@ -16,7 +16,8 @@ export function approvalProblem(status: SwitchStatus, configured: readonly Gate[
   if (typeof r.by !== 'string' || r.by.trim() === '') return `say who decides: "by" is required, e.g. {"by":"alice"}`;
   if (r.by.length > MAX_APPROVER) return `"by" is longer than ${MAX_APPROVER} characters`;
   if (r.comment !== undefined && typeof r.comment !== 'string') return '"comment" must be text';
-  if (typeof r.comment === 'string' && r.comment.length > MAX_COMMENT) return `"comment" is longer than ${MAX_COMMENT} characters; put the details elsewhere and link them`;
+  if (typeof r.comment === 'string' && r.comment.length > MAX_COMMENT)
+    return `"comment" is longer than ${MAX_COMMENT} characters; put the details elsewhere and link them`;
   if (r.gate !== undefined && !(GATES as readonly unknown[]).includes(r.gate)) {
     return `unknown gate ${JSON.stringify(r.gate)}: the gates are ${GATES.join(', ')}`;
   }
@@ -25,21 +26,38 @@ export function approvalProblem(status: SwitchStatus, configured: readonly Gate[
     return `gate ${gate} is not configured for this switch (its gates: ${configured.join(', ') || 'none'})`;
   }
   // A record stays pending only while the switch waits at it (phase awaiting-approval).
-  const pending = status.phase === 'awaiting-approval' ? status.approvals.find((a) => a.state === 'pending') : undefined;
-  const decided = gate === undefined ? undefined : status.approvals.find((a) => a.gate === gate && a.state !== 'pending');
-  if (decided) return `gate ${gate} was already ${decidedWords(decided)}${pending ? `; the switch now waits at ${pending.gate}` : ''}`;
+  const pending =
+    status.phase === 'awaiting-approval' ? status.approvals.find((a) => a.state === 'pending') : undefined;
+  const decided =
+    gate === undefined ? undefined : status.approvals.find((a) => a.gate === gate && a.state !== 'pending');
+  if (decided)
+    return (
+      `gate ${gate} was already ` +
+      `${decidedWords(decided)}${pending ? `; the switch now waits at ${pending.gate}` : ''}`
+    );
   if (!pending) {
     if (status.outcome) return `no approval is pending: the switch has finished (${status.outcome})`;
-    if (configured.length === 0) return `no approval is pending: this switch has no approval gates (its input's approvals.gates is empty)`;
+    if (configured.length === 0)
+      return `no approval is pending: this switch has no approval gates (its input's approvals.gates is empty)`;
     const notYet = gate === undefined ? '' : `gate ${gate} is not reached yet; `;
-    return `${notYet}no approval is pending: the switch is in phase ${status.phase}; gates configured: ${configured.join(', ')}; send it again once the status shows phase awaiting-approval`;
+    return (
+      `${notYet}no approval is pending: the switch is in phase ${status.phase}; gates ` +
+      `configured: ${configured.join(', ')}; send it again once the status shows phase awaiting-approval`
+    );
   }
-  if (gate !== undefined && gate !== pending.gate) return `gate ${gate} is not reached yet: the switch waits at ${pending.gate}; decide that gate first (or leave "gate" out)`;
+  if (gate !== undefined && gate !== pending.gate)
+    return (
+      `gate ${gate} is not reached yet: the switch waits at ${pending.gate}; decide ` +
+      `that gate first (or leave "gate" out)`
+    );
   return null;
 }
 
 /** "approved by alice at 2026-…", "timed out (nobody decided) at …". */
 function decidedWords(a: ApprovalRecord): string {
   const what = a.state === 'timed-out' ? 'timed out (nobody decided in time)' : a.state;
-  return `${what}${a.by ? ` by ${a.by}` : ''}${a.decidedAt ? ` at ${a.decidedAt}` : ''}${a.comment && !a.by ? ` (${a.comment})` : ''}`;
+  return (
+    `${what}${a.by ? ` by ${a.by}` : ''}${a.decidedAt ? ` at ${a.decidedAt}` : ''}` +
+    `${a.comment && !a.by ? ` (${a.comment})` : ''}`
+  );
 }

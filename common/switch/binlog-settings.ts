@@ -42,7 +42,7 @@ export function unreadableBinlogSettings(f: BinlogSettings): string[] {
   if (f.binlogRowImage !== 'FULL') {
     out.push(
       `binlog_row_image is ${f.binlogRowImage}, not FULL: its UPDATE and DELETE events lack columns, and DM ` +
-        "pauses the task at the first one (\"upstream didn't log enough columns in binlog\"); " +
+        'pauses the task at the first one ("upstream didn\'t log enough columns in binlog"); ' +
         "SET PERSIST binlog_row_image = 'FULL' on it",
     );
   }
@@ -50,7 +50,7 @@ export function unreadableBinlogSettings(f: BinlogSettings): string[] {
     out.push(
       'binlog_row_value_options is PARTIAL_JSON: it logs every UPDATE it executes or replicates as a ' +
         'PARTIAL_UPDATE_ROWS_EVENT (with binlog_row_image FULL too, and when its source logs full updates), ' +
-        "which DM's syncer does not read: the task pauses with \"invalid replication event type " +
+        'which DM\'s syncer does not read: the task pauses with "invalid replication event type ' +
         "PartialUpdateRowsEvent\" at the first UPDATE DM reads from it; SET PERSIST binlog_row_value_options = '' " +
         'on it and restart its replication (STOP REPLICA; START REPLICA)',
     );

@@ -38,13 +38,20 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     throw e;
   }
   if (S.isEmpty()) {
-    return { verdict: 'refuse', reason: 'DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not in GTID mode or has not synced yet, so no safe position exists' };
+    return {
+      verdict: 'refuse',
+      reason:
+        'DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not ' +
+        'in GTID mode or has not synced yet, so no safe position exists',
+    };
   }
   if (P !== null && !P.isSubsetOf(S)) {
     const lost = P.subtract(S);
     return {
       verdict: 'refuse',
-      reason: `gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated yet (${abbreviate(lost)}); it can never send those transactions, so DM would lose them`,
+      reason:
+        `gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated ` +
+        `yet (${abbreviate(lost)}); it can never send those transactions, so DM would lose them`,
       missing: lost.toCompactString(),
     };
   }
@@ -53,13 +60,18 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     if (i.newInstanceReplicating) {
       return {
         verdict: 'wait',
-        reason: `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has already replicated; it is replicating, so wait for it to catch up`,
+        reason:
+          `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has ` +
+          `already replicated; it is replicating, so wait for it to catch up`,
         missing: missing.toCompactString(),
       };
     }
     return {
       verdict: 'refuse',
-      reason: `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has already replicated, and it is not replicating, so it cannot catch up (its history differs from the old instance's)`,
+      reason:
+        `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has ` +
+        `already replicated, and it is not replicating, so it cannot catch up (its ` +
+        `history differs from the old instance's)`,
       missing: missing.toCompactString(),
     };
   }
@@ -67,8 +79,11 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     verdict: 'go',
     reason:
       P === null
-        ? 'gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated (MariaDB keeps no gtid_purged; the new instance refuses at connect time a position whose binlog it no longer has)'
-        : 'gtid-P ⊆ gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated and still has the binlog of everything after',
+        ? 'gtid-S ⊆ gtid-E: the new instance holds every transaction DM has replicated ' +
+          '(MariaDB keeps no gtid_purged; the new instance refuses at connect time a ' +
+          'position whose binlog it no longer has)'
+        : 'gtid-P ⊆ gtid-S ⊆ gtid-E: the new instance holds every transaction DM has ' +
+          'replicated and still has the binlog of everything after',
   };
 }
 
@@ -85,8 +100,15 @@ export function decideRelayPosition(i: Omit<GtidInputs, 'gtidS'> & { relayGtid: 
     .replace(/gtid-S/g, 'R')
     .replace(/which DM has already replicated/g, 'which the relay log already holds')
     .replace(/DM has not replicated yet/g, 'the relay log does not hold yet')
-    .replace('DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not in GTID mode or has not synced yet, so no safe position exists', 'the relay reports no position (relayBinlogGtid is empty)')
-    .replace('the new instance holds every transaction DM has replicated', 'the new instance holds every transaction of the relay log');
+    .replace(
+      'DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not ' +
+        'in GTID mode or has not synced yet, so no safe position exists',
+      'the relay reports no position (relayBinlogGtid is empty)',
+    )
+    .replace(
+      'the new instance holds every transaction DM has replicated',
+      'the new instance holds every transaction of the relay log',
+    );
   return { ...d, reason } as GtidDecision;
 }
 
@@ -107,12 +129,14 @@ export function relayPositionNote(flavor: Flavor, relayGtid: string, gtidE: stri
   let beyond = '';
   try {
     const lacks = parseGtidSet(flavor, relayGtid).subtract(parseGtidSet(flavor, gtidE));
-    if (!lacks.isEmpty()) beyond = `; the new instance lacks ${abbreviate(lacks)} of R (read by the relay, applied by no task)`;
+    if (!lacks.isEmpty())
+      beyond = `; the new instance lacks ${abbreviate(lacks)} of R (read by the relay, applied by no task)`;
   } catch (e) {
     if (!(e instanceof GtidParseError)) throw e;
   }
   return (
     'relay position R (relayBinlogGtid) is not required on the new instance: start-relay after the switch purges ' +
-    "the relay log and restarts it from the oldest task checkpoint (gtid-S, checked above)" + beyond
+    'the relay log and restarts it from the oldest task checkpoint (gtid-S, checked above)' +
+    beyond
   );
 }

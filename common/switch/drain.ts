@@ -11,7 +11,10 @@ import { DiscoverSchema, InstanceRefSchema, MAX_CANDIDATES, name, OptionsSchema,
 import type { CandidateReport, Outcome } from './status.js';
 
 const CommonSchema = {
-  /** The host to free (drain) or to move the sources back to (return): as DM's source configs name it, or an address it resolves to. */
+  /**
+   * The host to free (drain) or to move the sources back to (return): as DM's source configs name it, or an address it
+   * resolves to.
+   */
   host: z.string().regex(/^[A-Za-z0-9._:[\]-]{1,253}$/, 'a host name or address (letters, digits, ".", "-", ":")'),
   /** Its MySQL port. */
   port: z.number().int().min(1).max(65535).default(3306),
@@ -21,10 +24,18 @@ const CommonSchema = {
   taskCredentials: name.optional(),
   /** Address switches: credential reference for DM's replication user; default: credentials. */
   sourceCredentials: name.optional(),
-  /** Wait for one approval of the whole plan (signal or update `approve` / `reject`, as for a switch's gate) before any switch. */
+  /**
+   * Wait for one approval of the whole plan (signal or update `approve` / `reject`, as for a switch's gate) before any
+   * switch.
+   */
   approve: z.boolean().default(false),
   /** A plan nobody decides within this time is rejected. */
-  approvalTimeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(3_600),
+  approvalTimeoutSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86_400)
+    .default(3_600),
   /** Switches running at once. */
   concurrency: z.number().int().min(1).max(16).default(2),
   /** Stop starting switches after the first that does not end switched (the running ones finish). */
@@ -42,7 +53,10 @@ export const DrainInputSchema = z
     ...CommonSchema,
     /** DM clusters to search (names of the worker's configuration); default: every one the worker knows. */
     dmClusters: z.array(name).min(1).optional(),
-    /** VIPs a source may read through: a source whose source config names one of these, held by the host now, moves by a VIP switch. */
+    /**
+     * VIPs a source may read through: a source whose source config names one of these, held by the host now, moves by a
+     * VIP switch.
+     */
     vips: z.array(VipRefSchema).default([]),
     /** Where the sources may go, in order of preference (each switch chooses the best that passes its checks)… */
     candidates: z.array(InstanceRefSchema).min(1).max(MAX_CANDIDATES).optional(),
@@ -50,7 +64,10 @@ export const DrainInputSchema = z
     discover: DiscoverSchema.optional(),
   })
   .strict()
-  .refine((d) => !(d.candidates && d.discover), { message: 'give candidates or discover, not both', path: ['discover'] });
+  .refine((d) => !(d.candidates && d.discover), {
+    message: 'give candidates or discover, not both',
+    path: ['discover'],
+  });
 export type DrainInput = z.infer<typeof DrainInputSchema>;
 export type DrainRequest = z.input<typeof DrainInputSchema>;
 
@@ -65,7 +82,10 @@ export const ReturnSourceSchema = z
     vip: VipRefSchema.optional(),
   })
   .strict()
-  .refine((s) => s.procedure === 'address' || s.vip !== undefined, { message: 'a vip source needs its vip', path: ['vip'] });
+  .refine((s) => s.procedure === 'address' || s.vip !== undefined, {
+    message: 'a vip source needs its vip',
+    path: ['vip'],
+  });
 
 export const ReturnInputSchema = z
   .object({
@@ -86,7 +106,11 @@ export function drainTargetRef(input: DrainInput, address: string): InstanceRef 
   const given = input.candidates?.find((c) => `${c.host}:${c.port}` === address);
   if (given) return given;
   const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i), port: Number(address.slice(i + 1)), credentials: input.discover?.credentials ?? input.discover?.replicasOf?.credentials ?? input.credentials };
+  return {
+    host: address.slice(0, i),
+    port: Number(address.slice(i + 1)),
+    credentials: input.discover?.credentials ?? input.discover?.replicasOf?.credentials ?? input.credentials,
+  };
 }
 
 /** One workflow per host and direction at a time, like one switch per source. */
@@ -124,7 +148,10 @@ export interface HostSource {
   /** Why (the plan's reasons, the switch's refusal, or how it ended). */
   reasons: string[];
   candidates?: CandidateReport[];
-  /** How its switch ended; `not-started` when stopOnFailure held it back, `cancelled` when the drain was cancelled first. */
+  /**
+   * How its switch ended; `not-started` when stopOnFailure held it back, `cancelled` when the drain was cancelled
+   * first.
+   */
   outcome?: Outcome | 'not-started' | 'cancelled';
   /** The run of its switch. */
   runId?: string;

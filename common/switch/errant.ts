@@ -39,7 +39,14 @@
  * n'' ≥ n. Without gtid_strict_mode the per-domain numbering is not enforced,
  * so out-of-order transactions may pass unnoticed: the caller reports it.
  */
-import { abbreviate, MysqlGtidSet, parseGtidSet, parseMariadbBinlogState, type Flavor, type MariadbGtid } from '../gtid/index.js';
+import {
+  abbreviate,
+  MysqlGtidSet,
+  parseGtidSet,
+  parseMariadbBinlogState,
+  type Flavor,
+  type MariadbGtid,
+} from '../gtid/index.js';
 
 export interface TopologyReading {
   /** In words, for messages: `DM's position (gtid-S)`, `the old instance 10.0.0.1:3306`. */
@@ -132,16 +139,26 @@ function primaryDoubt(t: ErrantTarget): string | null {
 function sourcesNote(t: ErrantTarget): string {
   if (t.sources.length === 0) return 'it replicates from no source';
   const unread = t.sources.filter((s) => !s.read);
-  return `its replication source ${unread.map((s) => `${s.label}${s.error ? ` (${s.error})` : ''}`).join(', ')} could not be read`;
+  return (
+    `its replication source ` +
+    `${unread.map((s) => `${s.label}${s.error ? ` (${s.error})` : ''}`).join(', ')} could not be read`
+  );
 }
 
 function ownOrigin(t: ErrantTarget, id: string): string {
   const role = primaryDoubt(t) ?? 'a replica';
-  return `written on ${t.label} itself (${id}) while it is ${role}: no other server of the topology has them (a local write on a replica)`;
+  return (
+    `written on ${t.label} itself (${id}) while it is ${role}: no other server of ` +
+    `the topology has them (a local write on a replica)`
+  );
 }
 
 function ownNote(t: ErrantTarget, gtids: string, id: string): string {
-  return `${gtids}: written on ${t.label} itself (${id}), which is writable and replicates from nobody, so it acts as the primary (e.g. promoted by a failover): DM will replicate these as the topology's new history`;
+  return (
+    `${gtids}: written on ${t.label} itself (${id}), which is writable and ` +
+    `replicates from nobody, so it acts as the primary (e.g. promoted by a ` +
+    `failover): DM will replicate these as the topology's new history`
+  );
 }
 
 function mysqlErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResult {
@@ -164,11 +181,22 @@ function mysqlErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResu
   for (const uuid of other.uuids()) {
     const part = other.ofUuid(uuid);
     if (allSourcesRead) {
-      findings.push({ gtids: part.toCompactString(), origin: `from server_uuid ${uuid}, which none of ${labels} has executed: they did not come through the new instance's replication source` });
+      findings.push({
+        gtids: part.toCompactString(),
+        origin:
+          `from server_uuid ${uuid}, which none of ${labels} has executed: they did not ` +
+          `come through the new instance's replication source`,
+      });
     } else if (known.has(uuid)) {
-      notes.push(`${abbreviate(part)}: the new instance is ahead of ${labels} in the stream of server_uuid ${uuid}; not confirmed, as ${sourcesNote(t)}`);
+      notes.push(
+        `${abbreviate(part)}: the new instance is ahead of ${labels} in the stream of ` +
+          `server_uuid ${uuid}; not confirmed, as ${sourcesNote(t)}`,
+      );
     } else {
-      findings.push({ gtids: part.toCompactString(), origin: `from server_uuid ${uuid}, of which none of ${labels} has executed anything (and ${sourcesNote(t)})` });
+      findings.push({
+        gtids: part.toCompactString(),
+        origin: `from server_uuid ${uuid}, of which none of ${labels} has executed anything (and ${sourcesNote(t)})`,
+      });
     }
   }
   const errant = findings.reduce((acc, f) => acc.union(MysqlGtidSet.parse(f.gtids)), MysqlGtidSet.EMPTY);
@@ -178,16 +206,19 @@ function mysqlErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResu
 function mariadbErrant(t: ErrantTarget, references: TopologyReading[]): ErrantResult {
   const mine = parseMariadbBinlogState(t.gtids);
   const refs = references.map((r) => parseMariadbBinlogState(r.gtids));
-  const covered = (g: MariadbGtid) => refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
+  const covered = (g: MariadbGtid) =>
+    refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
   const knownServer = (g: MariadbGtid) =>
-    refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server)) || t.sources.some((s) => s.serverId === g.server);
+    refs.some((entries) => entries.some((e) => e.domain === g.domain && e.server === g.server)) ||
+    t.sources.some((s) => s.serverId === g.server);
   const labels = references.map((r) => r.label).join(', ') || 'nothing else';
   const allSourcesRead = t.sources.length > 0 && t.sources.every((s) => s.read);
   const findings: ErrantFinding[] = [];
   const notes: string[] = [];
   const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
   const positions = references.filter((r) => r.dmPosition).map((r) => parseMariadbBinlogState(r.gtids));
-  const atOrBelow = (g: MariadbGtid) => positions.some((entries) => entries.some((e) => e.domain === g.domain && e.seq >= g.seq));
+  const atOrBelow = (g: MariadbGtid) =>
+    positions.some((entries) => entries.some((e) => e.domain === g.domain && e.seq >= g.seq));
   const behindDm = (g: MariadbGtid) => t.strictMode === true && g.server !== t.serverId && atOrBelow(g);
   for (const g of mine.filter((x) => !covered(x))) {
     if (behindDm(g)) {
@@ -199,11 +230,22 @@ function mariadbErrant(t: ErrantTarget, references: TopologyReading[]): ErrantRe
       if (actsAsPrimary(t)) notes.push(ownNote(t, fmt(g), `server_id ${t.serverId}`));
       else findings.push({ gtids: fmt(g), origin: ownOrigin(t, `server_id ${t.serverId}`) });
     } else if (allSourcesRead) {
-      findings.push({ gtids: fmt(g), origin: `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} has logged that far` });
+      findings.push({
+        gtids: fmt(g),
+        origin: `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} has logged that far`,
+      });
     } else if (knownServer(g)) {
-      notes.push(`${fmt(g)}: the new instance is ahead of ${labels} in server_id ${g.server}'s stream of domain ${g.domain}; not confirmed, as ${sourcesNote(t)}`);
+      notes.push(
+        `${fmt(g)}: the new instance is ahead of ${labels} in server_id ${g.server}'s ` +
+          `stream of domain ${g.domain}; not confirmed, as ${sourcesNote(t)}`,
+      );
     } else {
-      findings.push({ gtids: fmt(g), origin: `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} knows (and ${sourcesNote(t)})` });
+      findings.push({
+        gtids: fmt(g),
+        origin:
+          `logged by server_id ${g.server} in domain ${g.domain}, which none of ${labels} ` +
+          `knows (and ${sourcesNote(t)})`,
+      });
     }
   }
   return { errant: findings.map((f) => f.gtids).join(','), findings, notes };
@@ -211,7 +253,11 @@ function mariadbErrant(t: ErrantTarget, references: TopologyReading[]): ErrantRe
 
 /** The errant findings in one sentence, for a refusal or a gate's description. */
 export function describeErrant(r: ErrantResult, target: string): string {
-  return `${target} carries errant transactions that DM would replicate downstream although the rest of the topology never had them: ${r.findings.map((f) => `${f.gtids} (${f.origin})`).join('; ')}`;
+  return (
+    `${target} carries errant transactions that DM would replicate downstream ` +
+    `although the rest of the topology never had them: ` +
+    `${r.findings.map((f) => `${f.gtids} (${f.origin})`).join('; ')}`
+  );
 }
 
 /**
@@ -232,7 +278,8 @@ export function describeTaggedGtids(flavor: Flavor, readings: TopologyReading[])
   if (found.length === 0) return null;
   return (
     `tagged GTIDs found (tag${tags.size > 1 ? 's' : ''} ${[...tags].join(', ')}; ${found.join('; ')}): ` +
-    'DM drops transactions written with a tagged GTID (SET gtid_next = \'AUTOMATIC:<tag>\') without an error, so their rows never reach downstream; ' +
+    ('DM drops transactions written with a tagged GTID (SET gtid_next = ' +
+      "'AUTOMATIC:<tag>') without an error, so their rows never reach downstream; ") +
     'stop writing tagged transactions and re-sync the affected tables before switching'
   );
 }
@@ -356,7 +403,13 @@ export function chainReferences(
         upper.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq);
       const isOwn = (g: MariadbGtid) => g.server === h.serverId && !coveredAbove(g);
       const fmt = (g: MariadbGtid) => `${g.domain}-${g.server}-${g.seq}`;
-      references.push({ label, gtids: entries.filter((g) => !isOwn(g)).map(fmt).join(',') });
+      references.push({
+        label,
+        gtids: entries
+          .filter((g) => !isOwn(g))
+          .map(fmt)
+          .join(','),
+      });
       const own = entries.filter(isOwn).map(fmt);
       if (own.length) intermediate.push(writes(own.join(',')));
     }

@@ -17,7 +17,9 @@ export const SwitchErrorType = {
   CatchUpTimeout: 'CatchUpTimeout',
   /** A DM operation failed (dmctl's own message is in the failure). */
   DmOperationFailed: 'DmOperationFailed',
-  /** DM stayed frozen longer than options.maxFreezeSeconds (at a gate or catching up): undone so replication resumes. */
+  /**
+   * DM stayed frozen longer than options.maxFreezeSeconds (at a gate or catching up): undone so replication resumes.
+   */
   FreezeTimeout: 'FreezeTimeout',
   /** While DM was frozen, a task was resumed or restarted, or its position moved, by someone else: undone. */
   FreezeBroken: 'FreezeBroken',

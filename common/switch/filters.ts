@@ -104,7 +104,10 @@ const dmWild = (p: string) => /[*?[]/.test(p);
 const likeWild = (p: string) => /(^|[^\\])[%_]/.test(p);
 
 function dmGlob(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -137,7 +140,11 @@ export function touchesScope(schema: string, like: boolean, scope: TaskScope): b
   });
 }
 
-const split = (list: string) => list.split(',').map((x) => x.trim()).filter((x) => x !== '');
+const split = (list: string) =>
+  list
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 
 /** `(a,b),(c,d)` (MySQL) or `a->b,c->d` (MariaDB) → [[a,b],[c,d]]. */
 function rewritePairs(rule: string): Array<[string, string]> {
@@ -149,14 +156,13 @@ function rewritePairs(rule: string): Array<[string, string]> {
 
 const everySchema = (ignore: string[]) => `every schema${ignore.length ? ` but ${ignore.join(', ')}` : ''}`;
 const scopeText = (scopes: TaskScope[]) =>
-  scopes
-    .map((s) => `${s.task}: ${s.do !== null ? s.do.join(', ') : everySchema(s.ignore)}`)
-    .join('; ');
+  scopes.map((s) => `${s.task}: ${s.do !== null ? s.do.join(', ') : everySchema(s.ignore)}`).join('; ');
 
 /** What a replica does with a filtered transaction: MySQL logs it empty; MariaDB leaves it out of its binary log. */
 const EMPTY = {
   mysql: 'committing empty transactions that keep their GTIDs, so DM would lose them without an error',
-  mariadb: 'counting them as executed (gtid_slave_pos) but leaving them out of its binary log, ' +
+  mariadb:
+    'counting them as executed (gtid_slave_pos) but leaving them out of its binary log, ' +
     'so DM would lose them without an error',
 };
 const USE_DDL = 'a DDL statement is filtered by the default database (USE) it runs in, so a DDL on a replicated table';
@@ -199,9 +205,10 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
   const name = f.name.toUpperCase();
   if (/^REPLICATE_(WILD_)?DO_(DB|TABLE)$/.test(name)) {
     const why = 'a replica applies only what this filter names, everything else';
-    const rest = s.flavor === 'mysql'
-      ? 'committed as empty transactions that keep their GTIDs'
-      : 'counted as executed (gtid_slave_pos) but left out of its binary log';
+    const rest =
+      s.flavor === 'mysql'
+        ? 'committed as empty transactions that keep their GTIDs'
+        : 'counted as executed (gtid_slave_pos) but left out of its binary log';
     return `${on}: ${why} ${rest}, so DM would skip those changes without an error; ${remove(clear)}`;
   }
   if (name === 'REPLICATE_IGNORE_DB') {

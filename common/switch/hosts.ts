@@ -21,7 +21,12 @@ export function isIpv6(h: string): boolean {
   const hex = tail ? `${a.slice(0, a.length - tail[1]!.length)}0:0` : a;
   const doubles = hex.split('::').length - 1;
   if (doubles > 1) return false;
-  const groups = hex.split(':').filter((g, i, all) => g !== '' || (doubles === 1 && (i === 0 || i === all.length - 1 || all[i - 1] === '' || all[i + 1] === '')));
+  const groups = hex
+    .split(':')
+    .filter(
+      (g, i, all) =>
+        g !== '' || (doubles === 1 && (i === 0 || i === all.length - 1 || all[i - 1] === '' || all[i + 1] === '')),
+    );
   if (groups.some((g) => g !== '' && !/^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
   const count = hex.split(':').filter((g) => g !== '').length;
   return doubles === 1 ? count < 8 : count === 8;

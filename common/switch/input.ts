@@ -24,7 +24,9 @@ export const hostSchema = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
-export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
+export const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, "_", "." or "-" (at most 128)');
 
 export const InstanceRefSchema = z
   .object({
@@ -38,10 +40,18 @@ export type InstanceRef = z.infer<typeof InstanceRefSchema>;
 /** Gates at which a person must approve before the switch goes on. None by default. */
 export const ApprovalsSchema = z
   .object({
-    /** before-freeze: before pausing/stopping the tasks; before-switch: before the VIP move or source swap; before-resume: before the tasks run again. */
+    /**
+     * before-freeze: before pausing/stopping the tasks; before-switch: before the VIP move or source swap;
+     * before-resume: before the tasks run again.
+     */
     gates: z.array(z.enum(GATES)).max(GATES.length).default([]),
     /** A gate nobody decides within this time rejects the switch. */
-    timeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(3_600),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(7 * 86_400)
+      .default(3_600),
   })
   .strict()
   .default({ gates: [], timeoutSeconds: 3_600 });
@@ -59,7 +69,10 @@ export type Approvals = z.infer<typeof ApprovalsSchema>;
  */
 export const DiscoverSchema = z
   .object({
-    /** Ask this instance for its replicas (e.g. the primary, when the old instance is down); default: the old instance's source and the old instance. */
+    /**
+     * Ask this instance for its replicas (e.g. the primary, when the old instance is down); default: the old instance's
+     * source and the old instance.
+     */
     replicasOf: InstanceRefSchema.optional(),
     /** Credential reference for the discovered instances; default: replicasOf's, else the old instance's. */
     credentials: name.optional(),
@@ -78,19 +91,43 @@ const targetFields = {
   /** The instance DM should read from after the switch. */
   newInstance: InstanceRefSchema.optional(),
   /** Instances the switch may choose from, in the operator's order of preference. */
-  candidates: z.array(InstanceRefSchema).min(1, 'give at least one candidate').max(MAX_CANDIDATES, `give at most ${MAX_CANDIDATES} candidates`).optional(),
+  candidates: z
+    .array(InstanceRefSchema)
+    .min(1, 'give at least one candidate')
+    .max(MAX_CANDIDATES, `give at most ${MAX_CANDIDATES} candidates`)
+    .optional(),
   discover: DiscoverSchema.optional(),
 };
 
-function oneTarget(v: { newInstance?: unknown; candidates?: unknown; discover?: unknown; oldInstance?: unknown }, ctx: z.RefinementCtx): void {
+function oneTarget(
+  v: { newInstance?: unknown; candidates?: unknown; discover?: unknown; oldInstance?: unknown },
+  ctx: z.RefinementCtx,
+): void {
   // runs even when other fields have problems (ALWAYS): the input may then be anything
   if (v === null || typeof v !== 'object') return;
   const given = (['newInstance', 'candidates', 'discover'] as const).filter((k) => v[k] !== undefined);
-  if (given.length === 0) ctx.addIssue({ code: 'custom', path: ['newInstance'], message: 'required: name the target as newInstance, or give candidates (a list) or discover ({}) to let the switch choose' });
-  if (given.length > 1) ctx.addIssue({ code: 'custom', path: [given[1]!], message: `give only one of newInstance, candidates and discover (got ${given.join(' and ')})` });
+  if (given.length === 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['newInstance'],
+      message:
+        'required: name the target as newInstance, or give candidates (a list) or ' +
+        'discover ({}) to let the switch choose',
+    });
+  if (given.length > 1)
+    ctx.addIssue({
+      code: 'custom',
+      path: [given[1]!],
+      message: `give only one of newInstance, candidates and discover (got ${given.join(' and ')})`,
+    });
   const d = v.discover as Discover | undefined;
   if (d && !d.replicasOf && v.oldInstance === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['discover'], message: 'discover needs an instance to ask for replicas: give discover.replicasOf (e.g. the primary) or oldInstance' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['discover'],
+      message:
+        'discover needs an instance to ask for replicas: give discover.replicasOf (e.g. the primary) or oldInstance',
+    });
   }
 }
 
@@ -124,7 +161,14 @@ export const OptionsSchema = z
     acceptShardDdlLock: z.boolean().default(false),
   })
   .strict()
-  .default({ dryRun: false, catchUpTimeoutSeconds: 300, verifyTimeoutSeconds: 120, maxFreezeSeconds: DEFAULT_MAX_FREEZE_SECONDS, acceptErrantTransactions: false, acceptShardDdlLock: false });
+  .default({
+    dryRun: false,
+    catchUpTimeoutSeconds: 300,
+    verifyTimeoutSeconds: 120,
+    maxFreezeSeconds: DEFAULT_MAX_FREEZE_SECONDS,
+    acceptErrantTransactions: false,
+    acceptShardDdlLock: false,
+  });
 
 export const VipSwitchInputSchema = z
   .object({
@@ -133,7 +177,9 @@ export const VipSwitchInputSchema = z
     /** The DM source to move (`source-id` of its source config). */
     sourceId: name,
     ...targetFields,
-    /** The instance the VIP points at now, if known; may be down (the switch then skips what needs it, with a warning). */
+    /**
+     * The instance the VIP points at now, if known; may be down (the switch then skips what needs it, with a warning).
+     */
     oldInstance: InstanceRefSchema.optional(),
     vip: z
       .object({
@@ -148,7 +194,10 @@ export const VipSwitchInputSchema = z
      * unless this names every one it finds; named, they are paused, checked and verified with this source
      * (workflows/shared-vip.ts).
      */
-    sharedWith: z.array(z.object({ dmCluster: name, sourceId: name }).strict()).max(16).optional(),
+    sharedWith: z
+      .array(z.object({ dmCluster: name, sourceId: name }).strict())
+      .max(16)
+      .optional(),
     options: OptionsSchema,
     approvals: ApprovalsSchema,
     /** Who asked, and why: recorded in the status and search attributes. */
@@ -180,7 +229,8 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; problems: stri
  * they are: S3 `secret-access-key`/`access-key`, session tokens, and TLS
  * material inlined as `ssl-*-base64` (the key, and its certificates).
  */
-const SECRET_KEY = /^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret|ssl-[a-z]+-base64)$/i;
+const SECRET_KEY =
+  /^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret|ssl-[a-z]+-base64)$/i;
 
 const SECRET_PARAM = /[?&](secret[-_]?access[-_]?key|access[-_]?key|session[-_]?token|token|password)=(?!\**(&|$))/i;
 
@@ -191,7 +241,8 @@ export function yamlSecretPaths(text: string): string[] {
     if (v === null || typeof v !== 'object') return [];
     return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => {
       const p = path ? `${path}.${k}` : k;
-      if (SECRET_KEY.test(k.trim()) && (x === null || typeof x !== 'object')) return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
+      if (SECRET_KEY.test(k.trim()) && (x === null || typeof x !== 'object'))
+        return x === null || x === undefined || /^\**$/.test(String(x)) ? [] : [p];
       // storage URLs carry their credentials as query parameters (s3://bucket/dir?secret-access-key=…)
       if (typeof x === 'string' && SECRET_PARAM.test(x)) return [p];
       return walk(x, p);
@@ -200,7 +251,10 @@ export function yamlSecretPaths(text: string): string[] {
   return walk(parseYaml(text), '');
 }
 
-/** A task configuration given by hand (YAML, as for `dmctl start-task`), for adopting a switch whose tasks were already stopped. */
+/**
+ * A task configuration given by hand (YAML, as for `dmctl start-task`), for adopting a switch whose tasks were already
+ * stopped.
+ */
 const TaskConfigSchema = z
   .string()
   .min(1)
@@ -210,11 +264,21 @@ const TaskConfigSchema = z
     try {
       found = yamlSecretPaths(yaml);
     } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `is not valid YAML (${(e as Error).message.split('\n')[0]}); give the task's YAML as for \`dmctl start-task\`` });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `is not valid YAML (${(e as Error).message.split('\n')[0]}); give the task's ` +
+          `YAML as for \`dmctl start-task\``,
+      });
       return;
     }
     if (found.length) {
-      ctx.addIssue({ code: 'custom', message: `contains a password or another secret (${found.join(', ')}); remove it (it would be kept in workflow history): the worker fills in the downstream password from taskCredentials` });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `contains a password or another secret (${found.join(', ')}); remove it (it ` +
+          `would be kept in workflow history): the worker fills in the downstream password from taskCredentials`,
+      });
     }
   });
 
@@ -223,7 +287,10 @@ export const AddressSwitchInputSchema = z
     dmCluster: name.default('default'),
     /** The DM source to re-point; its `source-id` stays the same. */
     sourceId: name,
-    /** The instance the source should read from after the switch (its own address, no VIP): newInstance, or candidates / discover. */
+    /**
+     * The instance the source should read from after the switch (its own address, no VIP): newInstance, or candidates /
+     * discover.
+     */
     ...targetFields,
     /** The instance the source reads from now, if known; may be down. */
     oldInstance: InstanceRefSchema.optional(),
@@ -268,7 +335,9 @@ export function validate<T>(schema: z.ZodType<T>, raw: unknown): Validation<T> {
     return {
       ok: false,
       problems: secrets.map(
-        (path) => `${path}: passwords never go into a switch's input (it is kept in workflow history); name a credential reference in "credentials" that the worker resolves`,
+        (path) =>
+          `${path}: passwords never go into a switch's input (it is kept in workflow ` +
+          `history); name a credential reference in "credentials" that the worker resolves`,
       ),
     };
   }
@@ -279,7 +348,8 @@ export function validate<T>(schema: z.ZodType<T>, raw: unknown): Validation<T> {
     ok: false,
     problems: r.error.issues.map((i) => {
       const path = i.path.length ? i.path.join('.') : '(input)';
-      if (i.code === 'unrecognized_keys') return `${path}: unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      if (i.code === 'unrecognized_keys')
+        return `${path}: unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
       if (i.code === 'invalid_type' && i.input === undefined) return `${path}: required (${i.expected})`;
       return `${path}: ${i.message}`;
     }),

@@ -17,7 +17,12 @@ export type PlanStep =
   | { step: 'pause-other-shards'; held: ReadonlyArray<{ source: string; task: string }> }
   | { step: 'pause-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean; coReaders?: readonly string[] }
   | { step: 'stop-tasks'; sourceId: string; tasks: readonly string[]; relay: boolean }
-  | { step: 'recheck'; gtidS: 'query-status' | 'checkpoints'; catchUpSeconds: number | null; coReaders?: readonly string[] }
+  | {
+      step: 'recheck';
+      gtidS: 'query-status' | 'checkpoints';
+      catchUpSeconds: number | null;
+      coReaders?: readonly string[];
+    }
   | { step: 'move-vip'; vip: string; from: string | null; to: string; alreadyThere: boolean }
   | { step: 'swap-source'; sourceId: string; from: Endpoint | null; to: Endpoint; alreadySwapped: boolean }
   | {

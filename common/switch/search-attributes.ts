@@ -15,5 +15,10 @@ export const SA = {
   outcome: defineSearchAttributeKey('DmSwitchOutcome', 'KEYWORD'),
 } as const;
 
-/** name → type, as `temporal server start-dev --search-attribute` and `temporal operator search-attribute create` take them. */
-export const SEARCH_ATTRIBUTES: Record<string, 'Keyword'> = Object.fromEntries(Object.values(SA).map((k) => [k.name, 'Keyword']));
+/**
+ * name → type, as `temporal server start-dev --search-attribute` and `temporal operator search-attribute create` take
+ * them.
+ */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword'> = Object.fromEntries(
+  Object.values(SA).map((k) => [k.name, 'Keyword']),
+);

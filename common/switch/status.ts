@@ -87,7 +87,10 @@ export interface CandidateReport {
   chosen: boolean;
   /** It passed every rule (the chosen one, and those that ranked after it). */
   qualifies: boolean;
-  /** Transactions it lacks of what the topology is known to have (decimal text: GTID counts can pass 2^53); absent when not read. */
+  /**
+   * Transactions it lacks of what the topology is known to have (decimal text: GTID counts can pass 2^53); absent when
+   * not read.
+   */
   lag?: string;
   /** Why it was passed over (each rule it failed), or why it ranked where it did. */
   reasons: string[];

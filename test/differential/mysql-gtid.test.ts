@@ -26,7 +26,9 @@ type Verdict = { ok: true; text: string } | { ok: false; position: number; reaso
 
 function serverVerdict(e: unknown): Verdict {
   const message = (e as { sqlMessage?: string }).sqlMessage ?? String(e);
-  const m = /Malformed GTID set specification '(.*?) (?:after (\d+) characters|at the beginning of the string)/s.exec(message);
+  const m = /Malformed GTID set specification '(.*?) (?:after (\d+) characters|at the beginning of the string)/s.exec(
+    message,
+  );
   if (!m) throw e;
   return { ok: false, reason: m[1]!, position: m[2] === undefined ? 0 : Number(m[2]) };
 }

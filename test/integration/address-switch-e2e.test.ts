@@ -23,7 +23,26 @@ import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import { addressSwitchSteps, binlogDumps, historyEvents, relayStartGtids, downstreamMatches, failureType, relayStatus, runSwitch, saveHistory, sourceIds, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil, type SwitchRun, startInProcessWorker } from '../sandbox/switch-harness.js';
+import {
+  addressSwitchSteps,
+  binlogDumps,
+  historyEvents,
+  relayStartGtids,
+  downstreamMatches,
+  failureType,
+  relayStatus,
+  runSwitch,
+  saveHistory,
+  sourceIds,
+  sourceReads,
+  startRelay,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+  type SwitchRun,
+  startInProcessWorker,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess } from '../sandbox/worker-process.js';
@@ -48,7 +67,8 @@ let stopWorker: (() => Promise<void>) | undefined;
 let receiver: NotifyReceiver;
 type Notice = { text: string; metadata: { event_type: string; event_payload: Record<string, string> } };
 const notice = (r: Received) => r.body as Notice;
-const noticesOf = (runId: string) => receiver.received.filter((r) => notice(r).metadata?.event_payload?.runId === runId);
+const noticesOf = (runId: string) =>
+  receiver.received.filter((r) => notice(r).metadata?.event_payload?.runId === runId);
 
 beforeAll(async () => {
   stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true });
@@ -66,7 +86,10 @@ beforeAll(async () => {
   receiver = await startNotifyReceiver();
   await writeFile(join(privateTmp, 'notify-token'), 'e2e-notify-token\n', { mode: 0o600 });
   const config =
-    `${stack.workerConfigYaml(QUEUE)}`.replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n') +
+    `${stack.workerConfigYaml(QUEUE)}`.replace(
+      'credentials:\n',
+      'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n',
+    ) +
     `notify: { url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(privateTmp, 'notify-token'))} }\n`;
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, config));
 }, 300_000);
@@ -91,7 +114,8 @@ const req = (to: DbInstance, from: DbInstance, extra: Partial<AddressSwitchReque
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
   ...extra,
 });
-const run = (r: AddressSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'addressSwitch', QUEUE, r, during);
+const run = (r: AddressSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) =>
+  runSwitch(client, 'addressSwitch', QUEUE, r, during);
 const matches = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
 const reads = async () => (await sourceReads(dm, SOURCE))?.port;
 /** The dm-switch command as an operator runs it (bin/dm-switch.js), against this stack's Temporal. */
@@ -108,7 +132,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     const { status, error } = await run(req(b, a, { taskCredentials: 'nobody' }));
     expect(failureType(error)).toBe('InvalidInput');
     expect(status.outcome).toBe('refused');
-    expect(status.decisions.at(-1)?.reason).toMatch(/cannot log in, nothing was changed: downstream .* \(reference "nobody"\): .*no_such_user/);
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /cannot log in, nothing was changed: downstream .* \(reference "nobody"\): .*no_such_user/,
+    );
     expect(status.steps).toEqual([]);
     expect(await reads()).toBe(a.port);
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
@@ -118,7 +144,11 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     // DM reads A; the input says B is the old instance and the primary the new one
     const { status, error } = await run(req(primary, b));
     expect(failureType(error)).toBe('PreflightFailed');
-    expect(status.decisions.at(-1)?.reason).toMatch(new RegExp(`source ${SOURCE} reads ${a.host}:${a.port}, not the old instance ${b.host}:${b.port} given in the input`));
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      new RegExp(
+        `source ${SOURCE} reads ${a.host}:${a.port}, not the old instance ${b.host}:${b.port} given in the input`,
+      ),
+    );
     expect(status.steps).toEqual([]);
     expect(await reads()).toBe(a.port);
   });
@@ -156,7 +186,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
   });
 
   it('given a new instance that never catches up in time, should time out and restart the tasks on the old instance', async () => {
-    await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    await a.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD',
+    );
     let outcome: Awaited<ReturnType<typeof run>>;
     try {
       await writeRows(primary, 5);
@@ -169,7 +201,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await saveHistory(outcome.handle, 'address-switch-catch-up-timeout');
     expect(failureType(error)).toBe('CatchUpTimeout');
     expect(status.outcome).toBe('rolled-back');
-    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([`start-task -s ${SOURCE} ${TASK} (on the old instance):done`]);
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
+      `start-task -s ${SOURCE} ${TASK} (on the old instance):done`,
+    ]);
     expect(await reads()).toBe(b.port);
     await writeRows(primary, 5);
     await matches();
@@ -177,12 +211,19 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
   });
 
   it('given the switch cancelled while it waits for a lagging instance, should undo in full and leave the tasks on the old instance', async () => {
-    await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    await a.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD',
+    );
     let end: Awaited<ReturnType<SwitchRun['end']>>;
     try {
       await writeRows(primary, 5);
       await matches();
-      const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(a, b, { options: { catchUpTimeoutSeconds: 600, verifyTimeoutSeconds: 60 } }));
+      const sw = await startSwitch(
+        client,
+        'addressSwitch',
+        QUEUE,
+        req(a, b, { options: { catchUpTimeoutSeconds: 600, verifyTimeoutSeconds: 60 } }),
+      );
       await waitForStatus(sw.handle, (s) => s.phase === 'catching-up');
       expect(await taskState(dm, SOURCE, TASK)).toBeNull(); // stopped by the switch
       await sw.handle.cancel();
@@ -195,7 +236,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(status.outcome).toBe('rolled-back');
     expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
-    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([`start-task -s ${SOURCE} ${TASK} (on the old instance):done`]);
+    expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
+      `start-task -s ${SOURCE} ${TASK} (on the old instance):done`,
+    ]);
     expect(await reads()).toBe(b.port);
     await writeRows(primary, 5);
     await matches();
@@ -204,7 +247,12 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
 
   it('given a rejection after the source was swapped, should put the old source back and restart the tasks on it', async () => {
     await waitCaughtUp(a, primary, 60_000);
-    const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(a, b, { approvals: { gates: ['before-resume'] } }));
+    const sw = await startSwitch(
+      client,
+      'addressSwitch',
+      QUEUE,
+      req(a, b, { approvals: { gates: ['before-resume'] } }),
+    );
     const pending = await waitForStatus(sw.handle, (s) => s.approvals.some((x) => x.state === 'pending'));
     expect(pending.approvals[0]?.gate).toBe('before-resume');
     expect(await reads()).toBe(a.port); // swapped, tasks not started yet
@@ -215,10 +263,22 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(told!.headers.authorization).toBe('Bearer e2e-notify-token');
     expect(notice(told!).metadata).toMatchObject({
       event_type: 'dm_switch_awaiting_approval',
-      event_payload: { event: 'awaiting-approval', gate: 'before-resume', sourceId: SOURCE, dmCluster: 'default', kind: 'address-switch', workflowId: `dm-switch/default/${SOURCE}`, approveCommand: `dm-switch approve dm-switch/default/${SOURCE} --gate before-resume` },
+      event_payload: {
+        event: 'awaiting-approval',
+        gate: 'before-resume',
+        sourceId: SOURCE,
+        dmCluster: 'default',
+        kind: 'address-switch',
+        workflowId: `dm-switch/default/${SOURCE}`,
+        approveCommand: `dm-switch approve dm-switch/default/${SOURCE} --gate before-resume`,
+      },
     });
-    expect(notice(told!).text).toContain(`waits for approval at gate before-resume, before: ${pending.approvals[0]!.approving.summary.replace(/\.$/, '')}`);
-    expect(notice(told!).text).toContain(`Approve with \`dm-switch approve dm-switch/default/${SOURCE} --gate before-resume\``);
+    expect(notice(told!).text).toContain(
+      `waits for approval at gate before-resume, before: ${pending.approvals[0]!.approving.summary.replace(/\.$/, '')}`,
+    );
+    expect(notice(told!).text).toContain(
+      `Approve with \`dm-switch approve dm-switch/default/${SOURCE} --gate before-resume\``,
+    );
     await sw.handle.signal('reject', { gate: 'before-resume', by: 'dba-on-call', comment: 'wrong maintenance window' });
     const { status, error } = await sw.end();
     // one notification for the gate, none for a rollback that went right
@@ -226,7 +286,12 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await saveHistory(sw.handle, 'address-switch-rolled-back-after-swap');
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
-    expect(status.approvals[0]).toMatchObject({ gate: 'before-resume', state: 'rejected', by: 'dba-on-call', comment: 'wrong maintenance window' });
+    expect(status.approvals[0]).toMatchObject({
+      gate: 'before-resume',
+      state: 'rejected',
+      by: 'dba-on-call',
+      comment: 'wrong maintenance window',
+    });
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
       `operate-source stop ${SOURCE} (the new one):done`,
       `operate-source create ${SOURCE} reading ${b.host}:${b.port} again:done`,
@@ -256,13 +321,22 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       `taskConfigs.${TASK} sends the task to target-database ${primary.host}:${primary.port}, which holds no checkpoint of task ${TASK} for source ${SOURCE}`,
     );
     expect(await sourceIds(dm)).toEqual([]);
-    const { status, error, handle } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    const { status, error, handle } = await run(req(a, b, { taskConfigs: { [TASK]: cfg } }), (ended) =>
+      writeUntil(ended, () => writeRows(primary, 1)),
+    );
     await saveHistory(handle, 'address-switch-adopted');
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.warnings.join('\n')).toMatch(/DM does not know source .*: it was removed/);
-    expect(status.decisions.some((d) => d.reason.includes(`task ${TASK} is not running: gtid-S (before stop) from its checkpoint`))).toBe(true);
-    expect(status.steps.map((s) => s.step)).toEqual([`operate-source create ${SOURCE} reading ${a.host}:${a.port}`, `start-task -s ${SOURCE} ${TASK}`]);
+    expect(
+      status.decisions.some((d) =>
+        d.reason.includes(`task ${TASK} is not running: gtid-S (before stop) from its checkpoint`),
+      ),
+    ).toBe(true);
+    expect(status.steps.map((s) => s.step)).toEqual([
+      `operate-source create ${SOURCE} reading ${a.host}:${a.port}`,
+      `start-task -s ${SOURCE} ${TASK}`,
+    ]);
     expect(await reads()).toBe(a.port);
     await matches(90_000);
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
@@ -273,7 +347,10 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     const source = expectOk('config source', await dm.ctl(['config', 'source', SOURCE])).cfg as string;
     expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
     expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
-    const file = await dm.file('by-hand-source.yaml', source.replace(`port: ${a.port}`, `port: ${b.port}`).replace(`password: '******'`, `password: ''`));
+    const file = await dm.file(
+      'by-hand-source.yaml',
+      source.replace(`port: ${a.port}`, `port: ${b.port}`).replace(`password: '******'`, `password: ''`),
+    );
     expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
     const { status, error } = await run(req(b, a, { taskConfigs: { [TASK]: task } }));
     expect(error).toBeUndefined();
@@ -292,9 +369,14 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     const started = startRelay(dm, SOURCE);
     try {
       expect((await started)?.relaySubDir.startsWith(await here.variable('server_uuid'))).toBe(true);
-      for (const [to, from] of [[there, here], [here, there]] as const) {
+      for (const [to, from] of [
+        [there, here],
+        [here, there],
+      ] as const) {
         await waitCaughtUp(to, primary, 60_000);
-        const { status, error, handle } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+        const { status, error, handle } = await run(req(to, from), (ended) =>
+          writeUntil(ended, () => writeRows(primary, 1)),
+        );
         if (to === there) await saveHistory(handle, 'address-switch-relay');
         expect(error).toBeUndefined();
         expect(status.outcome).toBe('switched');
@@ -330,19 +412,64 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await waitCaughtUp(a, primary, 60_000);
     const bad = await cli(['start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`]);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toMatch(/^dm-switch: invalid switch request, nothing was started:[\s\S]*newInstance.credentials[\s\S]*taskCredentials/);
+    expect(bad.stderr).toMatch(
+      /^dm-switch: invalid switch request, nothing was started:[\s\S]*newInstance.credentials[\s\S]*taskCredentials/,
+    );
 
-    const start = await cli(['-o', 'json', 'start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`, '--old', `${b.host}:${b.port}`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root', '--gates', 'before-switch', '--reason', 'cli test', '--by', 'alice']);
+    const start = await cli([
+      '-o',
+      'json',
+      'start',
+      'address',
+      '--source',
+      SOURCE,
+      '--new',
+      `${a.host}:${a.port}`,
+      '--old',
+      `${b.host}:${b.port}`,
+      '--credentials',
+      'sandbox-root',
+      '--task-credentials',
+      'sandbox-root',
+      '--gates',
+      'before-switch',
+      '--reason',
+      'cli test',
+      '--by',
+      'alice',
+    ]);
     expect(start.exitCode).toBe(0);
     const { workflowId } = JSON.parse(start.stdout) as { workflowId: string };
     expect(workflowId).toBe(`dm-switch/default/${SOURCE}`);
     let stopWriting = () => {};
-    const writer = writeUntil(Promise.race([client.workflow.getHandle(workflowId).result().catch(() => undefined), new Promise((r) => (stopWriting = () => r(undefined)))]), () => writeRows(primary, 1));
+    const writer = writeUntil(
+      Promise.race([
+        client.workflow
+          .getHandle(workflowId)
+          .result()
+          .catch(() => undefined),
+        new Promise((r) => (stopWriting = () => r(undefined))),
+      ]),
+      () => writeRows(primary, 1),
+    );
     onTestFinished(() => stopWriting());
 
-    const again = await cli(['start', 'address', '--source', SOURCE, '--new', `${a.host}:${a.port}`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root']);
+    const again = await cli([
+      'start',
+      'address',
+      '--source',
+      SOURCE,
+      '--new',
+      `${a.host}:${a.port}`,
+      '--credentials',
+      'sandbox-root',
+      '--task-credentials',
+      'sandbox-root',
+    ]);
     expect(again.exitCode).toBe(3);
-    expect(again.stderr).toMatch(/already running .* only one switch per source at a time. Watch it with `dm-switch watch dm-switch\/default\//);
+    expect(again.stderr).toMatch(
+      /already running .* only one switch per source at a time. Watch it with `dm-switch watch dm-switch\/default\//,
+    );
 
     await waitForStatus(client.workflow.getHandle(workflowId), (s) => s.approvals.some((x) => x.state === 'pending'));
     const shown = await cli(['status', SOURCE]);
@@ -351,7 +478,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     expect(shown.stdout).toMatch(/GTID sets:\n {4}gtid-P new instance/);
     const wrongGate = await cli(['approve', SOURCE, '--gate', 'before-resume']);
     expect(wrongGate.exitCode).toBe(3);
-    expect(wrongGate.stderr).toMatch(/^dm-switch: approve refused: .*gate before-resume is not configured for this switch \(its gates: before-switch\)$/);
+    expect(wrongGate.stderr).toMatch(
+      /^dm-switch: approve refused: .*gate before-resume is not configured for this switch \(its gates: before-switch\)$/,
+    );
     const approved = await cli(['approve', SOURCE, '--by', 'bob', '--comment', 'checked the sets']);
     expect(approved.exitCode).toBe(0);
     expect(approved.stdout).toBe(`${workflowId}: gate before-switch approved by bob (checked the sets)`);
@@ -364,8 +493,15 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
 
     const listed = await cli(['-o', 'json', 'list', '--source', SOURCE]);
     expect(listed.exitCode).toBe(0);
-    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ workflowId, kind: 'address-switch', outcome: 'switched', status: 'COMPLETED' })]));
-    const final = JSON.parse((await cli(['-o', 'json', 'status', workflowId])).stdout) as { approvals: Array<{ by: string; via: string }>; requestedBy: string };
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ workflowId, kind: 'address-switch', outcome: 'switched', status: 'COMPLETED' }),
+      ]),
+    );
+    const final = JSON.parse((await cli(['-o', 'json', 'status', workflowId])).stdout) as {
+      approvals: Array<{ by: string; via: string }>;
+      requestedBy: string;
+    };
     expect(final.approvals[0]).toMatchObject({ by: 'bob', via: 'update' });
     expect(final.requestedBy).toBe('alice');
     expect(await reads()).toBe(a.port);
@@ -396,11 +532,19 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     try {
       const to = (await reads()) === a.port ? b : a;
       const from = to === a ? b : a;
-      const { status, error } = await runSwitch(client, 'addressSwitch', 'e2e-secrets', req(to, from, { sourceCredentials: 'repl', taskCredentials: 'down' }), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      const { status, error } = await runSwitch(
+        client,
+        'addressSwitch',
+        'e2e-secrets',
+        req(to, from, { sourceCredentials: 'repl', taskCredentials: 'down' }),
+        (ended) => writeUntil(ended, () => writeRows(primary, 1)),
+      );
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       // DM really uses the users with passwords now
-      const cfg = parseYaml(expectOk('config source', await dm.ctl(['config', 'source', SOURCE])).cfg as string) as { from: { user: string; port: number } };
+      const cfg = parseYaml(expectOk('config source', await dm.ctl(['config', 'source', SOURCE])).cfg as string) as {
+        from: { user: string; port: number };
+      };
       expect(cfg.from).toMatchObject({ user: 'dm_repl', port: to.port });
       await matches();
 
@@ -409,7 +553,11 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       for await (const w of client.workflow.list()) {
         const history = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
         // payloads' data come base64-encoded in the JSON form: decode each one
-        texts.push(JSON.stringify(JSON.parse(JSON.stringify(history)), (k, v: unknown) => (k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v)));
+        texts.push(
+          JSON.stringify(JSON.parse(JSON.stringify(history)), (k, v: unknown) =>
+            k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+          ),
+        );
       }
       expect(texts.length).toBeGreaterThan(5);
       expect(texts.join('\n')).toContain('dm_repl'); // the search sees the payloads
@@ -418,10 +566,16 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       // observability: one JSON object per log line, each naming the workflow and the source; Prometheus metrics
       const lines = (await proc.log()).split('\n').filter((l) => l.startsWith('{'));
       const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      const ofSwitch = entries.filter((e) => typeof e.workflowId === 'string' && String(e.workflowId).startsWith('dm-switch/'));
+      const ofSwitch = entries.filter(
+        (e) => typeof e.workflowId === 'string' && String(e.workflowId).startsWith('dm-switch/'),
+      );
       expect(ofSwitch.length).toBeGreaterThan(20);
       expect(ofSwitch.filter((e) => e.sourceId !== SOURCE).map((e) => e.msg)).toEqual([]);
-      expect(ofSwitch.some((e) => e.component === 'activity' && e.activityType === 'dmStopTasks' && e.msg === 'activity done')).toBe(true);
+      expect(
+        ofSwitch.some(
+          (e) => e.component === 'activity' && e.activityType === 'dmStopTasks' && e.msg === 'activity done',
+        ),
+      ).toBe(true);
       expect(ofSwitch.some((e) => e.component === 'workflow' && e.msg === 'finished: switched')).toBe(true);
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toMatch(/^temporal_activity_execution_latency/m);
@@ -445,20 +599,45 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     // someone was told, with what to run, before the switch failed: the receiver has it when the result is in
     const told = noticesOf((await handle.describe()).runId);
     expect(told).toHaveLength(1);
-    expect(notice(told[0]!).metadata).toMatchObject({ event_type: 'dm_switch_needs_operator', event_payload: { event: 'needs-operator', outcome: 'needs-operator', sourceId: SOURCE, operatorActions: status.operatorActions.join('\n') } });
-    expect(notice(told[0]!).text).toMatch(new RegExp(`^dm-switch: the address switch of source ${SOURCE} \\(DM cluster default\\) needs an operator: .*Run by hand: \\(1\\) decide where source ${SOURCE} should read from`));
-    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`operate-source create ${SOURCE} reading ${to.host}:${to.port}:done`]);
-    expect(status.decisions.some((d) => /failed after a change \(dmctl start-task app-to-downstream failed: .*task-mode/.test(d.reason))).toBe(true);
+    expect(notice(told[0]!).metadata).toMatchObject({
+      event_type: 'dm_switch_needs_operator',
+      event_payload: {
+        event: 'needs-operator',
+        outcome: 'needs-operator',
+        sourceId: SOURCE,
+        operatorActions: status.operatorActions.join('\n'),
+      },
+    });
+    expect(notice(told[0]!).text).toMatch(
+      new RegExp(
+        `^dm-switch: the address switch of source ${SOURCE} \\(DM cluster default\\) needs an operator: .*Run by hand: \\(1\\) decide where source ${SOURCE} should read from`,
+      ),
+    );
+    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([
+      `operate-source create ${SOURCE} reading ${to.host}:${to.port}:done`,
+    ]);
+    expect(
+      status.decisions.some((d) =>
+        /failed after a change \(dmctl start-task app-to-downstream failed: .*task-mode/.test(d.reason),
+      ),
+    ).toBe(true);
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
       `stop-task -s ${SOURCE} ${TASK} (before going back):done`,
       `keep source ${SOURCE} on the new instance (there was no old source to restore):failed`,
     ]);
-    expect(status.operatorActions).toEqual([expect.stringMatching(new RegExp(`^decide where source ${SOURCE} should read from: it now reads ${to.host}:${to.port}`))]);
+    expect(status.operatorActions).toEqual([
+      expect.stringMatching(
+        new RegExp(`^decide where source ${SOURCE} should read from: it now reads ${to.host}:${to.port}`),
+      ),
+    ]);
     // the real state matches what the status says: the source reads the new instance, no task runs
     expect(await reads()).toBe(to.port);
     expect(await taskState(dm, SOURCE, TASK)).toBeNull();
     // an operator finishes by hand with the saved configuration
-    const file = await dm.file('operator-task.yaml', cfg.replace(/user: \S+\n(\s+)password: '\*+'/, "user: root\n$1password: ''"));
+    const file = await dm.file(
+      'operator-task.yaml',
+      cfg.replace(/user: \S+\n(\s+)password: '\*+'/, "user: root\n$1password: ''"),
+    );
     expectOk('start-task', await dm.ctl(['start-task', '-s', SOURCE, file]));
     await writeRows(primary, 3);
     await matches(90_000);
@@ -471,13 +650,17 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await from.waitExit();
     try {
       await writeRows(primary, 10); // DM cannot read these until it reads the other instance
-      const { status, error, handle } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+      const { status, error, handle } = await run(req(to, from), (ended) =>
+        writeUntil(ended, () => writeRows(primary, 1)),
+      );
       await saveHistory(handle, 'address-switch-old-instance-down');
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);
       // check-task connects to the upstream DM reads, which is down: not a reason to refuse the failover
-      expect(status.warnings.join('\n')).toMatch(/check-task could not check task app-to-downstream \(not checked: DM could not reach the upstream it reads now/);
+      expect(status.warnings.join('\n')).toMatch(
+        /check-task could not check task app-to-downstream \(not checked: DM could not reach the upstream it reads now/,
+      );
       expect(status.steps.map((x) => x.step)).toEqual(addressSwitchSteps(SOURCE, TASK, to));
       expect(await reads()).toBe(to.port);
       expect(await sourceIds(dm)).toEqual([SOURCE]);
@@ -496,7 +679,12 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     await startRelay(dm, SOURCE);
     try {
       await waitCaughtUp(there, primary, 60_000);
-      const sw = await startSwitch(client, 'addressSwitch', QUEUE, req(there, here, { approvals: { gates: ['before-switch'] } }));
+      const sw = await startSwitch(
+        client,
+        'addressSwitch',
+        QUEUE,
+        req(there, here, { approvals: { gates: ['before-switch'] } }),
+      );
       const atGate = await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval');
       const frozenS = atGate.gtids.filter((g) => g.label === `gtid-S task ${TASK} (frozen)`).at(-1)!.set;
       // DM is frozen; the application goes on, and the new instance starts a new binlog file after DM's position
@@ -509,12 +697,18 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
       await saveHistory(sw.handle, 'address-switch-relay-after-tasks');
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
-      expect(status.steps.map((x) => x.step).slice(-2)).toEqual([`start-task -s ${SOURCE} ${TASK}`, `start-relay -s ${SOURCE}`]);
+      expect(status.steps.map((x) => x.step).slice(-2)).toEqual([
+        `start-task -s ${SOURCE} ${TASK}`,
+        `start-relay -s ${SOURCE}`,
+      ]);
       // what the relay asked the new instance for: no further than where the tasks resumed (their checkpoints),
       // not from the new instance's current binlog file, which begins after what DM has replicated
       const asked = (await relayStartGtids(dm)).at(-1)!;
       const resumed = status.gtids.find((g) => g.label === `gtid-S task ${TASK} (after resume)`)!.set;
-      expect({ asked, beyondTasks: MysqlGtidSet.parse(asked).subtract(MysqlGtidSet.parse(resumed)).toString() }).toEqual({ asked, beyondTasks: '' });
+      expect({
+        asked,
+        beyondTasks: MysqlGtidSet.parse(asked).subtract(MysqlGtidSet.parse(resumed)).toString(),
+      }).toEqual({ asked, beyondTasks: '' });
       expect(MysqlGtidSet.parse(frozenS).isSubsetOf(MysqlGtidSet.parse(resumed))).toBe(true);
       await writeRows(primary, 5);
       await matches(90_000);
@@ -539,7 +733,9 @@ describe('address switch on the real stack', { timeout: 300_000 }, () => {
     const { status, error } = await run(req(to, from), (ended) => writeUntil(ended, () => writeRows(to, 1)));
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    const own = new RegExp(`written on the new instance ${to.host}:${to.port} itself \\(server_uuid ${await to.variable('server_uuid')}\\), which is writable and replicates from nobody, so it acts as the primary`);
+    const own = new RegExp(
+      `written on the new instance ${to.host}:${to.port} itself \\(server_uuid ${await to.variable('server_uuid')}\\), which is writable and replicates from nobody, so it acts as the primary`,
+    );
     expect(status.decisions.some((d) => d.verdict === 'info' && own.test(d.reason))).toBe(true);
     expect(await reads()).toBe(to.port);
     await writeRows(to, 5);

@@ -43,7 +43,13 @@ let stopWorker: (() => Promise<void>) | undefined;
 let webhook: FastifyInstance;
 let am: Alertmanager;
 /** What reached the webhook from Alertmanager: each notification's status, alert instances, and our answer (its code and one action per alert). */
-const deliveries: Array<{ status: string; instances: string[]; code?: number; actions?: string[]; authorized: boolean }> = [];
+const deliveries: Array<{
+  status: string;
+  instances: string[];
+  code?: number;
+  actions?: string[];
+  authorized: boolean;
+}> = [];
 
 beforeAll(async () => {
   stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, dmWorkers: 2 });
@@ -64,19 +70,41 @@ beforeAll(async () => {
     limits: { repeatWindowSeconds: 1 },
     rules: [
       // the instance DM reads dies: switch away from it, after a person approves
-      { name: 'replica-a-down', match: { alertname: 'MySQLInstanceDown', instance: `${a.host}:${a.port}` }, kind: 'address', gates: ['before-freeze'], switch: { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root' } },
+      {
+        name: 'replica-a-down',
+        match: { alertname: 'MySQLInstanceDown', instance: `${a.host}:${a.port}` },
+        kind: 'address',
+        gates: ['before-freeze'],
+        switch: { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root' },
+      },
       // the other source's instance: a dry run, which changes nothing
-      { name: 'replica-b-down', match: { alertname: 'MySQLInstanceDown', instance: `${b.host}:${b.port}` }, kind: 'address', switch: { sourceId: OTHER, newInstance: ref(primary), oldInstance: ref(b), taskCredentials: 'sandbox-root', options: { dryRun: true } } },
+      {
+        name: 'replica-b-down',
+        match: { alertname: 'MySQLInstanceDown', instance: `${b.host}:${b.port}` },
+        kind: 'address',
+        switch: {
+          sourceId: OTHER,
+          newInstance: ref(primary),
+          oldInstance: ref(b),
+          taskCredentials: 'sandbox-root',
+          options: { dryRun: true },
+        },
+      },
     ],
   };
   webhook = createWebhook({ client, policy: parsePolicy(stringify(policy)), secrets: { bearerToken: TOKEN } });
   webhook.addHook('preHandler', async (req) => {
     const body = JSON.parse(String(req.body)) as { status: string; alerts: Array<{ labels: Record<string, string> }> };
-    (req as unknown as { delivery: (typeof deliveries)[number] }).delivery = { status: body.status, instances: body.alerts.map((x) => x.labels.instance ?? ''), authorized: req.headers.authorization === `Bearer ${TOKEN}` };
+    (req as unknown as { delivery: (typeof deliveries)[number] }).delivery = {
+      status: body.status,
+      instances: body.alerts.map((x) => x.labels.instance ?? ''),
+      authorized: req.headers.authorization === `Bearer ${TOKEN}`,
+    };
   });
   webhook.addHook('onSend', async (req, _reply, payload) => {
     const d = (req as unknown as { delivery?: (typeof deliveries)[number] }).delivery;
-    if (d && typeof payload === 'string') d.actions = ((JSON.parse(payload) as { results?: Array<{ action: string }> }).results ?? []).map((r) => r.action);
+    if (d && typeof payload === 'string')
+      d.actions = ((JSON.parse(payload) as { results?: Array<{ action: string }> }).results ?? []).map((r) => r.action);
     return payload;
   });
   webhook.addHook('onResponse', async (req, reply) => {
@@ -88,11 +116,21 @@ beforeAll(async () => {
   // the shipped route and receiver, made fast enough for a test and pointed at this webhook
   const shipped = parse(await readFile(join(deploy, 'alertmanager.yml'), 'utf8')) as {
     route: { routes: Array<Record<string, unknown>> };
-    receivers: Array<{ name: string; webhook_configs?: Array<{ url: string; send_resolved?: boolean; http_config: { authorization: { credentials_file?: string } } }> }>;
+    receivers: Array<{
+      name: string;
+      webhook_configs?: Array<{
+        url: string;
+        send_resolved?: boolean;
+        http_config: { authorization: { credentials_file?: string } };
+      }>;
+    }>;
   };
   const route = shipped.route.routes.find((r) => r.receiver === 'dm-switch');
   const hook = shipped.receivers.find((r) => r.name === 'dm-switch')?.webhook_configs?.[0];
-  if (!route || !hook?.http_config.authorization.credentials_file) throw new Error('deploy/alertmanager.yml: no dm-switch route, or its receiver has no webhook with a credentials_file');
+  if (!route || !hook?.http_config.authorization.credentials_file)
+    throw new Error(
+      'deploy/alertmanager.yml: no dm-switch route, or its receiver has no webhook with a credentials_file',
+    );
   Object.assign(route, { group_wait: '1s', group_interval: '1s', repeat_interval: '2s' });
   hook.url = hookUrl;
   am = await startAlertmanager(async (dir) => {
@@ -119,11 +157,13 @@ const down = (db: DbInstance, endsAt?: string) => ({
   annotations: { summary: `MySQL ${db.host}:${db.port} does not answer` },
   ...(endsAt ? { endsAt } : {}),
 });
-const of = (db: DbInstance, status: string) => deliveries.filter((d) => d.status === status && d.instances.includes(`${db.host}:${db.port}`));
+const of = (db: DbInstance, status: string) =>
+  deliveries.filter((d) => d.status === status && d.instances.includes(`${db.host}:${db.port}`));
 const until = async (what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s; deliveries: ${JSON.stringify(deliveries)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} within ${timeoutMs / 1000} s; deliveries: ${JSON.stringify(deliveries)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 };
@@ -137,12 +177,21 @@ describe('a real Alertmanager driving the webhook', { timeout: 300_000 }, () => 
     const dir = await mkdtemp(join(tmpdir(), 'dsw-am-check-'));
     try {
       const brokenRoute = join(dir, 'alertmanager.yml');
-      await writeFile(brokenRoute, (await readFile(join(deploy, 'alertmanager.yml'), 'utf8')).replace('receiver: dm-switch', 'receiver: no-such-receiver'));
+      await writeFile(
+        brokenRoute,
+        (await readFile(join(deploy, 'alertmanager.yml'), 'utf8')).replace(
+          'receiver: dm-switch',
+          'receiver: no-such-receiver',
+        ),
+      );
       const bad = await execa('amtool', ['check-config', brokenRoute], { reject: false });
       expect(bad.exitCode).not.toBe(0);
       expect(bad.stdout + bad.stderr).toMatch(/no-such-receiver/);
       const brokenRule = join(dir, 'mysql-alerts.yml');
-      await writeFile(brokenRule, (await readFile(join(deploy, 'mysql-alerts.yml'), 'utf8')).replace('mysql_up == 0', 'mysql_up == == 0'));
+      await writeFile(
+        brokenRule,
+        (await readFile(join(deploy, 'mysql-alerts.yml'), 'utf8')).replace('mysql_up == 0', 'mysql_up == == 0'),
+      );
       const badRule = await execa('promtool', ['check', 'rules', brokenRule], { reject: false });
       expect(badRule.exitCode).not.toBe(0);
       expect(badRule.stdout + badRule.stderr).toMatch(/MySQLInstanceDown|parse error/);
@@ -177,7 +226,8 @@ describe('a real Alertmanager driving the webhook', { timeout: 300_000 }, () => 
                       exp_labels: { instance, job: 'mysql', severity: 'critical' },
                       exp_annotations: {
                         summary: `MySQL ${instance} does not answer mysqld_exporter`,
-                        description: "If a DM source reads this instance, dm-switch's webhook may start its switch (deploy/webhook.yaml).",
+                        description:
+                          "If a DM source reads this instance, dm-switch's webhook may start its switch (deploy/webhook.yaml).",
                       },
                     },
                   ],
@@ -190,9 +240,30 @@ describe('a real Alertmanager driving the webhook', { timeout: 300_000 }, () => 
       const unitRun = await execa('promtool', ['test', 'rules', unit], { reject: false });
       expect(unitRun.exitCode, unitRun.stdout + unitRun.stderr).toBe(0);
       // the alert with exactly these labels goes to the dm-switch receiver
-      const routed = await execa('amtool', ['config', 'routes', 'test', `--config.file=${join(deploy, 'alertmanager.yml')}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)], { reject: false });
+      const routed = await execa(
+        'amtool',
+        [
+          'config',
+          'routes',
+          'test',
+          `--config.file=${join(deploy, 'alertmanager.yml')}`,
+          ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+        ],
+        { reject: false },
+      );
       expect(routed.stdout.trim()).toBe('dm-switch');
-      const other = await execa('amtool', ['config', 'routes', 'test', `--config.file=${join(deploy, 'alertmanager.yml')}`, 'alertname=DiskFull', `instance=${instance}`], { reject: false });
+      const other = await execa(
+        'amtool',
+        [
+          'config',
+          'routes',
+          'test',
+          `--config.file=${join(deploy, 'alertmanager.yml')}`,
+          'alertname=DiskFull',
+          `instance=${instance}`,
+        ],
+        { reject: false },
+      );
       expect(other.stdout.trim()).toBe('default');
       // and the shipped webhook policy has a rule for it, which waits for a person
       const rule = matchRule(await loadPolicy(join(deploy, 'webhook.yaml')), labels);
@@ -217,22 +288,38 @@ describe('a real Alertmanager driving the webhook', { timeout: 300_000 }, () => 
     // Alertmanager repeats the notification (repeat_interval 2 s in the test): each joins the running switch, none starts one
     await until('three repeats', () => of(a, 'firing').length >= 4, 60_000);
     expect(of(a, 'firing').every((d) => d.code === 200 && d.authorized)).toBe(true);
-    expect(of(a, 'firing').slice(1).map((d) => d.actions)).toEqual(of(a, 'firing').slice(1).map(() => ['already-running']));
+    expect(
+      of(a, 'firing')
+        .slice(1)
+        .map((d) => d.actions),
+    ).toEqual(
+      of(a, 'firing')
+        .slice(1)
+        .map(() => ['already-running']),
+    );
     expect(await executions(wid)).toBe(1);
 
     // the other source's instance: its own switch (a dry run), once
     const other = switchWorkflowId('default', OTHER);
     await am.post([down(b)]);
     await until('the other source switch', async () => (await executions(other)) === 1);
-    const otherStatus = await client.workflow.getHandle(other).result().then(() => client.workflow.getHandle(other).query(statusQuery));
+    const otherStatus = await client.workflow
+      .getHandle(other)
+      .result()
+      .then(() => client.workflow.getHandle(other).query(statusQuery));
     expect(otherStatus.outcome).toBe('dry-run');
     expect(of(b, 'firing')[0]).toMatchObject({ code: 200, authorized: true, actions: ['started'] });
     // its repeats after the dry run ended: recognised by the alert in the switch's memo, nothing new
     const sentB = of(b, 'firing').length;
     await until('repeats of the other alert', () => of(b, 'firing').length >= sentB + 2, 60_000);
-    const repeatsB = of(b, 'firing').slice(sentB).map((d) => d.actions?.join());
+    const repeatsB = of(b, 'firing')
+      .slice(sentB)
+      .map((d) => d.actions?.join());
     // (one answered while the dry run was still ending may say already-running; the later ones are after it)
-    expect(repeatsB.every((x) => x === 'duplicate' || x === 'already-running'), String(repeatsB)).toBe(true);
+    expect(
+      repeatsB.every((x) => x === 'duplicate' || x === 'already-running'),
+      String(repeatsB),
+    ).toBe(true);
     expect(repeatsB.at(-1)).toBe('duplicate');
     expect(await executions(other)).toBe(1);
 
@@ -240,16 +327,23 @@ describe('a real Alertmanager driving the webhook', { timeout: 300_000 }, () => 
     const past = new Date(Date.now() - 1000).toISOString();
     await am.post([down(a, past), down(b, past)]);
     await until('the resolved notifications', () => of(a, 'resolved').length >= 1 && of(b, 'resolved').length >= 1);
-    for (const d of [...of(a, 'resolved'), ...of(b, 'resolved')]) expect(d).toMatchObject({ code: 200, authorized: true, actions: ['ignored'] });
+    for (const d of [...of(a, 'resolved'), ...of(b, 'resolved')])
+      expect(d).toMatchObject({ code: 200, authorized: true, actions: ['ignored'] });
     expect(await executions(wid)).toBe(1);
     expect(await executions(other)).toBe(1);
     expect((await handle.query(statusQuery)).phase).toBe('awaiting-approval');
     // Alertmanager saw every notification delivered
     expect(await am.counter('alertmanager_notifications_failed_total', 'integration="webhook"')).toBe(0);
-    expect(await am.counter('alertmanager_notifications_total', 'integration="webhook"')).toBeGreaterThanOrEqual(deliveries.length);
+    expect(await am.counter('alertmanager_notifications_total', 'integration="webhook"')).toBeGreaterThanOrEqual(
+      deliveries.length,
+    );
 
     // a person rejects the gate: the switch ends before any change, DM still reads A
-    await handle.signal(rejectSignal, { gate: 'before-freeze', by: 'alertmanager-test', comment: 'the instance is fine' });
+    await handle.signal(rejectSignal, {
+      gate: 'before-freeze',
+      by: 'alertmanager-test',
+      comment: 'the instance is fine',
+    });
     await expect(handle.result()).rejects.toThrow();
     expect((await handle.query(statusQuery)).outcome).toBe('refused');
     expect((await sourceReads(dm, SOURCE))?.port).toBe(a.port);

@@ -59,7 +59,6 @@ let tidb: TidbInstance;
 let client: Client;
 const stops: Array<() => Promise<void>> = [];
 
-
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const at = (db: DbInstance) => `${db.host}:3306`;
 const options = { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 };
@@ -223,7 +222,7 @@ describe('binary log settings DM cannot read, and a dead primary (real stack)', 
       await downstreamEquals(primary);
       primary.kill();
       await primary.waitExit();
-      for (const deadline = Date.now() + 30_000; ; ) {
+      for (const deadline = Date.now() + 30_000; ;) {
         const [s] = await a.query<{ Replica_IO_Running: string; Replica_SQL_Running: string }>('SHOW REPLICA STATUS');
         if (s!.Replica_IO_Running !== 'Yes' && s!.Replica_SQL_Running === 'Yes') break;
         if (Date.now() > deadline) throw new Error(`A's IO thread still ${s!.Replica_IO_Running}`);

@@ -17,7 +17,17 @@ import { renderStatus } from '../../client/render.js';
 import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, saveHistory, startInProcessWorker, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  runSwitch,
+  saveHistory,
+  startInProcessWorker,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -58,7 +68,11 @@ afterAll(async () => {
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const at = (db: DbInstance) => `${db.host}:3306`;
 const options = { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 };
-const vipReq = (from: DbInstance, target: Pick<VipSwitchRequest, 'candidates' | 'discover'>, extra: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
+const vipReq = (
+  from: DbInstance,
+  target: Pick<VipSwitchRequest, 'candidates' | 'discover'>,
+  extra: Partial<VipSwitchRequest> = {},
+): VipSwitchRequest => ({
   sourceId: SOURCE,
   oldInstance: ref(from),
   vip: { address: lab.vip },
@@ -82,7 +96,9 @@ async function settled(on: DbInstance): Promise<void> {
 describe('a switch that chooses its own target (real stack)', { timeout: 300_000 }, () => {
   it('given no candidate that qualifies (one down, one errant, the old one, one off the VIP network), should refuse with every reason and change nothing', async () => {
     // D: a DBA's write on the replica, binary logging on: errant (no other server has it)
-    await d.query('CREATE DATABASE IF NOT EXISTS scratch; CREATE TABLE IF NOT EXISTS scratch.local_write (id INT PRIMARY KEY); INSERT INTO scratch.local_write VALUES (1)');
+    await d.query(
+      'CREATE DATABASE IF NOT EXISTS scratch; CREATE TABLE IF NOT EXISTS scratch.local_write (id INT PRIMARY KEY); INSERT INTO scratch.local_write VALUES (1)',
+    );
     await c.stop();
     // E: a server on loopback, off the VIP's network: the provider's check says it cannot hold the VIP
     // at the port DM reaches through the VIP (3306), so that the VIP provider's check is what passes it over
@@ -99,27 +115,48 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
       [at(a), false, false],
       [`${e.host}:${e.port}`, false, false],
     ]);
-    expect(status.candidates![3]!.reasons.join()).toMatch(new RegExp(`cannot move ${lab.vip.replace(/\./g, '\\.')} to ${e.host}: .*not on the VIP's network`));
+    expect(status.candidates![3]!.reasons.join()).toMatch(
+      new RegExp(`cannot move ${lab.vip.replace(/\./g, '\\.')} to ${e.host}: .*not on the VIP's network`),
+    );
     expect(report(status, c)!.reasons.join()).toMatch(/not reachable/);
-    expect(report(status, d)!.reasons.join()).toMatch(/carries errant transactions .*written on the candidate .* itself/);
+    expect(report(status, d)!.reasons.join()).toMatch(
+      /carries errant transactions .*written on the candidate .* itself/,
+    );
     expect(report(status, d)!.reasons.join()).toContain(await d.variable('server_uuid'));
     expect(report(status, a)!.reasons.join()).toMatch(/old instance/);
-    const refusal = status.decisions.filter((x) => x.verdict === 'refuse').map((x) => x.reason).join('\n');
-    expect(refusal).toMatch(new RegExp(`no candidate qualifies, nothing was changed: .*${c.host}:3306: not reachable.*${d.host}:3306: .*${a.host}:3306: it is the old instance`));
+    const refusal = status.decisions
+      .filter((x) => x.verdict === 'refuse')
+      .map((x) => x.reason)
+      .join('\n');
+    expect(refusal).toMatch(
+      new RegExp(
+        `no candidate qualifies, nothing was changed: .*${c.host}:3306: not reachable.*${d.host}:3306: .*${a.host}:3306: it is the old instance`,
+      ),
+    );
     // what an operator reads in `dm-switch status`
-    expect(renderStatus('wf', status)).toMatch(new RegExp(`passed over ${c.host.replace(/\./g, '\\.')}:3306 \\(candidates\\[0\\]\\)`));
+    expect(renderStatus('wf', status)).toMatch(
+      new RegExp(`passed over ${c.host.replace(/\./g, '\\.')}:3306 \\(candidates\\[0\\]\\)`),
+    );
     await settled(a);
   });
 
   it('given a configured target that is down, should choose the next candidate, say so at the gate, and switch to it', async () => {
-    const started = await startSwitch(client, 'vipSwitch', QUEUE, vipReq(a, { candidates: [ref(c), ref(b)] }, { approvals: { gates: ['before-freeze'] } }));
+    const started = await startSwitch(
+      client,
+      'vipSwitch',
+      QUEUE,
+      vipReq(a, { candidates: [ref(c), ref(b)] }, { approvals: { gates: ['before-freeze'] } }),
+    );
     const waiting = await waitForStatus(started.handle, (s) => s.phase === 'awaiting-approval');
     expect(waiting.steps).toEqual([]);
     const summary = waiting.approvals[0]!.approving.summary;
     expect(summary).toContain(`Target ${at(b)} chosen among 2 candidate(s)`);
     expect(summary).toMatch(new RegExp(`not chosen: ${c.host.replace(/\./g, '\\.')}:3306 \\(not reachable`));
     await started.handle.signal('approve', { by: 'dba' });
-    const ended = writeUntil(started.handle.result().catch(() => undefined), () => writeRows(primary, 1));
+    const ended = writeUntil(
+      started.handle.result().catch(() => undefined),
+      () => writeRows(primary, 1),
+    );
     const { status, error } = await started.end();
     await ended;
     expect(error).toBeUndefined();
@@ -132,7 +169,13 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
   });
 
   it('given the same request as an address switch dry run, should choose the same way (both procedures choose)', async () => {
-    const req: AddressSwitchRequest = { sourceId: SOURCE, oldInstance: ref(b), candidates: [ref(c), ref(a)], taskCredentials: 'sandbox-root', options: { ...options, dryRun: true } };
+    const req: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      oldInstance: ref(b),
+      candidates: [ref(c), ref(a)],
+      taskCredentials: 'sandbox-root',
+      options: { ...options, dryRun: true },
+    };
     const { status, error } = await runSwitch(client, 'addressSwitch', QUEUE, req);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('dry-run');
@@ -169,8 +212,14 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
       const found = await run(vipReq(c, { discover: {} }));
       expect(found.error).toBeUndefined();
       expect(found.status.outcome).toBe('switched');
-      expect(found.status.decisions.map((x) => x.reason).join('\n')).toMatch(new RegExp(`discovering candidates: .*${primary.host.replace(/\./g, '\\.')}:3306: 4 replica\\(s\\) reported`));
-      expect(found.status.candidates?.[0]).toMatchObject({ address: at(b), chosen: true, origin: `replica of ${at(primary)}` });
+      expect(found.status.decisions.map((x) => x.reason).join('\n')).toMatch(
+        new RegExp(`discovering candidates: .*${primary.host.replace(/\./g, '\\.')}:3306: 4 replica\\(s\\) reported`),
+      );
+      expect(found.status.candidates?.[0]).toMatchObject({
+        address: at(b),
+        chosen: true,
+        origin: `replica of ${at(primary)}`,
+      });
       expect(report(found.status, a)).toMatchObject({ chosen: false });
       expect(report(found.status, d)).toMatchObject({ chosen: false, qualifies: false });
       expect(report(found.status, c)!.reasons.join()).toMatch(/old instance/);
@@ -188,7 +237,12 @@ describe('a switch that chooses its own target (real stack)', { timeout: 300_000
     const nobody = await run(vipReq(b, { discover: {} }));
     expect(failureType(nobody.error)).toBe('NoCandidate');
     expect(nobody.status.steps).toEqual([]);
-    expect(nobody.status.decisions.filter((x) => x.verdict === 'refuse').map((x) => x.reason).join()).toMatch(/does not answer.*Give discover\.replicasOf/);
+    expect(
+      nobody.status.decisions
+        .filter((x) => x.verdict === 'refuse')
+        .map((x) => x.reason)
+        .join(),
+    ).toMatch(/does not answer.*Give discover\.replicasOf/);
 
     const { status, error } = await run(vipReq(b, { discover: { replicasOf: ref(primary) } }));
     expect(error).toBeUndefined();

@@ -22,19 +22,27 @@ afterAll(async () => {
   await topo?.destroy();
 });
 
-const gtidExecuted = async () => (await topo.primary.query<{ g: string }>('SELECT @@GLOBAL.gtid_executed AS g'))[0]!.g.replace(/\s+/g, '');
+const gtidExecuted = async () =>
+  (await topo.primary.query<{ g: string }>('SELECT @@GLOBAL.gtid_executed AS g'))[0]!.g.replace(/\s+/g, '');
 type Waited = Awaited<ReturnType<typeof activities.mysqlWaitForGtids>>;
 const replicaRef = () => ({ host: topo.replicas[0]!.host, port: topo.replicas[0]!.port, credentials: 'root' });
 
 describe('the catch-up wait', () => {
   it('given a retry of a wait that began 50 s ago with a 55 s bound, should give up after the 5 s left, not wait 55 s again', async () => {
     const r = topo.replicas[0]!;
-    await r.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    await r.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD',
+    );
     try {
       await writeRows(topo.primary, 1);
       const env = new MockActivityEnvironment({ heartbeatDetails: { started: Date.now() - 50_000 } });
       const t0 = Date.now();
-      const out = (await env.run(activities.mysqlWaitForGtids, { instance: replicaRef(), flavor: 'mysql' as const, gtidSet: await gtidExecuted(), timeoutSeconds: 55 })) as Waited;
+      const out = (await env.run(activities.mysqlWaitForGtids, {
+        instance: replicaRef(),
+        flavor: 'mysql' as const,
+        gtidSet: await gtidExecuted(),
+        timeoutSeconds: 55,
+      })) as Waited;
       expect(out.caughtUp).toBe(false);
       expect(out.stopped).toBeUndefined();
       expect(Date.now() - t0).toBeLessThan(15_000);
@@ -52,7 +60,12 @@ describe('the catch-up wait', () => {
       await writeRows(topo.primary, 1);
       const env = new MockActivityEnvironment();
       const t0 = Date.now();
-      const out = (await env.run(activities.mysqlWaitForGtids, { instance: replicaRef(), flavor: 'mysql' as const, gtidSet: await gtidExecuted(), timeoutSeconds: 60 })) as Waited;
+      const out = (await env.run(activities.mysqlWaitForGtids, {
+        instance: replicaRef(),
+        flavor: 'mysql' as const,
+        gtidSet: await gtidExecuted(),
+        timeoutSeconds: 60,
+      })) as Waited;
       expect(out.caughtUp).toBe(false);
       expect(out.stopped).toMatch(/replication of .* has stopped: no channel has its SQL thread running/);
       expect(Date.now() - t0).toBeLessThan(15_000);
@@ -65,7 +78,12 @@ describe('the catch-up wait', () => {
   it('given a replica that catches up while it is waited for, should return caught up', async () => {
     await writeRows(topo.primary, 2);
     const env = new MockActivityEnvironment();
-    const out = (await env.run(activities.mysqlWaitForGtids, { instance: replicaRef(), flavor: 'mysql' as const, gtidSet: await gtidExecuted(), timeoutSeconds: 30 })) as Waited;
+    const out = (await env.run(activities.mysqlWaitForGtids, {
+      instance: replicaRef(),
+      flavor: 'mysql' as const,
+      gtidSet: await gtidExecuted(),
+      timeoutSeconds: 30,
+    })) as Waited;
     expect(out.caughtUp).toBe(true);
   });
 });

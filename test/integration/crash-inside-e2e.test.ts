@@ -27,7 +27,20 @@ import type { DbInstance } from '../sandbox/db.js';
 import { expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { binlogDumps, downstreamMatches, failureType, historyEvents, relayStatus, saveHistory, sourceReads, startRelay, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  binlogDumps,
+  downstreamMatches,
+  failureType,
+  historyEvents,
+  relayStatus,
+  saveHistory,
+  sourceReads,
+  startRelay,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { tableChecksum, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -59,12 +72,20 @@ beforeAll(async () => {
   moveLog = join(dir, 'vip-moves.log');
   // a second task on the source: schema app2, started from A's position after its table exists on both sides
   await primary.query('CREATE DATABASE IF NOT EXISTS app2');
-  await primary.query('CREATE TABLE IF NOT EXISTS app2.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL, written_by INT NOT NULL)');
+  await primary.query(
+    'CREATE TABLE IF NOT EXISTS app2.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL, written_by INT NOT NULL)',
+  );
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   await tidb.query('CREATE DATABASE IF NOT EXISTS app2');
-  await tidb.query('CREATE TABLE IF NOT EXISTS app2.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL, written_by INT NOT NULL)');
+  await tidb.query(
+    'CREATE TABLE IF NOT EXISTS app2.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL, written_by INT NOT NULL)',
+  );
   const [pos] = await a.query<{ File: string; Position: number; Executed_Gtid_Set: string }>('SHOW BINARY LOG STATUS');
-  const cfg = taskConfig(TASK2, [SOURCE], tidb, { 'binlog-name': pos!.File, 'binlog-pos': Number(pos!.Position), 'binlog-gtid': pos!.Executed_Gtid_Set.replace(/\s+/g, '') });
+  const cfg = taskConfig(TASK2, [SOURCE], tidb, {
+    'binlog-name': pos!.File,
+    'binlog-pos': Number(pos!.Position),
+    'binlog-gtid': pos!.Executed_Gtid_Set.replace(/\s+/g, ''),
+  });
   cfg['block-allow-list'] = { 'app-only': { 'do-dbs': ['app2'] } };
   expectOk('start-task', await dm.ctl(['start-task', await dm.file(`task-${TASK2}.yaml`, stringify(cfg))]));
   expect((await startRelay(dm, SOURCE))?.stage).toBe('Running');
@@ -90,7 +111,8 @@ const ref = (db: { host: string }) => ({ host: db.host, port: 3306, credentials:
 const moves = async () => (await readFile(moveLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 const write = async (n: number) => {
   await writeRows(primary, n);
-  for (let i = 0; i < n; i++) await primary.query(`INSERT INTO app2.rows (payload, written_by) VALUES (?, @@server_id)`, [`row-${i}`]);
+  for (let i = 0; i < n; i++)
+    await primary.query(`INSERT INTO app2.rows (payload, written_by) VALUES (?, @@server_id)`, [`row-${i}`]);
 };
 /** Every row of both schemas downstream exactly once; on a miss, what DM says of the source, for the reader. */
 async function inSync(timeoutMs = 180_000): Promise<void> {
@@ -99,13 +121,19 @@ async function inSync(timeoutMs = 180_000): Promise<void> {
   } catch (e) {
     const status = await dm.ctl(['query-status', '-s', SOURCE]).catch((x: Error) => x.message);
     const gtids = await Promise.all([primary, a, b].map((d) => d.variable('gtid_executed').catch(() => '?')));
-    throw new Error(`${(e as Error).message}\nDM: ${JSON.stringify(status).slice(0, 4000)}\ngtid_executed primary/A/B: ${gtids.join(' / ')}`);
+    throw new Error(
+      `${(e as Error).message}\nDM: ${JSON.stringify(status).slice(0, 4000)}\ngtid_executed primary/A/B: ${gtids.join(' / ')}`,
+    );
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [want, got] = await Promise.all([tableChecksum(primary, 'rows', 'app2'), tableChecksum(tidb, 'rows', 'app2')]);
+    const [want, got] = await Promise.all([
+      tableChecksum(primary, 'rows', 'app2'),
+      tableChecksum(tidb, 'rows', 'app2'),
+    ]);
     if (want.rows === got.rows && want.checksum === got.checksum) return;
-    if (Date.now() > deadline) throw new Error(`downstream app2.rows ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
+    if (Date.now() > deadline)
+      throw new Error(`downstream app2.rows ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -130,7 +158,12 @@ async function reject(handle: WorkflowHandle, gate: string): Promise<void> {
  * relay Running, DM's dump connections on A and none on B, and every row
  * written meanwhile and after downstream exactly once.
  */
-async function expectRolledBack(status: SwitchStatus, error: unknown, movesBefore: number, movesNow: number): Promise<void> {
+async function expectRolledBack(
+  status: SwitchStatus,
+  error: unknown,
+  movesBefore: number,
+  movesNow: number,
+): Promise<void> {
   const why = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
   expect(status.outcome, why).toBe('rolled-back');
   expect(failureType(error)).not.toBe('CompensationFailed');
@@ -138,7 +171,8 @@ async function expectRolledBack(status: SwitchStatus, error: unknown, movesBefor
   expect(await lab.provider().locate(lab.vip, [])).toBe(a.host);
   expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
   expect((await moves()).length - movesBefore).toBe(movesNow);
-  for (const task of [TASK, TASK2]) expect(await taskState(dm, SOURCE, task)).toEqual({ stage: 'Running', unit: 'Sync' });
+  for (const task of [TASK, TASK2])
+    expect(await taskState(dm, SOURCE, task)).toEqual({ stage: 'Running', unit: 'Sync' });
   expect((await relayStatus(dm, SOURCE))?.stage).toBe('Running');
   expect(await binlogDumps(a)).toBeGreaterThan(0);
   expect(await binlogDumps(b)).toBe(0);
@@ -164,27 +198,39 @@ const addressReq = (gates: string[]) => ({
 });
 
 /** The compensation's steps, with the two tasks always named in one order (DM lists them in either). */
-const undone = (s: SwitchStatus) => s.compensation.map((c) => `${c.step.replace(`${TASK2}, ${TASK}`, `${TASK}, ${TASK2}`)}:${c.result}`);
+const undone = (s: SwitchStatus) =>
+  s.compensation.map((c) => `${c.step.replace(`${TASK2}, ${TASK}`, `${TASK}, ${TASK2}`)}:${c.result}`);
 
 /** Runs one switch with the crash plan, forces compensation with `force`, and returns its end. */
-async function crashCase(workflow: 'vipSwitch' | 'addressSwitch', req: object, types: string[], force: (h: WorkflowHandle) => Promise<unknown>) {
+async function crashCase(
+  workflow: 'vipSwitch' | 'addressSwitch',
+  req: object,
+  types: string[],
+  force: (h: WorkflowHandle) => Promise<unknown>,
+) {
   await Promise.all([waitCaughtUp(a, primary, 60_000), waitCaughtUp(b, primary, 60_000)]);
   const marks = await crashAfter(types);
   const crashes = worker.crashes;
   const movesBefore = (await moves()).length;
   const sw = await startSwitch(client, workflow, QUEUE, req as { sourceId: string });
-  const writer = writeUntil(sw.handle.result().catch(() => undefined), () => write(1), 500);
+  const writer = writeUntil(
+    sw.handle.result().catch(() => undefined),
+    () => write(1),
+    500,
+  );
   // force compensation as soon as the last planned crash happened (before the retried step can finish)
   let ended = false;
   void sw.handle.result().then(
     () => (ended = true),
     () => (ended = true),
   );
-  for (const deadline = Date.now() + 240_000; worker.crashes < crashes + types.length; ) {
+  for (const deadline = Date.now() + 240_000; worker.crashes < crashes + types.length;) {
     if (ended || Date.now() > deadline) {
       const status = (await sw.handle.query(statusQuery)) as SwitchStatus;
       const why = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
-      throw new Error(`the worker did not crash after ${types.join(', ')} (crashes: ${worker.crashes - crashes}); the switch ${ended ? `ended ${status.outcome}` : `is at ${status.phase}`}:\n${why}`);
+      throw new Error(
+        `the worker did not crash after ${types.join(', ')} (crashes: ${worker.crashes - crashes}); the switch ${ended ? `ended ${status.outcome}` : `is at ${status.phase}`}:\n${why}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -203,27 +249,48 @@ async function crashCase(workflow: 'vipSwitch' | 'addressSwitch', req: object, t
 
 describe('a worker killed inside a changing step, then compensation', { timeout: 600_000 }, () => {
   it('given a kill right after the VIP moved and a rejection at before-resume, should move it back (the undo registered before the move) and end rolled-back', async () => {
-    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq(['before-resume']), ['vipMove'], (h) => reject(h, 'before-resume'));
+    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq(['before-resume']), ['vipMove'], (h) =>
+      reject(h, 'before-resume'),
+    );
     expect(failureType(error)).toBe('Rejected');
     // one real move forward (its retry found the VIP there), one back
     await expectRolledBack(status, error, movesBefore, 2);
-    expect(undone(status)).toEqual([`move VIP ${lab.vip} back to ${a.host}:done`, `start-relay -s ${SOURCE}:done`, `resume-task ${TASK}, ${TASK2}:done`]);
+    expect(undone(status)).toEqual([
+      `move VIP ${lab.vip} back to ${a.host}:done`,
+      `start-relay -s ${SOURCE}:done`,
+      `resume-task ${TASK}, ${TASK2}:done`,
+    ]);
   });
 
   it('given a kill right after both tasks paused and a rejection at before-switch, should resume both and end rolled-back', async () => {
-    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq(['before-switch']), ['dmPauseTasks'], (h) => reject(h, 'before-switch'));
+    const { status, error, movesBefore } = await crashCase(
+      'vipSwitch',
+      vipReq(['before-switch']),
+      ['dmPauseTasks'],
+      (h) => reject(h, 'before-switch'),
+    );
     expect(failureType(error)).toBe('Rejected');
     await expectRolledBack(status, error, movesBefore, 0);
   });
 
   it('given a kill right after stop-relay and a rejection at before-switch, should start relay again and end rolled-back', async () => {
-    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq(['before-switch']), ['dmStopRelay'], (h) => reject(h, 'before-switch'));
+    const { status, error, movesBefore } = await crashCase(
+      'vipSwitch',
+      vipReq(['before-switch']),
+      ['dmStopRelay'],
+      (h) => reject(h, 'before-switch'),
+    );
     expect(failureType(error)).toBe('Rejected');
     await expectRolledBack(status, error, movesBefore, 0);
   });
 
   it('given kills right after start-relay and right after resume-task on the new instance, then a cancellation, should pause, move the VIP back with every task Paused, and end rolled-back', async () => {
-    const { status, error, movesBefore, handle } = await crashCase('vipSwitch', vipReq([]), ['dmStartRelay', 'dmResumeTasks'], (h) => h.cancel());
+    const { status, error, movesBefore, handle } = await crashCase(
+      'vipSwitch',
+      vipReq([]),
+      ['dmStartRelay', 'dmResumeTasks'],
+      (h) => h.cancel(),
+    );
     expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
     expect(error).toBeDefined();
     await expectRolledBack(status, error, movesBefore, 2);
@@ -238,17 +305,31 @@ describe('a worker killed inside a changing step, then compensation', { timeout:
   });
 
   it('given kills right after stop-task and operate-source stop, and a rejection at before-resume, should re-create the old source and start both tasks on it', async () => {
-    const { status, error, movesBefore } = await crashCase('addressSwitch', addressReq(['before-resume']), ['dmStopTasks', 'dmStopSource'], (h) => reject(h, 'before-resume'));
+    const { status, error, movesBefore } = await crashCase(
+      'addressSwitch',
+      addressReq(['before-resume']),
+      ['dmStopTasks', 'dmStopSource'],
+      (h) => reject(h, 'before-resume'),
+    );
     expect(failureType(error)).toBe('Rejected');
     await expectRolledBack(status, error, movesBefore, 0);
   });
 
   it('given kills right after operate-source create and start-task on the new instance, then a cancellation, should stop the tasks there before re-creating the old source', async () => {
-    const { status, error, movesBefore } = await crashCase('addressSwitch', addressReq([]), ['dmCreateSource', 'dmStartTasks'], (h) => h.cancel());
+    const { status, error, movesBefore } = await crashCase(
+      'addressSwitch',
+      addressReq([]),
+      ['dmCreateSource', 'dmStartTasks'],
+      (h) => h.cancel(),
+    );
     expect(error).toBeDefined();
     await expectRolledBack(status, error, movesBefore, 0);
     const order = undone(status);
-    expect(order.indexOf(`stop-task -s ${SOURCE} ${TASK}, ${TASK2} (before going back):done`)).toBeGreaterThanOrEqual(0);
-    expect(order.indexOf(`stop-task -s ${SOURCE} ${TASK}, ${TASK2} (before going back):done`)).toBeLessThan(order.findIndex((s) => s.startsWith(`operate-source create ${SOURCE}`)));
+    expect(order.indexOf(`stop-task -s ${SOURCE} ${TASK}, ${TASK2} (before going back):done`)).toBeGreaterThanOrEqual(
+      0,
+    );
+    expect(order.indexOf(`stop-task -s ${SOURCE} ${TASK}, ${TASK2} (before going back):done`)).toBeLessThan(
+      order.findIndex((s) => s.startsWith(`operate-source create ${SOURCE}`)),
+    );
   });
 });

@@ -21,7 +21,16 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { crashAtEveryStep } from '../sandbox/crash.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, binlogDumps, downstreamMatches, sourceIds, sourceReads, startSwitch, taskState, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  addressSwitchSteps,
+  binlogDumps,
+  downstreamMatches,
+  sourceIds,
+  sourceReads,
+  startSwitch,
+  taskState,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -52,7 +61,10 @@ beforeAll(async () => {
   moveLog = join(dir, 'vip-moves.log');
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-  worker = await startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }), temporalAddress: stack.temporal!.address });
+  worker = await startWorkerProcess({
+    configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }),
+    temporalAddress: stack.temporal!.address,
+  });
   client = new Client({ connection: await Connection.connect({ address: stack.temporal!.address }) });
 }, 300_000);
 
@@ -86,14 +98,26 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
         vip: { address: lab.vip },
         options: { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 },
       } as never);
-      const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500);
+      const writer = writeUntil(
+        sw.handle.result().catch(() => undefined),
+        () => writeRows(primary, 1),
+        500,
+      );
       const kills = await crashAtEveryStep(sw.handle, worker, { inside: ['mysqlWaitForGtids'] });
       await writer;
       const { status, error } = await sw.end();
       console.log('kills:', kills.join(', '));
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
-      expect(kills).toEqual(expect.arrayContaining(['before dmPauseTasks', 'inside mysqlWaitForGtids', 'before vipMove', 'before dmResumeTasks', 'before dmAwaitSyncing']));
+      expect(kills).toEqual(
+        expect.arrayContaining([
+          'before dmPauseTasks',
+          'inside mysqlWaitForGtids',
+          'before vipMove',
+          'before dmResumeTasks',
+          'before dmAwaitSyncing',
+        ]),
+      );
       expect(worker.starts).toBe(kills.length + 1);
       // exactly once: one real VIP move, one pause and one move in the switch's own record
       expect(await moves()).toEqual([expect.stringMatching(new RegExp(`${a.host} -> ${b.host}$`))]);
@@ -116,14 +140,26 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
       taskCredentials: 'sandbox-root',
       options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
     } as never);
-    const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500);
+    const writer = writeUntil(
+      sw.handle.result().catch(() => undefined),
+      () => writeRows(primary, 1),
+      500,
+    );
     const kills = await crashAtEveryStep(sw.handle, worker);
     await writer;
     const { status, error } = await sw.end();
     console.log('kills:', kills.join(', '));
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(kills).toEqual(expect.arrayContaining(['before dmSaveConfigs', 'before dmStopTasks', 'before dmStopSource', 'before dmCreateSource', 'before dmStartTasks']));
+    expect(kills).toEqual(
+      expect.arrayContaining([
+        'before dmSaveConfigs',
+        'before dmStopTasks',
+        'before dmStopSource',
+        'before dmCreateSource',
+        'before dmStartTasks',
+      ]),
+    );
     expect(status.steps.map((s) => s.step)).toEqual([
       `stop-task -s ${SOURCE} ${TASK}`,
       `operate-source stop ${SOURCE}`,
@@ -150,14 +186,19 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
     // wait until the tasks are being stopped, then crash the server
     for (;;) {
       const { events } = await sw.handle.fetchHistory();
-      if ((events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dmStopTasks')) break;
+      if ((events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dmStopTasks'))
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
     await stack.temporal!.kill();
     await writeRows(primary, 5);
     await new Promise((r) => setTimeout(r, 2000));
     await stack.temporal!.start();
-    const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500);
+    const writer = writeUntil(
+      sw.handle.result().catch(() => undefined),
+      () => writeRows(primary, 1),
+      500,
+    );
     const { status, error } = await sw.end();
     await writer;
     expect(error).toBeUndefined();
@@ -170,7 +211,10 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
   });
 
   it('given two workers on one task queue and the one running the catch-up wait killed, should carry on on the other within 15 s and switch exactly once', async () => {
-    const second = await startWorkerProcess({ configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }), temporalAddress: stack.temporal!.address });
+    const second = await startWorkerProcess({
+      configYaml: stack.workerConfigYaml(QUEUE, { vipMoveLog: moveLog }),
+      temporalAddress: stack.temporal!.address,
+    });
     // A lags, so the switch waits inside mysqlWaitForGtids long enough to kill the worker running it
     await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 40; START REPLICA SQL_THREAD');
     try {
@@ -182,14 +226,27 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
         taskCredentials: 'sandbox-root',
         options: { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 },
       } as never);
-      const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500);
+      const writer = writeUntil(
+        sw.handle.result().catch(() => undefined),
+        () => writeRows(primary, 1),
+        500,
+      );
       writers.push(writer.catch(() => 0));
-      type Pending = { activityType?: { name?: string | null } | null; state?: unknown; attempt?: number | null; lastWorkerIdentity?: string | null; lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null };
-      const startedMs = (p: Pending) => Number(p.lastStartedTime?.seconds ?? 0) * 1000 + (p.lastStartedTime?.nanos ?? 0) / 1e6;
+      type Pending = {
+        activityType?: { name?: string | null } | null;
+        state?: unknown;
+        attempt?: number | null;
+        lastWorkerIdentity?: string | null;
+        lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null;
+      };
+      const startedMs = (p: Pending) =>
+        Number(p.lastStartedTime?.seconds ?? 0) * 1000 + (p.lastStartedTime?.nanos ?? 0) / 1e6;
       const waiting = async (): Promise<Pending | undefined> =>
-        ((await sw.handle.describe()).raw.pendingActivities as Pending[] | undefined)?.find((p) => p.activityType?.name === 'mysqlWaitForGtids' && p.lastWorkerIdentity);
+        ((await sw.handle.describe()).raw.pendingActivities as Pending[] | undefined)?.find(
+          (p) => p.activityType?.name === 'mysqlWaitForGtids' && p.lastWorkerIdentity,
+        );
       let first: Pending | undefined;
-      for (const deadline = Date.now() + 120_000; !(first = await waiting()); ) {
+      for (const deadline = Date.now() + 120_000; !(first = await waiting());) {
         if (Date.now() > deadline) throw new Error('the switch never waited in mysqlWaitForGtids');
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -200,7 +257,7 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
       const killedAt = Date.now();
       await victim.kill9();
       let retry: Pending | undefined;
-      for (const deadline = Date.now() + 60_000; ; ) {
+      for (const deadline = Date.now() + 60_000; ;) {
         retry = await waiting();
         // the retry scheduled is not enough (its worker identity is still the dead one's): started again, after the kill
         if (retry && (retry.attempt ?? 1) > (first.attempt ?? 1) && startedMs(retry) > killedAt) break;

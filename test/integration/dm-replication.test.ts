@@ -25,7 +25,12 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T;
   for (;;) {
@@ -41,11 +46,19 @@ describe('DM replication on the sandbox', () => {
     const { topology, downstream, dm } = stack;
     await writeRows(topology!.primary, 40);
     const want = await tableChecksum(topology!.primary);
-    const got = await eventually('downstream checksum', () => tableChecksum(downstream!), (c) => c.rows === want.rows && c.checksum === want.checksum);
+    const got = await eventually(
+      'downstream checksum',
+      () => tableChecksum(downstream!),
+      (c) => c.rows === want.rows && c.checksum === want.checksum,
+    );
     expect(got).toEqual(want);
 
     const status = expectOk('query-status', await dm!.ctl(['query-status', stack.taskName!]));
-    const sub = (status.sources as Array<{ subTaskStatus: Array<{ stage: string; unit: string; sync?: { syncerBinlogGtid: string } }> }>)[0]!.subTaskStatus[0]!;
+    const sub = (
+      status.sources as Array<{
+        subTaskStatus: Array<{ stage: string; unit: string; sync?: { syncerBinlogGtid: string } }>;
+      }>
+    )[0]!.subTaskStatus[0]!;
     expect(sub.stage).toBe('Running');
     expect(sub.unit).toBe('Sync');
     expect(sub.sync?.syncerBinlogGtid).toMatch(/^[0-9a-f-]{36}:/);
@@ -83,11 +96,21 @@ async function resumeAndCatchUp(): Promise<void> {
   await eventually('the task Running', subTask, (t) => t.stage === 'Running');
   await writeRows(stack.topology!.primary, 1);
   const want = await tableChecksum(stack.topology!.primary);
-  await eventually('downstream after resume', () => tableChecksum(stack.downstream!), (c) => c.rows === want.rows && c.checksum === want.checksum, 90_000);
+  await eventually(
+    'downstream after resume',
+    () => tableChecksum(stack.downstream!),
+    (c) => c.rows === want.rows && c.checksum === want.checksum,
+    90_000,
+  );
 }
 
 describe('dmPauseTasks on the real DM', () => {
-  const pauseReq = (timeoutSeconds: number) => ({ dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds });
+  const pauseReq = (timeoutSeconds: number) => ({
+    dmCluster: 'sandbox',
+    sourceId: stack.sourceId!,
+    tasks: [stack.taskName!],
+    timeoutSeconds,
+  });
 
   it('given a task DM paused because of an error, should answer only when the pause is a requested one that DM will not auto-resume', async () => {
     const { topology, downstream, dm } = stack;
@@ -96,7 +119,11 @@ describe('dmPauseTasks on the real DM', () => {
     await downstream!.query('SET GLOBAL tidb_super_read_only = ON');
     try {
       await writeRows(topology!.primary, 1);
-      const errored = await eventually('an error pause', subTask, (t) => t.stage === 'Paused' && (t.result?.errors.length ?? 0) > 0);
+      const errored = await eventually(
+        'an error pause',
+        subTask,
+        (t) => t.stage === 'Paused' && (t.result?.errors.length ?? 0) > 0,
+      );
       expect(errored.result?.isCanceled).toBe(false);
       const tasks = (await new MockActivityEnvironment().run(activities.dmPauseTasks, pauseReq(60))) as SourceTask[];
       expect(tasks.map((t) => [t.name, t.stage, t.canceled])).toEqual([[stack.taskName, 'Paused', true]]);
@@ -171,7 +198,13 @@ process.stdout.write(out);
       const froze = (await readFile(frozen, 'utf8')).trim();
       expect(froze).not.toBe('');
       await writeRows(topology!.primary, 3);
-      const req = { dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds: 60, stallSeconds: 2 };
+      const req = {
+        dmCluster: 'sandbox',
+        sourceId: stack.sourceId!,
+        tasks: [stack.taskName!],
+        timeoutSeconds: 60,
+        stallSeconds: 2,
+      };
       const r = (await new MockActivityEnvironment().run(activities.dmAwaitTasksCaughtUp, req)) as CaughtUp;
       expect(r.ok).toBe(true);
       expect(r.reopened.map((x) => x.task)).toEqual([stack.taskName]);
@@ -187,7 +220,12 @@ process.stdout.write(out);
   it('given a task that reads on, should answer once DM shows it caught up (its next checkpoint), without touching it', async () => {
     const { dm } = stack;
     const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: dm!.dmctlPath } });
-    const r = (await new MockActivityEnvironment().run(activities.dmAwaitTasksCaughtUp, { dmCluster: 'sandbox', sourceId: stack.sourceId!, tasks: [stack.taskName!], timeoutSeconds: 120 })) as CaughtUp;
+    const r = (await new MockActivityEnvironment().run(activities.dmAwaitTasksCaughtUp, {
+      dmCluster: 'sandbox',
+      sourceId: stack.sourceId!,
+      tasks: [stack.taskName!],
+      timeoutSeconds: 120,
+    })) as CaughtUp;
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(r.reopened, JSON.stringify(r)).toEqual([]);
   });

@@ -52,9 +52,21 @@ let client: Client;
 const stops: Array<() => Promise<void>> = [];
 
 /** A task of one source on schema `schema`, from the upstream's position now (what DM then replicates includes the schema's creation). */
-async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema: string, upstream: DbInstance): Promise<void> {
-  const [st] = await upstream.query<{ File: string; Position: number; Executed_Gtid_Set: string }>('SHOW BINARY LOG STATUS');
-  const cfg = taskConfig(name, [sourceId], tidb, { 'binlog-name': st!.File, 'binlog-pos': Number(st!.Position), 'binlog-gtid': st!.Executed_Gtid_Set.replace(/\s+/g, '') });
+async function taskFromNow(
+  dm: DmCluster,
+  name: string,
+  sourceId: string,
+  schema: string,
+  upstream: DbInstance,
+): Promise<void> {
+  const [st] = await upstream.query<{ File: string; Position: number; Executed_Gtid_Set: string }>(
+    'SHOW BINARY LOG STATUS',
+  );
+  const cfg = taskConfig(name, [sourceId], tidb, {
+    'binlog-name': st!.File,
+    'binlog-pos': Number(st!.Position),
+    'binlog-gtid': st!.Executed_Gtid_Set.replace(/\s+/g, ''),
+  });
   cfg['block-allow-list'] = { 'app-only': { 'do-dbs': [schema] } };
   const file = await dm.file(`task-${name}.yaml`, stringify(cfg));
   expectOk('start-task', await dm.ctl(['start-task', file]));
@@ -63,7 +75,8 @@ async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema
 const write = async (schema: string, n: number) => {
   for (let i = 0; i < n; i++) await primary.query(`INSERT INTO ${schema}.rows (payload) VALUES ('r')`);
 };
-const count = async (db: { query<T>(sql: string): Promise<T[]> }, schema: string) => Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${schema}.rows`))[0]!.n);
+const count = async (db: { query<T>(sql: string): Promise<T[]> }, schema: string) =>
+  Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${schema}.rows`))[0]!.n);
 async function sameRows(schema: string): Promise<void> {
   const want = await count(primary, schema);
   for (let i = 0; i < 180; i++) {
@@ -86,7 +99,13 @@ beforeAll(async () => {
     startDm({ workers: 1, masterHost: lab.gateway, netns: workers.slice(2) }),
   ]);
   [topo, temporal, tidb, dm1, dm2] = started;
-  stops.push(() => topo.destroy(), () => temporal.destroy(), () => tidb.destroy(), () => dm1.destroy(), () => dm2.destroy());
+  stops.push(
+    () => topo.destroy(),
+    () => temporal.destroy(),
+    () => tidb.destroy(),
+    () => dm1.destroy(),
+    () => dm2.destroy(),
+  );
   [primary, a, b, c] = topo.all() as [DbInstance, DbInstance, DbInstance, DbInstance];
   await writeRows(primary, 3);
   await Promise.all([a, b, c].map((r) => waitCaughtUp(r, primary)));
@@ -99,7 +118,10 @@ beforeAll(async () => {
   await startIncrementalTask(dm1, 'task-vip', ['src-vip'], tidb, a);
   await taskFromNow(dm1, 'task-direct', 'src-direct', 'app2', a);
   await taskFromNow(dm2, 'task-nogtid', 'src-nogtid', 'app3', a);
-  for (const schema of ['app2', 'app3']) await primary.query(`CREATE DATABASE ${schema}; CREATE TABLE ${schema}.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL)`);
+  for (const schema of ['app2', 'app3'])
+    await primary.query(
+      `CREATE DATABASE ${schema}; CREATE TABLE ${schema}.rows (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL)`,
+    );
   await Promise.all([write('app2', 3), write('app3', 3), writeRows(primary, 3)]);
   await Promise.all([sameRows('app2'), sameRows('app3'), downstreamMatches(primary, tidb, 90_000)]);
 
@@ -126,19 +148,25 @@ afterAll(async () => {
 });
 
 const vipHolder = () => lab.provider().locate(lab.vip, []);
-const hostStatus = (workflowId: string) => client.workflow.getHandle(workflowId).query(statusQuery) as unknown as Promise<HostStatus>;
+const hostStatus = (workflowId: string) =>
+  client.workflow.getHandle(workflowId).query(statusQuery) as unknown as Promise<HostStatus>;
 async function waitHost(workflowId: string, ok: (s: HostStatus) => boolean, timeoutMs = 180_000): Promise<HostStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await hostStatus(workflowId).catch(() => null);
     if (s && ok(s)) return s;
-    if (Date.now() > deadline) throw new Error(`timed out; last status: ${s ? renderHostStatus(workflowId, s) : 'none'}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out; last status: ${s ? renderHostStatus(workflowId, s) : 'none'}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
 /** The addresses whose binlog dumps an instance serves. */
 const dumpClients = async (db: DbInstance) =>
-  (await db.query<{ host: string }>(`SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`)).map((r) => r.host.replace(/:\d+$/, ''));
+  (
+    await db.query<{ host: string }>(
+      `SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`,
+    )
+  ).map((r) => r.host.replace(/:\d+$/, ''));
 
 describe('draining a host and moving its sources back (real stack)', { timeout: 600_000 }, () => {
   let drained: HostStatus;
@@ -156,9 +184,21 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
       reason: 'host maintenance',
     };
     // a switch of src-direct already runs (waiting at its gate, nothing changed yet): the drain joins it, never doubles it
-    const own: AddressSwitchRequest = { sourceId: 'src-direct', newInstance: { host: b.host, port: 3306, credentials: 'sandbox-root' }, oldInstance: { host: a.host, port: 3306, credentials: 'sandbox-root' }, taskCredentials: 'sandbox-root', approvals: { gates: ['before-freeze'] }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
-    const joined = await client.workflow.start('addressSwitch', { taskQueue: QUEUE, workflowId: 'dm-switch/default/src-direct', args: [own] });
-    for (let i = 0; i < 300 && (await joined.query(statusQuery).catch(() => null))?.phase !== 'awaiting-approval'; i++) await new Promise((r) => setTimeout(r, 200));
+    const own: AddressSwitchRequest = {
+      sourceId: 'src-direct',
+      newInstance: { host: b.host, port: 3306, credentials: 'sandbox-root' },
+      oldInstance: { host: a.host, port: 3306, credentials: 'sandbox-root' },
+      taskCredentials: 'sandbox-root',
+      approvals: { gates: ['before-freeze'] },
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
+    const joined = await client.workflow.start('addressSwitch', {
+      taskQueue: QUEUE,
+      workflowId: 'dm-switch/default/src-direct',
+      args: [own],
+    });
+    for (let i = 0; i < 300 && (await joined.query(statusQuery).catch(() => null))?.phase !== 'awaiting-approval'; i++)
+      await new Promise((r) => setTimeout(r, 200));
     const { workflowId } = await startHost(client, 'drain', request, { taskQueue: QUEUE });
     const planned = await waitHost(workflowId, (s) => s.phase === 'awaiting-approval');
     const plan = Object.fromEntries(planned.sources.map((s) => [`${s.dmCluster}/${s.sourceId}`, s]));
@@ -172,7 +212,9 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     expect(await vipHolder()).toBe(a.host);
     expect(await sourceReads(dm1, 'src-direct')).toEqual({ host: a.host, port: 3306 });
 
-    await client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ by: 'dba', comment: 'maintenance window' }] });
+    await client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(approveUpdate, { args: [{ by: 'dba', comment: 'maintenance window' }] });
     await joined.signal('approve', { by: 'dba' });
     // the worker dies while the switches run; a new one carries the drain and its switches on
     await waitHost(workflowId, (s) => s.phase === 'switching');
@@ -181,7 +223,8 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     await new Promise((r) => setTimeout(r, 1_000));
     await worker.start();
     const writing = (async () => {
-      for (let i = 0; i < 40; i++) await Promise.all([write('app2', 1), writeRows(primary, 1), new Promise((r) => setTimeout(r, 250))]);
+      for (let i = 0; i < 40; i++)
+        await Promise.all([write('app2', 1), writeRows(primary, 1), new Promise((r) => setTimeout(r, 250))]);
     })();
     await client.workflow.getHandle(workflowId).result();
     await writing;
@@ -198,18 +241,30 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     expect(await vipHolder()).not.toBe(a.host);
     expect((await sourceReads(dm1, 'src-direct'))?.host).not.toBe(a.host);
     expect(await sourceReads(dm2, 'src-nogtid')).toEqual({ host: a.host, port: 3306 });
-    for (const [dm, source, task] of [[dm1, 'src-vip', 'task-vip'], [dm1, 'src-direct', 'task-direct'], [dm2, 'src-nogtid', 'task-nogtid']] as const) {
+    for (const [dm, source, task] of [
+      [dm1, 'src-vip', 'task-vip'],
+      [dm1, 'src-direct', 'task-direct'],
+      [dm2, 'src-nogtid', 'task-nogtid'],
+    ] as const) {
       expect(await taskState(dm, source, task)).toEqual({ stage: 'Running', unit: 'Sync' });
     }
     expect(new Set(await dumpClients(a))).toEqual(new Set([lab.hosts[6]!.address]));
     await Promise.all([sameRows('app2'), sameRows('app3'), downstreamMatches(primary, tidb, 90_000)]);
     // each switch ran once: src-vip its plan's dry run and its switch; src-direct only the switch the drain joined
-    for (const [s, n] of [['src-vip', 2], ['src-direct', 1]] as const) {
+    for (const [s, n] of [
+      ['src-vip', 2],
+      ['src-direct', 1],
+    ] as const) {
       const runs = [];
-      for await (const w of client.workflow.list({ query: `WorkflowId = "dm-switch/default/${s}"` })) runs.push(w.runId);
+      for await (const w of client.workflow.list({ query: `WorkflowId = "dm-switch/default/${s}"` }))
+        runs.push(w.runId);
       expect(runs.length, s).toBe(n);
     }
-    expect(drained.sources.find((x) => x.sourceId === 'src-direct')).toMatchObject({ plan: 'joined', target: `${b.host}:3306`, runId: joined.firstExecutionRunId });
+    expect(drained.sources.find((x) => x.sourceId === 'src-direct')).toMatchObject({
+      plan: 'joined',
+      target: `${b.host}:3306`,
+      runId: joined.firstExecutionRunId,
+    });
   });
 
   it('given the drain done, should move the two sources back to the host with the same checks', async () => {
@@ -228,12 +283,27 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
   });
 
   it('given a drain cancelled while its switches run, should have them undo what they did and say where each source stands', async () => {
-    const { workflowId } = await startHost(client, 'drain', { host: a.host, credentials: 'sandbox-root', taskCredentials: 'sandbox-root', vips: [{ address: lab.vip }], discover: {}, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, { taskQueue: QUEUE });
+    const { workflowId } = await startHost(
+      client,
+      'drain',
+      {
+        host: a.host,
+        credentials: 'sandbox-root',
+        taskCredentials: 'sandbox-root',
+        vips: [{ address: lab.vip }],
+        discover: {},
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+      },
+      { taskQueue: QUEUE },
+    );
     await waitHost(workflowId, (s) => s.phase === 'switching');
     // cancel once a switch has changed something
     const changed = async () => {
       for (const id of ['dm-switch/default/src-vip', 'dm-switch/default/src-direct']) {
-        const s = await client.workflow.getHandle(id).query(statusQuery).catch(() => null);
+        const s = await client.workflow
+          .getHandle(id)
+          .query(statusQuery)
+          .catch(() => null);
         if (s && !s.dryRun && s.steps.length > 0 && !s.outcome) return true;
       }
       return false;
@@ -251,11 +321,14 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     expect(['rolled-back', 'switched', 'refused'], text).toContain(outcome['src-direct']);
     expect([outcome['src-vip'], outcome['src-direct']], text).toContain('rolled-back');
     // what each outcome says is the real state
-    expect(await vipHolder() === a.host, text).toBe(outcome['src-vip'] !== 'switched');
+    expect((await vipHolder()) === a.host, text).toBe(outcome['src-vip'] !== 'switched');
     expect((await sourceReads(dm1, 'src-direct'))?.host === a.host, text).toBe(outcome['src-direct'] !== 'switched');
     const still = (id: string) => (outcome[id] !== 'switched' ? [`default/${id}`] : []);
     expect(s.left.sort(), text).toEqual(['second/src-nogtid', ...still('src-direct'), ...still('src-vip')].sort());
-    for (const [dm, source, task] of [[dm1, 'src-vip', 'task-vip'], [dm1, 'src-direct', 'task-direct']] as const) {
+    for (const [dm, source, task] of [
+      [dm1, 'src-vip', 'task-vip'],
+      [dm1, 'src-direct', 'task-direct'],
+    ] as const) {
       expect(await taskState(dm, source, task)).toEqual({ stage: 'Running', unit: 'Sync' });
     }
     await Promise.all([write('app2', 3), writeRows(primary, 3)]);
@@ -270,7 +343,19 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
         stdin: 'ignore',
       });
     const before = { vip: await vipHolder(), direct: await sourceReads(dm1, 'src-direct') };
-    const planned = await cli(['drain', `${a.host}:3306`, '--credentials', 'sandbox-root', '--task-credentials', 'sandbox-root', '--vip', lab.vip, '--discover', '--dry-run', '--wait']);
+    const planned = await cli([
+      'drain',
+      `${a.host}:3306`,
+      '--credentials',
+      'sandbox-root',
+      '--task-credentials',
+      'sandbox-root',
+      '--vip',
+      lab.vip,
+      '--discover',
+      '--dry-run',
+      '--wait',
+    ]);
     expect(planned.exitCode, planned.stderr).toBe(0);
     expect(planned.stdout).toMatch(/finished: planned/);
     expect(planned.stdout).toMatch(/second\/src-nogtid +address +reads [^ ]+ +plan: refused/);
@@ -281,7 +366,11 @@ describe('draining a host and moving its sources back (real stack)', { timeout: 
     // undrain takes its sources from the last drain of the host: a plan-only drain moved none
     const nothing = await cli(['undrain', `${a.host}:3306`, '--credentials', 'sandbox-root']);
     expect(nothing.exitCode).toBe(2);
-    expect(nothing.stderr).toMatch(new RegExp(`the drain of ${a.host.replace(/\./g, '\\.')}:3306 moved no source \\(.*src-nogtid: refused.*\\): nothing to move back`));
+    expect(nothing.stderr).toMatch(
+      new RegExp(
+        `the drain of ${a.host.replace(/\./g, '\\.')}:3306 moved no source \\(.*src-nogtid: refused.*\\): nothing to move back`,
+      ),
+    );
     const bad = await cli(['drain', 'db a', '--credentials', 'sandbox-root']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/invalid drain request, nothing was started:[\s\S]*host: a host name or address/);

@@ -59,7 +59,12 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   // a reference that exists but that no server lets in
-  const config = stack.workerConfigYaml(QUEUE).replace('credentials:\n', 'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n');
+  const config = stack
+    .workerConfigYaml(QUEUE)
+    .replace(
+      'credentials:\n',
+      'credentials:\n  nobody: { user: no_such_user, hosts: [127.0.0.0/8, 198.51.100.0/24] }\n',
+    );
   const w = await startInProcessWorker(stack.temporal!.address, config);
   client = w.client;
   stops.push(w.stop);
@@ -79,21 +84,39 @@ const req = (to: DbInstance, from: DbInstance, extra: Partial<VipSwitchRequest> 
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
   ...extra,
 });
-const run = (r: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'vipSwitch', QUEUE, r, during);
+const run = (r: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) =>
+  runSwitch(client, 'vipSwitch', QUEUE, r, during);
 const writing = (ended: Promise<unknown>) => writeUntil(ended, () => writeRows(primary, 1));
 const taskState = () => taskStateOf(dm, SOURCE, TASK);
 const vipHolder = () => lab.provider().locate(lab.vip, []);
-const decisions = (s: SwitchStatus, verdict?: string) => s.decisions.filter((d) => !verdict || d.verdict === verdict).map((d) => d.reason).join('\n');
+const decisions = (s: SwitchStatus, verdict?: string) =>
+  s.decisions
+    .filter((d) => !verdict || d.verdict === verdict)
+    .map((d) => d.reason)
+    .join('\n');
 /** The GTIDs an instance wrote itself (under its own server_uuid). */
-const ownGtids = async (db: DbInstance) => MysqlGtidSet.parse(await db.variable('gtid_executed')).ofUuid(await db.variable('server_uuid')).toCompactString();
-const rowsDownstream = async (payload: string) => Number((await tidb.query<{ n: number }>('SELECT COUNT(*) AS n FROM app.rows WHERE payload = ?', [payload]))[0]!.n);
+const ownGtids = async (db: DbInstance) =>
+  MysqlGtidSet.parse(await db.variable('gtid_executed'))
+    .ofUuid(await db.variable('server_uuid'))
+    .toCompactString();
+const rowsDownstream = async (payload: string) =>
+  Number((await tidb.query<{ n: number }>('SELECT COUNT(*) AS n FROM app.rows WHERE payload = ?', [payload]))[0]!.n);
 
 /** The task's stage and errors, as query-status shows them. */
 async function taskWithErrors(): Promise<{ stage: string; errors: string[] } | null> {
   const r = expectOk('query-status', await dm.ctl(['query-status', '-s', SOURCE]));
-  type Sub = { name: string; stage: string; result: null | { errors?: Array<{ message?: string; Message?: string; RawCause?: string }> } };
+  type Sub = {
+    name: string;
+    stage: string;
+    result: null | { errors?: Array<{ message?: string; Message?: string; RawCause?: string }> };
+  };
   const sub = ((r.sources as Array<{ subTaskStatus?: Sub[] }>)[0]?.subTaskStatus ?? []).find((x) => x.name === TASK);
-  return sub ? { stage: sub.stage, errors: (sub.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')) } : null;
+  return sub
+    ? {
+        stage: sub.stage,
+        errors: (sub.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
+      }
+    : null;
 }
 
 /** The task's syncer position as query-status shows it. */
@@ -126,7 +149,9 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     // MySQL asks a user it does not know for the password in full (so as not to tell that it does not exist); without
     // TLS or a pinned key the worker sends nothing: either way the reference is named and nothing changes
     expect(decisions(denied.status, 'refuse')).toMatch(
-      new RegExp(`${a.host}:3306 (refused the login of credential reference "nobody" \\(user no_such_user\\): Access denied|asked for the password of credential "nobody" in full .*nothing was sent)`),
+      new RegExp(
+        `${a.host}:3306 (refused the login of credential reference "nobody" \\(user no_such_user\\): Access denied|asked for the password of credential "nobody" in full .*nothing was sent)`,
+      ),
     );
     expect(denied.status.steps).toEqual([]);
     await settled(a);
@@ -135,7 +160,9 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
   it('given a VIP that is not what DM reads, should refuse naming both before anything changes', async () => {
     const { status, error } = await run(req(b, a, { vip: { address: b.host } }));
     expect(failureType(error)).toBe('PreflightFailed');
-    expect(decisions(status, 'refuse')).toMatch(new RegExp(`source ${SOURCE} reads ${lab.vip}:3306, not the VIP ${b.host}`));
+    expect(decisions(status, 'refuse')).toMatch(
+      new RegExp(`source ${SOURCE} reads ${lab.vip}:3306, not the VIP ${b.host}`),
+    );
     expect(status.steps).toEqual([]);
     await settled(a);
   });
@@ -144,7 +171,9 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     await b.query('SET GLOBAL read_only = ON');
     try {
       // a DBA's UPDATE on the replica, binary logging on: written under B's own server_uuid
-      await b.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (900000001, 'local-write-on-b', @@server_id)`);
+      await b.query(
+        `INSERT INTO app.rows (id, payload, written_by) VALUES (900000001, 'local-write-on-b', @@server_id)`,
+      );
       const errant = await ownGtids(b);
       expect(errant).not.toBe('');
 
@@ -153,14 +182,18 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       expect(refused.status.outcome).toBe('refused');
       const why = decisions(refused.status, 'refuse');
       expect(why).toContain(errant);
-      expect(why).toMatch(/written on the new instance .* itself \(server_uuid .*\) while it is read-only: no other server of the topology has them/);
+      expect(why).toMatch(
+        /written on the new instance .* itself \(server_uuid .*\) while it is read-only: no other server of the topology has them/,
+      );
       expect(why).toMatch(/acceptErrantTransactions/);
       expect(refused.status.steps).toEqual([]);
       await settled(a);
       expect(await rowsDownstream('local-write-on-b')).toBe(0);
 
       // accepted in the input: the switch must wait at before-freeze, with the GTIDs in what the approver reads, even though no gate was asked for
-      const accepting = req(b, a, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90, acceptErrantTransactions: true } });
+      const accepting = req(b, a, {
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90, acceptErrantTransactions: true },
+      });
       const rejected = await startSwitch(client, 'vipSwitch', QUEUE, accepting);
       const atGate = await waitForStatus(rejected.handle, (s) => s.phase === 'awaiting-approval');
       expect(atGate.approvals[0]?.gate).toBe('before-freeze');
@@ -182,14 +215,25 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       expect(ok.status.warnings.join()).toMatch(/accepted at the before-freeze gate/);
       expect(await vipHolder()).toBe(b.host);
       // what the approver accepted is what DM replicated
-      for (let i = 0; i < 60 && (await rowsDownstream('local-write-on-b')) === 0; i++) await new Promise((res) => setTimeout(res, 500));
+      for (let i = 0; i < 60 && (await rowsDownstream('local-write-on-b')) === 0; i++)
+        await new Promise((res) => setTimeout(res, 500));
       expect(await rowsDownstream('local-write-on-b')).toBe(1);
 
       // make the topology whole again: the row goes, and the primary gets the GTID as an empty transaction
-      await b.query(`SET SESSION sql_log_bin = 0; DELETE FROM app.rows WHERE payload = 'local-write-on-b'; SET SESSION sql_log_bin = 1`);
+      await b.query(
+        `SET SESSION sql_log_bin = 0; DELETE FROM app.rows WHERE payload = 'local-write-on-b'; SET SESSION sql_log_bin = 1`,
+      );
       await tidb.query(`DELETE FROM app.rows WHERE payload = 'local-write-on-b'`);
-      for (const gtid of errant.split(':').slice(1).flatMap((r) => { const [x, y = x] = r.split('-').map(Number); return Array.from({ length: y! - x! + 1 }, (_, k) => x! + k); })) {
-        await primary.query(`SET GTID_NEXT = '${errant.split(':')[0]}:${gtid}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`);
+      for (const gtid of errant
+        .split(':')
+        .slice(1)
+        .flatMap((r) => {
+          const [x, y = x] = r.split('-').map(Number);
+          return Array.from({ length: y! - x! + 1 }, (_, k) => x! + k);
+        })) {
+        await primary.query(
+          `SET GTID_NEXT = '${errant.split(':')[0]}:${gtid}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`,
+        );
       }
       await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
     } finally {
@@ -211,7 +255,11 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     }
     expect(outcome.error).toBeUndefined();
     expect(outcome.status.outcome).toBe('switched');
-    expect(decisions(outcome.status, 'go')).toMatch(new RegExp(`no errant transactions: every transaction ${a.host}:3306 has executed is in DM's position \\(gtid-S\\), the old instance ${b.host}:3306 or its replication source ${primary.host}:3306`));
+    expect(decisions(outcome.status, 'go')).toMatch(
+      new RegExp(
+        `no errant transactions: every transaction ${a.host}:3306 has executed is in DM's position \\(gtid-S\\), the old instance ${b.host}:3306 or its replication source ${primary.host}:3306`,
+      ),
+    );
     await waitCaughtUp(b, primary, 60_000);
     await settled(a);
   });
@@ -258,7 +306,9 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     const { status, error } = await sw.end();
     expect(failureType(error)).toBe('GtidRefused');
     expect(status.outcome).toBe('rolled-back');
-    expect(decisions(status, 'refuse')).toMatch(/gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated yet/);
+    expect(decisions(status, 'refuse')).toMatch(
+      /gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated yet/,
+    );
     expect(status.gtids.some((g) => g.label === 'gtid-P new instance (after gate before-switch)')).toBe(true);
     expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
     await settled(b);
@@ -266,7 +316,12 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
 
   it('given someone resuming a task while DM is frozen at a gate, should see it after the gate and undo instead of moving the VIP', async () => {
     const here = (await vipHolder()) === a.host ? a : b;
-    const sw = await startSwitch(client, 'vipSwitch', QUEUE, req(here === a ? b : a, here, { approvals: { gates: ['before-switch'] } }));
+    const sw = await startSwitch(
+      client,
+      'vipSwitch',
+      QUEUE,
+      req(here === a ? b : a, here, { approvals: { gates: ['before-switch'] } }),
+    );
     await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval');
     expectOk('resume-task', await dm.ctl(['resume-task', '-s', SOURCE, TASK]));
     await writeRows(primary, 3);
@@ -274,20 +329,33 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     const { status, error } = await sw.end();
     expect(failureType(error)).toBe('FreezeBroken');
     expect(status.outcome).toBe('rolled-back');
-    expect(decisions(status)).toMatch(/while DM was frozen \(at gate before-switch\), task app-to-downstream is Running, not Paused: someone else changed DM/);
+    expect(decisions(status)).toMatch(
+      /while DM was frozen \(at gate before-switch\), task app-to-downstream is Running, not Paused: someone else changed DM/,
+    );
     expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`]);
     await settled(here);
   });
 
   it('given a gate nobody decides inside the freeze, should bound the freeze (maxFreezeSeconds) and undo the switch with the reason', async () => {
     const started = Date.now();
-    const { status, error, handle } = await run(req(a, b, { approvals: { gates: ['before-switch'], timeoutSeconds: 3600 }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90, maxFreezeSeconds: 30 } }));
+    const { status, error, handle } = await run(
+      req(a, b, {
+        approvals: { gates: ['before-switch'], timeoutSeconds: 3600 },
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90, maxFreezeSeconds: 30 },
+      }),
+    );
     await saveHistory(handle, 'vip-switch-freeze-timeout');
     expect(failureType(error)).toBe('FreezeTimeout');
     expect(status.outcome).toBe('rolled-back');
     expect(Date.now() - started).toBeLessThan(120_000);
-    expect(status.approvals[0]).toMatchObject({ gate: 'before-switch', state: 'timed-out', comment: expect.stringMatching(/maxFreezeSeconds \(30 s\) ran out while DM was frozen/) });
-    expect(decisions(status)).toMatch(/DM has been frozen \d+ s, waiting at gate before-switch: options.maxFreezeSeconds \(30 s\) is over/);
+    expect(status.approvals[0]).toMatchObject({
+      gate: 'before-switch',
+      state: 'timed-out',
+      comment: expect.stringMatching(/maxFreezeSeconds \(30 s\) ran out while DM was frozen/),
+    });
+    expect(decisions(status)).toMatch(
+      /DM has been frozen \d+ s, waiting at gate before-switch: options.maxFreezeSeconds \(30 s\) is over/,
+    );
     await settled(b);
   });
 
@@ -305,10 +373,17 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       const stopWriting = new Promise((r) => setTimeout(r, 20_000));
       const writes = writeUntil(stopWriting, () => writeRows(primary, 1), 200);
       frozenS = (await querySyncer()).syncerBinlogGtid;
-      for (let i = 0; i < 120 && !MysqlGtidSet.parse(frozenS).isSubsetOf(MysqlGtidSet.parse(await a.variable('gtid_executed'))); i++) await new Promise((r) => setTimeout(r, 250));
+      for (
+        let i = 0;
+        i < 120 && !MysqlGtidSet.parse(frozenS).isSubsetOf(MysqlGtidSet.parse(await a.variable('gtid_executed')));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 250));
       const relay = await relayStatus(dm, SOURCE);
       expect(MysqlGtidSet.parse(frozenS).isSubsetOf(MysqlGtidSet.parse(await a.variable('gtid_executed')))).toBe(true);
-      expect(MysqlGtidSet.parse(relay!.relayBinlogGtid).isSubsetOf(MysqlGtidSet.parse(await a.variable('gtid_executed')))).toBe(false);
+      expect(
+        MysqlGtidSet.parse(relay!.relayBinlogGtid).isSubsetOf(MysqlGtidSet.parse(await a.variable('gtid_executed'))),
+      ).toBe(false);
       outcome = await run(req(a, b));
       await writes;
     } finally {
@@ -322,9 +397,13 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       const R = status.gtids.find((g) => g.label === 'relay R (relayBinlogGtid) (frozen)')?.set;
       expect(R).toBeDefined();
       // R is read and reported, not waited for: A lacks part of it, and the switch goes on
-      expect(decisions(status, 'info')).toMatch(/relay position R \(relayBinlogGtid\) is not required on the new instance: .*the new instance lacks .* of R/);
+      expect(decisions(status, 'info')).toMatch(
+        /relay position R \(relayBinlogGtid\) is not required on the new instance: .*the new instance lacks .* of R/,
+      );
       expect(status.decisions.some((d) => d.verdict === 'wait')).toBe(false);
-      expect(status.steps.find((x) => x.step === `stop-relay -s ${SOURCE}`)?.detail).toMatch(/paused first, frozen at relayBinlogGtid/);
+      expect(status.steps.find((x) => x.step === `stop-relay -s ${SOURCE}`)?.detail).toMatch(
+        /paused first, frozen at relayBinlogGtid/,
+      );
       // what the relay asked A for: DM purged the relay log and restarted it from the task's checkpoint (inside gtid-S), not from R
       expect(await relayPurges(dm)).toBeGreaterThan(purgesBefore);
       const asked = (await relayStartGtids(dm)).at(-1)!;
@@ -342,22 +421,40 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     }
   });
 
-  it('given a binlog dump connection that is not from the source\'s dm-worker, should not count it as DM reading the new instance', async () => {
+  it("given a binlog dump connection that is not from the source's dm-worker, should not count it as DM reading the new instance", async () => {
     // a worker that believes the dm-worker connects from elsewhere (as a wrong workerHosts would say): verification must fail, and undo
-    const wrong = stack.workerConfigYaml('e2e-safety-wrong-host').replace(/(masterAddr: [^,]+,)/, '$1 workerHosts: { worker1: ["192.0.2.1"] },');
+    const wrong = stack
+      .workerConfigYaml('e2e-safety-wrong-host')
+      .replace(/(masterAddr: [^,]+,)/, '$1 workerHosts: { worker1: ["192.0.2.1"] },');
     const w = await startInProcessWorker(stack.temporal!.address, wrong);
     stops.push(w.stop);
-    const { status, error } = await runSwitch(w.client, 'vipSwitch', 'e2e-safety-wrong-host', req(b, a, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 10 } }), writing);
+    const { status, error } = await runSwitch(
+      w.client,
+      'vipSwitch',
+      'e2e-safety-wrong-host',
+      req(b, a, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 10 } }),
+      writing,
+    );
     // and, undone, it cannot prove DM reads the old instance again either: it claims nothing (needs-operator), saying why
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
-    expect(decisions(status)).toMatch(new RegExp(`no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`));
-    expect(decisions(status)).toMatch(new RegExp(`every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on ${a.host}:3306: DM does not read it`));
+    expect(decisions(status)).toMatch(
+      new RegExp(
+        `no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on the new instance ${b.host}:3306 \\(it serves root@${lab.gateway}:\\d+`,
+      ),
+    );
+    expect(decisions(status)).toMatch(
+      new RegExp(
+        `every undo step ran, but the state is not the one before the switch: no binlog dump connection from dm-worker worker1 \\(192.0.2.1; registered as replica worker1\\) on ${a.host}:3306: DM does not read it`,
+      ),
+    );
     await settled(a);
   });
 
   it('given tagged GTIDs, which DM drops without an error, should refuse naming the tag (this leaves the topology unusable for switches)', async () => {
-    await primary.query(`SET gtid_next = 'AUTOMATIC:dmswitch_tag'; INSERT INTO app.rows (payload, written_by) VALUES ('tagged-row', @@server_id); SET gtid_next = 'AUTOMATIC'`);
+    await primary.query(
+      `SET gtid_next = 'AUTOMATIC:dmswitch_tag'; INSERT INTO app.rows (payload, written_by) VALUES ('tagged-row', @@server_id); SET gtid_next = 'AUTOMATIC'`,
+    );
     await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
     await writeRows(primary, 3);
     // what the refusal protects against: DM keeps running but never applies the tagged transaction
@@ -368,7 +465,9 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
     const { status, error } = await run(req(b, a));
     expect(failureType(error)).toBe('GtidRefused');
     expect(status.outcome).toBe('refused');
-    expect(decisions(status, 'refuse')).toMatch(/tagged GTIDs found \(tag dmswitch_tag; gtid-E of the new instance .*:dmswitch_tag:1.*\): DM drops transactions written with a tagged GTID/);
+    expect(decisions(status, 'refuse')).toMatch(
+      /tagged GTIDs found \(tag dmswitch_tag; gtid-E of the new instance .*:dmswitch_tag:1.*\): DM drops transactions written with a tagged GTID/,
+    );
     expect(status.steps).toEqual([]);
     expect(await vipHolder()).toBe(a.host);
   });

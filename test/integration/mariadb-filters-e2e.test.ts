@@ -27,7 +27,15 @@ import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, sourceReads, startInProcessWorker, taskState, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  runSwitch,
+  sourceReads,
+  startInProcessWorker,
+  taskState,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { replicateFrom, startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
 
@@ -50,7 +58,12 @@ beforeAll(async () => {
     startStack({ temporal: true, dm: true }),
     startTopology({ flavor: 'mariadb', replicas: 2 }),
     // startup-only settings: they can only come from the server's configuration
-    startDb({ flavor: 'mariadb', serverId: 4, name: 'replica3', args: ['--binlog-ignore-db=scratch', '--slave-skip-errors=1062'] }),
+    startDb({
+      flavor: 'mariadb',
+      serverId: 4,
+      name: 'replica3',
+      args: ['--binlog-ignore-db=scratch', '--slave-skip-errors=1062'],
+    }),
   ]);
   ({ dm, downstream: tidb } = stack as Required<Stack>);
   [primary, a, b] = topology.all() as [DbInstance, DbInstance, DbInstance];
@@ -59,7 +72,11 @@ beforeAll(async () => {
   await primary.query('CREATE DATABASE IF NOT EXISTS warmup');
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary), waitCaughtUp(c, primary)]);
   const [status] = await a.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
-  const meta = { 'binlog-name': status!.File, 'binlog-pos': Number(status!.Position), 'binlog-gtid': await a.variable('gtid_binlog_pos') };
+  const meta = {
+    'binlog-name': status!.File,
+    'binlog-pos': Number(status!.Position),
+    'binlog-gtid': await a.variable('gtid_binlog_pos'),
+  };
   await createSource(dm, SOURCE, a);
   const file = await dm.file(`task-${TASK}.yaml`, stringify(taskConfig(TASK, [SOURCE], tidb, meta)));
   expectOk('start-task', await dm.ctl(['start-task', file]));
@@ -85,7 +102,11 @@ const req = (to: DbInstance, from: DbInstance): AddressSwitchRequest => ({
   taskCredentials: 'sandbox-root',
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
 });
-const refusal = (s: SwitchStatus) => s.decisions.filter((d) => d.verdict === 'refuse').map((d) => d.reason).join('\n');
+const refusal = (s: SwitchStatus) =>
+  s.decisions
+    .filter((d) => d.verdict === 'refuse')
+    .map((d) => d.reason)
+    .join('\n');
 
 /** Both tables downstream equal to the primary (ordered row hash per table). */
 async function matches(): Promise<void> {
@@ -128,7 +149,11 @@ async function refusedOnB(x: FilterCase): Promise<void> {
     expect(failureType(error), x.what).toBe('PreflightFailed');
     const text = refusal(status);
     const header = 'switch refused, nothing was changed: DM would silently miss changes behind a filter';
-    expect(text).toMatch(new RegExp(`^${header} \\(MariaDB counts a filtered transaction in gtid_current_pos but leaves it out of the binary log`));
+    expect(text).toMatch(
+      new RegExp(
+        `^${header} \\(MariaDB counts a filtered transaction in gtid_current_pos but leaves it out of the binary log`,
+      ),
+    );
     for (const re of x.expected(esc(at(b)))) expect(text, x.what).toMatch(re);
     // named once, though MariaDB may show a filter in more than one place
     expect(text.split(`${x.what}=(`).length - 1, x.what).toBe(1);
@@ -147,7 +172,9 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
         set: ["SET GLOBAL replicate_ignore_table = 'app.t2'"],
         clear: ["SET GLOBAL replicate_ignore_table = ''"],
         expected: (onB) => [
-          new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${onB}: it skips changes of app\\.t2, in schemas the tasks replicate \\(${TASK}: app\\)`),
+          new RegExp(
+            `REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${onB}: it skips changes of app\\.t2, in schemas the tasks replicate \\(${TASK}: app\\)`,
+          ),
           /counting them as executed \(gtid_slave_pos\) but leaving them out of its binary log, so DM would lose them without an error/,
           /remove it \(SET GLOBAL replicate_ignore_table='' with the replica stopped, and from the server's configuration\) or choose another instance/,
         ],
@@ -168,13 +195,23 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
         what: 'REPLICATE_WILD_IGNORE_TABLE',
         set: ["SET GLOBAL replicate_wild_ignore_table = 'app.t%'"],
         clear: ["SET GLOBAL replicate_wild_ignore_table = ''"],
-        expected: (onB) => [new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the new instance ${onB}: it skips changes of app\\.t%`), /SET GLOBAL replicate_wild_ignore_table=''/],
+        expected: (onB) => [
+          new RegExp(
+            `REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the new instance ${onB}: it skips changes of app\\.t%`,
+          ),
+          /SET GLOBAL replicate_wild_ignore_table=''/,
+        ],
       },
       {
         what: 'REPLICATE_DO_DB',
         set: ["SET GLOBAL replicate_do_db = 'app'"],
         clear: ["SET GLOBAL replicate_do_db = ''"],
-        expected: (onB) => [new RegExp(`REPLICATE_DO_DB=\\(app\\) on the new instance ${onB}: a replica applies only what this filter names`), /SET GLOBAL replicate_do_db=''/],
+        expected: (onB) => [
+          new RegExp(
+            `REPLICATE_DO_DB=\\(app\\) on the new instance ${onB}: a replica applies only what this filter names`,
+          ),
+          /SET GLOBAL replicate_do_db=''/,
+        ],
       },
     ];
     for (const x of cases) await refusedOnB(x);
@@ -187,7 +224,9 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
         set: ['CHANGE MASTER TO IGNORE_DOMAIN_IDS = (1)'],
         clear: ['CHANGE MASTER TO IGNORE_DOMAIN_IDS = ()'],
         expected: (onB) => [
-          new RegExp(`REPLICATE_IGNORE_DOMAIN_IDS=\\(1\\) on the new instance ${onB}: the replica's IO thread drops the transactions of the GTID domains listed`),
+          new RegExp(
+            `REPLICATE_IGNORE_DOMAIN_IDS=\\(1\\) on the new instance ${onB}: the replica's IO thread drops the transactions of the GTID domains listed`,
+          ),
           /STOP SLAVE; CHANGE MASTER TO IGNORE_DOMAIN_IDS=\(\); START SLAVE/,
         ],
       },
@@ -195,20 +234,30 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
         what: 'REPLICATE_DO_DOMAIN_IDS',
         set: ['CHANGE MASTER TO DO_DOMAIN_IDS = (0)'],
         clear: ['CHANGE MASTER TO DO_DOMAIN_IDS = ()'],
-        expected: (onB) => [new RegExp(`REPLICATE_DO_DOMAIN_IDS=\\(0\\) on the new instance ${onB}: the replica's IO thread drops the transactions of every GTID domain but these`)],
+        expected: (onB) => [
+          new RegExp(
+            `REPLICATE_DO_DOMAIN_IDS=\\(0\\) on the new instance ${onB}: the replica's IO thread drops the transactions of every GTID domain but these`,
+          ),
+        ],
       },
       {
         what: 'REPLICATE_IGNORE_SERVER_IDS',
         set: ['CHANGE MASTER TO IGNORE_SERVER_IDS = (7)'],
         clear: ['CHANGE MASTER TO IGNORE_SERVER_IDS = ()'],
-        expected: (onB) => [new RegExp(`REPLICATE_IGNORE_SERVER_IDS=\\(7\\) on the new instance ${onB}: the replica skips every transaction written on those servers`)],
+        expected: (onB) => [
+          new RegExp(
+            `REPLICATE_IGNORE_SERVER_IDS=\\(7\\) on the new instance ${onB}: the replica skips every transaction written on those servers`,
+          ),
+        ],
       },
       {
         what: 'REPLICATE_EVENTS_MARKED_FOR_SKIP',
         set: ['SET GLOBAL replicate_events_marked_for_skip = FILTER_ON_SLAVE'],
         clear: ['SET GLOBAL replicate_events_marked_for_skip = REPLICATE'],
         expected: (onB) => [
-          new RegExp(`REPLICATE_EVENTS_MARKED_FOR_SKIP=\\(FILTER_ON_SLAVE\\) \\(global\\) on the new instance ${onB}: the replica skips the transactions a session on its source wrote with @@skip_replication=1`),
+          new RegExp(
+            `REPLICATE_EVENTS_MARKED_FOR_SKIP=\\(FILTER_ON_SLAVE\\) \\(global\\) on the new instance ${onB}: the replica skips the transactions a session on its source wrote with @@skip_replication=1`,
+          ),
           /SET GLOBAL replicate_events_marked_for_skip=REPLICATE with the replica stopped/,
         ],
       },
@@ -217,7 +266,11 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
         set: ["SET GLOBAL replicate_rewrite_db = 'app->app2'"],
         clear: ["SET GLOBAL replicate_rewrite_db = ''"],
         // SHOW SLAVE STATUS shows the variable's rules too; its pairs are read in MariaDB's spelling
-        expected: (onB) => [new RegExp(`REPLICATE_REWRITE_DB=\\(app->app2\\) on the new instance ${onB}: it applies the changes of one schema to another \\(app → app2\\)`)],
+        expected: (onB) => [
+          new RegExp(
+            `REPLICATE_REWRITE_DB=\\(app->app2\\) on the new instance ${onB}: it applies the changes of one schema to another \\(app → app2\\)`,
+          ),
+        ],
       },
     ];
     for (const x of cases) await refusedOnB(x);
@@ -229,9 +282,17 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
     const onC = await runSwitch(client, 'addressSwitch', QUEUE, req(c, a));
     expect(failureType(onC.error)).toBe('PreflightFailed');
     const text = refusal(onC.status);
-    expect(text).toMatch(new RegExp(`binlog-ignore-db=scratch on the new instance ${esc(at(c))}: a DDL statement is filtered by the default database \\(USE\\)`));
+    expect(text).toMatch(
+      new RegExp(
+        `binlog-ignore-db=scratch on the new instance ${esc(at(c))}: a DDL statement is filtered by the default database \\(USE\\)`,
+      ),
+    );
     expect(text).toMatch(/remove it from the server's configuration \(a restart\) or choose another instance/);
-    expect(text).toMatch(new RegExp(`slave_skip_errors=1062 on the new instance ${esc(at(c))}: a transaction that fails with one of those errors is committed without its changes`));
+    expect(text).toMatch(
+      new RegExp(
+        `slave_skip_errors=1062 on the new instance ${esc(at(c))}: a transaction that fails with one of those errors is committed without its changes`,
+      ),
+    );
     expect(text).toMatch(/set slave_skip_errors to OFF \(in the server's configuration, then restart it\)/);
     await untouched(onC.status);
 
@@ -253,13 +314,18 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
 
   it('given filters on schemas no task replicates (scratch), should switch to that instance with every row downstream (last: DM then reads B)', async () => {
     await waitCaughtUp(b, primary, 60_000);
-    const set = ["SET GLOBAL replicate_ignore_table = 'scratch.t2'", "SET GLOBAL replicate_wild_ignore_table = 'scratch%.%'", "SET GLOBAL replicate_rewrite_db = 'scratch->scratch2'"];
+    const set = [
+      "SET GLOBAL replicate_ignore_table = 'scratch.t2'",
+      "SET GLOBAL replicate_wild_ignore_table = 'scratch%.%'",
+      "SET GLOBAL replicate_rewrite_db = 'scratch->scratch2'",
+    ];
     await stopped(b, set);
     try {
-      const writing = (ended: Promise<unknown>) => writeUntil(ended, async () => {
-        await writeRows(primary, 1);
-        await writeRows(primary, 1, 't2');
-      });
+      const writing = (ended: Promise<unknown>) =>
+        writeUntil(ended, async () => {
+          await writeRows(primary, 1);
+          await writeRows(primary, 1, 't2');
+        });
       const { status, error } = await runSwitch(client, 'addressSwitch', QUEUE, req(b, a), writing);
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
@@ -271,7 +337,11 @@ describe('replication filters on a MariaDB upstream (real stack)', { timeout: 60
       await matches();
       expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
     } finally {
-      await stopped(b, ["SET GLOBAL replicate_ignore_table = ''", "SET GLOBAL replicate_wild_ignore_table = ''", "SET GLOBAL replicate_rewrite_db = ''"]);
+      await stopped(b, [
+        "SET GLOBAL replicate_ignore_table = ''",
+        "SET GLOBAL replicate_wild_ignore_table = ''",
+        "SET GLOBAL replicate_rewrite_db = ''",
+      ]);
     }
   });
 });

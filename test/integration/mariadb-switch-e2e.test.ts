@@ -17,7 +17,18 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, binlogDumps, failureType, downstreamMatches, runSwitch, saveHistory, sourceReads, startInProcessWorker, taskState, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  addressSwitchSteps,
+  binlogDumps,
+  failureType,
+  downstreamMatches,
+  runSwitch,
+  saveHistory,
+  sourceReads,
+  startInProcessWorker,
+  taskState,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
 
@@ -35,14 +46,21 @@ let client: Client;
 let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [stack, topology] = await Promise.all([startStack({ temporal: true, dm: true }), startTopology({ flavor: 'mariadb', replicas: 2 })]);
+  [stack, topology] = await Promise.all([
+    startStack({ temporal: true, dm: true }),
+    startTopology({ flavor: 'mariadb', replicas: 2 }),
+  ]);
   ({ dm, downstream: tidb } = stack as Required<Stack>);
   [primary, a, b] = topology.all() as [DbInstance, DbInstance, DbInstance];
   // one transaction outside `app`, so the task's starting GTID position is not empty
   await primary.query('CREATE DATABASE IF NOT EXISTS warmup');
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   const [status] = await a.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
-  const meta = { 'binlog-name': status!.File, 'binlog-pos': Number(status!.Position), 'binlog-gtid': await a.variable('gtid_binlog_pos') };
+  const meta = {
+    'binlog-name': status!.File,
+    'binlog-pos': Number(status!.Position),
+    'binlog-gtid': await a.variable('gtid_binlog_pos'),
+  };
   await createSource(dm, SOURCE, a);
   const file = await dm.file(`task-${TASK}.yaml`, stringify(taskConfig(TASK, [SOURCE], tidb, meta)));
   expectOk('start-task', await dm.ctl(['start-task', file]));
@@ -65,8 +83,16 @@ describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
     await waitCaughtUp(b, primary);
 
-    const req: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
-    const { status, error, handle } = await runSwitch(client, 'addressSwitch', QUEUE, req, (ended) => writeUntil(ended, () => writeRows(primary, 1)));
+    const req: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: ref(b),
+      oldInstance: ref(a),
+      taskCredentials: 'sandbox-root',
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
+    const { status, error, handle } = await runSwitch(client, 'addressSwitch', QUEUE, req, (ended) =>
+      writeUntil(ended, () => writeRows(primary, 1)),
+    );
     await saveHistory(handle, 'address-switch-mariadb');
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
@@ -75,7 +101,9 @@ describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
     const frozen = status.gtids.find((g) => g.label === `gtid-S task ${TASK} (frozen)`);
     expect(frozen?.set).toMatch(/^0-1-\d+$/);
     expect(status.gtids.find((g) => g.label === 'gtid-E new instance (frozen)')?.set).toMatch(/^0-1-\d+$/);
-    expect(status.gtids.find((g) => g.label === 'gtid-P new instance (frozen)')?.set).toBe('(MariaDB keeps no gtid_purged)');
+    expect(status.gtids.find((g) => g.label === 'gtid-P new instance (frozen)')?.set).toBe(
+      '(MariaDB keeps no gtid_purged)',
+    );
     expect(status.decisions.some((d) => d.reason.startsWith(`task ${TASK}: gtid-S ⊆ gtid-E`))).toBe(true);
 
     expect(await sourceReads(dm, SOURCE)).toEqual({ host: b.host, port: b.port });
@@ -91,12 +119,25 @@ describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
     await writeRows(primary, 3); // the primary's next transaction takes the same sequence number in domain 0
     await waitCaughtUp(a, primary);
     const sid = Number(await a.variable('server_id'));
-    const req: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const req: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: ref(a),
+      oldInstance: ref(b),
+      taskCredentials: 'sandbox-root',
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
     const { status, error } = await runSwitch(client, 'addressSwitch', QUEUE, req);
     expect(failureType(error)).toBe('GtidRefused');
     expect(status.outcome).toBe('refused');
-    const refusal = status.decisions.filter((d) => d.verdict === 'refuse').map((d) => d.reason).join('\n');
-    expect(refusal).toMatch(new RegExp(`errant transactions .*: 0-${sid}-\\d+ \\(written on the new instance ${a.host}:${a.port} itself \\(server_id ${sid}\\)`));
+    const refusal = status.decisions
+      .filter((d) => d.verdict === 'refuse')
+      .map((d) => d.reason)
+      .join('\n');
+    expect(refusal).toMatch(
+      new RegExp(
+        `errant transactions .*: 0-${sid}-\\d+ \\(written on the new instance ${a.host}:${a.port} itself \\(server_id ${sid}\\)`,
+      ),
+    );
     // the primary's transactions A is ahead with are not errant: the per-(domain, server id) comparison tells them apart
     expect(refusal).not.toMatch(/0-1-\d+ \(/);
     expect(status.warnings.join()).toMatch(/gtid_strict_mode is OFF on the new instance/);

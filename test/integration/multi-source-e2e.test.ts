@@ -16,7 +16,15 @@ import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { addressSwitchSteps, downstreamMatches, runSwitch, sourceReads, taskState, writeUntil, startInProcessWorker } from '../sandbox/switch-harness.js';
+import {
+  addressSwitchSteps,
+  downstreamMatches,
+  runSwitch,
+  sourceReads,
+  taskState,
+  writeUntil,
+  startInProcessWorker,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { load, snapshot, waitCaughtUp, withoutReplicationStatements, writeRows } from '../sandbox/topology.js';
 
@@ -51,15 +59,24 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
   const instances = [];
-  for (const [id, db, table] of [[SOURCE, a, 'rows'], [OTHER, other, OTHER_TABLE]] as const) {
+  for (const [id, db, table] of [
+    [SOURCE, a, 'rows'],
+    [OTHER, other, OTHER_TABLE],
+  ] as const) {
     const snap = await snapshot(db);
     await load(tidb, withoutReplicationStatements(snap.sql), false);
-    instances.push({ 'source-id': id, 'block-allow-list': `only-${table}`, meta: { 'binlog-name': snap.binlogFile, 'binlog-pos': snap.binlogPos, 'binlog-gtid': snap.gtidExecuted } });
+    instances.push({
+      'source-id': id,
+      'block-allow-list': `only-${table}`,
+      meta: { 'binlog-name': snap.binlogFile, 'binlog-pos': snap.binlogPos, 'binlog-gtid': snap.gtidExecuted },
+    });
   }
   const task = {
     ...taskConfig(TASK, [], tidb),
     'mysql-instances': instances,
-    'block-allow-list': Object.fromEntries(['rows', OTHER_TABLE].map((t) => [`only-${t}`, { 'do-tables': [{ 'db-name': 'app', 'tbl-name': t }] }])),
+    'block-allow-list': Object.fromEntries(
+      ['rows', OTHER_TABLE].map((t) => [`only-${t}`, { 'do-tables': [{ 'db-name': 'app', 'tbl-name': t }] }]),
+    ),
   };
   expectOk('start-task', await dm.ctl(['start-task', await dm.file(`task-${TASK}.yaml`, stringify(task))]));
 
@@ -73,7 +90,8 @@ afterAll(async () => {
 });
 
 const ref = (db: DbInstance) => ({ host: db.host, port: db.port, credentials: 'sandbox-root' });
-const bothMatch = () => Promise.all([downstreamMatches(primary, tidb, 90_000), downstreamMatches(other, tidb, 90_000, OTHER_TABLE)]);
+const bothMatch = () =>
+  Promise.all([downstreamMatches(primary, tidb, 90_000), downstreamMatches(other, tidb, 90_000, OTHER_TABLE)]);
 
 describe('a task over two sources on the real stack', { timeout: 300_000 }, () => {
   it('given one of its sources re-pointed, should stop and start only that subtask while the other keeps running, every row exactly once', async () => {
@@ -83,7 +101,13 @@ describe('a task over two sources on the real stack', { timeout: 300_000 }, () =
 
     // both upstreams keep writing; the other source's subtask is watched the whole time
     const otherStages = new Set<string>();
-    const req: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const req: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: ref(b),
+      oldInstance: ref(a),
+      taskCredentials: 'sandbox-root',
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
     const { status, error } = await runSwitch(client, 'addressSwitch', QUEUE, req, (ended) =>
       Promise.all([
         writeUntil(ended, () => writeRows(primary, 1)),

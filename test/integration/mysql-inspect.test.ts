@@ -39,6 +39,10 @@ describe('mysqlInspect on MariaDB', () => {
 
   it('given an instance that is down, should say so instead of failing', async () => {
     const facts = await activities.mysqlInspect({ host: '127.0.0.1', port: 1, credentials: 'root' });
-    expect(facts).toMatchObject({ reachable: false, address: '127.0.0.1:1', error: expect.stringMatching(/ECONNREFUSED/) });
+    expect(facts).toMatchObject({
+      reachable: false,
+      address: '127.0.0.1:1',
+      error: expect.stringMatching(/ECONNREFUSED/),
+    });
   });
 });

@@ -19,7 +19,15 @@ import { expectOk } from '../sandbox/dm-setup.js';
 import { freePort } from '../sandbox/ports.js';
 import { startPrometheus, type Prometheus } from '../sandbox/prometheus.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, sourceReads, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  sourceReads,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import { startWorkerProcess, type WorkerProcess } from '../sandbox/worker-process.js';
@@ -58,7 +66,10 @@ beforeAll(async () => {
   rulesDir = await mkdtemp(join(tmpdir(), 'dsw-rules-'));
   const shipped = await readFile(join(deploy, 'dm-switch-alerts.yml'), 'utf8');
   expect(shipped).toContain('(dm_switch_frozen_seconds) > 600');
-  await writeFile(join(rulesDir, 'rules.yml'), shipped.replace('(dm_switch_frozen_seconds) > 600', '(dm_switch_frozen_seconds) > 3'));
+  await writeFile(
+    join(rulesDir, 'rules.yml'),
+    shipped.replace('(dm_switch_frozen_seconds) > 600', '(dm_switch_frozen_seconds) > 3'),
+  );
   prom = await startPrometheus({ targets: [`127.0.0.1:${metricsPort}`], ruleFiles: [join(rulesDir, 'rules.yml')] });
   // a client only: the switches run in the worker process
   const connection = await Connection.connect({ address: stack.temporal!.address });
@@ -87,23 +98,34 @@ const reads = async () => (await sourceReads(dm, SOURCE))?.port;
 const at = { source: '', dm_cluster: 'default' };
 
 /** The single value of `expr`, once Prometheus has one (undefined: no sample); polls until `ok` holds. */
-async function eventually(expr: string, ok: (v: number | undefined, all: number[]) => boolean, timeoutMs = 30_000): Promise<number | undefined> {
+async function eventually(
+  expr: string,
+  ok: (v: number | undefined, all: number[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
   let last: number[] = [];
   for (;;) {
     last = (await prom.query(expr)).map((s) => s.value);
     if (ok(last[0], last)) return last[0];
-    if (Date.now() > deadline) throw new Error(`prometheus: ${expr} is ${JSON.stringify(last)} after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`prometheus: ${expr} is ${JSON.stringify(last)} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
-const sel = (labels: Record<string, string>) => `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+const sel = (labels: Record<string, string>) =>
+  `{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',')}}`;
 
 describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
   it('given the shipped alerting rules, should pass promtool check and the rules unit test, and fail a broken copy', async () => {
     const check = await execa('promtool', ['check', 'rules', join(deploy, 'dm-switch-alerts.yml')], { reject: false });
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);
-    const unit = await execa('promtool', ['test', 'rules', 'dm-switch-alerts.test.yml'], { cwd: deploy, reject: false });
+    const unit = await execa('promtool', ['test', 'rules', 'dm-switch-alerts.test.yml'], {
+      cwd: deploy,
+      reject: false,
+    });
     expect(unit.exitCode, unit.stdout + unit.stderr).toBe(0);
     const broken = join(rulesDir, 'broken.yml');
     await writeFile(broken, (await readFile(join(deploy, 'dm-switch-alerts.yml'), 'utf8')).replace('== 1', '== == 1'));
@@ -115,23 +137,45 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
     // a refusal first: counted, and its duration recorded, under its own outcome
     const refused = await startSwitch(client, 'addressSwitch', QUEUE, req(primary, b));
     expect(failureType((await refused.end()).error)).toBe('PreflightFailed');
-    await eventually(`dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'refused' })}`, (v) => v === 1);
-    await eventually(`dm_switch_duration_seconds_count${sel({ dm_cluster: 'default', kind: 'address-switch', outcome: 'refused' })}`, (v) => v === 1);
+    await eventually(
+      `dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'refused' })}`,
+      (v) => v === 1,
+    );
+    await eventually(
+      `dm_switch_duration_seconds_count${sel({ dm_cluster: 'default', kind: 'address-switch', outcome: 'refused' })}`,
+      (v) => v === 1,
+    );
 
     const started = Date.now();
-    const run = await startSwitch(client, 'addressSwitch', QUEUE, req(b, a, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }));
+    const run = await startSwitch(
+      client,
+      'addressSwitch',
+      QUEUE,
+      req(b, a, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }),
+    );
     const ended = run.end();
     const writes = writeUntil(ended, () => writeRows(primary, 1));
     const waiting = await waitForStatus(run.handle, (s) => s.phase === 'awaiting-approval');
     expect(waiting.frozenSince).toBeDefined();
     const gateOpened = Date.now();
-    await eventually(`dm_switch_running${sel({ ...at, kind: 'address-switch', phase: 'awaiting-approval' })}`, (v) => v === 1);
+    await eventually(
+      `dm_switch_running${sel({ ...at, kind: 'address-switch', phase: 'awaiting-approval' })}`,
+      (v) => v === 1,
+    );
     await eventually(`dm_switch_awaiting_approval${sel({ ...at, gate: 'before-switch' })}`, (v) => v === 1);
     // DM stays frozen while the gate waits: the gauge grows, and past the (test's) 3 s the alert fires
     const frozen1 = await eventually(`dm_switch_frozen_seconds${sel(at)}`, (v) => v !== undefined && v > 1);
     const frozen2 = await eventually(`dm_switch_frozen_seconds${sel(at)}`, (v) => v !== undefined && v > frozen1! + 1);
     expect(frozen2).toBeLessThan((Date.now() - started) / 1000 + 2);
-    await expect.poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchFrozenTooLong' && x.labels.source === SOURCE && x.state === 'firing').length, { timeout: 30_000, interval: 250 }).toBe(1);
+    await expect
+      .poll(
+        async () =>
+          (await prom.alerts()).filter(
+            (x) => x.labels.alertname === 'DmSwitchFrozenTooLong' && x.labels.source === SOURCE && x.state === 'firing',
+          ).length,
+        { timeout: 30_000, interval: 250 },
+      )
+      .toBe(1);
     const alert = (await prom.alerts()).find((x) => x.labels.alertname === 'DmSwitchFrozenTooLong')!;
     expect(alert.annotations.description).toContain(`dm-switch status dm-switch/default/${SOURCE}`);
     // nothing else runs: one running label set at 1, none for another phase
@@ -147,7 +191,10 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
     expect(status.frozenSince).toBeUndefined();
     expect(await reads()).toBe(b.port);
 
-    await eventually(`dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'switched' })}`, (v) => v === 1);
+    await eventually(
+      `dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'switched' })}`,
+      (v) => v === 1,
+    );
     const duration = { dm_cluster: 'default', kind: 'address-switch', outcome: 'switched' };
     await eventually(`dm_switch_duration_seconds_count${sel(duration)}`, (v) => v === 1);
     const took = (await prom.query(`dm_switch_duration_seconds_sum${sel(duration)}`))[0]!.value;
@@ -168,7 +215,12 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
     await eventually(`dm_switch_running == 1`, (_v, all) => all.length === 0);
     await eventually(`dm_switch_awaiting_approval${sel({ ...at, gate: 'before-switch' })}`, (v) => v === 0);
     await eventually(`dm_switch_frozen_seconds${sel(at)}`, (v) => v === 0);
-    await expect.poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchFrozenTooLong').length, { timeout: 30_000, interval: 250 }).toBe(0);
+    await expect
+      .poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchFrozenTooLong').length, {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toBe(0);
     expect(await eventually('dm_switch_metrics_collector_up', (v) => v === 1)).toBe(1);
     await downstreamMatches(primary, tidb);
   });
@@ -180,19 +232,40 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
     const cfg = expectOk('config task', await dm.ctl(['config', 'task', TASK])).cfg as string;
     expectOk('stop-task', await dm.ctl(['stop-task', '-s', SOURCE, TASK]));
     expectOk('operate-source stop', await dm.ctl(['operate-source', 'stop', SOURCE]));
-    const run = await startSwitch(client, 'addressSwitch', QUEUE, req(to, from, { taskConfigs: { [TASK]: cfg.replace('task-mode: incremental', 'task-mode: sometimes') } }));
+    const run = await startSwitch(
+      client,
+      'addressSwitch',
+      QUEUE,
+      req(to, from, { taskConfigs: { [TASK]: cfg.replace('task-mode: incremental', 'task-mode: sometimes') } }),
+    );
     const { status, error } = await run.end();
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
 
-    await eventually(`dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'needs-operator' })}`, (v) => v === 1);
+    await eventually(
+      `dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'needs-operator' })}`,
+      (v) => v === 1,
+    );
     await eventually(`dm_switch_needs_operator${sel(at)}`, (v) => v === 1);
-    await expect.poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchNeedsOperator' && x.labels.source === SOURCE && x.state === 'firing').length, { timeout: 30_000, interval: 250 }).toBe(1);
+    await expect
+      .poll(
+        async () =>
+          (await prom.alerts()).filter(
+            (x) => x.labels.alertname === 'DmSwitchNeedsOperator' && x.labels.source === SOURCE && x.state === 'firing',
+          ).length,
+        { timeout: 30_000, interval: 250 },
+      )
+      .toBe(1);
 
     // the operator finishes by hand with the saved configuration, then moves the source back with a switch: the alert ends
-    const file = await dm.file('operator-task.yaml', cfg.replace(/user: \S+\n(\s+)password: '\*+'/, "user: root\n$1password: ''"));
+    const file = await dm.file(
+      'operator-task.yaml',
+      cfg.replace(/user: \S+\n(\s+)password: '\*+'/, "user: root\n$1password: ''"),
+    );
     expectOk('start-task', await dm.ctl(['start-task', '-s', SOURCE, file]));
-    await expect.poll(() => taskState(dm, SOURCE, TASK), { timeout: 60_000, interval: 500 }).toEqual({ stage: 'Running', unit: 'Sync' });
+    await expect
+      .poll(() => taskState(dm, SOURCE, TASK), { timeout: 60_000, interval: 500 })
+      .toEqual({ stage: 'Running', unit: 'Sync' });
     const back = await startSwitch(client, 'addressSwitch', QUEUE, req(from, to));
     const ended = back.end();
     await writeUntil(ended, () => writeRows(primary, 1));
@@ -200,8 +273,16 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
     expect(r.error).toBeUndefined();
     expect(r.status.outcome).toBe('switched');
     await eventually(`dm_switch_needs_operator${sel(at)}`, (v) => v === 0);
-    await expect.poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchNeedsOperator').length, { timeout: 30_000, interval: 250 }).toBe(0);
-    await eventually(`dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'switched' })}`, (v) => v === 2);
+    await expect
+      .poll(async () => (await prom.alerts()).filter((x) => x.labels.alertname === 'DmSwitchNeedsOperator').length, {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toBe(0);
+    await eventually(
+      `dm_switch_finished_total${sel({ ...at, kind: 'address-switch', outcome: 'switched' })}`,
+      (v) => v === 2,
+    );
     await downstreamMatches(primary, tidb, 90_000);
   });
 });

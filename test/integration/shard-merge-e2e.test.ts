@@ -22,7 +22,15 @@ import type { SwitchStatus } from '../../common/switch/status.js';
 import type { SourceEndpoint } from '../../common/switch/types.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startShardMerge, type ShardMerge, type ShardMode } from '../sandbox/shard-merge.js';
-import { failureType, runSwitch, sourceReads, startInProcessWorker, startSwitch, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  failureType,
+  runSwitch,
+  sourceReads,
+  startInProcessWorker,
+  startSwitch,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import { waitCaughtUp } from '../sandbox/topology.js';
 
 function shardSuite(mode: ShardMode, cases: (ctx: Ctx) => void): void {
@@ -30,7 +38,10 @@ function shardSuite(mode: ShardMode, cases: (ctx: Ctx) => void): void {
   beforeAll(async () => {
     ctx.sm = await startShardMerge({ mode, vip: true });
     [, ctx.a, ctx.b] = ctx.sm.stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
-    const w = await startInProcessWorker(ctx.sm.stack.temporal!.address, ctx.sm.stack.workerConfigYaml(`e2e-shard-${mode}`));
+    const w = await startInProcessWorker(
+      ctx.sm.stack.temporal!.address,
+      ctx.sm.stack.workerConfigYaml(`e2e-shard-${mode}`),
+    );
     ctx.client = w.client;
     ctx.stopWorker = w.stop;
     ctx.queue = `e2e-shard-${mode}`;
@@ -55,7 +66,8 @@ interface Ctx {
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const decisions = (s: SwitchStatus) => s.decisions.map((d) => d.reason).join('\n');
-const writing = (c: Ctx) => (ended: Promise<unknown>) => Promise.all([writeUntil(ended, () => c.sm.write(1, 1)), writeUntil(ended, () => c.sm.write(2, 1))]);
+const writing = (c: Ctx) => (ended: Promise<unknown>) =>
+  Promise.all([writeUntil(ended, () => c.sm.write(1, 1)), writeUntil(ended, () => c.sm.write(2, 1))]);
 
 /** The VIP's holder now, and the other replica. */
 async function vipEnds(c: Ctx): Promise<{ here: DbInstance; there: DbInstance }> {
@@ -70,7 +82,12 @@ const vipReq = (c: Ctx, to: DbInstance, from: DbInstance, extra: Partial<VipSwit
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
   ...extra,
 });
-const addressReq = (c: Ctx, to: DbInstance, from: SourceEndpoint, extra: Partial<AddressSwitchRequest> = {}): AddressSwitchRequest => ({
+const addressReq = (
+  c: Ctx,
+  to: DbInstance,
+  from: SourceEndpoint,
+  extra: Partial<AddressSwitchRequest> = {},
+): AddressSwitchRequest => ({
   sourceId: c.sm.sources[0],
   newInstance: ref(to),
   oldInstance: from,
@@ -87,12 +104,20 @@ async function nextDdlCoordinated(c: Ctx): Promise<void> {
   await c.sm.write(1, 5);
   await c.sm.write(2, 5);
   await c.sm.downstreamEqualsUnion();
-  for (const s of await c.sm.subtasks()) expect({ source: s.source, stage: s.stage, errors: s.errors }).toEqual({ source: s.source, stage: 'Running', errors: [] });
+  for (const s of await c.sm.subtasks())
+    expect({ source: s.source, stage: s.stage, errors: s.errors }).toEqual({
+      source: s.source,
+      stage: 'Running',
+      errors: [],
+    });
   expect(await c.sm.ddlLocks()).toEqual([]);
 }
 
 /** A switch that waits at before-switch, a DROP COLUMN on the other shard while DM is frozen, then the same on this shard. */
-async function dropOnOtherShardWhileFrozen(c: Ctx, start: () => Promise<Awaited<ReturnType<typeof startSwitch>>>): Promise<SwitchStatus> {
+async function dropOnOtherShardWhileFrozen(
+  c: Ctx,
+  start: () => Promise<Awaited<ReturnType<typeof startSwitch>>>,
+): Promise<SwitchStatus> {
   const column = `c${c.col}`;
   const sw = await start();
   await waitForStatus(sw.handle, (s) => s.phase === 'awaiting-approval');
@@ -121,15 +146,26 @@ describe('a pessimistic shard-merge task through switches of one source', { time
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       // DM's pooled connections to the old instance closed before the move, so that its resume does not lose the sharding groups
-      expect(status.steps.find((s) => s.step.startsWith('close the idle connections of dm-worker'))?.detail).toMatch(/^[1-9]\d* closed/);
-      expect(decisions(status)).toMatch(/every subtask of the shard-merge task\(s\) shard-pessimistic is Running without errors: shard-pessimistic@mysql-replica-01 Running\/Sync, shard-pessimistic@mysql-shard-02 Running\/Sync/);
+      expect(status.steps.find((s) => s.step.startsWith('close the idle connections of dm-worker'))?.detail).toMatch(
+        /^[1-9]\d* closed/,
+      );
+      expect(decisions(status)).toMatch(
+        /every subtask of the shard-merge task\(s\) shard-pessimistic is Running without errors: shard-pessimistic@mysql-replica-01 Running\/Sync, shard-pessimistic@mysql-shard-02 Running\/Sync/,
+      );
       await nextDdlCoordinated(c);
     });
 
     it('given a DDL on the other shard while this source is paused, should coordinate it once the source runs again', async () => {
       const { here, there } = await vipEnds(c);
       await waitCaughtUp(there, c.sm.shard1, 60_000);
-      await dropOnOtherShardWhileFrozen(c, () => startSwitch(c.client, 'vipSwitch', c.queue, vipReq(c, there, here, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } })));
+      await dropOnOtherShardWhileFrozen(c, () =>
+        startSwitch(
+          c.client,
+          'vipSwitch',
+          c.queue,
+          vipReq(c, there, here, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }),
+        ),
+      );
       await nextDdlCoordinated(c);
     });
 
@@ -143,13 +179,27 @@ describe('a pessimistic shard-merge task through switches of one source', { time
       const refused = await runSwitch(c.client, 'vipSwitch', c.queue, vipReq(c, there, here));
       expect(failureType(refused.error)).toBe('PreflightFailed');
       expect(refused.status.outcome).toBe('refused');
-      expect(decisions(refused.status)).toMatch(new RegExp(`an unresolved shard DDL lock involves source ${c.sm.sources[0]}: lock shard-pessimistic-\`db_target\`\\.\`tb\` of task shard-pessimistic \\(pessimistic, DDL ALTER TABLE .*ADD COLUMN \`c${c.col}\`.*\\): source ${c.sm.sources[0]} has reached the DDL and waits for mysql-shard-02`));
+      expect(decisions(refused.status)).toMatch(
+        new RegExp(
+          `an unresolved shard DDL lock involves source ${c.sm.sources[0]}: lock shard-pessimistic-\`db_target\`\\.\`tb\` of task shard-pessimistic \\(pessimistic, DDL ALTER TABLE .*ADD COLUMN \`c${c.col}\`.*\\): source ${c.sm.sources[0]} has reached the DDL and waits for mysql-shard-02`,
+        ),
+      );
       expect(refused.status.steps).toEqual([]);
 
-      const accepted = await runSwitch(c.client, 'vipSwitch', c.queue, vipReq(c, there, here, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60, acceptShardDdlLock: true } }), (ended) => writeUntil(ended, () => c.sm.write(2, 1)));
+      const accepted = await runSwitch(
+        c.client,
+        'vipSwitch',
+        c.queue,
+        vipReq(c, there, here, {
+          options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60, acceptShardDdlLock: true },
+        }),
+        (ended) => writeUntil(ended, () => c.sm.write(2, 1)),
+      );
       expect(accepted.error).toBeUndefined();
       expect(accepted.status.outcome).toBe('switched');
-      expect(decisions(accepted.status)).toMatch(/task shard-pessimistic waits at the accepted shard DDL lock .* until mysql-shard-02 reach it: counted as healthy/);
+      expect(decisions(accepted.status)).toMatch(
+        /task shard-pessimistic waits at the accepted shard DDL lock .* until mysql-shard-02 reach it: counted as healthy/,
+      );
       // the other shard reaches the DDL: the lock resolves and everything flows again
       await c.sm.shard2.query(`ALTER TABLE db_shard.tb ADD COLUMN c${c.col} INT NOT NULL DEFAULT 0`);
       await c.sm.write(1, 3);
@@ -169,7 +219,9 @@ describe('a pessimistic shard-merge task through switches of one source', { time
         expect(error).toBeUndefined();
         expect(status.outcome).toBe('switched');
         expect(status.warnings.join()).toMatch(/old instance .* is unreachable/);
-        expect(decisions(status)).toMatch(/waiting 35 s before resuming: DM's idle connections to the old instance could not be closed/);
+        expect(decisions(status)).toMatch(
+          /waiting 35 s before resuming: DM's idle connections to the old instance could not be closed/,
+        );
       } finally {
         await execa('ip', ['-n', host.netns, 'link', 'set', 'eth0', 'up']);
       }
@@ -180,12 +232,20 @@ describe('a pessimistic shard-merge task through switches of one source', { time
     it("given an address switch, should start DM's exported task config again (normalised, checked before anything stops)", async () => {
       const { there } = await vipEnds(c);
       await waitCaughtUp(there, c.sm.shard1, 60_000);
-      const { status, error } = await runSwitch(c.client, 'addressSwitch', c.queue, addressReq(c, there, { host: c.sm.stack.vipLab!.vip, port: 3306, credentials: 'sandbox-root' }), writing(c));
+      const { status, error } = await runSwitch(
+        c.client,
+        'addressSwitch',
+        c.queue,
+        addressReq(c, there, { host: c.sm.stack.vipLab!.vip, port: 3306, credentials: 'sandbox-root' }),
+        writing(c),
+      );
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       // DM exports `is-sharding: false` beside `shard-mode`, which start-task refuses; the switch checked the normalised config first
       expect(status.savedConfigs?.tasks['shard-pessimistic']).toMatch(/is-sharding: false/);
-      expect(decisions(status)).toMatch(/DM accepts the saved configuration of task app-to-downstream \(check-task passed.*\), task shard-pessimistic \(check-task passed/);
+      expect(decisions(status)).toMatch(
+        /DM accepts the saved configuration of task app-to-downstream \(check-task passed.*\), task shard-pessimistic \(check-task passed/,
+      );
       expect(status.steps.map((s) => s.step)).toEqual([
         'pause-task -s mysql-shard-02 shard-pessimistic (the other shards, while this source is stopped)',
         `stop-task -s ${c.sm.sources[0]} app-to-downstream, shard-pessimistic`,
@@ -202,7 +262,14 @@ describe('a pessimistic shard-merge task through switches of one source', { time
       const here = from.host === c.a.host ? c.a : c.b;
       const there = here === c.a ? c.b : c.a;
       await waitCaughtUp(there, c.sm.shard1, 60_000);
-      await dropOnOtherShardWhileFrozen(c, () => startSwitch(c.client, 'addressSwitch', c.queue, addressReq(c, there, ref(here), { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } })));
+      await dropOnOtherShardWhileFrozen(c, () =>
+        startSwitch(
+          c.client,
+          'addressSwitch',
+          c.queue,
+          addressReq(c, there, ref(here), { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }),
+        ),
+      );
       await nextDdlCoordinated(c);
     });
   });
@@ -214,15 +281,36 @@ describe('an optimistic shard-merge task through switches of one source', { time
       await nextDdlCoordinated(c);
       const { here, there } = await vipEnds(c);
       await waitCaughtUp(there, c.sm.shard1, 60_000);
-      await dropOnOtherShardWhileFrozen(c, () => startSwitch(c.client, 'vipSwitch', c.queue, vipReq(c, there, here, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } })));
+      await dropOnOtherShardWhileFrozen(c, () =>
+        startSwitch(
+          c.client,
+          'vipSwitch',
+          c.queue,
+          vipReq(c, there, here, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } }),
+        ),
+      );
       await nextDdlCoordinated(c);
     });
 
     it('given a DDL on the other shard while this source is stopped, should address-switch it and merge exactly', async () => {
       const { there } = await vipEnds(c);
       await waitCaughtUp(there, c.sm.shard1, 60_000);
-      const status = await dropOnOtherShardWhileFrozen(c, () => startSwitch(c.client, 'addressSwitch', c.queue, addressReq(c, there, { host: c.sm.stack.vipLab!.vip, port: 3306, credentials: 'sandbox-root' }, { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } })));
-      expect(status.steps[0]?.step).toBe('pause-task -s mysql-shard-02 shard-optimistic (the other shards, while this source is stopped)');
+      const status = await dropOnOtherShardWhileFrozen(c, () =>
+        startSwitch(
+          c.client,
+          'addressSwitch',
+          c.queue,
+          addressReq(
+            c,
+            there,
+            { host: c.sm.stack.vipLab!.vip, port: 3306, credentials: 'sandbox-root' },
+            { approvals: { gates: ['before-switch'], timeoutSeconds: 600 } },
+          ),
+        ),
+      );
+      expect(status.steps[0]?.step).toBe(
+        'pause-task -s mysql-shard-02 shard-optimistic (the other shards, while this source is stopped)',
+      );
       await nextDdlCoordinated(c);
     });
   });

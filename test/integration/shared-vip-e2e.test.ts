@@ -68,7 +68,11 @@ async function taskFromNow(dm: DmCluster, name: string, sourceId: string, schema
   type Status = { File: string; Position: number; Executed_Gtid_Set: string };
   const [st] = await upstream.query<Status>('SHOW BINARY LOG STATUS');
   const gtid = st!.Executed_Gtid_Set.replace(/\s+/g, '');
-  const cfg = taskConfig(name, [sourceId], tidb, { 'binlog-name': st!.File, 'binlog-pos': Number(st!.Position), 'binlog-gtid': gtid });
+  const cfg = taskConfig(name, [sourceId], tidb, {
+    'binlog-name': st!.File,
+    'binlog-pos': Number(st!.Position),
+    'binlog-gtid': gtid,
+  });
   cfg['block-allow-list'] = { 'app-only': { 'do-dbs': [schema] } };
   const file = await dm.file(`task-${name}.yaml`, stringify(cfg));
   expectOk('start-task', await dm.ctl(['start-task', file]));
@@ -106,8 +110,15 @@ beforeAll(async () => {
     startDm({ workers: 1, masterHost: lab.gateway, netns: workers.slice(2) }),
   ]);
   [topo, temporal, tidb, dm1, dm2] = started;
-  stops.push(() => topo.destroy(), () => temporal.destroy(), () => tidb.destroy());
-  stops.push(() => dm1.destroy(), () => dm2.destroy());
+  stops.push(
+    () => topo.destroy(),
+    () => temporal.destroy(),
+    () => tidb.destroy(),
+  );
+  stops.push(
+    () => dm1.destroy(),
+    () => dm2.destroy(),
+  );
   [primary, a, b, c, d] = topo.all() as [DbInstance, DbInstance, DbInstance, DbInstance, DbInstance];
   await writeRows(primary, 3);
   await Promise.all([a, b, c, d].map((r) => waitCaughtUp(r, primary)));
@@ -179,7 +190,10 @@ async function runHost(kind: 'drain' | 'return', request: Parameters<typeof star
 async function realSwitches(dmCluster: string, sourceId: string): Promise<number> {
   let n = 0;
   for await (const w of client.workflow.list({ query: `WorkflowId = "dm-switch/${dmCluster}/${sourceId}"` })) {
-    const s = await client.workflow.getHandle(w.workflowId, w.runId).query(statusQuery).catch(() => null);
+    const s = await client.workflow
+      .getHandle(w.workflowId, w.runId)
+      .query(statusQuery)
+      .catch(() => null);
     if (s && !s.dryRun) n++;
   }
   return n;
@@ -188,9 +202,15 @@ async function realSwitches(dmCluster: string, sourceId: string): Promise<number
 describe('one VIP read by several sources, and hosts under drain (real stack)', { timeout: 900_000 }, () => {
   let drainA: HostStatus;
 
-  it('given the drain of the VIP\'s holder, should move the VIP once with both sources paused, checked and verified, and downstream equal; its undrain moves them back the same way', async () => {
+  it("given the drain of the VIP's holder, should move the VIP once with both sources paused, checked and verified, and downstream equal; its undrain moves them back the same way", async () => {
     const vips = [{ address: lab.vip }];
-    const request: DrainRequest = { host: a.host, credentials: 'sandbox-root', vips, candidates: [ref(b), ref(c)], options };
+    const request: DrainRequest = {
+      host: a.host,
+      credentials: 'sandbox-root',
+      vips,
+      candidates: [ref(b), ref(c)],
+      options,
+    };
     let back: Awaited<ReturnType<typeof runHost>>;
     const runs = { s1: await realSwitches('default', 'src-shared'), s2: await realSwitches('second', 'src-shared2') };
     const writing = (async () => {
@@ -211,7 +231,10 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
       expect(await realSwitches('second', 'src-shared2')).toBe(runs.s2);
       const leader = await client.workflow.getHandle('dm-switch/default/src-shared').query(statusQuery);
       const steps = leader.steps.map((s) => s.step);
-      expect(steps.filter((s) => s.startsWith('move VIP')), steps.join('\n')).toHaveLength(1);
+      expect(
+        steps.filter((s) => s.startsWith('move VIP')),
+        steps.join('\n'),
+      ).toHaveLength(1);
       expect(steps).toContain('pause-task task-s2 of source second/src-shared2 (reads the same VIP)');
       expect(steps).toContain('resume-task task-s2 of source second/src-shared2');
       const verified = `source second/src-shared2 reads ${lab.vip}:3306 from ${b.host}:3306 too, verified`;
@@ -231,10 +254,16 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     await allEqual();
   });
 
-  it('given two drains (A and B) started together with candidates [A, B, C, D], should never move a source onto the other\'s host, end both drained, keep both marked until undrain, and refuse a switch naming a marked host', async () => {
+  it("given two drains (A and B) started together with candidates [A, B, C, D], should never move a source onto the other's host, end both drained, keep both marked until undrain, and refuse a switch naming a marked host", async () => {
     const candidates = [ref(a), ref(b), ref(c), ref(d)];
     const credentials = { credentials: 'sandbox-root', taskCredentials: 'sandbox-root' };
-    const drainOf = (host: DbInstance): DrainRequest => ({ host: host.host, ...credentials, vips: [{ address: lab.vip }], candidates, options });
+    const drainOf = (host: DbInstance): DrainRequest => ({
+      host: host.host,
+      ...credentials,
+      vips: [{ address: lab.vip }],
+      candidates,
+      options,
+    });
     const writing = (async () => {
       for (let i = 0; i < 30; i++) await Promise.all([write('app3', 1), writeRows(primary, 1), sleep(300)]);
     })();
@@ -253,7 +282,11 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     const passed = (h: typeof onA, host: DbInstance) =>
       h.status.sources[0]!.candidates!.find((x) => x.address === `${host.host}:3306`)!;
     expect(passed(onA, b).qualifies, onA.text).toBe(false);
-    expect(passed(onA, b).reasons.join()).toMatch(new RegExp(`host ${b.host.replace(/\./g, '\\.')}:3306 is being drained by dm-switch-drain/${b.host.replace(/\./g, '\\.')}:3306 .*under maintenance until \`dm-switch undrain`));
+    expect(passed(onA, b).reasons.join()).toMatch(
+      new RegExp(
+        `host ${b.host.replace(/\./g, '\\.')}:3306 is being drained by dm-switch-drain/${b.host.replace(/\./g, '\\.')}:3306 .*under maintenance until \`dm-switch undrain`,
+      ),
+    );
     expect(passed(onB, a).qualifies, onB.text).toBe(false);
     expect(passed(onB, a).reasons.join()).toContain(`is being drained by dm-switch-drain/${a.host}:3306`);
     // the real state: nothing reads A or B
@@ -268,11 +301,19 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     const listed = await cli(['list']);
     expect(listed.exitCode, listed.stderr).toBe(0);
     for (const host of [a, b]) {
-      expect(listed.stdout).toContain(`MAINTENANCE: host ${host.host}:3306 was drained (drained) by dm-switch-drain/${host.host}:3306`);
+      expect(listed.stdout).toContain(
+        `MAINTENANCE: host ${host.host}:3306 was drained (drained) by dm-switch-drain/${host.host}:3306`,
+      );
     }
     // a switch naming a marked host is refused before any change
     const before = await world();
-    const named: AddressSwitchRequest = { sourceId: 'src-b', newInstance: ref(a), oldInstance: { ...ref(d), host: srcB!.host }, taskCredentials: 'sandbox-root', options };
+    const named: AddressSwitchRequest = {
+      sourceId: 'src-b',
+      newInstance: ref(a),
+      oldInstance: { ...ref(d), host: srcB!.host },
+      taskCredentials: 'sandbox-root',
+      options,
+    };
     const r = await runSwitch(client, 'addressSwitch', QUEUE, named);
     const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
     expect(r.status.outcome, refusal).toBe('refused');
@@ -298,12 +339,20 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
     expect(holder, before.vip ?? 'nobody holds the VIP').toBeDefined();
     const target = [b, c, d].find((x) => x !== holder)!;
     const vip = { address: lab.vip };
-    const req: VipSwitchRequest = { sourceId: 'src-shared', newInstance: ref(target), oldInstance: ref(holder), vip, options };
+    const req: VipSwitchRequest = {
+      sourceId: 'src-shared',
+      newInstance: ref(target),
+      oldInstance: ref(holder),
+      vip,
+      options,
+    };
     const r = await runSwitch(client, 'vipSwitch', QUEUE, req);
     const refusal = r.status.decisions.filter((x) => x.verdict === 'refuse').at(-1)?.reason ?? '';
     expect(r.status.outcome, refusal || JSON.stringify(r.status.decisions.slice(-3))).toBe('refused');
     expect(failureType(r.error)).toBe('PreflightFailed');
-    expect(refusal).toContain(`the VIP ${lab.vip} is also read by DM source(s) second/src-shared2 (reads ${lab.vip}:3306)`);
+    expect(refusal).toContain(
+      `the VIP ${lab.vip} is also read by DM source(s) second/src-shared2 (reads ${lab.vip}:3306)`,
+    );
     expect(refusal).toMatch(/nothing was changed\. Drain the VIP's holder instead \(dm-switch drain <holder> --vip /);
     expect(r.status.steps).toEqual([]);
     expect(await world()).toEqual(before);
@@ -439,7 +488,7 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
   );
 
   it(
-    'given a shared-VIP switch undone while the co-reader\'s task cannot run again on the old instance, should end ' +
+    "given a shared-VIP switch undone while the co-reader's task cannot run again on the old instance, should end " +
       'needs-operator naming that source and its task',
     async () => {
       // the lock stays: the co-reader's task waits on it on the new instance (its verification fails) and again on the
@@ -455,7 +504,10 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
           'source second/src-shared2 (reads the same VIP), verified after the switch: ' +
             'replication did not move forward from the new instance within 30 s: task task-s2 still lacks',
         );
-        const refused = r.status.decisions.filter((x) => x.verdict === 'refuse').map((x) => x.reason).join('\n');
+        const refused = r.status.decisions
+          .filter((x) => x.verdict === 'refuse')
+          .map((x) => x.reason)
+          .join('\n');
         // named by the check after the undo: as a problem when every undo ran, or in what was observed when an undo
         // failed
         const stuck = '(is Paused with errors: |shows Running but its position did not move)';
@@ -479,7 +531,7 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
   );
 
   it(
-    'given a co-reader\'s task resumed by hand while the switch waits at a gate inside the freeze, should undo the ' +
+    "given a co-reader's task resumed by hand while the switch waits at a gate inside the freeze, should undo the " +
       'switch before moving the VIP, naming that task',
     async () => {
       const before = await world();
@@ -518,5 +570,4 @@ describe('one VIP read by several sources, and hosts under drain (real stack)', 
       await allEqual();
     },
   );
-
 });

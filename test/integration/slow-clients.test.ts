@@ -16,7 +16,14 @@ import type { ServerLimits } from '../../client/server-limits.js';
 import { createWebhook } from '../../client/webhook.js';
 
 const codec = codecFromEnv({ DM_SWITCH_CODEC_KEY: randomBytes(32).toString('base64'), DM_SWITCH_CODEC_KEY_ID: 'k1' })!;
-const LIMITS: ServerLimits = { headersTimeoutMs: 400, requestTimeoutMs: 400, idleTimeoutMs: 2_000, keepAliveTimeoutMs: 500, maxConnections: 5, checkIntervalMs: 100 };
+const LIMITS: ServerLimits = {
+  headersTimeoutMs: 400,
+  requestTimeoutMs: 400,
+  idleTimeoutMs: 2_000,
+  keepAliveTimeoutMs: 500,
+  maxConnections: 5,
+  checkIntervalMs: 100,
+};
 const POLICY = `auth: { bearerTokenEnv: T }
 rules:
   - name: r
@@ -37,17 +44,19 @@ async function halfSent(port: number, n: number, waitMs: number): Promise<Array<
   const t0 = Date.now();
   const closed: Array<number | null> = Array(n).fill(null);
   await Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      new Promise<void>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => {
-          s.write(`POST /alerts HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 100\r\n`);
-          resolve();
-        });
-        s.resume(); // read what the server sends, so its close is seen
-        s.on('error', () => resolve());
-        s.on('close', () => (closed[i] = Date.now() - t0));
-        sockets.push(s);
-      }),
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = connect(port, '127.0.0.1', () => {
+            s.write(`POST /alerts HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 100\r\n`);
+            resolve();
+          });
+          s.resume(); // read what the server sends, so its close is seen
+          s.on('error', () => resolve());
+          s.on('close', () => (closed[i] = Date.now() - t0));
+          sockets.push(s);
+        }),
     ),
   );
   await new Promise((r) => setTimeout(r, waitMs));
@@ -62,35 +71,53 @@ async function listen(app: FastifyInstance): Promise<number> {
 
 describe('servers that do not wait for slow clients', () => {
   it.each([
-    ['the alert webhook', () => createWebhook({ client: {} as Client, policy: parsePolicy(POLICY), secrets: { bearerToken: 'x'.repeat(32) }, limits: LIMITS })],
+    [
+      'the alert webhook',
+      () =>
+        createWebhook({
+          client: {} as Client,
+          policy: parsePolicy(POLICY),
+          secrets: { bearerToken: 'x'.repeat(32) },
+          limits: LIMITS,
+        }),
+    ],
     ['the codec endpoint', () => createCodecServer({ codec, token: 'y'.repeat(32), limits: LIMITS })],
-  ])('given 40 half-sent requests, %s should close those past the cap at once and the rest at their deadline', async (_, make) => {
-    const port = await listen(make());
-    const early = await halfSent(port, 40, 150);
-    // past the cap of 5: closed as they opened
-    expect(early.filter((x) => x !== null).length).toBeGreaterThanOrEqual(35);
-    const later = await halfSent(port, 0, 1_500);
-    expect(later).toEqual([]);
-    // the 5 it kept: closed once their headers deadline passed (checked every 100 ms), none left open
-    expect(sockets.filter((s) => !s.destroyed).map((s) => s.readyState)).toEqual([]);
-    // and it still serves a whole request afterwards
-    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-    expect(r.status).toBeLessThan(500);
-  });
+  ])(
+    'given 40 half-sent requests, %s should close those past the cap at once and the rest at their deadline',
+    async (_, make) => {
+      const port = await listen(make());
+      const early = await halfSent(port, 40, 150);
+      // past the cap of 5: closed as they opened
+      expect(early.filter((x) => x !== null).length).toBeGreaterThanOrEqual(35);
+      const later = await halfSent(port, 0, 1_500);
+      expect(later).toEqual([]);
+      // the 5 it kept: closed once their headers deadline passed (checked every 100 ms), none left open
+      expect(sockets.filter((s) => !s.destroyed).map((s) => s.readyState)).toEqual([]);
+      // and it still serves a whole request afterwards
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(r.status).toBeLessThan(500);
+    },
+  );
 
   it('given a request whose Host is not the codec endpoint own name (DNS rebinding), should refuse it without decoding', async () => {
     const port = await listen(createCodecServer({ codec }));
-    const payloads = await codec.encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"secret"') }]);
+    const payloads = await codec.encode([
+      { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"secret"') },
+    ]);
     const body = JSON.stringify({
       payloads: payloads.map((p) => ({
-        metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+        metadata: Object.fromEntries(
+          Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')]),
+        ),
         data: Buffer.from(p.data!).toString('base64'),
       })),
     });
     const post = (host: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const s = connect(port, '127.0.0.1', () => {
-          s.write(`POST /decode HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+          s.write(
+            `POST /decode HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          );
         });
         let got = '';
         s.on('data', (d) => (got += d.toString()));

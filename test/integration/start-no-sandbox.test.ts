@@ -19,9 +19,27 @@ beforeAll(async () => {
 afterAll(() => rm(state, { recursive: true, force: true }));
 
 async function start(env: Record<string, string>) {
-  const args = ['--import', 'tsx', script, '--no-sandbox', '--state', state, '--port', String(await freePort()), '--ui-port', String(await freePort())];
+  const args = [
+    '--import',
+    'tsx',
+    script,
+    '--no-sandbox',
+    '--state',
+    state,
+    '--port',
+    String(await freePort()),
+    '--ui-port',
+    String(await freePort()),
+  ];
   const { DM_SWITCH_CONFIG: _ignored, ...inherited } = process.env;
-  const proc = execa(process.execPath, args, { env: { ...inherited, ...env }, extendEnv: false, reject: false, all: true, stdin: 'ignore', timeout: 120_000 });
+  const proc = execa(process.execPath, args, {
+    env: { ...inherited, ...env },
+    extendEnv: false,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    timeout: 120_000,
+  });
   let out = '';
   let stopped = false;
   proc.all?.on('data', (b: Buffer) => {
@@ -44,7 +62,9 @@ describe('npm start -- --no-sandbox', () => {
 
   it('given DM_SWITCH_CONFIG naming a file that does not exist, should stop saying so', async () => {
     const r = await start({ DM_SWITCH_CONFIG: join(state, 'nope.yaml') });
-    expect(r.out).toMatch(/could not start: DM_SWITCH_CONFIG is .*nope\.yaml, which does not exist; give the path of your worker configuration/);
+    expect(r.out).toMatch(
+      /could not start: DM_SWITCH_CONFIG is .*nope\.yaml, which does not exist; give the path of your worker configuration/,
+    );
     expect(r.exitCode).toBe(1);
   });
 });

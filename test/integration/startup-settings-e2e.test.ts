@@ -213,7 +213,7 @@ describe('startup-only settings of the new instance (real stack)', { timeout: 60
     expect(refusals(status)).toMatch(
       new RegExp(
         `replica_skip_errors=1062 on the new instance ${esc(at(c))}: a transaction that fails with one of those ` +
-          'errors is committed without its changes .*set replica_skip_errors to OFF \\(in the server\'s ' +
+          "errors is committed without its changes .*set replica_skip_errors to OFF \\(in the server's " +
           'configuration, then restart it\\) or choose another instance',
       ),
     );

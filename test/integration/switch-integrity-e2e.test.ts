@@ -21,7 +21,16 @@ import { startDb, type DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, startInProcessWorker, startSwitch, taskState, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  runSwitch,
+  startInProcessWorker,
+  startSwitch,
+  taskState,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { injectEmptyTransactions, replicateFrom, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -45,10 +54,21 @@ const stops: Array<() => Promise<void>> = [];
 /** A task of one schema (`<schema>.t`) on `sourceId`, from `upstream`'s current position, its table created downstream. */
 async function startSchemaTask(name: string, sourceId: string, schema: string, upstream: DbInstance): Promise<void> {
   await tidb.query(`CREATE DATABASE IF NOT EXISTS ${schema}`);
-  await tidb.query(`CREATE TABLE IF NOT EXISTS ${schema}.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32) NOT NULL)`);
-  const [pos] = await upstream.query<{ File: string; Position: number; Executed_Gtid_Set: string }>('SHOW BINARY LOG STATUS');
-  const meta = { 'binlog-name': pos!.File, 'binlog-pos': Number(pos!.Position), 'binlog-gtid': pos!.Executed_Gtid_Set.replace(/\s/g, '') };
-  const cfg = { ...taskConfig(name, [sourceId], tidb, meta), 'block-allow-list': { 'app-only': { 'do-dbs': [schema] } } };
+  await tidb.query(
+    `CREATE TABLE IF NOT EXISTS ${schema}.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32) NOT NULL)`,
+  );
+  const [pos] = await upstream.query<{ File: string; Position: number; Executed_Gtid_Set: string }>(
+    'SHOW BINARY LOG STATUS',
+  );
+  const meta = {
+    'binlog-name': pos!.File,
+    'binlog-pos': Number(pos!.Position),
+    'binlog-gtid': pos!.Executed_Gtid_Set.replace(/\s/g, ''),
+  };
+  const cfg = {
+    ...taskConfig(name, [sourceId], tidb, meta),
+    'block-allow-list': { 'app-only': { 'do-dbs': [schema] } },
+  };
   expectOk(`start-task ${name}`, await dm.ctl(['start-task', await dm.file(`task-${name}.yaml`, stringify(cfg))]));
 }
 
@@ -62,7 +82,8 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
-const count = async (db: { query: DbInstance['query'] }, table: string) => Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);
+const count = async (db: { query: DbInstance['query'] }, table: string) =>
+  Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);
 const writeTo = async (db: DbInstance, table: string, n: number) => {
   for (let i = 0; i < n; i++) await db.query(`INSERT INTO ${table} (v) VALUES (?)`, [`v${i}`]);
 };
@@ -85,7 +106,9 @@ beforeAll(async () => {
   TASK = stack.taskName!;
   for (const schema of [MAINT, 'da']) {
     await primary.query(`CREATE DATABASE IF NOT EXISTS ${schema}`);
-    await primary.query(`CREATE TABLE IF NOT EXISTS ${schema}.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32) NOT NULL)`);
+    await primary.query(
+      `CREATE TABLE IF NOT EXISTS ${schema}.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32) NOT NULL)`,
+    );
   }
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
@@ -93,7 +116,11 @@ beforeAll(async () => {
   await createSource(dm, DIRECT, a);
   await startSchemaTask(DIRECT_TASK, DIRECT, 'da', a);
   await startSchemaTask(MAINT, SOURCE, MAINT, a);
-  await until('tasks syncing', async () => [await taskState(dm, SOURCE, MAINT), await taskState(dm, DIRECT, DIRECT_TASK)], (v) => v.every((x) => x?.stage === 'Running' && x.unit === 'Sync'));
+  await until(
+    'tasks syncing',
+    async () => [await taskState(dm, SOURCE, MAINT), await taskState(dm, DIRECT, DIRECT_TASK)],
+    (v) => v.every((x) => x?.stage === 'Running' && x.unit === 'Sync'),
+  );
   // downstream maintenance: an operator pauses task maint
   expectOk('pause-task maint', await dm.ctl(['pause-task', '-s', SOURCE, MAINT]));
   const w = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(QUEUE));
@@ -115,23 +142,37 @@ const req = (to: DbInstance, from: DbInstance, extra: Partial<VipSwitchRequest> 
   options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   ...extra,
 });
-const run = (r: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'vipSwitch', QUEUE, r, during);
+const run = (r: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) =>
+  runSwitch(client, 'vipSwitch', QUEUE, r, during);
 const writing = (ended: Promise<unknown>) => writeUntil(ended, () => writeRows(primary, 1));
 const vipHolder = () => lab.provider().locate(lab.vip, []);
-const decisions = (s: SwitchStatus, verdict?: string) => s.decisions.filter((d) => !verdict || d.verdict === verdict).map((d) => d.reason).join('\n');
+const decisions = (s: SwitchStatus, verdict?: string) =>
+  s.decisions
+    .filter((d) => !verdict || d.verdict === verdict)
+    .map((d) => d.reason)
+    .join('\n');
 const stage = async (sourceId: string, task: string) => (await taskState(dm, sourceId, task))?.stage;
 
 describe('what DM reaches, what it reads and what a switch leaves (real stack)', { timeout: 400_000 }, () => {
   it('given a new instance named at a port DM does not reach through the VIP, should refuse naming both before anything changes', async () => {
     // B:3307, a clean replica, beside B:3306, the server DM would reach through the VIP, which carries an errant row
-    const b3307 = await startDb({ netns: b.netns!, host: b.host, bindAddress: '0.0.0.0', port: 3307, serverId: 23, name: 'replica2-3307' });
+    const b3307 = await startDb({
+      netns: b.netns!,
+      host: b.host,
+      bindAddress: '0.0.0.0',
+      port: 3307,
+      serverId: 23,
+      name: 'replica2-3307',
+    });
     stops.push(() => b3307.destroy());
     await replicateFrom(b3307, primary);
     await waitCaughtUp(b3307, primary);
     const before = await b.variable('gtid_executed');
     await b.query('CREATE TABLE app.errant_b (id INT PRIMARY KEY)');
     await b.query('INSERT INTO app.errant_b VALUES (1)');
-    const errant = MysqlGtidSet.parse(await b.variable('gtid_executed')).subtract(MysqlGtidSet.parse(before)).toCompactString();
+    const errant = MysqlGtidSet.parse(await b.variable('gtid_executed'))
+      .subtract(MysqlGtidSet.parse(before))
+      .toCompactString();
     try {
       const named = await run(req(b, a, { newInstance: ref(b, 3307) }));
       expect(failureType(named.error)).toBe('PreflightFailed');
@@ -141,14 +182,24 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
       expect(why).toContain(`DM would read ${b.host}:3306, which nobody checked`);
       expect(named.status.steps).toEqual([]);
 
-      const listed = await run({ ...req(b, a), newInstance: undefined, candidates: [ref(b, 3307)] } as VipSwitchRequest);
+      const listed = await run({
+        ...req(b, a),
+        newInstance: undefined,
+        candidates: [ref(b, 3307)],
+      } as VipSwitchRequest);
       expect(failureType(listed.error)).toBe('NoCandidate');
       expect(listed.status.steps).toEqual([]);
-      expect(listed.status.candidates?.[0]?.reasons.join()).toContain(`through the VIP it would reach ${b.host}:3306, not this server on port 3307`);
+      expect(listed.status.candidates?.[0]?.reasons.join()).toContain(
+        `through the VIP it would reach ${b.host}:3306, not this server on port 3307`,
+      );
 
       expect(await vipHolder()).toBe(a.host);
       expect(await stage(SOURCE, TASK)).toBe('Running');
-      expect(await tidb.query(`SELECT * FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'errant_b'`)).toEqual([]);
+      expect(
+        await tidb.query(
+          `SELECT * FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'errant_b'`,
+        ),
+      ).toEqual([]);
     } finally {
       // the documented fix for an errant transaction (docs/how-it-works.md, rule 3): the same GTIDs, empty,
       // on the primary
@@ -170,7 +221,9 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
     expect(decisions(status, 'go')).toContain(`registered as replica ${mine}`);
     expect(await stage(SOURCE, MAINT)).toBe('Paused');
     expect(status.leftPaused).toEqual([MAINT]);
-    expect(decisions(status)).toMatch(new RegExp(`task\\(s\\) ${MAINT} of source ${SOURCE} were paused by an operator`));
+    expect(decisions(status)).toMatch(
+      new RegExp(`task\\(s\\) ${MAINT} of source ${SOURCE} were paused by an operator`),
+    );
     expect(await vipHolder()).toBe(b.host);
     // source 2 still reads A, from the same address; source 1 only B
     expect(await registered(a)).toContain(theirs);
@@ -181,7 +234,11 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
     await writeRows(primary, 3);
     await downstreamMatches(primary, tidb, 90_000);
     const want = await count(primary, 'da.t');
-    await until('da.t downstream', () => count(tidb, 'da.t'), (n) => n === want);
+    await until(
+      'da.t downstream',
+      () => count(tidb, 'da.t'),
+      (n) => n === want,
+    );
     // the paused task wrote nothing of what its upstream has
     expect(await count(tidb, `${MAINT}.t`)).toBe(0);
     expect(await count(primary, `${MAINT}.t`)).toBe(2);
@@ -207,7 +264,11 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
     // the old instance (B) stops replicating: what the primary writes now reaches A (the new instance) only
     await primary.query('CREATE TABLE IF NOT EXISTS app.fail_here (id INT PRIMARY KEY)');
     await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-    await until('app.fail_here downstream', () => count(tidb, `information_schema.tables WHERE table_schema = 'app' AND table_name = 'fail_here'`), (n) => n === 1);
+    await until(
+      'app.fail_here downstream',
+      () => count(tidb, `information_schema.tables WHERE table_schema = 'app' AND table_name = 'fail_here'`),
+      (n) => n === 1,
+    );
     await b.query('STOP REPLICA');
     const bHad = await b.variable('gtid_executed');
     await writeRows(primary, 5);
@@ -217,7 +278,9 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
     await waitCaughtUp(a, primary);
     const lacks = MysqlGtidSet.parse(await a.variable('gtid_executed')).subtract(MysqlGtidSet.parse(bHad));
     try {
-      const { status, error } = await run(req(a, b, { options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 30 } }));
+      const { status, error } = await run(
+        req(a, b, { options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 30 } }),
+      );
       expect(failureType(error)).toBe('CompensationFailed');
       expect(status.outcome).toBe('needs-operator');
       const why = decisions(status, 'refuse');
@@ -230,7 +293,8 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
       const named = MysqlGtidSet.parse(why.split(why.includes(checked) ? checked : observed)[1]!.split(/[ ;]/)[0]!);
       expect(named.isEmpty()).toBe(false);
       expect(named.isSubsetOf(lacks)).toBe(true);
-      if (why.includes(checked)) expect(status.operatorActions.join('\n')).toContain(`let ${b.host}:3306 replicate what it lacks`);
+      if (why.includes(checked))
+        expect(status.operatorActions.join('\n')).toContain(`let ${b.host}:3306 replicate what it lacks`);
       expect(await vipHolder()).toBe(b.host);
     } finally {
       // what the operator does: the downstream table back, the old instance replicating again
@@ -245,7 +309,13 @@ describe('what DM reaches, what it reads and what a switch leaves (real stack)',
 
   it('given an address switch of a source with a paused task, should start only the tasks that ran and say so', async () => {
     // source 1 reads B through the VIP; re-pointed to A's own address, where source 2's dm-worker reads too
-    const request: AddressSwitchRequest = { sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), taskCredentials: 'sandbox-root', options: { verifyTimeoutSeconds: 60 } };
+    const request: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: ref(a),
+      oldInstance: ref(b),
+      taskCredentials: 'sandbox-root',
+      options: { verifyTimeoutSeconds: 60 },
+    };
     const r = await runSwitch(client, 'addressSwitch', QUEUE, request, writing);
     expect(r.error).toBeUndefined();
     expect(r.status.outcome).toBe('switched');

@@ -77,15 +77,20 @@ afterAll(async () => {
 const vipRef = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const matches = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
 const writing = (ended: Promise<unknown>) => writeUntil(ended, () => writeRows(primary, 1));
-const setDelay = (db: DbInstance, s: number) => db.query(`STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = ${s}; START REPLICA SQL_THREAD`);
+const setDelay = (db: DbInstance, s: number) =>
+  db.query(`STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = ${s}; START REPLICA SQL_THREAD`);
 /** The run as SQL visibility lists it, found by the switch's own search attributes. */
 const listed = async (handle: WorkflowHandle, kind: string) => {
   const { runId } = await handle.describe();
-  return listedSwitch(client, `DmSwitchSource = "${SOURCE}" AND DmSwitchKind = "${kind}" AND DmSwitchOutcome = "switched"`, runId);
+  return listedSwitch(
+    client,
+    `DmSwitchSource = "${SOURCE}" AND DmSwitchKind = "${kind}" AND DmSwitchOutcome = "switched"`,
+    runId,
+  );
 };
 
 describe('the Temporal cluster (server on PostgreSQL)', () => {
-  it('serves the namespace, with the switches\' search attributes registered as Keyword', async () => {
+  it("serves the namespace, with the switches' search attributes registered as Keyword", async () => {
     const connection = await Connection.connect({ address: temporal.address });
     try {
       const ns = await connection.workflowService.describeNamespace({ namespace: 'default' });
@@ -106,22 +111,41 @@ describe('switches on the Temporal cluster', { timeout: 300_000 }, () => {
   it('VIP switch: moves DM from replica A to B, every row downstream once, listed by SQL visibility', async () => {
     await writeRows(primary, 10);
     await matches();
-    const req: VipSwitchRequest = { sourceId: SOURCE, newInstance: vipRef(b), oldInstance: vipRef(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const req: VipSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: vipRef(b),
+      oldInstance: vipRef(a),
+      vip: { address: lab.vip },
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
     const { status, error, handle } = await runSwitch(client, 'vipSwitch', QUEUE, req, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(status.steps.filter((s) => s.step.startsWith('move VIP')).map((s) => s.step)).toEqual([`move VIP ${lab.vip} to ${b.host}`]);
+    expect(status.steps.filter((s) => s.step.startsWith('move VIP')).map((s) => s.step)).toEqual([
+      `move VIP ${lab.vip} to ${b.host}`,
+    ]);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
     await writeRows(primary, 10);
     await matches();
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
     expect(await binlogDumps(b)).toBeGreaterThan(0);
-    expect(await listed(handle, 'vip-switch')).toMatchObject({ DmSwitchSource: SOURCE, DmSwitchCluster: 'default', DmSwitchKind: 'vip-switch', DmSwitchOutcome: 'switched' });
+    expect(await listed(handle, 'vip-switch')).toMatchObject({
+      DmSwitchSource: SOURCE,
+      DmSwitchCluster: 'default',
+      DmSwitchKind: 'vip-switch',
+      DmSwitchOutcome: 'switched',
+    });
   });
 
-  it('address switch: re-points the source from B (through the VIP) to A\'s own address, listed by SQL visibility', async () => {
+  it("address switch: re-points the source from B (through the VIP) to A's own address, listed by SQL visibility", async () => {
     await waitCaughtUp(a, primary, 60_000);
-    const req: AddressSwitchRequest = { sourceId: SOURCE, newInstance: vipRef(a), oldInstance: vipRef(b), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } };
+    const req: AddressSwitchRequest = {
+      sourceId: SOURCE,
+      newInstance: vipRef(a),
+      oldInstance: vipRef(b),
+      taskCredentials: 'sandbox-root',
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+    };
     const { status, error, handle } = await runSwitch(client, 'addressSwitch', QUEUE, req, writing);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
@@ -132,7 +156,11 @@ describe('switches on the Temporal cluster', { timeout: 300_000 }, () => {
     await matches(90_000);
     expect(await taskState(dm, SOURCE, TASK)).toEqual({ stage: 'Running', unit: 'Sync' });
     expect(await binlogDumps(a)).toBeGreaterThan(0);
-    expect(await listed(handle, 'address-switch')).toMatchObject({ DmSwitchSource: SOURCE, DmSwitchKind: 'address-switch', DmSwitchOutcome: 'switched' });
+    expect(await listed(handle, 'address-switch')).toMatchObject({
+      DmSwitchSource: SOURCE,
+      DmSwitchKind: 'address-switch',
+      DmSwitchOutcome: 'switched',
+    });
   });
 
   it('given the Temporal server killed (PostgreSQL running on), should start again on the same database and know every switch', async () => {
@@ -146,14 +174,26 @@ describe('switches on the Temporal cluster', { timeout: 300_000 }, () => {
 
   it('given two worker processes on one task queue and the one running the catch-up wait killed, should carry on on the other within 15 s and switch exactly once', async () => {
     const config = stack.workerConfigYaml(KILL_QUEUE);
-    const workers = await Promise.all([0, 1].map(() => startWorkerProcess({ configYaml: config, temporalAddress: temporal.address })));
+    const workers = await Promise.all(
+      [0, 1].map(() => startWorkerProcess({ configYaml: config, temporalAddress: temporal.address })),
+    );
     processes.push(...workers);
     // B lags, so the switch waits inside mysqlWaitForGtids long enough to kill the worker running it
     await setDelay(b, 40);
     try {
       await writeRows(primary, 5);
-      const sw = await startSwitch(client, 'addressSwitch', KILL_QUEUE, { sourceId: SOURCE, newInstance: vipRef(b), oldInstance: vipRef(a), taskCredentials: 'sandbox-root', options: { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 } } as AddressSwitchRequest);
-      const writer = writeUntil(sw.handle.result().catch(() => undefined), () => writeRows(primary, 1), 500).catch(() => 0);
+      const sw = await startSwitch(client, 'addressSwitch', KILL_QUEUE, {
+        sourceId: SOURCE,
+        newInstance: vipRef(b),
+        oldInstance: vipRef(a),
+        taskCredentials: 'sandbox-root',
+        options: { catchUpTimeoutSeconds: 120, verifyTimeoutSeconds: 120 },
+      } as AddressSwitchRequest);
+      const writer = writeUntil(
+        sw.handle.result().catch(() => undefined),
+        () => writeRows(primary, 1),
+        500,
+      ).catch(() => 0);
       const { first, retry, takeoverMs, victim } = await killWorkerRunning(sw.handle, 'mysqlWaitForGtids', workers);
       expect(retry.lastWorkerIdentity).not.toBe(first.lastWorkerIdentity);
       expect(Number(retry.lastWorkerIdentity!.split('@')[0])).toBe(workers[1 - victim]!.pid);

@@ -22,7 +22,11 @@ describe('Temporal dev server', () => {
     let client = await connect();
     const workflowId = `durability-${Date.now()}`;
     // No worker polls this queue: the workflow stays open, recorded only in the server's SQLite file.
-    await client.workflow.start('anyWorkflowType', { taskQueue: 'nobody-polls-this', workflowId, args: [{ hello: 'world' }] });
+    await client.workflow.start('anyWorkflowType', {
+      taskQueue: 'nobody-polls-this',
+      workflowId,
+      args: [{ hello: 'world' }],
+    });
     await client.connection.close();
 
     await temporal.kill();
@@ -40,14 +44,21 @@ describe('Temporal dev server', () => {
     expect(await checkSearchAttributes({ address: temporal.address }, 'default')).toEqual({ ok: true });
     const connection = await Connection.connect({ address: temporal.address });
     try {
-      await connection.workflowService.registerNamespace({ namespace: 'bare', workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) } });
+      await connection.workflowService.registerNamespace({
+        namespace: 'bare',
+        workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(86_400) },
+      });
     } finally {
       await connection.close();
     }
     const bare = await checkSearchAttributes({ address: temporal.address }, 'bare');
     expect(bare.ok).toBe(false);
-    expect(bare).toMatchObject({ missing: ['DmSwitchSource', 'DmSwitchCluster', 'DmSwitchKind', 'DmSwitchPhase', 'DmSwitchOutcome'] });
-    expect((bare as { fix: string }).fix).toMatch(/^temporal operator search-attribute create --namespace bare --name DmSwitchSource --type Keyword/);
+    expect(bare).toMatchObject({
+      missing: ['DmSwitchSource', 'DmSwitchCluster', 'DmSwitchKind', 'DmSwitchPhase', 'DmSwitchOutcome'],
+    });
+    expect((bare as { fix: string }).fix).toMatch(
+      /^temporal operator search-attribute create --namespace bare --name DmSwitchSource --type Keyword/,
+    );
   });
 
   it('serves the Web UI', async () => {

@@ -24,7 +24,17 @@ import type { SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, runSwitch, sourceReads, startInProcessWorker, startSwitch, taskState as taskStateOf, waitForStatus, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  runSwitch,
+  sourceReads,
+  startInProcessWorker,
+  startSwitch,
+  taskState as taskStateOf,
+  waitForStatus,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { replicateFrom, waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -68,17 +78,29 @@ afterAll(async () => {
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 const at = (db: DbInstance) => `${db.host}:3306`;
 const options = { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 };
-const req = (to: DbInstance, from: DbInstance): VipSwitchRequest => ({ sourceId: SOURCE, newInstance: ref(to), oldInstance: ref(from), vip: { address: lab.vip }, options });
-/** The primary writes both tables while a switch runs. */
-const writing = (ended: Promise<unknown>) => writeUntil(ended, async () => {
-  await writeRows(primary, 1);
-  await writeRows(primary, 1, 't2');
+const req = (to: DbInstance, from: DbInstance): VipSwitchRequest => ({
+  sourceId: SOURCE,
+  newInstance: ref(to),
+  oldInstance: ref(from),
+  vip: { address: lab.vip },
+  options,
 });
+/** The primary writes both tables while a switch runs. */
+const writing = (ended: Promise<unknown>) =>
+  writeUntil(ended, async () => {
+    await writeRows(primary, 1);
+    await writeRows(primary, 1, 't2');
+  });
 const run = (r: VipSwitchRequest) => runSwitch(client, 'vipSwitch', QUEUE, r, writing);
 const vipHolder = () => lab.provider().locate(lab.vip, []);
-const refusal = (s: SwitchStatus) => s.decisions.filter((d) => d.verdict === 'refuse').map((d) => d.reason).join('\n');
+const refusal = (s: SwitchStatus) =>
+  s.decisions
+    .filter((d) => d.verdict === 'refuse')
+    .map((d) => d.reason)
+    .join('\n');
 const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const ownGtids = async (db: DbInstance) => MysqlGtidSet.parse(await db.variable('gtid_executed')).ofUuid(await db.variable('server_uuid'));
+const ownGtids = async (db: DbInstance) =>
+  MysqlGtidSet.parse(await db.variable('gtid_executed')).ofUuid(await db.variable('server_uuid'));
 
 /** Both tables downstream equal to `upstream` (ordered row hash per table). */
 async function matches(upstream: DbInstance): Promise<void> {
@@ -110,7 +132,8 @@ async function injectEmpty(set: MysqlGtidSet): Promise<void> {
   for (const uuid of set.uuids()) {
     for (const range of set.ofUuid(uuid).toCompactString().split(':').slice(1).join(':').split(':')) {
       const [x, y = x] = range.split('-').map(Number);
-      for (let n = x!; n <= y!; n++) await primary.query(`SET GTID_NEXT = '${uuid}:${n}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`);
+      for (let n = x!; n <= y!; n++)
+        await primary.query(`SET GTID_NEXT = '${uuid}:${n}'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'`);
     }
   }
 }
@@ -172,48 +195,81 @@ async function undone(end: { status: SwitchStatus; error?: unknown }, finding: R
 describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, () => {
   it('given a replication filter hiding a replicated table on the new instance or on the server between it and the primary, should refuse naming it; a filter on another schema switches', async () => {
     // on B itself
-    await b.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2); START REPLICA SQL_THREAD");
+    await b.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(app.t2); START REPLICA SQL_THREAD',
+    );
     try {
       const onB = await run(req(b, a));
       expect(failureType(onB.error)).toBe('PreflightFailed');
-      expect(refusal(onB.status)).toMatch(new RegExp(`REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2, in schemas the tasks replicate \\(${TASK}: app\\)`));
+      expect(refusal(onB.status)).toMatch(
+        new RegExp(
+          `REPLICATE_IGNORE_TABLE=\\(app\\.t2\\) on the new instance ${esc(at(b))}: it skips changes of app\\.t2, in schemas the tasks replicate \\(${TASK}: app\\)`,
+        ),
+      );
       expect(refusal(onB.status)).toMatch(/CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=\(\)/);
       await untouched(onB.status, a);
     } finally {
-      await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD');
+      await b.query(
+        'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD',
+      );
     }
     // B is clean, but I (between B and the primary) filters: the t2 rows written meanwhile never reach B
-    await i.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%'); START REPLICA SQL_THREAD");
+    await i.query(
+      "STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=('app.t%'); START REPLICA SQL_THREAD",
+    );
     try {
       const onI = await run(req(b, a));
       expect(failureType(onI.error)).toBe('PreflightFailed');
-      expect(refusal(onI.status)).toMatch(new RegExp(`REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%`));
+      expect(refusal(onI.status)).toMatch(
+        new RegExp(
+          `REPLICATE_WILD_IGNORE_TABLE=\\(app\\.t%\\) on the server between it and the primary \\(a source of ${esc(at(b))}\\) ${esc(at(i))}: it skips changes of app\\.t%`,
+        ),
+      );
       await untouched(onI.status, a);
     } finally {
-      await i.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); START REPLICA SQL_THREAD");
+      await i.query(
+        'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); START REPLICA SQL_THREAD',
+      );
     }
     // the filtered t2 rows are gone from I and B for good (empty transactions with their GTIDs): put them back by hand
     await waitCaughtUp(i, primary);
     await waitCaughtUp(b, i);
-    for (const db of [i, b]) await db.query('SET SESSION sql_log_bin = 0; DELETE FROM app.t2; SET SESSION sql_log_bin = 1');
-    const rows = await primary.query<{ id: number; payload: string; written_by: number }>('SELECT id, payload, written_by FROM app.t2');
+    for (const db of [i, b])
+      await db.query('SET SESSION sql_log_bin = 0; DELETE FROM app.t2; SET SESSION sql_log_bin = 1');
+    const rows = await primary.query<{ id: number; payload: string; written_by: number }>(
+      'SELECT id, payload, written_by FROM app.t2',
+    );
     for (const db of [i, b]) {
-      for (const r of rows) await db.query('SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1', [r.id, r.payload, r.written_by]);
+      for (const r of rows)
+        await db.query(
+          'SET SESSION sql_log_bin = 0; INSERT INTO app.t2 VALUES (?, ?, ?); SET SESSION sql_log_bin = 1',
+          [r.id, r.payload, r.written_by],
+        );
     }
 
     // control: a filter on a schema the task does not replicate cannot hide anything DM needs
-    await b.query("STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(scratch.t2); START REPLICA SQL_THREAD");
+    await b.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(scratch.t2); START REPLICA SQL_THREAD',
+    );
     try {
       const ok = await run(req(b, a));
       expect(ok.error).toBeUndefined();
       expect(ok.status.outcome).toBe('switched');
-      expect(ok.status.decisions.some((d) => d.verdict === 'go' && /the filters found cannot touch what the tasks replicate \(app-to-downstream: app\)/.test(d.reason))).toBe(true);
+      expect(
+        ok.status.decisions.some(
+          (d) =>
+            d.verdict === 'go' &&
+            /the filters found cannot touch what the tasks replicate \(app-to-downstream: app\)/.test(d.reason),
+        ),
+      ).toBe(true);
       expect(await vipHolder()).toBe(b.host);
       await writeRows(primary, 3, 't2');
       await waitCaughtUp(b, primary, 60_000);
       await matches(primary);
     } finally {
-      await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD');
+      await b.query(
+        'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); START REPLICA SQL_THREAD',
+      );
     }
     // back to A for the next case
     const back = await run(req(a, b));
@@ -230,13 +286,25 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     expect(failureType(refused.error)).toBe('GtidRefused');
     const why = refusal(refused.status);
     expect(why).toContain(errant.toCompactString());
-    expect(why).toMatch(new RegExp(`written on ${esc(at(i))} itself \\(server_uuid ${await i.variable('server_uuid')}\\), a replica between the new instance and the primary: ${esc(at(primary))} above it does not have them`));
+    expect(why).toMatch(
+      new RegExp(
+        `written on ${esc(at(i))} itself \\(server_uuid ${await i.variable('server_uuid')}\\), a replica between the new instance and the primary: ${esc(at(primary))} above it does not have them`,
+      ),
+    );
     await untouched(refused.status, a);
-    expect(Number((await tidb.query<{ n: number }>("SELECT COUNT(*) AS n FROM app.rows WHERE payload = 'local-write-on-i'"))[0]!.n)).toBe(0);
+    expect(
+      Number(
+        (await tidb.query<{ n: number }>("SELECT COUNT(*) AS n FROM app.rows WHERE payload = 'local-write-on-i'"))[0]!
+          .n,
+      ),
+    ).toBe(0);
 
     // the DBA's fix: the GTID committed empty on the primary, the row removed where it was written
     await injectEmpty(errant);
-    for (const db of [i, b]) await db.query("SET SESSION sql_log_bin = 0; DELETE FROM app.rows WHERE payload = 'local-write-on-i'; SET SESSION sql_log_bin = 1");
+    for (const db of [i, b])
+      await db.query(
+        "SET SESSION sql_log_bin = 0; DELETE FROM app.rows WHERE payload = 'local-write-on-i'; SET SESSION sql_log_bin = 1",
+      );
     await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(i, primary)]);
     await waitCaughtUp(b, i);
     const ok = await run(req(b, a));
@@ -250,7 +318,9 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
 
   it('given a writable replica whose replication was stopped by hand, with a local DELETE, while its source answers and is writable, should not take it for a primary', async () => {
     await onA();
-    await primary.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (900000021, 'deleted-on-b', @@server_id)`);
+    await primary.query(
+      `INSERT INTO app.rows (id, payload, written_by) VALUES (900000021, 'deleted-on-b', @@server_id)`,
+    );
     await waitCaughtUp(a, primary);
     await waitCaughtUp(b, primary, 60_000);
     const before = await ownGtids(b);
@@ -265,12 +335,22 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
       expect(failureType(refused.error)).toBe('GtidRefused');
       const why = refusal(refused.status);
       expect(why).toContain(errant.toCompactString());
-      expect(why).toMatch(new RegExp(`while it is a replica whose replication is stopped while its source ${esc(at(i))} answers and is writable`));
+      expect(why).toMatch(
+        new RegExp(
+          `while it is a replica whose replication is stopped while its source ${esc(at(i))} answers and is writable`,
+        ),
+      );
       await untouched(refused.status, a);
-      expect(Number((await tidb.query<{ n: number }>("SELECT COUNT(*) AS n FROM app.rows WHERE payload = 'deleted-on-b'"))[0]!.n)).toBe(1);
+      expect(
+        Number(
+          (await tidb.query<{ n: number }>("SELECT COUNT(*) AS n FROM app.rows WHERE payload = 'deleted-on-b'"))[0]!.n,
+        ),
+      ).toBe(1);
       // made whole: the delete's GTID committed empty on the primary, the row back on B
       await injectEmpty(errant);
-      await b.query(`SET SESSION sql_log_bin = 0; INSERT INTO app.rows (id, payload, written_by) VALUES (900000021, 'deleted-on-b', 1); SET SESSION sql_log_bin = 1`);
+      await b.query(
+        `SET SESSION sql_log_bin = 0; INSERT INTO app.rows (id, payload, written_by) VALUES (900000021, 'deleted-on-b', 1); SET SESSION sql_log_bin = 1`,
+      );
     } finally {
       await b.query('START REPLICA');
     }
@@ -302,8 +382,9 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
         // the VIP never moved: no step moved it
         expect(end.status.steps.some((x) => /^move VIP/.test(x.step))).toBe(false);
       } finally {
-        await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); ' +
-          'START REPLICA SQL_THREAD');
+        await b.query(
+          'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_IGNORE_TABLE=(); ' + 'START REPLICA SQL_THREAD',
+        );
       }
       await restoreT2([b]);
     },
@@ -362,8 +443,10 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
         expect(await sourceReads(dm, SOURCE)).toEqual({ host: lab.vip, port: 3306 });
         expect(end.status.steps.some((x) => /^operate-source/.test(x.step))).toBe(false);
       } finally {
-        await i.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); ' +
-          'START REPLICA SQL_THREAD');
+        await i.query(
+          'STOP REPLICA SQL_THREAD; CHANGE REPLICATION FILTER REPLICATE_WILD_IGNORE_TABLE=(); ' +
+            'START REPLICA SQL_THREAD',
+        );
       }
       await restoreT2([i, b]);
     },
@@ -397,12 +480,19 @@ describe('what the GTID rules cannot see (real stack)', { timeout: 600_000 }, ()
     await primary.waitExit();
     const [ownI, ownB] = [await ownGtids(i), await ownGtids(b)];
     // both "promoted": replicate from nobody, writable, each takes writes the other does not have
-    for (const db of [i, b]) await db.query('STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF');
+    for (const db of [i, b])
+      await db.query('STOP REPLICA; RESET REPLICA ALL; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF');
     await writeRows(i, 2);
     await b.query(`INSERT INTO app.rows (id, payload, written_by) VALUES (990000031, 'written-on-b', @@server_id)`);
     const [onI, onB] = [(await ownGtids(i)).subtract(ownI), (await ownGtids(b)).subtract(ownB)];
     const sw = (cands: DbInstance[]) => {
-      const r: VipSwitchRequest = { sourceId: SOURCE, oldInstance: ref(a), vip: { address: lab.vip }, options, candidates: cands.map(ref) };
+      const r: VipSwitchRequest = {
+        sourceId: SOURCE,
+        oldInstance: ref(a),
+        vip: { address: lab.vip },
+        options,
+        candidates: cands.map(ref),
+      };
       return runSwitch(client, 'vipSwitch', QUEUE, r);
     };
 

@@ -6,7 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import type { DbInstance } from '../sandbox/db.js';
-import { provisionReplica, purgeBinaryLogs, startTopology, tableChecksum, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
+import {
+  provisionReplica,
+  purgeBinaryLogs,
+  startTopology,
+  tableChecksum,
+  waitCaughtUp,
+  writeRows,
+  type Topology,
+} from '../sandbox/topology.js';
 
 let topo: Topology;
 const extra: DbInstance[] = [];

@@ -19,7 +19,16 @@ const dbs: DbInstance[] = [];
 beforeAll(async () => {
   lab = await startVipLab({ hosts: 2 });
   const started = await Promise.allSettled(
-    lab.hosts.map((h, i) => startDb({ name: `vip-lab-${lab!.index}-${h.name}`, netns: h.netns, host: h.address, bindAddress: '0.0.0.0', port: 3306, serverId: 100 * lab!.index + i + 1 })),
+    lab.hosts.map((h, i) =>
+      startDb({
+        name: `vip-lab-${lab!.index}-${h.name}`,
+        netns: h.netns,
+        host: h.address,
+        bindAddress: '0.0.0.0',
+        port: 3306,
+        serverId: 100 * lab!.index + i + 1,
+      }),
+    ),
   );
   for (const s of started) if (s.status === 'fulfilled') dbs.push(s.value);
   const failed = started.find((s) => s.status === 'rejected');
@@ -81,7 +90,9 @@ describe('VIP lab: moving a VIP between two real MySQL hosts', () => {
     expect(await serverUuidAt(l.vip)).toBe(uuid2);
     expect(await provider.locate(l.vip, [t1, t2])).toBe(h2.address);
     // host 1 no longer holds the VIP
-    expect((await execa('ip', ['-n', h1.netns, '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).not.toContain(`${l.vip}/32`);
+    expect((await execa('ip', ['-n', h1.netns, '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).not.toContain(
+      `${l.vip}/32`,
+    );
 
     expect(await provider.move(l.vip, t1, t2)).toEqual({ alreadyThere: true, holder: h2.address });
     expect(await serverUuidAt(l.vip)).toBe(uuid2);
@@ -94,7 +105,9 @@ describe('VIP lab: moving a VIP between two real MySQL hosts', () => {
     await l.destroy();
     const names = new RegExp(`^(dsw${l.index}h\\d+|dsw${l.index}v\\d+|dswbr${l.index})(@|$)`);
     const netns = (await execa('ip', ['netns', 'list'])).stdout.split('\n').map((s) => s.trim().split(/\s+/)[0] ?? '');
-    const links = (await execa('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((s) => /^\d+:\s+(\S+?):/.exec(s)?.[1] ?? '');
+    const links = (await execa('ip', ['-o', 'link', 'show'])).stdout
+      .split('\n')
+      .map((s) => /^\d+:\s+(\S+?):/.exec(s)?.[1] ?? '');
     expect(netns.filter((n) => names.test(n))).toEqual([]);
     expect(links.filter((n) => names.test(n))).toEqual([]);
     expect((await execa('ip', ['-4', 'route'])).stdout).not.toContain(l.subnet);

@@ -14,7 +14,18 @@ import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
-import { downstreamMatches, failureType, historyEvents, relayStatus, runSwitch, saveHistory, startInProcessWorker, startRelay, taskState as taskStateOf, writeUntil } from '../sandbox/switch-harness.js';
+import {
+  downstreamMatches,
+  failureType,
+  historyEvents,
+  relayStatus,
+  runSwitch,
+  saveHistory,
+  startInProcessWorker,
+  startRelay,
+  taskState as taskStateOf,
+  writeUntil,
+} from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
@@ -41,7 +52,10 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
 
-  ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml('e2e-vip')));
+  ({ client, stop: stopWorker } = await startInProcessWorker(
+    stack.temporal!.address,
+    stack.workerConfigYaml('e2e-vip'),
+  ));
 }, 300_000);
 
 afterAll(async () => {
@@ -50,10 +64,12 @@ afterAll(async () => {
 });
 
 /** The step that closes DM's idle connections on the old instance before the VIP moves (shard-merge tasks need it). */
-const closeIdle = () => `close the idle connections of dm-worker worker1 (${lab.gateway}; registered as replica worker1) on the old instance`;
+const closeIdle = () =>
+  `close the idle connections of dm-worker worker1 (${lab.gateway}; registered as replica worker1) on the old instance`;
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
 
-const run = (req: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) => runSwitch(client, 'vipSwitch', 'e2e-vip', req, during);
+const run = (req: VipSwitchRequest, during?: (ended: Promise<unknown>) => Promise<unknown>) =>
+  runSwitch(client, 'vipSwitch', 'e2e-vip', req, during);
 /** The application keeps writing through the switch (and its verification). */
 const writing = (ended: Promise<unknown>) => writeUntil(ended, () => writeRows(primary, 1));
 const downstreamMatchesPrimary = (timeoutMs?: number) => downstreamMatches(primary, tidb, timeoutMs);
@@ -65,19 +81,35 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     await writeRows(primary, 20);
     await downstreamMatchesPrimary();
     // writes while the switch runs: some land while DM is paused
-    const { status, error, handle } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
+    const { status, error, handle } = await run(
+      {
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        vip: { address: lab.vip },
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+      },
+      writing,
+    );
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     // every wait polls inside an activity: the history does not grow with verification's wait for DM's position report
     const history = await historyEvents(handle);
     expect(history.count, history.what).toBeLessThanOrEqual(160);
-    expect(status.steps.map((s) => s.step)).toEqual([`pause-task ${TASK}`, closeIdle(), `move VIP ${lab.vip} to ${b.host}`, `resume-task ${TASK}`]);
+    expect(status.steps.map((s) => s.step)).toEqual([
+      `pause-task ${TASK}`,
+      closeIdle(),
+      `move VIP ${lab.vip} to ${b.host}`,
+      `resume-task ${TASK}`,
+    ]);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
 
     await writeRows(primary, 20);
     await downstreamMatchesPrimary();
     expect(await taskState()).toEqual({ stage: 'Running', unit: 'Sync' });
-    const dumps = await b.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+    const dumps = await b.query<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`,
+    );
     expect(Number(dumps[0]!.n)).toBeGreaterThan(0);
   });
 
@@ -88,7 +120,16 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     try {
       await writeRows(primary, 5);
       await downstreamMatchesPrimary(); // DM (through B) is now ahead of A
-      outcome = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 } }, writing);
+      outcome = await run(
+        {
+          sourceId: SOURCE,
+          newInstance: ref(a),
+          oldInstance: ref(b),
+          vip: { address: lab.vip },
+          options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 90 },
+        },
+        writing,
+      );
     } finally {
       await a.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
     }
@@ -103,12 +144,20 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
   });
 
   it('given a new instance that never catches up in time, should time out and leave DM on the old instance', async () => {
-    await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD');
+    await b.query(
+      'STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600; START REPLICA SQL_THREAD',
+    );
     let outcome: Awaited<ReturnType<typeof run>>;
     try {
       await writeRows(primary, 5);
       await downstreamMatchesPrimary();
-      outcome = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 5, verifyTimeoutSeconds: 60 } });
+      outcome = await run({
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        vip: { address: lab.vip },
+        options: { catchUpTimeoutSeconds: 5, verifyTimeoutSeconds: 60 },
+      });
     } finally {
       await b.query('STOP REPLICA SQL_THREAD; CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 0; START REPLICA SQL_THREAD');
     }
@@ -127,7 +176,16 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     a.kill();
     await a.waitExit();
     await writeRows(primary, 10); // DM cannot read these until it moves
-    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
+    const { status, error } = await run(
+      {
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        vip: { address: lab.vip },
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+      },
+      writing,
+    );
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.warnings.join('\n')).toMatch(/old instance .* is unreachable/);
@@ -145,13 +203,29 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     try {
       await writeRows(primary, 10);
       await downstreamMatchesPrimary();
-      const { status, error, handle } = await run({ sourceId: SOURCE, newInstance: ref(a), oldInstance: ref(b), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
+      const { status, error, handle } = await run(
+        {
+          sourceId: SOURCE,
+          newInstance: ref(a),
+          oldInstance: ref(b),
+          vip: { address: lab.vip },
+          options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+        },
+        writing,
+      );
       expect(error).toBeUndefined();
       expect(status.outcome).toBe('switched');
       const history = await historyEvents(handle);
-    expect(history.count, history.what).toBeLessThanOrEqual(160);
+      expect(history.count, history.what).toBeLessThanOrEqual(160);
       await saveHistory(handle, 'vip-switch-relay-polls-in-activities');
-      expect(status.steps.map((x) => x.step)).toEqual([`pause-task ${TASK}`, `stop-relay -s ${SOURCE}`, closeIdle(), `move VIP ${lab.vip} to ${a.host}`, `start-relay -s ${SOURCE}`, `resume-task ${TASK}`]);
+      expect(status.steps.map((x) => x.step)).toEqual([
+        `pause-task ${TASK}`,
+        `stop-relay -s ${SOURCE}`,
+        closeIdle(),
+        `move VIP ${lab.vip} to ${a.host}`,
+        `start-relay -s ${SOURCE}`,
+        `resume-task ${TASK}`,
+      ]);
       const after = await relayStatus(dm, SOURCE);
       expect(after?.relaySubDir).not.toBe(before?.relaySubDir);
       expect(after?.relaySubDir.startsWith(await a.variable('server_uuid'))).toBe(true);
@@ -168,12 +242,29 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     expectOk('pause-task', await dm.ctl(['pause-task', '-s', SOURCE, TASK]));
     await lab.provider().move(lab.vip, { host: a.host, port: 3306 }, { host: b.host, port: 3306 });
     await writeRows(primary, 5); // DM cannot see these until it resumes
-    const { status, error } = await run({ sourceId: SOURCE, newInstance: ref(b), oldInstance: ref(a), vip: { address: lab.vip }, options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 } }, writing);
+    const { status, error } = await run(
+      {
+        sourceId: SOURCE,
+        newInstance: ref(b),
+        oldInstance: ref(a),
+        vip: { address: lab.vip },
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+      },
+      writing,
+    );
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
-    expect(status.decisions.some((d) => d.reason.includes('already points at the new instance') && d.reason.includes('carrying on'))).toBe(true);
+    expect(
+      status.decisions.some(
+        (d) => d.reason.includes('already points at the new instance') && d.reason.includes('carrying on'),
+      ),
+    ).toBe(true);
     expect(status.tasks).toEqual([{ name: TASK, stage: 'Running' }]);
-    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([`pause-task ${TASK}:done`, `move VIP ${lab.vip} to ${b.host}:skipped`, `resume-task ${TASK}:done`]);
+    expect(status.steps.map((x) => `${x.step}:${x.result}`)).toEqual([
+      `pause-task ${TASK}:done`,
+      `move VIP ${lab.vip} to ${b.host}:skipped`,
+      `resume-task ${TASK}:done`,
+    ]);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
     await writeRows(primary, 5);
     await downstreamMatchesPrimary(90_000);

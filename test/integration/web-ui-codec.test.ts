@@ -36,18 +36,37 @@ let workflowId: string;
 let runId: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set DM_SWITCH_CHROMIUM)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no browser at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set DM_SWITCH_CHROMIUM)`,
+    );
   const uiPort = await freePort();
   server = createCodecServer({ codec, corsOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`] });
   const codecUrl = await server.listen({ host: '127.0.0.1', port: 0 });
-  const [t, bundle] = await Promise.all([startTemporal({ ui: true, uiPort, uiCodecEndpoint: codecUrl }), bundleWorkflowCode({ workflowsPath, failureConverterPath: sealedFailuresPath })]);
+  const [t, bundle] = await Promise.all([
+    startTemporal({ ui: true, uiPort, uiCodecEndpoint: codecUrl }),
+    bundleWorkflowCode({ workflowsPath, failureConverterPath: sealedFailuresPath }),
+  ]);
   temporal = t;
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: sealedDataConverter(codec) });
+  client = new Client({
+    connection: await Connection.connect({ address: temporal.address }),
+    dataConverter: sealedDataConverter(codec),
+  });
   const connection = await NativeConnection.connect({ address: temporal.address });
-  const worker = await Worker.create({ connection, taskQueue: 'web-ui', workflowBundle: bundle, activities: fakeWorld().activities, dataConverter: sealedDataConverter(codec) });
+  const worker = await Worker.create({
+    connection,
+    taskQueue: 'web-ui',
+    workflowBundle: bundle,
+    activities: fakeWorld().activities,
+    dataConverter: sealedDataConverter(codec),
+  });
   try {
     await worker.runUntil(async () => {
-      const h = await client.workflow.start('vipSwitch', { taskQueue: 'web-ui', workflowId: switchWorkflowId('default', 'src'), args: [input({ reason: 'web UI check' })] });
+      const h = await client.workflow.start('vipSwitch', {
+        taskQueue: 'web-ui',
+        workflowId: switchWorkflowId('default', 'src'),
+        args: [input({ reason: 'web UI check' })],
+      });
       workflowId = h.workflowId;
       runId = h.firstExecutionRunId;
       await h.result();
@@ -56,7 +75,10 @@ beforeAll(async () => {
     await connection.close();
   }
   await mkdir(artifacts, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 }, 180_000);
 afterAll(async () => {
   await browser?.close();
@@ -68,7 +90,9 @@ afterAll(async () => {
 describe('the Temporal Web UI with encryption on', () => {
   it("given the UI's codec endpoint, should show a switch's decoded input and status, which the server holds only as ciphertext", async () => {
     // the server itself has only ciphertext
-    const { events } = await new Client({ connection: client.connection }).workflow.getHandle(workflowId).fetchHistory();
+    const { events } = await new Client({ connection: client.connection }).workflow
+      .getHandle(workflowId)
+      .fetchHistory();
     const raw = events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     expect(Buffer.from(raw.metadata!.encoding!).toString()).toBe('binary/encrypted');
     expect(Buffer.from(raw.data!).toString('latin1')).not.toContain('new.example');
@@ -78,7 +102,10 @@ describe('the Temporal Web UI with encryption on', () => {
     page.on('response', (r) => {
       if (r.url().endsWith('/decode')) decodes.push(r.status());
     });
-    await page.goto(`${temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`, { waitUntil: 'domcontentloaded' });
+    await page.goto(
+      `${temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`,
+      { waitUntil: 'domcontentloaded' },
+    );
     try {
       // the decoded input (the new instance) and the decoded result: the switch's status (its reason, kind and phase)
       await page.getByText('"new.example"').first().waitFor({ timeout: 60_000 });

@@ -36,7 +36,9 @@ const CHROMIUM = process.env.DM_SWITCH_CHROMIUM ?? '/usr/bin/chromium';
 const repoRoot = resolve(import.meta.dirname, '../..');
 const artifacts = join(repoRoot, 'test-artifacts');
 /** `npm run screenshots`: where the docs' two screenshots go (docs/ui-approval.png, docs/ui-list.png). */
-const readmeShots = process.env.DM_SWITCH_README_SCREENSHOTS ? resolve(repoRoot, process.env.DM_SWITCH_README_SCREENSHOTS) : undefined;
+const readmeShots = process.env.DM_SWITCH_README_SCREENSHOTS
+  ? resolve(repoRoot, process.env.DM_SWITCH_README_SCREENSHOTS)
+  : undefined;
 
 /** The iframe the UI renders a workflow's current details in (its summary's has overrideTheme=primary). */
 const CURRENT_DETAILS = 'iframe[title="output"][src*="overrideTheme=background"]';
@@ -60,7 +62,10 @@ let writing: Promise<number> | undefined;
 const headlines: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set DM_SWITCH_CHROMIUM)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no browser at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set DM_SWITCH_CHROMIUM)`,
+    );
   stack = await startStack({ temporal: { ui: true }, mysql: { replicas: 2 }, dm: true, vip: true });
   [primary, , b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
   ui = stack.temporal!.uiUrl!;
@@ -71,10 +76,16 @@ beforeAll(async () => {
   await writeRows(primary, 10);
   await Promise.all(stack.topology!.replicas.map((r) => waitCaughtUp(r, primary)));
   await downstreamMatches(primary, stack.downstream!);
-  ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(DEFAULT_TASK_QUEUE)));
+  ({ client, stop: stopWorker } = await startInProcessWorker(
+    stack.temporal!.address,
+    stack.workerConfigYaml(DEFAULT_TASK_QUEUE),
+  ));
   await mkdir(artifacts, { recursive: true });
   if (readmeShots) await mkdir(readmeShots, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 }, 300_000);
 
@@ -123,7 +134,10 @@ async function currentDetails(): Promise<{ headline: string; text: string } | nu
  * Reads the current details as a person does, pressing R ("for freshness")
  * between readings, until `done` holds; records every headline seen.
  */
-async function watchDetails(done: (d: { headline: string; text: string }) => boolean, timeoutMs: number): Promise<{ headline: string; text: string }> {
+async function watchDetails(
+  done: (d: { headline: string; text: string }) => boolean,
+  timeoutMs: number,
+): Promise<{ headline: string; text: string }> {
   const deadline = Date.now() + timeoutMs;
   let last: { headline: string; text: string } | null = null;
   for (;;) {
@@ -133,7 +147,10 @@ async function watchDetails(done: (d: { headline: string; text: string }) => boo
       if (headlines.at(-1) !== d.headline) headlines.push(d.headline);
       if (done(d)) return d;
     }
-    if (Date.now() > deadline) throw new Error(`the UI's current details never got there within ${timeoutMs / 1000} s; headlines seen: ${JSON.stringify(headlines)}; last: ${JSON.stringify(last?.text)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the UI's current details never got there within ${timeoutMs / 1000} s; headlines seen: ${JSON.stringify(headlines)}; last: ${JSON.stringify(last?.text)}`,
+      );
     await page.keyboard.press('r');
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -155,11 +172,16 @@ function measureText(body: any): { textBottom: number; shownHeight: number; scro
     range.selectNodeContents(n);
     for (const r of range.getClientRects()) textBottom = Math.max(textBottom, r.bottom);
   }
-  return { textBottom: Math.ceil(textBottom), shownHeight: doc.documentElement.clientHeight, scrollWidth: doc.documentElement.scrollWidth, shownWidth: doc.documentElement.clientWidth };
+  return {
+    textBottom: Math.ceil(textBottom),
+    shownHeight: doc.documentElement.clientHeight,
+    scrollWidth: doc.documentElement.scrollWidth,
+    shownWidth: doc.documentElement.clientWidth,
+  };
 }
 
 describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
-  it('given the Start Workflow form with the documented input and a summary, should start vipSwitch under the source\'s workflow ID', async () => {
+  it("given the Start Workflow form with the documented input and a summary, should start vipSwitch under the source's workflow ID", async () => {
     shotOnFailure('start');
     await page.goto(`${ui}/namespaces/default/workflows`, { waitUntil: 'domcontentloaded' });
     await page.locator('a[href*="/start-workflow"]').filter({ visible: true }).click();
@@ -180,7 +202,10 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     await page.keyboard.insertText(summary);
     await blur();
     await shot('1-start-form');
-    const started = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${encodeURIComponent(workflowId)}`), { timeout: 30_000 });
+    const started = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${encodeURIComponent(workflowId)}`),
+      { timeout: 30_000 },
+    );
     await page.getByTestId('start-workflow-button').filter({ visible: true }).click();
     expect((await started).status()).toBe(200);
     const toast = page.getByText('Workflow started successfully');
@@ -198,30 +223,46 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     const input = events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     expect(JSON.parse(Buffer.from(input.data!).toString('utf8'))).toEqual(request);
     // the application keeps writing through the switch (verification then sees DM's position move at once)
-    writing = writeUntil(handle.result().catch(() => undefined), () => writeRows(primary, 1));
+    writing = writeUntil(
+      handle.result().catch(() => undefined),
+      () => writeRows(primary, 1),
+    );
     // the toast links to the workflow
     await toast.click();
-    await page.waitForURL((u) => u.pathname.includes(`/workflows/${encodeURIComponent(workflowId)}`), { timeout: 15_000 });
+    await page.waitForURL((u) => u.pathname.includes(`/workflows/${encodeURIComponent(workflowId)}`), {
+      timeout: 15_000,
+    });
   });
 
   it('should show the summary, and the current details phase by phase up to the approval gate, all of them visible', async () => {
     shotOnFailure('gate');
     await page.getByRole('tab', { name: 'User Metadata' }).click();
-    await expect.poll(() => page.locator(SUMMARY).contentFrame().locator('main').innerText(), { timeout: 30_000 }).toBe(summary);
+    await expect
+      .poll(() => page.locator(SUMMARY).contentFrame().locator('main').innerText(), { timeout: 30_000 })
+      .toBe(summary);
     const atGate = await watchDetails((d) => d.text.includes('Approval needed at gate before-switch'), 120_000);
     expect(atGate.headline).toBe('Waiting for approval');
     expect(atGate.text).toContain(`source ${request.sourceId} (DM cluster default)`);
-    expect(atGate.text).toContain(`move the VIP ${request.vip.address} from ${request.oldInstance!.host} to ${request.newInstance!.host}`);
+    expect(atGate.text).toContain(
+      `move the VIP ${request.vip.address} from ${request.oldInstance!.host} to ${request.newInstance!.host}`,
+    );
     expect(atGate.text).toMatch(/DM frozen since \S+: replication of this source waits/);
     // the GTID sets the approval rests on are a list, an item each
     const items = await detailsFrame().locator('main li').allInnerTexts();
-    expect(items.map((i) => i.replace(/:.*/s, ''))).toEqual(['gtid-P new instance (frozen)', 'gtid-E new instance (frozen)', 'gtid-S task app-to-downstream (frozen)']);
+    expect(items.map((i) => i.replace(/:.*/s, ''))).toEqual([
+      'gtid-P new instance (frozen)',
+      'gtid-E new instance (frozen)',
+      'gtid-S task app-to-downstream (frozen)',
+    ]);
     // nothing is cut off: the last line of text lies inside the frame the UI sized, and no line is wider than it
     const fit = await detailsFrame().locator('body').evaluate(measureText);
     expect(fit.textBottom, JSON.stringify(fit)).toBeLessThanOrEqual(fit.shownHeight);
     expect(fit.scrollWidth, JSON.stringify(fit)).toBeLessThanOrEqual(fit.shownWidth);
     // the start's toast goes by itself; not in the picture
-    await page.getByText('Workflow started successfully').waitFor({ state: 'hidden', timeout: 20_000 }).catch(() => undefined);
+    await page
+      .getByText('Workflow started successfully')
+      .waitFor({ state: 'hidden', timeout: 20_000 })
+      .catch(() => undefined);
     await shot('2-awaiting-approval', 'ui-approval.png');
     // the status query agrees: the gate is pending
     const s = await handle.query(statusQuery);
@@ -229,7 +270,7 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     expect(s.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'pending' })]);
   });
 
-  it('given an approval sent with the UI\'s Send an Update, should carry on and show the outcome: Finished: switched, Completed', async () => {
+  it("given an approval sent with the UI's Send an Update, should carry on and show the outcome: Finished: switched, Completed", async () => {
     shotOnFailure('approve');
     await page.getByRole('button', { name: 'More Actions' }).click();
     await page.getByTestId('update-button').filter({ visible: true }).click();
@@ -261,7 +302,9 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     // the approval is the UI's: by ui-test, through the update
     const s = await handle.query(statusQuery);
     expect(s.outcome).toBe('switched');
-    expect(s.approvals).toEqual([expect.objectContaining({ gate: 'before-switch', state: 'approved', by: 'ui-test', via: 'update' })]);
+    expect(s.approvals).toEqual([
+      expect.objectContaining({ gate: 'before-switch', state: 'approved', by: 'ui-test', via: 'update' }),
+    ]);
   });
 
   it('should find the switch in the workflow list by its search attributes', async () => {
@@ -281,11 +324,17 @@ describe('the Temporal Web UI on the real stack', { timeout: 150_000 }, () => {
     // …the one it matches lists it (visibility is eventually consistent: search again until it shows)
     const query = `DmSwitchSource = "${request.sourceId}" AND DmSwitchOutcome = "switched"`;
     await expect
-      .poll(async () => {
-        await search(query);
-        await rows.first().waitFor({ timeout: 3000 }).catch(() => undefined);
-        return rows.count();
-      }, { timeout: 30_000, interval: 500 })
+      .poll(
+        async () => {
+          await search(query);
+          await rows
+            .first()
+            .waitFor({ timeout: 3000 })
+            .catch(() => undefined);
+          return rows.count();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
       .toBe(1);
     const row = await rows.first().innerText();
     expect(row).toContain('Completed');

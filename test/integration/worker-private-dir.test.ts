@@ -35,7 +35,11 @@ describe("the worker's private directory", () => {
     expect(await readdir(root)).toEqual([String(first)]);
     expect((await stat(root)).mode & 0o777).toBe(0o700);
     // what operate-source create writes, as the kill found it
-    await writeFile(join(root, String(first), 'source-mysql-replica-01.yaml'), 'from: {host: db-a, user: dm, password: s3cret}\n', { mode: 0o600 });
+    await writeFile(
+      join(root, String(first), 'source-mysql-replica-01.yaml'),
+      'from: {host: db-a, user: dm, password: s3cret}\n',
+      { mode: 0o600 },
+    );
     await worker.kill9();
     await worker.start();
     expect(worker.pid).not.toBe(first);

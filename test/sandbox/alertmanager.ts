@@ -25,14 +25,26 @@ export interface Alertmanager {
 }
 
 /** `config(dir)` yields the YAML, given the directory it will live in. */
-export async function startAlertmanager(config: (dir: string) => Promise<string> | string, binary = 'prometheus-alertmanager'): Promise<Alertmanager> {
-  const daemon = await startPromDaemon({ what: 'alertmanager', binary, config, args: (dir) => [`--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='] });
+export async function startAlertmanager(
+  config: (dir: string) => Promise<string> | string,
+  binary = 'prometheus-alertmanager',
+): Promise<Alertmanager> {
+  const daemon = await startPromDaemon({
+    what: 'alertmanager',
+    binary,
+    config,
+    args: (dir) => [`--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='],
+  });
   const { url, dir } = daemon;
   return {
     url,
     dir,
     async post(alerts) {
-      const r = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+      const r = await fetch(`${url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(alerts),
+      });
       if (!r.ok) throw new Error(`alertmanager POST /api/v2/alerts: ${r.status} ${await r.text()}`);
     },
     async counter(name, match = '') {

@@ -26,7 +26,10 @@ export function crashAfter(types: string[], marks: string) {
         const type = ctx.info.activityType;
         const mark = join(marks, type);
         if (types.includes(type) && !existsSync(mark)) {
-          writeFileSync(mark, `${new Date().toISOString()} attempt ${ctx.info.attempt} of workflow ${ctx.info.workflowExecution?.workflowId}\n`);
+          writeFileSync(
+            mark,
+            `${new Date().toISOString()} attempt ${ctx.info.attempt} of workflow ${ctx.info.workflowExecution?.workflowId}\n`,
+          );
           process.kill(process.pid, 'SIGKILL');
           await new Promise(() => undefined);
         }
@@ -38,5 +41,6 @@ export function crashAfter(types: string[], marks: string) {
 
 const types = (process.env.DM_SWITCH_TEST_CRASH_AFTER ?? '').split(',').filter(Boolean);
 const marks = process.env.DM_SWITCH_TEST_CRASH_MARKS ?? '';
-if (types.length && !marks) throw new Error('DM_SWITCH_TEST_CRASH_AFTER needs DM_SWITCH_TEST_CRASH_MARKS (a directory)');
+if (types.length && !marks)
+  throw new Error('DM_SWITCH_TEST_CRASH_AFTER needs DM_SWITCH_TEST_CRASH_MARKS (a directory)');
 await runWorkerProcess(types.length ? { activityInterceptors: [crashAfter(types, marks)] } : {});

@@ -16,7 +16,11 @@ export interface CrashPlan {
   insideAfterMs?: number;
 }
 
-export async function crashAtEveryStep(handle: WorkflowHandle, worker: WorkerProcess, plan: CrashPlan = {}): Promise<string[]> {
+export async function crashAtEveryStep(
+  handle: WorkflowHandle,
+  worker: WorkerProcess,
+  plan: CrashPlan = {},
+): Promise<string[]> {
   const kills: string[] = [];
   const seenTypes = new Set<string>();
   const insideDone = new Set<string>();
@@ -33,7 +37,12 @@ export async function crashAtEveryStep(handle: WorkflowHandle, worker: WorkerPro
           killFor = `before ${type}`;
         }
       }
-      if (e.workflowExecutionCompletedEventAttributes || e.workflowExecutionFailedEventAttributes || e.workflowExecutionCanceledEventAttributes || e.workflowExecutionTerminatedEventAttributes) {
+      if (
+        e.workflowExecutionCompletedEventAttributes ||
+        e.workflowExecutionFailedEventAttributes ||
+        e.workflowExecutionCanceledEventAttributes ||
+        e.workflowExecutionTerminatedEventAttributes
+      ) {
         return kills;
       }
     }
@@ -42,7 +51,11 @@ export async function crashAtEveryStep(handle: WorkflowHandle, worker: WorkerPro
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
       for (const a of pending) {
         const type = a.activityType?.name ?? '?';
-        if (plan.inside.includes(type) && !insideDone.has(type) && a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) {
+        if (
+          plan.inside.includes(type) &&
+          !insideDone.has(type) &&
+          a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        ) {
           insideDone.add(type);
           killFor = `inside ${type}`;
           break;

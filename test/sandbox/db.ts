@@ -30,7 +30,9 @@ const rootCache = new Map<DbFlavor, Promise<string>>();
 export function dbRoot(flavor: DbFlavor): Promise<string> {
   let root = rootCache.get(flavor);
   if (root === undefined) {
-    root = execa('bash', [join(repoRoot, 'scripts/rootfs.sh'), flavor], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+    root = execa('bash', [join(repoRoot, 'scripts/rootfs.sh'), flavor], { stderr: 'inherit' }).then((r) =>
+      r.stdout.trim(),
+    );
     rootCache.set(flavor, root);
   }
   return root;
@@ -89,7 +91,17 @@ export async function startDb(options: DbOptions = {}): Promise<DbInstance> {
   await cp(join(root, 'var/lib/dm-switch-template'), dataDir, { recursive: true });
   await mkdir(join(base, 'files'));
   if (options.netns) await writeFile(join(base, NETNS_INIT_FILE), NETNS_INIT_SQL);
-  const instance = new DbInstance(flavor, root, base, options.host ?? '127.0.0.1', port, options.serverId ?? (port % 100000) + 1, options.args ?? [], options.netns, options.bindAddress);
+  const instance = new DbInstance(
+    flavor,
+    root,
+    base,
+    options.host ?? '127.0.0.1',
+    port,
+    options.serverId ?? (port % 100000) + 1,
+    options.args ?? [],
+    options.netns,
+    options.bindAddress,
+  );
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -129,7 +141,15 @@ export class DbInstance {
   }
   /** mysql2 connection options for the root user (no password in the sandbox). */
   get connectionOptions(): mysql.ConnectionOptions {
-    return { host: this.host, port: this.port, user: 'root', password: '', multipleStatements: true, supportBigNumbers: true, bigNumberStrings: true };
+    return {
+      host: this.host,
+      port: this.port,
+      user: 'root',
+      password: '',
+      multipleStatements: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    };
   }
 
   /** Runs a program of the root file system (e.g. `mysqlbinlog`) through its loader. */

@@ -17,14 +17,21 @@ export type Downstream = SqlTarget & Endpoint;
 /** Throws with dmctl's own words unless the top-level and every per-source result is true. */
 export function expectOk(what: string, r: DmctlJson): DmctlJson {
   const failures = dmctlFailures(r);
-  if (failures.length > 0) throw new Error(`dmctl ${what} failed: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`);
+  if (failures.length > 0)
+    throw new Error(
+      `dmctl ${what} failed: ${failures.map((f) => `${f.name ? `${f.name}: ` : ''}${f.msg}`).join('; ')}`,
+    );
   return r;
 }
 
 /** Where a source reads from: an instance, or a VIP in front of one. */
 export type Upstream = Pick<DbInstance, 'host' | 'port' | 'flavor'>;
 
-export function sourceConfig(sourceId: string, upstream: Upstream, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function sourceConfig(
+  sourceId: string,
+  upstream: Upstream,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     'source-id': sourceId,
     'enable-gtid': true,
@@ -35,13 +42,22 @@ export function sourceConfig(sourceId: string, upstream: Upstream, extra: Record
   };
 }
 
-export async function createSource(dm: DmCluster, sourceId: string, upstream: Upstream, extra: Record<string, unknown> = {}): Promise<void> {
+export async function createSource(
+  dm: DmCluster,
+  sourceId: string,
+  upstream: Upstream,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const file = await dm.file(`source-${sourceId}.yaml`, stringify(sourceConfig(sourceId, upstream, extra)));
   expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
 }
 
-
-export function taskConfig(name: string, sourceIds: string[], downstream: Downstream, meta?: Record<string, unknown>): Record<string, unknown> {
+export function taskConfig(
+  name: string,
+  sourceIds: string[],
+  downstream: Downstream,
+  meta?: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     name,
     'task-mode': 'incremental',
@@ -51,13 +67,23 @@ export function taskConfig(name: string, sourceIds: string[], downstream: Downst
       user: 'root',
       password: '',
     },
-    'mysql-instances': sourceIds.map((id) => ({ 'source-id': id, 'block-allow-list': 'app-only', ...(meta ? { meta } : {}) })),
+    'mysql-instances': sourceIds.map((id) => ({
+      'source-id': id,
+      'block-allow-list': 'app-only',
+      ...(meta ? { meta } : {}),
+    })),
     'block-allow-list': { 'app-only': { 'do-dbs': [APP_SCHEMA] } },
   };
 }
 
 /** Seeds `downstream` from `upstream` and starts an incremental task from the snapshot's position. */
-export async function startIncrementalTask(dm: DmCluster, name: string, sourceIds: string[], downstream: Downstream, upstream: DbInstance): Promise<string> {
+export async function startIncrementalTask(
+  dm: DmCluster,
+  name: string,
+  sourceIds: string[],
+  downstream: Downstream,
+  upstream: DbInstance,
+): Promise<string> {
   const snap = await snapshot(upstream);
   // a downstream's own binary log is irrelevant here (TiDB has none)
   await load(downstream, withoutReplicationStatements(snap.sql), false);

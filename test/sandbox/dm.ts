@@ -29,7 +29,9 @@ export function dmBinDir(options: { withTidb?: boolean } = {}): Promise<string> 
   if (dir === undefined) {
     dir = override
       ? Promise.resolve(override)
-      : execa('bash', [join(repoRoot, 'scripts/build-dm.sh'), ...(withTidb ? ['--with-tidb'] : [])], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+      : execa('bash', [join(repoRoot, 'scripts/build-dm.sh'), ...(withTidb ? ['--with-tidb'] : [])], {
+          stderr: 'inherit',
+        }).then((r) => r.stdout.trim());
     binDirs.set(withTidb, dir);
   }
   return dir;
@@ -47,7 +49,14 @@ class Daemon {
   ) {}
   start(): void {
     if (this.proc) throw new Error(`${this.name} is already running`);
-    const proc = execa(this.file, this.args, { cwd: this.cwd, stdin: 'ignore', stdout: { file: `${this.logFile}.out`, append: true }, stderr: { file: `${this.logFile}.out`, append: true }, reject: false, cleanup: true });
+    const proc = execa(this.file, this.args, {
+      cwd: this.cwd,
+      stdin: 'ignore',
+      stdout: { file: `${this.logFile}.out`, append: true },
+      stderr: { file: `${this.logFile}.out`, append: true },
+      reject: false,
+      cleanup: true,
+    });
     this.proc = proc;
     void proc.then(() => {
       if (this.proc === proc) this.proc = undefined;
@@ -62,7 +71,8 @@ class Daemon {
     clearTimeout(timer);
   }
   async tail(lines = 20): Promise<string> {
-    const read = async (f: string) => (await readFile(f, 'utf8').catch(() => '')).trim().split('\n').slice(-lines).join('\n');
+    const read = async (f: string) =>
+      (await readFile(f, 'utf8').catch(() => '')).trim().split('\n').slice(-lines).join('\n');
     return `${await read(this.logFile)}\n${await read(`${this.logFile}.out`)}`;
   }
 }
@@ -106,7 +116,10 @@ export class DmCluster {
 
   /** Runs dmctl against this cluster; returns the parsed JSON it prints (dmctl exits 0 even when an operation fails). */
   async ctl(args: string[], options: { timeoutMs?: number } = {}): Promise<DmctlJson> {
-    const r = await execa(this.dmctlPath, [`--master-addr=${this.masterAddr}`, ...args], { reject: false, timeout: options.timeoutMs ?? 60_000 });
+    const r = await execa(this.dmctlPath, [`--master-addr=${this.masterAddr}`, ...args], {
+      reject: false,
+      timeout: options.timeoutMs ?? 60_000,
+    });
     return parseDmctlOutput(r.stdout, r.stderr, r.exitCode);
   }
 
@@ -122,12 +135,20 @@ export class DmCluster {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
-      const r = await this.ctl(['list-member', '--worker'], { timeoutMs: 10_000 }).catch((e: unknown) => ({ result: false, msg: String(e) }) as DmctlJson);
+      const r = await this.ctl(['list-member', '--worker'], { timeoutMs: 10_000 }).catch(
+        (e: unknown) => ({ result: false, msg: String(e) }) as DmctlJson,
+      );
       last = JSON.stringify(r);
-      const workers = (r.members as Array<{ worker?: { workers?: Array<{ stage: string }> } }> | undefined)?.flatMap((m) => m.worker?.workers ?? []) ?? [];
-      if (r.result === true && workers.length === this.workers.length && workers.every((w) => w.stage !== 'offline')) return;
+      const workers =
+        (r.members as Array<{ worker?: { workers?: Array<{ stage: string }> } }> | undefined)?.flatMap(
+          (m) => m.worker?.workers ?? [],
+        ) ?? [];
+      if (r.result === true && workers.length === this.workers.length && workers.every((w) => w.stage !== 'offline'))
+        return;
       if (Date.now() > deadline) {
-        throw new Error(`DM cluster not ready in ${timeoutMs} ms; last list-member: ${last}\nmaster log:\n${await this.master.tail()}`);
+        throw new Error(
+          `DM cluster not ready in ${timeoutMs} ms; last list-member: ${last}\nmaster log:\n${await this.master.tail()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -150,28 +171,52 @@ export async function startDm(options: DmOptions = {}): Promise<DmCluster> {
   const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-dm-'));
   const [masterPort, peerPort] = [await freePort(), await freePort()];
   const masterHost = options.masterHost ?? '127.0.0.1';
-  if (options.netns && options.netns.length < (options.workers ?? 1)) throw new Error(`startDm: ${options.workers ?? 1} workers but ${options.netns.length} network namespaces`);
+  if (options.netns && options.netns.length < (options.workers ?? 1))
+    throw new Error(`startDm: ${options.workers ?? 1} workers but ${options.netns.length} network namespaces`);
   const cluster = new DmCluster(bin, dir, masterPort, masterHost);
-  cluster.master = new Daemon('dm-master', join(bin, 'dm-master'), [
-    '--name=master1',
-    `--master-addr=${masterHost}:${masterPort}`,
-    `--advertise-addr=${masterHost}:${masterPort}`,
-    `--peer-urls=http://127.0.0.1:${peerPort}`,
-    `--advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-    `--initial-cluster=master1=http://127.0.0.1:${peerPort}`,
-    `--data-dir=${join(dir, 'master')}`,
-    `--log-file=${join(dir, 'master.log')}`,
-  ], join(dir, 'master.log'));
+  cluster.master = new Daemon(
+    'dm-master',
+    join(bin, 'dm-master'),
+    [
+      '--name=master1',
+      `--master-addr=${masterHost}:${masterPort}`,
+      `--advertise-addr=${masterHost}:${masterPort}`,
+      `--peer-urls=http://127.0.0.1:${peerPort}`,
+      `--advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=master1=http://127.0.0.1:${peerPort}`,
+      `--data-dir=${join(dir, 'master')}`,
+      `--log-file=${join(dir, 'master.log')}`,
+    ],
+    join(dir, 'master.log'),
+  );
   cluster.master.start();
   for (let i = 1; i <= (options.workers ?? 1); i++) {
     const port = await freePort();
     await mkdir(join(dir, `worker${i}`), { recursive: true });
     const ns = options.netns?.[i - 1];
     const host = ns?.address ?? options.workerHost ?? '127.0.0.1';
-    const flags = [`--name=worker${i}`, `--worker-addr=${host}:${port}`, `--advertise-addr=${host}:${port}`, `--join=${masterHost}:${masterPort}`, `--log-file=${join(dir, `worker${i}.log`)}`];
+    const flags = [
+      `--name=worker${i}`,
+      `--worker-addr=${host}:${port}`,
+      `--advertise-addr=${host}:${port}`,
+      `--join=${masterHost}:${masterPort}`,
+      `--log-file=${join(dir, `worker${i}.log`)}`,
+    ];
     const w = ns
-      ? new Daemon(`dm-worker${i}`, 'ip', ['netns', 'exec', ns.netns, join(bin, 'dm-worker'), ...flags], join(dir, `worker${i}.log`), join(dir, `worker${i}`))
-      : new Daemon(`dm-worker${i}`, join(bin, 'dm-worker'), flags, join(dir, `worker${i}.log`), join(dir, `worker${i}`));
+      ? new Daemon(
+          `dm-worker${i}`,
+          'ip',
+          ['netns', 'exec', ns.netns, join(bin, 'dm-worker'), ...flags],
+          join(dir, `worker${i}.log`),
+          join(dir, `worker${i}`),
+        )
+      : new Daemon(
+          `dm-worker${i}`,
+          join(bin, 'dm-worker'),
+          flags,
+          join(dir, `worker${i}.log`),
+          join(dir, `worker${i}`),
+        );
     cluster.workers.push(w);
     w.start();
   }

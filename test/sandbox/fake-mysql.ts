@@ -71,7 +71,13 @@ export async function startFakeMysql(host = '127.0.0.1'): Promise<FakeMysqlServe
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   const sockets = new Set<Socket>();
-  const state = { connections: 0, packets: [] as string[], captured: [] as string[], keyRequests: 0, users: [] as string[] };
+  const state = {
+    connections: 0,
+    packets: [] as string[],
+    captured: [] as string[],
+    keyRequests: 0,
+    users: [] as string[],
+  };
 
   const serve = (socket: Socket) => {
     state.connections++;
@@ -96,7 +102,12 @@ export async function startFakeMysql(host = '127.0.0.1'): Promise<FakeMysqlServe
           state.users.push(payload.subarray(32, end < 0 ? undefined : end).toString('utf8'));
           // whatever the client answered first: switch it to caching_sha2_password with a fresh scramble
           step = 'switched';
-          socket.write(packet(seq + 1, Buffer.concat([Buffer.from([0xfe]), Buffer.from('caching_sha2_password\0'), scramble, Buffer.from([0])])));
+          socket.write(
+            packet(
+              seq + 1,
+              Buffer.concat([Buffer.from([0xfe]), Buffer.from('caching_sha2_password\0'), scramble, Buffer.from([0])]),
+            ),
+          );
           continue;
         }
         state.packets.push(payload.toString('hex'));
@@ -113,7 +124,10 @@ export async function startFakeMysql(host = '127.0.0.1'): Promise<FakeMysqlServe
           continue;
         }
         if (step === 'key-sent') {
-          const plain = privateDecrypt({ key: privateKey, oaepHash: 'sha1', padding: constants.RSA_PKCS1_OAEP_PADDING }, payload);
+          const plain = privateDecrypt(
+            { key: privateKey, oaepHash: 'sha1', padding: constants.RSA_PKCS1_OAEP_PADDING },
+            payload,
+          );
           state.captured.push(xor(plain, scramble).toString('utf8').replace(/\0$/, ''));
         } else if (step === 'full') {
           state.captured.push(payload.toString('utf8').replace(/\0$/, ''));

@@ -34,7 +34,10 @@ export async function startNotifyReceiver(path = '/hooks/dm-switch'): Promise<No
       for (;;) {
         const got = received.filter(ok);
         if (got.length >= n) return got;
-        if (Date.now() > deadline) throw new Error(`the receiver got ${got.length} of ${n} matching notification(s) within ${timeoutMs / 1000} s (${received.length} in all)`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `the receiver got ${got.length} of ${n} matching notification(s) within ${timeoutMs / 1000} s (${received.length} in all)`,
+          );
         await new Promise((res) => setTimeout(res, 100));
       }
     },

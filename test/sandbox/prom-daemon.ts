@@ -30,12 +30,16 @@ export async function startPromDaemon(o: {
   const configPath = join(dir, `${o.what}.yml`);
   await writeFile(configPath, await o.config(dir));
   const logPath = join(dir, `${o.what}.log`);
-  const proc = execa(o.binary, [`--config.file=${configPath}`, `--web.listen-address=127.0.0.1:${port}`, ...o.args(dir)], {
-    stdout: { file: logPath },
-    stderr: { file: logPath },
-    reject: false,
-    stdin: 'ignore',
-  });
+  const proc = execa(
+    o.binary,
+    [`--config.file=${configPath}`, `--web.listen-address=127.0.0.1:${port}`, ...o.args(dir)],
+    {
+      stdout: { file: logPath },
+      stderr: { file: logPath },
+      reject: false,
+      stdin: 'ignore',
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntilReady({

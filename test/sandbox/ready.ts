@@ -30,7 +30,8 @@ export async function waitUntilReady(o: ReadyOptions): Promise<void> {
       await o.probe();
       return;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`${o.what} not ready within ${timeoutMs / 1000} s (${String(e)}): ${await o.diagnostics()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${o.what} not ready within ${timeoutMs / 1000} s (${String(e)}): ${await o.diagnostics()}`);
       await new Promise((r) => setTimeout(r, o.intervalMs ?? 200));
     }
   }

@@ -52,23 +52,52 @@ export interface ShardMerge {
   downstreamEqualsUnion(timeoutMs?: number): Promise<void>;
   subtasks(): Promise<Subtask[]>;
   /** dmctl shard-ddl-lock: the task's locks. */
-  ddlLocks(): Promise<Array<{ ID: string; task: string; mode: string; owner: string; DDLs: string[]; synced: string[]; unsynced: string[] }>>;
+  ddlLocks(): Promise<
+    Array<{
+      ID: string;
+      task: string;
+      mode: string;
+      owner: string;
+      DDLs: string[];
+      synced: string[];
+      unsynced: string[];
+    }>
+  >;
   stop(): Promise<void>;
 }
 
 const columns = async (db: SqlTarget, schema: string): Promise<string[]> =>
-  (await db.query<{ c: string }>(`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, [schema, SHARD_TABLE])).map((r) => r.c);
+  (
+    await db.query<{ c: string }>(
+      `SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+      [schema, SHARD_TABLE],
+    )
+  ).map((r) => r.c);
 
 /** Every row of a table, in id order, as text; with the column list first. */
 async function tableText(db: SqlTarget, schema: string): Promise<string[]> {
   const cols = await columns(db, schema);
   if (cols.length === 0) return [];
-  const rows = await db.query<Record<string, unknown>>(`SELECT ${cols.map((c) => `\`${c}\``).join(', ')} FROM ${schema}.${SHARD_TABLE} ORDER BY id`);
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT ${cols.map((c) => `\`${c}\``).join(', ')} FROM ${schema}.${SHARD_TABLE} ORDER BY id`,
+  );
   return [cols.join(','), ...rows.map((r) => cols.map((c) => String(r[c])).join('|'))];
 }
 
-export async function startShardMerge(options: { mode: ShardMode; vip: boolean; relay?: boolean; log?: (l: string) => void }): Promise<ShardMerge> {
-  const stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, dmWorkers: 2, vip: options.vip, log: options.log });
+export async function startShardMerge(options: {
+  mode: ShardMode;
+  vip: boolean;
+  relay?: boolean;
+  log?: (l: string) => void;
+}): Promise<ShardMerge> {
+  const stack = await startStack({
+    temporal: true,
+    mysql: { replicas: 2 },
+    dm: true,
+    dmWorkers: 2,
+    vip: options.vip,
+    log: options.log,
+  });
   let shard2: DbInstance | undefined;
   try {
     const dm = stack.dm!;
@@ -77,18 +106,29 @@ export async function startShardMerge(options: { mode: ShardMode; vip: boolean; 
     shard2 = await startDb({ name: 'shard2', serverId: 50 });
     for (const db of [primary, shard2]) {
       await db.query(`CREATE DATABASE IF NOT EXISTS ${SHARD_DB}`);
-      await db.query(`CREATE TABLE IF NOT EXISTS ${SHARD_DB}.${SHARD_TABLE} (id BIGINT PRIMARY KEY, shard INT NOT NULL, payload VARCHAR(64) NOT NULL)`);
+      await db.query(
+        `CREATE TABLE IF NOT EXISTS ${SHARD_DB}.${SHARD_TABLE} (id BIGINT PRIMARY KEY, shard INT NOT NULL, payload VARCHAR(64) NOT NULL)`,
+      );
     }
     await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
     await createSource(dm, SHARD2_SOURCE, shard2);
     const task = `shard-${options.mode}`;
-    const route = { 'schema-pattern': SHARD_DB, 'table-pattern': SHARD_TABLE, 'target-schema': TARGET_DB, 'target-table': SHARD_TABLE };
+    const route = {
+      'schema-pattern': SHARD_DB,
+      'table-pattern': SHARD_TABLE,
+      'target-schema': TARGET_DB,
+      'target-table': SHARD_TABLE,
+    };
     const config = {
       name: task,
       'task-mode': 'all',
       'shard-mode': options.mode,
       'target-database': { host: tidb.host, port: tidb.port, user: 'root', password: '' },
-      'mysql-instances': [stack.sourceId!, SHARD2_SOURCE].map((id) => ({ 'source-id': id, 'block-allow-list': 'shard', 'route-rules': ['shard-table', 'shard-schema'] })),
+      'mysql-instances': [stack.sourceId!, SHARD2_SOURCE].map((id) => ({
+        'source-id': id,
+        'block-allow-list': 'shard',
+        'route-rules': ['shard-table', 'shard-schema'],
+      })),
       'block-allow-list': { shard: { 'do-dbs': [SHARD_DB] } },
       routes: { 'shard-table': route, 'shard-schema': { 'schema-pattern': SHARD_DB, 'target-schema': TARGET_DB } },
     };
@@ -110,16 +150,25 @@ export async function startShardMerge(options: { mode: ShardMode; vip: boolean; 
         for (let i = 0; i < n; i++) {
           const id = next[shard];
           next[shard] += 2;
-          await db.query(`INSERT INTO ${SHARD_DB}.${SHARD_TABLE} (id, shard, payload) VALUES (?, ?, ?)`, [id, shard, `row-${id}`]);
+          await db.query(`INSERT INTO ${SHARD_DB}.${SHARD_TABLE} (id, shard, payload) VALUES (?, ?, ?)`, [
+            id,
+            shard,
+            `row-${id}`,
+          ]);
         }
       },
       async addColumn(name) {
-        for (const db of [primary, s2]) await db.query(`ALTER TABLE ${SHARD_DB}.${SHARD_TABLE} ADD COLUMN ${name} INT NOT NULL DEFAULT 0`);
+        for (const db of [primary, s2])
+          await db.query(`ALTER TABLE ${SHARD_DB}.${SHARD_TABLE} ADD COLUMN ${name} INT NOT NULL DEFAULT 0`);
       },
       async downstreamEqualsUnion(timeoutMs = 90_000) {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
-          const [t1, t2, down] = await Promise.all([tableText(primary, SHARD_DB), tableText(s2, SHARD_DB), tableText(tidb, TARGET_DB).catch(() => [] as string[])]);
+          const [t1, t2, down] = await Promise.all([
+            tableText(primary, SHARD_DB),
+            tableText(s2, SHARD_DB),
+            tableText(tidb, TARGET_DB).catch(() => [] as string[]),
+          ]);
           const [cols1, ...rows1] = t1;
           const [cols2, ...rows2] = t2;
           const [colsDown, ...rowsDown] = down;
@@ -138,7 +187,16 @@ export async function startShardMerge(options: { mode: ShardMode; vip: boolean; 
       },
       async subtasks() {
         const r = expectOk('query-status', await dm.ctl(['query-status', task]));
-        type Raw = { sourceStatus?: { source?: string }; subTaskStatus?: Array<{ name: string; stage: string; unit: string; result: null | { errors?: Array<{ message?: string; Message?: string; RawCause?: string }> }; sync?: { unresolvedGroups?: unknown[] } }> };
+        type Raw = {
+          sourceStatus?: { source?: string };
+          subTaskStatus?: Array<{
+            name: string;
+            stage: string;
+            unit: string;
+            result: null | { errors?: Array<{ message?: string; Message?: string; RawCause?: string }> };
+            sync?: { unresolvedGroups?: unknown[] };
+          }>;
+        };
         return ((r.sources as Raw[] | undefined) ?? []).flatMap((s) =>
           (s.subTaskStatus ?? [])
             .filter((x) => x.name === task)
@@ -146,7 +204,9 @@ export async function startShardMerge(options: { mode: ShardMode; vip: boolean; 
               source: s.sourceStatus?.source ?? '',
               stage: x.stage,
               unit: x.unit,
-              errors: (x.result?.errors ?? []).map((e) => [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': ')),
+              errors: (x.result?.errors ?? []).map((e) =>
+                [e.Message ?? e.message, e.RawCause].filter(Boolean).join(': '),
+              ),
               unresolvedGroups: x.sync?.unresolvedGroups ?? [],
             })),
         );

@@ -19,12 +19,21 @@ import { startVipLab, type VipLab } from './vip-lab.js';
 /** The worker configuration that drives this stack (credentials: the sandbox's passwordless root). */
 function workerConfigYaml(stack: Stack, taskQueue: string, extra: WorkerConfigExtras = {}): string {
   const lines = [`taskQueue: ${taskQueue}`];
-  if (stack.dm) lines.push('dm:', '  clusters:', `    default: { masterAddr: "${stack.dm.masterAddr}", dmctl: ${JSON.stringify(stack.dm.dmctlPath)} }`);
+  if (stack.dm)
+    lines.push(
+      'dm:',
+      '  clusters:',
+      `    default: { masterAddr: "${stack.dm.masterAddr}", dmctl: ${JSON.stringify(stack.dm.dmctlPath)} }`,
+    );
   lines.push('credentials:', '  sandbox-root: { user: root, hosts: [127.0.0.0/8, 198.51.100.0/24, localhost] }');
   if (stack.vipLab) {
     const lab = stack.vipLab;
     const env = { ...lab.env, ...(extra.vipMoveLog ? { DSW_LAB_MOVE_LOG: extra.vipMoveLog } : {}) };
-    lines.push('vip:', '  providers:', `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, check: ${JSON.stringify(lab.checkCommand)}, env: ${JSON.stringify(env)} }`);
+    lines.push(
+      'vip:',
+      '  providers:',
+      `    default: { type: command, locate: ${JSON.stringify(lab.locateCommand)}, move: ${JSON.stringify(lab.moveCommand)}, check: ${JSON.stringify(lab.checkCommand)}, env: ${JSON.stringify(env)} }`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -79,7 +88,8 @@ export const DEMO_TASK = 'app-to-downstream';
  */
 export function demoSwitchRequest(stack: Stack): VipSwitchRequest {
   const [, a, b] = stack.topology?.all() ?? [];
-  if (!stack.vipLab || !stack.sourceId || !a || !b) throw new Error('the demo switch needs the sandbox: a VIP lab, two replicas and the DM source');
+  if (!stack.vipLab || !stack.sourceId || !a || !b)
+    throw new Error('the demo switch needs the sandbox: a VIP lab, two replicas and the DM source');
   return {
     sourceId: stack.sourceId,
     newInstance: { host: b.host, port: 3306, credentials: 'sandbox-root' },
@@ -113,7 +123,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           log(`temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`);
         })
       : Promise.resolve();
-    const replicas = options.mysql ? options.mysql.replicas ?? 2 : 2;
+    const replicas = options.mysql ? (options.mysql.replicas ?? 2) : 2;
     // the lab first (a second or two): DM's workers advertise its gateway, the address MySQL sees them connect from
     if (options.vip && options.mysql) {
       const lab = await startVipLab({ hosts: replicas + 1 });
@@ -121,17 +131,23 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       stack.vipLab = lab;
       log(`vip: lab ${lab.subnet} (namespaces ${lab.hosts.map((h) => h.netns).join(', ')}), VIP ${lab.vip}`);
     }
-    const mysqlP = options.mysql !== false && options.mysql !== undefined
-      ? (async () => {
-          const placement = stack.vipLab?.hosts;
-          const topo = await startTopology({ replicas, placement });
-          stops.push(() => topo.destroy());
-          stack.topology = topo;
-          log(`mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}`);
-        })()
-      : Promise.resolve();
+    const mysqlP =
+      options.mysql !== false && options.mysql !== undefined
+        ? (async () => {
+            const placement = stack.vipLab?.hosts;
+            const topo = await startTopology({ replicas, placement });
+            stops.push(() => topo.destroy());
+            stack.topology = topo;
+            log(
+              `mysql: primary ${topo.primary.host}:${topo.primary.port}, replicas ${topo.replicas.map((r) => `${r.host}:${r.port}`).join(', ')}`,
+            );
+          })()
+        : Promise.resolve();
     const dmP = options.dm
-      ? startDm({ workers: options.dmWorkers ?? 1, ...(stack.vipLab ? { workerHost: stack.vipLab.gateway } : {}) }).then((dm) => {
+      ? startDm({
+          workers: options.dmWorkers ?? 1,
+          ...(stack.vipLab ? { workerHost: stack.vipLab.gateway } : {}),
+        }).then((dm) => {
           stops.push(() => dm.destroy());
           stack.dm = dm;
           log(`dm: dm-master ${dm.masterAddr} (dmctl: ${dm.dmctlPath} --master-addr=${dm.masterAddr})`);
@@ -156,7 +172,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await startIncrementalTask(stack.dm, DEMO_TASK, [DEMO_SOURCE_ID], stack.downstream, upstream);
       stack.sourceId = DEMO_SOURCE_ID;
       stack.taskName = DEMO_TASK;
-      log(`dm: source ${DEMO_SOURCE_ID} reads ${through.host}:${through.port}${stack.vipLab ? ` (the VIP, now on replica1 ${upstream.host})` : ''}; task ${DEMO_TASK} replicates schema app to TiDB`);
+      log(
+        `dm: source ${DEMO_SOURCE_ID} reads ${through.host}:${through.port}${stack.vipLab ? ` (the VIP, now on replica1 ${upstream.host})` : ''}; task ${DEMO_TASK} replicates schema app to TiDB`,
+      );
     }
     return stack;
   } catch (e) {

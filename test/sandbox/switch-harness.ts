@@ -30,7 +30,10 @@ export interface SwitchRun {
  * The real worker (worker/worker.ts, every activity) in this process on the
  * given configuration, and a client of the same Temporal; `stop()` ends both.
  */
-export async function startInProcessWorker(temporalAddress: string, configYaml: string): Promise<{ client: Client; stop(): Promise<void> }> {
+export async function startInProcessWorker(
+  temporalAddress: string,
+  configYaml: string,
+): Promise<{ client: Client; stop(): Promise<void> }> {
   const { worker, connection } = await createWorker(parseWorkerConfig(configYaml), { address: temporalAddress });
   const running = worker.run();
   const client = new Client({ connection: await Connection.connect({ address: temporalAddress }) });
@@ -50,9 +53,20 @@ export async function startInProcessWorker(temporalAddress: string, configYaml: 
  * workflow refuses any other), as a handle bound to this run: tests run many
  * switches of one source, one after the other.
  */
-export async function startSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string; dmCluster?: string }): Promise<SwitchRun> {
+export async function startSwitch(
+  client: Client,
+  workflow: 'vipSwitch' | 'addressSwitch',
+  taskQueue: string,
+  req: { sourceId: string; dmCluster?: string },
+): Promise<SwitchRun> {
   const id = switchWorkflowId(req.dmCluster ?? 'default', req.sourceId);
-  const started = await client.workflow.start(workflow, { taskQueue, workflowId: id, args: [req], workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
+  const started = await client.workflow.start(workflow, {
+    taskQueue,
+    workflowId: id,
+    args: [req],
+    workflowIdConflictPolicy: 'FAIL',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
   const handle = client.workflow.getHandle(id, started.firstExecutionRunId);
   return {
     handle,
@@ -74,7 +88,11 @@ export async function startSwitch(client: Client, workflow: 'vipSwitch' | 'addre
  * upstream DM reports a new syncerBinlogGtid only at the upstream's next
  * heartbeat event (every 30 s).
  */
-export async function writeUntil(stop: Promise<unknown>, write: () => Promise<unknown>, everyMs = 300): Promise<number> {
+export async function writeUntil(
+  stop: Promise<unknown>,
+  write: () => Promise<unknown>,
+  everyMs = 300,
+): Promise<number> {
   let done = false;
   void stop.finally(() => (done = true));
   let n = 0;
@@ -87,7 +105,13 @@ export async function writeUntil(stop: Promise<unknown>, write: () => Promise<un
 }
 
 /** Runs a switch to its end, with `during` running beside it. */
-export async function runSwitch(client: Client, workflow: 'vipSwitch' | 'addressSwitch', taskQueue: string, req: { sourceId: string }, during?: (ended: Promise<unknown>) => Promise<unknown>): Promise<{ status: SwitchStatus; error?: unknown; handle: WorkflowHandle }> {
+export async function runSwitch(
+  client: Client,
+  workflow: 'vipSwitch' | 'addressSwitch',
+  taskQueue: string,
+  req: { sourceId: string },
+  during?: (ended: Promise<unknown>) => Promise<unknown>,
+): Promise<{ status: SwitchStatus; error?: unknown; handle: WorkflowHandle }> {
   const run = await startSwitch(client, workflow, taskQueue, req);
   const ended = run.handle.result().catch(() => undefined);
   const duringDone = during?.(ended);
@@ -103,7 +127,10 @@ export async function runSwitch(client: Client, workflow: 'vipSwitch' | 'address
  */
 export async function saveHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (!process.env.DM_SWITCH_SAVE_HISTORIES) return;
-  await writeFile(join(import.meta.dirname, '../fixtures/histories', `${name}.json`), historyToJSON(await handle.fetchHistory()));
+  await writeFile(
+    join(import.meta.dirname, '../fixtures/histories', `${name}.json`),
+    historyToJSON(await handle.fetchHistory()),
+  );
 }
 
 /**
@@ -122,37 +149,60 @@ export async function historyEvents(handle: WorkflowHandle): Promise<{ count: nu
 }
 
 /** Polls the status query until `ok` holds (e.g. a gate is pending). */
-export async function waitForStatus(handle: WorkflowHandle, ok: (s: SwitchStatus) => boolean, timeoutMs = 120_000): Promise<SwitchStatus> {
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  ok: (s: SwitchStatus) => boolean,
+  timeoutMs = 120_000,
+): Promise<SwitchStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await handle.query(statusQuery).catch(() => null);
     if (s && ok(s)) return s;
-    if (Date.now() > deadline) throw new Error(`status did not reach the expected state within ${timeoutMs / 1000} s: ${JSON.stringify(s?.phase)} ${JSON.stringify(s?.decisions.at(-1))}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `status did not reach the expected state within ${timeoutMs / 1000} s: ${JSON.stringify(s?.phase)} ${JSON.stringify(s?.decisions.at(-1))}`,
+      );
     await new Promise((r) => setTimeout(r, 300));
   }
 }
 
-export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
+export const failureType = (e: unknown) =>
+  e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined;
 
 /**
  * Waits until the downstream's app table (`rows` unless named) equals the
  * primary's (rows and checksum): every row exactly once. A table DM has not
  * created downstream yet counts as not yet matching.
  */
-export async function downstreamMatches(primary: SqlTarget, downstream: SqlTarget, timeoutMs = 60_000, table = 'rows'): Promise<void> {
+export async function downstreamMatches(
+  primary: SqlTarget,
+  downstream: SqlTarget,
+  timeoutMs = 60_000,
+  table = 'rows',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [want, got] = await Promise.all([tableChecksum(primary, table), tableChecksum(downstream, table).catch((e: Error) => e.message)]);
+    const [want, got] = await Promise.all([
+      tableChecksum(primary, table),
+      tableChecksum(downstream, table).catch((e: Error) => e.message),
+    ]);
     if (typeof got !== 'string' && want.rows === got.rows && want.checksum === got.checksum) return;
-    if (Date.now() > deadline) throw new Error(`downstream app.${table} ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
+    if (Date.now() > deadline)
+      throw new Error(`downstream app.${table} ${JSON.stringify(got)} != upstream ${JSON.stringify(want)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
 
 /** The stage and unit of a task's subtask on a source, or null when DM does not list it. */
-export async function taskState(dm: DmCluster, sourceId: string, task: string): Promise<{ stage: string; unit: string } | null> {
+export async function taskState(
+  dm: DmCluster,
+  sourceId: string,
+  task: string,
+): Promise<{ stage: string; unit: string } | null> {
   const r = expectOk('query-status', await dm.ctl(['query-status', '-s', sourceId]));
-  const subs = (r.sources as Array<{ subTaskStatus?: Array<{ name: string; stage: string; unit: string }> }>)[0]?.subTaskStatus ?? [];
+  const subs =
+    (r.sources as Array<{ subTaskStatus?: Array<{ name: string; stage: string; unit: string }> }>)[0]?.subTaskStatus ??
+    [];
   const sub = subs.find((x) => x.name === task);
   return sub ? { stage: sub.stage, unit: sub.unit } : null;
 }
@@ -173,25 +223,47 @@ export async function sourceIds(dm: DmCluster): Promise<string[]> {
 
 /** The steps an address switch records, in order, when it stops and starts `task` with relay off. */
 export function addressSwitchSteps(sourceId: string, task: string, to: Endpoint): string[] {
-  return [`stop-task -s ${sourceId} ${task}`, `operate-source stop ${sourceId}`, `operate-source create ${sourceId} reading ${to.host}:${to.port}`, `start-task -s ${sourceId} ${task}`];
+  return [
+    `stop-task -s ${sourceId} ${task}`,
+    `operate-source stop ${sourceId}`,
+    `operate-source create ${sourceId} reading ${to.host}:${to.port}`,
+    `start-task -s ${sourceId} ${task}`,
+  ];
 }
 
 /** The relay unit of a source as query-status shows it; null when relay is off. */
-export async function relayStatus(dm: DmCluster, sourceId: string): Promise<{ relaySubDir: string; stage: string; relayCatchUpMaster: boolean; relayBinlogGtid: string } | null> {
+export async function relayStatus(
+  dm: DmCluster,
+  sourceId: string,
+): Promise<{ relaySubDir: string; stage: string; relayCatchUpMaster: boolean; relayBinlogGtid: string } | null> {
   const r = expectOk('query-status', await dm.ctl(['query-status', '-s', sourceId]));
-  return (r.sources as Array<{ sourceStatus: { relayStatus: null | { relaySubDir: string; stage: string; relayCatchUpMaster: boolean; relayBinlogGtid: string } } }>)[0]!.sourceStatus.relayStatus;
+  return (
+    r.sources as Array<{
+      sourceStatus: {
+        relayStatus: null | {
+          relaySubDir: string;
+          stage: string;
+          relayCatchUpMaster: boolean;
+          relayBinlogGtid: string;
+        };
+      };
+    }>
+  )[0]!.sourceStatus.relayStatus;
 }
 
 /** `start-relay` for a source, then waits (up to 30 s) until its relay unit is Running; returns its status. */
 export async function startRelay(dm: DmCluster, sourceId: string): Promise<Awaited<ReturnType<typeof relayStatus>>> {
   expectOk('start-relay', await dm.ctl(['start-relay', '-s', sourceId]));
-  for (let i = 0; i < 60 && (await relayStatus(dm, sourceId))?.stage !== 'Running'; i++) await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 60 && (await relayStatus(dm, sourceId))?.stage !== 'Running'; i++)
+    await new Promise((r) => setTimeout(r, 500));
   return relayStatus(dm, sourceId);
 }
 
 /** How many binlog dump connections an instance serves (DM reading from it). */
 export async function binlogDumps(db: DbInstance): Promise<number> {
-  const rows = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+  const rows = await db.query<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -221,11 +293,17 @@ export async function relayPurges(dm: DmCluster, worker = 0): Promise<number> {
  * eventually consistent, SQL and Elasticsearch alike) and returns the run's
  * search attributes as listed there, name → first value.
  */
-export async function listedSwitch(client: Client, query: string, runId: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+export async function listedSwitch(
+  client: Client,
+  query: string,
+  runId: string,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for await (const w of client.workflow.list({ query })) {
-      if (w.runId === runId) return Object.fromEntries(Object.entries(w.searchAttributes).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+      if (w.runId === runId)
+        return Object.fromEntries(Object.entries(w.searchAttributes).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
     }
     if (Date.now() > deadline) throw new Error(`no run ${runId} listed by ${query} within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 500));
@@ -233,7 +311,12 @@ export async function listedSwitch(client: Client, query: string, runId: string,
 }
 
 /** A pending activity as describe() shows it. */
-export type PendingActivity = { activityType?: { name?: string | null } | null; attempt?: number | null; lastWorkerIdentity?: string | null; lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null };
+export type PendingActivity = {
+  activityType?: { name?: string | null } | null;
+  attempt?: number | null;
+  lastWorkerIdentity?: string | null;
+  lastStartedTime?: { seconds?: unknown; nanos?: number | null } | null;
+};
 
 /**
  * Of several worker processes on one task queue, kills (SIGKILL) the one
@@ -247,23 +330,30 @@ export async function killWorkerRunning(
   workers: Array<{ pid: number | undefined; kill9(): Promise<void> }>,
   timeoutMs = 120_000,
 ): Promise<{ first: PendingActivity; retry: PendingActivity; takeoverMs: number; victim: number }> {
-  const startedMs = (p: PendingActivity) => Number(p.lastStartedTime?.seconds ?? 0) * 1000 + (p.lastStartedTime?.nanos ?? 0) / 1e6;
+  const startedMs = (p: PendingActivity) =>
+    Number(p.lastStartedTime?.seconds ?? 0) * 1000 + (p.lastStartedTime?.nanos ?? 0) / 1e6;
   const pending = async (): Promise<PendingActivity | undefined> =>
-    ((await handle.describe()).raw.pendingActivities as PendingActivity[] | undefined)?.find((p) => p.activityType?.name === activity && p.lastWorkerIdentity);
+    ((await handle.describe()).raw.pendingActivities as PendingActivity[] | undefined)?.find(
+      (p) => p.activityType?.name === activity && p.lastWorkerIdentity,
+    );
   let first: PendingActivity | undefined;
-  for (const deadline = Date.now() + timeoutMs; !(first = await pending()); ) {
+  for (const deadline = Date.now() + timeoutMs; !(first = await pending());) {
     if (Date.now() > deadline) throw new Error(`the switch never ran ${activity}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const pid = Number(first.lastWorkerIdentity!.split('@')[0]);
   const victim = workers.findIndex((w) => w.pid === pid);
-  if (victim < 0) throw new Error(`${activity} runs on ${first.lastWorkerIdentity}, none of the workers given (${workers.map((w) => w.pid).join(', ')})`);
+  if (victim < 0)
+    throw new Error(
+      `${activity} runs on ${first.lastWorkerIdentity}, none of the workers given (${workers.map((w) => w.pid).join(', ')})`,
+    );
   const killedAt = Date.now();
   await workers[victim]!.kill9();
-  for (const deadline = Date.now() + 60_000; ; ) {
+  for (const deadline = Date.now() + 60_000; ;) {
     const retry = await pending();
     // the retry scheduled is not enough (its worker identity is still the dead one's): started again, after the kill
-    if (retry && (retry.attempt ?? 1) > (first.attempt ?? 1) && startedMs(retry) > killedAt) return { first, retry, takeoverMs: startedMs(retry) - killedAt, victim };
+    if (retry && (retry.attempt ?? 1) > (first.attempt ?? 1) && startedMs(retry) > killedAt)
+      return { first, retry, takeoverMs: startedMs(retry) - killedAt, victim };
     if (Date.now() > deadline) throw new Error(`no other worker took ${activity} over: ${JSON.stringify(retry)}`);
     await new Promise((r) => setTimeout(r, 100));
   }

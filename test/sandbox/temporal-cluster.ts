@@ -103,7 +103,12 @@ async function pgRunAs(): Promise<{ prefix: string[]; uid: number; gid: number }
   for (const user of ['postgres', 'nobody']) {
     const r = await execa('id', [user], { reject: false });
     const m = /uid=(\d+).*gid=(\d+)/.exec(r.stdout);
-    if (r.exitCode === 0 && m) return { prefix: ['setpriv', `--reuid=${m[1]}`, `--regid=${m[2]}`, '--clear-groups', '--'], uid: Number(m[1]), gid: Number(m[2]) };
+    if (r.exitCode === 0 && m)
+      return {
+        prefix: ['setpriv', `--reuid=${m[1]}`, `--regid=${m[2]}`, '--clear-groups', '--'],
+        uid: Number(m[1]),
+        gid: Number(m[2]),
+      };
   }
   throw new Error('running as root and found neither a "postgres" nor a "nobody" user to run PostgreSQL as');
 }
@@ -156,32 +161,74 @@ export class TemporalCluster {
     await chmod(this.dir, 0o711); // PostgreSQL's user reaches pgdata through it
     await mkdir(this.pgData, { mode: 0o700 });
     if (this.runAs) await chown(this.pgData, this.runAs.uid, this.runAs.gid);
-    const pgCmd = (bin: string, args: string[]) => (this.runAs ? [this.runAs.prefix[0]!, [...this.runAs.prefix.slice(1), join(PG_BIN, bin), ...args]] as const : [join(PG_BIN, bin), args] as const);
-    const [initdb, initdbArgs] = pgCmd('initdb', ['-D', this.pgData, '-U', PG_USER, '--auth=trust', '-E', 'UTF8', '--locale=C']);
+    const pgCmd = (bin: string, args: string[]) =>
+      this.runAs
+        ? ([this.runAs.prefix[0]!, [...this.runAs.prefix.slice(1), join(PG_BIN, bin), ...args]] as const)
+        : ([join(PG_BIN, bin), args] as const);
+    const [initdb, initdbArgs] = pgCmd('initdb', [
+      '-D',
+      this.pgData,
+      '-U',
+      PG_USER,
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     const r = await execa(initdb, initdbArgs, { reject: false, all: true, stdin: 'ignore' });
     if (r.exitCode !== 0) throw new Error(`initdb failed (${r.exitCode}): ${r.all}`);
     await this.startPostgres();
     const tool = (db: string, args: string[]) =>
-      execa(this.sqlTool, ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(this.pgPort), '-u', PG_USER, '--db', db, ...args], { reject: false, all: true, stdin: 'ignore' }).then((x) => {
-        if (x.exitCode !== 0) throw new Error(`temporal-sql-tool --db ${db} ${args.join(' ')} failed (${x.exitCode}): ${x.all}`);
+      execa(
+        this.sqlTool,
+        ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(this.pgPort), '-u', PG_USER, '--db', db, ...args],
+        { reject: false, all: true, stdin: 'ignore' },
+      ).then((x) => {
+        if (x.exitCode !== 0)
+          throw new Error(`temporal-sql-tool --db ${db} ${args.join(' ')} failed (${x.exitCode}): ${x.all}`);
       });
     // as the tool's README says: the database, the versioning tables at 0.0, then every versioned step up to the latest
     await Promise.all(
-      [['temporal', 'temporal'], ['temporal_visibility', 'visibility']].map(async ([db, schema]) => {
+      [
+        ['temporal', 'temporal'],
+        ['temporal_visibility', 'visibility'],
+      ].map(async ([db, schema]) => {
         await tool(db!, ['create-database']);
         await tool(db!, ['setup-schema', '-v', '0.0']);
         await tool(db!, ['update-schema', '-d', join(this.schemaDir, schema!, 'versioned')]);
       }),
     );
     await writeFile(this.configFile, toYaml(this.config()));
-    await writeFile(join(this.dir, 'dynamicconfig.yaml'), toYaml(Object.fromEntries(Object.entries({ ...DYNAMIC_CONFIG, ...this.options.dynamicConfig }).map(([k, v]) => [k, [{ value: v, constraints: {} }]]))));
+    await writeFile(
+      join(this.dir, 'dynamicconfig.yaml'),
+      toYaml(
+        Object.fromEntries(
+          Object.entries({ ...DYNAMIC_CONFIG, ...this.options.dynamicConfig }).map(([k, v]) => [
+            k,
+            [{ value: v, constraints: {} }],
+          ]),
+        ),
+      ),
+    );
   }
 
   private config(): unknown {
     const store = (databaseName: string, maxConns: number) => ({
-      sql: { pluginName: 'postgres12', databaseName, connectAddr: `127.0.0.1:${this.pgPort}`, connectProtocol: 'tcp', user: PG_USER, password: '', maxConns, maxIdleConns: maxConns, maxConnLifetime: '1h' },
+      sql: {
+        pluginName: 'postgres12',
+        databaseName,
+        connectAddr: `127.0.0.1:${this.pgPort}`,
+        connectProtocol: 'tcp',
+        user: PG_USER,
+        password: '',
+        maxConns,
+        maxIdleConns: maxConns,
+        maxConnLifetime: '1h',
+      },
     });
-    const svc = (p: ServicePorts, extra: Record<string, unknown> = {}) => ({ rpc: { grpcPort: p.grpc, membershipPort: p.membership, bindOnLocalHost: true, ...extra } });
+    const svc = (p: ServicePorts, extra: Record<string, unknown> = {}) => ({
+      rpc: { grpcPort: p.grpc, membershipPort: p.membership, bindOnLocalHost: true, ...extra },
+    });
     return {
       log: { stdout: true, level: this.options.logLevel ?? 'warn' },
       persistence: {
@@ -202,7 +249,15 @@ export class TemporalCluster {
         failoverVersionIncrement: 10,
         masterClusterName: 'active',
         currentClusterName: 'active',
-        clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: this.address, httpAddress: `127.0.0.1:${this.httpPort}` } },
+        clusterInformation: {
+          active: {
+            enabled: true,
+            initialFailoverVersion: 1,
+            rpcName: 'frontend',
+            rpcAddress: this.address,
+            httpAddress: `127.0.0.1:${this.httpPort}`,
+          },
+        },
       },
       dcRedirectionPolicy: { policy: 'noop' },
       dynamicConfigClient: { filepath: join(this.dir, 'dynamicconfig.yaml'), pollInterval: '10s' },
@@ -211,9 +266,34 @@ export class TemporalCluster {
 
   private async startPostgres(): Promise<void> {
     // fsync off: the harness crashes the Temporal server, never PostgreSQL, so nothing the tests prove depends on it
-    const args = ['-D', this.pgData, '-p', String(this.pgPort), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-    const [cmd, cmdArgs] = this.runAs ? [this.runAs.prefix[0]!, [...this.runAs.prefix.slice(1), join(PG_BIN, 'postgres'), ...args]] : [join(PG_BIN, 'postgres'), args];
-    const pg = execa(cmd, cmdArgs, { stdin: 'ignore', stdout: { file: this.pgLogFile, append: true }, stderr: { file: this.pgLogFile, append: true }, reject: false, cleanup: true });
+    const args = [
+      '-D',
+      this.pgData,
+      '-p',
+      String(this.pgPort),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+    ];
+    const [cmd, cmdArgs] = this.runAs
+      ? [this.runAs.prefix[0]!, [...this.runAs.prefix.slice(1), join(PG_BIN, 'postgres'), ...args]]
+      : [join(PG_BIN, 'postgres'), args];
+    const pg = execa(cmd, cmdArgs, {
+      stdin: 'ignore',
+      stdout: { file: this.pgLogFile, append: true },
+      stderr: { file: this.pgLogFile, append: true },
+      reject: false,
+      cleanup: true,
+    });
     this.pg = pg;
     void pg.then(() => {
       if (this.pg === pg) this.pg = undefined;
@@ -222,7 +302,11 @@ export class TemporalCluster {
       what: 'postgres',
       process: pg,
       probe: async () => {
-        const r = await execa('psql', ['-h', '127.0.0.1', '-p', String(this.pgPort), '-U', PG_USER, '-d', 'postgres', '-Atc', 'SELECT 1'], { reject: false, all: true, stdin: 'ignore' });
+        const r = await execa(
+          'psql',
+          ['-h', '127.0.0.1', '-p', String(this.pgPort), '-U', PG_USER, '-d', 'postgres', '-Atc', 'SELECT 1'],
+          { reject: false, all: true, stdin: 'ignore' },
+        );
         if (r.exitCode !== 0) throw new Error(r.all);
       },
       diagnostics: () => tail(this.pgLogFile),
@@ -274,7 +358,10 @@ export class TemporalCluster {
           await connection.workflowService.describeNamespace({ namespace });
           if (namespace === this.namespace) {
             try {
-              await connection.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId: 'dm-switch-readiness-probe' } });
+              await connection.workflowService.describeWorkflowExecution({
+                namespace,
+                execution: { workflowId: 'dm-switch-readiness-probe' },
+              });
             } catch (e) {
               if ((e as { code?: number }).code !== 5) throw e; // NOT_FOUND: history answered
             }
@@ -291,18 +378,39 @@ export class TemporalCluster {
   async registerNamespace(): Promise<void> {
     const cli = await temporalBinary();
     const run = async (args: string[], okIf?: RegExp) => {
-      const r = await execa(cli, [...args, '--address', this.address, '--command-timeout', '30s'], { reject: false, all: true, stdin: 'ignore', env: { TEMPORAL_ADDRESS: this.address } });
-      if (r.exitCode !== 0 && !(okIf && okIf.test(r.all ?? ''))) throw new Error(`temporal ${args.join(' ')} failed (${r.exitCode}): ${r.all}`);
+      const r = await execa(cli, [...args, '--address', this.address, '--command-timeout', '30s'], {
+        reject: false,
+        all: true,
+        stdin: 'ignore',
+        env: { TEMPORAL_ADDRESS: this.address },
+      });
+      if (r.exitCode !== 0 && !(okIf && okIf.test(r.all ?? '')))
+        throw new Error(`temporal ${args.join(' ')} failed (${r.exitCode}): ${r.all}`);
     };
-    await run(['operator', 'namespace', 'create', '--namespace', this.namespace, '--retention', '1d'], /already (exists|registered)/i);
+    await run(
+      ['operator', 'namespace', 'create', '--namespace', this.namespace, '--retention', '1d'],
+      /already (exists|registered)/i,
+    );
     this.namespaceRegistered = true;
     await this.waitServing(this.proc ?? Promise.resolve(), this.namespace);
     // one --type per --name, in pairs: the CLI (v1.5.1) pairs them by position, and with one --type
     // for several --name it registers only the first name, silently
-    await run(['operator', 'search-attribute', 'create', '--namespace', this.namespace, ...Object.entries(this.searchAttributes).flatMap(([n, t]) => ['--name', n, '--type', t])]);
+    await run([
+      'operator',
+      'search-attribute',
+      'create',
+      '--namespace',
+      this.namespace,
+      ...Object.entries(this.searchAttributes).flatMap(([n, t]) => ['--name', n, '--type', t]),
+    ]);
     const listed = await this.listSearchAttributes();
-    const missing = Object.entries(this.searchAttributes).filter(([n, t]) => listed[n]?.toLowerCase() !== t.toLowerCase());
-    if (missing.length) throw new Error(`search attributes not listed after creating them: ${JSON.stringify(missing)}; listed: ${JSON.stringify(listed)}`);
+    const missing = Object.entries(this.searchAttributes).filter(
+      ([n, t]) => listed[n]?.toLowerCase() !== t.toLowerCase(),
+    );
+    if (missing.length)
+      throw new Error(
+        `search attributes not listed after creating them: ${JSON.stringify(missing)}; listed: ${JSON.stringify(listed)}`,
+      );
     // a list query by them parses (the frontend's namespace cache knows the aliases)
     await waitUntilReady({
       what: 'temporal visibility',
@@ -310,7 +418,9 @@ export class TemporalCluster {
       probe: async () => {
         const connection = await Connection.connect({ address: this.address });
         try {
-          const q = Object.keys(this.searchAttributes).map((n) => `${n} = "probe"`).join(' AND ');
+          const q = Object.keys(this.searchAttributes)
+            .map((n) => `${n} = "probe"`)
+            .join(' AND ');
           await connection.workflowService.listWorkflowExecutions({ namespace: this.namespace, query: q });
         } finally {
           await connection.close();
@@ -327,7 +437,9 @@ export class TemporalCluster {
     try {
       const r = await connection.operatorService.listSearchAttributes({ namespace: this.namespace });
       const names = ['Unspecified', 'Text', 'Keyword', 'Int', 'Double', 'Bool', 'Datetime', 'KeywordList'];
-      return Object.fromEntries(Object.entries(r.customAttributes ?? {}).map(([k, v]) => [k, names[Number(v)] ?? String(v)]));
+      return Object.fromEntries(
+        Object.entries(r.customAttributes ?? {}).map(([k, v]) => [k, names[Number(v)] ?? String(v)]),
+      );
     } finally {
       await connection.close();
     }

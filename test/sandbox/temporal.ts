@@ -23,7 +23,9 @@ let binary: Promise<string> | undefined;
 
 /** Path of the cached `temporal` CLI, building it on first use. */
 export function temporalBinary(): Promise<string> {
-  binary ??= execa('bash', [join(repoRoot, 'scripts/build-temporal.sh')], { stderr: 'inherit' }).then((r) => r.stdout.trim());
+  binary ??= execa('bash', [join(repoRoot, 'scripts/build-temporal.sh')], { stderr: 'inherit' }).then((r) =>
+    r.stdout.trim(),
+  );
   return binary;
 }
 
@@ -75,12 +77,18 @@ export class TemporalDevServer {
     // close, bind again); another process can take one in between, and the
     // server then exits at once. Starting again picks new ones.
     for (let attempt = 1; ; attempt++) {
-      const logSize = await stat(this.logFile).then((s) => s.size, () => 0);
+      const logSize = await stat(this.logFile).then(
+        (s) => s.size,
+        () => 0,
+      );
       try {
         await this.startOnce();
         return;
       } catch (e) {
-        const log = await readFile(this.logFile).then((b) => b.subarray(logSize).toString('utf8'), () => '');
+        const log = await readFile(this.logFile).then(
+          (b) => b.subarray(logSize).toString('utf8'),
+          () => '',
+        );
         if (attempt >= 3 || this.proc || !/address already in use/.test(log)) throw e;
       }
     }
@@ -88,19 +96,32 @@ export class TemporalDevServer {
 
   private async startOnce(): Promise<void> {
     const args = [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(this.port),
-      '--http-port', String(this.httpPort),
-      '--metrics-port', String(this.metricsPort),
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(this.port),
+      '--http-port',
+      String(this.httpPort),
+      '--metrics-port',
+      String(this.metricsPort),
       ...(this.dbFile === null ? [] : ['--db-filename', this.dbFile]),
-      '--namespace', this.namespace,
-      '--log-level', 'warn',
+      '--namespace',
+      this.namespace,
+      '--log-level',
+      'warn',
       ...(this.uiPort === undefined ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)]),
       ...Object.entries(this.searchAttributes).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
       ...this.extraArgs,
     ];
-    const proc = execa(this.binary, args, { stdin: 'ignore', stdout: { file: this.logFile, append: true }, stderr: { file: this.logFile, append: true }, reject: false, cleanup: true });
+    const proc = execa(this.binary, args, {
+      stdin: 'ignore',
+      stdout: { file: this.logFile, append: true },
+      stderr: { file: this.logFile, append: true },
+      reject: false,
+      cleanup: true,
+    });
     this.proc = proc;
     void proc.then(() => {
       if (this.proc === proc) this.proc = undefined;

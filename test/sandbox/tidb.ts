@@ -26,7 +26,15 @@ export class TidbInstance {
   ) {}
 
   get connectionOptions(): mysql.ConnectionOptions {
-    return { host: this.host, port: this.port, user: 'root', password: '', multipleStatements: true, supportBigNumbers: true, bigNumberStrings: true };
+    return {
+      host: this.host,
+      port: this.port,
+      user: 'root',
+      password: '',
+      multipleStatements: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    };
   }
 
   async start(): Promise<void> {
@@ -79,7 +87,11 @@ export class TidbInstance {
   }
 
   private async logTail(): Promise<string> {
-    return (await readFile(join(this.baseDir, 'tidb.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-8).join('\n');
+    return (await readFile(join(this.baseDir, 'tidb.log'), 'utf8').catch(() => ''))
+      .trim()
+      .split('\n')
+      .slice(-8)
+      .join('\n');
   }
 }
 
@@ -87,7 +99,13 @@ export class TidbInstance {
 export async function startTidb(options: { host?: string } = {}): Promise<TidbInstance> {
   const bin = await dmBinDir({ withTidb: true });
   const dir = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), 'dm-switch-tidb-'));
-  const tidb = new TidbInstance(join(bin, 'tidb-server'), dir, options.host ?? '127.0.0.1', await freePort(), await freePort());
+  const tidb = new TidbInstance(
+    join(bin, 'tidb-server'),
+    dir,
+    options.host ?? '127.0.0.1',
+    await freePort(),
+    await freePort(),
+  );
   await tidb.start();
   return tidb;
 }

@@ -37,7 +37,12 @@ export interface Topology {
  * address, port 3306 (e.g. the hosts of a VIP lab).
  */
 export async function startTopology(
-  options: { replicas?: number; args?: string[]; placement?: Array<{ netns: string; address: string }>; flavor?: DbInstance['flavor'] } = {},
+  options: {
+    replicas?: number;
+    args?: string[];
+    placement?: Array<{ netns: string; address: string }>;
+    flavor?: DbInstance['flavor'];
+  } = {},
 ): Promise<Topology> {
   const count = options.replicas ?? 2;
   const servers = await Promise.all(
@@ -88,7 +93,10 @@ export async function replicateFrom(replica: DbInstance, source: DbInstance): Pr
 export async function waitCaughtUp(replica: DbInstance, source: DbInstance, timeoutMs = 30_000): Promise<void> {
   if (replica.flavor === 'mariadb') {
     const pos = await source.variable('gtid_binlog_pos');
-    const [row] = await replica.query<{ r: number | string }>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [pos, timeoutMs / 1000]);
+    const [row] = await replica.query<{ r: number | string }>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [
+      pos,
+      timeoutMs / 1000,
+    ]);
     if (Number(row?.r) !== 0) {
       const status = await replica.query<Record<string, unknown>>('SHOW SLAVE STATUS');
       throw new Error(
@@ -99,7 +107,10 @@ export async function waitCaughtUp(replica: DbInstance, source: DbInstance, time
     return;
   }
   const target = await source.variable('gtid_executed');
-  const [row] = await replica.query<{ r: number | string }>('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', [target, timeoutMs / 1000]);
+  const [row] = await replica.query<{ r: number | string }>('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', [
+    target,
+    timeoutMs / 1000,
+  ]);
   if (Number(row?.r) !== 0) {
     const have = await replica.variable('gtid_executed');
     const status = await replica.query<Record<string, unknown>>('SHOW REPLICA STATUS');
@@ -121,7 +132,9 @@ export async function writeRows(db: DbInstance, count: number, table = 'rows'): 
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
     // one transaction (one GTID) per row, as an application would write them
-    const res = (await db.query(`INSERT INTO ${APP_SCHEMA}.${table} (payload, written_by) VALUES (?, @@server_id)`, [`row-${i}`])) as unknown as {
+    const res = (await db.query(`INSERT INTO ${APP_SCHEMA}.${table} (payload, written_by) VALUES (?, @@server_id)`, [
+      `row-${i}`,
+    ])) as unknown as {
       insertId: number;
     };
     ids.push(Number(res.insertId));
@@ -130,7 +143,11 @@ export async function writeRows(db: DbInstance, count: number, table = 'rows'): 
 }
 
 /** Order-independent checksum and row count of a table, comparable across servers. */
-export async function tableChecksum(db: SqlTarget, table = 'rows', schema = APP_SCHEMA): Promise<{ rows: number; checksum: string }> {
+export async function tableChecksum(
+  db: SqlTarget,
+  table = 'rows',
+  schema = APP_SCHEMA,
+): Promise<{ rows: number; checksum: string }> {
   const [row] = await db.query<{ n: string | number; c: string | null }>(
     `SELECT COUNT(*) AS n, COALESCE(SUM(CRC32(CONCAT_WS('|', id, payload, written_by))), 0) AS c FROM ${schema}.${table}`,
   );
@@ -143,17 +160,22 @@ export async function purgeBinaryLogs(db: DbInstance): Promise<void> {
   const [current] = await db.query<{ File: string }>('SHOW BINARY LOG STATUS');
   // a file a replica's dump thread still reads is skipped (with a warning): on a busy machine the replicas may
   // not have moved to the new file yet, so purge again until only the current file is left
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     await db.query('PURGE BINARY LOGS TO ?', [current!.File]);
     const files = await db.query<{ Log_name: string }>('SHOW BINARY LOGS');
     if (files.every((f) => f.Log_name >= current!.File)) return;
-    if (Date.now() > deadline) throw new Error(`binary logs before ${current!.File} are still there after 30 s: ${files.map((f) => f.Log_name).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `binary logs before ${current!.File} are still there after 30 s: ${files.map((f) => f.Log_name).join(', ')}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /** Takes a consistent `mysqldump` snapshot of the app schema; returns the SQL and its gtid_executed. */
-export async function snapshot(source: DbInstance): Promise<{ sql: string; gtidExecuted: string; binlogFile: string; binlogPos: number }> {
+export async function snapshot(
+  source: DbInstance,
+): Promise<{ sql: string; gtidExecuted: string; binlogFile: string; binlogPos: number }> {
   const [file, args] = source.command(`${source.root}/usr/bin/mysqldump`, [
     '--no-defaults',
     `--host=${source.host}`,
@@ -198,7 +220,11 @@ export interface ProvisionOptions extends DbOptions {
 }
 
 /** A new server holding `source`'s data and GTID history, made by `method` (see the module comment). */
-export async function provisionReplica(source: DbInstance, method: ProvisionMethod, options: ProvisionOptions = {}): Promise<DbInstance> {
+export async function provisionReplica(
+  source: DbInstance,
+  method: ProvisionMethod,
+  options: ProvisionOptions = {},
+): Promise<DbInstance> {
   const replica = await startDb({ flavor: 'mysql', name: `provisioned-${method}`, ...options });
   try {
     if (method === 'snapshot' || method === 'empty-transactions') {

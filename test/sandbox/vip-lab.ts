@@ -89,10 +89,12 @@ let exitHookInstalled = false;
 
 export async function startVipLab(options: VipLabOptions = {}): Promise<VipLab> {
   const count = options.hosts ?? 2;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS) throw new Error(`a VIP lab has 1..${MAX_HOSTS} hosts, not ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS)
+    throw new Error(`a VIP lab has 1..${MAX_HOSTS} hosts, not ${count}`);
   if (process.getuid?.() !== 0) throw new Error('a VIP lab needs root (network namespaces, bridges and veths)');
   const ipVersion = await execa('ip', ['-V'], { reject: false });
-  if (ipVersion.exitCode !== 0) throw new Error('a VIP lab needs `ip` (Debian package iproute2); scripts/setup.sh installs it');
+  if (ipVersion.exitCode !== 0)
+    throw new Error('a VIP lab needs `ip` (Debian package iproute2); scripts/setup.sh installs it');
   const arping = await execa('arping', ['-V'], { reject: false, all: true });
   if (arping.exitCode === undefined || !/iputils/.test(arping.all ?? '')) {
     throw new Error("a VIP lab needs iputils' `arping` (Debian package iputils-arping); scripts/setup.sh installs it");
@@ -137,7 +139,14 @@ export async function startVipLab(options: VipLabOptions = {}): Promise<VipLab> 
   const moveCommand = ['bash', MOVE_SCRIPT];
   const checkCommand = ['bash', CHECK_SCRIPT];
   const provider = (o: { timeoutMs?: number } = {}) =>
-    new CommandVipProvider({ name: `vip-lab-${k}`, locate: locateCommand, move: moveCommand, check: checkCommand, env, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+    new CommandVipProvider({
+      name: `vip-lab-${k}`,
+      locate: locateCommand,
+      move: moveCommand,
+      check: checkCommand,
+      env,
+      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+    });
   let destroyed: Promise<void> | undefined;
   return {
     index: k,
@@ -153,9 +162,15 @@ export async function startVipLab(options: VipLabOptions = {}): Promise<VipLab> 
     provider,
     async assign(host) {
       const h = typeof host === 'number' ? hosts[host] : host;
-      if (!h || !hosts.includes(h)) throw new Error(`no such host in VIP lab ${k}: ${typeof host === 'number' ? host : host.name}`);
-      const r = await execa(moveCommand[0]!, [...moveCommand.slice(1), vip, '', h.address], { env, reject: false, timeout: 30_000 });
-      if (r.exitCode !== 0) throw new Error(`assigning VIP ${vip} to ${h.name} (${h.address}) failed (exit ${r.exitCode}): ${r.stderr}`);
+      if (!h || !hosts.includes(h))
+        throw new Error(`no such host in VIP lab ${k}: ${typeof host === 'number' ? host : host.name}`);
+      const r = await execa(moveCommand[0]!, [...moveCommand.slice(1), vip, '', h.address], {
+        env,
+        reject: false,
+        timeout: 30_000,
+      });
+      if (r.exitCode !== 0)
+        throw new Error(`assigning VIP ${vip} to ${h.name} (${h.address}) failed (exit ${r.exitCode}): ${r.stderr}`);
     },
     destroy() {
       destroyed ??= destroyIndex(k);
@@ -199,7 +214,10 @@ async function reclaimIfStale(k: number): Promise<boolean> {
     await mkdir(guard);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(guard).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (age > ORPHAN_LOCK_MS) await rm(guard, { recursive: true, force: true }); // its reclaimer died; next caller retries
     return false;
   }
@@ -220,7 +238,10 @@ async function lockIsStale(dir: string): Promise<boolean> {
     owner = (await readFile(join(dir, 'owner'), 'utf8')).trim();
   } catch {
     // being taken right now, or its taker died between mkdir and writing owner
-    const age = await stat(dir).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(dir).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     return age > ORPHAN_LOCK_MS;
   }
   const pid = Number(owner);
@@ -251,11 +272,23 @@ function installExitHook(): void {
 // ---------------------------------------------------------------------------
 // safety: the lab's /28 must not touch anything this machine already has
 
-const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'multicast', 'throw', 'unreachable', 'prohibit', 'blackhole', 'nat', 'anycast']);
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'local',
+  'broadcast',
+  'multicast',
+  'throw',
+  'unreachable',
+  'prohibit',
+  'blackhole',
+  'nat',
+  'anycast',
+]);
 
 function toInt(addr: string): number {
   const parts = addr.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not an IPv4 address: ${addr}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`not an IPv4 address: ${addr}`);
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
@@ -279,7 +312,8 @@ async function assertSubnetFree(network: string, len: number): Promise<void> {
   for (const line of (await ip('-4', '-o', 'addr')).split('\n')) {
     const m = /\sinet\s+(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?/.exec(line);
     if (!m) continue;
-    if (overlaps(parseCidr(`${m[1]}/${m[2] ?? 32}`), subnet)) clashes.push(`address: ${line.replace(/\\\s+/g, ' ').trim()}`);
+    if (overlaps(parseCidr(`${m[1]}/${m[2] ?? 32}`), subnet))
+      clashes.push(`address: ${line.replace(/\\\s+/g, ' ').trim()}`);
   }
   // routes, in every table, except default routes
   for (const line of (await ip('-4', '-o', 'route', 'show', 'table', 'all')).split('\n')) {
@@ -290,7 +324,9 @@ async function assertSubnetFree(network: string, len: number): Promise<void> {
     if (overlaps(parseCidr(dest), subnet)) clashes.push(`route: ${line.trim()}`);
   }
   if (clashes.length > 0) {
-    throw new Error(`VIP lab subnet ${network}/${len} is already in use on this machine; created nothing. In the way:\n  ${clashes.join('\n  ')}`);
+    throw new Error(
+      `VIP lab subnet ${network}/${len} is already in use on this machine; created nothing. In the way:\n  ${clashes.join('\n  ')}`,
+    );
   }
 }
 
@@ -307,9 +343,15 @@ async function ip(...args: string[]): Promise<string> {
 function labObjects(k: number, netnsList: string, linkList: string): { netns: string[]; links: string[] } {
   const nsRe = new RegExp(`^dsw${k}h\\d+$`);
   const linkRe = new RegExp(`^(dsw${k}v\\d+|dswbr${k})$`);
-  const netns = netnsList.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => nsRe.test(n));
+  const netns = netnsList
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => nsRe.test(n));
   // `ip -o link`: "12: dsw1v1@if2: <…" → dsw1v1
-  const links = linkList.split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '').filter((n) => linkRe.test(n));
+  const links = linkList
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
+    .filter((n) => linkRe.test(n));
   // veths first (each takes its peer in the namespace with it), the bridge last
   links.sort((a, b) => Number(a.startsWith('dswbr')) - Number(b.startsWith('dswbr')));
   return { netns, links };
@@ -317,7 +359,11 @@ function labObjects(k: number, netnsList: string, linkList: string): { netns: st
 
 async function removeLabObjects(k: number): Promise<void> {
   const run = (args: string[]) => execa('ip', args, { reject: false, timeout: 15_000 });
-  const { netns, links } = labObjects(k, (await run(['netns', 'list'])).stdout, (await run(['-o', 'link', 'show'])).stdout);
+  const { netns, links } = labObjects(
+    k,
+    (await run(['netns', 'list'])).stdout,
+    (await run(['-o', 'link', 'show'])).stdout,
+  );
   for (const ns of netns) {
     // anything still running in the lab's namespace (a server a test left behind) was started for the lab
     const pids = (await run(['netns', 'pids', ns])).stdout.split(/\s+/).filter((p) => /^\d+$/.test(p));
@@ -341,7 +387,9 @@ function removeLabObjectsSync(k: number): void {
   const run = (args: string[]) => spawnSync('ip', args, { encoding: 'utf8', timeout: 15_000 }).stdout ?? '';
   const { netns, links } = labObjects(k, run(['netns', 'list']), run(['-o', 'link', 'show']));
   for (const ns of netns) {
-    for (const pid of run(['netns', 'pids', ns]).split(/\s+/).filter((p) => /^\d+$/.test(p))) {
+    for (const pid of run(['netns', 'pids', ns])
+      .split(/\s+/)
+      .filter((p) => /^\d+$/.test(p))) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {
@@ -364,9 +412,15 @@ async function waitReachable(k: number, hosts: LabHost[]): Promise<void> {
   for (const h of hosts) {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const r = await execa('arping', ['-c', '1', '-w', '1', '-I', `dswbr${k}`, h.address], { reject: false, timeout: 5_000 });
+      const r = await execa('arping', ['-c', '1', '-w', '1', '-I', `dswbr${k}`, h.address], {
+        reject: false,
+        timeout: 5_000,
+      });
       if (r.exitCode === 0) break;
-      if (Date.now() > deadline) throw new Error(`VIP lab ${k}: ${h.name} (${h.address}) does not answer ARP through dswbr${k}: ${r.stderr || r.stdout}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `VIP lab ${k}: ${h.name} (${h.address}) does not answer ARP through dswbr${k}: ${r.stderr || r.stdout}`,
+        );
       await new Promise((res) => setTimeout(res, 100));
     }
   }

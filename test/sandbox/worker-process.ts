@@ -55,7 +55,13 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     running = false;
     const p = execa(process.execPath, ['--import', 'tsx', opts.entry ?? join(root, 'worker/main.ts')], {
       cwd: root,
-      env: { ...opts.env, ...extraEnv, DM_SWITCH_CONFIG: configPath, TEMPORAL_ADDRESS: opts.temporalAddress, TEMPORAL_NAMESPACE: 'default' },
+      env: {
+        ...opts.env,
+        ...extraEnv,
+        DM_SWITCH_CONFIG: configPath,
+        TEMPORAL_ADDRESS: opts.temporalAddress,
+        TEMPORAL_NAMESPACE: 'default',
+      },
       stdout: { file: logPath, append: true },
       stderr: { file: logPath, append: true },
       reject: false,
@@ -102,7 +108,10 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     async crashed(n, timeoutMs = 180_000) {
       const deadline = Date.now() + timeoutMs;
       while (!(crashes >= n && child && running)) {
-        if (Date.now() > deadline) throw new Error(`the worker did not crash ${n} time(s) and run again within ${timeoutMs} ms (crashes: ${crashes})`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `the worker did not crash ${n} time(s) and run again within ${timeoutMs} ms (crashes: ${crashes})`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     },

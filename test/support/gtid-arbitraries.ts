@@ -83,9 +83,18 @@ const mariaSeq = fc.oneof(
   { weight: 2, arbitrary: fc.bigInt(2n ** 64n - 20n, 2n ** 64n - 1n) },
   { weight: 1, arbitrary: fc.bigInt(0n, 2n ** 64n - 1n) },
 );
-const mariaId = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 1, arbitrary: fc.constant(4294967295) });
+const mariaId = fc.oneof(
+  { weight: 5, arbitrary: fc.integer({ min: 0, max: 4 }) },
+  { weight: 1, arbitrary: fc.constant(4294967295) },
+);
 const numberText = (n: bigint | number) =>
-  fc.tuple(fc.constantFrom('', '', '', ' ', '\t', '\n'), fc.constantFrom('', '', '', '+'), fc.constantFrom('', '', '', '0')).map(([s, plus, zero]) => `${s}${plus}${zero}${n}`);
+  fc
+    .tuple(
+      fc.constantFrom('', '', '', ' ', '\t', '\n'),
+      fc.constantFrom('', '', '', '+'),
+      fc.constantFrom('', '', '', '0'),
+    )
+    .map(([s, plus, zero]) => `${s}${plus}${zero}${n}`);
 
 /** Valid MariaDB GTID positions (distinct domains). */
 export const mariadbGtidText = fc
@@ -94,14 +103,26 @@ export const mariadbGtidText = fc
     gtids.length === 0
       ? fc.constant('')
       : fc
-          .tuple(...gtids.map(([d, s, q]) => fc.tuple(numberText(d), numberText(s), numberText(q)).map(([a, b, c]) => `${a}-${b}-${c}`)))
+          .tuple(
+            ...gtids.map(([d, s, q]) =>
+              fc.tuple(numberText(d), numberText(s), numberText(q)).map(([a, b, c]) => `${a}-${b}-${c}`),
+            ),
+          )
           .map((parts) => parts.join(',')),
   );
 
 /** Positions over few domains with close sequence numbers, so subset answers vary. */
-export const mariadbPositionPair = fc.tuple(
-  fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.bigInt(0n, 6n)), { selector: ([d]) => d, maxLength: 3 }),
-  fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.bigInt(0n, 6n)), { selector: ([d]) => d, maxLength: 3 }),
-).map(([a, b]) => [a.map((g) => g.join('-')).join(','), b.map((g) => g.join('-')).join(',')] as const);
+export const mariadbPositionPair = fc
+  .tuple(
+    fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.bigInt(0n, 6n)), {
+      selector: ([d]) => d,
+      maxLength: 3,
+    }),
+    fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.bigInt(0n, 6n)), {
+      selector: ([d]) => d,
+      maxLength: 3,
+    }),
+  )
+  .map(([a, b]) => [a.map((g) => g.join('-')).join(','), b.map((g) => g.join('-')).join(',')] as const);
 
 export const mutatedMariadbGtidText = mutated(mariadbGtidText, '0123456789-,+ x\n', 2);

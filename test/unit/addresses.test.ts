@@ -22,7 +22,10 @@ describe('addresses as MySQL and the resolver print them', () => {
 
 describe('what is worth another attempt', () => {
   it.each([
-    ['[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = DeadlineExceeded desc = context deadline exceeded', true],
+    [
+      '[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = DeadlineExceeded desc = context deadline exceeded',
+      true,
+    ],
     ['etcdserver: leader changed', true],
     ['task app-to-downstream not found', false],
     ['source mysql-replica-01 not exist', false],
@@ -30,11 +33,14 @@ describe('what is worth another attempt', () => {
     expect(isTransientDmError(text)).toBe(transient);
   });
   it.each([
-    ['some error occurs in dm-worker: ErrCode:36053 ErrClass:"sync-unit" ErrScope:"internal" ErrLevel:"high" Message:"start syncing binlog from remote streamer" RawCause:"dial tcp 198.51.100.30:3306: connect: no route to host"', true],
+    [
+      'some error occurs in dm-worker: ErrCode:36053 ErrClass:"sync-unit" ErrScope:"internal" ErrLevel:"high" Message:"start syncing binlog from remote streamer" RawCause:"dial tcp 198.51.100.30:3306: connect: no route to host"',
+      true,
+    ],
     ['dial tcp 198.51.100.30:3306: connect: connection refused', true],
     ['ErrScope:\\"upstream\\" Message:\\"invalid connection\\"', true],
     ['task shard-pessimistic not found', false],
-    ['Access denied for user \'dm\'@\'198.51.100.5\'', false],
+    ["Access denied for user 'dm'@'198.51.100.5'", false],
   ])('given resume-task saying %s, worth resuming again: %s', (text, again) => {
     expect(isUpstreamConnectionError(text)).toBe(again);
   });
@@ -45,11 +51,15 @@ describe('what is worth another attempt', () => {
 });
 
 describe('ownsConnection: a dm-worker binlog dump, told apart from other dm-workers on the same machine', () => {
-  const dump = (replicaHosts?: string[]) => ({ clientAddress: '10.0.0.5', clientAddresses: ['10.0.0.5'], ...(replicaHosts ? { replicaHosts } : {}) });
-  it('given the address and the worker registered as a replica there, should be the worker\'s', () => {
+  const dump = (replicaHosts?: string[]) => ({
+    clientAddress: '10.0.0.5',
+    clientAddresses: ['10.0.0.5'],
+    ...(replicaHosts ? { replicaHosts } : {}),
+  });
+  it("given the address and the worker registered as a replica there, should be the worker's", () => {
     expect(ownsConnection(['10.0.0.5'], dump(['worker1', 'db-b']), 'worker1')).toBe(true);
   });
-  it('given the address but only another dm-worker of that machine registered, should not be the worker\'s', () => {
+  it("given the address but only another dm-worker of that machine registered, should not be the worker's", () => {
     expect(ownsConnection(['10.0.0.5'], dump(['worker2']), 'worker1')).toBe(false);
   });
   it('given no list of registered replicas (no privilege to read it), should judge by the address alone', () => {
@@ -64,7 +74,7 @@ describe('ownsConnection: a dm-worker binlog dump, told apart from other dm-work
 });
 
 describe('ownsConnection with relay: DM registers its relay under the machine, not the dm-worker', () => {
-  it('given a dm-relay-<host> replica listed, should judge a dump from the worker\'s address by the address alone', () => {
+  it("given a dm-relay-<host> replica listed, should judge a dump from the worker's address by the address alone", () => {
     const dump = { clientAddress: '10.0.0.5', clientAddresses: ['10.0.0.5'], replicaHosts: ['dm-relay-dmhost'] };
     expect(ownsConnection(['10.0.0.5'], dump, 'worker1')).toBe(true);
     expect(ownsConnection(['10.0.0.6'], dump, 'worker1')).toBe(false);

@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDmActivities } from '../../activities/dm/index.js';
 import { CommandVipProvider } from '../../activities/vip-command.js';
 
-const SECRETS = { DM_UPSTREAM_PASSWORD: 'upstream-s3cret', DM_SWITCH_CODEC_KEY: 'codec-s3cret', TEMPORAL_API_KEY: 'temporal-s3cret', DM_SWITCH_WEBHOOK_TOKEN: 'webhook-s3cret', AWS_PROFILE: 'ops' };
+const SECRETS = {
+  DM_UPSTREAM_PASSWORD: 'upstream-s3cret',
+  DM_SWITCH_CODEC_KEY: 'codec-s3cret',
+  TEMPORAL_API_KEY: 'temporal-s3cret',
+  DM_SWITCH_WEBHOOK_TOKEN: 'webhook-s3cret',
+  AWS_PROFILE: 'ops',
+};
 let dir: string;
 const saved: Record<string, string | undefined> = {};
 
@@ -22,7 +28,11 @@ beforeAll(async () => {
   }
   // each script writes its environment, then answers as its real counterpart would
   await writeFile(join(dir, 'locate.sh'), `env > "${dir}/locate.env"\necho 198.51.100.1\n`);
-  await writeFile(join(dir, 'dmctl'), `#!/bin/sh\nenv > "${dir}/dmctl.env"\necho '{"result": false, "msg": "source not exist"}'\n`, { mode: 0o755 });
+  await writeFile(
+    join(dir, 'dmctl'),
+    `#!/bin/sh\nenv > "${dir}/dmctl.env"\necho '{"result": false, "msg": "source not exist"}'\n`,
+    { mode: 0o755 },
+  );
 });
 afterAll(async () => {
   for (const [k, v] of Object.entries(saved)) {
@@ -32,11 +42,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const leaked = (env: string) => Object.entries(SECRETS).filter(([k, v]) => k !== 'AWS_PROFILE' && (env.includes(v) || env.includes(`${k}=`)));
+const leaked = (env: string) =>
+  Object.entries(SECRETS).filter(([k, v]) => k !== 'AWS_PROFILE' && (env.includes(v) || env.includes(`${k}=`)));
 
 describe("child processes' environment", () => {
   it('given secrets in the worker environment, should run a VIP provider command with PATH and its configured variables only', async () => {
-    const p = new CommandVipProvider({ name: 'p', locate: ['bash', join(dir, 'locate.sh')], move: ['true'], env: { PROVIDER_REGION: 'eu-1' }, passEnv: ['AWS_PROFILE'] });
+    const p = new CommandVipProvider({
+      name: 'p',
+      locate: ['bash', join(dir, 'locate.sh')],
+      move: ['true'],
+      env: { PROVIDER_REGION: 'eu-1' },
+      passEnv: ['AWS_PROFILE'],
+    });
     expect(await p.locate('198.51.100.100', [])).toBe('198.51.100.1');
     const env = await readFile(join(dir, 'locate.env'), 'utf8');
     expect(leaked(env)).toEqual([]);

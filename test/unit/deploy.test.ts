@@ -14,8 +14,19 @@ import { parseWorkerConfig } from '../../worker/config.js';
 
 const root = join(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
-type Service = { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; volumes?: string[]; depends_on?: Record<string, { condition: string }> };
-const compose = parse(read('temporal-dev.yml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+type Service = {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+};
+const compose = parse(read('temporal-dev.yml')) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
 const s = compose.services;
 
 describe('temporal-dev.yml', () => {
@@ -39,8 +50,14 @@ describe('temporal-dev.yml', () => {
   });
 
   it('registers exactly the search attributes the workflows upsert', () => {
-    const registered = (s.temporal!.command ?? []).filter((a) => a.startsWith('--search-attribute=')).map((a) => a.slice('--search-attribute='.length));
-    expect(registered.sort()).toEqual(Object.entries(SEARCH_ATTRIBUTES).map(([k, v]) => `${k}=${v}`).sort());
+    const registered = (s.temporal!.command ?? [])
+      .filter((a) => a.startsWith('--search-attribute='))
+      .map((a) => a.slice('--search-attribute='.length));
+    expect(registered.sort()).toEqual(
+      Object.entries(SEARCH_ATTRIBUTES)
+        .map(([k, v]) => `${k}=${v}`)
+        .sort(),
+    );
     expect(s.temporal!.command).toContain('--db-filename=/data/temporal.sqlite');
     expect(s.temporal!.volumes).toEqual(['temporal-data:/data']);
   });
@@ -62,10 +79,13 @@ describe('temporal-dev.yml', () => {
     const worker = parseWorkerConfig(read('deploy/worker.yaml'), 'deploy/worker.yaml');
     expect(Object.keys(worker.credentials)).toEqual(['upstream', 'downstream']);
     // the passwords the worker configuration names are passed through by the compose file
-    for (const c of Object.values(worker.credentials)) if (c.passwordEnv) expect(Object.keys(s.worker!.environment!)).toContain(c.passwordEnv);
+    for (const c of Object.values(worker.credentials))
+      if (c.passwordEnv) expect(Object.keys(s.worker!.environment!)).toContain(c.passwordEnv);
     const policy = parsePolicy(read('deploy/webhook.yaml'), 'deploy/webhook.yaml');
     expect(Object.keys(s.webhook!.environment!)).toContain(policy.auth.bearerTokenEnv);
     expect(policy.rules[0]!.switch.newInstance).toMatchObject({ credentials: 'upstream' });
-    expect(Object.keys(worker.credentials)).toContain((policy.rules[0]!.switch.newInstance as { credentials: string }).credentials);
+    expect(Object.keys(worker.credentials)).toContain(
+      (policy.rules[0]!.switch.newInstance as { credentials: string }).credentials,
+    );
   });
 });

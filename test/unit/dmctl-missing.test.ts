@@ -34,7 +34,12 @@ describe('checkDmctl', () => {
   });
 
   it.each([
-    ['a path that does not exist', () => join(dir, 'nope'), undefined, /dm\.clusters\.default\.dmctl: .*nope does not exist; give the path of DM's dmctl binary/],
+    [
+      'a path that does not exist',
+      () => join(dir, 'nope'),
+      undefined,
+      /dm\.clusters\.default\.dmctl: .*nope does not exist; give the path of DM's dmctl binary/,
+    ],
     ['a file that is not executable', () => join(dir, 'plain-file'), undefined, /plain-file is not executable/],
     ['a name not on PATH', () => 'dmctl', '/nonexistent', /"dmctl" on PATH \(\/nonexistent\) is not found/],
   ])('given %s, should stop the worker naming the key and the path', async (_, dmctl, path, message) => {
@@ -47,8 +52,12 @@ describe('checkDmctl', () => {
 describe('dmctl activity', () => {
   it('given a dmctl that is not there, should fail saying so and where it is configured (retryable), not "no output"', async () => {
     const acts = createDmActivities({ default: { masterAddr: '127.0.0.1:1', dmctl: join(dir, 'gone') } });
-    const err = (await new MockActivityEnvironment().run(() => acts.dmSourceState({ dmCluster: 'default', sourceId: 's' })).catch((e: unknown) => e)) as Error & { nonRetryable?: boolean };
-    expect(err.message).toMatch(/dmctl cannot be run: .*gone is not found \(dm\.clusters\.default\.dmctl in the worker's configuration\)/);
+    const err = (await new MockActivityEnvironment()
+      .run(() => acts.dmSourceState({ dmCluster: 'default', sourceId: 's' }))
+      .catch((e: unknown) => e)) as Error & { nonRetryable?: boolean };
+    expect(err.message).toMatch(
+      /dmctl cannot be run: .*gone is not found \(dm\.clusters\.default\.dmctl in the worker's configuration\)/,
+    );
     expect(err.message).not.toMatch(/no output/);
     expect(err.nonRetryable).toBe(false);
   });

@@ -10,7 +10,12 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** The prose of a markdown file: fenced code blocks and inline code spans blanked out, line numbers kept. */
 export function prose(markdown: string): string[] {
@@ -87,7 +92,8 @@ export function problem(file: string, target: string, read: (path: string) => st
   if (target === '') return 'an empty link';
   if (hasScheme(target)) {
     if (!/^https?:/i.test(target)) return `a ${target.split(':')[0]} link`;
-    if (file === 'docs/how-it-works.md') return 'a link out of the repository; how it works is told here, in our own words';
+    if (file === 'docs/how-it-works.md')
+      return 'a link out of the repository; how it works is told here, in our own words';
     return null;
   }
   if (target.startsWith('//')) return 'a link to another host';
@@ -100,7 +106,8 @@ export function problem(file: string, target: string, read: (path: string) => st
   if (rel === '..' || rel.startsWith(`..${sep}`)) return `leaves the repository (${rel})`;
   const text = read(rel);
   if (text === null) return `no such file in the repository: ${rel}`;
-  if (anchor && rel.endsWith('.md') && !anchors(text).has(anchor.toLowerCase())) return `no heading #${anchor} in ${rel}`;
+  if (anchor && rel.endsWith('.md') && !anchors(text).has(anchor.toLowerCase()))
+    return `no heading #${anchor} in ${rel}`;
   return null;
 }
 
@@ -112,7 +119,12 @@ const readRepo = (rel: string): string | null => {
 
 describe('the documentation', () => {
   it('has a README and the documents for each reader', () => {
-    expect(docs).toEqual(expect.arrayContaining(['README.md', ...['operating', 'how-it-works', 'deploying', 'reference', 'development'].map((d) => `docs/${d}.md`)]));
+    expect(docs).toEqual(
+      expect.arrayContaining([
+        'README.md',
+        ...['operating', 'how-it-works', 'deploying', 'reference', 'development'].map((d) => `docs/${d}.md`),
+      ]),
+    );
   });
 
   it.each(docs)('given %s, every link resolves inside the repository, anchors included', (file) => {
@@ -133,9 +145,13 @@ describe('the documentation', () => {
 
   it.each(docs)('given %s, names no ticket numbers and no file beside the repository', (file) => {
     const text = readFileSync(join(root, file), 'utf8');
-    const hits = text.split('\n').flatMap((l, i) =>
-      /\bissues?\s*#?\d+|\(#\d+\)|(^|\s)#\d+\b|DESIGN\.md|\.\.\/shared\//i.test(l) ? [`${file}:${i + 1}: ${l.trim()}`] : [],
-    );
+    const hits = text
+      .split('\n')
+      .flatMap((l, i) =>
+        /\bissues?\s*#?\d+|\(#\d+\)|(^|\s)#\d+\b|DESIGN\.md|\.\.\/shared\//i.test(l)
+          ? [`${file}:${i + 1}: ${l.trim()}`]
+          : [],
+      );
     expect(hits).toEqual([]);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { describeTaggedGtids, findErrant, findErrantInChain, type ChainHop, type ErrantTarget } from '../../common/switch/errant.js';
+import {
+  describeTaggedGtids,
+  findErrant,
+  findErrantInChain,
+  type ChainHop,
+  type ErrantTarget,
+} from '../../common/switch/errant.js';
 
 const P = '11111111-1111-1111-1111-111111111111'; // the primary
 const A = '22222222-2222-2222-2222-222222222222'; // the old instance
@@ -33,11 +39,15 @@ describe('errant transactions (MySQL)', () => {
       { label: 'its source', gtids: `${P}:1-125` },
     ]);
     expect(r.errant).toBe(`${B}:1-2`);
-    expect(r.findings[0]!.origin).toMatch(/written on the new instance b:3306 itself \(server_uuid 3333.*\) while it is read-only/);
+    expect(r.findings[0]!.origin).toMatch(
+      /written on the new instance b:3306 itself \(server_uuid 3333.*\) while it is read-only/,
+    );
   });
 
   it('given a local write on a writable replica that replicates, should still call it errant', () => {
-    const r = findErrant('mysql', replicaB(`${P}:1-120,${B}:7`, { readOnly: false }), [{ label: 'its source', gtids: `${P}:1-125` }]);
+    const r = findErrant('mysql', replicaB(`${P}:1-120,${B}:7`, { readOnly: false }), [
+      { label: 'its source', gtids: `${P}:1-125` },
+    ]);
     expect(r.errant).toBe(`${B}:7`);
     expect(r.findings[0]!.origin).toMatch(/a replica that is replicating/);
   });
@@ -50,11 +60,21 @@ describe('errant transactions (MySQL)', () => {
   });
 
   it('given a promoted primary whose replication is only stopped (channel kept), should treat it as the primary', () => {
-    const target = replicaB(`${P}:1-110,${B}:1-3`, { readOnly: false, replicating: false, sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: false, error: 'ECONNREFUSED' }] });
+    const target = replicaB(`${P}:1-110,${B}:1-3`, {
+      readOnly: false,
+      replicating: false,
+      sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: false, error: 'ECONNREFUSED' }],
+    });
     const r = findErrant('mysql', target, [{ label: "DM's position (gtid-S)", gtids: `${P}:1-100` }]);
     expect(r.errant).toBe('');
     // ahead in the dead primary's stream: information, not confirmed
-    expect(r.notes.some((n) => n.includes(`${P}:101-110`) && /not confirmed, as its replication source p:3306 \(ECONNREFUSED\) could not be read/.test(n))).toBe(true);
+    expect(
+      r.notes.some(
+        (n) =>
+          n.includes(`${P}:101-110`) &&
+          /not confirmed, as its replication source p:3306 \(ECONNREFUSED\) could not be read/.test(n),
+      ),
+    ).toBe(true);
   });
 
   it('given transactions of a server that its own source lacks, should call them errant when the source was read', () => {
@@ -64,7 +84,9 @@ describe('errant transactions (MySQL)', () => {
   });
 
   it('given the source unreadable, should take known streams as ahead and unknown servers as errant', () => {
-    const target = replicaB(`${P}:1-130,${X}:1-5`, { sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: false, error: 'timeout' }] });
+    const target = replicaB(`${P}:1-130,${X}:1-5`, {
+      sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: false, error: 'timeout' }],
+    });
     const r = findErrant('mysql', target, [{ label: 'the old instance', gtids: `${P}:1-100` }]);
     expect(r.errant).toBe(`${X}:1-5`);
     expect(r.notes.join()).toMatch(new RegExp(`${P}:101-130: the new instance is ahead`));
@@ -117,13 +139,17 @@ describe('errant transactions (MariaDB, per domain and server id)', () => {
   it("given gtid_strict_mode and another server id's entry behind DM's position in its domain, should not call it errant", () => {
     // server 1 was the primary (dead, unreadable); server 2 took over the domain's order; DM read through it
     const after = (over: Partial<ErrantTarget>, state = '0-1-100,0-2-140') =>
-      findErrant('mariadb', mariaB(state, { sources: [{ label: 'its source', serverUuid: null, serverId: 2, read: false }], ...over }), [
-        { label: "DM's position", gtids: '0-2-140', dmPosition: true },
-      ]);
+      findErrant(
+        'mariadb',
+        mariaB(state, { sources: [{ label: 'its source', serverUuid: null, serverId: 2, read: false }], ...over }),
+        [{ label: "DM's position", gtids: '0-2-140', dmPosition: true }],
+      );
     expect(after({ strictMode: false }).errant).toBe('0-1-100');
     const strict = after({ strictMode: true });
     expect(strict.errant).toBe('');
-    expect(strict.notes.join()).toMatch(/0-1-100: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/);
+    expect(strict.notes.join()).toMatch(
+      /0-1-100: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/,
+    );
     // its own server id stays errant (a local write), and an entry beyond DM's position is not covered
     expect(after({ strictMode: true }, '0-1-100,0-3-120,0-2-140').errant).toBe('0-3-120');
     expect(after({ strictMode: true }, '0-1-150,0-2-140').errant).toBe('0-1-150');
@@ -148,19 +174,34 @@ describe('tagged GTIDs', () => {
 
 describe('"acts as primary" is proven', () => {
   it('given a writable replica whose replication was stopped by hand while its source answers and is writable, should call its own writes errant', () => {
-    const target = replicaB(`${P}:1-100,${B}:1`, { readOnly: false, replicating: false, sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: false }] });
+    const target = replicaB(`${P}:1-100,${B}:1`, {
+      readOnly: false,
+      replicating: false,
+      sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: false }],
+    });
     const r = findErrant('mysql', target, [{ label: 'its source', gtids: `${P}:1-120` }]);
     expect(r.errant).toBe(`${B}:1`);
-    expect(r.findings[0]!.origin).toMatch(/while it is a replica whose replication is stopped while its source p:3306 answers and is writable/);
+    expect(r.findings[0]!.origin).toMatch(
+      /while it is a replica whose replication is stopped while its source p:3306 answers and is writable/,
+    );
   });
 
   it('given its source read-only (demoted), should take it as the primary', () => {
-    const target = replicaB(`${P}:1-100,${B}:1`, { readOnly: false, replicating: false, sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: true }] });
+    const target = replicaB(`${P}:1-100,${B}:1`, {
+      readOnly: false,
+      replicating: false,
+      sources: [{ label: 'p:3306', serverUuid: P, serverId: 1, read: true, readOnly: true }],
+    });
     expect(findErrant('mysql', target, [{ label: 'its source', gtids: `${P}:1-100` }]).errant).toBe('');
   });
 
   it('given a writable primary answering elsewhere (the old instance), should call its own writes errant even with no source configured', () => {
-    const target = replicaB(`${P}:1-100,${B}:1-2`, { readOnly: false, replicating: false, sources: [], writablePrimaryElsewhere: 'the old instance a:3306' });
+    const target = replicaB(`${P}:1-100,${B}:1-2`, {
+      readOnly: false,
+      replicating: false,
+      sources: [],
+      writablePrimaryElsewhere: 'the old instance a:3306',
+    });
     const r = findErrant('mysql', target, [{ label: 'the old instance', gtids: `${P}:1-100` }]);
     expect(r.errant).toBe(`${B}:1-2`);
     expect(r.findings[0]!.origin).toMatch(/not the primary: the old instance a:3306 answers as a writable primary/);
@@ -169,46 +210,135 @@ describe('"acts as primary" is proven', () => {
 
 describe('errant transactions up the chain to the primary', () => {
   const I = '55555555-5555-5555-5555-555555555555'; // the server between B and the primary
-  const hop = (over: Partial<ChainHop>): ChainHop => ({ label: 'x', depth: 1, sources: [], hasChannels: false, reachable: true, readOnly: true, replicating: true, ...over });
+  const hop = (over: Partial<ChainHop>): ChainHop => ({
+    label: 'x',
+    depth: 1,
+    sources: [],
+    hasChannels: false,
+    reachable: true,
+    readOnly: true,
+    replicating: true,
+    ...over,
+  });
   const chain = (iGtids: string, pGtids = `${P}:1-130`): ChainHop[] => [
-    hop({ label: 'i:3306', depth: 1, sources: ['p:3306'], hasChannels: true, serverUuid: I, serverId: 5, gtids: iGtids }),
-    hop({ label: 'p:3306', depth: 2, sources: [], hasChannels: false, readOnly: false, replicating: false, serverUuid: P, serverId: 1, gtids: pGtids }),
+    hop({
+      label: 'i:3306',
+      depth: 1,
+      sources: ['p:3306'],
+      hasChannels: true,
+      serverUuid: I,
+      serverId: 5,
+      gtids: iGtids,
+    }),
+    hop({
+      label: 'p:3306',
+      depth: 2,
+      sources: [],
+      hasChannels: false,
+      readOnly: false,
+      replicating: false,
+      serverUuid: P,
+      serverId: 1,
+      gtids: pGtids,
+    }),
   ];
-  const viaI = (gtids: string) => replicaB(gtids, { sources: [{ label: 'i:3306', serverUuid: I, serverId: 5, read: true, readOnly: true }] });
+  const viaI = (gtids: string) =>
+    replicaB(gtids, { sources: [{ label: 'i:3306', serverUuid: I, serverId: 5, read: true, readOnly: true }] });
   const dmAt = [{ label: "DM's position (gtid-S)", gtids: `${P}:1-100` }];
 
   it('given a local write on the intermediate server that reached the new instance, should call it errant, written there', () => {
     const r = findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), dmAt, chain(`${P}:1-125,${I}:1`));
     expect(r.errant).toBe(`${I}:1`);
-    expect(r.findings[0]!.origin).toMatch(/written on i:3306 itself \(server_uuid 5555.*\), a replica between the new instance and the primary: p:3306 above it does not have them/);
+    expect(r.findings[0]!.origin).toMatch(
+      /written on i:3306 itself \(server_uuid 5555.*\), a replica between the new instance and the primary: p:3306 above it does not have them/,
+    );
   });
 
-  it('given the intermediate server\'s own old writes that the primary has (a former primary), should find nothing errant', () => {
-    expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1-50`), dmAt, chain(`${P}:1-125,${I}:1-50`, `${P}:1-130,${I}:1-50`)).errant).toBe('');
+  it("given the intermediate server's own old writes that the primary has (a former primary), should find nothing errant", () => {
+    expect(
+      findErrantInChain(
+        'mysql',
+        viaI(`${P}:1-120,${I}:1-50`),
+        dmAt,
+        chain(`${P}:1-125,${I}:1-50`, `${P}:1-130,${I}:1-50`),
+      ).errant,
+    ).toBe('');
   });
 
   it('given the intermediate write already downstream (in gtid-S), should not count it', () => {
-    expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), [{ label: 'gtid-S', gtids: `${P}:1-100,${I}:1` }], chain(`${P}:1-125,${I}:1`)).errant).toBe('');
+    expect(
+      findErrantInChain(
+        'mysql',
+        viaI(`${P}:1-120,${I}:1`),
+        [{ label: 'gtid-S', gtids: `${P}:1-100,${I}:1` }],
+        chain(`${P}:1-125,${I}:1`),
+      ).errant,
+    ).toBe('');
   });
 
-  it('given the primary above unreachable, should still call the intermediate server\'s own writes errant (it replicates, so it is no primary)', () => {
-    const hops = [hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, serverUuid: I, serverId: 5, gtids: `${P}:1-125,${I}:1` }), hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' })];
+  it("given the primary above unreachable, should still call the intermediate server's own writes errant (it replicates, so it is no primary)", () => {
+    const hops = [
+      hop({
+        label: 'i:3306',
+        sources: ['p:3306'],
+        hasChannels: true,
+        serverUuid: I,
+        serverId: 5,
+        gtids: `${P}:1-125,${I}:1`,
+      }),
+      hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' }),
+    ];
     const r = findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1`), dmAt, hops);
     expect(r.errant).toBe(`${I}:1`);
     expect(r.findings[0]!.origin).toMatch(/no server above it could be read to have them/);
   });
 
   it('given the intermediate server promoted (writable, replicating nothing, its source gone), should take its writes as history', () => {
-    const hops = [hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, readOnly: false, replicating: false, serverUuid: I, serverId: 5, gtids: `${P}:1-125,${I}:1-3` }), hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' })];
+    const hops = [
+      hop({
+        label: 'i:3306',
+        sources: ['p:3306'],
+        hasChannels: true,
+        readOnly: false,
+        replicating: false,
+        serverUuid: I,
+        serverId: 5,
+        gtids: `${P}:1-125,${I}:1-3`,
+      }),
+      hop({ label: 'p:3306', depth: 2, reachable: false, error: 'ECONNREFUSED' }),
+    ];
     expect(findErrantInChain('mysql', viaI(`${P}:1-120,${I}:1-3`), dmAt, hops).errant).toBe('');
   });
 
   it('given MariaDB, should apply the same rule per domain and server id', () => {
     const hops = [
-      hop({ label: 'i:3306', sources: ['p:3306'], hasChannels: true, serverUuid: 'server_id:5', serverId: 5, gtids: '0-1-125,0-5-126' }),
-      hop({ label: 'p:3306', depth: 2, readOnly: false, replicating: false, serverUuid: 'server_id:1', serverId: 1, gtids: '0-1-130' }),
+      hop({
+        label: 'i:3306',
+        sources: ['p:3306'],
+        hasChannels: true,
+        serverUuid: 'server_id:5',
+        serverId: 5,
+        gtids: '0-1-125,0-5-126',
+      }),
+      hop({
+        label: 'p:3306',
+        depth: 2,
+        readOnly: false,
+        replicating: false,
+        serverUuid: 'server_id:1',
+        serverId: 1,
+        gtids: '0-1-130',
+      }),
     ];
-    const target: ErrantTarget = { label: 'the new instance b:3306', serverUuid: 'server_id:3', serverId: 3, gtids: '0-1-125,0-5-126', readOnly: true, replicating: true, sources: [{ label: 'i:3306', serverUuid: null, serverId: 5, read: true }] };
+    const target: ErrantTarget = {
+      label: 'the new instance b:3306',
+      serverUuid: 'server_id:3',
+      serverId: 3,
+      gtids: '0-1-125,0-5-126',
+      readOnly: true,
+      replicating: true,
+      sources: [{ label: 'i:3306', serverUuid: null, serverId: 5, read: true }],
+    };
     const r = findErrantInChain('mariadb', target, [{ label: 'gtid-S', gtids: '0-1-100' }], hops);
     expect(r.errant).toBe('0-5-126');
     expect(r.findings[0]!.origin).toMatch(/written on i:3306 itself \(server_id 5\)/);

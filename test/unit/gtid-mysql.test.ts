@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeMissing, GtidError, GtidParseError, MariadbGtidSet, MYSQL_GNO_MAX, MysqlGtidSet, parseGtidSet } from '../../common/gtid/index.js';
+import {
+  describeMissing,
+  GtidError,
+  GtidParseError,
+  MariadbGtidSet,
+  MYSQL_GNO_MAX,
+  MysqlGtidSet,
+  parseGtidSet,
+} from '../../common/gtid/index.js';
 import { mysqlGtidText } from '../support/gtid-arbitraries.js';
 
 const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
@@ -79,7 +87,10 @@ describe('MySQL GTID algebra', () => {
   const laws = { numRuns: 400 };
 
   it('format and parse round-trip', () => {
-    fc.assert(fc.property(set, (a) => p(a.toString()).equals(a) && p(a.toString()).toString() === a.toString()), laws);
+    fc.assert(
+      fc.property(set, (a) => p(a.toString()).equals(a) && p(a.toString()).toString() === a.toString()),
+      laws,
+    );
   });
   it('union is commutative and associative; intersection commutative', () => {
     fc.assert(
@@ -115,7 +126,10 @@ describe('MySQL GTID algebra', () => {
     );
   });
   it('a \\ (b ∪ c) = (a \\ b) \\ c', () => {
-    fc.assert(fc.property(set, set, set, (a, b, c) => a.subtract(b.union(c)).equals(a.subtract(b).subtract(c))), laws);
+    fc.assert(
+      fc.property(set, set, set, (a, b, c) => a.subtract(b.union(c)).equals(a.subtract(b).subtract(c))),
+      laws,
+    );
   });
 });
 
@@ -139,7 +153,10 @@ describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
     [`${U}:${SAFE + 1n}-${SAFE}`, ''], // reversed across 2^53
     [`${U}:${MYSQL_GNO_MAX}:1`, `${U}:1:${MYSQL_GNO_MAX}`],
     [`${U}:9223372036000000001-9223372036000000003`, `${U}:9223372036000000001-9223372036000000003`], // low part printed with its zeros
-    [`${U}:1152921504999999999-1152921505000000001:1152921505000000002`, `${U}:1152921504999999999-1152921505000000002`], // carry between the parts
+    [
+      `${U}:1152921504999999999-1152921505000000001:1152921505000000002`,
+      `${U}:1152921504999999999-1152921505000000002`,
+    ], // carry between the parts
     [`${U}:999999999-1000000001:1000000002-1000000005`, `${U}:999999999-1000000005`],
     [`${U}:000000000000000000000${SAFE + 2n}`, `${U}:${SAFE + 2n}`], // leading zeros
     [`${U}:0000000000000000000000000001-00000000000000000000009`, `${U}:1-9`],
@@ -182,7 +199,11 @@ describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
     expect(small.subtract(large).toString()).toBe(`${U}:1-49,\n${V}:7`);
     expect(small.subtract(large).equals(p(`${U}:1-49,${V}:7`))).toBe(true);
     expect(large.subtract(small).toString()).toBe(`${U}:101-${SAFE + 2n},\n${V}:${MYSQL_GNO_MAX}`);
-    expect(p(`${U}:1-${SAFE + 2n}`).subtract(p(`${U}:${SAFE + 1n}-${SAFE + 2n}`)).equals(p(`${U}:1-${SAFE}`))).toBe(true);
+    expect(
+      p(`${U}:1-${SAFE + 2n}`)
+        .subtract(p(`${U}:${SAFE + 1n}-${SAFE + 2n}`))
+        .equals(p(`${U}:1-${SAFE}`)),
+    ).toBe(true);
     expect(p(`${U}:60-70`).isSubsetOf(large)).toBe(true);
     expect(small.isSubsetOf(large)).toBe(false);
     expect(large.isSubsetOf(small)).toBe(false);
@@ -190,8 +211,16 @@ describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
     expect(p(`${U}:${SAFE + 1n}`).equals(p(`${U}:${SAFE}`))).toBe(false);
     expect(p(`${U}:${SAFE}`).isSubsetOf(p(`${U}:${SAFE + 1n}`))).toBe(false);
     expect(p(`${U}:${SAFE + 1n}`).isSubsetOf(p(`${U}:${SAFE}`))).toBe(false);
-    expect(p(`${U}:${SAFE}-${SAFE + 1n}`).subtract(p(`${U}:${SAFE}`)).toString()).toBe(`${U}:${SAFE + 1n}`);
-    expect(p(`${U}:${SAFE}-${SAFE + 1n}`).subtract(p(`${U}:${SAFE + 1n}`)).equals(p(`${U}:${SAFE}`))).toBe(true);
+    expect(
+      p(`${U}:${SAFE}-${SAFE + 1n}`)
+        .subtract(p(`${U}:${SAFE}`))
+        .toString(),
+    ).toBe(`${U}:${SAFE + 1n}`);
+    expect(
+      p(`${U}:${SAFE}-${SAFE + 1n}`)
+        .subtract(p(`${U}:${SAFE + 1n}`))
+        .equals(p(`${U}:${SAFE}`)),
+    ).toBe(true);
   });
 
   it('keeps numbers exact across the 2^32 split of large-number lists, in text and in set operations', () => {
@@ -219,7 +248,7 @@ describe('MySQL GTID sequence numbers past 2^53 and long texts', () => {
     };
     const canonical = (ns: bigint[]) => {
       let out = '';
-      for (let k = 0; k < ns.length; ) {
+      for (let k = 0; k < ns.length;) {
         let j = k;
         while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1n) j++;
         out += ns[j] === ns[k] ? `:${ns[k]}` : `:${ns[k]}-${ns[j]}`;

@@ -43,10 +43,22 @@ function client(runs: Run[]): Client {
 
 const DRAIN = 'dm-switch-drain/10.0.0.5:3306';
 const RETURN = 'dm-switch-return/10.0.0.5:3306';
-const drain = (runId: string, status: string, start: number, outcome?: string): Run =>
-  ({ workflowId: DRAIN, type: 'drainHost', runId, status, start, ...(outcome ? { outcome } : {}) });
-const back = (status: string, start: number, outcome?: string): Run =>
-  ({ workflowId: RETURN, type: 'returnToHost', runId: `r${start}`, status, start, ...(outcome ? { outcome } : {}) });
+const drain = (runId: string, status: string, start: number, outcome?: string): Run => ({
+  workflowId: DRAIN,
+  type: 'drainHost',
+  runId,
+  status,
+  start,
+  ...(outcome ? { outcome } : {}),
+});
+const back = (status: string, start: number, outcome?: string): Run => ({
+  workflowId: RETURN,
+  type: 'returnToHost',
+  runId: `r${start}`,
+  status,
+  start,
+  ...(outcome ? { outcome } : {}),
+});
 
 describe('hosts under maintenance', () => {
   it('given a drain running, or ended drained or not-drained, should mark its host', async () => {
@@ -69,7 +81,7 @@ describe('hosts under maintenance', () => {
     }
   });
 
-  it('given a plan-only drain after one that emptied the host, should keep the earlier one\'s mark', async () => {
+  it("given a plan-only drain after one that emptied the host, should keep the earlier one's mark", async () => {
     const runs = [drain('d1', 'COMPLETED', 1, 'drained'), drain('d2', 'COMPLETED', 2, 'planned')];
     const m = await markOf(client(runs), DRAIN);
     expect(m).toMatchObject({ runId: 'd1', state: 'drained' });

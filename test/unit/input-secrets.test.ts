@@ -6,7 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { validateAddressSwitchInput, yamlSecretPaths } from '../../common/switch/input.js';
 
-const request = (yaml: string) => ({ sourceId: 'src', newInstance: { host: 'db-b', credentials: 'up' }, taskCredentials: 'down', taskConfigs: { app: yaml } });
+const request = (yaml: string) => ({
+  sourceId: 'src',
+  newInstance: { host: 'db-b', credentials: 'up' },
+  taskCredentials: 'down',
+  taskConfigs: { app: yaml },
+});
 const problems = (yaml: string) => {
   const v = validateAddressSwitchInput(request(yaml));
   return v.ok ? [] : v.problems;
@@ -14,13 +19,23 @@ const problems = (yaml: string) => {
 
 describe('passwords in task configurations given by hand', () => {
   it.each([
-    ['flow style', 'name: app\ntarget-database: {host: tidb, user: root, password: hunter2}\n', 'target-database.password'],
+    [
+      'flow style',
+      'name: app\ntarget-database: {host: tidb, user: root, password: hunter2}\n',
+      'target-database.password',
+    ],
     ['a quoted key', 'name: app\ntarget-database:\n  "password": hunter2\n', 'target-database.password'],
     ['another case', 'name: app\ntarget-database:\n  Password: hunter2\n', 'target-database.Password'],
     ['inside a list', 'name: app\nmysql-instances:\n  - {source-id: s, pwd: hunter2}\n', 'mysql-instances[0].pwd'],
     ['a JSON document', '{"name": "app", "target-database": {"passwd": "hunter2"}}', 'target-database.passwd'],
   ])('given a password in %s, should refuse naming where it is', (_how, yaml, where) => {
-    expect(problems(yaml)).toEqual([expect.stringMatching(new RegExp(`^taskConfigs\\.app: contains a password or another secret \\(${where.replace(/[[\].]/g, '\\$&')}\\)`))]);
+    expect(problems(yaml)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^taskConfigs\\.app: contains a password or another secret \\(${where.replace(/[[\].]/g, '\\$&')}\\)`,
+        ),
+      ),
+    ]);
   });
 
   it("given DM's mask or an empty password, should accept it", () => {
@@ -29,7 +44,9 @@ describe('passwords in task configurations given by hand', () => {
   });
 
   it('given a key twice (a password hidden behind an empty one), should refuse it as not valid YAML', () => {
-    expect(problems("name: app\ntarget-database:\n  password: hunter2\n  password: ''\n")).toEqual([expect.stringMatching(/^taskConfigs\.app: is not valid YAML \(Map keys must be unique/)]);
+    expect(problems("name: app\ntarget-database:\n  password: hunter2\n  password: ''\n")).toEqual([
+      expect.stringMatching(/^taskConfigs\.app: is not valid YAML \(Map keys must be unique/),
+    ]);
   });
 
   it('given text that is not one YAML document, should refuse it before anything changes', () => {

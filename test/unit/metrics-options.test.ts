@@ -5,11 +5,18 @@ import { boundedMap, metricsListen, switchGaugeOptions } from '../../worker/metr
 describe('switch metrics settings', () => {
   it('should default to a 15 s reading and a 24 h lookback', () => {
     expect(switchGaugeOptions({})).toEqual({ intervalMs: 15_000, lookbackMs: 86_400_000 });
-    expect(switchGaugeOptions({ DM_SWITCH_METRICS_INTERVAL_SECONDS: '0.5', DM_SWITCH_METRICS_LOOKBACK_HOURS: '2' })).toEqual({ intervalMs: 500, lookbackMs: 7_200_000 });
+    expect(
+      switchGaugeOptions({ DM_SWITCH_METRICS_INTERVAL_SECONDS: '0.5', DM_SWITCH_METRICS_LOOKBACK_HOURS: '2' }),
+    ).toEqual({ intervalMs: 500, lookbackMs: 7_200_000 });
   });
-  it.each(['0', '-1', 'soon', 'NaN'])('given DM_SWITCH_METRICS_INTERVAL_SECONDS=%s, should name the variable and say what it takes', (v) => {
-    expect(() => switchGaugeOptions({ DM_SWITCH_METRICS_INTERVAL_SECONDS: v })).toThrow(`DM_SWITCH_METRICS_INTERVAL_SECONDS must be a positive number, not "${v}"`);
-  });
+  it.each(['0', '-1', 'soon', 'NaN'])(
+    'given DM_SWITCH_METRICS_INTERVAL_SECONDS=%s, should name the variable and say what it takes',
+    (v) => {
+      expect(() => switchGaugeOptions({ DM_SWITCH_METRICS_INTERVAL_SECONDS: v })).toThrow(
+        `DM_SWITCH_METRICS_INTERVAL_SECONDS must be a positive number, not "${v}"`,
+      );
+    },
+  );
   it('should give both histograms increasing second boundaries', () => {
     for (const name of [METRICS.pauseWindow.name, METRICS.duration.name]) {
       const b = METRIC_BUCKETS[name]!;

@@ -17,15 +17,31 @@ import { parseWorkerConfig } from '../../worker/config.js';
 import { notifierFromConfig } from '../../worker/notifier.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../sandbox/notify-receiver.js';
 
-const about = { workflowId: 'dm-switch/default/mysql-replica-01', runId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', sourceId: 'mysql-replica-01', dmCluster: 'default', kind: 'vip-switch' as const, at: '2026-12-03T10:00:00.000Z' };
-const gate: NotifyEvent = { ...about, event: 'awaiting-approval', gate: 'before-switch', summary: 'move the VIP db-vip from db-a to db-b & check <GTIDs>.', decideBy: '2026-12-03T11:00:00.000Z' };
+const about = {
+  workflowId: 'dm-switch/default/mysql-replica-01',
+  runId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+  sourceId: 'mysql-replica-01',
+  dmCluster: 'default',
+  kind: 'vip-switch' as const,
+  at: '2026-12-03T10:00:00.000Z',
+};
+const gate: NotifyEvent = {
+  ...about,
+  event: 'awaiting-approval',
+  gate: 'before-switch',
+  summary: 'move the VIP db-vip from db-a to db-b & check <GTIDs>.',
+  decideBy: '2026-12-03T11:00:00.000Z',
+};
 const stuck: NotifyEvent = {
   ...about,
   kind: 'address-switch',
   event: 'needs-operator',
   outcome: 'needs-operator',
   message: 'switch failed (dmctl start-task failed) and could not be undone (keep source: failed)',
-  operatorActions: ['decide where source mysql-replica-01 should read from', 'dmctl --master-addr=<dm-master> start-task app.yaml'],
+  operatorActions: [
+    'decide where source mysql-replica-01 should read from',
+    'dmctl --master-addr=<dm-master> start-task app.yaml',
+  ],
 };
 
 let receiver: NotifyReceiver;
@@ -46,22 +62,31 @@ beforeEach(() => {
 
 const base = `dm:\n  clusters:\n    default: { masterAddr: "127.0.0.1:8261", dmctl: /usr/local/bin/dmctl }\n`;
 /** The activity as a worker with this `notify:` (YAML flow mapping) builds it. */
-const activity = (notify: string, env: NodeJS.ProcessEnv = {}) => createNotifyActivities(notifierFromConfig(parseWorkerConfig(`${base}notify: ${notify}\n`).notify, env)).notifySend;
+const activity = (notify: string, env: NodeJS.ProcessEnv = {}) =>
+  createNotifyActivities(notifierFromConfig(parseWorkerConfig(`${base}notify: ${notify}\n`).notify, env)).notifySend;
 const send = (fn: ReturnType<typeof activity>, e: NotifyEvent) => new MockActivityEnvironment().run(fn, e);
 async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(ApplicationFailure);
   return e as ApplicationFailure;
 }
 
 describe('notify activity', () => {
   it('given no notifier, should send nothing and say so', async () => {
-    await expect(send(createNotifyActivities(null).notifySend, gate)).resolves.toEqual({ sent: false, reason: 'no notifier configured' });
+    await expect(send(createNotifyActivities(null).notifySend, gate)).resolves.toEqual({
+      sent: false,
+      reason: 'no notifier configured',
+    });
     expect(receiver.received).toEqual([]);
   });
 
   it('given a gate (format slack, the default), should POST the text Slack shows and the fields as its message metadata, with the bearer token', async () => {
-    const fn = activity(`{ urlEnv: HOOK_URL, bearerTokenFile: ${JSON.stringify(join(dir, 'token'))} }`, { HOOK_URL: receiver.url });
+    const fn = activity(`{ urlEnv: HOOK_URL, bearerTokenFile: ${JSON.stringify(join(dir, 'token'))} }`, {
+      HOOK_URL: receiver.url,
+    });
     await expect(send(fn, gate)).resolves.toEqual({ sent: true, status: 200 });
     expect(receiver.received).toHaveLength(1);
     const [r] = receiver.received;
@@ -107,7 +132,10 @@ describe('notify activity', () => {
       event: 'needs-operator',
       outcome: 'needs-operator',
       message: 'switch failed (dmctl start-task failed) and could not be undone (keep source: failed)',
-      operatorActions: ['decide where source mysql-replica-01 should read from', 'dmctl --master-addr=<dm-master> start-task app.yaml'],
+      operatorActions: [
+        'decide where source mysql-replica-01 should read from',
+        'dmctl --master-addr=<dm-master> start-task app.yaml',
+      ],
       statusCommand: 'dm-switch status dm-switch/default/mysql-replica-01',
     });
     expect(body.text).toBe(
@@ -123,13 +151,17 @@ describe('notify activity', () => {
     const e = await failure(send(fn, gate));
     expect(e.nonRetryable).toBe(false);
     expect(e.type).toBe('NotifyFailed');
-    expect(e.message).toMatch(new RegExp(`^notifier http://127\\.0\\.0\\.1:\\d+/… answered HTTP 400 Bad Request: invalid_payload x+$`));
+    expect(e.message).toMatch(
+      new RegExp(`^notifier http://127\\.0\\.0\\.1:\\d+/… answered HTTP 400 Bad Request: invalid_payload x+$`),
+    );
     expect(e.message.length).toBeLessThan(700);
     expect(e.message).not.toContain('s3cr3tpath');
     receiver.answer = { status: 503, body: '' };
     expect((await failure(send(fn, gate))).message).toMatch(/answered HTTP 503 Service Unavailable: \(no body\)$/);
     receiver.answer = { status: 302, body: 'moved' };
-    expect((await failure(send(fn, gate))).message).toMatch(/answered HTTP 302 Found \(redirects are not followed: give the URL it redirects to\): moved$/);
+    expect((await failure(send(fn, gate))).message).toMatch(
+      /answered HTTP 302 Found \(redirects are not followed: give the URL it redirects to\): moved$/,
+    );
   });
 
   it('given a receiver that does not answer in time, should give up after timeoutSeconds, retryably', async () => {
@@ -153,7 +185,9 @@ describe('notify activity', () => {
 
   it('given a token file that went away after start, should fail without retrying, naming the key and the file', async () => {
     await writeFile(join(dir, 'gone'), 'tok\n');
-    const fn = activity(`{ url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(dir, 'gone'))} }`);
+    const fn = activity(
+      `{ url: ${JSON.stringify(receiver.url)}, bearerTokenFile: ${JSON.stringify(join(dir, 'gone'))} }`,
+    );
     await rm(join(dir, 'gone'));
     const e = await failure(send(fn, gate));
     expect(e.nonRetryable).toBe(true);

@@ -35,7 +35,10 @@ describe('the fallback private directory', () => {
     // what an attacker could have prepared under the old predictable name
     const predictable = join(tmpdir(), `dm-switch-private-${process.getuid?.() ?? 'user'}`);
     await mkdir(predictable, { recursive: true }).catch(() => undefined);
-    const a = createDmActivities({ default: { masterAddr: '127.0.0.1:1', dmctl: join(dir, 'dmctl') } }, async () => ({ user: 'dm', password: 's3cret' }));
+    const a = createDmActivities({ default: { masterAddr: '127.0.0.1:1', dmctl: join(dir, 'dmctl') } }, async () => ({
+      user: 'dm',
+      password: 's3cret',
+    }));
     const r = await new MockActivityEnvironment().run(a.dmCreateSource, {
       dmCluster: 'default',
       sourceId: 'src',

@@ -25,7 +25,10 @@ beforeAll(async () => {
   const sourceAnswer = JSON.parse(await readFile(join(fixtures, 'config-source.json'), 'utf8')).stdout as string;
   await writeFile(join(dir, 'source.json'), sourceAnswer);
   // the recorded dmctl: `config source` as recorded, `config task` from task.json (written per case)
-  await writeFile(join(dir, 'dmctl'), `#!/bin/sh\ncase "$2 $3" in\n  "config source") cat "${dir}/source.json" ;;\n  "config task") cat "${dir}/task.json" ;;\n  *) echo '{"result": false, "msg": "unexpected"}' ;;\nesac\n`);
+  await writeFile(
+    join(dir, 'dmctl'),
+    `#!/bin/sh\ncase "$2 $3" in\n  "config source") cat "${dir}/source.json" ;;\n  "config task") cat "${dir}/task.json" ;;\n  *) echo '{"result": false, "msg": "unexpected"}' ;;\nesac\n`,
+  );
   await chmod(join(dir, 'dmctl'), 0o755);
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -33,7 +36,11 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 async function save(cfg: string) {
   await writeFile(join(dir, 'task.json'), JSON.stringify({ result: true, msg: '', cfg }));
   const a = createDmActivities({ default: { masterAddr: '127.0.0.1:1', dmctl: join(dir, 'dmctl') } });
-  return new MockActivityEnvironment().run(a.dmSaveConfigs, { dmCluster: 'default', sourceId: 'mysql-replica-01', tasks: ['app-to-downstream'] });
+  return new MockActivityEnvironment().run(a.dmSaveConfigs, {
+    dmCluster: 'default',
+    sourceId: 'mysql-replica-01',
+    tasks: ['app-to-downstream'],
+  });
 }
 
 describe('secrets DM does not mask', () => {
@@ -43,8 +50,17 @@ describe('secrets DM does not mask', () => {
   });
 
   it.each([
-    ['a TLS key inlined in the downstream', (d: Record<string, any>) => (d['target-database'].security = { 'ssl-key-base64': 'LS0tLS1CRUdJTi...' }), 'target-database.security.ssl-key-base64'],
-    ['S3 credentials in a dump directory URL', (d: Record<string, any>) => (d.loaders['load-01'].dir = 's3://bucket/dump?access-key=AKIA123&secret-access-key=abc'), 'loaders.load-01.dir'],
+    [
+      'a TLS key inlined in the downstream',
+      (d: Record<string, any>) => (d['target-database'].security = { 'ssl-key-base64': 'LS0tLS1CRUdJTi...' }),
+      'target-database.security.ssl-key-base64',
+    ],
+    [
+      'S3 credentials in a dump directory URL',
+      (d: Record<string, any>) =>
+        (d.loaders['load-01'].dir = 's3://bucket/dump?access-key=AKIA123&secret-access-key=abc'),
+      'loaders.load-01.dir',
+    ],
   ])('given %s, should refuse before anything changes, naming where and never the value', async (_, add, path) => {
     const doc = parse(taskCfg) as Record<string, any>;
     add(doc);
@@ -59,6 +75,10 @@ describe('secrets DM does not mask', () => {
   });
 
   it('should tell secrets from masked and empty values', () => {
-    expect(yamlSecretPaths("a: {password: '******', secret-access-key: '', token: x}\nb: [{ssl-ca-base64: Y2E=}]\nc: 's3://x?region=us'\n")).toEqual(['a.token', 'b[0].ssl-ca-base64']);
+    expect(
+      yamlSecretPaths(
+        "a: {password: '******', secret-access-key: '', token: x}\nb: [{ssl-ca-base64: Y2E=}]\nc: 's3://x?region=us'\n",
+      ),
+    ).toEqual(['a.token', 'b[0].ssl-ca-base64']);
   });
 });

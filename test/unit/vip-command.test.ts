@@ -51,7 +51,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {
-  for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate', 'move-argv', 'locate-argv']) await rm(file(f), { force: true });
+  for (const f of ['holder', 'move-count', 'move-args', 'locate-args', 'fail-locate', 'move-argv', 'locate-argv'])
+    await rm(file(f), { force: true });
 });
 
 const provider = (moveMode: 'ok' | 'fail' | 'noop' | 'ip', timeoutMs?: number) =>
@@ -78,7 +79,9 @@ describe('CommandVipProvider', () => {
   it('given the locate command prints a host (with whitespace around it), should return that host and pass the VIP and the candidates', async () => {
     await writeFile(file('holder'), '  198.51.100.1 \n');
     expect(await provider('ok').locate('198.51.100.100', [h1, h2])).toBe('198.51.100.1');
-    expect((await readFile(file('locate-args'), 'utf8')).trim()).toBe('198.51.100.100|198.51.100.100|198.51.100.1:3306 198.51.100.2:3306');
+    expect((await readFile(file('locate-args'), 'utf8')).trim()).toBe(
+      '198.51.100.100|198.51.100.100|198.51.100.1:3306 198.51.100.2:3306',
+    );
   });
 
   it('given the locate command prints nothing, should say nobody holds the VIP', async () => {
@@ -100,14 +103,24 @@ describe('CommandVipProvider', () => {
 
   it('given the VIP is on the old host, should run move with the contract arguments and return the new holder', async () => {
     await writeFile(file('holder'), '198.51.100.1');
-    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({ alreadyThere: false, holder: '198.51.100.2' });
+    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({
+      alreadyThere: false,
+      holder: '198.51.100.2',
+    });
     expect(await moveCount()).toBe(1);
-    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('198.51.100.100|198.51.100.1|198.51.100.2|198.51.100.100|198.51.100.1:3306|198.51.100.2:3306');
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe(
+      '198.51.100.100|198.51.100.1|198.51.100.2|198.51.100.100|198.51.100.1:3306|198.51.100.2:3306',
+    );
   });
 
   it('given no old host, should pass an empty from argument and an empty DM_SWITCH_VIP_FROM', async () => {
-    expect(await provider('ok').move('198.51.100.100', null, h1)).toEqual({ alreadyThere: false, holder: '198.51.100.1' });
-    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe('198.51.100.100||198.51.100.1|198.51.100.100||198.51.100.1:3306');
+    expect(await provider('ok').move('198.51.100.100', null, h1)).toEqual({
+      alreadyThere: false,
+      holder: '198.51.100.1',
+    });
+    expect((await readFile(file('move-args'), 'utf8')).trim()).toBe(
+      '198.51.100.100||198.51.100.1|198.51.100.100||198.51.100.1:3306',
+    );
   });
 
   it('given the VIP is already on the new host, should report alreadyThere without running the move command', async () => {
@@ -127,7 +140,9 @@ describe('CommandVipProvider', () => {
 
   it('given the move command exits 0 but the VIP stays elsewhere, should be an error saying where it points', async () => {
     await writeFile(file('holder'), '198.51.100.1');
-    await expect(provider('noop').move('198.51.100.100', h1, h2)).rejects.toThrow(/exited 0, but VIP 198\.51\.100\.100 now points at 198\.51\.100\.1, not at 198\.51\.100\.2/);
+    await expect(provider('noop').move('198.51.100.100', h1, h2)).rejects.toThrow(
+      /exited 0, but VIP 198\.51\.100\.100 now points at 198\.51\.100\.1, not at 198\.51\.100\.2/,
+    );
     expect(await moveCount()).toBe(1);
   });
 
@@ -145,11 +160,19 @@ describe('CommandVipProvider', () => {
     await writeFile(file('holder'), '198.51.100.1');
     const err = await failure(provider('fail').move('198.51.100.100', h1, h2));
     expect(err).toBeInstanceOf(ApplicationFailure);
-    expect({ type: (err as ApplicationFailure).type, nonRetryable: (err as ApplicationFailure).nonRetryable }).toEqual({ type: 'VipProviderError', nonRetryable: false });
+    expect({ type: (err as ApplicationFailure).type, nonRetryable: (err as ApplicationFailure).nonRetryable }).toEqual({
+      type: 'VipProviderError',
+      nonRetryable: false,
+    });
   });
 
   it('given a command that hangs, should stop it at the timeout and say so', async () => {
-    const p = new CommandVipProvider({ name: 'slow', locate: ['bash', '-c', 'sleep 20', 'locate'], move: ['true'], timeoutMs: 300 });
+    const p = new CommandVipProvider({
+      name: 'slow',
+      locate: ['bash', '-c', 'sleep 20', 'locate'],
+      move: ['true'],
+      timeoutMs: 300,
+    });
     const t0 = Date.now();
     await expect(p.locate('198.51.100.100', [])).rejects.toThrow(/timed out after 300 ms/);
     expect(Date.now() - t0).toBeLessThan(5_000);
@@ -162,28 +185,55 @@ describe('CommandVipProvider', () => {
 
   it('given a check command, should say whether the VIP could go to a host (exit 0 / exit 1 with the reason) and fail on anything else', async () => {
     const check = (script: string) =>
-      new CommandVipProvider({ name: 'checked', locate: ['true'], move: ['true'], check: ['bash', '-c', script, 'check'], env: { STATE_DIR: dir } });
-    const args = '[ "$1" = -- ] && shift; printf "%s|%s|%s|%s" "$1" "$2" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/check-args"';
+      new CommandVipProvider({
+        name: 'checked',
+        locate: ['true'],
+        move: ['true'],
+        check: ['bash', '-c', script, 'check'],
+        env: { STATE_DIR: dir },
+      });
+    const args =
+      '[ "$1" = -- ] && shift; printf "%s|%s|%s|%s" "$1" "$2" "$DM_SWITCH_VIP" "$DM_SWITCH_VIP_TO" > "$STATE_DIR/check-args"';
     expect(await check(`${args}; exit 0`).canHold!('198.51.100.100', h2)).toBeNull();
-    expect(await readFile(file('check-args'), 'utf8')).toBe('198.51.100.100|198.51.100.2|198.51.100.100|198.51.100.2:3306');
-    expect(await check('echo "198.51.100.2 is in another VLAN" >&2; exit 1').canHold!('198.51.100.100', h2)).toBe('VIP provider "checked" cannot move 198.51.100.100 to 198.51.100.2: 198.51.100.2 is in another VLAN');
-    await expect(check('echo boom >&2; exit 2').canHold!('198.51.100.100', h2)).rejects.toThrow(/check command .* exited with code 2: boom/);
+    expect(await readFile(file('check-args'), 'utf8')).toBe(
+      '198.51.100.100|198.51.100.2|198.51.100.100|198.51.100.2:3306',
+    );
+    expect(await check('echo "198.51.100.2 is in another VLAN" >&2; exit 1').canHold!('198.51.100.100', h2)).toBe(
+      'VIP provider "checked" cannot move 198.51.100.100 to 198.51.100.2: 198.51.100.2 is in another VLAN',
+    );
+    await expect(check('echo boom >&2; exit 2').canHold!('198.51.100.100', h2)).rejects.toThrow(
+      /check command .* exited with code 2: boom/,
+    );
     // without a check command the provider cannot tell before it moves
     expect(provider('ok').canHold).toBeUndefined();
   });
 
   it('given values from a request or a server, should pass them after "--", and refuse one that looks like an option without running anything', async () => {
     await writeFile(file('holder'), '198.51.100.1');
-    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({ alreadyThere: false, holder: '198.51.100.2' });
-    expect((await readFile(file('move-argv'), 'utf8')).split('\n').slice(0, -1)).toEqual(['--', '198.51.100.100', '198.51.100.1', '198.51.100.2']);
+    expect(await provider('ok').move('198.51.100.100', h1, h2)).toEqual({
+      alreadyThere: false,
+      holder: '198.51.100.2',
+    });
+    expect((await readFile(file('move-argv'), 'utf8')).split('\n').slice(0, -1)).toEqual([
+      '--',
+      '198.51.100.100',
+      '198.51.100.1',
+      '198.51.100.2',
+    ]);
     expect((await readFile(file('locate-argv'), 'utf8')).split('\n').slice(0, -1)).toEqual(['--', '198.51.100.100']);
     const runs = await moveCount();
-    const bad = await failure(provider('ok').move('198.51.100.100', h2, { host: '-oProxyCommand=touch /tmp/x', port: 3306 }));
-    expect(bad.message).toMatch(/refused to run a VIP provider command with host "-oProxyCommand=touch \/tmp\/x" starts with "-"/);
+    const bad = await failure(
+      provider('ok').move('198.51.100.100', h2, { host: '-oProxyCommand=touch /tmp/x', port: 3306 }),
+    );
+    expect(bad.message).toMatch(
+      /refused to run a VIP provider command with host "-oProxyCommand=touch \/tmp\/x" starts with "-"/,
+    );
     expect(bad).toBeInstanceOf(ApplicationFailure);
     expect((bad as ApplicationFailure).nonRetryable).toBe(true);
     expect(await moveCount()).toBe(runs);
-    await expect(provider('ok').locate('--all', [])).rejects.toThrow(/refused to run a VIP provider command with VIP "--all"/);
+    await expect(provider('ok').locate('--all', [])).rejects.toThrow(
+      /refused to run a VIP provider command with VIP "--all"/,
+    );
     // a holder the locate command prints is data too
     await writeFile(file('holder'), '-x');
     await expect(provider('ok').locate('198.51.100.100', [])).rejects.toThrow(/printed "-x" starts with "-"/);

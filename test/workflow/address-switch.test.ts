@@ -18,64 +18,79 @@ const run = (w: ReturnType<typeof fakeAddressWorld>, req = addressInput()) =>
   runSwitch(w, req, undefined, undefined, undefined, 'addressSwitch');
 const SWITCHED = ['stopTasks', 'stopSource old.example', 'createSource new.example', 'startTasks new.example'];
 const UNDONE = ['stopTasks', 'stopSource new.example', 'createSource old.example', 'startTasks old.example'];
-const stages = (w: ReturnType<typeof fakeAddressWorld>) => w.tasks().map((t) => `${t.name} ${t.stage}`).sort();
+const stages = (w: ReturnType<typeof fakeAddressWorld>) =>
+  w
+    .tasks()
+    .map((t) => `${t.name} ${t.stage}`)
+    .sort();
 
 describe('address switch (scripted activities)', () => {
-  it('given a healthy world, should stop the tasks, re-point the source to the new instance, start the tasks there ' +
-    'and verify', async () => {
-    const w = fakeAddressWorld();
-    const { result, status } = await run(w);
-    expect(result?.outcome).toBe('switched');
-    expect(status.outcome).toBe('switched');
-    expect(w.source()).toEqual({ host: 'new.example' });
-    expect(stages(w)).toEqual(['app Running', 'app2 Running']);
-    expect(changes(w.calls)).toEqual(SWITCHED);
-    // verified: DM's dump connection on the new instance, none left on the old one
-    expect(w.calls).toContain('awaitDumpClients new.example');
-    expect(status.decisions.at(-1)?.reason).toBe('switched: DM reads source src from new.example:3306');
-    expect(status.compensation).toEqual([]);
-  });
+  it(
+    'given a healthy world, should stop the tasks, re-point the source to the new instance, start the tasks there ' +
+      'and verify',
+    async () => {
+      const w = fakeAddressWorld();
+      const { result, status } = await run(w);
+      expect(result?.outcome).toBe('switched');
+      expect(status.outcome).toBe('switched');
+      expect(w.source()).toEqual({ host: 'new.example' });
+      expect(stages(w)).toEqual(['app Running', 'app2 Running']);
+      expect(changes(w.calls)).toEqual(SWITCHED);
+      // verified: DM's dump connection on the new instance, none left on the old one
+      expect(w.calls).toContain('awaitDumpClients new.example');
+      expect(status.decisions.at(-1)?.reason).toBe('switched: DM reads source src from new.example:3306');
+      expect(status.compensation).toEqual([]);
+    },
+  );
 
-  it('given the new instance purged past the tasks\' gtid-S, should refuse before any change, naming the ' +
-    'GTIDs', async () => {
-    const w = fakeAddressWorld({ purgedBeyond: true });
-    const { error, status } = await run(w);
-    expect(failureType(error)).toBe('GtidRefused');
-    expect(status.outcome).toBe('refused');
-    expect(status.decisions.at(-1)?.reason).toMatch(/^switch refused, nothing was changed: /);
-    expect(status.decisions.at(-1)?.reason).toContain(`${U}:101-120`);
-    expect(changes(w.calls)).toEqual([]);
-    expect(w.source()).toEqual({ host: 'old.example' });
-    expect(stages(w)).toEqual(['app Running', 'app2 Running']);
-  });
+  it(
+    "given the new instance purged past the tasks' gtid-S, should refuse before any change, naming the " + 'GTIDs',
+    async () => {
+      const w = fakeAddressWorld({ purgedBeyond: true });
+      const { error, status } = await run(w);
+      expect(failureType(error)).toBe('GtidRefused');
+      expect(status.outcome).toBe('refused');
+      expect(status.decisions.at(-1)?.reason).toMatch(/^switch refused, nothing was changed: /);
+      expect(status.decisions.at(-1)?.reason).toContain(`${U}:101-120`);
+      expect(changes(w.calls)).toEqual([]);
+      expect(w.source()).toEqual({ host: 'old.example' });
+      expect(stages(w)).toEqual(['app Running', 'app2 Running']);
+    },
+  );
 
-  it('given start-task refused on the re-pointed source, should stop the new source, re-create the old one and start ' +
-    'the tasks there, checked', async () => {
-    const w = fakeAddressWorld({ startFailsOnNew: 'app2' });
-    const { error, status } = await run(w);
-    expect(failureType(error)).toBe('DmOperationFailed');
-    expect(status.outcome).toBe('rolled-back');
-    expect(w.source()).toEqual({ host: 'old.example' });
-    expect(stages(w)).toEqual(['app Running', 'app2 Running']);
-    // undo, newest first: the tasks on the new source, the new source, the old source again, its tasks
-    expect(changes(w.calls)).toEqual([...SWITCHED, ...UNDONE]);
-    expect(status.compensation.map((c) => c.result)).toEqual(['done', 'done', 'done', 'done']);
-    const undone = /^every change was undone, and checked: source src reads old.example:3306/;
-    expect(status.decisions.at(-1)?.reason).toMatch(undone);
-  });
+  it(
+    'given start-task refused on the re-pointed source, should stop the new source, re-create the old one and start ' +
+      'the tasks there, checked',
+    async () => {
+      const w = fakeAddressWorld({ startFailsOnNew: 'app2' });
+      const { error, status } = await run(w);
+      expect(failureType(error)).toBe('DmOperationFailed');
+      expect(status.outcome).toBe('rolled-back');
+      expect(w.source()).toEqual({ host: 'old.example' });
+      expect(stages(w)).toEqual(['app Running', 'app2 Running']);
+      // undo, newest first: the tasks on the new source, the new source, the old source again, its tasks
+      expect(changes(w.calls)).toEqual([...SWITCHED, ...UNDONE]);
+      expect(status.compensation.map((c) => c.result)).toEqual(['done', 'done', 'done', 'done']);
+      const undone = /^every change was undone, and checked: source src reads old.example:3306/;
+      expect(status.decisions.at(-1)?.reason).toMatch(undone);
+    },
+  );
 
-  it('given tasks in error on the new source, should fail the verification and point the source back to the old ' +
-    'instance', async () => {
-    const w = fakeAddressWorld({ errorOnNew: true });
-    const { error, status } = await run(w);
-    expect(failureType(error)).toBe('VerificationFailed');
-    expect(status.outcome).toBe('rolled-back');
-    const why = /tasks did not become Running: app binlog checksum mismatch/;
-    expect(status.decisions.some((d) => why.test(d.reason))).toBe(true);
-    expect(w.source()).toEqual({ host: 'old.example' });
-    expect(stages(w)).toEqual(['app Running', 'app2 Running']);
-    expect(changes(w.calls)).toEqual([...SWITCHED, ...UNDONE]);
-  });
+  it(
+    'given tasks in error on the new source, should fail the verification and point the source back to the old ' +
+      'instance',
+    async () => {
+      const w = fakeAddressWorld({ errorOnNew: true });
+      const { error, status } = await run(w);
+      expect(failureType(error)).toBe('VerificationFailed');
+      expect(status.outcome).toBe('rolled-back');
+      const why = /tasks did not become Running: app binlog checksum mismatch/;
+      expect(status.decisions.some((d) => why.test(d.reason))).toBe(true);
+      expect(w.source()).toEqual({ host: 'old.example' });
+      expect(stages(w)).toEqual(['app Running', 'app2 Running']);
+      expect(changes(w.calls)).toEqual([...SWITCHED, ...UNDONE]);
+    },
+  );
 
   it('given the verification crashing once (a lost connection), should retry it and switch', async () => {
     const w = fakeAddressWorld({ verifyCrashes: 1 });
@@ -96,26 +111,29 @@ describe('address switch (scripted activities)', () => {
     expect(stages(w)).toEqual(['app Running', 'app2 Running']);
   });
 
-  it('given relay on, should stop relay after the tasks, create the new source with relay off, start the tasks, then ' +
-    'start relay on a new sub-directory', async () => {
-    const w = fakeAddressWorld({ relay: true });
-    const { result, status } = await run(w);
-    expect(result?.outcome).toBe('switched');
-    expect(changes(w.calls)).toEqual([
-      'stopTasks',
-      'stopRelay old.example',
-      'stopSource old.example',
-      'createSource new.example relay-off',
-      'startTasks new.example',
-      'startRelay new.example',
-    ]);
-    // relay waited for the started tasks (DM starts relay from their checkpoints)
-    const i = w.calls.indexOf('startTasks new.example');
-    expect(w.calls.slice(i, w.calls.indexOf('startRelay new.example'))).toContain('awaitSyncing');
-    expect(w.relay()).toMatchObject({ stage: 'Running', relaySubDir: 'aaaaaaaa-0000-0000-0000-000000000002.000001' });
-    const stopRelay = status.steps.find((s) => s.step.startsWith('stop-relay'));
-    expect(stopRelay?.detail).toBe(`paused first, frozen at relayBinlogGtid ${U}:1-100`);
-    const relayMoved = /relay switched to sub-directory aaaaaaaa-0000-0000-0000-000000000002\.000001/;
-    expect(status.decisions.some((d) => relayMoved.test(d.reason))).toBe(true);
-  });
+  it(
+    'given relay on, should stop relay after the tasks, create the new source with relay off, start the tasks, then ' +
+      'start relay on a new sub-directory',
+    async () => {
+      const w = fakeAddressWorld({ relay: true });
+      const { result, status } = await run(w);
+      expect(result?.outcome).toBe('switched');
+      expect(changes(w.calls)).toEqual([
+        'stopTasks',
+        'stopRelay old.example',
+        'stopSource old.example',
+        'createSource new.example relay-off',
+        'startTasks new.example',
+        'startRelay new.example',
+      ]);
+      // relay waited for the started tasks (DM starts relay from their checkpoints)
+      const i = w.calls.indexOf('startTasks new.example');
+      expect(w.calls.slice(i, w.calls.indexOf('startRelay new.example'))).toContain('awaitSyncing');
+      expect(w.relay()).toMatchObject({ stage: 'Running', relaySubDir: 'aaaaaaaa-0000-0000-0000-000000000002.000001' });
+      const stopRelay = status.steps.find((s) => s.step.startsWith('stop-relay'));
+      expect(stopRelay?.detail).toBe(`paused first, frozen at relayBinlogGtid ${U}:1-100`);
+      const relayMoved = /relay switched to sub-directory aaaaaaaa-0000-0000-0000-000000000002\.000001/;
+      expect(status.decisions.some((d) => relayMoved.test(d.reason))).toBe(true);
+    },
+  );
 });

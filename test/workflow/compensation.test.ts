@@ -10,7 +10,15 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { rejectUpdate } from '../../common/switch/messages.js';
-import { failureType, fakeAddressWorld, fakeWorld, input, pendingGate, runSwitch, useScriptedTemporal } from './scripted-world.js';
+import {
+  failureType,
+  fakeAddressWorld,
+  fakeWorld,
+  input,
+  pendingGate,
+  runSwitch,
+  useScriptedTemporal,
+} from './scripted-world.js';
 
 useScriptedTemporal();
 
@@ -20,16 +28,28 @@ const stages = (w: ReturnType<typeof fakeWorld>) => w.tasks.map((t) => `${t.name
 describe('compensation that cannot lie (scripted faults)', () => {
   it('given a VIP move whose answer was lost and a rejection at before-resume, should still move the VIP back (the undo follows preflight, not the move)', async () => {
     const w = fakeWorld({ moveAnswerLost: true });
-    const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
-      await pendingGate(h, 'before-resume', 100);
-      await h.executeUpdate(rejectUpdate, { args: [{ by: 'dave' }] });
-    }, 'vip-switch-undo-after-lost-move');
+    const { error, status } = await runSwitch(
+      w,
+      input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }),
+      async (h) => {
+        await pendingGate(h, 'before-resume', 100);
+        await h.executeUpdate(rejectUpdate, { args: [{ by: 'dave' }] });
+      },
+      'vip-switch-undo-after-lost-move',
+    );
     expect(failureType(error)).toBe('Rejected');
     expect(status.outcome).toBe('rolled-back');
     expect(w.holder()).toBe('old.example');
     expect(stages(w)).toEqual(['app Running']);
     // forward once (its answer lost), the retry finds it there, back once
-    expect(changes(w.calls)).toEqual(['pause', 'vipMove new.example', 'vipMove new.example', 'pause', 'vipMove old.example', 'resume']);
+    expect(changes(w.calls)).toEqual([
+      'pause',
+      'vipMove new.example',
+      'vipMove new.example',
+      'pause',
+      'vipMove old.example',
+      'resume',
+    ]);
   });
 
   it('given the pause of the second of two tasks refused, should resume the first and end rolled-back, checked', async () => {
@@ -40,7 +60,9 @@ describe('compensation that cannot lie (scripted faults)', () => {
     expect(stages(w)).toEqual(['app Running', 'app2 Running']);
     expect(w.holder()).toBe('old.example');
     expect(changes(w.calls)).toEqual(['pause', 'resume']);
-    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: .*task app Running.*task app2 Running/);
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^every change was undone, and checked: .*task app Running.*task app2 Running/,
+    );
   });
 
   it('given the resume of the second of two tasks refused on the new instance, should pause both before the VIP moves back, and resume both on the old one', async () => {
@@ -51,7 +73,15 @@ describe('compensation that cannot lie (scripted faults)', () => {
     expect(w.holder()).toBe('old.example');
     expect(stages(w)).toEqual(['app Running', 'app2 Running']);
     // never the VIP moved back while app runs on the new instance: pause (and confirm) first
-    expect(changes(w.calls)).toEqual(['pause', 'vipMove new.example', 'resume', 'pause', 'pause', 'vipMove old.example', 'resume']);
+    expect(changes(w.calls)).toEqual([
+      'pause',
+      'vipMove new.example',
+      'resume',
+      'pause',
+      'pause',
+      'vipMove old.example',
+      'resume',
+    ]);
     expect(status.compensation.map((c) => `${c.step}:${c.result}`)).toEqual([
       'pause-task app, app2 (before moving back):done',
       'move VIP vip.example back to old.example:done',
@@ -67,11 +97,23 @@ describe('compensation that cannot lie (scripted faults)', () => {
     expect(w.holder()).toBe('new.example');
     expect(changes(w.calls).filter((c) => c.startsWith('vipMove'))).toEqual(['vipMove new.example']);
     expect(stages(w)).toEqual(['app Paused']);
-    expect(status.compensation.find((c) => c.step.startsWith('move VIP'))?.detail).toMatch(/did not answer at preflight, so the VIP is not moved back to it/);
+    expect(status.compensation.find((c) => c.step.startsWith('move VIP'))?.detail).toMatch(
+      /did not answer at preflight, so the VIP is not moved back to it/,
+    );
     expect(status.operatorActions.join('\n')).toMatch(/decide where the VIP vip.example belongs/);
     // someone was told, with what to run, before the switch failed
-    expect(w.notices).toEqual([expect.objectContaining({ event: 'needs-operator', outcome: 'needs-operator', sourceId: 'src', kind: 'vip-switch', operatorActions: status.operatorActions })]);
-    expect(w.notices[0]!.event === 'needs-operator' && w.notices[0]!.message).toMatch(/could not be undone .*operatorActions say what to run/);
+    expect(w.notices).toEqual([
+      expect.objectContaining({
+        event: 'needs-operator',
+        outcome: 'needs-operator',
+        sourceId: 'src',
+        kind: 'vip-switch',
+        operatorActions: status.operatorActions,
+      }),
+    ]);
+    expect(w.notices[0]!.event === 'needs-operator' && w.notices[0]!.message).toMatch(
+      /could not be undone .*operatorActions say what to run/,
+    );
   });
 
   it('given a switch cancelled at a gate that then needs an operator, and a notifier that fails, should still notify both, and end needs-operator with a warning', async () => {
@@ -84,16 +126,22 @@ describe('compensation that cannot lie (scripted faults)', () => {
       }
       return sent(e);
     };
-    const { error, status } = await runSwitch(w, input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }), async (h) => {
-      await pendingGate(h, 'before-resume');
-      await h.cancel();
-    });
+    const { error, status } = await runSwitch(
+      w,
+      input({ approvals: { gates: ['before-resume'], timeoutSeconds: 600 } }),
+      async (h) => {
+        await pendingGate(h, 'before-resume');
+        await h.cancel();
+      },
+    );
     // the outcome is the one it would be without a notifier
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
     expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
     expect(w.notices.map((n) => n.event)).toEqual(['awaiting-approval', 'needs-operator']);
-    expect(status.warnings).toContain('could not notify that the switch needs an operator: receiver answered HTTP 503 (scripted) (the switch goes on as it would without)');
+    expect(status.warnings).toContain(
+      'could not notify that the switch needs an operator: receiver answered HTTP 503 (scripted) (the switch goes on as it would without)',
+    );
   });
 
   it('given every undo succeeds but the end state differs (the task stays in error on the old instance), should end needs-operator with what was observed', async () => {
@@ -108,7 +156,9 @@ describe('compensation that cannot lie (scripted faults)', () => {
     const { error, status } = await runSwitch(w, input());
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
-    expect(status.decisions.at(-1)?.reason).toMatch(/every undo step ran, but the state is not the one before the switch: task app is Running with errors: relay log corrupt \(scripted\), not Running/);
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /every undo step ran, but the state is not the one before the switch: task app is Running with errors: relay log corrupt \(scripted\), not Running/,
+    );
     expect(status.operatorActions).toContain('dmctl --master-addr=<dm-master> resume-task -s src app');
   });
 
@@ -124,13 +174,36 @@ describe('compensation that cannot lie (scripted faults)', () => {
 
   it('given the stop of the second of two tasks refused (address switch), should start the first again on the old source and end rolled-back, checked', async () => {
     const w = fakeAddressWorld({ stopFailsOn: 'app2' });
-    const req = { sourceId: 'src', newInstance: { host: 'new.example', credentials: 'upstream' }, oldInstance: { host: 'old.example', credentials: 'upstream' }, taskCredentials: 'downstream', options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 } };
-    const { error, status } = await runSwitch(w, req, undefined, 'address-switch-undo-partial-stop', undefined, 'addressSwitch');
+    const req = {
+      sourceId: 'src',
+      newInstance: { host: 'new.example', credentials: 'upstream' },
+      oldInstance: { host: 'old.example', credentials: 'upstream' },
+      taskCredentials: 'downstream',
+      options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+    };
+    const { error, status } = await runSwitch(
+      w,
+      req,
+      undefined,
+      'address-switch-undo-partial-stop',
+      undefined,
+      'addressSwitch',
+    );
     expect(failureType(error)).toBe('DmOperationFailed');
     expect(status.outcome).toBe('rolled-back');
     expect(w.source()).toEqual({ host: 'old.example' });
-    expect(w.tasks().map((t) => `${t.name} ${t.stage}`).sort()).toEqual(['app Running', 'app2 Running']);
-    expect(w.calls.filter((c) => /^(stopTasks|startTasks|stopSource|createSource)/.test(c))).toEqual(['stopTasks', 'startTasks old.example']);
-    expect(status.decisions.at(-1)?.reason).toMatch(/^every change was undone, and checked: source src reads old.example:3306/);
+    expect(
+      w
+        .tasks()
+        .map((t) => `${t.name} ${t.stage}`)
+        .sort(),
+    ).toEqual(['app Running', 'app2 Running']);
+    expect(w.calls.filter((c) => /^(stopTasks|startTasks|stopSource|createSource)/.test(c))).toEqual([
+      'stopTasks',
+      'startTasks old.example',
+    ]);
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^every change was undone, and checked: source src reads old.example:3306/,
+    );
   });
 });

@@ -40,41 +40,46 @@ async function pendingPlan(h: WorkflowHandle): Promise<HostStatus> {
 }
 
 describe('drain and return (scripted activities)', () => {
-  it('given three sources reading the host, should move each to the candidate by its own switch and end ' +
-    'drained', async () => {
-    const w = fakeDrainWorld([{ id: 's1' }, { id: 's2' }, { id: 's3' }]);
-    const { result, status } = await drain(w, drainInput());
-    expect(result?.outcome).toBe('drained');
-    expect(status.left).toEqual([]);
-    expect(status.sources.map((s) => [s.sourceId, s.procedure, s.plan, s.target, s.outcome])).toEqual([
-      ['s1', 'address', 'switch', 'new.example:3306', 'switched'],
-      ['s2', 'address', 'switch', 'new.example:3306', 'switched'],
-      ['s3', 'address', 'switch', 'new.example:3306', 'switched'],
-    ]);
-    for (const id of ['s1', 's2', 's3']) {
-      expect(w.reads(id)).toBe('new.example');
-      expect(w.stages(id)).toEqual([`${id}-app Running`]);
-      expect(changesOf(w.calls, id)).toEqual(moved(id, 'new.example'));
-    }
-  });
+  it(
+    'given three sources reading the host, should move each to the candidate by its own switch and end ' + 'drained',
+    async () => {
+      const w = fakeDrainWorld([{ id: 's1' }, { id: 's2' }, { id: 's3' }]);
+      const { result, status } = await drain(w, drainInput());
+      expect(result?.outcome).toBe('drained');
+      expect(status.left).toEqual([]);
+      expect(status.sources.map((s) => [s.sourceId, s.procedure, s.plan, s.target, s.outcome])).toEqual([
+        ['s1', 'address', 'switch', 'new.example:3306', 'switched'],
+        ['s2', 'address', 'switch', 'new.example:3306', 'switched'],
+        ['s3', 'address', 'switch', 'new.example:3306', 'switched'],
+      ]);
+      for (const id of ['s1', 's2', 's3']) {
+        expect(w.reads(id)).toBe('new.example');
+        expect(w.stages(id)).toEqual([`${id}-app Running`]);
+        expect(changesOf(w.calls, id)).toEqual(moved(id, 'new.example'));
+      }
+    },
+  );
 
-  it('given one source whose position the candidate purged, should move the others, leave that one untouched and end ' +
-    'not-drained naming it', async () => {
-    // s2's task is at U:1-5; new.example purged U:1-10: its switch refuses in the plan
-    const w = fakeDrainWorld([{ id: 's1' }, { id: 's2', gtidS: `${U}:1-5` }, { id: 's3' }]);
-    const { result, status } = await drain(w, drainInput());
-    expect(result?.outcome).toBe('not-drained');
-    expect(status.left).toEqual(['default/s2']);
-    const s2 = status.sources.find((s) => s.sourceId === 's2')!;
-    expect([s2.plan, s2.outcome]).toEqual(['refused', 'refused']);
-    expect(s2.reasons.join('\n')).toMatch(/its switch refuses: .*new\.example/);
-    expect(s2.reasons.join('\n')).toContain(`${U}:6-10`);
-    expect(changesOf(w.calls, 's2')).toEqual([]);
-    expect(w.reads('s2')).toBe('old.example');
-    expect(w.stages('s2')).toEqual(['s2-app Running']);
-    expect([w.reads('s1'), w.reads('s3')]).toEqual(['new.example', 'new.example']);
-    expect(status.sources.filter((s) => s.outcome === 'switched').map((s) => s.sourceId)).toEqual(['s1', 's3']);
-  });
+  it(
+    'given one source whose position the candidate purged, should move the others, leave that one untouched and end ' +
+      'not-drained naming it',
+    async () => {
+      // s2's task is at U:1-5; new.example purged U:1-10: its switch refuses in the plan
+      const w = fakeDrainWorld([{ id: 's1' }, { id: 's2', gtidS: `${U}:1-5` }, { id: 's3' }]);
+      const { result, status } = await drain(w, drainInput());
+      expect(result?.outcome).toBe('not-drained');
+      expect(status.left).toEqual(['default/s2']);
+      const s2 = status.sources.find((s) => s.sourceId === 's2')!;
+      expect([s2.plan, s2.outcome]).toEqual(['refused', 'refused']);
+      expect(s2.reasons.join('\n')).toMatch(/its switch refuses: .*new\.example/);
+      expect(s2.reasons.join('\n')).toContain(`${U}:6-10`);
+      expect(changesOf(w.calls, 's2')).toEqual([]);
+      expect(w.reads('s2')).toBe('old.example');
+      expect(w.stages('s2')).toEqual(['s2-app Running']);
+      expect([w.reads('s1'), w.reads('s3')]).toEqual(['new.example', 'new.example']);
+      expect(status.sources.filter((s) => s.outcome === 'switched').map((s) => s.sourceId)).toEqual(['s1', 's3']);
+    },
+  );
 
   it('given approve, should change nothing until the plan is approved, then drain', async () => {
     const w = fakeDrainWorld([{ id: 's1' }, { id: 's2' }]);

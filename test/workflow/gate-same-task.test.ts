@@ -99,12 +99,21 @@ describe('a gate decided in the workflow task that opens it', () => {
       );
       await sleep(3000);
       lost.kill('SIGKILL');
-      const second = await Worker.create({ connection, taskQueue: 'gate-same-task', workflowsPath, maxCachedWorkflows: 0 });
+      const second = await Worker.create({
+        connection,
+        taskQueue: 'gate-same-task',
+        workflowsPath,
+        maxCachedWorkflows: 0,
+      });
       const result = await second.runUntil(async () => {
         const refusedWith = await early;
         let status: SwitchStatus = await handle.query(statusQuery);
-        for (let i = 0; i < 100 && !status.approvals.some((a) => a.state === 'pending'); i++) status = await handle.query(statusQuery);
-        const record = refusedWith === null ? null : await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] });
+        for (let i = 0; i < 100 && !status.approvals.some((a) => a.state === 'pending'); i++)
+          status = await handle.query(statusQuery);
+        const record =
+          refusedWith === null
+            ? null
+            : await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] });
         const end = await handle.result().then(
           () => 'completed',
           (e: Error & { cause?: { message?: string } }) => e.cause?.message ?? e.message,
@@ -113,11 +122,15 @@ describe('a gate decided in the workflow task that opens it', () => {
       });
       const history = await handle.fetchHistory();
       // the history replays
-      await expect(Worker.runReplayHistory({ workflowsPath, replayName: 'gate-same-task' }, history, handle.workflowId)).resolves.toBeUndefined();
+      await expect(
+        Worker.runReplayHistory({ workflowsPath, replayName: 'gate-same-task' }, history, handle.workflowId),
+      ).resolves.toBeUndefined();
       // refused with a reason that says to send it again; nothing was lost
       expect(result.refusedWith).toMatch(/send it again/);
       expect(result.record).toMatchObject({ gate: 'before-freeze', state: 'rejected', by: 'dba', via: 'update' });
-      expect(result.final.approvals.map((a) => [a.gate, a.state, a.by])).toEqual([['before-freeze', 'rejected', 'dba']]);
+      expect(result.final.approvals.map((a) => [a.gate, a.state, a.by])).toEqual([
+        ['before-freeze', 'rejected', 'dba'],
+      ]);
       expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
     } finally {
       await stop();
@@ -130,20 +143,30 @@ describe('a gate decided in the workflow task that opens it', () => {
       // the worker running the switch dies; its sticky queue keeps the next task for 10 s
       lost.kill('SIGKILL');
       await lost;
-      const second = await Worker.create({ connection, taskQueue: 'gate-after-query', workflowsPath, maxCachedWorkflows: 0 });
+      const second = await Worker.create({
+        connection,
+        taskQueue: 'gate-after-query',
+        workflowsPath,
+        maxCachedWorkflows: 0,
+      });
       const result = await second.runUntil(async () => {
         // the new worker answers a status query, then the step completes
         expect((await handle.query(statusQuery)).approvals).toEqual([]);
         release();
         // a person watching the status: the new worker answers from the whole history, gate open
         let status: SwitchStatus | null = null;
-        for (let i = 0; i < 200 && !status?.approvals.some((a) => a.state === 'pending'); i++) status = await handle.query(statusQuery).catch(() => null);
+        for (let i = 0; i < 200 && !status?.approvals.some((a) => a.state === 'pending'); i++)
+          status = await handle.query(statusQuery).catch(() => null);
         const first = await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] }).then(
           (r) => r as unknown,
-          (e: unknown) => (e instanceof WorkflowUpdateFailedError ? (e.cause?.message ?? e.message) : Promise.reject(e)),
+          (e: unknown) =>
+            e instanceof WorkflowUpdateFailedError ? (e.cause?.message ?? e.message) : Promise.reject(e),
         );
         // refused (the gate's task was not done yet): send it again, as the reason says
-        const record = typeof first === 'string' ? await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] }) : first;
+        const record =
+          typeof first === 'string'
+            ? await handle.executeUpdate(rejectUpdate, { args: [{ gate: 'before-freeze', by: 'dba' }] })
+            : first;
         const end = await handle.result().then(
           () => 'completed',
           (e: Error & { cause?: { message?: string } }) => e.cause?.message ?? e.message,
@@ -151,7 +174,9 @@ describe('a gate decided in the workflow task that opens it', () => {
         return { first, record, end };
       });
       const history = await handle.fetchHistory();
-      await expect(Worker.runReplayHistory({ workflowsPath, replayName: 'gate-after-query' }, history, handle.workflowId)).resolves.toBeUndefined();
+      await expect(
+        Worker.runReplayHistory({ workflowsPath, replayName: 'gate-after-query' }, history, handle.workflowId),
+      ).resolves.toBeUndefined();
       expect(result.record).toMatchObject({ gate: 'before-freeze', state: 'rejected', by: 'dba', via: 'update' });
       expect(result.end).toMatch(/rejected by dba at gate before-freeze/);
     } finally {

@@ -71,7 +71,16 @@ function awaitsOf(a: Reads) {
       const behind = tasksBehind(s, req.tasks, req.want);
       const relayOk = req.relaySwitchedFrom !== undefined && relaySwitched(s.relay, req.relaySwitchedFrom);
       const ok = behind.length === 0 && (req.relaySwitchedFrom === undefined || relayOk);
-      return { ok, tasks: s.tasks.filter((t) => req.tasks.includes(t.name)), behind, held: [], relay: s.relay, relayOk, flavor: s.flavor, waitedSeconds: 0 };
+      return {
+        ok,
+        tasks: s.tasks.filter((t) => req.tasks.includes(t.name)),
+        behind,
+        held: [],
+        relay: s.relay,
+        relayOk,
+        flavor: s.flavor,
+        waitedSeconds: 0,
+      };
     },
     async dmAwaitRelaySwitched(req: { sourceId: string; oldRelayDir: string | null }) {
       const relay = (await a.dmFindSource(req))?.relay ?? null;
@@ -95,11 +104,22 @@ function awaitsOf(a: Reads) {
       const behind = restored ? tasksBehind(s!, req.tasks, want) : [];
       return { ok: restored && behind.length === 0, restored, want, behind, waitedSeconds: 0 };
     },
-    async mysqlAwaitDumpClients(req: { reads: { host: string } | null; notReads: { host: string } | null; owners: string[]; ownerHosts?: string[] }) {
+    async mysqlAwaitDumpClients(req: {
+      reads: { host: string } | null;
+      notReads: { host: string } | null;
+      owners: string[];
+      ownerHosts?: string[];
+    }) {
       const owners = [...req.owners, ...(req.ownerHosts ?? [])];
       const onReads = req.reads ? await a.mysqlBinlogDumpClientsIfUp(req.reads) : null;
       const onNotReads = req.notReads ? await a.mysqlBinlogDumpClientsIfUp(req.notReads) : null;
-      return { ok: dumpsMoved({ reads: req.reads, owners }, onReads, onNotReads), onReads, onNotReads, owners, waitedSeconds: 0 };
+      return {
+        ok: dumpsMoved({ reads: req.reads, owners }, onReads, onNotReads),
+        onReads,
+        onNotReads,
+        owners,
+        waitedSeconds: 0,
+      };
     },
   };
 }
@@ -130,8 +150,11 @@ const dumpFrom = (address: string, id = 7) => ({
 });
 
 /** What mysqlInspect reads of a host that does not answer. */
-const unreachable = (host: string): InstanceFacts =>
-  ({ reachable: false, address: `${host}:3306`, error: 'connect ECONNREFUSED (scripted)' });
+const unreachable = (host: string): InstanceFacts => ({
+  reachable: false,
+  address: `${host}:3306`,
+  error: 'connect ECONNREFUSED (scripted)',
+});
 
 /** Relay running on `subDir`, caught up at U:1-100. */
 const relayOn = (subDir: string): RelayState => ({
@@ -152,10 +175,25 @@ export function instanceFacts(i: {
   over?: Partial<InstanceFacts>;
 }): InstanceFacts {
   return {
-    reachable: true, address: `${i.host}:3306`, flavor: 'mysql', version: '9.7.4', serverUuid: i.uuid, serverId: 1,
-    gtidMode: 'ON', binlogFormat: 'ROW', binlogRowImage: 'FULL', binlogRowEventMaxSize: 8192, logBin: true,
-    gtidExecuted: i.executed, gtidPurged: i.purged, replica: primaryChannel, channels: [primaryChannel],
-    readOnly: true, logReplicaUpdates: true, gtidBinlogState: null, gtidStrictMode: null,
+    reachable: true,
+    address: `${i.host}:3306`,
+    flavor: 'mysql',
+    version: '9.7.4',
+    serverUuid: i.uuid,
+    serverId: 1,
+    gtidMode: 'ON',
+    binlogFormat: 'ROW',
+    binlogRowImage: 'FULL',
+    binlogRowEventMaxSize: 8192,
+    logBin: true,
+    gtidExecuted: i.executed,
+    gtidPurged: i.purged,
+    replica: primaryChannel,
+    channels: [primaryChannel],
+    readOnly: true,
+    logReplicaUpdates: true,
+    gtidBinlogState: null,
+    gtidStrictMode: null,
     sources: [
       { reachable: true, address: 'primary:3306', serverUuid: U, serverId: 9, gtids: i.sourceGtids ?? i.executed },
     ],
@@ -167,24 +205,67 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
   const calls: string[] = [];
   /** What the notify activity was asked to send (outside `calls`: it is no change to the world). */
   const notices: NotifyEvent[] = [];
-  const task = (name: string): SourceTask => ({ name, stage: 'Running', unit: 'Sync', syncerBinlogGtid: `${U}:1-100`, masterBinlogGtid: `${U}:1-100`, errors: [] });
+  const task = (name: string): SourceTask => ({
+    name,
+    stage: 'Running',
+    unit: 'Sync',
+    syncerBinlogGtid: `${U}:1-100`,
+    masterBinlogGtid: `${U}:1-100`,
+    errors: [],
+  });
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;
   let holder = faults.vipOnNew ? 'new.example' : 'old.example';
   const facts = (host: string, uuid: string, executed: string, purged: string) =>
     instanceFacts({ host, uuid, executed, purged });
   // DM's worker reads the VIP's holder while a task runs
-  const dumps = (host: string) => (holder === host && tasks.some((t) => t.stage === 'Running') ? [{ id: 7, user: 'dm', host: '192.0.2.7:1234', clientAddress: '192.0.2.7', clientAddresses: ['192.0.2.7'], command: 'Binlog Dump GTID', seconds: 1 }] : []);
-  const state = (): SourceState => ({ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: false, flavor: 'mysql', from: { host: 'vip.example', port: 3306, user: 'dm' }, relay: null, tasks: tasks.map((t) => ({ ...t })) });
+  const dumps = (host: string) =>
+    holder === host && tasks.some((t) => t.stage === 'Running')
+      ? [
+          {
+            id: 7,
+            user: 'dm',
+            host: '192.0.2.7:1234',
+            clientAddress: '192.0.2.7',
+            clientAddresses: ['192.0.2.7'],
+            command: 'Binlog Dump GTID',
+            seconds: 1,
+          },
+        ]
+      : [];
+  const state = (): SourceState => ({
+    sourceId: 'src',
+    worker: 'w1',
+    enableGtid: true,
+    enableRelay: false,
+    flavor: 'mysql',
+    from: { host: 'vip.example', port: 3306, user: 'dm' },
+    relay: null,
+    tasks: tasks.map((t) => ({ ...t })),
+  });
   const activities = {
     // no notifier configured, as a worker without `notify` answers
-    async notifySend(e: NotifyEvent): Promise<NotifyResult> { notices.push(e); return { sent: false, reason: 'no notifier configured' }; },
-    async dmSourceState() { calls.push('dmSourceState'); return state(); },
-    async dmFindSource() { calls.push('dmFindSource'); return state(); },
+    async notifySend(e: NotifyEvent): Promise<NotifyResult> {
+      notices.push(e);
+      return { sent: false, reason: 'no notifier configured' };
+    },
+    async dmSourceState() {
+      calls.push('dmSourceState');
+      return state();
+    },
+    async dmFindSource() {
+      calls.push('dmFindSource');
+      return state();
+    },
     async dmPauseTasks() {
       calls.push('pause');
       for (const t of tasks) {
-        if (t.name === faults.pauseFailsOn) throw ApplicationFailure.create({ message: `dmctl pause-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        if (t.name === faults.pauseFailsOn)
+          throw ApplicationFailure.create({
+            message: `dmctl pause-task ${t.name} failed: scripted`,
+            type: 'DmOperationFailed',
+            nonRetryable: true,
+          });
         t.stage = 'Paused';
       }
       return state().tasks;
@@ -192,7 +273,12 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     async dmResumeTasks() {
       calls.push('resume');
       for (const t of tasks) {
-        if (t.name === faults.resumeFailsOn && holder === 'new.example') throw ApplicationFailure.create({ message: `dmctl resume-task ${t.name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        if (t.name === faults.resumeFailsOn && holder === 'new.example')
+          throw ApplicationFailure.create({
+            message: `dmctl resume-task ${t.name} failed: scripted`,
+            type: 'DmOperationFailed',
+            nonRetryable: true,
+          });
         t.stage = faults.resumeLeavesError && holder === 'new.example' ? 'Paused' : 'Running';
         t.errors = faults.resumeLeavesError && holder === 'new.example' ? ['binlog checksum mismatch (scripted)'] : [];
       }
@@ -200,46 +286,100 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     },
     async dmAwaitSyncing() {
       calls.push('awaitSyncing');
-      if (tasks.some((t) => t.errors.length)) throw ApplicationFailure.create({ message: `tasks did not become Running: ${tasks.map((t) => t.errors.join()).join()}`, type: 'VerificationFailed', nonRetryable: true });
+      if (tasks.some((t) => t.errors.length))
+        throw ApplicationFailure.create({
+          message: `tasks did not become Running: ${tasks.map((t) => t.errors.join()).join()}`,
+          type: 'VerificationFailed',
+          nonRetryable: true,
+        });
       return state().tasks;
     },
     async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
       calls.push(`inspect ${ref.host}`);
-      if (ref.host === 'old.example') return faults.oldDown ? { reachable: false, address: 'old.example:3306', error: 'connect ECONNREFUSED (scripted)' } : facts('old.example', 'aaaaaaaa-0000-0000-0000-000000000001', `${U}:1-100`, '');
-      return facts('new.example', 'aaaaaaaa-0000-0000-0000-000000000002', faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`, faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`);
+      if (ref.host === 'old.example')
+        return faults.oldDown
+          ? { reachable: false, address: 'old.example:3306', error: 'connect ECONNREFUSED (scripted)' }
+          : facts('old.example', 'aaaaaaaa-0000-0000-0000-000000000001', `${U}:1-100`, '');
+      return facts(
+        'new.example',
+        'aaaaaaaa-0000-0000-0000-000000000002',
+        faults.newLagsForever ? `${U}:1-90` : `${U}:1-100`,
+        faults.purgedBeyond ? `${U}:1-120` : `${U}:1-10`,
+      );
     },
     async mysqlWaitForGtids(req: { timeoutSeconds: number; instance?: { host: string } }) {
       calls.push('waitForGtids');
       // the old instance holds U:1-100, all that DM ever applied here (the rollback check asks it)
-      if (req.instance?.host === 'old.example' && !faults.oldDown) return { caughtUp: true, missing: '', waitedSeconds: 0 };
+      if (req.instance?.host === 'old.example' && !faults.oldDown)
+        return { caughtUp: true, missing: '', waitedSeconds: 0 };
       return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: req.timeoutSeconds };
     },
-    async mysqlBinlogDumpClients(ref: { host: string }) { calls.push('dumpClients'); return dumps(ref.host); },
-    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { calls.push('dumpClientsOld'); return faults.oldDown && ref.host === 'old.example' ? null : dumps(ref.host); },
-    async mysqlCloseIdleConnections() { calls.push('closeIdle'); return { closed: [], refused: [] }; },
-    async dmTaskShardModes() { calls.push('shardModes'); return {}; },
-    async dmSourceWorker() { calls.push('sourceWorker'); return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] }; },
-    async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, h === 'vip.example' ? ['192.0.2.14'] : [h]])); },
+    async mysqlBinlogDumpClients(ref: { host: string }) {
+      calls.push('dumpClients');
+      return dumps(ref.host);
+    },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) {
+      calls.push('dumpClientsOld');
+      return faults.oldDown && ref.host === 'old.example' ? null : dumps(ref.host);
+    },
+    async mysqlCloseIdleConnections() {
+      calls.push('closeIdle');
+      return { closed: [], refused: [] };
+    },
+    async dmTaskShardModes() {
+      calls.push('shardModes');
+      return {};
+    },
+    async dmSourceWorker() {
+      calls.push('sourceWorker');
+      return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] };
+    },
+    async netResolveHosts(req: { hosts: string[] }) {
+      return Object.fromEntries(req.hosts.map((h) => [h, h === 'vip.example' ? ['192.0.2.14'] : [h]]));
+    },
     // one DM cluster, whose only source is the one switched (its id varies by test), so no other reads the VIP;
     // no host under drain (reads: not in `calls`)
-    async dmClusters() { return ['default']; },
-    async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> { return []; },
-    async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
-    async vipLocate() { calls.push('vipLocate'); return holder; },
+    async dmClusters() {
+      return ['default'];
+    },
+    async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> {
+      return [];
+    },
+    async hostMarksOf(req: { targets: unknown[] }) {
+      return req.targets.map(() => null);
+    },
+    async vipLocate() {
+      calls.push('vipLocate');
+      return holder;
+    },
     async vipMove(req: { to: { host: string } }) {
       calls.push(`vipMove ${req.to.host}`);
       if (holder === req.to.host) return { alreadyThere: true, holder };
-      if (faults.moveBackFails && req.to.host === 'old.example') throw ApplicationFailure.create({ message: 'VIP provider: old host unreachable (scripted)', type: 'VipMoveFailed', nonRetryable: true });
+      if (faults.moveBackFails && req.to.host === 'old.example')
+        throw ApplicationFailure.create({
+          message: 'VIP provider: old host unreachable (scripted)',
+          type: 'VipMoveFailed',
+          nonRetryable: true,
+        });
       holder = req.to.host;
       if (faults.moveAnswerLost && !answerLost) {
         answerLost = true;
-        throw ApplicationFailure.create({ message: 'worker lost before the move completed (scripted)', nonRetryable: false });
+        throw ApplicationFailure.create({
+          message: 'worker lost before the move completed (scripted)',
+          nonRetryable: false,
+        });
       }
       return { alreadyThere: false, holder };
     },
   };
   Object.assign(activities, awaitsOf(activities));
-  return { calls, notices, activities: activities as typeof activities & ReturnType<typeof awaitsOf>, holder: () => holder, tasks };
+  return {
+    calls,
+    notices,
+    activities: activities as typeof activities & ReturnType<typeof awaitsOf>,
+    holder: () => holder,
+    tasks,
+  };
 }
 
 export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest => ({
@@ -358,7 +498,14 @@ let queueN = 0;
  * test/fixtures/histories/<save>.json for the replay test (which catches
  * non-deterministic changes to the workflow code before users do).
  */
-export async function runSwitch(world: { activities: object }, req: unknown, during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>, save?: string, workflowId?: string, workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch') {
+export async function runSwitch(
+  world: { activities: object },
+  req: unknown,
+  during?: (h: Awaited<ReturnType<Client['workflow']['start']>>) => Promise<void>,
+  save?: string,
+  workflowId?: string,
+  workflowType: 'vipSwitch' | 'addressSwitch' = 'vipSwitch',
+) {
   return withWorld(world, async (taskQueue) => {
     const r = req as { dmCluster?: string; sourceId?: string };
     const sourceId = typeof r.sourceId === 'string' ? r.sourceId : `invalid-${++queueN}`;
@@ -374,12 +521,16 @@ export async function runSwitch(world: { activities: object }, req: unknown, dur
     }
     const status = await handle.query(statusQuery);
     if (save && process.env.DM_SWITCH_SAVE_HISTORIES) {
-      await writeFile(join(import.meta.dirname, '../fixtures/histories', `${save}.json`), historyToJSON(await handle.fetchHistory()));
+      await writeFile(
+        join(import.meta.dirname, '../fixtures/histories', `${save}.json`),
+        historyToJSON(await handle.fetchHistory()),
+      );
     }
     return { result, error, status, workflowId: handle.workflowId };
   });
 }
-export const failureType = (e: unknown) => (e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined);
+export const failureType = (e: unknown) =>
+  e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined;
 
 /** Faults of the address switch's scripted world. */
 export interface AddressFaults {
@@ -418,21 +569,53 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
       ...{ sourceId: 'src', worker: 'w1', enableGtid: true, enableRelay: source.relay, flavor: 'mysql' as const },
       ...{ from: { host: source.host, port: 3306, user: 'dm' }, relay, tasks: tasks.map((t) => ({ ...t })) },
     };
-  const saved = ['app', 'app2'].map((name) => ({ name, yaml: `name: ${name}\n`, target: { host: 'tidb.example', port: 4000, user: 'root' }, metaSchema: 'dm_meta' }));
+  const saved = ['app', 'app2'].map((name) => ({
+    name,
+    yaml: `name: ${name}\n`,
+    target: { host: 'tidb.example', port: 4000, user: 'root' },
+    metaSchema: 'dm_meta',
+  }));
   const reading = () => relay?.stage === 'Running' || tasks.some((t) => t.stage === 'Running');
   const dumps = (host: string) => (source?.host === host && reading() ? [dumpFrom('192.0.2.7')] : []);
   const activities = {
     ...base.activities,
-    async dmFindSource() { calls.push('dmFindSource'); return state(); },
-    async dmSourceState() { calls.push('dmSourceState'); const s = state(); if (!s) throw ApplicationFailure.create({ message: 'source not found (scripted)', type: 'PreflightFailed', nonRetryable: true }); return s; },
-    async dmSaveConfigs() { calls.push('saveConfigs'); return { source: 'source-id: src\n', tasks: saved }; },
-    async mysqlCheckLogin() { return { ok: true as const, version: '9.7.4' }; },
-    async dmCheckTasks() { return Object.fromEntries(saved.map((t) => [t.name, 'pass'])); },
-    async mysqlReadCheckpoint() { return { binlogGtid: `${U}:1-100`, binlogName: 'binlog.000001', binlogPos: 4 }; },
+    async dmFindSource() {
+      calls.push('dmFindSource');
+      return state();
+    },
+    async dmSourceState() {
+      calls.push('dmSourceState');
+      const s = state();
+      if (!s)
+        throw ApplicationFailure.create({
+          message: 'source not found (scripted)',
+          type: 'PreflightFailed',
+          nonRetryable: true,
+        });
+      return s;
+    },
+    async dmSaveConfigs() {
+      calls.push('saveConfigs');
+      return { source: 'source-id: src\n', tasks: saved };
+    },
+    async mysqlCheckLogin() {
+      return { ok: true as const, version: '9.7.4' };
+    },
+    async dmCheckTasks() {
+      return Object.fromEntries(saved.map((t) => [t.name, 'pass']));
+    },
+    async mysqlReadCheckpoint() {
+      return { binlogGtid: `${U}:1-100`, binlogName: 'binlog.000001', binlogPos: 4 };
+    },
     async dmStopTasks(req: { tasks: string[] }) {
       calls.push('stopTasks');
       for (const name of req.tasks) {
-        if (name === faults.stopFailsOn && source?.host === 'old.example') throw ApplicationFailure.create({ message: `dmctl stop-task ${name} failed: scripted`, type: 'DmOperationFailed', nonRetryable: true });
+        if (name === faults.stopFailsOn && source?.host === 'old.example')
+          throw ApplicationFailure.create({
+            message: `dmctl stop-task ${name} failed: scripted`,
+            type: 'DmOperationFailed',
+            nonRetryable: true,
+          });
         tasks = tasks.filter((t) => t.name !== name);
       }
       return req.tasks;
@@ -461,7 +644,16 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
     },
     async dmCreateSource(req: { from: { host: string }; enableRelay?: boolean }) {
       calls.push(`createSource ${req.from.host}${req.enableRelay === false ? ' relay-off' : ''}`);
-      if (source) return source.host === req.from.host ? 'already' : Promise.reject(ApplicationFailure.create({ message: 'source exists (scripted)', type: 'DmOperationFailed', nonRetryable: true }));
+      if (source)
+        return source.host === req.from.host
+          ? 'already'
+          : Promise.reject(
+              ApplicationFailure.create({
+                message: 'source exists (scripted)',
+                type: 'DmOperationFailed',
+                nonRetryable: true,
+              }),
+            );
       source = { host: req.from.host, relay: req.enableRelay ?? !!faults.relay };
       if (source.relay) relay = relayOn(`${req.from.host === 'new.example' ? NEW_UUID : OLD_UUID}.000001`);
       return 'created';
@@ -487,8 +679,12 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
       }
       return tasks.filter((t) => req.tasks.includes(t.name)).map((t) => ({ ...t }));
     },
-    async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
-    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
+    async mysqlBinlogDumpClients(ref: { host: string }) {
+      return dumps(ref.host);
+    },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) {
+      return dumps(ref.host);
+    },
   };
   const awaits = awaitsOf(activities);
   const awaitDumps = awaits.mysqlAwaitDumpClients;
@@ -541,8 +737,14 @@ export interface DrainSource {
 export function fakeDrainWorld(list: DrainSource[]) {
   const calls: string[] = [];
   const notices: NotifyEvent[] = [];
-  const task = (id: string, gtidS: string): SourceTask =>
-    ({ name: `${id}-app`, stage: 'Running', unit: 'Sync', ...at100, syncerBinlogGtid: gtidS, errors: [] });
+  const task = (id: string, gtidS: string): SourceTask => ({
+    name: `${id}-app`,
+    stage: 'Running',
+    unit: 'Sync',
+    ...at100,
+    syncerBinlogGtid: gtidS,
+    errors: [],
+  });
   const sources = new Map(
     list.map((s) => {
       const gtidS = s.gtidS ?? `${U}:1-100`;
@@ -581,15 +783,23 @@ export function fakeDrainWorld(list: DrainSource[]) {
       notices.push(e);
       return { sent: false, reason: 'no notifier configured' };
     },
-    async dmClusters() { return ['default']; },
+    async dmClusters() {
+      return ['default'];
+    },
     async dmListSources() {
       return [...sources.entries()]
         .filter(([, s]) => s.host)
         .map(([sourceId, s]) => ({ sourceId, from: { host: s.host!, port: 3306 }, flavor: 'mysql' as const }));
     },
-    async netResolveHosts(req: { hosts: string[] }) { return Object.fromEntries(req.hosts.map((h) => [h, [h]])); },
-    async hostMarksOf(req: { targets: unknown[] }) { return req.targets.map(() => null); },
-    async dmFindSource(req: { sourceId: string }) { return state(req.sourceId); },
+    async netResolveHosts(req: { hosts: string[] }) {
+      return Object.fromEntries(req.hosts.map((h) => [h, [h]]));
+    },
+    async hostMarksOf(req: { targets: unknown[] }) {
+      return req.targets.map(() => null);
+    },
+    async dmFindSource(req: { sourceId: string }) {
+      return state(req.sourceId);
+    },
     async dmSourceState(req: { sourceId: string }) {
       const s = state(req.sourceId);
       if (!s) throw fail('source not found (scripted)', 'PreflightFailed');
@@ -601,22 +811,34 @@ export function fakeDrainWorld(list: DrainSource[]) {
     async dmCheckTasks(req: { tasks: Array<{ name: string }> }) {
       return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass']));
     },
-    async dmTaskShardModes() { return {}; },
+    async dmTaskShardModes() {
+      return {};
+    },
     async dmSourceWorker(req: { sourceId: string }) {
       const at = workerAddress(req.sourceId);
       return { name: `w-${req.sourceId}`, addr: `${at}:8262`, hosts: [at] };
     },
-    async mysqlCheckLogin() { return { ok: true as const, version: '9.7.4' }; },
+    async mysqlCheckLogin() {
+      return { ok: true as const, version: '9.7.4' };
+    },
     async mysqlReadCheckpoint(req: { sourceId: string }) {
       return { binlogGtid: the(req.sourceId).gtidS, binlogName: 'binlog.000001', binlogPos: 4 };
     },
     async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
       return facts[ref.host] ?? unreachable(ref.host);
     },
-    async mysqlWaitForGtids() { return { caughtUp: true, missing: '', waitedSeconds: 0 }; },
-    async mysqlBinlogDumpClients(ref: { host: string }) { return dumps(ref.host); },
-    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) { return dumps(ref.host); },
-    async mysqlCloseIdleConnections() { return { closed: [], refused: [] }; },
+    async mysqlWaitForGtids() {
+      return { caughtUp: true, missing: '', waitedSeconds: 0 };
+    },
+    async mysqlBinlogDumpClients(ref: { host: string }) {
+      return dumps(ref.host);
+    },
+    async mysqlBinlogDumpClientsIfUp(ref: { host: string }) {
+      return dumps(ref.host);
+    },
+    async mysqlCloseIdleConnections() {
+      return { closed: [], refused: [] };
+    },
     async dmStopTasks(req: { sourceId: string; tasks: string[] }) {
       calls.push(`stopTasks ${req.sourceId}`);
       const s = the(req.sourceId);
@@ -646,7 +868,9 @@ export function fakeDrainWorld(list: DrainSource[]) {
       return s.tasks.map((t) => ({ ...t }));
     },
     async dmAwaitSyncing(req: { sourceId: string; tasks: string[] }) {
-      return the(req.sourceId).tasks.filter((t) => req.tasks.includes(t.name)).map((t) => ({ ...t }));
+      return the(req.sourceId)
+        .tasks.filter((t) => req.tasks.includes(t.name))
+        .map((t) => ({ ...t }));
     },
   };
   Object.assign(activities, awaitsOf(activities));
@@ -727,7 +951,9 @@ export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, di
     async vipCanHold(req: { to: { host: string } }) {
       return { ok: true, checked: true, reason: `VIP provider "default" can move vip.example to ${req.to.host}` };
     },
-    async dmBinlogReaders() { return { workerNames: ['w1'], serverIds: [] }; },
+    async dmBinlogReaders() {
+      return { workerNames: ['w1'], serverIds: [] };
+    },
     async mysqlDiscoverReplicas(req: { ask: { host: string } }) {
       calls.push(`discover ${req.ask.host}`);
       const at = `${req.ask.host}:3306`;

@@ -37,7 +37,10 @@ describe('VIP switch workflow (scripted activities)', () => {
     let found: string[] = [];
     for (let i = 0; i < 50 && !found.includes(workflowId); i++) {
       found = [];
-      for await (const x of temporal.client().workflow.list({ query: `DmSwitchSource = "src" AND DmSwitchOutcome = "switched"` })) found.push(x.workflowId);
+      for await (const x of temporal
+        .client()
+        .workflow.list({ query: `DmSwitchSource = "src" AND DmSwitchOutcome = "switched"` }))
+        found.push(x.workflowId);
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(found).toContain(workflowId);
@@ -53,7 +56,11 @@ describe('VIP switch workflow (scripted activities)', () => {
 
   it('given invalid input, should fail with InvalidInput before calling anything', async () => {
     const w = fakeWorld();
-    const { error, status } = await runSwitch(w, { sourceId: 'src', newInstance: { host: 'h', credentials: 'c', password: 'hunter2' }, vip: { address: 'v' } });
+    const { error, status } = await runSwitch(w, {
+      sourceId: 'src',
+      newInstance: { host: 'h', credentials: 'c', password: 'hunter2' },
+      vip: { address: 'v' },
+    });
     expect(failureType(error)).toBe('InvalidInput');
     expect(status.outcome).toBe('refused');
     expect(w.calls).toEqual([]);
@@ -110,7 +117,9 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(failureType(error)).toBe('CompensationFailed');
     expect(status.outcome).toBe('needs-operator');
     expect(status.compensation.map((c) => c.result)).toEqual(['done', 'failed', 'skipped']);
-    expect(status.operatorActions.join('\n')).toMatch(/move the VIP vip.example back to old.example[\s\S]*resume-task -s src/);
+    expect(status.operatorActions.join('\n')).toMatch(
+      /move the VIP vip.example back to old.example[\s\S]*resume-task -s src/,
+    );
   });
 
   it('given cancellation while waiting for catch-up, should undo in a non-cancellable scope', async () => {
@@ -122,10 +131,14 @@ describe('VIP switch workflow (scripted activities)', () => {
       await new Promise((r) => setTimeout(r, 4000));
       return { caughtUp: false, missing: `${U}:91-100`, waitedSeconds: 4 };
     };
-    const { error, status } = await runSwitch(w, input({ options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 5 } }), async (h) => {
-      for (let i = 0; i < 50 && !w.calls.includes('waitForGtids'); i++) await new Promise((r) => setTimeout(r, 100));
-      await h.cancel();
-    });
+    const { error, status } = await runSwitch(
+      w,
+      input({ options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 5 } }),
+      async (h) => {
+        for (let i = 0; i < 50 && !w.calls.includes('waitForGtids'); i++) await new Promise((r) => setTimeout(r, 100));
+        await h.cancel();
+      },
+    );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(status.outcome).toBe('rolled-back');
     expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove')).at(-1)).toBe('resume');

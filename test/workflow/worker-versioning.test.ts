@@ -30,7 +30,9 @@ beforeAll(async () => {
 
 /** The worker's own options from a configuration naming the deployment, the build ID given as operators do. */
 const versionOf = (buildId: string) => {
-  const config = parseWorkerConfig(`taskQueue: ${taskQueue}\ndeployment: { name: ${DEPLOYMENT} }\ndm: { clusters: {} }\n`);
+  const config = parseWorkerConfig(
+    `taskQueue: ${taskQueue}\ndeployment: { name: ${DEPLOYMENT} }\ndm: { clusters: {} }\n`,
+  );
   return deploymentOptions(config, { DM_SWITCH_BUILD_ID: buildId })!;
 };
 
@@ -39,7 +41,12 @@ async function setCurrent(c: Client, buildId: string): Promise<void> {
   let last: unknown;
   for (let i = 0; i < 100; i++) {
     try {
-      await c.workflowService.setWorkerDeploymentCurrentVersion({ namespace: 'default', deploymentName: DEPLOYMENT, buildId, identity: 'upgrade-test' });
+      await c.workflowService.setWorkerDeploymentCurrentVersion({
+        namespace: 'default',
+        deploymentName: DEPLOYMENT,
+        buildId,
+        identity: 'upgrade-test',
+      });
       return;
     } catch (e) {
       last = e;
@@ -52,7 +59,15 @@ async function setCurrent(c: Client, buildId: string): Promise<void> {
 /** The build IDs of the workers that completed the switch's workflow tasks. */
 async function buildIdsOf(h: WorkflowHandle): Promise<string[]> {
   const events = (await h.fetchHistory()).events ?? [];
-  return [...new Set(events.flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [e.workflowTaskCompletedEventAttributes.deploymentVersion?.buildId ?? '(none)'] : [])))];
+  return [
+    ...new Set(
+      events.flatMap((e) =>
+        e.workflowTaskCompletedEventAttributes
+          ? [e.workflowTaskCompletedEventAttributes.deploymentVersion?.buildId ?? '(none)']
+          : [],
+      ),
+    ),
+  ];
 }
 
 describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () => {
@@ -62,7 +77,13 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
     const connection = await NativeConnection.connect({ address });
     const w1 = fakeWorld();
     const w2 = fakeWorld();
-    const v1 = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: w1.activities, workerDeploymentOptions: versionOf('v1') });
+    const v1 = await Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: w1.activities,
+      workerDeploymentOptions: versionOf('v1'),
+    });
     const v1Run = v1.run();
     let v2: Worker | undefined;
     let v2Run: Promise<void> | undefined;
@@ -76,15 +97,26 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
       await pendingGate(old, 'before-freeze', 300);
 
       // deploy v2 beside v1 and make it current while the old switch waits
-      v2 = await Worker.create({ connection, taskQueue, workflowBundle: v2Bundle, activities: w2.activities, workerDeploymentOptions: versionOf('v2') });
+      v2 = await Worker.create({
+        connection,
+        taskQueue,
+        workflowBundle: v2Bundle,
+        activities: w2.activities,
+        workerDeploymentOptions: versionOf('v2'),
+      });
       v2Run = v2.run();
       await setCurrent(c, 'v2');
-      const fresh = await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src2'), args: [input({ sourceId: 'src2' })] });
+      const fresh = await c.workflow.start('vipSwitch', {
+        taskQueue,
+        workflowId: switchWorkflowId('default', 'src2'),
+        args: [input({ sourceId: 'src2' })],
+      });
 
       // what an operator counts to see what still runs on v1: the waiting switch
       const onV1Query = `TemporalWorkerDeploymentVersion = "${DEPLOYMENT}:v1" AND ExecutionStatus = "Running"`;
       let waiting = 0;
-      for (let i = 0; i < 50 && waiting === 0; i++, await sleep(200)) waiting = (await c.workflow.count(onV1Query)).count;
+      for (let i = 0; i < 50 && waiting === 0; i++, await sleep(200))
+        waiting = (await c.workflow.count(onV1Query)).count;
       expect(waiting).toBe(1);
       await old.signal(approveSignal, { gate: 'before-freeze', by: 'dba' });
       const [oldEnd, freshEnd] = await Promise.all([old.result(), fresh.result()]);
@@ -97,13 +129,23 @@ describe('upgrading the worker mid-switch (Worker Deployment Versioning)', () =>
       expect(w2.calls).toContain('vipMove new.example');
       expect((await fresh.describe()).memo).toEqual({ codeVersion: 'v2' });
       // the code differs for real: v2 cannot replay the switch that v1 ran
-      await expect(Worker.runReplayHistory({ workflowsPath, interceptors: { workflowModules: [v2Interceptors] } }, await old.fetchHistory(), old.workflowId)).rejects.toThrow(/[Nn]ondeterminism/);
+      await expect(
+        Worker.runReplayHistory(
+          { workflowsPath, interceptors: { workflowModules: [v2Interceptors] } },
+          await old.fetchHistory(),
+          old.workflowId,
+        ),
+      ).rejects.toThrow(/[Nn]ondeterminism/);
 
       // v1 drains: nothing runs pinned to it any more, so it can be stopped
       expect((await c.workflow.count(onV1Query)).count).toBe(0);
       v1.shutdown();
       await v1Run;
-      const after = await c.workflow.start('vipSwitch', { taskQueue, workflowId: switchWorkflowId('default', 'src3'), args: [input({ sourceId: 'src3' })] });
+      const after = await c.workflow.start('vipSwitch', {
+        taskQueue,
+        workflowId: switchWorkflowId('default', 'src3'),
+        args: [input({ sourceId: 'src3' })],
+      });
       expect((await after.result()).outcome).toBe('switched');
       expect(await buildIdsOf(after)).toEqual(['v2']);
     } finally {
