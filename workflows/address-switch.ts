@@ -46,6 +46,7 @@ import type { Gates } from './approvals.js';
 import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
+import { startRelay } from './relay.js';
 import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
 import {
   gtidCheck,
@@ -536,16 +537,7 @@ async function startDm(t: Tracker, undo: Undo[], s: AddressState): Promise<void>
     // relay waits for them.
     if (runNames.length)
       await longDm(120).dmAwaitSyncing({ dmCluster, sourceId, tasks: runNames, timeoutSeconds: 120 });
-    const stopRelayUndo: Undo = {
-      name: `stop-relay -s ${sourceId} (before going back)`,
-      byHand: byHand.stopRelay(sourceId),
-      run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
-    };
-    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    const detail = relay
-      ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}`
-      : 'relay status not yet reported';
-    t.step(`start-relay -s ${sourceId}`, 'done', detail);
+    await startRelay(t, undo, { dmCluster, sourceId }, 'going back');
   }
   if (held.length) {
     await resumeOthers(dmCluster, held);

@@ -34,6 +34,7 @@ import type { Gates } from './approvals.js';
 import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
+import { startRelay } from './relay.js';
 import { freezeLimit, startFreeze, type Freeze } from './freeze.js';
 import {
   gtidCheck,
@@ -388,16 +389,7 @@ async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
   const { dmCluster, sourceId } = s.input;
   t.phase('resuming');
   if (s.relayOn) {
-    const stopRelayUndo: Undo = {
-      name: `stop-relay -s ${sourceId} (before moving back)`,
-      byHand: byHand.stopRelay(sourceId),
-      run: () => undoDm.dmStopRelay({ dmCluster, sourceId }),
-    };
-    const relay = await guarded(undo, stopRelayUndo, () => dm.dmStartRelay({ dmCluster, sourceId }));
-    const detail = relay
-      ? `relay ${relay.stage} on sub-directory ${relay.relaySubDir}`
-      : 'relay status not yet reported';
-    t.step(`start-relay -s ${sourceId}`, 'done', detail);
+    await startRelay(t, undo, { dmCluster, sourceId }, 'moving back');
   }
   if (s.runNames.length) {
     const pauseUndo: Undo = {
