@@ -9,7 +9,7 @@ import { normalizeAddress } from '../common/switch/addresses.js';
 import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import type { Flavor, InstanceFacts, SourceState } from '../common/switch/types.js';
-import { filterProblems, type TaskScope } from '../common/switch/filters.js';
+import { filterProblems, noFilters, type TaskScope } from '../common/switch/filters.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import { dm, mysql, net } from './activities.js';
 import { describeChain, serverFilters } from './topology-checks.js';
@@ -165,9 +165,7 @@ async function filterCheck(
   const chain = describeChain(facts);
   if (chain) t.decide('info', chain);
   const servers = serverFilters(facts);
-  const clean = (s: (typeof servers)[number]) =>
-    s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
-  if (servers.every(clean)) {
+  if (servers.every(noFilters)) {
     const where = servers.map((s) => s.address).join(', ') || facts.address;
     t.decide('go', `no replication or binary log filter and no skipped errors on ${where}`);
     return null;

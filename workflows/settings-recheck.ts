@@ -20,7 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { binlogSettingNotes, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import type { InstanceFacts } from '../common/switch/types.js';
-import { filterProblems, scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
+import { filterProblems, noFilters, scopeOfTaskConfig, taskScope, type TaskScope } from '../common/switch/filters.js';
 import { dm } from './activities.js';
 import { serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
@@ -66,9 +66,6 @@ function scopesOfConfigs(configs: Array<{ name: string; yaml: string }>, sourceI
   });
 }
 
-const cleanFilters = (s: ReturnType<typeof serverFilters>[number]) =>
-  s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
-
 /** The settings DM cannot read that the new instance has now, each naming the setting, the server and the fix. */
 async function findings(r: SettingsRecheck, facts: Facts): Promise<string[]> {
   const on = `on the new instance ${facts.address}`;
@@ -82,7 +79,7 @@ async function findings(r: SettingsRecheck, facts: Facts): Promise<string[]> {
   if (!facts.logBin) out.push(`binary logging is off (log_bin=0) ${on}: DM has nothing to read there`);
   out.push(...unreadableBinlogSettings(facts).map((p) => `${p.replace(/:/, ` ${on}:`)}`));
   const servers = serverFilters(facts);
-  if (!servers.every(cleanFilters)) {
+  if (!servers.every(noFilters)) {
     if (r.scopes === null && r.configs) r.scopes = scopesOfConfigs(r.configs, r.sourceId);
     if (r.scopes === null) {
       r.scopes = r.tasks.length

@@ -51,6 +51,11 @@ export interface ServerFilters {
   flavor: Flavor;
 }
 
+/** A server with no applier or binary log filter and no skipped errors: nothing to judge against the tasks. */
+export function noFilters(s: ServerFilters): boolean {
+  return s.applier.length === 0 && !s.binlogDoDb && !s.binlogIgnoreDb && /^(OFF)?$/i.test(s.skipErrors.trim());
+}
+
 /**
  * The schemas a task replicates from the source, from its block-allow list
  * (DM's table-filter rules): `do` lists the do-dbs and the do-tables' db-names
