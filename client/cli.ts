@@ -23,7 +23,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeMark, markOf } from '../activities/host-marks.js';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { GATES } from '../common/switch/status.js';
-import { renderStatus } from './render.js';
+import { renderList, renderStatus } from './render.js';
 import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } from './switches.js';
 import { renderHostStatus, type HostKind } from './drain.js';
 import { type HostStatus } from '../common/switch/drain.js';
@@ -268,16 +268,7 @@ export function program(): Command {
           const mark = await markOf(client, r.workflowId);
           if (mark && mark.runId === r.runId) r.maintenance = describeMark(mark);
         }
-        const text = rows.length
-          ? rows
-              .map((r) => {
-                const state = (r.outcome || r.phase).padEnd(18);
-                const line = `${r.started.slice(0, 19)}  ${r.status.padEnd(10)} ${r.kind.padEnd(15)} ${state}`;
-                return `${line} ${r.workflowId}${r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''}`;
-              })
-              .join('\n')
-          : 'no switches';
-        print(g, rows, text);
+        print(g, rows, renderList(rows));
       });
     });
 

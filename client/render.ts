@@ -108,3 +108,31 @@ function whatNext(s: SwitchStatus): string | null {
   }
   return null;
 }
+
+/** One switch (or drain) as `dm-switch list` shows it. */
+export interface ListRow {
+  workflowId: string;
+  status: string;
+  kind: string;
+  phase: string;
+  outcome: string;
+  /** ISO time it started. */
+  started: string;
+  /** The maintenance mark a drain run holds on its host, in words. */
+  maintenance?: string;
+}
+
+/** `dm-switch list` in text: a header row naming the columns, then one row per switch. */
+export function renderList(rows: ListRow[]): string {
+  if (!rows.length) return 'no switches';
+  const line = (started: string, status: string, kind: string, state: string, id: string) =>
+    `${started.padEnd(19)}  ${status.padEnd(10)} ${kind.padEnd(15)} ${state.padEnd(18)} ${id}`;
+  return [
+    line('STARTED (UTC)', 'STATUS', 'KIND', 'STATE', 'SWITCH'),
+    ...rows.map(
+      (r) =>
+        line(r.started.slice(0, 19), r.status, r.kind, r.outcome || r.phase, r.workflowId) +
+        (r.maintenance ? `\n    MAINTENANCE: ${r.maintenance}` : ''),
+    ),
+  ].join('\n');
+}

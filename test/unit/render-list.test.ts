@@ -12,9 +12,10 @@ const row = {
 
 describe('renderList: dm-switch list', () => {
   it('given switches, should start with a header row whose columns line up with the rows', () => {
-    const lines = renderList([row, { ...row, workflowId: 'dm-switch-drain/db-a:3306', kind: 'drain', outcome: '' }]).split(
-      '\n',
-    );
+    const lines = renderList([
+      row,
+      { ...row, workflowId: 'dm-switch-drain/db-a:3306', kind: 'drain', outcome: '' },
+    ]).split('\n');
     expect(lines[0]).toMatch(/^STARTED \(UTC\)\s+STATUS\s+KIND\s+STATE\s+SWITCH$/);
     for (const column of ['STATUS', 'KIND', 'STATE', 'SWITCH'])
       expect(lines[1]!.slice(lines[0]!.indexOf(column))).toMatch(/^\S/);
