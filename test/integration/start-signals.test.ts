@@ -10,7 +10,7 @@
  */
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,14 +126,18 @@ async function startThenSignal(signal: 'SIGINT' | 'SIGTERM') {
     const netns = out.match(/namespaces ([\w, ]+)\)/)?.[1]?.split(', ') ?? [];
     const tidbPort = Number(out.match(/downstream: TiDB [\d.]+:(\d+)/)?.[1]);
     expect(netns.length, out).toBeGreaterThan(0);
-    expect((await netnsList()).filter((n) => netns.includes(n))).toEqual(netns);
+    expect((await netnsList()).filter((n) => netns.includes(n)).sort()).toEqual([...netns].sort());
     expect(tidbPort, out).toBeGreaterThan(0);
     expect(seen.length).toBeGreaterThan(5);
 
+    const ready = out;
+    const banner = await readFile(join(state, 'banner.txt'), 'utf8').catch(() => '');
     process.kill(proc.pid!, signal);
     const stopped = await Promise.race([exited, sleep(90_000).then(() => false)]);
     return {
       out,
+      ready,
+      banner,
       stopped,
       left: alive(seen).map((p) => `${p.pid} ${p.command}`),
       netnsLeft: (await netnsList()).filter((n) => netns.includes(n)),
@@ -151,10 +155,13 @@ async function startThenSignal(signal: 'SIGINT' | 'SIGTERM') {
   }
 }
 
+const runs: Partial<Record<string, Awaited<ReturnType<typeof startThenSignal>>>> = {};
+
 describe('npm start, stopped by a signal to the npm process', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`given ${signal}, should stop everything it started and leave no process, namespace or TiDB directory`, async () => {
       const r = await startThenSignal(signal);
+      runs[signal] = r;
       expect(r.stopped, `npm start still running 90 s after ${signal}:\n${r.out}`).toBe(true);
       expect(r.out).toMatch(/\[dm-switch\] stopped$/m);
       expect(r.left, r.out).toEqual([]);
@@ -163,4 +170,20 @@ describe('npm start, stopped by a signal to the npm process', () => {
       expect(r.tidbLeft).toEqual([]);
     }, 480_000);
   }
+
+  it('should print one line per event until ready, no bundle statistics, then the banner it keeps in banner.txt', () => {
+    const r = runs.SIGINT;
+    expect(r, 'the SIGINT case did not get as far as ready').toBeDefined();
+    const lines = r!.ready.trimEnd().split('\n');
+    // npm's own lines, the progress of the stack (a line per component), the worker's events, the banner
+    expect(lines.length, r!.ready).toBeLessThan(70);
+    expect(r!.ready).not.toMatch(/webpack|orphan modules|\[built\]|taskToken/);
+    for (const line of lines.filter((l) => l && !l.startsWith('>') && !l.startsWith('setup:')))
+      expect(line, 'a line that is neither ours nor a one-line worker event').toMatch(
+        /^(\[dm-switch\] |\d\d:\d\d:\d\d\.\d{3} (TRACE|DEBUG|INFO |WARN |ERROR) )/,
+      );
+    const banner = r!.banner.trimEnd().split('\n');
+    expect(banner.length).toBeGreaterThan(10);
+    expect(lines.slice(-banner.length)).toEqual(banner.map((l) => `[dm-switch] ${l}`));
+  });
 });
