@@ -44,7 +44,7 @@ export function startBanner(b: BannerInfo): string[] {
   const t = b.temporal;
   const temporal = `${t.cli} --address ${t.address}`;
   const cli = `TEMPORAL_ADDRESS=${t.address} ${b.clone}/bin/dm-switch.js`;
-  const lines = [`temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`];
+  const lines = ['up; where everything is:', `temporal: ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}`];
   lines.push(
     b.worker
       ? `worker: task queue "${b.worker.taskQueue}", DM clusters ${b.worker.clusters.join(', ')}`

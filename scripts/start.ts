@@ -14,10 +14,16 @@
  * With --no-sandbox the worker uses DM_SWITCH_CONFIG (a missing file stops the
  * start; without the variable no worker runs, and it says so loudly).
  *
- * Ctrl-C (or SIGTERM) stops everything it started; nothing is left running.
+ * Ctrl-C, or SIGINT or SIGTERM to the npm process (package.json's "start"
+ * execs node, so npm's signal reaches this process), stops everything it
+ * started; nothing is left running.
+ *
+ * The console: one line per event (worker/console-log.ts); --verbose or
+ * DM_SWITCH_LOG_DETAILS=1 for every field. Once up it prints a banner of
+ * where everything is, kept in banner.txt in the state directory.
  */
 import { Client, Connection } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogLevel, type NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -26,13 +32,16 @@ import { homedir } from 'node:os';
 import { stringify } from 'yaml';
 import { parsePolicy } from '../client/policy.js';
 import { createWebhook, loadSecrets } from '../client/webhook.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import { temporalBinary } from '../test/sandbox/temporal.js';
 import { demoSwitchRequest, startStack, type Stack } from '../test/sandbox/stack.js';
 import { checkDmctl, loadWorkerConfig, parseWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { consoleLogLine, logDetails } from '../worker/console-log.js';
+import { jsonLogLine } from '../worker/observability.js';
 import { createWorker } from '../worker/worker.js';
+import { BANNER_FILE, startBanner, type BannerInfo } from './start-banner.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,17 +51,33 @@ const { values } = parseArgs({
     'ui-port': { type: 'string', default: '8233' },
     'webhook-port': { type: 'string', default: '9095' },
     state: { type: 'string', default: process.env.DM_SWITCH_STATE ?? join(homedir(), '.local/state/dm-switch') },
+    verbose: { type: 'boolean', short: 'v', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(`usage: npm start [-- --no-sandbox] [--port 7233] [--ui-port 8233] [--webhook-port 9095] [--state DIR]
+                 [--verbose]
 
 Starts a Temporal dev server (history kept in DIR/temporal.sqlite) and, unless
 --no-sandbox, the demo sandbox: MySQL primary + 2 replicas, a downstream and a
-DM cluster with source mysql-replica-01 and a running task. Ctrl-C stops all.`);
+DM cluster with source mysql-replica-01 and a running task. Ctrl-C stops all.
+The worker logs one line per event; --verbose (or DM_SWITCH_LOG_DETAILS=1)
+logs every field as JSON, the workflow bundle's statistics included.`);
   process.exit(0);
 }
+const level = (process.env.DM_SWITCH_LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(level)) {
+  console.error(`[dm-switch] DM_SWITCH_LOG_LEVEL must be TRACE, DEBUG, INFO, WARN or ERROR, not ${level}`);
+  process.exit(2);
+}
+const details = values.verbose || logDetails();
+Runtime.install({
+  logger: new DefaultLogger(level, (entry) => {
+    const line = details ? jsonLogLine(entry) : consoleLogLine(entry);
+    if (line !== undefined) process.stdout.write(`${line}\n`);
+  }),
+});
 const withSandbox = values.sandbox && !values['no-sandbox'];
 await mkdir(values.state, { recursive: true });
 const log = (line: string) => console.log(`[dm-switch] ${line}`);
@@ -60,10 +85,10 @@ const log = (line: string) => console.log(`[dm-switch] ${line}`);
 let stack: Stack | undefined;
 let worker: { worker: Worker; connection: NativeConnection; running: Promise<void> } | undefined;
 let webhook: { app: FastifyInstance; client: Client } | undefined;
-let stopping = false;
+let stopping: number | undefined;
 async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  if (stopping === undefined) {
+    stopping = Date.now();
     log('stopping everything…');
     if (webhook) {
       await webhook.app.close();
@@ -80,8 +105,38 @@ async function shutdown(code: number): Promise<never> {
   }
   process.exit(code);
 }
-process.on('SIGINT', () => void shutdown(0));
-process.on('SIGTERM', () => void shutdown(0));
+// A terminal's Ctrl-C reaches this process twice: from the terminal (to the whole process group) and forwarded
+// by npm. A signal within 2 s of the first is that same one; a later one quits at once, as before.
+function onSignal(): void {
+  if (stopping !== undefined && Date.now() - stopping < 2000) return;
+  void shutdown(0);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+/** The demo alert: what Alertmanager posts when replica 1 goes down (demo-alert.json). */
+function demoAlert(sourceId: string) {
+  return {
+    version: '4',
+    status: 'firing',
+    receiver: 'dm-switch',
+    groupLabels: {},
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: '',
+    groupKey: 'demo',
+    alerts: [
+      {
+        status: 'firing',
+        labels: { alertname: 'MySQLReplicaDown', dm_source: sourceId },
+        annotations: { summary: 'demo: replica1 is down' },
+        startsAt: new Date().toISOString(),
+        endsAt: '0001-01-01T00:00:00Z',
+        fingerprint: 'demo0001',
+      },
+    ],
+  };
+}
 
 try {
   const t0 = Date.now();
@@ -128,23 +183,16 @@ try {
     log(`worker: task queue "${config.taskQueue}", DM clusters ${Object.keys(config.dm.clusters).join(', ')}`);
   }
 
-  if (withSandbox && stack.vipLab && stack.topology) {
+  const banner: BannerInfo = {
+    readySeconds: 0,
+    state: resolve(values.state),
+    clone: join(import.meta.dirname, '..'),
+    temporal: { address: stack.temporal!.address, uiUrl: stack.temporal?.uiUrl, cli: await temporalBinary() },
+    ...(config ? { worker: { taskQueue: config.taskQueue, clusters: Object.keys(config.dm.clusters) } } : {}),
+  };
+  if (withSandbox && stack.vipLab && stack.topology && stack.dm && stack.downstream) {
     const demo = demoSwitchRequest(stack);
-    const file = join(values.state, 'demo-switch.json');
-    await writeFile(file, `${JSON.stringify(demo, null, 2)}\n`);
-    const id = switchWorkflowId('default', stack.sourceId!);
-    const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
-    log(`try a switch (replica1 → replica2 behind VIP ${stack.vipLab.vip}):`);
-    log(
-      `  ${temporal} workflow start --task-queue dm-switch --type vipSwitch --workflow-id ${id} --input-file ${file}`,
-    );
-    log(`  ${temporal} workflow query --workflow-id ${id} --type status`);
-    log(
-      `  or in the Web UI: Start Workflow, ID ${id}, task queue dm-switch, type ` +
-        `vipSwitch, input (the JSON of ${file}):`,
-    );
-    log(`  ${JSON.stringify(demo)}`);
-    log(`  or with our CLI: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file ${file} --wait`);
+    await writeFile(join(values.state, 'demo-switch.json'), `${JSON.stringify(demo, null, 2)}\n`);
 
     // the alert webhook, with a policy for the demo source (approval needed before the VIP moves)
     const token = randomBytes(18).toString('base64url');
@@ -168,36 +216,29 @@ try {
     const app = createWebhook({ client, policy, secrets: await loadSecrets(policy) });
     webhook = { app, client };
     const url = await app.listen({ host: '127.0.0.1', port: Number(values['webhook-port']) });
-    const alert = join(values.state, 'demo-alert.json');
-    await writeFile(
-      alert,
-      `${JSON.stringify({ version: '4', status: 'firing', receiver: 'dm-switch', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: '', groupKey: 'demo', alerts: [{ status: 'firing', labels: { alertname: 'MySQLReplicaDown', dm_source: stack.sourceId! }, annotations: { summary: 'demo: replica1 is down' }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', fingerprint: 'demo0001' }] }, null, 2)}\n`,
-    );
-    log(`alert webhook: ${url}/alerts (policy ${join(values.state, 'webhook.yaml')}); fire the demo alert with:`);
-    log(
-      `  curl -H "Authorization: Bearer $(cat ${join(values.state, 'webhook-token')})" ` +
-        `-H 'content-type: application/json' --data @${alert} ${url}/alerts`,
-    );
-    log(
-      `  then approve the VIP move: TEMPORAL_ADDRESS=${stack.temporal!.address} npx ` +
-        `dm-switch approve ${stack.sourceId!} --comment "looks right"`,
-    );
+    await writeFile(join(values.state, 'demo-alert.json'), `${JSON.stringify(demoAlert(stack.sourceId!), null, 2)}\n`);
+    const { primary, replicas } = stack.topology;
+    banner.sandbox = {
+      primary: `${primary.host}:${primary.port}`,
+      replicas: replicas.map((r) => `${r.host}:${r.port}`),
+      vip: stack.vipLab.vip,
+      vipOn: replicas[0]!.host,
+      lab: stack.vipLab.subnet,
+      namespaces: stack.vipLab.hosts.map((h) => h.netns),
+      tidb: { host: stack.downstream.host, port: stack.downstream.port },
+      dmctl: stack.dm.dmctlPath,
+      dmMaster: stack.dm.masterAddr,
+      sourceId: stack.sourceId!,
+      task: stack.taskName!,
+      workflowId: switchWorkflowId('default', stack.sourceId!),
+      demoJson: JSON.stringify(demo),
+      webhookUrl: `${url}/alerts`,
+    };
   }
-  if (!withSandbox) {
-    const temporal = `${await temporalBinary()} --address ${stack.temporal!.address}`;
-    log('start a switch of your own source (request format: docs/reference.md, "The switch request"):');
-    log(
-      `  ${temporal} workflow start --task-queue ${config?.taskQueue ?? 'dm-switch'} ` +
-        `--type vipSwitch --workflow-id dm-switch/<cluster>/<source> --input-file <request.json>`,
-    );
-    log(`  or: TEMPORAL_ADDRESS=${stack.temporal!.address} npx dm-switch start vip --file <request.json> --wait`);
-    log(
-      `the alert webhook is not started without the sandbox: ` +
-        `DM_SWITCH_WEBHOOK_POLICY=<policy.yaml> TEMPORAL_ADDRESS=${stack.temporal!.address} npm run webhook`,
-    );
-  }
-  log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — Temporal Web UI: ${stack.temporal?.uiUrl}`);
-  log('press Ctrl-C to stop');
+  banner.readySeconds = (Date.now() - t0) / 1000;
+  const lines = startBanner(banner);
+  await writeFile(join(values.state, BANNER_FILE), `${lines.join('\n')}\n`);
+  for (const line of lines) log(line);
 } catch (e) {
   console.error(`[dm-switch] could not start: ${e instanceof Error ? e.message : String(e)}`);
   await shutdown(1);

@@ -4,7 +4,7 @@
  * `scripts/build-dm.sh --with-tidb`, on a free loopback port.
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -38,7 +38,16 @@ export class TidbInstance {
   }
 
   async start(): Promise<void> {
+    // TiDB's temporary directories, by default under the system's (`<uid>_tidb/…/tmp-storage` for spilled query
+    // results, `tidb/tmp_ddl-<port>` for index builds) and never removed: inside its own directory, removed with it
+    const config = join(this.baseDir, 'tidb.toml');
+    await writeFile(
+      config,
+      `temp-dir = ${JSON.stringify(join(this.baseDir, 'tmp'))}\n` +
+        `tmp-storage-path = ${JSON.stringify(join(this.baseDir, 'tmp-storage'))}\n`,
+    );
     const args = [
+      `-config=${config}`,
       '-store=unistore',
       `-path=${join(this.baseDir, 'data')}`,
       `-host=${this.host}`,
