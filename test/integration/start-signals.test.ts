@@ -134,6 +134,8 @@ async function startThenSignal(signal: 'SIGINT' | 'SIGTERM') {
     const banner = await readFile(join(state, 'banner.txt'), 'utf8').catch(() => '');
     process.kill(proc.pid!, signal);
     const stopped = await Promise.race([exited, sleep(90_000).then(() => false)]);
+    // a helper whose parent is gone ends when it sees its pipe close (tsx's esbuild service): a moment's grace
+    for (let t = Date.now(); stopped && alive(seen).length && Date.now() - t < 5000;) await sleep(200);
     return {
       out,
       ready,
