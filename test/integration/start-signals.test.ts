@@ -9,7 +9,7 @@
  * `tidb/tmp_ddl-<port>`).
  */
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,8 +81,11 @@ async function netnsList(): Promise<string[]> {
     .filter(Boolean);
 }
 
-/** What TiDB left in the system's temporary directory for the server on `port`. */
-function tidbLeftovers(port: number): string[] {
+/**
+ * What TiDB left in the system's temporary directory for the server on `port` since `since` (ms): an older one is
+ * another run's that had the same port.
+ */
+function tidbLeftovers(port: number, since: number): string[] {
   const tmp = tmpdir();
   const uid = process.getuid?.() ?? 0;
   const found: string[] = [];
@@ -97,10 +100,11 @@ function tidbLeftovers(port: number): string[] {
         found.push(join(storage, name));
   const ddl = join(tmp, 'tidb', `tmp_ddl-${port}`);
   if (existsSync(ddl)) found.push(ddl);
-  return found;
+  return found.filter((path) => statSync(path).mtimeMs >= since - 1000);
 }
 
 async function startThenSignal(signal: 'SIGINT' | 'SIGTERM') {
+  const started = Date.now();
   const sandbox = await mkdtemp(join(tmpdir(), 'dm-switch-start-signal-'));
   const state = await mkdtemp(join(tmpdir(), 'dm-switch-start-state-'));
   const args = ['start', '--', '--state', state];
@@ -144,7 +148,7 @@ async function startThenSignal(signal: 'SIGINT' | 'SIGTERM') {
       left: alive(seen).map((p) => `${p.pid} ${p.command}`),
       netnsLeft: (await netnsList()).filter((n) => netns.includes(n)),
       sandboxLeft: await readdir(sandbox),
-      tidbLeft: tidbLeftovers(tidbPort),
+      tidbLeft: tidbLeftovers(tidbPort, started),
     };
   } finally {
     // whatever the signal did not stop, stopped the way a terminal's Ctrl-C would, so nothing outlives the test
@@ -161,7 +165,7 @@ const runs: Partial<Record<string, Awaited<ReturnType<typeof startThenSignal>>>>
 
 describe('npm start, stopped by a signal to the npm process', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    it(`given ${signal}, should stop everything it started and leave no process, namespace or TiDB directory`, async () => {
+    it(`given ${signal}, should stop all it started: no process, namespace or TiDB directory left`, async () => {
       const r = await startThenSignal(signal);
       runs[signal] = r;
       expect(r.stopped, `npm start still running 90 s after ${signal}:\n${r.out}`).toBe(true);
@@ -173,7 +177,7 @@ describe('npm start, stopped by a signal to the npm process', () => {
     }, 480_000);
   }
 
-  it('should print one line per event until ready, no bundle statistics, then the banner it keeps in banner.txt', () => {
+  it('should print one line per event until ready, no bundle statistics, then the banner kept in banner.txt', () => {
     const r = runs.SIGINT;
     expect(r, 'the SIGINT case did not get as far as ready').toBeDefined();
     const lines = r!.ready.trimEnd().split('\n');

@@ -11,7 +11,7 @@ const entry = (message: string, meta: Record<string, unknown> = {}, level: LogEn
 });
 
 describe("consoleLogLine: the worker's log on npm start's console", () => {
-  it('given an activity event with the SDK fields, should be one line with the switch, the activity and our fields', () => {
+  it('given an activity event with the SDK fields, should be one line: the switch, the activity, our fields', () => {
     const line = consoleLogLine(
       entry('activity done', {
         sdkComponent: 'activity',

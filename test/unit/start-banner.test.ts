@@ -34,7 +34,8 @@ const sample: BannerInfo = {
     task: 'app-to-downstream',
     workflowId: 'dm-switch/default/mysql-replica-01',
     demoJson:
-      '{"sourceId":"mysql-replica-01","newInstance":{"host":"198.51.100.20","port":3306,"credentials":"sandbox-root"},' +
+      '{"sourceId":"mysql-replica-01",' +
+      '"newInstance":{"host":"198.51.100.20","port":3306,"credentials":"sandbox-root"},' +
       '"oldInstance":{"host":"198.51.100.19","port":3306,"credentials":"sandbox-root"},' +
       '"vip":{"address":"198.51.100.30"},"requestedBy":"npm start demo","reason":"try a switch"}',
     webhookUrl: 'http://127.0.0.1:9095/alerts',
