@@ -10,6 +10,8 @@
  * task's position, which only grows.
  */
 import type { Client } from '@temporalio/client';
+import { execa } from 'execa';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
@@ -19,6 +21,7 @@ import { expectOk } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import {
   downstreamMatches,
+  failureType,
   runSwitch,
   sourceReads,
   startInProcessWorker,
@@ -107,26 +110,44 @@ function watching(stages: string[]) {
   };
 }
 
-/** A rerun changed nothing: task Running throughout, the same dump connection, position kept, the words. */
-async function expectNothingDone(on: DbInstance, rerun: () => Promise<Awaited<ReturnType<typeof runSwitch>>>) {
+/**
+ * A rerun changed nothing: the task Running at every sample, the same binlog dump connection of DM on `on`, its
+ * position kept (read first: what a DBA sees); then the outcome and the words.
+ */
+async function expectNothingDone(
+  on: DbInstance,
+  rerun: (during: (ended: Promise<unknown>) => Promise<void>) => ReturnType<typeof runSwitch>,
+) {
   await matches();
   const before = { dumps: await dumpIds(on), task: await task() };
   expect(before.dumps.length).toBeGreaterThan(0);
   const stages: string[] = [];
-  const t0 = Date.now();
-  const { status, error } = await rerun();
-  const seconds = (Date.now() - t0) / 1000;
+  const { status, error } = await rerun(watching(stages));
+  expect(stages.length).toBeGreaterThan(0);
+  expect(new Set(stages)).toEqual(new Set(['Running']));
+  // the same binlog dump connection of DM: nothing paused or stopped the task
+  expect(await dumpIds(on)).toEqual(before.dumps);
+  await writeRows(primary, 5);
+  await matches();
+  const after = await task();
+  expect(after.stage).toBe('Running');
+  // the position was not reset: what DM had applied is still in its position
+  expect(MysqlGtidSet.parse(before.task.gtid).isSubsetOf(MysqlGtidSet.parse(after.gtid))).toBe(true);
   expect(error).toBeUndefined();
   expect(status.outcome).toBe('switched');
-  expect(status.alreadyDone).toBe(true);
   expect(status.steps).toEqual([]);
   expect(status.frozenSeconds).toBeUndefined();
+  expect(status.alreadyDone).toBe(true);
   expect(status.decisions.at(-1)?.reason).toMatch(
     new RegExp(`^nothing to do: DM already reads source ${SOURCE} from ${on.host}:\\d+ .*task\\(s\\) ${TASK} Running`),
   );
   expect(status.decisions.at(-1)?.reason).toMatch(/nothing was paused, stopped or moved$/);
   expect(status.decisions.map((d) => d.reason).join('\n')).not.toMatch(/half done/);
-  return { before, stages, seconds, status };
+  const seconds = (Date.parse(status.updatedAt) - Date.parse(status.startedAt)) / 1000;
+  console.log(
+    `nothing to do on ${on.host}: the switch took ${seconds.toFixed(1)} s (workflow time), ${stages.length} samples`,
+  );
+  return status;
 }
 
 describe('a switch to where DM already reads', { timeout: 400_000 }, () => {
@@ -137,21 +158,9 @@ describe('a switch to where DM already reads', { timeout: 400_000 }, () => {
     expect(first.status.alreadyDone).toBeUndefined();
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
 
-    const stages: string[] = [];
-    const r = await expectNothingDone(b, () => runSwitch(client, 'vipSwitch', QUEUE, vipReq(b, a), watching(stages)));
-    expect(r.status.decisions.at(-1)?.reason).toContain(`through the VIP ${lab.vip}`);
-    expect(stages.length).toBeGreaterThan(0);
-    expect(new Set(stages)).toEqual(new Set(['Running']));
+    const status = await expectNothingDone(b, (during) => runSwitch(client, 'vipSwitch', QUEUE, vipReq(b, a), during));
+    expect(status.decisions.at(-1)?.reason).toContain(`through the VIP ${lab.vip}`);
     expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
-    await writeRows(primary, 5);
-    await matches();
-    const after = await task();
-    expect(after.stage).toBe('Running');
-    // the position was not reset: what DM had applied is still in its position
-    expect(MysqlGtidSet.parse(r.before.task.gtid).isSubsetOf(MysqlGtidSet.parse(after.gtid))).toBe(true);
-    // the same binlog dump connection of DM on B: nothing paused it
-    expect(await dumpIds(b)).toEqual(r.before.dumps);
-    console.log(`nothing-to-do VIP rerun took ${r.seconds.toFixed(1)} s, ${stages.length} stage samples`);
   });
 
   it('given a VIP switch really half done (task paused, VIP on the target), should say what is half done and carry on', async () => {
@@ -184,17 +193,32 @@ describe('a switch to where DM already reads', { timeout: 400_000 }, () => {
     expect(first.status.outcome).toBe('switched');
     expect(await sourceReads(dm, SOURCE)).toEqual({ host: a.host, port: a.port });
 
-    const stages: string[] = [];
-    const r = await expectNothingDone(a, () =>
-      runSwitch(client, 'addressSwitch', QUEUE, addressReq(a, b), watching(stages)),
-    );
-    expect(new Set(stages)).toEqual(new Set(['Running']));
+    await expectNothingDone(a, (during) => runSwitch(client, 'addressSwitch', QUEUE, addressReq(a, b), during));
     expect(await sourceReads(dm, SOURCE)).toEqual({ host: a.host, port: a.port });
-    await writeRows(primary, 5);
-    await matches();
-    const after = await task();
-    expect(MysqlGtidSet.parse(r.before.task.gtid).isSubsetOf(MysqlGtidSet.parse(after.gtid))).toBe(true);
-    expect(await dumpIds(a)).toEqual(r.before.dumps);
-    console.log(`nothing-to-do address rerun took ${r.seconds.toFixed(1)} s, ${stages.length} stage samples`);
+  });
+
+  it('given a source DM does not know, should refuse SourceNotFound and `dm-switch status` should not claim DM reads it', async () => {
+    const { status, error } = await runSwitch(client, 'vipSwitch', QUEUE, {
+      ...vipReq(a, b),
+      sourceId: 'mysql-replica-99',
+    });
+    expect(failureType(error)).toBe('SourceNotFound');
+    expect(status.outcome).toBe('refused');
+    expect(status.failureType).toBe('SourceNotFound');
+    const r = await execa(
+      process.execPath,
+      [join(import.meta.dirname, '../../bin/dm-switch.js'), 'status', 'mysql-replica-99'],
+      {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: stack.temporal!.address, TEMPORAL_NAMESPACE: 'default' },
+        stdin: 'ignore',
+      },
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    const next = r.stdout.split('\n').find((l) => l.includes('NEXT:')) ?? '';
+    expect(next).toMatch(
+      /NEXT: nothing was changed\. Refused because .*DM source "mysql-replica-99" not found in cluster "default".* DM has no source mysql-replica-99 in cluster default: check the id \(`dmctl --master-addr=<dm-master> operate-source show` lists the sources\)/,
+    );
+    expect(next).not.toMatch(/reads source mysql-replica-99|as before|as it was/);
   });
 });
