@@ -147,6 +147,7 @@ describe('a switch that has ended', () => {
       ['cancel', 'src'],
     ]) {
       const r = await cli(...args);
+      console.log(`dm-switch ${args.join(' ')} → exit ${r.code}: ${r.err.trim()}`);
       expect(r.code, args.join(' ')).toBe(3);
       expect(r.err).toBe(
         `dm-switch: ${ID} has ended: refused (workflow failed) at ${closed}, started ${d.startTime.toISOString()}; ` +
@@ -251,6 +252,7 @@ describe('NEXT fits why the switch stopped', () => {
       expect(s.outcome).toBe(c.outcome);
       const shown = await cli('status', 'src');
       const next = nextLine(shown.out);
+      console.log(`${c.type}: ${next}`);
       expect(next).toMatch(c.next);
       expect(next).not.toMatch(/Fix that/);
       expect(s.failureType).toBe(c.type);
