@@ -4,7 +4,7 @@
  * and what an operator must do.
  */
 import type { SwitchStatus } from '../common/switch/status.js';
-import { nextStep } from '../common/switch/next-steps.js';
+import { adviceFor, nextStep } from '../common/switch/next-steps.js';
 import { printable } from '../common/text.js';
 
 const time = (iso: string) => iso.slice(11, 19);
@@ -97,7 +97,7 @@ function whatNext(s: SwitchStatus, workflowId: string): string | null {
     const why = s.decisions.filter((d) => d.verdict === 'refuse').at(-1)?.reason;
     if (step) {
       const before = step.sourceAsBefore ? `; DM's source ${s.sourceId} is as it was` : '';
-      return `nothing was changed${before}. ${why ? `Refused because ${why}. ` : ''}${step.advice(context)}`;
+      return `nothing was changed${before}. ${why ? `Refused because ${why}. ` : ''}${adviceFor(step, context)}`;
     }
     return (
       `nothing was changed; DM still reads source ${s.sourceId} as before. ` +
@@ -116,7 +116,7 @@ function whatNext(s: SwitchStatus, workflowId: string): string | null {
       .filter(Boolean)
       .at(-1);
     const cause = stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. ';
-    if (step) return `${undone}. ${cause}${step.advice(context)}`;
+    if (step) return `${undone}. ${cause}${adviceFor(step, context)}`;
     return `${undone}. ${cause}Start the switch again once that is dealt with.`;
   }
   return null;

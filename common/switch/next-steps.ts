@@ -47,8 +47,8 @@ export const NEXT_STEPS: Record<StopCause, NextStep> = {
   PreflightFailed: {
     sourceAsBefore: true,
     advice: (c) =>
-      `Fix the precondition the reason names, on the server it names (or choose another instance than ` +
-      `${instance(c)}); \`--dry-run\` shows whether it now passes; then start the switch again.`,
+      `Fix the precondition the reason names, on the server it names (or choose another new instance` +
+      `${c.target ? ` than ${c.target}` : ''}); \`--dry-run\` shows whether it now passes; then start the switch again.`,
   },
   NoCandidate: {
     sourceAsBefore: true,
@@ -129,6 +129,12 @@ export const NEXT_STEPS: Record<StopCause, NextStep> = {
     advice: () => 'It was cancelled (dm-switch cancel, or the Temporal UI): start it again when it is wanted.',
   },
 };
+
+/** The advice as the sentence it is: its first letter upper-case. */
+export function adviceFor(step: NextStep, c: NextContext): string {
+  const text = step.advice(c);
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
 
 /** The next step for `cause`, or null for a cause this table does not know (a status from an older version). */
 export function nextStep(cause: string | undefined): NextStep | null {
