@@ -41,7 +41,7 @@ export async function hostAction(
   if (o.stopOnFailure === true) req.stopOnFailure = true;
   if (o.dryRun === true) req.options = { ...((req.options ?? {}) as object), dryRun: true };
   if (typeof o.reason === 'string') req.reason = o.reason;
-  req.requestedBy ??= typeof o.by === 'string' ? o.by : userInfo().username;
+  recordRequester(req, o.by);
   if (kind === 'drain') {
     if (typeof o.cluster === 'string') req.dmClusters = list(o.cluster);
     if (typeof o.vip === 'string')
@@ -172,8 +172,27 @@ export async function buildRequest(
   }
   if (o.dryRun === true) req.options = { ...((req.options ?? {}) as object), dryRun: true };
   if (typeof o.reason === 'string') req.reason = o.reason;
-  req.requestedBy ??= typeof o.by === 'string' ? o.by : userInfo().username;
+  recordRequester(req, o.by);
   return req;
+}
+
+/** The schemas' limits (common/switch/input.ts) on who asked and why. */
+const MAX_REQUESTED_BY = 200;
+const MAX_REASON = 2000;
+
+/**
+ * Who asks is who runs the command: --by, or the user the operating system says runs it. A request file is often
+ * someone else's (a demo's, a colleague's, a template): its `requestedBy`, when it differs, is kept as a note in
+ * the reason, never as the requester.
+ */
+export function recordRequester(req: Record<string, unknown>, by: unknown): void {
+  const who = (typeof by === 'string' && by.trim() ? by : userInfo().username).slice(0, MAX_REQUESTED_BY);
+  const inFile = req.requestedBy;
+  req.requestedBy = who;
+  if (inFile === undefined || inFile === null || inFile === who) return;
+  const note = `(the request file said requestedBy: ${String(inFile).slice(0, MAX_REQUESTED_BY)})`;
+  const reason = typeof req.reason === 'string' ? req.reason.slice(0, MAX_REASON - note.length - 1) : '';
+  req.reason = reason ? `${reason} ${note}` : note;
 }
 
 export async function decide(

@@ -12,6 +12,7 @@ import { switchWorkflowId } from '../common/switch/ids.js';
 import { statusQuery } from '../common/switch/messages.js';
 import { type Outcome, type SwitchStatus } from '../common/switch/status.js';
 import { dataConverterFromEnv } from './codec.js';
+import { endedWords } from './ended.js';
 import { renderDecision } from './render.js';
 import { type HostStatus } from '../common/switch/drain.js';
 
@@ -99,11 +100,15 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
   try {
     return await fn(client);
   } catch (e) {
-    if (e instanceof WorkflowNotFoundError)
+    if (e instanceof WorkflowNotFoundError) {
+      // Temporal says "not found" for a closed workflow too: one that ended is named as such, with how and when
+      const ended = e.workflowId ? await endedWords(client, e.workflowId) : null;
+      if (ended) throw new CliError(ended, EXIT.refused);
       throw new CliError(
         `no such switch: ${e.workflowId ?? e.message}; list them with \`dm-switch list\``,
         EXIT.refused,
       );
+    }
     throw e;
   } finally {
     await client.connection.close();

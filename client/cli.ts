@@ -23,6 +23,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeMark, markOf } from '../activities/host-marks.js';
 import { DEFAULT_TASK_QUEUE } from '../common/switch/ids.js';
 import { GATES } from '../common/switch/status.js';
+import { endedWords } from './ended.js';
 import { renderList, renderStatus } from './render.js';
 import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } from './switches.js';
 import { renderHostStatus, type HostKind } from './drain.js';
@@ -279,6 +280,9 @@ export function program(): Command {
     .action(async (ref: string) => {
       const workflowId = switchId(ref);
       await withClient(async (client) => {
+        // Temporal accepts a cancellation of a closed workflow without a word: one that ended is said to have
+        const ended = await endedWords(client, workflowId);
+        if (ended) throw new CliError(ended, EXIT.refused);
         await client.workflow.getHandle(workflowId).cancel();
         print(
           g,

@@ -4,6 +4,7 @@
  * and what an operator must do.
  */
 import type { SwitchStatus } from '../common/switch/status.js';
+import { adviceFor, nextStep } from '../common/switch/next-steps.js';
 import { printable } from '../common/text.js';
 
 const time = (iso: string) => iso.slice(11, 19);
@@ -71,7 +72,7 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
       ),
     );
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
-  const next = whatNext(s);
+  const next = whatNext(s, workflowId);
   if (next) out.push('', `  NEXT: ${next}`);
   // alerts, servers and DM wrote parts of it: one line each, nothing a terminal would act on
   return out.map((l) => printable(l, true)).join('\n');
@@ -82,9 +83,22 @@ export function renderDecision(d: SwitchStatus['decisions'][number]): string {
 }
 
 /** What a person does after a switch that ended without switching and needs no operator. */
-function whatNext(s: SwitchStatus): string | null {
+function whatNext(s: SwitchStatus, workflowId: string): string | null {
+  // the step that fits why it stopped (common/switch/next-steps.ts); a status without the failure type (an older
+  // version's) gets the general advice
+  const step = nextStep(s.failureType);
+  const context = {
+    sourceId: s.sourceId,
+    dmCluster: s.dmCluster,
+    workflowId,
+    ...(s.target ? { target: s.target } : {}),
+  };
   if (s.outcome === 'refused') {
     const why = s.decisions.filter((d) => d.verdict === 'refuse').at(-1)?.reason;
+    if (step) {
+      const before = step.sourceAsBefore ? `; DM's source ${s.sourceId} is as it was` : '';
+      return `nothing was changed${before}. ${why ? `Refused because ${why}. ` : ''}${adviceFor(step, context)}`;
+    }
     return (
       `nothing was changed; DM still reads source ${s.sourceId} as before. ` +
       `${why ? `Refused because ${why}. ` : ''}Fix that (or choose another new ` +
@@ -101,10 +115,9 @@ function whatNext(s: SwitchStatus): string | null {
       .map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason))
       .filter(Boolean)
       .at(-1);
-    return (
-      `${undone}. ${stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. '}Start ` +
-      `the switch again once that is dealt with.`
-    );
+    const cause = stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. ';
+    if (step) return `${undone}. ${cause}${adviceFor(step, context)}`;
+    return `${undone}. ${cause}Start the switch again once that is dealt with.`;
   }
   return null;
 }

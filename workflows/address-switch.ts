@@ -43,6 +43,7 @@ import {
   stopNewSource,
 } from './address-source.js';
 import type { Gates } from './approvals.js';
+import { alreadyReads, endNothingToDo } from './already-done.js';
 import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
@@ -73,6 +74,7 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: AddressSwitchInput = await withTarget(t, gates, parsed, {});
   const s = await readState(t, input);
+  if (s.alreadyDone) return endNothingToDo(t, input.options.dryRun, s.alreadyDone);
   await saveConfigs(t, s);
   const first = await decide(t, s);
   showPlan(t, gates, s, first);
@@ -92,6 +94,8 @@ async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo
 
 /** What preflight read and saved, and what the switch decided from it before any change. */
 interface AddressState {
+  /** DM already reads the new instance, nothing half done: what it reads, in words (else null). */
+  alreadyDone: string | null;
   input: AddressSwitchInput;
   pf: PreflightResult<SourceState | null>;
   /** The source as DM has it (null: removed, perhaps by an earlier switch half done). */
@@ -127,16 +131,35 @@ async function readState(t: Tracker, input: AddressSwitchInput): Promise<Address
   const source = pf.source;
   const reads = (x: SourceState) => x.from.host === newInstance.host && x.from.port === newInstance.port;
   const alreadySwapped = source !== null && reads(source);
-  if (alreadySwapped) {
+  // re-pointed already: either DM reads the new instance (nothing to do) or a switch was half done
+  const there =
+    source && alreadySwapped
+      ? await alreadyReads({
+          dmCluster,
+          sourceId,
+          source,
+          target: newInstance,
+          targetUuid: pf.newFacts.serverUuid,
+          old: pf.oldFacts && oldInstance ? oldInstance : null,
+          missingTasks: Object.keys(input.taskConfigs ?? {}).filter((n) => !source.tasks.some((x) => x.name === n)),
+        })
+      : null;
+  const alreadyDone = there?.done
+    ? `source ${sourceId} from ${newInstance.host}:${newInstance.port} (${there.seen})`
+    : null;
+  if (there && !there.done) {
     t.decide(
       'info',
-      `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}: ` +
-        'a switch was half done; carrying on from there',
+      `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}, but ` +
+        `${there.why.join('; ')}: a switch was half done; carrying on from there`,
     );
+  } else if (alreadyDone) {
+    t.decide('info', `source ${sourceId} already reads the new instance ${newInstance.host}:${newInstance.port}`);
   }
   // the switch re-points what DM reads: the source must read the old instance named in the input
   if (oldInstance && source && !alreadySwapped) await readsOldInstance(t, source, oldInstance, pf.oldFacts);
   return {
+    alreadyDone,
     input,
     pf,
     source,

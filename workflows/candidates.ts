@@ -218,7 +218,7 @@ export function rankCandidates(r: RankInput): Ranking {
     const why = j.reasons.length
       ? j.reasons
       : [
-          ...(j.adopt ? ['DM already reads it: a switch to it was half done'] : []),
+          ...(j.adopt ? ['DM already reads it: a switch to it was done, or half done'] : []),
           ...j.notes,
           ...(j === chosen ? [] : chosen ? [`ranked after ${addressOf(chosen.c.ref)}${whyAfter(chosen, j)}`] : [SPLIT]),
         ];

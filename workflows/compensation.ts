@@ -49,6 +49,8 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
     : type === SwitchErrorType.Rejected || type === SwitchErrorType.ApprovalTimedOut
       ? 'rejected'
       : 'failed';
+  // what to do next depends on why it stopped (common/switch/next-steps.ts)
+  if (t.status.outcome === undefined) t.status.failureType = cancelled ? 'cancelled' : type;
   const rethrow = (): never => {
     if (cancelled) throw err;
     throw ApplicationFailure.create({ message: cause, type, nonRetryable: true });

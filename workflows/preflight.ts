@@ -33,6 +33,7 @@ export interface PreflightResult<S extends SourceState | null = SourceState> {
 }
 
 export function refuse(t: Tracker, type: SwitchErrorType, reason: string): never {
+  t.status.failureType = type;
   t.decide('refuse', reason);
   t.finish('refused');
   throw Failure.create({ message: reason, type, nonRetryable: true });

@@ -31,6 +31,7 @@ import { byHand, renderPlan, vipGates, vipMoveBackByHand } from '../common/switc
 import type { Gate, SwitchStatus } from '../common/switch/status.js';
 import { dm, longDm, mysql, undoDm, vip } from './activities.js';
 import type { Gates } from './approvals.js';
+import { alreadyReads, endNothingToDo } from './already-done.js';
 import { withTarget } from './candidates.js';
 import { guarded, type Undo } from './compensation.js';
 import { endDryRun, runSwitch } from './lifecycle.js';
@@ -48,7 +49,7 @@ import {
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 import { settingsRecheck, type SettingsRecheck } from './settings-recheck.js';
-import { hasPessimistic, shardPreflight, type ShardTasks } from './shards.js';
+import { hasPessimistic, NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import {
   frozenSharerTasks,
   frozenWithSharers,
@@ -74,6 +75,7 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: VipSwitchInput = await withTarget(t, gates, parsed, { vip: parsed.vip });
   const s = await readState(t, input);
+  if (s.alreadyDone) return endNothingToDo(t, input.options.dryRun, s.alreadyDone);
   const first = await decide(t, s);
   showPlan(t, gates, s, first);
   if (input.options.dryRun) return endDryRun(t, gates, first.verdict);
@@ -93,6 +95,8 @@ async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Un
 
 /** What preflight read, and what the switch decided from it before any change. */
 interface VipState {
+  /** DM already reads the new instance, nothing half done: what it reads, in words (else null). */
+  alreadyDone: string | null;
   input: VipSwitchInput;
   pf: PreflightResult;
   newTarget: Endpoint;
@@ -131,12 +135,29 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   // runbook pauses, then moves the VIP): it is resumed with the others
   const runNames = vipAlreadyMoved ? taskNames : keepOperatorPaused(t, sourceId, pf.source.tasks, taskNames, 'vip');
   const where = `the VIP ${input.vip.address}`;
-  if (vipAlreadyMoved) {
+  // the VIP on the new instance: either DM already reads it (nothing to do) or a switch was half done
+  const there = vipAlreadyMoved
+    ? await alreadyReads({
+        dmCluster,
+        sourceId,
+        source: pf.source,
+        target: newInstance,
+        targetUuid: pf.newFacts.serverUuid,
+        old: pf.oldFacts && oldInstance ? oldInstance : null,
+        vip: input.vip,
+      })
+    : null;
+  const alreadyDone = there?.done
+    ? `source ${sourceId} from ${newInstance.host}:${newInstance.port} through ${where} (${there.seen})`
+    : null;
+  if (there && !there.done) {
     t.decide(
       'info',
-      `${where} already points at the new instance ${newInstance.host}: a switch was half done; carrying on from ` +
-        "there (tasks paused by request are that switch's pause, and are resumed)",
+      `${where} already points at the new instance ${newInstance.host}, but ${there.why.join('; ')}: a switch was ` +
+        "half done; carrying on from there (tasks paused by request are that switch's pause, and are resumed)",
     );
+  } else if (alreadyDone) {
+    t.decide('info', `${where} already points at the new instance ${newInstance.host}`);
   } else if (holder === null) {
     t.decide('warn', `no instance holds ${where} now`);
   } else if (oldTarget && holder !== oldTarget.host) {
@@ -144,10 +165,14 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   } else {
     t.decide('info', `${where} points at ${holder}`);
   }
-  const shards = await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const relayOn = pf.source.relay !== null;
+  // nothing to do: no shard-merge check either (nothing is paused)
+  const shards = alreadyDone
+    ? NO_SHARDS
+    : await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
   return {
+    alreadyDone,
     input,
     pf,
     newTarget,

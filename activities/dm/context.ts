@@ -55,7 +55,7 @@ export function createDmContext(
         `DM source "${sourceId}" not found in cluster "${dmCluster}": ` +
           `${config.msg || 'config source returned nothing'}. ` +
           'Check the source id with `dmctl operate-source show`.',
-        SwitchErrorType.PreflightFailed,
+        SwitchErrorType.SourceNotFound,
       );
     }
     const cfg = parseSourceConfig(config.cfg);

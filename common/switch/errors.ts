@@ -9,6 +9,8 @@ export const SwitchErrorType = {
   InvalidInput: 'InvalidInput',
   /** A precondition of the runbook does not hold; nothing was changed. */
   PreflightFailed: 'PreflightFailed',
+  /** DM has no source of that id in that cluster; nothing was changed. */
+  SourceNotFound: 'SourceNotFound',
   /** The request gave candidates (or asked to discover them) and none passed every rule; nothing was changed. */
   NoCandidate: 'NoCandidate',
   /** gtid-P ⊆ gtid-S ⊆ gtid-E does not hold and cannot come to hold; nothing was changed. */

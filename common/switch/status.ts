@@ -145,4 +145,14 @@ export interface SwitchStatus {
    * the switch did not resume or start them, forward or when undoing.
    */
   leftPaused?: string[];
+  /**
+   * Outcome `switched` (or `dry-run`) with nothing done: DM already read the target, every task Running, nothing of
+   * a switch half done; nothing was paused, stopped or moved.
+   */
+  alreadyDone?: boolean;
+  /**
+   * Why a switch that ended refused, rolled-back or needs-operator stopped: its failure type
+   * (common/switch/errors.ts), or `cancelled`. What to do next depends on it (common/switch/next-steps.ts).
+   */
+  failureType?: string;
 }

@@ -34,6 +34,8 @@ export const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 
 /** A scripted world: DM tasks, two instances and a VIP, with the calls recorded and faults on demand. */
 export interface ScriptedFaults {
+  /** Another source (src2) reads the VIP too, its task left Paused (a half-done switch's pause). */
+  pausedSharer?: boolean;
   moveBackFails?: boolean;
   resumeLeavesError?: boolean;
   newLagsForever?: boolean;
@@ -249,8 +251,10 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       notices.push(e);
       return { sent: false, reason: 'no notifier configured' };
     },
-    async dmSourceState() {
+    async dmSourceState(req: { sourceId: string }) {
       calls.push('dmSourceState');
+      if (req.sourceId === 'src2')
+        return { ...state(), sourceId: 'src2', tasks: [{ ...task('app-s2'), stage: 'Paused' }] };
       return state();
     },
     async dmFindSource() {
@@ -343,7 +347,9 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       return ['default'];
     },
     async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> {
-      return [];
+      return faults.pausedSharer
+        ? [{ sourceId: 'src2', from: { host: 'vip.example', port: 3306 }, flavor: 'mysql' }]
+        : [];
     },
     async hostMarksOf(req: { targets: unknown[] }) {
       return req.targets.map(() => null);

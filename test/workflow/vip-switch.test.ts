@@ -81,11 +81,37 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(result?.warnings.join()).toMatch(/old instance old.example:3306 is unreachable/);
   });
 
-  it('given the VIP already on the new instance (half-done switch), should not move it again', async () => {
+  it('given the VIP already on the new instance and the task paused (half-done switch), should not move it again', async () => {
     const w = fakeWorld({ vipOnNew: true });
+    w.tasks[0]!.stage = 'Paused';
     const { result } = await runSwitch(w, input());
     expect(result?.outcome).toBe('switched');
+    expect(result?.alreadyDone).toBeUndefined();
+    expect(result?.decisions.map((d) => d.reason).join('\n')).toMatch(/but task app is Paused: a switch was half done/);
     expect(result?.steps.find((s) => s.step.startsWith('move VIP'))?.result).toBe('skipped');
+  });
+
+  it('given DM already reading the new instance (VIP there, task Running, its dump there), should change nothing', async () => {
+    const w = fakeWorld({ vipOnNew: true });
+    const { result } = await runSwitch(w, input({ approvals: { gates: ['before-freeze'], timeoutSeconds: 60 } }));
+    expect(result?.outcome).toBe('switched');
+    expect(result?.alreadyDone).toBe(true);
+    expect(result?.steps).toEqual([]);
+    expect(result?.approvals).toEqual([]);
+    expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual([]);
+    expect(result?.decisions.at(-1)?.reason).toMatch(
+      /^nothing to do: DM already reads source src from new\.example:3306 through the VIP vip\.example \(task\(s\) app Running, dm-worker w1 .* reading new\.example:3306 \(dm@192\.0\.2\.7:1234\)\); nothing was paused, stopped or moved$/,
+    );
+    expect(result?.decisions.map((d) => d.reason).join('\n')).not.toMatch(/half done/);
+  });
+
+  it("given DM reading the new instance but another VIP reader's task left Paused, should not call it nothing to do", async () => {
+    const w = fakeWorld({ vipOnNew: true, pausedSharer: true });
+    const { status } = await runSwitch(w, input());
+    expect(status.alreadyDone).toBeUndefined();
+    expect(status.decisions.map((d) => d.reason).join('\n')).toMatch(
+      /but task app-s2 is Paused \(source default\/src2\): a switch was half done/,
+    );
   });
 
   it('given a new instance that never catches up, should time out and resume on the old instance', async () => {
