@@ -2,32 +2,43 @@
  * MySQL's canonical GTID text of a set's parts: UUIDs lower-case and sorted,
  * untagged intervals before tags, each interval `start-end` (or `n` alone).
  *
- * The text is written as bytes into a buffer of at most OUT_CHUNK bytes, turned
- * into a string each time it fills: one string a chunk, joined at the end,
- * rather than a string for each number and each interval.
+ * The text is written as bytes into one buffer sized for the longest text the set
+ * can have, then turned into a string at once (one copy, rather than a string for
+ * each number, or chunks joined afterwards). Digits are written four at a time, as
+ * one 32-bit store of four ASCII bytes looked up in QUADS.
  */
-import { type Parts, TAG_MAX_LENGTH } from './mysql-intervals.js';
+import type { Parts } from './mysql-intervals.js';
 
-const OUT_CHUNK = 1 << 15;
-/** "00" "01" … "99" as bytes: two digits at a time. */
-const PAIRS = Uint8Array.from({ length: 200 }, (_, k) => 0x30 + (k & 1 ? (k >> 1) % 10 : Math.floor(k / 20)));
+/** The four digits of k (0 ≤ k < 10^4), leading zeros kept, as a little-endian 32-bit word of their ASCII bytes. */
+const QUADS = Uint32Array.from(
+  { length: 10_000 },
+  (_, k) =>
+    0x30 +
+    Math.floor(k / 1000) +
+    (0x30 + (Math.floor(k / 100) % 10)) * 0x100 +
+    (0x30 + (Math.floor(k / 10) % 10)) * 0x10000 +
+    (0x30 + (k % 10)) * 0x1000000,
+);
+/**
+ * Room for the bytes a store writes past the end of the text: a four-byte store of a number's last digits (up to
+ * 3 bytes past them), or a bound's cached leading digits (12 bytes at most 4 past them), written over by what
+ * follows or never read.
+ */
+const SLACK = 16;
 
 export function format({ keys, at, data }: Parts, separator: string): string {
-  const decoder = new TextDecoder();
-  // room for what a key writes beyond the limit: a separator, a UUID, a tag, and an interval of two 19-digit numbers
-  const slack = 2 + 36 + 1 + TAG_MAX_LENGTH + 40;
-  const out = new Uint8Array(Math.min(OUT_CHUNK, data.length * 11 + keys.length * 72) + slack);
-  const limit = out.length - slack;
-  const parts: string[] = [];
+  // room for the longest text the set can have: each key with its separator, each interval as two 19-digit
+  // numbers, and the bytes a four-byte store writes past the end; pages never written cost nothing
+  let size = SLACK + (data.length / 4) * 40;
+  for (const key of keys) size += separator.length + key.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  // what the bound written last worked out, for the next one (see putBound)
+  const last = new Float64Array([-1, 0, 0, -1, 0, 0, 0, 0]);
   let o = 0;
   let uuid = '';
-  const [last, digits] = [new Float64Array([-1, 0, 0, -1, 0]), new Uint8Array(16)];
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k]!;
-    if (o > limit) {
-      parts.push(decoder.decode(out.subarray(0, o)));
-      o = 0;
-    }
     // a key writes its UUID, unless the key before was the same UUID untagged or with another tag
     const from = uuid !== '' && key.startsWith(uuid) ? 36 : 0;
     if (from === 0) {
@@ -36,77 +47,78 @@ export function format({ keys, at, data }: Parts, separator: string): string {
     }
     for (let s = from; s < key.length; s++) out[o++] = key.charCodeAt(s);
     for (let i = at[k]!; i < at[k + 1]!; i += 4) {
-      if (o > limit) {
-        parts.push(decoder.decode(out.subarray(0, o)));
-        o = 0;
-      }
       out[o++] = 0x3a; // :
-      o = putNumber(out, o, data[i]!, data[i + 1]!, last, digits);
-      if (data[i] !== data[i + 2] || data[i + 1] !== data[i + 3]) {
+      const [startHi, startLo, endHi, endLo] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
+      o = startHi === 0 ? putUint(view, o, startLo) : putBound(view, o, startHi, startLo, last);
+      if (startLo !== endLo || startHi !== endHi) {
         out[o++] = 0x2d; // -
-        o = putNumber(out, o, data[i + 2]!, data[i + 3]!, last, digits);
+        o = endHi === 0 ? putUint(view, o, endLo) : putBound(view, o, endHi, endLo, last);
       }
     }
   }
-  parts.push(decoder.decode(out.subarray(0, o)));
-  return parts.length === 1 ? parts[0]! : parts.join('');
+  return new TextDecoder().decode(out.subarray(0, o));
+}
+
+/** Writes n (0 ≤ n < 2^32) without leading zeros at o; returns where its digits end. */
+function putUint(v: DataView, o: number, n: number): number {
+  if (n < 10_000) return putShort(v, o, n);
+  if (n < 100_000_000) {
+    const q = (n / 10_000) | 0;
+    o = putShort(v, o, q);
+    v.setUint32(o, QUADS[n - q * 10_000]!, true);
+    return o + 4;
+  }
+  const q = Math.floor(n / 100_000_000);
+  return put8(v, putShort(v, o, q), n - q * 100_000_000);
+}
+
+/** Writes n (0 ≤ n < 10^4) without leading zeros at o, in one store of four bytes; returns where its digits end. */
+function putShort(v: DataView, o: number, n: number): number {
+  const length = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : 4;
+  // the last `length` digits of the four moved to the first bytes; the bytes after them are written over next
+  v.setUint32(o, QUADS[n]! >>> (32 - 8 * length), true);
+  return o + length;
+}
+
+/** Writes n (0 ≤ n < 10^8) in exactly eight digits at o; returns o + 8. */
+function put8(v: DataView, o: number, n: number): number {
+  const q = (n / 10_000) | 0;
+  v.setUint32(o, QUADS[q]!, true);
+  v.setUint32(o + 4, QUADS[n - q * 10_000]!, true);
+  return o + 8;
 }
 
 /**
- * Writes the digits of hi × 2^32 + lo at out[o…]; returns where they end. Consecutive bounds mostly share their hi
- * and their digits but the last nine, so `last` keeps what was worked out for the number before: its hi, the two
- * parts of the split that depend on hi alone, its value div 10^9, and that one's digits (in `digits`).
+ * Writes hi × 2^32 + lo (hi > 0) at o as q × 10^8 + r: q's digits, then r's eight; returns where they end.
+ * With 2^32 = 42 × 10^8 + 94967296, hi = hh × 2^16 + hl and hh × 94967296 = xq × 10^8 + xr, the value is
+ * 10^8 × (42 hi + 2^16 xq) + (2^16 xr + hl × 94967296 + lo), every product and sum below 2^53. Consecutive bounds
+ * mostly share hi and q, so `last` keeps hi, the two terms that depend on it alone, q, q's length and its digits
+ * as three words, and a bound that shares them only works out and writes r.
  */
-function putNumber(out: Uint8Array, o: number, hi: number, lo: number, last: Float64Array, digits: Uint8Array) {
-  if (hi === 0) {
-    if (lo < 1e9) return putDigits(out, o, lo, 0);
-    const g = (lo / 1e9) >>> 0; // an integer division, quicker than the general case below
-    return putDigits(out, putDigits(out, o, g, 0), lo - g * 1e9, 9);
-  }
+function putBound(v: DataView, o: number, hi: number, lo: number, last: Float64Array): number {
   if (hi !== last[0]) {
-    // value = 10^9 × (4hi + xq × 2^16) + s, from 2^32 = 4 × 10^9 + 294967296, with hi = hh × 2^16 + hl and
-    // hh × 294967296 = xq × 10^9 + xr: s = xr × 2^16 + hl × 294967296 + lo, every product and sum below 2^53
-    const x = (hi >>> 16) * 294967296;
-    const xq = Math.floor(x / 1e9);
+    const x = (hi >>> 16) * 94_967_296;
+    const xq = Math.floor(x / 100_000_000);
     last[0] = hi;
-    last[1] = (x - xq * 1e9) * 65536 + (hi & 0xffff) * 294967296;
-    last[2] = 4 * hi + xq * 65536;
+    last[1] = 42 * hi + xq * 65_536;
+    last[2] = (x - xq * 100_000_000) * 65_536 + (hi & 0xffff) * 94_967_296;
   }
-  const s = last[1]! + lo;
-  const sq = Math.floor(s / 1e9);
-  const h = last[2]! + sq;
-  if (h !== last[3]) {
-    const g = Math.floor(h / 1e9);
-    last[3] = h;
-    last[4] = g === 0 ? putDigits(digits, 0, h, 0) : putDigits(digits, putDigits(digits, 0, g, 0), h - g * 1e9, 9);
+  const s = last[2]! + lo;
+  const sq = Math.floor(s / 100_000_000);
+  const q = last[1]! + sq;
+  if (q !== last[3]) {
+    // q < 2^63 / 10^8 < 10^11: at most three digits, then eight
+    const qq = Math.floor(q / 100_000_000);
+    const end = qq === 0 ? putUint(v, o, q) : put8(v, putShort(v, o, qq), q - qq * 100_000_000);
+    last[3] = q;
+    last[4] = end - o;
+    last[5] = v.getUint32(o, true);
+    last[6] = v.getUint32(o + 4, true);
+    last[7] = v.getUint32(o + 8, true);
+  } else {
+    v.setUint32(o, last[5]!, true);
+    v.setUint32(o + 4, last[6]!, true);
+    v.setUint32(o + 8, last[7]!, true);
   }
-  for (let k = 0; k < last[4]!; k++) out[o++] = digits[k]!;
-  return putDigits(out, o, s - sq * 1e9, 9);
-}
-
-/** Writes n (0 ≤ n < 10^9) at out[o…], in `width` digits (9) or without leading zeros (0); returns the end. */
-function putDigits(out: Uint8Array, o: number, n: number, width: number): number {
-  n |= 0; // an int32, so that dividing by 100 below is integer arithmetic, several times quicker
-  let end = o + (width || 1);
-  if (width === 0) for (let t = 10; t <= n; t *= 10) end++;
-  let p = end;
-  // four digits a step: one division on the chain from digit to digit, the two pairs of the step apart from it
-  for (; p > o + 3; p -= 4) {
-    const q = (n / 10000) | 0;
-    const r = n - q * 10000;
-    const r1 = (r / 100) | 0;
-    out[p - 1] = PAIRS[(r - r1 * 100) * 2 + 1]!;
-    out[p - 2] = PAIRS[(r - r1 * 100) * 2]!;
-    out[p - 3] = PAIRS[r1 * 2 + 1]!;
-    out[p - 4] = PAIRS[r1 * 2]!;
-    n = q;
-  }
-  for (; p > o + 1; p -= 2) {
-    const q = (n / 100) | 0;
-    out[p - 1] = PAIRS[(n - q * 100) * 2 + 1]!;
-    out[p - 2] = PAIRS[(n - q * 100) * 2]!;
-    n = q;
-  }
-  if (p > o) out[o] = 0x30 + n;
-  return end;
+  return put8(v, o + last[4]!, s - sq * 100_000_000);
 }
