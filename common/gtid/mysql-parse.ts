@@ -58,6 +58,8 @@ function toBytes(text: string, from: number, to: number, b: Uint8Array): void {
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
 const POW5 = POW10.map((_, m) => 5 ** m);
 const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
+/** 1 / SPLIT[m], exact (a power of 2): multiplying by it is the division, without a division's latency. */
+const SPLIT_INVERSE = SPLIT.map((s) => 1 / s);
 
 /**
  * Parses the whole text into the intervals of each key, in input order. When the
@@ -162,7 +164,7 @@ export function parseText(text: string): Parts {
             // exactly, every product and sum below 2^53: with head = hh × 2^(32−m) + hl, it is
             // hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
             const h = head < 0 ? value : head;
-            const hh = Math.floor(h / SPLIT[m]!);
+            const hh = Math.floor(h * SPLIT_INVERSE[m]!);
             const rest = (h - hh * SPLIT[m]!) * POW10[m]! + (head < 0 ? 0 : value);
             const carry = Math.floor(rest / TWO_32);
             hi = hh * POW5[m]! + carry;
