@@ -17,7 +17,7 @@
  */
 import { execa } from 'execa';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import { startDb, type DbInstance, type DbOptions } from './db.js';
+import { startDb, type DbInstance, type DbOptions, type MariadbEra } from './db.js';
 
 export type ProvisionMethod = 'replication' | 'snapshot' | 'empty-transactions';
 export const PROVISION_METHODS: readonly ProvisionMethod[] = ['replication', 'snapshot', 'empty-transactions'];
@@ -42,6 +42,8 @@ export async function startTopology(
     args?: string[];
     placement?: Array<{ netns: string; address: string }>;
     flavor?: DbInstance['flavor'];
+    /** For flavor 'mariadb': which release line (default 10.11). */
+    mariadbEra?: MariadbEra;
   } = {},
 ): Promise<Topology> {
   const count = options.replicas ?? 2;
@@ -50,6 +52,7 @@ export async function startTopology(
       const at = options.placement?.[i];
       return startDb({
         flavor: options.flavor ?? 'mysql',
+        mariadbEra: options.mariadbEra,
         serverId: i + 1,
         name: i === 0 ? 'primary' : `replica${i}`,
         args: options.args,
