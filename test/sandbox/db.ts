@@ -180,13 +180,17 @@ export class DbInstance {
     return this.netns ? ['ip', ['netns', 'exec', this.netns, ...argv]] : [argv[0]!, argv.slice(1)];
   }
 
+  /** MariaDB 11.8's Debian packages moved the error messages from /usr/share/mysql to /usr/share/mariadb. */
+  private messagesDir(): string {
+    return this.flavor === 'mariadb' && this.mariadbEra === '11.8' ? 'usr/share/mariadb' : 'usr/share/mysql';
+  }
+
   private serverArgs(): string[] {
     const r = (p: string) => join(this.root, p);
     const common = [
       '--no-defaults',
       `--basedir=${r('usr')}`,
-      // MariaDB 11.8's Debian packages moved the error messages from /usr/share/mysql to /usr/share/mariadb
-      `--lc-messages-dir=${r(this.flavor === 'mariadb' && this.mariadbEra === '11.8' ? 'usr/share/mariadb' : 'usr/share/mysql')}`,
+      `--lc-messages-dir=${r(this.messagesDir())}`,
       `--datadir=${this.dataDir}`,
       '--user=root',
       `--bind-address=${this.bindAddress}`,

@@ -82,7 +82,8 @@ export async function replicateFrom(replica: DbInstance, source: DbInstance): Pr
     // 11.8 stops with error 2026 "SSL certificate is self-signed": TLS stays on, the check of who signed goes
     // (10.11's default).
     await replica.query(
-      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = 'root', MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_SSL_VERIFY_SERVER_CERT = 0`,
+      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = 'root', MASTER_PASSWORD = '', ` +
+        'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_SSL_VERIFY_SERVER_CERT = 0',
       [source.host, source.port],
     );
     await replica.query('START SLAVE');
