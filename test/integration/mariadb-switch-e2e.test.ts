@@ -14,7 +14,10 @@
  * brings its own topology, source and task, and hands the stack back clean
  * (task stopped, source removed, downstream `app` dropped). On 11.8 the same
  * statements meet another server: utf8mb4 with the uca1400 collation by
- * default, replication over TLS by default, /usr/share/mariadb.
+ * default, replication over TLS by default, /usr/share/mariadb. Both cases
+ * run on each era: the switch is where DM itself reads an 11.8 binary log and
+ * moves (nothing else shows DM works with 11.8), and the refusal (a few
+ * seconds) reads 11.8's own GTID state of a local write.
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
