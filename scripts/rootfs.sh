@@ -4,20 +4,23 @@
 #
 #   scripts/rootfs.sh mysql     -> MySQL 9.7 from Debian sid
 #   scripts/rootfs.sh mariadb   -> MariaDB 10.11 from Debian bookworm
+#   scripts/rootfs.sh mariadb-11.8 -> MariaDB 11.8 from Debian trixie (the next MariaDB LTS era)
 #
 # Prints the root's path on stdout. The servers inside run without chroot,
 # through the root's own dynamic loader (see test/sandbox/mysql.ts).
 # Needs root (debootstrap, chroot, mount) and reaches only Debian's packages.
 set -euo pipefail
 
-flavor="${1:?usage: rootfs.sh mysql|mariadb}"
+flavor="${1:?usage: rootfs.sh mysql|mariadb|mariadb-11.8}"
 cache="${DM_SWITCH_CACHE:-$HOME/.cache/dm-switch}"
 # Bump ROOTFS_REV when the recipe below changes, so caches are rebuilt.
 ROOTFS_REV=1
+want_version=''
 case "$flavor" in
   mysql)   suite=sid;      packages=(mysql-server-core mysql-client) ;;
   mariadb) suite=bookworm; packages=(mariadb-server-core mariadb-client-core) ;;
-  *) echo "rootfs.sh: unknown flavor '$flavor' (use mysql or mariadb)" >&2; exit 2 ;;
+  mariadb-11.8) suite=trixie; packages=(mariadb-server-core mariadb-client-core); want_version='1:11.8.' ;;
+  *) echo "rootfs.sh: unknown flavor '$flavor' (use mysql, mariadb or mariadb-11.8)" >&2; exit 2 ;;
 esac
 root="$cache/rootfs-$flavor-$suite-r$ROOTFS_REV"
 stamp="$root/.dm-switch-ready"
@@ -50,7 +53,7 @@ make_template() {
         --log-error="$cache/rootfs-$flavor-template.log" || {
         log "mysqld --initialize failed:"; tail -20 "$cache/rootfs-$flavor-template.log" >&2; return 1; }
       ;;
-    mariadb)
+    mariadb | mariadb-11.8)
       mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
       chroot "$root" mariadb-install-db --no-defaults --force --user=root --datadir=/var/lib/dm-switch-template.tmp \
         --auth-root-authentication-method=normal --skip-test-db >"$cache/rootfs-$flavor-template.log" 2>&1 || {
@@ -87,6 +90,9 @@ chroot "$tmp" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-inst
 chroot "$tmp" apt-get clean >/dev/null 2>&1 || true
 umount "$tmp/proc"
 version=$(chroot "$tmp" dpkg-query -W -f '${Version}' "${packages[0]}")
+if [[ -n "$want_version" && "$version" != "$want_version"* ]]; then
+  log "Debian $suite installed ${packages[0]} $version, not the ${want_version#1:}x this flavor names"; exit 1
+fi
 rm -rf "$root"
 mv "$tmp" "$root"
 make_template

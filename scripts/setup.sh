@@ -41,12 +41,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-# In parallel: MySQL 9.7 (Debian sid) and MariaDB 10.11 (Debian bookworm)
+# In parallel: MySQL 9.7 (Debian sid), MariaDB 10.11 (Debian bookworm) and 11.8 (trixie)
 # roots, and the Go builds (the temporal CLI, the Temporal server and its SQL
 # schema tool for the cluster tests, then DM's binaries).
 pids=()
 scripts/rootfs.sh mysql >/dev/null & pids+=($!)
 scripts/rootfs.sh mariadb >/dev/null & pids+=($!)
+scripts/rootfs.sh mariadb-11.8 >/dev/null & pids+=($!)
 scripts/build-temporal.sh >/dev/null & pids+=($!)
 scripts/build-temporal-server.sh >/dev/null & pids+=($!)
 scripts/build-dm.sh --with-tidb >/dev/null & pids+=($!)

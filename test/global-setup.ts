@@ -9,5 +9,11 @@ import { dmBinDir } from './sandbox/dm.js';
 import { temporalBinary } from './sandbox/temporal.js';
 
 export default async function setup(): Promise<void> {
-  await Promise.all([dbRoot('mysql'), dbRoot('mariadb'), temporalBinary(), dmBinDir({ withTidb: true })]);
+  await Promise.all([
+    dbRoot('mysql'),
+    dbRoot('mariadb', '10.11'),
+    dbRoot('mariadb', '11.8'),
+    temporalBinary(),
+    dmBinDir({ withTidb: true }),
+  ]);
 }

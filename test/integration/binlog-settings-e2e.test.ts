@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
-import type { DbInstance } from '../sandbox/db.js';
+import { MARIADB_ERAS, type DbInstance, type MariadbEra } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
@@ -247,21 +247,17 @@ describe('binary log settings DM cannot read, and a dead primary (real stack)', 
  * MariaDB with gtid_strict_mode after two failovers: P (server 1) dies, A (server 2) is promoted and B
  * replicates from it, DM reads A; then A dies too. B's gtid_binlog_state still names P's last entry
  * (0-1-n), which is behind DM's position in domain 0 (0-2-m): part of the stream DM read, not errant.
+ * Run on each MariaDB era (what gtid_binlog_state keeps after a failover is the server's, not ours),
+ * one stack for both: each era hands it back with its task and source removed and downstream `app` dropped.
  */
 describe('MariaDB gtid_strict_mode after a failover (real stack)', { timeout: 400_000 }, () => {
   const MQUEUE = 'e2e-binlog-mariadb';
-  const MSOURCE = 'mariadb-strict-01';
-  const MTASK = 'maria-strict-to-downstream';
   let mstack: Stack;
-  let topo: Topology;
   let mclient: Client;
   let stopWorker: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    [mstack, topo] = await Promise.all([
-      startStack({ temporal: true, dm: true }),
-      startTopology({ flavor: 'mariadb', replicas: 2, args: ['--gtid-strict-mode=ON'] }),
-    ]);
+    mstack = await startStack({ temporal: true, dm: true });
     const w = await startInProcessWorker(mstack.temporal!.address, mstack.workerConfigYaml(MQUEUE));
     ({ client: mclient, stop: stopWorker } = w);
   }, 300_000);
@@ -269,51 +265,70 @@ describe('MariaDB gtid_strict_mode after a failover (real stack)', { timeout: 40
   afterAll(async () => {
     await stopWorker?.();
     await mstack?.stop();
-    await topo?.destroy();
   });
 
-  it("given the old primary's entry behind DM's position on the survivor, should not call it errant", async () => {
-    const [p, ma, mb] = topo.all() as [DbInstance, DbInstance, DbInstance];
-    const down = mstack.downstream!;
-    // P (server 1) writes, then dies; A (server 2) is promoted and B follows it
-    await p.query('CREATE DATABASE IF NOT EXISTS warmup; CREATE TABLE IF NOT EXISTS warmup.t (id INT PRIMARY KEY)');
-    await p.query('INSERT INTO warmup.t VALUES (1), (2)');
-    await Promise.all([waitCaughtUp(ma, p), waitCaughtUp(mb, p)]);
-    p.kill();
-    await p.waitExit();
-    await ma.query('STOP SLAVE; RESET SLAVE ALL');
-    await replicateFrom(mb, ma);
-    await ma.query('INSERT INTO warmup.t VALUES (3)');
-    // DM reads A from its position after the failover (0-2-n): it never saw server 1's GTIDs
-    const [master] = await ma.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
-    const gtid = await ma.variable('gtid_binlog_pos');
-    expect(gtid).toMatch(/^0-2-\d+$/);
-    const meta = { 'binlog-name': master!.File, 'binlog-pos': Number(master!.Position), 'binlog-gtid': gtid };
-    await createSource(mstack.dm!, MSOURCE, ma);
-    const config = stringify(taskConfig(MTASK, [MSOURCE], down, meta));
-    expectOk('start-task', await mstack.dm!.ctl(['start-task', await mstack.dm!.file(`task-${MTASK}.yaml`, config)]));
-    await writeRows(ma, 5);
-    await waitCaughtUp(mb, ma);
-    await downstreamMatches(ma, down, 90_000);
-    expect(await mb.variable('gtid_binlog_state')).toMatch(/0-1-\d+.*0-2-\d+|0-2-\d+.*0-1-\d+/);
-    // A dies too: DM's old instance and B's source are both gone
-    ma.kill();
-    await ma.waitExit();
-    const r: AddressSwitchRequest = {
-      sourceId: MSOURCE,
-      newInstance: { host: mb.host, port: mb.port, credentials: 'sandbox-root' },
-      oldInstance: { host: ma.host, port: ma.port, credentials: 'sandbox-root' },
-      taskCredentials: 'sandbox-root',
-      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
-    };
-    const { status, error } = await runSwitch(mclient, 'addressSwitch', MQUEUE, r);
-    const all = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
-    expect(error, all).toBeUndefined();
-    expect(status.outcome).toBe('switched');
-    const behind = /0-1-\d+: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/;
-    expect(all).toMatch(behind);
-    await writeRows(mb, 3);
-    await downstreamMatches(mb, down, 90_000);
-    expect(await taskState(mstack.dm!, MSOURCE, MTASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+  describe.each(MARIADB_ERAS)('on MariaDB %s', (era: MariadbEra) => {
+    const MSOURCE = era === '10.11' ? 'mariadb-strict-01' : 'mariadb118-strict-01';
+    const MTASK = era === '10.11' ? 'maria-strict-to-downstream' : 'maria118-strict-to-downstream';
+    let topo: Topology;
+
+    beforeAll(async () => {
+      topo = await startTopology({ flavor: 'mariadb', mariadbEra: era, replicas: 2, args: ['--gtid-strict-mode=ON'] });
+      expect(await topo.primary.variable('version')).toMatch(new RegExp(`^${era.replace('.', '\\.')}\\.\\d+-MariaDB`));
+    }, 300_000);
+
+    afterAll(async () => {
+      if (mstack?.dm) {
+        await mstack.dm.ctl(['stop-task', MTASK]);
+        await mstack.dm.ctl(['operate-source', 'stop', MSOURCE]);
+        await mstack.downstream!.query('DROP DATABASE IF EXISTS app');
+      }
+      await topo?.destroy();
+    });
+
+    it("given the old primary's entry behind DM's position on the survivor, should not call it errant", async () => {
+      const [p, ma, mb] = topo.all() as [DbInstance, DbInstance, DbInstance];
+      const down = mstack.downstream!;
+      // P (server 1) writes, then dies; A (server 2) is promoted and B follows it
+      await p.query('CREATE DATABASE IF NOT EXISTS warmup; CREATE TABLE IF NOT EXISTS warmup.t (id INT PRIMARY KEY)');
+      await p.query('INSERT INTO warmup.t VALUES (1), (2)');
+      await Promise.all([waitCaughtUp(ma, p), waitCaughtUp(mb, p)]);
+      p.kill();
+      await p.waitExit();
+      await ma.query('STOP SLAVE; RESET SLAVE ALL');
+      await replicateFrom(mb, ma);
+      await ma.query('INSERT INTO warmup.t VALUES (3)');
+      // DM reads A from its position after the failover (0-2-n): it never saw server 1's GTIDs
+      const [master] = await ma.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
+      const gtid = await ma.variable('gtid_binlog_pos');
+      expect(gtid).toMatch(/^0-2-\d+$/);
+      const meta = { 'binlog-name': master!.File, 'binlog-pos': Number(master!.Position), 'binlog-gtid': gtid };
+      await createSource(mstack.dm!, MSOURCE, ma);
+      const config = stringify(taskConfig(MTASK, [MSOURCE], down, meta));
+      expectOk('start-task', await mstack.dm!.ctl(['start-task', await mstack.dm!.file(`task-${MTASK}.yaml`, config)]));
+      await writeRows(ma, 5);
+      await waitCaughtUp(mb, ma);
+      await downstreamMatches(ma, down, 90_000);
+      expect(await mb.variable('gtid_binlog_state')).toMatch(/0-1-\d+.*0-2-\d+|0-2-\d+.*0-1-\d+/);
+      // A dies too: DM's old instance and B's source are both gone
+      ma.kill();
+      await ma.waitExit();
+      const r: AddressSwitchRequest = {
+        sourceId: MSOURCE,
+        newInstance: { host: mb.host, port: mb.port, credentials: 'sandbox-root' },
+        oldInstance: { host: ma.host, port: ma.port, credentials: 'sandbox-root' },
+        taskCredentials: 'sandbox-root',
+        options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+      };
+      const { status, error } = await runSwitch(mclient, 'addressSwitch', MQUEUE, r);
+      const all = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
+      expect(error, all).toBeUndefined();
+      expect(status.outcome).toBe('switched');
+      const behind = /0-1-\d+: logged by server_id 1, at or below DM's position in domain 0; gtid_strict_mode is ON/;
+      expect(all).toMatch(behind);
+      await writeRows(mb, 3);
+      await downstreamMatches(mb, down, 90_000);
+      expect(await taskState(mstack.dm!, MSOURCE, MTASK)).toEqual({ stage: 'Running', unit: 'Sync' });
+    });
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The address switch on a MariaDB upstream, end to end: MariaDB 10.11
- * (a primary and replicas A and B with MariaDB's GTID replication), a DM
+ * The address switch on a MariaDB upstream, end to end, on each MariaDB era
+ * the sandbox has, 10.11 and 11.8 (a primary and replicas A and B with
+ * MariaDB's GTID replication), a DM
  * source with `flavor: mariadb` reading A, TiDB downstream, the Temporal dev
  * server and the real worker. MariaDB's GTIDs (`domain-server-seq`, no
  * gtid_purged, gtid_current_pos) take the other dialect's path through the
@@ -8,12 +9,21 @@
  *
  * The task starts from A's position before the `app` schema existed, so DM
  * itself replicates its DDL downstream (no dump needed).
+ *
+ * Both eras share one stack (Temporal, DM, TiDB, the worker): each era
+ * brings its own topology, source and task, and hands the stack back clean
+ * (task stopped, source removed, downstream `app` dropped). On 11.8 the same
+ * statements meet another server: utf8mb4 with the uca1400 collation by
+ * default, replication over TLS by default, /usr/share/mariadb. Both cases
+ * run on each era: the switch is where DM itself reads an 11.8 binary log and
+ * moves (nothing else shows DM works with 11.8), and the refusal (a few
+ * seconds) reads 11.8's own GTID state of a local write.
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { AddressSwitchRequest } from '../../common/switch/input.js';
-import type { DbInstance } from '../sandbox/db.js';
+import { MARIADB_ERAS, type DbInstance, type MariadbEra } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
@@ -33,50 +43,63 @@ import type { TidbInstance } from '../sandbox/tidb.js';
 import { startTopology, waitCaughtUp, writeRows, type Topology } from '../sandbox/topology.js';
 
 const QUEUE = 'e2e-mariadb';
-const SOURCE = 'mariadb-replica-01';
-const TASK = 'maria-to-downstream';
 let stack: Stack;
-let topology: Topology;
-let primary: DbInstance;
-let a: DbInstance;
-let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
 let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [stack, topology] = await Promise.all([
-    startStack({ temporal: true, dm: true }),
-    startTopology({ flavor: 'mariadb', replicas: 2 }),
-  ]);
+  stack = await startStack({ temporal: true, dm: true });
   ({ dm, downstream: tidb } = stack as Required<Stack>);
-  [primary, a, b] = topology.all() as [DbInstance, DbInstance, DbInstance];
-  // one transaction outside `app`, so the task's starting GTID position is not empty
-  await primary.query('CREATE DATABASE IF NOT EXISTS warmup');
-  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-  const [status] = await a.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
-  const meta = {
-    'binlog-name': status!.File,
-    'binlog-pos': Number(status!.Position),
-    'binlog-gtid': await a.variable('gtid_binlog_pos'),
-  };
-  await createSource(dm, SOURCE, a);
-  const file = await dm.file(`task-${TASK}.yaml`, stringify(taskConfig(TASK, [SOURCE], tidb, meta)));
-  expectOk('start-task', await dm.ctl(['start-task', file]));
   ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(QUEUE)));
 }, 300_000);
 
 afterAll(async () => {
   await stopWorker?.();
   await stack?.stop();
-  await topology?.destroy();
 });
 
 const ref = (db: DbInstance) => ({ host: db.host, port: db.port, credentials: 'sandbox-root' });
-const matches = () => downstreamMatches(primary, tidb, 90_000);
 
-describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
+describe.each(MARIADB_ERAS)('address switch on a MariaDB %s upstream', { timeout: 300_000 }, (era: MariadbEra) => {
+  // 10.11 keeps the names its saved history was recorded with
+  const SOURCE = era === '10.11' ? 'mariadb-replica-01' : 'mariadb118-replica-01';
+  const TASK = era === '10.11' ? 'maria-to-downstream' : 'maria118-to-downstream';
+  let topology: Topology;
+  let primary: DbInstance;
+  let a: DbInstance;
+  let b: DbInstance;
+  const matches = () => downstreamMatches(primary, tidb, 90_000);
+
+  beforeAll(async () => {
+    topology = await startTopology({ flavor: 'mariadb', mariadbEra: era, replicas: 2 });
+    [primary, a, b] = topology.all() as [DbInstance, DbInstance, DbInstance];
+    expect(await primary.variable('version')).toMatch(new RegExp(`^${era.replace('.', '\\.')}\\.\\d+-MariaDB`));
+    // one transaction outside `app`, so the task's starting GTID position is not empty
+    await primary.query('CREATE DATABASE IF NOT EXISTS warmup');
+    await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
+    const [status] = await a.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
+    const meta = {
+      'binlog-name': status!.File,
+      'binlog-pos': Number(status!.Position),
+      'binlog-gtid': await a.variable('gtid_binlog_pos'),
+    };
+    await createSource(dm, SOURCE, a);
+    const file = await dm.file(`task-${TASK}.yaml`, stringify(taskConfig(TASK, [SOURCE], tidb, meta)));
+    expectOk('start-task', await dm.ctl(['start-task', file]));
+  }, 300_000);
+
+  // the next era finds DM and the downstream as the stack started them
+  afterAll(async () => {
+    if (dm) {
+      await dm.ctl(['stop-task', TASK]);
+      await dm.ctl(['operate-source', 'stop', SOURCE]);
+      await tidb.query('DROP DATABASE IF EXISTS app');
+    }
+    await topology?.destroy();
+  });
+
   it('given rows before, during and after, should re-point the source from A to B with every row downstream exactly once', async () => {
     await writeRows(primary, 10);
     await matches();
@@ -93,7 +116,7 @@ describe('address switch on a MariaDB upstream', { timeout: 300_000 }, () => {
     const { status, error, handle } = await runSwitch(client, 'addressSwitch', QUEUE, req, (ended) =>
       writeUntil(ended, () => writeRows(primary, 1)),
     );
-    await saveHistory(handle, 'address-switch-mariadb');
+    if (era === '10.11') await saveHistory(handle, 'address-switch-mariadb'); // one history: the workflow is the same
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     expect(status.steps.map((s) => s.step)).toEqual(addressSwitchSteps(SOURCE, TASK, b));

@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import type { DbInstance } from '../sandbox/db.js';
+import { startDb, type DbInstance } from '../sandbox/db.js';
 import {
   provisionReplica,
   purgeBinaryLogs,
+  replicateFrom,
   startTopology,
   tableChecksum,
   waitCaughtUp,
@@ -83,5 +84,23 @@ describe('MySQL topology', () => {
     } finally {
       await fresh.destroy();
     }
+  });
+});
+
+describe('MariaDB 11.8 topology', () => {
+  // 11.8 replicates over TLS and checks the source's self-signed certificate unless the source is on loopback
+  // (127.0.0.1) or the replication account has a password; the sandbox's hosts in network namespaces are neither
+  it('given a source on an address that is not 127.0.0.1, should replicate as passwordless root over TLS', async () => {
+    const source = await startDb({ flavor: 'mariadb', mariadbEra: '11.8', host: '127.0.0.2', serverId: 1 });
+    extra.push(source);
+    const replica = await startDb({ flavor: 'mariadb', mariadbEra: '11.8', serverId: 2 });
+    extra.push(replica);
+    expect(await source.variable('version')).toMatch(/^11\.8\.\d+-MariaDB/);
+    await replicateFrom(replica, source);
+    await writeRows(source, 3);
+    await waitCaughtUp(replica, source, 20_000);
+    const [status] = await replica.query<Record<string, unknown>>('SHOW SLAVE STATUS');
+    expect(status).toMatchObject({ Slave_IO_Running: 'Yes', Master_SSL_Allowed: 'Yes' });
+    expect(await tableChecksum(replica)).toEqual(await tableChecksum(source));
   });
 });

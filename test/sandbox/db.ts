@@ -1,5 +1,5 @@
 /**
- * Real MySQL 9.7 and MariaDB 10.11 servers for tests: any number of instances
+ * Real MySQL 9.7, MariaDB 10.11 and MariaDB 11.8 servers for tests: any number of instances
  * on free loopback ports, binary logging and GTIDs on, each in its own data
  * directory, torn down even when a test fails.
  *
@@ -8,6 +8,7 @@
  * without chroot through the root's own dynamic loader.
  *
  *   const db = await startDb({ flavor: 'mysql', serverId: 1 });
+ *   const maria = await startDb({ flavor: 'mariadb', mariadbEra: '11.8' });
  *   await db.query('SELECT @@GLOBAL.gtid_executed');
  *   await db.stop();            // or db.kill() for a crash
  */
@@ -23,23 +24,38 @@ import { waitUntilReady } from './ready.js';
 
 export type DbFlavor = Flavor;
 
+/**
+ * The MariaDB release line a 'mariadb' server runs: 10.11 (Debian bookworm) or 11.8 (Debian trixie), each
+ * its own root file system. The product sees both as flavor 'mariadb'; suites run their MariaDB cases on each.
+ */
+export type MariadbEra = '10.11' | '11.8';
+export const MARIADB_ERAS: readonly MariadbEra[] = ['10.11', '11.8'];
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const rootCache = new Map<DbFlavor, Promise<string>>();
+const rootCache = new Map<string, Promise<string>>();
+
+/** scripts/rootfs.sh's name for the root of `flavor` (and, for MariaDB, `era`). */
+function rootfsName(flavor: DbFlavor, era: MariadbEra): string {
+  return flavor === 'mariadb' && era === '11.8' ? 'mariadb-11.8' : flavor;
+}
 
 /** Path of the cached root file system for `flavor`, building it on first use (needs root). */
-export function dbRoot(flavor: DbFlavor): Promise<string> {
-  let root = rootCache.get(flavor);
+export function dbRoot(flavor: DbFlavor, era: MariadbEra = '10.11'): Promise<string> {
+  const name = rootfsName(flavor, era);
+  let root = rootCache.get(name);
   if (root === undefined) {
-    root = execa('bash', [join(repoRoot, 'scripts/rootfs.sh'), flavor], { stderr: 'inherit' }).then((r) =>
+    root = execa('bash', [join(repoRoot, 'scripts/rootfs.sh'), name], { stderr: 'inherit' }).then((r) =>
       r.stdout.trim(),
     );
-    rootCache.set(flavor, root);
+    rootCache.set(name, root);
   }
   return root;
 }
 
 export interface DbOptions {
   flavor?: DbFlavor;
+  /** For flavor 'mariadb': which release line (default 10.11). */
+  mariadbEra?: MariadbEra;
   /** server_id; distinct per instance of a topology. Default: derived from the port. */
   serverId?: number;
   /** Extra server options, e.g. ['--gtid-mode=OFF']. */
@@ -83,9 +99,10 @@ let exitHookInstalled = false;
 /** Starts one server and waits until it accepts connections. */
 export async function startDb(options: DbOptions = {}): Promise<DbInstance> {
   const flavor = options.flavor ?? 'mysql';
-  const root = await dbRoot(flavor);
+  const era = options.mariadbEra ?? '10.11';
+  const root = await dbRoot(flavor, era);
   const port = options.port ?? (await freePort());
-  const name = options.name ?? `${flavor}-${port}`;
+  const name = options.name ?? `${rootfsName(flavor, era)}-${port}`;
   const base = await mkdtemp(join(process.env.DM_SWITCH_SANDBOX_DIR ?? tmpdir(), `dm-switch-${name}-`));
   const dataDir = join(base, 'data');
   await cp(join(root, 'var/lib/dm-switch-template'), dataDir, { recursive: true });
@@ -101,6 +118,7 @@ export async function startDb(options: DbOptions = {}): Promise<DbInstance> {
     options.args ?? [],
     options.netns,
     options.bindAddress,
+    era,
   );
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -129,6 +147,8 @@ export class DbInstance {
     private extraArgs: string[],
     readonly netns?: string,
     bindAddress?: string,
+    /** For a MariaDB server: its release line. */
+    readonly mariadbEra: MariadbEra = '10.11',
   ) {
     this.bindAddress = bindAddress ?? host;
   }
@@ -160,12 +180,17 @@ export class DbInstance {
     return this.netns ? ['ip', ['netns', 'exec', this.netns, ...argv]] : [argv[0]!, argv.slice(1)];
   }
 
+  /** MariaDB 11.8's Debian packages moved the error messages from /usr/share/mysql to /usr/share/mariadb. */
+  private messagesDir(): string {
+    return this.flavor === 'mariadb' && this.mariadbEra === '11.8' ? 'usr/share/mariadb' : 'usr/share/mysql';
+  }
+
   private serverArgs(): string[] {
     const r = (p: string) => join(this.root, p);
     const common = [
       '--no-defaults',
       `--basedir=${r('usr')}`,
-      `--lc-messages-dir=${r('usr/share/mysql')}`,
+      `--lc-messages-dir=${r(this.messagesDir())}`,
       `--datadir=${this.dataDir}`,
       '--user=root',
       `--bind-address=${this.bindAddress}`,
@@ -277,7 +302,8 @@ export class DbInstance {
   }
 
   describe(): string {
-    return `${this.flavor} server ${this.host}:${this.port} (server_id ${this.serverId}, ${this.baseDir})`;
+    const what = this.flavor === 'mariadb' ? `mariadb ${this.mariadbEra}` : this.flavor;
+    return `${what} server ${this.host}:${this.port} (server_id ${this.serverId}, ${this.baseDir})`;
   }
 
   private async closePool(): Promise<void> {

@@ -17,7 +17,7 @@
  */
 import { execa } from 'execa';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
-import { startDb, type DbInstance, type DbOptions } from './db.js';
+import { startDb, type DbInstance, type DbOptions, type MariadbEra } from './db.js';
 
 export type ProvisionMethod = 'replication' | 'snapshot' | 'empty-transactions';
 export const PROVISION_METHODS: readonly ProvisionMethod[] = ['replication', 'snapshot', 'empty-transactions'];
@@ -42,6 +42,8 @@ export async function startTopology(
     args?: string[];
     placement?: Array<{ netns: string; address: string }>;
     flavor?: DbInstance['flavor'];
+    /** For flavor 'mariadb': which release line (default 10.11). */
+    mariadbEra?: MariadbEra;
   } = {},
 ): Promise<Topology> {
   const count = options.replicas ?? 2;
@@ -50,6 +52,7 @@ export async function startTopology(
       const at = options.placement?.[i];
       return startDb({
         flavor: options.flavor ?? 'mysql',
+        mariadbEra: options.mariadbEra,
         serverId: i + 1,
         name: i === 0 ? 'primary' : `replica${i}`,
         args: options.args,
@@ -73,8 +76,14 @@ export async function startTopology(
 export async function replicateFrom(replica: DbInstance, source: DbInstance): Promise<void> {
   if (replica.flavor === 'mariadb') {
     await replica.query('STOP SLAVE');
+    // MariaDB 11.8 replicates over TLS and verifies the source's certificate by default; the source's certificate
+    // is self-signed (generated at start), which 11.8 accepts only through the replication password's fingerprint
+    // or on a loopback address. The sandbox replicates as passwordless root, also across network namespaces, where
+    // 11.8 stops with error 2026 "SSL certificate is self-signed": TLS stays on, the check of who signed goes
+    // (10.11's default).
     await replica.query(
-      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = 'root', MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
+      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = 'root', MASTER_PASSWORD = '', ` +
+        'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_SSL_VERIFY_SERVER_CERT = 0',
       [source.host, source.port],
     );
     await replica.query('START SLAVE');
