@@ -63,12 +63,11 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
     out.push(
       '',
       '  approvals:',
-      ...s.approvals.map(
-        (a) =>
-          `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}` +
-          `${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}` +
-          `${a.comment ? `: ${a.comment}` : ''}`,
-      ),
+      ...s.approvals.map((a) => {
+        const identity = a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : '';
+        const via = a.via ? ` (${a.via}${identity})` : '';
+        return `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${via}${a.comment ? `: ${a.comment}` : ''}`;
+      }),
     );
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
   const next = whatNext(s);
@@ -101,10 +100,8 @@ function whatNext(s: SwitchStatus): string | null {
       .map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason))
       .filter(Boolean)
       .at(-1);
-    return (
-      `${undone}. ${stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. '}Start ` +
-      `the switch again once that is dealt with.`
-    );
+    const why = stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. ';
+    return `${undone}. ${why}Start the switch again once that is dealt with.`;
   }
   return null;
 }

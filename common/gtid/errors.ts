@@ -31,5 +31,7 @@ function excerpt(input: string, position: number): string {
   const before = input.slice(Math.max(0, position - 20), position);
   const after = input.slice(position, position + 20);
   const show = (s: string) => JSON.stringify(s).slice(1, -1);
-  return `"${position > 20 ? '…' : ''}${show(before)}[HERE]${show(after)}${position + 20 < input.length ? '…' : ''}"`;
+  const head = position > 20 ? '…' : '';
+  const tail = position + 20 < input.length ? '…' : '';
+  return `"${head}${show(before)}[HERE]${show(after)}${tail}"`;
 }
