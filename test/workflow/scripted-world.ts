@@ -922,9 +922,14 @@ export interface CandidateSpec {
 /**
  * A scripted world for target choice: the VIP switch's world (fakeWorld),
  * with the candidates given here (any other host does not answer) and
- * `discovered`, the replicas SHOW REPLICAS lists on the old instance.
+ * `discovered`, the replicas SHOW REPLICAS lists on the old instance, or
+ * 'unanswered': the asked instance does not answer discovery (said in other
+ * words than the real activity's, so that only the typed field can tell).
  */
-export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, discovered: string[] = []) {
+export function fakeCandidateWorld(
+  candidates: Record<string, CandidateSpec>,
+  discovered: string[] | 'unanswered' = [],
+) {
   const base = fakeWorld();
   const { calls } = base;
   const hosts = Object.keys(candidates);
@@ -957,8 +962,10 @@ export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, di
     async mysqlDiscoverReplicas(req: { ask: { host: string } }) {
       calls.push(`discover ${req.ask.host}`);
       const at = `${req.ask.host}:3306`;
+      if (discovered === 'unanswered')
+        return { asked: [`${at}: connection refused (scripted)`], found: [], unanswered: [at] };
       const found = discovered.map((host) => ({ host, port: 3306, via: `replica of ${at}` }));
-      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found };
+      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found, unanswered: [] };
     },
   };
   return { ...base, activities };
