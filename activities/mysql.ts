@@ -246,7 +246,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * report_host is set), and with `alsoItsSource`, the replicas of the
      * instance's own replication source too. Only reads. Each instance
      * asked is named in `asked`, with what it answered or why it did not,
-     * so a person sees where the list came from.
+     * so a person sees where the list came from; those that did not answer
+     * are also in `unanswered` (host:port), for the workflow to decide on.
      */
     async mysqlDiscoverReplicas(req: {
       ask: InstanceRef;
@@ -257,9 +258,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     }): Promise<{
       found: Array<Endpoint & { via: string }>;
       asked: string[];
+      unanswered: string[];
     }> {
       const found: Array<Endpoint & { via: string }> = [];
       const asked: string[] = [];
+      const unanswered: string[] = [];
       const list = async (ref: InstanceRef, source: boolean): Promise<void> => {
         const address = `${ref.host}:${ref.port}`;
         let c: mysql.Connection;
@@ -273,6 +276,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           }
           if (e instanceof ApplicationFailure) throw e;
           asked.push(`${address}: does not answer (${(e as Error).message})`);
+          unanswered.push(address);
           return;
         }
         try {
@@ -310,7 +314,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       };
       await list(req.ask, req.alsoItsSource);
       const seen = new Set<string>();
-      return { found: found.filter((f) => !seen.has(`${f.host}:${f.port}`) && seen.add(`${f.host}:${f.port}`)), asked };
+      const unique = found.filter((f) => !seen.has(`${f.host}:${f.port}`) && seen.add(`${f.host}:${f.port}`));
+      return { found: unique, asked, unanswered };
     },
 
     /**
