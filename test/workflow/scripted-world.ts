@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids } from '../../activities/dm/positions.js';
-import { dumpsMoved } from '../../activities/mysql.js';
+import { dumpsMoved, type LoginCheck } from '../../activities/mysql.js';
+import type { TaskCheck } from '../../activities/dm/tasks.js';
 import type {
   BinlogDumpClient,
   InstanceFacts,
@@ -598,11 +599,11 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
       calls.push('saveConfigs');
       return { source: 'source-id: src\n', tasks: saved };
     },
-    async mysqlCheckLogin() {
-      return { ok: true as const, version: '9.7.4' };
+    async mysqlCheckLogin(_ref: { host: string }): Promise<LoginCheck> {
+      return { ok: true, version: '9.7.4' };
     },
-    async dmCheckTasks() {
-      return Object.fromEntries(saved.map((t) => [t.name, 'pass']));
+    async dmCheckTasks(): Promise<Record<string, TaskCheck>> {
+      return Object.fromEntries(saved.map((t) => [t.name, { checked: true, summary: 'passed' }]));
     },
     async mysqlReadCheckpoint() {
       return { binlogGtid: `${U}:1-100`, binlogName: 'binlog.000001', binlogPos: 4 };
@@ -809,7 +810,7 @@ export function fakeDrainWorld(list: DrainSource[]) {
       return { source: `source-id: ${req.sourceId}\n`, tasks: saved(req.tasks) };
     },
     async dmCheckTasks(req: { tasks: Array<{ name: string }> }) {
-      return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass']));
+      return Object.fromEntries(req.tasks.map((t) => [t.name, { checked: true, summary: 'passed' }]));
     },
     async dmTaskShardModes() {
       return {};
