@@ -21,6 +21,7 @@ import { isIP } from 'node:net';
 import {
   dmReader,
   dumpsMoved,
+  loginDenied,
   loginRefused,
   mysqlConnector,
   replicaState,
@@ -31,6 +32,12 @@ import { mysqlInspector } from './mysql-inspect.js';
 
 export { dmReader, dumpsMoved, isAccessError, MAX_CHAIN_DEPTH } from './mysql-connection.js';
 export type { CredentialResolver, Credentials, Destination } from './mysql-connection.js';
+
+/** A credential's login, tried: the server's version, or why it did not log in. */
+export type LoginCheck =
+  | { ok: true; version: string }
+  /** `denied`: the server refused the user or its password (not: the password was withheld, or nobody answered). */
+  | { ok: false; error: string; denied: boolean };
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
   const conn = mysqlConnector(resolve, options);
@@ -321,9 +328,12 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     /**
      * Checks that a credential reference logs in to an address (a downstream,
      * or a source's replication user), so a wrong password is found before
-     * anything changes. Returns the server version, or the error in words.
+     * anything changes. Returns the server version, or the error in words
+     * and whether the server itself refused the user or its password
+     * (`denied`; its words then already say to fix the reference or the
+     * grants).
      */
-    async mysqlCheckLogin(ref: InstanceRef): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
+    async mysqlCheckLogin(ref: InstanceRef): Promise<LoginCheck> {
       try {
         const c = await connect(ref);
         try {
@@ -333,7 +343,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         }
       } catch (e) {
         if (e instanceof ApplicationFailure && !loginRefused(e)) throw e;
-        return { ok: false, error: (e as Error).message };
+        return { ok: false, error: (e as Error).message, denied: loginDenied(e) };
       }
     },
 

@@ -224,14 +224,14 @@ async function saveConfigs(t: Tracker, s: AddressState): Promise<void> {
   const checked = Object.entries(
     await dm.dmCheckTasks({ dmCluster, tasks: saved.tasks, credentials: input.taskCredentials }),
   );
-  const unchecked = checked.filter(([, r]) => r.startsWith('not checked'));
+  const unchecked = checked.filter(([, r]) => !r.checked);
   if (unchecked.length) {
-    const which = unchecked.map(([n, r]) => `task ${n} (${r})`).join(', ');
+    const which = unchecked.map(([n, r]) => `task ${n} (${r.summary})`).join(', ');
     t.decide('warn', `check-task could not check ${which}: start-task checks them on the new source`);
   }
-  const passed = checked.filter(([, r]) => !r.startsWith('not checked'));
+  const passed = checked.filter(([, r]) => r.checked);
   if (passed.length) {
-    const which = passed.map(([n, r]) => `task ${n} (check-task ${r})`).join(', ');
+    const which = passed.map(([n, r]) => `task ${n} (check-task ${r.summary})`).join(', ');
     t.decide('go', `DM accepts the saved configuration of ${which}, normalised as start-task will get it`);
   }
 }
