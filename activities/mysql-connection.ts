@@ -90,12 +90,17 @@ const ACCESS_ERRORS = new Set([
 ]);
 
 const LOGIN_REFUSED = 'login-refused';
+/** The server refused the user or its password: the failure's message says to fix the reference or the grants. */
+const LOGIN_DENIED = 'login-denied';
 /**
  * A login that did not happen for a reason of this server (refused, or not to be trusted with the password), not an
  * outage.
  */
 export const loginRefused = (e: unknown): e is ApplicationFailure =>
-  e instanceof ApplicationFailure && (e.details?.[0] === LOGIN_REFUSED || e.details?.[0] === CREDENTIAL_NOT_BOUND);
+  e instanceof ApplicationFailure &&
+  [LOGIN_REFUSED, LOGIN_DENIED, CREDENTIAL_NOT_BOUND].includes(e.details?.[0] as string);
+/** The server itself refused the user or its password (not: the password was withheld, or nobody answered). */
+export const loginDenied = (e: unknown): boolean => e instanceof ApplicationFailure && e.details?.[0] === LOGIN_DENIED;
 
 /** The server could not prove itself over TLS (or offers none): the password was not sent. */
 const TLS_ERRORS = new Set([
@@ -211,7 +216,7 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
             `(user ${creds.user}): ` +
             `${(e as Error).message}; fix the reference on the worker or the server's grants`,
           SwitchErrorType.InvalidInput,
-          LOGIN_REFUSED,
+          LOGIN_DENIED,
         );
       }
       throw e;

@@ -73,8 +73,9 @@ export function mysqlInspector(conn: MysqlConnector) {
         `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, ` +
           `@@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, @@GLOBAL.read_only AS ro, ` +
           (mysqlFlavor
-            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, @@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.super_read_only AS sro,
-               @@GLOBAL.log_replica_updates AS lru, @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
+            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, ` +
+              `@@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.super_read_only AS sro, ` +
+              `@@GLOBAL.log_replica_updates AS lru, @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
             : `@@GLOBAL.log_slave_updates AS lru, @@GLOBAL.gtid_strict_mode AS strict, ` +
               `@@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_current_pos AS executed`),
       ))!;

@@ -21,6 +21,7 @@ import { isIP } from 'node:net';
 import {
   dmReader,
   dumpsMoved,
+  loginDenied,
   loginRefused,
   mysqlConnector,
   replicaState,
@@ -31,6 +32,12 @@ import { mysqlInspector } from './mysql-inspect.js';
 
 export { dmReader, dumpsMoved, isAccessError, MAX_CHAIN_DEPTH } from './mysql-connection.js';
 export type { CredentialResolver, Credentials, Destination } from './mysql-connection.js';
+
+/** A credential's login, tried: the server's version, or why it did not log in. */
+export type LoginCheck =
+  | { ok: true; version: string }
+  /** `denied`: the server refused the user or its password (not: the password was withheld, or nobody answered). */
+  | { ok: false; error: string; denied: boolean };
 
 export function createMysqlActivities(resolve: CredentialResolver, options: { connectTimeoutMs?: number } = {}) {
   const conn = mysqlConnector(resolve, options);
@@ -246,7 +253,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
      * report_host is set), and with `alsoItsSource`, the replicas of the
      * instance's own replication source too. Only reads. Each instance
      * asked is named in `asked`, with what it answered or why it did not,
-     * so a person sees where the list came from.
+     * so a person sees where the list came from; those that did not answer
+     * are also in `unanswered` (host:port), for the workflow to decide on.
      */
     async mysqlDiscoverReplicas(req: {
       ask: InstanceRef;
@@ -257,9 +265,11 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
     }): Promise<{
       found: Array<Endpoint & { via: string }>;
       asked: string[];
+      unanswered: string[];
     }> {
       const found: Array<Endpoint & { via: string }> = [];
       const asked: string[] = [];
+      const unanswered: string[] = [];
       const list = async (ref: InstanceRef, source: boolean): Promise<void> => {
         const address = `${ref.host}:${ref.port}`;
         let c: mysql.Connection;
@@ -273,6 +283,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           }
           if (e instanceof ApplicationFailure) throw e;
           asked.push(`${address}: does not answer (${(e as Error).message})`);
+          unanswered.push(address);
           return;
         }
         try {
@@ -310,15 +321,19 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       };
       await list(req.ask, req.alsoItsSource);
       const seen = new Set<string>();
-      return { found: found.filter((f) => !seen.has(`${f.host}:${f.port}`) && seen.add(`${f.host}:${f.port}`)), asked };
+      const unique = found.filter((f) => !seen.has(`${f.host}:${f.port}`) && seen.add(`${f.host}:${f.port}`));
+      return { found: unique, asked, unanswered };
     },
 
     /**
      * Checks that a credential reference logs in to an address (a downstream,
      * or a source's replication user), so a wrong password is found before
-     * anything changes. Returns the server version, or the error in words.
+     * anything changes. Returns the server version, or the error in words
+     * and whether the server itself refused the user or its password
+     * (`denied`; its words then already say to fix the reference or the
+     * grants).
      */
-    async mysqlCheckLogin(ref: InstanceRef): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
+    async mysqlCheckLogin(ref: InstanceRef): Promise<LoginCheck> {
       try {
         const c = await connect(ref);
         try {
@@ -328,7 +343,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
         }
       } catch (e) {
         if (e instanceof ApplicationFailure && !loginRefused(e)) throw e;
-        return { ok: false, error: (e as Error).message };
+        return { ok: false, error: (e as Error).message, denied: loginDenied(e) };
       }
     },
 

@@ -107,8 +107,8 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     if (ca && scheduled.get(String(ca.scheduledEventId))?.type === 'dmAwaitSyncing') runningAgain = ms(e.eventTime);
   }
   if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the await-syncing activity');
-  // each activity inside the window: time in the queue (scheduled → started), its run (started → completed), and the
-  // workflow's own time before it (previous completion, or the pause, → scheduled)
+  // each activity inside the window: time in the queue (scheduled → started), its run (started → completed), and
+  // the workflow's own time before it (previous completion, or the pause, → scheduled)
   const started = new Map<string, number>();
   let previousEnd = pauseIssued;
   for (const e of events) {

@@ -46,6 +46,12 @@ import {
 
 export { EXIT } from './cli-support.js';
 
+/** What `watch` prints after the outcome: the operator's actions, when there are any. */
+function operatorActionsText(actions: string[]): string {
+  if (!actions.length) return '';
+  return `\nOPERATOR ACTION NEEDED:\n${actions.map((a) => `  ${a}`).join('\n')}`;
+}
+
 export function program(): Command {
   const g: Globals = { output: 'text', taskQueue: DEFAULT_TASK_QUEUE };
   const cmd = new Command('dm-switch')
@@ -222,12 +228,7 @@ export function program(): Command {
           return;
         }
         const s = await follow(client, workflowId, g);
-        print(
-          g,
-          s,
-          `${workflowId}: ${s.outcome ?? s.phase}` +
-            `${s.operatorActions.length ? `\nOPERATOR ACTION NEEDED:\n${s.operatorActions.map((a) => `  ${a}`).join('\n')}` : ''}`,
-        );
+        print(g, s, `${workflowId}: ${s.outcome ?? s.phase}${operatorActionsText(s.operatorActions)}`);
         done(exitFor(s.outcome));
       });
     });

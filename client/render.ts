@@ -64,12 +64,11 @@ export function renderStatus(workflowId: string, s: SwitchStatus): string {
     out.push(
       '',
       '  approvals:',
-      ...s.approvals.map(
-        (a) =>
-          `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}` +
-          `${a.via ? ` (${a.via}${a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : ''})` : ''}` +
-          `${a.comment ? `: ${a.comment}` : ''}`,
-      ),
+      ...s.approvals.map((a) => {
+        const identity = a.identity !== undefined ? `, Temporal identity ${a.identity || 'not given'}` : '';
+        const via = a.via ? ` (${a.via}${identity})` : '';
+        return `    ${a.gate}: ${a.state}${a.by ? ` by ${a.by}` : ''}${via}${a.comment ? `: ${a.comment}` : ''}`;
+      }),
     );
   if (s.operatorActions.length) out.push('', '  OPERATOR ACTION NEEDED:', ...s.operatorActions.map((a) => `    ${a}`));
   const next = whatNext(s, workflowId);

@@ -37,14 +37,14 @@ export async function checkLogins(
   const bad = checks.map((c, i) => ({ ...c, r: results[i]! })).filter((x) => !x.r.ok);
   if (bad.length) {
     // a credential mistake is the operator's input error, not a failed precondition
-    const why =
-      `cannot log in, nothing was changed: ` + `${bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`).join('; ')}`;
+    const each = bad.map((b) => `${b.what}: ${b.r.ok ? '' : b.r.error}`);
+    const why = `cannot log in, nothing was changed: ${each.join('; ')}`;
+    // a server that refused the user says already to fix the reference or its grants
+    const denied = bad.some((b) => !b.r.ok && b.r.denied);
     refuse(
       t,
       SwitchErrorType.InvalidInput,
-      /fix the reference on the worker/.test(why)
-        ? why
-        : `${why}; fix the credential reference in the worker's configuration`,
+      denied ? why : `${why}; fix the credential reference in the worker's configuration`,
     );
   }
   t.decide('go', `credentials log in: ${checks.map((c) => c.what).join('; ')}`);

@@ -343,10 +343,10 @@ export async function withTarget<T extends Targetable>(
         `${reports.map((c) => `${c.address}: ${c.reasons.join('; ')}`).join(' | ')}`,
     );
   }
-  const passed = reports.filter((c) => !c.chosen);
+  const passed = reports.filter((c) => !c.chosen).map((c) => `${c.address} (${c.reasons.join('; ')})`);
   const note =
     `Target ${addressOf(chosen.ref)} chosen among ${reports.length} ` +
-    `candidate(s)${passed.length ? `; not chosen: ${passed.map((c) => `${c.address} (${c.reasons.join('; ')})`).join(', ')}` : ''}`;
+    `candidate(s)${passed.length ? `; not chosen: ${passed.join(', ')}` : ''}`;
   gates.note(note);
   t.status.target = addressOf(chosen.ref);
   t.decide('go', `${note}`);
@@ -365,7 +365,7 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
   t.decide('info', `discovering candidates: ${r.asked.join('; ')}`);
   const found = r.found.map((f) => ({ ref: { host: f.host, port: f.port, credentials }, origin: f.via }));
   if (found.length === 0) {
-    const hint = r.asked.some((a) => a.includes('does not answer'))
+    const hint = r.unanswered.length
       ? 'Give discover.replicasOf: an instance that answers and knows the replicas (the ' +
         'primary, when the old instance is down), or give the candidates as a list'
       : 'Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, ' +

@@ -306,14 +306,14 @@ export async function recheckFrozen(
  * instance still passes every rule (binlog expiry may have purged what DM
  * needs; errant transactions may have appeared).
  */
-export async function recheckAfterGate(
+export async function recheckAfterGate<T extends SourceTask>(
   t: Tracker,
   gate: string,
   readings: Omit<GtidReadings, 'facts' | 'when' | 'tasks'>,
   newInstance: InstanceRef,
-  frozen: SourceTask[],
+  frozen: T[],
   now: SourceTask[],
-  still: (frozen: SourceTask, now: SourceTask | undefined) => string | null,
+  still: (frozen: T, now: SourceTask | undefined) => string | null,
   policy: ErrantPolicy,
   settings?: SettingsRecheck,
 ): Promise<void> {

@@ -77,18 +77,18 @@ export async function preflight(
         `${source.worker ?? 'no worker'}, reading ${source.from.host}:${source.from.port}`,
     );
     if (source.tasks.length === 0) t.decide('info', `source ${req.sourceId} has no tasks: nothing to pause or resume`);
-    else
-      t.decide(
-        'info',
-        `tasks of the source (query-status): ` +
-          `${source.tasks.map((x) => `${x.name} ${x.stage}/${x.unit}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}`).join(', ')}`,
-      );
+    else {
+      const each = source.tasks.map((x) => {
+        const errors = x.errors.length ? ` with errors: ${x.errors.join('; ')}` : '';
+        return `${x.name} ${x.stage}/${x.unit}${errors}`;
+      });
+      t.decide('info', `tasks of the source (query-status): ${each.join(', ')}`);
+    }
     if (source.enableRelay) {
-      t.decide(
-        'info',
-        `relay is on (${source.relay ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}` : 'no relay status'}): ` +
-          `it will be checked to switch to a new sub-directory and catch up`,
-      );
+      const relay = source.relay
+        ? `${source.relay.stage}, sub-directory ${source.relay.relaySubDir}`
+        : 'no relay status';
+      t.decide('info', `relay is on (${relay}): it will be checked to switch to a new sub-directory and catch up`);
     }
   } else {
     t.decide(

@@ -41,10 +41,10 @@ export async function shardPreflight(
     if (m.shardMode) tasks[name] = { shardMode: m.shardMode, sources: m.sources };
   const names = Object.keys(tasks);
   if (names.length === 0) return NO_SHARDS;
+  const each = names.map((n) => `${n} (shard-mode ${tasks[n]!.shardMode}, sources ${tasks[n]!.sources.join(', ')})`);
   t.decide(
     'info',
-    `shard-merge task(s) on source ${req.sourceId}: ` +
-      `${names.map((n) => `${n} (shard-mode ${tasks[n]!.shardMode}, sources ${tasks[n]!.sources.join(', ')})`).join('; ')}: ` +
+    `shard-merge task(s) on source ${req.sourceId}: ${each.join('; ')}: ` +
       `every subtask of them is verified after the switch`,
   );
   const locks = (await dm.dmShardDdlLocks({ dmCluster: req.dmCluster, tasks: names })).filter(
@@ -115,9 +115,12 @@ export async function verifyShardTasks(
     return;
   }
   const bad = r.subtasks.filter((s) => s.stage !== 'Running' || s.errors.length > 0);
+  const unhealthy = bad.map((s) => {
+    const errors = s.errors.length ? ` (${s.errors.join('; ')})` : '';
+    return `${s.task}@${s.source} ${s.stage}/${s.unit}${errors}`;
+  });
   throw failure(
-    `shard-merge task(s) not healthy after the switch: ` +
-      `${[...bad.map((s) => `${s.task}@${s.source} ${s.stage}/${s.unit}${s.errors.length ? ` (${s.errors.join('; ')})` : ''}`), ...r.missing].join('; ')}`,
+    `shard-merge task(s) not healthy after the switch: ${[...unhealthy, ...r.missing].join('; ')}`,
     SwitchErrorType.VerificationFailed,
   );
 }

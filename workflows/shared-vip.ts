@@ -171,8 +171,15 @@ export async function frozenSharerTasks(sharers: Sharer[]): Promise<Map<Sharer, 
   return out;
 }
 
-export const labelled = (frozen: Map<Sharer, SourceTask[]>): SourceTask[] =>
-  [...frozen].flatMap(([s, tasks]) => tasks.map((x) => ({ ...x, name: `${key(s)}/${x.name}` })));
+/** A task DM was frozen with: the switched source's own, or (with `sharer`) one of another reader of the VIP. */
+export type FrozenTask = SourceTask & {
+  /** `<dmCluster>/<sourceId>` of the other reader the task belongs to; absent for the switched source's tasks. */
+  sharer?: string;
+};
+
+/** The other readers' tasks, each named and marked with its reader, beside the switched source's own. */
+export const labelled = (frozen: Map<Sharer, SourceTask[]>): FrozenTask[] =>
+  [...frozen].flatMap(([s, tasks]) => tasks.map((x) => ({ ...x, name: `${key(s)}/${x.name}`, sharer: key(s) })));
 
 /** Resumes the sharers' tasks after the VIP move (their pause registered first, for a move back). */
 export async function resumeSharers(t: Tracker, undo: Undo[], sharers: Sharer[]): Promise<void> {

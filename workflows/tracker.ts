@@ -192,15 +192,13 @@ export class Tracker {
     if (!p || this.status.phase !== 'awaiting-approval') return [];
     const id = workflowInfo().workflowId;
     const sets = lastCheck(p.approving.gtids);
+    const setLines = sets.map(
+      (g) => `- ${markdownText(g.label)}: \`${printable(g.set, true).replace(/`/g, '') || '(empty)'}\``,
+    );
     return [
       `**Approval needed at gate \`${p.gate}\`**: ${markdownText(p.approving.summary)}`,
       // a blank line before the list: the Temporal UI's markdown (gomarkdown) starts no list inside a paragraph
-      ...(sets.length
-        ? [
-            `GTID sets it rests on:\n\n` +
-              `${sets.map((g) => `- ${markdownText(g.label)}: \`${printable(g.set, true).replace(/`/g, '') || '(empty)'}\``).join('\n')}`,
-          ]
-        : []),
+      ...(sets.length ? [`GTID sets it rests on:\n\n${setLines.join('\n')}`] : []),
       `Approve: \`temporal workflow signal --workflow-id ${id} --name approve --input ` +
         `'{"gate":"${p.gate}","by":"<you>"}'\` or \`dm-switch approve ${id} --gate ` +
         `${p.gate}\`; reject the same way with \`reject\` (add \`"comment"\` / \`--comment\` to say why).`,

@@ -151,12 +151,13 @@ export async function verify(
   const ours = (dumps.onReads ?? []).filter((c) => ownsConnection(dumps.owners, c));
   const stay = (dumps.onNotReads ?? []).filter(mine);
   if (!dumps.ok) {
+    const serves = dumps.onReads?.map((c) => `${c.user}@${c.host}`).join(', ') || 'none';
+    const onNew = dumps.onReads === null ? 'it does not answer' : `it serves ${serves}`;
     const problems = [
       ...(ours.length === 0
         ? [
             `no binlog dump connection from ${where} on the new instance ` +
-              `${newInstance.host}:${newInstance.port} ` +
-              `(${dumps.onReads === null ? 'it does not answer' : `it serves ${dumps.onReads.map((c) => `${c.user}@${c.host}`).join(', ') || 'none'}`})`,
+              `${newInstance.host}:${newInstance.port} (${onNew})`,
           ]
         : []),
       ...(stay.length > 0
@@ -380,14 +381,12 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
     }
     for (const name of e.tasks) {
       const x = source.tasks.find((y) => y.name === name);
-      seen.push(
-        `task ${name} ${x ? `${x.stage}/${x.unit}${x.errors.length ? ` (${x.errors.join('; ')})` : ''}` : 'not on the source'}`,
-      );
+      const errors = x?.errors.length ? x.errors.join('; ') : null;
+      const state = !x ? 'not on the source' : `${x.stage}/${x.unit}` + (errors === null ? '' : ` (${errors})`);
+      seen.push(`task ${name} ${state}`);
       if (!x || x.stage !== 'Running' || x.errors.length > 0) {
-        problems.push(
-          `task ${name} is ${x ? `${x.stage}${x.errors.length ? ` with errors: ${x.errors.join('; ')}` : ''}` : 'not on the source'}, ` +
-            `not Running`,
-        );
+        const is = !x ? 'not on the source' : x.stage + (errors === null ? '' : ` with errors: ${errors}`);
+        problems.push(`task ${name} is ${is}, not Running`);
         fix.push(
           x
             ? `${DMCTL} resume-task -s ${e.sourceId} ${name}`

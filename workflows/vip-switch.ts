@@ -60,6 +60,7 @@ import {
   sharerTasks,
   verifySharers,
   vipSharers,
+  type FrozenTask,
   type Sharer,
 } from './shared-vip.js';
 import type { Tracker } from './tracker.js';
@@ -312,7 +313,7 @@ interface Frozen {
   /** The tasks of the VIP's other readers, by reader. */
   sharers: Map<Sharer, SourceTask[]>;
   /** This source's tasks and the other readers' (labelled with their source): what a gate must find unmoved. */
-  all: SourceTask[];
+  all: FrozenTask[];
   readings: { flavor: Flavor; old: PreflightResult['oldFacts']; relayGtid: string | null };
   /** Filters and binary log settings, judged again on the frozen reads and after every gate. */
   settings: SettingsRecheck;
@@ -354,7 +355,7 @@ async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Fro
     frozen.all,
     all,
     (f, x) => {
-      if (!x) return `task ${f.name} is no longer on ${f.name.includes('/') ? 'its source' : `source ${sourceId}`}`;
+      if (!x) return `task ${f.name} is no longer on ${f.sharer ? 'its source' : `source ${sourceId}`}`;
       if (x.stage !== 'Paused') return `task ${f.name} is ${x.stage}, not Paused`;
       if (sameGtids(flavor, x.syncerBinlogGtid, f.syncerBinlogGtid)) return null;
       return `task ${f.name}'s gtid-S moved from ${f.syncerBinlogGtid} to ${x.syncerBinlogGtid}`;

@@ -15,6 +15,13 @@ import { dmctlFailures } from './parse.js';
 import { withPrivateFile } from './private-file.js';
 import { taskFile } from './task-config.js';
 
+/** check-task of one saved configuration: whether DM could check it, and its precheck summary in words. */
+export interface TaskCheck {
+  /** False when DM could not reach the upstream it reads now: the configuration was not judged. */
+  checked: boolean;
+  summary: string;
+}
+
 export interface TasksRequest {
   dmCluster: string;
   sourceId: string;
@@ -246,15 +253,15 @@ export function taskActivities(ctx: DmContext) {
      * get it (normalizeTaskConfig) and with the downstream password from
      * `credentials`, while nothing is stopped yet: what DM would refuse at
      * start-task is found before the tasks are stopped. Returns each task's
-     * precheck summary; a configuration DM refuses throws DmOperationFailed
+     * check (TaskCheck); a configuration DM refuses throws DmOperationFailed
      * with DM's words.
      */
     async dmCheckTasks(req: {
       dmCluster: string;
       tasks: SavedTaskConfig[];
       credentials: string;
-    }): Promise<Record<string, string>> {
-      const out: Record<string, string> = {};
+    }): Promise<Record<string, TaskCheck>> {
+      const out: Record<string, TaskCheck> = {};
       for (const task of req.tasks) {
         const creds = await ctx.downstreamCredentials(req.credentials, task);
         await withPrivateFile(await ctx.privateDir(), `task-${task.name}.yaml`, taskFile(task, creds), async (path) => {
@@ -264,7 +271,10 @@ export function taskActivities(ctx: DmContext) {
           // nothing about the config
           if (answer.result !== true && /scope=upstream|failed to open DSN/i.test(text)) {
             const first = text.trim().split('\n')[0]!.slice(0, 300);
-            out[task.name] = `not checked: DM could not reach the upstream it reads now (${first})`;
+            out[task.name] = {
+              checked: false,
+              summary: `not checked: DM could not reach the upstream it reads now (${first})`,
+            };
             return;
           }
           if (answer.result !== true && !/no errors but some warnings/i.test(text)) {
@@ -274,7 +284,7 @@ export function taskActivities(ctx: DmContext) {
               SwitchErrorType.DmOperationFailed,
             );
           }
-          out[task.name] = /warnings/i.test(text) ? 'passed with warnings' : 'passed';
+          out[task.name] = { checked: true, summary: /warnings/i.test(text) ? 'passed with warnings' : 'passed' };
         });
         Context.current().heartbeat({ checked: task.name });
       }

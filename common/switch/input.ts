@@ -229,8 +229,11 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; problems: stri
  * they are: S3 `secret-access-key`/`access-key`, session tokens, and TLS
  * material inlined as `ssl-*-base64` (the key, and its certificates).
  */
-const SECRET_KEY =
-  /^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret|ssl-[a-z]+-base64)$/i;
+const SECRET_KEY = new RegExp(
+  '^(password|passwd|pwd|secret[-_]?access[-_]?key|access[-_]?key(-id)?|session[-_]?token|token|secret' +
+    '|ssl-[a-z]+-base64)$',
+  'i',
+);
 
 const SECRET_PARAM = /[?&](secret[-_]?access[-_]?key|access[-_]?key|session[-_]?token|token|password)=(?!\**(&|$))/i;
 

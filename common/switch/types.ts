@@ -206,7 +206,10 @@ export type InstanceFacts =
       gtidStrictMode?: boolean | null;
       /** With `withSources`: each channel's source, read after this instance. */
       sources?: SourceReading[];
-      /** With `withSources`: every server up to the primary (its sources, theirs, …), each read after what it feeds. */
+      /**
+       * With `withSources`: every server up to the primary (its sources, theirs, …), each read after what it
+       * feeds.
+       */
       chain?: HopReading[];
       /** With `withSources`: this instance's replication and binary log filters. */
       filters?: FilterReading;

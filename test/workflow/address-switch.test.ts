@@ -136,4 +136,60 @@ describe('address switch (scripted activities)', () => {
       expect(status.decisions.some((d) => relayMoved.test(d.reason))).toBe(true);
     },
   );
+
+  it(
+    'given the downstream refusing the task credential, should refuse before any change in the words of the ' +
+      'server, which say what to fix, without a second advice',
+    async () => {
+      const w = fakeAddressWorld();
+      const denied = 'tidb.example:4000 refused the login (scripted): check its grants';
+      w.activities.mysqlCheckLogin = async (ref: { host: string }) =>
+        ref.host === 'tidb.example'
+          ? { ok: false as const, error: denied, denied: true }
+          : { ok: true as const, version: '9.7.4' };
+      const { error, status } = await run(w);
+      expect(failureType(error)).toBe('InvalidInput');
+      expect(status.decisions.at(-1)?.reason).toBe(
+        `cannot log in, nothing was changed: downstream tidb.example:4000 (reference "downstream"): ${denied}`,
+      );
+      expect(changes(w.calls)).toEqual([]);
+    },
+  );
+
+  it('given a credential the worker did not send, should refuse before any change, saying to fix the reference', async () => {
+    const w = fakeAddressWorld();
+    const withheld = 'credential "downstream" may not be sent to tidb.example:4000 (scripted)';
+    w.activities.mysqlCheckLogin = async (ref: { host: string }) =>
+      ref.host === 'tidb.example'
+        ? { ok: false as const, error: withheld, denied: false }
+        : { ok: true as const, version: '9.7.4' };
+    const { error, status } = await run(w);
+    expect(failureType(error)).toBe('InvalidInput');
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /: credential "downstream" may not be sent .*; fix the credential reference in the worker's configuration$/,
+    );
+    expect(changes(w.calls)).toEqual([]);
+  });
+
+  it(
+    'given check-task unable to judge one configuration (the upstream DM reads is down), should warn for it, ' +
+      'report the other as accepted, and switch',
+    async () => {
+      const w = fakeAddressWorld();
+      w.activities.dmCheckTasks = async () => ({
+        app: { checked: false, summary: 'upstream down (scripted)' },
+        app2: { checked: true, summary: 'passed with warnings' },
+      });
+      const { result, status } = await run(w);
+      expect(result?.outcome).toBe('switched');
+      const said = status.decisions.map((d) => `${d.verdict} ${d.reason}`);
+      expect(said).toContain(
+        'warn check-task could not check task app (upstream down (scripted)): start-task checks them on the new source',
+      );
+      expect(said).toContain(
+        'go DM accepts the saved configuration of task app2 (check-task passed with warnings), normalised as ' +
+          'start-task will get it',
+      );
+    },
+  );
 });

@@ -128,4 +128,16 @@ describe('target choice (scripted activities)', () => {
     expect(why).toContain('Replicas are listed by SHOW REPLICAS only with report_host set');
     expect(changes(w.calls)).toEqual([]);
   });
+
+  it('given discover asking an instance that does not answer, should refuse and say to ask one that answers', async () => {
+    const w = fakeCandidateWorld({}, 'unanswered');
+    const { error, status } = await runSwitch(w, choosing({ discover: {} }));
+    expect(failureType(error)).toBe('NoCandidate');
+    const why = status.decisions.at(-1)?.reason;
+    expect(why).toMatch(
+      /^no candidate found, nothing was changed: old.example:3306: connection refused \(scripted\)\. /,
+    );
+    expect(why).toContain('Give discover.replicasOf: an instance that answers and knows the replicas');
+    expect(changes(w.calls)).toEqual([]);
+  });
 });

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { relaySwitched, sourceRestored, tasksBehind, upstreamGtids } from '../../activities/dm/positions.js';
-import { dumpsMoved } from '../../activities/mysql.js';
+import { dumpsMoved, type LoginCheck } from '../../activities/mysql.js';
+import type { TaskCheck } from '../../activities/dm/tasks.js';
 import type {
   BinlogDumpClient,
   InstanceFacts,
@@ -604,11 +605,11 @@ export function fakeAddressWorld(faults: AddressFaults = {}) {
       calls.push('saveConfigs');
       return { source: 'source-id: src\n', tasks: saved };
     },
-    async mysqlCheckLogin() {
-      return { ok: true as const, version: '9.7.4' };
+    async mysqlCheckLogin(_ref: { host: string }): Promise<LoginCheck> {
+      return { ok: true, version: '9.7.4' };
     },
-    async dmCheckTasks() {
-      return Object.fromEntries(saved.map((t) => [t.name, 'pass']));
+    async dmCheckTasks(): Promise<Record<string, TaskCheck>> {
+      return Object.fromEntries(saved.map((t) => [t.name, { checked: true, summary: 'passed' }]));
     },
     async mysqlReadCheckpoint() {
       return { binlogGtid: `${U}:1-100`, binlogName: 'binlog.000001', binlogPos: 4 };
@@ -815,7 +816,7 @@ export function fakeDrainWorld(list: DrainSource[]) {
       return { source: `source-id: ${req.sourceId}\n`, tasks: saved(req.tasks) };
     },
     async dmCheckTasks(req: { tasks: Array<{ name: string }> }) {
-      return Object.fromEntries(req.tasks.map((t) => [t.name, 'pass']));
+      return Object.fromEntries(req.tasks.map((t) => [t.name, { checked: true, summary: 'passed' }]));
     },
     async dmTaskShardModes() {
       return {};
@@ -928,9 +929,14 @@ export interface CandidateSpec {
 /**
  * A scripted world for target choice: the VIP switch's world (fakeWorld),
  * with the candidates given here (any other host does not answer) and
- * `discovered`, the replicas SHOW REPLICAS lists on the old instance.
+ * `discovered`, the replicas SHOW REPLICAS lists on the old instance, or
+ * 'unanswered': the asked instance does not answer discovery (said in other
+ * words than the real activity's, so that only the typed field can tell).
  */
-export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, discovered: string[] = []) {
+export function fakeCandidateWorld(
+  candidates: Record<string, CandidateSpec>,
+  discovered: string[] | 'unanswered' = [],
+) {
   const base = fakeWorld();
   const { calls } = base;
   const hosts = Object.keys(candidates);
@@ -963,8 +969,10 @@ export function fakeCandidateWorld(candidates: Record<string, CandidateSpec>, di
     async mysqlDiscoverReplicas(req: { ask: { host: string } }) {
       calls.push(`discover ${req.ask.host}`);
       const at = `${req.ask.host}:3306`;
+      if (discovered === 'unanswered')
+        return { asked: [`${at}: connection refused (scripted)`], found: [], unanswered: [at] };
       const found = discovered.map((host) => ({ host, port: 3306, via: `replica of ${at}` }));
-      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found };
+      return { asked: [`${at}: ${discovered.length} replica(s) listed`], found, unanswered: [] };
     },
   };
   return { ...base, activities };
