@@ -34,7 +34,7 @@ const changesOf = (calls: string[], id: string) => calls.filter((c) => c.split('
 async function pendingPlan(h: WorkflowHandle): Promise<HostStatus> {
   for (let i = 0; i < 300; i++) {
     const s = (await h.query('status')) as HostStatus;
-    if (s.approval?.state === 'pending') return s;
+    if (s.approvals?.some((a) => a.state === 'pending')) return s;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the plan never waited for approval');
@@ -97,7 +97,7 @@ describe('drain and return (scripted activities)', () => {
     ]);
     expect(atGate.calls).toEqual([]);
     expect(result?.outcome).toBe('drained');
-    expect(status.approval).toMatchObject({ state: 'approved', by: 'dba', comment: 'window 42' });
+    expect(status.approvals).toMatchObject([{ gate: 'plan', state: 'approved', by: 'dba', comment: 'window 42' }]);
     expect([w.reads('s1'), w.reads('s2')]).toEqual(['new.example', 'new.example']);
   });
 
@@ -124,9 +124,10 @@ describe('drain and return (scripted activities)', () => {
       let record: ApprovalRecord<string> | undefined;
       const { result, status } = await drain(w, drainInput({ approve: true }), async (h) => {
         await pendingPlan(h);
-        wrongGate = await h
-          .executeUpdate(approveUpdate, { args: [{ gate: 'before-switch', by: 'dba' }] })
-          .then(() => 'accepted', (e: Error) => String((e as { cause?: Error }).cause?.message ?? e.message));
+        wrongGate = await h.executeUpdate(approveUpdate, { args: [{ gate: 'before-switch', by: 'dba' }] }).then(
+          () => 'accepted',
+          (e: Error) => String((e as { cause?: Error }).cause?.message ?? e.message),
+        );
         record = (await h.executeUpdate(approveUpdate, { args: [{ by: 'dba' }] })) as ApprovalRecord<string>;
       });
       expect(wrongGate).toMatch(/unknown gate "before-switch": the gates are plan/);
