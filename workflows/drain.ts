@@ -99,11 +99,7 @@ async function runHost<I extends CommonInput>(
   setHandler(hostStatusQuery, () => h.status);
   const v = validate((kind === 'drain' ? DrainInputSchema : ReturnInputSchema) as never, request) as
     { ok: true; value: I } | { ok: false; problems: string[] };
-  // the plan's gate, decided as a switch's gates are (workflows/approvals.ts); none without `approve`
-  const approve = v.ok && v.value.approve;
-  const scope = { gates: HOST_GATES, what: kind, noGates: "its input's approve is false" };
-  const config = { gates: approve ? HOST_GATES : [], timeoutSeconds: v.ok ? v.value.approvalTimeoutSeconds : 3_600 };
-  const gates = new Gates<HostGate>(h, config, scope);
+  const gates = planGate(h, v.ok ? v.value : null);
   if (!v.ok) return refuseAll(h, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
   const input = v.value;
   h.status.input = input;
@@ -128,6 +124,13 @@ async function runHost<I extends CommonInput>(
   if (input.options.dryRun) return h.finish('planned');
   await switchAll(h, input, moves);
   return conclude(h, input, moves);
+}
+
+/** The plan's gate, decided as a switch's gates are (workflows/approvals.ts); it waits only with `approve`. */
+function planGate(h: HostRecord, input: CommonInput | null): Gates<HostGate> {
+  const scope = { gates: HOST_GATES, what: h.status.kind, noGates: "its input's approve is false" };
+  const config = { gates: input?.approve ? HOST_GATES : [], timeoutSeconds: input?.approvalTimeoutSeconds ?? 3_600 };
+  return new Gates<HostGate>(h, config, scope);
 }
 
 /** Why the workflow ID does not fit the request (one drain of a host at a time), or null. */
