@@ -123,7 +123,8 @@ export function renderHostStatus(workflowId: string, s: HostStatus): string {
   if (s.plan.length) out.push('', '  plan:', ...s.plan.map((line) => `    ${line}`));
   for (const a of s.approvals.filter((x) => x.state !== 'pending')) {
     const by = a.by ? ` by ${a.by}` : '';
-    out.push(`  gate ${a.gate}: ${a.state}${by}${a.comment ? ` (${a.comment})` : ''}`);
+    const comment = a.comment ? ` (${a.comment})` : '';
+    out.push(`  gate ${a.gate}: ${a.state}${by}${comment}`);
   }
   if (s.sources.length) {
     out.push('', '  sources:');

@@ -86,7 +86,7 @@ export async function readers(
           source: {
             ...base,
             procedure: 'vip',
-            reads: `VIP ${v.address} (${unknown ? 'holder unknown' : `held by ${host}`})`,
+            reads: `VIP ${v.address} (${unknown ? 'holder unknown' : 'held by ' + host})`,
             vip: v,
           },
           vip: v,

@@ -83,5 +83,6 @@ export class HostRecord extends Journal<HostStatus> {
 /** One source as the current details list it: where it goes, and how its switch ended. */
 function sourceLine(x: HostSource): string {
   const plan = x.plan === 'switch' ? `→ ${x.target}` : x.plan;
-  return `- ${x.dmCluster}/${x.sourceId} (${x.procedure}): ${plan}${x.outcome ? `, ${x.outcome}` : ''}`;
+  const ended = x.outcome ? `, ${x.outcome}` : '';
+  return `- ${x.dmCluster}/${x.sourceId} (${x.procedure}): ${plan}${ended}`;
 }

@@ -39,7 +39,8 @@ function switchRequest(
     : d.candidates
       ? { candidates: d.candidates }
       : { discover: d.discover ?? {} };
-  const by = `${workflowInfo().workflowId}${input.requestedBy ? ` for ${input.requestedBy}` : ''}`;
+  const forWhom = input.requestedBy ? ` for ${input.requestedBy}` : '';
+  const by = `${workflowInfo().workflowId}${forWhom}`;
   return {
     dmCluster: m.source.dmCluster,
     sourceId: m.source.sourceId,
