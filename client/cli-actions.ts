@@ -10,7 +10,7 @@ import { approveUpdate, rejectUpdate, statusQuery } from '../common/switch/messa
 import { GATES, type Gate } from '../common/switch/status.js';
 import { SwitchRequestError, type SwitchKind } from './switches.js';
 import { renderHostStatus, returnRequestFrom, startHost, validateHostRequest, type HostKind } from './drain.js';
-import { drainWorkflowId, type HostStatus } from '../common/switch/drain.js';
+import { drainWorkflowId, HOST_GATES, type HostStatus } from '../common/switch/drain.js';
 import { CliError, EXIT, exitForHost, hostPort, print, switchId, withClient, type Globals } from './cli-support.js';
 
 /** Starts a drain or a return of a host from the command line; with --wait, follows it. */
@@ -201,8 +201,12 @@ export async function decide(
   o: { gate?: string; comment?: string; by?: string },
   g: Globals,
 ): Promise<number> {
-  if (o.gate !== undefined && !(GATES as readonly string[]).includes(o.gate))
-    throw new CliError(`unknown gate "${o.gate}": the gates are ${GATES.join(', ')}`, EXIT.usage);
+  // a switch's gates, and a drain's (its plan): the workflow refuses one it has not, with its own gates named
+  const known: readonly string[] = [...GATES, ...HOST_GATES];
+  if (o.gate !== undefined && !known.includes(o.gate)) {
+    const gates = `${GATES.join(', ')} (a switch), ${HOST_GATES.join(', ')} (a drain or return)`;
+    throw new CliError(`unknown gate "${o.gate}": the gates are ${gates}`, EXIT.usage);
+  }
   const workflowId = switchId(ref);
   return withClient(async (client) => {
     const req = {

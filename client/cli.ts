@@ -135,7 +135,7 @@ export function program(): Command {
         `${decision} the gate a switch waits at (answers at once; refused with the reason if it does not fit)`,
       )
       .argument('<switch>', 'workflow ID, <cluster>/<source> or source id')
-      .option('--gate <gate>', `the gate (${GATES.join(', ')}); default: the one pending`)
+      .option('--gate <gate>', `the gate (${GATES.join(', ')}; a drain's: plan); default: the one pending`)
       .option('--comment <text>', 'recorded with the decision')
       .option('--by <name>', 'who decides (default: your user name)')
       .action(async (ref: string, o: { gate?: string; comment?: string; by?: string }) =>

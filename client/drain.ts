@@ -118,8 +118,14 @@ export function renderHostStatus(workflowId: string, s: HostStatus): string {
   if (s.requestedBy || s.reason)
     out.push(`  requested by ${s.requestedBy ?? 'unknown'}${s.reason ? `: ${s.reason}` : ''}`);
   if (s.maintenance) out.push(`  ${s.kind === 'drain' ? 'MAINTENANCE: ' : ''}${s.maintenance}`);
-  if (s.approval?.state === 'pending')
-    out.push('', `  APPROVAL NEEDED for the plan below: dm-switch approve ${workflowId}   (or reject)`);
+  const pending = s.approvals.find((a) => a.state === 'pending');
+  if (pending) out.push('', `  APPROVAL NEEDED for the plan below: dm-switch approve ${workflowId}   (or reject)`);
+  if (s.plan.length) out.push('', '  plan:', ...s.plan.map((line) => `    ${line}`));
+  for (const a of s.approvals.filter((x) => x.state !== 'pending')) {
+    const by = a.by ? ` by ${a.by}` : '';
+    const comment = a.comment ? ` (${a.comment})` : '';
+    out.push(`  gate ${a.gate}: ${a.state}${by}${comment}`);
+  }
   if (s.sources.length) {
     out.push('', '  sources:');
     for (const x of s.sources) {

@@ -6,10 +6,10 @@
  * gate nobody decides in time rejects. Rejection throws a typed failure so
  * the switch ends cleanly before any change, or compensates after one.
  */
+import type { UpdateDefinition } from '@temporalio/common';
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
-import { approvalProblem } from '../common/switch/approval-rules.js';
+import { approvalProblem, SWITCH_GATES, type GateScope } from '../common/switch/approval-rules.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
-import type { Approvals } from '../common/switch/input.js';
 import {
   approveSignal,
   approveUpdate,
@@ -18,8 +18,7 @@ import {
   type ApprovalRequest,
 } from '../common/switch/messages.js';
 import type { ApprovalRecord, Gate } from '../common/switch/status.js';
-import { notifyGate } from './notify.js';
-import type { Tracker } from './tracker.js';
+import type { Journal, JournalStatus } from './journal.js';
 
 type Decision = 'approve' | 'reject';
 
@@ -32,58 +31,75 @@ export interface GateLimit {
   failure: () => Error;
 }
 
-/** What the Temporal UI shows beside each handler. */
-const HOW =
-  `input {"gate":"before-switch","by":"<you>","comment":"…"}; "gate" may be left ` +
-  `out (the gate pending now); "by" is required`;
+/** What the Temporal UI shows beside each handler: how to send it to a workflow with these gates. */
+function how(scope: GateScope): string {
+  const gate = scope.gates.includes('before-switch') ? 'before-switch' : scope.gates[0];
+  return (
+    `input {"gate":"${gate}","by":"<you>","comment":"…"}; "gate" may be left out (the gate pending now); ` +
+    `"by" is required`
+  );
+}
+
+/** Which gates wait, and how long a gate waits for a person. */
+export interface GateConfig<G extends string = Gate> {
+  gates: readonly G[];
+  timeoutSeconds: number;
+}
+
+/** The update as a workflow with gates G answers it (the same update: `approve` / `reject`). */
+type DecisionUpdate<G extends string> = UpdateDefinition<ApprovalRecord<G>, [ApprovalRequest]>;
+
+/** A journal whose gates are G. */
+type Gated<G extends string> = Omit<JournalStatus, 'approvals'> & { approvals: Array<ApprovalRecord<G>> };
 
 /**
- * The approval gates of one switch. Construct it once, at the start of the
- * workflow (it registers the approve/reject signal and update handlers),
+ * The approval gates of one switch (or of a drain's plan: its gate `plan`). Construct it once, at the start of
+ * the workflow (it registers the approve/reject signal and update handlers),
  * `describe` what each gate waits before, then `await pass(gate)` before each
  * step a person may have to approve.
  */
-export class Gates {
-  private summaries: Record<Gate, string> | undefined;
-  private readonly extra: Partial<Record<Gate, string[]>> = {};
+export class Gates<G extends string = Gate> {
+  private summaries: Record<G, string> | undefined;
+  private readonly extra: Partial<Record<G, string[]>> = {};
   /** Said at every gate, after its own summary (how the target was chosen). */
   private readonly notes: string[] = [];
   /** The gates' notifications, sent while they wait (workflows/notify.ts). */
   private readonly notices: Promise<void>[] = [];
 
   constructor(
-    private readonly t: Tracker,
-    private config: Approvals,
+    private readonly t: Journal<Gated<G>>,
+    private config: GateConfig<G>,
+    private readonly scope: GateScope = SWITCH_GATES,
   ) {
+    const HOW = how(scope);
+    const ends = `the ${scope.what} ends, or undoes what it changed`;
     setHandler(approveSignal, (r) => this.onSignal('approve', r), {
       description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}`,
     });
     setHandler(rejectSignal, (r) => this.onSignal('reject', r), {
-      description:
-        `Reject the pending gate (the switch ends, or undoes what it changed); an ` +
-        `invalid request is recorded and ignored. ${HOW}`,
+      description: `Reject the pending gate (${ends}); an ` + `invalid request is recorded and ignored. ${HOW}`,
     });
-    setHandler(approveUpdate, (r) => this.apply('approve', r, 'update'), {
+    setHandler(approveUpdate as unknown as DecisionUpdate<G>, (r) => this.apply('approve', r, 'update'), {
       validator: (r) => this.validate(r),
       description:
         `Approve the pending gate; refused at once, with the reason, when it does not ` +
         `fit. Returns the gate's record. ${HOW}`,
     });
-    setHandler(rejectUpdate, (r) => this.apply('reject', r, 'update'), {
+    setHandler(rejectUpdate as unknown as DecisionUpdate<G>, (r) => this.apply('reject', r, 'update'), {
       validator: (r) => this.validate(r),
       description:
-        `Reject the pending gate (the switch ends, or undoes what it changed); refused ` +
+        `Reject the pending gate (${ends}); refused ` +
         `at once when it does not fit. Returns the gate's record. ${HOW}`,
     });
   }
 
   /** What each gate waits before, in the approver's words; given once the switch's plan is known. */
-  describe(summaries: Record<Gate, string>): void {
+  describe(summaries: Record<G, string>): void {
     this.summaries = summaries;
   }
 
   /** Whether the switch waits at `gate` (configured in the input, or required since). */
-  has(gate: Gate): boolean {
+  has(gate: G): boolean {
     return this.config.gates.includes(gate);
   }
 
@@ -92,7 +108,7 @@ export class Gates {
    * adds `why` to what the approver reads there: for what only a person may
    * accept (errant transactions).
    */
-  require(gate: Gate, why: string): void {
+  require(gate: G, why: string): void {
     if (!this.config.gates.includes(gate)) this.config = { ...this.config, gates: [...this.config.gates, gate] };
     this.extra[gate] = [...(this.extra[gate] ?? []), why];
   }
@@ -110,18 +126,18 @@ export class Gates {
    * waiting, it closes the gate (cancelled, with a comment saying so) and lets
    * the cancellation through, so nobody approves a switch being undone.
    */
-  async pass(gate: Gate, limit?: GateLimit): Promise<void> {
+  async pass(gate: G, limit?: GateLimit): Promise<void> {
     // Not configured: no command, no record, so histories saved without gates still replay.
     if (!this.config.gates.includes(gate)) return;
     // the plan and the GTID sets as they stand now: what the approver approves
     const summary = [this.summaries?.[gate] ?? gate, ...(this.extra[gate] ?? []), ...this.notes].join('. ');
-    const approving = { summary, plan: this.t.status.plan, gtids: this.t.status.gtids };
+    const approving = { summary, plan: this.t.status.plan, gtids: this.t.status.gtids ?? [] };
     if (this.t.status.dryRun) {
       this.t.decide('info', `dry run: would wait for approval at gate ${gate}, before: ${approving.summary}`);
       return;
     }
     if (limit && limit.until <= Date.now()) throw limit.failure();
-    const record: ApprovalRecord = {
+    const record: ApprovalRecord<G> = {
       gate,
       state: 'pending',
       requestedAt: new Date().toISOString(),
@@ -137,7 +153,7 @@ export class Gates {
     );
     const cutByLimit = limit !== undefined && waitMs < this.config.timeoutSeconds * 1000;
     // someone is told, without the gate waiting for it (workflows/notify.ts)
-    const notice = notifyGate(this.t, record, new Date(Date.now() + waitMs).toISOString());
+    const notice = this.t.announceGate(record, new Date(Date.now() + waitMs).toISOString());
     this.notices.push(notice);
     let decided: boolean;
     try {
@@ -196,12 +212,12 @@ export class Gates {
   }
 
   private validate(r: ApprovalRequest): void {
-    const problem = approvalProblem(this.t.status, this.config.gates, r);
+    const problem = approvalProblem(this.t.status, this.config.gates, r, this.scope);
     if (problem) throw new Error(problem);
   }
 
   private onSignal(decision: Decision, r: ApprovalRequest): void {
-    const problem = approvalProblem(this.t.status, this.config.gates, r);
+    const problem = approvalProblem(this.t.status, this.config.gates, r, this.scope);
     if (problem) {
       const who = r && typeof r === 'object' && typeof r.by === 'string' && r.by.trim() ? ` from ${r.by.trim()}` : '';
       this.t.decide('warn', `ignored ${decision} signal${who}: ${problem}`);
@@ -210,7 +226,7 @@ export class Gates {
     this.apply(decision, r, 'signal');
   }
 
-  private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord {
+  private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord<G> {
     const record = this.t.status.approvals.find((a) => a.state === 'pending');
     // Only a replay can get here without a pending gate (the validator and onSignal check it live): a
     // history that took a decision in the workflow task that opened its gate, written by a worker that
@@ -235,7 +251,7 @@ export class Gates {
   }
 
   /** Decides a pending record in place and republishes the status. */
-  private close(record: ApprovalRecord, decision: Partial<ApprovalRecord>): void {
+  private close(record: ApprovalRecord<G>, decision: Partial<ApprovalRecord<G>>): void {
     Object.assign(record, decision);
     this.t.touch();
   }

@@ -8,7 +8,9 @@ import { log, metricMeter, setCurrentDetails, upsertSearchAttributes, workflowIn
 import { markdownText, printable } from '../common/text.js';
 import { METRICS } from '../common/switch/metrics.js';
 import { SA } from '../common/switch/search-attributes.js';
-import type { Decision, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
+import type { ApprovalRecord, GtidReading, Outcome, Phase, StepRecord, SwitchStatus } from '../common/switch/status.js';
+import { Journal } from './journal.js';
+import { notifyGate } from './notify.js';
 
 const PHASE_WORDS: Record<Phase, string> = {
   validating: 'Validating the input',
@@ -39,8 +41,7 @@ export interface RollbackCheck {
   fix: string[];
 }
 
-export class Tracker {
-  readonly status: SwitchStatus;
+export class Tracker extends Journal<SwitchStatus> {
   /**
    * After every undo ran: reads the real state and says what differs from
    * the state before the switch (empty: rolled back), polling until it is
@@ -52,7 +53,7 @@ export class Tracker {
 
   constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
     const now = new Date().toISOString();
-    this.status = {
+    super({
       ...init,
       phase: 'validating',
       startedAt: now,
@@ -66,11 +67,11 @@ export class Tracker {
       warnings: [],
       operatorActions: [],
       approvals: [],
-    };
+    });
     this.publish();
   }
 
-  phase(phase: Phase): void {
+  override phase(phase: Phase): void {
     // DM is frozen from the pause (VIP switch) or stop (address switch) of its tasks to their resume or start
     if (
       (phase === 'pausing' || phase === 'stopping') &&
@@ -79,16 +80,16 @@ export class Tracker {
     )
       this.status.frozenSince = new Date().toISOString();
     if (phase === 'verifying') this.thawed();
-    this.status.phase = phase;
-    log.info(`phase: ${PHASE_WORDS[phase]}`, this.about());
-    this.touch();
+    super.phase(phase);
   }
 
-  decide(verdict: Decision['verdict'], reason: string): void {
-    this.status.decisions.push({ at: new Date().toISOString(), phase: this.status.phase, verdict, reason });
-    log[verdict === 'refuse' || verdict === 'warn' ? 'warn' : 'info'](`${verdict}: ${reason}`, this.about());
-    if (verdict === 'warn') this.status.warnings.push(reason);
-    this.touch();
+  protected override phaseWords(phase: Phase): string {
+    return PHASE_WORDS[phase];
+  }
+
+  /** The gate's notification (workflows/notify.ts). */
+  override announceGate(record: ApprovalRecord, decideBy: string): Promise<void> {
+    return notifyGate(this, record, decideBy);
   }
 
   gtid(label: string, set: string): void {
@@ -155,19 +156,13 @@ export class Tracker {
   }
 
   /** What every log line of the switch carries besides the workflow (added by the SDK). */
-  private about(): Record<string, unknown> {
+  protected about(): Record<string, unknown> {
     return {
       sourceId: this.status.sourceId,
       dmCluster: this.status.dmCluster,
       kind: this.status.kind,
       phase: this.status.phase,
     };
-  }
-
-  /** Records a change made in place (e.g. an approval decided) and republishes. */
-  touch(): void {
-    this.status.updatedAt = new Date().toISOString();
-    this.publish();
   }
 
   /** Upserts the search attributes when one of them changed (each upsert is a history event). */
@@ -206,7 +201,7 @@ export class Tracker {
   }
 
   /** What the Temporal UI shows as the workflow's current details (markdown), and the search attributes. */
-  private publish(): void {
+  protected publish(): void {
     const s = this.status;
     this.index();
     const last = s.decisions[s.decisions.length - 1];

@@ -4,13 +4,42 @@
  * signal handler (which records the reason and ignores the signal). Pure, so
  * it is unit-tested without Temporal, and every reason says what to do.
  */
-import { GATES, type ApprovalRecord, type Gate, type SwitchStatus } from './status.js';
+import { GATES, type ApprovalRecord } from './status.js';
 
 export const MAX_COMMENT = 2000;
 export const MAX_APPROVER = 200;
 
+/** Which workflow's gates a request is checked against, and how the reasons name it. */
+export interface GateScope {
+  /** Every gate this kind of workflow has. */
+  gates: readonly string[];
+  /** What the reasons call it: "switch", "drain", "return". */
+  what: string;
+  /** Why it waits at no gate, in its input's words. */
+  noGates: string;
+}
+
+export const SWITCH_GATES: GateScope = {
+  gates: GATES,
+  what: 'switch',
+  noGates: "its input's approvals.gates is empty",
+};
+
+/** What the rule reads of a workflow's status: where it is, and its gates' records. */
+export interface GatedStatus {
+  phase: string;
+  outcome?: string;
+  approvals: ReadonlyArray<ApprovalRecord<string>>;
+}
+
 /** The problem with `req`, phrased for the person who sent it, or null when it may be applied. */
-export function approvalProblem(status: SwitchStatus, configured: readonly Gate[], req: unknown): string | null {
+export function approvalProblem(
+  status: GatedStatus,
+  configured: readonly string[],
+  req: unknown,
+  scope: GateScope = SWITCH_GATES,
+): string | null {
+  const what = scope.what;
   if (req === null || typeof req !== 'object') return `send a JSON object such as {"by":"alice","comment":"…"}`;
   const r = req as { gate?: unknown; by?: unknown; comment?: unknown };
   if (typeof r.by !== 'string' || r.by.trim() === '') return `say who decides: "by" is required, e.g. {"by":"alice"}`;
@@ -18,12 +47,12 @@ export function approvalProblem(status: SwitchStatus, configured: readonly Gate[
   if (r.comment !== undefined && typeof r.comment !== 'string') return '"comment" must be text';
   if (typeof r.comment === 'string' && r.comment.length > MAX_COMMENT)
     return `"comment" is longer than ${MAX_COMMENT} characters; put the details elsewhere and link them`;
-  if (r.gate !== undefined && !(GATES as readonly unknown[]).includes(r.gate)) {
-    return `unknown gate ${JSON.stringify(r.gate)}: the gates are ${GATES.join(', ')}`;
+  if (r.gate !== undefined && !(scope.gates as readonly unknown[]).includes(r.gate)) {
+    return `unknown gate ${JSON.stringify(r.gate)}: the gates are ${scope.gates.join(', ')}`;
   }
-  const gate = r.gate as Gate | undefined;
+  const gate = r.gate as string | undefined;
   if (gate !== undefined && !configured.includes(gate)) {
-    return `gate ${gate} is not configured for this switch (its gates: ${configured.join(', ') || 'none'})`;
+    return `gate ${gate} is not configured for this ${what} (its gates: ${configured.join(', ') || 'none'})`;
   }
   // A record stays pending only while the switch waits at it (phase awaiting-approval).
   const pending =
@@ -33,28 +62,27 @@ export function approvalProblem(status: SwitchStatus, configured: readonly Gate[
   if (decided)
     return (
       `gate ${gate} was already ` +
-      `${decidedWords(decided)}${pending ? `; the switch now waits at ${pending.gate}` : ''}`
+      `${decidedWords(decided)}${pending ? `; the ${what} now waits at ${pending.gate}` : ''}`
     );
   if (!pending) {
-    if (status.outcome) return `no approval is pending: the switch has finished (${status.outcome})`;
-    if (configured.length === 0)
-      return `no approval is pending: this switch has no approval gates (its input's approvals.gates is empty)`;
+    if (status.outcome) return `no approval is pending: the ${what} has finished (${status.outcome})`;
+    if (configured.length === 0) return `no approval is pending: this ${what} has no approval gates (${scope.noGates})`;
     const notYet = gate === undefined ? '' : `gate ${gate} is not reached yet; `;
     return (
-      `${notYet}no approval is pending: the switch is in phase ${status.phase}; gates ` +
+      `${notYet}no approval is pending: the ${what} is in phase ${status.phase}; gates ` +
       `configured: ${configured.join(', ')}; send it again once the status shows phase awaiting-approval`
     );
   }
   if (gate !== undefined && gate !== pending.gate)
     return (
-      `gate ${gate} is not reached yet: the switch waits at ${pending.gate}; decide ` +
+      `gate ${gate} is not reached yet: the ${what} waits at ${pending.gate}; decide ` +
       `that gate first (or leave "gate" out)`
     );
   return null;
 }
 
 /** "approved by alice at 2026-…", "timed out (nobody decided) at …". */
-function decidedWords(a: ApprovalRecord): string {
+function decidedWords(a: ApprovalRecord<string>): string {
   const what = a.state === 'timed-out' ? 'timed out (nobody decided in time)' : a.state;
   return (
     `${what}${a.by ? ` by ${a.by}` : ''}${a.decidedAt ? ` at ${a.decidedAt}` : ''}` +

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { DiscoverSchema, InstanceRefSchema, MAX_CANDIDATES, name, OptionsSchema, type InstanceRef } from './input.js';
-import type { CandidateReport, Outcome } from './status.js';
+import type { ApprovalRecord, CandidateReport, Outcome } from './status.js';
 
 const CommonSchema = {
   /**
@@ -157,12 +157,20 @@ export interface HostSource {
   runId?: string;
 }
 
+/** A drain's one gate: before its switches start, the whole plan is approved (input `approve`). */
+export const HOST_GATES = ['plan'] as const;
+export type HostGate = (typeof HOST_GATES)[number];
+
+export type HostPhase = 'validating' | 'finding' | 'planning' | 'awaiting-approval' | 'switching' | 'checking' | 'done';
+
 export interface HostStatus {
   kind: 'drain' | 'return';
   host: string;
   port: number;
-  phase: 'validating' | 'finding' | 'planning' | 'awaiting-approval' | 'switching' | 'checking' | 'done';
+  phase: HostPhase;
   outcome?: HostOutcome;
+  /** options.dryRun: the plan only. */
+  dryRun: boolean;
   startedAt: string;
   updatedAt: string;
   requestedBy?: string;
@@ -177,6 +185,11 @@ export interface HostStatus {
   maintenance?: string;
   /** After the switches: the sources still reading the host (drain), or not reading it (return). */
   left: string[];
-  decisions: Array<{ at: string; verdict: 'go' | 'refuse' | 'warn' | 'info'; reason: string }>;
-  approval?: { state: 'pending' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string; at?: string };
+  /** One line per source: its switch and target, the switch it joins, or why it stays (common/switch/runbook.ts). */
+  plan: string[];
+  decisions: Array<{ at: string; phase: HostPhase; verdict: 'go' | 'refuse' | 'warn' | 'info'; reason: string }>;
+  /** The decisions that warn, as a switch's status has them. */
+  warnings: string[];
+  /** The plan's approval (gate `plan`, with `approve`), recorded as a switch records each of its gates. */
+  approvals: Array<ApprovalRecord<HostGate>>;
 }

@@ -197,3 +197,45 @@ export function vipMoveBackByHand(p: {
     `<task>); to go back, ${pause}, move the VIP, then resume`
   );
 }
+
+/** One source's line in a drain's (or a return's) plan, as the dry run of its switch decided it. */
+export type HostPlanStep =
+  | { step: 'switch'; source: string; procedure: 'vip' | 'address'; reads: string; to: string }
+  /** It reads the same VIP as `leader`, whose switch moves it. */
+  | { step: 'with'; source: string; leader: string; to: string }
+  /** A switch of it already runs: it is waited for, never doubled. */
+  | { step: 'join'; source: string; workflowId: string }
+  | { step: 'stay'; source: string; why: string };
+
+/** One line per source, as a drain's status's `plan` and its gate show it. */
+export function renderHostPlan(steps: readonly HostPlanStep[]): string[] {
+  return steps.map((s) => {
+    switch (s.step) {
+      case 'switch':
+        return `${s.procedure} switch of ${s.source} (reads ${s.reads}) to ${s.to}`;
+      case 'with':
+        return `${s.source} moves with ${s.leader} (the same VIP), in its switch to ${s.to}`;
+      case 'join':
+        return `wait for the switch of ${s.source} that already runs (${s.workflowId}), not a second one`;
+      case 'stay':
+        return `${s.source} stays: ${s.why}`;
+    }
+  });
+}
+
+/** What a drain's (or a return's) one gate waits before, as the approver reads it. */
+export function hostGates(p: {
+  kind: 'drain' | 'return';
+  at: string;
+  steps: readonly HostPlanStep[];
+}): Record<'plan', string> {
+  const count = (step: HostPlanStep['step']) => p.steps.filter((s) => s.step === step).length;
+  const joined = count('join');
+  const what = p.kind === 'drain' ? `the drain of ${p.at}` : `the return to ${p.at}`;
+  return {
+    plan:
+      `start the ${count('switch')} switch(es) of the plan` +
+      (joined ? `, and wait for the ${joined} that already run` : '') +
+      ` for ${what}; nothing has changed yet`,
+  };
+}

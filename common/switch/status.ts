@@ -58,8 +58,9 @@ export interface StepRecord {
 export const GATES = ['before-freeze', 'before-switch', 'before-resume'] as const;
 export type Gate = (typeof GATES)[number];
 
-export interface ApprovalRecord {
-  gate: Gate;
+/** One gate's record: a switch's gates (the default), or a drain's plan. */
+export interface ApprovalRecord<G extends string = Gate> {
+  gate: G;
   /** `cancelled`: the switch was cancelled while it waited here; nobody decided. */
   state: 'pending' | 'approved' | 'rejected' | 'timed-out' | 'cancelled';
   requestedAt: string;

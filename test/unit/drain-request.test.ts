@@ -36,7 +36,11 @@ function drained(sources: HostSource[]): HostStatus {
     }),
     sources,
     left: ['default/stuck'],
+    dryRun: false,
+    plan: [],
     decisions: [],
+    warnings: [],
+    approvals: [],
   };
 }
 

@@ -10,6 +10,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { drainWorkflowId, type HostStatus } from '../../common/switch/drain.js';
 import { approveUpdate, rejectSignal } from '../../common/switch/messages.js';
+import type { ApprovalRecord } from '../../common/switch/status.js';
 import { fakeDrainWorld, runWorkflow, U, useScriptedTemporal } from './scripted-world.js';
 
 useScriptedTemporal();
@@ -33,7 +34,7 @@ const changesOf = (calls: string[], id: string) => calls.filter((c) => c.split('
 async function pendingPlan(h: WorkflowHandle): Promise<HostStatus> {
   for (let i = 0; i < 300; i++) {
     const s = (await h.query('status')) as HostStatus;
-    if (s.approval?.state === 'pending') return s;
+    if (s.approvals?.some((a) => a.state === 'pending')) return s;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the plan never waited for approval');
@@ -96,7 +97,7 @@ describe('drain and return (scripted activities)', () => {
     ]);
     expect(atGate.calls).toEqual([]);
     expect(result?.outcome).toBe('drained');
-    expect(status.approval).toMatchObject({ state: 'approved', by: 'dba', comment: 'window 42' });
+    expect(status.approvals).toMatchObject([{ gate: 'plan', state: 'approved', by: 'dba', comment: 'window 42' }]);
     expect([w.reads('s1'), w.reads('s2')]).toEqual(['new.example', 'new.example']);
   });
 
@@ -112,6 +113,43 @@ describe('drain and return (scripted activities)', () => {
     expect([w.reads('s1'), w.reads('s2')]).toEqual(['old.example', 'old.example']);
     // a refused drain put nothing under maintenance
     expect(status.maintenance).toBeUndefined();
+  });
+
+  it(
+    "given approve, should keep the plan's approval as a switch keeps a gate's: one record of gate plan, with the " +
+      'plan the approver saw, and refuse an approve naming a gate the drain has not',
+    async () => {
+      const w = fakeDrainWorld([{ id: 's1' }, { id: 's2' }]);
+      let wrongGate = '';
+      let record: ApprovalRecord<string> | undefined;
+      const { result, status } = await drain(w, drainInput({ approve: true }), async (h) => {
+        await pendingPlan(h);
+        wrongGate = await h.executeUpdate(approveUpdate, { args: [{ gate: 'before-switch', by: 'dba' }] }).then(
+          () => 'accepted',
+          (e: Error) => String((e as { cause?: Error }).cause?.message ?? e.message),
+        );
+        record = (await h.executeUpdate(approveUpdate, { args: [{ by: 'dba' }] })) as ApprovalRecord<string>;
+      });
+      expect(wrongGate).toMatch(/unknown gate "before-switch": the gates are plan/);
+      expect(record).toMatchObject({ gate: 'plan', state: 'approved', by: 'dba', via: 'update' });
+      const shown = [
+        'address switch of default/s1 (reads old.example:3306) to new.example:3306',
+        'address switch of default/s2 (reads old.example:3306) to new.example:3306',
+      ];
+      expect(record?.approving.plan).toEqual(shown);
+      expect(status.plan).toEqual(shown);
+      expect(status.approvals).toHaveLength(1);
+      expect(result?.outcome).toBe('drained');
+    },
+  );
+
+  it('given a plan only with approve, should say it would wait for the approval of its plan, and change nothing', async () => {
+    const w = fakeDrainWorld([{ id: 's1' }]);
+    const { result, status } = await drain(w, drainInput({ approve: true, options: { ...options, dryRun: true } }));
+    expect(result?.outcome).toBe('planned');
+    expect(status.decisions.map((d) => d.reason).join('\n')).toMatch(/dry run: would wait for approval at gate plan/);
+    expect(status.approvals).toEqual([]);
+    expect(w.calls).toEqual([]);
   });
 
   it('given a drained host, should move the sources back on the return (undrain) and end returned', async () => {
