@@ -283,7 +283,7 @@ describe('recorded answers: MySQL 5.7', () => {
     expect(b.received.join('\n')).not.toMatch(/SHOW REPLICA|BINARY LOG|performance_schema|binlog_row_value/i);
   });
 
-  it('given 5.7 filters (SHOW SLAVE STATUS columns), skipped errors, log_slave_updates off: should refuse each, in 5.7 words', async () => {
+  it('given 5.7 filters (status columns), skipped errors, log_slave_updates off: should refuse each, in 5.7 words', async () => {
     const facts = reachable(await activities.mysqlInspect(ref(f), { withSources: true }));
     expect(f.refused).toEqual([]);
     expect(servingProblems(facts, 'mysql')).toEqual([
@@ -406,7 +406,7 @@ describe('recorded answers: MySQL 8.0.21', () => {
     expect(b.received.join('\n')).not.toMatch(/SHOW REPLICA|BINARY LOG|replica_skip_errors|log_replica_updates/i);
   });
 
-  it('given a global filter in the 8.0 filter table on a schema no task replicates, should read it and pass it', async () => {
+  it('given a global filter (8.0 table) on a schema no task replicates, should read it and let it pass', async () => {
     const facts = reachable(await activities.mysqlInspect(ref(b), { withSources: true }));
     expect(facts.filters?.applier).toEqual([
       { channel: '', name: 'REPLICATE_WILD_IGNORE_TABLE', rule: 'scratch.%' },
