@@ -283,7 +283,7 @@ describe('recorded answers: MySQL 5.7', () => {
     expect(b.received.join('\n')).not.toMatch(/SHOW REPLICA|BINARY LOG|performance_schema|binlog_row_value/i);
   });
 
-  it('given 5.7 filters (status columns), skipped errors, log_slave_updates off: should refuse each, in 5.7 words', async () => {
+  it('given 5.7 filters (status columns), skipped errors, log_slave_updates off: should refuse each', async () => {
     const facts = reachable(await activities.mysqlInspect(ref(f), { withSources: true }));
     expect(f.refused).toEqual([]);
     expect(servingProblems(facts, 'mysql')).toEqual([
