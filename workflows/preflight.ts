@@ -116,6 +116,9 @@ export async function preflight(
     `new instance ${newFacts.address} (${newFacts.version}, server_uuid ` +
       `${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`,
   );
+  // what an older server lacks (its variable does not exist there) is off, decided from its version and said once
+  const lacks = dialectOfFacts(newFacts).off;
+  if (lacks.length) t.decide('info', `decided from the version of ${newFacts.address}: ${lacks.join('; ')}`);
   const scopes = await filterCheck(t, req, source, newFacts);
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
