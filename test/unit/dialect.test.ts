@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   binlogEventSettingsSql,
   dialectOf,
+  dialectOfFacts,
   globalFiltersSql,
   hopSettingsSql,
   instanceSettingsSql,
@@ -179,5 +180,20 @@ describe('dialectOf: features', () => {
     const d = dialectOf('5.7.7');
     expect(instanceSettingsSql(d)).toContain('0 AS sro');
     expect(hopSettingsSql(d)).toContain('0 AS sro');
+  });
+});
+
+describe('dialectOfFacts', () => {
+  it('given facts read with a dialect, should use it; without, should decide from the version', () => {
+    const d = dialectOf('5.7.44-log');
+    expect(dialectOfFacts({ version: '9.7.4', flavor: 'mysql', dialect: d })).toBe(d);
+    expect(dialectOfFacts({ version: '8.0.21', flavor: 'mysql' }).variables.logReplicaUpdates).toBe(
+      'log_slave_updates',
+    );
+  });
+
+  it('given a version it cannot read, should judge by the newest of the flavor rather than throw in a workflow', () => {
+    expect(dialectOfFacts({ version: 'unknown', flavor: 'mysql' }).replicaStatus).toBe('SHOW REPLICA STATUS');
+    expect(dialectOfFacts({ version: '', flavor: 'mariadb' }).replicaStatus).toBe('SHOW ALL SLAVES STATUS');
   });
 });
