@@ -9,6 +9,7 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import type { Endpoint, FilterReading, HopReading, InstanceFacts, SourceReading } from '../common/switch/types.js';
 import {
+  binlogEventSettingsColumns,
   binlogEventSettingsSql,
   filterWords,
   globalFiltersSql,
@@ -39,8 +40,24 @@ export function mysqlInspector(conn: MysqlConnector) {
     c: mysql.Connection,
     d: Dialect,
   ): Promise<{ binlogRowValueOptions: string | null; binlogTransactionCompression: boolean | null }> {
+    type Row = { options?: string | null; compression?: string | number | null };
     const sql = binlogEventSettingsSql(d);
-    const r = sql ? await one<{ options?: string | null; compression?: string | number | null }>(c, sql) : undefined;
+    const unknown = (e: unknown) => (e as { code?: string }).code === 'ER_UNKNOWN_SYSTEM_VARIABLE';
+    // a build that lacks a variable its version has (a fork, a managed service): that one is off, not a failure
+    const r = sql
+      ? await one<Row>(c, sql).catch(async (e) => {
+          if (!unknown(e)) throw e;
+          const parts = await Promise.all(
+            binlogEventSettingsColumns(d).map((x) =>
+              one<Row>(c, `SELECT ${x}`).catch((e2) => {
+                if (!unknown(e2)) throw e2;
+                return undefined;
+              }),
+            ),
+          );
+          return Object.assign({}, ...parts) as Row;
+        })
+      : undefined;
     const options = r?.options == null ? null : String(r.options);
     const compression = r?.compression == null ? null : String(r.compression);
     const on = compression === null ? null : compression === '1' || /^on$/i.test(compression);

@@ -234,12 +234,17 @@ export function hopSettingsSql(d: Dialect): string {
   );
 }
 
-/** The binary log event settings the server has (none on MariaDB or a MySQL before they were added). */
-export function binlogEventSettingsSql(d: Dialect): string | null {
-  const cols = [
+/** The binary log event settings the server has (none on MariaDB or a MySQL before they were added), one per item. */
+export function binlogEventSettingsColumns(d: Dialect): string[] {
+  return [
     d.features.binlogRowValueOptions ? '@@GLOBAL.binlog_row_value_options AS options' : null,
     d.features.binlogTransactionCompression ? '@@GLOBAL.binlog_transaction_compression AS compression' : null,
   ].filter((x) => x !== null);
+}
+
+/** The one read of those settings; null when the server has none of them. */
+export function binlogEventSettingsSql(d: Dialect): string | null {
+  const cols = binlogEventSettingsColumns(d);
   return cols.length ? `SELECT ${cols.join(', ')}` : null;
 }
 

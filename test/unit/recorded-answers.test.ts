@@ -419,6 +419,18 @@ describe('recorded answers: MySQL 8.0.21', () => {
     );
   });
 
+  it('given a build of 8.0.21 that lacks a variable its version has, should take that feature as off', async () => {
+    // the server answers ER_UNKNOWN_SYSTEM_VARIABLE (1193) for it, as MySQL does for any variable it does not know
+    const saved = B.variables.binlog_transaction_compression;
+    delete B.variables.binlog_transaction_compression;
+    try {
+      const facts = reachable(await activities.mysqlInspect(ref(b)));
+      expect(facts).toMatchObject({ binlogRowValueOptions: 'PARTIAL_JSON', binlogTransactionCompression: null });
+    } finally {
+      B.variables.binlog_transaction_compression = saved!;
+    }
+  });
+
   it('given the 8.0.21 primary, should list its replicas with SHOW SLAVE HOSTS', async () => {
     const r = await activities.mysqlDiscoverReplicas({ ask: ref(a), alsoItsSource: false, credentials: 'recorded' });
     expect(r.found).toEqual([{ host: b.host, port: b.port, serverId: 2, via: `replica of ${a.host}:${a.port}` }]);
