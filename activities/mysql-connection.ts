@@ -18,6 +18,7 @@ import type {
 import { CREDENTIAL_NOT_BOUND, failure, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { authPlugins } from './mysql-auth.js';
+import { dialectOf, VERSION_SQL, type Dialect } from '../common/mysql/dialect.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
@@ -43,7 +44,7 @@ export type CredentialResolver = (reference: string, to: Destination) => Promise
 /** How far up the chain of sources is read: deeper topologies are judged on what was read (and said so). */
 export const MAX_CHAIN_DEPTH = 8;
 
-/** The applier filters as SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) shows them per channel. */
+/** The applier filters as the replica status (common/mysql/dialect.ts: replicaStatus) shows them per channel. */
 export const FILTER_COLUMNS = [
   'Replicate_Do_DB',
   'Replicate_Ignore_DB',
@@ -60,12 +61,9 @@ export const FILTER_COLUMNS = [
 
 export type Reachable = Extract<InstanceFacts, { reachable: true }>;
 
-/** SHOW REPLICA STATUS (MySQL: Replica_/Source_ columns) or SHOW SLAVE STATUS (MariaDB: Slave_/Master_). */
-export function replicaState(
-  rs: Record<string, unknown>,
-  thread: 'Replica' | 'Slave',
-  source: 'Source' | 'Master',
-): ReplicaState {
+/** One row of the replica status, by the column names of the server's dialect (Replica_/Source_, Slave_/Master_). */
+export function replicaState(rs: Record<string, unknown>, columns: Dialect['columns']): ReplicaState {
+  const { thread, source } = columns;
   const uuid = String(rs[`${source}_UUID`] ?? '');
   const sid = Number(rs[`${source}_Server_Id`] ?? 0);
   return {
@@ -267,15 +265,26 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
    * privilege): then only addresses are compared.
    */
   async function registeredReplicaHosts(c: mysql.Connection): Promise<string[] | null> {
-    for (const sql of ['SHOW REPLICAS', 'SHOW SLAVE HOSTS']) {
-      try {
-        const [rows] = await c.query(sql);
-        return (rows as Array<Record<string, unknown>>).map((r) => String(r.Host ?? ''));
-      } catch {
-        // an older server or MariaDB knows only the other spelling; without the privilege, neither answers
-      }
+    try {
+      const [rows] = await c.query((await dialect(c)).replicaHosts);
+      return (rows as Array<Record<string, unknown>>).map((r) => String(r.Host ?? ''));
+    } catch {
+      // without the privilege, the list does not answer
+      return null;
     }
-    return null;
+  }
+
+  const dialects = new WeakMap<mysql.Connection, Promise<Dialect>>();
+  /** The server's dialect (common/mysql/dialect.ts), read once per connection from its version. */
+  function dialect(c: mysql.Connection): Promise<Dialect> {
+    let d = dialects.get(c);
+    if (!d) {
+      d = one<{ version: string; comment: string | null }>(c, VERSION_SQL).then((v) =>
+        dialectOf(String(v?.version ?? ''), String(v?.comment ?? '')),
+      );
+      dialects.set(c, d);
+    }
+    return d;
   }
 
   async function one<T>(c: mysql.Connection, sql: string, params: unknown[] = []): Promise<T | undefined> {
@@ -283,7 +292,7 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
     return (rows as T[])[0];
   }
 
-  return { connect, one, dumpClients, dumpClientsIfUp, registeredReplicaHosts };
+  return { connect, one, dialect, dumpClients, dumpClientsIfUp, registeredReplicaHosts };
 }
 
 export type MysqlConnector = ReturnType<typeof mysqlConnector>;

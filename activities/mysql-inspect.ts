@@ -7,14 +7,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
-import type {
-  Endpoint,
-  FilterReading,
-  Flavor,
-  HopReading,
-  InstanceFacts,
-  SourceReading,
-} from '../common/switch/types.js';
+import type { Endpoint, FilterReading, HopReading, InstanceFacts, SourceReading } from '../common/switch/types.js';
+import {
+  binlogEventSettingsColumns,
+  binlogEventSettingsSql,
+  filterWords,
+  globalFiltersSql,
+  hopSettingsSql,
+  instanceSettingsSql,
+  skipErrorsSql,
+  type Dialect,
+} from '../common/mysql/dialect.js';
 import {
   FILTER_COLUMNS,
   loginRefused,
@@ -26,29 +29,37 @@ import {
 
 /** The instance readers, over one connector. */
 export function mysqlInspector(conn: MysqlConnector) {
-  const { connect, one } = conn;
+  const { connect, one, dialect } = conn;
   /**
    * How the server writes row events beyond format and image: partial JSON
    * updates (a PARTIAL_UPDATE_ROWS_EVENT for every UPDATE) and compressed
-   * transactions (Transaction_payload). Each read on its own, so a server
-   * without one of them (MariaDB, an older MySQL) reports null for it.
+   * transactions (Transaction_payload). A server without one of them (MariaDB,
+   * an older MySQL: decided by its dialect, never asked) reports null for it.
    */
   async function binlogEventSettings(
     c: mysql.Connection,
-    mysqlFlavor: boolean,
+    d: Dialect,
   ): Promise<{ binlogRowValueOptions: string | null; binlogTransactionCompression: boolean | null }> {
-    const read = async (name: string): Promise<string | null> => {
-      if (!mysqlFlavor) return null;
-      try {
-        const r = await one<{ v: string | number | null }>(c, `SELECT @@GLOBAL.${name} AS v`);
-        return r?.v == null ? null : String(r.v);
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ER_UNKNOWN_SYSTEM_VARIABLE') return null;
-        throw e;
-      }
-    };
-    const options = await read('binlog_row_value_options');
-    const compression = await read('binlog_transaction_compression');
+    type Row = { options?: string | null; compression?: string | number | null };
+    const sql = binlogEventSettingsSql(d);
+    const unknown = (e: unknown) => (e as { code?: string }).code === 'ER_UNKNOWN_SYSTEM_VARIABLE';
+    // a build that lacks a variable its version has (a fork, a managed service): that one is off, not a failure
+    const r = sql
+      ? await one<Row>(c, sql).catch(async (e) => {
+          if (!unknown(e)) throw e;
+          const parts = await Promise.all(
+            binlogEventSettingsColumns(d).map((x) =>
+              one<Row>(c, `SELECT ${x}`).catch((e2) => {
+                if (!unknown(e2)) throw e2;
+                return undefined;
+              }),
+            ),
+          );
+          return Object.assign({}, ...parts) as Row;
+        })
+      : undefined;
+    const options = r?.options == null ? null : String(r.options);
+    const compression = r?.compression == null ? null : String(r.compression);
     const on = compression === null ? null : compression === '1' || /^on$/i.test(compression);
     return { binlogRowValueOptions: options, binlogTransactionCompression: on };
   }
@@ -64,30 +75,19 @@ export function mysqlInspector(conn: MysqlConnector) {
     }
     let facts: Extract<InstanceFacts, { reachable: true }>;
     try {
-      const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
-      const flavor = /mariadb/i.test(v?.version ?? '') ? 'mariadb' : 'mysql';
+      const d = await dialect(c);
+      const flavor = d.version.flavor;
       const mysqlFlavor = flavor === 'mysql';
-      // One query per flavor: the shared settings, and the flavor's own GTID variables.
-      const r = (await one<Record<string, string | number | null>>(
-        c,
-        `SELECT @@server_id AS id, @@GLOBAL.binlog_format AS fmt, ` +
-          `@@GLOBAL.binlog_row_image AS img, @@GLOBAL.log_bin AS log_bin, @@GLOBAL.read_only AS ro, ` +
-          (mysqlFlavor
-            ? `@@server_uuid AS uuid, @@GLOBAL.gtid_mode AS gtid_mode, ` +
-              `@@GLOBAL.binlog_row_event_max_size AS maxsize, @@GLOBAL.super_read_only AS sro, ` +
-              `@@GLOBAL.log_replica_updates AS lru, @@GLOBAL.gtid_executed AS executed, @@GLOBAL.gtid_purged AS purged`
-            : `@@GLOBAL.log_slave_updates AS lru, @@GLOBAL.gtid_strict_mode AS strict, ` +
-              `@@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_current_pos AS executed`),
-      ))!;
-      const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
-      const channels = (rows as Array<Record<string, unknown>>).map((row) =>
-        mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master'),
-      );
+      // One query: the shared settings, and the flavor's own GTID variables, by the names this version has.
+      const r = (await one<Record<string, string | number | null>>(c, instanceSettingsSql(d)))!;
+      const [rows] = await c.query(d.replicaStatus);
+      const channels = (rows as Array<Record<string, unknown>>).map((row) => replicaState(row, d.columns));
       facts = {
         reachable: true,
         address,
         flavor,
-        version: v!.version,
+        version: d.version.text,
+        dialect: d,
         // MariaDB has no server_uuid: its GTIDs carry domain and server_id instead
         serverUuid: mysqlFlavor ? String(r.uuid) : `server_id:${r.id}`,
         serverId: Number(r.id),
@@ -104,9 +104,9 @@ export function mysqlInspector(conn: MysqlConnector) {
         logReplicaUpdates: Number(r.lru) === 1,
         gtidBinlogState: mysqlFlavor ? null : String(r.state ?? ''),
         gtidStrictMode: mysqlFlavor ? null : Number(r.strict) === 1,
-        ...(await binlogEventSettings(c, mysqlFlavor)),
+        ...(await binlogEventSettings(c, d)),
       };
-      if (opts.withSources) facts.filters = await readFilters(c, flavor, rows as Array<Record<string, unknown>>);
+      if (opts.withSources) facts.filters = await readFilters(c, d, rows as Array<Record<string, unknown>>);
     } finally {
       await c.end().catch(() => undefined);
     }
@@ -139,7 +139,7 @@ export function mysqlInspector(conn: MysqlConnector) {
       const key = (x: Endpoint) => `${x.host}:${x.port}`;
       const fresh = level.filter((x) => !seenAddresses.has(key(x)) && seenAddresses.add(key(x)));
       const read = await Promise.all(
-        fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, facts.flavor, depth, x.of)),
+        fresh.map((x) => readHop({ host: x.host, port: x.port, credentials }, depth, x.of)),
       );
       level = [];
       for (const h of read) {
@@ -157,7 +157,7 @@ export function mysqlInspector(conn: MysqlConnector) {
   }
 
   /** One server of the chain: what it executed, whether it is writable, what it replicates from, its filters. */
-  async function readHop(ref: InstanceRef, flavor: Flavor, depth: number, of: string): Promise<HopReading> {
+  async function readHop(ref: InstanceRef, depth: number, of: string): Promise<HopReading> {
     const address = `${ref.host}:${ref.port}`;
     let c: mysql.Connection;
     try {
@@ -167,19 +167,13 @@ export function mysqlInspector(conn: MysqlConnector) {
       return { address, depth, of, reachable: false, error: (e as Error).message };
     }
     try {
-      const mysqlFlavor = flavor === 'mysql';
-      const r = (await one<Record<string, string | number>>(
-        c,
-        mysqlFlavor
-          ? 'SELECT @@server_uuid AS uuid, @@server_id AS id, @@GLOBAL.gtid_executed AS gtids, ' +
-              '@@GLOBAL.read_only AS ro, @@GLOBAL.super_read_only AS sro'
-          : 'SELECT @@server_id AS id, @@GLOBAL.gtid_binlog_state AS gtids, @@GLOBAL.read_only AS ro',
-      ))!;
-      const [rows] = await c.query(mysqlFlavor ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS');
+      // each server of the chain in its own dialect: an intermediate may run another version than the replica
+      const d = await dialect(c);
+      const mysqlFlavor = d.version.flavor === 'mysql';
+      const r = (await one<Record<string, string | number>>(c, hopSettingsSql(d)))!;
+      const [rows] = await c.query(d.replicaStatus);
       const status = rows as Array<Record<string, unknown>>;
-      const channels = status.map((row) =>
-        mysqlFlavor ? replicaState(row, 'Replica', 'Source') : replicaState(row, 'Slave', 'Master'),
-      );
+      const channels = status.map((row) => replicaState(row, d.columns));
       return {
         address,
         depth,
@@ -193,7 +187,7 @@ export function mysqlInspector(conn: MysqlConnector) {
           source: `${ch.sourceHost}:${ch.sourcePort}`,
           running: ch.ioRunning || ch.sqlRunning,
         })),
-        filters: await readFilters(c, flavor, status),
+        filters: await readFilters(c, d, status),
       };
     } catch (e) {
       return { address, depth, of, reachable: false, error: (e as Error).message };
@@ -204,15 +198,17 @@ export function mysqlInspector(conn: MysqlConnector) {
 
   /**
    * The filters that could hide changes from DM: applier filters of each
-   * channel (the SHOW REPLICA STATUS columns, which performance_schema off
-   * does not hide) and the global ones (performance_schema, when on), the
-   * binary log filters and replica_skip_errors.
+   * channel (the replica status columns, which performance_schema off does
+   * not hide; on a server without filter tables, 5.7, the only place they
+   * show) and the global ones (performance_schema, where the server has the
+   * table and it is on), the binary log filters and the skipped errors.
    */
   async function readFilters(
     c: mysql.Connection,
-    flavor: Flavor,
+    d: Dialect,
     status: Array<Record<string, unknown>>,
   ): Promise<FilterReading> {
+    const flavor = d.version.flavor;
     const applier: FilterReading['applier'] = [];
     const add = (channel: string, name: unknown, rule: unknown) => {
       const text = String(rule ?? '').trim();
@@ -223,10 +219,9 @@ export function mysqlInspector(conn: MysqlConnector) {
       for (const col of FILTER_COLUMNS) add(channel, col, row[col]);
     }
     if (flavor === 'mysql') {
-      const sql =
-        'SELECT FILTER_NAME AS name, FILTER_RULE AS rule ' +
-        'FROM performance_schema.replication_applier_global_filters';
-      const [global] = await c.query(sql).catch(() => [[]]);
+      const sql = globalFiltersSql(d);
+      // performance_schema off: the table does not answer, and the status columns above are what there is
+      const [global] = sql ? await c.query(sql).catch(() => [[]]) : [[]];
       for (const g of global as Array<{ name: string; rule: string }>) add('(global)', g.name, g.rule);
     } else {
       // the rewrite rules are a variable; SHOW SLAVE STATUS shows them too where it has the column (10.11)
@@ -241,15 +236,15 @@ export function mysqlInspector(conn: MysqlConnector) {
       const how = String(marked?.v ?? 'REPLICATE');
       if (how.toUpperCase() !== 'REPLICATE') add('(global)', 'REPLICATE_EVENTS_MARKED_FOR_SKIP', how);
     }
-    const [bl] = await c.query(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS');
+    const [bl] = await c.query(d.binlogStatus);
     const b = (bl as Array<Record<string, unknown>>)[0] ?? {};
-    const variable = flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
-    const skip = await one<{ v: string | null }>(c, `SELECT @@GLOBAL.${variable} AS v`);
+    const skip = await one<{ v: string | null }>(c, skipErrorsSql(d));
     return {
       applier,
       binlogDoDb: String(b.Binlog_Do_DB ?? '').trim(),
       binlogIgnoreDb: String(b.Binlog_Ignore_DB ?? '').trim(),
       skipErrors: String(skip?.v ?? 'OFF'),
+      words: filterWords(d),
     };
   }
 

@@ -248,10 +248,10 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
 
     /**
      * Candidates for a switch that chooses its own target: the
-     * replicas each instance of `ask` reports (MySQL SHOW REPLICAS, MariaDB
-     * SHOW SLAVE HOSTS: a replica is listed with an address only when its
-     * report_host is set), and with `alsoItsSource`, the replicas of the
-     * instance's own replication source too. Only reads. Each instance
+     * replicas each instance of `ask` reports (its dialect's replicaHosts:
+     * a replica is listed with an address only when its report_host is
+     * set), and with `alsoItsSource`, the replicas of the instance's own
+     * replication source too. Only reads. Each instance
      * asked is named in `asked`, with what it answered or why it did not,
      * so a person sees where the list came from; those that did not answer
      * are also in `unanswered` (host:port), for the workflow to decide on.
@@ -260,7 +260,7 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
       ask: InstanceRef;
       alsoItsSource: boolean;
       credentials: string;
-      /** DM's binlog readers (dmBinlogReaders): listed by SHOW REPLICAS, but not servers. */
+      /** DM's binlog readers (dmBinlogReaders): listed among the replicas, but not servers. */
       dmReaders?: DmBinlogReaders;
     }): Promise<{
       found: Array<Endpoint & { via: string }>;
@@ -287,9 +287,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           return;
         }
         try {
-          const v = await one<{ version: string }>(c, 'SELECT @@version AS version');
-          const maria = /mariadb/i.test(v?.version ?? '');
-          const [rows] = await c.query(maria ? 'SHOW SLAVE HOSTS' : 'SHOW REPLICAS');
+          const d = await conn.dialect(c);
+          const [rows] = await c.query(d.replicaHosts);
           const listed = (rows as Array<Record<string, unknown>>).map((r) => ({
             host: String(r.Host ?? ''),
             port: Number(r.Port ?? 0),
@@ -307,10 +306,8 @@ export function createMysqlActivities(resolve: CredentialResolver, options: { co
           );
           for (const r of named) found.push({ ...r, via: `replica of ${address}` });
           if (source) {
-            const [status] = await c.query(maria ? 'SHOW ALL SLAVES STATUS' : 'SHOW REPLICA STATUS');
-            const channels = (status as Array<Record<string, unknown>>).map((row) =>
-              maria ? replicaState(row, 'Slave', 'Master') : replicaState(row, 'Replica', 'Source'),
-            );
+            const [status] = await c.query(d.replicaStatus);
+            const channels = (status as Array<Record<string, unknown>>).map((row) => replicaState(row, d.columns));
             if (channels.length === 0) asked.push(`${address}: replicates from nobody`);
             for (const ch of channels)
               await list({ host: ch.sourceHost, port: ch.sourcePort, credentials: req.credentials }, false);

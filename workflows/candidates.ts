@@ -27,6 +27,7 @@
  * preflight reads it again and every later check applies. Deterministic: the
  * reading is done by activities, the judging here is pure (rankCandidates).
  */
+import { IN_WORDS } from '../common/mysql/dialect.js';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import {
   MysqlGtidSet,
@@ -368,7 +369,7 @@ async function candidateList(t: Tracker, input: Targetable): Promise<Array<{ ref
     const hint = r.unanswered.length
       ? 'Give discover.replicasOf: an instance that answers and knows the replicas (the ' +
         'primary, when the old instance is down), or give the candidates as a list'
-      : 'Replicas are listed by SHOW REPLICAS only with report_host set; set it on them, ' +
+      : `Replicas are listed by ${IN_WORDS.replicaHosts} only with report_host set; set it on them, ` +
         'or give the candidates as a list';
     refuse(t, SwitchErrorType.NoCandidate, `no candidate found, nothing was changed: ${r.asked.join('; ')}. ${hint}`);
   }

@@ -8,6 +8,7 @@ import { ApplicationFailure as Failure } from '@temporalio/workflow';
 import { normalizeAddress } from '../common/switch/addresses.js';
 import { binlogSettingNotes, rowEventSizeNote, unreadableBinlogSettings } from '../common/switch/binlog-settings.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
+import { dialectOfFacts } from '../common/mysql/dialect.js';
 import type { Flavor, InstanceFacts, SourceState } from '../common/switch/types.js';
 import { filterProblems, noFilters, type TaskScope } from '../common/switch/filters.js';
 import type { InstanceRef } from '../common/switch/input.js';
@@ -116,6 +117,9 @@ export async function preflight(
     `new instance ${newFacts.address} (${newFacts.version}, server_uuid ` +
       `${newFacts.serverUuid}): GTIDs on, binlog ROW/FULL`,
   );
+  // what an older server lacks (its variable does not exist there) is off, decided from its version and said once
+  const lacks = dialectOfFacts(newFacts).off;
+  if (lacks.length) t.decide('info', `decided from the version of ${newFacts.address}: ${lacks.join('; ')}`);
   const scopes = await filterCheck(t, req, source, newFacts);
   for (const n of binlogSettingNotes(newFacts)) t.decide('info', n);
   if (newFacts.flavor === 'mariadb' && newFacts.gtidStrictMode === false) {
@@ -199,7 +203,7 @@ export function servingProblems(facts: PreflightResult['newFacts'], flavor: Flav
   if (facts.replica !== null && facts.logReplicaUpdates === false) {
     problems.push(
       `it is a replica with ` +
-        `${facts.flavor === 'mysql' ? 'log_replica_updates' : 'log_slave_updates'} OFF: ` +
+        `${dialectOfFacts(facts).variables.logReplicaUpdates} OFF: ` +
         `what it replicates is not in its own binary log, so DM could not read it from there`,
     );
   }

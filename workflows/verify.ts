@@ -9,6 +9,7 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import { failure, SwitchErrorType } from '../common/switch/errors.js';
 import type { BinlogDumpClient, Endpoint, Flavor, RelayState, SourceTask } from '../common/switch/types.js';
 import type { InstanceRef } from '../common/switch/input.js';
+import { IN_WORDS } from '../common/mysql/dialect.js';
 import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
 
 import { acceptedLockWait, verifyShardTasks, type ShardTasks } from './shards.js';
@@ -292,7 +293,8 @@ async function oldHoldsDownstream(e: RollbackExpectation, old: InstanceRef): Pro
         'without an error',
     ],
     fix: [
-      `let ${where} replicate what it lacks (${r.missing}) from the primary (START REPLICA on it, if stopped), ` +
+      `let ${where} replicate what it lacks (${r.missing}) from the primary (${IN_WORDS.startReplica} on it, ` +
+        'if stopped), ' +
         `then check with \`${DMCTL} query-status -s ${e.sourceId}\` that every task moves; or switch the source ` +
         'to the new instance again, which has them',
     ],

@@ -13,6 +13,7 @@
  * binlog_row_image, so a setting on the new instance alone decides what DM
  * would read, whatever the primary and the old instance use.
  */
+import type { Dialect } from '../mysql/dialect.js';
 
 /** The settings read from an instance (activities/mysql.ts `inspect`). */
 export interface BinlogSettings {
@@ -24,6 +25,15 @@ export interface BinlogSettings {
   binlogRowValueOptions?: string | null;
   binlogTransactionCompression?: boolean | null;
   binlogRowEventMaxSize: number | null;
+  /** The server's dialect, where it was read with one: the advice is said in its words. */
+  dialect?: Pick<Dialect, 'stopReplica' | 'startReplica' | 'features'>;
+}
+
+/** How to set a variable for good on this server: SET PERSIST from MySQL 8.0, else SET GLOBAL and the configuration. */
+function setForGood(f: BinlogSettings, assignment: string): string {
+  if (f.dialect && !f.dialect.features.setPersist)
+    return `SET GLOBAL ${assignment} on it and in its configuration file (this version has no SET PERSIST)`;
+  return `SET PERSIST ${assignment} on it`;
 }
 
 /**
@@ -36,14 +46,14 @@ export function unreadableBinlogSettings(f: BinlogSettings): string[] {
     out.push(
       `binlog_format is ${f.binlogFormat}, not ROW: a change it logs as a statement reaches DM as a Query ` +
         'event, which DM skips without an error, so the change never reaches downstream (a replica with ' +
-        "STATEMENT stops at the first row event); SET PERSIST binlog_format = 'ROW' on it",
+        `STATEMENT stops at the first row event); ${setForGood(f, "binlog_format = 'ROW'")}`,
     );
   }
   if (f.binlogRowImage !== 'FULL') {
     out.push(
       `binlog_row_image is ${f.binlogRowImage}, not FULL: its UPDATE and DELETE events lack columns, and DM ` +
         'pauses the task at the first one ("upstream didn\'t log enough columns in binlog"); ' +
-        "SET PERSIST binlog_row_image = 'FULL' on it",
+        setForGood(f, "binlog_row_image = 'FULL'"),
     );
   }
   if (/PARTIAL_JSON/i.test(f.binlogRowValueOptions ?? '')) {
@@ -51,8 +61,9 @@ export function unreadableBinlogSettings(f: BinlogSettings): string[] {
       'binlog_row_value_options is PARTIAL_JSON: it logs every UPDATE it executes or replicates as a ' +
         'PARTIAL_UPDATE_ROWS_EVENT (with binlog_row_image FULL too, and when its source logs full updates), ' +
         'which DM\'s syncer does not read: the task pauses with "invalid replication event type ' +
-        "PartialUpdateRowsEvent\" at the first UPDATE DM reads from it; SET PERSIST binlog_row_value_options = '' " +
-        'on it and restart its replication (STOP REPLICA; START REPLICA)',
+        `PartialUpdateRowsEvent" at the first UPDATE DM reads from it; ` +
+        `${setForGood(f, "binlog_row_value_options = ''")} and restart its replication ` +
+        `(${f.dialect?.stopReplica ?? 'STOP REPLICA'}; ${f.dialect?.startReplica ?? 'START REPLICA'})`,
     );
   }
   return out;

@@ -34,7 +34,7 @@
  *    filtered transaction in the replica's binary log (only its
  *    gtid_slave_pos moves), so gtid_current_pos still covers it.
  */
-import type { Flavor } from './types.js';
+import type { FilterWords, Flavor } from './types.js';
 
 /** The filters of one server as read from it. */
 export interface ServerFilters {
@@ -49,6 +49,8 @@ export interface ServerFilters {
   /** replica_skip_errors / slave_skip_errors as the server shows it. */
   skipErrors: string;
   flavor: Flavor;
+  /** The server's own spellings, where it was read with them. */
+  words?: FilterWords;
 }
 
 /** A server with no applier or binary log filter and no skipped errors: nothing to judge against the tasks. */
@@ -173,13 +175,15 @@ const EMPTY = {
 const USE_DDL = 'a DDL statement is filtered by the default database (USE) it runs in, so a DDL on a replicated table';
 const OTHER = 'or choose another instance';
 
-/** How to clear an applier filter, in the flavor's words. */
-function clearFilter(flavor: ServerFilters['flavor'], name: string, channel: string): string {
+/** How to clear an applier filter, in the words of the server's flavor and version. */
+function clearFilter(s: ServerFilters, name: string, channel: string): string {
   const config = "and from the server's configuration";
-  if (flavor === 'mariadb') return clearMariadbFilter(name, channel, config);
-  const forChannel = channel && channel !== '(global)' ? ` FOR CHANNEL '${channel}'` : '';
+  if (s.flavor === 'mariadb') return clearMariadbFilter(name, channel, config);
+  // before MySQL 8.0 a filter is for every channel (no FOR CHANNEL), and the statements say SLAVE before 8.0.22
+  const w = s.words ?? { stopReplica: 'STOP REPLICA', startReplica: 'START REPLICA', channelFilters: true };
+  const forChannel = w.channelFilters && channel && channel !== '(global)' ? ` FOR CHANNEL '${channel}'` : '';
   const change = `CHANGE REPLICATION FILTER ${name}=()${forChannel}`;
-  return `STOP REPLICA SQL_THREAD; ${change}; START REPLICA SQL_THREAD, ${config}`;
+  return `${w.stopReplica} SQL_THREAD; ${change}; ${w.startReplica} SQL_THREAD, ${config}`;
 }
 
 /**
@@ -206,7 +210,7 @@ function applierProblem(s: ServerFilters, f: ServerFilters['applier'][number], s
   const channel = f.channel === '(global)' ? ' (global)' : f.channel ? ` on channel '${f.channel}'` : '';
   const on = `${f.name}=(${f.rule})${channel} on ${s.role} ${s.address}`;
   const remove = (how: string) => `remove it (${how}) ${OTHER}`;
-  const clear = clearFilter(s.flavor, f.name, f.channel);
+  const clear = clearFilter(s, f.name, f.channel);
   const name = f.name.toUpperCase();
   if (/^REPLICATE_(WILD_)?DO_(DB|TABLE)$/.test(name)) {
     const why = 'a replica applies only what this filter names, everything else';
@@ -281,7 +285,8 @@ function serverProblems(s: ServerFilters, scopes: TaskScope[]): string[] {
   }
   const skip = s.skipErrors.trim();
   if (skip !== '' && skip.toUpperCase() !== 'OFF') {
-    const variable = s.flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors';
+    const variable =
+      s.words?.skipErrorsVariable ?? (s.flavor === 'mysql' ? 'replica_skip_errors' : 'slave_skip_errors');
     const why = 'a transaction that fails with one of those errors is committed without its changes (its GTID kept)';
     const fix = `set ${variable} to OFF (in the server's configuration, then restart it) ${OTHER}`;
     out.push(`${variable}=${skip} on ${at}: ${why}, so DM would skip them without an error; ${fix}`);

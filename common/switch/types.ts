@@ -8,6 +8,7 @@ import type { Gate, SwitchStatus } from './status.js';
 
 export type { Flavor } from '../gtid/types.js';
 import type { Flavor } from '../gtid/types.js';
+import type { Dialect } from '../mysql/dialect.js';
 
 /** A server's address as DM, MySQL and the VIP see it. */
 export interface Endpoint {
@@ -147,6 +148,18 @@ export interface FilterReading {
   binlogIgnoreDb: string;
   /** replica_skip_errors (MariaDB slave_skip_errors). */
   skipErrors: string;
+  /** How the server that was read spells what a DBA runs to clear a filter (absent: read before it was recorded). */
+  words?: FilterWords;
+}
+
+/** A server's own spellings for the advice of the filter check (common/mysql/dialect.ts decides them). */
+export interface FilterWords {
+  stopReplica: string;
+  startReplica: string;
+  /** replica_skip_errors or slave_skip_errors. */
+  skipErrorsVariable: string;
+  /** CHANGE REPLICATION FILTER … FOR CHANNEL exists (MySQL 8.0+); else a filter is for every channel. */
+  channelFilters: boolean;
 }
 
 /**
@@ -217,6 +230,8 @@ export type InstanceFacts =
       binlogRowValueOptions?: string | null;
       /** MySQL binlog_transaction_compression; null when the server has no such variable (MariaDB, MySQL < 8.0.20). */
       binlogTransactionCompression?: boolean | null;
+      /** What was decided from its version: the statements and variable names used, the features it lacks. */
+      dialect?: Dialect;
     }
   | { reachable: false; address: string; error: string };
 
