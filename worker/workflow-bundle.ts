@@ -71,11 +71,15 @@ export async function workflowCode(env: NodeJS.ProcessEnv): Promise<WorkflowCode
   );
   const built = MARK.exec(head)?.[1];
   const ours = await workflowCodeFingerprint();
-  if (built !== ours)
+  if (built !== ours) {
+    const what = built
+      ? `was built from other code (${built}, this worker's is ${ours})`
+      : 'is not a bundle written by scripts/bundle-workflows.ts';
     throw new ConfigError(
-      `${WORKFLOW_BUNDLE_ENV}: ${path} ${built ? `was built from other code (${built}, this worker's is ${ours})` : 'is not a bundle written by scripts/bundle-workflows.ts'}; ` +
-        `build it again from this code (node --import tsx scripts/bundle-workflows.ts ${path}) or unset ${WORKFLOW_BUNDLE_ENV}`,
+      `${WORKFLOW_BUNDLE_ENV}: ${path} ${what}; build it again from this code ` +
+        `(node --import tsx scripts/bundle-workflows.ts ${path}) or unset ${WORKFLOW_BUNDLE_ENV}`,
     );
+  }
   // its interceptors are in it (writeWorkflowBundle)
   return { workflowBundle: { codePath: path }, workflowModules: [] };
 }

@@ -18,7 +18,7 @@ describe("how long the check after an undo waits for a running task's position t
     expect(catchUpSeconds(c)).toBe(15);
   });
 
-  it('given a flush interval that is no whole number of seconds from 1, should refuse the configuration naming it', () => {
+  it('given a flush interval that is no whole number of seconds, should refuse the configuration naming it', () => {
     for (const bad of ['0', '2.5', '"30"']) {
       expect(() => parseWorkerConfig(config(`, checkpointFlushSeconds: ${bad}`))).toThrow(ConfigError);
       expect(() => parseWorkerConfig(config(`, checkpointFlushSeconds: ${bad}`))).toThrow(

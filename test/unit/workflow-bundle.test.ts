@@ -45,7 +45,7 @@ describe('the workflow code a worker runs', () => {
     });
   });
 
-  it('given a bundle built from other code, should refuse to start, naming both and how to build it again', async () => {
+  it('given a bundle built from other code, should refuse to start, naming both and how to rebuild it', async () => {
     const path = await bundleFile('old.js', '/* dm-switch workflow bundle, code 0123abcd */x;');
     const msg = await refused({ DM_SWITCH_WORKFLOW_BUNDLE: path });
     expect(msg).toContain(`DM_SWITCH_WORKFLOW_BUNDLE: ${path} was built from other code (0123abcd, this worker's is `);
@@ -62,7 +62,7 @@ describe('the workflow code a worker runs', () => {
     );
   });
 
-  it('given a change to a workflow or common source, or another workflow SDK, should see another fingerprint', async () => {
+  it('given another workflow or common source, or another workflow SDK, should see another fingerprint', async () => {
     const root = join(dir, 'code');
     const put = async (path: string, text: string) => {
       await mkdir(join(root, path, '..'), { recursive: true });
