@@ -160,6 +160,8 @@ export const WorkerConfigSchema = z
                 .regex(/^[^\s,]+(,[^\s,]+)*$/, 'host:port of dm-master, comma-separated for several'),
               dmctl: z.string().min(1),
               commandTimeoutMs: z.number().int().positive().optional(),
+              /** The tasks' checkpoint-flush-interval, when not DM's default 30 s (activities/dm/positions.ts). */
+              checkpointFlushSeconds: z.number().int().min(1).max(3600).optional(),
               /**
                * Per dm-worker name: the addresses MySQL sees its connections come from, when not its advertised host.
                */

@@ -17,7 +17,8 @@ import { ConfigError, type WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
 import { activityLogInterceptors } from './observability.js';
 import { defaultPrivateDir, preparePrivateDir } from './private-dir.js';
-import { workflowInterceptorsPath, workflowsPath } from './workflows-path.js';
+import { workflowCode } from './workflow-bundle.js';
+import { workflowsPath } from './workflows-path.js';
 
 export { workflowsPath };
 
@@ -76,13 +77,15 @@ export async function createWorker(
       `dm-switch worker: gates and needs-operator are notified to ` +
         `${n.url ? endpointOf(n.url) : `the URL in ${n.urlEnv ?? n.urlFile}`} (format ${n.format})`,
     );
+  // the workflows bundled now, or a bundle built beforehand from this code (DM_SWITCH_WORKFLOW_BUNDLE)
+  const { workflowModules, ...code } = await workflowCode(env);
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
     namespace,
     taskQueue: config.taskQueue,
     ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
-    workflowsPath,
+    ...code,
     // No workflow cache: every workflow task replays the switch from its history. A cached switch can
     // hold effects of events whose commands are not written yet (a status query on a new worker applies
     // a step's result before the task that carries it), and an approval validated against that state
@@ -98,7 +101,7 @@ export async function createWorker(
         activityLogInterceptors,
         ...(extras.activityInterceptors ?? []),
       ],
-      workflowModules: [workflowInterceptorsPath],
+      workflowModules,
     },
   });
   return { worker, connection };

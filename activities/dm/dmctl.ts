@@ -19,6 +19,11 @@ export interface DmClusterConfig {
   /** Timeout of one dmctl call (default 60 s). */
   commandTimeoutMs?: number;
   /**
+   * The checkpoint-flush-interval of this cluster's tasks (DM's default 30 s): query-status shows a task's position as
+   * of its last flush. The check after an undo waits 3 times this (at least) for a task that runs to show a new one.
+   */
+  checkpointFlushSeconds?: number;
+  /**
    * Per dm-worker name, the addresses MySQL sees its connections come from,
    * when that is not the host of its advertised address (NAT, several
    * interfaces). Verification matches DM's binlog dump connections by them.

@@ -58,3 +58,11 @@ export function upstreamGtids(state: SourceState, tasks: string[]): string {
  * when idle).
  */
 export const CATCH_UP_SECONDS = 90;
+
+/**
+ * CATCH_UP_SECONDS for a cluster whose tasks flush their checkpoints every `checkpointFlushSeconds` (its worker
+ * configuration): three flushes, as 90 s is three of DM's default 30 s.
+ */
+export function catchUpSeconds(cluster: { checkpointFlushSeconds?: number }): number {
+  return cluster.checkpointFlushSeconds ? 3 * cluster.checkpointFlushSeconds : CATCH_UP_SECONDS;
+}

@@ -6,7 +6,14 @@
 import type { Endpoint, Flavor, RelayState, SourceTask } from '../../common/switch/types.js';
 import { pollUntil } from '../poll.js';
 import type { DmContext } from './context.js';
-import { CATCH_UP_SECONDS, relaySwitched, sourceRestored, tasksBehind, upstreamGtids } from './positions.js';
+import {
+  CATCH_UP_SECONDS,
+  catchUpSeconds,
+  relaySwitched,
+  sourceRestored,
+  tasksBehind,
+  upstreamGtids,
+} from './positions.js';
 import { pauseTasks, resumeTasks } from './tasks.js';
 
 type Behind = Array<{ task: string; lacks: string }>;
@@ -82,8 +89,10 @@ export function waitActivities(ctx: DmContext) {
      * `tasks` Running without errors, relay Running when `relay`; and then
      * until every task has caught up with what its upstream had when that was
      * first seen (`upstreamGtids`) or at least moved (DM shows flushed
-     * checkpoints), within CATCH_UP_SECONDS at least, so that a task DM shows
-     * Running whose binlog reader delivers nothing is not taken for restored.
+     * checkpoints), within CATCH_UP_SECONDS at least (three of the cluster's
+     * checkpointFlushSeconds, when its configuration gives them), so that a
+     * task DM shows Running whose binlog reader delivers nothing is not taken
+     * for restored.
      * The rollback check's DM part; it then reads everything once to report.
      */
     async dmAwaitSourceRestored(req: {
@@ -108,7 +117,7 @@ export function waitActivities(ctx: DmContext) {
       let want: string | null = null;
       const first = new Map<string, string>();
       const r = await pollUntil(
-        Math.max(req.timeoutSeconds, CATCH_UP_SECONDS),
+        Math.max(req.timeoutSeconds, catchUpSeconds(ctx.cluster(req.dmCluster))),
         async () => {
           const state = await ctx.sourceState(req.dmCluster, req.sourceId, true);
           const restored = sourceRestored(state, req);

@@ -32,7 +32,13 @@ import { statusQuery } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { startDm, type DmCluster } from '../sandbox/dm.js';
-import { createSource, expectOk, startIncrementalTask, taskConfig } from '../sandbox/dm-setup.js';
+import {
+  CHECKPOINT_FLUSH_SECONDS,
+  createSource,
+  expectOk,
+  startIncrementalTask,
+  taskConfig,
+} from '../sandbox/dm-setup.js';
 import {
   downstreamMatches,
   failureType,
@@ -136,12 +142,14 @@ beforeAll(async () => {
   }
   await allEqual();
 
+  const flush = `checkpointFlushSeconds: ${CHECKPOINT_FLUSH_SECONDS}`;
   const lines = [
     `taskQueue: ${QUEUE}`,
     'dm:',
     '  clusters:',
-    `    default: { masterAddr: "${dm1.masterAddr}", dmctl: ${JSON.stringify(dm1.dmctlPath)} }`,
-    `    second: { masterAddr: "${dm2.masterAddr}", dmctl: ${JSON.stringify(dm2.dmctlPath)} }`,
+    // every task here is the sandbox's (taskConfig), flushing its checkpoint every CHECKPOINT_FLUSH_SECONDS
+    `    default: { masterAddr: "${dm1.masterAddr}", dmctl: ${JSON.stringify(dm1.dmctlPath)}, ${flush} }`,
+    `    second: { masterAddr: "${dm2.masterAddr}", dmctl: ${JSON.stringify(dm2.dmctlPath)}, ${flush} }`,
     'credentials:',
     '  sandbox-root: { user: root, hosts: [127.0.0.0/8, 198.51.100.0/24, localhost] }',
     'vip:',

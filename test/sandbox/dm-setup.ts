@@ -52,6 +52,9 @@ export async function createSource(
   expectOk('operate-source create', await dm.ctl(['operate-source', 'create', file]));
 }
 
+/** The sandbox tasks' checkpoint-flush-interval (DM's default is 30 s). */
+export const CHECKPOINT_FLUSH_SECONDS = 3;
+
 export function taskConfig(
   name: string,
   sourceIds: string[],
@@ -70,6 +73,10 @@ export function taskConfig(
     'mysql-instances': sourceIds.map((id) => ({
       'source-id': id,
       'block-allow-list': 'app-only',
+      // query-status shows a task's position as of its last checkpoint flush (every 30 s by default), and a
+      // switch's verification and the check after an undo wait for that position to move: the sandbox's tasks
+      // flush every few seconds, so those waits end when replication moves, not up to half a minute later
+      syncer: { 'checkpoint-flush-interval': CHECKPOINT_FLUSH_SECONDS },
       ...(meta ? { meta } : {}),
     })),
     'block-allow-list': { 'app-only': { 'do-dbs': [APP_SCHEMA] } },
