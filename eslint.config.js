@@ -28,6 +28,15 @@ export default tseslint.config(
     },
   },
   {
+    // product code a newcomer reads: modules by responsibility, lines one can read without scrolling (Prettier
+    // leaves long strings and templates as they are, so the length is checked here)
+    files: ['{activities,bench,client,common,scripts,worker,workflows}/**/*.ts'],
+    rules: {
+      'max-len': ['error', { code: 120, ignoreUrls: false }],
+      'max-lines': ['error', { max: 500 }],
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [

@@ -7,7 +7,10 @@
 import type { Client } from '@temporalio/client';
 import { SA } from '../common/switch/search-attributes.js';
 
-/** What to say about `workflowId` when Temporal answered "not found": that it ended, how and when; null if it did not. */
+/**
+ * What to say about `workflowId` when Temporal answered "not found": that it ended, how and when; null if it did
+ * not.
+ */
 export async function endedWords(client: Client, workflowId: string): Promise<string | null> {
   const d = await client.workflow
     .getHandle(workflowId)

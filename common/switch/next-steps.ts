@@ -35,8 +35,8 @@ export const NEXT_STEPS: Record<StopCause, NextStep> = {
   InvalidInput: {
     sourceAsBefore: false,
     advice: () =>
-      'Correct the request as the reason says (`dm-switch start … --dry-run` checks a request and changes nothing), ' +
-      'then start it again.',
+      'Correct the request as the reason says ' +
+      '(`dm-switch start … --dry-run` checks a request and changes nothing), then start it again.',
   },
   SourceNotFound: {
     sourceAsBefore: false,
@@ -48,7 +48,8 @@ export const NEXT_STEPS: Record<StopCause, NextStep> = {
     sourceAsBefore: true,
     advice: (c) =>
       `Fix the precondition the reason names, on the server it names (or choose another new instance` +
-      `${c.target ? ` than ${c.target}` : ''}); \`--dry-run\` shows whether it now passes; then start the switch again.`,
+      `${c.target ? ` than ${c.target}` : ''}); \`--dry-run\` shows whether it now passes; ` +
+      'then start the switch again.',
   },
   NoCandidate: {
     sourceAsBefore: true,
