@@ -254,7 +254,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     },
     async dmSourceState(req: { sourceId: string }) {
       calls.push('dmSourceState');
-      if (req.sourceId === 'src2')
+      if (faults.pausedSharer && req.sourceId === 'src2')
         return { ...state(), sourceId: 'src2', tasks: [{ ...task('app-s2'), stage: 'Paused' }] };
       return state();
     },
