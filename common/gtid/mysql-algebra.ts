@@ -4,14 +4,7 @@
  * normalization (see normalize), an intersection a \ (a \ b). Pure: no state
  * between calls.
  */
-import * as intervals from './mysql-intervals.js';
-import { grow, type Parts, trim } from './mysql-intervals.js';
-
-/**
- * The imports used for every interval, bound once here: a loader that emits CommonJS (tsx, which runs the bench)
- * makes each use of an imported name a getter call.
- */
-const { diff, put } = intervals;
+import { diff, grow, type Parts, put, trim } from './mysql-intervals.js';
 
 /** Sorts and merges each key's intervals (given in input order, each start ≤ end), for text that is not canonical. */
 export function normalize(keys: readonly string[], at: readonly number[], data: Uint32Array): Parts {

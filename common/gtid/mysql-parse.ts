@@ -18,14 +18,7 @@
  */
 import { GtidParseError } from './errors.js';
 import { normalize } from './mysql-algebra.js';
-import * as intervals from './mysql-intervals.js';
-import { grow, type Parts, TAG_MAX_LENGTH, trim } from './mysql-intervals.js';
-
-/**
- * The imports used for every number, bound once here: a loader that emits CommonJS (tsx, which runs the bench)
- * makes each use of an imported name a getter call, which cost ~30% of a parse.
- */
-const { diff, TWO_32 } = intervals;
+import { diff, grow, type Parts, TAG_MAX_LENGTH, TWO_32, trim } from './mysql-intervals.js';
 
 /** The largest sequence number MySQL accepts (2^63 − 2, MYSQL_GNO_MAX), as (hi, lo). */
 const GNO_MAX_HI = 0x7fffffff;
