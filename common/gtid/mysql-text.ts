@@ -148,5 +148,7 @@ function putBound(v: DataView, o: number, hi: number, lo: number, last: Float64A
     v.setUint32(o + 4, last[6]!, true);
     v.setUint32(o + 8, last[7]!, true);
   }
-  return put8(v, o + last[4]!, s - sq * 100_000_000);
+  // `| 0`: the length read from the Float64Array is a double, and a double offset would make every index after it
+  // (here and in format's loop) a double too, ~10% of the writing
+  return put8(v, o + (last[4]! | 0), s - sq * 100_000_000);
 }
