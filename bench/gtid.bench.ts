@@ -11,11 +11,16 @@
  * 1. Against MySQL (1,000 × 100 and 10,000 × 100): a sandbox MySQL 9.7 (see
  *    test/sandbox/db.ts) runs `SELECT BENCHMARK(n, GTID_SUBSET(@a, @b))` and
  *    `… GTID_SUBTRACT(@b, @a)` with both texts in user variables; MySQL parses
- *    both texts on every call, so the time per call (best of 3, divided by n)
- *    is compared with parsing both texts and operating in Node (best of 7,
- *    after 2 warm-up runs). GTID_SUBTRACT returns text, so the Node figure
- *    compared with it includes formatting the result (toString()), as MySQL's
- *    does; the extra column shows parse + subtract alone.
+ *    both texts on every call. Node does the same work per call: parse both
+ *    texts and operate; GTID_SUBTRACT returns text, so the Node call compared
+ *    with it includes toString(). The two sides are interleaved: BENCH_ROUNDS
+ *    rounds (default 5), each one MySQL BENCHMARK then BENCH_RUNS Node calls
+ *    (their median), so both are measured under the same load; a round's ratio
+ *    is Node / MySQL per call. Per size it prints the median ratio, its min–max
+ *    over the rounds, and PASS or FAIL against 0.5. The verdict uses CPU time
+ *    (mysqld's user+system from /proc, this process's from process.cpuUsage()),
+ *    which other processes on a loaded machine disturb less than wall time; the
+ *    wall ratio is printed beside it (and decides where /proc is not readable).
  * 2. Linearity and memory (Node only): parse, isSubsetOf, subtract and toString at 1×
  *    (1,000 × 100) and 10× (10,000 × 100 and 1,000 × 1,000), with the memory a
  *    parsed set keeps (heap and array buffers), so linear growth is visible
@@ -23,16 +28,22 @@
  *
  *   npm run bench            (node --expose-gc, so memory is measured after GC)
  *
- * BENCH_RUNS (Node runs, default 7), BENCH_MYSQL_RUNS (default 3) and
+ * BENCH_RUNS (Node runs, default 7), BENCH_ROUNDS (default 5) and
  * BENCH_MYSQL=0 (skip the comparison, e.g. without the sandbox) adjust it.
  */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { MysqlGtidSet } from '../common/gtid/index.js';
 import { startDb, type DbInstance } from '../test/sandbox/db.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const NODE_RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const MYSQL_RUNS = Number(process.env.BENCH_MYSQL_RUNS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const CLOCK_TICKS = 100;
 const WITH_MYSQL = process.env.BENCH_MYSQL !== '0';
 const TARGET = 0.5;
 
@@ -63,19 +74,6 @@ function pair(base: bigint, uuids: number, intervals: number): { a: string; b: s
   return { a: text(base, uuids, intervals, 5), b: text(base, uuids, intervals, 7), n: uuids * intervals };
 }
 
-/** Best time in ms of `runs` runs of fn (after `warmup` untimed ones), collecting garbage before each. */
-function best<T>(fn: () => T, runs: number, warmup = 2): { ms: number; value: T } {
-  let value!: T;
-  for (let r = 0; r < warmup; r++) value = fn();
-  let ms = Infinity;
-  for (let r = 0; r < runs; r++) {
-    gc?.();
-    const t = performance.now();
-    value = fn();
-    ms = Math.min(ms, performance.now() - t);
-  }
-  return { ms, value };
-}
 function median<T>(fn: () => T, runs: number): { ms: number; value: T } {
   let value!: T;
   const samples: number[] = [];
@@ -104,27 +102,95 @@ function retained(build: () => unknown): { heap: number; buffers: number; keep: 
 const fixed = (x: number, digits = 1) => +x.toFixed(digits);
 
 // ---------------------------------------------------------------------------
-// 1. Against MySQL
+// 1. Against MySQL, interleaved
 
-/** Best time in ms of one evaluation of `expr` inside BENCHMARK, on one connection holding @a and @b. */
-async function mysqlBest(c: mysql.Connection, expr: string): Promise<number> {
-  // size n so that one BENCHMARK takes about half a second
-  let t = performance.now();
-  await c.query(`SELECT BENCHMARK(1, ${expr})`);
-  const once = performance.now() - t;
-  const n = Math.max(1, Math.min(1000, Math.round(500 / Math.max(once, 0.01))));
-  let ms = Infinity;
-  for (let r = 0; r < MYSQL_RUNS; r++) {
-    t = performance.now();
-    await c.query(`SELECT BENCHMARK(${n}, ${expr})`);
-    ms = Math.min(ms, (performance.now() - t) / n);
+/** user + system CPU seconds mysqld has used, from /proc/<pid>/stat (Linux); undefined elsewhere. */
+function mysqldCpu(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name, which is in parentheses and may hold spaces
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
   }
-  return ms;
+}
+
+interface Round {
+  mysqlWall: number;
+  mysqlCpu: number | undefined;
+  nodeWall: number;
+  nodeCpu: number;
+}
+
+/** One MySQL round: BENCHMARK(n, expr) once, per call wall ms and mysqld CPU ms. */
+async function mysqlRound(c: mysql.Connection, pid: number | undefined, expr: string, n: number) {
+  const cpu = mysqldCpu(pid);
+  const t = performance.now();
+  await c.query(`SELECT BENCHMARK(${n}, ${expr})`);
+  const wall = (performance.now() - t) / n;
+  const after = mysqldCpu(pid);
+  return { wall, cpu: cpu === undefined || after === undefined ? undefined : ((after - cpu) * 1000) / n };
+}
+
+/** One Node round: the median wall and CPU ms of NODE_RUNS calls, each after a GC. */
+function nodeRound(fn: () => unknown): { wall: number; cpu: number } {
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let r = 0; r < NODE_RUNS; r++) {
+    gc?.();
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    fn();
+    walls.push(performance.now() - t);
+    const used = process.cpuUsage(cpu);
+    cpus.push((used.user + used.system) / 1000);
+  }
+  return { wall: mid(walls), cpu: mid(cpus) };
+}
+function mid(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/**
+ * ROUNDS rounds, each one MySQL BENCHMARK then NODE_RUNS Node calls, so that both sides are measured under the
+ * same load; a round's ratio is Node / MySQL of that round.
+ */
+async function interleaved(
+  c: mysql.Connection,
+  pid: number | undefined,
+  expr: string,
+  fn: () => unknown,
+): Promise<Round[]> {
+  for (let r = 0; r < 2; r++) fn(); // warm up Node's optimized code
+  // n calls per BENCHMARK so that one takes about 0.4 s
+  const t = performance.now();
+  await c.query(`SELECT BENCHMARK(1, ${expr})`);
+  const n = Math.max(1, Math.min(1000, Math.round(400 / Math.max(performance.now() - t, 0.01))));
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const my = await mysqlRound(c, pid, expr, n);
+    const node = nodeRound(fn);
+    rounds.push({ mysqlWall: my.wall, mysqlCpu: my.cpu, nodeWall: node.wall, nodeCpu: node.cpu });
+  }
+  return rounds;
+}
+
+/** median [min–max] of the rounds' ratios. */
+function spread(ratios: number[]): { median: number; text: string } {
+  const median = mid(ratios);
+  return {
+    median,
+    text: `${median.toFixed(2)} [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`,
+  };
 }
 
 async function againstMysql(): Promise<void> {
   console.log(
-    '\n1. Parse both texts and operate: Node vs MySQL 9.7 (BENCHMARK per call), ratio = Node / MySQL, target <= 0.5\n',
+    '\n1. Parse both texts and operate: Node vs MySQL 9.7 (BENCHMARK per call), ratio = Node / MySQL, ' +
+      `target <= ${TARGET}\n`,
   );
   let db: DbInstance | undefined;
   let c: mysql.Connection | undefined;
@@ -137,16 +203,31 @@ async function againstMysql(): Promise<void> {
         );
       },
     );
+    const pid = await readFile(join(db.baseDir, 'mysqld.pid'), 'utf8').then(
+      (s) => Number(s.trim()),
+      () => undefined,
+    );
+    const cpuKnown = mysqldCpu(pid) !== undefined;
     c = await mysql.createConnection(db.connectionOptions);
     const [[info]] = (await c.query(
       'SELECT @@version AS version, @@gtid_mode AS mode, @@max_allowed_packet AS packet',
     )) as unknown as [Array<{ version: string; mode: string; packet: string }>];
     console.log(
-      `MySQL ${info!.version} (gtid_mode ${info!.mode}, max_allowed_packet ` +
-        `${info!.packet}), node ${process.version}; MySQL best of ${MYSQL_RUNS}, Node best of ${NODE_RUNS}`,
+      `MySQL ${info!.version} (gtid_mode ${info!.mode}, max_allowed_packet ${info!.packet}), ` +
+        `node ${process.version}; ` +
+        `${ROUNDS} interleaved rounds of one MySQL BENCHMARK then the median of ${NODE_RUNS} Node calls; ` +
+        `load average ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')} on ${availableParallelism()} cores`,
+    );
+    console.log(
+      cpuKnown
+        ? "the verdict is the median of the rounds' CPU ratios (mysqld user+system CPU vs this process's), which " +
+            'a loaded machine disturbs less than wall time; the wall ratio is shown beside it'
+        : "mysqld CPU time is not readable here: the verdict is the median of the rounds' wall-time ratios",
     );
     const rows: Record<string, string | number>[] = [];
-    const misses: string[] = [];
+    const verdicts: string[] = [];
     for (const [uuids, intervals] of [
       [1_000, 100],
       [10_000, 100],
@@ -168,45 +249,47 @@ async function againstMysql(): Promise<void> {
 
         const size = `${uuids.toLocaleString('en')} x ${intervals}`;
         const textMb = fixed((a.length + b.length) / 1e6);
-        const mySubset = await mysqlBest(c, 'GTID_SUBSET(@a, @b)');
-        const nodeSubset = best(() => MysqlGtidSet.parse(a).isSubsetOf(MysqlGtidSet.parse(b)), NODE_RUNS);
-        if (!nodeSubset.value) throw new Error('isSubsetOf is wrong');
-        const mySubtract = await mysqlBest(c, 'GTID_SUBTRACT(@b, @a)');
-        const nodeSubtract = best(() => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)), NODE_RUNS);
-        const nodeSubtractText = best(
-          () => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)).toString(),
-          NODE_RUNS,
-        );
-        for (const [op, node, server, extra] of [
-          ['parse both + isSubsetOf           vs GTID_SUBSET', nodeSubset.ms, mySubset, ''],
+        for (const [op, expr, fn] of [
+          [
+            'parse both + isSubsetOf           vs GTID_SUBSET',
+            'GTID_SUBSET(@a, @b)',
+            () => MysqlGtidSet.parse(a).isSubsetOf(MysqlGtidSet.parse(b)),
+          ],
           [
             'parse both + subtract + toString  vs GTID_SUBTRACT',
-            nodeSubtractText.ms,
-            mySubtract,
-            fixed(nodeSubtract.ms),
+            'GTID_SUBTRACT(@b, @a)',
+            () => MysqlGtidSet.parse(b).subtract(MysqlGtidSet.parse(a)).toString(),
           ],
         ] as const) {
-          const ratio = node / server;
-          if (ratio > TARGET) misses.push(`${op} at ${size}, ${label}: ${ratio.toFixed(2)}`);
+          const rounds = await interleaved(c, pid, expr, fn);
+          const wall = spread(rounds.map((r) => r.nodeWall / r.mysqlWall));
+          const cpu = cpuKnown ? spread(rounds.map((r) => r.nodeCpu / r.mysqlCpu!)) : undefined;
+          const decides = cpu ?? wall;
+          const pass = decides.median <= TARGET;
+          verdicts.push(`${pass ? 'PASS' : 'FAIL'}  ${size}, ${label}, ${op.replace(/ +/g, ' ')}: ${decides.text}`);
           rows.push({
             size,
             numbers: label,
             'texts MB': textMb,
             operation: op,
-            'Node ms': fixed(node),
-            'MySQL ms': fixed(server),
-            ratio: fixed(ratio, 2),
-            'meets <= 0.5': ratio <= TARGET ? 'yes' : 'NO',
-            'Node ms without toString()': extra,
+            'Node CPU ms': fixed(mid(rounds.map((r) => r.nodeCpu))),
+            'MySQL CPU ms': cpu ? fixed(mid(rounds.map((r) => r.mysqlCpu!))) : 'n/a',
+            'CPU ratio [min–max]': cpu ? cpu.text : 'n/a',
+            'Node wall ms': fixed(mid(rounds.map((r) => r.nodeWall))),
+            'MySQL wall ms': fixed(mid(rounds.map((r) => r.mysqlWall))),
+            'wall ratio [min–max]': wall.text,
+            verdict: pass ? 'PASS' : 'FAIL',
           });
         }
       }
     }
     console.table(rows);
+    console.log(`\nverdict per size (median ratio [min–max] of ${ROUNDS} rounds, target <= ${TARGET}):`);
+    for (const v of verdicts) console.log(`  ${v}`);
     console.log(
-      misses.length === 0
-        ? 'every case meets the target (ratio <= 0.5)'
-        : `cases missing the target:\n  ${misses.join('\n  ')}`,
+      `load average at the end: ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
     );
   } finally {
     await c?.end().catch(() => undefined);

@@ -76,19 +76,25 @@ function subtract(
   o: number,
 ) {
   for (; i < iEnd; i += 4) {
-    while (j < jEnd && diff(b, j + 2, a, i) < 0) j += 4; // b's intervals that end before a's starts
+    // a's interval in locals: each of b's bounds is compared with them, (hi, lo) pair against pair
+    const sHi = a[i]!;
+    const sLo = a[i + 1]!;
+    const eHi = a[i + 2]!;
+    const eLo = a[i + 3]!;
+    // b's intervals that end before a's starts
+    while (j < jEnd && (b[j + 2]! < sHi || (b[j + 2] === sHi && b[j + 3]! < sLo))) j += 4;
     // what is left of a's interval starts at out[o], cut by each of b's that starts within it
-    out[o] = a[i]!;
-    out[o + 1] = a[i + 1]!;
+    out[o] = sHi;
+    out[o + 1] = sLo;
     let k = j;
-    for (; k < jEnd && diff(b, k, a, i + 2) <= 0; k += 4) {
+    for (; k < jEnd && (b[k]! < eHi || (b[k] === eHi && b[k + 1]! <= eLo)); k += 4) {
       if (diff(b, k, out, o) > 0) put(out, (o += 4) - 2, b, k, -1);
-      if (diff(b, k + 2, a, i + 2) >= 0) break;
+      if (b[k + 2]! > eHi || (b[k + 2] === eHi && b[k + 3]! >= eLo)) break;
       put(out, o, b, k + 2, 1);
     }
-    if (k === jEnd || diff(b, k, a, i + 2) > 0) {
-      out[o + 2] = a[i + 2]!;
-      out[o + 3] = a[i + 3]!;
+    if (k === jEnd || b[k]! > eHi || (b[k] === eHi && b[k + 1]! > eLo)) {
+      out[o + 2] = eHi;
+      out[o + 3] = eLo;
       o += 4;
     }
   }

@@ -60,6 +60,7 @@ const POW5 = POW10.map((_, m) => 5 ** m);
 const SPLIT = POW10.map((_, m) => 2 ** (32 - m));
 /** 1 / SPLIT[m], exact (a power of 2): multiplying by it is the division, without a division's latency. */
 const SPLIT_INVERSE = SPLIT.map((s) => 1 / s);
+const TWO_32_INVERSE = 1 / TWO_32;
 
 /**
  * Parses the whole text into the intervals of each key, in input order. When the
@@ -70,6 +71,15 @@ export function parseText(text: string): Parts {
   const len = text.length;
   // the chunk in b: text[base, base + bLength), then a 0
   let b = new Uint8Array(Math.min(len, 2 * CHUNK) + 1);
+  let view = new DataView(b.buffer);
+  // the last number of 14 digits or more: where in b its first 13 digits are (−1: none in this chunk), their
+  // value, and the head last converted, split for its m (see below); consecutive bounds share them
+  let headAt = -1;
+  let headValue = -1;
+  let splitHead = -1;
+  let splitM = -1;
+  let splitHigh = 0;
+  let splitRest = 0;
   let base = 0;
   let bLength = 0;
   let data: Uint32Array = new Uint32Array(Math.min(1024, len));
@@ -87,8 +97,12 @@ export function parseText(text: string): Parts {
       let cut = base + CHUNK >= len ? len : text.indexOf(',', base + CHUNK);
       if (cut < 0) cut = len;
       bLength = cut - base;
-      if (bLength >= b.length) b = new Uint8Array(bLength + 1); // a member longer than a chunk
+      if (bLength >= b.length) {
+        b = new Uint8Array(bLength + 1); // a member longer than a chunk
+        view = new DataView(b.buffer);
+      }
       toBytes(text, base, cut, b);
+      headAt = -1;
       i = skipSpace(b, 0);
       continue;
     }
@@ -120,6 +134,19 @@ export function parseText(text: string): Parts {
           // a number of more than 13 digits: the first 13, read into value, move here and value starts again
           let head = -1;
           i++;
+          if (
+            headAt >= 0 &&
+            from + 13 <= bLength &&
+            view.getUint32(from, true) === view.getUint32(headAt, true) &&
+            view.getUint32(from + 4, true) === view.getUint32(headAt + 4, true) &&
+            view.getUint32(from + 8, true) === view.getUint32(headAt + 8, true) &&
+            b[from + 12] === b[headAt + 12]
+          ) {
+            // the same first 13 digits as the last long number: its head, without reading them again
+            head = headValue;
+            value = 0;
+            i = from + 13;
+          }
           for (;;) {
             // four digits at a time: it halves the chain of dependent multiplications that bounds the speed
             const d1 = b[i]! - 0x30;
@@ -147,6 +174,8 @@ export function parseText(text: string): Parts {
             if (i - from === 13) {
               head = value; // as many digits as are sure to be exact
               value = 0;
+              headAt = from;
+              headValue = head;
             } else if (i - from > 20) {
               break; // one digit too many for 2^64 − 1, unless leading zeros
             }
@@ -164,10 +193,17 @@ export function parseText(text: string): Parts {
             // exactly, every product and sum below 2^53: with head = hh × 2^(32−m) + hl, it is
             // hh × 5^m × 2^32 + (hl × 10^m + value), the second term below 5^m × 2^32 + 10^m
             const h = head < 0 ? value : head;
-            const hh = Math.floor(h * SPLIT_INVERSE[m]!);
-            const rest = (h - hh * SPLIT[m]!) * POW10[m]! + (head < 0 ? 0 : value);
-            const carry = Math.floor(rest / TWO_32);
-            hi = hh * POW5[m]! + carry;
+            if (head < 0 || head !== splitHead || m !== splitM) {
+              const hh = Math.floor(h * SPLIT_INVERSE[m]!);
+              splitHigh = hh * POW5[m]!;
+              splitRest = (h - hh * SPLIT[m]!) * POW10[m]!;
+              // kept only for a head, which the next long number may share
+              splitHead = head;
+              splitM = m;
+            }
+            const rest = splitRest + (head < 0 ? 0 : value);
+            const carry = Math.floor(rest * TWO_32_INVERSE);
+            hi = splitHigh + carry;
             lo = rest - carry * TWO_32;
           }
           if (hi > UINT64_MAX_HI) fail(text, base + from, 'Number out of range');
