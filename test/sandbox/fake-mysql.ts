@@ -8,6 +8,7 @@
  */
 import { generateKeyPairSync, privateDecrypt, constants, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { CAPS, handshakeV10, packet } from './mysql-wire.js';
 
 export interface FakeMysqlServer {
   host: string;
@@ -23,43 +24,6 @@ export interface FakeMysqlServer {
   /** The user name of every login attempt (from the handshake response). */
   users: string[];
   stop(): Promise<void>;
-}
-
-function packet(seq: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(4);
-  h.writeUIntLE(payload.length, 0, 3);
-  h[3] = seq & 0xff;
-  return Buffer.concat([h, payload]);
-}
-
-const CAPS =
-  0x1 | // LONG_PASSWORD
-  0x8 | // CONNECT_WITH_DB
-  0x200 | // PROTOCOL_41
-  0x2000 | // TRANSACTIONS
-  0x8000 | // SECURE_CONNECTION
-  0x80000 | // PLUGIN_AUTH
-  0x200000; // PLUGIN_AUTH_LENENC_CLIENT_DATA
-
-function handshake(scramble: Buffer): Buffer {
-  const caps = Buffer.alloc(4);
-  caps.writeUInt32LE(CAPS);
-  return Buffer.concat([
-    Buffer.from([10]),
-    Buffer.from('9.7.4-fake\0'),
-    Buffer.from([1, 0, 0, 0]),
-    scramble.subarray(0, 8),
-    Buffer.from([0]),
-    caps.subarray(0, 2),
-    Buffer.from([255]), // utf8mb4_0900_ai_ci
-    Buffer.from([2, 0]),
-    caps.subarray(2, 4),
-    Buffer.from([21]),
-    Buffer.alloc(10),
-    scramble.subarray(8, 20),
-    Buffer.from([0]),
-    Buffer.from('caching_sha2_password\0'),
-  ]);
 }
 
 function xor(a: Buffer, b: Buffer): Buffer {
@@ -87,7 +51,19 @@ export async function startFakeMysql(host = '127.0.0.1'): Promise<FakeMysqlServe
     const scramble = Buffer.from(randomBytes(20).map((b) => (b % 94) + 33)); // printable, no NUL, as MySQL's
     let buffered = Buffer.alloc(0);
     let step: 'response' | 'switched' | 'full' | 'key-sent' | 'done' = 'response';
-    socket.write(packet(0, handshake(scramble)));
+    socket.write(
+      packet(
+        0,
+        handshakeV10({
+          version: '9.7.4-fake',
+          scramble,
+          connectionId: 1,
+          capabilities: CAPS,
+          collation: 255,
+          plugin: 'caching_sha2_password',
+        }),
+      ),
+    );
     socket.on('data', (chunk) => {
       buffered = Buffer.concat([buffered, chunk]);
       while (buffered.length >= 4) {

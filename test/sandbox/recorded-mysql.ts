@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { CAPS, handshakeV10, packet } from './mysql-wire.js';
 
 export type Cell = string | number | null;
 export interface ResultSet {
@@ -39,6 +40,9 @@ export interface AnswerSet {
   dumps?: Cell[][];
 }
 
+// mysql2 asks for LONG_FLAG (full column flags); the recorded answers use the 5.7/8.0-era utf8 collation
+const SERVER = { capabilities: CAPS | 0x4, collation: 33, plugin: 'mysql_native_password' };
+
 export interface RecordedServer {
   host: string;
   port: number;
@@ -47,13 +51,6 @@ export interface RecordedServer {
   /** Statements answered with an error: what the recorded server does not know. */
   refused: string[];
   stop(): Promise<void>;
-}
-
-function packet(seq: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(4);
-  h.writeUIntLE(payload.length, 0, 3);
-  h[3] = seq & 0xff;
-  return Buffer.concat([h, payload]);
 }
 
 function lenenc(n: number): Buffer {
@@ -67,39 +64,6 @@ function lenenc(n: number): Buffer {
 function lenencStr(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');
   return Buffer.concat([lenenc(b.length), b]);
-}
-
-const CAPS =
-  0x1 | // LONG_PASSWORD
-  0x4 | // LONG_FLAG
-  0x8 | // CONNECT_WITH_DB
-  0x200 | // PROTOCOL_41
-  0x2000 | // TRANSACTIONS
-  0x8000 | // SECURE_CONNECTION
-  0x80000 | // PLUGIN_AUTH
-  0x200000; // PLUGIN_AUTH_LENENC_CLIENT_DATA
-
-function handshake(version: string, scramble: Buffer, id: number): Buffer {
-  const caps = Buffer.alloc(4);
-  caps.writeUInt32LE(CAPS);
-  const conn = Buffer.alloc(4);
-  conn.writeUInt32LE(id);
-  return Buffer.concat([
-    Buffer.from([10]),
-    Buffer.from(`${version}\0`),
-    conn,
-    scramble.subarray(0, 8),
-    Buffer.from([0]),
-    caps.subarray(0, 2),
-    Buffer.from([33]), // utf8_general_ci
-    Buffer.from([2, 0]), // SERVER_STATUS_AUTOCOMMIT
-    caps.subarray(2, 4),
-    Buffer.from([21]),
-    Buffer.alloc(10),
-    scramble.subarray(8, 20),
-    Buffer.from([0]),
-    Buffer.from('mysql_native_password\0'),
-  ]);
 }
 
 const OK = Buffer.from([0x00, 0, 0, 2, 0, 0, 0]);
@@ -177,7 +141,8 @@ export async function startRecordedMysql(set: AnswerSet, host = '127.0.0.1'): Pr
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    socket.write(packet(0, handshake(set.version, randomBytes(20), ++ids)));
+    const scramble = randomBytes(20);
+    socket.write(packet(0, handshakeV10({ ...SERVER, version: set.version, scramble, connectionId: ++ids })));
     let authed = false;
     let buf = Buffer.alloc(0);
     socket.on('data', (chunk) => {
