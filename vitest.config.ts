@@ -27,6 +27,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'fast',
+          // its tests mostly wait (timers, approval timeouts) on the shared dev server: run alone (npm run
+          // test:fast), six files at once finish in under a minute on 2 cores; inside npm test it keeps the two
+          // workers the real-stack files need the cores for
+          maxWorkers: Number(process.env.DM_SWITCH_FAST_WORKERS) || 2,
           include: ['test/unit/**/*.test.ts', ...fastWorkflow],
           // the files of one vitest worker share their imports (the SDK, the GTID module: most of a file's start-up);
           // none of them mocks a module or changes the environment, and each sets up its own Temporal in beforeAll
