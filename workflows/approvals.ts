@@ -77,7 +77,7 @@ export class Gates<G extends string = Gate> {
       description: `Approve the pending gate; an invalid request is recorded and ignored. ${HOW}`,
     });
     setHandler(rejectSignal, (r) => this.onSignal('reject', r), {
-      description: `Reject the pending gate (${ends}); an ` + `invalid request is recorded and ignored. ${HOW}`,
+      description: `Reject the pending gate (${ends}); an invalid request is recorded and ignored. ${HOW}`,
     });
     setHandler(approveUpdate as unknown as DecisionUpdate<G>, (r) => this.apply('approve', r, 'update'), {
       validator: (r) => this.validate(r),
