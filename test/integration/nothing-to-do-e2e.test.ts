@@ -18,20 +18,15 @@ import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
-import { startStack, type Stack } from '../sandbox/stack.js';
-import {
-  downstreamMatches,
-  failureType,
-  runSwitch,
-  sourceReads,
-  startInProcessWorker,
-  writeUntil,
-} from '../sandbox/switch-harness.js';
+import type { Stack } from '../sandbox/stack.js';
+import { startVipSwitchStack, type VipSwitchStack } from '../sandbox/vip-switch-stack.js';
+import { downstreamMatches, failureType, runSwitch, sourceReads, writeUntil } from '../sandbox/switch-harness.js';
 import type { TidbInstance } from '../sandbox/tidb.js';
-import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
+import { writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
 
 const QUEUE = 'e2e-nothing-to-do';
+let vs: VipSwitchStack;
 let stack: Stack;
 let SOURCE: string;
 let TASK: string;
@@ -42,22 +37,14 @@ let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
-let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true });
-  [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
-  ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
-  SOURCE = stack.sourceId!;
-  TASK = stack.taskName!;
-  await writeRows(primary, 10);
-  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-  ({ client, stop: stopWorker } = await startInProcessWorker(stack.temporal!.address, stack.workerConfigYaml(QUEUE)));
+  vs = await startVipSwitchStack(QUEUE);
+  ({ stack, sourceId: SOURCE, taskName: TASK, lab, primary, a, b, dm, tidb, client } = vs);
 }, 300_000);
 
 afterAll(async () => {
-  await stopWorker?.();
-  await stack?.stop();
+  await vs?.stop();
 });
 
 const viaVip = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });

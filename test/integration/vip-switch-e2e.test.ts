@@ -13,7 +13,7 @@ import type { VipSwitchRequest } from '../../common/switch/input.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
 import { expectOk } from '../sandbox/dm-setup.js';
-import { startStack, type Stack } from '../sandbox/stack.js';
+import { startVipSwitchStack, type VipSwitchStack } from '../sandbox/vip-switch-stack.js';
 import {
   downstreamMatches,
   failureType,
@@ -21,7 +21,6 @@ import {
   relayStatus,
   runSwitch,
   saveHistory,
-  startInProcessWorker,
   startRelay,
   taskState as taskStateOf,
   writeUntil,
@@ -30,7 +29,7 @@ import type { TidbInstance } from '../sandbox/tidb.js';
 import { waitCaughtUp, writeRows } from '../sandbox/topology.js';
 import type { VipLab } from '../sandbox/vip-lab.js';
 
-let stack: Stack;
+let vs: VipSwitchStack;
 let SOURCE: string;
 let TASK: string;
 let lab: VipLab;
@@ -40,27 +39,14 @@ let b: DbInstance;
 let dm: DmCluster;
 let tidb: TidbInstance;
 let client: Client;
-let stopWorker: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  // hosts in a VIP lab, DM's source reading through the VIP (on replica A), TiDB downstream
-  stack = await startStack({ temporal: true, mysql: { replicas: 2 }, dm: true, vip: true });
-  [primary, a, b] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
-  ({ vipLab: lab, dm, downstream: tidb } = stack as Required<Stack>);
-  SOURCE = stack.sourceId!;
-  TASK = stack.taskName!;
-  await writeRows(primary, 10);
-  await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary)]);
-
-  ({ client, stop: stopWorker } = await startInProcessWorker(
-    stack.temporal!.address,
-    stack.workerConfigYaml('e2e-vip'),
-  ));
+  vs = await startVipSwitchStack('e2e-vip');
+  ({ sourceId: SOURCE, taskName: TASK, lab, primary, a, b, dm, tidb, client } = vs);
 }, 300_000);
 
 afterAll(async () => {
-  await stopWorker?.();
-  await stack?.stop();
+  await vs?.stop();
 });
 
 /** The step that closes DM's idle connections on the old instance before the VIP moves (shard-merge tasks need it). */
