@@ -20,12 +20,11 @@
  */
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import type { AddressSwitchRequest } from '../../common/switch/input.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import { MARIADB_ERAS, startDb, type DbInstance, type MariadbEra } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
-import { createSource, expectOk, taskConfig } from '../sandbox/dm-setup.js';
+import { removeTask, startMariadbTaskFromNow } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import {
   downstreamMatches,
@@ -87,26 +86,14 @@ describe.each(MARIADB_ERAS)(
       // one transaction outside `app`, so the task's starting GTID position is not empty
       await primary.query('CREATE DATABASE IF NOT EXISTS warmup');
       await Promise.all([waitCaughtUp(a, primary), waitCaughtUp(b, primary), waitCaughtUp(c, primary)]);
-      const [status] = await a.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
-      const meta = {
-        'binlog-name': status!.File,
-        'binlog-pos': Number(status!.Position),
-        'binlog-gtid': await a.variable('gtid_binlog_pos'),
-      };
-      await createSource(dm, SOURCE, a);
-      const file = await dm.file(`task-${TASK}.yaml`, stringify(taskConfig(TASK, [SOURCE], tidb, meta)));
-      expectOk('start-task', await dm.ctl(['start-task', file]));
+      await startMariadbTaskFromNow(dm, TASK, SOURCE, tidb, a);
       await writeRows(primary, 10);
       await writeRows(primary, 2, 't2');
     }, 300_000);
 
     // the next era finds DM and the downstream as the stack started them
     afterAll(async () => {
-      if (dm) {
-        await dm.ctl(['stop-task', TASK]);
-        await dm.ctl(['operate-source', 'stop', SOURCE]);
-        await tidb.query('DROP DATABASE IF EXISTS app');
-      }
+      if (dm) await removeTask(dm, TASK, SOURCE, tidb);
       await topology?.destroy();
       await c?.destroy();
     });

@@ -99,3 +99,32 @@ export async function startIncrementalTask(
   expectOk('start-task', await dm.ctl(['start-task', file]));
   return file;
 }
+
+/**
+ * A MariaDB source on `upstream` and a task on it that starts where `upstream`'s binary log is now (its file,
+ * position and gtid_binlog_pos): for suites whose data is written after the task starts.
+ */
+export async function startMariadbTaskFromNow(
+  dm: DmCluster,
+  name: string,
+  sourceId: string,
+  downstream: Downstream,
+  upstream: DbInstance,
+): Promise<void> {
+  const [status] = await upstream.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
+  const meta = {
+    'binlog-name': status!.File,
+    'binlog-pos': Number(status!.Position),
+    'binlog-gtid': await upstream.variable('gtid_binlog_pos'),
+  };
+  await createSource(dm, sourceId, upstream);
+  const file = await dm.file(`task-${name}.yaml`, stringify(taskConfig(name, [sourceId], downstream, meta)));
+  expectOk('start-task', await dm.ctl(['start-task', file]));
+}
+
+/** Undoes startMariadbTaskFromNow and drops what the task wrote, so the next suite finds DM and TiDB as started. */
+export async function removeTask(dm: DmCluster, name: string, sourceId: string, downstream: SqlTarget): Promise<void> {
+  await dm.ctl(['stop-task', name]);
+  await dm.ctl(['operate-source', 'stop', sourceId]);
+  await downstream.query(`DROP DATABASE IF EXISTS ${APP_SCHEMA}`);
+}
