@@ -9,8 +9,8 @@ import { parseGtidSet } from '../common/gtid/index.js';
 import type { InstanceRef } from '../common/switch/input.js';
 import type { Endpoint, FilterReading, HopReading, InstanceFacts, SourceReading } from '../common/switch/types.js';
 import {
-  binlogEventSettingsColumns,
-  binlogEventSettingsSql,
+  BINLOG_EVENT_SETTINGS_COLUMNS,
+  BINLOG_EVENT_SETTINGS_SQL,
   filterWords,
   globalFiltersSql,
   hopSettingsSql,
@@ -33,31 +33,29 @@ export function mysqlInspector(conn: MysqlConnector) {
   /**
    * How the server writes row events beyond format and image: partial JSON
    * updates (a PARTIAL_UPDATE_ROWS_EVENT for every UPDATE) and compressed
-   * transactions (Transaction_payload). A server without one of them (MariaDB,
-   * an older MySQL: decided by its dialect, never asked) reports null for it.
+   * transactions (Transaction_payload). Asked whatever version the server
+   * reports, since a version can be misreported and these decide whether DM
+   * can read what the server logs; a server without one of them (MariaDB, an
+   * older MySQL, a build without it) answers "unknown system variable", and
+   * reports null for it.
    */
   async function binlogEventSettings(
     c: mysql.Connection,
-    d: Dialect,
   ): Promise<{ binlogRowValueOptions: string | null; binlogTransactionCompression: boolean | null }> {
     type Row = { options?: string | null; compression?: string | number | null };
-    const sql = binlogEventSettingsSql(d);
     const unknown = (e: unknown) => (e as { code?: string }).code === 'ER_UNKNOWN_SYSTEM_VARIABLE';
-    // a build that lacks a variable its version has (a fork, a managed service): that one is off, not a failure
-    const r = sql
-      ? await one<Row>(c, sql).catch(async (e) => {
-          if (!unknown(e)) throw e;
-          const parts = await Promise.all(
-            binlogEventSettingsColumns(d).map((x) =>
-              one<Row>(c, `SELECT ${x}`).catch((e2) => {
-                if (!unknown(e2)) throw e2;
-                return undefined;
-              }),
-            ),
-          );
-          return Object.assign({}, ...parts) as Row;
-        })
-      : undefined;
+    const r = await one<Row>(c, BINLOG_EVENT_SETTINGS_SQL).catch(async (e) => {
+      if (!unknown(e)) throw e;
+      const parts = await Promise.all(
+        BINLOG_EVENT_SETTINGS_COLUMNS.map((x) =>
+          one<Row>(c, `SELECT ${x}`).catch((e2) => {
+            if (!unknown(e2)) throw e2;
+            return undefined;
+          }),
+        ),
+      );
+      return Object.assign({}, ...parts) as Row;
+    });
     const options = r?.options == null ? null : String(r.options);
     const compression = r?.compression == null ? null : String(r.compression);
     const on = compression === null ? null : compression === '1' || /^on$/i.test(compression);
@@ -104,7 +102,7 @@ export function mysqlInspector(conn: MysqlConnector) {
         logReplicaUpdates: Number(r.lru) === 1,
         gtidBinlogState: mysqlFlavor ? null : String(r.state ?? ''),
         gtidStrictMode: mysqlFlavor ? null : Number(r.strict) === 1,
-        ...(await binlogEventSettings(c, d)),
+        ...(await binlogEventSettings(c)),
       };
       if (opts.withSources) facts.filters = await readFilters(c, d, rows as Array<Record<string, unknown>>);
     } finally {

@@ -8,7 +8,10 @@
  * from; nothing outside this module spells a version-dependent keyword (test/unit/dialect-keywords.test.ts).
  *
  * A feature the server lacks (its variable does not exist there) is decided off here, said once in `off`, and the
- * variable is never asked for: no unknown-variable error, no crash.
+ * variable is never asked for: no unknown-variable error, no crash. What a server says of its version is not proof
+ * of what it has (a proxy answers with its own server_version; a build can be patched), so the version decides
+ * spellings and reads that cannot hide a risk, never whether to read a setting that could make DM lose or skip
+ * rows: the binary log event settings are asked on every server (`binlogEventSettingsSql`).
  */
 import type { Flavor } from '../gtid/types.js';
 
@@ -38,10 +41,6 @@ export interface DialectFeatures {
   channelFilters: boolean;
   /** GTIDs of the form uuid:tag:n. */
   taggedGtids: boolean;
-  /** binlog_transaction_compression (Transaction_payload events). */
-  binlogTransactionCompression: boolean;
-  /** binlog_row_value_options (PARTIAL_JSON: PARTIAL_UPDATE_ROWS_EVENT). */
-  binlogRowValueOptions: boolean;
   /** super_read_only. */
   superReadOnly: boolean;
   /** SET PERSIST (else SET GLOBAL plus the configuration file). */
@@ -101,12 +100,6 @@ const VERSION_TABLE: Record<keyof DialectFeatures, { mysql: Triple | null; maria
   channelFilters: { mysql: [8, 0, 0], mariadb: null, why: 'CHANGE REPLICATION FILTER … FOR CHANNEL' },
   // MySQL 8.4 manual, "GTID Format and Storage": tagged GTIDs (uuid:tag:number) from MySQL 8.3.0 (worklog 15294).
   taggedGtids: { mysql: [8, 3, 0], mariadb: null, why: 'tagged GTIDs' },
-  // MySQL 8.0 manual, "Binary Log Transaction Compression": "Beginning with MySQL 8.0.20".
-  binlogTransactionCompression: { mysql: [8, 0, 20], mariadb: null, why: 'binlog_transaction_compression' },
-  // MySQL 8.0 manual, "Replication of JSON Documents": partial JSON updates are logged by servers from 8.0.3
-  // (binlog_row_value_options=PARTIAL_JSON); "Before MySQL 8.0, an update to a JSON column was always written to
-  // the binary log as the complete document".
-  binlogRowValueOptions: { mysql: [8, 0, 3], mariadb: null, why: 'binlog_row_value_options' },
   // MySQL 5.7 manual, "Server System Variables": super_read_only, added in 5.7.8. MariaDB has only read_only.
   superReadOnly: { mysql: [5, 7, 8], mariadb: null, why: 'super_read_only' },
   // MySQL 8.0 manual, "SET Syntax for Variable Assignment": SET PERSIST is new in 8.0. MariaDB has none.
@@ -146,16 +139,6 @@ function offNotes(v: ServerVersion, f: DialectFeatures): string[] {
   };
   const out: string[] = [];
   if (v.flavor === 'mysql') {
-    if (!f.binlogTransactionCompression)
-      out.push(
-        `binlog_transaction_compression is off on ${at} (${since('binlogTransactionCompression')}): ` +
-          'no Transaction_payload events',
-      );
-    if (!f.binlogRowValueOptions)
-      out.push(
-        `binlog_row_value_options is off on ${at} (${since('binlogRowValueOptions')}): ` +
-          'every JSON update is logged as a full row',
-      );
     if (!f.taggedGtids) out.push(`tagged GTIDs cannot occur on ${at} (${since('taggedGtids')})`);
     if (!f.filterTables)
       out.push(
@@ -234,19 +217,19 @@ export function hopSettingsSql(d: Dialect): string {
   );
 }
 
-/** The binary log event settings the server has (none on MariaDB or a MySQL before they were added), one per item. */
-export function binlogEventSettingsColumns(d: Dialect): string[] {
-  return [
-    d.features.binlogRowValueOptions ? '@@GLOBAL.binlog_row_value_options AS options' : null,
-    d.features.binlogTransactionCompression ? '@@GLOBAL.binlog_transaction_compression AS compression' : null,
-  ].filter((x) => x !== null);
-}
+/**
+ * The binary log event settings, one per item: partial JSON updates (MySQL 8.0.3+, PARTIAL_UPDATE_ROWS_EVENT) and
+ * compressed transactions (MySQL 8.0.20+, Transaction_payload). Asked on every server whatever its version says
+ * (see the module's comment); a server that really lacks one answers ER_UNKNOWN_SYSTEM_VARIABLE for it, and the
+ * reader takes it as absent (MariaDB, an older MySQL).
+ */
+export const BINLOG_EVENT_SETTINGS_COLUMNS = [
+  '@@GLOBAL.binlog_row_value_options AS options',
+  '@@GLOBAL.binlog_transaction_compression AS compression',
+];
 
-/** The one read of those settings; null when the server has none of them. */
-export function binlogEventSettingsSql(d: Dialect): string | null {
-  const cols = binlogEventSettingsColumns(d);
-  return cols.length ? `SELECT ${cols.join(', ')}` : null;
-}
+/** The one read of those settings. */
+export const BINLOG_EVENT_SETTINGS_SQL = `SELECT ${BINLOG_EVENT_SETTINGS_COLUMNS.join(', ')}`;
 
 /** The global filter table's rows (channel `(global)`), when the server has the table. */
 export function globalFiltersSql(d: Dialect): string | null {

@@ -7,7 +7,8 @@
  *
  * What it understands:
  *  - `SELECT @@name AS a, @@GLOBAL.name AS b, 0 AS c, VERSION() AS v`: one row from `variables`; a variable the
- *    set does not have is refused as the server would (ER_UNKNOWN_SYSTEM_VARIABLE, 1193);
+ *    set does not have is refused as the server would (ER_UNKNOWN_SYSTEM_VARIABLE, 1193), noted in
+ *    `unknownVariable`;
  *  - a statement of `statements` (matched without regard to case and spacing): its columns and rows, or its error;
  *  - a read of information_schema.PROCESSLIST for the binary log dumps: `dumps`;
  *  - anything else is refused as a statement the server does not know (ER_PARSE_ERROR, 1064), and noted in
@@ -48,8 +49,10 @@ export interface RecordedServer {
   port: number;
   /** Every statement received, in order. */
   received: string[];
-  /** Statements answered with an error: what the recorded server does not know. */
+  /** Statements answered with an error other than an unknown variable: what the recorded server does not know. */
   refused: string[];
+  /** Statements answered ER_UNKNOWN_SYSTEM_VARIABLE: a variable the server does not have, asked on purpose. */
+  unknownVariable: string[];
   stop(): Promise<void>;
 }
 
@@ -136,6 +139,7 @@ export async function startRecordedMysql(set: AnswerSet, host = '127.0.0.1'): Pr
   const sockets = new Set<Socket>();
   const received: string[] = [];
   const refused: string[] = [];
+  const unknownVariable: string[] = [];
   let ids = 0;
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -172,7 +176,7 @@ export async function startRecordedMysql(set: AnswerSet, host = '127.0.0.1'): Pr
         received.push(sql);
         const a = answer(sql, set);
         if ('errno' in a) {
-          refused.push(sql);
+          (a.errno === 1193 ? unknownVariable : refused).push(sql);
           socket.write(packet(1, errPacket(a)));
           continue;
         }
@@ -187,6 +191,7 @@ export async function startRecordedMysql(set: AnswerSet, host = '127.0.0.1'): Pr
     port,
     received,
     refused,
+    unknownVariable,
     stop: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlActivities } from '../../activities/mysql.js';
 import { binlogSettingNotes, unreadableBinlogSettings } from '../../common/switch/binlog-settings.js';
 import { filterProblems, noFilters } from '../../common/switch/filters.js';
+import { BINLOG_EVENT_SETTINGS_COLUMNS, BINLOG_EVENT_SETTINGS_SQL } from '../../common/mysql/dialect.js';
 import type { InstanceFacts } from '../../common/switch/types.js';
 import { servingProblems } from '../../workflows/preflight.js';
 import { serverFilters } from '../../workflows/topology-checks.js';
@@ -274,13 +275,41 @@ describe('recorded answers: MySQL 5.7', () => {
     expect(facts.chain).toEqual([
       expect.objectContaining({ address: `${a.host}:${a.port}`, reachable: true, serverUuid: UUID_A, depth: 1 }),
     ]);
-    expect(facts.dialect?.off).toHaveLength(4);
+    expect(facts.dialect?.off).toHaveLength(2);
     expect(servingProblems(facts, 'mysql')).toEqual([]);
     expect(serverFilters(facts).every(noFilters)).toBe(true);
     expect(b.refused).toEqual([]);
     expect(a.refused).toEqual([]);
+    // the binary log event settings are asked whatever the version says; 5.7 has neither variable
+    expect(b.unknownVariable).toEqual([
+      BINLOG_EVENT_SETTINGS_SQL,
+      ...BINLOG_EVENT_SETTINGS_COLUMNS.map((c) => `SELECT ${c}`),
+    ]);
     expect(b.received).toContain('SHOW SLAVE STATUS');
-    expect(b.received.join('\n')).not.toMatch(/SHOW REPLICA|BINARY LOG|performance_schema|binlog_row_value/i);
+    expect(b.received.join('\n')).not.toMatch(/SHOW REPLICA|BINARY LOG|performance_schema/i);
+  });
+
+  it('given a server that says 5.7 but logs PARTIAL_JSON, should read the setting anyway and refuse it', async () => {
+    // what a server says of its version is not proof of what it has (a proxy answers with its own
+    // server_version, a build can be patched): the binary log settings DM depends on are asked whatever the
+    // version, and a variable the server really lacks answers ER_UNKNOWN_SYSTEM_VARIABLE, as B's did above
+    B.variables.binlog_row_value_options = 'PARTIAL_JSON';
+    B.variables.binlog_transaction_compression = 1;
+    try {
+      const facts = reachable(await activities.mysqlInspect(ref(b)));
+      expect(facts).toMatchObject({
+        version: '5.7.44-log',
+        binlogRowValueOptions: 'PARTIAL_JSON',
+        binlogTransactionCompression: true,
+      });
+      expect(servingProblems(facts, 'mysql')).toEqual([
+        expect.stringMatching(/^binlog_row_value_options is PARTIAL_JSON: .*\(STOP SLAVE; START SLAVE\)/),
+      ]);
+      expect(binlogSettingNotes(facts)).toEqual([expect.stringMatching(/^binlog_transaction_compression is ON/)]);
+    } finally {
+      delete B.variables.binlog_row_value_options;
+      delete B.variables.binlog_transaction_compression;
+    }
   });
 
   it('given 5.7 filters (status columns), skipped errors, log_slave_updates off: should refuse each', async () => {
