@@ -83,8 +83,8 @@ export function renderDecision(d: SwitchStatus['decisions'][number]): string {
 
 /** What a person does after a switch that ended without switching and needs no operator. */
 function whatNext(s: SwitchStatus, workflowId: string): string | null {
-  // the step that fits why it stopped (common/switch/next-steps.ts); a status without the failure type (an older
-  // version's) gets the general advice
+  // the step that fits why it stopped (common/switch/next-steps.ts); a failure type this client does not know (a
+  // worker newer than the CLI) gets the general advice
   const step = nextStep(s.failureType);
   const context = {
     sourceId: s.sourceId,
@@ -105,16 +105,11 @@ function whatNext(s: SwitchStatus, workflowId: string): string | null {
     );
   }
   if (s.outcome === 'rolled-back') {
-    const checked = s.decisions.some((d) => d.reason.startsWith('every change was undone, and checked'));
-    const undone = checked
+    const stopped = s.stopped;
+    const undone = stopped?.checked
       ? `every change was undone, and the state checked: DM reads source ${s.sourceId} as before`
       : 'every change was undone (see undone)';
-    // compensate() records the cause as "<how> after a change (<cause>); undoing <n> step(s)"
-    const stopped = s.decisions
-      .map((d) => /^(\w+) after a change \((.*)\); undoing \d+ step/s.exec(d.reason))
-      .filter(Boolean)
-      .at(-1);
-    const cause = stopped ? `Stopped (${stopped[1]}): ${stopped[2]}. ` : 'The decisions above say why it stopped. ';
+    const cause = stopped ? `Stopped (${stopped.how}): ${stopped.cause}. ` : 'The decisions above say why it stopped. ';
     if (step) return `${undone}. ${cause}${adviceFor(step, context)}`;
     return `${undone}. ${cause}Start the switch again once that is dealt with.`;
   }

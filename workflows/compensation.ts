@@ -64,6 +64,7 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
   }
   t.phase('compensating');
   t.decide('info', `${how} after a change (${cause}); undoing ${undo.length} step(s)`);
+  t.status.stopped = { how, cause, checked: false };
   const failedUndos: string[] = [];
   await CancellationScope.nonCancellable(async () => {
     for (const step of [...undo].reverse()) {
@@ -123,6 +124,7 @@ export async function compensate(t: Tracker, undo: Undo[], err: unknown): Promis
       );
     }
     t.decide('info', `every change was undone, and checked: ${check.observed}`);
+    t.status.stopped.checked = true;
     t.finish('rolled-back');
     return rethrow();
   }

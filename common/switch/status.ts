@@ -156,4 +156,9 @@ export interface SwitchStatus {
    * (common/switch/errors.ts), or `cancelled`. What to do next depends on it (common/switch/next-steps.ts).
    */
   failureType?: string;
+  /**
+   * A switch that stopped after a change and undid it: how it stopped, why, and whether the state after the undo was
+   * read back and found as before the switch (`checked`). Absent when it stopped before any change.
+   */
+  stopped?: { how: 'failed' | 'rejected' | 'cancelled'; cause: string; checked: boolean };
 }

@@ -39,11 +39,9 @@ describe('renderStatus: what to do next', () => {
     const checked = renderStatus('x', {
       ...base,
       outcome: 'rolled-back',
-      decisions: [
-        decision('refuse', 'an unrelated earlier refusal'),
-        decision('info', 'rejected after a change (rejected by ana at gate before-resume); undoing 3 step(s)'),
-        decision('info', 'every change was undone, and checked: VIP on a'),
-      ],
+      // the typed record decides, not the decisions' wording
+      decisions: [decision('refuse', 'an unrelated earlier refusal'), decision('info', 'undone')],
+      stopped: { how: 'rejected', cause: 'rejected by ana at gate before-resume', checked: true },
     });
     expect(checked).toMatch(
       /NEXT: every change was undone, and the state checked: DM reads source mysql-replica-01 as before\. Stopped \(rejected\): rejected by ana at gate before-resume\. Start the switch again/,
@@ -51,10 +49,11 @@ describe('renderStatus: what to do next', () => {
     const unchecked = renderStatus('x', {
       ...base,
       outcome: 'rolled-back',
-      decisions: [decision('info', 'every change was undone: DM reads from the old instance again')],
+      decisions: [decision('info', 'every change was undone, and checked: said, but not recorded as checked')],
+      stopped: { how: 'failed', cause: 'the VIP did not answer', checked: false },
     });
     expect(unchecked).toMatch(
-      /NEXT: every change was undone \(see undone\)\. The decisions above say why it stopped\./,
+      /NEXT: every change was undone \(see undone\)\. Stopped \(failed\): the VIP did not answer\./,
     );
     expect(unchecked).not.toMatch(/state checked/);
   });

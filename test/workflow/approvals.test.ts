@@ -220,6 +220,7 @@ describe('approval gates (scripted activities)', () => {
         d.reason.startsWith('rejected after a change (rejected by dave at gate before-resume); undoing 2 step(s)'),
       ),
     ).toBe(true);
+    expect(status.stopped).toEqual({ how: 'rejected', cause: 'rejected by dave at gate before-resume', checked: true });
   });
 
   it('given cancellation while a gate waits, should close the gate and undo what was changed', async () => {
