@@ -1,6 +1,7 @@
 /**
  * Notifications: a generic webhook (one JSON POST) that tells someone a
- * switch waits at a gate or ended needs-operator. The body has a
+ * switch waits at a gate or ended needs-operator, or that a drain's (or a
+ * return's) plan waits for approval. The body has a
  * Slack-compatible `text` (one paragraph: what happened, where, what to do)
  * and the same facts as fields:
  *
@@ -21,7 +22,6 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SwitchStatus } from '../common/switch/status.js';
 import type { NotifyEvent, NotifyResult } from '../common/switch/types.js';
 
 export const NOTIFY_FAILED = 'NotifyFailed';
@@ -42,7 +42,12 @@ const MAX_TEXT = 4_000;
 /** How much of a refusing answer goes into the failure. */
 const ANSWER_BYTES = 512;
 
-const KIND: Record<SwitchStatus['kind'], string> = { 'vip-switch': 'VIP switch', 'address-switch': 'address switch' };
+const KIND: Record<NotifyEvent['kind'], string> = {
+  'vip-switch': 'VIP switch',
+  'address-switch': 'address switch',
+  drain: 'drain',
+  return: 'return (undrain)',
+};
 const noStop = (s: string) => s.trim().replace(/[.;:\s]+$/, '');
 
 /** The commands a person runs for this event (also given as fields). */
@@ -58,9 +63,18 @@ export function commandsOf(e: NotifyEvent): { approveCommand?: string; rejectCom
 
 /** The one-paragraph message for people (plain text; `slack` escapes it). */
 export function notificationText(e: NotifyEvent): string {
-  const what = `dm-switch: the ${KIND[e.kind]} of source ${e.sourceId} (DM cluster ${e.dmCluster})`;
   const where = `Workflow ${e.workflowId} (run ${e.runId}); details: \`dm-switch status ${e.workflowId}\`.`;
   let text: string;
+  if ('host' in e) {
+    const c = commandsOf(e);
+    text =
+      `dm-switch: the ${KIND[e.kind]} of host ${e.host} waits for approval of its plan: ${noStop(e.summary)}. ` +
+      'No source has been moved yet. ' +
+      (`Approve with \`${c.approveCommand}\`, or reject with \`${c.rejectCommand}\`; a plan nobody ` +
+        `decides by ${e.decideBy} is refused, and nothing changes. ${where}`);
+    return cut(text, e.workflowId);
+  }
+  const what = `dm-switch: the ${KIND[e.kind]} of source ${e.sourceId} (DM cluster ${e.dmCluster})`;
   if (e.event === 'awaiting-approval') {
     const c = commandsOf(e);
     const state =
@@ -77,10 +91,11 @@ export function notificationText(e: NotifyEvent): string {
       : '';
     text = `${what} needs an operator: ${noStop(e.message)}.${actions} ${where}`;
   }
-  return text.length <= MAX_TEXT
-    ? text
-    : `${text.slice(0, MAX_TEXT - 60)}… (cut; see dm-switch status ${e.workflowId})`;
+  return cut(text, e.workflowId);
 }
+
+const cut = (text: string, workflowId: string) =>
+  text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 60)}… (cut; see dm-switch status ${workflowId})`;
 
 /** The event's fields as the body carries them (besides `text`). */
 function fieldsOf(e: NotifyEvent): Record<string, string | string[]> {

@@ -5,7 +5,9 @@
 import { setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { HostOutcome, HostSource, HostStatus } from '../common/switch/drain.js';
 import { SA } from '../common/switch/search-attributes.js';
+import type { ApprovalRecord } from '../common/switch/status.js';
 import { Journal } from './journal.js';
+import { notifyHostGate } from './notify.js';
 
 /** The fields of a raw request the record shows before the request is validated. */
 export interface RawHostRequest {
@@ -36,6 +38,11 @@ export class HostRecord extends Journal<HostStatus> {
       warnings: [],
       approvals: [],
     });
+  }
+
+  /** The plan's notification (workflows/notify.ts), sent while it waits. */
+  override announceGate(record: ApprovalRecord<string>, decideBy: string): Promise<void> {
+    return notifyHostGate(this, record, decideBy);
   }
 
   finish(outcome: HostOutcome): HostStatus {

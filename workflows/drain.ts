@@ -101,7 +101,21 @@ async function runHost<I extends CommonInput>(
     { ok: true; value: I } | { ok: false; problems: string[] };
   const gates = planGate(h, v.ok ? v.value : null);
   if (!v.ok) return refuseAll(h, `invalid input, nothing was changed: ${v.problems.join('; ')}`);
-  const input = v.value;
+  try {
+    return await hostSteps(kind, h, v.value, gates, find);
+  } finally {
+    // the plan's notification still in flight is waited for, as a switch's (workflows/lifecycle.ts)
+    await gates.noticesSent();
+  }
+}
+
+async function hostSteps<I extends CommonInput>(
+  kind: HostStatus['kind'],
+  h: HostRecord,
+  input: I,
+  gates: Gates<HostGate>,
+  find: (h: HostRecord, input: I) => Promise<Move[]>,
+): Promise<HostStatus> {
   h.status.input = input;
   h.status.host = input.host;
   h.status.port = input.port;

@@ -1,6 +1,6 @@
 /**
- * Telling someone: when a gate starts waiting and when a switch ends
- * needs-operator, the notify activity POSTs to the worker's notifier
+ * Telling someone: when a gate starts waiting (a switch's, or a drain's
+ * plan) and when a switch ends needs-operator, the notify activity POSTs to the worker's notifier
  * (activities/notify.ts; none configured: it sends nothing).
  *
  * A notification never changes what a switch does: one that cannot be sent
@@ -13,6 +13,8 @@ import type { NotifyEvent, NotifyResult } from '../common/switch/types.js';
 import { ActivityFailure, CancellationScope, log, workflowInfo } from '@temporalio/workflow';
 import type { ApprovalRecord } from '../common/switch/status.js';
 import { notify } from './activities.js';
+import type { HostRecord } from './drain-record.js';
+import type { Journal, JournalStatus } from './journal.js';
 import type { Tracker } from './tracker.js';
 
 function about(t: Tracker) {
@@ -30,14 +32,32 @@ function about(t: Tracker) {
 const why = (e: unknown) =>
   e instanceof ActivityFailure && e.cause ? e.cause.message : e instanceof Error ? e.message : String(e);
 
-function send(t: Tracker, event: NotifyEvent, what: string): Promise<void> {
+function send(j: Journal<JournalStatus>, event: NotifyEvent, what: string, goesOn = 'the switch'): Promise<void> {
   return CancellationScope.nonCancellable(() => notify.notifySend(event)).then(
     (r: NotifyResult) => {
-      if (r.sent) log.info(`notified: ${what}`, { sourceId: t.status.sourceId, status: r.status });
+      if (r.sent) log.info(`notified: ${what}`, { workflowId: event.workflowId, status: r.status });
     },
     (e: unknown) =>
-      t.decide('warn', `could not notify that ${what}: ${why(e)} (the switch goes on as it would without)`),
+      j.decide('warn', `could not notify that ${what}: ${why(e)} (${goesOn} goes on as it would without)`),
   );
+}
+
+/** A drain's (or return's) plan waits at its gate until `decideBy` (ISO): as `notifyGate`, for a host. */
+export function notifyHostGate(h: HostRecord, record: ApprovalRecord<string>, decideBy: string): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  const { kind, host, port } = h.status;
+  const event: NotifyEvent = {
+    workflowId,
+    runId,
+    kind,
+    host: `${host}:${port}`,
+    at: new Date().toISOString(),
+    event: 'awaiting-approval',
+    gate: 'plan',
+    summary: record.approving.summary,
+    decideBy,
+  };
+  return send(h, event, `the ${kind}'s plan waits for approval`, `the ${kind}`);
 }
 
 /**

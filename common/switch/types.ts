@@ -265,6 +265,16 @@ interface About {
   at: string;
 }
 
+/** A drain's or return's: the host it empties or refills instead of a source. */
+interface HostAbout {
+  workflowId: string;
+  runId: string;
+  kind: 'drain' | 'return';
+  /** host:port. */
+  host: string;
+  at: string;
+}
+
 /** What the workflow tells the notifier: facts only; the words and the commands are made by the notifier. */
 export type NotifyEvent =
   | (About & {
@@ -273,6 +283,14 @@ export type NotifyEvent =
       /** What the approver approves, as the gate's record says it. */
       summary: string;
       /** A gate nobody decides by then rejects (ISO). */
+      decideBy: string;
+    })
+  | (HostAbout & {
+      event: 'awaiting-approval';
+      /** A drain's one gate: its whole plan. */
+      gate: 'plan';
+      summary: string;
+      /** A plan nobody decides by then is refused, and nothing changes (ISO). */
       decideBy: string;
     })
   | (About & {

@@ -119,6 +119,36 @@ describe('notify activity', () => {
     });
   });
 
+  it("given a drain's plan waiting (format json), should say which host, that nothing moved yet, and how to decide the plan", async () => {
+    const fn = activity(`{ url: ${JSON.stringify(receiver.url)}, format: json }`);
+    const plan: NotifyEvent = {
+      workflowId: 'dm-switch-drain/db-a:3306',
+      runId: about.runId,
+      kind: 'drain',
+      host: 'db-a:3306',
+      at: about.at,
+      event: 'awaiting-approval',
+      gate: 'plan',
+      summary: 'switch src1 to db-b:3306; switch src2 to db-c:3306.',
+      decideBy: '2026-12-03T11:00:00.000Z',
+    };
+    await expect(send(fn, plan)).resolves.toEqual({ sent: true, status: 200 });
+    const body = receiver.received[0]!.body as Record<string, unknown>;
+    expect(body).toEqual({
+      text: expect.any(String),
+      ...plan,
+      approveCommand: 'dm-switch approve dm-switch-drain/db-a:3306 --gate plan',
+      rejectCommand: 'dm-switch reject dm-switch-drain/db-a:3306 --gate plan --comment "<why>"',
+      statusCommand: 'dm-switch status dm-switch-drain/db-a:3306',
+    });
+    expect(body.text).toBe(
+      'dm-switch: the drain of host db-a:3306 waits for approval of its plan: switch src1 to db-b:3306; switch src2 to db-c:3306. ' +
+        'No source has been moved yet. Approve with `dm-switch approve dm-switch-drain/db-a:3306 --gate plan`, ' +
+        'or reject with `dm-switch reject dm-switch-drain/db-a:3306 --gate plan --comment "<why>"`; a plan nobody decides by 2026-12-03T11:00:00.000Z is refused, and nothing changes. ' +
+        'Workflow dm-switch-drain/db-a:3306 (run 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b); details: `dm-switch status dm-switch-drain/db-a:3306`.',
+    );
+  });
+
   it('given needs-operator (format json), should POST every field at the top level, operatorActions as a list, and no Authorization without a token', async () => {
     const fn = activity(`{ url: ${JSON.stringify(receiver.url)}, format: json }`);
     await expect(send(fn, stuck)).resolves.toEqual({ sent: true, status: 200 });

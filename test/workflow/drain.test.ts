@@ -99,6 +99,17 @@ describe('drain and return (scripted activities)', () => {
     expect(result?.outcome).toBe('drained');
     expect(status.approvals).toMatchObject([{ gate: 'plan', state: 'approved', by: 'dba', comment: 'window 42' }]);
     expect([w.reads('s1'), w.reads('s2')]).toEqual(['new.example', 'new.example']);
+    // someone was told the plan waits, once, as a switch's gate tells (the sources' own dry runs tell nobody)
+    expect(w.notices).toEqual([
+      expect.objectContaining({
+        event: 'awaiting-approval',
+        kind: 'drain',
+        host: 'old.example:3306',
+        gate: 'plan',
+        summary: status.approvals[0]!.approving.summary,
+        decideBy: expect.any(String),
+      }),
+    ]);
   });
 
   it('given the plan rejected, should end refused with nothing changed', async () => {
