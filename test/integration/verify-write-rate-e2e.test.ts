@@ -65,19 +65,25 @@ describe("verification at 2 rows/s with DM's default checkpoint flush (real stac
       // and it ended on DM's flushed position, which holds them
       expect(atResume.isSubsetOf(caughtUp), `${atResume.toString()} ⊆ ${caughtUp.toString()}`).toBe(true);
 
-      // the wait for that position took at most one flush interval (and a few polls)
+      // the wait for that position took at most one flush interval (and a few polls) ...
       const events = (await handle.fetchHistory()).events ?? [];
       const scheduled = new Map<string, { type: string; at: number }>();
       let waited = -1;
+      let paused = -1;
+      let caughtUpAt = -1;
       for (const e of events) {
         const sa = e.activityTaskScheduledEventAttributes;
         if (sa) scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: ms(e.eventTime) });
+        if (sa?.activityType?.name === 'dmPauseTasks' && paused < 0) paused = ms(e.eventTime);
         const ca = e.activityTaskCompletedEventAttributes;
         const s = ca && scheduled.get(String(ca.scheduledEventId));
-        if (s && s.type === 'dmAwaitPositions') waited = ms(e.eventTime) - s.at;
+        if (s && s.type === 'dmAwaitPositions') [waited, caughtUpAt] = [ms(e.eventTime) - s.at, ms(e.eventTime)];
       }
       expect(waited).toBeGreaterThanOrEqual(0);
       expect(waited).toBeLessThanOrEqual((DM_DEFAULT_FLUSH_SECONDS + 10) * 1000);
+      // and it held until DM's first flush after the pause's own: nothing earlier is taken for the proof
+      expect(paused).toBeGreaterThan(0);
+      expect(caughtUpAt - paused).toBeGreaterThanOrEqual(DM_DEFAULT_FLUSH_SECONDS * 1000);
     } finally {
       written = await writer.stop();
     }

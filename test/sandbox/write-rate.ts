@@ -26,7 +26,7 @@ export function startRateWriter(primary: DbInstance, rate: Rate): { stop: () => 
     const every = 1000 / (rate as number);
     let next = performance.now();
     while (on) {
-      await primary.query(`INSERT INTO ${APP_SCHEMA}.${RATE_TABLE} (at) VALUES (NOW(3))`);
+      await primary.query(`INSERT INTO ${APP_SCHEMA}.${RATE_TABLE} (payload, written_by) VALUES (NOW(3), @@server_id)`);
       n++;
       next += every;
       await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
@@ -41,11 +41,11 @@ export function startRateWriter(primary: DbInstance, rate: Rate): { stop: () => 
   };
 }
 
-/** Creates the rate writer's table (a DDL: call it before measuring, not while). */
+/** Creates the rate writer's table (a DDL: call it before measuring, not while), shaped as tableChecksum reads. */
 export async function createRateTable(primary: DbInstance): Promise<void> {
   await primary.query(`CREATE DATABASE IF NOT EXISTS ${APP_SCHEMA}`);
   await primary.query(
-    `CREATE TABLE IF NOT EXISTS ${APP_SCHEMA}.${RATE_TABLE} (id BIGINT PRIMARY KEY AUTO_INCREMENT, at DATETIME(3))`,
+    `CREATE TABLE IF NOT EXISTS ${APP_SCHEMA}.${RATE_TABLE} (id BIGINT PRIMARY KEY AUTO_INCREMENT, payload VARCHAR(64) NOT NULL, written_by INT NOT NULL)`,
   );
 }
 
