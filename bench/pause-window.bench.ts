@@ -21,6 +21,8 @@
  *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
+ *   BENCH_RATES=idle,1,3,20 BENCH_FLUSH=default,3 npm run bench:pause-window
+ *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script)
  */
 import { execa } from 'execa';
 import { switchWorkflowId } from '../common/switch/ids.js';
@@ -29,6 +31,9 @@ import { startStack } from '../test/sandbox/stack.js';
 import type { DbInstance } from '../test/sandbox/db.js';
 import { startInProcessWorker } from '../test/sandbox/switch-harness.js';
 import { writeRows } from '../test/sandbox/topology.js';
+import { createRateTable, restartTaskWithFlush, startRateWriter } from '../test/sandbox/write-rate.js';
+import { loadAverage, parseFlushes, parseRates, printSweep } from './rate-sweep.js';
+import type { SweepResult } from './rate-sweep.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const stack = await startStack({
@@ -50,7 +55,8 @@ const source = stack.sourceId!;
 
 // BENCH_IDLE=1: no writer, for the duration of a switch on an idle upstream, where DM reports a new position only
 // at the next replication heartbeat
-const idle = process.env.BENCH_IDLE === '1';
+const sweepRates = process.env.BENCH_RATES ? parseRates(process.env.BENCH_RATES) : null;
+const idle = process.env.BENCH_IDLE === '1' || sweepRates !== null;
 let writing = !idle;
 const writer = (async () => {
   while (writing) {
@@ -179,6 +185,45 @@ const wf: number[] = [];
 const plain: number[] = [];
 let at = r1;
 let other = r2;
+if (sweepRates) {
+  const results: SweepResult[] = [];
+  try {
+    for (const flush of parseFlushes(process.env.BENCH_FLUSH ?? 'default')) {
+      await createRateTable(primary);
+      const shown = await restartTaskWithFlush(dm, task, source, stack.downstream!, flush);
+      console.error(`task ${task} started again: checkpoint-flush-interval ${shown} s`);
+      for (const rate of sweepRates) {
+        const w = startRateWriter(primary, rate);
+        await new Promise((r) => setTimeout(r, 2000));
+        const result: SweepResult = { flush, rate, runs: [], load: '' };
+        results.push(result);
+        try {
+          for (let i = 0; i < rounds; i++) {
+            const pause = await workflowWindow(at, other, i);
+            [at, other] = [other, at];
+            const b = breakdown.at(-1)!;
+            result.runs.push({ total: b.total, preflight: b.preflight, pause, verify: b.verify });
+            console.error(
+              `flush ${flush}, ${rate} rows/s, round ${i + 1}/${rounds}: ${JSON.stringify(result.runs.at(-1))}`,
+            );
+          }
+        } finally {
+          await w.stop();
+          result.load = await loadAverage();
+        }
+      }
+    }
+  } catch (e) {
+    console.error(`stopped early: ${failures.join('; ') || String(e)}`);
+    process.exitCode = 1;
+  }
+  writing = false;
+  await writer;
+  await stopWorker();
+  await stack.stop();
+  printSweep(results);
+  process.exit();
+}
 try {
   for (let i = 0; i < rounds; i++) {
     wf.push(await workflowWindow(at, other, i));
