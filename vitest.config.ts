@@ -27,10 +27,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'fast',
-          // its tests mostly wait (timers, approval timeouts) on the shared dev server: run alone (npm run
-          // test:fast), six files at once finish in under a minute on 2 cores; inside npm test it keeps the two
-          // workers the real-stack files need the cores for
-          maxWorkers: Number(process.env.DM_SWITCH_FAST_WORKERS) || 2,
+          // its tests mostly wait (timers, approval timeouts) on the shared dev server: six files at once finish in
+          // under a minute on 2 cores. In npm test too: its files run first, as a group of their own (groupOrder),
+          // and the real-stack files start once they are done, with the cores to themselves
+          maxWorkers: Number(process.env.DM_SWITCH_FAST_WORKERS) || 6,
+          sequence: { groupOrder: 0 },
           include: ['test/unit/**/*.test.ts', ...fastWorkflow],
           // the files of one vitest worker share their imports (the SDK, the GTID module: most of a file's start-up);
           // none of them mocks a module or changes the environment, and each sets up its own Temporal in beforeAll
@@ -42,6 +43,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'stack',
+          sequence: { groupOrder: 1 },
+          maxWorkers: Number(process.env.DM_SWITCH_STACK_WORKERS) || 2,
           include: ['test/**/*.test.ts'],
           exclude: ['test/unit/**', ...fastWorkflow],
           globalSetup: ['test/global-setup.ts'],

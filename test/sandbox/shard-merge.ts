@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startDb, type DbInstance } from './db.js';
-import { createSource, expectOk } from './dm-setup.js';
+import { CHECKPOINT_FLUSH_SECONDS, createSource, expectOk } from './dm-setup.js';
 import { startStack, type Stack } from './stack.js';
 import { waitCaughtUp, type SqlTarget } from './topology.js';
 
@@ -128,6 +128,9 @@ export async function startShardMerge(options: {
         'source-id': id,
         'block-allow-list': 'shard',
         'route-rules': ['shard-table', 'shard-schema'],
+        // as the sandbox's other tasks (dm-setup.ts taskConfig): query-status shows the position of the last flush,
+        // and each switch's verification waits for it to move, up to DM's default 30 s per switch otherwise
+        syncer: { 'checkpoint-flush-interval': CHECKPOINT_FLUSH_SECONDS },
       })),
       'block-allow-list': { shard: { 'do-dbs': [SHARD_DB] } },
       routes: { 'shard-table': route, 'shard-schema': { 'schema-pattern': SHARD_DB, 'target-schema': TARGET_DB } },
