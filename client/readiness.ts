@@ -167,7 +167,12 @@ export function renderReadiness(l: LatestReadiness, now = Date.now()): string {
     rows.push([s.sourceId, s.ready ? 'yes' : 'NO', target, `${s.checkedAt} (${age} s ago)`, kinds || '-']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = rows.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   const why = r.sources.flatMap((s) =>
     s.reasons.map((x) => `  ${s.sourceId}: [${x.kind}]${x.candidate ? ` ${x.candidate}:` : ''} ${x.text}`),
   );

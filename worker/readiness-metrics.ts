@@ -12,7 +12,7 @@ import { latestReadiness, readinessClusters } from '../client/readiness.js';
 export const READINESS_METRICS = {
   ready: {
     name: 'dm_switch_ready',
-    help: "1 when the latest readiness drill found the source switchable now (a target qualifies, no reason against)",
+    help: '1 when the latest readiness drill found the source switchable now (a target qualifies, no reason against)',
   },
   age: {
     name: 'dm_switch_readiness_age_seconds',

@@ -119,7 +119,11 @@ async function drill(since: number): Promise<{ latest: LatestReadiness; text: st
 
 describe('readiness drills (real stack)', { timeout: 300_000 }, () => {
   it('given a candidate that passes every check, should show the source ready with it as target, and change nothing', async () => {
-    const before = { dm: await settledDmState(), dumps: await dumps(), vip: await s.lab.provider().locate(s.lab.vip, []) };
+    const before = {
+      dm: await settledDmState(),
+      dumps: await dumps(),
+      vip: await s.lab.provider().locate(s.lab.vip, []),
+    };
     const { latest, text, code } = await drill(Date.now() - 1000);
     const report = latest.report as ReadinessReport;
     expect(report.sources).toHaveLength(1);
