@@ -3,6 +3,7 @@
  * (scripted-world.ts): each source's switch runs as a dry run under the drill's own workflow IDs, and the table
  * says ready or not, the chosen target and every reason, typed. Real servers: test/integration/readiness-e2e.test.ts.
  */
+import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { switchWorkflowId } from '../../common/switch/ids.js';
 import type { DrillInput, ReadinessReport } from '../../common/switch/readiness.js';
@@ -20,8 +21,8 @@ const choosing = (hosts: string[], over: Record<string, unknown> = {}) => {
 /** What would be a change: a pause, a resume, a VIP move. */
 const changes = (calls: string[]) => calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'));
 let n = 0;
-const drill = (world: { activities: object }, req: DrillInput) =>
-  runWorkflow<ReadinessReport>(world, 'readinessDrill', req, `dm-switch-readiness/default-test-${++n}`);
+const drill = (world: { activities: object }, req: DrillInput, during?: (h: WorkflowHandle) => Promise<void>) =>
+  runWorkflow<ReadinessReport>(world, 'readinessDrill', req, `dm-switch-readiness/default-test-${++n}`, during);
 
 describe('readiness drill (scripted activities)', () => {
   it('given a candidate that passes every check, should show the source ready with that target and change nothing', async () => {
@@ -29,10 +30,23 @@ describe('readiness drill (scripted activities)', () => {
       'purged.example': { executed: `${U}:1-120`, purged: `${U}:1-120` },
       'good.example': {},
     });
-    const { result, error } = await drill(w, {
-      dmCluster: 'default',
-      sources: [{ kind: 'vip', switch: choosing(['purged.example', 'good.example']) }],
-    });
+    // a switch of the same source started while the drill runs (a dry run: the world stays as it is) starts
+    let switchStarted: string | undefined;
+    const { result, error } = await drill(
+      w,
+      { dmCluster: 'default', sources: [{ kind: 'vip', switch: choosing(['purged.example', 'good.example']) }] },
+      async (h) => {
+        const { taskQueue, status } = await h.describe();
+        expect(status.name).toBe('RUNNING');
+        const sw = await client().workflow.start('vipSwitch', {
+          taskQueue,
+          workflowId: switchWorkflowId('default', 'src'),
+          args: [choosing(['good.example'], { options: { dryRun: true } })],
+        });
+        switchStarted = (await sw.result()).outcome;
+      },
+    );
+    expect(switchStarted).toBe('dry-run');
     expect(error).toBeUndefined();
     const src = result!.sources[0]!;
     expect(src).toMatchObject({ sourceId: 'src', ready: true, target: 'good.example:3306', reasons: [] });
@@ -40,8 +54,6 @@ describe('readiness drill (scripted activities)', () => {
     expect(Date.parse(src.checkedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(changes(w.calls)).toEqual([]);
     expect(w.holder()).toBe('old.example');
-    // the source's switch ID is free: no drill holds it
-    await expect(client().workflow.getHandle(switchWorkflowId('default', 'src')).describe()).rejects.toThrow();
   });
 
   it('given no candidate that qualifies, should type every reason per candidate and say none qualifies', async () => {
