@@ -7,6 +7,7 @@
  *   dm-switch list [--source S] [--all]
  *   dm-switch drain <host[:port]> [--vip V] [--candidates …|--discover [H]] [--approve] [--dry-run] [--wait]
  *   dm-switch undrain <host[:port]> [--wait]
+ *   dm-switch readiness [--cluster C]; dm-switch readiness schedule --every 15m --file drill.yaml [--now] [--delete]
  *
  * <switch> is a workflow ID (dm-switch/<cluster>/<source>), "<cluster>/<source>"
  * or just a source id (cluster "default"); status, watch, approve, reject and
@@ -29,6 +30,7 @@ import { startSwitch, SwitchRequestError, validateRequest, type SwitchKind } fro
 import { renderHostStatus, type HostKind } from './drain.js';
 import { type HostStatus } from '../common/switch/drain.js';
 import { buildRequest, decide, hostAction } from './cli-actions.js';
+import { addReadinessCommand } from './readiness-cli.js';
 import {
   CliError,
   EXIT,
@@ -292,6 +294,8 @@ export function program(): Command {
         );
       });
     });
+
+  addReadinessCommand(cmd, g, done);
 
   cmd.hook('postAction', () => {
     process.exitCode = code;

@@ -9,6 +9,7 @@ import { Runtime } from '@temporalio/worker';
 import { checkDmctl, ConfigError, loadWorkerConfig } from './config.js';
 import { dataConverterFromEnv } from '../client/codec.js';
 import { SwitchGauges, switchGaugeOptions } from './metrics.js';
+import { ReadinessGauges } from './readiness-metrics.js';
 import { installRuntime } from './observability.js';
 import { checkSearchAttributes } from './search-attributes.js';
 import { createWorker, type WorkerExtras } from './worker.js';
@@ -57,6 +58,7 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
     );
     // the switches' current state as gauges, read from Temporal (worker/metrics.ts)
     let gauges: SwitchGauges | undefined;
+    let readiness: ReadinessGauges | undefined;
     let clientConnection: Connection | undefined;
     if (metrics) {
       clientConnection = await Connection.connect(connect.connectionOptions);
@@ -70,11 +72,17 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
         taskQueue: config.taskQueue,
         warn: (m) => Runtime.instance().logger.warn(m),
       }).start();
+      // the readiness drills' latest table (worker/readiness-metrics.ts)
+      readiness = new ReadinessGauges(client, Runtime.instance().metricMeter, {
+        intervalMs: gaugeOptions.intervalMs,
+        warn: (m) => Runtime.instance().logger.warn(m),
+      }).start();
     }
     try {
       await worker.run();
     } finally {
       await gauges?.stop();
+      await readiness?.stop();
       await clientConnection?.close();
     }
     await connection.close();

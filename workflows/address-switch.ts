@@ -49,7 +49,12 @@ export async function addressSwitch(request: AddressSwitchRequest): Promise<Swit
 }
 
 /** The runbook's steps, in order; each names what it does. */
-async function steps(t: Tracker, gates: Gates, parsed: AddressSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
+export async function steps(
+  t: Tracker,
+  gates: Gates,
+  parsed: AddressSwitchParsed,
+  undo: Undo[],
+): Promise<SwitchStatus> {
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: AddressSwitchInput = await withTarget(t, gates, parsed, {});
   const s = await readState(t, input);

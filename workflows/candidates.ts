@@ -29,14 +29,9 @@
  */
 import { IN_WORDS } from '../common/mysql/dialect.js';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import {
-  MysqlGtidSet,
-  parseGtidSet,
-  parseMariadbBinlogState,
-  type Flavor,
-  type GtidSet,
-} from '../common/gtid/index.js';
+import { MysqlGtidSet, parseGtidSet, type Flavor, type GtidSet } from '../common/gtid/index.js';
 import { decideGtids } from '../common/switch/decide.js';
+import { ReasonKind } from '../common/switch/readiness.js';
 import { binlogSettingNotes, rowEventSizeNote } from '../common/switch/binlog-settings.js';
 import { applying, channelsOf } from '../common/switch/replication.js';
 import { describeErrant, describeTaggedGtids } from '../common/switch/errant.js';
@@ -51,6 +46,7 @@ import type { Gates } from './approvals.js';
 import { describe } from './compensation.js';
 import { drainMarks, refuseDrainedTarget } from './host-marks.js';
 import { errantTarget, executedState } from './gtid-check.js';
+import { findSplitBrain } from './split-brain.js';
 import { notGtidMode, refuse, servingProblems } from './preflight.js';
 import { errantInTopology, filterRefusals, serverFilters } from './topology-checks.js';
 import type { Tracker } from './tracker.js';
@@ -107,34 +103,45 @@ export function rankCandidates(r: RankInput): Ranking {
     c: CandidateReading;
     index: number;
     reasons: string[];
+    /** The kind of each reason (common/switch/readiness.ts), in the same order. */
+    kinds: string[];
     notes: string[];
     catchUp: boolean;
     adopt: boolean;
   };
   const judged: Judged[] = r.candidates.map((c, index) => {
     const reasons: string[] = [];
+    const kinds: string[] = [];
+    const add = (kind: ReasonKind, ...texts: string[]) => {
+      for (const x of texts) {
+        reasons.push(x);
+        kinds.push(kind);
+      }
+    };
     const notes: string[] = [];
     let catchUp = false;
     const f = c.facts;
     const address = addressOf(c.ref);
-    if (!f.reachable) return { c, index, reasons: [`not reachable: ${f.error}`], notes, catchUp, adopt: false };
+    const none = { c, index, notes, catchUp, adopt: false };
+    if (!f.reachable) return { ...none, reasons: [`not reachable: ${f.error}`], kinds: [ReasonKind.unreachable] };
     if (r.old && (address === addressOf(r.old.ref) || (old && old.serverUuid === f.serverUuid))) {
-      return { c, index, reasons: ['it is the old instance, the one DM is to leave'], notes, catchUp, adopt: false };
+      const kinds = [ReasonKind.oldInstance];
+      return { ...none, reasons: ['it is the old instance, the one DM is to leave'], kinds };
     }
-    reasons.push(...servingProblems(f, flavor).map((p) => `cannot serve DM: ${p}`));
+    add(ReasonKind.cannotServe, ...servingProblems(f, flavor).map((p) => `cannot serve DM: ${p}`));
     const sizes = old ? rowEventSizeNote(old, f) : null;
     if (sizes) notes.push(sizes);
     notes.push(...binlogSettingNotes(f));
-    if (c.vip && !c.vip.ok) reasons.push(c.vip.reason);
-    if (c.drained) reasons.push(c.drained);
-    if (f.flavor !== flavor) return { c, index, reasons, notes, catchUp, adopt: false };
+    if (c.vip && !c.vip.ok) add(ReasonKind.vipProvider, c.vip.reason);
+    if (c.drained) add(ReasonKind.drained, c.drained);
+    if (f.flavor !== flavor) return { c, index, reasons, kinds, notes, catchUp, adopt: false };
     // the same topology: DM's position and this instance's history meet
     if (!gtidS.isEmpty() && gtidS.intersect(parseGtidSet(flavor, f.gtidExecuted)).isEmpty()) {
-      reasons.push('another topology: it has none of the transactions DM has replicated (gtid-S)');
+      add(ReasonKind.otherTopology, 'another topology: it has none of the transactions DM has replicated (gtid-S)');
     }
     const replicating = applying(channelsOf(f));
     const rule = (d: ReturnType<typeof decideGtids>, what: string) => {
-      if (d.verdict === 'refuse') reasons.push(`${what}: ${d.reason}`);
+      if (d.verdict === 'refuse') add(gtidRuleKind(d), `${what}: ${d.reason}`);
       if (d.verdict === 'wait') {
         catchUp = true;
         notes.push(`${what}: ${d.reason}`);
@@ -152,7 +159,7 @@ export function rankCandidates(r: RankInput): Ranking {
         `task ${task.name}`,
       );
     const tagged = describeTaggedGtids(flavor, [{ label: `gtid-E of ${address}`, gtids: f.gtidExecuted }]);
-    if (tagged) reasons.push(tagged);
+    if (tagged) add(ReasonKind.taggedGtids, tagged);
     const base = [
       { label: "DM's position (gtid-S)", gtids: gtidS.toString(), dmPosition: true },
       ...(r.relayGtid ? [{ label: "DM's relay position", gtids: r.relayGtid, dmPosition: true }] : []),
@@ -161,14 +168,15 @@ export function rankCandidates(r: RankInput): Ranking {
     const target = { ...errantTarget(f, old), label: `the candidate ${address}` };
     const { found } = errantInTopology(flavor, target, f, base);
     if (found.errant !== '')
-      reasons.push(
+      add(
+        ReasonKind.errantGtids,
         `${describeErrant(found, `it`)} (name it as newInstance with ` +
           `options.acceptErrantTransactions to accept them at a gate)`,
       );
     for (const n of found.notes) notes.push(n);
     const filtered = filterRefusals(f, r.scopes ?? [], 'the candidate');
-    reasons.push(...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
-    return { c, index, reasons, notes, catchUp, adopt: r.current !== null && r.current === address };
+    add(ReasonKind.blindSpot, ...filtered.map((p) => `DM would silently miss changes behind a filter: ${p}`));
+    return { c, index, reasons, kinds, notes, catchUp, adopt: r.current !== null && r.current === address };
   });
 
   // lag: what each lacks of everything the topology is known to have (MySQL; MariaDB numbers per domain, no count)
@@ -230,6 +238,7 @@ export function rankCandidates(r: RankInput): Ranking {
       qualifies: j.reasons.length === 0,
       ...(lag === undefined ? {} : { lag: lag.toString() }),
       reasons: why,
+      ...(j.reasons.length ? { kinds: j.kinds } : {}),
     };
   });
   return { reports, chosen: chosen?.c ?? null, ...(splitBrain ? { splitBrain } : {}) };
@@ -242,6 +251,14 @@ export function rankCandidates(r: RankInput): Ranking {
     if (lj !== lb) return `: it lags ${lags.get(j)} transaction(s), ${lags.get(best)} for the chosen one`;
     return ": as good, but later in the operator's order";
   }
+}
+
+/** The kind of a refusal of the runbook's GTID rule (common/switch/decide.ts), from the decision's rule. */
+function gtidRuleKind(d: ReturnType<typeof decideGtids>): ReasonKind {
+  if (d.verdict !== 'refuse') return ReasonKind.gtidRefused;
+  if (d.rule === 'purged') return ReasonKind.gtidPurged;
+  if (d.rule === 'missing') return ReasonKind.gtidMissing;
+  return ReasonKind.gtidUnreadable;
 }
 
 /** One line per candidate, for the decisions and what an approver reads. */
@@ -434,64 +451,4 @@ async function scopesIfFiltered(
   const filtered = facts.some((f) => f.reachable && any(f));
   if (!filtered || tasks.length === 0) return undefined;
   return dm.dmTaskScopes({ dmCluster, sourceId, tasks: tasks.map((x) => x.name) });
-}
-
-/**
- * Two qualifying candidates whose histories diverge: each holds transactions
- * the other lacks, and at least one side's extra transactions were written
- * by that candidate itself (its own server_uuid / server_id: it took writes
- * as a primary) or are in a server's stream the other has nothing of (a
- * second primary's writes). Differences only in other servers' streams that
- * both know are lag (a replica behind in one stream, parallel appliers'
- * gaps), not divergence. Returns the refusal naming both sets, or null.
- */
-export function findSplitBrain(
-  flavor: Flavor,
-  qualifying: Array<{ address: string; facts: Reachable }>,
-): string | null {
-  for (let i = 0; i < qualifying.length; i++) {
-    for (let k = i + 1; k < qualifying.length; k++) {
-      const a = qualifying[i]!;
-      const b = qualifying[k]!;
-      const d = flavor === 'mysql' ? mysqlDivergence(a.facts, b.facts) : mariadbDivergence(a.facts, b.facts);
-      if (d) {
-        return (
-          `split brain among the candidates: ${a.address} holds ${d.aOnly} that ${b.address} lacks, ` +
-          `and ${b.address} holds ${d.bOnly} that ${a.address} lacks, ` +
-          'and will never receive them (writes of its own, or of a primary the other does not follow): ' +
-          "neither history contains the other, so DM would lose one side's transactions. " +
-          "Decide which server is the primary, make the other's transactions whole on it (or discard them), " +
-          're-point the other as its replica, then switch again'
-        );
-      }
-    }
-  }
-  return null;
-}
-
-function mysqlDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
-  const A = MysqlGtidSet.parse(a.gtidExecuted);
-  const B = MysqlGtidSet.parse(b.gtidExecuted);
-  const aOnly = A.subtract(B);
-  const bOnly = B.subtract(A);
-  if (aOnly.isEmpty() || bOnly.isEmpty()) return null;
-  const diverges = (only: MysqlGtidSet, own: string, other: MysqlGtidSet) =>
-    only.uuids().some((u) => u === own.toLowerCase() || other.ofUuid(u).isEmpty());
-  if (!diverges(aOnly, a.serverUuid, B) && !diverges(bOnly, b.serverUuid, A)) return null;
-  return { aOnly: aOnly.toCompactString(), bOnly: bOnly.toCompactString() };
-}
-
-function mariadbDivergence(a: Reachable, b: Reachable): { aOnly: string; bOnly: string } | null {
-  const A = parseMariadbBinlogState(executedState(a));
-  const B = parseMariadbBinlogState(executedState(b));
-  const fmt = (g: { domain: number; server: number; seq: number | bigint }) => `${g.domain}-${g.server}-${g.seq}`;
-  const missing = (xs: typeof A, ys: typeof A) =>
-    xs.filter((g) => !ys.some((e) => e.domain === g.domain && e.server === g.server && e.seq >= g.seq));
-  const aOnly = missing(A, B);
-  const bOnly = missing(B, A);
-  if (aOnly.length === 0 || bOnly.length === 0) return null;
-  const diverges = (only: typeof A, own: number, other: typeof A) =>
-    only.some((g) => g.server === own || !other.some((e) => e.domain === g.domain && e.server === g.server));
-  if (!diverges(aOnly, a.serverId, B) && !diverges(bOnly, b.serverId, A)) return null;
-  return { aOnly: aOnly.map(fmt).join(','), bOnly: bOnly.map(fmt).join(',') };
 }

@@ -50,8 +50,16 @@ export class Tracker extends Journal<SwitchStatus> {
    */
   rollbackCheck: ((opts?: { once: boolean }) => Promise<RollbackCheck>) | null = null;
   private lastIndexed = '';
+  /**
+   * A readiness drill's dry run (workflows/drill.ts): no search attributes of a switch (so it is never listed or
+   * counted as one) and no switch metrics.
+   */
+  private drill = false;
 
-  constructor(init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>) {
+  constructor(
+    init: Pick<SwitchStatus, 'kind' | 'dmCluster' | 'sourceId' | 'dryRun' | 'requestedBy' | 'reason'>,
+    opts?: { drill: boolean },
+  ) {
     const now = new Date().toISOString();
     super({
       ...init,
@@ -68,6 +76,7 @@ export class Tracker extends Journal<SwitchStatus> {
       operatorActions: [],
       approvals: [],
     });
+    this.drill = opts?.drill === true;
     this.publish();
   }
 
@@ -121,7 +130,7 @@ export class Tracker extends Journal<SwitchStatus> {
     // refused: nothing was changed, so nothing was frozen
     if (outcome === 'refused' || outcome === 'dry-run') delete this.status.frozenSince;
     this.status.outcome = outcome;
-    this.measure(outcome);
+    if (!this.drill) this.measure(outcome);
     log[outcome === 'needs-operator' ? 'error' : 'info'](`finished: ${outcome}`, this.about());
     this.status.phase = 'done';
     this.touch();
@@ -167,6 +176,7 @@ export class Tracker extends Journal<SwitchStatus> {
 
   /** Upserts the search attributes when one of them changed (each upsert is a history event). */
   private index(): void {
+    if (this.drill) return;
     const s = this.status;
     const values = [s.sourceId, s.dmCluster, s.kind, indexedPhase(s.phase), s.outcome ?? ''];
     const key = values.join('\u0000');

@@ -72,7 +72,7 @@ export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus
 }
 
 /** The runbook's steps, in order; each names what it does. */
-async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
+export async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, undo: Undo[]): Promise<SwitchStatus> {
   // candidates or discover: the best target is chosen first, before any change (workflows/candidates.ts)
   const input: VipSwitchInput = await withTarget(t, gates, parsed, { vip: parsed.vip });
   const s = await readState(t, input);

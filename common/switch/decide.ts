@@ -25,7 +25,7 @@ export interface GtidInputs {
 export type GtidDecision =
   | { verdict: 'go'; reason: string }
   | { verdict: 'wait'; reason: string; missing: string }
-  | { verdict: 'refuse'; reason: string; missing?: string };
+  | { verdict: 'refuse'; reason: string; missing?: string; rule?: 'unreadable' | 'purged' | 'missing' };
 
 export function decideGtids(i: GtidInputs): GtidDecision {
   let S, E, P;
@@ -34,12 +34,14 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     E = parseGtidSet(i.flavor, i.gtidE);
     P = i.gtidP === null ? null : parseGtidSet(i.flavor, i.gtidP);
   } catch (e) {
-    if (e instanceof GtidParseError) return { verdict: 'refuse', reason: `a GTID set could not be read: ${e.message}` };
+    if (e instanceof GtidParseError)
+      return { verdict: 'refuse', rule: 'unreadable', reason: `a GTID set could not be read: ${e.message}` };
     throw e;
   }
   if (S.isEmpty()) {
     return {
       verdict: 'refuse',
+      rule: 'unreadable',
       reason:
         'DM reports no replicated GTIDs (syncerBinlogGtid is empty): the source is not ' +
         'in GTID mode or has not synced yet, so no safe position exists',
@@ -49,6 +51,7 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     const lost = P.subtract(S);
     return {
       verdict: 'refuse',
+      rule: 'purged',
       reason:
         `gtid-P ⊄ gtid-S: the new instance has purged binlog that DM has not replicated ` +
         `yet (${abbreviate(lost)}); it can never send those transactions, so DM would lose them`,
@@ -68,6 +71,7 @@ export function decideGtids(i: GtidInputs): GtidDecision {
     }
     return {
       verdict: 'refuse',
+      rule: 'missing',
       reason:
         `gtid-S ⊄ gtid-E: the new instance lacks ${abbreviate(missing)}, which DM has ` +
         `already replicated, and it is not replicating, so it cannot catch up (its ` +

@@ -95,6 +95,8 @@ export interface CandidateReport {
   lag?: string;
   /** Why it was passed over (each rule it failed), or why it ranked where it did. */
   reasons: string[];
+  /** When passed over: the kind of each reason, in the same order (common/switch/readiness.ts ReasonKind). */
+  kinds?: string[];
 }
 
 export interface SwitchStatus {

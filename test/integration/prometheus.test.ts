@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressSwitchRequest } from '../../common/switch/input.js';
+import type { DrillInput } from '../../common/switch/readiness.js';
+import { deleteReadiness, latestReadiness, scheduleReadiness, triggerReadiness } from '../../client/readiness.js';
 import { approveSignal } from '../../common/switch/messages.js';
 import type { DbInstance } from '../sandbox/db.js';
 import type { DmCluster } from '../sandbox/dm.js';
@@ -66,9 +68,11 @@ beforeAll(async () => {
   rulesDir = await mkdtemp(join(tmpdir(), 'dsw-rules-'));
   const shipped = await readFile(join(deploy, 'dm-switch-alerts.yml'), 'utf8');
   expect(shipped).toContain('(dm_switch_frozen_seconds) > 600');
+  // and "not switchable for 1 h" made 1 s
+  expect(shipped.match(/for: 1h/g)).toHaveLength(1);
   await writeFile(
     join(rulesDir, 'rules.yml'),
-    shipped.replace('(dm_switch_frozen_seconds) > 600', '(dm_switch_frozen_seconds) > 3'),
+    shipped.replace('(dm_switch_frozen_seconds) > 600', '(dm_switch_frozen_seconds) > 3').replace('for: 1h', 'for: 1s'),
   );
   prom = await startPrometheus({ targets: [`127.0.0.1:${metricsPort}`], ruleFiles: [join(rulesDir, 'rules.yml')] });
   // a client only: the switches run in the worker process
@@ -284,5 +288,65 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
       (v) => v === 2,
     );
     await downstreamMatches(primary, tidb, 90_000);
+  });
+
+  it('given readiness drills, should export each source as ready or not with its age, and fire the alert when not', async () => {
+    const current = (await reads()) === a.port ? a : b;
+    const other = current === a ? b : a;
+    const drill = async (candidate: DbInstance) => {
+      const input: DrillInput = {
+        dmCluster: 'default',
+        sources: [
+          {
+            kind: 'address',
+            switch: {
+              sourceId: SOURCE,
+              oldInstance: ref(current),
+              candidates: [ref(candidate)],
+              taskCredentials: 'sandbox-root',
+            },
+          },
+        ],
+      };
+      const since = Date.now();
+      await scheduleReadiness(client, input, 3600, QUEUE);
+      await triggerReadiness(client, 'default');
+      await expect
+        .poll(
+          async () => Date.parse((await latestReadiness(client, 'default'))?.report?.sources[0]?.checkedAt ?? '0'),
+          {
+            timeout: 60_000,
+            interval: 500,
+          },
+        )
+        .toBeGreaterThanOrEqual(since);
+    };
+    const labels = { dm_cluster: 'default', source: SOURCE };
+    try {
+      await drill(other);
+      await eventually(`dm_switch_ready${sel(labels)}`, (v) => v === 1);
+      await eventually(`dm_switch_readiness_listed${sel(labels)}`, (v) => v === 1);
+      await eventually(`dm_switch_readiness_interval_seconds${sel({ dm_cluster: 'default' })}`, (v) => v === 3600);
+      const age = await eventually(`dm_switch_readiness_age_seconds${sel(labels)}`, (v) => v !== undefined);
+      expect(age).toBeGreaterThanOrEqual(0);
+      expect(age).toBeLessThan(120);
+      // the only candidate is the instance DM reads now: no switch would pass, and the alert says so
+      await drill(current);
+      await eventually(`dm_switch_ready${sel(labels)}`, (v) => v === 0);
+      await expect
+        .poll(
+          async () =>
+            (await prom.alerts()).filter(
+              (x) =>
+                x.labels.alertname === 'DmSwitchSourceNotSwitchable' &&
+                x.labels.source === SOURCE &&
+                x.state === 'firing',
+            ).length,
+          { timeout: 30_000, interval: 250 },
+        )
+        .toBe(1);
+    } finally {
+      await deleteReadiness(client, 'default');
+    }
   });
 });
