@@ -86,8 +86,44 @@ export async function readinessDrill(request: unknown): Promise<ReadinessReport>
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, input.sources.length) }, lane));
+  report.sources = [...results, ...(await unlisted(input.dmCluster, results))];
   report.finishedAt = new Date().toISOString();
   return report;
+}
+
+/**
+ * Every source DM has that the drill's file does not list, as not ready: a table of ready rows must not hide a
+ * source nobody checks (one added to DM after the file was written). DM unreadable: said as one row of its own.
+ */
+async function unlisted(dmCluster: string, checked: SourceReadiness[]): Promise<SourceReadiness[]> {
+  const row = (sourceId: string, kind: ReasonKind, text: string): SourceReadiness => ({
+    dmCluster,
+    sourceId,
+    procedure: null,
+    ready: false,
+    target: null,
+    reasons: [{ kind, text }],
+    checkedAt: new Date().toISOString(),
+    workflowId: workflowInfo().workflowId,
+  });
+  let known: string[];
+  try {
+    known = (await dm.dmListSources({ dmCluster })).map((s) => s.sourceId);
+  } catch (e) {
+    const why = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
+    return [row('(all of DM)', ReasonKind.drillFailed, `could not list DM cluster ${dmCluster}'s sources: ${why}`)];
+  }
+  const listed = new Set(checked.map((c) => c.sourceId));
+  return known
+    .filter((id) => !listed.has(id))
+    .map((id) =>
+      row(
+        id,
+        ReasonKind.notInDrill,
+        `DM cluster ${dmCluster} has source ${id}, but the drill's file gives no switch request for it, so ` +
+          'nobody checks whether it could be switched; add it to the file (its kind and switch request)',
+      ),
+    );
 }
 
 /** One source's drill: its switch as a dry run under this workflow's ID, then the source's tasks for errors. */

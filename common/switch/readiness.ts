@@ -46,6 +46,8 @@ export const ReasonKind = {
   preflight: 'preflight',
   /** The drill's request for the source is not a valid switch request. */
   invalidInput: 'invalid-input',
+  /** DM has the source, but the drill's file has no switch request for it: nobody checks it. */
+  notInDrill: 'not-in-drill',
   /** The drill could not read what it needs (an activity failed after its retries). */
   drillFailed: 'drill-failed',
 } as const;
@@ -62,7 +64,8 @@ export interface ReadinessReason {
 export interface SourceReadiness {
   dmCluster: string;
   sourceId: string;
-  procedure: 'vip' | 'address';
+  /** How it would be switched; null for a source DM has that the drill's file does not list. */
+  procedure: 'vip' | 'address' | null;
   ready: boolean;
   /** host:port the switch would choose, when one qualifies. */
   target: string | null;

@@ -98,6 +98,26 @@ describe('readiness drill (scripted activities)', () => {
     expect(changes(w.calls)).toEqual([]);
   });
 
+  it('given a source DM has that the drill file does not list, should show it not ready, saying nobody checks it', async () => {
+    const w = fakeCandidateWorld({ 'good.example': {} });
+    const from = { host: 'db9.example', port: 3306 };
+    w.activities.dmListSources = async () => [
+      { sourceId: 'src', from: { host: 'vip.example', port: 3306 }, flavor: 'mysql' as const },
+      { sourceId: 'forgotten', from, flavor: 'mysql' as const },
+    ];
+    const { result } = await drill(w, {
+      dmCluster: 'default',
+      sources: [{ kind: 'vip', switch: choosing(['good.example']) }],
+    });
+    expect(result!.sources.map((x) => [x.sourceId, x.ready, x.procedure])).toEqual([
+      ['src', true, 'vip'],
+      ['forgotten', false, null],
+    ]);
+    expect(result!.sources[1]!.reasons).toEqual([
+      { kind: 'not-in-drill', text: expect.stringContaining("the drill's file gives no switch request for it") },
+    ]);
+  });
+
   it('given approval gates in the request, should record them and wait at none', async () => {
     const w = fakeCandidateWorld({ 'good.example': {} });
     const approvals = { gates: ['before-freeze', 'before-switch'], timeoutSeconds: 60 };
