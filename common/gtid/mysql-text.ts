@@ -25,15 +25,6 @@ const QUADS = Uint32Array.from(
  * follows or never read.
  */
 const SLACK = 16;
-/**
- * The bytes of the last text written, reused by the next call while big enough: a fresh buffer of a few MB would
- * be zeroed and page-faulted in on every call, which costs about as much as writing the text. It never leaves
- * format() (the string returned is a copy) and nothing is read from it that the same call did not write, so no
- * state passes between calls. Buffers larger than SCRATCH_MAX are not kept, so a huge set's text does not hold
- * its memory for good.
- */
-let scratch = new Uint8Array(0);
-const SCRATCH_MAX = 64 << 20;
 
 /**
  * Bytes to string: Node's Buffer makes a one-byte string from latin1 bytes about eight times faster than
@@ -55,11 +46,7 @@ export function format({ keys, at, data }: Parts, separator: string): string {
   // numbers, and the bytes a four-byte store writes past the end; pages never written cost nothing
   let size = SLACK + (data.length / 4) * 40;
   for (const key of keys) size += separator.length + key.length;
-  let out = scratch;
-  if (out.length < size) {
-    out = new Uint8Array(Math.max(size, Math.min(2 * out.length, SCRATCH_MAX)));
-    if (out.length <= SCRATCH_MAX) scratch = out;
-  }
+  const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   // what the bound written last worked out, for the next one (see putBound)
   const last = new Float64Array([-1, 0, 0, -1, 0, 0, 0, 0]);
