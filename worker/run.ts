@@ -11,6 +11,7 @@ import { dataConverterFromEnv } from '../client/codec.js';
 import { SwitchGauges, switchGaugeOptions } from './metrics.js';
 import { installRuntime } from './observability.js';
 import { checkSearchAttributes } from './search-attributes.js';
+import { stopTracing } from './tracing.js';
 import { createWorker, type WorkerExtras } from './worker.js';
 
 export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void> {
@@ -78,6 +79,8 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
       await clientConnection?.close();
     }
     await connection.close();
+    // the spans still buffered go out before the process ends
+    await stopTracing();
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`dm-switch worker: ${e.message}`);
