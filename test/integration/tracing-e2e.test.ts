@@ -86,11 +86,13 @@ const tag = (s: JaegerSpan, key: string) => s.tags.find((t) => t.key === key)?.v
 const named = (t: JaegerTrace, re: RegExp) => t.spans.filter((s) => re.test(s.operationName));
 
 /**
- * Whether a span belongs to the run `runId`'s own work: an activity's (run_id) or one the workflow made (the sink adds
- * the workflow's info, runId among it), but not the handling of a query, which is in the trace of whoever asked.
+ * Whether a span is the run `runId`'s own work: the workflow's run, an activity it scheduled (the sink tags the
+ * workflow's spans with its info, runId among it) or ran (run_id). Not a client's call about the run (describe,
+ * query) nor its handling: those are in the trace of whoever asked.
  */
 const ofRun = (s: JaegerSpan, runId: string) =>
-  tag(s, 'run_id') === runId || (tag(s, 'runId') === runId && !/^(HandleQuery|QueryWorkflow)/.test(s.operationName));
+  /^(RunWorkflow|StartActivity|RunActivity):/.test(s.operationName) &&
+  (tag(s, 'run_id') === runId || tag(s, 'runId') === runId);
 
 /** The trace(s) in which the run `runId` has spans, once its workflow span has arrived. */
 async function traceOf(runId: string, timeoutMs = 60_000): Promise<JaegerTrace[]> {
@@ -123,6 +125,10 @@ describe('a switch as one trace in Jaeger', { timeout: 400_000 }, () => {
     const runId = (await run.handle.describe()).runId;
 
     const traces = await traceOf(runId);
+    for (const x of traces) {
+      const mine = x.spans.filter((s) => ofRun(s, runId)).map((s) => s.operationName);
+      console.log(`trace ${x.traceID}: ${x.spans.length} spans, of this run: ${mine.slice(0, 8).join(', ')}`);
+    }
     // one trace for the whole switch
     expect(traces.map((t) => t.traceID)).toHaveLength(1);
     const t = traces[0]!;
