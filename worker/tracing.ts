@@ -138,7 +138,24 @@ export function workerTracing(tracing: Tracing | undefined): {
       }),
       (ctx) => ({ inbound: switchAttributesInterceptor(ctx) }),
     ],
-    sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
+    sinks: { exporter: workflowExporter(tracing) },
+  };
+}
+
+/**
+ * The sink for the workflow's spans. Temporal's copies the whole workflow info onto each span; this one gives it
+ * the run's identity only: the info also holds the memo, the search attributes and the last failure, decoded
+ * (they may be encrypted in Temporal by the codec), which a collector does not need.
+ */
+function workflowExporter(tracing: Tracing): InjectedSinks<OpenTelemetrySinks>['exporter'] {
+  const inner = makeWorkflowExporter(tracing.processor, tracing.resource).export;
+  return {
+    export: {
+      fn: (info, spans) => {
+        const { namespace, taskQueue, workflowId, runId, workflowType, attempt } = info;
+        return inner.fn({ namespace, taskQueue, workflowId, runId, workflowType, attempt } as typeof info, spans);
+      },
+    },
   };
 }
 

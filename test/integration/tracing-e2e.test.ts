@@ -143,6 +143,10 @@ describe('a switch as one trace in Jaeger', { timeout: 400_000 }, () => {
     expect(wf).toBeDefined();
     expect(tag(wf!, 'dm_switch.source')).toBe(source);
     expect(tag(wf!, 'dm_switch.switch_outcome')).toBe('switched');
+    // the run's identity from the workflow info, not its memo, search attributes or last failure
+    expect(tag(wf!, 'workflowId')).toBe(run.handle.workflowId);
+    expect(wf!.tags.map((x) => x.key)).not.toEqual(expect.arrayContaining(['searchAttributes']));
+    expect(wf!.tags.map((x) => x.key)).not.toEqual(expect.arrayContaining(['memo']));
     for (const activity of ['dmPauseTasks', 'vipMove', 'dmResumeTasks'])
       expect(ops, `${activity} in the trace`).toContain(`RunActivity:${activity}`);
     const activities = named(t, /^RunActivity:/);
