@@ -18,6 +18,7 @@ import type {
 import { CREDENTIAL_NOT_BOUND, failure, SwitchErrorType } from '../common/switch/errors.js';
 import { clientAddress, normalizeAddress, ownsConnection } from '../common/switch/addresses.js';
 import { authPlugins } from './mysql-auth.js';
+import { ATTR, inSpan, traceQueries } from './tracing.js';
 import { dialectOf, VERSION_SQL, type Dialect } from '../common/mysql/dialect.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -176,6 +177,13 @@ export function mysqlConnector(resolve: CredentialResolver, options: { connectTi
    * else (refused, timed out, no route) is left to the caller.
    */
   async function connect(ref: InstanceRef, purpose = 'MySQL login'): Promise<mysql.Connection> {
+    // a span for the login and one for each query on the connection (activities/tracing.ts): never the password
+    const instance = `${ref.host}:${ref.port}`;
+    const attributes = { 'db.system': 'mysql', [ATTR.instance]: instance };
+    return traceQueries(await inSpan('mysql connect', attributes, () => login(ref, purpose)), instance);
+  }
+
+  async function login(ref: InstanceRef, purpose: string): Promise<mysql.Connection> {
     const creds = await resolve(ref.credentials, { host: ref.host, port: ref.port, purpose });
     const host = creds.connectTo ?? ref.host;
     const address = `${ref.host}:${ref.port}`;

@@ -12,6 +12,7 @@ import { switchWorkflowId } from '../common/switch/ids.js';
 import { statusQuery } from '../common/switch/messages.js';
 import { type Outcome, type SwitchStatus } from '../common/switch/status.js';
 import { dataConverterFromEnv } from './codec.js';
+import { clientTracingInterceptors, startTracing, stopTracing } from '../worker/tracing.js';
 import { endedWords } from './ended.js';
 import { renderDecision } from './render.js';
 import { type HostStatus } from '../common/switch/drain.js';
@@ -61,7 +62,14 @@ export async function connect(): Promise<Client> {
   const config = loadClientConnectConfig();
   try {
     const connection = await Connection.connect({ ...config.connectionOptions, connectTimeout: 5_000 });
-    return new Client({ connection, namespace: config.namespace ?? 'default', dataConverter: dataConverterFromEnv() });
+    // the start of a switch as the root of its trace, when OTEL_EXPORTER_OTLP_ENDPOINT names a collector
+    const workflow = clientTracingInterceptors(startTracing(process.env, 'dm-switch'));
+    return new Client({
+      connection,
+      namespace: config.namespace ?? 'default',
+      dataConverter: dataConverterFromEnv(),
+      interceptors: { workflow },
+    });
   } catch (e) {
     throw new CliError(
       `cannot reach Temporal at ` +
@@ -112,6 +120,7 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
     throw e;
   } finally {
     await client.connection.close();
+    await stopTracing();
   }
 }
 

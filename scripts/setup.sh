@@ -43,7 +43,7 @@ fi
 
 # In parallel: MySQL 9.7 (Debian sid), MariaDB 10.11 (Debian bookworm) and 11.8 (trixie)
 # roots, and the Go builds (the temporal CLI, the Temporal server and its SQL
-# schema tool for the cluster tests, then DM's binaries).
+# schema tool for the cluster tests, DM's binaries, and Jaeger).
 pids=()
 scripts/rootfs.sh mysql >/dev/null & pids+=($!)
 scripts/rootfs.sh mariadb >/dev/null & pids+=($!)
@@ -51,6 +51,8 @@ scripts/rootfs.sh mariadb-11.8 >/dev/null & pids+=($!)
 scripts/build-temporal.sh >/dev/null & pids+=($!)
 scripts/build-temporal-server.sh >/dev/null & pids+=($!)
 scripts/build-dm.sh --with-tidb >/dev/null & pids+=($!)
+# Jaeger, which the tracing test exports a switch's trace to and reads it back from
+scripts/build-jaeger.sh >/dev/null & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 log "ready in $(( $(date +%s) - t0 ))s (cache: $DM_SWITCH_CACHE)"

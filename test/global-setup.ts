@@ -1,6 +1,6 @@
 /**
  * Runs once before any suite: makes sure every cached component exists (the
- * database roots, the temporal CLI, DM and TiDB), so that building one on a
+ * database roots, the temporal CLI, DM, TiDB and Jaeger), so that building one on a
  * fresh machine (minutes) is not charged to a single suite's hook timeout.
  * Suites then start what they need on free ports through test/sandbox.
  *
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { WORKFLOW_BUNDLE_ENV, writeWorkflowBundle } from '../worker/workflow-bundle.js';
 import { dbRoot } from './sandbox/db.js';
 import { dmBinDir } from './sandbox/dm.js';
+import { jaegerBinary } from './sandbox/jaeger.js';
 import { temporalBinary } from './sandbox/temporal.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -27,6 +28,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     dbRoot('mariadb', '11.8'),
     temporalBinary(),
     dmBinDir({ withTidb: true }),
+    jaegerBinary(),
     writeWorkflowBundle(bundle),
   ]);
   process.env[WORKFLOW_BUNDLE_ENV] = bundle;

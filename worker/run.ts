@@ -12,6 +12,7 @@ import { SwitchGauges, switchGaugeOptions } from './metrics.js';
 import { ReadinessGauges } from './readiness-metrics.js';
 import { installRuntime } from './observability.js';
 import { checkSearchAttributes } from './search-attributes.js';
+import { stopTracing } from './tracing.js';
 import { createWorker, type WorkerExtras } from './worker.js';
 
 export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void> {
@@ -86,6 +87,8 @@ export async function runWorkerProcess(extras: WorkerExtras = {}): Promise<void>
       await clientConnection?.close();
     }
     await connection.close();
+    // the spans still buffered go out before the process ends
+    await stopTracing();
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`dm-switch worker: ${e.message}`);

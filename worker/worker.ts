@@ -17,6 +17,7 @@ import { ConfigError, type WorkerConfig } from './config.js';
 import { keepAliveInterceptor } from './heartbeat.js';
 import { activityLogInterceptors } from './observability.js';
 import { defaultPrivateDir, preparePrivateDir } from './private-dir.js';
+import { startTracing, workerTracing } from './tracing.js';
 import { workflowCode } from './workflow-bundle.js';
 import { workflowsPath } from './workflows-path.js';
 
@@ -79,6 +80,8 @@ export async function createWorker(
     );
   // the workflows bundled now, or a bundle built beforehand from this code (DM_SWITCH_WORKFLOW_BUNDLE)
   const { workflowModules, ...code } = await workflowCode(env);
+  // a switch as one trace, when OTEL_EXPORTER_OTLP_ENDPOINT names a collector (worker/tracing.ts); off otherwise
+  const tracing = workerTracing(startTracing(env, 'dm-switch-worker'));
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
@@ -95,8 +98,10 @@ export async function createWorker(
     maxCachedWorkflows: 0,
     activities,
     dataConverter: dataConverterFromEnv(env),
+    sinks: tracing.sinks,
     interceptors: {
       activity: [
+        ...tracing.activityInterceptors,
         (ctx) => ({ inbound: keepAliveInterceptor(ctx) }),
         activityLogInterceptors,
         ...(extras.activityInterceptors ?? []),

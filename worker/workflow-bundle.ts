@@ -5,8 +5,9 @@
  * often (a container restarted, the tests' workers killed and started again) then starts in about a second.
  *
  * The bundle carries a fingerprint of the code it was built from (every .ts file of workflows/ and common/, and the
- * Temporal workflow SDK's version); the worker compares it with its own code and refuses to start on a bundle built
- * from other code, which would run other workflow code than the activities and replay expect.
+ * versions of the Temporal workflow SDK and its tracing interceptors); the worker compares it with its own code and
+ * refuses to start on a bundle built from other code, which would run other workflow code than the activities and
+ * replay expect.
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
@@ -14,7 +15,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './config.js';
-import { workflowInterceptorsPath, workflowsPath } from './workflows-path.js';
+import { workflowInterceptorModules, workflowsPath } from './workflows-path.js';
 
 export const WORKFLOW_BUNDLE_ENV = 'DM_SWITCH_WORKFLOW_BUNDLE';
 
@@ -37,6 +38,9 @@ export async function workflowCodeFingerprint(root = codeRoot): Promise<string> 
   }
   const sdk = join(root, 'node_modules/@temporalio/workflow/package.json');
   hash.update(`sdk ${(JSON.parse(await readFile(sdk, 'utf8')) as { version: string }).version}`);
+  // the tracing interceptors bundled with the workflows (workflows/tracing.ts)
+  const otel = join(root, 'node_modules/@temporalio/interceptors-opentelemetry/package.json');
+  hash.update(` otel ${(JSON.parse(await readFile(otel, 'utf8')) as { version: string }).version}`);
   return hash.digest('hex').slice(0, 32);
 }
 
@@ -46,7 +50,7 @@ export async function workflowCodeFingerprint(root = codeRoot): Promise<string> 
  */
 export async function writeWorkflowBundle(path: string): Promise<void> {
   const [{ code }, fingerprint] = await Promise.all([
-    bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [workflowInterceptorsPath] }),
+    bundleWorkflowCode({ workflowsPath, workflowInterceptorModules }),
     workflowCodeFingerprint(),
   ]);
   await writeFile(path, `/* dm-switch workflow bundle, code ${fingerprint} */${code}`);
@@ -62,7 +66,7 @@ export type WorkflowCode =
  */
 export async function workflowCode(env: NodeJS.ProcessEnv): Promise<WorkflowCode> {
   const path = env[WORKFLOW_BUNDLE_ENV]?.trim();
-  if (!path) return { workflowsPath, workflowModules: [workflowInterceptorsPath] };
+  if (!path) return { workflowsPath, workflowModules: workflowInterceptorModules };
   const head = await readFile(path, 'utf8').then(
     (text) => text.slice(0, 200),
     (e: Error) => {

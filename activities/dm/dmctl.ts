@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import { failure, SwitchErrorType } from '../../common/switch/errors.js';
 import { childEnv } from '../child-env.js';
+import { ATTR, inSpan } from '../tracing.js';
 import { dmctlFailures, parseDmctlOutput, type DmctlJson } from './parse.js';
 
 export interface DmClusterConfig {
@@ -108,6 +109,20 @@ export function clusterOf(clusters: Record<string, DmClusterConfig>, name: strin
  * unreachable) throw a retryable error.
  */
 export async function runDmctl(c: DmClusterConfig, dmCluster: string, args: string[]): Promise<DmctlJson> {
+  // a span per call (activities/tracing.ts): the arguments (names and file paths, never a password), not the answer
+  const attributes = {
+    [ATTR.cluster]: dmCluster,
+    [ATTR.instance]: c.masterAddr,
+    'dmctl.command': args[0] ?? '',
+    'dmctl.args': args.join(' '),
+  };
+  return inSpan(`dmctl ${args[0] ?? ''}`, attributes, () => dmctl(c, dmCluster, args), dmctlOutcome);
+}
+
+/** How a dmctl call ended, for its span: ok, or failed when DM answered that the operation failed somewhere. */
+const dmctlOutcome = (answer: DmctlJson) => (dmctlFailures(answer).length ? 'failed' : 'ok');
+
+async function dmctl(c: DmClusterConfig, dmCluster: string, args: string[]): Promise<DmctlJson> {
   const timeout = c.commandTimeoutMs ?? 60_000;
   // dmctl gets PATH and the locale, none of the worker's secrets
   const r = await execa(c.dmctl, [`--master-addr=${c.masterAddr}`, ...args], {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../worker/config.js';
 import { workflowCode, workflowCodeFingerprint } from '../../worker/workflow-bundle.js';
-import { workflowInterceptorsPath, workflowsPath } from '../../worker/workflows-path.js';
+import { workflowInterceptorModules, workflowsPath } from '../../worker/workflows-path.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -30,7 +30,7 @@ const refused = async (env: NodeJS.ProcessEnv) => {
 
 describe('the workflow code a worker runs', () => {
   it('given no DM_SWITCH_WORKFLOW_BUNDLE, should bundle the workflow sources with their interceptors', async () => {
-    expect(await workflowCode({})).toEqual({ workflowsPath, workflowModules: [workflowInterceptorsPath] });
+    expect(await workflowCode({})).toEqual({ workflowsPath, workflowModules: workflowInterceptorModules });
     expect(await workflowCode({ DM_SWITCH_WORKFLOW_BUNDLE: ' ' })).toMatchObject({ workflowsPath });
   });
 
@@ -62,7 +62,7 @@ describe('the workflow code a worker runs', () => {
     );
   });
 
-  it('given another workflow or common source, or another workflow SDK, should see another fingerprint', async () => {
+  it('given other workflow or common code, SDK or tracing interceptors, should see another fingerprint', async () => {
     const root = join(dir, 'code');
     const put = async (path: string, text: string) => {
       await mkdir(join(root, path, '..'), { recursive: true });
@@ -71,6 +71,7 @@ describe('the workflow code a worker runs', () => {
     await put('workflows/switch.ts', 'export const a = 1;');
     await put('common/switch/rules.ts', 'export const b = 1;');
     await put('node_modules/@temporalio/workflow/package.json', '{"version":"1.24.0"}');
+    await put('node_modules/@temporalio/interceptors-opentelemetry/package.json', '{"version":"1.24.0"}');
     const first = await workflowCodeFingerprint(root);
     expect(first).toMatch(/^[0-9a-f]{32}$/);
     expect(await workflowCodeFingerprint(root)).toBe(first);
@@ -83,6 +84,10 @@ describe('the workflow code a worker runs', () => {
     const third = await workflowCodeFingerprint(root);
     expect(third).not.toBe(second);
     await put('node_modules/@temporalio/workflow/package.json', '{"version":"1.25.0"}');
-    expect(await workflowCodeFingerprint(root)).not.toBe(third);
+    const fourth = await workflowCodeFingerprint(root);
+    expect(fourth).not.toBe(third);
+    // the tracing interceptors are bundled with the workflows too
+    await put('node_modules/@temporalio/interceptors-opentelemetry/package.json', '{"version":"1.25.0"}');
+    expect(await workflowCodeFingerprint(root)).not.toBe(fourth);
   });
 });
