@@ -14,7 +14,8 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, inject } from 'vitest';
-import { workflowsPath } from '../../worker/workflows-path.js';
+import { workerTracing } from '../../worker/tracing.js';
+import { workflowInterceptorModules, workflowsPath } from '../../worker/workflows-path.js';
 
 const dir = join(import.meta.dirname, '../fixtures/histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -23,7 +24,9 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 // one: creating a worker loads the bundle, seconds each on a busy machine. It replays them one after the other.
 const outcomes: Array<{ file: string; error?: Error }> = [];
 beforeAll(async () => {
-  const workflowBundle = inject('scriptedTemporal')?.bundle ?? (await bundleWorkflowCode({ workflowsPath }));
+  // the bundle production runs: the workflows with their interceptors (the fast tier's, built the same way)
+  const workflowBundle =
+    inject('scriptedTemporal')?.bundle ?? (await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules }));
   const histories = files.map((file) => {
     type Saved = { events: Array<{ workflowExecutionStartedEventAttributes?: { workflowId?: string } }> };
     const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Saved;
@@ -32,7 +35,8 @@ beforeAll(async () => {
     return { workflowId, history: historyFromJSON(json) };
   });
   let i = 0;
-  const results = Worker.runReplayHistories({ workflowBundle, replayName: 'saved histories' }, histories);
+  const { sinks } = workerTracing(undefined);
+  const results = Worker.runReplayHistories({ workflowBundle, replayName: 'saved histories', sinks }, histories);
   for await (const r of results) outcomes.push({ file: files[i++]!, error: r.error });
 }, 300_000);
 

@@ -29,7 +29,8 @@ import { statusQuery } from '../../common/switch/messages.js';
 import type { Gate, SwitchStatus } from '../../common/switch/status.js';
 import type { VipSwitchRequest } from '../../common/switch/input.js';
 import { startTemporal, type TemporalDevServer } from '../sandbox/temporal.js';
-import { workflowsPath } from '../../worker/workflows-path.js';
+import { workflowInterceptorModules, workflowsPath } from '../../worker/workflows-path.js';
+import { workerTracing } from '../../worker/tracing.js';
 
 export const U = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 
@@ -419,7 +420,10 @@ export function useScriptedTemporal(): { client: () => Client } {
       namespace = `${shared.namespacePrefix}${slot}`;
       bundle = shared.bundle;
     } else {
-      [temporal, bundle] = await Promise.all([startTemporal(), bundleWorkflowCode({ workflowsPath })]);
+      [temporal, bundle] = await Promise.all([
+        startTemporal(),
+        bundleWorkflowCode({ workflowsPath, workflowInterceptorModules }),
+      ]);
       address = temporal.address;
     }
     client = new Client({ connection: await Connection.connect({ address }), namespace });
@@ -467,7 +471,9 @@ function worldWorker() {
     );
     const taskQueue = `scripted-${process.pid}-${Date.now()}`;
     const connection = await NativeConnection.connect({ address });
-    const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities });
+    // the bundle's trace interceptors send their spans to this sink; a worker that traces nothing drops them
+    const { sinks } = workerTracing(undefined);
+    const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle: bundle, activities, sinks });
     return { worker, running: worker.run(), connection, taskQueue };
   })();
   return fileWorker;

@@ -11,7 +11,7 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { startTemporal } from '../sandbox/temporal.js';
-import { workflowsPath } from '../../worker/workflows-path.js';
+import { workflowInterceptorModules, workflowsPath } from '../../worker/workflows-path.js';
 
 /** More than the worker slots vitest runs at once (maxWorkers in vitest.config.ts). */
 export const SCRIPTED_NAMESPACES = 8;
@@ -33,7 +33,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const namespaces = Array.from({ length: SCRIPTED_NAMESPACES }, (_, i) => `scripted-${i + 1}`);
   const [server, bundle] = await Promise.all([
     startTemporal({ moreNamespaces: namespaces, dbFile: null }),
-    bundleWorkflowCode({ workflowsPath }),
+    // the workers' bundle as production builds it: the workflows with their interceptors (trace, source header)
+    bundleWorkflowCode({ workflowsPath, workflowInterceptorModules }),
   ]);
   project.provide('scriptedTemporal', {
     address: server.address,
