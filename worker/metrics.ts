@@ -12,6 +12,7 @@
  * set that is no longer current is set to 0, not dropped (the SDK's meter
  * cannot drop one): alert on `== 1` / `> 0`.
  */
+import { Periodic } from './periodic.js';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { MetricGauge, MetricMeter, MetricTags } from '@temporalio/common';
 import { METRICS } from '../common/switch/metrics.js';
@@ -137,15 +138,14 @@ export class SwitchGauges {
   private readonly frozen: StateGauge;
   private readonly needsOperator: StateGauge;
   private readonly up: MetricGauge;
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private stopped = false;
+  private readonly loop: Periodic;
 
   constructor(
     private readonly client: Client,
     meter: MetricMeter,
     private readonly opts: SwitchGaugeOptions,
   ) {
+    this.loop = new Periodic(() => this.collect(), opts.intervalMs);
     this.running = new StateGauge(meter, METRICS.running);
     this.waiting = new StateGauge(meter, METRICS.awaitingApproval);
     this.frozen = new StateGauge(meter, METRICS.frozen, 'float');
@@ -155,19 +155,12 @@ export class SwitchGauges {
 
   /** Collects now, then every interval until stop(). */
   start(): this {
-    const tick = async () => {
-      this.inFlight = this.collect().catch(() => undefined);
-      await this.inFlight;
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.opts.intervalMs);
-    };
-    void tick();
+    this.loop.start();
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.inFlight;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One reading; gauges keep their last values when it fails, and the collector-up gauge says so. */

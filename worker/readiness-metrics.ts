@@ -5,6 +5,7 @@
  * it. A source no longer in its cluster's drill keeps its series, with `dm_switch_readiness_listed` 0 (the SDK's meter
  * cannot drop a series): the alerts join on `listed == 1`.
  */
+import { Periodic } from './periodic.js';
 import type { Client } from '@temporalio/client';
 import type { MetricGauge, MetricMeter, MetricTags } from '@temporalio/common';
 import { latestReadiness, readinessClusters } from '../client/readiness.js';
@@ -31,15 +32,18 @@ export const READINESS_METRICS = {
 export class ReadinessGauges {
   private readonly gauges: Record<keyof typeof READINESS_METRICS, MetricGauge>;
   private readonly seen = new Map<string, MetricTags>();
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private stopped = false;
+  private readonly loop: Periodic;
 
   constructor(
     private readonly client: Client,
     meter: MetricMeter,
     private readonly opts: { intervalMs: number; warn?: (message: string) => void },
   ) {
+    this.loop = new Periodic(
+      () => this.collect(),
+      opts.intervalMs,
+      (e) => opts.warn?.(`dm-switch metrics: could not read the readiness drills: ${e.message}`),
+    );
     const make = (m: { name: string; help: string }) => meter.createGauge(m.name, 'float', '', m.help);
     this.gauges = {
       ready: make(READINESS_METRICS.ready),
@@ -51,21 +55,12 @@ export class ReadinessGauges {
 
   /** Collects now, then every interval until stop(). */
   start(): this {
-    const tick = async () => {
-      this.inFlight = this.collect().catch((e: Error) =>
-        this.opts.warn?.(`dm-switch metrics: could not read the readiness drills: ${e.message}`),
-      );
-      await this.inFlight;
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.opts.intervalMs);
-    };
-    void tick();
+    this.loop.start();
     return this;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.inFlight;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One reading: every cluster's latest finished drill. */
