@@ -36,7 +36,10 @@ export async function flushPreflight(
     .map(([task, x]) => ({ task, ...x }))
     .sort((a, b) => b.seconds - a.seconds || a.task.localeCompare(b.task))[0];
   if (!longest) return null;
-  const where = `task ${longest.task} flushes its checkpoint every ${longest.seconds} s (${longest.setIn})`;
+  const setIn = longest.setIn.startsWith("DM's")
+    ? longest.setIn
+    : `${longest.setIn} in its configuration, as \`dmctl config task ${longest.task}\` shows`;
+  const where = `task ${longest.task} flushes its checkpoint every ${longest.seconds} s (${setIn})`;
   const needed = longest.seconds + FLUSH_MARGIN_SECONDS;
   if (req.verifyTimeoutSeconds < needed) {
     refuse(

@@ -207,7 +207,7 @@ describe('VIP switch workflow (scripted activities)', () => {
     const said = status.decisions.filter((d) => d.verdict === 'info' && /flushed checkpoint/.test(d.reason));
     expect(said.map((d) => d.reason)).toEqual([
       expect.stringMatching(
-        /^under writes, verification may wait up to 30 s after the pause for DM's flushed checkpoint \(task app flushes its checkpoint every 30 s \(syncers\.sync-01\.checkpoint-flush-interval\)/,
+        /^under writes, verification may wait up to 30 s after the pause for DM's flushed checkpoint \(task app flushes its checkpoint every 30 s \(syncers\.sync-01\.checkpoint-flush-interval in its configuration, as `dmctl config task app` shows\)/,
       ),
     ]);
     // said at preflight, before the pause
