@@ -131,6 +131,7 @@ async function readState(t: Tracker, input: AddressSwitchInput): Promise<Address
     held: [],
     policy: { accept: options.acceptErrantTransactions, approved: null },
     freeze: null,
+    flush: null,
   };
 }
 
@@ -225,6 +226,7 @@ async function stopDm(t: Tracker, undo: Undo[], s: AddressState): Promise<string
         notReads: alreadySwapped ? null : newInstance,
         from: source.from,
         timeoutSeconds: o?.once ? 0 : options.verifyTimeoutSeconds,
+        ...(s.flush ? { flushSeconds: s.flush.seconds } : {}),
       });
   }
   t.phase('stopping');

@@ -24,6 +24,7 @@ import type { Freeze } from './freeze.js';
 import type { ErrantPolicy } from './gtid-check.js';
 import { finishedLoad, keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 import { refuse, type PreflightResult } from './preflight.js';
+import { flushPreflight, type FlushWait } from './flush-interval.js';
 import { shardPreflight, type ShardTasks } from './shards.js';
 import type { Tracker } from './tracker.js';
 
@@ -56,6 +57,8 @@ export interface AddressState {
   held: Array<{ task: string; source: string }>;
   policy: ErrantPolicy;
   freeze: Freeze | null;
+  /** The tasks' longest checkpoint-flush-interval, read at preflight (null: no task read). */
+  flush: FlushWait | null;
 }
 
 /** Save what is needed to go back, and check every credential and task config, before any change. */
@@ -111,6 +114,8 @@ export async function saveConfigs(t: Tracker, s: AddressState): Promise<void> {
   await checkLogins(t, input, saved.tasks, s.sourceCredentials);
   s.shards = await shardPreflight(t, { dmCluster, sourceId, tasks: inDm, accept: options.acceptShardDdlLock });
   s.held = otherShards(s.shards, sourceId);
+  const verifyTimeoutSeconds = options.verifyTimeoutSeconds;
+  s.flush = await flushPreflight(t, { dmCluster, sourceId, tasks: inDm, verifyTimeoutSeconds });
   if (!saved.tasks.length) return;
   if (!source) {
     t.decide(

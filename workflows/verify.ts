@@ -236,6 +236,11 @@ export interface RollbackExpectation {
   /** The VIP switch: the VIP must be back on `holder`. */
   vip?: { provider: string; address: string; holder: string | null; candidates: Array<Endpoint> };
   timeoutSeconds: number;
+  /**
+   * The tasks' longest checkpoint-flush-interval, as preflight read it from their configuration: how long DM may
+   * take to show a task's progress (unset: the worker's checkpointFlushSeconds, else DM's default).
+   */
+  flushSeconds?: number;
 }
 
 const DMCTL = 'dmctl --master-addr=<dm-master>';
@@ -319,6 +324,7 @@ async function checkRestored(e: RollbackExpectation): Promise<RollbackCheck> {
       relay: e.relay,
       from: e.from ?? null,
       timeoutSeconds: e.timeoutSeconds,
+      ...(e.flushSeconds ? { flushSeconds: e.flushSeconds } : {}),
     });
     stalled = restored.behind ?? [];
     upstream = restored.want ?? '';

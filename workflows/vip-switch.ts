@@ -49,6 +49,7 @@ import {
 import { preflight, refuse, type PreflightResult } from './preflight.js';
 import { keepOperatorPaused, leaveFinished } from './paused-tasks.js';
 import { settingsRecheck, type SettingsRecheck } from './settings-recheck.js';
+import { flushPreflight, type FlushWait } from './flush-interval.js';
 import { hasPessimistic, NO_SHARDS, shardPreflight, type ShardTasks } from './shards.js';
 import {
   frozenSharerTasks,
@@ -113,6 +114,8 @@ interface VipState {
   shards: ShardTasks;
   sharers: Sharer[];
   policy: ErrantPolicy;
+  /** The tasks' longest checkpoint-flush-interval, read at preflight (null: no task read). */
+  flush: FlushWait | null;
 }
 
 /** Preflight: DM, the new and old instances, the VIP's holder and the shard-merge tasks; nothing changes. */
@@ -172,6 +175,10 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   const shards = alreadyDone
     ? NO_SHARDS
     : await shardPreflight(t, { dmCluster, sourceId, tasks: taskNames, accept: options.acceptShardDdlLock });
+  const verifyTimeoutSeconds = options.verifyTimeoutSeconds;
+  const flush = alreadyDone
+    ? null
+    : await flushPreflight(t, { dmCluster, sourceId, tasks: taskNames, verifyTimeoutSeconds });
   return {
     alreadyDone,
     input,
@@ -186,6 +193,7 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
     shards,
     sharers: [],
     policy,
+    flush,
   };
 }
 
@@ -266,6 +274,7 @@ async function pauseDm(t: Tracker, undo: Undo[], s: VipState): Promise<string | 
         candidates: [newTarget, ...(oldTarget ? [oldTarget] : [])],
       },
       timeoutSeconds,
+      ...(s.flush ? { flushSeconds: s.flush.seconds } : {}),
     });
   t.rollbackCheck = (o) => {
     const timeoutSeconds = o?.once ? 0 : options.verifyTimeoutSeconds;

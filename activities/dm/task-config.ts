@@ -88,3 +88,34 @@ export function taskFile(task: SavedTaskConfig, creds: { user: string; password:
   doc['target-database'] = { ...doc['target-database'], user: creds.user, password: creds.password };
   return stringifyYaml(doc);
 }
+
+/** DM's checkpoint-flush-interval when a task does not set one (dm/config/task.go defaultCheckpointFlushInterval). */
+export const DM_DEFAULT_CHECKPOINT_FLUSH_SECONDS = 30;
+
+/** How often a task's syncer flushes its checkpoint on one source, and where the task says so. */
+export interface FlushInterval {
+  seconds: number;
+  /** Where the value comes from: the task configuration's key, or DM's default when the task sets none. */
+  setIn: string;
+}
+
+/**
+ * The checkpoint-flush-interval a task's syncer uses on `sourceId`, as DM resolves it: the mysql-instance's
+ * `syncer-config-name` picks `syncers.<name>`, else the instance's inline `syncer`; a missing or zero value is DM's
+ * default of 30 s (dm/config/task.go adjust). `config task` exports every instance with a syncer-config-name.
+ */
+export function flushIntervalOf(doc: Record<string, unknown>, sourceId: string): FlushInterval {
+  type Syncer = { 'checkpoint-flush-interval'?: unknown } | null | undefined;
+  type Instance = { 'source-id'?: unknown; 'syncer-config-name'?: unknown; syncer?: Syncer };
+  const instances = (Array.isArray(doc['mysql-instances']) ? doc['mysql-instances'] : []) as Instance[];
+  const i = instances.findIndex((x) => x?.['source-id'] === sourceId);
+  const inst = instances[i];
+  const syncers = (doc.syncers ?? {}) as Record<string, Syncer>;
+  const name = typeof inst?.['syncer-config-name'] === 'string' ? inst['syncer-config-name'] : '';
+  const [syncer, key] = name
+    ? [syncers[name], `syncers.${name}.checkpoint-flush-interval`]
+    : [inst?.syncer, `mysql-instances[${i}].syncer.checkpoint-flush-interval`];
+  const value = Number(syncer?.['checkpoint-flush-interval'] ?? 0);
+  if (Number.isInteger(value) && value > 0) return { seconds: value, setIn: key };
+  return { seconds: DM_DEFAULT_CHECKPOINT_FLUSH_SECONDS, setIn: "DM's default (the task does not set it)" };
+}

@@ -10,7 +10,7 @@ import { pollUntil } from '../poll.js';
 import type { DmContext } from './context.js';
 import { checked } from './dmctl.js';
 import { shardDdlLocksOf, type DmctlJson } from './parse.js';
-import { shardModeOf, type ShardMode } from './task-config.js';
+import { flushIntervalOf, shardModeOf, type FlushInterval, type ShardMode } from './task-config.js';
 
 export function taskStatusActivities(ctx: DmContext) {
   const { dmctl } = ctx;
@@ -55,6 +55,24 @@ export function taskStatusActivities(ctx: DmContext) {
         const doc = await taskConfig<Record<string, unknown>>(req.dmCluster, name);
         if (doc === null) continue;
         out.push(scopeOfTaskConfig(name, doc, req.sourceId) ?? taskScope(name, null));
+      }
+      return out;
+    },
+
+    /**
+     * Per task: how often its syncer flushes its checkpoint on the source (`config task`: the syncer config its
+     * mysql-instance names, else DM's default). query-status shows only the flushed checkpoint, so this bounds how
+     * long verification waits for DM to show what it applied after a resume. A task DM no longer knows is left out.
+     */
+    async dmTaskFlushIntervals(req: {
+      dmCluster: string;
+      sourceId: string;
+      tasks: string[];
+    }): Promise<Record<string, FlushInterval>> {
+      const out: Record<string, FlushInterval> = {};
+      for (const name of req.tasks) {
+        const doc = await taskConfig<Record<string, unknown>>(req.dmCluster, name);
+        if (doc !== null) out[name] = flushIntervalOf(doc, req.sourceId);
       }
       return out;
     },

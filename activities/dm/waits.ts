@@ -90,7 +90,8 @@ export function waitActivities(ctx: DmContext) {
      * until every task has caught up with what its upstream had when that was
      * first seen (`upstreamGtids`) or at least moved (DM shows flushed
      * checkpoints), within CATCH_UP_SECONDS at least (three of the cluster's
-     * checkpointFlushSeconds, when its configuration gives them), so that a
+     * flush interval read from the tasks' configuration, else the cluster's
+     * checkpointFlushSeconds, when given), so that a
      * task DM shows Running whose binlog reader delivers nothing is not taken
      * for restored.
      * The rollback check's DM part; it then reads everything once to report.
@@ -102,6 +103,8 @@ export function waitActivities(ctx: DmContext) {
       relay: boolean;
       from?: Endpoint | null;
       timeoutSeconds: number;
+      /** The tasks' checkpoint-flush-interval read from their configuration (unset: the worker's setting). */
+      flushSeconds?: number;
     }): Promise<{
       ok: boolean;
       /** DM shows the source as before (ok may still be false: a task did not catch up). */
@@ -117,7 +120,10 @@ export function waitActivities(ctx: DmContext) {
       let want: string | null = null;
       const first = new Map<string, string>();
       const r = await pollUntil(
-        Math.max(req.timeoutSeconds, catchUpSeconds(ctx.cluster(req.dmCluster))),
+        Math.max(
+          req.timeoutSeconds,
+          catchUpSeconds(req.flushSeconds ? { checkpointFlushSeconds: req.flushSeconds } : ctx.cluster(req.dmCluster)),
+        ),
         async () => {
           const state = await ctx.sourceState(req.dmCluster, req.sourceId, true);
           const restored = sourceRestored(state, req);

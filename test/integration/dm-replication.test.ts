@@ -10,10 +10,11 @@ import { execa } from 'execa';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDmActivities, type DmActivities } from '../../activities/dm/index.js';
 import type { SourceTask } from '../../common/switch/types.js';
-import { expectOk } from '../sandbox/dm-setup.js';
+import { CHECKPOINT_FLUSH_SECONDS, expectOk, taskConfig } from '../sandbox/dm-setup.js';
 import { startStack, type Stack } from '../sandbox/stack.js';
 import { tableChecksum, writeRows } from '../sandbox/topology.js';
 
@@ -228,5 +229,45 @@ process.stdout.write(out);
     })) as CaughtUp;
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(r.reopened, JSON.stringify(r)).toEqual([]);
+  });
+});
+
+describe('dmTaskFlushIntervals on the real DM', () => {
+  it("given the sandbox's task (3 s) and a task that sets no checkpoint-flush-interval, should read 3 s and DM's default 30 s", async () => {
+    const { dm, downstream, topology } = stack;
+    const activities = createDmActivities({ sandbox: { masterAddr: dm!.masterAddr, dmctl: dm!.dmctlPath } });
+    // a second task on the source, as a DBA writes it without a syncer section, replicating a schema nobody writes
+    const upstream = topology!.replicas[0]!;
+    const [at] = await upstream.query<{ File: string; Position: number }>('SHOW BINARY LOG STATUS');
+    const meta = {
+      'binlog-name': at!.File,
+      'binlog-pos': Number(at!.Position),
+      'binlog-gtid': await upstream.variable('gtid_executed'),
+    };
+    const probe = 'flush-default';
+    const cfg = taskConfig(probe, [stack.sourceId!], downstream!, meta) as {
+      'mysql-instances': Array<Record<string, unknown>>;
+      'block-allow-list': Record<string, unknown>;
+    };
+    for (const inst of cfg['mysql-instances']) delete inst.syncer;
+    cfg['block-allow-list'] = { 'app-only': { 'do-dbs': ['flush_probe_unused'] } };
+    expectOk('start-task', await dm!.ctl(['start-task', await dm!.file(`task-${probe}.yaml`, stringify(cfg))]));
+    try {
+      const read = await new MockActivityEnvironment().run(activities.dmTaskFlushIntervals, {
+        dmCluster: 'sandbox',
+        sourceId: stack.sourceId!,
+        tasks: [stack.taskName!, probe, 'no-such-task'],
+      });
+      expect(read).toEqual({
+        [stack.taskName!]: {
+          seconds: CHECKPOINT_FLUSH_SECONDS,
+          setIn: expect.stringMatching(/^syncers\.[\w-]+\.checkpoint-flush-interval$/),
+        },
+        [probe]: { seconds: 30, setIn: expect.stringMatching(/^syncers\.[\w-]+\.checkpoint-flush-interval$/) },
+      });
+      expect(CHECKPOINT_FLUSH_SECONDS).toBe(3);
+    } finally {
+      await dm!.ctl(['stop-task', probe]);
+    }
   });
 });

@@ -432,7 +432,7 @@ describe('a switch never lets wrong data downstream (real stack)', { timeout: 30
       w.client,
       'vipSwitch',
       'e2e-safety-wrong-host',
-      req(b, a, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 10 } }),
+      req(b, a, { options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 20 } }),
       writing,
     );
     // and, undone, it cannot prove DM reads the old instance again either: it claims nothing (needs-operator), saying why

@@ -79,6 +79,15 @@ describe('VIP switch on the real stack', { timeout: 300_000 }, () => {
     );
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
+    // preflight read the task's checkpoint-flush-interval from DM (the sandbox's 3 s) and said what verification waits
+    expect(
+      status.decisions.filter((d) => d.phase === 'preflight' && /verification may wait up to/.test(d.reason)),
+    ).toEqual([
+      expect.objectContaining({
+        verdict: 'info',
+        reason: expect.stringContaining(`task ${TASK} flushes its checkpoint every 3 s`),
+      }),
+    ]);
     // every wait polls inside an activity: the history does not grow with verification's wait for DM's position report
     const history = await historyEvents(handle);
     expect(history.count, history.what).toBeLessThanOrEqual(160);

@@ -192,4 +192,37 @@ describe('address switch (scripted activities)', () => {
       );
     },
   );
+
+  it(
+    'given a task whose checkpoint flush interval leaves verifyTimeoutSeconds too little margin, should refuse ' +
+      'before any change',
+    async () => {
+      const w = fakeAddressWorld({ flushSeconds: 30 });
+      const { error, status } = await run(
+        w,
+        addressInput({ options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 40 } }),
+      );
+      expect(failureType(error)).toBe('PreflightFailed');
+      expect(status.outcome).toBe('refused');
+      const reason = status.decisions.at(-1)?.reason ?? '';
+      expect(reason).toMatch(/^switch refused, nothing was changed: task app flushes its checkpoint every 30 s/);
+      expect(reason).toContain('syncers.sync-01.checkpoint-flush-interval');
+      expect(reason).toContain('Raise options.verifyTimeoutSeconds to at least 45');
+      expect(changes(w.calls)).toEqual([]);
+      expect(w.source()).toEqual({ host: 'old.example' });
+      expect(stages(w)).toEqual(['app Running', 'app2 Running']);
+    },
+  );
+
+  it("given verifyTimeoutSeconds above the tasks' flush interval, should say how long verification may wait, and switch", async () => {
+    const w = fakeAddressWorld({ flushSeconds: 30 });
+    const { status } = await run(w, addressInput({ options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 45 } }));
+    expect(status.outcome).toBe('switched');
+    expect(
+      status.decisions.some(
+        (d) => d.verdict === 'info' && /^under writes, verification may wait up to 30 s after the pause/.test(d.reason),
+      ),
+    ).toBe(true);
+    expect(changes(w.calls)).toEqual(SWITCHED);
+  });
 });

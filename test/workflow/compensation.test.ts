@@ -179,7 +179,7 @@ describe('compensation that cannot lie (scripted faults)', () => {
       newInstance: { host: 'new.example', credentials: 'upstream' },
       oldInstance: { host: 'old.example', credentials: 'upstream' },
       taskCredentials: 'downstream',
-      options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+      options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 20 },
     };
     const { error, status } = await runSwitch(
       w,

@@ -15,7 +15,7 @@ import { fakeDrainWorld, runWorkflow, U, useScriptedTemporal } from './scripted-
 
 useScriptedTemporal();
 
-const options = { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 };
+const options = { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 20 };
 const common = { host: 'old.example', credentials: 'upstream', taskCredentials: 'downstream', options };
 const candidates = [{ host: 'new.example', credentials: 'upstream' }];
 const drainInput = (over: Record<string, unknown> = {}) => ({ ...common, candidates, ...over });

@@ -52,6 +52,8 @@ export interface ScriptedFaults {
   resumeFailsOn?: string;
   /** The first VIP move takes effect, but its answer is lost (the worker died before completing it). */
   moveAnswerLost?: boolean;
+  /** The tasks' checkpoint-flush-interval in their configuration (`config task`); 3 s (the sandbox's) when unset. */
+  flushSeconds?: number;
 }
 
 type Reads = {
@@ -336,6 +338,13 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       calls.push('shardModes');
       return {};
     },
+    async dmTaskFlushIntervals(req: { tasks: string[] }) {
+      calls.push('flushIntervals');
+      const seconds = faults.flushSeconds ?? 3;
+      return Object.fromEntries(
+        req.tasks.map((t) => [t, { seconds, setIn: 'syncers.sync-01.checkpoint-flush-interval' }]),
+      );
+    },
     async dmSourceWorker() {
       calls.push('sourceWorker');
       return { name: 'w1', addr: '192.0.2.7:8262', hosts: ['192.0.2.7'] };
@@ -395,7 +404,7 @@ export const input = (over: Partial<VipSwitchRequest> = {}): VipSwitchRequest =>
   newInstance: { host: 'new.example', credentials: 'upstream' },
   oldInstance: { host: 'old.example', credentials: 'upstream' },
   vip: { address: 'vip.example' },
-  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 20 },
   ...over,
 });
 
@@ -559,6 +568,8 @@ export interface AddressFaults {
   verifyCrashes?: number;
   /** The source has relay on (enable-relay: true), reading sub-directory old-uuid.000001. */
   relay?: boolean;
+  /** The tasks' checkpoint-flush-interval in their configuration (`config task`); 3 s (the sandbox's) when unset. */
+  flushSeconds?: number;
 }
 
 const OLD_UUID = 'aaaaaaaa-0000-0000-0000-000000000001';
@@ -571,7 +582,7 @@ const NEW_UUID = 'aaaaaaaa-0000-0000-0000-000000000002';
  * source reads where it matters (`startTasks new.example`).
  */
 export function fakeAddressWorld(faults: AddressFaults = {}) {
-  const base = fakeWorld({ twoTasks: true, purgedBeyond: faults.purgedBeyond });
+  const base = fakeWorld({ twoTasks: true, purgedBeyond: faults.purgedBeyond, flushSeconds: faults.flushSeconds });
   const calls = base.calls;
   let source: { host: string; relay: boolean } | null = { host: 'old.example', relay: !!faults.relay };
   let relay: RelayState | null = faults.relay ? relayOn(`${OLD_UUID}.000001`) : null;
@@ -728,7 +739,7 @@ export const addressInput = (over: Record<string, unknown> = {}) => ({
   newInstance: { host: 'new.example', credentials: 'upstream' },
   oldInstance: { host: 'old.example', credentials: 'upstream' },
   taskCredentials: 'downstream',
-  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 5 },
+  options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 20 },
   ...over,
 });
 
@@ -826,6 +837,10 @@ export function fakeDrainWorld(list: DrainSource[]) {
     },
     async dmTaskShardModes() {
       return {};
+    },
+    async dmTaskFlushIntervals(req: { tasks: string[] }) {
+      const at = { seconds: 3, setIn: 'syncers.sync-01.checkpoint-flush-interval' };
+      return Object.fromEntries(req.tasks.map((t) => [t, at]));
     },
     async dmSourceWorker(req: { sourceId: string }) {
       const at = workerAddress(req.sourceId);

@@ -159,7 +159,7 @@ describe('VIP switch workflow (scripted activities)', () => {
     };
     const { error, status } = await runSwitch(
       w,
-      input({ options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 5 } }),
+      input({ options: { catchUpTimeoutSeconds: 30, verifyTimeoutSeconds: 20 } }),
       async (h) => {
         for (let i = 0; i < 50 && !w.calls.includes('waitForGtids'); i++) await new Promise((r) => setTimeout(r, 100));
         await h.cancel();
@@ -169,5 +169,48 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(status.outcome).toBe('rolled-back');
     expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove')).at(-1)).toBe('resume');
     expect(w.tasks[0]!.stage).toBe('Running');
+  });
+
+  it(
+    'given a task whose checkpoint flush interval leaves verifyTimeoutSeconds too little margin, should refuse ' +
+      'before any change, naming the task, its interval, where it is set and what to do',
+    async () => {
+      // DM shows only the flushed checkpoint: under writes, verification sees the resume's position only after one
+      // flush interval, so 40 s of verification cannot wait for a task that flushes every 30 s
+      const w = fakeWorld({ flushSeconds: 30 });
+      const { error, status } = await runSwitch(
+        w,
+        input({ options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 40 } }),
+      );
+      expect(failureType(error)).toBe('PreflightFailed');
+      expect(status.outcome).toBe('refused');
+      const reason = status.decisions.at(-1)?.reason ?? '';
+      expect(reason).toMatch(/^switch refused, nothing was changed: task app flushes its checkpoint every 30 s/);
+      expect(reason).toContain('syncers.sync-01.checkpoint-flush-interval');
+      expect(reason).toContain('options.verifyTimeoutSeconds is 40 s');
+      expect(reason).toContain('Raise options.verifyTimeoutSeconds to at least 45');
+      expect(reason).toContain("lower the task's checkpoint-flush-interval");
+      expect(w.calls).toContain('flushIntervals');
+      expect(w.calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'))).toEqual([]);
+      expect(w.holder()).toBe('old.example');
+      expect(w.tasks.map((t) => t.stage)).toEqual(['Running']);
+    },
+  );
+
+  it("given verifyTimeoutSeconds comfortably above the tasks' flush interval, should say how long verification may wait for the flush, and switch", async () => {
+    const w = fakeWorld({ flushSeconds: 30 });
+    const { result, status } = await runSwitch(
+      w,
+      input({ options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 45 } }),
+    );
+    expect(result?.outcome).toBe('switched');
+    const said = status.decisions.filter((d) => d.verdict === 'info' && /flushed checkpoint/.test(d.reason));
+    expect(said.map((d) => d.reason)).toEqual([
+      expect.stringMatching(
+        /^under writes, verification may wait up to 30 s after the pause for DM's flushed checkpoint \(task app flushes its checkpoint every 30 s \(syncers\.sync-01\.checkpoint-flush-interval in its configuration, as `dmctl config task app` shows\)/,
+      ),
+    ]);
+    // said at preflight, before the pause
+    expect(said[0]!.phase).toBe('preflight');
   });
 });
