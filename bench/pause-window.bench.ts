@@ -276,7 +276,7 @@ const spread = (label: string, xs: number[], unit = 'ms') => {
   };
 };
 const mode = idle ? 'idle' : 'taking a row every 50 ms';
-console.log(`pause window (pause issued → Running), upstream ${mode}, ${rounds} rounds`);
+console.log(`pause window (pause issued → Running), upstream ${mode}, ${rounds} rounds asked (n: done)`);
 console.table([
   ...MODES.flatMap((m) => [
     spread(
