@@ -58,7 +58,8 @@ const workers = await Promise.all(
     const { worker, connection } = await createWorker(config, { address }, 'default', process.env, extras);
     const running = worker.run();
     return async () => {
-      worker.shutdown();
+      // the SDK may have begun shutting a worker down already (a failed round): only a running one is asked to
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await connection.close();
     };
