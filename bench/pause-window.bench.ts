@@ -19,19 +19,27 @@
  * history (at most 150, whatever the waits: every wait polls inside one
  * heartbeating activity, so a long catch-up does not grow the history).
  *
+ * The workflow runs on two workers in this process, each round once on each: the worker as it is (no workflow
+ * cache: every workflow task replays the history) and the same with Temporal's workflow cache, so that what the
+ * cache would save is measured under the same load. Per switch it prints the process's CPU time
+ * (process.cpuUsage around the switch: the worker, with the writer and the client, whose share is small), and the
+ * overhead each side spends beyond the VIP provider's move, which both run (window − move), as quartiles.
+ *
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
  *   BENCH_RATES=idle,1,3,20 BENCH_FLUSH=default,3 npm run bench:pause-window
  *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script)
  */
+import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
 import { switchWorkflowId } from '../common/switch/ids.js';
 import type { VipSwitchRequest } from '../common/switch/input.js';
 import { startStack } from '../test/sandbox/stack.js';
 import type { DbInstance } from '../test/sandbox/db.js';
-import { startInProcessWorker } from '../test/sandbox/switch-harness.js';
 import { writeRows } from '../test/sandbox/topology.js';
 import { createRateTable, restartTaskWithFlush, startRateWriter } from '../test/sandbox/write-rate.js';
+import { parseWorkerConfig } from '../worker/config.js';
+import { createWorker } from '../worker/worker.js';
 import { loadAverage, parseFlushes, parseRates, printSweep } from './rate-sweep.js';
 import type { SweepResult } from './rate-sweep.js';
 
@@ -43,10 +51,30 @@ const stack = await startStack({
   vip: true,
   log: (l) => console.error(l),
 });
-const { client, stop: stopWorker } = await startInProcessWorker(
-  stack.temporal!.address,
-  stack.workerConfigYaml('bench'),
+const address = stack.temporal!.address;
+/** The two workers the workflow runs on: as the product runs it (no cache), and with the workflow cache. */
+type Mode = 'no cache' | 'cache';
+const MODES: Mode[] = ['no cache', 'cache'];
+const queueOf: Record<Mode, string> = { 'no cache': 'bench', cache: 'bench-cached' };
+const workers = await Promise.all(
+  MODES.map(async (mode) => {
+    const config = parseWorkerConfig(stack.workerConfigYaml(queueOf[mode]));
+    const extras = { maxCachedWorkflows: mode === 'cache' ? 100 : 0 };
+    const { worker, connection } = await createWorker(config, { address }, 'default', process.env, extras);
+    const running = worker.run();
+    return async () => {
+      // the SDK may have begun shutting a worker down already (a failed round): only a running one is asked to
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await connection.close();
+    };
+  }),
 );
+const client = new Client({ connection: await Connection.connect({ address }) });
+const stopWorker = async () => {
+  for (const stop of workers) await stop();
+  await client.connection.close();
+};
 const [primary, r1, r2] = stack.topology!.all() as [DbInstance, DbInstance, DbInstance];
 const lab = stack.vipLab!;
 const dm = stack.dm!;
@@ -68,8 +96,9 @@ const writer = (async () => {
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
   Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
-/** Per activity type inside the pause window, one entry a round (an activity run twice in a round adds two). */
-const steps = new Map<string, { before: number[]; queued: number[]; ran: number[] }>();
+type Steps = Map<string, { before: number[]; queued: number[]; ran: number[] }>;
+/** Per worker, per activity type inside the pause window, one entry a round (an activity run twice adds two). */
+const stepsOf: Record<Mode, Steps> = { 'no cache': new Map(), cache: new Map() };
 /** The script's steps, per round. */
 const scriptSteps = new Map<string, number[]>();
 const lap = (name: string, since: number) => {
@@ -78,9 +107,22 @@ const lap = (name: string, since: number) => {
   return now;
 };
 
-const breakdown: Array<{ total: number; preflight: number; verify: number; events: number }> = [];
+interface WorkflowRound {
+  window: number;
+  /** The vipMove activity inside the window: started → completed. */
+  move: number;
+  /** CPU time of this process (user + system) from start to result, ms. */
+  cpu: number;
+  total: number;
+  preflight: number;
+  verify: number;
+  events: number;
+}
+const roundsOf: Record<Mode, WorkflowRound[]> = { 'no cache': [], cache: [] };
 
-async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Promise<number> {
+async function workflowWindow(from: DbInstance, to: DbInstance, n: number, mode: Mode): Promise<WorkflowRound> {
+  const steps = stepsOf[mode];
+  const cpuBefore = process.cpuUsage();
   const req: VipSwitchRequest = {
     sourceId: source,
     newInstance: { host: to.host, port: 3306, credentials: 'sandbox-root' },
@@ -89,16 +131,18 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   };
   const handle = await client.workflow.start('vipSwitch', {
-    taskQueue: 'bench',
+    taskQueue: queueOf[mode],
     workflowId: switchWorkflowId('default', source),
     args: [req],
   });
   try {
     await handle.result();
   } catch (e) {
-    failures.push(`round ${n + 1}: ${(e as { cause?: Error }).cause?.message ?? String(e)}`);
+    failures.push(`round ${n + 1} (${mode}): ${(e as { cause?: Error }).cause?.message ?? String(e)}`);
     throw e;
   }
+  const used = process.cpuUsage(cpuBefore);
+  const cpu = (used.user + used.system) / 1000;
   const events = (await handle.fetchHistory()).events ?? [];
   const scheduled = new Map<string, { type: string; at: number }>();
   let pauseIssued = 0;
@@ -117,6 +161,7 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
   // the workflow's own time before it (previous completion, or the pause, → scheduled)
   const started = new Map<string, number>();
   let previousEnd = pauseIssued;
+  let move = 0;
   for (const e of events) {
     const t = ms(e.eventTime);
     if (t < pauseIssued || t > runningAgain) continue;
@@ -132,17 +177,23 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number): Prom
     step.queued.push(s0 - sched.at);
     step.ran.push(t - s0);
     steps.set(sched.type, step);
-    previousEnd = t;
+    if (sched.type === 'vipMove') move += t - s0;
+    // activities run side by side: the workflow's own time is counted from the latest completion only
+    previousEnd = Math.max(previousEnd, t);
   }
   const opened = ms(events[0]?.eventTime);
   const closed = ms(events.at(-1)?.eventTime);
-  breakdown.push({
+  const round = {
+    window: runningAgain - pauseIssued,
+    move,
+    cpu,
     total: closed - opened,
     preflight: pauseIssued - opened,
     verify: closed - runningAgain,
     events: events.length,
-  });
-  return runningAgain - pauseIssued;
+  };
+  roundsOf[mode].push(round);
+  return round;
 }
 
 async function ctl(args: string[]): Promise<Record<string, unknown>> {
@@ -155,7 +206,7 @@ async function stage(): Promise<{ stage: string; unit: string }> {
   const sub = (r.sources as Array<{ subTaskStatus: Array<{ stage: string; unit: string }> }>)[0]!.subTaskStatus[0]!;
   return sub;
 }
-async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
+async function scriptWindow(from: DbInstance, to: DbInstance): Promise<{ window: number; move: number }> {
   const t0 = performance.now();
   let t = t0;
   await ctl(['pause-task', '-s', source, task]);
@@ -164,6 +215,7 @@ async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
   t = lap('poll until Paused', t);
   const [cmd, ...args] = lab.moveCommand;
   await execa(cmd!, [...args, lab.vip, from.host, to.host], { env: lab.env });
+  const move = performance.now() - t;
   t = lap('move the VIP', t);
   for (;;) {
     const r = await dm.ctl(['resume-task', '-s', source, task]);
@@ -177,12 +229,11 @@ async function scriptWindow(from: DbInstance, to: DbInstance): Promise<number> {
     await new Promise((r) => setTimeout(r, 50));
   }
   lap('poll until Running/Sync', t);
-  return performance.now() - t0;
+  return { window: performance.now() - t0, move };
 }
 
 const failures: string[] = [];
-const wf: number[] = [];
-const plain: number[] = [];
+const plain: Array<{ window: number; move: number }> = [];
 let at = r1;
 let other = r2;
 if (sweepRates) {
@@ -199,10 +250,10 @@ if (sweepRates) {
         results.push(result);
         try {
           for (let i = 0; i < rounds; i++) {
-            const pause = await workflowWindow(at, other, i);
+            // the worker as the product runs it
+            const b = await workflowWindow(at, other, i, 'no cache');
             [at, other] = [other, at];
-            const b = breakdown.at(-1)!;
-            result.runs.push({ total: b.total, preflight: b.preflight, pause, verify: b.verify });
+            result.runs.push({ total: b.total, preflight: b.preflight, pause: b.window, verify: b.verify });
             console.error(
               `flush ${flush}, ${rate} rows/s, round ${i + 1}/${rounds}: ${JSON.stringify(result.runs.at(-1))}`,
             );
@@ -226,13 +277,20 @@ if (sweepRates) {
 }
 try {
   for (let i = 0; i < rounds; i++) {
-    wf.push(await workflowWindow(at, other, i));
-    [at, other] = [other, at];
-    plain.push(await scriptWindow(at, other));
-    [at, other] = [other, at];
-    console.error(
-      `round ${i + 1}/${rounds}: workflow ${wf.at(-1)!.toFixed(0)} ms, script ${plain.at(-1)!.toFixed(0)} ms`,
-    );
+    const line: string[] = [];
+    // each round: both workers, each followed by the script; which worker goes first alternates
+    for (const mode of i % 2 ? [...MODES].reverse() : MODES) {
+      const w = await workflowWindow(at, other, i, mode);
+      [at, other] = [other, at];
+      const p = await scriptWindow(at, other);
+      [at, other] = [other, at];
+      plain.push(p);
+      line.push(
+        `workflow (${mode}) ${w.window.toFixed(0)} ms (move ${w.move.toFixed(0)}, cpu ${w.cpu.toFixed(0)}), ` +
+          `script ${p.window.toFixed(0)} ms (move ${p.move.toFixed(0)})`,
+      );
+    }
+    console.error(`round ${i + 1}/${rounds}: ${line.join('; ')}`);
   }
 } catch (e) {
   console.error(`stopped early: ${failures.join('; ') || String(e)}`);
@@ -244,73 +302,108 @@ await writer;
 await stopWorker();
 await stack.stop();
 
+/** Nearest-rank quartiles. */
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+  return { min: s[0]!, p25: q(0.25), median: q(0.5), p75: q(0.75), max: s.at(-1)! };
 };
-if (wf.length === 0 || plain.length === 0) process.exit(1);
-const w = stats(wf);
-const p = stats(plain);
-console.table([
-  {
-    run: 'vipSwitch workflow (pause issued → Running)',
-    'min ms': Math.round(w.min),
-    'median ms': Math.round(w.median),
-    'max ms': Math.round(w.max),
-  },
-  {
-    run: 'plain dmctl script, same commands',
-    'min ms': Math.round(p.min),
-    'median ms': Math.round(p.median),
-    'max ms': Math.round(p.max),
-  },
-]);
-console.log(
-  `pause window ratio workflow/script (medians, ${rounds} rounds each, upstream ` +
-    `${idle ? 'idle' : 'taking a row every 50 ms'}): ${(w.median / p.median).toFixed(2)}`,
-);
-const row = (label: string, xs: number[], unit = 'ms') => {
+if (plain.length === 0 || MODES.some((m) => roundsOf[m].length === 0)) process.exit(1);
+const spread = (label: string, xs: number[], unit = 'ms') => {
   const x = stats(xs);
   return {
-    'vipSwitch workflow': label,
+    '': label,
+    n: xs.length,
     [`min ${unit}`]: Math.round(x.min),
+    [`p25 ${unit}`]: Math.round(x.p25),
     [`median ${unit}`]: Math.round(x.median),
+    [`p75 ${unit}`]: Math.round(x.p75),
     [`max ${unit}`]: Math.round(x.max),
   };
 };
+const mode = idle ? 'idle' : 'taking a row every 50 ms';
+console.log(`pause window (pause issued → Running), upstream ${mode}, ${rounds} rounds asked (n: done)`);
 console.table([
-  row(
-    'whole switch: start → switched',
-    breakdown.map((b) => b.total),
+  ...MODES.flatMap((m) => [
+    spread(
+      `vipSwitch workflow, ${m}: window`,
+      roundsOf[m].map((r) => r.window),
+    ),
+    spread(
+      `  its VIP move`,
+      roundsOf[m].map((r) => r.move),
+    ),
+    spread(
+      `  window − move`,
+      roundsOf[m].map((r) => r.window - r.move),
+    ),
+  ]),
+  spread(
+    'plain dmctl script, same commands: window',
+    plain.map((p) => p.window),
   ),
-  row(
-    '  preflight: start → pause issued',
-    breakdown.map((b) => b.preflight),
+  spread(
+    '  its VIP move',
+    plain.map((p) => p.move),
   ),
-  row('  pause window: pause → Running', wf),
-  row(
-    '  verification: Running → switched',
-    breakdown.map((b) => b.verify),
+  spread(
+    '  window − move',
+    plain.map((p) => p.window - p.move),
   ),
 ]);
-console.table([
-  row(
-    'history events per switch',
-    breakdown.map((b) => b.events),
-    'events',
-  ),
-]);
-const med = (xs: number[]) => Math.round(stats(xs).median);
-console.log('pause window, step by step (medians over the rounds, ms)');
+const scriptOverhead = stats(plain.map((p) => p.window - p.move)).median;
+for (const m of MODES) {
+  const w = stats(roundsOf[m].map((r) => r.window)).median;
+  const overhead = stats(roundsOf[m].map((r) => r.window - r.move)).median;
+  console.log(
+    `workflow (${m}) / script, medians: window ${(w / stats(plain.map((p) => p.window)).median).toFixed(2)}; ` +
+      `beyond the move ${Math.round(overhead)} / ${Math.round(scriptOverhead)} ms = ` +
+      `${(overhead / scriptOverhead).toFixed(2)} (target ≤ 0.50)`,
+  );
+}
 console.table(
-  [...steps].map(([type, x]) => ({
-    'workflow step': type,
-    'workflow before it': med(x.before),
-    'in queue': med(x.queued),
-    ran: med(x.ran),
-    'times per round': x.ran.length / wf.length,
-  })),
+  MODES.flatMap((m) => [
+    spread(
+      `${m}: whole switch, start → switched`,
+      roundsOf[m].map((r) => r.total),
+    ),
+    spread(
+      `${m}:   preflight, start → pause issued`,
+      roundsOf[m].map((r) => r.preflight),
+    ),
+    spread(
+      `${m}:   pause window, pause → Running`,
+      roundsOf[m].map((r) => r.window),
+    ),
+    spread(
+      `${m}:   verification, Running → switched`,
+      roundsOf[m].map((r) => r.verify),
+    ),
+    spread(
+      `${m}: history events per switch`,
+      roundsOf[m].map((r) => r.events),
+      'events',
+    ),
+    spread(
+      `${m}: CPU time of the process per switch`,
+      roundsOf[m].map((r) => r.cpu),
+    ),
+  ]),
 );
+const med = (xs: number[]) => Math.round(stats(xs).median);
+for (const m of MODES) {
+  console.log(`pause window of the workflow (${m}), step by step (medians over the rounds, ms; ran: min–max too)`);
+  console.table(
+    [...stepsOf[m]].map(([type, x]) => ({
+      'workflow step': type,
+      'workflow time before it': med(x.before),
+      'scheduled → started': med(x.queued),
+      'started → completed': med(x.ran),
+      'ran min–max': `${Math.round(stats(x.ran).min)}–${Math.round(stats(x.ran).max)}`,
+      'times per round': x.ran.length / roundsOf[m].length,
+    })),
+  );
+}
 console.table(
   [...scriptSteps].map(([name, xs]) => ({
     'script step': name,

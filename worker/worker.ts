@@ -29,6 +29,11 @@ export { workflowsPath };
  */
 export interface WorkerExtras {
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /**
+   * The workflow cache, for measuring what it would save (bench/pause-window.bench.ts compares a switch with and
+   * without it); the worker itself keeps none, for the reason given at maxCachedWorkflows below.
+   */
+  maxCachedWorkflows?: number;
 }
 
 /**
@@ -95,7 +100,7 @@ export async function createWorker(
     // is accepted in a later activation of the task than the step's result, while a replay delivers
     // it first: the history then no longer replays (test/workflow/gate-same-task.test.ts). The price: a
     // full replay per task, about 120 ms for a 111-event switch (measured with Worker.runReplayHistories).
-    maxCachedWorkflows: 0,
+    maxCachedWorkflows: extras.maxCachedWorkflows ?? 0,
     activities,
     dataConverter: dataConverterFromEnv(env),
     sinks: tracing.sinks,

@@ -61,12 +61,33 @@ export async function readsThroughVip(t: Tracker, input: VipSwitchInput, source:
 /** A probe of DM's MySQL driver's TCP keep-alive (Go's default: after 15 s idle, then every 15 s) with margin. */
 export const KEEPALIVE_SECONDS = 35;
 
+/** Which dm-worker serves the source, and its addresses: what closeDmIdleConnections closes the connections of. */
+export type IdleOwnerLookup = Promise<{ worker: Awaited<ReturnType<typeof sourceWorker>> } | { error: unknown }>;
+
+/**
+ * Starts reading which dm-worker serves the source (two reads, no change). Settled, never rejected: started ahead of
+ * steps that may fail, its failure must not be an unhandled rejection; closeDmIdleConnections rethrows it.
+ */
+export function lookUpIdleOwner(input: VipSwitchInput): IdleOwnerLookup {
+  return sourceWorker(input.dmCluster, input.sourceId).then(
+    (worker) => ({ worker }),
+    (error: unknown) => ({ error }),
+  );
+}
+
 /**
  * Closes the idle connections of the source's dm-worker on the old instance (activities/mysql.ts says why); true when
  * all could be.
  */
-export async function closeDmIdleConnections(t: Tracker, input: VipSwitchInput, user: string): Promise<boolean> {
-  const w = await sourceWorker(input.dmCluster, input.sourceId);
+export async function closeDmIdleConnections(
+  t: Tracker,
+  input: VipSwitchInput,
+  user: string,
+  owner: IdleOwnerLookup = lookUpIdleOwner(input),
+): Promise<boolean> {
+  const found = await owner;
+  if ('error' in found) throw found.error;
+  const w = found.worker;
   if (!w || !input.oldInstance) return false;
   const r = await mysql.mysqlCloseIdleConnections({ instance: input.oldInstance, user, hosts: w.addresses });
   t.step(

@@ -66,7 +66,15 @@ import {
 } from './shared-vip.js';
 import type { Tracker } from './tracker.js';
 import { checkRolledBack, verify } from './verify.js';
-import { closeDmIdleConnections, KEEPALIVE_SECONDS, moveVipBack, readsThroughVip, vipMoveOrFail } from './vip-move.js';
+import {
+  closeDmIdleConnections,
+  KEEPALIVE_SECONDS,
+  lookUpIdleOwner,
+  moveVipBack,
+  readsThroughVip,
+  vipMoveOrFail,
+  type IdleOwnerLookup,
+} from './vip-move.js';
 
 export async function vipSwitch(request: VipSwitchRequest): Promise<SwitchStatus> {
   return runSwitch('vip-switch', request, validateVipSwitchInput, steps);
@@ -86,9 +94,18 @@ export async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, u
   if (first.errant) s.policy.approved = first.errant;
   const freeze = startFreeze(input.options.maxFreezeSeconds);
   const relayGtid = await pauseDm(t, undo, s);
+  // Which dm-worker serves the source is read alongside the frozen re-check's reads instead of after them: it only
+  // reads DM (two reads, no change), and nothing waits on it but the closing of DM's idle connections in
+  // moveTheVip, which still runs after every DM read of the re-check and of a gate (query-status may use a pooled
+  // connection to the old instance; one closed while in use would return to the pool and be cut by the move), and
+  // still before the move. A failed re-check leaves it unread: it never rejects (lookUpIdleOwner). An answer older
+  // than a few seconds (a catch-up wait, a person at before-switch) is not trusted: DM may have moved the source to
+  // another dm-worker meanwhile, so it is read again then, as before.
+  const owner = closesIdle(s) && !gates.has('before-switch') ? lookUpIdleOwner(input) : undefined;
+  const ownerAt = Date.now();
   const frozen = await recheckWithDmFrozen(t, s, relayGtid, freeze);
   await passFrozenGate(t, gates, s, frozen, 'before-switch', freeze);
-  await moveTheVip(t, undo, s);
+  await moveTheVip(t, undo, s, Date.now() - ownerAt <= FRESH_LOOKUP_MS ? owner : undefined);
   await passFrozenGate(t, gates, s, frozen, 'before-resume', freeze);
   await resumeDm(t, undo, s);
   await verifySwitched(t, s, frozen);
@@ -374,18 +391,25 @@ async function passFrozenGate(t: Tracker, gates: Gates, s: VipState, frozen: Fro
   );
 }
 
+/** How old the answer to which dm-worker serves the source may be when the move closes its idle connections. */
+const FRESH_LOOKUP_MS = 5000;
+
+/** Whether the move closes DM's idle connections to the old instance first: it answered, and still holds the VIP. */
+function closesIdle(s: VipState): boolean {
+  return s.pf.oldFacts !== null && !!s.input.oldInstance && !s.vipAlreadyMoved;
+}
+
 /**
  * Move the VIP, its undo registered first. DM's pooled connections to the old
  * instance are closed first: closed by the server, they are replaced through
  * the VIP after the move; cut by the move, DM's first use of one on resume
  * fails, and a pessimistic shard-merge task then loses its sharding groups.
  */
-async function moveTheVip(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
+async function moveTheVip(t: Tracker, undo: Undo[], s: VipState, owner?: IdleOwnerLookup): Promise<void> {
   const { input, pf, holder, oldTarget, newTarget, vipAlreadyMoved, taskNames } = s;
   t.phase('moving-vip');
   const oldAlive = pf.oldFacts !== null;
-  const closeIdle = oldAlive && input.oldInstance && !vipAlreadyMoved;
-  const closedIdle = closeIdle ? await closeDmIdleConnections(t, input, pf.source.from.user) : false;
+  const closedIdle = closesIdle(s) ? await closeDmIdleConnections(t, input, pf.source.from.user, owner) : false;
   const moveBack: Undo = {
     name: `move VIP ${input.vip.address} back to ${oldTarget?.host ?? holder ?? 'its holder before the switch'}`,
     byHand: vipMoveBackByHand({

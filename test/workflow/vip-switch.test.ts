@@ -24,6 +24,18 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(status.decisions.some((d) => d.verdict === 'go' && /gtid-P ⊆ gtid-S ⊆ gtid-E/.test(d.reason))).toBe(true);
   });
 
+  it("given a healthy world, should close DM's idle connections after every read of DM in the freeze and before the move", async () => {
+    const w = fakeWorld();
+    const { result } = await runSwitch(w, input());
+    expect(result?.outcome).toBe('switched');
+    const frozen = w.calls.slice(w.calls.indexOf('pause'), w.calls.indexOf('vipMove new.example'));
+    // which dm-worker serves the source is read in the freeze (alongside the re-check), exactly once
+    expect(frozen.filter((c) => c === 'sourceWorker')).toEqual(['sourceWorker']);
+    // query-status may use a pooled connection to the old instance: no DM read after the closing, before the move
+    expect(frozen.at(-1)).toBe('closeIdle');
+    expect(frozen.lastIndexOf('dmSourceState')).toBeLessThan(frozen.indexOf('closeIdle'));
+  });
+
   it('given a switch, should keep its search attributes so it can be found and filtered', async () => {
     const w = fakeWorld();
     const { workflowId } = await runSwitch(w, input());
