@@ -17,7 +17,7 @@ import type { DrillInput, ReadinessReport } from '../../common/switch/readiness.
 import type { LatestReadiness } from '../../client/readiness.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { expectOk } from '../sandbox/dm-setup.js';
-import { binlogDumps, startSwitch, waitForStatus } from '../sandbox/switch-harness.js';
+import { binlogDumps, saveHistory, startSwitch, waitForStatus } from '../sandbox/switch-harness.js';
 import { startVipSwitchStack, type VipSwitchStack } from '../sandbox/vip-switch-stack.js';
 
 const QUEUE = 'e2e-readiness';
@@ -138,6 +138,9 @@ describe('readiness drills (real stack)', { timeout: 300_000 }, () => {
     expect(await dmState()).toEqual(before.dm);
     expect(await dumps()).toEqual(before.dumps);
     expect(await s.lab.provider().locate(s.lab.vip, [])).toBe(before.vip);
+    // the drill and its source's dry run, for the replay suite
+    await saveHistory(s.client.workflow.getHandle(latest.drill!.workflowId), 'readiness-drill-ready');
+    await saveHistory(s.client.workflow.getHandle(src.workflowId), 'readiness-source-ready');
   });
 
   it('given a real switch waiting at its gate, should run the drill beside it and leave the switch waiting', async () => {
@@ -182,6 +185,7 @@ describe('readiness drills (real stack)', { timeout: 300_000 }, () => {
     expect(text).toContain('[errant-gtids]');
     expect(await dmState()).toEqual(before.dm);
     expect(await dumps()).toEqual(before.dumps);
+    await saveHistory(s.client.workflow.getHandle(src.workflowId), 'readiness-source-errant');
   });
 
   it('given --delete, should remove the schedule, and the table then says there is none', async () => {
