@@ -11,7 +11,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
-import { validate } from '../common/switch/input.js';
+import { validate, validateAddressSwitchInput, validateVipSwitchInput } from '../common/switch/input.js';
 import {
   DRILL_WORKFLOW,
   DrillInputSchema,
@@ -31,6 +31,23 @@ export async function readDrillInput(path: string, cluster?: string): Promise<Dr
   const raw = parseYaml(text) as Record<string, unknown> | null;
   const v = validate(DrillInputSchema, { ...(raw ?? {}), ...(cluster ? { dmCluster: cluster } : {}) });
   if (!v.ok) throw new ReadinessInputError(`${path}: ${v.problems.join('; ')}`);
+  // each source's request as its drill will run it (the drill's cluster, a dry run), checked now rather than
+  // reported by every drill from now on; and one request per source, or two rows would claim the same source
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  v.value.sources.forEach((source, i) => {
+    const req = {
+      ...source.switch,
+      dmCluster: v.value.dmCluster,
+      options: { ...((source.switch.options as object | undefined) ?? {}), dryRun: true },
+    };
+    const r = source.kind === 'vip' ? validateVipSwitchInput(req) : validateAddressSwitchInput(req);
+    const id = String(source.switch.sourceId ?? `(no sourceId)`);
+    if (!r.ok) problems.push(`sources[${i}] (${id}): ${r.problems.join('; ')}`);
+    if (seen.has(id)) problems.push(`sources[${i}]: source ${id} is listed twice; keep one request for it`);
+    seen.add(id);
+  });
+  if (problems.length) throw new ReadinessInputError(`${path}: ${problems.join('; ')}`);
   return v.value;
 }
 

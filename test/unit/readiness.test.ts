@@ -2,8 +2,12 @@
  * The readiness table's rules without a stack: a dry run's status turned into ready/target/typed reasons
  * (common/switch/readiness.ts), the schedule's interval, and the table as `dm-switch readiness` prints it.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { intervalSeconds, ReadinessInputError, renderReadiness } from '../../client/readiness.js';
+import { stringify as stringifyYaml } from 'yaml';
+import { intervalSeconds, ReadinessInputError, readDrillInput, renderReadiness } from '../../client/readiness.js';
 import { readinessOf } from '../../common/switch/readiness.js';
 import type { CandidateReport, Decision } from '../../common/switch/status.js';
 
@@ -77,6 +81,29 @@ describe('readinessOf', () => {
 });
 
 describe('the schedule and the table', () => {
+  it('given a drill file with an invalid request or a source listed twice, should refuse it, naming each', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dm-switch-drill-'));
+    try {
+      const file = join(dir, 'drill.yaml');
+      const ok = { sourceId: 'src1', oldInstance: { host: 'db-a', credentials: 'u' }, vip: { address: 'v' } };
+      await writeFile(
+        file,
+        stringifyYaml({
+          sources: [
+            { kind: 'vip', switch: { ...ok, candidates: [{ host: 'db-b', credentials: 'u' }] } },
+            { kind: 'vip', switch: { ...ok, candidates: [{ host: 'db-b', credentials: 'u' }] } },
+            { kind: 'vip', switch: { sourceId: 'src2', candidates: [] } },
+          ],
+        }),
+      );
+      await expect(readDrillInput(file)).rejects.toThrow(
+        /sources\[1\]: source src1 is listed twice; keep one request for it; sources\[2\] \(src2\): /,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('given intervals, should read them in seconds and refuse what is shorter than a minute or not one', () => {
     expect([intervalSeconds('15m'), intervalSeconds('1h'), intervalSeconds('2h30m'), intervalSeconds('90s')]).toEqual([
       900, 3600, 9000, 90,
