@@ -232,6 +232,14 @@ async function scriptWindow(from: DbInstance, to: DbInstance): Promise<{ window:
   return { window: performance.now() - t0, move };
 }
 
+/** Stops the writer, then the workers and the stack: the end of either mode. */
+async function shutdown(): Promise<void> {
+  writing = false;
+  await writer;
+  await stopWorker();
+  await stack.stop();
+}
+
 const failures: string[] = [];
 const plain: Array<{ window: number; move: number }> = [];
 let at = r1;
@@ -268,10 +276,7 @@ if (sweepRates) {
     console.error(`stopped early: ${failures.join('; ') || String(e)}`);
     process.exitCode = 1;
   }
-  writing = false;
-  await writer;
-  await stopWorker();
-  await stack.stop();
+  await shutdown();
   printSweep(results);
   process.exit();
 }
@@ -297,10 +302,7 @@ try {
   process.exitCode = 1;
 }
 
-writing = false;
-await writer;
-await stopWorker();
-await stack.stop();
+await shutdown();
 
 /** Nearest-rank quartiles. */
 const stats = (xs: number[]) => {
