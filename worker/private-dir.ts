@@ -2,16 +2,29 @@
  * Where the worker writes the files that carry a password for a moment (the
  * source config for `operate-source create`, a task file for `start-task`):
  * a directory only the worker's user can read, one sub-directory per worker
- * process (named by its pid). Each file is removed right after use; what a
- * SIGKILL left behind is removed when a worker starts: the sub-directories
- * of processes that no longer run.
+ * process. Each file is removed right after use; what a SIGKILL left behind
+ * is removed when a worker starts, but only where the worker can prove the
+ * owner is gone.
+ *
+ * A pid alone says nothing outside its own PID namespace and host: workers in
+ * two containers, or on two hosts sharing a home directory, see each other's
+ * pids as free (or as some other process). So each sub-directory is named by
+ * everything that makes its owner checkable: `host=<name>,boot=<boot id>,
+ * pidns=<PID namespace inode>,pid=<pid>`. The boot id
+ * (/proc/sys/kernel/random/boot_id) is one per running kernel, so two hosts
+ * (or two boots of one) never share it; the PID namespace inode
+ * (/proc/self/ns/pid) tells namespaces of one kernel apart. A worker removes a
+ * sub-directory only when boot id and PID namespace are its own and that pid
+ * no longer runs; every other one (another host, container or boot, a name it
+ * cannot read, a directory named by an older worker with the pid alone) is
+ * kept and returned as `kept`, for the operator to judge.
  *
  * Default: $XDG_RUNTIME_DIR/dm-switch (memory-backed, per user), else
  * ~/.local/state/dm-switch/private; `privateDir` in the worker's
  * configuration overrides it.
  */
-import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { chmod, lstat, mkdir, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
 export function defaultPrivateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -29,12 +42,57 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** Who owns a sub-directory: 'unknown' where the system does not tell (no /proc), which proves nothing. */
+export interface PrivateDirOwner {
+  host: string;
+  bootId: string;
+  pidNs: string;
+  pid: number;
+}
+
+/** This process's identity, read from /proc (Linux); 'unknown' parts where it cannot be read. */
+export async function currentOwner(): Promise<PrivateDirOwner> {
+  const bootId = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (s) => s.trim().toLowerCase(),
+    () => 'unknown',
+  );
+  const pidNs = await readlink('/proc/self/ns/pid').then(
+    (s) => /^pid:\[(\d+)\]$/.exec(s)?.[1] ?? 'unknown',
+    () => 'unknown',
+  );
+  // a file name: the characters a host name may carry, anything else (and a leading dot) as '_'
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '_')
+      .replace(/^\./, '_') || 'unknown';
+  return { host, bootId: /^[0-9a-f-]+$/.test(bootId) ? bootId : 'unknown', pidNs, pid: process.pid };
+}
+
+export const ownerDirName = (o: PrivateDirOwner): string =>
+  `host=${o.host},boot=${o.bootId},pidns=${o.pidNs},pid=${o.pid}`;
+
+export function parseOwnerDirName(name: string): PrivateDirOwner | undefined {
+  const m = /^host=([A-Za-z0-9._-]+),boot=([0-9a-f-]+|unknown),pidns=(\d+|unknown),pid=([1-9]\d*)$/.exec(name);
+  return m ? { host: m[1]!, bootId: m[2]!, pidNs: m[3]!, pid: Number(m[4]) } : undefined;
+}
+
+/**
+ * Whether the owner of a sub-directory is provably gone, as seen by `me`: same running kernel (boot id),
+ * same PID namespace, and its pid no longer runs. A live pid may be another process that took the number:
+ * kept all the same (the cost is a leftover, never a live worker's file removed).
+ */
+export function provablyGone(owner: PrivateDirOwner, me: PrivateDirOwner): boolean {
+  if (me.bootId === 'unknown' || me.pidNs === 'unknown') return false;
+  return owner.bootId === me.bootId && owner.pidNs === me.pidNs && !alive(owner.pid);
+}
+
 /**
  * Makes `root` (mode 0700, refusing a symlink or another user's directory),
- * removes what dead workers left in it, and returns this process's own
- * sub-directory. Returns what it removed, for the log.
+ * removes what provably dead workers left in it, and returns this process's
+ * own sub-directory. Returns what it removed and what it kept (owners it
+ * cannot prove gone, other than itself), for the log.
  */
-export async function preparePrivateDir(root: string): Promise<{ dir: string; removed: string[] }> {
+export async function preparePrivateDir(root: string): Promise<{ dir: string; removed: string[]; kept: string[] }> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const st = await lstat(root);
   if (!st.isDirectory() || st.isSymbolicLink())
@@ -45,14 +103,20 @@ export async function preparePrivateDir(root: string): Promise<{ dir: string; re
         `give privateDir a directory of the worker's own`,
     );
   await chmod(root, 0o700);
+  const me = await currentOwner();
+  const mine = ownerDirName(me);
+  const provable = me.bootId !== 'unknown' && me.pidNs !== 'unknown';
   const removed: string[] = [];
+  const kept: string[] = [];
   for (const name of await readdir(root)) {
-    const pid = Number(name);
-    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && alive(pid))) continue;
-    await rm(join(root, name), { recursive: true, force: true });
-    removed.push(name);
+    const owner = parseOwnerDirName(name);
+    // a directory of our own name is an earlier process's with our pid, kernel and namespace: gone
+    if ((name === mine && provable) || (owner && provablyGone(owner, me))) {
+      await rm(join(root, name), { recursive: true, force: true });
+      if (name !== mine) removed.push(name);
+    } else if (name !== mine) kept.push(name);
   }
-  const dir = join(root, String(process.pid));
+  const dir = join(root, mine);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  return { dir, removed };
+  return { dir, removed, kept };
 }
