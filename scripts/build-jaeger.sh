@@ -12,31 +12,23 @@
 # builds the tool. Jaeger's own go.mod lists its whole build list, so the
 # module graph picks the same versions Jaeger was released with.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-cached-build.sh"
 JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
-cache="${DM_SWITCH_CACHE:-$HOME/.cache/dm-switch}"
 dir="$cache/jaeger-$JAEGER_VERSION"
 bin="$dir/bin/jaeger"
-if [[ -x "$bin" ]]; then echo "$bin"; exit 0; fi
-command -v go >/dev/null || { echo "build-jaeger.sh: needs Go (https://go.dev/doc/install)" >&2; exit 1; }
-mkdir -p "$cache"
-exec 9>"$cache/.jaeger.lock"
-flock 9
-if [[ -x "$bin" ]]; then echo "$bin"; exit 0; fi
 pkg=github.com/jaegertracing/jaeger/cmd/jaeger
-echo "build-jaeger.sh: go get -tool $pkg@$JAEGER_VERSION, go build (several minutes, once)" >&2
-start=$(date +%s)
-rm -rf "$dir.tmp"
-mkdir -p "$dir.tmp/src" "$dir.tmp/bin"
-(
-  cd "$dir.tmp/src"
-  export GOFLAGS=-mod=mod
-  go mod init dm-switch.local/jaeger-build >/dev/null 2>&1
-  go mod edit -replace github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0
-  go get -tool "$pkg@$JAEGER_VERSION"
-  go build -trimpath -o "$dir.tmp/bin/jaeger" "$pkg"
-) >&2
-rm -rf "$dir.tmp/src"
-rm -rf "$dir"
-mv "$dir.tmp" "$dir"
-echo "build-jaeger.sh: built in $(( $(date +%s) - start ))s" >&2
-echo "$bin"
+built() { [[ -x "$bin" ]]; }
+print_paths() { echo "$bin"; }
+build() {
+  mkdir -p "$dir.tmp/src" "$dir.tmp/bin"
+  (
+    cd "$dir.tmp/src"
+    export GOFLAGS=-mod=mod
+    go mod init dm-switch.local/jaeger-build >/dev/null 2>&1
+    go mod edit -replace github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0
+    go get -tool "$pkg@$JAEGER_VERSION"
+    go build -trimpath -o "$dir.tmp/bin/jaeger" "$pkg"
+  )
+  rm -rf "$dir.tmp/src"
+}
+go_cached_build jaeger "go get -tool $pkg@$JAEGER_VERSION, go build (several minutes, once)"
