@@ -4,12 +4,11 @@
  * through its query API (/api/traces). Every port a free one; its configuration and log in a temp directory.
  */
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDaemon } from './daemon.js';
 import { freePort } from './ports.js';
-import { waitUntilReady } from './ready.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -90,18 +89,7 @@ exporters:
 
 export async function startJaeger(): Promise<Jaeger> {
   const bin = await jaegerBinary();
-  const dir = await mkdtemp(join(tmpdir(), 'dsw-jaeger-'));
   const ports = { otlp: await freePort(), http: await freePort(), grpc: await freePort() };
-  const configPath = join(dir, 'jaeger.yaml');
-  await writeFile(configPath, config(ports));
-  const logPath = join(dir, 'jaeger.log');
-  const proc = execa(bin, [`--config=${configPath}`], {
-    stdout: { file: logPath },
-    stderr: { file: logPath },
-    reject: false,
-    stdin: 'ignore',
-    cwd: dir,
-  });
   const queryUrl = `http://127.0.0.1:${ports.http}`;
   const otlpEndpoint = `http://127.0.0.1:${ports.otlp}`;
   const getJson = async <T>(path: string): Promise<T> => {
@@ -109,28 +97,25 @@ export async function startJaeger(): Promise<Jaeger> {
     if (!r.ok) throw new Error(`Jaeger ${path}: ${r.status} ${await r.text()}`);
     return ((await r.json()) as { data: T }).data;
   };
-  try {
-    await waitUntilReady({
-      what: 'jaeger',
-      process: proc,
-      probe: async () => {
-        await getJson('/api/services');
-        // the OTLP receiver answers too (an empty export)
-        const r = await fetch(`${otlpEndpoint}/v1/traces`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: '{"resourceSpans":[]}',
-        });
-        if (!r.ok) throw new Error(`OTLP receiver: ${r.status}`);
-      },
-      diagnostics: async () => `log ${logPath}:\n${(await readFile(logPath, 'utf8').catch(() => '')).slice(-3000)}`,
-    });
-  } catch (e) {
-    proc.kill('SIGKILL');
-    await proc;
-    await rm(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const daemon = await startDaemon({
+    what: 'jaeger',
+    binary: bin,
+    prepare: async (dir) => {
+      const configPath = join(dir, 'jaeger.yaml');
+      await writeFile(configPath, config(ports));
+      return [`--config=${configPath}`];
+    },
+    probe: async () => {
+      await getJson('/api/services');
+      // the OTLP receiver answers too (an empty export)
+      const r = await fetch(`${otlpEndpoint}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"resourceSpans":[]}',
+      });
+      if (!r.ok) throw new Error(`OTLP receiver: ${r.status}`);
+    },
+  });
   return {
     otlpEndpoint,
     queryUrl,
@@ -142,12 +127,6 @@ export async function startJaeger(): Promise<Jaeger> {
     async services() {
       return (await getJson<string[] | null>('/api/services')) ?? [];
     },
-    async stop() {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await proc;
-      clearTimeout(t);
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => daemon.stop(),
   };
 }
