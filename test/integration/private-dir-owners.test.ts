@@ -38,6 +38,17 @@ function freePid(): number {
   throw new Error('no free pid');
 }
 
+/** The pid in our namespace of the process that is `nsPid` in a namespace one level below (NSpid in status). */
+async function pidHereOf(nsPid: number): Promise<number> {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
+    const m = /^NSpid:\s+(\d+)\s+(\d+)$/m.exec(status);
+    if (m && Number(m[2]) === nsPid) return Number(m[1]);
+  }
+  throw new Error(`no process is ${nsPid} in a namespace below ours`);
+}
+
 /**
  * Starts a holder; with `asPid`, in a new PID namespace (and a mount namespace for its /proc) where it gets
  * that pid. Resolves with its directory once it has written its file; `child.pid` is the pid in ours.
@@ -119,6 +130,19 @@ describe("the worker's private directory, shared with workers in other namespace
     const r = await preparePrivateDir(root);
     expect(await exists(join(root, name, 'source-mysql-replica-01.yaml'))).toBe(true);
     expect(r.removed).not.toContain(name);
+  });
+
+  it('given a worker in another PID namespace killed with SIGKILL (a container that stopped), should remove its directory and file', async () => {
+    const root = await mkdtemp(join(base, 'ns-dead-'));
+    const pid = freePid();
+    const other = await hold(root, pid);
+    // SIGKILL to the worker itself, seen from here by the pid our namespace gives it; gone once its shell reaped it
+    const here = await pidHereOf(pid);
+    process.kill(here, 'SIGKILL');
+    while (running(here)) await new Promise((r) => setTimeout(r, 20));
+    const r = await preparePrivateDir(root);
+    expect(await exists(other.dir)).toBe(false);
+    expect(r.removed).toEqual([basename(other.dir)]);
   });
 
   it('given the directory of a worker of ours killed with SIGKILL, should remove it and its file when a worker starts', async () => {
