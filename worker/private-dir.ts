@@ -14,16 +14,23 @@
  * (/proc/sys/kernel/random/boot_id) is one per running kernel, so two hosts
  * (or two boots of one) never share it; the PID namespace inode
  * (/proc/self/ns/pid) tells namespaces of one kernel apart. A worker removes a
- * sub-directory only when boot id and PID namespace are its own and that pid
- * no longer runs; every other one (another host, container or boot, a name it
- * cannot read, a directory named by an older worker with the pid alone) is
- * kept and returned as `kept`, for the operator to judge.
+ * sub-directory only when it can prove the owner gone:
+ * - on the same kernel (boot id), the owner's socket `owner.sock` in its
+ *   sub-directory refuses a connection: each worker listens there for as long
+ *   as it lives and the kernel closes it when the process ends, whatever PID
+ *   namespace either side is in (a socket file is found by its inode, so this
+ *   holds across containers sharing the directory, never across hosts);
+ * - or the boot id and PID namespace are its own and that pid no longer runs.
+ * Every other one (another host or boot, a name it cannot read, a directory
+ * named by an older worker with the pid alone, a socket that accepts or cannot
+ * be tried) is kept and returned as `kept`, for the operator to judge.
  *
  * Default: $XDG_RUNTIME_DIR/dm-switch (memory-backed, per user), else
  * ~/.local/state/dm-switch/private; `privateDir` in the worker's
  * configuration overrides it.
  */
-import { chmod, lstat, mkdir, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, open, readFile, readdir, readlink, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -87,6 +94,71 @@ export function provablyGone(owner: PrivateDirOwner, me: PrivateDirOwner): boole
 }
 
 /**
+ * A Unix socket's path has room for 107 bytes (sun_path), less than these names need; so the socket is reached
+ * through a descriptor of its directory, /proc/self/fd/<n>/owner.sock, and only without /proc by its full path
+ * (when that fits). Undefined: it cannot be reached.
+ */
+const OWNER_SOCKET = 'owner.sock';
+async function viaDir<T>(dir: string, use: (path: string) => Promise<T>): Promise<T | undefined> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  try {
+    const short = `/proc/self/fd/${handle?.fd}/${OWNER_SOCKET}`;
+    if (
+      handle &&
+      (await access(`/proc/self/fd/${handle.fd}`).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return await use(short);
+    const full = join(dir, OWNER_SOCKET);
+    return Buffer.byteLength(full) <= 107 ? await use(full) : undefined;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Whether connecting to `path` is refused: a socket file that no live process listens on. */
+function refused(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    const done = (r: boolean): void => {
+      clearTimeout(t);
+      c.destroy();
+      resolve(r);
+    };
+    const t = setTimeout(() => done(false), 2_000);
+    c.once('connect', () => done(false));
+    c.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Listens on `owner.sock` in this worker's own sub-directory for the rest of its life (connections are closed at
+ * once), so that workers in other PID namespaces can tell it runs. Without the socket (a path too long, a file
+ * system that has none) the others fall back on the pid, and only in this namespace.
+ */
+async function listenAsOwner(dir: string): Promise<void> {
+  const server = createServer((c) => c.destroy());
+  await viaDir(dir, async (path) => {
+    // a socket no one listens on is an earlier process's that had our pid: ours must not look as dead as it
+    if (await refused(path)) await rm(path, { force: true });
+    // in use: another worker of this same process listens there already, and says just as well that we run
+    await new Promise<void>((resolve) => {
+      server.once('error', () => resolve());
+      server.listen(path, () => resolve());
+    });
+  });
+  server.unref();
+}
+
+/** Whether the owner of the sub-directory `dir` is provably gone (see the top of this file). */
+async function ownerGone(dir: string, owner: PrivateDirOwner, me: PrivateDirOwner): Promise<boolean> {
+  if (me.bootId !== 'unknown' && owner.bootId === me.bootId && (await viaDir(dir, refused))) return true;
+  return provablyGone(owner, me);
+}
+
+/**
  * Makes `root` (mode 0700, refusing a symlink or another user's directory),
  * removes what provably dead workers left in it, and returns this process's
  * own sub-directory. Returns what it removed and what it kept (owners it
@@ -105,18 +177,19 @@ export async function preparePrivateDir(root: string): Promise<{ dir: string; re
   await chmod(root, 0o700);
   const me = await currentOwner();
   const mine = ownerDirName(me);
-  const provable = me.bootId !== 'unknown' && me.pidNs !== 'unknown';
   const removed: string[] = [];
   const kept: string[] = [];
   for (const name of await readdir(root)) {
+    // our own name: this process's (another worker in it may use it already)
+    if (name === mine) continue;
     const owner = parseOwnerDirName(name);
-    // a directory of our own name is an earlier process's with our pid, kernel and namespace: gone
-    if ((name === mine && provable) || (owner && provablyGone(owner, me))) {
+    if (owner && (await ownerGone(join(root, name), owner, me))) {
       await rm(join(root, name), { recursive: true, force: true });
-      if (name !== mine) removed.push(name);
-    } else if (name !== mine) kept.push(name);
+      removed.push(name);
+    } else kept.push(name);
   }
   const dir = join(root, mine);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await listenAsOwner(dir);
   return { dir, removed, kept };
 }

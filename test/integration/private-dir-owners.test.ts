@@ -118,7 +118,7 @@ describe("the worker's private directory, shared with workers in other namespace
     const ours = await preparePrivateDir(root);
     await writeFile(join(ours.dir, 'task-a.yaml'), 'password: s3cret\n', { mode: 0o600 });
     await hold(root, freePid());
-    expect(await readdir(ours.dir)).toEqual(['task-a.yaml']);
+    expect(await readdir(ours.dir)).toContain('task-a.yaml');
   });
 
   it('given the directory of a worker on another host (another boot id) whose pid runs nothing here, should keep it', async () => {
@@ -143,6 +143,15 @@ describe("the worker's private directory, shared with workers in other namespace
     const r = await preparePrivateDir(root);
     expect(await exists(other.dir)).toBe(false);
     expect(r.removed).toEqual([basename(other.dir)]);
+  });
+
+  it("given a second worker started in the same process, should keep the first one's directory and file", async () => {
+    const root = await mkdtemp(join(base, 'same-'));
+    const first = await preparePrivateDir(root);
+    await writeFile(join(first.dir, 'task-a.yaml'), 'password: s3cret\n', { mode: 0o600 });
+    const second = await preparePrivateDir(root);
+    expect(second.dir).toBe(first.dir);
+    expect(await readdir(first.dir)).toContain('task-a.yaml');
   });
 
   it('given the directory of a worker of ours killed with SIGKILL, should remove it and its file when a worker starts', async () => {
