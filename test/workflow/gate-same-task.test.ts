@@ -14,7 +14,8 @@
  * it before. workflows/approvals.ts makes the decision the same both ways: an
  * update's handler waits for its gate within the task, and a signal that finds
  * no gate is kept for a gate that opens in the same task. Every worker here
- * caches workflows, as dm-switch's worker does (worker/worker.ts).
+ * caches workflows; dm-switch's worker does not, and worker/worker.ts says
+ * why (the rebuilt history with the update accepted after the gate's commands).
  *
  * Real dev server, scripted activities; the lost worker is a workflow-only
  * process, frozen (SIGSTOP) with its polls open or killed.
