@@ -242,8 +242,12 @@ export class Gates<G extends string = Gate> {
     if (problem && waitsOnlyForAGate(this.t.status, this.config.gates, r, this.scope)) {
       const task = workflowInfo().historyLength;
       this.held.push({ decision, r, task });
-      // recorded as ignored once the workflow is in a later task, whether or not a gate opens then
-      void condition(() => workflowInfo().historyLength !== task).then(() => this.dropStale());
+      // recorded as ignored once the workflow is in a later task, whether or not a gate opens then (a
+      // cancelled switch rejects the wait: nothing to record, and no unhandled rejection)
+      void condition(() => workflowInfo().historyLength !== task).then(
+        () => this.dropStale(),
+        () => undefined,
+      );
       return;
     }
     this.decideSignal(decision, r, problem);
