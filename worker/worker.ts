@@ -94,12 +94,15 @@ export async function createWorker(
     taskQueue: config.taskQueue,
     ...(workerDeploymentOptions ? { workerDeploymentOptions } : {}),
     ...code,
-    // No workflow cache: every workflow task replays the switch from its history. A cached switch can
-    // hold effects of events whose commands are not written yet (a status query on a new worker applies
-    // a step's result before the task that carries it), and an approval validated against that state
-    // is accepted in a later activation of the task than the step's result, while a replay delivers
-    // it first: the history then no longer replays (test/workflow/gate-same-task.test.ts). The price: a
-    // full replay per task, about 120 ms for a 111-event switch (measured with Worker.runReplayHistories).
+    // No workflow cache: every workflow task replays the switch from its history. A cached switch can be
+    // ahead of its task (a status query on a new worker applies a step's result before the task that carries
+    // it): a gate then opens, and writes its commands, in an activation before the one that delivers an
+    // approve/reject update, and the update is accepted after those commands. A replay delivers the update
+    // ahead of that step's result (Core's order) and the SDK accepts it at once, before any workflow code
+    // runs, so the acceptance lands ahead of the gate's commands: no workflow code can replay such a history
+    // (test/workflow/gate-same-task.test.ts rebuilds both orders; the one a replay emits does replay: an
+    // update's handler waits for its gate, workflows/approvals.ts). Signals have no such problem (held for a
+    // gate that opens in their task). The price: a full replay per task, about 120 ms for a 111-event switch.
     maxCachedWorkflows: extras.maxCachedWorkflows ?? 0,
     activities,
     dataConverter: dataConverterFromEnv(env),

@@ -8,7 +8,7 @@
  */
 import type { UpdateDefinition } from '@temporalio/common';
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
-import { approvalProblem, SWITCH_GATES, type GateScope } from '../common/switch/approval-rules.js';
+import { approvalProblem, SWITCH_GATES, waitsOnlyForAGate, type GateScope } from '../common/switch/approval-rules.js';
 import { SwitchErrorType } from '../common/switch/errors.js';
 import {
   approveSignal,
@@ -21,6 +21,14 @@ import type { ApprovalRecord, Gate } from '../common/switch/status.js';
 import type { Journal, JournalStatus } from './journal.js';
 
 type Decision = 'approve' | 'reject';
+
+/** A signal that came while no gate waited, kept for a gate that opens in the same workflow task. */
+interface HeldSignal {
+  decision: Decision;
+  r: ApprovalRequest;
+  /** workflowInfo().historyLength when it came: the workflow task that delivered it. */
+  task: number;
+}
 
 /** A deadline a gate may not wait past (the freeze's), and what to fail with when it does. */
 export interface GateLimit {
@@ -65,6 +73,8 @@ export class Gates<G extends string = Gate> {
   private readonly notes: string[] = [];
   /** The gates' notifications, sent while they wait (workflows/notify.ts). */
   private readonly notices: Promise<void>[] = [];
+  /** Signals waiting for a gate to open in the workflow task that delivered them. */
+  private held: HeldSignal[] = [];
 
   constructor(
     private readonly t: Journal<Gated<G>>,
@@ -79,13 +89,13 @@ export class Gates<G extends string = Gate> {
     setHandler(rejectSignal, (r) => this.onSignal('reject', r), {
       description: `Reject the pending gate (${ends}); an invalid request is recorded and ignored. ${HOW}`,
     });
-    setHandler(approveUpdate as unknown as DecisionUpdate<G>, (r) => this.apply('approve', r, 'update'), {
+    setHandler(approveUpdate as unknown as DecisionUpdate<G>, (r) => this.onUpdate('approve', r), {
       validator: (r) => this.validate(r),
       description:
         `Approve the pending gate; refused at once, with the reason, when it does not ` +
         `fit. Returns the gate's record. ${HOW}`,
     });
-    setHandler(rejectUpdate as unknown as DecisionUpdate<G>, (r) => this.apply('reject', r, 'update'), {
+    setHandler(rejectUpdate as unknown as DecisionUpdate<G>, (r) => this.onUpdate('reject', r), {
       validator: (r) => this.validate(r),
       description:
         `Reject the pending gate (${ends}); refused ` +
@@ -146,6 +156,8 @@ export class Gates<G extends string = Gate> {
     this.t.status.approvals.push(record);
     const resumeAt = this.t.status.phase;
     this.t.phase('awaiting-approval');
+    // a signal that came in this same workflow task, before the step that led here, is for this gate
+    this.takeHeld();
     // a gate inside the freeze waits no longer than the freeze may last
     const waitMs = Math.max(
       0,
@@ -216,8 +228,33 @@ export class Gates<G extends string = Gate> {
     if (problem) throw new Error(problem);
   }
 
+  /**
+   * A signal is decided where it lands in the workflow's order, which replay must reproduce. Core delivers a
+   * workflow task's signals ahead of its step results, while a live worker may have applied such a result
+   * already (a status query on a new worker, or a task split in two activations): the same signal then
+   * finds its gate open live and not yet open on replay. So a signal whose only problem is that no gate
+   * waits is held, and the gate that opens in the same workflow task (same historyLength, live and on
+   * replay) takes it; once a later task starts it is recorded as ignored, as before. Never a later gate.
+   */
   private onSignal(decision: Decision, r: ApprovalRequest): void {
+    this.dropStale();
     const problem = approvalProblem(this.t.status, this.config.gates, r, this.scope);
+    if (problem && waitsOnlyForAGate(this.t.status, this.config.gates, r, this.scope)) {
+      const task = workflowInfo().historyLength;
+      this.held.push({ decision, r, task });
+      // recorded as ignored once the workflow is in a later task, whether or not a gate opens then (a
+      // cancelled switch rejects the wait: nothing to record, and no unhandled rejection)
+      void condition(() => workflowInfo().historyLength !== task).then(
+        () => this.dropStale(),
+        () => undefined,
+      );
+      return;
+    }
+    this.decideSignal(decision, r, problem);
+  }
+
+  /** Applies a signal, or records it as ignored with the reason. */
+  private decideSignal(decision: Decision, r: ApprovalRequest, problem: string | null): void {
     if (problem) {
       const who = r && typeof r === 'object' && typeof r.by === 'string' && r.by.trim() ? ` from ${r.by.trim()}` : '';
       this.t.decide('warn', `ignored ${decision} signal${who}: ${problem}`);
@@ -226,20 +263,54 @@ export class Gates<G extends string = Gate> {
     this.apply(decision, r, 'signal');
   }
 
-  private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord<G> {
-    const record = this.t.status.approvals.find((a) => a.state === 'pending');
-    // Only a replay can get here without a pending gate (the validator and onSignal check it live): a
-    // history that took a decision in the workflow task that opened its gate, written by a worker that
-    // cached switches (worker/worker.ts, maxCachedWorkflows).
-    if (!record) {
-      throw new Error(
-        `replay: a ${decision} ${via} (by ${r.by}) is delivered before its gate is open; ` +
-          `this history decided a gate in the workflow task that opened it, which this SDK ` +
-          `cannot replay; end the switch with: temporal workflow terminate --workflow-id ` +
-          `${workflowInfo().workflowId}, then check DM, the VIP and the source as ` +
-          `docs/operating.md "When something goes wrong" says`,
-      );
+  /** The gate just opened: held signals of this workflow task are checked against it, in the order they came. */
+  private takeHeld(): void {
+    this.dropStale();
+    const now = this.held;
+    this.held = [];
+    for (const h of now)
+      this.decideSignal(h.decision, h.r, approvalProblem(this.t.status, this.config.gates, h.r, this.scope));
+  }
+
+  /** Held signals from an earlier workflow task are recorded as ignored (the gate did not open in their task). */
+  private dropStale(): void {
+    const task = workflowInfo().historyLength;
+    const stale = this.held.filter((h) => h.task !== task);
+    if (stale.length === 0) return;
+    this.held = this.held.filter((h) => h.task === task);
+    for (const h of stale) {
+      const problem = approvalProblem(this.t.status, this.config.gates, h.r, this.scope);
+      this.decideSignal(h.decision, h.r, `no approval was pending when it came${problem ? ` (now: ${problem})` : ''}`);
     }
+  }
+
+  /**
+   * The update's validator (live only) has checked that a gate it fits waits. Replay runs no validator, and
+   * Core delivers the update ahead of the step result of its workflow task: the gate that the live run saw
+   * open may open only after this handler starts. The handler then waits for it, within the same task.
+   */
+  private onUpdate(decision: Decision, r: ApprovalRequest): ApprovalRecord<G> | Promise<ApprovalRecord<G>> {
+    if (this.fits(r)) return this.apply(decision, r, 'update');
+    const task = workflowInfo().historyLength;
+    return condition(() => this.fits(r) || workflowInfo().historyLength !== task).then(() => {
+      // Only a replay of a history this code did not write gets here: its gate did not open in the
+      // workflow task that accepted the update (live, the validator refuses an update no gate fits).
+      if (!this.fits(r)) {
+        throw new Error(
+          `replay: a ${decision} update (by ${r.by}) finds no gate it fits open in the workflow task ` +
+            `that accepted it; this history was written by other code and cannot be replayed; ` +
+            `end the switch with: temporal workflow terminate --workflow-id ` +
+            `${workflowInfo().workflowId}, then check DM, the VIP and the source as ` +
+            `docs/operating.md "When something goes wrong" says`,
+        );
+      }
+      return this.apply(decision, r, 'update');
+    });
+  }
+
+  /** Decides the pending gate, which the caller has checked `r` fits. */
+  private apply(decision: Decision, r: ApprovalRequest, via: 'signal' | 'update'): ApprovalRecord<G> {
+    const record = this.t.status.approvals.find((a) => a.state === 'pending')!;
     this.close(record, {
       state: decision === 'approve' ? 'approved' : 'rejected',
       by: r.by.trim(),
@@ -248,6 +319,11 @@ export class Gates<G extends string = Gate> {
       ...(r.comment ? { comment: r.comment } : {}),
     });
     return record;
+  }
+
+  /** Whether a gate that `r` may decide waits now. */
+  private fits(r: ApprovalRequest): boolean {
+    return approvalProblem(this.t.status, this.config.gates, r, this.scope) === null;
   }
 
   /** Decides a pending record in place and republishes the status. */

@@ -89,3 +89,24 @@ function decidedWords(a: ApprovalRecord<string>): string {
     `${a.comment && !a.by ? ` (${a.comment})` : ''}`
   );
 }
+
+/**
+ * Whether the only thing wrong with `req` is that no gate waits right now: it names no gate or a configured
+ * gate not decided yet, and the workflow has not finished. Such a signal may be meant for a gate that opens in
+ * the same workflow task (Core delivers a task's signals ahead of the step results that open gates).
+ */
+export function waitsOnlyForAGate(
+  status: GatedStatus,
+  configured: readonly string[],
+  req: unknown,
+  scope: GateScope = SWITCH_GATES,
+): boolean {
+  if (status.outcome || configured.length === 0) return false;
+  if (status.phase === 'awaiting-approval' && status.approvals.some((a) => a.state === 'pending')) return false;
+  const named = req !== null && typeof req === 'object' ? (req as { gate?: unknown }).gate : undefined;
+  const probe = typeof named === 'string' ? named : configured[0]!;
+  // the same request against the same status with a gate waiting: accepted means nothing else is wrong
+  const pending = { gate: probe, state: 'pending' } as ApprovalRecord<string>;
+  const waiting: GatedStatus = { phase: 'awaiting-approval', approvals: [...status.approvals, pending] };
+  return approvalProblem(waiting, configured, req, scope) === null;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalProblem } from '../../common/switch/approval-rules.js';
+import { approvalProblem, waitsOnlyForAGate } from '../../common/switch/approval-rules.js';
 import type { ApprovalRecord, SwitchStatus } from '../../common/switch/status.js';
 
 const status = (approvals: Array<Partial<ApprovalRecord>>, over: Partial<SwitchStatus> = {}): SwitchStatus =>
@@ -120,5 +120,26 @@ describe('approvalProblem', () => {
     expect(approvalProblem(status([{}], { phase: 'compensating' }), gates, { by: 'a' })).toMatch(
       /^no approval is pending: the switch is in phase compensating/,
     );
+  });
+});
+
+describe('waitsOnlyForAGate', () => {
+  const gates = ['before-freeze', 'before-switch'] as const;
+  const moving = (approvals: Array<Partial<ApprovalRecord>> = []) => status(approvals, { phase: 'preflight' });
+
+  it('given no gate waiting and a request for a configured gate not decided yet (or none named), should be true', () => {
+    expect(waitsOnlyForAGate(moving(), gates, { by: 'alice' })).toBe(true);
+    expect(waitsOnlyForAGate(moving(), gates, { gate: 'before-switch', by: 'alice' })).toBe(true);
+  });
+
+  it('given any other problem, a gate waiting, or a finished switch, should be false', () => {
+    expect(waitsOnlyForAGate(moving(), gates, { gate: 'before-freeze' })).toBe(false);
+    expect(waitsOnlyForAGate(moving(), gates, { gate: 'nope', by: 'a' })).toBe(false);
+    expect(waitsOnlyForAGate(moving(), ['before-freeze'], { gate: 'before-switch', by: 'a' })).toBe(false);
+    const decided = moving([{ gate: 'before-freeze', state: 'approved', by: 'bob' }]);
+    expect(waitsOnlyForAGate(decided, gates, { gate: 'before-freeze', by: 'a' })).toBe(false);
+    expect(waitsOnlyForAGate(status([{}]), gates, { by: 'a' })).toBe(false);
+    expect(waitsOnlyForAGate(status([], { phase: 'done', outcome: 'switched' }), gates, { by: 'a' })).toBe(false);
+    expect(waitsOnlyForAGate(moving(), [], { by: 'a' })).toBe(false);
   });
 });
