@@ -75,6 +75,11 @@ export async function createWorker(
     Runtime.instance().logger.info(
       `dm-switch worker: removed what stopped workers left in ${priv.dir}/..: ${priv.removed.join(', ')}`,
     );
+  if (priv.kept.length)
+    Runtime.instance().logger.info(
+      `dm-switch worker: kept in ${priv.dir}/.. (a running worker's, or one whose owner cannot be proved gone: ` +
+        `another host, boot or container, or a name an older dm-switch gave): ${priv.kept.join(', ')}`,
+    );
   // built before connecting: a notifier whose URL or token cannot be had stops the worker here (ConfigError)
   const activities = buildActivities(config, env, priv.dir);
   const n = config.notify;
