@@ -54,6 +54,8 @@ beforeEach(async () => {
   await rm(join(dir, 'applying'), { force: true });
 });
 
+/** Runs an activity as Temporal would (heartbeats, cancellation), typed by what it returns. */
+const run = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment().run(fn);
 const acts = () => createDmActivities({ default: { masterAddr: '127.0.0.1:1', dmctl: join(dir, 'dmctl') } });
 const calls = async () =>
   (await readFile(join(dir, 'calls.log'), 'utf8'))
@@ -69,7 +71,7 @@ const req = { dmCluster: 'default', sourceId: 's', tasks: ['t'], timeoutSeconds:
 describe('dmResumeTasksSyncing', () => {
   it('given a paused task, should issue resume-task first (no read before it) and return once it is Running in Sync', async () => {
     await writeFile(join(dir, 'stage'), 'Paused');
-    const tasks = await new MockActivityEnvironment().run(acts().dmResumeTasksSyncing, req);
+    const tasks = await run(() => acts().dmResumeTasksSyncing(req));
     expect(tasks.map((t) => `${t.name} ${t.stage}/${t.unit}`)).toEqual(['t Running/Sync']);
     // resume-task, then reads (config and status) until Running: the first read still sees Paused
     const order = await started();
@@ -86,7 +88,7 @@ describe('dmResumeTasksSyncing', () => {
     async (_, answer) => {
       await writeFile(join(dir, 'stage'), 'Running');
       await writeFile(join(dir, 'answer-running'), JSON.stringify(answer));
-      const tasks = await new MockActivityEnvironment().run(acts().dmResumeTasksSyncing, req);
+      const tasks = await run(() => acts().dmResumeTasksSyncing(req));
       expect(tasks.map((t) => `${t.name} ${t.stage}/${t.unit}`)).toEqual(['t Running/Sync']);
       expect((await started())[0]).toBe('resume-task');
     },
@@ -96,7 +98,7 @@ describe('dmResumeTasksSyncing', () => {
 describe('a read of the source (config and query-status)', () => {
   it('should ask query-status before the config is answered, not after', async () => {
     await writeFile(join(dir, 'stage'), 'Running');
-    const s = await new MockActivityEnvironment().run(acts().dmSourceState, { dmCluster: 'default', sourceId: 's' });
+    const s = await run(() => acts().dmSourceState({ dmCluster: 'default', sourceId: 's' }));
     expect(s.from.host).toBe('vip');
     expect(s.tasks.map((t) => t.stage)).toEqual(['Running']);
     const log = await calls();
