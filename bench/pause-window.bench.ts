@@ -4,8 +4,8 @@
  *
  *   workflow: the vipSwitch workflow on the real stack (Temporal dev server,
  *             worker, DM, MySQL in a VIP lab, TiDB); the window is read from
- *             the workflow history: dmPauseTasks scheduled → dmAwaitSyncing
- *             completed.
+ *             the workflow history: dmPauseTasks scheduled → the first
+ *             dmResumeTasksSyncing (or dmAwaitSyncing) completed.
  *   script:   the same dmctl commands and the same VIP move run back to back
  *             by a plain script, with no checks: pause-task, poll until
  *             Paused, move the VIP, resume-task, poll until Running.
@@ -120,6 +120,9 @@ interface WorkflowRound {
 }
 const roundsOf: Record<Mode, WorkflowRound[]> = { 'no cache': [], cache: [] };
 
+/** The activities whose completion ends the pause window: every task seen Running in Sync again. */
+const RUNNING_AGAIN = ['dmResumeTasksSyncing', 'dmAwaitSyncing'];
+
 async function workflowWindow(from: DbInstance, to: DbInstance, n: number, mode: Mode): Promise<WorkflowRound> {
   const steps = stepsOf[mode];
   const cpuBefore = process.cpuUsage();
@@ -154,9 +157,12 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number, mode:
       if (sa.activityType?.name === 'dmPauseTasks' && !pauseIssued) pauseIssued = ms(e.eventTime);
     }
     const ca = e.activityTaskCompletedEventAttributes;
-    if (ca && scheduled.get(String(ca.scheduledEventId))?.type === 'dmAwaitSyncing') runningAgain = ms(e.eventTime);
+    // every task Running in Sync again: the resume's own wait (dmResumeTasksSyncing) or, in a history of the
+    // workflow as it was, verification's first wait
+    if (ca && !runningAgain && RUNNING_AGAIN.includes(scheduled.get(String(ca.scheduledEventId))?.type ?? ''))
+      runningAgain = ms(e.eventTime);
   }
-  if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the await-syncing activity');
+  if (!pauseIssued || !runningAgain) throw new Error('history lacks the pause or the wait for Running');
   // each activity inside the window: time in the queue (scheduled → started), its run (started → completed), and
   // the workflow's own time before it (previous completion, or the pause, → scheduled)
   const started = new Map<string, number>();

@@ -27,6 +27,11 @@ export interface VerifyTarget {
   shards?: ShardTasks;
   /** The source's flavor (from preflight), for the GTID sets DM reports. */
   flavor?: Flavor;
+  /**
+   * The tasks as the resume saw them once every one was Running in Sync without errors (dmResumeTasksSyncing):
+   * judged as they are, not waited for again.
+   */
+  running?: SourceTask[];
 }
 
 /**
@@ -53,8 +58,10 @@ export async function verify(
   const flavor = input.flavor ?? 'mysql';
   let relay: RelayState | null = null;
   if (names.length) {
-    const running = await longDm(timeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds });
-    t.tasks(running);
+    const running =
+      input.running ??
+      (await longDm(timeoutSeconds).dmAwaitSyncing({ dmCluster, sourceId, tasks: names, timeoutSeconds }));
+    if (!input.running) t.tasks(running);
     for (const task of frozen) {
       const now = running.find((x) => x.name === task.name);
       const before = parseGtidSet(flavor, task.syncerBinlogGtid);

@@ -107,8 +107,8 @@ export async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, u
   await passFrozenGate(t, gates, s, frozen, 'before-switch', freeze);
   await moveTheVip(t, undo, s, Date.now() - ownerAt <= FRESH_LOOKUP_MS ? owner : undefined);
   await passFrozenGate(t, gates, s, frozen, 'before-resume', freeze);
-  await resumeDm(t, undo, s);
-  await verifySwitched(t, s, frozen);
+  const running = await resumeDm(t, undo, s);
+  await verifySwitched(t, s, frozen, running);
   return t.status;
 }
 
@@ -443,33 +443,41 @@ async function moveTheVip(t: Tracker, undo: Undo[], s: VipState, owner?: IdleOwn
   }
 }
 
-/** Start relay, resume the tasks (not those an operator paused) and the VIP's other readers. */
-async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<void> {
+/**
+ * Start relay, resume the tasks (not those an operator paused) and the VIP's other readers. The tasks are resumed
+ * and awaited Running in Sync in one activity (the freeze ends there, not a workflow task and an activity later);
+ * returns what it saw, which verification judges instead of waiting again.
+ */
+async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<SourceTask[] | undefined> {
   const { dmCluster, sourceId } = s.input;
   t.phase('resuming');
   if (s.relayOn) {
     await startRelay(t, undo, { dmCluster, sourceId }, 'moving back');
   }
+  let running: SourceTask[] | undefined;
   if (s.runNames.length) {
     const pauseUndo: Undo = {
       name: `pause-task ${s.taskNames.join(', ')} (before moving back)`,
       byHand: byHand.pauseTasks(sourceId),
       run: () => undoDm.dmPauseTasks({ dmCluster, sourceId, tasks: s.taskNames, timeoutSeconds: 120 }),
     };
-    const req = { dmCluster, sourceId, tasks: s.runNames, timeoutSeconds: 60 };
-    t.tasks(await guarded(undo, pauseUndo, () => dm.dmResumeTasks(req)));
-    t.step(`resume-task ${s.runNames.join(', ')}`, 'done');
+    const syncTimeoutSeconds = s.input.options.verifyTimeoutSeconds;
+    const req = { dmCluster, sourceId, tasks: s.runNames, timeoutSeconds: 60, syncTimeoutSeconds };
+    running = await guarded(undo, pauseUndo, () => longDm(60 + syncTimeoutSeconds).dmResumeTasksSyncing(req));
+    t.tasks(running);
+    t.step(`resume-task ${s.runNames.join(', ')}`, 'done', 'every task Running in Sync');
   }
   await resumeSharers(t, undo, s.sharers);
+  return running;
 }
 
 /** The claimed end state, read: every task replicating from the new instance, and the VIP's other readers too. */
-async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen): Promise<void> {
+async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen, running?: SourceTask[]): Promise<void> {
   const { input, pf } = s;
   t.phase('verifying');
   const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
   const old = pf.oldFacts && input.oldInstance ? input.oldInstance : null;
-  const target = { ...input, shards: s.shards, flavor: pf.source.flavor };
+  const target = { ...input, shards: s.shards, flavor: pf.source.flavor, ...(running ? { running } : {}) };
   await verify(t, target, resumed, pf.source.relay?.relaySubDir ?? null, s.relayOn, old);
   await verifySharers(t, input, frozen.sharers, old);
   const { sourceId, newInstance } = input;

@@ -48,6 +48,10 @@ export function createDmContext(
   async function sourceState(dmCluster: string, sourceId: string): Promise<SourceState>;
   async function sourceState(dmCluster: string, sourceId: string, allowMissing: true): Promise<SourceState | null>;
   async function sourceState(dmCluster: string, sourceId: string, allowMissing = false): Promise<SourceState | null> {
+    // both reads at once: query-status is asked before the config is in (each is a dmctl process of its own, and the
+    // waits of a freeze read the source every 0.1 s); its answer is judged only once the config says the source exists
+    const answered = dmctl(dmCluster, ['query-status', '-s', sourceId]);
+    void answered.catch(() => undefined);
     const config = await dmctl(dmCluster, ['config', 'source', sourceId]);
     if (config.result !== true || typeof config.cfg !== 'string') {
       if (allowMissing && /not (exist|found)/i.test(config.msg ?? '')) return null;
@@ -59,7 +63,7 @@ export function createDmContext(
       );
     }
     const cfg = parseSourceConfig(config.cfg);
-    const status = checked('query-status', await dmctl(dmCluster, ['query-status', '-s', sourceId]));
+    const status = checked('query-status', await answered);
     return sourceStateOf(sourceId, cfg, status);
   }
 

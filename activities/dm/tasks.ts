@@ -125,6 +125,65 @@ export async function resumeTasks(ctx: DmContext, req: TasksRequest): Promise<So
   return (await ctx.sourceState(req.dmCluster, req.sourceId)).tasks.filter((t) => req.tasks.includes(t.name));
 }
 
+/** Every named task Running in the Sync unit without errors: replicating again. */
+const syncing = (t: SourceTask) => t.stage === 'Running' && t.unit === 'Sync' && t.errors.length === 0;
+
+/**
+ * Waits until every task is Running in the Sync unit with no error, resuming again (at most every 3 s) a task that
+ * paused on an upstream connection error; other errors are left for the timeout (VerificationFailed) to report.
+ */
+function awaitSyncing(ctx: DmContext, req: TasksRequest): Promise<SourceTask[]> {
+  let lastHeal = 0;
+  return waitFor(
+    ctx,
+    req,
+    'Running/Sync without errors',
+    syncing,
+    SwitchErrorType.VerificationFailed,
+    async (pending) => {
+      if (Date.now() - lastHeal < 3000) return;
+      for (const t of pending) {
+        if (t.stage === 'Paused' && t.errors.some(isUpstreamConnectionError)) {
+          lastHeal = Date.now();
+          Context.current().heartbeat({ resumingAgain: t.name, after: t.errors.join('; ') });
+          await ctx.dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, t.name]);
+        }
+      }
+    },
+  );
+}
+
+/**
+ * resume-task each task, then waits (awaitSyncing, `syncTimeoutSeconds`) until every one is Running in Sync: one
+ * activity, so the freeze ends when DM runs the tasks, not a workflow task and an activity later. No read first: DM
+ * answers for itself. A resume it refuses is judged on what the task shows right after (Running without errors is
+ * success, whatever the words: a task resumed by an earlier attempt of this activity, or one DM answered with the
+ * error that had paused it), and retried while the refusal or the task names a broken upstream connection, until
+ * `timeoutSeconds`; any other refusal fails DmOperationFailed with DM's words, as resumeTasks does. Safe to run again
+ * after a crash at any point: resuming a running task changes nothing, and the wait reads the truth.
+ */
+export async function resumeTasksSyncing(
+  ctx: DmContext,
+  req: TasksRequest & { syncTimeoutSeconds: number },
+): Promise<SourceTask[]> {
+  const deadline = Date.now() + (req.timeoutSeconds ?? 60) * 1000;
+  for (const name of req.tasks) {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await ctx.dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, name]);
+      const failures = dmctlFailures(answer);
+      Context.current().heartbeat({ resumed: name, attempt, refused: failures.map((f) => f.msg) });
+      if (failures.length === 0) break;
+      const after = (await ctx.sourceState(req.dmCluster, req.sourceId)).tasks.find((x) => x.name === name);
+      if (after?.stage === 'Running' && after.errors.length === 0) break;
+      const text = [...failures.map((f) => f.msg), ...(after?.errors ?? [])].join('; ');
+      if (!isUpstreamConnectionError(text) || Date.now() > deadline) checked(`resume-task ${name}`, answer);
+      await sleep(Math.min(5000, 500 * attempt));
+      Context.current().cancellationSignal.throwIfAborted();
+    }
+  }
+  return awaitSyncing(ctx, { ...req, timeoutSeconds: req.syncTimeoutSeconds });
+}
+
 export function taskActivities(ctx: DmContext) {
   const { dmctl } = ctx;
   return {
@@ -165,24 +224,17 @@ export function taskActivities(ctx: DmContext) {
      * timeout to report.
      */
     async dmAwaitSyncing(req: TasksRequest): Promise<SourceTask[]> {
-      let lastHeal = 0;
-      return waitFor(
-        ctx,
-        req,
-        'Running/Sync without errors',
-        (t) => t.stage === 'Running' && t.unit === 'Sync' && t.errors.length === 0,
-        SwitchErrorType.VerificationFailed,
-        async (pending) => {
-          if (Date.now() - lastHeal < 3000) return;
-          for (const t of pending) {
-            if (t.stage === 'Paused' && t.errors.some(isUpstreamConnectionError)) {
-              lastHeal = Date.now();
-              Context.current().heartbeat({ resumingAgain: t.name, after: t.errors.join('; ') });
-              await dmctl(req.dmCluster, ['resume-task', '-s', req.sourceId, t.name]);
-            }
-          }
-        },
-      );
+      return awaitSyncing(ctx, req);
+    },
+
+    /**
+     * `resume-task` each task and wait until every one is Running in Sync
+     * without errors, in one activity (resumeTasksSyncing): the switch's
+     * resume at the end of the freeze. Not for undo, which keeps
+     * dmResumeTasks (it reads first, and does not wait).
+     */
+    async dmResumeTasksSyncing(req: TasksRequest & { syncTimeoutSeconds: number }): Promise<SourceTask[]> {
+      return resumeTasksSyncing(ctx, req);
     },
 
     /**

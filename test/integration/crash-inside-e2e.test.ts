@@ -288,7 +288,7 @@ describe('a worker killed inside a changing step, then compensation', { timeout:
     const { status, error, movesBefore, handle } = await crashCase(
       'vipSwitch',
       vipReq([]),
-      ['dmStartRelay', 'dmResumeTasks'],
+      ['dmStartRelay', 'dmResumeTasksSyncing'],
       (h) => h.cancel(),
     );
     expect(status.decisions.some((d) => d.reason.startsWith('cancelled after a change'))).toBe(true);
@@ -331,5 +331,27 @@ describe('a worker killed inside a changing step, then compensation', { timeout:
     expect(order.indexOf(`stop-task -s ${SOURCE} ${TASK}, ${TASK2} (before going back):done`)).toBeLessThan(
       order.findIndex((s) => s.startsWith(`operate-source create ${SOURCE}`)),
     );
+  });
+
+  // last: it leaves the VIP on B (switched), where every case above starts from A
+  it('given a kill right after the resume saw every task Running in Sync, should resume again on the retry (DM answers for tasks already running) and end switched, as the real state is', async () => {
+    const { status, error, movesBefore } = await crashCase('vipSwitch', vipReq([]), ['dmResumeTasksSyncing'], () =>
+      Promise.resolve(),
+    );
+    const why = status.decisions.map((d) => `${d.verdict}: ${d.reason}`).join('\n');
+    expect(error, why).toBeUndefined();
+    expect(status.outcome, why).toBe('switched');
+    // the retried resume found both tasks running and said so: one step, done, and no compensation
+    expect(status.steps.filter((x) => x.step.startsWith('resume-task ')).map((x) => x.result)).toEqual(['done']);
+    expect(status.compensation).toEqual([]);
+    expect(await lab.provider().locate(lab.vip, [])).toBe(b.host);
+    expect((await moves()).length - movesBefore).toBe(1);
+    for (const task of [TASK, TASK2])
+      expect(await taskState(dm, SOURCE, task)).toEqual({ stage: 'Running', unit: 'Sync' });
+    expect((await relayStatus(dm, SOURCE))?.stage).toBe('Running');
+    expect(await binlogDumps(b)).toBeGreaterThan(0);
+    expect(await binlogDumps(a)).toBe(0);
+    await write(5);
+    await inSync();
   });
 });

@@ -302,6 +302,11 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
         });
       return state().tasks;
     },
+    /** The real one resumes and waits for Running/Sync in one activity: this world's resume, then its wait. */
+    async dmResumeTasksSyncing(this: Record<'dmResumeTasks' | 'dmAwaitSyncing', () => Promise<SourceTask[]>>) {
+      await this.dmResumeTasks();
+      return this.dmAwaitSyncing();
+    },
     async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
       calls.push(`inspect ${ref.host}`);
       if (ref.host === 'old.example')
@@ -474,7 +479,8 @@ function worldWorker() {
           const fn = world?.[name];
           const message = `activity ${name} is not in this test's scripted world`;
           if (!fn) throw ApplicationFailure.create({ message, type: 'NotFoundError' });
-          return fn(...args);
+          // called on the world, so that an activity made of others calls the ones a test replaced
+          return fn.apply(world, args);
         },
       ]),
     );

@@ -36,6 +36,22 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(frozen.lastIndexOf('dmSourceState')).toBeLessThan(frozen.indexOf('closeIdle'));
   });
 
+  it('given a healthy world, should end the freeze with one activity after the move that resumes and awaits Running', async () => {
+    const w = fakeWorld();
+    const { result, workflowId } = await runSwitch(w, input());
+    expect(result?.outcome).toBe('switched');
+    const events = (await temporal.client().workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const scheduled = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    // every workflow task and every activity between the move and Running again is time downstream receives nothing:
+    // the resume waits for every task Running in Sync itself, and verification does not wait for it again
+    expect(scheduled.slice(scheduled.indexOf('vipMove') + 1)[0]).toBe('dmResumeTasksSyncing');
+    expect(scheduled).not.toContain('dmAwaitSyncing');
+    expect(scheduled).not.toContain('dmResumeTasks');
+    expect(result?.decisions.some((d) => /Running in Sync without errors, positions not behind/.test(d.reason))).toBe(
+      true,
+    );
+  });
+
   it('given a switch, should keep its search attributes so it can be found and filtered', async () => {
     const w = fakeWorld();
     const { workflowId } = await runSwitch(w, input());
