@@ -469,7 +469,7 @@ async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen): Promise<
   t.phase('verifying');
   const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
   const old = pf.oldFacts && input.oldInstance ? input.oldInstance : null;
-  const target = { ...input, shards: s.shards, flavor: pf.source.flavor };
+  const target = { ...input, shards: s.shards, flavor: pf.source.flavor, flushSeconds: s.flush?.seconds };
   await verify(t, target, resumed, pf.source.relay?.relaySubDir ?? null, s.relayOn, old);
   await verifySharers(t, input, frozen.sharers, old);
   const { sourceId, newInstance } = input;
