@@ -27,7 +27,7 @@ const list = (xs: CutoverAnswer[]) => xs.map((x) => x.task).join(', ');
 export async function requestCheckpointFlush(t: Tracker, req: FlushRequest): Promise<void> {
   if (req.tasks.length === 0 || !req.gtidSet) return;
   const upTo = `up to ${req.flushSeconds ?? "the task's checkpoint-flush-interval in"} s after the pause`;
-  const asWithout = `verification waits for DM's flushed checkpoint as without it: under writes it may wait ${upTo}`;
+  const asWithout = `verification waits for DM's checkpoint flush as it always did: under writes it may wait ${upTo}`;
   let answers: CutoverAnswer[];
   try {
     answers = await dm.dmRequestCheckpointFlushAt({

@@ -54,6 +54,12 @@ export interface ScriptedFaults {
   moveAnswerLost?: boolean;
   /** The tasks' checkpoint-flush-interval in their configuration (`config task`); 3 s (the sandbox's) when unset. */
   flushSeconds?: number;
+  /**
+   * DM's answer to the early checkpoint flush verification asks for (`validation update --cutover-binlog-gtid`):
+   * 'no-validator' (a task without continuous validation, as DM answers the sandbox's tasks) unless set; 'fails':
+   * the activity itself fails.
+   */
+  cutover?: 'set' | 'no-validator' | 'refused' | 'fails';
 }
 
 type Reads = {
@@ -65,8 +71,33 @@ type Reads = {
  * real activities' own rules on one reading of the scripted world: nothing
  * in it changes with time, so waiting longer would see the same.
  */
+/** DM's answer, per task, to an early checkpoint flush at a GTID set; `calls` records the set asked for. */
+function cutoverOf(answer: ScriptedFaults['cutover'], calls?: string[]) {
+  return {
+    async dmRequestCheckpointFlushAt(req: { sourceId: string; tasks: string[]; gtidSet: string }) {
+      calls?.push(`flushAt ${req.gtidSet}`);
+      if (answer === 'fails') {
+        const message = 'dmctl validation update timed out (scripted)';
+        throw ApplicationFailure.create({ message, type: 'DmUnavailable', nonRetryable: true });
+      }
+      return req.tasks.map((task) =>
+        answer === 'set'
+          ? { task, outcome: 'set' as const, words: '' }
+          : answer === 'refused'
+            ? { task, outcome: 'refused' as const, words: `source ${req.sourceId} relevant worker-client not found` }
+            : {
+                task,
+                outcome: 'no-validator' as const,
+                words: `validator not found for task ${task} with source ${req.sourceId}`,
+              },
+      );
+    },
+  };
+}
+
 function awaitsOf(a: Reads) {
   return {
+    ...cutoverOf(undefined),
     async dmAwaitPositions(req: {
       sourceId: string;
       tasks: string[];
@@ -390,6 +421,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     },
   };
   Object.assign(activities, awaitsOf(activities));
+  if (faults.cutover) Object.assign(activities, cutoverOf(faults.cutover, calls));
   return {
     calls,
     notices,

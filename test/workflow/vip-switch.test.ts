@@ -226,3 +226,62 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(said[0]!.phase).toBe('preflight');
   });
 });
+
+describe('VIP switch: DM asked to flush its checkpoint at the resume point (scripted DM answers)', () => {
+  const opts = { options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 45 } };
+  const at = (status: { gtids: Array<{ label: string; set: string }> }) =>
+    status.gtids.find((g) => g.label === 'gtid-E new instance (at resume)')?.set ?? '';
+  const verifying = (status: { decisions: Array<{ phase: string; verdict: string; reason: string }> }) =>
+    status.decisions.filter((d) => d.phase === 'verifying' && d.verdict === 'info').map((d) => d.reason);
+
+  it('given a task with a validator, should ask DM for the flush at what the new instance had at resume, after the resume', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'set' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(at(status)).not.toBe('');
+    expect(w.calls).toContain(`flushAt ${at(status)}`);
+    expect(w.calls.indexOf(`flushAt ${at(status)}`)).toBeGreaterThan(w.calls.lastIndexOf('resume'));
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^asked DM to flush the checkpoint of task\\(s\\) app as soon as they have applied what the new instance ` +
+            `had at resume \\(${at(status).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`,
+        ),
+      ),
+    );
+  });
+
+  it("given a task without a validator, should say so with DM's words and how long verification may wait, and switch", async () => {
+    const w = fakeWorld({ flushSeconds: 30 });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(verifying(status)).toContain(
+      'task(s) app run no continuous validation (DM: validator not found for task app with source src), so DM ' +
+        "cannot be asked to flush their checkpoint early; verification waits for DM's checkpoint flush as it always " +
+        'did: under writes it may wait up to 30 s after the pause',
+    );
+  });
+
+  it('given DM refusing the flush for another reason, should record its words and switch as before', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'refused' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        /^DM did not take the early checkpoint flush for task app \(DM: source src relevant worker-client not found\); .*up to 30 s after the pause$/,
+      ),
+    );
+  });
+
+  it('given the request failing as an activity, should not fail the switch: recorded, and verification waits as before', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'fails' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(w.calls.filter((c) => c.startsWith('flushAt'))).toHaveLength(1);
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        /^DM could not be asked to flush early \(dmctl validation update timed out \(scripted\)\); /,
+      ),
+    );
+  });
+});
