@@ -28,7 +28,8 @@
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
  *   BENCH_RATES=idle,1,3,20 BENCH_FLUSH=default,3 npm run bench:pause-window
- *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script)
+ *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script;
+ *       BENCH_FLUSH=validation: DM's default interval with continuous validation on the task)
  */
 import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
@@ -37,7 +38,12 @@ import type { VipSwitchRequest } from '../common/switch/input.js';
 import { startStack } from '../test/sandbox/stack.js';
 import type { DbInstance } from '../test/sandbox/db.js';
 import { writeRows } from '../test/sandbox/topology.js';
-import { createRateTable, restartTaskWithFlush, startRateWriter } from '../test/sandbox/write-rate.js';
+import {
+  createRateTable,
+  restartTaskWithFlush,
+  restartTaskWithValidation,
+  startRateWriter,
+} from '../test/sandbox/write-rate.js';
 import { parseWorkerConfig } from '../worker/config.js';
 import { createWorker } from '../worker/worker.js';
 import { loadAverage, parseFlushes, parseRates, printSweep } from './rate-sweep.js';
@@ -249,8 +255,13 @@ if (sweepRates) {
   try {
     for (const flush of parseFlushes(process.env.BENCH_FLUSH ?? 'default')) {
       await createRateTable(primary);
-      const shown = await restartTaskWithFlush(dm, task, source, stack.downstream!, flush);
-      console.error(`task ${task} started again: checkpoint-flush-interval ${shown} s`);
+      if (flush === 'validation') {
+        const mode = await restartTaskWithValidation(dm, task, source, stack.downstream!, 'fast');
+        console.error(`task ${task} started again: checkpoint-flush-interval 30 s, validation ${mode}`);
+      } else {
+        const shown = await restartTaskWithFlush(dm, task, source, stack.downstream!, flush);
+        console.error(`task ${task} started again: checkpoint-flush-interval ${shown} s`);
+      }
       for (const rate of sweepRates) {
         const w = startRateWriter(primary, rate);
         await new Promise((r) => setTimeout(r, 2000));
