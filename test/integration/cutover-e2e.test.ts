@@ -66,7 +66,7 @@ const cutover = (gtid: string) =>
   vs.dm.ctl(['validation', 'update', vs.taskName, '-s', vs.sourceId, '--cutover-binlog-gtid', gtid]);
 
 /** A VIP switch from `from` to `to` at 2 rows/s of plain INSERTs; what verification proved and how long it waited. */
-async function switchUnderWrites(from: DbInstance, to: DbInstance, id: string) {
+async function switchUnderWrites(from: DbInstance, to: DbInstance) {
   const writer = startRateWriter(vs.primary, 2);
   try {
     await new Promise((r) => setTimeout(r, 3000));
@@ -77,7 +77,7 @@ async function switchUnderWrites(from: DbInstance, to: DbInstance, id: string) {
       vip: { address: vs.lab.vip },
       options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
     };
-    const { status, error, handle } = await runSwitch(vs.client, 'vipSwitch', id, req);
+    const { status, error, handle } = await runSwitch(vs.client, 'vipSwitch', 'e2e-cutover', req);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     proofHolds(status);
@@ -157,7 +157,7 @@ describe(
     });
 
     it('given a VIP switch at 2 rows/s, should end verification well within the flush interval, on the same proof', async () => {
-      const { status, waited, pauseToCaughtUp } = await switchUnderWrites(vs.a, vs.b, 'e2e-cutover-validated');
+      const { status, waited, pauseToCaughtUp } = await switchUnderWrites(vs.a, vs.b);
       console.log('with validation: dmAwaitPositions ms', waited, 'pause → caught up ms', pauseToCaughtUp);
       expect(
         status.decisions.some((d) => d.reason.startsWith(`asked DM to flush the checkpoint of task(s) ${vs.taskName}`)),
@@ -176,7 +176,7 @@ describe(
         `validator not found for task ${vs.taskName} with source ${vs.sourceId}`,
       );
 
-      const { status, waited, pauseToCaughtUp } = await switchUnderWrites(vs.b, vs.a, 'e2e-cutover-plain');
+      const { status, waited, pauseToCaughtUp } = await switchUnderWrites(vs.b, vs.a);
       console.log('without validation: dmAwaitPositions ms', waited, 'pause → caught up ms', pauseToCaughtUp);
       const none = status.decisions.find((d) => d.reason.includes('run no continuous validation'));
       expect(none?.reason).toContain(`validator not found for task ${vs.taskName}`);
