@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
-import type { VipSwitchRequest } from '../../common/switch/input.js';
+import type { AddressSwitchRequest } from '../../common/switch/input.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { downstreamMatches, runSwitch } from '../sandbox/switch-harness.js';
@@ -65,19 +65,24 @@ async function afterFreshFlush(reads: DbInstance): Promise<MysqlGtidSet> {
 const cutover = (gtid: string) =>
   vs.dm.ctl(['validation', 'update', vs.taskName, '-s', vs.sourceId, '--cutover-binlog-gtid', gtid]);
 
-/** A VIP switch from `from` to `to` at 2 rows/s of plain INSERTs; what verification proved and how long it waited. */
+/**
+ * An address switch from `from` to `to` at 2 rows/s of plain INSERTs; what verification proved and how long it
+ * waited. An address switch, not a VIP switch: a task's validator reads the binlog over a connection of its own,
+ * which pause-task and resume-task leave open (DM's SubTask.Pause does not stop the validator), so after a VIP move
+ * it still reads the old instance and verification rightly refuses the switch; stop-task + start-task make a new one.
+ */
 async function switchUnderWrites(from: DbInstance, to: DbInstance) {
   const writer = startRateWriter(vs.primary, 2);
   try {
     await new Promise((r) => setTimeout(r, 3000));
-    const req: VipSwitchRequest = {
+    const req: AddressSwitchRequest = {
       sourceId: vs.sourceId,
       newInstance: ref(to),
       oldInstance: ref(from),
-      vip: { address: vs.lab.vip },
+      taskCredentials: 'sandbox-root',
       options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
     };
-    const { status, error, handle } = await runSwitch(vs.client, 'vipSwitch', 'e2e-cutover', req);
+    const { status, error, handle } = await runSwitch(vs.client, 'addressSwitch', 'e2e-cutover', req);
     expect(error).toBeUndefined();
     expect(status.outcome).toBe('switched');
     proofHolds(status);
@@ -156,7 +161,7 @@ describe(
       }
     });
 
-    it('given a VIP switch at 2 rows/s, should end verification well within the flush interval, on the same proof', async () => {
+    it('given an address switch at 2 rows/s, should end verification well within the flush interval, on the same proof', async () => {
       const { status, waited, pauseToCaughtUp } = await switchUnderWrites(vs.a, vs.b);
       console.log('with validation: dmAwaitPositions ms', waited, 'pause → caught up ms', pauseToCaughtUp);
       expect(
