@@ -106,7 +106,7 @@ function proofHolds(status: SwitchStatus): void {
   expect(atResume.isSubsetOf(caughtUp), `${atResume.toString()} ⊆ ${caughtUp.toString()}`).toBe(true);
 }
 
-/** From the history: how long dmAwaitPositions took, and from the pause to its end (ms). */
+/** From the history: how long dmAwaitPositions took, and from the first pause or stop of the tasks to its end (ms). */
 async function verifyTimes(handle: WorkflowHandle): Promise<{ waited: number; pauseToCaughtUp: number }> {
   const events = (await handle.fetchHistory()).events ?? [];
   const scheduled = new Map<string, { type: string; at: number }>();
@@ -116,7 +116,9 @@ async function verifyTimes(handle: WorkflowHandle): Promise<{ waited: number; pa
   for (const e of events) {
     const sa = e.activityTaskScheduledEventAttributes;
     if (sa) scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: ms(e.eventTime) });
-    if (sa?.activityType?.name === 'dmPauseTasks' && paused < 0) paused = ms(e.eventTime);
+    // replication stops at the first pause-task or stop-task
+    const stops = ['dmPauseTasks', 'dmStopTasks'].includes(sa?.activityType?.name ?? '');
+    if (stops && paused < 0) paused = ms(e.eventTime);
     const ca = e.activityTaskCompletedEventAttributes;
     const s = ca && scheduled.get(String(ca.scheduledEventId));
     if (s && s.type === 'dmAwaitPositions') [waited, caughtUpAt] = [ms(e.eventTime) - s.at, ms(e.eventTime)];
