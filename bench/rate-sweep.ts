@@ -1,8 +1,9 @@
 /**
  * The whole switch at several write rates (BENCH_RATES=idle,1,3,20 rows/s) and with the tasks' checkpoint flush
  * interval DM ships with (30 s) or shorter ones (BENCH_FLUSH=default,3), or DM's with continuous validation on the
- * task, for which verification asks DM to flush at the resume point (BENCH_FLUSH=validation): the median per rate
- * and per phase
+ * task, for which verification asks DM to flush at the resume point (BENCH_FLUSH=validation: today its VIP switches
+ * are undone, as the validator's own binlog connection stays on the old instance across pause/resume): the median per
+ * rate and per phase
  * (preflight, pause window, verification), for pause-window.bench.ts's sweep mode.
  *
  * The writer (test/sandbox/write-rate.ts) commits plain INSERTs, no DDL: DM flushes its checkpoint after every DDL.
