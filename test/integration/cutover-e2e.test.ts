@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
-import type { AddressSwitchRequest } from '../../common/switch/input.js';
+import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
 import type { DbInstance } from '../sandbox/db.js';
 import { expectOk } from '../sandbox/dm-setup.js';
-import { downstreamMatches, runSwitch } from '../sandbox/switch-harness.js';
+import { binlogDumps, downstreamMatches, failureType, runSwitch, taskState } from '../sandbox/switch-harness.js';
 import { startVipSwitchStack, type VipSwitchStack } from '../sandbox/vip-switch-stack.js';
 import { createRateTable, RATE_TABLE, restartTaskWithValidation, startRateWriter } from '../sandbox/write-rate.js';
 
@@ -127,6 +127,67 @@ async function verifyTimes(handle: WorkflowHandle): Promise<{ waited: number; pa
   expect(paused).toBeGreaterThan(0);
   return { waited, pauseToCaughtUp: caughtUpAt - paused };
 }
+
+describe('a VIP switch of a task whose validator runs (real stack)', { timeout: 300_000 }, () => {
+  it('given a task with continuous validation Running, should refuse before any change: no pause, VIP and tasks as they were', async () => {
+    const validation = async () => {
+      const r = expectOk('validation status', await vs.dm.ctl(['validation', 'status', vs.taskName]));
+      return (r.validators as Array<{ stage: string; mode: string }>).map((v) => `${v.stage}/${v.mode}`);
+    };
+    expect(await validation()).toEqual(['Running/fast']);
+    // the premise: the validator reads the instance behind the VIP over a binlog dump connection of its own, beside
+    // the syncer's (both from the dm-worker: nothing else reads replica a)
+    let dumps = 0;
+    for (let i = 0; i < 60 && dumps < 2; i++) {
+      dumps = await binlogDumps(vs.a);
+      if (dumps < 2) await new Promise((r) => setTimeout(r, 500));
+    }
+    console.log('binlog dumps on the VIP holder before the switch', dumps);
+    expect(dumps).toBe(2);
+    const holder = await vs.lab.provider().locate(vs.lab.vip, []);
+    expect(holder).toBe(vs.a.host);
+    const before = await shownGtid();
+
+    const req: VipSwitchRequest = {
+      sourceId: vs.sourceId,
+      newInstance: ref(vs.b),
+      oldInstance: ref(vs.a),
+      vip: { address: vs.lab.vip },
+      options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 120 },
+    };
+    const { status, error, handle } = await runSwitch(vs.client, 'vipSwitch', 'e2e-cutover', req);
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.outcome).toBe('refused');
+    const reason = status.decisions.at(-1)?.reason ?? '';
+    console.log('refusal', reason);
+    expect(reason).toMatch(
+      new RegExp(
+        `^switch refused, nothing was changed: task ${vs.taskName} of source ${vs.sourceId} runs DM's continuous ` +
+          `validation \\(validator Running, mode fast; query-status -s ${vs.sourceId}, dm-worker worker1\\)`,
+      ),
+    );
+    expect(reason).toContain(`would go on reading the old instance ${vs.a.host}:3306 while`);
+    expect(reason).toContain('dm-switch start address');
+    expect(reason).toContain(`validation stop ${vs.taskName}`);
+    expect(reason).toContain(`validation start ${vs.taskName}`);
+
+    // nothing was changed: no pause, stop, VIP move or resume was even scheduled
+    const scheduled = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return name ? [name] : [];
+    });
+    expect(scheduled).toContain('dmSourceState');
+    for (const change of ['dmPauseTasks', 'dmStopTasks', 'vipMove', 'dmResumeTasks'])
+      expect(scheduled, change).not.toContain(change);
+    expect(await vs.lab.provider().locate(vs.lab.vip, [])).toBe(vs.a.host);
+    expect(await taskState(vs.dm, vs.sourceId, vs.taskName)).toEqual({ stage: 'Running', unit: 'Sync' });
+    expect(await validation()).toEqual(['Running/fast']);
+    expect(await binlogDumps(vs.a)).toBe(2);
+    expect(await binlogDumps(vs.b)).toBe(0);
+    // DM's flushed position did not move back
+    expect(before.isSubsetOf(await shownGtid())).toBe(true);
+  });
+});
 
 describe(
   "early checkpoint flush for a task with a validator (real stack, DM's default flush)",

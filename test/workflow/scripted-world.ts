@@ -60,6 +60,8 @@ export interface ScriptedFaults {
    * the activity itself fails.
    */
   cutover?: 'set' | 'no-validator' | 'refused' | 'fails';
+  /** Every task has a validator (continuous validation), as query-status reports it: its stage and mode. */
+  validator?: { stage: 'Running' | 'Stopped'; mode: 'fast' | 'full' };
 }
 
 type Reads = {
@@ -249,6 +251,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     syncerBinlogGtid: `${U}:1-100`,
     masterBinlogGtid: `${U}:1-100`,
     errors: [],
+    ...(faults.validator ? { validation: { ...faults.validator } } : {}),
   });
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;

@@ -285,3 +285,50 @@ describe('VIP switch: DM asked to flush its checkpoint at the resume point (scri
     );
   });
 });
+
+describe("VIP switch of a task whose DM validator runs (scripted query-status with DM's validation part)", () => {
+  const effects = (calls: string[]) => calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'));
+
+  it('given a task whose validator is Running, should refuse before any change, naming the task, the stage, why and what to do', async () => {
+    const w = fakeWorld({ validator: { stage: 'Running', mode: 'fast' } });
+    const { error, status } = await runSwitch(w, input());
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.outcome).toBe('refused');
+    expect(effects(w.calls)).toEqual([]);
+    expect(w.holder()).toBe('old.example');
+    expect(w.tasks.map((t) => t.stage)).toEqual(['Running']);
+    const reason = status.decisions.at(-1)?.reason ?? '';
+    expect(status.decisions.at(-1)?.verdict).toBe('refuse');
+    expect(reason).toMatch(
+      /^switch refused, nothing was changed: task app of source src runs DM's continuous validation \(validator Running, mode fast; query-status -s src, dm-worker w1\)/,
+    );
+    expect(reason).toContain('over a binlog connection of its own, which pause-task leaves open');
+    expect(reason).toContain(
+      'once the VIP vip.example moves, the validator would go on reading the old instance old.example:3306 while',
+    );
+    expect(reason).toContain('dm-switch start address');
+    expect(reason).toContain('without `vip`, with `taskCredentials`');
+    expect(reason).toContain('`dmctl --master-addr=<dm-master> validation stop app`');
+    expect(reason).toContain('`dmctl --master-addr=<dm-master> validation start app`');
+  });
+
+  it('given a dry run (as a readiness drill runs it) of a task whose validator is Running, should refuse it typed', async () => {
+    const w = fakeWorld({ twoTasks: true, validator: { stage: 'Running', mode: 'full' } });
+    const { error, status } = await runSwitch(w, input({ options: { dryRun: true } }));
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^switch refused, nothing was changed: tasks app, app2 of source src run DM's continuous validation \(validator Running, mode full; /,
+    );
+    expect(effects(w.calls)).toEqual([]);
+  });
+
+  it('given a task whose validator is Stopped (validation stop), should switch: a stopped validator reads nothing', async () => {
+    const w = fakeWorld({ validator: { stage: 'Stopped', mode: 'fast' } });
+    const { result, status } = await runSwitch(w, input());
+    expect(result?.outcome).toBe('switched');
+    expect(effects(w.calls)).toEqual(['pause', 'vipMove new.example', 'resume']);
+    expect(status.decisions.map((d) => d.reason)).toContainEqual(
+      expect.stringMatching(/^task app of source src has a validator, Stopped \(mode fast\): it reads nothing/),
+    );
+  });
+});
