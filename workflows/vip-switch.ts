@@ -66,6 +66,7 @@ import {
 } from './shared-vip.js';
 import type { Tracker } from './tracker.js';
 import { checkRolledBack, verify } from './verify.js';
+import { validatorCheck } from './validator-reads.js';
 import {
   closeDmIdleConnections,
   KEEPALIVE_SECONDS,
@@ -185,6 +186,13 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
     t.decide('warn', `${where} points at ${holder}, which is neither the old (${oldTarget.host}) nor the new instance`);
   } else {
     t.decide('info', `${where} points at ${holder}`);
+  }
+  // a task's validator keeps its own binlog connection through the pause: refused before any change
+  if (!alreadyDone) {
+    const old = holder !== null && holder !== newInstance.host ? holder : (oldInstance?.host ?? null);
+    const port = oldInstance?.port ?? pf.source.from.port;
+    const { worker, tasks } = pf.source;
+    validatorCheck(t, { sourceId, worker, tasks, vip: input.vip.address, oldInstance: old && `${old}:${port}` });
   }
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const relayOn = pf.source.relay !== null;
