@@ -62,6 +62,8 @@ export interface ScriptedFaults {
   cutover?: 'set' | 'no-validator' | 'refused' | 'fails';
   /** Every task has a validator (continuous validation), as query-status reports it: its stage and mode. */
   validator?: { stage: 'Running' | 'Stopped'; mode: 'fast' | 'full' };
+  /** Another source (src2) reads the VIP too, its task Running with a validator Running (mode fast). */
+  sharerValidator?: boolean;
 }
 
 type Reads = {
@@ -293,6 +295,10 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       calls.push('dmSourceState');
       if (faults.pausedSharer && req.sourceId === 'src2')
         return { ...state(), sourceId: 'src2', tasks: [{ ...task('app-s2'), stage: 'Paused' }] };
+      if (faults.sharerValidator && req.sourceId === 'src2') {
+        const validation = { stage: 'Running', mode: 'fast' };
+        return { ...state(), sourceId: 'src2', worker: 'w2', tasks: [{ ...task('app-s2'), validation }] };
+      }
       return state();
     },
     async dmFindSource() {
@@ -392,7 +398,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       return ['default'];
     },
     async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> {
-      return faults.pausedSharer
+      return faults.pausedSharer || faults.sharerValidator
         ? [{ sourceId: 'src2', from: { host: 'vip.example', port: 3306 }, flavor: 'mysql' }]
         : [];
     },

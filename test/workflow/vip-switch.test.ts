@@ -322,6 +322,18 @@ describe("VIP switch of a task whose DM validator runs (scripted query-status wi
     expect(effects(w.calls)).toEqual([]);
   });
 
+  it("given another source reading the VIP (named in sharedWith) whose task's validator runs, should refuse before any change", async () => {
+    const w = fakeWorld({ sharerValidator: true });
+    const { error, status } = await runSwitch(w, input({ sharedWith: [{ dmCluster: 'default', sourceId: 'src2' }] }));
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.outcome).toBe('refused');
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^switch refused, nothing was changed: task app-s2 of source default\/src2 runs DM's continuous validation \(validator Running, mode fast; query-status -s src2, dm-worker w2\)/,
+    );
+    expect(effects(w.calls)).toEqual([]);
+    expect(w.holder()).toBe('old.example');
+  });
+
   it('given a task whose validator is Stopped (validation stop), should switch: a stopped validator reads nothing', async () => {
     const w = fakeWorld({ validator: { stage: 'Stopped', mode: 'fast' } });
     const { result, status } = await runSwitch(w, input());
