@@ -37,14 +37,23 @@ export function readingValidators(tasks: SourceTask[]): ReadingValidator[] {
  */
 export function validatorCheck(
   t: Tracker,
-  s: { sourceId: string; worker: string | null; tasks: SourceTask[]; vip: string; oldInstance: string | null },
+  s: {
+    sourceId: string;
+    /** Set for another source reading the VIP: it is named `<dmCluster>/<sourceId>`. */
+    dmCluster?: string;
+    worker: string | null;
+    tasks: SourceTask[];
+    vip: string;
+    oldInstance: string | null;
+  },
 ): void {
+  const source = s.dmCluster ? `${s.dmCluster}/${s.sourceId}` : s.sourceId;
   const reading = readingValidators(s.tasks);
   const stopped = s.tasks.filter((x) => x.validation && !reading.some((r) => r.task === x.name));
   for (const x of stopped)
     t.decide(
       'info',
-      `task ${x.name} of source ${s.sourceId} has a validator, ${x.validation!.stage} (mode ${x.validation!.mode}): ` +
+      `task ${x.name} of source ${source} has a validator, ${x.validation!.stage} (mode ${x.validation!.mode}): ` +
         'it reads nothing, so the VIP move cannot leave it on the old instance; if it was stopped for the switch, ' +
         `start it again after it (\`${DMCTL} validation start ${x.name}\`)`,
     );
@@ -52,8 +61,8 @@ export function validatorCheck(
   const names = reading.map((r) => r.task);
   const which =
     names.length === 1
-      ? `task ${names[0]} of source ${s.sourceId} runs`
-      : `tasks ${names.join(', ')} of source ${s.sourceId} run`;
+      ? `task ${names[0]} of source ${source} runs`
+      : `tasks ${names.join(', ')} of source ${source} run`;
   const how = [...new Set(reading.map((r) => `validator ${r.stage}, mode ${r.mode}`))].join('; ');
   const where = `query-status -s ${s.sourceId}, dm-worker ${s.worker ?? '(none)'}`;
   const old = s.oldInstance ? `the old instance ${s.oldInstance}` : 'the instance that holds the VIP now';

@@ -123,6 +123,8 @@ interface VipState {
   oldTarget: Endpoint | null;
   /** Who held the VIP at preflight. */
   holder: string | null;
+  /** host:port the VIP leads to before the move (null: not known). */
+  oldAt: string | null;
   vipAlreadyMoved: boolean;
   /** Every task of the source that reads the upstream (not a finished full load). */
   taskNames: string[];
@@ -188,11 +190,11 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
     t.decide('info', `${where} points at ${holder}`);
   }
   // a task's validator keeps its own binlog connection through the pause: refused before any change
+  const old = holder !== null && holder !== newInstance.host ? holder : (oldInstance?.host ?? null);
+  const oldAt = old && `${old}:${oldInstance?.port ?? pf.source.from.port}`;
   if (!alreadyDone) {
-    const old = holder !== null && holder !== newInstance.host ? holder : (oldInstance?.host ?? null);
-    const port = oldInstance?.port ?? pf.source.from.port;
     const { worker, tasks } = pf.source;
-    validatorCheck(t, { sourceId, worker, tasks, vip: input.vip.address, oldInstance: old && `${old}:${port}` });
+    validatorCheck(t, { sourceId, worker, tasks, vip: input.vip.address, oldInstance: oldAt });
   }
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const relayOn = pf.source.relay !== null;
@@ -211,6 +213,7 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
     newTarget,
     oldTarget,
     holder,
+    oldAt,
     vipAlreadyMoved,
     taskNames,
     runNames,
@@ -233,6 +236,12 @@ async function decide(t: Tracker, s: VipState): Promise<GtidCheckResult> {
   }
   // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
   s.sharers = await vipSharers(t, s.input, pf, s.policy);
+  // their tasks' validators would stay on the old instance too
+  for (const o of s.sharers) {
+    const { dmCluster, sourceId, state } = o;
+    const { worker, tasks } = state;
+    validatorCheck(t, { sourceId, dmCluster, worker, tasks, vip: s.input.vip.address, oldInstance: s.oldAt });
+  }
   return first;
 }
 
