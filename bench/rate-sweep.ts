@@ -1,8 +1,9 @@
 /**
  * The whole switch at several write rates (BENCH_RATES=idle,1,3,20 rows/s) and with the tasks' checkpoint flush
  * interval DM ships with (30 s) or shorter ones (BENCH_FLUSH=default,3), or DM's with continuous validation on the
- * task, for which verification asks DM to flush at the resume point (BENCH_FLUSH=validation: today its VIP switches
- * are undone, as the validator's own binlog connection stays on the old instance across pause/resume): the median per
+ * task, for which verification asks DM to flush at the resume point (BENCH_FLUSH=validation: run as ADDRESS switches,
+ * since a VIP switch of a task whose validator runs is refused: the validator's own binlog connection would stay on
+ * the old instance across pause/resume; its pause window runs from stop-task to Running again): the median per
  * rate and per phase
  * (preflight, pause window, verification), for pause-window.bench.ts's sweep mode.
  *
@@ -54,14 +55,17 @@ export interface SweepResult {
 }
 
 export function printSweep(results: SweepResult[]): void {
-  console.log('whole VIP switch per write rate and checkpoint flush interval (medians over the rounds, ms)');
+  console.log(
+    'whole switch per write rate and checkpoint flush interval (medians over the rounds, ms): VIP switches, ' +
+      'address switches for the task with validation',
+  );
   console.table(
     results.map((r) => ({
       'checkpoint flush':
         r.flush === 'default'
           ? "30 s (DM's default)"
           : r.flush === 'validation'
-            ? '30 s + validation (early flush)'
+            ? '30 s + validation (early flush), address switch'
             : `${r.flush} s`,
       'rows/s': r.rate,
       rounds: r.runs.length,
