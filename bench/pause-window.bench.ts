@@ -28,16 +28,23 @@
  *   npm run bench:pause-window            (BENCH_ROUNDS=5 by default; needs root for the VIP lab)
  *   BENCH_IDLE=1 npm run bench:pause-window   (the same with no writer: an idle upstream)
  *   BENCH_RATES=idle,1,3,20 BENCH_FLUSH=default,3 npm run bench:pause-window
- *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script)
+ *       (sweep mode, rate-sweep.ts: the whole switch per write rate and per checkpoint flush interval, no script;
+ *       BENCH_FLUSH=validation: DM's default interval with continuous validation on the task, switched by address:
+ *       a VIP switch of a task whose validator runs is refused, see workflows/validator-reads.ts)
  */
 import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
 import { switchWorkflowId } from '../common/switch/ids.js';
-import type { VipSwitchRequest } from '../common/switch/input.js';
+import type { AddressSwitchRequest, VipSwitchRequest } from '../common/switch/input.js';
 import { startStack } from '../test/sandbox/stack.js';
 import type { DbInstance } from '../test/sandbox/db.js';
 import { writeRows } from '../test/sandbox/topology.js';
-import { createRateTable, restartTaskWithFlush, startRateWriter } from '../test/sandbox/write-rate.js';
+import {
+  createRateTable,
+  restartTaskWithFlush,
+  restartTaskWithValidation,
+  startRateWriter,
+} from '../test/sandbox/write-rate.js';
 import { parseWorkerConfig } from '../worker/config.js';
 import { createWorker } from '../worker/worker.js';
 import { loadAverage, parseFlushes, parseRates, printSweep } from './rate-sweep.js';
@@ -123,17 +130,28 @@ const roundsOf: Record<Mode, WorkflowRound[]> = { 'no cache': [], cache: [] };
 /** The activities whose completion ends the pause window: every task seen Running in Sync again. */
 const RUNNING_AGAIN = ['dmResumeTasksSyncing', 'dmAwaitSyncing'];
 
-async function workflowWindow(from: DbInstance, to: DbInstance, n: number, mode: Mode): Promise<WorkflowRound> {
+/**
+ * One switch from `from` to `to`: a VIP switch, or (kind 'address') an address switch, whose window runs from the
+ * first pause-task or stop-task to every task Running again (no VIP move in it).
+ */
+async function workflowWindow(
+  from: DbInstance,
+  to: DbInstance,
+  n: number,
+  mode: Mode,
+  kind: 'vip' | 'address' = 'vip',
+): Promise<WorkflowRound> {
   const steps = stepsOf[mode];
   const cpuBefore = process.cpuUsage();
-  const req: VipSwitchRequest = {
+  const common = {
     sourceId: source,
     newInstance: { host: to.host, port: 3306, credentials: 'sandbox-root' },
     oldInstance: { host: from.host, port: 3306, credentials: 'sandbox-root' },
-    vip: { address: lab.vip },
     options: { catchUpTimeoutSeconds: 60, verifyTimeoutSeconds: 60 },
   };
-  const handle = await client.workflow.start('vipSwitch', {
+  const req: VipSwitchRequest | AddressSwitchRequest =
+    kind === 'vip' ? { ...common, vip: { address: lab.vip } } : { ...common, taskCredentials: 'sandbox-root' };
+  const handle = await client.workflow.start(kind === 'vip' ? 'vipSwitch' : 'addressSwitch', {
     taskQueue: queueOf[mode],
     workflowId: switchWorkflowId('default', source),
     args: [req],
@@ -154,7 +172,9 @@ async function workflowWindow(from: DbInstance, to: DbInstance, n: number, mode:
     const sa = e.activityTaskScheduledEventAttributes;
     if (sa) {
       scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: ms(e.eventTime) });
-      if (sa.activityType?.name === 'dmPauseTasks' && !pauseIssued) pauseIssued = ms(e.eventTime);
+      // replication stops at the first pause-task, or stop-task (an address switch may stop without pausing)
+      const stops = ['dmPauseTasks', 'dmStopTasks'].includes(sa.activityType?.name ?? '');
+      if (stops && !pauseIssued) pauseIssued = ms(e.eventTime);
     }
     const ca = e.activityTaskCompletedEventAttributes;
     // every task Running in Sync again: the resume's own wait (dmResumeTasksSyncing) or, in a history of the
@@ -253,10 +273,20 @@ let other = r2;
 if (sweepRates) {
   const results: SweepResult[] = [];
   try {
-    for (const flush of parseFlushes(process.env.BENCH_FLUSH ?? 'default')) {
+    // a task with a validator is switched by address (a VIP switch of it is refused: its validator's own binlog
+    // connection would stay on the old instance); that leaves the source reading an instance's own address, not the
+    // VIP, so those rounds run last
+    const flushes = parseFlushes(process.env.BENCH_FLUSH ?? 'default');
+    for (const flush of [...flushes.filter((f) => f !== 'validation'), ...flushes.filter((f) => f === 'validation')]) {
+      const kind = flush === 'validation' ? 'address' : 'vip';
       await createRateTable(primary);
-      const shown = await restartTaskWithFlush(dm, task, source, stack.downstream!, flush);
-      console.error(`task ${task} started again: checkpoint-flush-interval ${shown} s`);
+      if (flush === 'validation') {
+        const mode = await restartTaskWithValidation(dm, task, source, stack.downstream!, 'fast');
+        console.error(`task ${task} started again: checkpoint-flush-interval 30 s, validation ${mode}`);
+      } else {
+        const shown = await restartTaskWithFlush(dm, task, source, stack.downstream!, flush);
+        console.error(`task ${task} started again: checkpoint-flush-interval ${shown} s`);
+      }
       for (const rate of sweepRates) {
         const w = startRateWriter(primary, rate);
         await new Promise((r) => setTimeout(r, 2000));
@@ -265,11 +295,12 @@ if (sweepRates) {
         try {
           for (let i = 0; i < rounds; i++) {
             // the worker as the product runs it
-            const b = await workflowWindow(at, other, i, 'no cache');
+            const b = await workflowWindow(at, other, i, 'no cache', kind);
             [at, other] = [other, at];
             result.runs.push({ total: b.total, preflight: b.preflight, pause: b.window, verify: b.verify });
             console.error(
-              `flush ${flush}, ${rate} rows/s, round ${i + 1}/${rounds}: ${JSON.stringify(result.runs.at(-1))}`,
+              `flush ${flush}, ${rate} rows/s, ${kind} switch, round ${i + 1}/${rounds}: ` +
+                JSON.stringify(result.runs.at(-1)),
             );
           }
         } finally {

@@ -1,6 +1,10 @@
 /**
  * The whole switch at several write rates (BENCH_RATES=idle,1,3,20 rows/s) and with the tasks' checkpoint flush
- * interval DM ships with (30 s) or shorter ones (BENCH_FLUSH=default,3): the median per rate and per phase
+ * interval DM ships with (30 s) or shorter ones (BENCH_FLUSH=default,3), or DM's with continuous validation on the
+ * task, for which verification asks DM to flush at the resume point (BENCH_FLUSH=validation: run as ADDRESS switches,
+ * since a VIP switch of a task whose validator runs is refused: the validator's own binlog connection would stay on
+ * the old instance across pause/resume; its pause window runs from stop-task to Running again): the median per
+ * rate and per phase
  * (preflight, pause window, verification), for pause-window.bench.ts's sweep mode.
  *
  * The writer (test/sandbox/write-rate.ts) commits plain INSERTs, no DDL: DM flushes its checkpoint after every DDL.
@@ -22,9 +26,16 @@ export function parseRates(text: string): Rate[] {
   });
 }
 
-/** 'default': the task config names no checkpoint-flush-interval, so DM's own (30 s) applies. */
-export function parseFlushes(text: string): Array<'default' | number> {
-  return text.split(',').map((x) => (x.trim() === 'default' ? 'default' : Number(x)));
+/**
+ * 'default': the task config names no checkpoint-flush-interval, so DM's own (30 s) applies; 'validation': the same
+ * with continuous validation (mode fast) on the task, so verification can ask DM for an early flush.
+ */
+export type Flush = 'default' | 'validation' | number;
+
+export function parseFlushes(text: string): Flush[] {
+  return text
+    .split(',')
+    .map((x) => (x.trim() === 'default' || x.trim() === 'validation' ? x.trim() : Number(x)) as Flush);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -37,17 +48,25 @@ export async function loadAverage(): Promise<string> {
 }
 
 export interface SweepResult {
-  flush: 'default' | number;
+  flush: Flush;
   rate: Rate;
   runs: Phases[];
   load: string;
 }
 
 export function printSweep(results: SweepResult[]): void {
-  console.log('whole VIP switch per write rate and checkpoint flush interval (medians over the rounds, ms)');
+  console.log(
+    'whole switch per write rate and checkpoint flush interval (medians over the rounds, ms): VIP switches, ' +
+      'address switches for the task with validation',
+  );
   console.table(
     results.map((r) => ({
-      'checkpoint flush': r.flush === 'default' ? "30 s (DM's default)" : `${r.flush} s`,
+      'checkpoint flush':
+        r.flush === 'default'
+          ? "30 s (DM's default)"
+          : r.flush === 'validation'
+            ? '30 s + validation (early flush), address switch'
+            : `${r.flush} s`,
       'rows/s': r.rate,
       rounds: r.runs.length,
       'whole switch': Math.round(median(r.runs.map((x) => x.total))),

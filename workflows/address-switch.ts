@@ -412,7 +412,8 @@ async function verifySwitched(t: Tracker, s: AddressState, frozen: Stopped): Pro
   const oldRelayDir = s.alreadySwapped ? null : (source?.relay?.relaySubDir ?? null);
   const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
   const old = pf.oldFacts && oldInstance ? oldInstance : null;
-  await verify(t, { ...input, shards: s.shards, flavor: s.flavor }, resumed, oldRelayDir, s.relayOn, old);
+  const target = { ...input, shards: s.shards, flavor: s.flavor, flushSeconds: s.flush?.seconds };
+  await verify(t, target, resumed, oldRelayDir, s.relayOn, old);
   t.decide('go', `switched: DM reads source ${sourceId} from ${newInstance.host}:${newInstance.port}`);
   t.finish('switched');
 }

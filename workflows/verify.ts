@@ -12,6 +12,7 @@ import type { InstanceRef } from '../common/switch/input.js';
 import { IN_WORDS } from '../common/mysql/dialect.js';
 import { dm, longDm, longMysql, mysql, net, vip } from './activities.js';
 
+import { requestCheckpointFlush } from './cutover.js';
 import { acceptedLockWait, verifyShardTasks, type ShardTasks } from './shards.js';
 import type { RollbackCheck, Tracker } from './tracker.js';
 
@@ -32,6 +33,8 @@ export interface VerifyTarget {
    * judged as they are, not waited for again.
    */
   running?: SourceTask[];
+  /** The tasks' longest checkpoint-flush-interval, as preflight read it: how long DM may take to show progress. */
+  flushSeconds?: number;
 }
 
 /**
@@ -84,6 +87,9 @@ export async function verify(
         SwitchErrorType.VerificationFailed,
       );
     t.gtid(`gtid-E new instance (at resume)`, target.gtidExecuted);
+    // DM flushes the position it shows once per interval; a task with a validator can be asked to flush at this one
+    const flushAt = { dmCluster, sourceId, tasks: names, gtidSet: target.gtidExecuted };
+    await requestCheckpointFlush(t, { ...flushAt, flushSeconds: input.flushSeconds });
     const locks = input.shards?.acceptedLocks ?? [];
     const r = await longDm(timeoutSeconds).dmAwaitPositions({
       dmCluster,

@@ -66,6 +66,7 @@ import {
 } from './shared-vip.js';
 import type { Tracker } from './tracker.js';
 import { checkRolledBack, verify } from './verify.js';
+import { validatorCheck } from './validator-reads.js';
 import {
   closeDmIdleConnections,
   KEEPALIVE_SECONDS,
@@ -94,13 +95,10 @@ export async function steps(t: Tracker, gates: Gates, parsed: VipSwitchParsed, u
   if (first.errant) s.policy.approved = first.errant;
   const freeze = startFreeze(input.options.maxFreezeSeconds);
   const relayGtid = await pauseDm(t, undo, s);
-  // Which dm-worker serves the source is read alongside the frozen re-check's reads instead of after them: it only
-  // reads DM (two reads, no change), and nothing waits on it but the closing of DM's idle connections in
-  // moveTheVip, which still runs after every DM read of the re-check and of a gate (query-status may use a pooled
-  // connection to the old instance; one closed while in use would return to the pool and be cut by the move), and
-  // still before the move. A failed re-check leaves it unread: it never rejects (lookUpIdleOwner). An answer older
-  // than a few seconds (a catch-up wait, a person at before-switch) is not trusted: DM may have moved the source to
-  // another dm-worker meanwhile, so it is read again then, as before.
+  // Which dm-worker serves the source (two DM reads) is read alongside the frozen re-check, not after it; only the
+  // closing of DM's idle connections waits on it, which still runs after every DM read of the freeze and right
+  // before the move (lookUpIdleOwner never rejects). An answer older than a few seconds (a catch-up wait, a person
+  // at before-switch) is read again then: DM may have moved the source to another dm-worker meanwhile.
   const owner = closesIdle(s) && !gates.has('before-switch') ? lookUpIdleOwner(input) : undefined;
   const ownerAt = Date.now();
   const frozen = await recheckWithDmFrozen(t, s, relayGtid, freeze);
@@ -122,6 +120,8 @@ interface VipState {
   oldTarget: Endpoint | null;
   /** Who held the VIP at preflight. */
   holder: string | null;
+  /** host:port the VIP leads to before the move (null: not known). */
+  oldAt: string | null;
   vipAlreadyMoved: boolean;
   /** Every task of the source that reads the upstream (not a finished full load). */
   taskNames: string[];
@@ -186,6 +186,13 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
   } else {
     t.decide('info', `${where} points at ${holder}`);
   }
+  // a task's validator keeps its own binlog connection through the pause: refused before any change
+  const old = holder !== null && holder !== newInstance.host ? holder : (oldInstance?.host ?? null);
+  const oldAt = old && `${old}:${oldInstance?.port ?? pf.source.from.port}`;
+  if (!alreadyDone) {
+    const { worker, tasks } = pf.source;
+    validatorCheck(t, { sourceId, worker, tasks, vip: input.vip.address, oldInstance: oldAt });
+  }
   const policy: ErrantPolicy = { accept: options.acceptErrantTransactions, approved: null };
   const relayOn = pf.source.relay !== null;
   // nothing to do: no shard-merge check either (nothing is paused)
@@ -203,6 +210,7 @@ async function readState(t: Tracker, input: VipSwitchInput): Promise<VipState> {
     newTarget,
     oldTarget,
     holder,
+    oldAt,
     vipAlreadyMoved,
     taskNames,
     runNames,
@@ -225,6 +233,12 @@ async function decide(t: Tracker, s: VipState): Promise<GtidCheckResult> {
   }
   // the VIP moves every source that reads it: the others are refused unless named, then moved with this one
   s.sharers = await vipSharers(t, s.input, pf, s.policy);
+  // their tasks' validators would stay on the old instance too
+  for (const o of s.sharers) {
+    const { dmCluster, sourceId, state } = o;
+    const { worker, tasks } = state;
+    validatorCheck(t, { sourceId, dmCluster, worker, tasks, vip: s.input.vip.address, oldInstance: s.oldAt });
+  }
   return first;
 }
 
@@ -444,16 +458,13 @@ async function moveTheVip(t: Tracker, undo: Undo[], s: VipState, owner?: IdleOwn
 }
 
 /**
- * Start relay, resume the tasks (not those an operator paused) and the VIP's other readers. The tasks are resumed
- * and awaited Running in Sync in one activity (the freeze ends there, not a workflow task and an activity later);
- * returns what it saw, which verification judges instead of waiting again.
+ * Start relay, resume the tasks (not those an operator paused) and await them Running in Sync in one activity (the
+ * freeze ends there), then the VIP's other readers; returns what it saw, for verification to judge as it is.
  */
 async function resumeDm(t: Tracker, undo: Undo[], s: VipState): Promise<SourceTask[] | undefined> {
   const { dmCluster, sourceId } = s.input;
   t.phase('resuming');
-  if (s.relayOn) {
-    await startRelay(t, undo, { dmCluster, sourceId }, 'moving back');
-  }
+  if (s.relayOn) await startRelay(t, undo, { dmCluster, sourceId }, 'moving back');
   let running: SourceTask[] | undefined;
   if (s.runNames.length) {
     const pauseUndo: Undo = {
@@ -477,7 +488,7 @@ async function verifySwitched(t: Tracker, s: VipState, frozen: Frozen, running?:
   t.phase('verifying');
   const resumed = frozen.tasks.filter((x) => s.runNames.includes(x.name));
   const old = pf.oldFacts && input.oldInstance ? input.oldInstance : null;
-  const target = { ...input, shards: s.shards, flavor: pf.source.flavor, ...(running ? { running } : {}) };
+  const target = { ...input, shards: s.shards, flavor: pf.source.flavor, flushSeconds: s.flush?.seconds, running };
   await verify(t, target, resumed, pf.source.relay?.relaySubDir ?? null, s.relayOn, old);
   await verifySharers(t, input, frozen.sharers, old);
   const { sourceId, newInstance } = input;

@@ -5,7 +5,8 @@
  * - relay.ts: stop, start and await a source's relay;
  * - tasks.ts: pause, resume, stop, start and check-task a source's tasks;
  * - task-status.ts: tasks across sources (shard modes, scopes, DDL locks, subtasks);
- * - waits.ts: the waits after a resume or a rollback (positions.ts judges them).
+ * - waits.ts: the waits after a resume or a rollback (positions.ts judges them);
+ * - cutover.ts: asking DM to flush a task's checkpoint once it applied a GTID set.
  * Beneath them: dmctl.ts runs dmctl and sorts its failures, parse.ts reads
  * its answers, task-config.ts and private-file.ts make the files DM reads,
  * context.ts holds what they share. The domain types are in
@@ -13,6 +14,7 @@
  */
 import type { CredentialResolver } from '../mysql.js';
 import { createDmContext } from './context.js';
+import { cutoverActivities } from './cutover.js';
 import type { DmClusterConfig } from './dmctl.js';
 import { relayActivities } from './relay.js';
 import { sourceActivities } from './sources.js';
@@ -34,6 +36,7 @@ export function createDmActivities(
     ...taskActivities(ctx),
     ...taskStatusActivities(ctx),
     ...waitActivities(ctx),
+    ...cutoverActivities(ctx),
   };
 }
 

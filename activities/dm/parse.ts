@@ -133,6 +133,7 @@ export function sourceStateOf(sourceId: string, cfg: SourceConfig, status: Dmctl
     unit: string;
     result: null | { isCanceled?: boolean; errors?: RawErrors };
     sync?: { syncerBinlogGtid?: string; masterBinlogGtid?: string };
+    validation?: null | { mode?: string; stage?: string };
   };
   type RawSource = {
     sourceStatus?: { worker?: string; relayStatus?: null | (RelayState & { stage: string }) };
@@ -166,6 +167,7 @@ export function sourceStateOf(sourceId: string, cfg: SourceConfig, status: Dmctl
       masterBinlogGtid: pos(t.sync?.masterBinlogGtid ?? ''),
       errors: errorsOf(t.result),
       ...(typeof t.result?.isCanceled === 'boolean' ? { canceled: t.result.isCanceled } : {}),
+      ...(t.validation ? { validation: { mode: t.validation.mode ?? '', stage: t.validation.stage ?? '' } } : {}),
     })),
   };
 }

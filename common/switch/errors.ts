@@ -15,6 +15,11 @@ export const SwitchErrorType = {
   NoCandidate: 'NoCandidate',
   /** gtid-P ⊆ gtid-S ⊆ gtid-E does not hold and cannot come to hold; nothing was changed. */
   GtidRefused: 'GtidRefused',
+  /**
+   * A VIP switch of a source whose task's DM validator runs: the validator keeps its own binlog connection through
+   * pause-task, so it would go on reading the old instance after the move; nothing was changed.
+   */
+  ValidatorReads: 'ValidatorReads',
   /** The new instance did not catch up with DM's position in time (compensated). */
   CatchUpTimeout: 'CatchUpTimeout',
   /** A DM operation failed (dmctl's own message is in the failure). */

@@ -64,6 +64,14 @@ export const NEXT_STEPS: Record<StopCause, NextStep> = {
       'transaction DM applied and has purged none DM still needs, or let it replicate what it lacks; then start ' +
       'the switch again. Errant transactions that belong downstream: options.acceptErrantTransactions.',
   },
+  ValidatorReads: {
+    sourceAsBefore: true,
+    advice: (c) =>
+      `A task's DM validator reads the binlog on a connection a VIP move cannot take along: switch source ` +
+      `${c.sourceId} by address instead (dm-switch start address), or stop the validation for the switch ` +
+      `(\`${DMCTL} validation stop <task>\`) and start it again after (\`validation start <task>\`), ` +
+      'as the reason says.',
+  },
   CatchUpTimeout: {
     sourceAsBefore: true,
     advice: (c) =>

@@ -40,6 +40,8 @@ export const ReasonKind = {
   splitBrain: 'split-brain',
   /** No candidate passed every rule (each candidate's kinds say why). */
   noCandidate: 'no-candidate',
+  /** A task's DM validator runs: it would go on reading the old instance after a VIP move (VIP switch only). */
+  validatorReads: 'validator-reads',
   /** A task of the source is in error (query-status reports errors): DM does not replicate it now. */
   taskError: 'task-error',
   /** DM does not know the source, or it does not run in GTID mode, or another precondition of preflight. */
@@ -153,7 +155,8 @@ export function readinessOf(
               : type === 'PreflightFailed' || type === 'SourceNotFound'
                 ? ReasonKind.preflight
                 : ReasonKind.drillFailed;
-    reasons.push({ kind, text: refusal });
+    // a preflight refusal of its own type: the VIP move would leave a task's validator on the old instance
+    reasons.push({ kind: type === 'ValidatorReads' ? ReasonKind.validatorReads : kind, text: refusal });
   }
   const ready = dryRunPassed && reasons.length === 0;
   const catchUp = dryRunPassed && s.decisions.some((d) => d.verdict === 'wait');

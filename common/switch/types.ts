@@ -35,6 +35,11 @@ export interface SourceTask {
    * Absent when the task has no result yet.
    */
   canceled?: boolean;
+  /**
+   * The subtask's validator (continuous validation), as query-status reports it in its `validation` part: its mode
+   * (fast, full) and stage (Running, Stopped). Absent when the task has none (DM reports `validation: null`).
+   */
+  validation?: { mode: string; stage: string };
 }
 
 export interface RelayState {

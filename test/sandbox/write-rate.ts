@@ -73,3 +73,32 @@ export async function restartTaskWithFlush(
   if (!m) throw new Error(`config task ${task} shows no checkpoint-flush-interval`);
   return Number(m[1]);
 }
+
+/**
+ * Stops the task and starts it again (from its checkpoint) with DM's default checkpoint flush interval and, when
+ * `validation` is given, continuous validation in that mode (`validators:` + the instance's `validator-config-name`):
+ * the task then has a validator, through which `dmctl validation update --cutover-binlog-gtid` reaches its syncer.
+ * Returns the validation mode DM shows in `config task` ('none' without validation).
+ */
+export async function restartTaskWithValidation(
+  dm: DmCluster,
+  task: string,
+  sourceId: string,
+  downstream: Downstream,
+  validation: 'fast' | 'full' | null,
+): Promise<string> {
+  const cfg = taskConfig(task, [sourceId], downstream) as Record<string, unknown> & {
+    'mysql-instances': Array<Record<string, unknown>>;
+  };
+  for (const inst of cfg['mysql-instances']) {
+    delete inst.syncer;
+    if (validation) inst['validator-config-name'] = 'check';
+  }
+  if (validation) cfg.validators = { check: { mode: validation } };
+  const file = await dm.file(`task-${task}-validation-${validation ?? 'none'}.yaml`, stringify(cfg));
+  expectOk('stop-task', await dm.ctl(['stop-task', task]));
+  expectOk('start-task', await dm.ctl(['start-task', file]));
+  const shown = String((await dm.ctl(['config', 'task', task])).cfg ?? '');
+  if (!/checkpoint-flush-interval: 30\b/.test(shown)) throw new Error(`config task ${task} shows no 30 s flush`);
+  return /\n\s+mode: (\w+)/.exec(shown.slice(shown.indexOf('validators:')))?.[1] ?? '';
+}

@@ -54,6 +54,16 @@ export interface ScriptedFaults {
   moveAnswerLost?: boolean;
   /** The tasks' checkpoint-flush-interval in their configuration (`config task`); 3 s (the sandbox's) when unset. */
   flushSeconds?: number;
+  /**
+   * DM's answer to the early checkpoint flush verification asks for (`validation update --cutover-binlog-gtid`):
+   * 'no-validator' (a task without continuous validation, as DM answers the sandbox's tasks) unless set; 'fails':
+   * the activity itself fails.
+   */
+  cutover?: 'set' | 'no-validator' | 'refused' | 'fails';
+  /** Every task has a validator (continuous validation), as query-status reports it: its stage and mode. */
+  validator?: { stage: 'Running' | 'Stopped'; mode: 'fast' | 'full' };
+  /** Another source (src2) reads the VIP too, its task Running with a validator Running (mode fast). */
+  sharerValidator?: boolean;
 }
 
 type Reads = {
@@ -65,8 +75,33 @@ type Reads = {
  * real activities' own rules on one reading of the scripted world: nothing
  * in it changes with time, so waiting longer would see the same.
  */
+/** DM's answer, per task, to an early checkpoint flush at a GTID set; `calls` records the set asked for. */
+function cutoverOf(answer: ScriptedFaults['cutover'], calls?: string[]) {
+  return {
+    async dmRequestCheckpointFlushAt(req: { sourceId: string; tasks: string[]; gtidSet: string }) {
+      calls?.push(`flushAt ${req.gtidSet}`);
+      if (answer === 'fails') {
+        const message = 'dmctl validation update timed out (scripted)';
+        throw ApplicationFailure.create({ message, type: 'DmUnavailable', nonRetryable: true });
+      }
+      return req.tasks.map((task) =>
+        answer === 'set'
+          ? { task, outcome: 'set' as const, words: '' }
+          : answer === 'refused'
+            ? { task, outcome: 'refused' as const, words: `source ${req.sourceId} relevant worker-client not found` }
+            : {
+                task,
+                outcome: 'no-validator' as const,
+                words: `validator not found for task ${task} with source ${req.sourceId}`,
+              },
+      );
+    },
+  };
+}
+
 function awaitsOf(a: Reads) {
   return {
+    ...cutoverOf(undefined),
     async dmAwaitPositions(req: {
       sourceId: string;
       tasks: string[];
@@ -218,6 +253,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     syncerBinlogGtid: `${U}:1-100`,
     masterBinlogGtid: `${U}:1-100`,
     errors: [],
+    ...(faults.validator ? { validation: { ...faults.validator } } : {}),
   });
   const tasks: SourceTask[] = faults.twoTasks ? [task('app'), task('app2')] : [task('app')];
   let answerLost = false;
@@ -259,6 +295,10 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       calls.push('dmSourceState');
       if (faults.pausedSharer && req.sourceId === 'src2')
         return { ...state(), sourceId: 'src2', tasks: [{ ...task('app-s2'), stage: 'Paused' }] };
+      if (faults.sharerValidator && req.sourceId === 'src2') {
+        const validation = { stage: 'Running', mode: 'fast' };
+        return { ...state(), sourceId: 'src2', worker: 'w2', tasks: [{ ...task('app-s2'), validation }] };
+      }
       return state();
     },
     async dmFindSource() {
@@ -363,7 +403,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
       return ['default'];
     },
     async dmListSources(): Promise<Array<{ sourceId: string; from: { host: string; port: number }; flavor: 'mysql' }>> {
-      return faults.pausedSharer
+      return faults.pausedSharer || faults.sharerValidator
         ? [{ sourceId: 'src2', from: { host: 'vip.example', port: 3306 }, flavor: 'mysql' }]
         : [];
     },
@@ -395,6 +435,7 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
     },
   };
   Object.assign(activities, awaitsOf(activities));
+  if (faults.cutover) Object.assign(activities, cutoverOf(faults.cutover, calls));
   return {
     calls,
     notices,

@@ -242,3 +242,121 @@ describe('VIP switch workflow (scripted activities)', () => {
     expect(said[0]!.phase).toBe('preflight');
   });
 });
+
+describe('VIP switch: DM asked to flush its checkpoint at the resume point (scripted DM answers)', () => {
+  const opts = { options: { catchUpTimeoutSeconds: 1, verifyTimeoutSeconds: 45 } };
+  const at = (status: { gtids: Array<{ label: string; set: string }> }) =>
+    status.gtids.find((g) => g.label === 'gtid-E new instance (at resume)')?.set ?? '';
+  const verifying = (status: { decisions: Array<{ phase: string; verdict: string; reason: string }> }) =>
+    status.decisions.filter((d) => d.phase === 'verifying' && d.verdict === 'info').map((d) => d.reason);
+
+  it('given a task with a validator, should ask DM for the flush at what the new instance had at resume, after the resume', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'set' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(at(status)).not.toBe('');
+    expect(w.calls).toContain(`flushAt ${at(status)}`);
+    expect(w.calls.indexOf(`flushAt ${at(status)}`)).toBeGreaterThan(w.calls.lastIndexOf('resume'));
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^asked DM to flush the checkpoint of task\\(s\\) app as soon as they have applied what the new instance ` +
+            `had at resume \\(${at(status).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`,
+        ),
+      ),
+    );
+  });
+
+  it("given a task without a validator, should say so with DM's words and how long verification may wait, and switch", async () => {
+    const w = fakeWorld({ flushSeconds: 30 });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(verifying(status)).toContain(
+      'task(s) app run no continuous validation (DM: validator not found for task app with source src), so DM ' +
+        "cannot be asked to flush their checkpoint early; verification waits for DM's checkpoint flush as it always " +
+        'did: under writes it may wait up to 30 s after the pause',
+    );
+  });
+
+  it('given DM refusing the flush for another reason, should record its words and switch as before', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'refused' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        /^DM did not take the early checkpoint flush for task app \(DM: source src relevant worker-client not found\); .*up to 30 s after the pause$/,
+      ),
+    );
+  });
+
+  it('given the request failing as an activity, should not fail the switch: recorded, and verification waits as before', async () => {
+    const w = fakeWorld({ flushSeconds: 30, cutover: 'fails' });
+    const { result, status } = await runSwitch(w, input(opts));
+    expect(result?.outcome).toBe('switched');
+    expect(w.calls.filter((c) => c.startsWith('flushAt'))).toHaveLength(1);
+    expect(verifying(status)).toContainEqual(
+      expect.stringMatching(
+        /^DM could not be asked to flush early \(dmctl validation update timed out \(scripted\)\); /,
+      ),
+    );
+  });
+});
+
+describe("VIP switch of a task whose DM validator runs (scripted query-status with DM's validation part)", () => {
+  const effects = (calls: string[]) => calls.filter((c) => c === 'pause' || c === 'resume' || c.startsWith('vipMove'));
+
+  it('given a task whose validator is Running, should refuse before any change, naming the task, the stage, why and what to do', async () => {
+    const w = fakeWorld({ validator: { stage: 'Running', mode: 'fast' } });
+    const { error, status } = await runSwitch(w, input());
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.outcome).toBe('refused');
+    expect(effects(w.calls)).toEqual([]);
+    expect(w.holder()).toBe('old.example');
+    expect(w.tasks.map((t) => t.stage)).toEqual(['Running']);
+    const reason = status.decisions.at(-1)?.reason ?? '';
+    expect(status.decisions.at(-1)?.verdict).toBe('refuse');
+    expect(reason).toMatch(
+      /^switch refused, nothing was changed: task app of source src runs DM's continuous validation \(validator Running, mode fast; query-status -s src, dm-worker w1\)/,
+    );
+    expect(reason).toContain('over a binlog connection of its own, which pause-task leaves open');
+    expect(reason).toContain(
+      'once the VIP vip.example moves, the validator would go on reading the old instance old.example:3306 while',
+    );
+    expect(reason).toContain('dm-switch start address');
+    expect(reason).toContain('without `vip`, with `taskCredentials`');
+    expect(reason).toContain('`dmctl --master-addr=<dm-master> validation stop app`');
+    expect(reason).toContain('`dmctl --master-addr=<dm-master> validation start app`');
+  });
+
+  it('given a dry run (as a readiness drill runs it) of a task whose validator is Running, should refuse it typed', async () => {
+    const w = fakeWorld({ twoTasks: true, validator: { stage: 'Running', mode: 'full' } });
+    const { error, status } = await runSwitch(w, input({ options: { dryRun: true } }));
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^switch refused, nothing was changed: tasks app, app2 of source src run DM's continuous validation \(validator Running, mode full; /,
+    );
+    expect(effects(w.calls)).toEqual([]);
+  });
+
+  it("given another source reading the VIP (named in sharedWith) whose task's validator runs, should refuse before any change", async () => {
+    const w = fakeWorld({ sharerValidator: true });
+    const { error, status } = await runSwitch(w, input({ sharedWith: [{ dmCluster: 'default', sourceId: 'src2' }] }));
+    expect(failureType(error)).toBe('ValidatorReads');
+    expect(status.outcome).toBe('refused');
+    expect(status.decisions.at(-1)?.reason).toMatch(
+      /^switch refused, nothing was changed: task app-s2 of source default\/src2 runs DM's continuous validation \(validator Running, mode fast; query-status -s src2, dm-worker w2\)/,
+    );
+    expect(effects(w.calls)).toEqual([]);
+    expect(w.holder()).toBe('old.example');
+  });
+
+  it('given a task whose validator is Stopped (validation stop), should switch: a stopped validator reads nothing', async () => {
+    const w = fakeWorld({ validator: { stage: 'Stopped', mode: 'fast' } });
+    const { result, status } = await runSwitch(w, input());
+    expect(result?.outcome).toBe('switched');
+    expect(effects(w.calls)).toEqual(['pause', 'vipMove new.example', 'resume']);
+    expect(status.decisions.map((d) => d.reason)).toContainEqual(
+      expect.stringMatching(/^task app of source src has a validator, Stopped \(mode fast\): it reads nothing/),
+    );
+  });
+});
