@@ -114,8 +114,8 @@ describe('crash recovery on the real stack', { timeout: 600_000 }, () => {
           'before dmPauseTasks',
           'inside mysqlWaitForGtids',
           'before vipMove',
-          'before dmResumeTasks',
-          'before dmAwaitSyncing',
+          'before dmResumeTasksSyncing',
+          'before dmAwaitPositions',
         ]),
       );
       expect(worker.starts).toBe(kills.length + 1);

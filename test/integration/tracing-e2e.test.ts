@@ -147,7 +147,7 @@ describe('a switch as one trace in Jaeger', { timeout: 400_000 }, () => {
     expect(tag(wf!, 'workflowId')).toBe(run.handle.workflowId);
     expect(wf!.tags.map((x) => x.key)).not.toEqual(expect.arrayContaining(['searchAttributes']));
     expect(wf!.tags.map((x) => x.key)).not.toEqual(expect.arrayContaining(['memo']));
-    for (const activity of ['dmPauseTasks', 'vipMove', 'dmResumeTasks'])
+    for (const activity of ['dmPauseTasks', 'vipMove', 'dmResumeTasksSyncing'])
       expect(ops, `${activity} in the trace`).toContain(`RunActivity:${activity}`);
     const activities = named(t, /^RunActivity:/);
     expect(activities.length).toBeGreaterThan(5);

@@ -242,6 +242,8 @@ export function instanceFacts(i: {
   } as InstanceFacts;
 }
 
+type ResumeParts = Record<'dmResumeTasks' | 'dmAwaitSyncing', () => Promise<SourceTask[]>>;
+
 export function fakeWorld(faults: ScriptedFaults = {}) {
   const calls: string[] = [];
   /** What the notify activity was asked to send (outside `calls`: it is no change to the world). */
@@ -342,10 +344,15 @@ export function fakeWorld(faults: ScriptedFaults = {}) {
         });
       return state().tasks;
     },
-    /** The real one resumes and waits for Running/Sync in one activity: this world's resume, then its wait. */
-    async dmResumeTasksSyncing(this: Record<'dmResumeTasks' | 'dmAwaitSyncing', () => Promise<SourceTask[]>>) {
-      await this.dmResumeTasks();
-      return this.dmAwaitSyncing();
+    /**
+     * The real one resumes and waits for Running/Sync in one activity: this world's resume, then its wait. Called on
+     * the world by the file's dispatcher (so a test's replacement of either is used); a worker given these
+     * activities directly calls it with no `this`, and it then uses this world's own.
+     */
+    async dmResumeTasksSyncing(this: ResumeParts | undefined) {
+      const w = this ?? (activities as unknown as ResumeParts);
+      await w.dmResumeTasks();
+      return w.dmAwaitSyncing();
     },
     async mysqlInspect(ref: { host: string }): Promise<InstanceFacts> {
       calls.push(`inspect ${ref.host}`);
