@@ -314,10 +314,8 @@ describe('a real Prometheus scraping the worker', { timeout: 300_000 }, () => {
       await expect
         .poll(
           async () => Date.parse((await latestReadiness(client, 'default'))?.report?.sources[0]?.checkedAt ?? '0'),
-          {
-            timeout: 60_000,
-            interval: 500,
-          },
+          // a drill dry-runs the source's switch: seconds alone, but over a minute with three stack files at once
+          { timeout: 150_000, interval: 500 },
         )
         .toBeGreaterThanOrEqual(since);
     };
