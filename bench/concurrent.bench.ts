@@ -40,6 +40,7 @@ import {
 } from '../test/sandbox/topology.js';
 import { startVipLab } from '../test/sandbox/vip-lab.js';
 import { startWorkerProcess } from '../test/sandbox/worker-process.js';
+import { eventMs } from '../test/sandbox/switch-harness.js';
 
 const levels = (process.env.BENCH_LEVELS ?? '1,5,10').split(',').map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -115,8 +116,7 @@ const writers = all.map(async (s) => {
   }
 });
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+const ms = eventMs;
 interface Run {
   level: number;
   total: number;

@@ -49,6 +49,7 @@ import { parseWorkerConfig } from '../worker/config.js';
 import { createWorker } from '../worker/worker.js';
 import { loadAverage, parseFlushes, parseRates, printSweep } from './rate-sweep.js';
 import type { SweepResult } from './rate-sweep.js';
+import { eventMs } from '../test/sandbox/switch-harness.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const stack = await startStack({
@@ -100,8 +101,7 @@ const writer = (async () => {
   }
 })();
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+const ms = eventMs;
 
 type Steps = Map<string, { before: number[]; queued: number[]; ran: number[] }>;
 /** Per worker, per activity type inside the pause window, one entry a round (an activity run twice adds two). */

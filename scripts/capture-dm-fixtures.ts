@@ -8,30 +8,19 @@
  *
  * Rerun after changing the pinned DM version (build/dm/go.mod).
  */
-import { execa } from 'execa';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { createSource, sourceConfig } from '../test/sandbox/dm-setup.js';
+import { dmctlCapture } from './lib/dm-fixtures.js';
 import { startStack } from '../test/sandbox/stack.js';
 import { writeRows, waitCaughtUp } from '../test/sandbox/topology.js';
 
-const out = resolve(dirname(fileURLToPath(import.meta.url)), '../test/fixtures/dmctl');
-await mkdir(out, { recursive: true });
 const stack = await startStack({ mysql: { replicas: 2 }, dm: true, dmWorkers: 2, log: (l) => console.log(l) });
 try {
   const dm = stack.dm!;
   const task = stack.taskName!;
   const source = stack.sourceId!;
-  const capture = async (name: string, args: string[]) => {
-    const r = await execa(dm.dmctlPath, [`--master-addr=${dm.masterAddr}`, ...args], { reject: false });
-    // fixtures must not depend on this run's temporary paths and ports
-    const clean = (t: string) => t.replaceAll(dm.dir, '/tmp/dm').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT');
-    const fixture = { args: args.map(clean), exitCode: r.exitCode, stdout: clean(r.stdout), stderr: clean(r.stderr) };
-    await writeFile(join(out, `${name}.json`), `${JSON.stringify(fixture, null, 2)}\n`);
-    console.log(`captured ${name} (exit ${r.exitCode})`);
-  };
+  const capture = await dmctlCapture(dm);
   await writeRows(stack.topology!.primary, 5);
   await capture('query-status-task', ['query-status', task]);
   await capture('query-status-all', ['query-status']);

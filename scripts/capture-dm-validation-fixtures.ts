@@ -8,29 +8,17 @@
  *
  * Rerun after changing the pinned DM version (build/dm/go.mod).
  */
-import { execa } from 'execa';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dmctlCapture } from './lib/dm-fixtures.js';
 import { startStack } from '../test/sandbox/stack.js';
 import { writeRows } from '../test/sandbox/topology.js';
 import { restartTaskWithValidation } from '../test/sandbox/write-rate.js';
 
-const out = resolve(dirname(fileURLToPath(import.meta.url)), '../test/fixtures/dmctl');
-await mkdir(out, { recursive: true });
 const stack = await startStack({ mysql: { replicas: 1 }, dm: true, log: (l) => console.log(l) });
 try {
   const dm = stack.dm!;
   const task = stack.taskName!;
   const source = stack.sourceId!;
-  const capture = async (name: string, args: string[]) => {
-    const r = await execa(dm.dmctlPath, [`--master-addr=${dm.masterAddr}`, ...args], { reject: false });
-    // fixtures must not depend on this run's temporary paths and ports
-    const clean = (t: string) => t.replaceAll(dm.dir, '/tmp/dm').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT');
-    const fixture = { args: args.map(clean), exitCode: r.exitCode, stdout: clean(r.stdout), stderr: clean(r.stderr) };
-    await writeFile(join(out, `${name}.json`), `${JSON.stringify(fixture, null, 2)}\n`);
-    console.log(`captured ${name} (exit ${r.exitCode})`);
-  };
+  const capture = await dmctlCapture(dm);
   const mode = await restartTaskWithValidation(dm, task, source, stack.downstream!, 'fast');
   if (mode !== 'fast') throw new Error(`config task shows validation mode ${mode}`);
   await writeRows(stack.topology!.primary, 5);

@@ -9,7 +9,6 @@
  * switch asks for that flush at the new instance's gtid_executed as of resume, which is what verification waits for.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkflowHandle } from '@temporalio/client';
 import { MysqlGtidSet } from '../../common/gtid/index.js';
 import type { SwitchStatus } from '../../common/switch/status.js';
 import type { AddressSwitchRequest, VipSwitchRequest } from '../../common/switch/input.js';
@@ -17,7 +16,13 @@ import type { DbInstance } from '../sandbox/db.js';
 import { expectOk } from '../sandbox/dm-setup.js';
 import { binlogDumps, downstreamMatches, failureType, runSwitch, taskState } from '../sandbox/switch-harness.js';
 import { startVipSwitchStack, type VipSwitchStack } from '../sandbox/vip-switch-stack.js';
-import { createRateTable, RATE_TABLE, restartTaskWithValidation, startRateWriter } from '../sandbox/write-rate.js';
+import {
+  createRateTable,
+  RATE_TABLE,
+  restartTaskWithValidation,
+  startRateWriter,
+  verifyTimes,
+} from '../sandbox/write-rate.js';
 
 let vs: VipSwitchStack;
 const DM_DEFAULT_FLUSH_SECONDS = 30;
@@ -33,8 +38,6 @@ afterAll(async () => {
 });
 
 const ref = (db: DbInstance) => ({ host: db.host, port: 3306, credentials: 'sandbox-root' });
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
 /** The task's flushed position as query-status shows it. */
 async function shownGtid(): Promise<MysqlGtidSet> {
@@ -104,28 +107,6 @@ function proofHolds(status: SwitchStatus): void {
   const caughtUp = set(`gtid-S task ${vs.taskName} (caught up with the new instance)`);
   expect(atResume.isSubsetOf(frozen), `${atResume.toString()} ⊄ ${frozen.toString()}`).toBe(false);
   expect(atResume.isSubsetOf(caughtUp), `${atResume.toString()} ⊆ ${caughtUp.toString()}`).toBe(true);
-}
-
-/** From the history: how long dmAwaitPositions took, and from the first pause or stop of the tasks to its end (ms). */
-async function verifyTimes(handle: WorkflowHandle): Promise<{ waited: number; pauseToCaughtUp: number }> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map<string, { type: string; at: number }>();
-  let waited = -1;
-  let paused = -1;
-  let caughtUpAt = -1;
-  for (const e of events) {
-    const sa = e.activityTaskScheduledEventAttributes;
-    if (sa) scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: ms(e.eventTime) });
-    // replication stops at the first pause-task or stop-task
-    const stops = ['dmPauseTasks', 'dmStopTasks'].includes(sa?.activityType?.name ?? '');
-    if (stops && paused < 0) paused = ms(e.eventTime);
-    const ca = e.activityTaskCompletedEventAttributes;
-    const s = ca && scheduled.get(String(ca.scheduledEventId));
-    if (s && s.type === 'dmAwaitPositions') [waited, caughtUpAt] = [ms(e.eventTime) - s.at, ms(e.eventTime)];
-  }
-  expect(waited).toBeGreaterThanOrEqual(0);
-  expect(paused).toBeGreaterThan(0);
-  return { waited, pauseToCaughtUp: caughtUpAt - paused };
 }
 
 describe('a VIP switch of a task whose validator runs (real stack)', { timeout: 300_000 }, () => {

@@ -166,6 +166,10 @@ export async function waitForStatus(
   }
 }
 
+/** A history event's time in ms since the epoch (its eventTime). */
+export const eventMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+
 export const failureType = (e: unknown) =>
   e instanceof WorkflowFailedError && e.cause instanceof ApplicationFailure ? e.cause.type : undefined;
 

@@ -11,6 +11,8 @@ import type { DbInstance } from './db.js';
 import type { DmCluster } from './dm.js';
 import { expectOk, taskConfig, type Downstream } from './dm-setup.js';
 import { APP_SCHEMA } from './topology.js';
+import { eventMs } from './switch-harness.js';
+import type { WorkflowHandle } from '@temporalio/client';
 
 export type Rate = 'idle' | number;
 
@@ -101,4 +103,27 @@ export async function restartTaskWithValidation(
   const shown = String((await dm.ctl(['config', 'task', task])).cfg ?? '');
   if (!/checkpoint-flush-interval: 30\b/.test(shown)) throw new Error(`config task ${task} shows no 30 s flush`);
   return /\n\s+mode: (\w+)/.exec(shown.slice(shown.indexOf('validators:')))?.[1] ?? '';
+}
+
+/**
+ * From a switch's history: how long its dmAwaitPositions took, and the time from the first pause-task or stop-task
+ * of its tasks (replication stops there) to that wait's end, in ms.
+ */
+export async function verifyTimes(handle: WorkflowHandle): Promise<{ waited: number; pauseToCaughtUp: number }> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  let waited = -1;
+  let paused = -1;
+  let caughtUpAt = -1;
+  for (const e of events) {
+    const sa = e.activityTaskScheduledEventAttributes;
+    if (sa) scheduled.set(String(e.eventId), { type: sa.activityType?.name ?? '', at: eventMs(e.eventTime) });
+    const stops = ['dmPauseTasks', 'dmStopTasks'].includes(sa?.activityType?.name ?? '');
+    if (stops && paused < 0) paused = eventMs(e.eventTime);
+    const ca = e.activityTaskCompletedEventAttributes;
+    const s = ca && scheduled.get(String(ca.scheduledEventId));
+    if (s && s.type === 'dmAwaitPositions') [waited, caughtUpAt] = [eventMs(e.eventTime) - s.at, eventMs(e.eventTime)];
+  }
+  if (waited < 0 || paused < 0) throw new Error('the history has no dmAwaitPositions or no pause/stop of the tasks');
+  return { waited, pauseToCaughtUp: caughtUpAt - paused };
 }
