@@ -87,6 +87,8 @@ beforeAll(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // the UI's first page (its bundle, then the API) can take over 30 s while three stack files run at once
+  page.setDefaultTimeout(90_000);
 }, 300_000);
 
 afterAll(async () => {
